@@ -1,0 +1,104 @@
+//! `tsunagu`, the one binary: serve the FHIR API, bulk-import data, and the tools around
+//! them. This crate only parses the command line and configuration and wires the crates
+//! below together; it holds no FHIR logic of its own.
+
+mod bench;
+mod bench_read;
+mod config;
+mod import;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "tsunagu", version, about = "FHIR R4 server and tools for Japan's health-information platform")]
+struct Cli {
+    /// Configuration file (TOML). Defaults to ./tsunagu.toml when it exists.
+    #[arg(long, global = true, env = "TSUNAGU_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long, global = true, env = "TSUNAGU_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the FHIR REST API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TSUNAGU_LISTEN")]
+        listen: Option<String>,
+        /// Base URL clients use (default: from the Host header).
+        #[arg(long, env = "TSUNAGU_BASE_URL")]
+        base_url: Option<String>,
+    },
+    /// Load Bundles (transaction, batch, collection), resources and NDJSON files, from
+    /// files, directories or .tar.zst archives.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Skip the base-structure check (trusted data only).
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Benchmarks of the hot paths, in release mode.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match config::Config::load(cli.config.as_deref(), cli.data) {
+        Ok(c) => c,
+        Err(e) => fail(&e),
+    };
+    let result = match cli.command {
+        Command::Serve { listen, base_url } => serve(cfg, listen, base_url),
+        Command::Import { paths, no_check } => import::run(&cfg, &paths, !no_check),
+        Command::Bench { which } => bench::run(&cfg, which),
+    };
+    if let Err(e) = result {
+        fail(&e);
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("tsunagu: {msg}");
+    std::process::exit(1);
+}
+
+/// Opens the store and builds the interaction layer as configured.
+pub(crate) fn open(cfg: &config::Config, check: bool) -> Result<Arc<tsunagu_interaction::Interactions>, String> {
+    let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync_mode())
+        .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+    let check: Arc<dyn tsunagu_interaction::ResourceCheck> =
+        if check { Arc::new(tsunagu_server::StructureCheck) } else { Arc::new(tsunagu_interaction::NoCheck) };
+    Ok(Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default())))
+}
+
+fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {
+    let listen = listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let fhir = open(&cfg, true)?;
+    let server_cfg = tsunagu_server::ServerConfig {
+        base_url: base_url.or(cfg.base_url.clone()),
+        max_body_bytes: cfg.max_body_bytes.unwrap_or(32 * 1024 * 1024),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!("Tsunagu FHIR R4 server on http://{listen} (data in {})", cfg.data.display());
+        tsunagu_server::serve(listener, tsunagu_server::router(fhir, server_cfg)).await.map_err(|e| e.to_string())
+    })
+}

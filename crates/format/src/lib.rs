@@ -1,0 +1,25 @@
+//! FHIR R4 wire formats for Tsunagu: lossless JSON ⇄ XML conversion, the base-structure
+//! check of incoming resources against the core R4 definitions, and output shaping for
+//! `_summary` / `_elements`.
+//!
+//! This crate owns the representation rules of json.html and xml.html and nothing else.
+//! It never speaks HTTP, never stores anything, never evaluates FHIRPath or profiles, and
+//! never builds OperationOutcome JSON: it reports [`Issue`]s that the server converts. All
+//! structural knowledge comes from `tsunagu-model`.
+
+mod error;
+mod issue;
+mod names;
+mod primitive;
+mod shaping;
+mod structure;
+mod xhtml;
+mod xml_read;
+mod xml_write;
+
+pub use error::FormatError;
+pub use issue::{Issue, IssueType, Severity};
+pub use shaping::{elements, summary, SummaryMode};
+pub use structure::check_structure;
+pub use xml_read::xml_to_json;
+pub use xml_write::json_to_xml;

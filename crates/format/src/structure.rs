@@ -1,0 +1,641 @@
+//! The base-structure check: does a JSON resource conform to the R4 base definitions as far
+//! as its shape goes (known elements, JSON types, array-ness, cardinality, primitive
+//! formats, required code bindings)? Profiles, invariants and terminology beyond the core
+//! package's required value sets are someone else's job.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+use tsunagu_model::{BindingStrength, ElementDef, Model, TypeRef};
+
+use crate::issue::{Issue, IssueType, Severity};
+use crate::primitive::{json_kind, JsonKind};
+
+/// Checks a JSON resource against the base R4 structure; an empty result means it passes.
+/// Locations are FHIRPath-like, using the JSON property names (`Observation.valueQuantity`,
+/// `Patient.name[0].given[1]`). Contained and Bundle entry resources are checked in place.
+pub fn check_structure(resource: &Value) -> Vec<Issue> {
+    let mut c = Checker {
+        model: tsunagu_model::r4(),
+        issues: Vec::new(),
+    };
+    let root = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("Resource");
+    c.resource(resource, root);
+    c.issues
+}
+
+struct Checker {
+    model: &'static Model,
+    issues: Vec<Issue>,
+}
+
+/// Anchored regexes of the primitive types, compiled once.
+fn regexes() -> &'static HashMap<&'static str, Regex> {
+    static R: OnceLock<HashMap<&'static str, Regex>> = OnceLock::new();
+    R.get_or_init(|| {
+        let m = tsunagu_model::r4();
+        let names = [
+            "base64Binary",
+            "boolean",
+            "canonical",
+            "code",
+            "date",
+            "dateTime",
+            "decimal",
+            "id",
+            "instant",
+            "integer",
+            "markdown",
+            "oid",
+            "positiveInt",
+            "string",
+            "time",
+            "unsignedInt",
+            "uri",
+            "url",
+            "uuid",
+        ];
+        names
+            .iter()
+            .filter_map(|n| {
+                let re = ascii_whitespace(m.type_def(n)?.regex?);
+                Some((
+                    *n,
+                    Regex::new(&format!("^(?:{re})$")).expect("core primitive regexes compile"),
+                ))
+            })
+            .collect()
+    })
+}
+
+/// The specification's regexes follow XML Schema / Java, where `\s` is ASCII whitespace
+/// only; Rust's Unicode `\s` would reject e.g. a no-break space inside a string.
+fn ascii_whitespace(re: &str) -> String {
+    // Rust regex classes nest, so the replacement works inside `[...]` as well.
+    re.replace("\\s", "[\\t\\n\\x0B\\f\\r ]")
+        .replace("\\S", "[^\\t\\n\\x0B\\f\\r ]")
+}
+
+/// XML Schema whitespace as the specification's regexes mean it.
+fn is_ws(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0B' | '\x0C' | '\r' | ' ')
+}
+
+/// A string primitive's format check. The bulkiest types (free text, URIs, base64) are
+/// checked by hand with the same meaning as their regexes; the rest use the regexes.
+fn matches_format(code: &str, s: &str) -> bool {
+    match code {
+        // `[ \r\n\t\S]+`
+        "string" | "markdown" => !s.is_empty() && !s.contains(['\x0B', '\x0C']),
+        // `\S*`
+        "uri" | "url" | "canonical" => !s.contains(is_ws),
+        // `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`: whitespace only between groups of four.
+        "base64Binary" => {
+            let mut n = 0usize;
+            for c in s.chars() {
+                if c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=' {
+                    n += 1;
+                } else if !(is_ws(c) && n & 3 == 0) {
+                    return false;
+                }
+            }
+            n > 0 && n & 3 == 0
+        }
+        _ => match regexes().get(code) {
+            Some(re) => re.is_match(s),
+            None => true,
+        },
+    }
+}
+
+/// Shortens a value for a message (base64 payloads can be megabytes).
+fn shown(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn kind_names(k: JsonKind) -> (&'static str, &'static str) {
+    match k {
+        JsonKind::Bool => ("boolean", "真偽値"),
+        JsonKind::Number => ("number", "数値"),
+        JsonKind::String => ("string", "文字列"),
+    }
+}
+
+impl Checker {
+    fn push(&mut self, code: IssueType, location: &str, en: String, ja: String) {
+        self.issues.push(Issue {
+            severity: Severity::Error,
+            code,
+            location: location.to_string(),
+            message_en: en,
+            message_ja: ja,
+        });
+    }
+
+    fn resource(&mut self, v: &Value, loc: &str) {
+        let Some(obj) = v.as_object() else {
+            return self.push(
+                IssueType::Structure,
+                loc,
+                "A resource must be a JSON object".into(),
+                "リソースは JSON オブジェクトで指定してください".into(),
+            );
+        };
+        let rt = match obj.get("resourceType") {
+            Some(Value::String(s)) => s.as_str(),
+            _ => {
+                return self.push(
+                    IssueType::Required,
+                    loc,
+                    "Missing resourceType (it must be a string naming the resource type)".into(),
+                    "resourceType がありません（リソースタイプ名の文字列が必要です）".into(),
+                )
+            }
+        };
+        if !self.model.is_resource_type(rt) {
+            return self.push(
+                IssueType::Structure,
+                loc,
+                format!("Unknown resource type '{}'", shown(rt)),
+                format!("不明なリソースタイプ '{}' です", shown(rt)),
+            );
+        }
+        self.object(obj, rt, loc, true);
+    }
+
+    /// Checks the properties of one object whose definition is `parent` (type name or
+    /// backbone path), then its required elements.
+    fn object(&mut self, obj: &Map<String, Value>, parent: &str, loc: &str, is_resource: bool) {
+        if obj.is_empty() {
+            self.push(
+                IssueType::Invalid,
+                loc,
+                "Empty objects are not allowed".into(),
+                "空のオブジェクトは使用できません".into(),
+            );
+            return;
+        }
+        // Element definitions present, by path, with the JSON name that used them.
+        let mut present: Vec<(&'static str, &str)> = Vec::with_capacity(obj.len());
+        for (k, v) in obj {
+            if is_resource && k == "resourceType" {
+                continue;
+            }
+            let (base, is_ext) = match k.strip_prefix('_') {
+                Some(b) => (b, true),
+                None => (k.as_str(), false),
+            };
+            let child_loc = format!("{loc}.{base}");
+            let Some((def, ty)) = crate::names::child(self.model, parent, base) else {
+                self.unknown(parent, k, &child_loc);
+                continue;
+            };
+            match present.iter().find(|(p, _)| *p == def.path) {
+                Some((_, other)) if *other != base => {
+                    self.push(
+                        IssueType::Structure,
+                        &child_loc,
+                        format!("Only one type of '{}[x]' may be present (found '{other}' and '{base}')", def.name),
+                        format!("'{}[x]' は一つの型のみ指定できます（'{other}' と '{base}' があります）", def.name),
+                    );
+                }
+                Some(_) => {}
+                None => present.push((def.path, base)),
+            }
+            let is_primitive = self.model.is_primitive(ty.code);
+            if is_ext {
+                if !is_primitive {
+                    self.push(
+                        IssueType::Structure,
+                        &child_loc,
+                        format!("'{k}' is only allowed for primitive elements"),
+                        format!("'{k}' はプリミティブ要素にのみ使用できます"),
+                    );
+                } else {
+                    self.companion(v, obj.get(base), def, &child_loc);
+                }
+                continue;
+            }
+            // `id` of a resource is declared as a plain string but has the `id` type's format.
+            let code = if is_resource && base == "id" {
+                "id"
+            } else {
+                ty.code
+            };
+            let ext = if is_primitive && def.is_array() {
+                obj.get(&format!("_{base}"))
+            } else {
+                None
+            };
+            self.value(v, ext, def, ty, code, is_primitive, &child_loc);
+        }
+        for def in self.model.children(parent) {
+            if def.min > 0 && !present.iter().any(|(p, _)| *p == def.path) {
+                let name = if def.choice {
+                    format!("{}[x]", def.name)
+                } else {
+                    def.name.to_string()
+                };
+                self.push(
+                    IssueType::Required,
+                    &format!("{loc}.{}", def.name),
+                    format!(
+                        "Missing required element '{name}' (minimum cardinality {})",
+                        def.min
+                    ),
+                    format!("必須要素 '{name}' がありません（最小出現回数 {}）", def.min),
+                );
+            }
+        }
+    }
+
+    fn unknown(&mut self, parent: &str, key: &str, loc: &str) {
+        // Name a bad choice suffix as such: `valueFoo` on an element with `value[x]`.
+        let base = key.trim_start_matches('_');
+        for (i, _) in base.char_indices().filter(|(_, c)| c.is_ascii_uppercase()) {
+            let prefix = &base[..i];
+            if let Some(def) = self
+                .model
+                .element(&format!("{}.{prefix}", self.resolve(parent)))
+                .filter(|d| d.choice)
+            {
+                let allowed: Vec<&str> = def.types.iter().map(|t| t.code).collect();
+                return self.push(
+                    IssueType::Structure,
+                    loc,
+                    format!("Unknown element '{key}': '{prefix}[x]' does not allow type '{}' (allowed: {})", &base[i..], allowed.join(", ")),
+                    format!("不明な要素 '{key}' です: '{prefix}[x]' に型 '{}' は使用できません（使用可能: {}）", &base[i..], allowed.join(", ")),
+                );
+            }
+        }
+        self.push(
+            IssueType::Structure,
+            loc,
+            format!("Unknown element '{key}'"),
+            format!("不明な要素 '{key}' です"),
+        );
+    }
+
+    /// Backbone paths with a content reference resolve to the referenced definition.
+    fn resolve<'p>(&self, parent: &'p str) -> &'p str {
+        match self.model.element(parent).and_then(|e| e.content_ref) {
+            Some(r) => r,
+            None => parent,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn value(
+        &mut self,
+        v: &Value,
+        ext: Option<&Value>,
+        def: &ElementDef,
+        ty: &TypeRef,
+        code: &str,
+        is_primitive: bool,
+        loc: &str,
+    ) {
+        if def.is_array() {
+            let Value::Array(items) = v else {
+                self.push(
+                    IssueType::Structure,
+                    loc,
+                    format!(
+                        "Element '{}' must be a JSON array (it can repeat)",
+                        def.name
+                    ),
+                    format!(
+                        "要素 '{}' は繰り返し可能なため JSON 配列で指定してください",
+                        def.name
+                    ),
+                );
+                return;
+            };
+            if items.is_empty() {
+                return self.push(
+                    IssueType::Invalid,
+                    loc,
+                    "Empty arrays are not allowed".into(),
+                    "空の配列は使用できません".into(),
+                );
+            }
+            if let Some(max) = def.max {
+                if items.len() > max as usize {
+                    self.push(
+                        IssueType::Invalid,
+                        loc,
+                        format!(
+                            "Element '{}' has {} items but at most {max} are allowed",
+                            def.name,
+                            items.len()
+                        ),
+                        format!(
+                            "要素 '{}' は {} 件ありますが、最大 {max} 件までです",
+                            def.name,
+                            items.len()
+                        ),
+                    );
+                }
+            }
+            let exts = ext.and_then(Value::as_array);
+            for (i, item) in items.iter().enumerate() {
+                let item_loc = format!("{loc}[{i}]");
+                if item.is_null() && is_primitive {
+                    // A null value is a placeholder for an entry that only has extensions.
+                    let paired = exts.and_then(|e| e.get(i)).is_some_and(|e| !e.is_null());
+                    if !paired {
+                        self.null_value(def, &item_loc);
+                    }
+                    continue;
+                }
+                self.item(item, def, ty, code, is_primitive, &item_loc);
+            }
+        } else {
+            if v.is_array() {
+                return self.push(
+                    IssueType::Structure,
+                    loc,
+                    format!(
+                        "Element '{}' must not be an array (maximum cardinality 1)",
+                        def.name
+                    ),
+                    format!(
+                        "要素 '{}' は最大出現回数が 1 のため配列にできません",
+                        def.name
+                    ),
+                );
+            }
+            if v.is_null() {
+                return self.null_value(def, loc);
+            }
+            self.item(v, def, ty, code, is_primitive, loc);
+        }
+    }
+
+    fn null_value(&mut self, def: &ElementDef, loc: &str) {
+        self.push(
+            IssueType::Structure,
+            loc,
+            format!(
+                "null is only allowed in arrays of primitives, paired with an entry in '_{}'",
+                def.name
+            ),
+            format!(
+                "null は '_{}' の要素と対になるプリミティブ配列の中でのみ使用できます",
+                def.name
+            ),
+        );
+    }
+
+    fn item(
+        &mut self,
+        v: &Value,
+        def: &ElementDef,
+        ty: &TypeRef,
+        code: &str,
+        is_primitive: bool,
+        loc: &str,
+    ) {
+        if def.xhtml {
+            match v.as_str() {
+                Some(div) => {
+                    if let Err(m) = crate::xhtml::check(div) {
+                        self.push(
+                            IssueType::Value,
+                            loc,
+                            format!("Invalid narrative XHTML: {m}"),
+                            format!("ナラティブの XHTML が不正です: {m}"),
+                        );
+                    }
+                }
+                None => self.wrong_kind(def, "xhtml", JsonKind::String, loc),
+            }
+            return;
+        }
+        if is_primitive {
+            return self.primitive(v, def, code, loc);
+        }
+        if ty.code == "Resource" {
+            return self.resource(v, loc);
+        }
+        match v {
+            Value::Object(obj) => {
+                let child_parent = self.model.child_parent(def, ty);
+                self.object(obj, child_parent, loc, false);
+            }
+            _ => self.push(
+                IssueType::Structure,
+                loc,
+                format!("Element '{}' must be a JSON object", def.name),
+                format!("要素 '{}' は JSON オブジェクトで指定してください", def.name),
+            ),
+        }
+    }
+
+    fn wrong_kind(&mut self, def: &ElementDef, code: &str, kind: JsonKind, loc: &str) {
+        let (en, ja) = kind_names(kind);
+        self.push(
+            IssueType::Structure,
+            loc,
+            format!("Element '{}' of type {code} must be a JSON {en}", def.name),
+            format!(
+                "型 {code} の要素 '{}' は JSON の{ja}で指定してください",
+                def.name
+            ),
+        );
+    }
+
+    fn bad_format(&mut self, text: &str, code: &str, loc: &str) {
+        self.push(
+            IssueType::Value,
+            loc,
+            format!("Value '{}' is not a valid {code}", shown(text)),
+            format!("値 '{}' は {code} 型として不正です", shown(text)),
+        );
+    }
+
+    fn primitive(&mut self, v: &Value, def: &ElementDef, code: &str, loc: &str) {
+        let kind = json_kind(code);
+        match (kind, v) {
+            (JsonKind::Bool, Value::Bool(_)) => {}
+            (JsonKind::Number, Value::Number(n)) => {
+                let text = n.to_string();
+                if regexes().get(code).is_some_and(|re| !re.is_match(&text)) {
+                    return self.bad_format(&text, code, loc);
+                }
+                if code != "decimal" {
+                    let (lo, hi) = match code {
+                        "positiveInt" => (1, i32::MAX as i64),
+                        "unsignedInt" => (0, i32::MAX as i64),
+                        _ => (i32::MIN as i64, i32::MAX as i64),
+                    };
+                    if !text.parse::<i64>().is_ok_and(|i| (lo..=hi).contains(&i)) {
+                        self.push(
+                            IssueType::Value,
+                            loc,
+                            format!("Value {} is out of range for {code}", shown(&text)),
+                            format!("値 {} は {code} 型の範囲外です", shown(&text)),
+                        );
+                    }
+                }
+            }
+            (JsonKind::String, Value::String(s)) => {
+                if s.is_empty() {
+                    return self.push(
+                        IssueType::Invalid,
+                        loc,
+                        "Empty strings are not allowed".into(),
+                        "空の文字列は使用できません".into(),
+                    );
+                }
+                if !matches_format(code, s) {
+                    return self.bad_format(s, code, loc);
+                }
+                if code == "code" {
+                    self.binding(s, def, loc);
+                }
+            }
+            _ => self.wrong_kind(def, code, kind, loc),
+        }
+    }
+
+    fn binding(&mut self, code: &str, def: &ElementDef, loc: &str) {
+        let Some(b) = def
+            .binding
+            .as_ref()
+            .filter(|b| b.strength == BindingStrength::Required)
+        else {
+            return;
+        };
+        let Some(systems) = self.model.value_set_codes(b.value_set) else {
+            return;
+        };
+        if !systems.iter().any(|(_, codes)| codes.contains(&code)) {
+            let vs = b.value_set.split('|').next().unwrap_or(b.value_set);
+            self.push(
+                IssueType::CodeInvalid,
+                loc,
+                format!(
+                    "Code '{}' is not in the required value set {vs}",
+                    shown(code)
+                ),
+                format!(
+                    "コード '{}' は必須バインディングの値セット {vs} に含まれていません",
+                    shown(code)
+                ),
+            );
+        }
+    }
+
+    /// `_name`: an object (or, for repeating elements, an array of objects and nulls aligned
+    /// with `name`) holding only `id` and `extension`.
+    fn companion(&mut self, v: &Value, value: Option<&Value>, def: &ElementDef, loc: &str) {
+        if def.is_array() {
+            let Value::Array(items) = v else {
+                return self.push(
+                    IssueType::Structure,
+                    loc,
+                    format!(
+                        "'_{}' must be a JSON array, aligned with '{}'",
+                        def.name, def.name
+                    ),
+                    format!(
+                        "'_{}' は '{}' と対応する JSON 配列で指定してください",
+                        def.name, def.name
+                    ),
+                );
+            };
+            if items.is_empty() {
+                return self.push(
+                    IssueType::Invalid,
+                    loc,
+                    "Empty arrays are not allowed".into(),
+                    "空の配列は使用できません".into(),
+                );
+            }
+            let values = value.and_then(Value::as_array);
+            if values.is_some_and(|vs| vs.len() != items.len()) {
+                self.push(
+                    IssueType::Structure,
+                    loc,
+                    format!(
+                        "'_{0}' must have the same number of items as '{0}'",
+                        def.name
+                    ),
+                    format!("'_{0}' は '{0}' と同じ件数で指定してください", def.name),
+                );
+            }
+            if values.is_none() {
+                if let Some(max) = def.max.filter(|m| items.len() > *m as usize) {
+                    self.push(
+                        IssueType::Invalid,
+                        loc,
+                        format!(
+                            "Element '{}' has {} items but at most {max} are allowed",
+                            def.name,
+                            items.len()
+                        ),
+                        format!(
+                            "要素 '{}' は {} 件ありますが、最大 {max} 件までです",
+                            def.name,
+                            items.len()
+                        ),
+                    );
+                }
+            }
+            for (i, item) in items.iter().enumerate() {
+                let item_loc = format!("{loc}[{i}]");
+                if item.is_null() {
+                    let paired = values
+                        .and_then(|vs| vs.get(i))
+                        .is_some_and(|v| !v.is_null());
+                    if !paired {
+                        self.null_value(def, &item_loc);
+                    }
+                    continue;
+                }
+                self.companion_object(item, def, &item_loc);
+            }
+        } else {
+            if v.is_array() {
+                return self.push(
+                    IssueType::Structure,
+                    loc,
+                    format!(
+                        "'_{}' must not be an array (maximum cardinality 1)",
+                        def.name
+                    ),
+                    format!("'_{}' は最大出現回数が 1 のため配列にできません", def.name),
+                );
+            }
+            self.companion_object(v, def, loc);
+        }
+    }
+
+    fn companion_object(&mut self, v: &Value, def: &ElementDef, loc: &str) {
+        let Some(obj) = v.as_object() else {
+            return self.push(
+                IssueType::Structure,
+                loc,
+                format!(
+                    "'_{}' entries must be JSON objects holding id and extension",
+                    def.name
+                ),
+                format!(
+                    "'_{}' の要素は id と extension を持つ JSON オブジェクトで指定してください",
+                    def.name
+                ),
+            );
+        };
+        // Its content is an `Element`: `id` and `extension`, nothing else.
+        self.object(obj, "Element", loc, false);
+    }
+}

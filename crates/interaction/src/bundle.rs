@@ -1,0 +1,583 @@
+//! `transaction` and `batch` Bundles (R4 http.html §3.1.0.11).
+//!
+//! A transaction runs in one store write transaction: identities are resolved first (new
+//! ids for POST, conditional matches), then every `urn:uuid:`/fullUrl reference and every
+//! conditional reference (`Patient?identifier=…`) is rewritten, then the entries run in the
+//! order the specification gives — DELETE, POST, PUT/PATCH, GET/HEAD — and the responses
+//! come back in the order of the request. Any failure rolls everything back.
+//! A batch runs each entry on its own, each with its own response.
+
+use crate::error::InteractionError;
+use crate::resource::expect_resource;
+use crate::search::{full_url, SearchParams};
+use crate::write::{in_txn, multiple_matches, PatchBody};
+use crate::{etag, instant, parse_etag, Interactions, RequestContext, ReturnPreference, Written};
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use tsunagu_store::{HistoryScope, WriteTxn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// Processing order within a transaction.
+    fn rank(self) -> u8 {
+        match self {
+            Verb::Delete => 0,
+            Verb::Post => 1,
+            Verb::Put | Verb::Patch => 2,
+            Verb::Get | Verb::Head => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    index: usize,
+    verb: Verb,
+    ty: String,
+    /// Path segments after the type (`[id]`, `[id, _history, vid]`, `[_history]`).
+    rest: Vec<String>,
+    criteria: Option<String>,
+    full_url: Option<String>,
+    resource: Option<Value>,
+    if_none_exist: Option<String>,
+    if_match: Option<u64>,
+}
+
+/// What the identity pass decided for an entry.
+#[derive(Debug, Clone)]
+enum Plan {
+    Create(String),
+    Exists(tsunagu_store::ResourceVersion),
+    Update(String),
+    Delete(Option<String>),
+    Patch(String),
+    Read,
+}
+
+fn entry_error(index: usize, e: InteractionError) -> InteractionError {
+    match e {
+        InteractionError::Entry { .. } => e,
+        e => InteractionError::Entry { index, source: Box::new(e) },
+    }
+}
+
+fn bad(index: usize, en: String, ja: String) -> InteractionError {
+    entry_error(index, InteractionError::BadRequest { en, ja })
+}
+
+impl Interactions {
+    /// `POST /` with a Bundle of type `transaction` or `batch`.
+    pub fn bundle(&self, body: Value, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let map = expect_resource("Bundle", body)?;
+        self.check_content(&Value::Object(map.clone()))?;
+        match map.get("type").and_then(Value::as_str) {
+            Some("transaction") => self.transaction(map, ctx),
+            Some("batch") => Ok(self.batch(map, ctx)),
+            other => Err(InteractionError::bad_request(
+                format!("POST to the base needs a transaction or batch Bundle, not {}", other.unwrap_or("(none)")),
+                format!("ベース URL への POST には transaction か batch の Bundle が必要です（{}）", other.unwrap_or("なし")),
+            )),
+        }
+    }
+
+    fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let entries = parse_entries(&map, ctx)?;
+        let responses = in_txn(self, |txn| self.process(txn, entries.clone(), ctx, true))?;
+        Ok(response_bundle("transaction-response", responses))
+    }
+
+    fn batch(&self, map: Map<String, Value>, ctx: &RequestContext) -> Value {
+        let raw = map.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut responses = Vec::with_capacity(raw.len());
+        for (index, e) in raw.iter().enumerate() {
+            let result = parse_entry(index, e, ctx).and_then(|entry| {
+                in_txn(self, |txn| self.process(txn, vec![entry.clone()], ctx, false))
+                    .map(|mut r| r.pop().unwrap_or(Value::Null))
+            });
+            responses.push(match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let status = e.status();
+                    json!({ "response": {
+                        "status": status_line(status),
+                        "outcome": crate::outcome::operation_outcome(&e, ctx.lang),
+                    }})
+                }
+            });
+        }
+        response_bundle("batch-response", responses)
+    }
+
+    /// Resolves identities, rewrites references and runs the entries inside `txn`.
+    fn process(
+        &self,
+        txn: &mut dyn WriteTxn,
+        mut entries: Vec<Entry>,
+        ctx: &RequestContext,
+        transaction: bool,
+    ) -> Result<Vec<Value>, InteractionError> {
+        // 1. Identities.
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut plans = Vec::with_capacity(entries.len());
+        let mut written: HashSet<(String, String)> = HashSet::new();
+        for e in &entries {
+            let plan = self.plan(txn, e).map_err(|err| entry_error(e.index, err))?;
+            let target = match &plan {
+                Plan::Create(id) | Plan::Update(id) | Plan::Patch(id) | Plan::Delete(Some(id)) => Some(id.clone()),
+                Plan::Exists(v) => {
+                    if let Some(f) = &e.full_url {
+                        ids.insert(f.clone(), format!("{}/{}", e.ty, v.id));
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(id) = target {
+                if !written.insert((e.ty.clone(), id.clone())) {
+                    return Err(bad(
+                        e.index,
+                        format!("{}/{id} is the target of more than one entry", e.ty),
+                        format!("{}/{id} が複数のエントリの対象になっています", e.ty),
+                    ));
+                }
+                if let (Some(f), Verb::Post | Verb::Put) = (&e.full_url, e.verb) {
+                    ids.insert(f.clone(), format!("{}/{id}", e.ty));
+                }
+            }
+            plans.push(plan);
+        }
+        // 2. References.
+        for e in entries.iter_mut() {
+            if let Some(resource) = e.resource.as_mut() {
+                let mut failure = None;
+                rewrite_references(resource, &mut |reference| {
+                    if let Some(to) = ids.get(reference) {
+                        return Some(to.clone());
+                    }
+                    if !transaction {
+                        // In a batch, entries are independent: only conditional references resolve.
+                        if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+                            return None;
+                        }
+                    }
+                    let (ty, query) = reference.split_once('?')?;
+                    if ty.contains('/') || !self.model.is_resource_type(ty) {
+                        return None;
+                    }
+                    match self.conditional_matches(txn, ty, query) {
+                        Ok(m) if m.len() == 1 => Some(format!("{ty}/{}", m[0].1)),
+                        Ok(m) => {
+                            failure.get_or_insert_with(|| {
+                                if m.is_empty() {
+                                    InteractionError::precondition(
+                                        format!("the conditional reference '{reference}' matches nothing"),
+                                        format!("条件付き参照 '{reference}' に一致するリソースがありません"),
+                                    )
+                                } else {
+                                    multiple_matches(ty, query, m.len())
+                                }
+                            });
+                            None
+                        }
+                        Err(err) => {
+                            failure.get_or_insert(err);
+                            None
+                        }
+                    }
+                });
+                if let Some(err) = failure {
+                    return Err(entry_error(e.index, err));
+                }
+            }
+        }
+        // 3. Execution in the specified order.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| entries[i].verb.rank());
+        let mut responses: Vec<Value> = vec![Value::Null; entries.len()];
+        for i in order {
+            let e = &entries[i];
+            let r = self.execute(txn, e, &plans[i], ctx).map_err(|err| entry_error(e.index, err))?;
+            responses[i] = r;
+        }
+        Ok(responses)
+    }
+
+    fn plan(&self, txn: &mut dyn WriteTxn, e: &Entry) -> Result<Plan, InteractionError> {
+        self.known_type(&e.ty)?;
+        let id_in_url = e.rest.first().cloned();
+        Ok(match e.verb {
+            Verb::Post => {
+                if let Some(cond) = &e.if_none_exist {
+                    if let Some(existing) = self.match_one_for_create(txn, &e.ty, cond)? {
+                        return Ok(Plan::Exists(existing));
+                    }
+                }
+                Plan::Create(uuid::Uuid::new_v4().to_string())
+            }
+            Verb::Put => match (&e.criteria, id_in_url) {
+                (Some(c), _) => {
+                    let m = self.conditional_matches(txn, &e.ty, c)?;
+                    let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str);
+                    match m.as_slice() {
+                        [] => Plan::Update(body_id.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
+                        [(_, id)] => Plan::Update(id.clone()),
+                        _ => return Err(multiple_matches(&e.ty, c, m.len())),
+                    }
+                }
+                (None, Some(id)) => {
+                    self.check_id(&id)?;
+                    Plan::Update(id)
+                }
+                (None, None) => {
+                    return Err(InteractionError::bad_request(
+                        "PUT needs an id or criteria in request.url",
+                        "PUT の request.url には id か条件が必要です",
+                    ))
+                }
+            },
+            Verb::Delete => match (&e.criteria, id_in_url) {
+                (Some(c), _) => {
+                    let m = self.conditional_matches(txn, &e.ty, c)?;
+                    match m.as_slice() {
+                        [] => Plan::Delete(None),
+                        [(_, id)] => Plan::Delete(Some(id.clone())),
+                        _ => return Err(multiple_matches(&e.ty, c, m.len())),
+                    }
+                }
+                (None, Some(id)) => Plan::Delete(Some(id)),
+                (None, None) => {
+                    return Err(InteractionError::bad_request(
+                        "DELETE needs an id or criteria in request.url",
+                        "DELETE の request.url には id か条件が必要です",
+                    ))
+                }
+            },
+            Verb::Patch => match (&e.criteria, id_in_url) {
+                (Some(c), _) => {
+                    let m = self.conditional_matches(txn, &e.ty, c)?;
+                    match m.as_slice() {
+                        [(_, id)] => Plan::Patch(id.clone()),
+                        [] => return Err(InteractionError::NotFound(e.ty.clone(), c.clone())),
+                        _ => return Err(multiple_matches(&e.ty, c, m.len())),
+                    }
+                }
+                (None, Some(id)) => Plan::Patch(id),
+                (None, None) => {
+                    return Err(InteractionError::bad_request(
+                        "PATCH needs an id or criteria in request.url",
+                        "PATCH の request.url には id か条件が必要です",
+                    ))
+                }
+            },
+            Verb::Get | Verb::Head => Plan::Read,
+        })
+    }
+
+    fn execute(&self, txn: &mut dyn WriteTxn, e: &Entry, plan: &Plan, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let written = |w: Written| written_response(&w, ctx);
+        match plan {
+            Plan::Create(id) => {
+                let map = expect_resource(&e.ty, e.resource.clone().unwrap_or(Value::Null))?;
+                let version = self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, map)?;
+                Ok(written(Written { version, created: true, existing: false }))
+            }
+            Plan::Exists(v) => Ok(written(Written { version: v.clone(), created: false, existing: true })),
+            Plan::Update(id) => {
+                let mut map = expect_resource(&e.ty, e.resource.clone().unwrap_or(Value::Null))?;
+                match map.get("id").and_then(Value::as_str) {
+                    Some(body_id) if body_id != id => {
+                        return Err(InteractionError::bad_request(
+                            format!("the resource id '{body_id}' differs from '{id}' in request.url"),
+                            format!("リソースの id '{body_id}' が request.url の '{id}' と一致しません"),
+                        ))
+                    }
+                    _ => {
+                        map.insert("id".into(), Value::String(id.clone()));
+                    }
+                }
+                Ok(written(self.update_in(txn, &e.ty, id, map, e.if_match, tsunagu_store::Method::Put)?))
+            }
+            Plan::Delete(id) => {
+                let w = match id {
+                    Some(id) => self.delete_in(txn, &e.ty, id, e.if_match)?,
+                    None => None,
+                };
+                Ok(match w {
+                    Some(w) => json!({ "response": {
+                        "status": "204 No Content",
+                        "etag": etag(w.version.version),
+                        "lastModified": instant::format_instant(w.version.last_updated_ms),
+                    }}),
+                    None => json!({ "response": { "status": "204 No Content" } }),
+                })
+            }
+            Plan::Patch(id) => {
+                let patch = patch_from_resource(e.resource.as_ref())?;
+                Ok(written(self.patch_in(txn, &e.ty, id, &patch, e.if_match)?))
+            }
+            Plan::Read => self.execute_read(txn, e, ctx),
+        }
+    }
+
+    fn execute_read(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let params = SearchParams::parse(e.criteria.as_deref().unwrap_or(""));
+        let rest: Vec<&str> = e.rest.iter().map(String::as_str).collect();
+        let (resource, version) = match rest.as_slice() {
+            ["_history"] => (self.history(HistoryScope::Type(e.ty.clone()), &params, ctx)?, None),
+            [id] => match txn.current(&e.ty, id)? {
+                None => return Err(InteractionError::NotFound(e.ty.clone(), id.to_string())),
+                Some(v) if v.deleted => return Err(InteractionError::Gone(e.ty.clone(), id.to_string())),
+                Some(v) => (parse_body(&v)?, Some(v)),
+            },
+            [id, "_history", vid] => {
+                let v = self.vread(&e.ty, id, vid)?;
+                (parse_body(&v)?, Some(v))
+            }
+            [id, "_history"] => {
+                (self.history(HistoryScope::Instance(e.ty.clone(), id.to_string()), &params, ctx)?, None)
+            }
+            [] => (self.search(Some(&e.ty), &params, ctx)?, None),
+            _ => {
+                return Err(InteractionError::bad_request(
+                    format!("cannot read '{}'", e.rest.join("/")),
+                    format!("'{}' は読み取れません", e.rest.join("/")),
+                ))
+            }
+        };
+        let mut out = json!({ "response": { "status": "200 OK" } });
+        if let Some(v) = &version {
+            out["response"]["etag"] = json!(etag(v.version));
+            out["response"]["lastModified"] = json!(instant::format_instant(v.last_updated_ms));
+            out["fullUrl"] = json!(full_url(ctx, &v.resource_type, &v.id));
+        }
+        if e.verb == Verb::Get {
+            out["resource"] = resource;
+        }
+        Ok(out)
+    }
+}
+
+fn parse_body(v: &tsunagu_store::ResourceVersion) -> Result<Value, InteractionError> {
+    serde_json::from_slice(&v.body)
+        .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)).into())
+}
+
+/// A PATCH entry carries a Binary (JSON Patch, base64) or a Parameters (FHIRPath Patch).
+fn patch_from_resource(resource: Option<&Value>) -> Result<PatchBody, InteractionError> {
+    let r = resource.ok_or_else(|| {
+        InteractionError::bad_request("a PATCH entry needs a resource", "PATCH のエントリにはリソースが必要です")
+    })?;
+    match r.get("resourceType").and_then(Value::as_str) {
+        Some("Parameters") => Ok(PatchBody::FhirPath(r.clone())),
+        Some("Binary") => {
+            let data = r.get("data").and_then(Value::as_str).unwrap_or("");
+            let bytes = base64_decode(data).ok_or_else(|| {
+                InteractionError::bad_request("Binary.data is not base64", "Binary.data が base64 ではありません")
+            })?;
+            let ops: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                InteractionError::bad_request(format!("JSON Patch is not JSON: {e}"), format!("JSON Patch が JSON ではありません: {e}"))
+            })?;
+            Ok(PatchBody::Json(ops))
+        }
+        _ => Err(InteractionError::bad_request(
+            "a PATCH entry needs a Parameters (FHIRPath Patch) or Binary (JSON Patch) resource",
+            "PATCH のエントリには Parameters（FHIRPath Patch）か Binary（JSON Patch）が必要です",
+        )),
+    }
+}
+
+/// Standard base64 (RFC 4648) decoding. Hand-written: it is the only use of base64 here,
+/// twenty lines, and not worth a dependency.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn written_response(w: &Written, ctx: &RequestContext) -> Value {
+    let v = &w.version;
+    let status = if w.created { "201 Created" } else { "200 OK" };
+    let mut out = json!({
+        "fullUrl": full_url(ctx, &v.resource_type, &v.id),
+        "response": {
+            "status": status,
+            "location": format!("{}/{}/_history/{}", v.resource_type, v.id, v.version),
+            "etag": etag(v.version),
+            "lastModified": instant::format_instant(v.last_updated_ms),
+        }
+    });
+    match ctx.return_pref {
+        ReturnPreference::Representation => {
+            if let Ok(r) = serde_json::from_slice::<Value>(&v.body) {
+                out["resource"] = r;
+            }
+        }
+        ReturnPreference::OperationOutcome => {
+            out["response"]["outcome"] = crate::outcome::information("Done", "完了しました", ctx.lang);
+        }
+        ReturnPreference::Minimal => {}
+    }
+    out
+}
+
+fn status_line(status: u16) -> String {
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        422 => "Unprocessable Entity",
+        501 => "Not Implemented",
+        _ => "Error",
+    };
+    format!("{status} {reason}")
+}
+
+fn response_bundle(kind: &str, responses: Vec<Value>) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": kind,
+        "entry": responses,
+    })
+}
+
+/// Calls `f` on every `Reference.reference` in a resource (nested resources included) and
+/// replaces the value when `f` returns a new one.
+pub(crate) fn rewrite_references(v: &mut Value, f: &mut dyn FnMut(&str) -> Option<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if k == "reference" {
+                    if let Value::String(s) = child {
+                        if let Some(new) = f(s) {
+                            *s = new;
+                        }
+                        continue;
+                    }
+                }
+                rewrite_references(child, f);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| rewrite_references(i, f)),
+        _ => {}
+    }
+}
+
+fn parse_entries(map: &Map<String, Value>, ctx: &RequestContext) -> Result<Vec<Entry>, InteractionError> {
+    let raw = map.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    raw.iter().enumerate().map(|(i, e)| parse_entry(i, e, ctx)).collect()
+}
+
+fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, InteractionError> {
+    let req = e.get("request").ok_or_else(|| {
+        bad(index, "the entry has no request".into(), "エントリに request がありません".into())
+    })?;
+    let method = req.get("method").and_then(Value::as_str).unwrap_or("");
+    let verb = match method {
+        "GET" => Verb::Get,
+        "HEAD" => Verb::Head,
+        "POST" => Verb::Post,
+        "PUT" => Verb::Put,
+        "PATCH" => Verb::Patch,
+        "DELETE" => Verb::Delete,
+        m => return Err(bad(index, format!("unknown request.method '{m}'"), format!("request.method '{m}' は不明です"))),
+    };
+    let url = req.get("url").and_then(Value::as_str).unwrap_or("");
+    let url = url.strip_prefix(&format!("{}/", ctx.base)).unwrap_or(url).trim_start_matches('/');
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (url, None),
+    };
+    let mut segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string);
+    let Some(ty) = segments.next() else {
+        return Err(bad(index, "request.url names no resource type".into(), "request.url にリソースタイプがありません".into()));
+    };
+    let rest: Vec<String> = segments.collect();
+    let resource = e.get("resource").cloned();
+    if matches!(verb, Verb::Post | Verb::Put) && resource.is_none() {
+        return Err(bad(index, format!("a {method} entry needs a resource"), format!("{method} のエントリにはリソースが必要です")));
+    }
+    if matches!(verb, Verb::Post | Verb::Put) {
+        if let Some(rt) = resource.as_ref().and_then(|r| r.get("resourceType")).and_then(Value::as_str) {
+            if rt != ty {
+                return Err(bad(
+                    index,
+                    format!("request.url names {ty} but the resource is a {rt}"),
+                    format!("request.url は {ty} ですが、リソースは {rt} です"),
+                ));
+            }
+        }
+    }
+    let if_match = match req.get("ifMatch").and_then(Value::as_str) {
+        None => None,
+        Some(s) => Some(parse_etag(s).ok_or_else(|| {
+            bad(index, format!("ifMatch '{s}' is not an ETag"), format!("ifMatch '{s}' は ETag として不正です"))
+        })?),
+    };
+    Ok(Entry {
+        index,
+        verb,
+        ty,
+        rest,
+        criteria: query,
+        full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+        resource,
+        if_none_exist: req.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
+        if_match,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("W10=").unwrap(), b"[]");
+        assert!(base64_decode("@@").is_none());
+    }
+
+    #[test]
+    fn references_are_rewritten_everywhere() {
+        let mut r = json!({"subject": {"reference": "urn:uuid:1"}, "contained": [{"x": {"reference": "urn:uuid:1"}}],
+                            "identifier": [{"value": "urn:uuid:1"}]});
+        rewrite_references(&mut r, &mut |s| (s == "urn:uuid:1").then(|| "Patient/9".to_string()));
+        assert_eq!(r["subject"]["reference"], "Patient/9");
+        assert_eq!(r["contained"][0]["x"]["reference"], "Patient/9");
+        assert_eq!(r["identifier"][0]["value"], "urn:uuid:1");
+    }
+}

@@ -1,0 +1,213 @@
+//! The interaction layer's one error type. Every failure a client can cause or meet ends
+//! up here, carries its HTTP status and FHIR issue code, and speaks Japanese and English.
+
+use tsunagu_store::StoreError;
+
+/// Language of messages for the client, chosen from `Accept-Language`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+impl Lang {
+    /// Picks the first of `ja` / `en` named in an `Accept-Language` header (by quality).
+    pub fn from_accept_language(header: Option<&str>) -> Lang {
+        let Some(h) = header else { return Lang::En };
+        let mut best: Option<(f32, Lang)> = None;
+        for part in h.split(',') {
+            let mut it = part.trim().split(';');
+            let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = it
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            let lang = if tag.starts_with("ja") {
+                Lang::Ja
+            } else if tag.starts_with("en") {
+                Lang::En
+            } else {
+                continue;
+            };
+            if best.map_or(true, |(bq, _)| q > bq) {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+}
+
+/// A problem found in submitted content, located by a FHIRPath expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentIssue {
+    /// `error` or `warning` (FHIR issue severity).
+    pub severity: &'static str,
+    /// FHIR issue type code (`structure`, `required`, `value`, `code-invalid`, …).
+    pub code: &'static str,
+    pub expression: Option<String>,
+    pub en: String,
+    pub ja: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InteractionError {
+    #[error("unknown resource type '{0}'")]
+    UnknownType(String),
+    #[error("{0}/{1} is not known")]
+    NotFound(String, String),
+    #[error("{0}/{1}/_history/{2} is not known")]
+    VersionNotFound(String, String, u64),
+    #[error("{0}/{1} was deleted")]
+    Gone(String, String),
+    #[error("invalid request: {en}")]
+    BadRequest { en: String, ja: String },
+    #[error("the content is not valid")]
+    Invalid { status: u16, issues: Vec<ContentIssue> },
+    #[error("version conflict: {en}")]
+    Conflict { en: String, ja: String },
+    #[error("precondition failed: {en}")]
+    PreconditionFailed { en: String, ja: String },
+    #[error("not supported: {en}")]
+    NotSupported { en: String, ja: String },
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
+    #[error("not acceptable: {en}")]
+    NotAcceptable { en: String, ja: String },
+    #[error("unsupported media type: {en}")]
+    UnsupportedMediaType { en: String, ja: String },
+    #[error("the request body exceeds {0} bytes")]
+    PayloadTooLarge(usize),
+    /// One entry of a transaction failed; the whole transaction was rolled back.
+    #[error("transaction entry {index} failed: {source}")]
+    Entry { index: usize, source: Box<InteractionError> },
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl InteractionError {
+    pub fn bad_request(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::BadRequest { en: en.into(), ja: ja.into() }
+    }
+
+    pub fn not_supported(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::NotSupported { en: en.into(), ja: ja.into() }
+    }
+
+    pub fn not_acceptable(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::NotAcceptable { en: en.into(), ja: ja.into() }
+    }
+
+    pub fn unsupported_media_type(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::UnsupportedMediaType { en: en.into(), ja: ja.into() }
+    }
+
+    pub fn precondition(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::PreconditionFailed { en: en.into(), ja: ja.into() }
+    }
+
+    /// One invalid-content issue at a location, rejected with 400.
+    pub fn invalid(code: &'static str, expression: Option<String>, en: String, ja: String) -> Self {
+        InteractionError::Invalid {
+            status: 400,
+            issues: vec![ContentIssue { severity: "error", code, expression, en, ja }],
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            InteractionError::UnknownType(_) => 404,
+            InteractionError::NotFound(..) | InteractionError::VersionNotFound(..) => 404,
+            InteractionError::Gone(..) => 410,
+            InteractionError::BadRequest { .. } => 400,
+            InteractionError::Invalid { status, .. } => *status,
+            InteractionError::Conflict { .. } => 409,
+            InteractionError::PreconditionFailed { .. } => 412,
+            InteractionError::NotSupported { .. } => 501,
+            InteractionError::MethodNotAllowed(_) => 405,
+            InteractionError::NotAcceptable { .. } => 406,
+            InteractionError::UnsupportedMediaType { .. } => 415,
+            InteractionError::PayloadTooLarge(_) => 413,
+            InteractionError::Entry { source, .. } => source.status(),
+            InteractionError::Store(StoreError::VersionConflict(_)) => 409,
+            InteractionError::Store(_) => 500,
+        }
+    }
+
+    /// FHIR `IssueType` code.
+    pub fn issue_code(&self) -> &'static str {
+        match self {
+            InteractionError::UnknownType(_) => "not-supported",
+            InteractionError::NotFound(..) | InteractionError::VersionNotFound(..) => "not-found",
+            InteractionError::Gone(..) => "deleted",
+            InteractionError::BadRequest { .. } => "invalid",
+            InteractionError::Invalid { .. } => "invalid",
+            InteractionError::Conflict { .. } => "conflict",
+            InteractionError::PreconditionFailed { .. } => "conflict",
+            InteractionError::NotSupported { .. } => "not-supported",
+            InteractionError::MethodNotAllowed(_) => "not-supported",
+            InteractionError::NotAcceptable { .. } | InteractionError::UnsupportedMediaType { .. } => "not-supported",
+            InteractionError::PayloadTooLarge(_) => "too-long",
+            InteractionError::Entry { source, .. } => source.issue_code(),
+            InteractionError::Store(StoreError::VersionConflict(_)) => "conflict",
+            InteractionError::Store(_) => "exception",
+        }
+    }
+
+    /// The message in the client's language.
+    pub fn message(&self, lang: Lang) -> String {
+        use InteractionError as E;
+        let ja = lang == Lang::Ja;
+        match self {
+            E::UnknownType(t) if ja => format!("リソースタイプ '{t}' はサポートされていません"),
+            E::NotFound(t, id) if ja => format!("{t}/{id} は存在しません"),
+            E::VersionNotFound(t, id, v) if ja => format!("{t}/{id} のバージョン {v} は存在しません"),
+            E::Gone(t, id) if ja => format!("{t}/{id} は削除されています"),
+            E::BadRequest { ja: m, .. } if ja => format!("不正なリクエストです: {m}"),
+            E::BadRequest { en, .. } => format!("Bad request: {en}"),
+            E::Invalid { issues, .. } if ja => format!("内容が不正です（{}件の問題）", issues.len()),
+            E::Invalid { issues, .. } => format!("The content is invalid ({} issue(s))", issues.len()),
+            E::Conflict { ja: m, .. }
+            | E::PreconditionFailed { ja: m, .. }
+            | E::NotSupported { ja: m, .. }
+            | E::NotAcceptable { ja: m, .. }
+            | E::UnsupportedMediaType { ja: m, .. }
+                if ja =>
+            {
+                m.clone()
+            }
+            E::Conflict { en, .. }
+            | E::PreconditionFailed { en, .. }
+            | E::NotSupported { en, .. }
+            | E::NotAcceptable { en, .. }
+            | E::UnsupportedMediaType { en, .. } => en.clone(),
+            E::PayloadTooLarge(n) if ja => format!("リクエスト本文が上限（{n} バイト）を超えています"),
+            E::MethodNotAllowed(m) if ja => format!("この操作は許可されていません: {m}"),
+            E::Entry { index, source } if ja => {
+                format!("トランザクションのエントリ {index} が失敗したため、全体を取り消しました: {}", source.message(lang))
+            }
+            E::Entry { index, source } => {
+                format!("Transaction entry {index} failed, nothing was written: {}", source.message(lang))
+            }
+            E::Store(StoreError::VersionConflict(what)) if ja => {
+                format!("同時更新が競合しました（{what}）。再試行してください")
+            }
+            E::Store(_) if ja => "サーバ内部でストレージのエラーが発生しました".to_string(),
+            E::Store(_) => "An internal storage error occurred".to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_by_quality() {
+        assert_eq!(Lang::from_accept_language(None), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("ja,en;q=0.8")), Lang::Ja);
+        assert_eq!(Lang::from_accept_language(Some("en-US,ja;q=0.5")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("fr, ja-JP;q=0.9")), Lang::Ja);
+        assert_eq!(Lang::from_accept_language(Some("fr")), Lang::En);
+    }
+}

@@ -1,0 +1,123 @@
+//! The history interaction at instance, type and system level, as `history` Bundles,
+//! newest first, paged by a cursor so that pages stay consistent while writes go on.
+
+use crate::error::InteractionError;
+use crate::instant::{format_instant, http_date, parse_range};
+use crate::search::{full_url, SearchParams};
+use crate::{etag, Interactions, RequestContext};
+use serde_json::{json, Value};
+use tsunagu_store::{HistoryQuery, HistoryScope, Method};
+
+impl Interactions {
+    pub fn history(&self, scope: HistoryScope, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let path = match &scope {
+            HistoryScope::System => format!("{}/_history", ctx.base),
+            HistoryScope::Type(t) => {
+                self.known_type(t)?;
+                format!("{}/{t}/_history", ctx.base)
+            }
+            HistoryScope::Instance(t, id) => {
+                self.known_type(t)?;
+                if self.store.read(t, id)?.is_none() {
+                    return Err(InteractionError::NotFound(t.clone(), id.clone()));
+                }
+                format!("{}/{t}/{id}/_history", ctx.base)
+            }
+        };
+        let instant = |name: &str| -> Result<Option<i64>, InteractionError> {
+            match params.get(name) {
+                None => Ok(None),
+                Some(v) => parse_range(v).map(|(lo, _)| Some(lo)).ok_or_else(|| {
+                    InteractionError::bad_request(
+                        format!("{name} must be an instant, not '{v}'"),
+                        format!("{name} の値 '{v}' は日時として不正です"),
+                    )
+                }),
+            }
+        };
+        let count = match params.get("_count") {
+            None => self.config.default_count,
+            Some(c) => c.parse::<usize>().map_err(|_| {
+                InteractionError::bad_request(
+                    format!("_count must be a non-negative integer, not '{c}'"),
+                    format!("_count は 0 以上の整数でなければなりません（'{c}'）"),
+                )
+            })?,
+        }
+        .min(self.config.max_count);
+        let before_seq = match params.get("_cursor") {
+            None => None,
+            Some(c) => Some(c.parse::<i64>().map_err(|_| {
+                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
+            })?),
+        };
+        for (k, _) in &params.pairs {
+            if !matches!(k.as_str(), "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list") {
+                if ctx.strict {
+                    return Err(InteractionError::bad_request(
+                        format!("history does not take the parameter '{k}'"),
+                        format!("履歴の取得ではパラメータ '{k}' は使えません"),
+                    ));
+                }
+            }
+        }
+        let q = HistoryQuery { scope, since_ms: instant("_since")?, at_ms: instant("_at")?, before_seq, count };
+        let versions = self.store.history(&q)?;
+        let total = self.store.history_count(&q)?;
+        let base_query: String = params
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "_cursor")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') })];
+        if versions.len() == count && count > 0 {
+            if let Some(last) = versions.last() {
+                let sep = if base_query.is_empty() { "" } else { "&" };
+                links.push(json!({ "relation": "next", "url": format!("{path}?{base_query}{sep}_cursor={}", last.seq) }));
+            }
+        }
+        let mut entries = Vec::with_capacity(versions.len());
+        for v in &versions {
+            let url = full_url(ctx, &v.resource_type, &v.id);
+            let request_url = match v.method {
+                Method::Post => v.resource_type.clone(),
+                _ => format!("{}/{}", v.resource_type, v.id),
+            };
+            let status = match (v.method, v.version) {
+                (Method::Delete, _) => "204",
+                (_, 1) => "201",
+                _ => "200",
+            };
+            let mut entry = json!({
+                "fullUrl": url,
+                "request": { "method": v.method.as_str(), "url": request_url },
+                "response": {
+                    "status": status,
+                    "etag": etag(v.version),
+                    "lastModified": format_instant(v.last_updated_ms),
+                }
+            });
+            if !v.deleted {
+                let resource: Value = serde_json::from_slice(&v.body)
+                    .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)))?;
+                entry["resource"] = resource;
+            }
+            entries.push(entry);
+        }
+        let _ = http_date;
+        let mut bundle = json!({
+            "resourceType": "Bundle",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "meta": { "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) },
+            "type": "history",
+            "total": total,
+            "link": links,
+        });
+        if !entries.is_empty() {
+            bundle["entry"] = Value::Array(entries);
+        }
+        Ok(bundle)
+    }
+}

@@ -1,0 +1,125 @@
+//! Bulk loading: the same semantics as transactions and updates, staged so that the CPU
+//! work (parsing, checking, id assignment, reference rewriting) runs on many threads and
+//! only the writes go through the single writer.
+
+use crate::bundle::rewrite_references;
+use crate::error::InteractionError;
+use crate::resource::{expect_resource, valid_id};
+use crate::write::in_txn;
+use crate::Interactions;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use tsunagu_store::Method;
+
+/// One resource ready to be written: identity decided, references rewritten, checked.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub resource_type: String,
+    pub id: String,
+    /// POST (new id, version 1) or PUT (client id, update-as-create).
+    pub method: Method,
+    pub resource: Map<String, Value>,
+}
+
+impl Interactions {
+    /// Stages one parsed input (a resource or a Bundle) for [`Interactions::load`].
+    ///
+    /// - `transaction` and `batch` Bundles: POST entries get new ids and every reference to
+    ///   their fullUrl is rewritten, exactly as a transaction would; PUT entries keep theirs.
+    ///   Conditional entries cannot be staged (they must be resolved at write time): the
+    ///   error tells the caller to run the Bundle as a transaction instead.
+    /// - `collection` Bundles and single resources: resources with an id are updated
+    ///   (created with that id), resources without one are created.
+    pub fn stage(&self, input: Value) -> Result<Vec<Staged>, InteractionError> {
+        let Some(ty) = input.get("resourceType").and_then(Value::as_str).map(str::to_string) else {
+            return Err(InteractionError::invalid(
+                "required",
+                None,
+                "The input has no resourceType".into(),
+                "resourceType がありません".into(),
+            ));
+        };
+        let kind = input.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        if ty != "Bundle" || !matches!(kind.as_str(), "transaction" | "batch" | "collection") {
+            return Ok(vec![self.stage_resource(input, None)?]);
+        }
+        let Value::Object(mut bundle) = input else { unreachable!("has resourceType") };
+        let entries = match bundle.remove("entry") {
+            Some(Value::Array(e)) => e,
+            _ => Vec::new(),
+        };
+        let mut staged = Vec::with_capacity(entries.len());
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for (index, mut entry) in entries.into_iter().enumerate() {
+            let Some(resource) = entry.get_mut("resource").map(Value::take) else { continue };
+            let request = entry.get("request");
+            let method = request.and_then(|r| r.get("method")).and_then(Value::as_str).unwrap_or("");
+            let conditional = request.is_some_and(|r| {
+                r.get("ifNoneExist").is_some()
+                    || r.get("ifMatch").is_some()
+                    || r.get("url").and_then(Value::as_str).is_some_and(|u| u.contains('?'))
+            });
+            if conditional || matches!(method, "DELETE" | "PATCH" | "GET" | "HEAD") {
+                return Err(InteractionError::not_supported(
+                    format!("entry {index} is a {method} or conditional request; load this Bundle as a transaction"),
+                    format!("エントリ {index} は {method} または条件付きのため、トランザクションとして読み込んでください"),
+                ));
+            }
+            let post = method == "POST" || (kind == "collection" && resource.get("id").is_none());
+            let s = self.stage_resource(resource, post.then(|| uuid::Uuid::new_v4().to_string()))?;
+            if let Some(full) = entry.get("fullUrl").and_then(Value::as_str) {
+                ids.insert(full.to_string(), format!("{}/{}", s.resource_type, s.id));
+            }
+            staged.push(s);
+        }
+        if !ids.is_empty() && kind != "batch" {
+            for s in staged.iter_mut() {
+                for v in s.resource.values_mut() {
+                    rewrite_references(v, &mut |r| ids.get(r).cloned());
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    fn stage_resource(&self, resource: Value, new_id: Option<String>) -> Result<Staged, InteractionError> {
+        let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+        self.known_type(&ty)?;
+        let map = expect_resource(&ty, resource)?;
+        let (id, method) = match new_id {
+            Some(id) => (id, Method::Post),
+            None => match map.get("id").and_then(Value::as_str) {
+                Some(id) if valid_id(id) => (id.to_string(), Method::Put),
+                Some(id) => {
+                    return Err(InteractionError::bad_request(
+                        format!("'{id}' is not a valid resource id"),
+                        format!("'{id}' はリソース id として不正です"),
+                    ))
+                }
+                None => (uuid::Uuid::new_v4().to_string(), Method::Post),
+            },
+        };
+        self.check_content(&Value::Object(map.clone()))?;
+        Ok(Staged { resource_type: ty, id, method, resource: map })
+    }
+
+    /// Writes staged resources in one atomic transaction; returns how many were written.
+    pub fn load(&self, staged: Vec<Staged>) -> Result<usize, InteractionError> {
+        let n = staged.len();
+        let mut staged = Some(staged);
+        in_txn(self, |txn| {
+            for s in staged.take().unwrap_or_default() {
+                match s.method {
+                    Method::Post => {
+                        self.put_version(txn, &s.resource_type, &s.id, 1, Method::Post, s.resource)?;
+                    }
+                    _ => {
+                        self.update_in(txn, &s.resource_type, &s.id, s.resource, None, Method::Put)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,138 @@
+//! The FHIR RESTful interactions of R4 `http.html`, independent of HTTP: read, vread,
+//! create, update, delete (each also conditional), patch, history, search, and the
+//! `transaction` and `batch` Bundles.
+//!
+//! This crate owns FHIR write semantics: server-assigned ids, `meta.versionId` and
+//! `meta.lastUpdated`, optimistic locking, conditional matching inside the write
+//! transaction, reference rewriting in transactions, the shape of history and search
+//! Bundles, and the conversion of every error to an OperationOutcome (`outcome.rs`, the
+//! only place that does it). It never sees HTTP: the server crate turns requests into
+//! calls here and results into responses. Storage goes through `tsunagu_store::Store`.
+
+mod bundle;
+mod conditional;
+mod error;
+mod history;
+mod import;
+mod instant;
+mod outcome;
+mod resource;
+mod search;
+mod write;
+
+pub use error::{ContentIssue, InteractionError, Lang};
+pub use import::Staged;
+pub use instant::{format_instant, http_date, parse_range};
+pub use outcome::{information, operation_outcome};
+pub use resource::{NoCheck, ResourceCheck};
+pub use search::{decode as percent_decode, SearchParams};
+pub use write::{PatchBody, PatchTarget, Written};
+
+use std::sync::Arc;
+use tsunagu_model::Model;
+use tsunagu_store::{ResourceVersion, Store};
+
+/// Settings of the interaction layer.
+#[derive(Clone)]
+pub struct InteractionConfig {
+    /// Page size when `_count` is absent.
+    pub default_count: usize,
+    /// Largest page a client may ask for.
+    pub max_count: usize,
+}
+
+impl Default for InteractionConfig {
+    fn default() -> Self {
+        InteractionConfig { default_count: 50, max_count: 1000 }
+    }
+}
+
+/// Who is asking, and how they want answers.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// Base URL of the server, without a trailing slash (`http://localhost:8080/fhir`).
+    pub base: String,
+    pub lang: Lang,
+    /// `Prefer: handling=strict`: unknown search parameters are errors, not ignored.
+    pub strict: bool,
+    /// `Prefer: return=…`, for bundle entries.
+    pub return_pref: ReturnPreference,
+}
+
+impl RequestContext {
+    pub fn new(base: impl Into<String>) -> Self {
+        RequestContext {
+            base: base.into().trim_end_matches('/').to_string(),
+            lang: Lang::En,
+            strict: false,
+            return_pref: ReturnPreference::Representation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnPreference {
+    Minimal,
+    Representation,
+    OperationOutcome,
+}
+
+/// The FHIR interactions over one store.
+pub struct Interactions {
+    store: Arc<dyn Store>,
+    model: &'static Model,
+    /// Checks content before it is written (base structure, and later profiles).
+    check: Arc<dyn ResourceCheck>,
+    pub config: InteractionConfig,
+}
+
+impl Interactions {
+    pub fn new(store: Arc<dyn Store>, check: Arc<dyn ResourceCheck>, config: InteractionConfig) -> Self {
+        Interactions { store, model: tsunagu_model::r4(), check, config }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Fails unless `ty` is a concrete resource type this server serves.
+    pub fn known_type(&self, ty: &str) -> Result<(), InteractionError> {
+        if self.model.is_resource_type(ty) {
+            Ok(())
+        } else {
+            Err(InteractionError::UnknownType(ty.to_string()))
+        }
+    }
+
+    /// The current version; `Gone` when it was deleted.
+    pub fn read(&self, ty: &str, id: &str) -> Result<ResourceVersion, InteractionError> {
+        self.known_type(ty)?;
+        match self.store.read(ty, id)? {
+            None => Err(InteractionError::NotFound(ty.into(), id.into())),
+            Some(v) if v.deleted => Err(InteractionError::Gone(ty.into(), id.into())),
+            Some(v) => Ok(v),
+        }
+    }
+
+    pub fn vread(&self, ty: &str, id: &str, version: &str) -> Result<ResourceVersion, InteractionError> {
+        self.known_type(ty)?;
+        let Ok(n) = version.parse::<u64>() else {
+            return Err(InteractionError::VersionNotFound(ty.into(), id.into(), 0));
+        };
+        match self.store.vread(ty, id, n)? {
+            None => Err(InteractionError::VersionNotFound(ty.into(), id.into(), n)),
+            Some(v) if v.deleted => Err(InteractionError::Gone(ty.into(), id.into())),
+            Some(v) => Ok(v),
+        }
+    }
+}
+
+/// `W/"3"`.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Parses `W/"3"` or `"3"` or `3`.
+pub fn parse_etag(s: &str) -> Option<u64> {
+    s.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+}

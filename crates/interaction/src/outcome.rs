@@ -1,0 +1,39 @@
+//! The one place where errors become OperationOutcome resources.
+
+use crate::error::{InteractionError, Lang};
+use serde_json::{json, Value};
+
+/// The OperationOutcome describing an error, in the client's language. Content issues keep
+/// their FHIRPath locations.
+pub fn operation_outcome(err: &InteractionError, lang: Lang) -> Value {
+    let inner = match err {
+        InteractionError::Entry { source, .. } => source.as_ref(),
+        e => e,
+    };
+    let mut issues = Vec::new();
+    if let InteractionError::Invalid { issues: found, .. } = inner {
+        for i in found {
+            let mut issue = json!({
+                "severity": i.severity,
+                "code": i.code,
+                "diagnostics": if lang == Lang::Ja { &i.ja } else { &i.en },
+            });
+            if let Some(expr) = &i.expression {
+                issue["expression"] = json!([expr]);
+            }
+            issues.push(issue);
+        }
+    }
+    let severity = if err.status() >= 500 { "fatal" } else { "error" };
+    issues.insert(0, json!({ "severity": severity, "code": err.issue_code(), "diagnostics": err.message(lang) }));
+    json!({ "resourceType": "OperationOutcome", "issue": issues })
+}
+
+/// An informational OperationOutcome (for `Prefer: return=OperationOutcome`).
+pub fn information(en: &str, ja: &str, lang: Lang) -> Value {
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": "information", "code": "informational",
+                    "diagnostics": if lang == Lang::Ja { ja } else { en } }]
+    })
+}

@@ -1,0 +1,78 @@
+//! Checks of submitted resources that do not depend on the interaction: the JSON shape,
+//! the id syntax, and the pluggable content check.
+
+use crate::error::{ContentIssue, InteractionError};
+use serde_json::{Map, Value};
+
+/// A content check run on every resource before it is written (base-structure rules,
+/// profiles). Implementations live in the crates that own those rules; the server wires
+/// them in. An empty result means the resource may be written.
+pub trait ResourceCheck: Send + Sync {
+    fn check(&self, resource: &Value) -> Vec<ContentIssue>;
+}
+
+/// Accepts everything that is a JSON object; for tests and bulk loads of trusted data.
+pub struct NoCheck;
+
+impl ResourceCheck for NoCheck {
+    fn check(&self, _resource: &Value) -> Vec<ContentIssue> {
+        Vec::new()
+    }
+}
+
+/// `[A-Za-z0-9\-\.]{1,64}` (R4 `id` datatype).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// The submitted body as a resource object of type `ty`.
+pub fn expect_resource(ty: &str, body: Value) -> Result<Map<String, Value>, InteractionError> {
+    let Value::Object(map) = body else {
+        return Err(InteractionError::invalid(
+            "structure",
+            None,
+            "The body must be a JSON object holding a resource".into(),
+            "本文はリソースを表す JSON オブジェクトでなければなりません".into(),
+        ));
+    };
+    match map.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == ty => Ok(map),
+        Some(t) => Err(InteractionError::bad_request(
+            format!("the body holds a {t}, but the URL names {ty}"),
+            format!("本文のリソースタイプ {t} が URL のリソースタイプ {ty} と一致しません"),
+        )),
+        None => Err(InteractionError::invalid(
+            "required",
+            None,
+            "The resource has no resourceType".into(),
+            "resourceType がありません".into(),
+        )),
+    }
+}
+
+/// Rebuilds the top of a resource with `resourceType`, `id` and `meta` first, as FHIR
+/// JSON writers conventionally order them, and the server-kept meta values set.
+pub fn with_identity(mut map: Map<String, Value>, ty: &str, id: &str, version: u64, last_updated: &str) -> Value {
+    let mut meta = match map.remove("meta") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    meta.insert("versionId".into(), Value::String(version.to_string()));
+    meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+    let mut out = Map::with_capacity(map.len() + 3);
+    out.insert("resourceType".into(), Value::String(ty.to_string()));
+    out.insert("id".into(), Value::String(id.to_string()));
+    // Keep versionId and lastUpdated at the front of meta as well.
+    let mut ordered = Map::with_capacity(meta.len());
+    for key in ["versionId", "lastUpdated"] {
+        if let Some(v) = meta.remove(key) {
+            ordered.insert(key.into(), v);
+        }
+    }
+    ordered.extend(meta);
+    out.insert("meta".into(), Value::Object(ordered));
+    map.remove("resourceType");
+    map.remove("id");
+    out.extend(map);
+    Value::Object(out)
+}

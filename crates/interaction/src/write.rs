@@ -1,0 +1,372 @@
+//! create, update, delete and patch, each also conditional. Every write runs inside one
+//! store write transaction, so the conditional search, the version check and the write
+//! happen atomically: two concurrent conditional creates cannot both create, and two
+//! concurrent updates cannot both become version n+1.
+
+use crate::error::InteractionError;
+use crate::resource::{expect_resource, valid_id, with_identity};
+use crate::{instant, Interactions};
+use serde_json::Value;
+use tsunagu_store::{Method, NewVersion, ResourceVersion, StoreError, WriteTxn};
+
+/// The outcome of a write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub version: ResourceVersion,
+    /// 201 rather than 200.
+    pub created: bool,
+    /// A conditional create found an existing match and wrote nothing.
+    pub existing: bool,
+}
+
+impl Written {
+    pub fn status(&self) -> u16 {
+        if self.created {
+            201
+        } else {
+            200
+        }
+    }
+}
+
+pub use tsunagu_patch::Patch as PatchBody;
+
+/// Runs `f` in a write transaction, keeping the interaction error that made it roll back.
+pub(crate) fn in_txn<T>(
+    it: &Interactions,
+    mut f: impl FnMut(&mut dyn WriteTxn) -> Result<T, InteractionError>,
+) -> Result<T, InteractionError> {
+    let mut out: Option<Result<T, InteractionError>> = None;
+    let res = it.store.write(&mut |txn| match f(txn) {
+        Ok(v) => {
+            out = Some(Ok(v));
+            Ok(())
+        }
+        Err(InteractionError::Store(e)) => Err(e),
+        Err(e) => {
+            out = Some(Err(e));
+            Err(StoreError::Aborted)
+        }
+    });
+    match (res, out) {
+        (Ok(()), Some(r)) => r,
+        (Err(StoreError::Aborted), Some(r)) => r,
+        (Err(e), _) => Err(InteractionError::Store(e)),
+        (Ok(()), None) => unreachable!("write closure always records its result"),
+    }
+}
+
+impl Interactions {
+    /// `POST [type]`, with `If-None-Exist` when `condition` is given.
+    pub fn create(&self, ty: &str, body: Value, condition: Option<&str>) -> Result<Written, InteractionError> {
+        self.known_type(ty)?;
+        let map = expect_resource(ty, body)?;
+        self.check_content(&Value::Object(map.clone()))?;
+        in_txn(self, |txn| {
+            if let Some(cond) = condition {
+                if let Some(existing) = self.match_one_for_create(txn, ty, cond)? {
+                    return Ok(Written { version: existing, created: false, existing: true });
+                }
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            self.put_version(txn, ty, &id, 1, Method::Post, map.clone())
+                .map(|version| Written { version, created: true, existing: false })
+        })
+    }
+
+    /// `PUT [type]/[id]`; creates the resource with that id when it does not exist.
+    pub fn update(&self, ty: &str, id: &str, body: Value, if_match: Option<u64>) -> Result<Written, InteractionError> {
+        self.known_type(ty)?;
+        let map = expect_resource(ty, body)?;
+        match map.get("id").and_then(Value::as_str) {
+            Some(body_id) if body_id == id => {}
+            Some(body_id) => {
+                return Err(InteractionError::bad_request(
+                    format!("the resource id '{body_id}' differs from the id '{id}' in the URL"),
+                    format!("リソースの id '{body_id}' が URL の id '{id}' と一致しません"),
+                ))
+            }
+            None => {
+                return Err(InteractionError::bad_request(
+                    "an update must carry the resource id in the body",
+                    "更新するリソースの本文に id が必要です",
+                ))
+            }
+        }
+        self.check_id(id)?;
+        self.check_content(&Value::Object(map.clone()))?;
+        in_txn(self, |txn| self.update_in(txn, ty, id, map.clone(), if_match, Method::Put))
+    }
+
+    /// `PUT [type]?[criteria]`.
+    pub fn conditional_update(
+        &self,
+        ty: &str,
+        criteria: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> Result<Written, InteractionError> {
+        self.known_type(ty)?;
+        let map = expect_resource(ty, body)?;
+        self.check_content(&Value::Object(map.clone()))?;
+        let body_id = map.get("id").and_then(Value::as_str).map(str::to_string);
+        in_txn(self, |txn| {
+            let matches = self.conditional_matches(txn, ty, criteria)?;
+            let id = match (matches.as_slice(), &body_id) {
+                ([], Some(id)) => id.clone(),
+                ([], None) => uuid::Uuid::new_v4().to_string(),
+                ([(_, found)], Some(id)) if found != id => {
+                    return Err(InteractionError::bad_request(
+                        format!("the criteria match {ty}/{found}, but the body has id '{id}'"),
+                        format!("条件に一致したのは {ty}/{found} ですが、本文の id は '{id}' です"),
+                    ))
+                }
+                ([(_, found)], _) => found.clone(),
+                _ => return Err(multiple_matches(ty, criteria, matches.len())),
+            };
+            self.check_id(&id)?;
+            self.update_in(txn, ty, &id, map.clone(), if_match, Method::Put)
+        })
+    }
+
+    /// `DELETE [type]/[id]`. Deleting what is absent or already deleted succeeds (R4).
+    pub fn delete(&self, ty: &str, id: &str, if_match: Option<u64>) -> Result<Option<Written>, InteractionError> {
+        self.known_type(ty)?;
+        in_txn(self, |txn| self.delete_in(txn, ty, id, if_match))
+    }
+
+    /// `DELETE [type]?[criteria]`: deletes the single match; several matches are refused.
+    pub fn conditional_delete(&self, ty: &str, criteria: &str) -> Result<Option<Written>, InteractionError> {
+        self.known_type(ty)?;
+        in_txn(self, |txn| {
+            let matches = self.conditional_matches(txn, ty, criteria)?;
+            match matches.as_slice() {
+                [] => Ok(None),
+                [(_, id)] => self.delete_in(txn, ty, id, None),
+                _ => Err(multiple_matches(ty, criteria, matches.len())),
+            }
+        })
+    }
+
+    /// `PATCH [type]/[id]` (or conditional when `id` is `None` and `criteria` given).
+    pub fn patch(
+        &self,
+        ty: &str,
+        target: PatchTarget<'_>,
+        patch: &PatchBody,
+        if_match: Option<u64>,
+    ) -> Result<Written, InteractionError> {
+        self.known_type(ty)?;
+        in_txn(self, |txn| {
+            let id = match target {
+                PatchTarget::Id(id) => id.to_string(),
+                PatchTarget::Criteria(c) => {
+                    let m = self.conditional_matches(txn, ty, c)?;
+                    match m.as_slice() {
+                        [(_, id)] => id.clone(),
+                        [] => return Err(InteractionError::NotFound(ty.into(), c.into())),
+                        _ => return Err(multiple_matches(ty, c, m.len())),
+                    }
+                }
+            };
+            self.patch_in(txn, ty, &id, patch, if_match)
+        })
+    }
+
+    pub(crate) fn patch_in(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        id: &str,
+        patch: &PatchBody,
+        if_match: Option<u64>,
+    ) -> Result<Written, InteractionError> {
+        let current = match txn.current(ty, id)? {
+            None => return Err(InteractionError::NotFound(ty.into(), id.into())),
+            Some(v) if v.deleted => return Err(InteractionError::Gone(ty.into(), id.into())),
+            Some(v) => v,
+        };
+        check_if_match(ty, id, if_match, current.version)?;
+        let doc: Value = serde_json::from_slice(&current.body)
+            .map_err(|e| StoreError::Corrupt(format!("{ty}/{id}: {e}")))?;
+        let patched = crate::write::apply_patch(doc, patch)?;
+        let map = expect_resource(ty, patched)?;
+        if map.get("id").and_then(Value::as_str) != Some(id) {
+            return Err(InteractionError::invalid(
+                "invalid",
+                Some(format!("{ty}.id")),
+                "A patch may not change the resource id".into(),
+                "パッチでリソースの id を変更することはできません".into(),
+            ));
+        }
+        self.check_content(&Value::Object(map.clone()))?;
+        let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, map)?;
+        Ok(Written { version, created: false, existing: false })
+    }
+
+    pub(crate) fn update_in(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        id: &str,
+        map: serde_json::Map<String, Value>,
+        if_match: Option<u64>,
+        method: Method,
+    ) -> Result<Written, InteractionError> {
+        let current = txn.current(ty, id)?;
+        let next = match &current {
+            Some(cur) => {
+                check_if_match(ty, id, if_match, cur.version)?;
+                cur.version + 1
+            }
+            None => {
+                if if_match.is_some() {
+                    return Err(InteractionError::precondition(
+                        format!("{ty}/{id} does not exist, so If-Match cannot hold"),
+                        format!("{ty}/{id} が存在しないため If-Match の条件を満たせません"),
+                    ));
+                }
+                1
+            }
+        };
+        let created = current.as_ref().map_or(true, |c| c.deleted);
+        let version = self.put_version(txn, ty, id, next, method, map)?;
+        Ok(Written { version, created, existing: false })
+    }
+
+    pub(crate) fn delete_in(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<Option<Written>, InteractionError> {
+        let Some(cur) = txn.current(ty, id)? else { return Ok(None) };
+        check_if_match(ty, id, if_match, cur.version)?;
+        if cur.deleted {
+            return Ok(None);
+        }
+        let ts = self.store.next_timestamp_ms();
+        let v = NewVersion {
+            resource_type: ty,
+            id,
+            version: cur.version + 1,
+            last_updated_ms: ts,
+            method: Method::Delete,
+            body: None,
+        };
+        txn.put(&v)?;
+        let version = ResourceVersion {
+            resource_type: ty.into(),
+            id: id.into(),
+            version: cur.version + 1,
+            last_updated_ms: ts,
+            deleted: true,
+            method: Method::Delete,
+            body: Vec::new(),
+            seq: 0,
+        };
+        Ok(Some(Written { version, created: false, existing: false }))
+    }
+
+    /// Sets meta, serialises and writes one version.
+    pub(crate) fn put_version(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        id: &str,
+        version: u64,
+        method: Method,
+        map: serde_json::Map<String, Value>,
+    ) -> Result<ResourceVersion, InteractionError> {
+        let ts = self.store.next_timestamp_ms();
+        let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
+        let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
+        txn.put(&NewVersion { resource_type: ty, id, version, last_updated_ms: ts, method, body: Some(&body) })?;
+        Ok(ResourceVersion {
+            resource_type: ty.into(),
+            id: id.into(),
+            version,
+            last_updated_ms: ts,
+            deleted: false,
+            method,
+            body,
+            seq: 0,
+        })
+    }
+
+    pub(crate) fn check_id(&self, id: &str) -> Result<(), InteractionError> {
+        if valid_id(id) {
+            Ok(())
+        } else {
+            Err(InteractionError::bad_request(
+                format!("'{id}' is not a valid resource id (1–64 of A–Z a–z 0–9 - .)"),
+                format!("'{id}' はリソース id として不正です（英数字・-・. の 1〜64 文字）"),
+            ))
+        }
+    }
+
+    pub(crate) fn check_content(&self, resource: &Value) -> Result<(), InteractionError> {
+        let issues = self.check.check(resource);
+        if issues.iter().any(|i| i.severity == "error") {
+            Err(InteractionError::Invalid { status: 400, issues })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// For conditional create: the single existing match, `None` when there is none.
+    pub(crate) fn match_one_for_create(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        criteria: &str,
+    ) -> Result<Option<ResourceVersion>, InteractionError> {
+        let matches = self.conditional_matches(txn, ty, criteria)?;
+        match matches.as_slice() {
+            [] => Ok(None),
+            [(t, id)] => Ok(txn.current(t, id)?),
+            _ => Err(multiple_matches(ty, criteria, matches.len())),
+        }
+    }
+}
+
+/// Which resource a PATCH addresses.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchTarget<'a> {
+    Id(&'a str),
+    Criteria(&'a str),
+}
+
+fn check_if_match(ty: &str, id: &str, if_match: Option<u64>, current: u64) -> Result<(), InteractionError> {
+    match if_match {
+        Some(v) if v != current => Err(InteractionError::precondition(
+            format!("{ty}/{id} is at version {current}, not {v} (If-Match)"),
+            format!("{ty}/{id} の現在のバージョンは {current} で、If-Match の {v} と一致しません"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn multiple_matches(ty: &str, criteria: &str, n: usize) -> InteractionError {
+    InteractionError::precondition(
+        format!("{n} {ty} resources match '{criteria}'; the criteria must select one"),
+        format!("条件 '{criteria}' に {ty} が {n} 件一致しました。1 件に絞り込む条件が必要です"),
+    )
+}
+
+/// Applies a patch document to a resource.
+pub(crate) fn apply_patch(doc: Value, patch: &PatchBody) -> Result<Value, InteractionError> {
+    tsunagu_patch::apply(doc, patch).map_err(|e| {
+        InteractionError::Invalid {
+            status: 422,
+            issues: vec![crate::ContentIssue {
+                severity: "error",
+                code: "processing",
+                expression: None,
+                en: format!("The patch could not be applied: {e}"),
+                ja: format!("パッチを適用できません: {e}"),
+            }],
+        }
+    })
+}

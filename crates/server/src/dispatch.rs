@@ -1,0 +1,343 @@
+//! Routing of FHIR REST URLs to interactions. FHIR's URL grammar is small and regular, so
+//! one match over (method, path segments) states the whole API in one place.
+
+use crate::negotiate::{body_kind, parse_resource, response_format, BodyKind, Format};
+use crate::reply::{self, Render};
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{header, HeaderMap, Method};
+use serde_json::Value;
+use std::sync::Arc;
+use tsunagu_interaction::{
+    etag, http_date, information, parse_etag, InteractionError, Lang, PatchBody, RequestContext,
+    ReturnPreference, SearchParams, Written,
+};
+use tsunagu_store::{HistoryScope, ResourceVersion};
+
+/// Everything a route needs, owned, so it can run on the blocking pool.
+struct Call {
+    method: Method,
+    segments: Vec<String>,
+    params: SearchParams,
+    query: String,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    ctx: RequestContext,
+    render: Render,
+}
+
+pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let lang = Lang::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let params = SearchParams::parse(&query);
+    let format = match response_format(&parts.headers, &params) {
+        Ok(f) => f,
+        Err(e) => return reply::error(&e, Format::Json, lang),
+    };
+    let summary = match params.get("_summary") {
+        None | Some("false") | Some("count") => None,
+        Some(s) => match tsunagu_format::SummaryMode::parse(s) {
+            Some(m) => Some(m),
+            None => {
+                let e = InteractionError::bad_request(
+                    format!("_summary '{s}' is not one of true, text, data, count, false"),
+                    format!("_summary '{s}' は true・text・data・count・false のいずれかでなければなりません"),
+                );
+                return reply::error(&e, format, lang);
+            }
+        },
+    };
+    let render = Render {
+        format,
+        pretty: params.get("_pretty") == Some("true"),
+        summary,
+        elements: params.get("_elements").map(|e| e.split(',').map(|s| s.trim().to_string()).collect()),
+        lang,
+    };
+    let body = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return reply::error(&InteractionError::PayloadTooLarge(state.config.max_body_bytes), format, lang),
+    };
+    let base = match &state.config.base_url {
+        Some(b) => b.clone(),
+        None => {
+            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    let (return_pref, strict) = prefer(&parts.headers);
+    let ctx = RequestContext { base: base.trim_end_matches('/').to_string(), lang, strict, return_pref };
+    let segments: Vec<String> = parts
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(tsunagu_interaction::percent_decode)
+        .collect();
+    let call = Call { method: parts.method, segments, params, query, headers: parts.headers, body, ctx, render };
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || route(&state, call)).await {
+        Ok(r) => r,
+        Err(_) => reply::panic_response(Box::new(())),
+    }
+}
+
+/// `Prefer: return=…` and `Prefer: handling=…`.
+fn prefer(headers: &HeaderMap) -> (ReturnPreference, bool) {
+    let mut ret = ReturnPreference::Representation;
+    let mut strict = false;
+    for v in headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
+        for p in v.split([',', ';']).map(str::trim) {
+            match p {
+                "return=minimal" => ret = ReturnPreference::Minimal,
+                "return=representation" => ret = ReturnPreference::Representation,
+                "return=OperationOutcome" => ret = ReturnPreference::OperationOutcome,
+                "handling=strict" => strict = true,
+                "handling=lenient" => strict = false,
+                _ => {}
+            }
+        }
+    }
+    (ret, strict)
+}
+
+fn route(state: &AppState, call: Call) -> Response {
+    let format = call.render.format;
+    let lang = call.render.lang;
+    match route_inner(state, &call) {
+        Ok(r) => r,
+        Err(e) => reply::error(&e, format, lang),
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn if_match(h: &HeaderMap) -> Result<Option<u64>, InteractionError> {
+    match header(h, "if-match") {
+        None => Ok(None),
+        Some(v) => parse_etag(v).map(Some).ok_or_else(|| {
+            InteractionError::bad_request(format!("If-Match '{v}' is not an ETag"), format!("If-Match '{v}' は ETag として不正です"))
+        }),
+    }
+}
+
+fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError> {
+    let fhir = &state.fhir;
+    let segs: Vec<&str> = c.segments.iter().map(String::as_str).collect();
+    let m = &c.method;
+    match (m, segs.as_slice()) {
+        (&Method::GET, ["metadata"]) => {
+            let cs = crate::capability::capability_statement(&c.ctx.base);
+            ok_resource(c, 200, &cs)
+        }
+        (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
+        (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
+        (&Method::POST, []) => {
+            let body = resource_body(c)?;
+            let out = fhir.bundle(body, &c.ctx)?;
+            ok_resource(c, 200, &out)
+        }
+        (&Method::GET, ["_history"]) => bundle_reply(c, fhir.history(HistoryScope::System, &c.params, &c.ctx)?),
+        (&Method::GET, [ty]) => bundle_reply(c, fhir.search(Some(ty), &c.params, &c.ctx)?),
+        (&Method::POST, [ty, "_search"]) => {
+            fhir.known_type(ty)?;
+            bundle_reply(c, fhir.search(Some(ty), &form_params(c)?, &c.ctx)?)
+        }
+        (&Method::GET, [ty, "_history"]) => {
+            bundle_reply(c, fhir.history(HistoryScope::Type(ty.to_string()), &c.params, &c.ctx)?)
+        }
+        (&Method::POST, [ty]) => {
+            fhir.known_type(ty)?;
+            let body = resource_body(c)?;
+            let w = fhir.create(ty, body, header(&c.headers, "if-none-exist"))?;
+            written_reply(c, &w)
+        }
+        (&Method::PUT, [ty]) => {
+            fhir.known_type(ty)?;
+            let criteria = criteria(c)?;
+            let body = resource_body(c)?;
+            let w = fhir.conditional_update(ty, &criteria, body, if_match(&c.headers)?)?;
+            written_reply(c, &w)
+        }
+        (&Method::DELETE, [ty]) => {
+            fhir.known_type(ty)?;
+            let w = fhir.conditional_delete(ty, &criteria(c)?)?;
+            deleted_reply(c, w)
+        }
+        (&Method::PATCH, [ty]) => {
+            fhir.known_type(ty)?;
+            let criteria = criteria(c)?;
+            let patch = patch_body(c)?;
+            let w = fhir.patch(ty, tsunagu_interaction::PatchTarget::Criteria(&criteria), &patch, if_match(&c.headers)?)?;
+            written_reply(c, &w)
+        }
+        (&Method::GET | &Method::HEAD, [ty, id]) => {
+            let v = fhir.read(ty, id)?;
+            if header(&c.headers, "if-none-match").and_then(parse_etag) == Some(v.version) {
+                let mut r = reply::empty(304);
+                version_headers(&mut r, &v);
+                return Ok(r);
+            }
+            stored_reply(c, v)
+        }
+        (&Method::PUT, [ty, id]) => {
+            fhir.known_type(ty)?;
+            let body = resource_body(c)?;
+            let w = fhir.update(ty, id, body, if_match(&c.headers)?)?;
+            written_reply(c, &w)
+        }
+        (&Method::DELETE, [ty, id]) => {
+            let w = fhir.delete(ty, id, if_match(&c.headers)?)?;
+            deleted_reply(c, w)
+        }
+        (&Method::PATCH, [ty, id]) => {
+            fhir.known_type(ty)?;
+            let patch = patch_body(c)?;
+            let w = fhir.patch(ty, tsunagu_interaction::PatchTarget::Id(id), &patch, if_match(&c.headers)?)?;
+            written_reply(c, &w)
+        }
+        (&Method::GET, [ty, id, "_history"]) => bundle_reply(
+            c,
+            fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?,
+        ),
+        (&Method::GET | &Method::HEAD, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
+        (_, [ty, ..]) if !ty.starts_with('_') && !ty.starts_with('$') && *ty != "metadata" => {
+            fhir.known_type(ty)?;
+            if segs.len() > 4 {
+                return Err(InteractionError::bad_request(
+                    format!("'{}' is not a FHIR REST path", c.segments.join("/")),
+                    format!("'{}' は FHIR REST のパスではありません", c.segments.join("/")),
+                ));
+            }
+            Err(InteractionError::MethodNotAllowed(format!("{m} /{}", c.segments.join("/"))))
+        }
+        _ => Err(InteractionError::MethodNotAllowed(format!("{m} /{}", c.segments.join("/")))),
+    }
+}
+
+/// The criteria of a conditional interaction: the query string, minus result parameters.
+fn criteria(c: &Call) -> Result<String, InteractionError> {
+    let q: Vec<&str> = c.query.split('&').filter(|p| !p.is_empty() && !p.starts_with("_format") && !p.starts_with("_pretty")).collect();
+    if q.is_empty() {
+        return Err(InteractionError::bad_request(
+            "a conditional interaction needs search criteria in the URL",
+            "条件付き操作には URL に検索条件が必要です",
+        ));
+    }
+    Ok(q.join("&"))
+}
+
+/// `POST _search`: parameters from the form body and the URL together.
+fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
+    let ct = header(&c.headers, "content-type").unwrap_or("application/x-www-form-urlencoded");
+    if !ct.starts_with("application/x-www-form-urlencoded") {
+        return Err(InteractionError::unsupported_media_type(
+            "POST _search takes application/x-www-form-urlencoded",
+            "POST _search には application/x-www-form-urlencoded を使ってください",
+        ));
+    }
+    let text = std::str::from_utf8(&c.body).map_err(|_| {
+        InteractionError::bad_request("the form body is not UTF-8", "フォーム本文が UTF-8 ではありません")
+    })?;
+    let mut p = SearchParams::parse(text);
+    p.pairs.extend(c.params.pairs.iter().cloned());
+    Ok(p)
+}
+
+fn resource_body(c: &Call) -> Result<Value, InteractionError> {
+    match body_kind(&c.headers, &c.body)? {
+        BodyKind::Resource(f) => parse_resource(f, &c.body),
+        BodyKind::JsonPatch => Err(InteractionError::unsupported_media_type(
+            "a JSON Patch body is only accepted by PATCH",
+            "JSON Patch の本文は PATCH でのみ受け付けます",
+        )),
+    }
+}
+
+fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
+    match body_kind(&c.headers, &c.body)? {
+        BodyKind::JsonPatch => serde_json::from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
+            InteractionError::bad_request(format!("the JSON Patch is not JSON: {e}"), format!("JSON Patch が JSON として不正です: {e}"))
+        }),
+        BodyKind::Resource(f) => {
+            let v = parse_resource(f, &c.body)?;
+            if v.get("resourceType").and_then(Value::as_str) == Some("Parameters") {
+                Ok(PatchBody::FhirPath(v))
+            } else {
+                Err(InteractionError::bad_request(
+                    "PATCH takes a JSON Patch (application/json-patch+json) or a FHIRPath Patch Parameters resource",
+                    "PATCH には JSON Patch（application/json-patch+json）か FHIRPath Patch の Parameters が必要です",
+                ))
+            }
+        }
+    }
+}
+
+fn ok_resource(c: &Call, status: u16, v: &Value) -> Result<Response, InteractionError> {
+    Ok(reply::with_body(status, c.render.format, c.render.body(v)?))
+}
+
+fn bundle_reply(c: &Call, bundle: Value) -> Result<Response, InteractionError> {
+    let bundle = c.render.shape_entries(bundle);
+    ok_resource(c, 200, &bundle)
+}
+
+fn version_headers(r: &mut Response, v: &ResourceVersion) {
+    reply::set_header(r, header::ETAG, &etag(v.version));
+    reply::set_header(r, header::LAST_MODIFIED, &http_date(v.last_updated_ms));
+}
+
+fn stored_reply(c: &Call, v: ResourceVersion) -> Result<Response, InteractionError> {
+    let mut r = if c.method == Method::HEAD {
+        let mut r = reply::empty(200);
+        reply::set_header(&mut r, header::CONTENT_TYPE, c.render.format.content_type());
+        r
+    } else {
+        let body = c.render.stored(v.body.clone())?;
+        reply::with_body(200, c.render.format, body)
+    };
+    version_headers(&mut r, &v);
+    Ok(r)
+}
+
+fn written_reply(c: &Call, w: &Written) -> Result<Response, InteractionError> {
+    let v = &w.version;
+    let status = w.status();
+    let mut r = match c.ctx.return_pref {
+        ReturnPreference::Minimal => reply::empty(status),
+        ReturnPreference::Representation => {
+            let body = c.render.stored(v.body.clone())?;
+            reply::with_body(status, c.render.format, body)
+        }
+        ReturnPreference::OperationOutcome => {
+            let (en, ja) = if w.existing {
+                ("A matching resource exists; nothing was created", "条件に一致するリソースが既に存在するため、作成しませんでした")
+            } else {
+                ("The resource was stored", "リソースを保存しました")
+            };
+            reply::with_body(status, c.render.format, c.render.body(&information(en, ja, c.render.lang))?)
+        }
+    };
+    version_headers(&mut r, v);
+    let location = format!("{}/{}/{}/_history/{}", c.ctx.base, v.resource_type, v.id, v.version);
+    reply::set_header(&mut r, header::LOCATION, &location);
+    Ok(r)
+}
+
+fn deleted_reply(c: &Call, w: Option<Written>) -> Result<Response, InteractionError> {
+    let mut r = match c.ctx.return_pref {
+        ReturnPreference::OperationOutcome => {
+            let oo = information("The resource was deleted", "リソースを削除しました", c.render.lang);
+            reply::with_body(200, c.render.format, c.render.body(&oo)?)
+        }
+        _ => reply::empty(204),
+    };
+    if let Some(w) = w {
+        reply::set_header(&mut r, header::ETAG, &etag(w.version.version));
+    }
+    Ok(r)
+}

@@ -1,0 +1,17 @@
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("cannot open data directory {path}: {source}")]
+    Open { path: String, source: std::io::Error },
+    /// A concurrent writer created the same version first.
+    #[error("version conflict on {0}")]
+    VersionConflict(String),
+    /// A stored body could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Raised by a write closure to roll the transaction back; the caller keeps the reason.
+    #[error("transaction aborted")]
+    Aborted,
+}

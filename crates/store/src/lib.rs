@@ -1,0 +1,107 @@
+//! Versioned storage of FHIR resources.
+//!
+//! The store owns resource versions (the JSON body with its server-assigned meta), the
+//! order in which they were written, and the indexes that queries need. It exposes this
+//! through the [`Store`] trait so that the embedded SQLite implementation ([`SqliteStore`])
+//! can be joined by PostgreSQL without the layers above changing.
+//!
+//! It never interprets FHIR semantics beyond what its indexes need: it does not parse
+//! request bodies, build Bundles, decide status codes or know HTTP. Bodies are opaque
+//! bytes to it; callers hand in the index values they extracted.
+
+mod error;
+mod query;
+mod sqlite;
+
+pub use error::StoreError;
+pub use query::{HistoryQuery, HistoryScope, LastUpdatedBound, SearchPage, SearchQuery};
+pub use sqlite::{SqliteStore, SyncMode};
+
+/// One stored version of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceVersion {
+    pub resource_type: String,
+    pub id: String,
+    /// 1, 2, 3 … per resource; also the ETag (`W/"n"`).
+    pub version: u64,
+    /// Milliseconds since the Unix epoch; equal to `meta.lastUpdated` in the body.
+    pub last_updated_ms: i64,
+    /// A delete leaves a version with no body.
+    pub deleted: bool,
+    /// The interaction that wrote this version (POST, PUT, PATCH, DELETE), for history.
+    pub method: Method,
+    /// Compact JSON with `meta.versionId` and `meta.lastUpdated` already set; empty when
+    /// deleted.
+    pub body: Vec<u8>,
+    /// Position in the global write order; cursors for history and search paging.
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    fn parse(s: &str) -> Method {
+        match s {
+            "POST" => Method::Post,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => Method::Put,
+        }
+    }
+}
+
+/// A version about to be written. The caller assigns version and timestamp (it embeds
+/// them in the body), having read the current version inside the same write transaction.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub version: u64,
+    pub last_updated_ms: i64,
+    pub method: Method,
+    /// `None` for a delete.
+    pub body: Option<&'a [u8]>,
+}
+
+/// Operations available inside one atomic write transaction. Everything done through it
+/// commits together or not at all, and no other writer interleaves: a conditional create
+/// that searches and then inserts cannot race another one.
+pub trait WriteTxn {
+    /// The newest version of a resource, deleted or not.
+    fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
+    /// Writes a new version, making it the current one.
+    fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError>;
+    /// Resource ids of live resources matching a query, seen from inside the transaction.
+    fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// Versioned resource storage.
+pub trait Store: Send + Sync + 'static {
+    /// The newest version of a resource (which may be a deletion).
+    fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
+    fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError>;
+    /// Versions newest first, within the scope and bounds of the query.
+    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError>;
+    fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError>;
+    /// Live resources matching a query, in write order, one page.
+    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError>;
+    /// Runs `f` in one atomic write transaction. An error from `f` rolls everything back.
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    /// A fresh, strictly increasing timestamp (ms) for a new version.
+    fn next_timestamp_ms(&self) -> i64;
+}

@@ -1,0 +1,356 @@
+//! The embedded SQLite store: one writer connection (SQLite has one writer anyway, and
+//! `BEGIN IMMEDIATE` makes every write transaction take the lock before it reads, so
+//! read-then-write sequences such as conditional create are serialised), and a small pool
+//! of reader connections that run in parallel thanks to WAL mode.
+
+use crate::query::{HistoryQuery, HistoryScope, SearchPage, SearchQuery};
+use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fsync the WAL on every commit: an acknowledged write survives power loss.
+    Full,
+    /// fsync at checkpoints only: survives a process crash, may lose the last commits on
+    /// power loss. For bulk loads and tests.
+    Normal,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS resource (
+    seq          INTEGER PRIMARY KEY,
+    type         TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL,
+    current      INTEGER NOT NULL,
+    method       TEXT    NOT NULL,
+    body         BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resource_version ON resource(type, id, version);
+CREATE INDEX IF NOT EXISTS resource_live ON resource(type, current, deleted, seq);
+CREATE INDEX IF NOT EXISTS resource_last_updated ON resource(last_updated);
+";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    clock: AtomicI64,
+}
+
+const MAX_IDLE_READERS: usize = 32;
+const COLUMNS: &str = "type, id, version, last_updated, deleted, method, body, seq";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir/tsunagu.sqlite`.
+    pub fn open(dir: &Path, sync: SyncMode) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        let path = dir.join("tsunagu.sqlite");
+        let writer = Connection::open(&path)?;
+        writer.execute_batch("PRAGMA journal_mode=WAL;")?;
+        writer.execute_batch(match sync {
+            SyncMode::Full => "PRAGMA synchronous=FULL;",
+            SyncMode::Normal => "PRAGMA synchronous=NORMAL;",
+        })?;
+        writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")?;
+        writer.busy_timeout(std::time::Duration::from_secs(30))?;
+        writer.execute_batch(SCHEMA)?;
+        let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            clock: AtomicI64::new(last),
+        })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.readers.lock().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(30))?;
+                c.execute_batch("PRAGMA cache_size=-16384;")?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// Runs SQLite's own integrity check; `Ok(())` when the database is sound.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        let w = self.writer.lock();
+        let mut stmt = w.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let msgs: Vec<String> = rows.collect::<Result<_, _>>()?;
+        Ok(if msgs == ["ok"] { Vec::new() } else { msgs })
+    }
+
+    /// Number of live (not deleted) resources, by type.
+    pub fn live_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare(
+                "SELECT type, COUNT(*) FROM resource WHERE current = 1 AND deleted = 0 GROUP BY type ORDER BY type",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+fn row_to_version(r: &Row<'_>) -> rusqlite::Result<ResourceVersion> {
+    Ok(ResourceVersion {
+        resource_type: r.get(0)?,
+        id: r.get(1)?,
+        version: r.get::<_, i64>(2)? as u64,
+        last_updated_ms: r.get(3)?,
+        deleted: r.get::<_, i64>(4)? != 0,
+        method: Method::parse(&r.get::<_, String>(5)?),
+        body: r.get(6)?,
+        seq: r.get(7)?,
+    })
+}
+
+fn current(c: &Connection, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1"
+    ))?;
+    Ok(stmt.query_row(params![ty, id], row_to_version).optional()?)
+}
+
+/// Builds the WHERE clause of a search; values are bound, never spliced.
+fn search_sql(q: &SearchQuery, values: &mut Vec<rusqlite::types::Value>) -> String {
+    use rusqlite::types::Value as V;
+    let mut sql = String::from(" WHERE current = 1 AND deleted = 0");
+    if let Some(t) = &q.resource_type {
+        sql.push_str(" AND type = ?");
+        values.push(V::Text(t.clone()));
+    }
+    if !q.ids.is_empty() {
+        sql.push_str(" AND id IN (");
+        for (i, id) in q.ids.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ",?" });
+            values.push(V::Text(id.clone()));
+        }
+        sql.push(')');
+    }
+    for b in &q.last_updated {
+        sql.push_str(if b.lower { " AND last_updated >= ?" } else { " AND last_updated < ?" });
+        values.push(V::Integer(b.ms));
+    }
+    for any in &q.last_updated_any {
+        sql.push_str(" AND (");
+        for (i, (lo, hi)) in any.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push_str("(last_updated >= ? AND last_updated < ?)");
+            values.push(V::Integer(*lo));
+            values.push(V::Integer(*hi));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn search_ids(c: &Connection, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
+    let mut values = Vec::new();
+    let sql = format!("SELECT type, id FROM resource{}", search_sql(q, &mut values));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+struct SqliteTxn<'c> {
+    conn: &'c Connection,
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn current(&mut self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        current(self.conn, ty, id)
+    }
+
+    fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
+        if v.version > 1 {
+            let mut stmt = self.conn.prepare_cached(
+                "UPDATE resource SET current = 0 WHERE type = ?1 AND id = ?2 AND current = 1",
+            )?;
+            stmt.execute(params![v.resource_type, v.id])?;
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO resource (type, id, version, last_updated, deleted, current, method, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+        )?;
+        let body: &[u8] = v.body.unwrap_or(&[]);
+        match stmt.execute(params![
+            v.resource_type,
+            v.id,
+            v.version as i64,
+            v.last_updated_ms,
+            v.body.is_none() as i64,
+            v.method.as_str(),
+            body
+        ]) {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(StoreError::VersionConflict(format!("{}/{}/_history/{}", v.resource_type, v.id, v.version)))
+            }
+            other => other.map(|_| ()).map_err(StoreError::from),
+        }
+    }
+
+    fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
+        search_ids(self.conn, q)
+    }
+}
+
+impl Store for SqliteStore {
+    fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        self.with_reader(|c| current(c, ty, id))
+    }
+
+    fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3"
+            ))?;
+            Ok(stmt.query_row(params![ty, id, version as i64], row_to_version).optional()?)
+        })
+    }
+
+    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
+        self.with_reader(|c| {
+            let mut values = Vec::new();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM resource r{} ORDER BY seq DESC LIMIT {}",
+                history_sql(q, &mut values),
+                q.count
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError> {
+        self.with_reader(|c| {
+            let mut values = Vec::new();
+            let q = HistoryQuery { before_seq: None, ..q.clone() };
+            let sql = format!("SELECT COUNT(*) FROM resource r{}", history_sql(&q, &mut values));
+            let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        self.with_reader(|c| {
+            let mut values = Vec::new();
+            let filter = search_sql(q, &mut values);
+            let total = if q.total {
+                let sql = format!("SELECT COUNT(*) FROM resource{filter}");
+                let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
+                Some(n as u64)
+            } else {
+                None
+            };
+            let mut page_filter = filter;
+            if let Some(after) = q.after_seq {
+                page_filter.push_str(" AND seq > ?");
+                values.push(rusqlite::types::Value::Integer(after));
+            }
+            let sql = format!("SELECT {COLUMNS} FROM resource{page_filter} ORDER BY seq LIMIT {}", q.count + 1);
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
+            let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
+            let more = resources.len() > q.count;
+            resources.truncate(q.count);
+            Ok(SearchPage { resources, total, more })
+        })
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let conn = self.writer.lock();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = f(&mut SqliteTxn { conn: &conn });
+        match result {
+            Ok(()) => match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                conn.execute_batch("ROLLBACK")?;
+                Err(e)
+            }
+        }
+    }
+
+    fn next_timestamp_ms(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        // Never go backwards (clock steps) and never repeat, so `_since` and ordering by
+        // time agree with the write order.
+        let mut prev = self.clock.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(prev + 1);
+            match self.clock.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(p) => prev = p,
+            }
+        }
+    }
+}
+
+fn history_sql(q: &HistoryQuery, values: &mut Vec<rusqlite::types::Value>) -> String {
+    use rusqlite::types::Value as V;
+    let mut sql = String::from(" WHERE 1 = 1");
+    match &q.scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(t) => {
+            sql.push_str(" AND type = ?");
+            values.push(V::Text(t.clone()));
+        }
+        HistoryScope::Instance(t, id) => {
+            sql.push_str(" AND type = ? AND id = ?");
+            values.push(V::Text(t.clone()));
+            values.push(V::Text(id.clone()));
+        }
+    }
+    if let Some(since) = q.since_ms {
+        sql.push_str(" AND last_updated >= ?");
+        values.push(V::Integer(since));
+    }
+    if let Some(at) = q.at_ms {
+        // The version current at `at`: written at or before it, and not yet superseded.
+        sql.push_str(
+            " AND last_updated <= ? AND NOT EXISTS (SELECT 1 FROM resource n WHERE n.type = r.type
+              AND n.id = r.id AND n.version > r.version AND n.last_updated <= ?)",
+        );
+        values.push(V::Integer(at));
+        values.push(V::Integer(at));
+    }
+    if let Some(before) = q.before_seq {
+        sql.push_str(" AND seq < ?");
+        values.push(V::Integer(before));
+    }
+    sql
+}
