@@ -29,7 +29,10 @@ fn shared_dir() -> PathBuf {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Reads every JSON file of a FHIR package tarball, keyed by file name.
@@ -85,7 +88,11 @@ fn gen_model() {
             _ => "R",
         };
         let base = s(sd, "baseDefinition").rsplit('/').next().unwrap_or("");
-        let abstract_ = if sd["abstract"].as_bool().unwrap_or(false) { "1" } else { "0" };
+        let abstract_ = if sd["abstract"].as_bool().unwrap_or(false) {
+            "1"
+        } else {
+            "0"
+        };
         let elems = sd["snapshot"]["element"].as_array().unwrap();
         let mut regex = String::new();
         if kind == "P" {
@@ -216,15 +223,24 @@ fn gen_model() {
         let code = s(p, "code");
         let ty = s(p, "type");
         let expr = s(p, "expression");
-        let targets: Vec<&str> =
-            p["target"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let targets: Vec<&str> = p["target"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let comps: Vec<String> = p["component"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|c| format!("{};{}", s(c, "definition"), s(c, "expression")))
             .collect();
-        for base in p["base"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for base in p["base"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             let own = expression_for(expr, base);
             rows.insert(format!(
                 "{base}\t{code}\t{ty}\t{own}\t{}\t{}\t{}",
@@ -245,9 +261,20 @@ fn gen_model() {
     comps.sort_by_key(|c| s(c, "code").to_string());
     for c in comps {
         for r in c["resource"].as_array().into_iter().flatten() {
-            let ps: Vec<&str> =
-                r["param"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            writeln!(comp_out, "{}\t{}\t{}", s(c, "code"), s(r, "code"), ps.join(",")).unwrap();
+            let ps: Vec<&str> = r["param"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            writeln!(
+                comp_out,
+                "{}\t{}\t{}",
+                s(c, "code"),
+                s(r, "code"),
+                ps.join(",")
+            )
+            .unwrap();
         }
     }
 
@@ -316,8 +343,12 @@ fn expand(
     if !seen.insert(url.to_string()) {
         return true;
     }
-    let Some(vs) = value_sets.get(url) else { return false };
-    let Some(includes) = vs["compose"]["include"].as_array() else { return false };
+    let Some(vs) = value_sets.get(url) else {
+        return false;
+    };
+    let Some(includes) = vs["compose"]["include"].as_array() else {
+        return false;
+    };
     if vs["compose"]["exclude"].is_array() {
         return false;
     }
@@ -326,7 +357,13 @@ fn expand(
             return false;
         }
         for nested in inc["valueSet"].as_array().into_iter().flatten() {
-            if !expand(nested.as_str().unwrap_or(""), value_sets, code_systems, rows, seen) {
+            if !expand(
+                nested.as_str().unwrap_or(""),
+                value_sets,
+                code_systems,
+                rows,
+                seen,
+            ) {
                 return false;
             }
         }
@@ -338,7 +375,9 @@ fn expand(
         if let Some(concepts) = inc["concept"].as_array() {
             codes.extend(concepts.iter().map(|c| s(c, "code").to_string()));
         } else {
-            let Some(cs) = code_systems.get(system) else { return false };
+            let Some(cs) = code_systems.get(system) else {
+                return false;
+            };
             if s(cs, "content") != "complete" {
                 return false;
             }

@@ -20,6 +20,10 @@ pub enum Which {
 
 pub fn run(_cfg: &crate::config::Config, which: Which) -> Result<(), String> {
     match which {
-        Which::Read { clients, seconds, patients } => crate::bench_read::run(clients, seconds, patients),
+        Which::Read {
+            clients,
+            seconds,
+            patients,
+        } => crate::bench_read::run(clients, seconds, patients),
     }
 }

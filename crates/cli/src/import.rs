@@ -38,12 +38,15 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     let total: u64 = paths.iter().map(|p| input_size(p)).sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .expect("valid template"),
     );
     let start = Instant::now();
-    let (input_tx, input_rx) = sync_channel::<Input>(64);
-    let (out_tx, out_rx) = sync_channel::<Outcome>(64);
+    // Small queues keep memory bounded: parsed JSON is several times its text size.
+    let (input_tx, input_rx) = sync_channel::<Input>(4);
+    let (out_tx, out_rx) = sync_channel::<Outcome>(4);
     let paths = paths.to_vec();
     let reader = std::thread::spawn(move || -> Result<(), String> {
         for p in &paths {
@@ -52,18 +55,24 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
         Ok(())
     });
     let input_rx = Arc::new(Mutex::new(input_rx));
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let mut handles = Vec::new();
     for _ in 0..workers {
         let rx = input_rx.clone();
         let tx = out_tx.clone();
         let fhir = fhir.clone();
         let bar = bar.clone();
-        handles.push(std::thread::spawn(move || stage_worker(&fhir, &rx, &tx, &bar)));
+        handles.push(std::thread::spawn(move || {
+            stage_worker(&fhir, &rx, &tx, &bar)
+        }));
     }
     drop(out_tx);
     let (written, failures) = write_all(&fhir, out_rx, &bar);
-    let read_result = reader.join().map_err(|_| "the reader thread panicked".to_string())?;
+    let read_result = reader
+        .join()
+        .map_err(|_| "the reader thread panicked".to_string())?;
     for h in handles {
         let _ = h.join();
     }
@@ -86,7 +95,12 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     }
 }
 
-fn stage_worker(fhir: &Interactions, rx: &Mutex<Receiver<Input>>, tx: &SyncSender<Outcome>, bar: &ProgressBar) {
+fn stage_worker(
+    fhir: &Interactions,
+    rx: &Mutex<Receiver<Input>>,
+    tx: &SyncSender<Outcome>,
+    bar: &ProgressBar,
+) {
     loop {
         let input = match rx.lock().expect("no worker panics holding it").recv() {
             Ok(i) => i,
@@ -106,11 +120,11 @@ fn stage_worker(fhir: &Interactions, rx: &Mutex<Receiver<Input>>, tx: &SyncSende
         for doc in docs {
             let out = match doc {
                 Err(e) => Outcome::Failed(input.name.clone(), format!("not JSON: {e}")),
-                Ok(v) => match fhir.stage(v.clone()) {
+                Ok(v) if tsunagu_interaction::needs_transaction(&v) => {
+                    Outcome::Transaction(input.name.clone(), v)
+                }
+                Ok(v) => match fhir.stage(v) {
                     Ok(s) => Outcome::Staged(input.name.clone(), s),
-                    Err(tsunagu_interaction::InteractionError::NotSupported { .. }) => {
-                        Outcome::Transaction(input.name.clone(), v)
-                    }
                     Err(e) => Outcome::Failed(input.name.clone(), e.message(Default::default())),
                 },
             };
@@ -121,12 +135,19 @@ fn stage_worker(fhir: &Interactions, rx: &Mutex<Receiver<Input>>, tx: &SyncSende
     }
 }
 
-fn write_all(fhir: &Interactions, rx: Receiver<Outcome>, bar: &ProgressBar) -> (usize, Vec<(String, String)>) {
+fn write_all(
+    fhir: &Interactions,
+    rx: Receiver<Outcome>,
+    bar: &ProgressBar,
+) -> (usize, Vec<(String, String)>) {
     let mut written = 0usize;
     let mut failures = Vec::new();
     let mut pending: Vec<Staged> = Vec::with_capacity(ROWS_PER_COMMIT * 2);
     let mut pending_names: Vec<String> = Vec::new();
-    let flush = |pending: &mut Vec<Staged>, names: &mut Vec<String>, written: &mut usize, failures: &mut Vec<(String, String)>| {
+    let flush = |pending: &mut Vec<Staged>,
+                 names: &mut Vec<String>,
+                 written: &mut usize,
+                 failures: &mut Vec<(String, String)>| {
         if pending.is_empty() {
             return;
         }
@@ -143,14 +164,27 @@ fn write_all(fhir: &Interactions, rx: Receiver<Outcome>, bar: &ProgressBar) -> (
                 pending.extend(staged);
                 pending_names.push(name);
                 if pending.len() >= ROWS_PER_COMMIT {
-                    flush(&mut pending, &mut pending_names, &mut written, &mut failures);
+                    flush(
+                        &mut pending,
+                        &mut pending_names,
+                        &mut written,
+                        &mut failures,
+                    );
                 }
             }
             Outcome::Transaction(name, bundle) => {
-                flush(&mut pending, &mut pending_names, &mut written, &mut failures);
+                flush(
+                    &mut pending,
+                    &mut pending_names,
+                    &mut written,
+                    &mut failures,
+                );
                 let mut ctx = RequestContext::new("");
                 ctx.return_pref = ReturnPreference::Minimal;
-                let n = bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len);
+                let n = bundle
+                    .get("entry")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
                 match fhir.bundle(bundle, &ctx) {
                     Ok(_) => written += n,
                     Err(e) => failures.push((name, e.message(Default::default()))),
@@ -159,13 +193,20 @@ fn write_all(fhir: &Interactions, rx: Receiver<Outcome>, bar: &ProgressBar) -> (
             Outcome::Failed(name, why) => failures.push((name, why)),
         }
     }
-    flush(&mut pending, &mut pending_names, &mut written, &mut failures);
+    flush(
+        &mut pending,
+        &mut pending_names,
+        &mut written,
+        &mut failures,
+    );
     (written, failures)
 }
 
 fn input_size(p: &Path) -> u64 {
     if p.is_dir() {
-        std::fs::read_dir(p).map(|d| d.flatten().map(|e| input_size(&e.path())).sum()).unwrap_or(0)
+        std::fs::read_dir(p)
+            .map(|d| d.flatten().map(|e| input_size(&e.path())).sum())
+            .unwrap_or(0)
     } else {
         std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
     }
@@ -194,36 +235,62 @@ fn read_path(p: &Path, tx: &SyncSender<Input>) -> Result<(), String> {
         read_tar(&name, file, weight, tx)
     } else if name.ends_with(".json") || name.ends_with(".ndjson") {
         let mut bytes = Vec::with_capacity(weight as usize);
-        std::io::BufReader::new(file).read_to_end(&mut bytes).map_err(|e| format!("{name}: {e}"))?;
+        std::io::BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{name}: {e}"))?;
         send_document(name, bytes, weight, tx)
     } else {
         Ok(())
     }
 }
 
-fn read_tar(name: &str, reader: impl Read, weight: u64, tx: &SyncSender<Input>) -> Result<(), String> {
+fn read_tar(
+    name: &str,
+    reader: impl Read,
+    weight: u64,
+    tx: &SyncSender<Input>,
+) -> Result<(), String> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| format!("{name}: {e}"))?;
     let mut first = true;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("{name}: {e}"))?;
-        let path = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let path = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         if !(path.ends_with(".json") || path.ends_with(".ndjson")) {
             continue;
         }
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| format!("{name}/{path}: {e}"))?;
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{name}/{path}: {e}"))?;
         // The archive's size is counted once, with its first document.
-        let w = if std::mem::take(&mut first) { weight } else { 0 };
+        let w = if std::mem::take(&mut first) {
+            weight
+        } else {
+            0
+        };
         send_document(format!("{name}/{path}"), bytes, w, tx)?;
     }
     Ok(())
 }
 
-fn send_document(name: String, bytes: Vec<u8>, weight: u64, tx: &SyncSender<Input>) -> Result<(), String> {
+fn send_document(
+    name: String,
+    bytes: Vec<u8>,
+    weight: u64,
+    tx: &SyncSender<Input>,
+) -> Result<(), String> {
     let send = |i: Input| tx.send(i).map_err(|_| "the import stopped".to_string());
     if !name.ends_with(".ndjson") {
-        return send(Input { name, bytes, ndjson: false, weight });
+        return send(Input {
+            name,
+            bytes,
+            ndjson: false,
+            weight,
+        });
     }
     // Split NDJSON into chunks so that workers share a large file.
     let mut chunk = Vec::new();
@@ -233,12 +300,22 @@ fn send_document(name: String, bytes: Vec<u8>, weight: u64, tx: &SyncSender<Inpu
         chunk.extend_from_slice(line);
         lines += 1;
         if lines == NDJSON_LINES_PER_UNIT {
-            send(Input { name: name.clone(), bytes: std::mem::take(&mut chunk), ndjson: true, weight: std::mem::take(&mut w) })?;
+            send(Input {
+                name: name.clone(),
+                bytes: std::mem::take(&mut chunk),
+                ndjson: true,
+                weight: std::mem::take(&mut w),
+            })?;
             lines = 0;
         }
     }
     if !chunk.is_empty() {
-        send(Input { name, bytes: chunk, ndjson: true, weight: w })?;
+        send(Input {
+            name,
+            bytes: chunk,
+            ndjson: true,
+            weight: w,
+        })?;
     }
     Ok(())
 }

@@ -9,7 +9,12 @@ use serde_json::{json, Value};
 use tsunagu_store::{HistoryQuery, HistoryScope, Method};
 
 impl Interactions {
-    pub fn history(&self, scope: HistoryScope, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+    pub fn history(
+        &self,
+        scope: HistoryScope,
+        params: &SearchParams,
+        ctx: &RequestContext,
+    ) -> Result<Value, InteractionError> {
         let path = match &scope {
             HistoryScope::System => format!("{}/_history", ctx.base),
             HistoryScope::Type(t) => {
@@ -48,11 +53,17 @@ impl Interactions {
         let before_seq = match params.get("_cursor") {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
+                InteractionError::bad_request(
+                    "the paging cursor is invalid",
+                    "ページングのカーソルが不正です",
+                )
             })?),
         };
         for (k, _) in &params.pairs {
-            if !matches!(k.as_str(), "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list") {
+            if !matches!(
+                k.as_str(),
+                "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list"
+            ) {
                 if ctx.strict {
                     return Err(InteractionError::bad_request(
                         format!("history does not take the parameter '{k}'"),
@@ -61,7 +72,13 @@ impl Interactions {
                 }
             }
         }
-        let q = HistoryQuery { scope, since_ms: instant("_since")?, at_ms: instant("_at")?, before_seq, count };
+        let q = HistoryQuery {
+            scope,
+            since_ms: instant("_since")?,
+            at_ms: instant("_at")?,
+            before_seq,
+            count,
+        };
         let versions = self.store.history(&q)?;
         let total = self.store.history_count(&q)?;
         let base_query: String = params
@@ -71,7 +88,9 @@ impl Interactions {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
-        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') })];
+        let mut links = vec![
+            json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') }),
+        ];
         if versions.len() == count && count > 0 {
             if let Some(last) = versions.last() {
                 let sep = if base_query.is_empty() { "" } else { "&" };
@@ -100,8 +119,9 @@ impl Interactions {
                 }
             });
             if !v.deleted {
-                let resource: Value = serde_json::from_slice(&v.body)
-                    .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)))?;
+                let resource: Value = serde_json::from_slice(&v.body).map_err(|e| {
+                    tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id))
+                })?;
                 entry["resource"] = resource;
             }
             entries.push(entry);

@@ -4,7 +4,7 @@
 
 use crate::bundle::rewrite_references;
 use crate::error::InteractionError;
-use crate::resource::{expect_resource, valid_id};
+use crate::resource::valid_id;
 use crate::write::in_txn;
 use crate::Interactions;
 use serde_json::{Map, Value};
@@ -21,6 +21,31 @@ pub struct Staged {
     pub resource: Map<String, Value>,
 }
 
+/// Whether an input must run as a real transaction rather than be staged: a Bundle with
+/// conditional, DELETE, PATCH or read entries.
+pub fn needs_transaction(input: &Value) -> bool {
+    if input.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return false;
+    }
+    input
+        .get("entry")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            let Some(r) = e.get("request") else {
+                return false;
+            };
+            let method = r.get("method").and_then(Value::as_str).unwrap_or("");
+            matches!(method, "DELETE" | "PATCH" | "GET" | "HEAD")
+                || r.get("ifNoneExist").is_some()
+                || r.get("ifMatch").is_some()
+                || r.get("url")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| u.contains('?'))
+        })
+}
+
 impl Interactions {
     /// Stages one parsed input (a resource or a Bundle) for [`Interactions::load`].
     ///
@@ -31,7 +56,11 @@ impl Interactions {
     /// - `collection` Bundles and single resources: resources with an id are updated
     ///   (created with that id), resources without one are created.
     pub fn stage(&self, input: Value) -> Result<Vec<Staged>, InteractionError> {
-        let Some(ty) = input.get("resourceType").and_then(Value::as_str).map(str::to_string) else {
+        let Some(ty) = input
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
             return Err(InteractionError::invalid(
                 "required",
                 None,
@@ -39,11 +68,17 @@ impl Interactions {
                 "resourceType がありません".into(),
             ));
         };
-        let kind = input.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = input
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if ty != "Bundle" || !matches!(kind.as_str(), "transaction" | "batch" | "collection") {
             return Ok(vec![self.stage_resource(input, None)?]);
         }
-        let Value::Object(mut bundle) = input else { unreachable!("has resourceType") };
+        let Value::Object(mut bundle) = input else {
+            unreachable!("has resourceType")
+        };
         let entries = match bundle.remove("entry") {
             Some(Value::Array(e)) => e,
             _ => Vec::new(),
@@ -51,13 +86,20 @@ impl Interactions {
         let mut staged = Vec::with_capacity(entries.len());
         let mut ids: HashMap<String, String> = HashMap::new();
         for (index, mut entry) in entries.into_iter().enumerate() {
-            let Some(resource) = entry.get_mut("resource").map(Value::take) else { continue };
+            let Some(resource) = entry.get_mut("resource").map(Value::take) else {
+                continue;
+            };
             let request = entry.get("request");
-            let method = request.and_then(|r| r.get("method")).and_then(Value::as_str).unwrap_or("");
+            let method = request
+                .and_then(|r| r.get("method"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let conditional = request.is_some_and(|r| {
                 r.get("ifNoneExist").is_some()
                     || r.get("ifMatch").is_some()
-                    || r.get("url").and_then(Value::as_str).is_some_and(|u| u.contains('?'))
+                    || r.get("url")
+                        .and_then(Value::as_str)
+                        .is_some_and(|u| u.contains('?'))
             });
             if conditional || matches!(method, "DELETE" | "PATCH" | "GET" | "HEAD") {
                 return Err(InteractionError::not_supported(
@@ -66,7 +108,8 @@ impl Interactions {
                 ));
             }
             let post = method == "POST" || (kind == "collection" && resource.get("id").is_none());
-            let s = self.stage_resource(resource, post.then(|| uuid::Uuid::new_v4().to_string()))?;
+            let s =
+                self.stage_resource(resource, post.then(|| uuid::Uuid::new_v4().to_string()))?;
             if let Some(full) = entry.get("fullUrl").and_then(Value::as_str) {
                 ids.insert(full.to_string(), format!("{}/{}", s.resource_type, s.id));
             }
@@ -82,10 +125,18 @@ impl Interactions {
         Ok(staged)
     }
 
-    fn stage_resource(&self, resource: Value, new_id: Option<String>) -> Result<Staged, InteractionError> {
-        let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+    fn stage_resource(
+        &self,
+        resource: Value,
+        new_id: Option<String>,
+    ) -> Result<Staged, InteractionError> {
+        let ty = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         self.known_type(&ty)?;
-        let map = expect_resource(&ty, resource)?;
+        let map = self.checked_resource(&ty, resource)?;
         let (id, method) = match new_id {
             Some(id) => (id, Method::Post),
             None => match map.get("id").and_then(Value::as_str) {
@@ -99,22 +150,39 @@ impl Interactions {
                 None => (uuid::Uuid::new_v4().to_string(), Method::Post),
             },
         };
-        self.check_content(&Value::Object(map.clone()))?;
-        Ok(Staged { resource_type: ty, id, method, resource: map })
+        Ok(Staged {
+            resource_type: ty,
+            id,
+            method,
+            resource: map,
+        })
     }
 
     /// Writes staged resources in one atomic transaction; returns how many were written.
     pub fn load(&self, staged: Vec<Staged>) -> Result<usize, InteractionError> {
         let n = staged.len();
-        let mut staged = Some(staged);
         in_txn(self, |txn| {
-            for s in staged.take().unwrap_or_default() {
+            for s in staged {
                 match s.method {
                     Method::Post => {
-                        self.put_version(txn, &s.resource_type, &s.id, 1, Method::Post, s.resource)?;
+                        self.put_version(
+                            txn,
+                            &s.resource_type,
+                            &s.id,
+                            1,
+                            Method::Post,
+                            s.resource,
+                        )?;
                     }
                     _ => {
-                        self.update_in(txn, &s.resource_type, &s.id, s.resource, None, Method::Put)?;
+                        self.update_in(
+                            txn,
+                            &s.resource_type,
+                            &s.id,
+                            s.resource,
+                            None,
+                            Method::Put,
+                        )?;
                     }
                 }
             }

@@ -12,7 +12,10 @@ pub fn format_instant(ms: i64) -> String {
 
 /// RFC 7231 date for the `Last-Modified` header.
 pub fn http_date(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 /// The half-open range `[lo, hi)` in ms that a FHIR date, dateTime or instant denotes
@@ -33,7 +36,11 @@ pub fn parse_range(s: &str) -> Option<(i64, i64)> {
         (2, None) => {
             let m = num(parts.get(1))?;
             let lo = ymd(year, m, 1)?;
-            let (ny, nm) = if m == 12 { (year + 1, 1) } else { (year, m + 1) };
+            let (ny, nm) = if m == 12 {
+                (year + 1, 1)
+            } else {
+                (year, m + 1)
+            };
             Some((lo, ymd(ny, nm, 1)?))
         }
         (3, None) => {
@@ -78,7 +85,10 @@ pub fn parse_range(s: &str) -> Option<(i64, i64)> {
 fn ymd(y: i32, m: u32, d: u32) -> Option<i64> {
     let date = NaiveDate::from_ymd_opt(y, m, d)?;
     let _ = date.year();
-    Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?).timestamp_millis())
+    Some(
+        Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?)
+            .timestamp_millis(),
+    )
 }
 
 /// Splits `hh:mm:ss[.f](Z|±hh:mm)` into the clock part and the zone offset in ms.

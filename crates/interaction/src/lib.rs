@@ -14,6 +14,7 @@ mod conditional;
 mod error;
 mod history;
 mod import;
+mod index;
 mod instant;
 mod outcome;
 mod resource;
@@ -21,7 +22,8 @@ mod search;
 mod write;
 
 pub use error::{ContentIssue, InteractionError, Lang};
-pub use import::Staged;
+pub use import::{needs_transaction, Staged};
+pub use index::{indexed_tokens, is_indexed_token};
 pub use instant::{format_instant, http_date, parse_range};
 pub use outcome::{information, operation_outcome};
 pub use resource::{NoCheck, ResourceCheck};
@@ -43,7 +45,10 @@ pub struct InteractionConfig {
 
 impl Default for InteractionConfig {
     fn default() -> Self {
-        InteractionConfig { default_count: 50, max_count: 1000 }
+        InteractionConfig {
+            default_count: 50,
+            max_count: 1000,
+        }
     }
 }
 
@@ -87,8 +92,17 @@ pub struct Interactions {
 }
 
 impl Interactions {
-    pub fn new(store: Arc<dyn Store>, check: Arc<dyn ResourceCheck>, config: InteractionConfig) -> Self {
-        Interactions { store, model: tsunagu_model::r4(), check, config }
+    pub fn new(
+        store: Arc<dyn Store>,
+        check: Arc<dyn ResourceCheck>,
+        config: InteractionConfig,
+    ) -> Self {
+        Interactions {
+            store,
+            model: tsunagu_model::r4(),
+            check,
+            config,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -114,7 +128,12 @@ impl Interactions {
         }
     }
 
-    pub fn vread(&self, ty: &str, id: &str, version: &str) -> Result<ResourceVersion, InteractionError> {
+    pub fn vread(
+        &self,
+        ty: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<ResourceVersion, InteractionError> {
         self.known_type(ty)?;
         let Ok(n) = version.parse::<u64>() else {
             return Err(InteractionError::VersionNotFound(ty.into(), id.into(), 0));
@@ -134,5 +153,9 @@ pub fn etag(version: u64) -> String {
 
 /// Parses `W/"3"` or `"3"` or `3`.
 pub fn parse_etag(s: &str) -> Option<u64> {
-    s.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+    s.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
 }

@@ -10,8 +10,18 @@ use serde_json::{json, Map, Value};
 use tsunagu_store::{ResourceVersion, SearchQuery};
 
 /// Parameters that shape results rather than select them; never "unknown".
-const RESULT_PARAMS: &[&str] =
-    &["_count", "_total", "_cursor", "_summary", "_elements", "_format", "_pretty", "_sort", "_include", "_revinclude"];
+const RESULT_PARAMS: &[&str] = &[
+    "_count",
+    "_total",
+    "_cursor",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_sort",
+    "_include",
+    "_revinclude",
+];
 
 /// Search parameters as given, in order (a parameter may repeat: AND).
 #[derive(Debug, Clone, Default)]
@@ -33,7 +43,10 @@ impl SearchParams {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The query string again, without the paging cursor.
@@ -103,10 +116,36 @@ fn date_ranges(prefix: &str, lo: i64, hi: i64) -> Option<Vec<(i64, i64)>> {
     })
 }
 
+/// `code`, `system|code`, `|code`, `system|`.
+fn parse_token(v: &str) -> tsunagu_store::TokenMatch {
+    use tsunagu_store::{SystemMatch, TokenMatch};
+    match v.split_once('|') {
+        None => TokenMatch {
+            system: SystemMatch::Any,
+            code: Some(v.to_string()),
+        },
+        Some(("", code)) => TokenMatch {
+            system: SystemMatch::Absent,
+            code: Some(code.to_string()),
+        },
+        Some((sys, "")) => TokenMatch {
+            system: SystemMatch::Is(sys.to_string()),
+            code: None,
+        },
+        Some((sys, code)) => TokenMatch {
+            system: SystemMatch::Is(sys.to_string()),
+            code: Some(code.to_string()),
+        },
+    }
+}
+
 fn split_prefix(v: &str) -> (&str, &str) {
     if v.len() > 2 && v.as_bytes()[..2].iter().all(u8::is_ascii_lowercase) {
         let p = &v[..2];
-        if matches!(p, "eq" | "ne" | "gt" | "lt" | "ge" | "le" | "sa" | "eb" | "ap") {
+        if matches!(
+            p,
+            "eq" | "ne" | "gt" | "lt" | "ge" | "le" | "sa" | "eb" | "ap"
+        ) {
             return (p, &v[2..]);
         }
     }
@@ -123,7 +162,10 @@ impl Interactions {
         strict: bool,
         ignored: &mut Vec<String>,
     ) -> Result<SearchQuery, InteractionError> {
-        let mut q = SearchQuery { resource_type: ty.map(str::to_string), ..SearchQuery::default() };
+        let mut q = SearchQuery {
+            resource_type: ty.map(str::to_string),
+            ..SearchQuery::default()
+        };
         for (name, value) in &params.pairs {
             let (base, modifier) = match name.split_once(':') {
                 Some((b, m)) => (b, Some(m)),
@@ -159,6 +201,13 @@ impl Interactions {
                     q.last_updated_any.push(any);
                 }
                 _ if RESULT_PARAMS.contains(&base) => {}
+                (code, None) if ty.is_some_and(|t| crate::index::is_indexed_token(t, code)) => {
+                    let any = value.split(',').map(parse_token).collect();
+                    q.tokens.push(tsunagu_store::TokenClause {
+                        param: code.to_string(),
+                        any,
+                    });
+                }
                 _ => {
                     let known = ty.and_then(|t| self.model.search_param(t, base)).is_some();
                     let (en, ja) = if known {
@@ -191,17 +240,25 @@ impl Interactions {
     fn page_size(&self, params: &SearchParams) -> Result<usize, InteractionError> {
         match params.get("_count") {
             None => Ok(self.config.default_count),
-            Some(c) => c.parse::<usize>().map(|n| n.min(self.config.max_count)).map_err(|_| {
-                InteractionError::bad_request(
-                    format!("_count must be a non-negative integer, not '{c}'"),
-                    format!("_count は 0 以上の整数でなければなりません（'{c}'）"),
-                )
-            }),
+            Some(c) => c
+                .parse::<usize>()
+                .map(|n| n.min(self.config.max_count))
+                .map_err(|_| {
+                    InteractionError::bad_request(
+                        format!("_count must be a non-negative integer, not '{c}'"),
+                        format!("_count は 0 以上の整数でなければなりません（'{c}'）"),
+                    )
+                }),
         }
     }
 
     /// Type-level (`ty` given) or system-level search, one page as a `searchset` Bundle.
-    pub fn search(&self, ty: Option<&str>, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+    pub fn search(
+        &self,
+        ty: Option<&str>,
+        params: &SearchParams,
+        ctx: &RequestContext,
+    ) -> Result<Value, InteractionError> {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
@@ -212,10 +269,14 @@ impl Interactions {
         if summary_count {
             q.count = 0;
         }
-        q.total = summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
+        q.total =
+            summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
         if let Some(c) = params.get("_cursor") {
             q.after_seq = Some(c.parse().map_err(|_| {
-                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
+                InteractionError::bad_request(
+                    "the paging cursor is invalid",
+                    "ページングのカーソルが不正です",
+                )
             })?);
         }
         let page = self.store.search(&q)?;
@@ -224,7 +285,8 @@ impl Interactions {
             None => ctx.base.clone(),
         };
         let query = params.without_cursor();
-        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        let mut links =
+            vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
         if page.more {
             if let Some(last) = page.resources.last() {
                 let sep = if query.is_empty() { "" } else { "&" };
@@ -234,13 +296,20 @@ impl Interactions {
         let mut bundle = Map::new();
         bundle.insert("resourceType".into(), "Bundle".into());
         bundle.insert("id".into(), uuid::Uuid::new_v4().to_string().into());
-        bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) }));
+        bundle.insert(
+            "meta".into(),
+            json!({ "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) }),
+        );
         bundle.insert("type".into(), "searchset".into());
         if let Some(t) = page.total {
             bundle.insert("total".into(), t.into());
         }
         bundle.insert("link".into(), Value::Array(links));
-        let entries: Vec<Value> = page.resources.iter().map(|v| search_entry(v, ctx)).collect::<Result<_, _>>()?;
+        let entries: Vec<Value> = page
+            .resources
+            .iter()
+            .map(|v| search_entry(v, ctx))
+            .collect::<Result<_, _>>()?;
         if !entries.is_empty() {
             bundle.insert("entry".into(), Value::Array(entries));
         }
@@ -250,7 +319,9 @@ impl Interactions {
                 &format!("不明な検索パラメータを無視しました: {}", ignored.join(", ")),
                 ctx.lang,
             );
-            let entries = bundle.entry("entry").or_insert_with(|| Value::Array(Vec::new()));
+            let entries = bundle
+                .entry("entry")
+                .or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(a) = entries {
                 a.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
             }
@@ -260,7 +331,12 @@ impl Interactions {
 }
 
 fn params_string(params: &SearchParams) -> String {
-    params.pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+    params
+        .pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub(crate) fn full_url(ctx: &RequestContext, ty: &str, id: &str) -> String {
@@ -268,8 +344,9 @@ pub(crate) fn full_url(ctx: &RequestContext, ty: &str, id: &str) -> String {
 }
 
 fn search_entry(v: &ResourceVersion, ctx: &RequestContext) -> Result<Value, InteractionError> {
-    let resource: Value = serde_json::from_slice(&v.body)
-        .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)))?;
+    let resource: Value = serde_json::from_slice(&v.body).map_err(|e| {
+        tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id))
+    })?;
     Ok(json!({
         "fullUrl": full_url(ctx, &v.resource_type, &v.id),
         "resource": resource,

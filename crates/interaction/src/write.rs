@@ -32,22 +32,26 @@ impl Written {
 pub use tsunagu_patch::Patch as PatchBody;
 
 /// Runs `f` in a write transaction, keeping the interaction error that made it roll back.
+/// `f` runs once, so it may move the resources it writes instead of cloning them.
 pub(crate) fn in_txn<T>(
     it: &Interactions,
-    mut f: impl FnMut(&mut dyn WriteTxn) -> Result<T, InteractionError>,
+    f: impl FnOnce(&mut dyn WriteTxn) -> Result<T, InteractionError>,
 ) -> Result<T, InteractionError> {
+    let mut f = Some(f);
     let mut out: Option<Result<T, InteractionError>> = None;
-    let res = it.store.write(&mut |txn| match f(txn) {
-        Ok(v) => {
-            out = Some(Ok(v));
-            Ok(())
-        }
-        Err(InteractionError::Store(e)) => Err(e),
-        Err(e) => {
-            out = Some(Err(e));
-            Err(StoreError::Aborted)
-        }
-    });
+    let res = it.store.write(
+        &mut |txn| match f.take().expect("a store runs the write closure once")(txn) {
+            Ok(v) => {
+                out = Some(Ok(v));
+                Ok(())
+            }
+            Err(InteractionError::Store(e)) => Err(e),
+            Err(e) => {
+                out = Some(Err(e));
+                Err(StoreError::Aborted)
+            }
+        },
+    );
     match (res, out) {
         (Ok(()), Some(r)) => r,
         (Err(StoreError::Aborted), Some(r)) => r,
@@ -58,24 +62,42 @@ pub(crate) fn in_txn<T>(
 
 impl Interactions {
     /// `POST [type]`, with `If-None-Exist` when `condition` is given.
-    pub fn create(&self, ty: &str, body: Value, condition: Option<&str>) -> Result<Written, InteractionError> {
+    pub fn create(
+        &self,
+        ty: &str,
+        body: Value,
+        condition: Option<&str>,
+    ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
-        let map = expect_resource(ty, body)?;
-        self.check_content(&Value::Object(map.clone()))?;
+        let map = self.checked_resource(ty, body)?;
         in_txn(self, |txn| {
             if let Some(cond) = condition {
                 if let Some(existing) = self.match_one_for_create(txn, ty, cond)? {
-                    return Ok(Written { version: existing, created: false, existing: true });
+                    return Ok(Written {
+                        version: existing,
+                        created: false,
+                        existing: true,
+                    });
                 }
             }
             let id = uuid::Uuid::new_v4().to_string();
-            self.put_version(txn, ty, &id, 1, Method::Post, map.clone())
-                .map(|version| Written { version, created: true, existing: false })
+            self.put_version(txn, ty, &id, 1, Method::Post, map)
+                .map(|version| Written {
+                    version,
+                    created: true,
+                    existing: false,
+                })
         })
     }
 
     /// `PUT [type]/[id]`; creates the resource with that id when it does not exist.
-    pub fn update(&self, ty: &str, id: &str, body: Value, if_match: Option<u64>) -> Result<Written, InteractionError> {
+    pub fn update(
+        &self,
+        ty: &str,
+        id: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         let map = expect_resource(ty, body)?;
         match map.get("id").and_then(Value::as_str) {
@@ -94,8 +116,10 @@ impl Interactions {
             }
         }
         self.check_id(id)?;
-        self.check_content(&Value::Object(map.clone()))?;
-        in_txn(self, |txn| self.update_in(txn, ty, id, map.clone(), if_match, Method::Put))
+        let map = self.checked_resource(ty, Value::Object(map))?;
+        in_txn(self, |txn| {
+            self.update_in(txn, ty, id, map, if_match, Method::Put)
+        })
     }
 
     /// `PUT [type]?[criteria]`.
@@ -107,8 +131,7 @@ impl Interactions {
         if_match: Option<u64>,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
-        let map = expect_resource(ty, body)?;
-        self.check_content(&Value::Object(map.clone()))?;
+        let map = self.checked_resource(ty, body)?;
         let body_id = map.get("id").and_then(Value::as_str).map(str::to_string);
         in_txn(self, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
@@ -125,18 +148,27 @@ impl Interactions {
                 _ => return Err(multiple_matches(ty, criteria, matches.len())),
             };
             self.check_id(&id)?;
-            self.update_in(txn, ty, &id, map.clone(), if_match, Method::Put)
+            self.update_in(txn, ty, &id, map, if_match, Method::Put)
         })
     }
 
     /// `DELETE [type]/[id]`. Deleting what is absent or already deleted succeeds (R4).
-    pub fn delete(&self, ty: &str, id: &str, if_match: Option<u64>) -> Result<Option<Written>, InteractionError> {
+    pub fn delete(
+        &self,
+        ty: &str,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
         in_txn(self, |txn| self.delete_in(txn, ty, id, if_match))
     }
 
     /// `DELETE [type]?[criteria]`: deletes the single match; several matches are refused.
-    pub fn conditional_delete(&self, ty: &str, criteria: &str) -> Result<Option<Written>, InteractionError> {
+    pub fn conditional_delete(
+        &self,
+        ty: &str,
+        criteria: &str,
+    ) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
         in_txn(self, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
@@ -190,18 +222,39 @@ impl Interactions {
         let doc: Value = serde_json::from_slice(&current.body)
             .map_err(|e| StoreError::Corrupt(format!("{ty}/{id}: {e}")))?;
         let patched = crate::write::apply_patch(doc, patch)?;
-        let map = expect_resource(ty, patched)?;
+        // The result of a well-formed patch that is not a valid resource is 422 (http.html#patch).
+        let unprocessable = |e: InteractionError| match e {
+            InteractionError::Invalid { issues, .. } => InteractionError::Invalid {
+                status: 422,
+                issues,
+            },
+            InteractionError::BadRequest { en, ja } => InteractionError::Invalid {
+                status: 422,
+                issues: vec![crate::ContentIssue {
+                    severity: "error",
+                    code: "invalid",
+                    expression: None,
+                    en,
+                    ja,
+                }],
+            },
+            e => e,
+        };
+        let map = self.checked_resource(ty, patched).map_err(unprocessable)?;
         if map.get("id").and_then(Value::as_str) != Some(id) {
-            return Err(InteractionError::invalid(
+            return Err(unprocessable(InteractionError::invalid(
                 "invalid",
                 Some(format!("{ty}.id")),
                 "A patch may not change the resource id".into(),
                 "パッチでリソースの id を変更することはできません".into(),
-            ));
+            )));
         }
-        self.check_content(&Value::Object(map.clone()))?;
         let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, map)?;
-        Ok(Written { version, created: false, existing: false })
+        Ok(Written {
+            version,
+            created: false,
+            existing: false,
+        })
     }
 
     pub(crate) fn update_in(
@@ -231,7 +284,11 @@ impl Interactions {
         };
         let created = current.as_ref().map_or(true, |c| c.deleted);
         let version = self.put_version(txn, ty, id, next, method, map)?;
-        Ok(Written { version, created, existing: false })
+        Ok(Written {
+            version,
+            created,
+            existing: false,
+        })
     }
 
     pub(crate) fn delete_in(
@@ -241,7 +298,9 @@ impl Interactions {
         id: &str,
         if_match: Option<u64>,
     ) -> Result<Option<Written>, InteractionError> {
-        let Some(cur) = txn.current(ty, id)? else { return Ok(None) };
+        let Some(cur) = txn.current(ty, id)? else {
+            return Ok(None);
+        };
         check_if_match(ty, id, if_match, cur.version)?;
         if cur.deleted {
             return Ok(None);
@@ -254,6 +313,7 @@ impl Interactions {
             last_updated_ms: ts,
             method: Method::Delete,
             body: None,
+            tokens: &[],
         };
         txn.put(&v)?;
         let version = ResourceVersion {
@@ -266,7 +326,11 @@ impl Interactions {
             body: Vec::new(),
             seq: 0,
         };
-        Ok(Some(Written { version, created: false, existing: false }))
+        Ok(Some(Written {
+            version,
+            created: false,
+            existing: false,
+        }))
     }
 
     /// Sets meta, serialises and writes one version.
@@ -282,7 +346,16 @@ impl Interactions {
         let ts = self.store.next_timestamp_ms();
         let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
         let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
-        txn.put(&NewVersion { resource_type: ty, id, version, last_updated_ms: ts, method, body: Some(&body) })?;
+        let tokens = crate::index::tokens(self.model, ty, &resource);
+        txn.put(&NewVersion {
+            resource_type: ty,
+            id,
+            version,
+            last_updated_ms: ts,
+            method,
+            body: Some(&body),
+            tokens: &tokens,
+        })?;
         Ok(ResourceVersion {
             resource_type: ty.into(),
             id: id.into(),
@@ -306,10 +379,27 @@ impl Interactions {
         }
     }
 
+    /// The body as a resource object of type `ty` that passed the content check.
+    pub(crate) fn checked_resource(
+        &self,
+        ty: &str,
+        body: Value,
+    ) -> Result<serde_json::Map<String, Value>, InteractionError> {
+        let body = Value::Object(expect_resource(ty, body)?);
+        self.check_content(&body)?;
+        match body {
+            Value::Object(map) => Ok(map),
+            _ => unreachable!("built as an object above"),
+        }
+    }
+
     pub(crate) fn check_content(&self, resource: &Value) -> Result<(), InteractionError> {
         let issues = self.check.check(resource);
         if issues.iter().any(|i| i.severity == "error") {
-            Err(InteractionError::Invalid { status: 400, issues })
+            Err(InteractionError::Invalid {
+                status: 400,
+                issues,
+            })
         } else {
             Ok(())
         }
@@ -338,7 +428,12 @@ pub enum PatchTarget<'a> {
     Criteria(&'a str),
 }
 
-fn check_if_match(ty: &str, id: &str, if_match: Option<u64>, current: u64) -> Result<(), InteractionError> {
+fn check_if_match(
+    ty: &str,
+    id: &str,
+    if_match: Option<u64>,
+    current: u64,
+) -> Result<(), InteractionError> {
     match if_match {
         Some(v) if v != current => Err(InteractionError::precondition(
             format!("{ty}/{id} is at version {current}, not {v} (If-Match)"),
@@ -357,16 +452,14 @@ pub(crate) fn multiple_matches(ty: &str, criteria: &str, n: usize) -> Interactio
 
 /// Applies a patch document to a resource.
 pub(crate) fn apply_patch(doc: Value, patch: &PatchBody) -> Result<Value, InteractionError> {
-    tsunagu_patch::apply(doc, patch).map_err(|e| {
-        InteractionError::Invalid {
-            status: 422,
-            issues: vec![crate::ContentIssue {
-                severity: "error",
-                code: "processing",
-                expression: None,
-                en: format!("The patch could not be applied: {e}"),
-                ja: format!("パッチを適用できません: {e}"),
-            }],
-        }
+    tsunagu_patch::apply(doc, patch).map_err(|e| InteractionError::Invalid {
+        status: 422,
+        issues: vec![crate::ContentIssue {
+            severity: "error",
+            code: "processing",
+            expression: None,
+            en: format!("The patch could not be applied: {e}"),
+            ja: format!("パッチを適用できません: {e}"),
+        }],
     })
 }

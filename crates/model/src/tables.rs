@@ -1,6 +1,8 @@
 //! Parsing of the generated tables into lookup structures.
 
-use std::collections::HashMap;
+// FxHash: the keys are our own static strings, so hash flooding is not a concern, and
+// model lookups sit on every hot path (parsing, checking, indexing).
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeKind {
@@ -172,12 +174,15 @@ const SEARCH_PARAMS: &str = include_str!("generated/searchparams.tsv");
 const COMPARTMENTS: &str = include_str!("generated/compartments.tsv");
 
 fn rows(table: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
-    table.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(|l| l.split('\t').collect())
+    table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split('\t').collect())
 }
 
 impl Model {
     pub(crate) fn load_r4() -> Model {
-        let mut types = HashMap::new();
+        let mut types = HashMap::default();
         let mut resource_types = Vec::new();
         for r in rows(TYPES) {
             let kind = match r[1] {
@@ -201,8 +206,8 @@ impl Model {
         }
         resource_types.sort_unstable();
 
-        let mut elements = HashMap::new();
-        let mut children: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        let mut elements = HashMap::default();
+        let mut children: HashMap<&'static str, Vec<&'static str>> = HashMap::default();
         for r in rows(ELEMENTS) {
             let path = r[0];
             let (parent, name) = path.rsplit_once('.').expect("element paths have a parent");
@@ -223,7 +228,11 @@ impl Model {
                             system: true,
                             targets,
                         },
-                        None => TypeRef { code, system: false, targets },
+                        None => TypeRef {
+                            code,
+                            system: false,
+                            targets,
+                        },
                     }
                 })
                 .collect();
@@ -235,7 +244,10 @@ impl Model {
                     "preferred" => BindingStrength::Preferred,
                     _ => BindingStrength::Example,
                 };
-                Some(Binding { strength, value_set: vs })
+                Some(Binding {
+                    strength,
+                    value_set: vs,
+                })
             });
             let siblings = children.entry(parent).or_default();
             let order = siblings.len() as u32;
@@ -260,14 +272,19 @@ impl Model {
             );
         }
 
-        let mut value_sets: HashMap<&str, Vec<(&str, Vec<&str>)>> = HashMap::new();
+        let mut value_sets: HashMap<&str, Vec<(&str, Vec<&str>)>> = HashMap::default();
         for r in rows(VALUE_SETS) {
-            value_sets.entry(r[0]).or_default().push((r[1], r[2].split(' ').collect()));
+            value_sets
+                .entry(r[0])
+                .or_default()
+                .push((r[1], r[2].split(' ').collect()));
         }
 
-        let mut search_params: HashMap<&str, Vec<SearchParamDef>> = HashMap::new();
+        let mut search_params: HashMap<&str, Vec<SearchParamDef>> = HashMap::default();
         for r in rows(SEARCH_PARAMS) {
-            let Some(kind) = SearchParamType::parse(r[2]) else { continue };
+            let Some(kind) = SearchParamType::parse(r[2]) else {
+                continue;
+            };
             search_params.entry(r[0]).or_default().push(SearchParamDef {
                 resource: r[0],
                 code: r[1],
@@ -278,24 +295,35 @@ impl Model {
                 components: r
                     .get(6)
                     .map(|c| {
-                        c.split(',').filter_map(|c| c.split_once(';')).collect::<Vec<_>>()
+                        c.split(',')
+                            .filter_map(|c| c.split_once(';'))
+                            .collect::<Vec<_>>()
                     })
                     .unwrap_or_default(),
             });
         }
 
-        let mut compartments: HashMap<&str, Compartment> = HashMap::new();
+        let mut compartments: HashMap<&str, Compartment> = HashMap::default();
         for r in rows(COMPARTMENTS) {
             let params: Vec<&str> = r[2].split(',').filter(|p| !p.is_empty()).collect();
-            let c = compartments
-                .entry(r[0])
-                .or_insert_with(|| Compartment { code: r[0], members: HashMap::new() });
+            let c = compartments.entry(r[0]).or_insert_with(|| Compartment {
+                code: r[0],
+                members: HashMap::default(),
+            });
             if !params.is_empty() {
                 c.members.insert(r[1], params);
             }
         }
 
-        Model { types, elements, children, value_sets, search_params, compartments, resource_types }
+        Model {
+            types,
+            elements,
+            children,
+            value_sets,
+            search_params,
+            compartments,
+            resource_types,
+        }
     }
 
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
@@ -308,11 +336,15 @@ impl Model {
     }
 
     pub fn is_resource_type(&self, name: &str) -> bool {
-        self.types.get(name).is_some_and(|t| t.kind == TypeKind::Resource && !t.is_abstract)
+        self.types
+            .get(name)
+            .is_some_and(|t| t.kind == TypeKind::Resource && !t.is_abstract)
     }
 
     pub fn is_primitive(&self, name: &str) -> bool {
-        self.types.get(name).is_some_and(|t| t.kind == TypeKind::Primitive)
+        self.types
+            .get(name)
+            .is_some_and(|t| t.kind == TypeKind::Primitive)
     }
 
     /// True when `ty` is `base` or derives from it (`Patient` ⊂ `DomainResource` ⊂ `Resource`,
@@ -337,15 +369,31 @@ impl Model {
     /// Children, in definition order, of a type (`HumanName`, `Patient`) or backbone path
     /// (`Patient.contact`). Backbone paths with a content reference resolve to their target.
     pub fn children(&self, parent: &str) -> impl Iterator<Item = &ElementDef> + '_ {
-        let parent = self.elements.get(parent).and_then(|e| e.content_ref).unwrap_or(parent);
-        self.children.get(parent).into_iter().flatten().filter_map(|p| self.elements.get(p))
+        let parent = self
+            .elements
+            .get(parent)
+            .and_then(|e| e.content_ref)
+            .unwrap_or(parent);
+        self.children
+            .get(parent)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| self.elements.get(p))
     }
 
     /// The element definition of a child by its JSON property name, with the concrete type
     /// when the property names one branch of a choice (`valueQuantity` → `value[x]`,
     /// `Quantity`). `parent` is a type name or backbone path.
-    pub fn child<'a>(&'a self, parent: &str, json_name: &str) -> Option<(&'a ElementDef, &'a TypeRef)> {
-        let parent = self.elements.get(parent).and_then(|e| e.content_ref).unwrap_or(parent);
+    pub fn child<'a>(
+        &'a self,
+        parent: &str,
+        json_name: &str,
+    ) -> Option<(&'a ElementDef, &'a TypeRef)> {
+        let parent = self
+            .elements
+            .get(parent)
+            .and_then(|e| e.content_ref)
+            .unwrap_or(parent);
         let mut key = String::with_capacity(parent.len() + json_name.len() + 1);
         key.push_str(parent);
         key.push('.');
@@ -357,14 +405,20 @@ impl Model {
         }
         // A choice element: find the longest prefix that is a choice element, then match
         // the remainder against its types.
-        let split = json_name.char_indices().filter(|(_, c)| c.is_ascii_uppercase());
+        let split = json_name
+            .char_indices()
+            .filter(|(_, c)| c.is_ascii_uppercase());
         for (i, _) in split {
             key.truncate(parent.len() + 1);
             key.push_str(&json_name[..i]);
             if let Some(e) = self.elements.get(key.as_str()) {
                 if e.choice {
                     let suffix = &json_name[i..];
-                    return e.types.iter().find(|t| type_suffix_matches(t.code, suffix)).map(|t| (e, t));
+                    return e
+                        .types
+                        .iter()
+                        .find(|t| type_suffix_matches(t.code, suffix))
+                        .map(|t| (e, t));
                 }
             }
         }
@@ -386,14 +440,28 @@ impl Model {
 
     /// Search parameters defined for a resource type, including the `Resource` and
     /// `DomainResource` ones (`_id`, `_lastUpdated`, `_tag`, …).
-    pub fn search_params<'a>(&'a self, resource: &str) -> impl Iterator<Item = &'a SearchParamDef> + 'a {
-        let own = self.search_params.get(resource).map(Vec::as_slice).unwrap_or(&[]);
+    pub fn search_params<'a>(
+        &'a self,
+        resource: &str,
+    ) -> impl Iterator<Item = &'a SearchParamDef> + 'a {
+        let own = self
+            .search_params
+            .get(resource)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let domain = if resource == "Bundle" || resource == "Binary" || resource == "Parameters" {
             &[][..]
         } else {
-            self.search_params.get("DomainResource").map(Vec::as_slice).unwrap_or(&[])
+            self.search_params
+                .get("DomainResource")
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
         };
-        let base = self.search_params.get("Resource").map(Vec::as_slice).unwrap_or(&[]);
+        let base = self
+            .search_params
+            .get("Resource")
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         own.iter().chain(domain).chain(base)
     }
 
@@ -407,10 +475,19 @@ impl Model {
 }
 
 /// The type of content-reference elements, which declare none of their own.
-static BACKBONE: TypeRef = TypeRef { code: "BackboneElement", system: false, targets: Vec::new() };
+static BACKBONE: TypeRef = TypeRef {
+    code: "BackboneElement",
+    system: false,
+    targets: Vec::new(),
+};
 
-/// `Quantity` matches suffix `Quantity`; `dateTime` matches `DateTime`.
+/// `Quantity` matches suffix `Quantity`; `dateTime` matches `DateTime`. The quantity
+/// profiles are named after their base type on the wire (`doseQuantity`).
 fn type_suffix_matches(code: &str, suffix: &str) -> bool {
+    let code = match code {
+        "SimpleQuantity" | "MoneyQuantity" => "Quantity",
+        c => c,
+    };
     let mut c = code.chars();
     let mut s = suffix.chars();
     match (c.next(), s.next()) {
@@ -438,16 +515,28 @@ mod tests {
         let (e, t) = m.child("Patient", "deceasedDateTime").unwrap();
         assert_eq!((e.path, t.code), ("Patient.deceased", "dateTime"));
         assert!(m.child("Patient", "deceasedString").is_none());
+        let (_, t) = m.child("Dosage.doseAndRate", "doseQuantity").unwrap();
+        assert_eq!(t.code, "SimpleQuantity");
         let (e, _) = m.child("Questionnaire.item", "item").unwrap();
         assert_eq!(e.backbone_path(), Some("Questionnaire.item"));
-        assert!(m.children("Questionnaire.item.item").any(|c| c.name == "linkId"));
+        assert!(m
+            .children("Questionnaire.item.item")
+            .any(|c| c.name == "linkId"));
         assert!(m.is_subtype("code", "string"));
         assert!(m.is_subtype("Patient", "Resource"));
-        let gender = m.element("Patient.gender").unwrap().binding.as_ref().unwrap();
+        let gender = m
+            .element("Patient.gender")
+            .unwrap()
+            .binding
+            .as_ref()
+            .unwrap();
         let codes = m.value_set_codes(gender.value_set).unwrap();
         assert!(codes[0].1.contains(&"female"));
         assert!(m.search_param("Patient", "_id").is_some());
-        assert_eq!(m.search_param("Patient", "name").unwrap().kind, SearchParamType::String);
+        assert_eq!(
+            m.search_param("Patient", "name").unwrap().kind,
+            SearchParamType::String
+        );
         let p = m.compartment("Patient").unwrap();
         assert_eq!(p.members["Observation"], vec!["subject", "performer"]);
     }

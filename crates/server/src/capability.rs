@@ -1,17 +1,34 @@
-//! The CapabilityStatement: exactly what this server implements, no more.
+//! The CapabilityStatement: exactly what this server implements, no more. Search lists
+//! `_id`, `_lastUpdated` and the token parameters indexed by plain paths.
 
 use serde_json::{json, Value};
 
-/// Search parameters indexed for every type until the search engine lands.
+/// Search parameters indexed for every type.
 const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
-    ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id"),
-    ("_lastUpdated", "date", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"),
+    (
+        "_id",
+        "token",
+        "http://hl7.org/fhir/SearchParameter/Resource-id",
+    ),
+    (
+        "_lastUpdated",
+        "date",
+        "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+    ),
 ];
 
 pub fn capability_statement(base: &str) -> Value {
     let model = tsunagu_model::r4();
     let interactions: Vec<Value> = [
-        "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
     ]
     .iter()
     .map(|c| json!({ "code": c }))
@@ -20,6 +37,15 @@ pub fn capability_statement(base: &str) -> Value {
         .iter()
         .map(|(name, ty, def)| json!({ "name": name, "type": ty, "definition": def }))
         .collect();
+    let type_params = |ty: &str| -> Vec<Value> {
+        let mut p = params.clone();
+        for code in tsunagu_interaction::indexed_tokens(ty) {
+            let def = model.search_param(ty, code).map(|d| d.url).unwrap_or("");
+            p.push(json!({ "name": code, "type": "token", "definition": def,
+                           "documentation": "system|code, |code, system| and code; no modifiers yet" }));
+        }
+        p
+    };
     let resources: Vec<Value> = model
         .resource_types()
         .iter()
@@ -35,7 +61,7 @@ pub fn capability_statement(base: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "logical"],
-                "searchParam": params,
+                "searchParam": type_params(ty),
             })
         })
         .collect();

@@ -17,6 +17,8 @@ pub struct SearchQuery {
     pub ids: Vec<String>,
     /// All bounds must hold; each bound is one side of a `_lastUpdated` range.
     pub last_updated: Vec<LastUpdatedBound>,
+    /// Token conditions (AND across clauses, OR within one).
+    pub tokens: Vec<TokenClause>,
     /// Ranges that must hold (OR across the inner list, AND across the outer list).
     pub last_updated_any: Vec<Vec<(i64, i64)>>,
     pub count: usize,
@@ -52,4 +54,26 @@ pub struct HistoryQuery {
     /// Page cursor: versions older than this sequence number.
     pub before_seq: Option<i64>,
     pub count: usize,
+}
+
+/// One token parameter: any of its alternatives must match an indexed value.
+#[derive(Debug, Clone)]
+pub struct TokenClause {
+    pub param: String,
+    pub any: Vec<TokenMatch>,
+}
+
+/// `code`, `system|code`, `|code` or `system|`.
+#[derive(Debug, Clone)]
+pub struct TokenMatch {
+    pub system: SystemMatch,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SystemMatch {
+    Any,
+    /// `|code`: the value has no system.
+    Absent,
+    Is(String),
 }

@@ -3,7 +3,7 @@
 //! read-then-write sequences such as conditional create are serialised), and a small pool
 //! of reader connections that run in parallel thanks to WAL mode.
 
-use crate::query::{HistoryQuery, HistoryScope, SearchPage, SearchQuery};
+use crate::query::{HistoryQuery, HistoryScope, SearchPage, SearchQuery, SystemMatch};
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS resource (
 CREATE UNIQUE INDEX IF NOT EXISTS resource_version ON resource(type, id, version);
 CREATE INDEX IF NOT EXISTS resource_live ON resource(type, current, deleted, seq);
 CREATE INDEX IF NOT EXISTS resource_last_updated ON resource(last_updated);
+-- Token index of the current version of each live resource; rows of superseded versions
+-- are removed when a new version is written, so every row points at a current version.
+CREATE TABLE IF NOT EXISTS token_index (
+    seq    INTEGER NOT NULL,
+    type   TEXT    NOT NULL,
+    param  TEXT    NOT NULL,
+    system TEXT,
+    code   TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS token_lookup ON token_index(type, param, code, system);
+CREATE INDEX IF NOT EXISTS token_seq ON token_index(seq);
 ";
 
 pub struct SqliteStore {
@@ -50,8 +61,10 @@ const COLUMNS: &str = "type, id, version, last_updated, deleted, method, body, s
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir/tsunagu.sqlite`.
     pub fn open(dir: &Path, sync: SyncMode) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Open {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let path = dir.join("tsunagu.sqlite");
         let writer = Connection::open(&path)?;
         writer.execute_batch("PRAGMA journal_mode=WAL;")?;
@@ -62,7 +75,11 @@ impl SqliteStore {
         writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")?;
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         writer.execute_batch(SCHEMA)?;
-        let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
+        let last: i64 = writer.query_row(
+            "SELECT COALESCE(MAX(last_updated), 0) FROM resource",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
@@ -71,14 +88,18 @@ impl SqliteStore {
         })
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = self.readers.lock().pop();
         let conn = match conn {
             Some(c) => c,
             None => {
                 let c = Connection::open_with_flags(
                     &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(30))?;
                 c.execute_batch("PRAGMA cache_size=-16384;")?;
@@ -151,8 +172,41 @@ fn search_sql(q: &SearchQuery, values: &mut Vec<rusqlite::types::Value>) -> Stri
         sql.push(')');
     }
     for b in &q.last_updated {
-        sql.push_str(if b.lower { " AND last_updated >= ?" } else { " AND last_updated < ?" });
+        sql.push_str(if b.lower {
+            " AND last_updated >= ?"
+        } else {
+            " AND last_updated < ?"
+        });
         values.push(V::Integer(b.ms));
+    }
+    for clause in &q.tokens {
+        sql.push_str(" AND seq IN (SELECT seq FROM token_index WHERE type = resource.type AND param = ? AND (");
+        values.push(V::Text(clause.param.clone()));
+        for (i, m) in clause.any.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push('(');
+            let mut parts = Vec::new();
+            if let Some(code) = &m.code {
+                parts.push("code = ?");
+                values.push(V::Text(code.clone()));
+            }
+            match &m.system {
+                SystemMatch::Any => {}
+                SystemMatch::Absent => parts.push("system IS NULL"),
+                SystemMatch::Is(s) => {
+                    parts.push("system = ?");
+                    values.push(V::Text(s.clone()));
+                }
+            }
+            if parts.is_empty() {
+                parts.push("1 = 1");
+            }
+            sql.push_str(&parts.join(" AND "));
+            sql.push(')');
+        }
+        sql.push_str("))");
     }
     for any in &q.last_updated_any {
         sql.push_str(" AND (");
@@ -171,9 +225,14 @@ fn search_sql(q: &SearchQuery, values: &mut Vec<rusqlite::types::Value>) -> Stri
 
 fn search_ids(c: &Connection, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
     let mut values = Vec::new();
-    let sql = format!("SELECT type, id FROM resource{}", search_sql(q, &mut values));
+    let sql = format!(
+        "SELECT type, id FROM resource{}",
+        search_sql(q, &mut values)
+    );
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -188,6 +247,11 @@ impl WriteTxn for SqliteTxn<'_> {
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
         if v.version > 1 {
+            let mut stmt = self.conn.prepare_cached(
+                "DELETE FROM token_index WHERE seq IN
+                   (SELECT seq FROM resource WHERE type = ?1 AND id = ?2 AND current = 1)",
+            )?;
+            stmt.execute(params![v.resource_type, v.id])?;
             let mut stmt = self.conn.prepare_cached(
                 "UPDATE resource SET current = 0 WHERE type = ?1 AND id = ?2 AND current = 1",
             )?;
@@ -207,10 +271,33 @@ impl WriteTxn for SqliteTxn<'_> {
             v.method.as_str(),
             body
         ]) {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                Err(StoreError::VersionConflict(format!("{}/{}/_history/{}", v.resource_type, v.id, v.version)))
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::VersionConflict(format!(
+                    "{}/{}/_history/{}",
+                    v.resource_type, v.id, v.version
+                )))
             }
-            other => other.map(|_| ()).map_err(StoreError::from),
+            Err(e) => Err(e.into()),
+            Ok(_) => {
+                if v.body.is_some() && !v.tokens.is_empty() {
+                    let seq = self.conn.last_insert_rowid();
+                    let mut stmt = self.conn.prepare_cached(
+                        "INSERT INTO token_index (seq, type, param, system, code) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    for tok in v.tokens {
+                        stmt.execute(params![
+                            seq,
+                            v.resource_type,
+                            tok.param,
+                            tok.system,
+                            tok.code
+                        ])?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -224,12 +311,19 @@ impl Store for SqliteStore {
         self.with_reader(|c| current(c, ty, id))
     }
 
-    fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
+    fn vread(
+        &self,
+        ty: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<ResourceVersion>, StoreError> {
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3"
             ))?;
-            Ok(stmt.query_row(params![ty, id, version as i64], row_to_version).optional()?)
+            Ok(stmt
+                .query_row(params![ty, id, version as i64], row_to_version)
+                .optional()?)
         })
     }
 
@@ -250,8 +344,14 @@ impl Store for SqliteStore {
     fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError> {
         self.with_reader(|c| {
             let mut values = Vec::new();
-            let q = HistoryQuery { before_seq: None, ..q.clone() };
-            let sql = format!("SELECT COUNT(*) FROM resource r{}", history_sql(&q, &mut values));
+            let q = HistoryQuery {
+                before_seq: None,
+                ..q.clone()
+            };
+            let sql = format!(
+                "SELECT COUNT(*) FROM resource r{}",
+                history_sql(&q, &mut values)
+            );
             let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
             Ok(n as u64)
         })
@@ -263,7 +363,10 @@ impl Store for SqliteStore {
             let filter = search_sql(q, &mut values);
             let total = if q.total {
                 let sql = format!("SELECT COUNT(*) FROM resource{filter}");
-                let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
+                let n: i64 =
+                    c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| {
+                        r.get(0)
+                    })?;
                 Some(n as u64)
             } else {
                 None
@@ -273,17 +376,27 @@ impl Store for SqliteStore {
                 page_filter.push_str(" AND seq > ?");
                 values.push(rusqlite::types::Value::Integer(after));
             }
-            let sql = format!("SELECT {COLUMNS} FROM resource{page_filter} ORDER BY seq LIMIT {}", q.count + 1);
+            let sql = format!(
+                "SELECT {COLUMNS} FROM resource{page_filter} ORDER BY seq LIMIT {}",
+                q.count + 1
+            );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
             let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
             let more = resources.len() > q.count;
             resources.truncate(q.count);
-            Ok(SearchPage { resources, total, more })
+            Ok(SearchPage {
+                resources,
+                total,
+                more,
+            })
         })
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let conn = self.writer.lock();
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = f(&mut SqliteTxn { conn: &conn });
@@ -312,7 +425,10 @@ impl Store for SqliteStore {
         let mut prev = self.clock.load(Ordering::Relaxed);
         loop {
             let next = now.max(prev + 1);
-            match self.clock.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .clock
+                .compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return next,
                 Err(p) => prev = p,
             }

@@ -1,0 +1,82 @@
+//! A real server on an ephemeral loopback port with a throwaway data directory.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> TestServer {
+    start_with(tsunagu_server::ServerConfig::default()).await
+}
+
+pub async fn start_with(config: tsunagu_server::ServerConfig) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let fhir = Arc::new(tsunagu_interaction::Interactions::new(
+        Arc::new(store),
+        Arc::new(tsunagu_server::StructureCheck),
+        Default::default(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = tsunagu_server::router(fhir, config);
+    tokio::spawn(async move { tsunagu_server::serve(listener, app).await });
+    TestServer {
+        base,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+pub async fn json(r: reqwest::Response) -> serde_json::Value {
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an OperationOutcome body with at least one error issue.
+pub fn assert_outcome(v: &serde_json::Value) {
+    assert_eq!(v["resourceType"], "OperationOutcome", "{v}");
+    assert!(v["issue"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+}
+
+pub fn shared() -> std::path::PathBuf {
+    std::env::var_os("TSUNAGU_SHARED")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
