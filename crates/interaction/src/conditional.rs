@@ -24,8 +24,7 @@ impl Interactions {
             ));
         }
         // Criteria are always strict: ignoring a parameter would widen the match.
-        let mut ignored = Vec::new();
-        let q = self.build_query(Some(ty), &params, true, &mut ignored)?;
-        Ok(txn.search_ids(&q)?)
+        let parsed = self.build_query(Some(ty), &params, true, "")?;
+        Ok(txn.search_ids(&parsed.query)?)
     }
 }

@@ -14,16 +14,15 @@ mod conditional;
 mod error;
 mod history;
 mod import;
-mod index;
 mod instant;
 mod outcome;
 mod resource;
+mod restore;
 mod search;
 mod write;
 
 pub use error::{ContentIssue, InteractionError, Lang};
 pub use import::{needs_transaction, Staged};
-pub use index::{indexed_tokens, is_indexed_token};
 pub use instant::{format_instant, http_date, parse_range};
 pub use outcome::{information, operation_outcome};
 pub use resource::{NoCheck, ResourceCheck};
@@ -88,6 +87,8 @@ pub struct Interactions {
     model: &'static Model,
     /// Checks content before it is written (base structure, and later profiles).
     check: Arc<dyn ResourceCheck>,
+    /// Search parameters: index extraction on write, query parsing on search.
+    search: Arc<tsunagu_search::SearchRegistry>,
     pub config: InteractionConfig,
 }
 
@@ -101,12 +102,18 @@ impl Interactions {
             store,
             model: tsunagu_model::r4(),
             check,
+            search: Arc::new(tsunagu_search::SearchRegistry::new()),
             config,
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The search parameter registry (for the CapabilityStatement and reindexing).
+    pub fn search_registry(&self) -> &tsunagu_search::SearchRegistry {
+        &self.search
     }
 
     /// Fails unless `ty` is a concrete resource type this server serves.

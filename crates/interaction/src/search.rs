@@ -1,27 +1,15 @@
-//! Search: parsing the parameters, running the query, and shaping the `searchset` Bundle.
-//!
-//! Until the search engine lands, the indexed parameters are `_id` and `_lastUpdated`
-//! (with every date prefix); the CapabilityStatement says exactly that.
+//! The search interaction: parameters parsed by `tsunagu-search`, run by the store, and
+//! shaped into a `searchset` Bundle with paging links, `_include`/`_revinclude` entries,
+//! totals and an outcome entry for ignored parameters. Also compartment search and
+//! `Patient/$everything`.
 
 use crate::error::InteractionError;
-use crate::instant::{format_instant, parse_range};
+use crate::instant::format_instant;
 use crate::{Interactions, RequestContext};
 use serde_json::{json, Map, Value};
-use tsunagu_store::{ResourceVersion, SearchQuery};
-
-/// Parameters that shape results rather than select them; never "unknown".
-const RESULT_PARAMS: &[&str] = &[
-    "_count",
-    "_total",
-    "_cursor",
-    "_summary",
-    "_elements",
-    "_format",
-    "_pretty",
-    "_sort",
-    "_include",
-    "_revinclude",
-];
+use std::collections::HashSet;
+use tsunagu_search::{parse_search, Include, SearchError};
+use tsunagu_store::{Clause, Condition, ResourceVersion, SearchQuery, SystemMatch, Test};
 
 /// Search parameters as given, in order (a parameter may repeat: AND).
 #[derive(Debug, Clone, Default)]
@@ -43,17 +31,14 @@ impl SearchParams {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// The query string again, without the paging cursor.
-    fn without_cursor(&self) -> String {
+    /// The query string again, without the paging parameters.
+    fn without_paging(&self) -> String {
         self.pairs
             .iter()
-            .filter(|(k, _)| k != "_cursor")
+            .filter(|(k, _)| k != "_cursor" && k != "_offset")
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect::<Vec<_>>()
             .join("&")
@@ -68,10 +53,7 @@ pub fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len()
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit() =>
-            {
+            b'%' if i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() => {
                 let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
                 out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
                 i += 2;
@@ -95,262 +77,281 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// How a date prefix turns a value range `[lo, hi)` into ranges of matching instants.
-fn date_ranges(prefix: &str, lo: i64, hi: i64) -> Option<Vec<(i64, i64)>> {
-    const MIN: i64 = i64::MIN / 2;
-    const MAX: i64 = i64::MAX / 2;
-    Some(match prefix {
-        "eq" => vec![(lo, hi)],
-        "ne" => vec![(MIN, lo), (hi, MAX)],
-        "gt" | "sa" => vec![(hi, MAX)],
-        "lt" | "eb" => vec![(MIN, lo)],
-        "ge" => vec![(lo, MAX)],
-        "le" => vec![(MIN, hi)],
-        "ap" => {
-            // Approximately: within 10% of the distance to now, at least the value's own span.
-            let now = chrono::Utc::now().timestamp_millis();
-            let gap = ((now - lo).abs() / 10).max(hi - lo);
-            vec![(lo - gap, hi + gap)]
+impl From<SearchError> for InteractionError {
+    fn from(e: SearchError) -> Self {
+        let ja = e.japanese();
+        match e {
+            SearchError::Unsupported(_) => InteractionError::not_supported(e.to_string(), ja),
+            _ => InteractionError::bad_request(e.to_string(), ja),
         }
-        _ => return None,
-    })
-}
-
-/// `code`, `system|code`, `|code`, `system|`.
-fn parse_token(v: &str) -> tsunagu_store::TokenMatch {
-    use tsunagu_store::{SystemMatch, TokenMatch};
-    match v.split_once('|') {
-        None => TokenMatch {
-            system: SystemMatch::Any,
-            code: Some(v.to_string()),
-        },
-        Some(("", code)) => TokenMatch {
-            system: SystemMatch::Absent,
-            code: Some(code.to_string()),
-        },
-        Some((sys, "")) => TokenMatch {
-            system: SystemMatch::Is(sys.to_string()),
-            code: None,
-        },
-        Some((sys, code)) => TokenMatch {
-            system: SystemMatch::Is(sys.to_string()),
-            code: Some(code.to_string()),
-        },
     }
 }
 
-fn split_prefix(v: &str) -> (&str, &str) {
-    if v.len() > 2 && v.as_bytes()[..2].iter().all(u8::is_ascii_lowercase) {
-        let p = &v[..2];
-        if matches!(
-            p,
-            "eq" | "ne" | "gt" | "lt" | "ge" | "le" | "sa" | "eb" | "ap"
-        ) {
-            return (p, &v[2..]);
-        }
-    }
-    ("eq", v)
-}
+/// Most resources one `_include`/`_revinclude` pass adds to a page.
+const MAX_INCLUDED: usize = 1000;
 
 impl Interactions {
-    /// Turns search parameters into a store query. Unknown parameters are an error under
-    /// `strict`, ignored (and reported back through `ignored`) otherwise.
+    /// The store query for search parameters (used by search and by conditional
+    /// interactions, which are always strict).
     pub(crate) fn build_query(
         &self,
         ty: Option<&str>,
         params: &SearchParams,
         strict: bool,
-        ignored: &mut Vec<String>,
-    ) -> Result<SearchQuery, InteractionError> {
-        let mut q = SearchQuery {
-            resource_type: ty.map(str::to_string),
-            ..SearchQuery::default()
-        };
-        for (name, value) in &params.pairs {
-            let (base, modifier) = match name.split_once(':') {
-                Some((b, m)) => (b, Some(m)),
-                None => (name.as_str(), None),
-            };
-            match (base, modifier) {
-                ("_id", None) => {
-                    let ids: Vec<String> = value.split(',').map(str::to_string).collect();
-                    if q.ids.is_empty() {
-                        q.ids = ids;
-                    } else {
-                        // AND of two id lists: their intersection.
-                        q.ids.retain(|i| ids.contains(i));
-                        if q.ids.is_empty() {
-                            q.ids.push(String::new());
-                        }
-                    }
-                }
-                ("_lastUpdated", None) => {
-                    let mut any = Vec::new();
-                    for v in value.split(',') {
-                        let (prefix, date) = split_prefix(v);
-                        let ranges = parse_range(date)
-                            .and_then(|(lo, hi)| date_ranges(prefix, lo, hi))
-                            .ok_or_else(|| {
-                                InteractionError::bad_request(
-                                    format!("'{v}' is not a valid date for _lastUpdated"),
-                                    format!("_lastUpdated の値 '{v}' は日付として不正です"),
-                                )
-                            })?;
-                        any.extend(ranges);
-                    }
-                    q.last_updated_any.push(any);
-                }
-                _ if RESULT_PARAMS.contains(&base) => {}
-                (code, None) if ty.is_some_and(|t| crate::index::is_indexed_token(t, code)) => {
-                    let any = value.split(',').map(parse_token).collect();
-                    q.tokens.push(tsunagu_store::TokenClause {
-                        param: code.to_string(),
-                        any,
-                    });
-                }
-                _ => {
-                    let known = ty.and_then(|t| self.model.search_param(t, base)).is_some();
-                    let (en, ja) = if known {
-                        (
-                            format!("the search parameter '{name}' is defined but not indexed yet"),
-                            format!("検索パラメータ '{name}' は定義されていますが、まだ索引化されていません"),
-                        )
-                    } else {
-                        (
-                            format!("unknown search parameter '{name}'"),
-                            format!("検索パラメータ '{name}' は不明です"),
-                        )
-                    };
-                    if strict || known {
-                        // A known but unindexed parameter must not be silently ignored:
-                        // the client would get more than it asked for.
-                        return Err(if known {
-                            InteractionError::not_supported(en, ja)
-                        } else {
-                            InteractionError::bad_request(en, ja)
-                        });
-                    }
-                    ignored.push(name.clone());
-                }
-            }
-        }
-        Ok(q)
+        base: &str,
+    ) -> Result<tsunagu_search::ParsedSearch, InteractionError> {
+        Ok(parse_search(&self.search, ty, &params.pairs, strict, base)?)
     }
 
     fn page_size(&self, params: &SearchParams) -> Result<usize, InteractionError> {
         match params.get("_count") {
             None => Ok(self.config.default_count),
-            Some(c) => c
-                .parse::<usize>()
-                .map(|n| n.min(self.config.max_count))
-                .map_err(|_| {
-                    InteractionError::bad_request(
-                        format!("_count must be a non-negative integer, not '{c}'"),
-                        format!("_count は 0 以上の整数でなければなりません（'{c}'）"),
-                    )
-                }),
+            Some(c) => c.parse::<usize>().map(|n| n.min(self.config.max_count)).map_err(|_| {
+                InteractionError::bad_request(
+                    format!("_count must be a non-negative integer, not '{c}'"),
+                    format!("_count は 0 以上の整数でなければなりません（'{c}'）"),
+                )
+            }),
         }
     }
 
     /// Type-level (`ty` given) or system-level search, one page as a `searchset` Bundle.
-    pub fn search(
+    pub fn search(&self, ty: Option<&str>, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        self.search_with(ty, params, ctx, Vec::new(), None)
+    }
+
+    /// Compartment search: `GET [Compartment]/[id]/[type]` (`ty` `None` for `*`).
+    pub fn compartment_search(
         &self,
+        compartment: &str,
+        id: &str,
         ty: Option<&str>,
         params: &SearchParams,
         ctx: &RequestContext,
     ) -> Result<Value, InteractionError> {
+        self.known_type(compartment)?;
+        let clause = self.compartment_clause(compartment, id, ty)?;
+        let path = match ty {
+            Some(t) => format!("{}/{compartment}/{id}/{t}", ctx.base),
+            None => format!("{}/{compartment}/{id}/*", ctx.base),
+        };
+        self.search_with(ty, params, ctx, vec![clause], Some(path))
+    }
+
+    /// `Patient/[id]/$everything`: the patient and every resource in its compartment, paged.
+    pub fn everything(&self, id: &str, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let patient = self.read("Patient", id)?;
+        let clause = self.compartment_clause("Patient", id, None)?;
+        let path = format!("{}/Patient/{id}/$everything", ctx.base);
+        let mut bundle = self.search_with(None, params, ctx, vec![clause], Some(path))?;
+        if params.get("_cursor").is_none() && params.get("_offset").is_none() {
+            let entry = search_entry(&patient, ctx, "match")?;
+            match bundle.get_mut("entry").and_then(Value::as_array_mut) {
+                Some(entries) => entries.insert(0, entry),
+                None => bundle["entry"] = json!([entry]),
+            }
+        }
+        Ok(bundle)
+    }
+
+    fn compartment_clause(&self, compartment: &str, id: &str, ty: Option<&str>) -> Result<Clause, InteractionError> {
+        let def = self.model.compartment(compartment).ok_or_else(|| {
+            InteractionError::bad_request(
+                format!("{compartment} is not a compartment"),
+                format!("{compartment} はコンパートメントではありません"),
+            )
+        })?;
+        let mut params = Vec::new();
+        for (member, codes) in &def.members {
+            if ty.is_some_and(|t| t != *member) {
+                continue;
+            }
+            for code in codes {
+                params.push((member.to_string(), code.to_string()));
+            }
+        }
+        if let Some(t) = ty {
+            self.known_type(t)?;
+            if params.is_empty() {
+                return Err(InteractionError::bad_request(
+                    format!("{t} is not in the {compartment} compartment"),
+                    format!("{t} は {compartment} コンパートメントに含まれません"),
+                ));
+            }
+        }
+        Ok(Clause {
+            any: vec![Condition::Compartment { params, target_type: compartment.to_string(), target_id: id.to_string() }],
+        })
+    }
+
+    fn search_with(
+        &self,
+        ty: Option<&str>,
+        params: &SearchParams,
+        ctx: &RequestContext,
+        extra: Vec<Clause>,
+        path: Option<String>,
+    ) -> Result<Value, InteractionError> {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
-        let mut ignored = Vec::new();
-        let mut q = self.build_query(ty, params, ctx.strict, &mut ignored)?;
+        if params.get("_contained").is_some_and(|v| v != "false") {
+            return Err(InteractionError::not_supported("_contained=true is not supported yet", "_contained=true にはまだ対応していません"));
+        }
+        let mut parsed = self.build_query(ty, params, ctx.strict, &ctx.base)?;
+        let q = &mut parsed.query;
+        q.clauses.extend(extra);
         q.count = self.page_size(params)?;
         let summary_count = params.get("_summary") == Some("count");
         if summary_count {
             q.count = 0;
         }
-        q.total =
-            summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
+        q.total = summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
+        let bad_cursor = || InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です");
         if let Some(c) = params.get("_cursor") {
-            q.after_seq = Some(c.parse().map_err(|_| {
-                InteractionError::bad_request(
-                    "the paging cursor is invalid",
-                    "ページングのカーソルが不正です",
-                )
-            })?);
+            q.after_seq = Some(c.parse().map_err(|_| bad_cursor())?);
         }
-        let page = self.store.search(&q)?;
-        let path = match ty {
+        if let Some(o) = params.get("_offset") {
+            q.offset = o.parse().map_err(|_| bad_cursor())?;
+        }
+        let page = self.store.search(q)?;
+        let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
             None => ctx.base.clone(),
-        };
-        let query = params.without_cursor();
-        let mut links =
-            vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        });
+        let query = params.without_paging();
+        let sep = if query.is_empty() { "" } else { "&" };
+        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
         if page.more {
-            if let Some(last) = page.resources.last() {
-                let sep = if query.is_empty() { "" } else { "&" };
-                links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}_cursor={}", last.seq) }));
+            let next = if q.sort.is_empty() {
+                page.resources.last().map(|last| format!("_cursor={}", last.seq))
+            } else {
+                Some(format!("_offset={}", q.offset + q.count))
+            };
+            if let Some(next) = next {
+                links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}{next}") }));
             }
+        }
+        if q.sort.len() > 0 && q.offset > 0 {
+            let prev = q.offset.saturating_sub(q.count);
+            links.push(json!({ "relation": "previous", "url": format!("{path}?{query}{sep}_offset={prev}") }));
+        }
+        let mut entries: Vec<Value> =
+            page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
+        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes)?;
+        for v in &included {
+            entries.push(search_entry(v, ctx, "include")?);
         }
         let mut bundle = Map::new();
         bundle.insert("resourceType".into(), "Bundle".into());
         bundle.insert("id".into(), uuid::Uuid::new_v4().to_string().into());
-        bundle.insert(
-            "meta".into(),
-            json!({ "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) }),
-        );
+        bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) }));
         bundle.insert("type".into(), "searchset".into());
         if let Some(t) = page.total {
             bundle.insert("total".into(), t.into());
         }
         bundle.insert("link".into(), Value::Array(links));
-        let entries: Vec<Value> = page
-            .resources
-            .iter()
-            .map(|v| search_entry(v, ctx))
-            .collect::<Result<_, _>>()?;
+        if !parsed.ignored.is_empty() {
+            let oo = crate::outcome::information(
+                &format!("Ignored unknown search parameters: {}", parsed.ignored.join(", ")),
+                &format!("不明な検索パラメータを無視しました: {}", parsed.ignored.join(", ")),
+                ctx.lang,
+            );
+            entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
+        }
         if !entries.is_empty() {
             bundle.insert("entry".into(), Value::Array(entries));
         }
-        if !ignored.is_empty() {
-            let oo = crate::outcome::information(
-                &format!("Ignored unknown search parameters: {}", ignored.join(", ")),
-                &format!("不明な検索パラメータを無視しました: {}", ignored.join(", ")),
-                ctx.lang,
-            );
-            let entries = bundle
-                .entry("entry")
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(a) = entries {
-                a.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
-            }
-        }
         Ok(Value::Object(bundle))
+    }
+
+    /// Resources named by `_include` (what the matches refer to) and `_revinclude` (what
+    /// refers to the matches), repeated for `:iterate` until nothing new appears.
+    fn includes(
+        &self,
+        matches: &[ResourceVersion],
+        includes: &[Include],
+        revincludes: &[Include],
+    ) -> Result<Vec<ResourceVersion>, InteractionError> {
+        let mut seen: HashSet<(String, String)> =
+            matches.iter().map(|v| (v.resource_type.clone(), v.id.clone())).collect();
+        let mut out: Vec<ResourceVersion> = Vec::new();
+        let mut frontier: Vec<ResourceVersion> = matches.to_vec();
+        let mut first = true;
+        while !frontier.is_empty() && out.len() < MAX_INCLUDED {
+            let mut next = Vec::new();
+            for inc in includes.iter().filter(|i| first || i.iterate) {
+                for v in &frontier {
+                    if inc.source_type != "*" && inc.source_type != v.resource_type {
+                        continue;
+                    }
+                    let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { continue };
+                    for e in self.search.index_entries(&v.resource_type, &resource) {
+                        if inc.param.as_deref().is_some_and(|p| p != e.param) {
+                            continue;
+                        }
+                        if let tsunagu_store::IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. } = e.value {
+                            if inc.target_type.as_ref().is_some_and(|tt| *tt != t) || seen.contains(&(t.clone(), id.clone())) {
+                                continue;
+                            }
+                            if let Some(found) = self.store.read(&t, &id)?.filter(|f| !f.deleted) {
+                                seen.insert((t, id));
+                                next.push(found);
+                            }
+                        }
+                    }
+                }
+            }
+            for inc in revincludes.iter().filter(|i| first || i.iterate) {
+                let Some(param) = &inc.param else { continue };
+                let any: Vec<Condition> = frontier
+                    .iter()
+                    .map(|v| Condition::Index {
+                        param: param.clone(),
+                        test: Test::Reference {
+                            target_type: Some(v.resource_type.clone()),
+                            target_id: Some(v.id.clone()),
+                            url: None,
+                        },
+                        negate: false,
+                    })
+                    .collect();
+                let q = SearchQuery {
+                    resource_type: Some(inc.source_type.clone()),
+                    clauses: vec![Clause { any }],
+                    count: MAX_INCLUDED,
+                    ..Default::default()
+                };
+                for found in self.store.search(&q)?.resources {
+                    if seen.insert((found.resource_type.clone(), found.id.clone())) {
+                        next.push(found);
+                    }
+                }
+            }
+            out.extend(next.iter().cloned());
+            frontier = next;
+            first = false;
+        }
+        let _ = SystemMatch::Any;
+        Ok(out)
     }
 }
 
 fn params_string(params: &SearchParams) -> String {
-    params
-        .pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    params.pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
 pub(crate) fn full_url(ctx: &RequestContext, ty: &str, id: &str) -> String {
     format!("{}/{ty}/{id}", ctx.base)
 }
 
-fn search_entry(v: &ResourceVersion, ctx: &RequestContext) -> Result<Value, InteractionError> {
-    let resource: Value = serde_json::from_slice(&v.body).map_err(|e| {
-        tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id))
-    })?;
+fn search_entry(v: &ResourceVersion, ctx: &RequestContext, mode: &str) -> Result<Value, InteractionError> {
+    let resource: Value = serde_json::from_slice(&v.body)
+        .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)))?;
     Ok(json!({
         "fullUrl": full_url(ctx, &v.resource_type, &v.id),
         "resource": resource,
-        "search": { "mode": "match" }
+        "search": { "mode": mode }
     }))
 }
 
@@ -366,11 +367,5 @@ mod tests {
         assert_eq!(p.get("x"), Some("山"));
         assert_eq!(p.get("bad"), Some("%zz"));
         assert_eq!(p.get("plus"), Some("a b"));
-    }
-
-    #[test]
-    fn prefixes_split() {
-        assert_eq!(split_prefix("ge2020"), ("ge", "2020"));
-        assert_eq!(split_prefix("2020"), ("eq", "2020"));
     }
 }

@@ -313,7 +313,7 @@ impl Interactions {
             last_updated_ms: ts,
             method: Method::Delete,
             body: None,
-            tokens: &[],
+            index: &[],
         };
         txn.put(&v)?;
         let version = ResourceVersion {
@@ -346,7 +346,7 @@ impl Interactions {
         let ts = self.store.next_timestamp_ms();
         let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
         let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
-        let tokens = crate::index::tokens(self.model, ty, &resource);
+        let index = self.search.index_entries(ty, &resource);
         txn.put(&NewVersion {
             resource_type: ty,
             id,
@@ -354,7 +354,7 @@ impl Interactions {
             last_updated_ms: ts,
             method,
             body: Some(&body),
-            tokens: &tokens,
+            index: &index,
         })?;
         Ok(ResourceVersion {
             resource_type: ty.into(),

@@ -1,56 +1,43 @@
-//! The CapabilityStatement: exactly what this server implements, no more. Search lists
-//! `_id`, `_lastUpdated` and the token parameters indexed by plain paths.
+//! The CapabilityStatement: exactly what this server implements, no more. Search lists,
+//! per type, every parameter the index extracts, with the modifiers the parser accepts.
 
 use serde_json::{json, Value};
+use tsunagu_model::SearchParamType as K;
 
-/// Search parameters indexed for every type.
-const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
-    (
-        "_id",
-        "token",
-        "http://hl7.org/fhir/SearchParameter/Resource-id",
-    ),
-    (
-        "_lastUpdated",
-        "date",
-        "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
-    ),
-];
+fn modifiers(kind: K) -> &'static str {
+    match kind {
+        K::Token => "modifiers: missing, not, text",
+        K::String => "modifiers: missing, exact, contains; Japanese width and kana folded",
+        K::Reference => "modifiers: missing, [type]; chaining and _has",
+        K::Uri => "modifiers: missing, above, below",
+        K::Date | K::Number | K::Quantity => "prefixes eq ne gt lt ge le sa eb ap; modifier missing",
+        K::Composite | K::Special => "",
+    }
+}
 
-pub fn capability_statement(base: &str) -> Value {
+pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistry) -> Value {
     let model = tsunagu_model::r4();
     let interactions: Vec<Value> = [
-        "read",
-        "vread",
-        "update",
-        "patch",
-        "delete",
-        "history-instance",
-        "history-type",
-        "create",
-        "search-type",
+        "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
     ]
     .iter()
     .map(|c| json!({ "code": c }))
     .collect();
-    let params: Vec<Value> = SEARCH_PARAMS
-        .iter()
-        .map(|(name, ty, def)| json!({ "name": name, "type": ty, "definition": def }))
-        .collect();
-    let type_params = |ty: &str| -> Vec<Value> {
-        let mut p = params.clone();
-        for code in tsunagu_interaction::indexed_tokens(ty) {
-            let def = model.search_param(ty, code).map(|d| d.url).unwrap_or("");
-            p.push(json!({ "name": code, "type": "token", "definition": def,
-                           "documentation": "system|code, |code, system| and code; no modifiers yet" }));
-        }
-        p
-    };
+    let common = vec![
+        json!({ "name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id" }),
+        json!({ "name": "_lastUpdated", "type": "date",
+                "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated" }),
+    ];
     let resources: Vec<Value> = model
         .resource_types()
         .iter()
         .map(|ty| {
-            json!({
+            let mut params = common.clone();
+            for p in registry.params(ty).iter().filter(|p| p.index_kind().is_some()) {
+                params.push(json!({ "name": p.code, "type": p.kind.as_str(), "definition": p.url,
+                                    "documentation": modifiers(p.kind) }));
+            }
+            let mut r = json!({
                 "type": ty,
                 "interaction": interactions,
                 "versioning": "versioned-update",
@@ -61,8 +48,15 @@ pub fn capability_statement(base: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "logical"],
-                "searchParam": type_params(ty),
-            })
+                "searchInclude": ["*"],
+                "searchRevInclude": ["*"],
+                "searchParam": params,
+            });
+            if *ty == "Patient" {
+                r["operation"] = json!([{ "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }]);
+            }
+            r
         })
         .collect();
     json!({
@@ -78,12 +72,13 @@ pub fn capability_statement(base: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor. Not yet: composite and special parameters, :above/:below/:in/:not-in on tokens, :identifier, _text/_content, _contained.",
             "resource": resources,
             "interaction": [
                 { "code": "transaction" }, { "code": "batch" },
                 { "code": "search-system" }, { "code": "history-system" }
             ],
-            "searchParam": params,
+            "searchParam": common,
         }]
     })
 }

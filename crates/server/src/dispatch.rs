@@ -169,7 +169,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
     let m = &c.method;
     match (m, segs.as_slice()) {
         (&Method::GET, ["metadata"]) => {
-            let cs = crate::capability::capability_statement(&c.ctx.base);
+            let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry());
             ok_resource(c, 200, &cs)
         }
         (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
@@ -261,8 +261,11 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
                 &c.ctx,
             )?,
         ),
-        (&Method::GET | &Method::HEAD, [ty, id, "_history", vid]) => {
-            stored_reply(c, fhir.vread(ty, id, vid)?)
+        (&Method::GET | &Method::HEAD, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
+        (&Method::GET, ["Patient", id, "$everything"]) => bundle_reply(c, fhir.everything(id, &c.params, &c.ctx)?),
+        (&Method::GET, [comp, id, "*"]) => bundle_reply(c, fhir.compartment_search(comp, id, None, &c.params, &c.ctx)?),
+        (&Method::GET, [comp, id, ty]) if !ty.starts_with(['_', '$']) => {
+            bundle_reply(c, fhir.compartment_search(comp, id, Some(ty), &c.params, &c.ctx)?)
         }
         (_, [ty, ..]) if !ty.starts_with('_') && !ty.starts_with('$') && *ty != "metadata" => {
             fhir.known_type(ty)?;

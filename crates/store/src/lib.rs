@@ -11,13 +11,17 @@
 
 mod error;
 mod query;
+mod snapshot;
 mod sqlite;
+mod sqlite_index;
+mod sqlite_query;
 
 pub use error::StoreError;
 pub use query::{
-    HistoryQuery, HistoryScope, LastUpdatedBound, SearchPage, SearchQuery, SystemMatch,
-    TokenClause, TokenMatch,
+    Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
+    SortKey, SortParam, SystemMatch, Test,
 };
+pub use snapshot::Snapshot;
 pub use sqlite::{SqliteStore, SyncMode};
 
 /// One stored version of a resource.
@@ -79,16 +83,8 @@ pub struct NewVersion<'a> {
     pub method: Method,
     /// `None` for a delete.
     pub body: Option<&'a [u8]>,
-    /// Index entries of this version for token search parameters.
-    pub tokens: &'a [TokenValue],
-}
-
-/// One indexed token: `param` (a search parameter code) has value `system|code`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenValue {
-    pub param: String,
-    pub system: Option<String>,
-    pub code: String,
+    /// Search index entries of this version (ignored for a delete).
+    pub index: &'a [IndexEntry],
 }
 
 /// Operations available inside one atomic write transaction. Everything done through it

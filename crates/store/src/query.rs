@@ -1,31 +1,144 @@
-//! Query descriptions the store understands. They grow with the search engine; for now
-//! they cover ids, type and `_lastUpdated`, the parameters every FHIR server must index.
+//! What the store can index and answer. The search crate turns FHIR search parameters into
+//! these; the store turns them into SQL. Nothing here knows FHIR's URL syntax.
 
-/// A bound on `_lastUpdated` (milliseconds since the epoch): `value` compared with `op`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastUpdatedBound {
-    /// Inclusive lower bound when `lower`, exclusive upper bound otherwise.
-    pub lower: bool,
-    pub ms: i64,
+/// One value of one search parameter of a resource version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    /// The search parameter code (`identifier`, `birthdate`).
+    pub param: String,
+    pub value: IndexValue,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexValue {
+    /// A coded value; `display` feeds `:text`.
+    Token { system: Option<String>, code: String, display: Option<String> },
+    /// A string, normalised for matching (`norm`) and as written (`exact`).
+    String { norm: String, exact: String },
+    /// A time range `[lo, hi)` in ms; open ends are `i64::MIN` / `i64::MAX`.
+    Date { lo: i64, hi: i64 },
+    Number { value: f64 },
+    Quantity { system: Option<String>, code: Option<String>, value: f64 },
+    /// A reference: the target's type and id when it is a literal `Type/id` reference,
+    /// and the reference as written.
+    Reference { target_type: Option<String>, target_id: Option<String>, url: String },
+    Uri { value: String },
+}
+
+/// A search: conditions on one resource type, then paging.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
     /// `None` searches every type (system-level search).
     pub resource_type: Option<String>,
-    /// `_id`: any of these ids (empty: no restriction).
-    pub ids: Vec<String>,
-    /// All bounds must hold; each bound is one side of a `_lastUpdated` range.
-    pub last_updated: Vec<LastUpdatedBound>,
-    /// Token conditions (AND across clauses, OR within one).
-    pub tokens: Vec<TokenClause>,
-    /// Ranges that must hold (OR across the inner list, AND across the outer list).
-    pub last_updated_any: Vec<Vec<(i64, i64)>>,
+    /// Every clause must hold.
+    pub clauses: Vec<Clause>,
+    pub sort: Vec<SortKey>,
     pub count: usize,
-    /// Only resources written after this sequence number (paging cursor).
+    /// Without a sort: only resources written after this sequence number (keyset paging,
+    /// stable while data changes).
     pub after_seq: Option<i64>,
+    /// With a sort: rows to skip.
+    pub offset: usize,
     /// Also count all matches.
     pub total: bool,
+}
+
+/// Any of the conditions holds (a comma-separated parameter value).
+#[derive(Debug, Clone)]
+pub struct Clause {
+    pub any: Vec<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// `_id`.
+    Id(String),
+    /// `_lastUpdated` within a ms range `[lo, hi)`.
+    LastUpdated { lo: i64, hi: i64 },
+    /// An index test on a parameter, possibly negated (`:not`).
+    Index { param: String, test: Test, negate: bool },
+    /// `:missing`: the parameter has (`false`) or has no (`true`) value.
+    Missing { param: String, kind: IndexKind, missing: bool },
+    /// Chaining: the reference parameter points at a resource of `target_type` that
+    /// matches `query`.
+    Chain { param: String, target_type: String, query: Box<SearchQuery> },
+    /// `_has`: some resource of `source_type` whose `param` refers to this resource
+    /// matches `query`.
+    Has { source_type: String, param: String, query: Box<SearchQuery> },
+    /// Compartment membership: for a resource of type `.0`, its parameter `.1` refers to
+    /// `target_type/target_id`.
+    Compartment { params: Vec<(String, String)>, target_type: String, target_id: String },
+}
+
+#[derive(Debug, Clone)]
+pub enum Test {
+    Token { system: SystemMatch, code: Option<String> },
+    /// `:text` on a token: the display or text starts with this (normalised).
+    TokenText(String),
+    StringStarts(String),
+    StringContains(String),
+    StringExact(String),
+    /// The indexed range relates to `[lo, hi)` as `op` says (FHIR date semantics).
+    Date { op: RangeOp, lo: i64, hi: i64 },
+    /// `value` as written; `[lo, hi)` the range its precision implies (widened for `ap`).
+    Number { op: RangeOp, value: f64, lo: f64, hi: f64 },
+    Quantity { op: RangeOp, value: f64, lo: f64, hi: f64, system: Option<String>, code: Option<String> },
+    Reference { target_type: Option<String>, target_id: Option<String>, url: Option<String> },
+    UriExact(String),
+    /// `:below`: the indexed URI starts with this.
+    UriBelow(String),
+    /// `:above`: this starts with the indexed URI.
+    UriAbove(String),
+}
+
+/// Search prefixes (search.html#prefix) as relations between the indexed range and the
+/// search range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOp {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+    /// Approximately: the caller has already widened the search range.
+    Ap,
+}
+
+#[derive(Debug, Clone)]
+pub enum SystemMatch {
+    Any,
+    /// `|code`: the value has no system.
+    Absent,
+    Is(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    pub param: SortParam,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum SortParam {
+    Id,
+    LastUpdated,
+    /// An indexed parameter and the index that holds it.
+    Index { param: String, kind: IndexKind },
+}
+
+/// Which index holds a parameter's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    Token,
+    String,
+    Date,
+    Number,
+    Quantity,
+    Reference,
+    Uri,
 }
 
 #[derive(Debug, Clone)]
@@ -54,26 +167,4 @@ pub struct HistoryQuery {
     /// Page cursor: versions older than this sequence number.
     pub before_seq: Option<i64>,
     pub count: usize,
-}
-
-/// One token parameter: any of its alternatives must match an indexed value.
-#[derive(Debug, Clone)]
-pub struct TokenClause {
-    pub param: String,
-    pub any: Vec<TokenMatch>,
-}
-
-/// `code`, `system|code`, `|code` or `system|`.
-#[derive(Debug, Clone)]
-pub struct TokenMatch {
-    pub system: SystemMatch,
-    pub code: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum SystemMatch {
-    Any,
-    /// `|code`: the value has no system.
-    Absent,
-    Is(String),
 }

@@ -3,7 +3,8 @@
 //! read-then-write sequences such as conditional create are serialised), and a small pool
 //! of reader connections that run in parallel thanks to WAL mode.
 
-use crate::query::{HistoryQuery, HistoryScope, SearchPage, SearchQuery, SystemMatch};
+use crate::query::{HistoryQuery, HistoryScope, SearchPage, SearchQuery};
+use crate::sqlite_query::{order_by, where_clause};
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -35,17 +36,38 @@ CREATE TABLE IF NOT EXISTS resource (
 CREATE UNIQUE INDEX IF NOT EXISTS resource_version ON resource(type, id, version);
 CREATE INDEX IF NOT EXISTS resource_live ON resource(type, current, deleted, seq);
 CREATE INDEX IF NOT EXISTS resource_last_updated ON resource(last_updated);
--- Token index of the current version of each live resource; rows of superseded versions
--- are removed when a new version is written, so every row points at a current version.
-CREATE TABLE IF NOT EXISTS token_index (
-    seq    INTEGER NOT NULL,
-    type   TEXT    NOT NULL,
-    param  TEXT    NOT NULL,
-    system TEXT,
-    code   TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS token_lookup ON token_index(type, param, code, system);
-CREATE INDEX IF NOT EXISTS token_seq ON token_index(seq);
+-- Search indexes of the current version of each live resource. Rows of a superseded or
+-- deleted version are removed when the new version is written, so every row points at a
+-- current version and the tables stay as small as the live data.
+CREATE TABLE IF NOT EXISTS idx_token (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT, code TEXT NOT NULL, display TEXT);
+CREATE INDEX IF NOT EXISTS idx_token_lookup ON idx_token(type, param, code, system);
+CREATE INDEX IF NOT EXISTS idx_token_seq ON idx_token(seq);
+CREATE TABLE IF NOT EXISTS idx_string (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    norm TEXT NOT NULL, exact TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_string_lookup ON idx_string(type, param, norm);
+CREATE INDEX IF NOT EXISTS idx_string_seq ON idx_string(seq);
+CREATE TABLE IF NOT EXISTS idx_date (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    lo INTEGER NOT NULL, hi INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_date_lookup ON idx_date(type, param, lo);
+CREATE INDEX IF NOT EXISTS idx_date_seq ON idx_date(seq);
+CREATE TABLE IF NOT EXISTS idx_number (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_number_lookup ON idx_number(type, param, value);
+CREATE INDEX IF NOT EXISTS idx_number_seq ON idx_number(seq);
+CREATE TABLE IF NOT EXISTS idx_quantity (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT, code TEXT, value REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_quantity_lookup ON idx_quantity(type, param, code, value);
+CREATE INDEX IF NOT EXISTS idx_quantity_seq ON idx_quantity(seq);
+CREATE TABLE IF NOT EXISTS idx_reference (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    target_type TEXT, target_id TEXT, url TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_reference_lookup ON idx_reference(type, param, target_id, target_type);
+CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference(target_id, target_type);
+CREATE INDEX IF NOT EXISTS idx_reference_seq ON idx_reference(seq);
+CREATE TABLE IF NOT EXISTS idx_uri (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
+    value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_uri_lookup ON idx_uri(type, param, value);
+CREATE INDEX IF NOT EXISTS idx_uri_seq ON idx_uri(seq);
 ";
 
 pub struct SqliteStore {
@@ -56,7 +78,7 @@ pub struct SqliteStore {
 }
 
 const MAX_IDLE_READERS: usize = 32;
-const COLUMNS: &str = "type, id, version, last_updated, deleted, method, body, seq";
+pub(crate) const COLUMNS: &str = "type, id, version, last_updated, deleted, method, body, seq";
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir/tsunagu.sqlite`.
@@ -135,7 +157,7 @@ impl SqliteStore {
     }
 }
 
-fn row_to_version(r: &Row<'_>) -> rusqlite::Result<ResourceVersion> {
+pub(crate) fn row_to_version(r: &Row<'_>) -> rusqlite::Result<ResourceVersion> {
     Ok(ResourceVersion {
         resource_type: r.get(0)?,
         id: r.get(1)?,
@@ -155,84 +177,11 @@ fn current(c: &Connection, ty: &str, id: &str) -> Result<Option<ResourceVersion>
     Ok(stmt.query_row(params![ty, id], row_to_version).optional()?)
 }
 
-/// Builds the WHERE clause of a search; values are bound, never spliced.
-fn search_sql(q: &SearchQuery, values: &mut Vec<rusqlite::types::Value>) -> String {
-    use rusqlite::types::Value as V;
-    let mut sql = String::from(" WHERE current = 1 AND deleted = 0");
-    if let Some(t) = &q.resource_type {
-        sql.push_str(" AND type = ?");
-        values.push(V::Text(t.clone()));
-    }
-    if !q.ids.is_empty() {
-        sql.push_str(" AND id IN (");
-        for (i, id) in q.ids.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ",?" });
-            values.push(V::Text(id.clone()));
-        }
-        sql.push(')');
-    }
-    for b in &q.last_updated {
-        sql.push_str(if b.lower {
-            " AND last_updated >= ?"
-        } else {
-            " AND last_updated < ?"
-        });
-        values.push(V::Integer(b.ms));
-    }
-    for clause in &q.tokens {
-        sql.push_str(" AND seq IN (SELECT seq FROM token_index WHERE type = resource.type AND param = ? AND (");
-        values.push(V::Text(clause.param.clone()));
-        for (i, m) in clause.any.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
-            sql.push('(');
-            let mut parts = Vec::new();
-            if let Some(code) = &m.code {
-                parts.push("code = ?");
-                values.push(V::Text(code.clone()));
-            }
-            match &m.system {
-                SystemMatch::Any => {}
-                SystemMatch::Absent => parts.push("system IS NULL"),
-                SystemMatch::Is(s) => {
-                    parts.push("system = ?");
-                    values.push(V::Text(s.clone()));
-                }
-            }
-            if parts.is_empty() {
-                parts.push("1 = 1");
-            }
-            sql.push_str(&parts.join(" AND "));
-            sql.push(')');
-        }
-        sql.push_str("))");
-    }
-    for any in &q.last_updated_any {
-        sql.push_str(" AND (");
-        for (i, (lo, hi)) in any.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
-            sql.push_str("(last_updated >= ? AND last_updated < ?)");
-            values.push(V::Integer(*lo));
-            values.push(V::Integer(*hi));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 fn search_ids(c: &Connection, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
     let mut values = Vec::new();
-    let sql = format!(
-        "SELECT type, id FROM resource{}",
-        search_sql(q, &mut values)
-    );
+    let sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -247,15 +196,18 @@ impl WriteTxn for SqliteTxn<'_> {
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
         if v.version > 1 {
-            let mut stmt = self.conn.prepare_cached(
-                "DELETE FROM token_index WHERE seq IN
-                   (SELECT seq FROM resource WHERE type = ?1 AND id = ?2 AND current = 1)",
-            )?;
-            stmt.execute(params![v.resource_type, v.id])?;
-            let mut stmt = self.conn.prepare_cached(
-                "UPDATE resource SET current = 0 WHERE type = ?1 AND id = ?2 AND current = 1",
-            )?;
-            stmt.execute(params![v.resource_type, v.id])?;
+            let old: Option<i64> = self
+                .conn
+                .prepare_cached("SELECT seq FROM resource WHERE type = ?1 AND id = ?2 AND current = 1")?
+                .query_row(params![v.resource_type, v.id], |r| r.get(0))
+                .optional()?;
+            if let Some(old) = old {
+                for kind in crate::sqlite_index::ALL_KINDS {
+                    let sql = format!("DELETE FROM {} WHERE seq = ?1", crate::sqlite_query::table(kind));
+                    self.conn.prepare_cached(&sql)?.execute([old])?;
+                }
+                self.conn.prepare_cached("UPDATE resource SET current = 0 WHERE seq = ?1")?.execute([old])?;
+            }
         }
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO resource (type, id, version, last_updated, deleted, current, method, body)
@@ -271,30 +223,14 @@ impl WriteTxn for SqliteTxn<'_> {
             v.method.as_str(),
             body
         ]) {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StoreError::VersionConflict(format!(
-                    "{}/{}/_history/{}",
-                    v.resource_type, v.id, v.version
-                )))
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(StoreError::VersionConflict(format!("{}/{}/_history/{}", v.resource_type, v.id, v.version)))
             }
             Err(e) => Err(e.into()),
             Ok(_) => {
-                if v.body.is_some() && !v.tokens.is_empty() {
+                if v.body.is_some() {
                     let seq = self.conn.last_insert_rowid();
-                    let mut stmt = self.conn.prepare_cached(
-                        "INSERT INTO token_index (seq, type, param, system, code) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    for tok in v.tokens {
-                        stmt.execute(params![
-                            seq,
-                            v.resource_type,
-                            tok.param,
-                            tok.system,
-                            tok.code
-                        ])?;
-                    }
+                    crate::sqlite_index::insert(self.conn, seq, v.resource_type, v.index)?;
                 }
                 Ok(())
             }
@@ -360,36 +296,39 @@ impl Store for SqliteStore {
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         self.with_reader(|c| {
             let mut values = Vec::new();
-            let filter = search_sql(q, &mut values);
+            let filter = where_clause(q, "r", &mut values);
             let total = if q.total {
-                let sql = format!("SELECT COUNT(*) FROM resource{filter}");
-                let n: i64 =
-                    c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| {
-                        r.get(0)
-                    })?;
+                let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
+                let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
                 Some(n as u64)
             } else {
                 None
             };
-            let mut page_filter = filter;
-            if let Some(after) = q.after_seq {
-                page_filter.push_str(" AND seq > ?");
-                values.push(rusqlite::types::Value::Integer(after));
+            if q.count == 0 {
+                return Ok(SearchPage { resources: Vec::new(), total, more: false });
             }
-            let sql = format!(
-                "SELECT {COLUMNS} FROM resource{page_filter} ORDER BY seq LIMIT {}",
-                q.count + 1
-            );
+            let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
+            let sql = if q.sort.is_empty() {
+                let mut page_filter = filter;
+                if let Some(after) = q.after_seq {
+                    page_filter.push_str(" AND r.seq > ?");
+                    values.push(rusqlite::types::Value::Integer(after));
+                }
+                format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
+            } else {
+                let order = order_by(&q.sort, "r", &mut values);
+                format!(
+                    "SELECT {cols} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
+                    q.count + 1,
+                    q.offset
+                )
+            };
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
             let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
             let more = resources.len() > q.count;
             resources.truncate(q.count);
-            Ok(SearchPage {
-                resources,
-                total,
-                more,
-            })
+            Ok(SearchPage { resources, total, more })
         })
     }
 
@@ -399,7 +338,19 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let conn = self.writer.lock();
         conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Rolls back if `f` panics, so the writer connection is never left inside an open
+        // transaction (every later write would fail).
+        struct Rollback<'c>(&'c Connection, bool);
+        impl Drop for Rollback<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let _ = self.0.execute_batch("ROLLBACK");
+                }
+            }
+        }
+        let mut guard = Rollback(&conn, false);
         let result = f(&mut SqliteTxn { conn: &conn });
+        guard.1 = true;
         match result {
             Ok(()) => match conn.execute_batch("COMMIT") {
                 Ok(()) => Ok(()),

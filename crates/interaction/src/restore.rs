@@ -1,0 +1,58 @@
+//! Writing back versions that were stored before (restore from a backup), exactly as they
+//! were: same version numbers, `lastUpdated`, method and body bytes, in the original write
+//! order. Index entries are computed by the same extraction as a normal write, so a
+//! restore rebuilds the search indexes instead of trusting copied ones.
+//!
+//! Keep this in step with `write::put_version`: every index it fills must be filled here.
+
+use crate::error::InteractionError;
+use crate::write::in_txn;
+use crate::Interactions;
+use serde_json::Value;
+use tsunagu_store::{NewVersion, ResourceVersion, StoreError, WriteTxn};
+
+impl Interactions {
+    /// Writes `versions` (in write order) in one atomic transaction. Each must be the next
+    /// version of its resource, so a restore can only rebuild history, never rewrite it.
+    pub fn restore_versions(&self, versions: &[ResourceVersion]) -> Result<(), InteractionError> {
+        in_txn(self, |txn| {
+            for v in versions {
+                self.restore_in(txn, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn restore_in(
+        &self,
+        txn: &mut dyn WriteTxn,
+        v: &ResourceVersion,
+    ) -> Result<(), InteractionError> {
+        let ty = v.resource_type.as_str();
+        let expected = txn.current(ty, &v.id)?.map_or(1, |c| c.version + 1);
+        if v.version != expected {
+            return Err(StoreError::Corrupt(format!(
+                "{ty}/{}: restoring version {} but the next version is {expected}",
+                v.id, v.version
+            ))
+            .into());
+        }
+        let index = if v.deleted {
+            Vec::new()
+        } else {
+            let resource: Value = serde_json::from_slice(&v.body)
+                .map_err(|e| StoreError::Corrupt(format!("{ty}/{}: {e}", v.id)))?;
+            self.search.index_entries(ty, &resource)
+        };
+        txn.put(&NewVersion {
+            resource_type: ty,
+            id: &v.id,
+            version: v.version,
+            last_updated_ms: v.last_updated_ms,
+            method: v.method,
+            body: (!v.deleted).then_some(v.body.as_slice()),
+            index: &index,
+        })?;
+        Ok(())
+    }
+}

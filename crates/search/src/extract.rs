@@ -1,0 +1,230 @@
+//! Index extraction: evaluate each parameter's expression on a resource and turn the
+//! resulting FHIR nodes into index values by their type (search.html, "Search Parameter
+//! Types" table).
+
+use crate::normalize::normalize;
+use crate::range::parse_range;
+use crate::registry::SearchRegistry;
+use serde_json::{json, Value};
+use tsunagu_fhirpath::{EvalContext, Hooks, Item};
+use tsunagu_model::SearchParamType as K;
+use tsunagu_store::{IndexEntry, IndexValue};
+
+/// `resolve()` during indexing: expressions such as `subject.where(resolve() is Patient)`
+/// only need the target's type, which a literal reference already states.
+struct TypeOnlyResolver;
+
+impl Hooks for TypeOnlyResolver {
+    fn resolve(&self, reference: &str) -> Option<Value> {
+        let (ty, _) = split_reference(reference)?;
+        Some(json!({ "resourceType": ty }))
+    }
+}
+
+/// `Patient/1`, `http://x/fhir/Patient/1`, `Patient/1/_history/2` → (`Patient`, `1`).
+pub(crate) fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let r = match reference.find("/_history/") {
+        Some(i) => &reference[..i],
+        None => reference,
+    };
+    let mut it = r.rsplit('/');
+    let id = it.next()?;
+    let ty = it.next()?;
+    let model = tsunagu_model::r4();
+    (model.is_resource_type(ty) && !id.is_empty()).then_some((ty, id))
+}
+
+impl SearchRegistry {
+    /// Every index entry of a resource of type `ty`. Parameters whose expression fails on
+    /// this resource are skipped (the resource is still stored and found by the others).
+    pub fn index_entries(&self, ty: &str, resource: &Value) -> Vec<IndexEntry> {
+        let params = self.params(ty);
+        let resolver = TypeOnlyResolver;
+        let ctx = EvalContext::new().with_hooks(&resolver);
+        let mut out = Vec::new();
+        for p in params.iter() {
+            let Some(expr) = &p.expression else { continue };
+            // A panic in the engine is a bug, but it must not take a write down with it:
+            // the parameter is skipped for this resource instead.
+            let eval = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut found = Vec::new();
+                if let Ok(items) = expr.evaluate_with(resource, &ctx) {
+                    for item in &items {
+                        values(p.kind, item, &mut |value| found.push(IndexEntry { param: p.code.to_string(), value }));
+                    }
+                }
+                found
+            }));
+            if let Ok(found) = eval {
+                out.extend(found);
+            }
+        }
+        out.dedup();
+        out
+    }
+}
+
+fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
+    let ty = item.type_name();
+    let json = item.json();
+    let field = |k: &str| json.and_then(|j| j.get(k)).and_then(Value::as_str);
+    match kind {
+        K::Token => token(&ty, item, push),
+        K::String => match ty.as_ref() {
+            "HumanName" => {
+                for k in ["family", "text"] {
+                    string(field(k), push);
+                }
+                for k in ["given", "prefix", "suffix"] {
+                    for v in json.and_then(|j| j.get(k)).and_then(Value::as_array).into_iter().flatten() {
+                        string(v.as_str(), push);
+                    }
+                }
+            }
+            "Address" => {
+                for k in ["text", "city", "district", "state", "postalCode", "country"] {
+                    string(field(k), push);
+                }
+                for v in json.and_then(|j| j.get("line")).and_then(Value::as_array).into_iter().flatten() {
+                    string(v.as_str(), push);
+                }
+            }
+            _ => string(item.to_text().as_deref(), push),
+        },
+        K::Date => match ty.as_ref() {
+            "Period" => {
+                let lo = field("start").and_then(parse_range).map_or(i64::MIN, |r| r.0);
+                let hi = field("end").and_then(parse_range).map_or(i64::MAX, |r| r.1);
+                if field("start").is_some() || field("end").is_some() {
+                    push(IndexValue::Date { lo, hi });
+                }
+            }
+            "Timing" => {
+                for e in json.and_then(|j| j.get("event")).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some((lo, hi)) = e.as_str().and_then(parse_range) {
+                        push(IndexValue::Date { lo, hi });
+                    }
+                }
+            }
+            _ => {
+                if let Some((lo, hi)) = item.to_text().as_deref().and_then(parse_range) {
+                    push(IndexValue::Date { lo, hi });
+                }
+            }
+        },
+        K::Number => {
+            if let Some(v) = item.to_text().and_then(|t| t.parse::<f64>().ok()) {
+                push(IndexValue::Number { value: v });
+            }
+        }
+        K::Quantity => {
+            let value = json.and_then(|j| j.get("value")).and_then(|v| v.to_string().parse::<f64>().ok());
+            let Some(value) = value else { return };
+            if ty == "Money" {
+                push(IndexValue::Quantity { system: None, code: field("currency").map(str::to_string), value });
+            } else {
+                let code = field("code").or(field("unit")).map(str::to_string);
+                push(IndexValue::Quantity { system: field("system").map(str::to_string), code, value });
+            }
+        }
+        K::Reference => match ty.as_ref() {
+            "Reference" => {
+                if let Some(r) = field("reference") {
+                    let (t, id) = match split_reference(r) {
+                        Some((t, id)) => (Some(t.to_string()), Some(id.to_string())),
+                        None => (None, None),
+                    };
+                    push(IndexValue::Reference { target_type: t, target_id: id, url: r.to_string() });
+                }
+            }
+            _ => {
+                if let Some(u) = item.to_text() {
+                    push(IndexValue::Reference { target_type: None, target_id: None, url: u });
+                }
+            }
+        },
+        K::Uri => {
+            if let Some(u) = item.to_text() {
+                push(IndexValue::Uri { value: u });
+            }
+        }
+        K::Composite | K::Special => {}
+    }
+}
+
+fn string(s: Option<&str>, push: &mut dyn FnMut(IndexValue)) {
+    if let Some(s) = s.filter(|s| !s.is_empty()) {
+        push(IndexValue::String { norm: normalize(s), exact: s.to_string() });
+    }
+}
+
+fn token(ty: &str, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
+    let json = item.json();
+    let field = |v: Option<&Value>, k: &str| v.and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_string);
+    let mut tok = |system: Option<String>, code: Option<String>, display: Option<String>| {
+        if let Some(code) = code.filter(|c| !c.is_empty()) {
+            push(IndexValue::Token { system, code, display: display.map(|d| normalize(&d)) });
+        }
+    };
+    match ty {
+        "Identifier" => tok(field(json, "system"), field(json, "value"), field(json.and_then(|j| j.get("type")), "text")),
+        "Coding" => tok(field(json, "system"), field(json, "code"), field(json, "display")),
+        "CodeableConcept" => {
+            let text = field(json, "text");
+            for c in json.and_then(|j| j.get("coding")).and_then(Value::as_array).into_iter().flatten() {
+                tok(field(Some(c), "system"), field(Some(c), "code"), text.clone().or(field(Some(c), "display")));
+            }
+        }
+        "ContactPoint" => tok(None, field(json, "value"), None),
+        _ => tok(None, item.to_text(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has(entries: &[IndexEntry], param: &str, f: impl Fn(&IndexValue) -> bool) -> bool {
+        entries.iter().any(|e| e.param == param && f(&e.value))
+    }
+
+    #[test]
+    fn extreme_decimals_do_not_break_indexing() {
+        let r = SearchRegistry::new();
+        let o = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "component": [{"code": {"text": "a"}, "valueQuantity": {"value": 1.000000000000000000E-245, "unit": "g"}},
+                          {"code": {"text": "b"}, "valueQuantity": {"value": -1.000000000000000000E+245, "unit": "g"}}]});
+        let e = r.index_entries("Observation", &o);
+        assert!(has(&e, "status", |_| true));
+    }
+
+    #[test]
+    fn extracts_every_kind() {
+        let r = SearchRegistry::new();
+        let p = json!({"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "urn:s", "value": "1"}],
+            "name": [{"family": "山田", "given": ["太郎"]}, {"family": "ヤマダ", "given": ["タロウ"]}],
+            "gender": "male", "birthDate": "1970-05", "active": true,
+            "managingOrganization": {"reference": "Organization/o1"},
+            "meta": {"tag": [{"system": "urn:t", "code": "x"}], "profile": ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient"]}});
+        let e = r.index_entries("Patient", &p);
+        assert!(has(&e, "identifier", |v| matches!(v, IndexValue::Token { system: Some(s), code, .. } if s == "urn:s" && code == "1")));
+        assert!(has(&e, "name", |v| matches!(v, IndexValue::String { norm, .. } if norm == "やまだ")));
+        assert!(has(&e, "family", |v| matches!(v, IndexValue::String { exact, .. } if exact == "山田")));
+        assert!(has(&e, "birthdate", |v| matches!(v, IndexValue::Date { .. })));
+        assert!(has(&e, "active", |v| matches!(v, IndexValue::Token { code, .. } if code == "true")));
+        assert!(has(&e, "organization", |v| matches!(v, IndexValue::Reference { target_id: Some(i), .. } if i == "o1")));
+        assert!(has(&e, "_tag", |v| matches!(v, IndexValue::Token { code, .. } if code == "x")));
+        assert!(has(&e, "_profile", |v| matches!(v, IndexValue::Reference { .. } | IndexValue::Uri { .. })));
+        let o = json!({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-01-02T10:00:00+09:00",
+            "valueQuantity": {"value": 120.5, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}});
+        let e = r.index_entries("Observation", &o);
+        assert!(has(&e, "patient", |v| matches!(v, IndexValue::Reference { target_type: Some(t), .. } if t == "Patient")));
+        assert!(has(&e, "subject", |v| matches!(v, IndexValue::Reference { .. })));
+        assert!(has(&e, "value-quantity", |v| matches!(v, IndexValue::Quantity { value, .. } if (*value - 120.5).abs() < 1e-9)));
+        assert!(has(&e, "date", |v| matches!(v, IndexValue::Date { .. })));
+        assert!(has(&e, "code", |v| matches!(v, IndexValue::Token { code, .. } if code == "8480-6")));
+    }
+}
+

@@ -1,0 +1,24 @@
+//! FHIR search semantics (R4 search.html), between the FHIR world and the store:
+//!
+//! - [`SearchRegistry`] knows every search parameter of every resource type (the R4 ones
+//!   from the model facts; package-defined ones later), compiles their FHIRPath expressions
+//!   once, and extracts index entries from a resource on every write.
+//! - [`parse_search`] turns the parameters of a search URL (modifiers, prefixes, chains,
+//!   `_has`, `_sort`, `_include`) into a store [`SearchQuery`](tsunagu_store::SearchQuery).
+//! - [`normalize`] is the one text normalisation used on both sides, so that ﾔﾏﾀﾞ, やまだ and
+//!   ヤマダ find the same patient.
+//!
+//! It never runs queries, speaks HTTP or builds Bundles: the interaction layer does.
+
+mod error;
+mod extract;
+mod normalize;
+mod parse;
+mod range;
+mod registry;
+
+pub use error::SearchError;
+pub use normalize::normalize;
+pub use parse::{parse_search, Include, ParsedSearch};
+pub use range::parse_range;
+pub use registry::{ParamDef, SearchRegistry};

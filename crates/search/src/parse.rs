@@ -1,0 +1,456 @@
+//! Search URLs into store queries: parameter names with modifiers and chains, values with
+//! prefixes and escapes, `_has`, `_sort`, `_include` and `_revinclude`.
+
+use crate::error::SearchError;
+use crate::extract::split_reference;
+use crate::normalize::normalize;
+use crate::range::parse_range;
+use crate::registry::SearchRegistry;
+use tsunagu_model::SearchParamType as K;
+use tsunagu_store::{Clause, Condition, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
+
+/// Parameters that shape the result rather than select; handled by the caller.
+pub const RESULT_PARAMS: &[&str] = &[
+    "_count", "_total", "_cursor", "_offset", "_summary", "_elements", "_format", "_pretty", "_contained",
+    "_containedType",
+];
+
+/// `_include` / `_revinclude`: `source_type:param[:target_type]`, or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    pub source_type: String,
+    /// `None` for `*` (every reference parameter).
+    pub param: Option<String>,
+    pub target_type: Option<String>,
+    pub iterate: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ParsedSearch {
+    pub query: SearchQuery,
+    pub includes: Vec<Include>,
+    pub revincludes: Vec<Include>,
+    /// Unknown parameters ignored under lenient handling.
+    pub ignored: Vec<String>,
+}
+
+/// Parses search parameters for `ty` (`None`: all types). Unknown parameters are errors
+/// when `strict`, else ignored and reported. `base` is this server's base URL, so that
+/// absolute references to it match relative ones.
+pub fn parse_search(
+    registry: &SearchRegistry,
+    ty: Option<&str>,
+    pairs: &[(String, String)],
+    strict: bool,
+    base: &str,
+) -> Result<ParsedSearch, SearchError> {
+    let mut out = ParsedSearch::default();
+    out.query.resource_type = ty.map(str::to_string);
+    for (name, value) in pairs {
+        let base_name = name.split(':').next().unwrap_or("");
+        if RESULT_PARAMS.contains(&base_name) {
+            continue;
+        }
+        match base_name {
+            "_sort" => out.query.sort = parse_sort(registry, ty, value)?,
+            "_include" | "_revinclude" => {
+                let iterate = name.ends_with(":iterate") || name.ends_with(":recurse");
+                for v in split_values(value) {
+                    let inc = parse_include(&v, iterate)?;
+                    if base_name == "_include" {
+                        out.includes.push(inc)
+                    } else {
+                        out.revincludes.push(inc)
+                    }
+                }
+            }
+            _ => match parse_param(registry, ty, name, value, base) {
+                Ok(clause) => out.query.clauses.push(clause),
+                Err(SearchError::UnknownParameter(p)) if !strict => out.ignored.push(p),
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Splits on commas not escaped with `\`, and unescapes `\,` `\|` `\$` `\\`.
+fn split_values(v: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n @ (',' | '$' | '\\')) => out.last_mut().unwrap().push(n),
+                Some('|') => out.last_mut().unwrap().push_str("\\|"),
+                Some(n) => {
+                    out.last_mut().unwrap().push('\\');
+                    out.last_mut().unwrap().push(n);
+                }
+                None => out.last_mut().unwrap().push('\\'),
+            },
+            ',' => out.push(String::new()),
+            c => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// Splits a token on its first unescaped `|`.
+fn split_bar(v: &str) -> (Option<String>, String) {
+    let mut prev = '\0';
+    for (i, c) in v.char_indices() {
+        if c == '|' && prev != '\\' {
+            return (Some(v[..i].replace("\\|", "|")), v[i + 1..].replace("\\|", "|"));
+        }
+        prev = c;
+    }
+    (None, v.replace("\\|", "|"))
+}
+
+fn bad(param: &str, value: &str, why: &str) -> SearchError {
+    SearchError::BadValue { param: param.into(), value: value.into(), why: why.into() }
+}
+
+fn parse_param(
+    registry: &SearchRegistry,
+    ty: Option<&str>,
+    name: &str,
+    value: &str,
+    base: &str,
+) -> Result<Clause, SearchError> {
+    if let Some(rest) = name.strip_prefix("_has:") {
+        return parse_has(registry, ty, name, rest, value, base);
+    }
+    // Chaining: `subject:Patient.name` or `subject.name`.
+    if let Some((head, tail)) = name.split_once('.') {
+        return parse_chain(registry, ty, name, head, tail, value, base);
+    }
+    let (code, modifier) = match name.split_once(':') {
+        Some((c, m)) => (c, Some(m)),
+        None => (name, None),
+    };
+    let values = split_values(value);
+    match code {
+        "_id" => {
+            if modifier.is_some() && modifier != Some("missing") {
+                return Err(SearchError::Unsupported(name.into()));
+            }
+            return Ok(Clause { any: values.into_iter().map(Condition::Id).collect() });
+        }
+        "_lastUpdated" => {
+            let mut any = Vec::new();
+            for v in &values {
+                let (op, lo, hi) = date_value(name, v)?;
+                for (lo, hi) in instant_ranges(op, lo, hi) {
+                    any.push(Condition::LastUpdated { lo, hi });
+                }
+            }
+            return Ok(Clause { any });
+        }
+        _ => {}
+    }
+    let ty = ty.ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    let def = registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    let kind = def.index_kind().ok_or_else(|| SearchError::Unsupported(format!("{ty}?{code}")))?;
+    let param = code.to_string();
+    if modifier == Some("missing") {
+        let missing = match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad(name, value, "must be true or false")),
+        };
+        return Ok(Clause { any: vec![Condition::Missing { param, kind, missing }] });
+    }
+    let mut any = Vec::new();
+    for v in &values {
+        let (test, negate) = match (def.kind, modifier) {
+            (K::Token, None | Some("not")) => {
+                let (system, code) = split_bar(v);
+                let system = match system {
+                    None => SystemMatch::Any,
+                    Some(s) if s.is_empty() => SystemMatch::Absent,
+                    Some(s) => SystemMatch::Is(s),
+                };
+                let code = (!code.is_empty()).then_some(code);
+                (Test::Token { system, code }, modifier == Some("not"))
+            }
+            (K::Token, Some("text")) => (Test::TokenText(normalize(v)), false),
+            (K::String, None) => (Test::StringStarts(normalize(v)), false),
+            (K::String, Some("contains")) => (Test::StringContains(normalize(v)), false),
+            (K::String, Some("exact")) => (Test::StringExact(v.clone()), false),
+            (K::Date, None) => {
+                let (op, lo, hi) = date_value(name, v)?;
+                let (lo, hi) = if op == RangeOp::Ap { widen(lo, hi) } else { (lo, hi) };
+                (Test::Date { op, lo, hi }, false)
+            }
+            (K::Number, None) => {
+                let (op, num) = prefixed(v);
+                let (value, lo, hi) = number(name, num, op)?;
+                (Test::Number { op, value, lo, hi }, false)
+            }
+            (K::Quantity, None) => {
+                let (op, rest) = prefixed(v);
+                let mut parts = rest.splitn(3, '|');
+                let num = parts.next().unwrap_or("");
+                let (value, lo, hi) = number(name, num, op)?;
+                let system = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+                let code = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+                (Test::Quantity { op, value, lo, hi, system, code }, false)
+            }
+            (K::Reference, None) => (reference_test(v, None, &def.targets, base), false),
+            (K::Reference, Some(m)) if tsunagu_model::r4().is_resource_type(m) => {
+                (reference_test(v, Some(m), &def.targets, base), false)
+            }
+            (K::Uri, None) => (Test::UriExact(v.clone()), false),
+            (K::Uri, Some("below")) => (Test::UriBelow(v.clone()), false),
+            (K::Uri, Some("above")) => (Test::UriAbove(v.clone()), false),
+            (_, Some(m)) => return Err(SearchError::Unsupported(format!("{code}:{m}"))),
+            (_, None) => return Err(SearchError::Unsupported(format!("{ty}?{code}"))),
+        };
+        if v.is_empty() {
+            return Err(bad(name, v, "empty value"));
+        }
+        any.push(Condition::Index { param: param.clone(), test, negate });
+    }
+    if modifier == Some("not") && any.len() > 1 {
+        // NOT(a OR b) is not one clause of ORs; ask for one value per `:not` parameter.
+        return Err(SearchError::Unsupported(format!("{code}:not with several values (repeat the parameter)")));
+    }
+    Ok(Clause { any })
+}
+
+fn reference_test(v: &str, type_modifier: Option<&str>, targets: &[&str], base: &str) -> Test {
+    let local = v.strip_prefix(base).map(|r| r.trim_start_matches('/')).unwrap_or(v);
+    if let Some((t, id)) = split_reference(local) {
+        if !local.contains("://") || local != v {
+            return Test::Reference { target_type: Some(t.into()), target_id: Some(id.into()), url: None };
+        }
+    }
+    if local.contains("://") || local.starts_with("urn:") {
+        return Test::Reference { target_type: None, target_id: None, url: Some(v.to_string()) };
+    }
+    let target_type = type_modifier.map(str::to_string).or_else(|| (targets.len() == 1).then(|| targets[0].to_string()));
+    Test::Reference { target_type, target_id: Some(local.to_string()), url: None }
+}
+
+fn parse_chain(
+    registry: &SearchRegistry,
+    ty: Option<&str>,
+    name: &str,
+    head: &str,
+    tail: &str,
+    value: &str,
+    base: &str,
+) -> Result<Clause, SearchError> {
+    let ty = ty.ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    let (code, type_mod) = match head.split_once(':') {
+        Some((c, t)) => (c, Some(t)),
+        None => (head, None),
+    };
+    let def = registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    if def.kind != K::Reference {
+        return Err(bad(name, value, "only reference parameters can be chained"));
+    }
+    let targets: Vec<String> = match type_mod {
+        Some(t) => vec![t.to_string()],
+        None if def.targets.is_empty() => tsunagu_model::r4().resource_types().iter().map(|t| t.to_string()).collect(),
+        None => def.targets.iter().map(|t| t.to_string()).collect(),
+    };
+    let mut any = Vec::new();
+    let mut last_err = None;
+    for target in targets {
+        match parse_param(registry, Some(&target), tail, value, base) {
+            Ok(clause) => {
+                let query = SearchQuery { resource_type: Some(target.clone()), clauses: vec![clause], ..Default::default() };
+                any.push(Condition::Chain { param: code.to_string(), target_type: target, query: Box::new(query) });
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    if any.is_empty() {
+        return Err(last_err.unwrap_or_else(|| SearchError::UnknownParameter(name.into())));
+    }
+    Ok(Clause { any })
+}
+
+/// `_has:Observation:patient:code=1234-5` (nested: `_has:A:p:_has:B:q:name=x`).
+fn parse_has(
+    registry: &SearchRegistry,
+    ty: Option<&str>,
+    name: &str,
+    rest: &str,
+    value: &str,
+    base: &str,
+) -> Result<Clause, SearchError> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(param), Some(inner)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad(name, value, "_has needs _has:Type:reference:parameter"));
+    };
+    if !tsunagu_model::r4().is_resource_type(source) {
+        return Err(SearchError::UnknownParameter(name.into()));
+    }
+    let def = registry.param(source, param).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    if def.kind != K::Reference {
+        return Err(bad(name, value, "the _has link must be a reference parameter"));
+    }
+    if let Some(ty) = ty {
+        if !def.targets.is_empty() && !def.targets.contains(&ty) {
+            return Err(bad(name, value, &format!("{source}.{param} cannot refer to {ty}")));
+        }
+    }
+    let clause = parse_param(registry, Some(source), inner, value, base)?;
+    let query = SearchQuery { resource_type: Some(source.to_string()), clauses: vec![clause], ..Default::default() };
+    Ok(Clause { any: vec![Condition::Has { source_type: source.into(), param: param.into(), query: Box::new(query) }] })
+}
+
+fn parse_sort(registry: &SearchRegistry, ty: Option<&str>, value: &str) -> Result<Vec<SortKey>, SearchError> {
+    let mut keys = Vec::new();
+    for v in value.split(',').filter(|v| !v.is_empty()) {
+        let (descending, code) = match v.strip_prefix('-') {
+            Some(c) => (true, c),
+            None => (false, v),
+        };
+        let param = match code {
+            "_id" => SortParam::Id,
+            "_lastUpdated" => SortParam::LastUpdated,
+            _ => {
+                let ty = ty.ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
+                let def = registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
+                let kind = def.index_kind().ok_or_else(|| SearchError::Unsupported(format!("_sort={code}")))?;
+                SortParam::Index { param: code.to_string(), kind }
+            }
+        };
+        keys.push(SortKey { param, descending });
+    }
+    Ok(keys)
+}
+
+fn parse_include(v: &str, iterate: bool) -> Result<Include, SearchError> {
+    if v == "*" {
+        return Ok(Include { source_type: "*".into(), param: None, target_type: None, iterate });
+    }
+    let mut parts = v.split(':');
+    let source = parts.next().unwrap_or("");
+    let param = parts.next();
+    let target = parts.next();
+    if !tsunagu_model::r4().is_resource_type(source) || param.is_none() {
+        return Err(bad("_include", v, "expected Type:parameter[:targetType]"));
+    }
+    Ok(Include {
+        source_type: source.into(),
+        param: param.filter(|p| *p != "*").map(str::to_string),
+        target_type: target.map(str::to_string),
+        iterate,
+    })
+}
+
+fn prefixed(v: &str) -> (RangeOp, &str) {
+    let ops = [
+        ("eq", RangeOp::Eq),
+        ("ne", RangeOp::Ne),
+        ("gt", RangeOp::Gt),
+        ("lt", RangeOp::Lt),
+        ("ge", RangeOp::Ge),
+        ("le", RangeOp::Le),
+        ("sa", RangeOp::Sa),
+        ("eb", RangeOp::Eb),
+        ("ap", RangeOp::Ap),
+    ];
+    for (p, op) in ops {
+        if let Some(rest) = v.strip_prefix(p) {
+            if rest.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
+                return (op, rest);
+            }
+        }
+    }
+    (RangeOp::Eq, v)
+}
+
+fn date_value(name: &str, v: &str) -> Result<(RangeOp, i64, i64), SearchError> {
+    let (op, date) = prefixed(v);
+    let (lo, hi) = parse_range(date).ok_or_else(|| bad(name, v, "not a FHIR date, dateTime or instant"))?;
+    Ok((op, lo, hi))
+}
+
+/// `ap` on dates: 10% of the distance from now, at least the value's own precision.
+fn widen(lo: i64, hi: i64) -> (i64, i64) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let gap = ((now - lo).abs() / 10).max(hi - lo);
+    (lo - gap, hi + gap)
+}
+
+/// Ranges of instants (a point value such as `_lastUpdated`) matching a prefixed date.
+fn instant_ranges(op: RangeOp, lo: i64, hi: i64) -> Vec<(i64, i64)> {
+    const MIN: i64 = i64::MIN / 2;
+    const MAX: i64 = i64::MAX / 2;
+    match op {
+        RangeOp::Eq => vec![(lo, hi)],
+        RangeOp::Ne => vec![(MIN, lo), (hi, MAX)],
+        RangeOp::Gt | RangeOp::Sa => vec![(hi, MAX)],
+        RangeOp::Lt | RangeOp::Eb => vec![(MIN, lo)],
+        RangeOp::Ge => vec![(lo, MAX)],
+        RangeOp::Le => vec![(MIN, hi)],
+        RangeOp::Ap => {
+            let (lo, hi) = widen(lo, hi);
+            vec![(lo, hi)]
+        }
+    }
+}
+
+/// A number and the range its written precision implies (`100` → [99.5, 100.5)); `ap`
+/// widens to ±10%.
+fn number(name: &str, s: &str, op: RangeOp) -> Result<(f64, f64, f64), SearchError> {
+    let value: f64 = s.parse().map_err(|_| bad(name, s, "not a number"))?;
+    let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
+    let exp: i32 = s.split(['e', 'E']).nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
+    let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i32);
+    let half = 0.5 * 10f64.powi(exp - decimals);
+    if op == RangeOp::Ap {
+        let w = (value.abs() * 0.1).max(half);
+        return Ok((value, value - w, value + w));
+    }
+    Ok((value, value - half, value + half))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(ty: &str, q: &[(&str, &str)]) -> Result<ParsedSearch, SearchError> {
+        let pairs: Vec<(String, String)> = q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        parse_search(&SearchRegistry::new(), Some(ty), &pairs, true, "http://x")
+    }
+
+    #[test]
+    fn values_split_and_unescape() {
+        assert_eq!(split_values("a,b\\,c"), vec!["a", "b,c"]);
+        assert_eq!(split_bar("urn:x|1"), (Some("urn:x".into()), "1".into()));
+        assert_eq!(split_bar("a\\|b"), (None, "a|b".into()));
+    }
+
+    #[test]
+    fn parses_each_kind() {
+        assert!(p("Patient", &[("name", "yamada"), ("birthdate", "ge1970"), ("gender:not", "male")]).is_ok());
+        assert!(p("Observation", &[("value-quantity", "gt5.4|http://unitsofmeasure.org|mg")]).is_ok());
+        assert!(p("Observation", &[("subject:Patient.name", "x")]).is_ok());
+        assert!(p("Observation", &[("subject.name", "x")]).is_ok());
+        assert!(p("Patient", &[("_has:Observation:patient:code", "1234")]).is_ok());
+        assert!(p("Patient", &[("_sort", "-birthdate,name")]).is_ok());
+        assert!(p("Patient", &[("name:missing", "true")]).is_ok());
+        assert!(matches!(p("Patient", &[("nonsense", "1")]), Err(SearchError::UnknownParameter(_))));
+        assert!(matches!(p("Patient", &[("birthdate", "soon")]), Err(SearchError::BadValue { .. })));
+        assert!(matches!(p("Patient", &[("name:above", "x")]), Err(SearchError::Unsupported(_))));
+        let r = p("Patient", &[("_include", "Patient:organization"), ("_revinclude:iterate", "Observation:subject")]).unwrap();
+        assert_eq!(r.includes.len(), 1);
+        assert!(r.revincludes[0].iterate);
+    }
+
+    #[test]
+    fn numbers_carry_precision() {
+        let (v, lo, hi) = number("n", "100", RangeOp::Eq).unwrap();
+        assert_eq!((v, lo, hi), (100.0, 99.5, 100.5));
+        let (_, lo, hi) = number("n", "1.50", RangeOp::Eq).unwrap();
+        assert!((lo - 1.495).abs() < 1e-12 && (hi - 1.505).abs() < 1e-12);
+    }
+}

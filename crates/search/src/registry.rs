@@ -1,0 +1,151 @@
+//! The search parameters of each resource type, with their FHIRPath expressions compiled
+//! once, on first use of the type.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tsunagu_fhirpath::Expression;
+use tsunagu_model::SearchParamType;
+use tsunagu_store::IndexKind;
+
+/// One search parameter of one resource type.
+#[derive(Debug)]
+pub struct ParamDef {
+    pub code: &'static str,
+    pub kind: SearchParamType,
+    /// `None` for parameters without an expression (`_text`, `_content`, …) or whose
+    /// expression the engine could not compile: these are not indexed.
+    pub expression: Option<Expression>,
+    pub targets: Vec<&'static str>,
+    pub url: &'static str,
+}
+
+impl ParamDef {
+    /// The index table that holds this parameter, when it is indexed.
+    pub fn index_kind(&self) -> Option<IndexKind> {
+        self.expression.as_ref()?;
+        Some(match self.kind {
+            SearchParamType::Token => IndexKind::Token,
+            SearchParamType::String => IndexKind::String,
+            SearchParamType::Date => IndexKind::Date,
+            SearchParamType::Number => IndexKind::Number,
+            SearchParamType::Quantity => IndexKind::Quantity,
+            SearchParamType::Reference => IndexKind::Reference,
+            SearchParamType::Uri => IndexKind::Uri,
+            SearchParamType::Composite | SearchParamType::Special => return None,
+        })
+    }
+}
+
+/// Parameters handled by the store's own columns or by the search machinery itself, never
+/// through an index table.
+const BUILT_IN: &[&str] = &["_id", "_lastUpdated", "_text", "_content", "_list", "_has", "_type", "_query", "_filter"];
+
+/// Every search parameter per resource type.
+#[derive(Default)]
+pub struct SearchRegistry {
+    by_type: Mutex<HashMap<String, Arc<Vec<ParamDef>>>>,
+}
+
+impl SearchRegistry {
+    pub fn new() -> Self {
+        SearchRegistry::default()
+    }
+
+    /// The parameters of `ty`, compiled on first use.
+    pub fn params(&self, ty: &str) -> Arc<Vec<ParamDef>> {
+        if let Some(p) = self.by_type.lock().get(ty) {
+            return p.clone();
+        }
+        let compiled = Arc::new(compile_type(ty));
+        self.by_type.lock().entry(ty.to_string()).or_insert(compiled).clone()
+    }
+
+    pub fn param(&self, ty: &str, code: &str) -> Option<ParamRef> {
+        let all = self.params(ty);
+        let index = all.iter().position(|p| p.code == code)?;
+        Some(ParamRef { all, index })
+    }
+}
+
+/// A shared handle to one parameter definition.
+pub struct ParamRef {
+    all: Arc<Vec<ParamDef>>,
+    index: usize,
+}
+
+impl std::ops::Deref for ParamRef {
+    type Target = ParamDef;
+    fn deref(&self) -> &ParamDef {
+        &self.all[self.index]
+    }
+}
+
+fn compile_type(ty: &str) -> Vec<ParamDef> {
+    let model = tsunagu_model::r4();
+    let mut out: Vec<ParamDef> = Vec::new();
+    for p in model.search_params(ty) {
+        if out.iter().any(|o| o.code == p.code) {
+            continue; // a resource's own definition wins over the Resource/DomainResource one
+        }
+        let expression = if BUILT_IN.contains(&p.code) || p.expression.is_empty() {
+            None
+        } else {
+            // The shared parameters are written against the base types; evaluate them
+            // against the concrete type.
+            let expr = rebase(p.expression, ty);
+            tsunagu_fhirpath::compile_for(ty, &expr).ok()
+        };
+        out.push(ParamDef { code: p.code, kind: p.kind, expression, targets: p.targets.clone(), url: p.url });
+    }
+    out
+}
+
+/// `Resource.meta.tag` → `Patient.meta.tag` for `Patient`.
+fn rebase(expr: &str, ty: &str) -> String {
+    let mut s = expr.to_string();
+    for base in ["DomainResource.", "Resource."] {
+        if s.starts_with(base) {
+            s = format!("{ty}.{}", &s[base.len()..]);
+        }
+        s = s.replace(&format!("| {base}"), &format!("| {ty}."));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_the_core_parameters() {
+        let r = SearchRegistry::new();
+        let total: usize = tsunagu_model::r4().resource_types().iter().map(|t| r.params(t).len()).sum();
+        let indexed: usize = tsunagu_model::r4()
+            .resource_types()
+            .iter()
+            .map(|t| r.params(t).iter().filter(|p| p.index_kind().is_some()).count())
+            .sum();
+        let failed: Vec<String> = tsunagu_model::r4()
+            .resource_types()
+            .iter()
+            .flat_map(|t| {
+                r.params(t)
+                    .iter()
+                    .filter(|p| p.expression.is_none() && !BUILT_IN.contains(&p.code) && p.kind != SearchParamType::Special)
+                    // Parameters the core package defines without an expression, or on
+                    // another type, are not the engine's failures.
+                    .filter(|p| {
+                        let e = tsunagu_model::r4().search_param(t, p.code).map_or("", |d| d.expression);
+                        !e.is_empty() && (e.starts_with(&format!("{t}.")) || e.starts_with("Resource."))
+                    })
+                    .map(|p| format!("{t}.{}", p.code))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        println!("{indexed} of {total} parameters indexed; not compiled: {failed:?}");
+        assert!(r.param("Patient", "name").unwrap().expression.is_some());
+        assert!(r.param("Patient", "_tag").unwrap().expression.is_some());
+        assert!(failed.is_empty(), "{failed:?}");
+    }
+}

@@ -1,0 +1,199 @@
+//! Search over HTTP: each parameter type, prefix, modifier and result parameter, on a small
+//! data set whose expected answers are worked out by hand in the comments.
+
+mod common;
+use common::{json, TestServer};
+use serde_json::{json, Value};
+
+async fn ids(s: &TestServer, query: &str) -> Vec<String> {
+    let r = s.get(query).await;
+    assert_eq!(r.status(), 200, "{query}");
+    let b = json(r).await;
+    let mut out: Vec<String> = b["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+async fn load(s: &TestServer) {
+    let put = |v: Value| async move {
+        let path = format!("{}/{}", v["resourceType"].as_str().unwrap(), v["id"].as_str().unwrap());
+        let r = s.put_json(&path, &v).await;
+        assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
+    };
+    put(json!({"resourceType": "Organization", "id": "org1", "name": "つなぐ病院"})).await;
+    put(json!({"resourceType": "Patient", "id": "p1",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11312345670", "value": "0001"}],
+        "name": [{"family": "山田", "given": ["太郎"]}, {"family": "ヤマダ", "given": ["タロウ"]}],
+        "gender": "male", "birthDate": "1970-05-14", "active": true,
+        "managingOrganization": {"reference": "Organization/org1"},
+        "address": [{"city": "東京都", "postalCode": "100-0001"}]})).await;
+    put(json!({"resourceType": "Patient", "id": "p2",
+        "identifier": [{"system": "urn:other", "value": "0001"}],
+        "name": [{"family": "Müller", "given": ["Anna"]}],
+        "gender": "female", "birthDate": "1985", "active": false})).await;
+    put(json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Smithson"}], "gender": "female"})).await;
+    for (id, pat, code, value, date) in [
+        ("o1", "p1", "8480-6", 120.0, "2024-01-10T09:00:00+09:00"),
+        ("o2", "p1", "8480-6", 145.5, "2024-03-01"),
+        ("o3", "p2", "8462-4", 80.0, "2023-12-31T23:00:00Z"),
+    ] {
+        put(json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "血圧"},
+            "subject": {"reference": format!("Patient/{pat}")},
+            "effectiveDateTime": date,
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "mm[Hg]", "unit": "mmHg"}}))
+        .await;
+    }
+    put(json!({"resourceType": "RiskAssessment", "id": "r1", "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "prediction": [{"probabilityDecimal": 0.25}]})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_parameter_type() {
+    let s = common::start().await;
+    load(&s).await;
+    // token: code, system|code, |code, system|
+    assert_eq!(ids(&s, "Patient?gender=male").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?identifier=0001").await, ["p1", "p2"]);
+    assert_eq!(ids(&s, "Patient?identifier=urn:other|0001").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?identifier=urn:other|").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?identifier=|0001").await, Vec::<String>::new());
+    assert_eq!(ids(&s, "Patient?active=true").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?gender:not=male").await, ["p2", "p3"]);
+    assert_eq!(ids(&s, "Observation?code:text=血圧").await, ["o1", "o2", "o3"]);
+    assert_eq!(ids(&s, "Patient?gender=male,female").await, ["p1", "p2", "p3"]);
+    // string: prefix, case/accent-insensitive, :exact, :contains, Japanese width and kana
+    assert_eq!(ids(&s, "Patient?family=smith").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?family=muller").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?family:exact=Smith").await, Vec::<String>::new());
+    assert_eq!(ids(&s, "Patient?family:exact=Smithson").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?family:contains=thso").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?name=%EF%BE%94%EF%BE%8F%EF%BE%80%EF%BE%9E").await, ["p1"]); // ﾔﾏﾀﾞ
+    assert_eq!(ids(&s, "Patient?name=やまだ").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?name=ヤマダ").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?name=山田").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?address-city=東京").await, ["p1"]);
+    // date: precision ranges and prefixes. p1 1970-05-14, p2 the year 1985.
+    assert_eq!(ids(&s, "Patient?birthdate=1970").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=1970-05-14").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=1985-06").await, Vec::<String>::new()); // 1985 is wider than June
+    assert_eq!(ids(&s, "Patient?birthdate=gt1980").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=lt1980").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=ge1985").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=le1970-05-14").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=ne1970-05-14").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=sa1980").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=eb1980").await, ["p1"]);
+    // o1 is 2024-01-10T00:00Z, o3 2023-12-31T23:00Z
+    assert_eq!(ids(&s, "Observation?date=2024-01").await, ["o1"]);
+    assert_eq!(ids(&s, "Observation?date=ge2024-01-01&date=lt2024-02-01").await, ["o1"]);
+    assert_eq!(ids(&s, "Observation?date=2023").await, ["o3"]);
+    // quantity
+    assert_eq!(ids(&s, "Observation?value-quantity=120").await, ["o1"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=gt100|http://unitsofmeasure.org|mm[Hg]").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=lt100||mm[Hg]").await, ["o3"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=145.5").await, ["o2"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=gt100||kg").await, Vec::<String>::new());
+    // number
+    assert_eq!(ids(&s, "RiskAssessment?probability=0.25").await, ["r1"]);
+    assert_eq!(ids(&s, "RiskAssessment?probability=gt0.5").await, Vec::<String>::new());
+    // reference: Type/id, id, absolute URL, :Type
+    assert_eq!(ids(&s, "Observation?subject=Patient/p1").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?patient=p2").await, ["o3"]);
+    assert_eq!(ids(&s, &format!("Observation?subject={}/Patient/p1", s.base)).await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient=p1").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?subject:Group=p1").await, Vec::<String>::new());
+    // :missing
+    assert_eq!(ids(&s, "Patient?birthdate:missing=true").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?birthdate:missing=false").await, ["p1", "p2"]);
+    // special parameters
+    assert_eq!(ids(&s, "Patient?_id=p1,p3").await, ["p1", "p3"]);
+    // AND across parameters
+    assert_eq!(ids(&s, "Patient?gender=female&family=smi").await, ["p3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_has_includes_sort_paging() {
+    let s = common::start().await;
+    load(&s).await;
+    // Chaining, with and without the type.
+    assert_eq!(ids(&s, "Observation?subject:Patient.name=やまだ").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?patient.gender=female").await, ["o3"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient.organization.name=つなぐ").await, ["o1", "o2"]);
+    // Reverse chaining, nested.
+    assert_eq!(ids(&s, "Patient?_has:Observation:patient:code=8462-4").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?_has:Observation:subject:value-quantity=gt140").await, ["p1"]);
+    assert_eq!(ids(&s, "Organization?_has:Patient:organization:_has:Observation:patient:code=8480-6").await, ["org1"]);
+    // _include / _revinclude
+    let b = json(s.get("Observation?_id=o1&_include=Observation:subject").await).await;
+    let modes: Vec<(String, String)> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["resource"]["id"].as_str().unwrap().to_string(), e["search"]["mode"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(modes, [("o1".into(), "match".into()), ("p1".into(), "include".into())]);
+    let b = json(s.get("Patient?_id=p1&_revinclude=Observation:subject").await).await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), 3);
+    let b = json(s.get("Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization").await).await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), 3);
+    // _sort, several keys, descending.
+    let b = json(s.get("Patient?_sort=-birthdate").await).await;
+    let order: Vec<&str> = b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert_eq!(order, ["p2", "p1", "p3"]); // p3 has no birthDate: last
+    let b = json(s.get("Patient?_sort=gender,-family").await).await;
+    let order: Vec<&str> = b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert_eq!(order, ["p3", "p2", "p1"]);
+    // Paging with _count follows next links to the end, with sort and without.
+    for q in ["Observation?_count=1", "Observation?_count=1&_sort=date"] {
+        let mut seen = Vec::new();
+        let mut url = s.url(q);
+        loop {
+            let b = json(s.client.get(&url).send().await.unwrap()).await;
+            for e in b["entry"].as_array().into_iter().flatten() {
+                seen.push(e["resource"]["id"].as_str().unwrap().to_string());
+            }
+            match b["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next") {
+                Some(l) => url = l["url"].as_str().unwrap().to_string(),
+                None => break,
+            }
+        }
+        if q.contains("_sort") {
+            assert_eq!(seen, ["o3", "o1", "o2"]);
+        }
+        seen.sort();
+        assert_eq!(seen, ["o1", "o2", "o3"], "{q}");
+    }
+    // _total and _summary=count.
+    assert_eq!(json(s.get("Observation?_total=accurate&_count=1").await).await["total"], 3);
+    let c = json(s.get("Observation?_summary=count").await).await;
+    assert_eq!(c["total"], 3);
+    assert!(c.get("entry").is_none());
+    // Compartment search and $everything.
+    assert_eq!(ids(&s, "Patient/p1/Observation").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Patient/p1/Observation?code=8462-4").await, Vec::<String>::new());
+    assert_eq!(ids(&s, "Patient/p1/*").await, ["o1", "o2", "r1"]);
+    assert_eq!(ids(&s, "Patient/p1/$everything").await, ["o1", "o2", "p1", "r1"]);
+    // Errors: unknown parameter (strict), bad values, unsupported modifiers.
+    let strict = s.client.get(s.url("Patient?nonsense=1")).header("prefer", "handling=strict").send().await.unwrap();
+    assert_eq!(strict.status(), 400);
+    assert_eq!(s.get("Patient?birthdate=yesterday").await.status(), 400);
+    assert_eq!(s.get("Observation?value-quantity=abc").await.status(), 400);
+    assert_eq!(s.get("Patient?name:above=x").await.status(), 501);
+    assert_eq!(s.get("Patient?_sort=nonsense").await.status(), 400);
+    // Search sees updates and deletes.
+    let mut p3 = json(s.get("Patient/p3").await).await;
+    p3["gender"] = json!("male");
+    s.put_json("Patient/p3", &p3).await;
+    assert_eq!(ids(&s, "Patient?gender=male").await, ["p1", "p3"]);
+    s.client.delete(s.url("Patient/p1")).send().await.unwrap();
+    assert_eq!(ids(&s, "Patient?gender=male").await, ["p3"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient.name=やまだ").await, Vec::<String>::new());
+}

@@ -1,0 +1,187 @@
+//! A consistent, read-only view of a SQLite data directory for backups and checks.
+//!
+//! A [`Snapshot`] is one read transaction on its own read-only connection. In WAL mode
+//! that transaction sees the database exactly as it was at its first read, while the
+//! server's writer goes on committing: a backup is consistent without pausing service.
+//! It never writes, so it may be opened next to a running server (another process).
+
+use crate::sqlite::row_to_version;
+use crate::{ResourceVersion, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+
+/// Tables that hold primary data; every other table is a derived index that a restore
+/// rebuilds rather than copies.
+const PRIMARY_TABLES: &[&str] = &["resource"];
+
+pub struct Snapshot {
+    conn: Connection,
+    high_seq: i64,
+}
+
+impl Snapshot {
+    /// Opens `dir/tsunagu.sqlite` read-only and pins the snapshot.
+    pub fn open(dir: &Path) -> Result<Snapshot, StoreError> {
+        let path = dir.join("tsunagu.sqlite");
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.execute_batch("BEGIN")?;
+        // The first read starts the read transaction; everything after sees this state.
+        let high_seq = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM resource", [], |r| {
+            r.get(0)
+        })?;
+        Ok(Snapshot { conn, high_seq })
+    }
+
+    /// The last write (by `seq`) this snapshot contains.
+    pub fn high_seq(&self) -> i64 {
+        self.high_seq
+    }
+
+    /// Every version in write order.
+    pub fn versions<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(ResourceVersion) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM resource ORDER BY seq",
+                crate::sqlite::COLUMNS
+            ))
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            f(row_to_version(row).map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+
+    /// SQLite's `integrity_check`: empty when the file is sound.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let msgs: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(if msgs == ["ok"] { Vec::new() } else { msgs })
+    }
+
+    /// The invariants the store keeps between `resource` and its indexes; empty when they
+    /// hold. Index completeness (every value that should be indexed is) needs the FHIR
+    /// layer and is checked by rebuilding the indexes and comparing [`Self::index_rows`].
+    pub fn consistency_check(&self) -> Result<Vec<String>, StoreError> {
+        let checks: &[(&str, &str)] = &[
+            (
+                "resources without exactly one current version",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM resource GROUP BY type, id HAVING SUM(current) != 1)",
+            ),
+            (
+                "versions not numbered 1, 2, 3 … in write order",
+                "SELECT COUNT(*) FROM (SELECT version, LAG(version) OVER (PARTITION BY type, id ORDER BY seq) AS prev
+                   FROM resource) WHERE (prev IS NULL AND version != 1) OR (prev IS NOT NULL AND version != prev + 1)",
+            ),
+            (
+                "current flag not on the newest version",
+                "SELECT COUNT(*) FROM resource r WHERE current = 1 AND version !=
+                   (SELECT MAX(version) FROM resource n WHERE n.type = r.type AND n.id = r.id)",
+            ),
+            (
+                "live versions with an empty body or deletions with a body",
+                "SELECT COUNT(*) FROM resource WHERE (deleted = 0) = (length(body) = 0)",
+            ),
+        ];
+        let mut problems = Vec::new();
+        for (what, sql) in checks {
+            let n: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;
+            if n != 0 {
+                problems.push(format!("{n} {what}"));
+            }
+        }
+        for table in self.index_tables()? {
+            let has_seq = self
+                .columns(&table)?
+                .iter()
+                .any(|c| c == "seq");
+            if !has_seq {
+                continue;
+            }
+            let n: i64 = self.conn.query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM \"{table}\" WHERE seq NOT IN
+                       (SELECT seq FROM resource WHERE current = 1 AND deleted = 0)"
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            if n != 0 {
+                problems.push(format!(
+                    "{n} rows of {table} point at a version that is not current and live"
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Names of the derived (index) tables, sorted.
+    pub fn index_tables(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names
+            .into_iter()
+            .filter(|n| !PRIMARY_TABLES.contains(&n.as_str()))
+            .collect())
+    }
+
+    /// Every row of every index table, as text, in a canonical order: two stores hold the
+    /// same indexes exactly when these sequences are equal.
+    pub fn index_rows<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&str, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for table in self.index_tables()? {
+            let cols = self.columns(&table)?;
+            let order: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT * FROM \"{table}\" ORDER BY {}",
+                    order.join(", ")
+                ))
+                .map_err(StoreError::from)?;
+            let mut rows = stmt.query([]).map_err(StoreError::from)?;
+            let mut line = String::new();
+            while let Some(row) = rows.next().map_err(StoreError::from)? {
+                line.clear();
+                for i in 0..cols.len() {
+                    let v: rusqlite::types::Value = row.get(i).map_err(StoreError::from)?;
+                    line.push_str(&format!("{v:?}\t"));
+                }
+                f(&table, &line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let cols: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(cols)
+    }
+}

@@ -1,0 +1,49 @@
+//! Writing index rows for a new current version.
+
+use crate::query::{IndexEntry, IndexKind, IndexValue};
+use crate::StoreError;
+use rusqlite::{params, Connection};
+
+pub(crate) const ALL_KINDS: [IndexKind; 7] = [
+    IndexKind::Token,
+    IndexKind::String,
+    IndexKind::Date,
+    IndexKind::Number,
+    IndexKind::Quantity,
+    IndexKind::Reference,
+    IndexKind::Uri,
+];
+
+pub(crate) fn insert(c: &Connection, seq: i64, ty: &str, entries: &[IndexEntry]) -> Result<(), StoreError> {
+    for e in entries {
+        let p = e.param.as_str();
+        match &e.value {
+            IndexValue::Token { system, code, display } => c
+                .prepare_cached("INSERT INTO idx_token (seq, type, param, system, code, display) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                .execute(params![seq, ty, p, system, code, display])?,
+            IndexValue::String { norm, exact } => c
+                .prepare_cached("INSERT INTO idx_string (seq, type, param, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![seq, ty, p, norm, exact])?,
+            IndexValue::Date { lo, hi } => c
+                .prepare_cached("INSERT INTO idx_date (seq, type, param, lo, hi) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![seq, ty, p, lo, hi])?,
+            IndexValue::Number { value } => c
+                .prepare_cached("INSERT INTO idx_number (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![seq, ty, p, value])?,
+            IndexValue::Quantity { system, code, value } => c
+                .prepare_cached(
+                    "INSERT INTO idx_quantity (seq, type, param, system, code, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![seq, ty, p, system, code, value])?,
+            IndexValue::Reference { target_type, target_id, url } => c
+                .prepare_cached(
+                    "INSERT INTO idx_reference (seq, type, param, target_type, target_id, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![seq, ty, p, target_type, target_id, url])?,
+            IndexValue::Uri { value } => c
+                .prepare_cached("INSERT INTO idx_uri (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![seq, ty, p, value])?,
+        };
+    }
+    Ok(())
+}

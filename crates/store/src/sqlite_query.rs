@@ -1,0 +1,342 @@
+//! SQL for searches. Every value is bound, never spliced. Each condition becomes a
+//! `seq IN (…)` probe into one index table, so SQLite can drive a selective condition
+//! from its index and check the others by primary key.
+
+use crate::query::{Clause, Condition, IndexKind, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
+use rusqlite::types::Value as V;
+
+pub(crate) fn table(kind: IndexKind) -> &'static str {
+    match kind {
+        IndexKind::Token => "idx_token",
+        IndexKind::String => "idx_string",
+        IndexKind::Date => "idx_date",
+        IndexKind::Number => "idx_number",
+        IndexKind::Quantity => "idx_quantity",
+        IndexKind::Reference => "idx_reference",
+        IndexKind::Uri => "idx_uri",
+    }
+}
+
+fn test_kind(t: &Test) -> IndexKind {
+    match t {
+        Test::Token { .. } | Test::TokenText(_) => IndexKind::Token,
+        Test::StringStarts(_) | Test::StringContains(_) | Test::StringExact(_) => IndexKind::String,
+        Test::Date { .. } => IndexKind::Date,
+        Test::Number { .. } => IndexKind::Number,
+        Test::Quantity { .. } => IndexKind::Quantity,
+        Test::Reference { .. } => IndexKind::Reference,
+        Test::UriExact(_) | Test::UriBelow(_) | Test::UriAbove(_) => IndexKind::Uri,
+    }
+}
+
+/// `[alias.]current = 1 AND deleted = 0 AND …` for a query on rows aliased `alias`.
+pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
+    let mut sql = format!("{alias}.current = 1 AND {alias}.deleted = 0");
+    if let Some(t) = &q.resource_type {
+        sql.push_str(&format!(" AND {alias}.type = ?"));
+        values.push(V::Text(t.clone()));
+    }
+    for clause in &q.clauses {
+        sql.push_str(" AND ");
+        sql.push_str(&clause_sql(clause, q.resource_type.as_deref(), alias, values));
+    }
+    sql
+}
+
+fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+    if c.any.is_empty() {
+        return "0 = 1".into();
+    }
+    let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
+    format!("({})", parts.join(" OR "))
+}
+
+fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
+    match ty {
+        Some(t) => {
+            values.push(V::Text(t.to_string()));
+            "type = ? AND ".into()
+        }
+        None => String::new(),
+    }
+}
+
+fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+    match c {
+        Condition::Id(id) => {
+            values.push(V::Text(id.clone()));
+            format!("{alias}.id = ?")
+        }
+        Condition::LastUpdated { lo, hi } => {
+            values.push(V::Integer(*lo));
+            values.push(V::Integer(*hi));
+            format!("({alias}.last_updated >= ? AND {alias}.last_updated < ?)")
+        }
+        Condition::Index { param, test, negate } => {
+            let kind = test_kind(test);
+            let tf = type_filter(ty, values);
+            values.push(V::Text(param.clone()));
+            let t = test_sql(test, values);
+            let not = if *negate { "NOT " } else { "" };
+            format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ? AND {t})", table(kind))
+        }
+        Condition::Missing { param, kind, missing } => {
+            let tf = type_filter(ty, values);
+            values.push(V::Text(param.clone()));
+            let not = if *missing { "NOT " } else { "" };
+            format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ?)", table(*kind))
+        }
+        Condition::Chain { param, target_type, query } => {
+            let tf = type_filter(ty, values);
+            values.push(V::Text(param.clone()));
+            values.push(V::Text(target_type.clone()));
+            // Aliases grow with nesting so inner queries never shadow outer ones.
+            let t = format!("{alias}t");
+            let inner = where_clause(query, &t, values);
+            format!(
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND target_type = ? AND target_id IN \
+                 (SELECT {t}.id FROM resource {t} WHERE {inner}))"
+            )
+        }
+        Condition::Has { source_type, param, query } => {
+            values.push(V::Text(source_type.clone()));
+            values.push(V::Text(param.clone()));
+            let (s, i) = (format!("{alias}s"), format!("{alias}i"));
+            let inner = where_clause(query, &s, values);
+            format!(
+                "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
+                 WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {alias}.type AND {inner})"
+            )
+        }
+        Condition::Compartment { params, target_type, target_id } => {
+            if params.is_empty() {
+                return "0 = 1".into();
+            }
+            let pairs: Vec<&str> = params.iter().map(|_| "(type = ? AND param = ?)").collect();
+            for (t, p) in params {
+                values.push(V::Text(t.clone()));
+                values.push(V::Text(p.clone()));
+            }
+            values.push(V::Text(target_type.clone()));
+            values.push(V::Text(target_id.clone()));
+            format!(
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND target_type = ? AND target_id = ?)",
+                pairs.join(" OR ")
+            )
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// The smallest string greater than every string starting with `s`.
+fn prefix_end(s: &str) -> String {
+    format!("{s}\u{10FFFF}")
+}
+
+fn range_sql(op: RangeOp, lo_col: &str, hi_col: &str, lo: V, hi: V, values: &mut Vec<V>) -> String {
+    let mut bind = |v: &V| values.push(v.clone());
+    match op {
+        RangeOp::Eq => {
+            bind(&lo);
+            bind(&hi);
+            format!("({lo_col} >= ? AND {hi_col} <= ?)")
+        }
+        RangeOp::Ne => {
+            bind(&lo);
+            bind(&hi);
+            format!("NOT ({lo_col} >= ? AND {hi_col} <= ?)")
+        }
+        RangeOp::Gt => {
+            bind(&hi);
+            format!("{hi_col} > ?")
+        }
+        RangeOp::Lt => {
+            bind(&lo);
+            format!("{lo_col} < ?")
+        }
+        RangeOp::Ge => {
+            bind(&hi);
+            bind(&lo);
+            format!("({hi_col} > ? OR {lo_col} >= ?)")
+        }
+        RangeOp::Le => {
+            bind(&lo);
+            bind(&hi);
+            format!("({lo_col} < ? OR {hi_col} <= ?)")
+        }
+        RangeOp::Sa => {
+            bind(&hi);
+            format!("{lo_col} >= ?")
+        }
+        RangeOp::Eb => {
+            bind(&lo);
+            format!("{hi_col} <= ?")
+        }
+        RangeOp::Ap => {
+            bind(&hi);
+            bind(&lo);
+            format!("({lo_col} < ? AND {hi_col} > ?)")
+        }
+    }
+}
+
+/// Point values (numbers, quantities) against a search value and its precision range.
+fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> String {
+    let mut bind = |v: f64| values.push(V::Real(v));
+    match op {
+        RangeOp::Eq | RangeOp::Ap => {
+            bind(lo);
+            bind(hi);
+            "(value >= ? AND value < ?)".into()
+        }
+        RangeOp::Ne => {
+            bind(lo);
+            bind(hi);
+            "NOT (value >= ? AND value < ?)".into()
+        }
+        RangeOp::Gt | RangeOp::Sa => {
+            bind(value);
+            "value > ?".into()
+        }
+        RangeOp::Lt | RangeOp::Eb => {
+            bind(value);
+            "value < ?".into()
+        }
+        RangeOp::Ge => {
+            bind(value);
+            "value >= ?".into()
+        }
+        RangeOp::Le => {
+            bind(value);
+            "value <= ?".into()
+        }
+    }
+}
+
+fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
+    match t {
+        Test::Token { system, code } => {
+            let mut parts = Vec::new();
+            if let Some(code) = code {
+                parts.push("code = ?".to_string());
+                values.push(V::Text(code.clone()));
+            }
+            match system {
+                SystemMatch::Any => {}
+                SystemMatch::Absent => parts.push("system IS NULL".into()),
+                SystemMatch::Is(s) => {
+                    parts.push("system = ?".into());
+                    values.push(V::Text(s.clone()));
+                }
+            }
+            if parts.is_empty() {
+                "1 = 1".into()
+            } else {
+                parts.join(" AND ")
+            }
+        }
+        Test::TokenText(s) => {
+            values.push(V::Text(format!("{}%", like_escape(s))));
+            "display LIKE ? ESCAPE '\\'".into()
+        }
+        Test::StringStarts(s) => {
+            values.push(V::Text(s.clone()));
+            values.push(V::Text(prefix_end(s)));
+            "norm >= ? AND norm < ?".into()
+        }
+        Test::StringContains(s) => {
+            values.push(V::Text(format!("%{}%", like_escape(s))));
+            "norm LIKE ? ESCAPE '\\'".into()
+        }
+        Test::StringExact(s) => {
+            values.push(V::Text(s.clone()));
+            "exact = ?".into()
+        }
+        Test::Date { op, lo, hi } => range_sql(*op, "lo", "hi", V::Integer(*lo), V::Integer(*hi), values),
+        Test::Number { op, value, lo, hi } => point_sql(*op, *value, *lo, *hi, values),
+        Test::Quantity { op, value, lo, hi, system, code } => {
+            let mut sql = point_sql(*op, *value, *lo, *hi, values);
+            if let Some(c) = code {
+                sql.push_str(" AND code = ?");
+                values.push(V::Text(c.clone()));
+            }
+            if let Some(s) = system {
+                sql.push_str(" AND system = ?");
+                values.push(V::Text(s.clone()));
+            }
+            sql
+        }
+        Test::Reference { target_type, target_id, url } => {
+            let mut parts = Vec::new();
+            if let Some(id) = target_id {
+                parts.push("target_id = ?");
+                values.push(V::Text(id.clone()));
+            }
+            if let Some(t) = target_type {
+                parts.push("target_type = ?");
+                values.push(V::Text(t.clone()));
+            }
+            if let Some(u) = url {
+                parts.push("url = ?");
+                values.push(V::Text(u.clone()));
+            }
+            if parts.is_empty() {
+                "1 = 1".into()
+            } else {
+                parts.join(" AND ")
+            }
+        }
+        Test::UriExact(s) => {
+            values.push(V::Text(s.clone()));
+            "value = ?".into()
+        }
+        Test::UriBelow(s) => {
+            values.push(V::Text(s.clone()));
+            values.push(V::Text(prefix_end(s)));
+            "value >= ? AND value < ?".into()
+        }
+        Test::UriAbove(s) => {
+            values.push(V::Text(s.clone()));
+            "substr(?, 1, length(value)) = value".into()
+        }
+    }
+}
+
+/// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties.
+pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> String {
+    let mut parts = Vec::new();
+    for k in keys {
+        let dir = if k.descending { "DESC" } else { "ASC" };
+        let expr = match &k.param {
+            SortParam::Id => format!("{alias}.id"),
+            SortParam::LastUpdated => format!("{alias}.last_updated"),
+            SortParam::Index { param, kind } => {
+                let (agg, col) = match (kind, k.descending) {
+                    (IndexKind::Date, false) => ("MIN", "lo"),
+                    (IndexKind::Date, true) => ("MAX", "hi"),
+                    (k, desc) => (
+                        if desc { "MAX" } else { "MIN" },
+                        match k {
+                            IndexKind::Token => "code",
+                            IndexKind::String => "norm",
+                            IndexKind::Reference => "url",
+                            _ => "value",
+                        },
+                    ),
+                };
+                // The expression appears twice below (null test and sort value).
+                values.push(V::Text(param.clone()));
+                values.push(V::Text(param.clone()));
+                format!("(SELECT {agg}({col}) FROM {} WHERE seq = {alias}.seq AND param = ?)", table(*kind))
+            }
+        };
+        // NULLs (no value) sort last in both directions.
+        parts.push(format!("({expr}) IS NULL, {expr} {dir}"));
+    }
+    parts.push(format!("{alias}.seq ASC"));
+    parts.join(", ")
+}
