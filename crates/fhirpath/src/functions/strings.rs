@@ -1,0 +1,116 @@
+//! String functions.
+
+use super::codec::{decode, encode, escape, unescape};
+use super::{b, opt};
+use crate::compile::Node as CNode;
+use crate::error::Result;
+use crate::eval::{exec, Env, Items, Scope};
+use crate::func::Func;
+use crate::item::Item;
+use regex::Regex;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+thread_local! {
+    static REGEX: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+}
+
+/// Compiled regexes are cached per thread: patterns are usually literals in expressions
+/// evaluated many times.
+fn regex(pat: &str, pos: usize) -> Result<Regex> {
+    REGEX.with(|c| {
+        if let Some(r) = c.borrow().get(pat) {
+            return Ok(r.clone());
+        }
+        let r = Regex::new(pat).map_err(|e| exec(pos, format!("invalid regex: {e}")))?;
+        let mut m = c.borrow_mut();
+        if m.len() > 256 {
+            m.clear();
+        }
+        m.insert(pat.to_string(), r.clone());
+        Ok(r)
+    })
+}
+
+impl<'a> Env<'a> {
+    pub(super) fn string_fn(
+        &self,
+        f: Func,
+        items: &[Item<'a>],
+        args: &[CNode],
+        sc: Scope<'_, 'a>,
+        pos: usize,
+    ) -> Result<Items<'a>> {
+        use Func::*;
+        let Some(s) = Self::input_str(items, pos)? else {
+            return Ok(vec![]);
+        };
+        let st = |v: String| Ok(vec![Item::string(&v)]);
+        // Functions whose first argument is required: an empty argument gives empty.
+        let a0 = if matches!(f, Upper | Lower | Length | ToChars | Trim | Substring) {
+            None
+        } else {
+            self.arg_str(args, 0, sc, pos)?
+        };
+        if a0.is_none() && !matches!(f, Upper | Lower | Length | ToChars | Trim | Substring) {
+            return Ok(vec![]);
+        }
+        let a: String = a0.as_deref().unwrap_or("").to_string();
+        match f {
+            IndexOf => Ok(vec![Item::Integer(match s.find(&a) {
+                Some(byte) => s[..byte].chars().count() as i64,
+                None => -1,
+            })]),
+            Substring => {
+                let Some(start) = self.arg_int(args, 0, sc, pos)? else {
+                    return Ok(vec![]);
+                };
+                let chars: Vec<char> = s.chars().collect();
+                if start < 0 || start as usize >= chars.len() {
+                    return Ok(vec![]);
+                }
+                let len = match args.get(1) {
+                    Some(_) => match self.arg_int(args, 1, sc, pos)? {
+                        Some(l) => l.max(0) as usize,
+                        None => chars.len(),
+                    },
+                    None => chars.len(),
+                };
+                let start = start as usize;
+                let end = start.saturating_add(len).min(chars.len());
+                st(chars[start..end].iter().collect())
+            }
+            StartsWith => b(s.starts_with(&a)),
+            EndsWith => b(s.ends_with(&a)),
+            Contains => b(s.contains(&a)),
+            Upper => st(s.to_uppercase()),
+            Lower => st(s.to_lowercase()),
+            Length => Ok(vec![Item::Integer(s.chars().count() as i64)]),
+            ToChars => Ok(s.chars().map(|c| Item::string(c.encode_utf8(&mut [0; 4]))).collect()),
+            Trim => st(s.trim().to_string()),
+            Split => Ok(s.split(a.as_str()).map(Item::string).collect()),
+            Replace => {
+                let Some(to) = self.arg_str(args, 1, sc, pos)? else {
+                    return Ok(vec![]);
+                };
+                st(s.replace(&a, &to[..]))
+            }
+            Matches => b(regex(&format!("(?s){a}"), pos)?.is_match(&s)),
+            MatchesFull => b(regex(&format!("(?s)^(?:{a})$"), pos)?.is_match(&s)),
+            ReplaceMatches => {
+                let Some(to) = self.arg_str(args, 1, sc, pos)? else {
+                    return Ok(vec![]);
+                };
+                if a.is_empty() {
+                    return st(s);
+                }
+                st(regex(&a, pos)?.replace_all(&s, &to[..]).into_owned())
+            }
+            Encode => opt(encode(&s, &a).map(|v| Item::string(&v))),
+            Decode => opt(decode(&s, &a).map(|v| Item::string(&v))),
+            Escape => opt(escape(&s, &a).map(|v| Item::string(&v))),
+            Unescape => opt(unescape(&s, &a).map(|v| Item::string(&v))),
+            _ => unreachable!(),
+        }
+    }
+}
