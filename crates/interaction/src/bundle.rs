@@ -332,7 +332,7 @@ impl Interactions {
             Plan::Create(id) => {
                 let map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
                 let version =
-                    self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, map)?;
+                    self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, map, None)?;
                 Ok(written(Written {
                     version,
                     created: true,
@@ -367,7 +367,7 @@ impl Interactions {
                     id,
                     map,
                     e.if_match,
-                    tsunagu_store::Method::Put,
+                    tsunagu_store::Method::Put, None
                 )?))
             }
             Plan::Delete(id) => {

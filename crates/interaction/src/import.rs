@@ -19,6 +19,9 @@ pub struct Staged {
     /// POST (new id, version 1) or PUT (client id, update-as-create).
     pub method: Method,
     pub resource: Map<String, Value>,
+    /// Search index entries, extracted by the staging thread (after reference rewriting)
+    /// so that the single writer only writes.
+    pub index: Vec<tsunagu_store::IndexEntry>,
 }
 
 /// Whether an input must run as a real transaction rather than be staged: a Bundle with
@@ -74,7 +77,7 @@ impl Interactions {
             .unwrap_or("")
             .to_string();
         if ty != "Bundle" || !matches!(kind.as_str(), "transaction" | "batch" | "collection") {
-            return Ok(vec![self.stage_resource(input, None)?]);
+            return Ok(self.with_index(vec![self.stage_resource(input, None)?]));
         }
         let Value::Object(mut bundle) = input else {
             unreachable!("has resourceType")
@@ -122,7 +125,19 @@ impl Interactions {
                 }
             }
         }
-        Ok(staged)
+        Ok(self.with_index(staged))
+    }
+
+    /// Extracts index entries once references are final.
+    fn with_index(&self, mut staged: Vec<Staged>) -> Vec<Staged> {
+        for s in staged.iter_mut() {
+            let v = Value::Object(std::mem::take(&mut s.resource));
+            s.index = self.search.index_entries(&s.resource_type, &v);
+            if let Value::Object(m) = v {
+                s.resource = m;
+            }
+        }
+        staged
     }
 
     fn stage_resource(
@@ -155,6 +170,7 @@ impl Interactions {
             id,
             method,
             resource: map,
+            index: Vec::new(),
         })
     }
 
@@ -165,24 +181,10 @@ impl Interactions {
             for s in staged {
                 match s.method {
                     Method::Post => {
-                        self.put_version(
-                            txn,
-                            &s.resource_type,
-                            &s.id,
-                            1,
-                            Method::Post,
-                            s.resource,
-                        )?;
+                        self.put_version(txn, &s.resource_type, &s.id, 1, Method::Post, s.resource, Some(s.index))?;
                     }
                     _ => {
-                        self.update_in(
-                            txn,
-                            &s.resource_type,
-                            &s.id,
-                            s.resource,
-                            None,
-                            Method::Put,
-                        )?;
+                        self.update_in(txn, &s.resource_type, &s.id, s.resource, None, Method::Put, Some(s.index))?;
                     }
                 }
             }

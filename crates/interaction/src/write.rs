@@ -81,7 +81,7 @@ impl Interactions {
                 }
             }
             let id = uuid::Uuid::new_v4().to_string();
-            self.put_version(txn, ty, &id, 1, Method::Post, map)
+            self.put_version(txn, ty, &id, 1, Method::Post, map, None)
                 .map(|version| Written {
                     version,
                     created: true,
@@ -118,7 +118,7 @@ impl Interactions {
         self.check_id(id)?;
         let map = self.checked_resource(ty, Value::Object(map))?;
         in_txn(self, |txn| {
-            self.update_in(txn, ty, id, map, if_match, Method::Put)
+            self.update_in(txn, ty, id, map, if_match, Method::Put, None)
         })
     }
 
@@ -148,7 +148,7 @@ impl Interactions {
                 _ => return Err(multiple_matches(ty, criteria, matches.len())),
             };
             self.check_id(&id)?;
-            self.update_in(txn, ty, &id, map, if_match, Method::Put)
+            self.update_in(txn, ty, &id, map, if_match, Method::Put, None)
         })
     }
 
@@ -249,7 +249,7 @@ impl Interactions {
                 "パッチでリソースの id を変更することはできません".into(),
             )));
         }
-        let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, map)?;
+        let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, map, None)?;
         Ok(Written {
             version,
             created: false,
@@ -265,6 +265,7 @@ impl Interactions {
         map: serde_json::Map<String, Value>,
         if_match: Option<u64>,
         method: Method,
+        index: Option<Vec<tsunagu_store::IndexEntry>>,
     ) -> Result<Written, InteractionError> {
         let current = txn.current(ty, id)?;
         let next = match &current {
@@ -283,7 +284,7 @@ impl Interactions {
             }
         };
         let created = current.as_ref().map_or(true, |c| c.deleted);
-        let version = self.put_version(txn, ty, id, next, method, map)?;
+        let version = self.put_version(txn, ty, id, next, method, map, index)?;
         Ok(Written {
             version,
             created,
@@ -342,11 +343,13 @@ impl Interactions {
         version: u64,
         method: Method,
         map: serde_json::Map<String, Value>,
+        index: Option<Vec<tsunagu_store::IndexEntry>>,
     ) -> Result<ResourceVersion, InteractionError> {
         let ts = self.store.next_timestamp_ms();
         let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
         let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
-        let index = self.search.index_entries(ty, &resource);
+        // Callers that can extract outside the write lock (bulk load) pass the entries in.
+        let index = index.unwrap_or_else(|| self.search.index_entries(ty, &resource));
         txn.put(&NewVersion {
             resource_type: ty,
             id,

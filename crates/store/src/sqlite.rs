@@ -38,35 +38,36 @@ CREATE INDEX IF NOT EXISTS resource_live ON resource(type, current, deleted, seq
 CREATE INDEX IF NOT EXISTS resource_last_updated ON resource(last_updated);
 -- Search indexes of the current version of each live resource. Rows of a superseded or
 -- deleted version are removed when the new version is written, so every row points at a
--- current version and the tables stay as small as the live data.
-CREATE TABLE IF NOT EXISTS idx_token (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    system TEXT, code TEXT NOT NULL, display TEXT);
-CREATE INDEX IF NOT EXISTS idx_token_lookup ON idx_token(type, param, code, system);
+-- current version and the tables stay as small as the live data. WITHOUT ROWID tables
+-- keyed by (type, param, value…, seq) hold each row in one B-tree that is also the lookup
+-- index; absent optional parts are stored as '' because key columns cannot be NULL.
+CREATE TABLE IF NOT EXISTS idx_token (type TEXT NOT NULL, param TEXT NOT NULL, code TEXT NOT NULL,
+    system TEXT NOT NULL, seq INTEGER NOT NULL, display TEXT,
+    PRIMARY KEY (type, param, code, system, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_token_seq ON idx_token(seq);
-CREATE TABLE IF NOT EXISTS idx_string (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    norm TEXT NOT NULL, exact TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_string_lookup ON idx_string(type, param, norm);
+CREATE TABLE IF NOT EXISTS idx_string (type TEXT NOT NULL, param TEXT NOT NULL, norm TEXT NOT NULL,
+    exact TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, norm, exact, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_string_seq ON idx_string(seq);
-CREATE TABLE IF NOT EXISTS idx_date (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    lo INTEGER NOT NULL, hi INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_date_lookup ON idx_date(type, param, lo);
+CREATE TABLE IF NOT EXISTS idx_date (type TEXT NOT NULL, param TEXT NOT NULL, lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, lo, hi, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_date_seq ON idx_date(seq);
-CREATE TABLE IF NOT EXISTS idx_number (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    value REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_number_lookup ON idx_number(type, param, value);
+CREATE TABLE IF NOT EXISTS idx_number (type TEXT NOT NULL, param TEXT NOT NULL, value REAL NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, value, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_number_seq ON idx_number(seq);
-CREATE TABLE IF NOT EXISTS idx_quantity (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    system TEXT, code TEXT, value REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_quantity_lookup ON idx_quantity(type, param, code, value);
+CREATE TABLE IF NOT EXISTS idx_quantity (type TEXT NOT NULL, param TEXT NOT NULL, code TEXT NOT NULL,
+    value REAL NOT NULL, system TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, code, value, system, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_quantity_seq ON idx_quantity(seq);
-CREATE TABLE IF NOT EXISTS idx_reference (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    target_type TEXT, target_id TEXT, url TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_reference_lookup ON idx_reference(type, param, target_id, target_type);
-CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference(target_id, target_type);
+CREATE TABLE IF NOT EXISTS idx_reference (type TEXT NOT NULL, param TEXT NOT NULL, target_id TEXT NOT NULL,
+    target_type TEXT NOT NULL, url TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, target_id, target_type, url, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_reference_seq ON idx_reference(seq);
-CREATE TABLE IF NOT EXISTS idx_uri (seq INTEGER NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL,
-    value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_uri_lookup ON idx_uri(type, param, value);
+CREATE TABLE IF NOT EXISTS idx_uri (type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, value, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_uri_seq ON idx_uri(seq);
 ";
 

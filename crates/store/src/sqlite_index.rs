@@ -14,34 +14,46 @@ pub(crate) const ALL_KINDS: [IndexKind; 7] = [
     IndexKind::Uri,
 ];
 
+/// Absent optional parts are written as '' (key columns of WITHOUT ROWID tables cannot be
+/// NULL); queries test for '' accordingly.
 pub(crate) fn insert(c: &Connection, seq: i64, ty: &str, entries: &[IndexEntry]) -> Result<(), StoreError> {
     for e in entries {
         let p = e.param.as_str();
         match &e.value {
             IndexValue::Token { system, code, display } => c
-                .prepare_cached("INSERT INTO idx_token (seq, type, param, system, code, display) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                .execute(params![seq, ty, p, system, code, display])?,
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO idx_token (seq, type, param, system, code, display) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![seq, ty, p, system.as_deref().unwrap_or(""), code, display])?,
             IndexValue::String { norm, exact } => c
-                .prepare_cached("INSERT INTO idx_string (seq, type, param, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .prepare_cached("INSERT OR IGNORE INTO idx_string (seq, type, param, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(params![seq, ty, p, norm, exact])?,
             IndexValue::Date { lo, hi } => c
-                .prepare_cached("INSERT INTO idx_date (seq, type, param, lo, hi) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .prepare_cached("INSERT OR IGNORE INTO idx_date (seq, type, param, lo, hi) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(params![seq, ty, p, lo, hi])?,
             IndexValue::Number { value } => c
-                .prepare_cached("INSERT INTO idx_number (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
+                .prepare_cached("INSERT OR IGNORE INTO idx_number (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![seq, ty, p, value])?,
             IndexValue::Quantity { system, code, value } => c
                 .prepare_cached(
-                    "INSERT INTO idx_quantity (seq, type, param, system, code, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR IGNORE INTO idx_quantity (seq, type, param, system, code, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![seq, ty, p, system, code, value])?,
+                .execute(params![seq, ty, p, system.as_deref().unwrap_or(""), code.as_deref().unwrap_or(""), value])?,
             IndexValue::Reference { target_type, target_id, url } => c
                 .prepare_cached(
-                    "INSERT INTO idx_reference (seq, type, param, target_type, target_id, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR IGNORE INTO idx_reference (seq, type, param, target_type, target_id, url) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![seq, ty, p, target_type, target_id, url])?,
+                .execute(params![
+                    seq,
+                    ty,
+                    p,
+                    target_type.as_deref().unwrap_or(""),
+                    target_id.as_deref().unwrap_or(""),
+                    url
+                ])?,
             IndexValue::Uri { value } => c
-                .prepare_cached("INSERT INTO idx_uri (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
+                .prepare_cached("INSERT OR IGNORE INTO idx_uri (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![seq, ty, p, value])?,
         };
     }

@@ -227,7 +227,7 @@ fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
             }
             match system {
                 SystemMatch::Any => {}
-                SystemMatch::Absent => parts.push("system IS NULL".into()),
+                SystemMatch::Absent => parts.push("system = ''".into()),
                 SystemMatch::Is(s) => {
                     parts.push("system = ?".into());
                     values.push(V::Text(s.clone()));
