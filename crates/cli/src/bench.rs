@@ -16,14 +16,22 @@ pub enum Which {
         #[arg(long, default_value_t = 1000)]
         patients: usize,
     },
+    /// Backup and restore throughput of the data directory, and the size of an
+    /// incremental backup after a share of the resources changed. Works on copies.
+    Backup {
+        /// Percentage of live resources to change before the incremental backup.
+        #[arg(long, default_value_t = 1.0)]
+        change_percent: f64,
+    },
 }
 
-pub fn run(_cfg: &crate::config::Config, which: Which) -> Result<(), String> {
+pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
     match which {
         Which::Read {
             clients,
             seconds,
             patients,
         } => crate::bench_read::run(clients, seconds, patients),
+        Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
     }
 }

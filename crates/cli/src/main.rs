@@ -2,9 +2,12 @@
 //! them. This crate only parses the command line and configuration and wires the crates
 //! below together; it holds no FHIR logic of its own.
 
+mod backup_cmd;
 mod bench;
+mod bench_backup;
 mod bench_read;
 mod config;
+mod fhirpath_cmd;
 mod import;
 
 use clap::{Parser, Subcommand};
@@ -54,9 +57,47 @@ enum Command {
         no_check: bool,
     },
     /// Benchmarks of the hot paths, in release mode.
+    /// Evaluate a FHIRPath expression on a resource (JSON or XML; FILE or - for stdin).
+    Fhirpath {
+        expression: String,
+        file: Option<String>,
+        /// Environment variable for the expression, as NAME=VALUE (a string); repeatable.
+        #[arg(long = "var")]
+        vars: Vec<String>,
+    },
     Bench {
         #[command(subcommand)]
         which: bench::Which,
+    },
+    /// Encrypted, incremental backups: `backup --to DIR --recipient age1…`, and
+    /// `backup keygen | verify | list | prune`.
+    Backup(backup_cmd::BackupArgs),
+    /// Rebuilds the data directory from a backup generation (search indexes included).
+    Restore {
+        /// Backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Generation to restore (default: the newest).
+        #[arg(long)]
+        generation: Option<String>,
+        /// age identity file (private key).
+        #[arg(long)]
+        identity: PathBuf,
+        /// Move an existing data directory aside instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Ransomware drill: back up, scramble the data directory, restore, prove the content.
+    Drill {
+        /// Backup directory.
+        #[arg(long)]
+        to: PathBuf,
+        /// age identity file (private key).
+        #[arg(long)]
+        identity: PathBuf,
+        /// Confirms that the data directory may be scrambled (stop the server first).
+        #[arg(long)]
+        confirm: bool,
     },
 }
 
@@ -77,6 +118,19 @@ fn main() {
         Command::Serve { listen, base_url } => serve(cfg, listen, base_url),
         Command::Import { paths, no_check } => import::run(&cfg, &paths, !no_check),
         Command::Bench { which } => bench::run(&cfg, which),
+        Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
+        Command::Backup(args) => backup_cmd::run(&cfg, args),
+        Command::Restore {
+            from,
+            generation,
+            identity,
+            force,
+        } => backup_cmd::restore(&cfg, &from, generation.as_deref(), &identity, force),
+        Command::Drill {
+            to,
+            identity,
+            confirm,
+        } => backup_cmd::drill(&cfg, &to, &identity, confirm),
     };
     if let Err(e) = result {
         fail(&e);

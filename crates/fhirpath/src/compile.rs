@@ -5,6 +5,7 @@
 
 use crate::ast::{BinOp, Expr, ExprKind, TypeSpec, UnaryOp};
 use crate::error::{FhirPathError, Result};
+use crate::fastpath::FastPath;
 use crate::func::{self, ArgMode, Func};
 use crate::item::Item;
 use crate::nav::{self, ChildInfo};
@@ -36,6 +37,31 @@ pub(crate) enum Op {
     /// A left-associative operator chain `a op1 b op2 c …`, evaluated iteratively so long
     /// chains (`a | b | … | z`) need no deep recursion.
     Chain(Box<Node>, Vec<(BinOp, Node, usize)>),
+    /// A plain path with a precomputed walk, and the general tree for inputs it does not
+    /// fit (see `fastpath`).
+    Fast(Box<FastPath>, Box<Node>),
+}
+
+/// Replaces every maximal plain-path subtree with its precomputed walk.
+pub(crate) fn optimize(n: Node) -> Node {
+    if !matches!(n.op, Op::Fast(..)) {
+        if let Some(fp) = FastPath::for_plan(&n) {
+            return Node { pos: n.pos, op: Op::Fast(Box::new(fp), Box::new(n)) };
+        }
+    }
+    let opt = |b: Box<Node>| Box::new(optimize(*b));
+    let op = match n.op {
+        Op::Child(i, step) => Op::Child(i.map(opt), step),
+        Op::Call(i, f, args) => Op::Call(i.map(opt), f, args.into_iter().map(optimize).collect()),
+        Op::Typed(i, f, t) => Op::Typed(i.map(opt), f, t),
+        Op::Indexer(a, b) => Op::Indexer(opt(a), opt(b)),
+        Op::Neg(a) => Op::Neg(opt(a)),
+        Op::Chain(first, rest) => {
+            Op::Chain(opt(first), rest.into_iter().map(|(o, r, p)| (o, optimize(r), p)).collect())
+        }
+        other => other,
+    };
+    Node { pos: n.pos, op }
 }
 
 #[derive(Debug)]

@@ -272,19 +272,19 @@ impl DateTime {
                 d.day = d.day.min(days_in_month(d.year, d.month));
             }
             "month" => {
-                let total = d.year as i64 * 12 + (d.month as i64 - 1) + amount;
+                let total = (d.year as i64 * 12 + (d.month as i64 - 1)).checked_add(amount)?;
                 d.year = i32::try_from(total.div_euclid(12)).ok()?;
                 d.month = (total.rem_euclid(12) + 1) as u8;
                 d.day = d.day.min(days_in_month(d.year, d.month));
             }
             _ => {
                 let dur = match unit {
-                    "week" => Duration::days(amount.checked_mul(7)?),
-                    "day" => Duration::days(amount),
-                    "hour" => Duration::hours(amount),
-                    "minute" => Duration::minutes(amount),
-                    "second" => Duration::seconds(amount),
-                    "millisecond" => Duration::milliseconds(amount),
+                    "week" => Duration::try_days(amount.checked_mul(7)?)?,
+                    "day" => Duration::try_days(amount)?,
+                    "hour" => Duration::try_hours(amount)?,
+                    "minute" => Duration::try_minutes(amount)?,
+                    "second" => Duration::try_seconds(amount)?,
+                    "millisecond" => Duration::try_milliseconds(amount)?,
                     _ => return None,
                 };
                 let n = d.naive()?.checked_add_signed(dur)?;
@@ -458,7 +458,7 @@ impl Time {
             _ => return None,
         };
         let cur = ((self.hour as i64 * 60 + self.minute as i64) * 60 + self.second as i64) * 1000 + self.millis as i64;
-        let t = (cur + ms).rem_euclid(86_400_000);
+        let t = cur.checked_add(ms)?.rem_euclid(86_400_000);
         Some(Time {
             hour: (t / 3_600_000) as u8,
             minute: (t / 60_000 % 60) as u8,

@@ -16,8 +16,18 @@ pub struct Decimal {
 const DIV_SCALE: u32 = 16;
 const MAX_SCALE: u32 = 30;
 
-fn pow10(n: u32) -> i128 {
-    10i128.pow(n)
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+/// `mant * 10^n`, or `None` past the i128 range.
+fn scale_up(mant: i128, n: u32) -> Option<i128> {
+    mant.checked_mul(pow10(n)?)
+}
+
+/// `mant / 10^n` truncated (zero once 10^n is out of range).
+fn scale_down(mant: i128, n: u32) -> i128 {
+    pow10(n).map_or(0, |p| mant / p)
 }
 
 impl Decimal {
@@ -104,9 +114,9 @@ impl Decimal {
 
     fn rescale(&self, scale: u32) -> Option<i128> {
         if scale >= self.scale {
-            self.mant.checked_mul(pow10(scale - self.scale))
+            scale_up(self.mant, scale - self.scale)
         } else {
-            Some(self.mant / pow10(self.scale - scale))
+            Some(scale_down(self.mant, self.scale - scale))
         }
     }
 
@@ -141,7 +151,7 @@ impl Decimal {
         // a/10^sa ÷ b/10^sb = (a·10^(k)) / b / 10^(sa - sb + k)
         let target = DIV_SCALE + 1;
         let k = (target + o.scale).saturating_sub(self.scale);
-        let num = self.mant.checked_mul(pow10(k))?;
+        let num = scale_up(self.mant, k)?;
         let q = num / o.mant;
         let r = Decimal { mant: q, scale: self.scale + k - o.scale, neg_zero: false };
         Some(r.round(DIV_SCALE).normalized())
@@ -179,21 +189,33 @@ impl Decimal {
     /// Round half away from zero to `digits` places.
     pub fn round(&self, digits: u32) -> Decimal {
         if digits >= self.scale {
-            return Decimal { mant: self.mant * pow10(digits - self.scale), scale: digits, neg_zero: false };
+            return self.widen(digits);
         }
-        let f = pow10(self.scale - digits);
+        let Some(f) = pow10(self.scale - digits) else {
+            return Decimal { mant: 0, scale: digits, neg_zero: false };
+        };
         let q = self.mant / f;
         let r = self.mant % f;
-        let adj = if r.abs() * 2 >= f { self.mant.signum() } else { 0 };
+        // |r| < f <= 10^38, so doubling fits in i128.
+        let adj = if r.abs() >= f - r.abs() { self.mant.signum() } else { 0 };
         Decimal { mant: q + adj, scale: digits, neg_zero: false }
     }
 
     /// Towards zero, to `digits` places.
     pub fn truncate(&self, digits: u32) -> Decimal {
         if digits >= self.scale {
-            return Decimal { mant: self.mant * pow10(digits - self.scale), scale: digits, neg_zero: false };
+            return self.widen(digits);
         }
-        Decimal { mant: self.mant / pow10(self.scale - digits), scale: digits, neg_zero: false }
+        Decimal { mant: scale_down(self.mant, self.scale - digits), scale: digits, neg_zero: false }
+    }
+
+    /// The same value written with more digits after the point (unchanged if that cannot
+    /// be represented).
+    fn widen(&self, digits: u32) -> Decimal {
+        match scale_up(self.mant, digits - self.scale) {
+            Some(mant) => Decimal { mant, scale: digits, neg_zero: false },
+            None => *self,
+        }
     }
 
     pub fn floor(&self, digits: u32) -> Decimal {

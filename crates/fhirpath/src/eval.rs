@@ -89,6 +89,8 @@ pub(crate) struct Env<'a> {
     pub resource: Item<'a>,
     pub context: Item<'a>,
     pub now: Cell<Option<DateTime>>,
+    /// Ignore precomputed walks (differential testing of the shortcut).
+    pub general_only: bool,
 }
 
 /// `$this`, `$index`, `$total` in the current function scope.
@@ -232,7 +234,10 @@ impl<'a> Env<'a> {
                     return Ok(vec![]);
                 };
                 Ok(vec![match i.prim() {
-                    Prim::Int(v) => Item::Integer(-v),
+                    Prim::Int(v) => match v.checked_neg() {
+                        Some(n) => Item::Integer(n),
+                        None => return Ok(vec![]),
+                    },
                     Prim::Dec(d) => Item::Decimal(d.neg()),
                     Prim::Quantity(q) => Item::Quantity(Arc::new(crate::quantity::Quantity {
                         value: q.value.neg(),
@@ -240,6 +245,22 @@ impl<'a> Env<'a> {
                     })),
                     _ => return Err(exec(n.pos, format!("unary minus is not defined for {}", i.type_name()))),
                 }])
+            }
+            Op::Fast(fp, general) => {
+                let fits = |i: &Item| matches!(i, Item::Node(n) if fp.fits(n));
+                if self.general_only || !sc.this.iter().all(fits) {
+                    return self.eval(general, sc);
+                }
+                let mut out = Vec::new();
+                for it in sc.this {
+                    if let Item::Node(n) = it {
+                        fp.walk_into(n, &mut out);
+                    }
+                }
+                if !fp.complete(&out) {
+                    return self.eval(general, sc);
+                }
+                Ok(out)
             }
             Op::Chain(first, rest) => {
                 let mut acc = self.operand(first, sc)?;

@@ -5,13 +5,17 @@
 
 use crate::compile::{Node as CNode, Op, TypeTest};
 use crate::eval::{get2, push_values};
+use crate::func::Func;
 use crate::item::{Item, Node};
+use crate::nav;
 use serde_json::Value;
 
 #[derive(Debug)]
 pub(crate) struct FastPath {
     root: Root,
     steps: Vec<Step>,
+    /// Ends in `as(T)`: more than one result is an error the general evaluator reports.
+    max_one: bool,
 }
 
 #[derive(Debug)]
@@ -33,8 +37,19 @@ struct Step {
 impl FastPath {
     /// The fast plan for `plan`, if it is a plain path with fully known steps.
     pub(crate) fn for_plan(plan: &CNode) -> Option<FastPath> {
+        // A trailing `as(T)`/`ofType(T)` selects the one JSON key of a choice that holds a
+        // T (`Observation.value.as(Quantity)` reads `valueQuantity`).
+        let (mut cur, mut narrow, max_one) = match &plan.op {
+            Op::Typed(Some(input), f @ (Func::As | Func::OfType), tt) => {
+                let t = match tt {
+                    TypeTest::Fhir(t) | TypeTest::Both(_, t) => *t,
+                    _ => return None,
+                };
+                (&**input, Some(t), *f == Func::As)
+            }
+            _ => (plan, None, false),
+        };
         let mut steps = Vec::new();
-        let mut cur = plan;
         let root = loop {
             let Op::Child(input, step) = &cur.op else {
                 match &cur.op {
@@ -43,10 +58,25 @@ impl FastPath {
                 }
             };
             let (parent, info) = step.hint.as_ref()?;
-            if info.choice || info.candidates.len() != 1 {
-                return None;
-            }
-            let c = &info.candidates[0];
+            let c = match narrow.take() {
+                Some(t) => {
+                    // The same test as `as()`: exact for primitives, by specialisation
+                    // otherwise.
+                    let fits = |ty: &str| ty == t || (!nav::is_primitive(ty) && nav::model().is_subtype(ty, t));
+                    let mut matching = info.candidates.iter().filter(|c| fits(c.ty));
+                    let c = matching.next()?;
+                    if matching.next().is_some() {
+                        return None;
+                    }
+                    c
+                }
+                None => {
+                    if info.choice || info.candidates.len() != 1 {
+                        return None;
+                    }
+                    &info.candidates[0]
+                }
+            };
             if matches!(c.ty, "" | "Resource" | "DomainResource") {
                 return None;
             }
@@ -67,24 +97,39 @@ impl FastPath {
         if steps.is_empty() || steps[..steps.len() - 1].iter().any(|s| s.ext_key.is_some()) {
             return None;
         }
-        Some(FastPath { root, steps })
+        Some(FastPath { root, steps, max_one })
     }
 
     /// Evaluates on a node; `None` when the node is not the kind the plan was made for
     /// (the general evaluator then decides).
     pub(crate) fn run<'a>(&self, node: &Node<'a>) -> Option<Vec<Item<'a>>> {
-        let fits = match self.root {
-            Root::Type(t) => node.fhir_type == t,
-            Root::Path(p) => std::ptr::eq(node.path, p),
-        };
-        if !fits {
+        if !self.fits(node) {
             return None;
         }
         let mut out = Vec::new();
-        if let Some(v) = node.value {
-            self.walk(v, 0, &mut out);
+        self.walk_into(node, &mut out);
+        self.complete(&out).then_some(out)
+    }
+
+    /// Whether the walk computes exactly what the general evaluator would for this node.
+    pub(crate) fn fits(&self, node: &Node) -> bool {
+        match self.root {
+            Root::Type(t) => node.fhir_type == t,
+            Root::Path(p) => std::ptr::eq(node.path, p),
         }
-        Some(out)
+    }
+
+    /// Whether a walk's results are final (an `as()` over several items must fail, and the
+    /// general evaluator reports that).
+    pub(crate) fn complete(&self, out: &[Item]) -> bool {
+        !(self.max_one && out.len() > 1)
+    }
+
+    /// Appends the path's results for a node that [`fits`](Self::fits).
+    pub(crate) fn walk_into<'a>(&self, node: &Node<'a>, out: &mut Vec<Item<'a>>) {
+        if let Some(v) = node.value {
+            self.walk(v, 0, out);
+        }
     }
 
     fn walk<'a>(&self, v: &'a Value, k: usize, out: &mut Vec<Item<'a>>) {

@@ -88,6 +88,7 @@ pub fn compile_with(expr: &str, opts: &CompileOptions) -> Result<Expression> {
     };
     let plan = compile::Compiler { root, check_ordered: opts.check_ordered_functions }.compile(&ast)?;
     let fast = fastpath::FastPath::for_plan(&plan);
+    let plan = compile::optimize(plan);
     Ok(Expression { source: expr.to_string(), ast, plan, fast, root })
 }
 
@@ -134,7 +135,7 @@ impl Expression {
     #[doc(hidden)]
     pub fn evaluate_general<'a>(&self, resource: &'a Value) -> Result<Vec<Item<'a>>> {
         let root = Item::Node(Node::resource_expecting(resource, self.root));
-        self.run_general(root.clone(), root, None)
+        self.run_general(root.clone(), root, None, true)
     }
 
     /// Whether evaluation may take the plain-path shortcut.
@@ -154,7 +155,7 @@ impl Expression {
                 return Ok(items);
             }
         }
-        self.run_general(context, resource, ctx)
+        self.run_general(context, resource, ctx, false)
     }
 
     fn run_general<'a>(
@@ -162,8 +163,9 @@ impl Expression {
         context: Item<'a>,
         resource: Item<'a>,
         ctx: Option<&'a EvalContext<'a>>,
+        general_only: bool,
     ) -> Result<Vec<Item<'a>>> {
-        let env = eval::Env { ctx, resource, context: context.clone(), now: Cell::new(None) };
+        let env = eval::Env { ctx, resource, context: context.clone(), now: Cell::new(None), general_only };
         let this = [context];
         env.eval(&self.plan, eval::Scope { this: &this, index: 0, total: None })
     }

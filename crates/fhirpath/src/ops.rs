@@ -165,7 +165,7 @@ pub(crate) fn arith<'a>(op: ArithOp, a: &Item<'a>, b: &Item<'a>) -> Result<Optio
         }
         (Prim::Time(t), Prim::Quantity(q), ArithOp::Add | ArithOp::Sub) => {
             let (n, unit) = calendar_amount(q)?;
-            let n = if matches!(op, ArithOp::Sub) { -n } else { n };
+            let n = if matches!(op, ArithOp::Sub) { n.checked_neg().ok_or("duration out of range")? } else { n };
             Ok(t.add(n, unit).map(Item::Time))
         }
         (Prim::Quantity(x), Prim::Quantity(y), ArithOp::Add | ArithOp::Sub) => {
@@ -216,7 +216,7 @@ fn unit_seconds(u: &str) -> f64 {
 fn date_add(d: &DateTime, q: &Quantity, negate: bool) -> Result<Option<DateTime>, String> {
     let (mut n, mut unit) = calendar_amount(q)?;
     if negate {
-        n = -n;
+        n = n.checked_neg().ok_or("duration out of range")?;
     }
     // A step finer than the value's precision is first converted to that precision.
     let prec_unit = match d.precision {

@@ -226,6 +226,8 @@ impl<'s> UnitParser<'s> {
         Some(())
     }
 
+    /// An optional signed exponent. Bounded: real units use small powers, and a huge one
+    /// would only make conversion slow.
     fn exponent(&mut self) -> Option<i32> {
         let start = self.i;
         if matches!(self.peek(), Some(b'+') | Some(b'-')) {
@@ -237,7 +239,8 @@ impl<'s> UnitParser<'s> {
         if self.i == start {
             return Some(1);
         }
-        self.src[start..self.i].parse().ok()
+        let e: i32 = self.src[start..self.i].parse().ok()?;
+        (e.abs() <= 24).then_some(e)
     }
 
     fn component(&mut self) -> Option<Unit> {
@@ -449,5 +452,18 @@ mod tests {
         assert!(is_known_ucum("10*3/uL"));
         assert!(is_known_ucum("mm[Hg]"));
         assert!(!q("1", "cm").comparable(&q("1", "s")));
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn absurd_exponents_are_not_units() {
+        assert!(!is_known_ucum("m777777777g"));
+        assert!(!is_known_ucum("10*99"));
+        assert!(is_known_ucum("10*6/L"));
+        assert!(is_known_ucum("m-2"));
     }
 }

@@ -129,7 +129,22 @@ fn expected_text(s: &str) -> &str {
 fn run_case(c: &Case, input: &Value) -> Result<Option<String>, String> {
     let root_type = input.get("resourceType").and_then(Value::as_str).map(str::to_string);
     let opts = CompileOptions { root_type, check_ordered_functions: c.check_ordered };
-    let result = compile_with(&c.expr, &opts).and_then(|e| e.evaluate(input));
+    let compiled = compile_with(&c.expr, &opts);
+    let result = compiled.as_ref().map_err(Clone::clone).and_then(|e| e.evaluate(input));
+    // The precomputed walks must agree with the general evaluator (clock functions aside).
+    if let Ok(e) = &compiled {
+        if !c.expr.contains("now()") && !c.expr.contains("timeOfDay()") {
+            let general = e.evaluate_general(input);
+            let same = match (&result, &general) {
+                (Ok(a), Ok(b)) => tsunagu_fhirpath::to_json_output(a) == tsunagu_fhirpath::to_json_output(b),
+                (Err(a), Err(b)) => a.kind() == b.kind(),
+                _ => false,
+            };
+            if !same {
+                return Err(format!("shortcut and general evaluation differ: {result:?} vs {general:?}"));
+            }
+        }
+    }
     if let Some(kind) = &c.invalid {
         return match result {
             Ok(items) => Err(format!("expected a {kind} error, got {} item(s)", items.len())),

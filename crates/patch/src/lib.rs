@@ -6,6 +6,8 @@
 //! stores, versions or validates the result: the interaction layer checks that the
 //! patched resource is still valid and writes it.
 
+mod fhirpath_patch;
+
 use serde_json::Value;
 
 /// A patch document.
@@ -23,8 +25,8 @@ pub enum PatchError {
     MalformedJsonPatch(String),
     #[error("{0}")]
     JsonPatchFailed(String),
-    #[error("FHIRPath Patch is not available yet: the FHIRPath engine has not landed")]
-    FhirPathUnavailable,
+    #[error("FHIRPath Patch: {0}")]
+    FhirPath(String),
 }
 
 /// Applies `patch` to `doc`. On error, nothing is returned: the caller keeps the original.
@@ -38,6 +40,6 @@ pub fn apply(mut doc: Value, patch: &Patch) -> Result<Value, PatchError> {
                 .map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
             Ok(doc)
         }
-        Patch::FhirPath(_) => Err(PatchError::FhirPathUnavailable),
+        Patch::FhirPath(params) => fhirpath_patch::apply(doc, params),
     }
 }

@@ -69,7 +69,7 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         "implementation": { "description": "Tsunagu FHIR R4 server", "url": base },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
             "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor. Not yet: composite and special parameters, :above/:below/:in/:not-in on tokens, :identifier, _text/_content, _contained.",

@@ -547,3 +547,52 @@ async fn json_patch() {
         "2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhirpath_patch() {
+    let s = start().await;
+    let mut p = patient("FP");
+    p["identifier"] = json!([{ "system": "urn:a", "value": "1" }, { "system": "urn:b", "value": "2" }]);
+    let id = json(s.post_json("Patient", &p).await).await["id"].as_str().unwrap().to_string();
+    let params = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "operation", "part": [
+            { "name": "type", "valueCode": "replace" },
+            { "name": "path", "valueString": "Patient.gender" },
+            { "name": "value", "valueCode": "male" } ] },
+        { "name": "operation", "part": [
+            { "name": "type", "valueCode": "delete" },
+            { "name": "path", "valueString": "Patient.identifier.where(system = 'urn:a')" } ] },
+        { "name": "operation", "part": [
+            { "name": "type", "valueCode": "add" },
+            { "name": "path", "valueString": "Patient" },
+            { "name": "name", "valueString": "birthDate" },
+            { "name": "value", "valueDate": "1999-09-09" } ] }
+    ]});
+    let r = s
+        .client
+        .patch(s.url(&format!("Patient/{id}")))
+        .header("content-type", "application/fhir+json")
+        .body(params.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["gender"], "male");
+    assert_eq!(v["birthDate"], "1999-09-09");
+    assert_eq!(v["identifier"], json!([{ "system": "urn:b", "value": "2" }]));
+    // A path that selects two elements for replace is refused.
+    let bad = json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
+        { "name": "type", "valueCode": "replace" },
+        { "name": "path", "valueString": "Patient.name.family | Patient.gender" },
+        { "name": "value", "valueString": "x" } ] }]});
+    let r = s
+        .client
+        .patch(s.url(&format!("Patient/{id}")))
+        .header("content-type", "application/fhir+json")
+        .body(bad.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+}

@@ -47,6 +47,17 @@ impl Snapshot {
         self.high_seq
     }
 
+    /// Number of versions written up to and including `seq`. History is append-only, so
+    /// this equals the count a snapshot taken at `seq` saw, unless history was rewritten.
+    pub fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError> {
+        let n: i64 =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM resource WHERE seq <= ?1", [seq], |r| {
+                    r.get(0)
+                })?;
+        Ok(n as u64)
+    }
+
     /// Every version in write order.
     pub fn versions<E: From<StoreError>>(
         &self,

@@ -36,7 +36,10 @@ impl<'a> Env<'a> {
         let float = |v: f64| opt(Decimal::from_f64(v).map(Item::Decimal));
         match f {
             Abs => Ok(vec![match p {
-                Prim::Int(v) => Item::Integer(v.abs()),
+                Prim::Int(v) => match v.checked_abs() {
+                    Some(a) => Item::Integer(a),
+                    None => return Ok(vec![]),
+                },
                 _ => Item::Decimal(d.abs()),
             }]),
             Ceiling => int(d.ceil(0)),
@@ -47,7 +50,7 @@ impl<'a> Env<'a> {
                 if n < 0 {
                     return Err(exec(pos, "round() precision must be >= 0"));
                 }
-                Ok(vec![Item::Decimal(d.round(n as u32))])
+                Ok(vec![Item::Decimal(d.round(n.min(38) as u32))])
             }
             Exp => float(d.to_f64().exp()),
             Ln => float(d.to_f64().ln()),

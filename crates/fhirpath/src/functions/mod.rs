@@ -25,6 +25,10 @@ use convert::{conv, to_boolean, to_date, to_datetime, to_decimal, to_integer, to
 use math::boundary;
 use tree::{children, distinct, same_item};
 
+/// Bound on `repeat()` results: the function has no other way to stop on inputs whose
+/// projection always yields new values.
+const REPEAT_LIMIT: usize = 10_000;
+
 fn b<'a>(v: bool) -> Result<Items<'a>> {
     Ok(vec![Item::Boolean(v)])
 }
@@ -178,6 +182,10 @@ impl<'a> Env<'a> {
                         Ok(true)
                     })?;
                     frontier = next;
+                    // `1.repeat($this + 1)` never stops producing new items.
+                    if out.len() > REPEAT_LIMIT {
+                        return Err(exec(pos, format!("repeat() produced over {REPEAT_LIMIT} items")));
+                    }
                 }
                 Ok(out)
             }

@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests: starting the binary as a server on loopback
+//! and a minimal HTTP/1.1 client (one request per connection, std only).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn start_server(data: &Path, addr: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tsunagu"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", addr])
+        .env("RUST_LOG", "error")
+        .env_remove("TSUNAGU_SYNC")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tsunagu")
+}
+
+pub fn wait_ready(addr: &str, server: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok((200, _, _)) = http(addr, "GET", "/Patient?_count=1", None) {
+            return;
+        }
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("server exited during start: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("server did not start on {addr}");
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub type Response = (u16, HashMap<String, String>, Vec<u8>);
+
+/// A minimal HTTP/1.1 client over loopback (one request per connection).
+pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/fhir+json\r\nAccept: application/fhir+json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("incomplete response"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut payload = raw[split + 4..].to_vec();
+    if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        payload = dechunk(&payload)?;
+    } else if let Some(len) = headers.get("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        if payload.len() < len {
+            return Err(std::io::Error::other("truncated body"));
+        }
+        payload.truncate(len);
+    }
+    Ok((status, headers, payload))
+}
+
+fn dechunk(mut b: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| std::io::Error::other("truncated chunk"))?;
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap_or("").trim(), 16)
+            .map_err(|_| std::io::Error::other("bad chunk size"))?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let start = eol + 2;
+        if b.len() < start + size + 2 {
+            return Err(std::io::Error::other("truncated chunk"));
+        }
+        out.extend_from_slice(&b[start..start + size]);
+        b = &b[start + size + 2..];
+    }
+}
