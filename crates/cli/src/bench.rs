@@ -16,6 +16,14 @@ pub enum Which {
         #[arg(long, default_value_t = 1000)]
         patients: usize,
     },
+    /// The search query mix of the search issue (token, string, date range, reference,
+    /// chained, _has, _include, _revinclude, _sort, _summary=count) against the data
+    /// directory as it is; load it first with `tsunagu import`.
+    Search {
+        /// Runs of each query (each with a different sampled value).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// Backup and restore throughput of the data directory, and the size of an
     /// incremental backup after a share of the resources changed. Works on copies.
     Backup {
@@ -32,6 +40,7 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
             seconds,
             patients,
         } => crate::bench_read::run(clients, seconds, patients),
+        Which::Search { runs } => crate::bench_search::run(cfg, runs),
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
     }
 }

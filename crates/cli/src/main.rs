@@ -6,9 +6,11 @@ mod backup_cmd;
 mod bench;
 mod bench_backup;
 mod bench_read;
+mod bench_search;
 mod config;
 mod fhirpath_cmd;
 mod import;
+mod reindex_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +59,15 @@ enum Command {
         no_check: bool,
     },
     /// Benchmarks of the hot paths, in release mode.
+    /// Rebuild every search index from the stored resources (resumable: an interrupted
+    /// run continues where it stopped unless --restart is given).
+    Reindex {
+        #[arg(long)]
+        restart: bool,
+        /// Resources per transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
+    },
     /// Evaluate a FHIRPath expression on a resource (JSON or XML; FILE or - for stdin).
     Fhirpath {
         expression: String,
@@ -118,6 +129,7 @@ fn main() {
         Command::Serve { listen, base_url } => serve(cfg, listen, base_url),
         Command::Import { paths, no_check } => import::run(&cfg, &paths, !no_check),
         Command::Bench { which } => bench::run(&cfg, which),
+        Command::Reindex { restart, batch } => reindex_cmd::run(&cfg, restart, batch.max(1)),
         Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
         Command::Backup(args) => backup_cmd::run(&cfg, args),
         Command::Restore {

@@ -101,6 +101,11 @@ pub trait WriteTxn {
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError>;
     /// Resource ids of live resources matching a query, seen from inside the transaction.
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError>;
+    /// Replaces the index entries of the current version stored at `seq` (reindexing).
+    fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError>;
+    /// A small persistent setting (`reindex.cursor`), read inside the transaction.
+    fn get_setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<(), StoreError>;
 }
 
 /// Versioned resource storage.
@@ -125,4 +130,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// A fresh, strictly increasing timestamp (ms) for a new version.
     fn next_timestamp_ms(&self) -> i64;
+    /// Current, live versions written after `after_seq`, in write order, at most `limit`.
+    fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError>;
+    /// How many current, live versions there are after `after_seq`.
+    fn count_current_after(&self, after_seq: i64) -> Result<u64, StoreError>;
 }

@@ -3,7 +3,7 @@
 //! read-then-write sequences such as conditional create are serialised), and a small pool
 //! of reader connections that run in parallel thanks to WAL mode.
 
-use crate::query::{HistoryQuery, HistoryScope, SearchPage, SearchQuery};
+use crate::query::{HistoryQuery, HistoryScope, IndexEntry, SearchPage, SearchQuery};
 use crate::sqlite_query::{order_by, where_clause};
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS resource (
 CREATE UNIQUE INDEX IF NOT EXISTS resource_version ON resource(type, id, version);
 CREATE INDEX IF NOT EXISTS resource_live ON resource(type, current, deleted, seq);
 CREATE INDEX IF NOT EXISTS resource_last_updated ON resource(last_updated);
+CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Search indexes of the current version of each live resource. Rows of a superseded or
 -- deleted version are removed when the new version is written, so every row points at a
 -- current version and the tables stay as small as the live data. WITHOUT ROWID tables
@@ -238,6 +239,33 @@ impl WriteTxn for SqliteTxn<'_> {
         }
     }
 
+    fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
+        for kind in crate::sqlite_index::ALL_KINDS {
+            let sql = format!("DELETE FROM {} WHERE seq = ?1", crate::sqlite_query::table(kind));
+            self.conn.prepare_cached(&sql)?.execute([seq])?;
+        }
+        crate::sqlite_index::insert(self.conn, seq, resource_type, index)
+    }
+
+    fn get_setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM setting WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self
+                .conn
+                .prepare_cached("INSERT INTO setting (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2")?
+                .execute(params![key, v])?,
+            None => self.conn.prepare_cached("DELETE FROM setting WHERE key = ?1")?.execute([key])?,
+        };
+        Ok(())
+    }
+
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
         search_ids(self.conn, q)
     }
@@ -365,6 +393,27 @@ impl Store for SqliteStore {
                 Err(e)
             }
         }
+    }
+
+    fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM resource WHERE current = 1 AND deleted = 0 AND seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![after_seq, limit as i64], row_to_version)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn count_current_after(&self, after_seq: i64) -> Result<u64, StoreError> {
+        self.with_reader(|c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM resource WHERE current = 1 AND deleted = 0 AND seq > ?1",
+                [after_seq],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
     }
 
     fn next_timestamp_ms(&self) -> i64 {

@@ -102,10 +102,18 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             values.push(V::Text(source_type.clone()));
             values.push(V::Text(param.clone()));
             let (s, i) = (format!("{alias}s"), format!("{alias}i"));
+            // With the outer type known the subquery is uncorrelated: SQLite runs it once.
+            let target = match ty {
+                Some(t) => {
+                    values.push(V::Text(t.to_string()));
+                    "?".to_string()
+                }
+                None => format!("{alias}.type"),
+            };
             let inner = where_clause(query, &s, values);
             format!(
                 "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
-                 WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {alias}.type AND {inner})"
+                 WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {target} AND {inner})"
             )
         }
         Condition::Compartment { params, target_type, target_id } => {
