@@ -66,10 +66,7 @@ enum Plan {
 fn entry_error(index: usize, e: InteractionError) -> InteractionError {
     match e {
         InteractionError::Entry { .. } => e,
-        e => InteractionError::Entry {
-            index,
-            source: Box::new(e),
-        },
+        e => InteractionError::Entry { index, source: Box::new(e) },
     }
 }
 
@@ -83,16 +80,11 @@ impl Interactions {
         let map = expect_resource("Bundle", body)?;
         match map.get("type").and_then(Value::as_str) {
             // A transaction is checked whole: one bad entry fails it anyway.
-            Some("transaction") => {
-                self.transaction(self.checked_resource("Bundle", Value::Object(map))?, ctx)
-            }
+            Some("transaction") => self.transaction(self.checked_resource("Bundle", Value::Object(map))?, ctx),
             // A batch's entries are checked one by one, each failing on its own.
             Some("batch") => Ok(self.batch(map, ctx)),
             other => Err(InteractionError::bad_request(
-                format!(
-                    "POST to the base needs a transaction or batch Bundle, not {}",
-                    other.unwrap_or("(none)")
-                ),
+                format!("POST to the base needs a transaction or batch Bundle, not {}", other.unwrap_or("(none)")),
                 format!(
                     "ベース URL への POST には transaction か batch の Bundle が必要です（{}）",
                     other.unwrap_or("なし")
@@ -101,22 +93,14 @@ impl Interactions {
         }
     }
 
-    fn transaction(
-        &self,
-        map: Map<String, Value>,
-        ctx: &RequestContext,
-    ) -> Result<Value, InteractionError> {
+    fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let entries = parse_entries(&map, ctx)?;
         let responses = in_txn(self, |txn| self.process(txn, entries, ctx, true))?;
         Ok(response_bundle("transaction-response", responses))
     }
 
     fn batch(&self, map: Map<String, Value>, ctx: &RequestContext) -> Value {
-        let raw = map
-            .get("entry")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let raw = map.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut responses = Vec::with_capacity(raw.len());
         for (index, e) in raw.iter().enumerate() {
             let result = parse_entry(index, e, ctx).and_then(|mut entry| {
@@ -157,9 +141,7 @@ impl Interactions {
         for e in &entries {
             let plan = self.plan(txn, e).map_err(|err| entry_error(e.index, err))?;
             let target = match &plan {
-                Plan::Create(id) | Plan::Update(id) | Plan::Patch(id) | Plan::Delete(Some(id)) => {
-                    Some(id.clone())
-                }
+                Plan::Create(id) | Plan::Update(id) | Plan::Patch(id) | Plan::Delete(Some(id)) => Some(id.clone()),
                 Plan::Exists(v) => {
                     if let Some(f) = &e.full_url {
                         ids.insert(f.clone(), format!("{}/{}", e.ty, v.id));
@@ -233,9 +215,7 @@ impl Interactions {
         for i in order {
             let e = &mut entries[i];
             let index = e.index;
-            let r = self
-                .execute(txn, e, &plans[i], ctx)
-                .map_err(|err| entry_error(index, err))?;
+            let r = self.execute(txn, e, &plans[i], ctx).map_err(|err| entry_error(index, err))?;
             responses[i] = r;
         }
         Ok(responses)
@@ -256,16 +236,10 @@ impl Interactions {
             Verb::Put => match (&e.criteria, id_in_url) {
                 (Some(c), _) => {
                     let m = self.conditional_matches(txn, &e.ty, c)?;
-                    let body_id = e
-                        .resource
-                        .as_ref()
-                        .and_then(|r| r.get("id"))
-                        .and_then(Value::as_str);
+                    let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str);
                     match m.as_slice() {
                         [] => Plan::Update(
-                            body_id
-                                .map(str::to_string)
-                                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                            body_id.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                         ),
                         [(_, id)] => Plan::Update(id.clone()),
                         _ => return Err(multiple_matches(&e.ty, c, m.len())),
@@ -331,44 +305,24 @@ impl Interactions {
         match plan {
             Plan::Create(id) => {
                 let map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
-                let version =
-                    self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, map, None)?;
-                Ok(written(Written {
-                    version,
-                    created: true,
-                    existing: false,
-                }))
+                let version = self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, map, None)?;
+                Ok(written(Written { version, created: true, existing: false }))
             }
-            Plan::Exists(v) => Ok(written(Written {
-                version: v.clone(),
-                created: false,
-                existing: true,
-            })),
+            Plan::Exists(v) => Ok(written(Written { version: v.clone(), created: false, existing: true })),
             Plan::Update(id) => {
                 let mut map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
                 match map.get("id").and_then(Value::as_str) {
                     Some(body_id) if body_id != id => {
                         return Err(InteractionError::bad_request(
-                            format!(
-                                "the resource id '{body_id}' differs from '{id}' in request.url"
-                            ),
-                            format!(
-                                "リソースの id '{body_id}' が request.url の '{id}' と一致しません"
-                            ),
+                            format!("the resource id '{body_id}' differs from '{id}' in request.url"),
+                            format!("リソースの id '{body_id}' が request.url の '{id}' と一致しません"),
                         ))
                     }
                     _ => {
                         map.insert("id".into(), Value::String(id.clone()));
                     }
                 }
-                Ok(written(self.update_in(
-                    txn,
-                    &e.ty,
-                    id,
-                    map,
-                    e.if_match,
-                    tsunagu_store::Method::Put, None
-                )?))
+                Ok(written(self.update_in(txn, &e.ty, id, map, e.if_match, tsunagu_store::Method::Put, None)?))
             }
             Plan::Delete(id) => {
                 let w = match id {
@@ -392,38 +346,23 @@ impl Interactions {
         }
     }
 
-    fn execute_read(
-        &self,
-        txn: &mut dyn WriteTxn,
-        e: &Entry,
-        ctx: &RequestContext,
-    ) -> Result<Value, InteractionError> {
+    fn execute_read(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let params = SearchParams::parse(e.criteria.as_deref().unwrap_or(""));
         let rest: Vec<&str> = e.rest.iter().map(String::as_str).collect();
         let (resource, version) = match rest.as_slice() {
-            ["_history"] => (
-                self.history(HistoryScope::Type(e.ty.clone()), &params, ctx)?,
-                None,
-            ),
+            ["_history"] => (self.history(HistoryScope::Type(e.ty.clone()), &params, ctx)?, None),
             [id] => match txn.current(&e.ty, id)? {
                 None => return Err(InteractionError::NotFound(e.ty.clone(), id.to_string())),
-                Some(v) if v.deleted => {
-                    return Err(InteractionError::Gone(e.ty.clone(), id.to_string()))
-                }
+                Some(v) if v.deleted => return Err(InteractionError::Gone(e.ty.clone(), id.to_string())),
                 Some(v) => (parse_body(&v)?, Some(v)),
             },
             [id, "_history", vid] => {
                 let v = self.vread(&e.ty, id, vid)?;
                 (parse_body(&v)?, Some(v))
             }
-            [id, "_history"] => (
-                self.history(
-                    HistoryScope::Instance(e.ty.clone(), id.to_string()),
-                    &params,
-                    ctx,
-                )?,
-                None,
-            ),
+            [id, "_history"] => {
+                (self.history(HistoryScope::Instance(e.ty.clone(), id.to_string()), &params, ctx)?, None)
+            }
             [] => (self.search(Some(&e.ty), &params, ctx)?, None),
             _ => {
                 return Err(InteractionError::bad_request(
@@ -446,28 +385,21 @@ impl Interactions {
 }
 
 fn parse_body(v: &tsunagu_store::ResourceVersion) -> Result<Value, InteractionError> {
-    serde_json::from_slice(&v.body).map_err(|e| {
-        tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)).into()
-    })
+    serde_json::from_slice(&v.body)
+        .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)).into())
 }
 
 /// A PATCH entry carries a Binary (JSON Patch, base64) or a Parameters (FHIRPath Patch).
 fn patch_from_resource(resource: Option<&Value>) -> Result<PatchBody, InteractionError> {
     let r = resource.ok_or_else(|| {
-        InteractionError::bad_request(
-            "a PATCH entry needs a resource",
-            "PATCH のエントリにはリソースが必要です",
-        )
+        InteractionError::bad_request("a PATCH entry needs a resource", "PATCH のエントリにはリソースが必要です")
     })?;
     match r.get("resourceType").and_then(Value::as_str) {
         Some("Parameters") => Ok(PatchBody::FhirPath(r.clone())),
         Some("Binary") => {
             let data = r.get("data").and_then(Value::as_str).unwrap_or("");
             let bytes = base64_decode(data).ok_or_else(|| {
-                InteractionError::bad_request(
-                    "Binary.data is not base64",
-                    "Binary.data が base64 ではありません",
-                )
+                InteractionError::bad_request("Binary.data is not base64", "Binary.data が base64 ではありません")
             })?;
             let ops: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 InteractionError::bad_request(
@@ -529,8 +461,7 @@ fn written_response(w: &Written, ctx: &RequestContext) -> Value {
             }
         }
         ReturnPreference::OperationOutcome => {
-            out["response"]["outcome"] =
-                crate::outcome::information("Done", "完了しました", ctx.lang);
+            out["response"]["outcome"] = crate::outcome::information("Done", "完了しました", ctx.lang);
         }
         ReturnPreference::Minimal => {}
     }
@@ -586,29 +517,15 @@ pub(crate) fn rewrite_references(v: &mut Value, f: &mut dyn FnMut(&str) -> Optio
     }
 }
 
-fn parse_entries(
-    map: &Map<String, Value>,
-    ctx: &RequestContext,
-) -> Result<Vec<Entry>, InteractionError> {
-    let raw = map
-        .get("entry")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    raw.iter()
-        .enumerate()
-        .map(|(i, e)| parse_entry(i, e, ctx))
-        .collect()
+fn parse_entries(map: &Map<String, Value>, ctx: &RequestContext) -> Result<Vec<Entry>, InteractionError> {
+    let raw = map.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    raw.iter().enumerate().map(|(i, e)| parse_entry(i, e, ctx)).collect()
 }
 
 fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, InteractionError> {
-    let req = e.get("request").ok_or_else(|| {
-        bad(
-            index,
-            "the entry has no request".into(),
-            "エントリに request がありません".into(),
-        )
-    })?;
+    let req = e
+        .get("request")
+        .ok_or_else(|| bad(index, "the entry has no request".into(), "エントリに request がありません".into()))?;
     let method = req.get("method").and_then(Value::as_str).unwrap_or("");
     let verb = match method {
         "GET" => Verb::Get,
@@ -618,26 +535,16 @@ fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, I
         "PATCH" => Verb::Patch,
         "DELETE" => Verb::Delete,
         m => {
-            return Err(bad(
-                index,
-                format!("unknown request.method '{m}'"),
-                format!("request.method '{m}' は不明です"),
-            ))
+            return Err(bad(index, format!("unknown request.method '{m}'"), format!("request.method '{m}' は不明です")))
         }
     };
     let url = req.get("url").and_then(Value::as_str).unwrap_or("");
-    let url = url
-        .strip_prefix(&format!("{}/", ctx.base))
-        .unwrap_or(url)
-        .trim_start_matches('/');
+    let url = url.strip_prefix(&format!("{}/", ctx.base)).unwrap_or(url).trim_start_matches('/');
     let (path, query) = match url.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
         None => (url, None),
     };
-    let mut segments = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let mut segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string);
     let Some(ty) = segments.next() else {
         return Err(bad(
             index,
@@ -655,11 +562,7 @@ fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, I
         ));
     }
     if matches!(verb, Verb::Post | Verb::Put) {
-        if let Some(rt) = resource
-            .as_ref()
-            .and_then(|r| r.get("resourceType"))
-            .and_then(Value::as_str)
-        {
+        if let Some(rt) = resource.as_ref().and_then(|r| r.get("resourceType")).and_then(Value::as_str) {
             if rt != ty {
                 return Err(bad(
                     index,
@@ -672,11 +575,7 @@ fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, I
     let if_match = match req.get("ifMatch").and_then(Value::as_str) {
         None => None,
         Some(s) => Some(parse_etag(s).ok_or_else(|| {
-            bad(
-                index,
-                format!("ifMatch '{s}' is not an ETag"),
-                format!("ifMatch '{s}' は ETag として不正です"),
-            )
+            bad(index, format!("ifMatch '{s}' is not an ETag"), format!("ifMatch '{s}' は ETag として不正です"))
         })?),
     };
     Ok(Entry {
@@ -687,10 +586,7 @@ fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, I
         criteria: query,
         full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
         resource,
-        if_none_exist: req
-            .get("ifNoneExist")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        if_none_exist: req.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
         if_match,
     })
 }
@@ -710,9 +606,7 @@ mod tests {
     fn references_are_rewritten_everywhere() {
         let mut r = json!({"subject": {"reference": "urn:uuid:1"}, "contained": [{"x": {"reference": "urn:uuid:1"}}],
                             "identifier": [{"value": "urn:uuid:1"}]});
-        rewrite_references(&mut r, &mut |s| {
-            (s == "urn:uuid:1").then(|| "Patient/9".to_string())
-        });
+        rewrite_references(&mut r, &mut |s| (s == "urn:uuid:1").then(|| "Patient/9".to_string()));
         assert_eq!(r["subject"]["reference"], "Patient/9");
         assert_eq!(r["contained"][0]["x"]["reference"], "Patient/9");
         assert_eq!(r["identifier"][0]["value"], "urn:uuid:1");

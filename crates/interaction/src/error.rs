@@ -19,13 +19,7 @@ impl Lang {
         for part in h.split(',') {
             let mut it = part.trim().split(';');
             let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = it
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|v| v.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
+            let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok())).unwrap_or(1.0);
             let lang = if tag.starts_with("ja") {
                 Lang::Ja
             } else if tag.starts_with("en") {
@@ -66,10 +60,7 @@ pub enum InteractionError {
     #[error("invalid request: {en}")]
     BadRequest { en: String, ja: String },
     #[error("the content is not valid")]
-    Invalid {
-        status: u16,
-        issues: Vec<ContentIssue>,
-    },
+    Invalid { status: u16, issues: Vec<ContentIssue> },
     #[error("version conflict: {en}")]
     Conflict { en: String, ja: String },
     #[error("precondition failed: {en}")]
@@ -86,61 +77,37 @@ pub enum InteractionError {
     PayloadTooLarge(usize),
     /// One entry of a transaction failed; the whole transaction was rolled back.
     #[error("transaction entry {index} failed: {source}")]
-    Entry {
-        index: usize,
-        source: Box<InteractionError>,
-    },
+    Entry { index: usize, source: Box<InteractionError> },
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }
 
 impl InteractionError {
     pub fn bad_request(en: impl Into<String>, ja: impl Into<String>) -> Self {
-        InteractionError::BadRequest {
-            en: en.into(),
-            ja: ja.into(),
-        }
+        InteractionError::BadRequest { en: en.into(), ja: ja.into() }
     }
 
     pub fn not_supported(en: impl Into<String>, ja: impl Into<String>) -> Self {
-        InteractionError::NotSupported {
-            en: en.into(),
-            ja: ja.into(),
-        }
+        InteractionError::NotSupported { en: en.into(), ja: ja.into() }
     }
 
     pub fn not_acceptable(en: impl Into<String>, ja: impl Into<String>) -> Self {
-        InteractionError::NotAcceptable {
-            en: en.into(),
-            ja: ja.into(),
-        }
+        InteractionError::NotAcceptable { en: en.into(), ja: ja.into() }
     }
 
     pub fn unsupported_media_type(en: impl Into<String>, ja: impl Into<String>) -> Self {
-        InteractionError::UnsupportedMediaType {
-            en: en.into(),
-            ja: ja.into(),
-        }
+        InteractionError::UnsupportedMediaType { en: en.into(), ja: ja.into() }
     }
 
     pub fn precondition(en: impl Into<String>, ja: impl Into<String>) -> Self {
-        InteractionError::PreconditionFailed {
-            en: en.into(),
-            ja: ja.into(),
-        }
+        InteractionError::PreconditionFailed { en: en.into(), ja: ja.into() }
     }
 
     /// One invalid-content issue at a location, rejected with 400.
     pub fn invalid(code: &'static str, expression: Option<String>, en: String, ja: String) -> Self {
         InteractionError::Invalid {
             status: 400,
-            issues: vec![ContentIssue {
-                severity: "error",
-                code,
-                expression,
-                en,
-                ja,
-            }],
+            issues: vec![ContentIssue { severity: "error", code, expression, en, ja }],
         }
     }
 
@@ -176,8 +143,7 @@ impl InteractionError {
             InteractionError::PreconditionFailed { .. } => "conflict",
             InteractionError::NotSupported { .. } => "not-supported",
             InteractionError::MethodNotAllowed(_) => "not-supported",
-            InteractionError::NotAcceptable { .. }
-            | InteractionError::UnsupportedMediaType { .. } => "not-supported",
+            InteractionError::NotAcceptable { .. } | InteractionError::UnsupportedMediaType { .. } => "not-supported",
             InteractionError::PayloadTooLarge(_) => "too-long",
             InteractionError::Entry { source, .. } => source.issue_code(),
             InteractionError::Store(StoreError::VersionConflict(_)) => "conflict",
@@ -229,10 +195,7 @@ impl InteractionError {
                 )
             }
             E::Entry { index, source } => {
-                format!(
-                    "Transaction entry {index} failed, nothing was written: {}",
-                    source.message(lang)
-                )
+                format!("Transaction entry {index} failed, nothing was written: {}", source.message(lang))
             }
             E::Store(StoreError::VersionConflict(what)) if ja => {
                 format!("同時更新が競合しました（{what}）。再試行してください")
@@ -253,10 +216,7 @@ mod tests {
         assert_eq!(Lang::from_accept_language(None), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("ja,en;q=0.8")), Lang::Ja);
         assert_eq!(Lang::from_accept_language(Some("en-US,ja;q=0.5")), Lang::En);
-        assert_eq!(
-            Lang::from_accept_language(Some("fr, ja-JP;q=0.9")),
-            Lang::Ja
-        );
+        assert_eq!(Lang::from_accept_language(Some("fr, ja-JP;q=0.9")), Lang::Ja);
         assert_eq!(Lang::from_accept_language(Some("fr")), Lang::En);
     }
 }

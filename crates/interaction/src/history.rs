@@ -53,17 +53,11 @@ impl Interactions {
         let before_seq = match params.get("_cursor") {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                InteractionError::bad_request(
-                    "the paging cursor is invalid",
-                    "ページングのカーソルが不正です",
-                )
+                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
             })?),
         };
         for (k, _) in &params.pairs {
-            if !matches!(
-                k.as_str(),
-                "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list"
-            ) {
+            if !matches!(k.as_str(), "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list") {
                 if ctx.strict {
                     return Err(InteractionError::bad_request(
                         format!("history does not take the parameter '{k}'"),
@@ -72,13 +66,7 @@ impl Interactions {
                 }
             }
         }
-        let q = HistoryQuery {
-            scope,
-            since_ms: instant("_since")?,
-            at_ms: instant("_at")?,
-            before_seq,
-            count,
-        };
+        let q = HistoryQuery { scope, since_ms: instant("_since")?, at_ms: instant("_at")?, before_seq, count };
         let versions = self.store.history(&q)?;
         let total = self.store.history_count(&q)?;
         let base_query: String = params
@@ -88,13 +76,14 @@ impl Interactions {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
-        let mut links = vec![
-            json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') }),
-        ];
+        let mut links =
+            vec![json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') })];
         if versions.len() == count && count > 0 {
             if let Some(last) = versions.last() {
                 let sep = if base_query.is_empty() { "" } else { "&" };
-                links.push(json!({ "relation": "next", "url": format!("{path}?{base_query}{sep}_cursor={}", last.seq) }));
+                links.push(
+                    json!({ "relation": "next", "url": format!("{path}?{base_query}{sep}_cursor={}", last.seq) }),
+                );
             }
         }
         let mut entries = Vec::with_capacity(versions.len());
@@ -119,9 +108,8 @@ impl Interactions {
                 }
             });
             if !v.deleted {
-                let resource: Value = serde_json::from_slice(&v.body).map_err(|e| {
-                    tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id))
-                })?;
+                let resource: Value = serde_json::from_slice(&v.body)
+                    .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)))?;
                 entry["resource"] = resource;
             }
             entries.push(entry);

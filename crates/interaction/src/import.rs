@@ -30,23 +30,16 @@ pub fn needs_transaction(input: &Value) -> bool {
     if input.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return false;
     }
-    input
-        .get("entry")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|e| {
-            let Some(r) = e.get("request") else {
-                return false;
-            };
-            let method = r.get("method").and_then(Value::as_str).unwrap_or("");
-            matches!(method, "DELETE" | "PATCH" | "GET" | "HEAD")
-                || r.get("ifNoneExist").is_some()
-                || r.get("ifMatch").is_some()
-                || r.get("url")
-                    .and_then(Value::as_str)
-                    .is_some_and(|u| u.contains('?'))
-        })
+    input.get("entry").and_then(Value::as_array).into_iter().flatten().any(|e| {
+        let Some(r) = e.get("request") else {
+            return false;
+        };
+        let method = r.get("method").and_then(Value::as_str).unwrap_or("");
+        matches!(method, "DELETE" | "PATCH" | "GET" | "HEAD")
+            || r.get("ifNoneExist").is_some()
+            || r.get("ifMatch").is_some()
+            || r.get("url").and_then(Value::as_str).is_some_and(|u| u.contains('?'))
+    })
 }
 
 impl Interactions {
@@ -59,11 +52,7 @@ impl Interactions {
     /// - `collection` Bundles and single resources: resources with an id are updated
     ///   (created with that id), resources without one are created.
     pub fn stage(&self, input: Value) -> Result<Vec<Staged>, InteractionError> {
-        let Some(ty) = input
-            .get("resourceType")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
+        let Some(ty) = input.get("resourceType").and_then(Value::as_str).map(str::to_string) else {
             return Err(InteractionError::invalid(
                 "required",
                 None,
@@ -71,17 +60,11 @@ impl Interactions {
                 "resourceType がありません".into(),
             ));
         };
-        let kind = input
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let kind = input.get("type").and_then(Value::as_str).unwrap_or("").to_string();
         if ty != "Bundle" || !matches!(kind.as_str(), "transaction" | "batch" | "collection") {
             return Ok(self.with_index(vec![self.stage_resource(input, None)?]));
         }
-        let Value::Object(mut bundle) = input else {
-            unreachable!("has resourceType")
-        };
+        let Value::Object(mut bundle) = input else { unreachable!("has resourceType") };
         let entries = match bundle.remove("entry") {
             Some(Value::Array(e)) => e,
             _ => Vec::new(),
@@ -93,26 +76,22 @@ impl Interactions {
                 continue;
             };
             let request = entry.get("request");
-            let method = request
-                .and_then(|r| r.get("method"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let method = request.and_then(|r| r.get("method")).and_then(Value::as_str).unwrap_or("");
             let conditional = request.is_some_and(|r| {
                 r.get("ifNoneExist").is_some()
                     || r.get("ifMatch").is_some()
-                    || r.get("url")
-                        .and_then(Value::as_str)
-                        .is_some_and(|u| u.contains('?'))
+                    || r.get("url").and_then(Value::as_str).is_some_and(|u| u.contains('?'))
             });
             if conditional || matches!(method, "DELETE" | "PATCH" | "GET" | "HEAD") {
                 return Err(InteractionError::not_supported(
                     format!("entry {index} is a {method} or conditional request; load this Bundle as a transaction"),
-                    format!("エントリ {index} は {method} または条件付きのため、トランザクションとして読み込んでください"),
+                    format!(
+                        "エントリ {index} は {method} または条件付きのため、トランザクションとして読み込んでください"
+                    ),
                 ));
             }
             let post = method == "POST" || (kind == "collection" && resource.get("id").is_none());
-            let s =
-                self.stage_resource(resource, post.then(|| uuid::Uuid::new_v4().to_string()))?;
+            let s = self.stage_resource(resource, post.then(|| uuid::Uuid::new_v4().to_string()))?;
             if let Some(full) = entry.get("fullUrl").and_then(Value::as_str) {
                 ids.insert(full.to_string(), format!("{}/{}", s.resource_type, s.id));
             }
@@ -140,16 +119,8 @@ impl Interactions {
         staged
     }
 
-    fn stage_resource(
-        &self,
-        resource: Value,
-        new_id: Option<String>,
-    ) -> Result<Staged, InteractionError> {
-        let ty = resource
-            .get("resourceType")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+    fn stage_resource(&self, resource: Value, new_id: Option<String>) -> Result<Staged, InteractionError> {
+        let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
         self.known_type(&ty)?;
         let map = self.checked_resource(&ty, resource)?;
         let (id, method) = match new_id {
@@ -165,13 +136,7 @@ impl Interactions {
                 None => (uuid::Uuid::new_v4().to_string(), Method::Post),
             },
         };
-        Ok(Staged {
-            resource_type: ty,
-            id,
-            method,
-            resource: map,
-            index: Vec::new(),
-        })
+        Ok(Staged { resource_type: ty, id, method, resource: map, index: Vec::new() })
     }
 
     /// Writes staged resources in one atomic transaction; returns how many were written.

@@ -5,17 +5,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// `meta.lastUpdated` text for a timestamp: UTC, millisecond precision.
 pub fn format_instant(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// RFC 7231 date for the `Last-Modified` header.
 pub fn http_date(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 pub use tsunagu_search::parse_range;

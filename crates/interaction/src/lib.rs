@@ -25,8 +25,8 @@ mod write;
 pub use error::{ContentIssue, InteractionError, Lang};
 pub use import::{needs_transaction, Staged};
 pub use instant::{format_instant, http_date, parse_range};
-pub use reindex::ReindexStep;
 pub use outcome::{information, operation_outcome};
+pub use reindex::ReindexStep;
 pub use resource::{NoCheck, ResourceCheck};
 pub use search::{decode as percent_decode, SearchParams};
 pub use write::{PatchBody, PatchTarget, Written};
@@ -46,10 +46,7 @@ pub struct InteractionConfig {
 
 impl Default for InteractionConfig {
     fn default() -> Self {
-        InteractionConfig {
-            default_count: 50,
-            max_count: 1000,
-        }
+        InteractionConfig { default_count: 50, max_count: 1000 }
     }
 }
 
@@ -95,11 +92,7 @@ pub struct Interactions {
 }
 
 impl Interactions {
-    pub fn new(
-        store: Arc<dyn Store>,
-        check: Arc<dyn ResourceCheck>,
-        config: InteractionConfig,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, check: Arc<dyn ResourceCheck>, config: InteractionConfig) -> Self {
         Interactions {
             store,
             model: tsunagu_model::r4(),
@@ -137,12 +130,7 @@ impl Interactions {
         }
     }
 
-    pub fn vread(
-        &self,
-        ty: &str,
-        id: &str,
-        version: &str,
-    ) -> Result<ResourceVersion, InteractionError> {
+    pub fn vread(&self, ty: &str, id: &str, version: &str) -> Result<ResourceVersion, InteractionError> {
         self.known_type(ty)?;
         let Ok(n) = version.parse::<u64>() else {
             return Err(InteractionError::VersionNotFound(ty.into(), id.into(), 0));
@@ -162,9 +150,5 @@ pub fn etag(version: u64) -> String {
 
 /// Parses `W/"3"` or `"3"` or `3`.
 pub fn parse_etag(s: &str) -> Option<u64> {
-    s.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .ok()
+    s.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
 }

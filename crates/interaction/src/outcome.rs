@@ -24,15 +24,8 @@ pub fn operation_outcome(err: &InteractionError, lang: Lang) -> Value {
             issues.push(issue);
         }
     }
-    let severity = if err.status() >= 500 {
-        "fatal"
-    } else {
-        "error"
-    };
-    issues.insert(
-        0,
-        json!({ "severity": severity, "code": err.issue_code(), "diagnostics": err.message(lang) }),
-    );
+    let severity = if err.status() >= 500 { "fatal" } else { "error" };
+    issues.insert(0, json!({ "severity": severity, "code": err.issue_code(), "diagnostics": err.message(lang) }));
     json!({ "resourceType": "OperationOutcome", "issue": issues })
 }
 

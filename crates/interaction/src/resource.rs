@@ -22,11 +22,7 @@ impl ResourceCheck for NoCheck {
 
 /// `[A-Za-z0-9\-\.]{1,64}` (R4 `id` datatype).
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// The submitted body as a resource object of type `ty`.
@@ -56,22 +52,13 @@ pub fn expect_resource(ty: &str, body: Value) -> Result<Map<String, Value>, Inte
 
 /// Rebuilds the top of a resource with `resourceType`, `id` and `meta` first, as FHIR
 /// JSON writers conventionally order them, and the server-kept meta values set.
-pub fn with_identity(
-    mut map: Map<String, Value>,
-    ty: &str,
-    id: &str,
-    version: u64,
-    last_updated: &str,
-) -> Value {
+pub fn with_identity(mut map: Map<String, Value>, ty: &str, id: &str, version: u64, last_updated: &str) -> Value {
     let mut meta = match map.remove("meta") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
     meta.insert("versionId".into(), Value::String(version.to_string()));
-    meta.insert(
-        "lastUpdated".into(),
-        Value::String(last_updated.to_string()),
-    );
+    meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
     let mut out = Map::with_capacity(map.len() + 3);
     out.insert("resourceType".into(), Value::String(ty.to_string()));
     out.insert("id".into(), Value::String(id.to_string()));

@@ -23,11 +23,7 @@ impl Interactions {
         })
     }
 
-    fn restore_in(
-        &self,
-        txn: &mut dyn WriteTxn,
-        v: &ResourceVersion,
-    ) -> Result<(), InteractionError> {
+    fn restore_in(&self, txn: &mut dyn WriteTxn, v: &ResourceVersion) -> Result<(), InteractionError> {
         let ty = v.resource_type.as_str();
         let expected = txn.current(ty, &v.id)?.map_or(1, |c| c.version + 1);
         if v.version != expected {
@@ -40,8 +36,8 @@ impl Interactions {
         let index = if v.deleted {
             Vec::new()
         } else {
-            let resource: Value = serde_json::from_slice(&v.body)
-                .map_err(|e| StoreError::Corrupt(format!("{ty}/{}: {e}", v.id)))?;
+            let resource: Value =
+                serde_json::from_slice(&v.body).map_err(|e| StoreError::Corrupt(format!("{ty}/{}: {e}", v.id)))?;
             self.search.index_entries(ty, &resource)
         };
         txn.put(&NewVersion {

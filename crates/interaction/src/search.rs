@@ -116,7 +116,12 @@ impl Interactions {
     }
 
     /// Type-level (`ty` given) or system-level search, one page as a `searchset` Bundle.
-    pub fn search(&self, ty: Option<&str>, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+    pub fn search(
+        &self,
+        ty: Option<&str>,
+        params: &SearchParams,
+        ctx: &RequestContext,
+    ) -> Result<Value, InteractionError> {
         self.search_with(ty, params, ctx, Vec::new(), None)
     }
 
@@ -180,7 +185,11 @@ impl Interactions {
             }
         }
         Ok(Clause {
-            any: vec![Condition::Compartment { params, target_type: compartment.to_string(), target_id: id.to_string() }],
+            any: vec![Condition::Compartment {
+                params,
+                target_type: compartment.to_string(),
+                target_id: id.to_string(),
+            }],
         })
     }
 
@@ -196,7 +205,10 @@ impl Interactions {
             self.known_type(t)?;
         }
         if params.get("_contained").is_some_and(|v| v != "false") {
-            return Err(InteractionError::not_supported("_contained=true is not supported yet", "_contained=true にはまだ対応していません"));
+            return Err(InteractionError::not_supported(
+                "_contained=true is not supported yet",
+                "_contained=true にはまだ対応していません",
+            ));
         }
         let mut parsed = self.build_query(ty, params, ctx.strict, &ctx.base)?;
         let q = &mut parsed.query;
@@ -207,7 +219,8 @@ impl Interactions {
             q.count = 0;
         }
         q.total = summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
-        let bad_cursor = || InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です");
+        let bad_cursor =
+            || InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です");
         if let Some(c) = params.get("_cursor") {
             q.after_seq = Some(c.parse().map_err(|_| bad_cursor())?);
         }
@@ -290,8 +303,13 @@ impl Interactions {
                         if inc.param.as_deref().is_some_and(|p| p != e.param) {
                             continue;
                         }
-                        if let tsunagu_store::IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. } = e.value {
-                            if inc.target_type.as_ref().is_some_and(|tt| *tt != t) || seen.contains(&(t.clone(), id.clone())) {
+                        if let tsunagu_store::IndexValue::Reference {
+                            target_type: Some(t), target_id: Some(id), ..
+                        } = e.value
+                        {
+                            if inc.target_type.as_ref().is_some_and(|tt| *tt != t)
+                                || seen.contains(&(t.clone(), id.clone()))
+                            {
                                 continue;
                             }
                             if let Some(found) = self.store.read(&t, &id)?.filter(|f| !f.deleted) {

@@ -39,19 +39,17 @@ pub(crate) fn in_txn<T>(
 ) -> Result<T, InteractionError> {
     let mut f = Some(f);
     let mut out: Option<Result<T, InteractionError>> = None;
-    let res = it.store.write(
-        &mut |txn| match f.take().expect("a store runs the write closure once")(txn) {
-            Ok(v) => {
-                out = Some(Ok(v));
-                Ok(())
-            }
-            Err(InteractionError::Store(e)) => Err(e),
-            Err(e) => {
-                out = Some(Err(e));
-                Err(StoreError::Aborted)
-            }
-        },
-    );
+    let res = it.store.write(&mut |txn| match f.take().expect("a store runs the write closure once")(txn) {
+        Ok(v) => {
+            out = Some(Ok(v));
+            Ok(())
+        }
+        Err(InteractionError::Store(e)) => Err(e),
+        Err(e) => {
+            out = Some(Err(e));
+            Err(StoreError::Aborted)
+        }
+    });
     match (res, out) {
         (Ok(()), Some(r)) => r,
         (Err(StoreError::Aborted), Some(r)) => r,
@@ -62,42 +60,26 @@ pub(crate) fn in_txn<T>(
 
 impl Interactions {
     /// `POST [type]`, with `If-None-Exist` when `condition` is given.
-    pub fn create(
-        &self,
-        ty: &str,
-        body: Value,
-        condition: Option<&str>,
-    ) -> Result<Written, InteractionError> {
+    pub fn create(&self, ty: &str, body: Value, condition: Option<&str>) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         let map = self.checked_resource(ty, body)?;
         in_txn(self, |txn| {
             if let Some(cond) = condition {
                 if let Some(existing) = self.match_one_for_create(txn, ty, cond)? {
-                    return Ok(Written {
-                        version: existing,
-                        created: false,
-                        existing: true,
-                    });
+                    return Ok(Written { version: existing, created: false, existing: true });
                 }
             }
             let id = uuid::Uuid::new_v4().to_string();
-            self.put_version(txn, ty, &id, 1, Method::Post, map, None)
-                .map(|version| Written {
-                    version,
-                    created: true,
-                    existing: false,
-                })
+            self.put_version(txn, ty, &id, 1, Method::Post, map, None).map(|version| Written {
+                version,
+                created: true,
+                existing: false,
+            })
         })
     }
 
     /// `PUT [type]/[id]`; creates the resource with that id when it does not exist.
-    pub fn update(
-        &self,
-        ty: &str,
-        id: &str,
-        body: Value,
-        if_match: Option<u64>,
-    ) -> Result<Written, InteractionError> {
+    pub fn update(&self, ty: &str, id: &str, body: Value, if_match: Option<u64>) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         let map = expect_resource(ty, body)?;
         match map.get("id").and_then(Value::as_str) {
@@ -117,9 +99,7 @@ impl Interactions {
         }
         self.check_id(id)?;
         let map = self.checked_resource(ty, Value::Object(map))?;
-        in_txn(self, |txn| {
-            self.update_in(txn, ty, id, map, if_match, Method::Put, None)
-        })
+        in_txn(self, |txn| self.update_in(txn, ty, id, map, if_match, Method::Put, None))
     }
 
     /// `PUT [type]?[criteria]`.
@@ -153,22 +133,13 @@ impl Interactions {
     }
 
     /// `DELETE [type]/[id]`. Deleting what is absent or already deleted succeeds (R4).
-    pub fn delete(
-        &self,
-        ty: &str,
-        id: &str,
-        if_match: Option<u64>,
-    ) -> Result<Option<Written>, InteractionError> {
+    pub fn delete(&self, ty: &str, id: &str, if_match: Option<u64>) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
         in_txn(self, |txn| self.delete_in(txn, ty, id, if_match))
     }
 
     /// `DELETE [type]?[criteria]`: deletes the single match; several matches are refused.
-    pub fn conditional_delete(
-        &self,
-        ty: &str,
-        criteria: &str,
-    ) -> Result<Option<Written>, InteractionError> {
+    pub fn conditional_delete(&self, ty: &str, criteria: &str) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
         in_txn(self, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
@@ -219,24 +190,15 @@ impl Interactions {
             Some(v) => v,
         };
         check_if_match(ty, id, if_match, current.version)?;
-        let doc: Value = serde_json::from_slice(&current.body)
-            .map_err(|e| StoreError::Corrupt(format!("{ty}/{id}: {e}")))?;
+        let doc: Value =
+            serde_json::from_slice(&current.body).map_err(|e| StoreError::Corrupt(format!("{ty}/{id}: {e}")))?;
         let patched = crate::write::apply_patch(doc, patch)?;
         // The result of a well-formed patch that is not a valid resource is 422 (http.html#patch).
         let unprocessable = |e: InteractionError| match e {
-            InteractionError::Invalid { issues, .. } => InteractionError::Invalid {
-                status: 422,
-                issues,
-            },
+            InteractionError::Invalid { issues, .. } => InteractionError::Invalid { status: 422, issues },
             InteractionError::BadRequest { en, ja } => InteractionError::Invalid {
                 status: 422,
-                issues: vec![crate::ContentIssue {
-                    severity: "error",
-                    code: "invalid",
-                    expression: None,
-                    en,
-                    ja,
-                }],
+                issues: vec![crate::ContentIssue { severity: "error", code: "invalid", expression: None, en, ja }],
             },
             e => e,
         };
@@ -250,11 +212,7 @@ impl Interactions {
             )));
         }
         let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, map, None)?;
-        Ok(Written {
-            version,
-            created: false,
-            existing: false,
-        })
+        Ok(Written { version, created: false, existing: false })
     }
 
     pub(crate) fn update_in(
@@ -285,11 +243,7 @@ impl Interactions {
         };
         let created = current.as_ref().map_or(true, |c| c.deleted);
         let version = self.put_version(txn, ty, id, next, method, map, index)?;
-        Ok(Written {
-            version,
-            created,
-            existing: false,
-        })
+        Ok(Written { version, created, existing: false })
     }
 
     pub(crate) fn delete_in(
@@ -327,11 +281,7 @@ impl Interactions {
             body: Vec::new(),
             seq: 0,
         };
-        Ok(Some(Written {
-            version,
-            created: false,
-            existing: false,
-        }))
+        Ok(Some(Written { version, created: false, existing: false }))
     }
 
     /// Sets meta, serialises and writes one version.
@@ -399,10 +349,7 @@ impl Interactions {
     pub(crate) fn check_content(&self, resource: &Value) -> Result<(), InteractionError> {
         let issues = self.check.check(resource);
         if issues.iter().any(|i| i.severity == "error") {
-            Err(InteractionError::Invalid {
-                status: 400,
-                issues,
-            })
+            Err(InteractionError::Invalid { status: 400, issues })
         } else {
             Ok(())
         }
@@ -431,12 +378,7 @@ pub enum PatchTarget<'a> {
     Criteria(&'a str),
 }
 
-fn check_if_match(
-    ty: &str,
-    id: &str,
-    if_match: Option<u64>,
-    current: u64,
-) -> Result<(), InteractionError> {
+fn check_if_match(ty: &str, id: &str, if_match: Option<u64>, current: u64) -> Result<(), InteractionError> {
     match if_match {
         Some(v) if v != current => Err(InteractionError::precondition(
             format!("{ty}/{id} is at version {current}, not {v} (If-Match)"),

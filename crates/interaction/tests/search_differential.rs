@@ -31,7 +31,9 @@ fn codes_of(v: &Value) -> Vec<(Option<String>, String)> {
                 vec![(s(v, "system"), code)]
             } else if let Some(value) = s(v, "value") {
                 // Identifier, ContactPoint
-                let sys = if v.get("use").is_some() && v.get("system").is_some_and(|x| x.as_str().is_some_and(|y| !y.contains(':'))) {
+                let sys = if v.get("use").is_some()
+                    && v.get("system").is_some_and(|x| x.as_str().is_some_and(|y| !y.contains(':')))
+                {
                     None // ContactPoint.system is a kind (phone, email), not a code system
                 } else {
                     s(v, "system")

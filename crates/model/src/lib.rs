@@ -11,8 +11,8 @@
 mod tables;
 
 pub use tables::{
-    Binding, BindingStrength, Compartment, ElementDef, Model, SearchParamDef, SearchParamType,
-    TypeDef, TypeKind, TypeRef,
+    Binding, BindingStrength, Compartment, ElementDef, Model, SearchParamDef, SearchParamType, TypeDef, TypeKind,
+    TypeRef,
 };
 
 /// The R4 (4.0.1) model, built on first use.

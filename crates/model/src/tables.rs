@@ -174,10 +174,7 @@ const SEARCH_PARAMS: &str = include_str!("generated/searchparams.tsv");
 const COMPARTMENTS: &str = include_str!("generated/compartments.tsv");
 
 fn rows(table: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
-    table
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| l.split('\t').collect())
+    table.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(|l| l.split('\t').collect())
 }
 
 impl Model {
@@ -217,9 +214,7 @@ impl Model {
                 .filter(|t| !t.is_empty())
                 .map(|t| {
                     let (code, targets) = match t.split_once('(') {
-                        Some((c, rest)) => {
-                            (c, rest.trim_end_matches(')').split('|').collect::<Vec<_>>())
-                        }
+                        Some((c, rest)) => (c, rest.trim_end_matches(')').split('|').collect::<Vec<_>>()),
                         None => (t, Vec::new()),
                     };
                     match code.strip_prefix("System.") {
@@ -228,11 +223,7 @@ impl Model {
                             system: true,
                             targets,
                         },
-                        None => TypeRef {
-                            code,
-                            system: false,
-                            targets,
-                        },
+                        None => TypeRef { code, system: false, targets },
                     }
                 })
                 .collect();
@@ -244,10 +235,7 @@ impl Model {
                     "preferred" => BindingStrength::Preferred,
                     _ => BindingStrength::Example,
                 };
-                Some(Binding {
-                    strength,
-                    value_set: vs,
-                })
+                Some(Binding { strength, value_set: vs })
             });
             let siblings = children.entry(parent).or_default();
             let order = siblings.len() as u32;
@@ -274,10 +262,7 @@ impl Model {
 
         let mut value_sets: HashMap<&str, Vec<(&str, Vec<&str>)>> = HashMap::default();
         for r in rows(VALUE_SETS) {
-            value_sets
-                .entry(r[0])
-                .or_default()
-                .push((r[1], r[2].split(' ').collect()));
+            value_sets.entry(r[0]).or_default().push((r[1], r[2].split(' ').collect()));
         }
 
         let mut search_params: HashMap<&str, Vec<SearchParamDef>> = HashMap::default();
@@ -294,11 +279,7 @@ impl Model {
                 url: r[5],
                 components: r
                     .get(6)
-                    .map(|c| {
-                        c.split(',')
-                            .filter_map(|c| c.split_once(';'))
-                            .collect::<Vec<_>>()
-                    })
+                    .map(|c| c.split(',').filter_map(|c| c.split_once(';')).collect::<Vec<_>>())
                     .unwrap_or_default(),
             });
         }
@@ -306,24 +287,13 @@ impl Model {
         let mut compartments: HashMap<&str, Compartment> = HashMap::default();
         for r in rows(COMPARTMENTS) {
             let params: Vec<&str> = r[2].split(',').filter(|p| !p.is_empty()).collect();
-            let c = compartments.entry(r[0]).or_insert_with(|| Compartment {
-                code: r[0],
-                members: HashMap::default(),
-            });
+            let c = compartments.entry(r[0]).or_insert_with(|| Compartment { code: r[0], members: HashMap::default() });
             if !params.is_empty() {
                 c.members.insert(r[1], params);
             }
         }
 
-        Model {
-            types,
-            elements,
-            children,
-            value_sets,
-            search_params,
-            compartments,
-            resource_types,
-        }
+        Model { types, elements, children, value_sets, search_params, compartments, resource_types }
     }
 
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
@@ -336,15 +306,11 @@ impl Model {
     }
 
     pub fn is_resource_type(&self, name: &str) -> bool {
-        self.types
-            .get(name)
-            .is_some_and(|t| t.kind == TypeKind::Resource && !t.is_abstract)
+        self.types.get(name).is_some_and(|t| t.kind == TypeKind::Resource && !t.is_abstract)
     }
 
     pub fn is_primitive(&self, name: &str) -> bool {
-        self.types
-            .get(name)
-            .is_some_and(|t| t.kind == TypeKind::Primitive)
+        self.types.get(name).is_some_and(|t| t.kind == TypeKind::Primitive)
     }
 
     /// True when `ty` is `base` or derives from it (`Patient` ⊂ `DomainResource` ⊂ `Resource`,
@@ -369,31 +335,15 @@ impl Model {
     /// Children, in definition order, of a type (`HumanName`, `Patient`) or backbone path
     /// (`Patient.contact`). Backbone paths with a content reference resolve to their target.
     pub fn children(&self, parent: &str) -> impl Iterator<Item = &ElementDef> + '_ {
-        let parent = self
-            .elements
-            .get(parent)
-            .and_then(|e| e.content_ref)
-            .unwrap_or(parent);
-        self.children
-            .get(parent)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| self.elements.get(p))
+        let parent = self.elements.get(parent).and_then(|e| e.content_ref).unwrap_or(parent);
+        self.children.get(parent).into_iter().flatten().filter_map(|p| self.elements.get(p))
     }
 
     /// The element definition of a child by its JSON property name, with the concrete type
     /// when the property names one branch of a choice (`valueQuantity` → `value[x]`,
     /// `Quantity`). `parent` is a type name or backbone path.
-    pub fn child<'a>(
-        &'a self,
-        parent: &str,
-        json_name: &str,
-    ) -> Option<(&'a ElementDef, &'a TypeRef)> {
-        let parent = self
-            .elements
-            .get(parent)
-            .and_then(|e| e.content_ref)
-            .unwrap_or(parent);
+    pub fn child<'a>(&'a self, parent: &str, json_name: &str) -> Option<(&'a ElementDef, &'a TypeRef)> {
+        let parent = self.elements.get(parent).and_then(|e| e.content_ref).unwrap_or(parent);
         let mut key = String::with_capacity(parent.len() + json_name.len() + 1);
         key.push_str(parent);
         key.push('.');
@@ -405,20 +355,14 @@ impl Model {
         }
         // A choice element: find the longest prefix that is a choice element, then match
         // the remainder against its types.
-        let split = json_name
-            .char_indices()
-            .filter(|(_, c)| c.is_ascii_uppercase());
+        let split = json_name.char_indices().filter(|(_, c)| c.is_ascii_uppercase());
         for (i, _) in split {
             key.truncate(parent.len() + 1);
             key.push_str(&json_name[..i]);
             if let Some(e) = self.elements.get(key.as_str()) {
                 if e.choice {
                     let suffix = &json_name[i..];
-                    return e
-                        .types
-                        .iter()
-                        .find(|t| type_suffix_matches(t.code, suffix))
-                        .map(|t| (e, t));
+                    return e.types.iter().find(|t| type_suffix_matches(t.code, suffix)).map(|t| (e, t));
                 }
             }
         }
@@ -440,28 +384,14 @@ impl Model {
 
     /// Search parameters defined for a resource type, including the `Resource` and
     /// `DomainResource` ones (`_id`, `_lastUpdated`, `_tag`, …).
-    pub fn search_params<'a>(
-        &'a self,
-        resource: &str,
-    ) -> impl Iterator<Item = &'a SearchParamDef> + 'a {
-        let own = self
-            .search_params
-            .get(resource)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+    pub fn search_params<'a>(&'a self, resource: &str) -> impl Iterator<Item = &'a SearchParamDef> + 'a {
+        let own = self.search_params.get(resource).map(Vec::as_slice).unwrap_or(&[]);
         let domain = if resource == "Bundle" || resource == "Binary" || resource == "Parameters" {
             &[][..]
         } else {
-            self.search_params
-                .get("DomainResource")
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
+            self.search_params.get("DomainResource").map(Vec::as_slice).unwrap_or(&[])
         };
-        let base = self
-            .search_params
-            .get("Resource")
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let base = self.search_params.get("Resource").map(Vec::as_slice).unwrap_or(&[]);
         own.iter().chain(domain).chain(base)
     }
 
@@ -475,11 +405,7 @@ impl Model {
 }
 
 /// The type of content-reference elements, which declare none of their own.
-static BACKBONE: TypeRef = TypeRef {
-    code: "BackboneElement",
-    system: false,
-    targets: Vec::new(),
-};
+static BACKBONE: TypeRef = TypeRef { code: "BackboneElement", system: false, targets: Vec::new() };
 
 /// `Quantity` matches suffix `Quantity`; `dateTime` matches `DateTime`. The quantity
 /// profiles are named after their base type on the wire (`doseQuantity`).
@@ -519,24 +445,14 @@ mod tests {
         assert_eq!(t.code, "SimpleQuantity");
         let (e, _) = m.child("Questionnaire.item", "item").unwrap();
         assert_eq!(e.backbone_path(), Some("Questionnaire.item"));
-        assert!(m
-            .children("Questionnaire.item.item")
-            .any(|c| c.name == "linkId"));
+        assert!(m.children("Questionnaire.item.item").any(|c| c.name == "linkId"));
         assert!(m.is_subtype("code", "string"));
         assert!(m.is_subtype("Patient", "Resource"));
-        let gender = m
-            .element("Patient.gender")
-            .unwrap()
-            .binding
-            .as_ref()
-            .unwrap();
+        let gender = m.element("Patient.gender").unwrap().binding.as_ref().unwrap();
         let codes = m.value_set_codes(gender.value_set).unwrap();
         assert!(codes[0].1.contains(&"female"));
         assert!(m.search_param("Patient", "_id").is_some());
-        assert_eq!(
-            m.search_param("Patient", "name").unwrap().kind,
-            SearchParamType::String
-        );
+        assert_eq!(m.search_param("Patient", "name").unwrap().kind, SearchParamType::String);
         let p = m.compartment("Patient").unwrap();
         assert_eq!(p.members["Observation"], vec!["subject", "performer"]);
     }

@@ -26,9 +26,7 @@ impl<'a> Operation<'a> {
 
     fn string(&self, name: &str) -> Result<&'a str, PatchError> {
         let p = self.part(name).ok_or_else(|| err(format!("the operation has no '{name}'")))?;
-        value_x(p)
-            .and_then(|(_, v)| v.as_str())
-            .ok_or_else(|| err(format!("'{name}' must have a string value")))
+        value_x(p).and_then(|(_, v)| v.as_str()).ok_or_else(|| err(format!("'{name}' must have a string value")))
     }
 
     fn integer(&self, name: &str) -> Result<usize, PatchError> {
@@ -56,7 +54,9 @@ pub(crate) fn apply(mut doc: Value, params: &Value) -> Result<Value, PatchError>
         if p.get("name").and_then(Value::as_str) != Some("operation") {
             return Err(err("every parameter of a FHIRPath Patch must be named 'operation'"));
         }
-        let op = Operation { parts: p.get("part").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default() };
+        let op = Operation {
+            parts: p.get("part").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default(),
+        };
         apply_one(&mut doc, &op)?;
     }
     Ok(doc)
@@ -95,7 +95,8 @@ fn apply_one(doc: &mut Value, op: &Operation<'_>) -> Result<(), PatchError> {
             let parent_type = type_path(doc, &at)?;
             let value_part = op.part("value").ok_or_else(|| err("add needs a value"))?;
             let (key, value, repeats) = element_value(&parent_type, name, value_part)?;
-            let container = node_mut(doc, &at)?.as_object_mut().ok_or_else(|| err(format!("{path} is not an object")))?;
+            let container =
+                node_mut(doc, &at)?.as_object_mut().ok_or_else(|| err(format!("{path} is not an object")))?;
             if repeats {
                 match container.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
                     Value::Array(a) => a.push(value),
@@ -149,7 +150,8 @@ fn apply_one(doc: &mut Value, op: &Operation<'_>) -> Result<(), PatchError> {
             match last {
                 PathSegment::Index(_) => *node_mut(doc, &at)? = value,
                 PathSegment::Key(old) => {
-                    let container = node_mut(doc, &container_at)?.as_object_mut().ok_or_else(|| err("not an object"))?;
+                    let container =
+                        node_mut(doc, &container_at)?.as_object_mut().ok_or_else(|| err("not an object"))?;
                     container.remove(&old);
                     container.remove(&format!("_{old}"));
                     container.insert(key, value);
@@ -161,7 +163,9 @@ fn apply_one(doc: &mut Value, op: &Operation<'_>) -> Result<(), PatchError> {
             let destination = op.integer("destination")?;
             let (list_at, _, name) = list_location(doc, path)?;
             let container = node_mut(doc, &list_at)?.as_object_mut().ok_or_else(|| err("not an object"))?;
-            let Some(Value::Array(a)) = container.get_mut(&name) else { return Err(err(format!("{path} is not a list"))) };
+            let Some(Value::Array(a)) = container.get_mut(&name) else {
+                return Err(err(format!("{path} is not a list")));
+            };
             if source >= a.len() || destination >= a.len() {
                 return Err(err(format!("move {source} → {destination} is outside {path} ({} items)", a.len())));
             }
@@ -179,7 +183,9 @@ fn list_location(doc: &Value, path: &str) -> Result<(Vec<PathSegment>, String, S
     let found = select(doc, path)?;
     if let Some(first) = found.first() {
         let n = first.len();
-        if let (Some(PathSegment::Index(_)), Some(PathSegment::Key(k))) = (first.get(n.wrapping_sub(1)), first.get(n.wrapping_sub(2))) {
+        if let (Some(PathSegment::Index(_)), Some(PathSegment::Key(k))) =
+            (first.get(n.wrapping_sub(1)), first.get(n.wrapping_sub(2)))
+        {
             let container = first[..n - 2].to_vec();
             let ty = type_path(doc, &container)?;
             return Ok((container, ty, k.clone()));
@@ -208,7 +214,8 @@ fn json_name_to_element(parent_type: &str, json_name: &str) -> String {
 /// The model path describing the node at `at` (`Patient`, `Patient.contact`, `HumanName`).
 fn type_path(doc: &Value, at: &[PathSegment]) -> Result<String, PatchError> {
     let model = tsunagu_model::r4();
-    let mut ty: String = doc.get("resourceType").and_then(Value::as_str).ok_or_else(|| err("no resourceType"))?.to_string();
+    let mut ty: String =
+        doc.get("resourceType").and_then(Value::as_str).ok_or_else(|| err("no resourceType"))?.to_string();
     let mut node = doc;
     for seg in at {
         match seg {
@@ -243,7 +250,8 @@ fn element_value(parent_type: &str, name: &str, part: &Value) -> Result<(String,
         let key = if def.is_some_and(|d| d.choice) { format!("{name}{suffix}") } else { name.to_string() };
         return Ok((key, v.clone(), repeats));
     }
-    let parts = part.get("part").and_then(Value::as_array).ok_or_else(|| err(format!("the value for {name} is empty")))?;
+    let parts =
+        part.get("part").and_then(Value::as_array).ok_or_else(|| err(format!("the value for {name} is empty")))?;
     let child_type = match def {
         Some(d) => match d.types.first() {
             Some(t) => model.child_parent(d, t).to_string(),

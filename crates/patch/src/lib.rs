@@ -33,11 +33,10 @@ pub enum PatchError {
 pub fn apply(mut doc: Value, patch: &Patch) -> Result<Value, PatchError> {
     match patch {
         Patch::Json(ops) => {
-            let ops: json_patch::Patch = serde_json::from_value(ops.clone())
-                .map_err(|e| PatchError::MalformedJsonPatch(e.to_string()))?;
+            let ops: json_patch::Patch =
+                serde_json::from_value(ops.clone()).map_err(|e| PatchError::MalformedJsonPatch(e.to_string()))?;
             // json_patch::patch is all-or-nothing on the document it is given.
-            json_patch::patch(&mut doc, &ops)
-                .map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
             Ok(doc)
         }
         Patch::FhirPath(params) => fhirpath_patch::apply(doc, params),

@@ -167,7 +167,9 @@ fn token(ty: &str, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
         }
     };
     match ty {
-        "Identifier" => tok(field(json, "system"), field(json, "value"), field(json.and_then(|j| j.get("type")), "text")),
+        "Identifier" => {
+            tok(field(json, "system"), field(json, "value"), field(json.and_then(|j| j.get("type")), "text"))
+        }
         "Coding" => tok(field(json, "system"), field(json, "code"), field(json, "display")),
         "CodeableConcept" => {
             let text = field(json, "text");
@@ -208,23 +210,38 @@ mod tests {
             "managingOrganization": {"reference": "Organization/o1"},
             "meta": {"tag": [{"system": "urn:t", "code": "x"}], "profile": ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient"]}});
         let e = r.index_entries("Patient", &p);
-        assert!(has(&e, "identifier", |v| matches!(v, IndexValue::Token { system: Some(s), code, .. } if s == "urn:s" && code == "1")));
+        assert!(has(
+            &e,
+            "identifier",
+            |v| matches!(v, IndexValue::Token { system: Some(s), code, .. } if s == "urn:s" && code == "1")
+        ));
         assert!(has(&e, "name", |v| matches!(v, IndexValue::String { norm, .. } if norm == "やまだ")));
         assert!(has(&e, "family", |v| matches!(v, IndexValue::String { exact, .. } if exact == "山田")));
         assert!(has(&e, "birthdate", |v| matches!(v, IndexValue::Date { .. })));
         assert!(has(&e, "active", |v| matches!(v, IndexValue::Token { code, .. } if code == "true")));
-        assert!(has(&e, "organization", |v| matches!(v, IndexValue::Reference { target_id: Some(i), .. } if i == "o1")));
+        assert!(has(
+            &e,
+            "organization",
+            |v| matches!(v, IndexValue::Reference { target_id: Some(i), .. } if i == "o1")
+        ));
         assert!(has(&e, "_tag", |v| matches!(v, IndexValue::Token { code, .. } if code == "x")));
         assert!(has(&e, "_profile", |v| matches!(v, IndexValue::Reference { .. } | IndexValue::Uri { .. })));
         let o = json!({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-01-02T10:00:00+09:00",
             "valueQuantity": {"value": 120.5, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}});
         let e = r.index_entries("Observation", &o);
-        assert!(has(&e, "patient", |v| matches!(v, IndexValue::Reference { target_type: Some(t), .. } if t == "Patient")));
+        assert!(has(
+            &e,
+            "patient",
+            |v| matches!(v, IndexValue::Reference { target_type: Some(t), .. } if t == "Patient")
+        ));
         assert!(has(&e, "subject", |v| matches!(v, IndexValue::Reference { .. })));
-        assert!(has(&e, "value-quantity", |v| matches!(v, IndexValue::Quantity { value, .. } if (*value - 120.5).abs() < 1e-9)));
+        assert!(has(
+            &e,
+            "value-quantity",
+            |v| matches!(v, IndexValue::Quantity { value, .. } if (*value - 120.5).abs() < 1e-9)
+        ));
         assert!(has(&e, "date", |v| matches!(v, IndexValue::Date { .. })));
         assert!(has(&e, "code", |v| matches!(v, IndexValue::Token { code, .. } if code == "8480-6")));
     }
 }
-

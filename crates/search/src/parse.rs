@@ -11,7 +11,15 @@ use tsunagu_store::{Clause, Condition, RangeOp, SearchQuery, SortKey, SortParam,
 
 /// Parameters that shape the result rather than select; handled by the caller.
 pub const RESULT_PARAMS: &[&str] = &[
-    "_count", "_total", "_cursor", "_offset", "_summary", "_elements", "_format", "_pretty", "_contained",
+    "_count",
+    "_total",
+    "_cursor",
+    "_offset",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_contained",
     "_containedType",
 ];
 
@@ -230,7 +238,8 @@ fn reference_test(v: &str, type_modifier: Option<&str>, targets: &[&str], base: 
     if local.contains("://") || local.starts_with("urn:") {
         return Test::Reference { target_type: None, target_id: None, url: Some(v.to_string()) };
     }
-    let target_type = type_modifier.map(str::to_string).or_else(|| (targets.len() == 1).then(|| targets[0].to_string()));
+    let target_type =
+        type_modifier.map(str::to_string).or_else(|| (targets.len() == 1).then(|| targets[0].to_string()));
     Test::Reference { target_type, target_id: Some(local.to_string()), url: None }
 }
 
@@ -262,7 +271,8 @@ fn parse_chain(
     for target in targets {
         match parse_param(registry, Some(&target), tail, value, base) {
             Ok(clause) => {
-                let query = SearchQuery { resource_type: Some(target.clone()), clauses: vec![clause], ..Default::default() };
+                let query =
+                    SearchQuery { resource_type: Some(target.clone()), clauses: vec![clause], ..Default::default() };
                 any.push(Condition::Chain { param: code.to_string(), target_type: target, query: Box::new(query) });
             }
             Err(e) => last_err = Some(e),
@@ -316,7 +326,8 @@ fn parse_sort(registry: &SearchRegistry, ty: Option<&str>, value: &str) -> Resul
             "_lastUpdated" => SortParam::LastUpdated,
             _ => {
                 let ty = ty.ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
-                let def = registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
+                let def =
+                    registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
                 let kind = def.index_kind().ok_or_else(|| SearchError::Unsupported(format!("_sort={code}")))?;
                 SortParam::Index { param: code.to_string(), kind }
             }
@@ -441,7 +452,8 @@ mod tests {
         assert!(matches!(p("Patient", &[("nonsense", "1")]), Err(SearchError::UnknownParameter(_))));
         assert!(matches!(p("Patient", &[("birthdate", "soon")]), Err(SearchError::BadValue { .. })));
         assert!(matches!(p("Patient", &[("name:above", "x")]), Err(SearchError::Unsupported(_))));
-        let r = p("Patient", &[("_include", "Patient:organization"), ("_revinclude:iterate", "Observation:subject")]).unwrap();
+        let r = p("Patient", &[("_include", "Patient:organization"), ("_revinclude:iterate", "Observation:subject")])
+            .unwrap();
         assert_eq!(r.includes.len(), 1);
         assert!(r.revincludes[0].iterate);
     }

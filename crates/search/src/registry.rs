@@ -132,7 +132,9 @@ mod tests {
             .flat_map(|t| {
                 r.params(t)
                     .iter()
-                    .filter(|p| p.expression.is_none() && !BUILT_IN.contains(&p.code) && p.kind != SearchParamType::Special)
+                    .filter(|p| {
+                        p.expression.is_none() && !BUILT_IN.contains(&p.code) && p.kind != SearchParamType::Special
+                    })
                     // Parameters the core package defines without an expression, or on
                     // another type, are not the engine's failures.
                     .filter(|p| {

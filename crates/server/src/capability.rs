@@ -17,12 +17,11 @@ fn modifiers(kind: K) -> &'static str {
 
 pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistry) -> Value {
     let model = tsunagu_model::r4();
-    let interactions: Vec<Value> = [
-        "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
-    ]
-    .iter()
-    .map(|c| json!({ "code": c }))
-    .collect();
+    let interactions: Vec<Value> =
+        ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
+            .iter()
+            .map(|c| json!({ "code": c }))
+            .collect();
     let common = vec![
         json!({ "name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id" }),
         json!({ "name": "_lastUpdated", "type": "date",

@@ -10,8 +10,8 @@ use http::{header, HeaderMap, Method};
 use serde_json::Value;
 use std::sync::Arc;
 use tsunagu_interaction::{
-    etag, http_date, information, parse_etag, InteractionError, Lang, PatchBody, RequestContext,
-    ReturnPreference, SearchParams, Written,
+    etag, http_date, information, parse_etag, InteractionError, Lang, PatchBody, RequestContext, ReturnPreference,
+    SearchParams, Written,
 };
 use tsunagu_store::{HistoryScope, ResourceVersion};
 
@@ -29,12 +29,7 @@ struct Call {
 
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let lang = Lang::from_accept_language(
-        parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let lang = Lang::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = SearchParams::parse(&query);
     let format = match response_format(&parts.headers, &params) {
@@ -58,56 +53,25 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
         format,
         pretty: params.get("_pretty") == Some("true"),
         summary,
-        elements: params
-            .get("_elements")
-            .map(|e| e.split(',').map(|s| s.trim().to_string()).collect()),
+        elements: params.get("_elements").map(|e| e.split(',').map(|s| s.trim().to_string()).collect()),
         lang,
     };
     let body = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
         Ok(b) => b,
-        Err(_) => {
-            return reply::error(
-                &InteractionError::PayloadTooLarge(state.config.max_body_bytes),
-                format,
-                lang,
-            )
-        }
+        Err(_) => return reply::error(&InteractionError::PayloadTooLarge(state.config.max_body_bytes), format, lang),
     };
     let base = match &state.config.base_url {
         Some(b) => b.clone(),
         None => {
-            let host = parts
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
+            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
             format!("http://{host}")
         }
     };
     let (return_pref, strict) = prefer(&parts.headers);
-    let ctx = RequestContext {
-        base: base.trim_end_matches('/').to_string(),
-        lang,
-        strict,
-        return_pref,
-    };
-    let segments: Vec<String> = parts
-        .uri
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(tsunagu_interaction::percent_decode)
-        .collect();
-    let call = Call {
-        method: parts.method,
-        segments,
-        params,
-        query,
-        headers: parts.headers,
-        body,
-        ctx,
-        render,
-    };
+    let ctx = RequestContext { base: base.trim_end_matches('/').to_string(), lang, strict, return_pref };
+    let segments: Vec<String> =
+        parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
+    let call = Call { method: parts.method, segments, params, query, headers: parts.headers, body, ctx, render };
     let state = state.clone();
     match tokio::task::spawn_blocking(move || route(&state, call)).await {
         Ok(r) => r,
@@ -119,11 +83,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
 fn prefer(headers: &HeaderMap) -> (ReturnPreference, bool) {
     let mut ret = ReturnPreference::Representation;
     let mut strict = false;
-    for v in headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-    {
+    for v in headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
         for p in v.split([',', ';']).map(str::trim) {
             match p {
                 "return=minimal" => ret = ReturnPreference::Minimal,
@@ -173,26 +133,21 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             ok_resource(c, 200, &cs)
         }
         (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
-        (&Method::POST, ["_search"]) => {
-            bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?)
-        }
+        (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
         (&Method::POST, []) => {
             let body = resource_body(c)?;
             let out = fhir.bundle(body, &c.ctx)?;
             ok_resource(c, 200, &out)
         }
-        (&Method::GET, ["_history"]) => {
-            bundle_reply(c, fhir.history(HistoryScope::System, &c.params, &c.ctx)?)
-        }
+        (&Method::GET, ["_history"]) => bundle_reply(c, fhir.history(HistoryScope::System, &c.params, &c.ctx)?),
         (&Method::GET, [ty]) => bundle_reply(c, fhir.search(Some(ty), &c.params, &c.ctx)?),
         (&Method::POST, [ty, "_search"]) => {
             fhir.known_type(ty)?;
             bundle_reply(c, fhir.search(Some(ty), &form_params(c)?, &c.ctx)?)
         }
-        (&Method::GET, [ty, "_history"]) => bundle_reply(
-            c,
-            fhir.history(HistoryScope::Type(ty.to_string()), &c.params, &c.ctx)?,
-        ),
+        (&Method::GET, [ty, "_history"]) => {
+            bundle_reply(c, fhir.history(HistoryScope::Type(ty.to_string()), &c.params, &c.ctx)?)
+        }
         (&Method::POST, [ty]) => {
             fhir.known_type(ty)?;
             let body = resource_body(c)?;
@@ -215,12 +170,8 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             fhir.known_type(ty)?;
             let criteria = criteria(c)?;
             let patch = patch_body(c)?;
-            let w = fhir.patch(
-                ty,
-                tsunagu_interaction::PatchTarget::Criteria(&criteria),
-                &patch,
-                if_match(&c.headers)?,
-            )?;
+            let w =
+                fhir.patch(ty, tsunagu_interaction::PatchTarget::Criteria(&criteria), &patch, if_match(&c.headers)?)?;
             written_reply(c, &w)
         }
         (&Method::GET | &Method::HEAD, [ty, id]) => {
@@ -245,22 +196,12 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::PATCH, [ty, id]) => {
             fhir.known_type(ty)?;
             let patch = patch_body(c)?;
-            let w = fhir.patch(
-                ty,
-                tsunagu_interaction::PatchTarget::Id(id),
-                &patch,
-                if_match(&c.headers)?,
-            )?;
+            let w = fhir.patch(ty, tsunagu_interaction::PatchTarget::Id(id), &patch, if_match(&c.headers)?)?;
             written_reply(c, &w)
         }
-        (&Method::GET, [ty, id, "_history"]) => bundle_reply(
-            c,
-            fhir.history(
-                HistoryScope::Instance(ty.to_string(), id.to_string()),
-                &c.params,
-                &c.ctx,
-            )?,
-        ),
+        (&Method::GET, [ty, id, "_history"]) => {
+            bundle_reply(c, fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?)
+        }
         (&Method::GET | &Method::HEAD, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
         (&Method::GET, ["Patient", id, "$everything"]) => bundle_reply(c, fhir.everything(id, &c.params, &c.ctx)?),
         (&Method::GET, [comp, id, "*"]) => bundle_reply(c, fhir.compartment_search(comp, id, None, &c.params, &c.ctx)?),
@@ -272,21 +213,12 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             if segs.len() > 4 {
                 return Err(InteractionError::bad_request(
                     format!("'{}' is not a FHIR REST path", c.segments.join("/")),
-                    format!(
-                        "'{}' は FHIR REST のパスではありません",
-                        c.segments.join("/")
-                    ),
+                    format!("'{}' は FHIR REST のパスではありません", c.segments.join("/")),
                 ));
             }
-            Err(InteractionError::MethodNotAllowed(format!(
-                "{m} /{}",
-                c.segments.join("/")
-            )))
+            Err(InteractionError::MethodNotAllowed(format!("{m} /{}", c.segments.join("/"))))
         }
-        _ => Err(InteractionError::MethodNotAllowed(format!(
-            "{m} /{}",
-            c.segments.join("/")
-        ))),
+        _ => Err(InteractionError::MethodNotAllowed(format!("{m} /{}", c.segments.join("/")))),
     }
 }
 
@@ -316,10 +248,7 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
         ));
     }
     let text = std::str::from_utf8(&c.body).map_err(|_| {
-        InteractionError::bad_request(
-            "the form body is not UTF-8",
-            "フォーム本文が UTF-8 ではありません",
-        )
+        InteractionError::bad_request("the form body is not UTF-8", "フォーム本文が UTF-8 ではありません")
     })?;
     let mut p = SearchParams::parse(text);
     p.pairs.extend(c.params.pairs.iter().cloned());
@@ -338,14 +267,12 @@ fn resource_body(c: &Call) -> Result<Value, InteractionError> {
 
 fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
     match body_kind(&c.headers, &c.body)? {
-        BodyKind::JsonPatch => serde_json::from_slice(&c.body)
-            .map(PatchBody::Json)
-            .map_err(|e| {
-                InteractionError::bad_request(
-                    format!("the JSON Patch is not JSON: {e}"),
-                    format!("JSON Patch が JSON として不正です: {e}"),
-                )
-            }),
+        BodyKind::JsonPatch => serde_json::from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
+            InteractionError::bad_request(
+                format!("the JSON Patch is not JSON: {e}"),
+                format!("JSON Patch が JSON として不正です: {e}"),
+            )
+        }),
         BodyKind::Resource(f) => {
             let v = parse_resource(f, &c.body)?;
             if v.get("resourceType").and_then(Value::as_str) == Some("Parameters") {
@@ -405,18 +332,11 @@ fn written_reply(c: &Call, w: &Written) -> Result<Response, InteractionError> {
             } else {
                 ("The resource was stored", "リソースを保存しました")
             };
-            reply::with_body(
-                status,
-                c.render.format,
-                c.render.body(&information(en, ja, c.render.lang))?,
-            )
+            reply::with_body(status, c.render.format, c.render.body(&information(en, ja, c.render.lang))?)
         }
     };
     version_headers(&mut r, v);
-    let location = format!(
-        "{}/{}/{}/_history/{}",
-        c.ctx.base, v.resource_type, v.id, v.version
-    );
+    let location = format!("{}/{}/{}/_history/{}", c.ctx.base, v.resource_type, v.id, v.version);
     reply::set_header(&mut r, header::LOCATION, &location);
     Ok(r)
 }
@@ -424,11 +344,7 @@ fn written_reply(c: &Call, w: &Written) -> Result<Response, InteractionError> {
 fn deleted_reply(c: &Call, w: Option<Written>) -> Result<Response, InteractionError> {
     let mut r = match c.ctx.return_pref {
         ReturnPreference::OperationOutcome => {
-            let oo = information(
-                "The resource was deleted",
-                "リソースを削除しました",
-                c.render.lang,
-            );
+            let oo = information("The resource was deleted", "リソースを削除しました", c.render.lang);
             reply::with_body(200, c.render.format, c.render.body(&oo)?)
         }
         _ => reply::empty(204),

@@ -30,10 +30,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            base_url: None,
-            max_body_bytes: 32 * 1024 * 1024,
-        }
+        ServerConfig { base_url: None, max_body_bytes: 32 * 1024 * 1024 }
     }
 }
 
@@ -48,19 +45,14 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
     axum::Router::new()
         .fallback(dispatch::handle)
         .with_state(state)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            reply::panic_response,
-        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(reply::panic_response))
 }
 
 /// Serves until Ctrl-C / SIGTERM.
 pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {
@@ -69,8 +61,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -20,30 +20,16 @@ impl Format {
 }
 
 fn format_of_mime(m: &str) -> Option<Format> {
-    let m = m
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let m = m.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match m.as_str() {
-        "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => {
-            Some(Format::Json)
-        }
-        "xml"
-        | "application/xml"
-        | "application/fhir+xml"
-        | "application/xml+fhir"
-        | "text/xml" => Some(Format::Xml),
+        "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => Some(Format::Json),
+        "xml" | "application/xml" | "application/fhir+xml" | "application/xml+fhir" | "text/xml" => Some(Format::Xml),
         _ => None,
     }
 }
 
 /// The response format: `_format` wins over `Accept`; JSON when neither names one we speak.
-pub fn response_format(
-    headers: &HeaderMap,
-    params: &SearchParams,
-) -> Result<Format, InteractionError> {
+pub fn response_format(headers: &HeaderMap, params: &SearchParams) -> Result<Format, InteractionError> {
     if let Some(f) = params.get("_format") {
         return format_of_mime(f).ok_or_else(|| {
             InteractionError::not_acceptable(
@@ -52,10 +38,7 @@ pub fn response_format(
             )
         });
     }
-    let Some(accept) = headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(Format::Json);
     };
     let mut any = false;
@@ -64,11 +47,7 @@ pub fn response_format(
         if let Some(f) = format_of_mime(mime) {
             return Ok(f);
         }
-        if mime == "*/*"
-            || mime == "application/*"
-            || mime.starts_with("text/html")
-            || mime.is_empty()
-        {
+        if mime == "*/*" || mime == "application/*" || mime.starts_with("text/html") || mime.is_empty() {
             any = true;
         }
     }
@@ -90,17 +69,9 @@ pub enum BodyKind {
 }
 
 pub fn body_kind(headers: &HeaderMap, body: &[u8]) -> Result<BodyKind, InteractionError> {
-    match headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         Some(ct) => {
-            let mime = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if mime == "application/json-patch+json" {
                 return Ok(BodyKind::JsonPatch);
             }
@@ -122,10 +93,7 @@ pub fn body_kind(headers: &HeaderMap, body: &[u8]) -> Result<BodyKind, Interacti
 /// Parses a resource body in the given format into JSON.
 pub fn parse_resource(format: Format, body: &[u8]) -> Result<Value, InteractionError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(InteractionError::bad_request(
-            "the request body is empty",
-            "リクエスト本文が空です",
-        ));
+        return Err(InteractionError::bad_request("the request body is empty", "リクエスト本文が空です"));
     }
     match format {
         Format::Json => serde_json::from_slice(body).map_err(|e| {

@@ -19,10 +19,7 @@ pub struct Render {
 
 impl Render {
     fn is_plain_json(&self) -> bool {
-        self.format == Format::Json
-            && !self.pretty
-            && self.summary.is_none()
-            && self.elements.is_none()
+        self.format == Format::Json && !self.pretty && self.summary.is_none() && self.elements.is_none()
     }
 
     /// Applies `_summary` / `_elements` to one resource.
@@ -58,20 +55,16 @@ impl Render {
 
     pub fn body(&self, resource: &Value) -> Result<Vec<u8>, InteractionError> {
         match self.format {
-            Format::Json if self.pretty => {
-                Ok(serde_json::to_vec_pretty(resource).expect("JSON serialises"))
-            }
+            Format::Json if self.pretty => Ok(serde_json::to_vec_pretty(resource).expect("JSON serialises")),
             Format::Json => Ok(serde_json::to_vec(resource).expect("JSON serialises")),
-            Format::Xml => tsunagu_format::json_to_xml(resource, self.pretty)
-                .map(String::into_bytes)
-                .map_err(|e| {
-                    InteractionError::invalid(
-                        "processing",
-                        None,
-                        format!("The resource cannot be written as XML: {e}"),
-                        format!("リソースを XML に変換できません: {e}"),
-                    )
-                }),
+            Format::Xml => tsunagu_format::json_to_xml(resource, self.pretty).map(String::into_bytes).map_err(|e| {
+                InteractionError::invalid(
+                    "processing",
+                    None,
+                    format!("The resource cannot be written as XML: {e}"),
+                    format!("リソースを XML に変換できません: {e}"),
+                )
+            }),
         }
     }
 
@@ -81,9 +74,8 @@ impl Render {
         if self.is_plain_json() {
             return Ok(stored);
         }
-        let v: Value = serde_json::from_slice(&stored).map_err(|e| {
-            InteractionError::Store(tsunagu_store::StoreError::Corrupt(e.to_string()))
-        })?;
+        let v: Value = serde_json::from_slice(&stored)
+            .map_err(|e| InteractionError::Store(tsunagu_store::StoreError::Corrupt(e.to_string())))?;
         self.body(&self.shape(v))
     }
 }
@@ -91,10 +83,7 @@ impl Render {
 pub fn with_body(status: u16, format: Format, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     r
 }
 
@@ -112,23 +101,14 @@ pub fn error(err: &InteractionError, format: Format, lang: Lang) -> Response {
         tracing::error!(error = %err, "request failed");
     }
     let oo = operation_outcome(err, lang);
-    let format = if matches!(err, InteractionError::NotAcceptable { .. }) {
-        Format::Json
-    } else {
-        format
-    };
+    let format = if matches!(err, InteractionError::NotAcceptable { .. }) { Format::Json } else { format };
     let body = match format {
-        Format::Xml => tsunagu_format::json_to_xml(&oo, false)
-            .map(String::into_bytes)
-            .unwrap_or_default(),
+        Format::Xml => tsunagu_format::json_to_xml(&oo, false).map(String::into_bytes).unwrap_or_default(),
         Format::Json => serde_json::to_vec(&oo).expect("JSON serialises"),
     };
     let mut r = with_body(status, format, body);
     if let InteractionError::MethodNotAllowed(_) = err {
-        r.headers_mut().insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"),
-        );
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
     }
     r
 }
@@ -140,11 +120,7 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "issue": [{ "severity": "fatal", "code": "exception",
                     "diagnostics": "Internal error / サーバ内部エラー" }]
     });
-    with_body(
-        500,
-        Format::Json,
-        serde_json::to_vec(&oo).expect("JSON serialises"),
-    )
+    with_body(500, Format::Json, serde_json::to_vec(&oo).expect("JSON serialises"))
 }
 
 pub fn set_header(r: &mut Response, name: header::HeaderName, value: &str) {

@@ -20,10 +20,7 @@ async fn create_read_vread_update_delete_history() {
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(loc, s.url(&format!("Patient/{id}/_history/1")));
     assert_eq!(created["meta"]["versionId"], "1");
-    assert!(created["meta"]["lastUpdated"]
-        .as_str()
-        .unwrap()
-        .ends_with('Z'));
+    assert!(created["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
 
     let read = json(s.get(&format!("Patient/{id}")).await).await;
     assert_eq!(read, created);
@@ -39,41 +36,21 @@ async fn create_read_vread_update_delete_history() {
 
     let v1 = json(s.get(&format!("Patient/{id}/_history/1")).await).await;
     assert_eq!(v1["name"][0]["family"], "山田");
-    assert_eq!(
-        s.get(&format!("Patient/{id}/_history/9")).await.status(),
-        404
-    );
+    assert_eq!(s.get(&format!("Patient/{id}/_history/9")).await.status(), 404);
 
-    let r = s
-        .client
-        .delete(s.url(&format!("Patient/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.delete(s.url(&format!("Patient/{id}"))).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let r = s.get(&format!("Patient/{id}")).await;
     assert_eq!(r.status(), 410);
     assert_outcome(&json(r).await);
     // Deleting again is not an error.
-    assert_eq!(
-        s.client
-            .delete(s.url(&format!("Patient/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(s.client.delete(s.url(&format!("Patient/{id}"))).send().await.unwrap().status(), 204);
 
     let h = json(s.get(&format!("Patient/{id}/_history")).await).await;
     assert_eq!(h["type"], "history");
     assert_eq!(h["total"], 3);
-    let methods: Vec<&str> = h["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["request"]["method"].as_str().unwrap())
-        .collect();
+    let methods: Vec<&str> =
+        h["entry"].as_array().unwrap().iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
     assert_eq!(methods, ["DELETE", "PUT", "POST"]);
     assert!(h["entry"][0].get("resource").is_none());
 
@@ -82,14 +59,8 @@ async fn create_read_vread_update_delete_history() {
     assert_eq!(th["total"], 3);
     let sh = json(s.get("_history?_count=1").await).await;
     assert_eq!(sh["entry"].as_array().unwrap().len(), 1);
-    let next = sh["link"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["relation"] == "next")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap();
+    let next =
+        sh["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap();
     let page2 = json(s.client.get(next).send().await.unwrap()).await;
     assert_eq!(page2["entry"][0]["request"]["method"], "PUT");
 }
@@ -141,13 +112,7 @@ async fn optimistic_locking_and_preconditions() {
     assert_eq!(r.status(), 412);
     assert_outcome(&json(r).await);
     // If-None-Match on read gives 304 for the current version.
-    let r = s
-        .client
-        .get(s.url(&format!("Patient/{id}")))
-        .header("if-none-match", "W/\"2\"")
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.get(s.url(&format!("Patient/{id}"))).header("if-none-match", "W/\"2\"").send().await.unwrap();
     assert_eq!(r.status(), 304);
 }
 
@@ -174,54 +139,43 @@ async fn conditional_create_update_delete() {
     assert_eq!(r.status(), 200);
     // Conditional update on the same criteria updates the one match.
     let r = s
-        .client
-        .put(s.url("Patient?identifier=urn:test|42"))
-        .header("content-type", "application/fhir+json")
-        .body(p.to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PUT,
+            "Patient?identifier=urn:test|42",
+            &[("content-type", "application/fhir+json")],
+            p.to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["meta"]["versionId"], "2");
     // Conditional update with no match creates.
     let mut p43 = p.clone();
     p43["identifier"][0]["value"] = json!("43");
     let r = s
-        .client
-        .put(s.url("Patient?identifier=urn:test|43"))
-        .header("content-type", "application/fhir+json")
-        .body(p43.to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PUT,
+            "Patient?identifier=urn:test|43",
+            &[("content-type", "application/fhir+json")],
+            p43.to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     // Now two match urn:test| : conditional delete on that is refused.
-    let r = s
-        .client
-        .delete(s.url("Patient?identifier=urn:test|"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.delete(s.url("Patient?identifier=urn:test|")).send().await.unwrap();
     assert_eq!(r.status(), 412);
-    let r = s
-        .client
-        .delete(s.url("Patient?identifier=urn:test|42"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.delete(s.url("Patient?identifier=urn:test|42")).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let b = json(s.get("Patient?identifier=urn:test|42").await).await;
     assert!(b.get("entry").is_none(), "{b}");
     // Criteria with an unknown parameter are refused, never widened.
     let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+json")
-        .header("if-none-exist", "nonsense=1")
-        .body(p.to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json"), ("if-none-exist", "nonsense=1")],
+            p.to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 400);
 }
 
@@ -229,77 +183,57 @@ async fn conditional_create_update_delete() {
 async fn prefer_return() {
     let s = start().await;
     let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+json")
-        .header("prefer", "return=minimal")
-        .body(patient("M").to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json"), ("prefer", "return=minimal")],
+            patient("M").to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     assert!(r.headers().contains_key("location"));
     assert!(r.text().await.unwrap().is_empty());
     let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+json")
-        .header("prefer", "return=OperationOutcome")
-        .body(patient("M").to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json"), ("prefer", "return=OperationOutcome")],
+            patient("M").to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     assert_eq!(json(r).await["resourceType"], "OperationOutcome");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_operation_outcomes() {
-    let s = common::start_with(tsunagu_server::ServerConfig {
-        base_url: None,
-        max_body_bytes: 4096,
-    })
-    .await;
+    let s = common::start_with(tsunagu_server::ServerConfig { base_url: None, max_body_bytes: 4096 }).await;
     // Malformed JSON.
     let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+json")
-        .body("{\"resourceType\": \"Patient\",")
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json")],
+            "{\"resourceType\": \"Patient\",",
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert_outcome(&json(r).await);
     // Malformed XML.
     let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+xml")
-        .body("<Patient xmlns=\"http://hl7.org/fhir\"><gender value=\"male\"></Patient>")
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+xml")],
+            "<Patient xmlns=\"http://hl7.org/fhir\"><gender value=\"male\"></Patient>",
+        )
+        .await;
     assert_eq!(r.status(), 400);
     // XXE is refused.
-    let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+xml")
-        .body("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>")
-        .send()
-        .await
-        .unwrap();
+    let r = s.send(reqwest::Method::POST, "Patient", &[("content-type", "application/fhir+xml")], "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").await;
     assert_eq!(r.status(), 400);
     // Wrong content type.
-    let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "text/plain")
-        .body("hi")
-        .send()
-        .await
-        .unwrap();
+    let r = s.send(reqwest::Method::POST, "Patient", &[("content-type", "text/plain")], "hi").await;
     assert_eq!(r.status(), 415);
     assert_outcome(&json(r).await);
     // Body over the limit.
@@ -311,54 +245,26 @@ async fn bad_input_gets_operation_outcomes() {
     let r = s.get("Unicorn/1").await;
     assert_eq!(r.status(), 404);
     assert_outcome(&json(r).await);
-    let r = s
-        .post_json("Unicorn", &json!({"resourceType": "Unicorn"}))
-        .await;
+    let r = s.post_json("Unicorn", &json!({"resourceType": "Unicorn"})).await;
     assert_eq!(r.status(), 404);
     // Unknown element, wrong primitive type: structure errors with locations.
-    let r = s
-        .post_json(
-            "Patient",
-            &json!({"resourceType": "Patient", "birthDate": 1970, "colour": "x"}),
-        )
-        .await;
+    let r = s.post_json("Patient", &json!({"resourceType": "Patient", "birthDate": 1970, "colour": "x"})).await;
     assert_eq!(r.status(), 400);
     let oo = json(r).await;
-    let exprs: Vec<String> = oo["issue"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["expression"][0].as_str().map(String::from))
-        .collect();
+    let exprs: Vec<String> =
+        oo["issue"].as_array().unwrap().iter().filter_map(|i| i["expression"][0].as_str().map(String::from)).collect();
     assert!(exprs.iter().any(|e| e.contains("birthDate")), "{oo}");
     assert!(exprs.iter().any(|e| e.contains("colour")), "{oo}");
     // Empty body.
-    let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+json")
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.post(s.url("Patient")).header("content-type", "application/fhir+json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     // A JSON array is not a resource.
     assert_eq!(s.post_json("Patient", &json!([1, 2])).await.status(), 400);
     // Unsupported Accept.
-    let r = s
-        .client
-        .get(s.url("metadata"))
-        .header("accept", "text/plain")
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.get(s.url("metadata")).header("accept", "text/plain").send().await.unwrap();
     assert_eq!(r.status(), 406);
     // Method not allowed.
-    let r = s
-        .client
-        .post(s.url("Patient/1/_history"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.post(s.url("Patient/1/_history")).send().await.unwrap();
     assert_eq!(r.status(), 405);
     // Nothing was written by any of the above.
     let b = json(s.get("Patient?_summary=count").await).await;
@@ -368,24 +274,8 @@ async fn bad_input_gets_operation_outcomes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_follow_accept_language() {
     let s = start().await;
-    let ja = json(
-        s.client
-            .get(s.url("Patient/nope"))
-            .header("accept-language", "ja")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let en = json(
-        s.client
-            .get(s.url("Patient/nope"))
-            .header("accept-language", "en")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let ja = json(s.client.get(s.url("Patient/nope")).header("accept-language", "ja").send().await.unwrap()).await;
+    let en = json(s.client.get(s.url("Patient/nope")).header("accept-language", "en").send().await.unwrap()).await;
     let ja_text = ja["issue"][0]["diagnostics"].as_str().unwrap();
     let en_text = en["issue"][0]["diagnostics"].as_str().unwrap();
     assert!(ja_text.contains("存在しません"), "{ja_text}");
@@ -397,37 +287,22 @@ async fn xml_in_and_out() {
     let s = start().await;
     let xml = r#"<Patient xmlns="http://hl7.org/fhir"><name><family value="鈴木"/></name><birthDate value="1980-02-03"/></Patient>"#;
     let r = s
-        .client
-        .post(s.url("Patient"))
-        .header("content-type", "application/fhir+xml")
-        .header("accept", "application/fhir+xml")
-        .body(xml)
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+xml"), ("accept", "application/fhir+xml")],
+            xml,
+        )
+        .await;
     assert_eq!(r.status(), 201);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/fhir+xml"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+xml"));
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     let text = r.text().await.unwrap();
     assert!(text.contains("<family value=\"鈴木\"/>"), "{text}");
-    let id = loc
-        .split("/Patient/")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let id = loc.split("/Patient/").nth(1).unwrap().split('/').next().unwrap();
     let j = json(s.get(&format!("Patient/{id}?_format=json")).await).await;
     assert_eq!(j["birthDate"], "1980-02-03");
-    let x = s
-        .get(&format!("Patient/{id}?_format=xml"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let x = s.get(&format!("Patient/{id}?_format=xml")).await.text().await.unwrap();
     assert!(x.starts_with("<?xml") || x.starts_with("<Patient"), "{x}");
 }
 
@@ -437,10 +312,7 @@ async fn summary_elements_and_search_basics() {
     let mut p = patient("Sum");
     p["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"});
     p["birthDate"] = json!("1990-01-01");
-    let id = json(s.post_json("Patient", &p).await).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = json(s.post_json("Patient", &p).await).await["id"].as_str().unwrap().to_string();
     let e = json(s.get(&format!("Patient/{id}?_elements=birthDate")).await).await;
     assert_eq!(e["birthDate"], "1990-01-01");
     assert!(e.get("name").is_none());
@@ -453,42 +325,25 @@ async fn summary_elements_and_search_basics() {
     let b = json(s.get(&format!("Patient?_id={id}")).await).await;
     assert_eq!(b["entry"].as_array().unwrap().len(), 1);
     assert_eq!(b["entry"][0]["search"]["mode"], "match");
-    let b = json(
-        s.get("Patient?_lastUpdated=gt2000-01-01&_total=accurate")
-            .await,
-    )
-    .await;
+    let b = json(s.get("Patient?_lastUpdated=gt2000-01-01&_total=accurate").await).await;
     assert_eq!(b["total"], 1);
-    let b = json(
-        s.get("Patient?_lastUpdated=lt2000-01-01&_total=accurate")
-            .await,
-    )
-    .await;
+    let b = json(s.get("Patient?_lastUpdated=lt2000-01-01&_total=accurate").await).await;
     assert_eq!(b["total"], 0);
     assert_eq!(s.get("Patient?_lastUpdated=garbage").await.status(), 400);
     // Unknown parameter: lenient ignores (and says so), strict refuses.
     let b = json(s.get("Patient?foo=bar").await).await;
-    assert_eq!(
-        b["entry"].as_array().unwrap().last().unwrap()["search"]["mode"],
-        "outcome"
-    );
-    let r = s
-        .client
-        .get(s.url("Patient?foo=bar"))
-        .header("prefer", "handling=strict")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(b["entry"].as_array().unwrap().last().unwrap()["search"]["mode"], "outcome");
+    let r = s.client.get(s.url("Patient?foo=bar")).header("prefer", "handling=strict").send().await.unwrap();
     assert_eq!(r.status(), 400);
     // POST _search
     let r = s
-        .client
-        .post(s.url("Patient/_search"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_id={id}"))
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::POST,
+            "Patient/_search",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("_id={id}"),
+        )
+        .await;
     assert_eq!(json(r).await["entry"].as_array().unwrap().len(), 1);
     // Capability statement.
     let cs = json(s.get("metadata").await).await;
@@ -498,54 +353,41 @@ async fn summary_elements_and_search_basics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_patch() {
     let s = start().await;
-    let id = json(s.post_json("Patient", &patient("P")).await).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = s
-        .client
-        .patch(s.url(&format!("Patient/{id}")))
-        .header("content-type", "application/json-patch+json")
-        .body(r#"[{"op":"replace","path":"/gender","value":"male"},{"op":"add","path":"/birthDate","value":"2000-01-01"}]"#)
-        .send()
-        .await
-        .unwrap();
+    let id = json(s.post_json("Patient", &patient("P")).await).await["id"].as_str().unwrap().to_string();
+    let r = s.send(reqwest::Method::PATCH, &format!("Patient/{id}"), &[("content-type", "application/json-patch+json")], r#"[{"op":"replace","path":"/gender","value":"male"},{"op":"add","path":"/birthDate","value":"2000-01-01"}]"#).await;
     assert_eq!(r.status(), 200);
     let v = json(r).await;
     assert_eq!(v["gender"], "male");
     assert_eq!(v["meta"]["versionId"], "2");
     // A patch that breaks the resource is refused and nothing changes.
     let r = s
-        .client
-        .patch(s.url(&format!("Patient/{id}")))
-        .header("content-type", "application/json-patch+json")
-        .body(r#"[{"op":"replace","path":"/gender","value":"robot"}]"#)
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/json-patch+json")],
+            r#"[{"op":"replace","path":"/gender","value":"robot"}]"#,
+        )
+        .await;
     assert_eq!(r.status(), 422);
     let r = s
-        .client
-        .patch(s.url(&format!("Patient/{id}")))
-        .header("content-type", "application/json-patch+json")
-        .body(r#"[{"op":"replace","path":"/id","value":"other"}]"#)
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/json-patch+json")],
+            r#"[{"op":"replace","path":"/id","value":"other"}]"#,
+        )
+        .await;
     assert_eq!(r.status(), 422);
     let r = s
-        .client
-        .patch(s.url(&format!("Patient/{id}")))
-        .header("content-type", "application/json-patch+json")
-        .body(r#"[{"op":"test","path":"/gender","value":"female"}]"#)
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/json-patch+json")],
+            r#"[{"op":"test","path":"/gender","value":"female"}]"#,
+        )
+        .await;
     assert_eq!(r.status(), 422);
-    assert_eq!(
-        json(s.get(&format!("Patient/{id}")).await).await["meta"]["versionId"],
-        "2"
-    );
+    assert_eq!(json(s.get(&format!("Patient/{id}")).await).await["meta"]["versionId"], "2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,13 +411,13 @@ async fn fhirpath_patch() {
             { "name": "value", "valueDate": "1999-09-09" } ] }
     ]});
     let r = s
-        .client
-        .patch(s.url(&format!("Patient/{id}")))
-        .header("content-type", "application/fhir+json")
-        .body(params.to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/fhir+json")],
+            params.to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let v = json(r).await;
     assert_eq!(v["gender"], "male");
@@ -587,12 +429,12 @@ async fn fhirpath_patch() {
         { "name": "path", "valueString": "Patient.name.family | Patient.gender" },
         { "name": "value", "valueString": "x" } ] }]});
     let r = s
-        .client
-        .patch(s.url(&format!("Patient/{id}")))
-        .header("content-type", "application/fhir+json")
-        .body(bad.to_string())
-        .send()
-        .await
-        .unwrap();
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/fhir+json")],
+            bad.to_string(),
+        )
+        .await;
     assert_eq!(r.status(), 422);
 }

@@ -45,11 +45,7 @@ async fn r4_examples_round_trip_through_the_server() {
             }
         }
     }
-    assert_eq!(
-        examples.len(),
-        5306,
-        "the examples package should hold 5,306 instances"
-    );
+    assert_eq!(examples.len(), 5306, "the examples package should hold 5,306 instances");
     let s = common::start().await;
     let (mut same, mut rejected, mut failures) = (0, Vec::new(), Vec::new());
     for (name, original) in &examples {
@@ -71,10 +67,7 @@ async fn r4_examples_round_trip_through_the_server() {
                 continue;
             }
             other => {
-                failures.push(format!(
-                    "{name}: PUT answered {other}: {}",
-                    r.text().await.unwrap()
-                ));
+                failures.push(format!("{name}: PUT answered {other}: {}", r.text().await.unwrap()));
                 continue;
             }
         }

@@ -32,11 +32,13 @@ async fn load(s: &TestServer) {
         "name": [{"family": "山田", "given": ["太郎"]}, {"family": "ヤマダ", "given": ["タロウ"]}],
         "gender": "male", "birthDate": "1970-05-14", "active": true,
         "managingOrganization": {"reference": "Organization/org1"},
-        "address": [{"city": "東京都", "postalCode": "100-0001"}]})).await;
+        "address": [{"city": "東京都", "postalCode": "100-0001"}]}))
+    .await;
     put(json!({"resourceType": "Patient", "id": "p2",
         "identifier": [{"system": "urn:other", "value": "0001"}],
         "name": [{"family": "Müller", "given": ["Anna"]}],
-        "gender": "female", "birthDate": "1985", "active": false})).await;
+        "gender": "female", "birthDate": "1985", "active": false}))
+    .await;
     put(json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Smithson"}], "gender": "female"})).await;
     for (id, pat, code, value, date) in [
         ("o1", "p1", "8480-6", 120.0, "2024-01-10T09:00:00+09:00"),
@@ -52,7 +54,8 @@ async fn load(s: &TestServer) {
     }
     put(json!({"resourceType": "RiskAssessment", "id": "r1", "status": "final",
         "subject": {"reference": "Patient/p1"},
-        "prediction": [{"probabilityDecimal": 0.25}]})).await;
+        "prediction": [{"probabilityDecimal": 0.25}]}))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,14 +145,17 @@ async fn chains_has_includes_sort_paging() {
     assert_eq!(modes, [("o1".into(), "match".into()), ("p1".into(), "include".into())]);
     let b = json(s.get("Patient?_id=p1&_revinclude=Observation:subject").await).await;
     assert_eq!(b["entry"].as_array().unwrap().len(), 3);
-    let b = json(s.get("Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization").await).await;
+    let b = json(s.get("Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization").await)
+        .await;
     assert_eq!(b["entry"].as_array().unwrap().len(), 3);
     // _sort, several keys, descending.
     let b = json(s.get("Patient?_sort=-birthdate").await).await;
-    let order: Vec<&str> = b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    let order: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
     assert_eq!(order, ["p2", "p1", "p3"]); // p3 has no birthDate: last
     let b = json(s.get("Patient?_sort=gender,-family").await).await;
-    let order: Vec<&str> = b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    let order: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
     assert_eq!(order, ["p3", "p2", "p1"]);
     // Paging with _count follows next links to the end, with sort and without.
     for q in ["Observation?_count=1", "Observation?_count=1&_sort=date"] {

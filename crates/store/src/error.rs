@@ -4,10 +4,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("cannot open data directory {path}: {source}")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
+    Open { path: String, source: std::io::Error },
     /// A concurrent writer created the same version first.
     #[error("version conflict on {0}")]
     VersionConflict(String),

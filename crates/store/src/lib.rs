@@ -92,11 +92,7 @@ pub struct NewVersion<'a> {
 /// that searches and then inserts cannot race another one.
 pub trait WriteTxn {
     /// The newest version of a resource, deleted or not.
-    fn current(
-        &mut self,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<ResourceVersion>, StoreError>;
+    fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
     /// Writes a new version, making it the current one.
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError>;
     /// Resource ids of live resources matching a query, seen from inside the transaction.
@@ -112,22 +108,14 @@ pub trait WriteTxn {
 pub trait Store: Send + Sync + 'static {
     /// The newest version of a resource (which may be a deletion).
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
-    fn vread(
-        &self,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<Option<ResourceVersion>, StoreError>;
+    fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError>;
     /// Versions newest first, within the scope and bounds of the query.
     fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError>;
     fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError>;
     /// Live resources matching a query, in write order, one page.
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError>;
     /// Runs `f` in one atomic write transaction. An error from `f` rolls everything back.
-    fn write(
-        &self,
-        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError>;
     /// A fresh, strictly increasing timestamp (ms) for a new version.
     fn next_timestamp_ms(&self) -> i64;
     /// Current, live versions written after `after_seq`, in write order, at most `limit`.

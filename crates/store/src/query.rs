@@ -12,17 +12,39 @@ pub struct IndexEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexValue {
     /// A coded value; `display` feeds `:text`.
-    Token { system: Option<String>, code: String, display: Option<String> },
+    Token {
+        system: Option<String>,
+        code: String,
+        display: Option<String>,
+    },
     /// A string, normalised for matching (`norm`) and as written (`exact`).
-    String { norm: String, exact: String },
+    String {
+        norm: String,
+        exact: String,
+    },
     /// A time range `[lo, hi)` in ms; open ends are `i64::MIN` / `i64::MAX`.
-    Date { lo: i64, hi: i64 },
-    Number { value: f64 },
-    Quantity { system: Option<String>, code: Option<String>, value: f64 },
+    Date {
+        lo: i64,
+        hi: i64,
+    },
+    Number {
+        value: f64,
+    },
+    Quantity {
+        system: Option<String>,
+        code: Option<String>,
+        value: f64,
+    },
     /// A reference: the target's type and id when it is a literal `Type/id` reference,
     /// and the reference as written.
-    Reference { target_type: Option<String>, target_id: Option<String>, url: String },
-    Uri { value: String },
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: String,
+    },
+    Uri {
+        value: String,
+    },
 }
 
 /// A search: conditions on one resource type, then paging.
@@ -72,18 +94,41 @@ pub enum Condition {
 
 #[derive(Debug, Clone)]
 pub enum Test {
-    Token { system: SystemMatch, code: Option<String> },
+    Token {
+        system: SystemMatch,
+        code: Option<String>,
+    },
     /// `:text` on a token: the display or text starts with this (normalised).
     TokenText(String),
     StringStarts(String),
     StringContains(String),
     StringExact(String),
     /// The indexed range relates to `[lo, hi)` as `op` says (FHIR date semantics).
-    Date { op: RangeOp, lo: i64, hi: i64 },
+    Date {
+        op: RangeOp,
+        lo: i64,
+        hi: i64,
+    },
     /// `value` as written; `[lo, hi)` the range its precision implies (widened for `ap`).
-    Number { op: RangeOp, value: f64, lo: f64, hi: f64 },
-    Quantity { op: RangeOp, value: f64, lo: f64, hi: f64, system: Option<String>, code: Option<String> },
-    Reference { target_type: Option<String>, target_id: Option<String>, url: Option<String> },
+    Number {
+        op: RangeOp,
+        value: f64,
+        lo: f64,
+        hi: f64,
+    },
+    Quantity {
+        op: RangeOp,
+        value: f64,
+        lo: f64,
+        hi: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: Option<String>,
+    },
     UriExact(String),
     /// `:below`: the indexed URI starts with this.
     UriBelow(String),
@@ -126,7 +171,10 @@ pub enum SortParam {
     Id,
     LastUpdated,
     /// An indexed parameter and the index that holds it.
-    Index { param: String, kind: IndexKind },
+    Index {
+        param: String,
+        kind: IndexKind,
+    },
 }
 
 /// Which index holds a parameter's values.

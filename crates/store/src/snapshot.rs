@@ -29,16 +29,12 @@ impl Snapshot {
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.execute_batch("BEGIN")?;
         // The first read starts the read transaction; everything after sees this state.
-        let high_seq = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM resource", [], |r| {
-            r.get(0)
-        })?;
+        let high_seq = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM resource", [], |r| r.get(0))?;
         Ok(Snapshot { conn, high_seq })
     }
 
@@ -50,25 +46,15 @@ impl Snapshot {
     /// Number of versions written up to and including `seq`. History is append-only, so
     /// this equals the count a snapshot taken at `seq` saw, unless history was rewritten.
     pub fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError> {
-        let n: i64 =
-            self.conn
-                .query_row("SELECT COUNT(*) FROM resource WHERE seq <= ?1", [seq], |r| {
-                    r.get(0)
-                })?;
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM resource WHERE seq <= ?1", [seq], |r| r.get(0))?;
         Ok(n as u64)
     }
 
     /// Every version in write order.
-    pub fn versions<E: From<StoreError>>(
-        &self,
-        mut f: impl FnMut(ResourceVersion) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn versions<E: From<StoreError>>(&self, mut f: impl FnMut(ResourceVersion) -> Result<(), E>) -> Result<(), E> {
         let mut stmt = self
             .conn
-            .prepare(&format!(
-                "SELECT {} FROM resource ORDER BY seq",
-                crate::sqlite::COLUMNS
-            ))
+            .prepare(&format!("SELECT {} FROM resource ORDER BY seq", crate::sqlite::COLUMNS))
             .map_err(StoreError::from)?;
         let mut rows = stmt.query([]).map_err(StoreError::from)?;
         while let Some(row) = rows.next().map_err(StoreError::from)? {
@@ -80,9 +66,7 @@ impl Snapshot {
     /// SQLite's `integrity_check`: empty when the file is sound.
     pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let msgs: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<_, _>>()?;
+        let msgs: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
         Ok(if msgs == ["ok"] { Vec::new() } else { msgs })
     }
 
@@ -118,10 +102,7 @@ impl Snapshot {
             }
         }
         for table in self.index_tables()? {
-            let has_seq = self
-                .columns(&table)?
-                .iter()
-                .any(|c| c == "seq");
+            let has_seq = self.columns(&table)?.iter().any(|c| c == "seq");
             if !has_seq {
                 continue;
             }
@@ -134,9 +115,7 @@ impl Snapshot {
                 |r| r.get(0),
             )?;
             if n != 0 {
-                problems.push(format!(
-                    "{n} rows of {table} point at a version that is not current and live"
-                ));
+                problems.push(format!("{n} rows of {table} point at a version that is not current and live"));
             }
         }
         Ok(problems)
@@ -147,30 +126,19 @@ impl Snapshot {
         let mut stmt = self.conn.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
         )?;
-        let names: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(names
-            .into_iter()
-            .filter(|n| !PRIMARY_TABLES.contains(&n.as_str()))
-            .collect())
+        let names: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(names.into_iter().filter(|n| !PRIMARY_TABLES.contains(&n.as_str())).collect())
     }
 
     /// Every row of every index table, as text, in a canonical order: two stores hold the
     /// same indexes exactly when these sequences are equal.
-    pub fn index_rows<E: From<StoreError>>(
-        &self,
-        mut f: impl FnMut(&str, &str) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn index_rows<E: From<StoreError>>(&self, mut f: impl FnMut(&str, &str) -> Result<(), E>) -> Result<(), E> {
         for table in self.index_tables()? {
             let cols = self.columns(&table)?;
             let order: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
             let mut stmt = self
                 .conn
-                .prepare(&format!(
-                    "SELECT * FROM \"{table}\" ORDER BY {}",
-                    order.join(", ")
-                ))
+                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {}", order.join(", ")))
                 .map_err(StoreError::from)?;
             let mut rows = stmt.query([]).map_err(StoreError::from)?;
             let mut line = String::new();
@@ -187,12 +155,8 @@ impl Snapshot {
     }
 
     fn columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
-        let cols: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let cols: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(cols)
     }
 }

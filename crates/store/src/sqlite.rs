@@ -85,10 +85,7 @@ pub(crate) const COLUMNS: &str = "type, id, version, last_updated, deleted, meth
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir/tsunagu.sqlite`.
     pub fn open(dir: &Path, sync: SyncMode) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Open {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
         let path = dir.join("tsunagu.sqlite");
         let writer = Connection::open(&path)?;
         writer.execute_batch("PRAGMA journal_mode=WAL;")?;
@@ -99,11 +96,7 @@ impl SqliteStore {
         writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")?;
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         writer.execute_batch(SCHEMA)?;
-        let last: i64 = writer.query_row(
-            "SELECT COALESCE(MAX(last_updated), 0) FROM resource",
-            [],
-            |r| r.get(0),
-        )?;
+        let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
@@ -112,18 +105,14 @@ impl SqliteStore {
         })
     }
 
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.readers.lock().pop();
         let conn = match conn {
             Some(c) => c,
             None => {
                 let c = Connection::open_with_flags(
                     &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(30))?;
                 c.execute_batch("PRAGMA cache_size=-16384;")?;
@@ -259,7 +248,9 @@ impl WriteTxn for SqliteTxn<'_> {
         match value {
             Some(v) => self
                 .conn
-                .prepare_cached("INSERT INTO setting (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2")?
+                .prepare_cached(
+                    "INSERT INTO setting (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+                )?
                 .execute(params![key, v])?,
             None => self.conn.prepare_cached("DELETE FROM setting WHERE key = ?1")?.execute([key])?,
         };
@@ -276,19 +267,12 @@ impl Store for SqliteStore {
         self.with_reader(|c| current(c, ty, id))
     }
 
-    fn vread(
-        &self,
-        ty: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<Option<ResourceVersion>, StoreError> {
+    fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM resource WHERE type = ?1 AND id = ?2 AND version = ?3"
             ))?;
-            Ok(stmt
-                .query_row(params![ty, id, version as i64], row_to_version)
-                .optional()?)
+            Ok(stmt.query_row(params![ty, id, version as i64], row_to_version).optional()?)
         })
     }
 
@@ -309,14 +293,8 @@ impl Store for SqliteStore {
     fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError> {
         self.with_reader(|c| {
             let mut values = Vec::new();
-            let q = HistoryQuery {
-                before_seq: None,
-                ..q.clone()
-            };
-            let sql = format!(
-                "SELECT COUNT(*) FROM resource r{}",
-                history_sql(&q, &mut values)
-            );
+            let q = HistoryQuery { before_seq: None, ..q.clone() };
+            let sql = format!("SELECT COUNT(*) FROM resource r{}", history_sql(&q, &mut values));
             let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
             Ok(n as u64)
         })
@@ -361,10 +339,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn write(
-        &self,
-        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let conn = self.writer.lock();
         conn.execute_batch("BEGIN IMMEDIATE")?;
         // Rolls back if `f` panics, so the writer connection is never left inside an open
@@ -426,10 +401,7 @@ impl Store for SqliteStore {
         let mut prev = self.clock.load(Ordering::Relaxed);
         loop {
             let next = now.max(prev + 1);
-            match self
-                .clock
-                .compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.clock.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return next,
                 Err(p) => prev = p,
             }

@@ -16,8 +16,7 @@ pub async fn start() -> TestServer {
 
 pub async fn start_with(config: tsunagu_server::ServerConfig) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
     let fhir = Arc::new(tsunagu_interaction::Interactions::new(
         Arc::new(store),
         Arc::new(tsunagu_server::StructureCheck),
@@ -27,11 +26,7 @@ pub async fn start_with(config: tsunagu_server::ServerConfig) -> TestServer {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = tsunagu_server::router(fhir, config);
     tokio::spawn(async move { tsunagu_server::serve(listener, app).await });
-    TestServer {
-        base,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    TestServer { base, client: reqwest::Client::new(), _dir: dir }
 }
 
 impl TestServer {
@@ -57,6 +52,21 @@ impl TestServer {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Any request: method, path, headers and body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(body).send().await.unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
