@@ -315,7 +315,20 @@ impl Store for SqliteStore {
                 return Ok(SearchPage { resources: Vec::new(), total, more: false });
             }
             let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
-            let sql = if q.sort.is_empty() {
+            let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
+            let sql = if let Some(d) = driven {
+                let mut dvalues = d.values;
+                let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
+                let mut sql = format!("SELECT {cols} FROM {} AND {rest}", d.from);
+                if let Some(after) = q.after_seq {
+                    sql.push_str(" AND d.seq > ?");
+                    dvalues.push(rusqlite::types::Value::Integer(after));
+                }
+                // GROUP BY keeps one row per resource (two references to one target).
+                sql.push_str(&format!(" GROUP BY d.seq ORDER BY d.seq LIMIT {}", q.count + 1));
+                values = dvalues;
+                sql
+            } else if q.sort.is_empty() {
                 let mut page_filter = filter;
                 if let Some(after) = q.after_seq {
                     page_filter.push_str(" AND r.seq > ?");

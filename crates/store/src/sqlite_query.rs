@@ -31,12 +31,20 @@ fn test_kind(t: &Test) -> IndexKind {
 
 /// `[alias.]current = 1 AND deleted = 0 AND …` for a query on rows aliased `alias`.
 pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
+    where_clause_except(q, alias, None, values)
+}
+
+/// As [`where_clause`], leaving out clause `skip` (the one a driven query scans itself).
+pub(crate) fn where_clause_except(q: &SearchQuery, alias: &str, skip: Option<usize>, values: &mut Vec<V>) -> String {
     let mut sql = format!("{alias}.current = 1 AND {alias}.deleted = 0");
     if let Some(t) = &q.resource_type {
         sql.push_str(&format!(" AND {alias}.type = ?"));
         values.push(V::Text(t.clone()));
     }
-    for clause in &q.clauses {
+    for (i, clause) in q.clauses.iter().enumerate() {
+        if Some(i) == skip {
+            continue;
+        }
         sql.push_str(" AND ");
         sql.push_str(&clause_sql(clause, q.resource_type.as_deref(), alias, values));
     }
@@ -347,4 +355,37 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
     }
     parts.push(format!("{alias}.seq ASC"));
     parts.join(", ")
+}
+
+/// A clause that can drive a page in write order: one exact token (`system|code`) or one
+/// literal reference (`Type/id`), whose index rows are stored in `seq` order under that
+/// key. Scanning them in order and stopping after a page costs O(page), where the general
+/// plan would first collect every match.
+pub(crate) struct Driver {
+    pub clause: usize,
+    /// `FROM … JOIN resource r` part and its key conditions, aliased `d`.
+    pub from: String,
+    pub values: Vec<V>,
+}
+
+pub(crate) fn driver(q: &SearchQuery) -> Option<Driver> {
+    let ty = q.resource_type.as_ref()?;
+    for (i, c) in q.clauses.iter().enumerate() {
+        let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { continue };
+        let (table, cond, mut keys) = match test {
+            Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
+                ("idx_token", "d.code = ? AND d.system = ?", vec![V::Text(code.clone()), V::Text(s.clone())])
+            }
+            Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => {
+                ("idx_reference", "d.target_id = ? AND d.target_type = ?", vec![V::Text(id.clone()), V::Text(t.clone())])
+            }
+            _ => continue,
+        };
+        let mut values = vec![V::Text(ty.clone()), V::Text(param.clone())];
+        values.append(&mut keys);
+        let from =
+            format!("{table} d JOIN resource r ON r.seq = d.seq WHERE d.type = ? AND d.param = ? AND {cond}");
+        return Some(Driver { clause: i, from, values });
+    }
+    None
 }
