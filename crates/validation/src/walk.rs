@@ -1,0 +1,380 @@
+//! The walk of one resource over a profile's element tree: which instance nodes each
+//! element rule applies to (children, slices, type profiles, extensions, nested
+//! resources). The checks made at each node are in `rules.rs`.
+
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+use tsunagu_fhirpath::{EvalContext, Item, Node, PathSegment};
+use tsunagu_format::{Issue, IssueType, Severity};
+
+use crate::profile::{ElementRule, Profile};
+use crate::resolve::resolve_local;
+use crate::slicing::{extension_profile, find_rule, slice_matches, SliceMatch};
+use crate::terminology::strip_version;
+use crate::validator::{declared_profiles, Validator};
+
+/// The state of one validation: issues found so far and what was already checked.
+pub(crate) struct Walk<'v, 'a> {
+    pub(crate) v: &'v Validator,
+    /// The resource being validated: locations are relative to it.
+    pub(crate) root: &'a Value,
+    pub(crate) ctx: &'a EvalContext<'a>,
+    pub(crate) issues: Vec<Issue>,
+    /// Extensions (by address) already checked against their definition.
+    pub(crate) seen_extensions: FxHashSet<usize>,
+    /// Whether a nested resource (by address) conforms to a profile (by address), for
+    /// `profile` slice discriminators.
+    pub(crate) conformance: FxHashMap<(usize, usize), bool>,
+}
+
+impl<'v, 'a> Walk<'v, 'a> {
+    pub(crate) fn push(&mut self, severity: Severity, code: IssueType, location: String, en: String, ja: String) {
+        self.issues.push(Issue { severity, code, location, message_en: en, message_ja: ja });
+    }
+
+    pub(crate) fn location(&self, node: &Node<'a>) -> String {
+        let rt = self.root.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
+        let mut out = rt.to_owned();
+        for seg in node.location(self.root).unwrap_or_default() {
+            match seg {
+                PathSegment::Key(k) => {
+                    out.push('.');
+                    out.push_str(&k);
+                }
+                PathSegment::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn check_profile(&mut self, url: &str, requested: bool, node: Node<'a>, res: &'a Value, rt: &str) {
+        let Some(profile) = self.v.profile(url) else {
+            let loc = self.location(&node);
+            let (sev, why_en, why_ja) = if requested {
+                (Severity::Error, "requested", "指定された")
+            } else {
+                (Severity::Warning, "declared", "宣言された")
+            };
+            self.push(
+                sev,
+                IssueType::Invalid,
+                loc,
+                format!("The {why_en} profile {url} is not loaded; not validated against it"),
+                format!("{why_ja}プロファイル {url} が読み込まれていないため、検証していません"),
+            );
+            return;
+        };
+        if profile.type_name != rt {
+            let loc = self.location(&node);
+            self.push(
+                Severity::Error,
+                IssueType::Invalid,
+                loc,
+                format!("Profile {url} is for {} resources, not {rt}", profile.type_name),
+                format!("プロファイル {url} は {} 用であり、{rt} には適用できません", profile.type_name),
+            );
+            return;
+        }
+        self.check_node(&profile, 0, node, res);
+    }
+
+    /// Checks one instance node against one element rule (the rule of a slice, or of the
+    /// element itself), then its children.
+    pub(crate) fn check_node(&mut self, p: &Profile, idx: usize, node: Node<'a>, res: &'a Value) {
+        let rule = &p.elements[idx];
+        self.check_value(rule, &node);
+        if idx > 0 {
+            self.check_type(rule, &node);
+        }
+        if idx > 0 {
+            self.check_reference_target(rule, &node);
+        }
+        if let Some((strength, vs)) = &rule.binding {
+            self.check_binding(*strength, vs, &node);
+        }
+        self.check_coding_defined(&node);
+        self.check_constraints(rule, &node, res);
+        if !rule.children.is_empty() {
+            if node.type_name() == "Extension" && extension_profile(p, rule).is_some() {
+                self.mark_extension(&node);
+            }
+            for &c in &rule.children {
+                self.check_child(p, c, node, res);
+            }
+            return;
+        }
+        // Not expanded in this snapshot: the element's type profile (an extension
+        // definition, a datatype profile, a resource profile) describes it.
+        self.check_type_profiles(rule, node, res);
+    }
+
+    /// The node must conform to one of the profiles of its type (`type.profile` lists are
+    /// alternatives). Profiles for other types (a Bundle entry allowing a Patient profile
+    /// or an Observation profile) do not apply to it.
+    pub(crate) fn check_type_profiles(&mut self, rule: &ElementRule, node: Node<'a>, res: &'a Value) {
+        let model = tsunagu_model::r4();
+        let actual = node.type_name();
+        let mut candidates = Vec::new();
+        for t in &rule.types {
+            if matches!(t.code.as_str(), "Reference" | "canonical" | "uri") {
+                continue;
+            }
+            for url in &t.profiles {
+                let Some(tp) = self.v.profile(url) else {
+                    let loc = self.location(&node);
+                    self.push(
+                        Severity::Warning,
+                        IssueType::Invalid,
+                        loc,
+                        format!("Profile {url} of this element is not loaded; not checked"),
+                        format!("この要素のプロファイル {url} が読み込まれていないため、検証していません"),
+                    );
+                    continue;
+                };
+                if tp.type_name == actual || model.is_subtype(actual, &tp.type_name) {
+                    candidates.push(tp);
+                }
+            }
+        }
+        let inner_res = match node.value {
+            Some(v) if v.get("resourceType").is_some() => v,
+            _ => res,
+        };
+        if candidates.len() == 1 {
+            let tp = &candidates[0];
+            if tp.type_name == "Extension" {
+                self.mark_extension(&node);
+            }
+            self.check_node(tp, 0, node, inner_res);
+            return;
+        }
+        // Several alternatives: keep the outcome of the first that passes, else of the first.
+        let mut first: Option<Walk<'_, 'a>> = None;
+        for tp in &candidates {
+            let mut sub = self.sub_walk();
+            sub.check_node(tp, 0, node, inner_res);
+            let passed = !sub.issues.iter().any(|i| i.severity == Severity::Error);
+            if passed {
+                first = Some(sub);
+                break;
+            }
+            first.get_or_insert(sub);
+        }
+        if let Some(sub) = first {
+            self.issues.extend(sub.issues);
+            self.seen_extensions.extend(sub.seen_extensions);
+        }
+    }
+
+    /// A fresh walk over the same resource, for trying a profile without reporting.
+    pub(crate) fn sub_walk(&self) -> Walk<'v, 'a> {
+        Walk {
+            v: self.v,
+            root: self.root,
+            ctx: self.ctx,
+            issues: Vec::new(),
+            seen_extensions: FxHashSet::default(),
+            conformance: FxHashMap::default(),
+        }
+    }
+
+    pub(crate) fn mark_extension(&mut self, node: &Node<'a>) {
+        if let Some(v) = node.value {
+            self.seen_extensions.insert(v as *const Value as usize);
+        }
+    }
+
+    pub(crate) fn check_child(&mut self, p: &Profile, ci: usize, parent: Node<'a>, res: &'a Value) {
+        let rule = &p.elements[ci];
+        let Some(nav) = &rule.nav else { return };
+        let nodes: Vec<Node<'a>> = match nav.evaluate_on(Item::Node(parent), res, None) {
+            Ok(items) => items.iter().filter_map(|i| i.as_node().copied()).collect(),
+            Err(_) => return,
+        };
+        let name = rule.name.strip_suffix("[x]").unwrap_or(&rule.name);
+        self.check_count(rule, nodes.len(), &parent, name, None);
+        if rule.slices.is_empty() {
+            for n in nodes {
+                self.check_node(p, ci, n, res);
+            }
+            return;
+        }
+        // Assign each node to the first slice it matches.
+        let mut assigned: Vec<Option<usize>> = Vec::with_capacity(nodes.len());
+        let mut undecidable = false;
+        for n in &nodes {
+            let mut hit = None;
+            for &s in &rule.slices {
+                let mut by_profile = |slice: &ElementRule, path: &str| self.profile_match(p, slice, path, n);
+                match slice_matches(p, rule, &p.elements[s], n.value, n.type_name(), &mut by_profile) {
+                    SliceMatch::Yes => {
+                        hit = Some(s);
+                        break;
+                    }
+                    SliceMatch::No => {}
+                    SliceMatch::Undecidable => undecidable = true,
+                }
+            }
+            assigned.push(hit);
+        }
+        for &s in &rule.slices {
+            let count = assigned.iter().filter(|a| **a == Some(s)).count();
+            let slice = &p.elements[s];
+            let label = slice.slice_name.as_deref().unwrap_or("");
+            // When some discriminator cannot be evaluated, a short count may be a
+            // misassignment rather than a missing element.
+            if undecidable && count < slice.min as usize {
+                let loc = format!("{}.{name}", self.location(&parent));
+                self.push(
+                    Severity::Warning,
+                    IssueType::Required,
+                    loc,
+                    format!(
+                        "Slice '{label}' needs at least {} element(s); its discriminator could not be evaluated",
+                        slice.min
+                    ),
+                    format!(
+                        "スライス '{label}' には {} 個以上の要素が必要ですが、識別子を評価できませんでした",
+                        slice.min
+                    ),
+                );
+            } else {
+                self.check_count(slice, count, &parent, name, Some(label));
+            }
+        }
+        let closed = rule.slicing.as_ref().is_some_and(|s| s.closed);
+        for (n, hit) in nodes.into_iter().zip(assigned) {
+            self.check_node(p, ci, n, res);
+            match hit {
+                Some(s) => self.check_node(p, s, n, res),
+                None if closed && !undecidable => {
+                    let loc = self.location(&n);
+                    self.push(
+                        Severity::Error,
+                        IssueType::Structure,
+                        loc,
+                        format!("This element matches none of the slices of {}, and the slicing is closed", rule.id),
+                        format!("この要素は {} のどのスライスにも該当しません（スライシングは closed）", rule.id),
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// A `profile` discriminator: does the resource the element holds (`resource`) or
+    /// points to (`resolve()`, a Reference at `$this`) conform to the slice's profile?
+    pub(crate) fn profile_match(
+        &mut self,
+        p: &Profile,
+        slice: &ElementRule,
+        path: &str,
+        node: &Node<'a>,
+    ) -> SliceMatch {
+        let Some(json) = node.value else { return SliceMatch::No };
+        let type_profiles =
+            |r: &ElementRule| -> Vec<String> { r.types.iter().flat_map(|t| t.profiles.iter().cloned()).collect() };
+        let target_profiles = |r: &ElementRule| -> Vec<String> {
+            r.types.iter().flat_map(|t| t.target_profiles.iter().cloned()).collect()
+        };
+        let reference = json.get("reference").and_then(Value::as_str);
+        let (target, profiles) = match (path, reference) {
+            ("resource", _) => {
+                (json.get("resource"), find_rule(p, slice, "resource").map(type_profiles).unwrap_or_default())
+            }
+            ("resolve()", Some(r)) | ("$this", Some(r)) => (resolve_local(self.root, r), target_profiles(slice)),
+            ("$this", None) => (Some(json), type_profiles(slice)),
+            _ => return SliceMatch::Undecidable,
+        };
+        let Some(target) = target else { return SliceMatch::Undecidable };
+        if profiles.is_empty() {
+            return SliceMatch::Undecidable;
+        }
+        let declared = declared_profiles(target);
+        if profiles.iter().any(|u| declared.iter().any(|d| strip_version(d) == strip_version(u))) {
+            return SliceMatch::Yes;
+        }
+        let rt = target.get("resourceType").and_then(Value::as_str);
+        for url in &profiles {
+            let Some(tp) = self.v.profile(url) else { continue };
+            if rt.is_some_and(|rt| rt != tp.type_name) {
+                continue;
+            }
+            let key = (target as *const Value as usize, Arc::as_ptr(&tp) as usize);
+            let conforms = match self.conformance.get(&key) {
+                Some(c) => *c,
+                None => {
+                    let mut sub = self.sub_walk();
+                    let node = if rt.is_some() { Node::resource(target) } else { *node };
+                    sub.check_node(&tp, 0, node, target);
+                    let ok = !sub.issues.iter().any(|i| i.severity == Severity::Error);
+                    self.conformance.insert(key, ok);
+                    ok
+                }
+            };
+            if conforms {
+                return SliceMatch::Yes;
+            }
+        }
+        SliceMatch::No
+    }
+
+    /// Walks the whole tree: extensions not yet checked are checked against their
+    /// definition, nested resources against the profiles they declare.
+    pub(crate) fn scan(&mut self, node: Node<'a>, res: &'a Value) {
+        let Ok(children) = self.v.children.evaluate_on(Item::Node(node), res, None) else {
+            return;
+        };
+        for child in children.iter().filter_map(|i| i.as_node().copied()) {
+            let Some(json) = child.value else { continue };
+            let mut inner_res = res;
+            if let Some(rt) = json.get("resourceType").and_then(Value::as_str) {
+                inner_res = json;
+                let loc = self.location(&child);
+                self.check_contained_referenced(json, &loc);
+                for url in declared_profiles(json) {
+                    self.check_profile(url, false, child, json, rt);
+                }
+            } else if child.type_name() == "Extension" {
+                self.check_extension(child, res);
+            }
+            self.scan(child, inner_res);
+        }
+    }
+
+    pub(crate) fn check_extension(&mut self, node: Node<'a>, res: &'a Value) {
+        let Some(json) = node.value else { return };
+        if self.seen_extensions.contains(&(json as *const Value as usize)) {
+            return;
+        }
+        let Some(url) = json.get("url").and_then(Value::as_str) else {
+            return;
+        };
+        // Relative URLs name the parts of a complex extension, checked with their parent.
+        if !url.contains(':') {
+            return;
+        }
+        match self.v.profile(strip_version(url)) {
+            Some(def) => {
+                self.mark_extension(&node);
+                self.check_node(&def, 0, node, res);
+            }
+            None => {
+                let loc = self.location(&node);
+                self.push(
+                    Severity::Warning,
+                    IssueType::Structure,
+                    loc,
+                    format!("Unknown extension {url}: its definition is not loaded"),
+                    format!("拡張 {url} の定義が読み込まれていないため、検証していません"),
+                );
+            }
+        }
+    }
+}
