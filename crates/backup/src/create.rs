@@ -4,8 +4,7 @@ use crate::digest::{index_digest, DigestBuilder};
 use crate::files::{self, sha256, sync_dir, NewFile, GENERATIONS, PACKS};
 use crate::keys::{encrypt_to, Recipient};
 use crate::manifest::{
-    catalog_name, load_all, manifest_name, CatalogEntry, CatalogHeader, FileRef, Manifest,
-    PreviousLink, Stats,
+    catalog_name, load_all, manifest_name, CatalogEntry, CatalogHeader, FileRef, Manifest, PreviousLink, Stats,
 };
 use crate::pack::{read_header, BlobId, PackWriter};
 use crate::BackupError;
@@ -86,10 +85,10 @@ pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created
     };
     let mut entries = zstd::Encoder::new(Vec::new(), 3).map_err(BackupError::io(dest))?;
     let flush = |pack: &mut PackWriter,
-                     pending: &mut HashSet<BlobId>,
-                     known: &mut HashMap<BlobId, String>,
-                     used: &mut BTreeSet<String>,
-                     stats: &mut Stats|
+                 pending: &mut HashSet<BlobId>,
+                 known: &mut HashMap<BlobId, String>,
+                 used: &mut BTreeSet<String>,
+                 stats: &mut Stats|
      -> Result<(), BackupError> {
         let (name, bytes) = pack.write(&packs_dir, recipient)?;
         for id in pending.drain() {
@@ -160,28 +159,18 @@ pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created
     let header_frame = zstd::encode_all(header_line.as_slice(), 3).map_err(BackupError::io(dest))?;
     let f = NewFile::create(&gens_dir)?;
     let mut enc = encrypt_to(recipient, f)?;
-    enc.write_all(&header_frame)
-        .and_then(|_| enc.write_all(&entries))
-        .map_err(BackupError::io(&gens_dir))?;
+    enc.write_all(&header_frame).and_then(|_| enc.write_all(&entries)).map_err(BackupError::io(&gens_dir))?;
     let f = enc.finish().map_err(BackupError::io(&gens_dir))?;
     let (name, sum, bytes) = f.commit(Some(&catalog_name(&generation)))?;
     let mut catalogs = base.map_or_else(Vec::new, |f| f.manifest.catalogs.clone());
-    catalogs.push(FileRef {
-        name,
-        sha256: sum,
-        bytes,
-    });
+    catalogs.push(FileRef { name, sha256: sum, bytes });
     stats.bytes_written += bytes;
 
     let mut packs = Vec::new();
     for name in used {
         let path = packs_dir.join(&name);
         let bytes = std::fs::metadata(&path).map_err(BackupError::io(&path))?.len();
-        packs.push(FileRef {
-            sha256: name.clone(),
-            name,
-            bytes,
-        });
+        packs.push(FileRef { sha256: name.clone(), name, bytes });
     }
     // Packs and catalog must be durable before a manifest may point at them.
     sync_dir(&packs_dir)?;
@@ -190,10 +179,9 @@ pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created
         format: files::FORMAT.into(),
         generation: generation.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        previous: existing.last().map(|f| PreviousLink {
-            generation: f.manifest.generation.clone(),
-            manifest_sha256: f.sha256.clone(),
-        }),
+        previous: existing
+            .last()
+            .map(|f| PreviousLink { generation: f.manifest.generation.clone(), manifest_sha256: f.sha256.clone() }),
         recipient: recipient_text,
         catalogs,
         packs,
@@ -205,10 +193,7 @@ pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created
     f.write_all(&text).map_err(BackupError::io(&gens_dir))?;
     let (_, manifest_sha256, _) = f.commit(Some(&manifest_name(&generation)))?;
     sync_dir(&gens_dir)?;
-    Ok(Created {
-        manifest,
-        manifest_sha256,
-    })
+    Ok(Created { manifest, manifest_sha256 })
 }
 
 /// Creates the layout of a new backup directory; an existing one must be ours.
@@ -217,11 +202,7 @@ fn init(dest: &Path) -> Result<(), BackupError> {
     match std::fs::read_to_string(&format) {
         Ok(s) if s.trim() == files::FORMAT => {}
         Ok(s) => {
-            return Err(BackupError::Usage(format!(
-                "{} is a backup of another format ({})",
-                dest.display(),
-                s.trim()
-            )))
+            return Err(BackupError::Usage(format!("{} is a backup of another format ({})", dest.display(), s.trim())))
         }
         Err(_) => {
             let non_empty = std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some());
@@ -232,8 +213,7 @@ fn init(dest: &Path) -> Result<(), BackupError> {
                 )));
             }
             std::fs::create_dir_all(dest).map_err(BackupError::io(dest))?;
-            std::fs::write(&format, format!("{}\n", files::FORMAT))
-                .map_err(BackupError::io(&format))?;
+            std::fs::write(&format, format!("{}\n", files::FORMAT)).map_err(BackupError::io(&format))?;
         }
     }
     for d in [PACKS, GENERATIONS] {
@@ -247,7 +227,11 @@ fn new_generation_id(previous: Option<&str>) -> String {
     let mut t = chrono::Utc::now();
     loop {
         let id = t.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        if previous.map_or(true, |p| id.as_str() > p) {
+        let after_previous = match previous {
+            Some(p) => id.as_str() > p,
+            None => true,
+        };
+        if after_previous {
             return id;
         }
         t += chrono::Duration::milliseconds(1);

@@ -46,8 +46,7 @@ impl DigestBuilder {
         h.update(body_sha256);
         self.versions += 1;
         self.body_bytes += v.body.len() as u64;
-        self.deleted
-            .insert((v.resource_type.clone(), v.id.clone()), v.deleted);
+        self.deleted.insert((v.resource_type.clone(), v.id.clone()), v.deleted);
     }
 
     pub fn finish(self) -> StoreDigest {

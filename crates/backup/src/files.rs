@@ -81,10 +81,7 @@ impl NewFile {
     /// content addressing). Returns the final name, the checksum and the size.
     pub fn commit(mut self, name: Option<&str>) -> Result<(String, String, u64), BackupError> {
         self.file.flush().map_err(BackupError::io(&self.tmp))?;
-        let file = self
-            .file
-            .into_inner()
-            .map_err(|e| BackupError::io(&self.tmp)(e.into_error()))?;
+        let file = self.file.into_inner().map_err(|e| BackupError::io(&self.tmp)(e.into_error()))?;
         file.sync_all().map_err(BackupError::io(&self.tmp))?;
         let sum = hex(&self.hash.finalize());
         let name = name.map(str::to_string).unwrap_or_else(|| sum.clone());
@@ -111,9 +108,7 @@ impl Write for NewFile {
 
 /// fsync of a directory makes the renames into it durable.
 pub fn sync_dir(dir: &Path) -> Result<(), BackupError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(BackupError::io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(BackupError::io(dir))
 }
 
 /// Removes temporary files left by an interrupted run.

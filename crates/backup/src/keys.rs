@@ -23,8 +23,7 @@ pub fn keygen() -> (String, String) {
 }
 
 pub fn parse_recipient(s: &str) -> Result<Recipient, BackupError> {
-    Recipient::from_str(s.trim())
-        .map_err(|e| BackupError::Key(format!("'{}' is not an age public key: {e}", s.trim())))
+    Recipient::from_str(s.trim()).map_err(|e| BackupError::Key(format!("'{}' is not an age public key: {e}", s.trim())))
 }
 
 /// Reads an identity file (the first `AGE-SECRET-KEY-` line).
@@ -34,22 +33,15 @@ pub fn load_identity(path: &Path) -> Result<Identity, BackupError> {
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .ok_or_else(|| {
-            BackupError::Key(format!("{}: no AGE-SECRET-KEY line", path.display()))
-        })?;
-    Identity::from_str(line)
-        .map_err(|e| BackupError::Key(format!("{}: invalid identity: {e}", path.display())))
+        .ok_or_else(|| BackupError::Key(format!("{}: no AGE-SECRET-KEY line", path.display())))?;
+    Identity::from_str(line).map_err(|e| BackupError::Key(format!("{}: invalid identity: {e}", path.display())))
 }
 
 /// Encrypts everything written to the returned writer; `finish` it to get `w` back.
-pub fn encrypt_to<W: Write>(
-    recipient: &Recipient,
-    w: W,
-) -> Result<age::stream::StreamWriter<W>, BackupError> {
+pub fn encrypt_to<W: Write>(recipient: &Recipient, w: W) -> Result<age::stream::StreamWriter<W>, BackupError> {
     let enc = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
         .map_err(|e| BackupError::Key(e.to_string()))?;
-    enc.wrap_output(w)
-        .map_err(|e| BackupError::Key(format!("encryption: {e}")))
+    enc.wrap_output(w).map_err(|e| BackupError::Key(format!("encryption: {e}")))
 }
 
 /// Decrypts `r`; a key that does not match gives [`BackupError::WrongKey`].
@@ -59,18 +51,9 @@ pub fn decrypt_from<R: Read>(
     file: &str,
     recipient: &str,
 ) -> Result<age::stream::StreamReader<R>, BackupError> {
-    let dec = age::Decryptor::new(r).map_err(|e| BackupError::Decrypt {
-        file: file.into(),
-        reason: e.to_string(),
-    })?;
-    dec.decrypt(std::iter::once(identity as &dyn age::Identity))
-        .map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => BackupError::WrongKey {
-                recipient: recipient.into(),
-            },
-            e => BackupError::Decrypt {
-                file: file.into(),
-                reason: e.to_string(),
-            },
-        })
+    let dec = age::Decryptor::new(r).map_err(|e| BackupError::Decrypt { file: file.into(), reason: e.to_string() })?;
+    dec.decrypt(std::iter::once(identity as &dyn age::Identity)).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => BackupError::WrongKey { recipient: recipient.into() },
+        e => BackupError::Decrypt { file: file.into(), reason: e.to_string() },
+    })
 }

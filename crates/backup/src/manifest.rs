@@ -69,16 +69,7 @@ pub struct CatalogHeader {
 
 /// One version: (type, id, version, lastUpdated ms, method, deleted, body SHA-256, seq).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CatalogEntry(
-    pub String,
-    pub String,
-    pub u64,
-    pub i64,
-    pub String,
-    pub bool,
-    pub String,
-    pub i64,
-);
+pub struct CatalogEntry(pub String, pub String, pub u64, pub i64, pub String, pub bool, pub String, pub i64);
 
 pub fn manifest_name(generation: &str) -> String {
     format!("{generation}.json")
@@ -111,14 +102,10 @@ pub fn load_all(dest: &Path) -> Result<Vec<Found>, BackupError> {
     for n in names {
         let path = dir.join(&n);
         let bytes = std::fs::read(&path).map_err(BackupError::io(&path))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| BackupError::Damaged(format!("{}: {e}", path.display())))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| BackupError::Damaged(format!("{}: {e}", path.display())))?;
         if manifest_name(&manifest.generation) != n {
-            return Err(BackupError::Damaged(format!(
-                "{}: names generation {}",
-                path.display(),
-                manifest.generation
-            )));
+            return Err(BackupError::Damaged(format!("{}: names generation {}", path.display(), manifest.generation)));
         }
         let (sha256, _) = file_sha256(&path)?;
         out.push(Found { manifest, sha256 });

@@ -29,10 +29,7 @@ pub struct PackWriter {
 
 impl PackWriter {
     pub fn new() -> Self {
-        PackWriter {
-            ids: Vec::new(),
-            data: Vec::new(),
-        }
+        PackWriter { ids: Vec::new(), data: Vec::new() }
     }
 
     pub fn add(&mut self, id: BlobId, body: &[u8]) {
@@ -49,16 +46,11 @@ impl PackWriter {
     }
 
     /// Writes the pack into `dir`; returns (name, size in bytes).
-    pub fn write(
-        &mut self,
-        dir: &Path,
-        recipient: &Recipient,
-    ) -> Result<(String, u64), BackupError> {
+    pub fn write(&mut self, dir: &Path, recipient: &Recipient) -> Result<(String, u64), BackupError> {
         let mut f = NewFile::create(dir)?;
         let io = |e| BackupError::io(dir)(e);
         f.write_all(MAGIC).map_err(io)?;
-        f.write_all(&(self.ids.len() as u32).to_le_bytes())
-            .map_err(io)?;
+        f.write_all(&(self.ids.len() as u32).to_le_bytes()).map_err(io)?;
         for (id, len) in &self.ids {
             f.write_all(id).map_err(io)?;
             f.write_all(&len.to_le_bytes()).map_err(io)?;
@@ -120,14 +112,9 @@ pub fn read_bodies(
     let mut body = Vec::new();
     for (id, len) in &ids {
         body.resize(*len as usize, 0);
-        z.read_exact(&mut body).map_err(|e| BackupError::Decrypt {
-            file: name.clone(),
-            reason: e.to_string(),
-        })?;
+        z.read_exact(&mut body).map_err(|e| BackupError::Decrypt { file: name.clone(), reason: e.to_string() })?;
         if &crate::files::sha256(&body) != id {
-            return Err(BackupError::Damaged(format!(
-                "{name}: a body does not match its checksum"
-            )));
+            return Err(BackupError::Damaged(format!("{name}: a body does not match its checksum")));
         }
         f(id, &body)?;
     }

@@ -42,7 +42,8 @@ pub fn prune(dest: &Path, keep: Keep, dry_run: bool) -> Result<Pruned, BackupErr
         keep_idx.insert(n - 1);
     }
     keep_idx.extend((0..n).rev().take(keep.last));
-    let buckets: [(usize, fn(&DateTime<Utc>) -> (i32, u32)); 3] = [
+    type Bucket = fn(&DateTime<Utc>) -> (i32, u32);
+    let buckets: [(usize, Bucket); 3] = [
         (keep.daily, |t| (t.year(), t.ordinal())),
         (keep.weekly, |t| (t.iso_week().year(), t.iso_week().week())),
         (keep.monthly, |t| (t.year(), t.month())),

@@ -2,7 +2,7 @@
 //!
 //! Bodies are decrypted pack by pack (each checked against its SHA-256) into a spool
 //! file, then every version is written back in the original write order through
-//! `Interactions::restore_versions`, which recomputes the search indexes with the same
+//! `Interactions::restore_prepared`, which recomputes the search indexes with the same
 //! code as a normal write. The new store is built beside the target and moved into place
 //! only after its digest equals the one recorded at backup time.
 
@@ -19,7 +19,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use tsunagu_interaction::PreparedVersion;
 use tsunagu_store::{Method, ResourceVersion, Snapshot, SqliteStore, SyncMode};
+
+/// Where each body is in the spool file: offset and length.
+type Offsets = HashMap<BlobId, (u64, u32)>;
 
 /// Versions per write transaction during a restore.
 const VERSIONS_PER_COMMIT: usize = 5_000;
@@ -57,20 +61,12 @@ pub fn restore(
     let m = &chosen.manifest;
     // Key-less checks first: a damaged file is reported as such, not as a decrypt error.
     let v = verify(dest, None)?;
-    let own: Vec<&String> = v
-        .problems
-        .iter()
-        .filter(|p| p.starts_with(&format!("{}:", m.generation)))
-        .collect();
+    let own: Vec<&String> = v.problems.iter().filter(|p| p.starts_with(&format!("{}:", m.generation))).collect();
     if !own.is_empty() {
-        return Err(BackupError::Damaged(
-            own.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "),
-        ));
+        return Err(BackupError::Damaged(own.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")));
     }
     if identity.to_public().to_string() != m.recipient {
-        return Err(BackupError::WrongKey {
-            recipient: m.recipient.clone(),
-        });
+        return Err(BackupError::WrongKey { recipient: m.recipient.clone() });
     }
     let (header, entries) = read_catalog(dest, m, identity)?;
     if target.exists() && std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_some()) {
@@ -79,10 +75,7 @@ pub fn restore(
             target.display()
         )));
     }
-    let parent = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(BackupError::io(parent))?;
     let (spool, offsets, pack_bytes) = spool_bodies(dest, m, identity, &entries, parent)?;
     let building = sibling(target, "restoring");
@@ -109,10 +102,7 @@ pub fn restore(
     let mut problems = snap.integrity_check()?;
     problems.extend(snap.consistency_check()?);
     if !problems.is_empty() {
-        return Err(BackupError::Damaged(format!(
-            "the restored store is inconsistent: {}",
-            problems.join("; ")
-        )));
+        return Err(BackupError::Damaged(format!("the restored store is inconsistent: {}", problems.join("; "))));
     }
     let indexes_identical = index_digest(&snap)? == header.index_sha256;
     drop(snap);
@@ -131,10 +121,7 @@ pub fn restore(
 }
 
 fn sibling(target: &Path, what: &str) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "data".into());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
     target.with_file_name(format!("{name}.{what}"))
 }
 
@@ -150,10 +137,7 @@ fn read_catalog(
         // Each delta must continue exactly the catalog before it.
         let expected_base = last.as_ref().map(|h| h.generation.clone());
         if header.base != expected_base || catalog_name(&header.generation) != c.name {
-            return Err(BackupError::Damaged(format!(
-                "catalog {} does not continue {:?}",
-                c.name, expected_base
-            )));
+            return Err(BackupError::Damaged(format!("catalog {} does not continue {:?}", c.name, expected_base)));
         }
         last = Some(header);
     }
@@ -187,15 +171,9 @@ fn read_one_catalog(
     let name = path.display().to_string();
     let dec = decrypt_from(identity, BufReader::new(f), &name, &m.recipient)?;
     let z = zstd::Decoder::new(dec).map_err(BackupError::io(&path))?;
-    let bad = |e: String| BackupError::Decrypt {
-        file: name.clone(),
-        reason: e,
-    };
+    let bad = |e: String| BackupError::Decrypt { file: name.clone(), reason: e };
     let mut lines = BufReader::new(z).lines();
-    let first = lines
-        .next()
-        .ok_or_else(|| bad("empty catalog".into()))?
-        .map_err(|e| bad(e.to_string()))?;
+    let first = lines.next().ok_or_else(|| bad("empty catalog".into()))?.map_err(|e| bad(e.to_string()))?;
     let header: CatalogHeader = serde_json::from_str(&first).map_err(|e| bad(e.to_string()))?;
     let before = entries.len();
     for line in lines {
@@ -203,11 +181,7 @@ fn read_one_catalog(
         entries.push(serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?);
     }
     if (entries.len() - before) as u64 != header.entries {
-        return Err(bad(format!(
-            "{} entries, the header says {}",
-            entries.len() - before,
-            header.entries
-        )));
+        return Err(bad(format!("{} entries, the header says {}", entries.len() - before, header.entries)));
     }
     Ok(header)
 }
@@ -220,7 +194,7 @@ fn spool_bodies(
     identity: &Identity,
     entries: &[CatalogEntry],
     scratch: &Path,
-) -> Result<(std::fs::File, HashMap<BlobId, (u64, u32)>, u64), BackupError> {
+) -> Result<(std::fs::File, Offsets, u64), BackupError> {
     let mut needed: HashMap<BlobId, Option<(u64, u32)>> = HashMap::new();
     for e in entries.iter().filter(|e| !e.5) {
         let id = unhex(&e.6).ok_or_else(|| BackupError::Damaged(format!("bad body id {}", e.6)))?;
@@ -232,9 +206,7 @@ fn spool_bodies(
     let mut pack_bytes = 0;
     for p in &m.packs {
         let path = dest.join(PACKS).join(&p.name);
-        let wanted = read_header(&path)?
-            .iter()
-            .any(|(id, _)| matches!(needed.get(id), Some(None)));
+        let wanted = read_header(&path)?.iter().any(|(id, _)| matches!(needed.get(id), Some(None)));
         if !wanted {
             continue;
         }
@@ -250,9 +222,7 @@ fn spool_bodies(
     }
     w.flush().map_err(BackupError::io(scratch))?;
     drop(w);
-    spool
-        .seek(SeekFrom::Start(0))
-        .map_err(BackupError::io(scratch))?;
+    spool.seek(SeekFrom::Start(0)).map_err(BackupError::io(scratch))?;
     let mut offsets = HashMap::with_capacity(needed.len());
     for (id, slot) in needed {
         let at = slot.ok_or_else(|| {
@@ -271,7 +241,7 @@ fn write_store(
     dir: &Path,
     entries: &[CatalogEntry],
     spool: &std::fs::File,
-    offsets: &HashMap<BlobId, (u64, u32)>,
+    offsets: &Offsets,
 ) -> Result<(), BackupError> {
     // NORMAL is safe here: nothing is acknowledged until the finished store has been
     // checked and moved into place, and closing the store checkpoints and syncs it.
@@ -281,37 +251,41 @@ fn write_store(
         Arc::new(tsunagu_interaction::NoCheck),
         Default::default(),
     );
-    let mut batch = Vec::with_capacity(VERSIONS_PER_COMMIT);
-    for e in entries {
-        let body = if e.5 {
-            Vec::new()
-        } else {
-            let id = unhex(&e.6).expect("checked when spooling");
-            let (at, len) = offsets[&id];
-            let mut b = vec![0u8; len as usize];
-            spool
-                .read_exact_at(&mut b, at)
-                .map_err(BackupError::io(dir))?;
-            b
-        };
-        batch.push(ResourceVersion {
-            resource_type: e.0.clone(),
-            id: e.1.clone(),
-            version: e.2,
-            last_updated_ms: e.3,
-            deleted: e.5,
-            method: method(&e.4),
-            body,
-            seq: e.7,
-        });
-        if batch.len() >= VERSIONS_PER_COMMIT {
-            fhir.restore_versions(&batch)?;
-            batch.clear();
+    // Index extraction (parsing JSON, evaluating search expressions) is the costly part:
+    // worker w prepares batches w, w + n, w + 2n … and the single writer takes them in
+    // order from each worker's own channel, so the write order is the original one.
+    let chunks: Vec<&[CatalogEntry]> = entries.chunks(VERSIONS_PER_COMMIT).collect();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
+    std::thread::scope(|scope| -> Result<(), BackupError> {
+        let mut receivers = Vec::new();
+        for w in 0..workers {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<PreparedVersion>, BackupError>>(1);
+            receivers.push(rx);
+            let (chunks, fhir) = (&chunks, &fhir);
+            scope.spawn(move || {
+                for chunk in chunks.iter().skip(w).step_by(workers) {
+                    let prepared = chunk
+                        .iter()
+                        .map(|e| {
+                            let v = version(e, spool, offsets, dir)?;
+                            Ok(fhir.prepare_restore(v)?)
+                        })
+                        .collect::<Result<Vec<_>, BackupError>>();
+                    let failed = prepared.is_err();
+                    if tx.send(prepared).is_err() || failed {
+                        return;
+                    }
+                }
+            });
         }
-    }
-    if !batch.is_empty() {
-        fhir.restore_versions(&batch)?;
-    }
+        for i in 0..chunks.len() {
+            let batch = receivers[i % workers]
+                .recv()
+                .map_err(|_| BackupError::Damaged("a restore worker stopped".into()))??;
+            fhir.restore_prepared(&batch)?;
+        }
+        Ok(())
+    })?;
     drop(fhir);
     drop(store);
     for f in ["tsunagu.sqlite", ""] {
@@ -321,6 +295,34 @@ fn write_store(
         }
     }
     Ok(())
+}
+
+/// A catalog entry with its body read back from the spool file.
+fn version(
+    e: &CatalogEntry,
+    spool: &std::fs::File,
+    offsets: &Offsets,
+    dir: &Path,
+) -> Result<ResourceVersion, BackupError> {
+    let body = if e.5 {
+        Vec::new()
+    } else {
+        let id = unhex(&e.6).expect("checked when spooling");
+        let (at, len) = offsets[&id];
+        let mut b = vec![0u8; len as usize];
+        spool.read_exact_at(&mut b, at).map_err(BackupError::io(dir))?;
+        b
+    };
+    Ok(ResourceVersion {
+        resource_type: e.0.clone(),
+        id: e.1.clone(),
+        version: e.2,
+        last_updated_ms: e.3,
+        deleted: e.5,
+        method: method(&e.4),
+        body,
+        seq: e.7,
+    })
 }
 
 fn method(s: &str) -> Method {

@@ -40,25 +40,18 @@ pub fn verify(dest: &Path, expect: Option<&str>) -> Result<Verified, BackupError
     let format = dest.join(crate::files::FORMAT_FILE);
     match std::fs::read_to_string(&format) {
         Ok(s) if s == format!("{}\n", crate::files::FORMAT) => {}
-        _ => out.problems.push(format!(
-            "{} is missing or does not say {}",
-            format.display(),
-            crate::files::FORMAT
-        )),
+        _ => out.problems.push(format!("{} is missing or does not say {}", format.display(), crate::files::FORMAT)),
     }
     let found = load_all(dest)?;
     if found.is_empty() {
-        out.problems
-            .push(format!("{} holds no generation", dest.display()));
+        out.problems.push(format!("{} holds no generation", dest.display()));
         return Ok(out);
     }
     // Each file is hashed once even when many generations share it.
     let mut checked: HashMap<String, Result<(), String>> = HashMap::new();
     let mut referenced: HashSet<String> = HashSet::new();
-    let by_gen: HashMap<&str, &str> = found
-        .iter()
-        .map(|f| (f.manifest.generation.as_str(), f.sha256.as_str()))
-        .collect();
+    let by_gen: HashMap<&str, &str> =
+        found.iter().map(|f| (f.manifest.generation.as_str(), f.sha256.as_str())).collect();
     for f in &found {
         let m = &f.manifest;
         let mut problems = Vec::new();
@@ -93,9 +86,7 @@ pub fn verify(dest: &Path, expect: Option<&str>) -> Result<Verified, BackupError
         for (rel, r, is_pack) in files {
             let res = checked
                 .entry(rel.clone())
-                .or_insert_with(|| {
-                    check_file(dest, &rel, r, is_pack, &mut out.files_checked, &mut out.bytes_checked)
-                })
+                .or_insert_with(|| check_file(dest, &rel, r, is_pack, &mut out.files_checked, &mut out.bytes_checked))
                 .clone();
             if let Err(e) = res {
                 problems.push(format!("{}: {e}", m.generation));
@@ -125,7 +116,8 @@ pub fn verify(dest: &Path, expect: Option<&str>) -> Result<Verified, BackupError
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let rel = format!("{dir}/{name}");
-            if !(keep_json && name.ends_with(".json")) && !referenced.contains(&rel) {
+            let is_manifest = keep_json && name.ends_with(".json");
+            if !is_manifest && !referenced.contains(&rel) {
                 out.unreferenced.push(rel);
             }
         }

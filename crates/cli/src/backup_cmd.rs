@@ -69,10 +69,7 @@ pub enum BackupAction {
 pub fn run(cfg: &crate::config::Config, args: BackupArgs) -> Result<(), String> {
     match args.action {
         None => {
-            let to = args
-                .create
-                .to
-                .ok_or("backup needs --to DIR (or a subcommand: keygen, verify, list, prune)")?;
+            let to = args.create.to.ok_or("backup needs --to DIR (or a subcommand: keygen, verify, list, prune)")?;
             let recipient = recipient(&args.create.recipient)?;
             let c = backup::backup(&cfg.data, &to, &recipient).map_err(|e| e.to_string())?;
             let s = &c.manifest.stats;
@@ -91,7 +88,10 @@ pub fn run(cfg: &crate::config::Config, args: BackupArgs) -> Result<(), String> 
                 s.reused_blobs,
                 s.bytes_written as f64 / 1e6
             );
-            println!("manifest sha256 {} (record it outside the backup media; `backup verify --expect` checks it)", c.manifest_sha256);
+            println!(
+                "manifest sha256 {} (record it outside the backup media; `backup verify --expect` checks it)",
+                c.manifest_sha256
+            );
             Ok(())
         }
         Some(BackupAction::Keygen { out }) => keygen(&out),
@@ -109,11 +109,7 @@ pub fn run(cfg: &crate::config::Config, args: BackupArgs) -> Result<(), String> 
             for u in &v.unreferenced {
                 println!("note: {u} belongs to no generation (an interrupted backup; prune removes it)");
             }
-            println!(
-                "{} files, {:.1} MB checked",
-                v.files_checked,
-                v.bytes_checked as f64 / 1e6
-            );
+            println!("{} files, {:.1} MB checked", v.files_checked, v.bytes_checked as f64 / 1e6);
             if v.problems.is_empty() {
                 println!("backup intact");
                 Ok(())
@@ -138,20 +134,8 @@ pub fn run(cfg: &crate::config::Config, args: BackupArgs) -> Result<(), String> 
             }
             Ok(())
         }
-        Some(BackupAction::Prune {
-            dir,
-            keep_last,
-            keep_daily,
-            keep_weekly,
-            keep_monthly,
-            dry_run,
-        }) => {
-            let keep = backup::Keep {
-                last: keep_last,
-                daily: keep_daily,
-                weekly: keep_weekly,
-                monthly: keep_monthly,
-            };
+        Some(BackupAction::Prune { dir, keep_last, keep_daily, keep_weekly, keep_monthly, dry_run }) => {
+            let keep = backup::Keep { last: keep_last, daily: keep_daily, weekly: keep_weekly, monthly: keep_monthly };
             let p = backup::prune(&dir, keep, dry_run).map_err(|e| e.to_string())?;
             println!(
                 "{}kept {} generations, removed {} generations and {} packs ({:.1} MB)",
@@ -176,9 +160,7 @@ fn recipient(a: &RecipientArgs) -> Result<backup::Recipient, String> {
             .find(|l| l.starts_with("age1"))
             .ok_or_else(|| format!("{}: no age1… public key", f.display()))?
             .to_string(),
-        (None, None) => {
-            return Err("backup needs --recipient age1… or --recipient-file FILE".into())
-        }
+        (None, None) => return Err("backup needs --recipient age1… or --recipient-file FILE".into()),
     };
     backup::parse_recipient(&text).map_err(|e| e.to_string())
 }
@@ -190,8 +172,7 @@ fn keygen(out: &Path) -> Result<(), String> {
     let (identity, public) = backup::keygen();
     write_private(out, &identity)?;
     let pubfile = PathBuf::from(format!("{}.pub", out.display()));
-    std::fs::write(&pubfile, format!("{public}\n"))
-        .map_err(|e| format!("{}: {e}", pubfile.display()))?;
+    std::fs::write(&pubfile, format!("{public}\n")).map_err(|e| format!("{}: {e}", pubfile.display()))?;
     eprintln!(
         "identity (private key) written to {}: keep it offline, never on the server or the backup media",
         out.display()
@@ -209,9 +190,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `tsunagu restore`: rebuilds the data directory from a generation.
@@ -259,28 +238,17 @@ fn report_restore(r: &backup::Restored, target: &Path) {
 
 fn aside(target: &Path, what: &str) -> PathBuf {
     let ts = chrono_like_now();
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "data".into());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
     target.with_file_name(format!("{name}.{what}-{ts}"))
 }
 
 fn chrono_like_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `tsunagu drill`: the ransomware drill. Backs up the data directory, scrambles it as
 /// ransomware would, restores the newest generation and proves the content is back.
-pub fn drill(
-    cfg: &crate::config::Config,
-    to: &Path,
-    identity_path: &Path,
-    confirm: bool,
-) -> Result<(), String> {
+pub fn drill(cfg: &crate::config::Config, to: &Path, identity_path: &Path, confirm: bool) -> Result<(), String> {
     if !confirm {
         return Err(format!(
             "the drill scrambles {}; stop the server, then run again with --confirm",
@@ -303,10 +271,7 @@ pub fn drill(
     );
     let scrambled = scramble(data)?;
     let readable = backup::digest_dir(data).is_ok();
-    println!(
-        "3. scrambled {scrambled} files in {} (store readable afterwards: {readable})",
-        data.display()
-    );
+    println!("3. scrambled {scrambled} files in {} (store readable afterwards: {readable})", data.display());
     let quarantine = aside(data, "scrambled");
     std::fs::rename(data, &quarantine).map_err(|e| format!("{}: {e}", data.display()))?;
     println!("   quarantined to {}", quarantine.display());

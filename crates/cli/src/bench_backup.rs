@@ -14,9 +14,8 @@ pub fn run(cfg: &crate::config::Config, change_percent: f64) -> Result<(), Strin
     let identity = backup::load_identity(&key_path).map_err(err)?;
     let recipient = identity.to_public();
     let dest = work.path().join("backup");
-    let db_bytes = std::fs::metadata(cfg.data.join("tsunagu.sqlite"))
-        .map_err(|e| format!("{}: {e}", cfg.data.display()))?
-        .len();
+    let db_bytes =
+        std::fs::metadata(cfg.data.join("tsunagu.sqlite")).map_err(|e| format!("{}: {e}", cfg.data.display()))?.len();
 
     let full = backup::backup(&cfg.data, &dest, &recipient).map_err(err)?;
     let s = &full.manifest.stats;
@@ -40,11 +39,7 @@ pub fn run(cfg: &crate::config::Config, change_percent: f64) -> Result<(), Strin
     let t = Instant::now();
     let v = backup::verify(&dest, Some(&full.manifest_sha256)).map_err(err)?;
     let secs = t.elapsed().as_secs_f64();
-    println!(
-        "verify (no key):    {:6.2} s  {:7.1} MB/s of backup files",
-        secs,
-        v.bytes_checked as f64 / 1e6 / secs
-    );
+    println!("verify (no key):    {:6.2} s  {:7.1} MB/s of backup files", secs, v.bytes_checked as f64 / 1e6 / secs);
 
     let restored = work.path().join("restored");
     let r = backup::restore(&dest, None, &identity, &restored).map_err(err)?;
@@ -86,24 +81,17 @@ fn change(dir: &std::path::Path, percent: f64) -> Result<usize, String> {
         keys.sort_by_key(|v| v.seq);
         picked.extend(keys.into_iter().step_by(step));
     }
-    let store = tsunagu_store::SqliteStore::open(dir, tsunagu_store::SyncMode::Normal)
-        .map_err(|e| e.to_string())?;
+    let store = tsunagu_store::SqliteStore::open(dir, tsunagu_store::SyncMode::Normal).map_err(|e| e.to_string())?;
     let fhir = tsunagu_interaction::Interactions::new(
         Arc::new(store),
         Arc::new(tsunagu_interaction::NoCheck),
         Default::default(),
     );
     for v in &picked {
-        let mut body: serde_json::Value =
-            serde_json::from_slice(&v.body).map_err(|e| e.to_string())?;
-        let lang = if body.get("language").and_then(|l| l.as_str()) == Some("ja") {
-            "en"
-        } else {
-            "ja"
-        };
+        let mut body: serde_json::Value = serde_json::from_slice(&v.body).map_err(|e| e.to_string())?;
+        let lang = if body.get("language").and_then(|l| l.as_str()) == Some("ja") { "en" } else { "ja" };
         body["language"] = lang.into();
-        fhir.update(&v.resource_type, &v.id, body, None)
-            .map_err(|e| format!("{}/{}: {e:?}", v.resource_type, v.id))?;
+        fhir.update(&v.resource_type, &v.id, body, None).map_err(|e| format!("{}/{}: {e:?}", v.resource_type, v.id))?;
     }
     Ok(picked.len())
 }

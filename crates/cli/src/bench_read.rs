@@ -14,6 +14,8 @@ pub fn run(clients: usize, seconds: u64, patients: usize) -> Result<(), String> 
         base_url: None,
         max_body_bytes: None,
         sync: "normal".into(),
+        packages: Vec::new(),
+        validate: "base".into(),
     };
     let fhir = crate::open(&cfg, true)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

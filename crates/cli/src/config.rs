@@ -13,6 +13,12 @@ struct File {
     max_body_bytes: Option<usize>,
     /// "full" (default) or "normal"; see `SyncMode`.
     sync: Option<String>,
+    /// FHIR packages (.tgz) to load for profile validation.
+    #[serde(default)]
+    packages: Vec<PathBuf>,
+    /// Validate on write: "off", "base" (default) or "declared" (base structure and every
+    /// profile a resource declares in meta.profile).
+    validate: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -22,6 +28,8 @@ pub struct Config {
     pub base_url: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub sync: String,
+    pub packages: Vec<PathBuf>,
+    pub validate: String,
 }
 
 impl Config {
@@ -51,6 +59,11 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .or(file.max_body_bytes),
             sync,
+            packages: file.packages,
+            validate: match std::env::var("TSUNAGU_VALIDATE").ok().or(file.validate).unwrap_or_else(|| "base".into()) {
+                v if ["off", "base", "declared"].contains(&v.as_str()) => v,
+                v => return Err(format!("validate must be \"off\", \"base\" or \"declared\", not \"{v}\"")),
+            },
         })
     }
 

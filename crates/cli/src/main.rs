@@ -11,6 +11,7 @@ mod config;
 mod fhirpath_cmd;
 mod import;
 mod reindex_cmd;
+mod validate_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -67,6 +68,18 @@ enum Command {
         /// Resources per transaction.
         #[arg(long, default_value_t = 2000)]
         batch: usize,
+    },
+    /// Validate resources (JSON or XML) against the base specification, their declared
+    /// profiles and the profiles named; exit 1 when there is an error.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Profile (canonical URL) to validate against; repeatable.
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+        /// FHIR package (.tgz) to load; repeatable. Adds to `packages` in tsunagu.toml.
+        #[arg(long = "package")]
+        packages: Vec<std::path::PathBuf>,
     },
     /// Evaluate a FHIRPath expression on a resource (JSON or XML; FILE or - for stdin).
     Fhirpath {
@@ -129,6 +142,7 @@ fn main() {
         Command::Serve { listen, base_url } => serve(cfg, listen, base_url),
         Command::Import { paths, no_check } => import::run(&cfg, &paths, !no_check),
         Command::Bench { which } => bench::run(&cfg, which),
+        Command::Validate { files, profiles, packages } => validate_cmd::run(&cfg, &files, &profiles, &packages),
         Command::Reindex { restart, batch } => reindex_cmd::run(&cfg, restart, batch.max(1)),
         Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
         Command::Backup(args) => backup_cmd::run(&cfg, args),
@@ -161,10 +175,12 @@ pub(crate) fn open(
 ) -> Result<Arc<tsunagu_interaction::Interactions>, String> {
     let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync_mode())
         .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
-    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = if check {
-        Arc::new(tsunagu_server::StructureCheck)
-    } else {
-        Arc::new(tsunagu_interaction::NoCheck)
+    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str()) {
+        (false, _) | (_, "off") => Arc::new(tsunagu_interaction::NoCheck),
+        (true, "declared") => {
+            Arc::new(tsunagu_server::ProfileCheck(Arc::new(validate_cmd::load_validator(&cfg.packages)?)))
+        }
+        _ => Arc::new(tsunagu_server::StructureCheck),
     };
     Ok(Arc::new(tsunagu_interaction::Interactions::new(
         Arc::new(store),
@@ -182,9 +198,16 @@ fn serve(
         .or(cfg.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let fhir = open(&cfg, true)?;
+    // `$validate` uses the configured packages (base structure only when there are none).
+    let validator = if cfg.packages.is_empty() {
+        None
+    } else {
+        Some(Arc::new(validate_cmd::load_validator(&cfg.packages)?))
+    };
     let server_cfg = tsunagu_server::ServerConfig {
         base_url: base_url.or(cfg.base_url.clone()),
         max_body_bytes: cfg.max_body_bytes.unwrap_or(32 * 1024 * 1024),
+        validator,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,27 +9,19 @@ mod common;
 
 use common::{free_port, http, start_server, wait_ready};
 use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 fn tsunagu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsunagu"))
-        .args(args)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run tsunagu")
+    Command::new(env!("CARGO_BIN_EXE_tsunagu")).args(args).env("RUST_LOG", "error").output().expect("run tsunagu")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = tsunagu(args);
-    assert!(
-        out.status.success(),
-        "tsunagu {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "tsunagu {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -67,10 +59,7 @@ fn backup_wipe_restore_tamper_wrong_key_and_drill() {
         eprintln!("SKIP: synthea-r4-dev.tar.zst not found (set TSUNAGU_SHARED)");
         return;
     };
-    let files: usize = std::env::var("TSUNAGU_BACKUP_TEST_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let files: usize = std::env::var("TSUNAGU_BACKUP_TEST_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let input = t.join("input");
@@ -255,8 +244,13 @@ fn serves_what_it_holds(data: &Path) {
         assert_eq!(got, stored, "{ty}/{id} served differently");
         served += 1;
         if ty == "Patient" {
-            let (status, _, body) =
-                http(&addr, "GET", &format!("/Patient?_id={id}&gender={}", stored["gender"].as_str().unwrap_or("unknown")), None).unwrap();
+            let (status, _, body) = http(
+                &addr,
+                "GET",
+                &format!("/Patient?_id={id}&gender={}", stored["gender"].as_str().unwrap_or("unknown")),
+                None,
+            )
+            .unwrap();
             assert_eq!(status, 200);
             let bundle: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(bundle["entry"].as_array().map(|e| e.len()), Some(1), "search for Patient/{id}");

@@ -43,20 +43,10 @@ impl Rng {
 
 #[test]
 fn sigkill_during_concurrent_writes_loses_no_acknowledged_write() {
-    let iterations: usize = std::env::var("TSUNAGU_CRASH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let seed: u64 = std::env::var("TSUNAGU_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+    let iterations: usize = std::env::var("TSUNAGU_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let seed: u64 = std::env::var("TSUNAGU_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
     eprintln!("crash test: {iterations} iterations, seed {seed}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -71,9 +61,8 @@ fn sigkill_during_concurrent_writes_loses_no_acknowledged_write() {
         wait_ready(&addr, &mut server);
         // The restarted server must serve what was acknowledged before the crash.
         if let Some(a) = acks.iter().rev().find(|a| a.body.is_some()) {
-            let (status, _, body) =
-                http(&addr, "GET", &format!("/{}/{}/_history/{}", a.ty, a.id, a.version), None)
-                    .expect("read after restart");
+            let (status, _, body) = http(&addr, "GET", &format!("/{}/{}/_history/{}", a.ty, a.id, a.version), None)
+                .expect("read after restart");
             assert_eq!(status, 200, "vread {}/{} after restart", a.ty, a.id);
             let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(Some(&got), a.body.as_ref());
@@ -203,8 +192,7 @@ fn writer(addr: &str, stop: &AtomicBool, seed: u64, tag: &str) -> (Vec<Ack>, u64
             let (id, deleted, _) = mine[k].clone();
             if roll < 88 || deleted {
                 let body = patient(Some(&id), tag, n, &mut rng);
-                http(addr, "PUT", &format!("/Patient/{id}"), Some(&body.to_string()))
-                    .map(|r| (r, Some((k, false))))
+                http(addr, "PUT", &format!("/Patient/{id}"), Some(&body.to_string())).map(|r| (r, Some((k, false))))
             } else {
                 http(addr, "DELETE", &format!("/Patient/{id}"), None).map(|r| (r, Some((k, true))))
             }
@@ -215,9 +203,7 @@ fn writer(addr: &str, stop: &AtomicBool, seed: u64, tag: &str) -> (Vec<Ack>, u64
             Err(_) => return (acks, 1),
         };
         assert!((200..300).contains(&status), "status {status}: {}", String::from_utf8_lossy(&body));
-        let version = headers
-            .get("etag")
-            .and_then(|e| e.trim_start_matches("W/").trim_matches('"').parse().ok());
+        let version = headers.get("etag").and_then(|e| e.trim_start_matches("W/").trim_matches('"').parse().ok());
         match target {
             Some((k, true)) => {
                 // Only this writer touches its resources, so the deleted version is the

@@ -1,6 +1,6 @@
 //! The one place where errors become OperationOutcome resources.
 
-use crate::error::{InteractionError, Lang};
+use crate::error::{ContentIssue, InteractionError, Lang};
 use serde_json::{json, Value};
 
 /// The OperationOutcome describing an error, in the client's language. Content issues keep
@@ -10,23 +10,34 @@ pub fn operation_outcome(err: &InteractionError, lang: Lang) -> Value {
         InteractionError::Entry { source, .. } => source.as_ref(),
         e => e,
     };
-    let mut issues = Vec::new();
-    if let InteractionError::Invalid { issues: found, .. } = inner {
-        for i in found {
-            let mut issue = json!({
-                "severity": i.severity,
-                "code": i.code,
-                "diagnostics": if lang == Lang::Ja { &i.ja } else { &i.en },
-            });
-            if let Some(expr) = &i.expression {
-                issue["expression"] = json!([expr]);
-            }
-            issues.push(issue);
-        }
-    }
+    let mut issues = match inner {
+        InteractionError::Invalid { issues: found, .. } => found.iter().map(|i| issue_json(i, lang)).collect(),
+        _ => Vec::new(),
+    };
     let severity = if err.status() >= 500 { "fatal" } else { "error" };
     issues.insert(0, json!({ "severity": severity, "code": err.issue_code(), "diagnostics": err.message(lang) }));
     json!({ "resourceType": "OperationOutcome", "issue": issues })
+}
+
+/// The OperationOutcome of a validation (`$validate`, `tsunagu validate`): its issues, or
+/// one informational issue saying that all is well.
+pub fn validation_outcome(found: &[ContentIssue], lang: Lang) -> Value {
+    if found.is_empty() {
+        return information("No issues found", "問題は見つかりませんでした", lang);
+    }
+    json!({ "resourceType": "OperationOutcome", "issue": found.iter().map(|i| issue_json(i, lang)).collect::<Vec<_>>() })
+}
+
+fn issue_json(i: &ContentIssue, lang: Lang) -> Value {
+    let mut issue = json!({
+        "severity": i.severity,
+        "code": i.code,
+        "diagnostics": if lang == Lang::Ja { &i.ja } else { &i.en },
+    });
+    if let Some(expr) = &i.expression {
+        issue["expression"] = json!([expr]);
+    }
+    issue
 }
 
 /// An informational OperationOutcome (for `Prefer: return=OperationOutcome`).

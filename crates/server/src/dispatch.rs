@@ -16,15 +16,15 @@ use tsunagu_interaction::{
 use tsunagu_store::{HistoryScope, ResourceVersion};
 
 /// Everything a route needs, owned, so it can run on the blocking pool.
-struct Call {
-    method: Method,
-    segments: Vec<String>,
-    params: SearchParams,
-    query: String,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-    ctx: RequestContext,
-    render: Render,
+pub(crate) struct Call {
+    pub method: Method,
+    pub segments: Vec<String>,
+    pub params: SearchParams,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+    pub ctx: RequestContext,
+    pub render: Render,
 }
 
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -203,6 +203,8 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             bundle_reply(c, fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?)
         }
         (&Method::GET | &Method::HEAD, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
+        (&Method::POST, [ty, "$validate"]) => crate::validate_op::type_level(state, c, ty),
+        (&Method::GET | &Method::POST, [ty, id, "$validate"]) => crate::validate_op::instance_level(state, c, ty, id),
         (&Method::GET, ["Patient", id, "$everything"]) => bundle_reply(c, fhir.everything(id, &c.params, &c.ctx)?),
         (&Method::GET, [comp, id, "*"]) => bundle_reply(c, fhir.compartment_search(comp, id, None, &c.params, &c.ctx)?),
         (&Method::GET, [comp, id, ty]) if !ty.starts_with(['_', '$']) => {
@@ -255,7 +257,7 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
     Ok(p)
 }
 
-fn resource_body(c: &Call) -> Result<Value, InteractionError> {
+pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
     match body_kind(&c.headers, &c.body)? {
         BodyKind::Resource(f) => parse_resource(f, &c.body),
         BodyKind::JsonPatch => Err(InteractionError::unsupported_media_type(
@@ -287,7 +289,7 @@ fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
     }
 }
 
-fn ok_resource(c: &Call, status: u16, v: &Value) -> Result<Response, InteractionError> {
+pub(crate) fn ok_resource(c: &Call, status: u16, v: &Value) -> Result<Response, InteractionError> {
     Ok(reply::with_body(status, c.render.format, c.render.body(v)?))
 }
 

@@ -12,36 +12,44 @@ mod check;
 mod dispatch;
 mod negotiate;
 mod reply;
+mod validate_op;
 
-pub use check::StructureCheck;
+pub use check::{content_issues, ProfileCheck, StructureCheck};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tsunagu_interaction::Interactions;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The base URL clients use, e.g. `http://localhost:8080`; derived from `Host` when
     /// absent.
     pub base_url: Option<String>,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// The validator behind `$validate` (base structure only when no packages are loaded).
+    pub validator: Option<Arc<tsunagu_validation::Validator>>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { base_url: None, max_body_bytes: 32 * 1024 * 1024 }
+        ServerConfig { base_url: None, max_body_bytes: 32 * 1024 * 1024, validator: None }
     }
 }
 
 pub(crate) struct AppState {
     pub fhir: Arc<Interactions>,
     pub config: ServerConfig,
+    pub validator: Arc<tsunagu_validation::Validator>,
 }
 
 /// The complete HTTP application.
 pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
-    let state = Arc::new(AppState { fhir, config });
+    let validator = config
+        .validator
+        .clone()
+        .unwrap_or_else(|| Arc::new(tsunagu_validation::Validator::new(tsunagu_validation::PackageSet::new())));
+    let state = Arc::new(AppState { fhir, config, validator });
     axum::Router::new()
         .fallback(dispatch::handle)
         .with_state(state)

@@ -207,7 +207,7 @@ async fn prefer_return() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_operation_outcomes() {
-    let s = common::start_with(tsunagu_server::ServerConfig { base_url: None, max_body_bytes: 4096 }).await;
+    let s = common::start_with(tsunagu_server::ServerConfig { max_body_bytes: 4096, ..Default::default() }).await;
     // Malformed JSON.
     let r = s
         .send(
@@ -437,4 +437,27 @@ async fn fhirpath_patch() {
         )
         .await;
     assert_eq!(r.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_operation() {
+    let s = start().await;
+    let good = json!({"resourceType": "Patient", "gender": "male"});
+    let r = s.post_json("Patient/$validate", &good).await;
+    assert_eq!(r.status(), 200);
+    let oo = json(r).await;
+    assert_eq!(oo["issue"][0]["severity"], "information", "{oo}");
+    let bad = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "gender": "robot"}}]});
+    let oo = json(s.post_json("Patient/$validate", &bad).await).await;
+    assert!(oo["issue"].as_array().unwrap().iter().any(|i| i["severity"] == "error" && i["expression"][0] == "Patient.gender"), "{oo}");
+    // Nothing was stored by validating.
+    assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
+    let id = json(s.post_json("Patient", &good).await).await["id"].as_str().unwrap().to_string();
+    let r = s.get(&format!("Patient/{id}/$validate")).await;
+    assert_eq!(r.status(), 200);
+    // A profile the server does not know is reported, not ignored.
+    let oo = json(s.get(&format!("Patient/{id}/$validate?profile=http://example.org/unknown")).await).await;
+    assert!(oo["issue"].as_array().unwrap().iter().any(|i| i["severity"] == "error"), "{oo}");
+    assert_eq!(s.post_json("Observation/$validate", &good).await.status(), 400);
 }

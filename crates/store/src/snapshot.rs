@@ -145,15 +145,10 @@ impl Snapshot {
             } else if cols.iter().any(|c| c == "seq") {
                 "seq, rowid".to_string()
             } else {
-                (1..=cols.len())
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                (1..=cols.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
             };
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {order}"))
-                .map_err(StoreError::from)?;
+            let mut stmt =
+                self.conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {order}")).map_err(StoreError::from)?;
             let mut rows = stmt.query([]).map_err(StoreError::from)?;
             let mut line = String::new();
             while let Some(row) = rows.next().map_err(StoreError::from)? {
@@ -169,12 +164,9 @@ impl Snapshot {
     }
 
     fn primary_key(&self, table: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk"
-        ))?;
-        let cols: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk"))?;
+        let cols: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(cols)
     }
 

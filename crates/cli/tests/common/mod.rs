@@ -9,17 +9,42 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn start_server(data: &Path, addr: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tsunagu"))
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", addr])
-        .env("RUST_LOG", "error")
-        .env_remove("TSUNAGU_SYNC")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tsunagu")
+pub fn start_server(data: &Path, addr: &str) -> Server {
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_tsunagu"))
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", addr])
+            .env("RUST_LOG", "error")
+            .env_remove("TSUNAGU_SYNC")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tsunagu"),
+    )
+}
+
+/// The server process, killed when the test ends, even by a panic.
+pub struct Server(pub Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub fn wait_ready(addr: &str, server: &mut Child) {
@@ -37,11 +62,7 @@ pub fn wait_ready(addr: &str, server: &mut Child) {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub type Response = (u16, HashMap<String, String>, Vec<u8>);
@@ -60,10 +81,8 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> std::io
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("incomplete response"))?;
+    let split =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("incomplete response"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines
@@ -90,10 +109,7 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> std::io
 fn dechunk(mut b: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| std::io::Error::other("truncated chunk"))?;
+        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or_else(|| std::io::Error::other("truncated chunk"))?;
         let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap_or("").trim(), 16)
             .map_err(|_| std::io::Error::other("bad chunk size"))?;
         if size == 0 {
