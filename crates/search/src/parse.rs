@@ -79,7 +79,37 @@ pub fn parse_search(
             },
         }
     }
+    if let Some(ty) = ty {
+        add_date_windows(registry, ty, &mut out.query.clauses);
+    }
     Ok(out)
+}
+
+/// For a single-valued date parameter bounded below and above (`date=ge…&date=lt…`), the
+/// one value must overlap the window between the bounds: a redundant condition the store
+/// can answer from a short index range, where each bound alone matches half the table.
+fn add_date_windows(registry: &SearchRegistry, ty: &str, clauses: &mut Vec<Clause>) {
+    let mut windows: std::collections::BTreeMap<String, (Option<i64>, Option<i64>)> = Default::default();
+    for c in clauses.iter() {
+        let [Condition::Index { param, test: Test::Date { op, lo, hi }, negate: false }] = c.any.as_slice() else {
+            continue;
+        };
+        let w = windows.entry(param.clone()).or_default();
+        match op {
+            RangeOp::Ge => w.0 = Some(w.0.map_or(*lo, |a: i64| a.max(*lo))),
+            RangeOp::Gt | RangeOp::Sa => w.0 = Some(w.0.map_or(*hi, |a: i64| a.max(*hi))),
+            RangeOp::Lt | RangeOp::Eb => w.1 = Some(w.1.map_or(*lo, |b: i64| b.min(*lo))),
+            RangeOp::Le => w.1 = Some(w.1.map_or(*hi, |b: i64| b.min(*hi))),
+            _ => {}
+        }
+    }
+    for (param, w) in windows {
+        if let (Some(lo), Some(hi)) = w {
+            if registry.param(ty, &param).is_some_and(|d| d.single_valued) {
+                clauses.push(Clause { any: vec![Condition::DateWindow { param, lo, hi }] });
+            }
+        }
+    }
 }
 
 /// Splits on commas not escaped with `\`, and unescapes `\,` `\|` `\$` `\\`.

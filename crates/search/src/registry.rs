@@ -18,6 +18,9 @@ pub struct ParamDef {
     pub expression: Option<Expression>,
     pub targets: Vec<&'static str>,
     pub url: &'static str,
+    /// A resource holds at most one value (a plain path through elements of max 1): then
+    /// several conditions on the parameter must hold for that one value.
+    pub single_valued: bool,
 }
 
 impl ParamDef {
@@ -96,9 +99,39 @@ fn compile_type(ty: &str) -> Vec<ParamDef> {
             let expr = rebase(p.expression, ty);
             tsunagu_fhirpath::compile_for(ty, &expr).ok()
         };
-        out.push(ParamDef { code: p.code, kind: p.kind, expression, targets: p.targets.clone(), url: p.url });
+        let single_valued = single_valued(ty, &rebase(p.expression, ty));
+        out.push(ParamDef {
+            code: p.code,
+            kind: p.kind,
+            expression,
+            targets: p.targets.clone(),
+            url: p.url,
+            single_valued,
+        });
     }
     out
+}
+
+/// Whether `expr` is a plain path `Type.a.b` through elements that repeat at most once.
+fn single_valued(ty: &str, expr: &str) -> bool {
+    let model = tsunagu_model::r4();
+    let Some(rest) = expr.strip_prefix(ty).and_then(|r| r.strip_prefix('.')) else { return false };
+    let mut parent = ty.to_string();
+    for step in rest.split('.') {
+        if step.is_empty() || !step.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return false;
+        }
+        let Some(e) = model.element(&format!("{parent}.{step}")) else { return false };
+        if e.max != Some(1) {
+            return false;
+        }
+        parent = match e.backbone_path() {
+            Some(p) => p.to_string(),
+            None if e.types.len() == 1 => e.types[0].code.to_string(),
+            None => return step == rest.rsplit('.').next().unwrap_or(""),
+        };
+    }
+    true
 }
 
 /// `Resource.meta.tag` → `Patient.meta.tag` for `Patient`.
@@ -149,5 +182,16 @@ mod tests {
         assert!(r.param("Patient", "name").unwrap().expression.is_some());
         assert!(r.param("Patient", "_tag").unwrap().expression.is_some());
         assert!(failed.is_empty(), "{failed:?}");
+    }
+}
+
+#[cfg(test)]
+mod single_valued_tests {
+    #[test]
+    fn plain_single_paths_only() {
+        assert!(super::single_valued("Observation", "Observation.effective"));
+        assert!(super::single_valued("Patient", "Patient.birthDate"));
+        assert!(!super::single_valued("Patient", "Patient.name"));
+        assert!(!super::single_valued("Encounter", "Encounter.period | Encounter.length"));
     }
 }

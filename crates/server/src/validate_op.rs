@@ -10,7 +10,8 @@ use tsunagu_interaction::{validation_outcome, InteractionError};
 
 /// The resource and profiles from a `$validate` body (a resource or a Parameters).
 fn unwrap_parameters(body: Value, c: &Call) -> Result<(Value, Vec<String>), InteractionError> {
-    let mut profiles: Vec<String> = c.params.pairs.iter().filter(|(k, _)| k == "profile").map(|(_, v)| v.clone()).collect();
+    let mut profiles: Vec<String> =
+        c.params.pairs.iter().filter(|(k, _)| k == "profile").map(|(_, v)| v.clone()).collect();
     if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
         return Ok((body, profiles));
     }

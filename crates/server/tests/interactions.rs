@@ -450,7 +450,14 @@ async fn validate_operation() {
     let bad = json!({"resourceType": "Parameters", "parameter": [
         {"name": "resource", "resource": {"resourceType": "Patient", "gender": "robot"}}]});
     let oo = json(s.post_json("Patient/$validate", &bad).await).await;
-    assert!(oo["issue"].as_array().unwrap().iter().any(|i| i["severity"] == "error" && i["expression"][0] == "Patient.gender"), "{oo}");
+    assert!(
+        oo["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["severity"] == "error" && i["expression"][0] == "Patient.gender"),
+        "{oo}"
+    );
     // Nothing was stored by validating.
     assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
     let id = json(s.post_json("Patient", &good).await).await["id"].as_str().unwrap().to_string();

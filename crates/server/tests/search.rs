@@ -52,6 +52,10 @@ async fn load(s: &TestServer) {
             "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "mm[Hg]", "unit": "mmHg"}}))
         .await;
     }
+    put(json!({"resourceType": "Encounter", "id": "e1", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "period": {"start": "2023-01-01", "end": "2023-12-31"}}))
+    .await;
     put(json!({"resourceType": "RiskAssessment", "id": "r1", "status": "final",
         "subject": {"reference": "Patient/p1"},
         "prediction": [{"probabilityDecimal": 0.25}]}))
@@ -98,6 +102,13 @@ async fn each_parameter_type() {
     assert_eq!(ids(&s, "Observation?date=2024-01").await, ["o1"]);
     assert_eq!(ids(&s, "Observation?date=ge2024-01-01&date=lt2024-02-01").await, ["o1"]);
     assert_eq!(ids(&s, "Observation?date=2023").await, ["o3"]);
+    // both bounds on a single-valued date: narrow (a day) and wide (a year) values
+    assert_eq!(ids(&s, "Patient?birthdate=ge1970&birthdate=lt1986").await, ["p1", "p2"]);
+    // 1985 (the whole year) reaches past 1985-03-01 and starts before 1985-03-31.
+    assert_eq!(ids(&s, "Patient?birthdate=ge1985-03-01&birthdate=le1985-03-31").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=gt1970-05-13&birthdate=lt1970-05-15").await, ["p1"]);
+    assert_eq!(ids(&s, "Encounter?date=ge2023-06-01&date=lt2023-06-02").await, ["e1"]);
+    assert_eq!(ids(&s, "Encounter?date=ge2024-06-01&date=lt2024-06-02").await, Vec::<String>::new());
     // quantity
     assert_eq!(ids(&s, "Observation?value-quantity=120").await, ["o1"]);
     assert_eq!(ids(&s, "Observation?value-quantity=gt100|http://unitsofmeasure.org|mm[Hg]").await, ["o1", "o2"]);

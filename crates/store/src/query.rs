@@ -79,6 +79,10 @@ pub enum Condition {
     LastUpdated { lo: i64, hi: i64 },
     /// An index test on a parameter, possibly negated (`:not`).
     Index { param: String, test: Test, negate: bool },
+    /// A date parameter has a value overlapping `[lo, hi)`. Added by the search parser as a
+    /// redundant, index-friendly pre-filter when a single-valued date parameter is bounded
+    /// on both sides (`date=ge…&date=lt…`); the real conditions still decide.
+    DateWindow { param: String, lo: i64, hi: i64 },
     /// `:missing`: the parameter has (`false`) or has no (`true`) value.
     Missing { param: String, kind: IndexKind, missing: bool },
     /// Chaining: the reference parameter points at a resource of `target_type` that

@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS idx_date (type TEXT NOT NULL, param TEXT NOT NULL, lo
     hi INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, lo, hi, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_date_seq ON idx_date(seq);
+-- Date values wider than a day (months, years, periods, open ends) again, so that a window
+-- query can find the narrow ones by a short range of `lo` in idx_date and the wide ones here.
+CREATE TABLE IF NOT EXISTS idx_date_wide (type TEXT NOT NULL, param TEXT NOT NULL, lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (type, param, lo, hi, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_date_wide_seq ON idx_date_wide(seq);
 CREATE TABLE IF NOT EXISTS idx_number (type TEXT NOT NULL, param TEXT NOT NULL, value REAL NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, value, seq)) WITHOUT ROWID;
@@ -193,10 +199,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 .query_row(params![v.resource_type, v.id], |r| r.get(0))
                 .optional()?;
             if let Some(old) = old {
-                for kind in crate::sqlite_index::ALL_KINDS {
-                    let sql = format!("DELETE FROM {} WHERE seq = ?1", crate::sqlite_query::table(kind));
-                    self.conn.prepare_cached(&sql)?.execute([old])?;
-                }
+                crate::sqlite_index::delete(self.conn, old)?;
                 self.conn.prepare_cached("UPDATE resource SET current = 0 WHERE seq = ?1")?.execute([old])?;
             }
         }
@@ -229,10 +232,7 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
-        for kind in crate::sqlite_index::ALL_KINDS {
-            let sql = format!("DELETE FROM {} WHERE seq = ?1", crate::sqlite_query::table(kind));
-            self.conn.prepare_cached(&sql)?.execute([seq])?;
-        }
+        crate::sqlite_index::delete(self.conn, seq)?;
         crate::sqlite_index::insert(self.conn, seq, resource_type, index)
     }
 

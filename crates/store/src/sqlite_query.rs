@@ -80,6 +80,13 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             values.push(V::Integer(*hi));
             format!("({alias}.last_updated >= ? AND {alias}.last_updated < ?)")
         }
+        Condition::Index { param, test: test @ Test::Date { op, .. }, negate: false } if half_open(*op) => {
+            // Half-open date conditions match most of the table: probing each candidate
+            // (found by a more selective condition) beats collecting every match first.
+            values.push(V::Text(param.clone()));
+            let t = test_sql(test, values);
+            format!("EXISTS (SELECT 1 FROM idx_date WHERE seq = {alias}.seq AND param = ? AND {t})")
+        }
         Condition::Index { param, test, negate } => {
             let kind = test_kind(test);
             let tf = type_filter(ty, values);
@@ -87,6 +94,25 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let t = test_sql(test, values);
             let not = if *negate { "NOT " } else { "" };
             format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ? AND {t})", table(kind))
+        }
+        Condition::DateWindow { param, lo, hi } => {
+            let t = ty.unwrap_or("");
+            // Narrow values overlapping the window start at most a day before it.
+            values.extend([
+                V::Text(t.into()),
+                V::Text(param.clone()),
+                V::Integer(lo.saturating_sub(crate::sqlite_index::DAY_MS)),
+                V::Integer(*hi),
+                V::Integer(*lo),
+                V::Text(t.into()),
+                V::Text(param.clone()),
+                V::Integer(*hi),
+                V::Integer(*lo),
+            ]);
+            format!(
+                "{alias}.seq IN (SELECT seq FROM idx_date WHERE type = ? AND param = ? AND lo >= ? AND lo < ? AND hi > ? \
+                 UNION SELECT seq FROM idx_date_wide WHERE type = ? AND param = ? AND lo < ? AND hi > ?)"
+            )
         }
         Condition::Missing { param, kind, missing } => {
             let tf = type_filter(ty, values);
@@ -141,6 +167,10 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             )
         }
     }
+}
+
+fn half_open(op: RangeOp) -> bool {
+    matches!(op, RangeOp::Gt | RangeOp::Lt | RangeOp::Ge | RangeOp::Le | RangeOp::Sa | RangeOp::Eb | RangeOp::Ne)
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
@@ -376,15 +406,16 @@ pub(crate) fn driver(q: &SearchQuery) -> Option<Driver> {
             Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
                 ("idx_token", "d.code = ? AND d.system = ?", vec![V::Text(code.clone()), V::Text(s.clone())])
             }
-            Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => {
-                ("idx_reference", "d.target_id = ? AND d.target_type = ?", vec![V::Text(id.clone()), V::Text(t.clone())])
-            }
+            Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => (
+                "idx_reference",
+                "d.target_id = ? AND d.target_type = ?",
+                vec![V::Text(id.clone()), V::Text(t.clone())],
+            ),
             _ => continue,
         };
         let mut values = vec![V::Text(ty.clone()), V::Text(param.clone())];
         values.append(&mut keys);
-        let from =
-            format!("{table} d JOIN resource r ON r.seq = d.seq WHERE d.type = ? AND d.param = ? AND {cond}");
+        let from = format!("{table} d JOIN resource r ON r.seq = d.seq WHERE d.type = ? AND d.param = ? AND {cond}");
         return Some(Driver { clause: i, from, values });
     }
     None
