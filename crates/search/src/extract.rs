@@ -51,6 +51,7 @@ impl SearchRegistry {
                 if let Ok(items) = expr.evaluate_with(resource, &ctx) {
                     for item in &items {
                         values(p.kind, item, &mut |value| found.push(IndexEntry { param: p.code.to_string(), value }));
+                        modifier_values(p.kind, p.code, item, &mut found);
                     }
                 }
                 found
@@ -149,6 +150,38 @@ fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
             }
         }
         K::Composite | K::Special => {}
+    }
+}
+
+/// Values for modifiers that search something other than the value itself, indexed under
+/// `code:modifier`: `:identifier` on references (the Reference.identifier) and `:of-type`
+/// on identifiers (type coding and value together).
+fn modifier_values(kind: K, code: &str, item: &Item<'_>, out: &mut Vec<IndexEntry>) {
+    let Some(json) = item.json() else { return };
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    match (kind, item.type_name().as_ref()) {
+        (K::Reference, "Reference") => {
+            if let Some(ident) = json.get("identifier") {
+                if let Some(value) = s(ident, "value") {
+                    out.push(IndexEntry {
+                        param: format!("{code}:identifier"),
+                        value: IndexValue::Token { system: s(ident, "system"), code: value, display: None },
+                    });
+                }
+            }
+        }
+        (K::Token, "Identifier") => {
+            let Some(value) = s(json, "value") else { return };
+            for c in json.pointer("/type/coding").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(type_code) = s(c, "code") {
+                    out.push(IndexEntry {
+                        param: format!("{code}:of-type"),
+                        value: IndexValue::Token { system: s(c, "system"), code: format!("{type_code}|{value}"), display: None },
+                    });
+                }
+            }
+        }
+        _ => {}
     }
 }
 

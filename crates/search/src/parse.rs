@@ -240,6 +240,33 @@ fn parse_param(
             (K::Reference, Some(m)) if tsunagu_model::r4().is_resource_type(m) => {
                 (reference_test(v, Some(m), &def.targets, base), false)
             }
+            (K::Reference, Some("identifier")) => {
+                let (system, code) = split_bar(v);
+                let system = match system {
+                    None => SystemMatch::Any,
+                    Some(s) if s.is_empty() => SystemMatch::Absent,
+                    Some(s) => SystemMatch::Is(s),
+                };
+                any.push(Condition::Index {
+                    param: format!("{code_name}:identifier", code_name = param),
+                    test: Test::Token { system, code: Some(code) },
+                    negate: false,
+                });
+                continue;
+            }
+            (K::Token, Some("of-type")) => {
+                let mut parts = v.splitn(3, '|');
+                let (Some(sys), Some(ty_code), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(bad(name, v, "of-type takes system|code|value"));
+                };
+                let system = if sys.is_empty() { SystemMatch::Absent } else { SystemMatch::Is(sys.to_string()) };
+                any.push(Condition::Index {
+                    param: format!("{param}:of-type"),
+                    test: Test::Token { system, code: Some(format!("{ty_code}|{value}")) },
+                    negate: false,
+                });
+                continue;
+            }
             (K::Uri, None) => (Test::UriExact(v.clone()), false),
             (K::Uri, Some("below")) => (Test::UriBelow(v.clone()), false),
             (K::Uri, Some("above")) => (Test::UriAbove(v.clone()), false),

@@ -6,9 +6,9 @@ use tsunagu_model::SearchParamType as K;
 
 fn modifiers(kind: K) -> &'static str {
     match kind {
-        K::Token => "modifiers: missing, not, text",
+        K::Token => "modifiers: missing, not, text, of-type (identifiers)",
         K::String => "modifiers: missing, exact, contains; Japanese width and kana folded",
-        K::Reference => "modifiers: missing, [type]; chaining and _has",
+        K::Reference => "modifiers: missing, [type], identifier; chaining and _has",
         K::Uri => "modifiers: missing, above, below",
         K::Date | K::Number | K::Quantity => "prefixes eq ne gt lt ge le sa eb ap; modifier missing",
         K::Composite | K::Special => "",
@@ -71,7 +71,7 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor. Not yet: composite and special parameters, :above/:below/:in/:not-in on tokens, :identifier, _text/_content, _contained.",
+            "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor. Not yet: composite and special parameters, :above/:below/:in/:not-in on tokens, _text/_content, _contained.",
             "resource": resources,
             "interaction": [
                 { "code": "transaction" }, { "code": "batch" },

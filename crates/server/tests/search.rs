@@ -28,7 +28,8 @@ async fn load(s: &TestServer) {
     };
     put(json!({"resourceType": "Organization", "id": "org1", "name": "つなぐ病院"})).await;
     put(json!({"resourceType": "Patient", "id": "p1",
-        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11312345670", "value": "0001"}],
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11312345670", "value": "0001",
+                        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}],
         "name": [{"family": "山田", "given": ["太郎"]}, {"family": "ヤマダ", "given": ["タロウ"]}],
         "gender": "male", "birthDate": "1970-05-14", "active": true,
         "managingOrganization": {"reference": "Organization/org1"},
@@ -48,6 +49,7 @@ async fn load(s: &TestServer) {
         put(json!({"resourceType": "Observation", "id": id, "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "血圧"},
             "subject": {"reference": format!("Patient/{pat}")},
+            "performer": [{"identifier": {"system": "urn:oid:1.2.392.100495.20.3.41", "value": format!("doc-{pat}")}}],
             "effectiveDateTime": date,
             "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "mm[Hg]", "unit": "mmHg"}}))
         .await;
@@ -124,6 +126,10 @@ async fn each_parameter_type() {
     assert_eq!(ids(&s, &format!("Observation?subject={}/Patient/p1", s.base)).await, ["o1", "o2"]);
     assert_eq!(ids(&s, "Observation?subject:Patient=p1").await, ["o1", "o2"]);
     assert_eq!(ids(&s, "Observation?subject:Group=p1").await, Vec::<String>::new());
+    // :identifier on references, :of-type on identifiers
+    assert_eq!(ids(&s, "Observation?performer:identifier=urn:oid:1.2.392.100495.20.3.41|doc-p2").await, ["o3"]);
+    assert_eq!(ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|0001").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|9999").await, Vec::<String>::new());
     // :missing
     assert_eq!(ids(&s, "Patient?birthdate:missing=true").await, ["p3"]);
     assert_eq!(ids(&s, "Patient?birthdate:missing=false").await, ["p1", "p2"]);
