@@ -18,11 +18,20 @@ pub struct Staged {
     pub id: String,
     /// POST (new id, version 1) or PUT (client id, update-as-create).
     pub method: Method,
+    /// The resource while it is being staged; moved into `body` when staging ends.
     pub resource: Map<String, Value>,
     /// Search index entries, extracted by the staging thread (after reference rewriting)
     /// so that the single writer only writes.
     pub index: Vec<tsunagu_store::IndexEntry>,
+    /// The body as version 1, serialised by the staging thread with a placeholder
+    /// `lastUpdated` at `timestamp_at` that the writer overwrites in place (the timestamp
+    /// must be taken inside the write lock to follow write order).
+    pub body: Vec<u8>,
+    pub timestamp_at: usize,
 }
+
+/// Same width as every `format_instant` result for years 0000–9999.
+const TIMESTAMP_PLACEHOLDER: &str = "0000-00-00T00:00:00.000Z";
 
 /// Whether an input must run as a real transaction rather than be staged: a Bundle with
 /// conditional, DELETE, PATCH or read entries.
@@ -112,9 +121,12 @@ impl Interactions {
         for s in staged.iter_mut() {
             let v = Value::Object(std::mem::take(&mut s.resource));
             s.index = self.search.index_entries(&s.resource_type, &v);
-            if let Value::Object(m) = v {
-                s.resource = m;
-            }
+            let Value::Object(map) = v else { continue };
+            let resource = crate::resource::with_identity(map, &s.resource_type, &s.id, 1, TIMESTAMP_PLACEHOLDER);
+            s.body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
+            // meta comes third (resourceType, id, meta), so the first occurrence is ours.
+            let needle = format!("\"lastUpdated\":\"{TIMESTAMP_PLACEHOLDER}\"");
+            s.timestamp_at = find(&s.body, needle.as_bytes()).map_or(0, |i| i + "\"lastUpdated\":\"".len());
         }
         staged
     }
@@ -136,25 +148,44 @@ impl Interactions {
                 None => (uuid::Uuid::new_v4().to_string(), Method::Post),
             },
         };
-        Ok(Staged { resource_type: ty, id, method, resource: map, index: Vec::new() })
+        Ok(Staged { resource_type: ty, id, method, resource: map, index: Vec::new(), body: Vec::new(), timestamp_at: 0 })
     }
 
     /// Writes staged resources in one atomic transaction; returns how many were written.
     pub fn load(&self, staged: Vec<Staged>) -> Result<usize, InteractionError> {
         let n = staged.len();
         in_txn(self, |txn| {
-            for s in staged {
-                match s.method {
-                    Method::Post => {
-                        self.put_version(txn, &s.resource_type, &s.id, 1, Method::Post, s.resource, Some(s.index))?;
-                    }
-                    _ => {
-                        self.update_in(txn, &s.resource_type, &s.id, s.resource, None, Method::Put, Some(s.index))?;
-                    }
+            for mut s in staged {
+                let fresh = s.method == Method::Post || txn.current(&s.resource_type, &s.id)?.is_none();
+                if fresh && s.timestamp_at > 0 {
+                    // The common case: version 1, body ready; only the timestamp is filled in.
+                    let ts = self.store.next_timestamp_ms();
+                    let stamp = crate::instant::format_instant(ts);
+                    s.body[s.timestamp_at..s.timestamp_at + stamp.len()].copy_from_slice(stamp.as_bytes());
+                    txn.put(&tsunagu_store::NewVersion {
+                        resource_type: &s.resource_type,
+                        id: &s.id,
+                        version: 1,
+                        last_updated_ms: ts,
+                        method: s.method,
+                        body: Some(&s.body),
+                        index: &s.index,
+                    })?;
+                } else {
+                    // An update of an existing resource: rebuild the body with its version.
+                    let map = match serde_json::from_slice::<Value>(&s.body) {
+                        Ok(Value::Object(m)) => m,
+                        _ => return Err(tsunagu_store::StoreError::Corrupt(format!("{}/{}", s.resource_type, s.id)).into()),
+                    };
+                    self.update_in(txn, &s.resource_type, &s.id, map, None, Method::Put, Some(s.index))?;
                 }
             }
             Ok(())
         })?;
         Ok(n)
     }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -99,7 +99,8 @@ impl SqliteStore {
             SyncMode::Full => "PRAGMA synchronous=FULL;",
             SyncMode::Normal => "PRAGMA synchronous=NORMAL;",
         })?;
-        writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")?;
+        // Fewer, larger checkpoints: each one fsyncs, and bulk loads fill the WAL quickly.
+        writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")?;
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         writer.execute_batch(SCHEMA)?;
         let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
