@@ -23,16 +23,11 @@ fn main() {
 }
 
 fn shared_dir() -> PathBuf {
-    std::env::var_os("TSUNAGU_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared"))
+    std::env::var_os("TSUNAGU_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared"))
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Reads every JSON file of a FHIR package tarball, keyed by file name.
@@ -88,11 +83,7 @@ fn gen_model() {
             _ => "R",
         };
         let base = s(sd, "baseDefinition").rsplit('/').next().unwrap_or("");
-        let abstract_ = if sd["abstract"].as_bool().unwrap_or(false) {
-            "1"
-        } else {
-            "0"
-        };
+        let abstract_ = if sd["abstract"].as_bool().unwrap_or(false) { "1" } else { "0" };
         let elems = sd["snapshot"]["element"].as_array().unwrap();
         let mut regex = String::new();
         if kind == "P" {
@@ -189,20 +180,13 @@ fn gen_model() {
                     }
                 }
             }
-            writeln!(
-                elements,
-                "{path}\t{min}\t{max}\t{}\t{flags}\t{content_ref}\t{binding}",
-                tys.join(",")
-            )
-            .unwrap();
+            writeln!(elements, "{path}\t{min}\t{max}\t{}\t{flags}\t{content_ref}\t{binding}", tys.join(",")).unwrap();
         }
     }
 
     // --- required value sets, expanded from the package's own code systems -------------
-    let code_systems: HashMap<&str, &Value> =
-        by_type("CodeSystem").map(|cs| (s(cs, "url"), cs)).collect();
-    let value_sets: HashMap<&str, &Value> =
-        by_type("ValueSet").map(|vs| (s(vs, "url"), vs)).collect();
+    let code_systems: HashMap<&str, &Value> = by_type("CodeSystem").map(|cs| (s(cs, "url"), cs)).collect();
+    let value_sets: HashMap<&str, &Value> = by_type("ValueSet").map(|vs| (s(vs, "url"), vs)).collect();
     let mut vs_out = String::from("# valueSet\tsystem\tcodes (space separated)\n");
     for url in &required_vs {
         let mut seen = BTreeSet::new();
@@ -223,24 +207,14 @@ fn gen_model() {
         let code = s(p, "code");
         let ty = s(p, "type");
         let expr = s(p, "expression");
-        let targets: Vec<&str> = p["target"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let targets: Vec<&str> = p["target"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         let comps: Vec<String> = p["component"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|c| format!("{};{}", s(c, "definition"), s(c, "expression")))
             .collect();
-        for base in p["base"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for base in p["base"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             let own = expression_for(expr, base);
             rows.insert(format!(
                 "{base}\t{code}\t{ty}\t{own}\t{}\t{}\t{}",
@@ -261,20 +235,8 @@ fn gen_model() {
     comps.sort_by_key(|c| s(c, "code").to_string());
     for c in comps {
         for r in c["resource"].as_array().into_iter().flatten() {
-            let ps: Vec<&str> = r["param"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            writeln!(
-                comp_out,
-                "{}\t{}\t{}",
-                s(c, "code"),
-                s(r, "code"),
-                ps.join(",")
-            )
-            .unwrap();
+            let ps: Vec<&str> = r["param"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            writeln!(comp_out, "{}\t{}\t{}", s(c, "code"), s(r, "code"), ps.join(",")).unwrap();
         }
     }
 
@@ -357,13 +319,7 @@ fn expand(
             return false;
         }
         for nested in inc["valueSet"].as_array().into_iter().flatten() {
-            if !expand(
-                nested.as_str().unwrap_or(""),
-                value_sets,
-                code_systems,
-                rows,
-                seen,
-            ) {
+            if !expand(nested.as_str().unwrap_or(""), value_sets, code_systems, rows, seen) {
                 return false;
             }
         }

@@ -35,11 +35,7 @@ pub enum Which {
 
 pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
     match which {
-        Which::Read {
-            clients,
-            seconds,
-            patients,
-        } => crate::bench_read::run(clients, seconds, patients),
+        Which::Read { clients, seconds, patients } => crate::bench_read::run(clients, seconds, patients),
         Which::Search { runs } => crate::bench_search::run(cfg, runs),
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
     }

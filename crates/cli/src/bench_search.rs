@@ -32,10 +32,8 @@ pub fn run(cfg: &crate::config::Config, runs: usize) -> Result<(), String> {
             Some(format!("{}|{}", c["system"].as_str()?, c["code"].as_str()?))
         })
         .collect();
-    let years: Vec<String> = resources(&obs)
-        .iter()
-        .filter_map(|o| o["effectiveDateTime"].as_str().map(|d| d[..7].to_string()))
-        .collect();
+    let years: Vec<String> =
+        resources(&obs).iter().filter_map(|o| o["effectiveDateTime"].as_str().map(|d| d[..7].to_string())).collect();
     if patients.is_empty() || codes.is_empty() || years.is_empty() {
         return Err("no Patients or Observations to sample: load data first (tsunagu import …)".into());
     }
@@ -54,27 +52,42 @@ pub fn run(cfg: &crate::config::Config, runs: usize) -> Result<(), String> {
     let mix: Vec<(&str, Make)> = vec![
         ("token  Observation?code", Box::new(move |i| (Some("Observation"), format!("code={}", c[i % c.len()])))),
         ("string Patient?name", Box::new(move |i| (Some("Patient"), format!("name={}", &p[i % p.len()].1)))),
-        ("date   Observation?date=ge..&date=lt..", Box::new(move |i| {
-            let m = &y[i % y.len()];
-            (Some("Observation"), format!("date=ge{m}-01&date=lt{m}-08"))
-        })),
-        ("ref    Observation?subject", Box::new(move |i| (Some("Observation"), format!("subject=Patient/{}", p2[i % p2.len()].0)))),
-        ("chain  Observation?subject:Patient.name", Box::new(move |i| {
-            (Some("Observation"), format!("subject:Patient.name={}&code={}", p3[i % p3.len()].1, c2[i % c2.len()]))
-        })),
-        ("_has   Patient?_has:Observation:patient:code", Box::new(move |i| {
-            (Some("Patient"), format!("_has:Observation:patient:code={}", c3[i % c3.len()]))
-        })),
-        ("_include Observation?code&_include=subject", Box::new(move |i| {
-            (Some("Observation"), format!("code={}&_include=Observation:subject", c4[i % c4.len()]))
-        })),
-        ("_revinclude Patient?_id&_revinclude", Box::new(move |i| {
-            (Some("Patient"), format!("_id={}&_revinclude=Observation:subject", p4[i % p4.len()].0))
-        })),
-        ("_sort  Observation?code&_sort=-date", Box::new({
-            let c = codes.clone();
-            move |i| (Some("Observation"), format!("code={}&_sort=-date", c[i % c.len()]))
-        })),
+        (
+            "date   Observation?date=ge..&date=lt..",
+            Box::new(move |i| {
+                let m = &y[i % y.len()];
+                (Some("Observation"), format!("date=ge{m}-01&date=lt{m}-08"))
+            }),
+        ),
+        (
+            "ref    Observation?subject",
+            Box::new(move |i| (Some("Observation"), format!("subject=Patient/{}", p2[i % p2.len()].0))),
+        ),
+        (
+            "chain  Observation?subject:Patient.name",
+            Box::new(move |i| {
+                (Some("Observation"), format!("subject:Patient.name={}&code={}", p3[i % p3.len()].1, c2[i % c2.len()]))
+            }),
+        ),
+        (
+            "_has   Patient?_has:Observation:patient:code",
+            Box::new(move |i| (Some("Patient"), format!("_has:Observation:patient:code={}", c3[i % c3.len()]))),
+        ),
+        (
+            "_include Observation?code&_include=subject",
+            Box::new(move |i| (Some("Observation"), format!("code={}&_include=Observation:subject", c4[i % c4.len()]))),
+        ),
+        (
+            "_revinclude Patient?_id&_revinclude",
+            Box::new(move |i| (Some("Patient"), format!("_id={}&_revinclude=Observation:subject", p4[i % p4.len()].0))),
+        ),
+        (
+            "_sort  Observation?code&_sort=-date",
+            Box::new({
+                let c = codes.clone();
+                move |i| (Some("Observation"), format!("code={}&_sort=-date", c[i % c.len()]))
+            }),
+        ),
         ("count  Observation?_summary=count", Box::new(|_| (Some("Observation"), "_summary=count".to_string()))),
     ];
     println!("{:<44} {:>10} {:>10} {:>8}", "query (50-entry pages)", "p50", "p95", "matches");
@@ -93,6 +106,10 @@ pub fn run(cfg: &crate::config::Config, runs: usize) -> Result<(), String> {
     }
     let db = std::fs::metadata(cfg.data.join("tsunagu.sqlite")).map(|m| m.len()).unwrap_or(0);
     let n = total["total"].as_u64().unwrap_or(1).max(1);
-    println!("database: {:.1} MiB, {:.0} bytes per resource (all versions and indexes)", db as f64 / 1048576.0, db as f64 / n as f64);
+    println!(
+        "database: {:.1} MiB, {:.0} bytes per resource (all versions and indexes)",
+        db as f64 / 1048576.0,
+        db as f64 / n as f64
+    );
     Ok(())
 }

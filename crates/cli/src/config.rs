@@ -39,19 +39,12 @@ impl Config {
             None if Path::new("tsunagu.toml").exists() => read(Path::new("tsunagu.toml"))?,
             None => File::default(),
         };
-        let sync = std::env::var("TSUNAGU_SYNC")
-            .ok()
-            .or(file.sync)
-            .unwrap_or_else(|| "full".into());
+        let sync = std::env::var("TSUNAGU_SYNC").ok().or(file.sync).unwrap_or_else(|| "full".into());
         if sync != "full" && sync != "normal" {
-            return Err(format!(
-                "sync must be \"full\" or \"normal\", not \"{sync}\""
-            ));
+            return Err(format!("sync must be \"full\" or \"normal\", not \"{sync}\""));
         }
         Ok(Config {
-            data: data
-                .or(file.data)
-                .unwrap_or_else(|| PathBuf::from("tsunagu-data")),
+            data: data.or(file.data).unwrap_or_else(|| PathBuf::from("tsunagu-data")),
             listen: file.listen,
             base_url: file.base_url,
             max_body_bytes: std::env::var("TSUNAGU_MAX_BODY_BYTES")
@@ -77,7 +70,6 @@ impl Config {
 }
 
 fn read(p: &Path) -> Result<File, String> {
-    let text =
-        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
 }

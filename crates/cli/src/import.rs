@@ -38,10 +38,8 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     let total: u64 = paths.iter().map(|p| input_size(p)).sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+            .expect("valid template"),
     );
     let start = Instant::now();
     // Small queues keep memory bounded: parsed JSON is several times its text size.
@@ -55,24 +53,18 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
         Ok(())
     });
     let input_rx = Arc::new(Mutex::new(input_rx));
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut handles = Vec::new();
     for _ in 0..workers {
         let rx = input_rx.clone();
         let tx = out_tx.clone();
         let fhir = fhir.clone();
         let bar = bar.clone();
-        handles.push(std::thread::spawn(move || {
-            stage_worker(&fhir, &rx, &tx, &bar)
-        }));
+        handles.push(std::thread::spawn(move || stage_worker(&fhir, &rx, &tx, &bar)));
     }
     drop(out_tx);
     let (written, failures) = write_all(&fhir, out_rx, &bar);
-    let read_result = reader
-        .join()
-        .map_err(|_| "the reader thread panicked".to_string())?;
+    let read_result = reader.join().map_err(|_| "the reader thread panicked".to_string())?;
     for h in handles {
         let _ = h.join();
     }
@@ -95,12 +87,7 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     }
 }
 
-fn stage_worker(
-    fhir: &Interactions,
-    rx: &Mutex<Receiver<Input>>,
-    tx: &SyncSender<Outcome>,
-    bar: &ProgressBar,
-) {
+fn stage_worker(fhir: &Interactions, rx: &Mutex<Receiver<Input>>, tx: &SyncSender<Outcome>, bar: &ProgressBar) {
     loop {
         let input = match rx.lock().expect("no worker panics holding it").recv() {
             Ok(i) => i,
@@ -120,9 +107,7 @@ fn stage_worker(
         for doc in docs {
             let out = match doc {
                 Err(e) => Outcome::Failed(input.name.clone(), format!("not JSON: {e}")),
-                Ok(v) if tsunagu_interaction::needs_transaction(&v) => {
-                    Outcome::Transaction(input.name.clone(), v)
-                }
+                Ok(v) if tsunagu_interaction::needs_transaction(&v) => Outcome::Transaction(input.name.clone(), v),
                 Ok(v) => match fhir.stage(v) {
                     Ok(s) => Outcome::Staged(input.name.clone(), s),
                     Err(e) => Outcome::Failed(input.name.clone(), e.message(Default::default())),
@@ -135,11 +120,7 @@ fn stage_worker(
     }
 }
 
-fn write_all(
-    fhir: &Interactions,
-    rx: Receiver<Outcome>,
-    bar: &ProgressBar,
-) -> (usize, Vec<(String, String)>) {
+fn write_all(fhir: &Interactions, rx: Receiver<Outcome>, bar: &ProgressBar) -> (usize, Vec<(String, String)>) {
     let mut written = 0usize;
     let mut failures = Vec::new();
     let mut pending: Vec<Staged> = Vec::with_capacity(ROWS_PER_COMMIT * 2);
@@ -164,27 +145,14 @@ fn write_all(
                 pending.extend(staged);
                 pending_names.push(name);
                 if pending.len() >= ROWS_PER_COMMIT {
-                    flush(
-                        &mut pending,
-                        &mut pending_names,
-                        &mut written,
-                        &mut failures,
-                    );
+                    flush(&mut pending, &mut pending_names, &mut written, &mut failures);
                 }
             }
             Outcome::Transaction(name, bundle) => {
-                flush(
-                    &mut pending,
-                    &mut pending_names,
-                    &mut written,
-                    &mut failures,
-                );
+                flush(&mut pending, &mut pending_names, &mut written, &mut failures);
                 let mut ctx = RequestContext::new("");
                 ctx.return_pref = ReturnPreference::Minimal;
-                let n = bundle
-                    .get("entry")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
+                let n = bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len);
                 match fhir.bundle(bundle, &ctx) {
                     Ok(_) => written += n,
                     Err(e) => failures.push((name, e.message(Default::default()))),
@@ -193,20 +161,13 @@ fn write_all(
             Outcome::Failed(name, why) => failures.push((name, why)),
         }
     }
-    flush(
-        &mut pending,
-        &mut pending_names,
-        &mut written,
-        &mut failures,
-    );
+    flush(&mut pending, &mut pending_names, &mut written, &mut failures);
     (written, failures)
 }
 
 fn input_size(p: &Path) -> u64 {
     if p.is_dir() {
-        std::fs::read_dir(p)
-            .map(|d| d.flatten().map(|e| input_size(&e.path())).sum())
-            .unwrap_or(0)
+        std::fs::read_dir(p).map(|d| d.flatten().map(|e| input_size(&e.path())).sum()).unwrap_or(0)
     } else {
         std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
     }
@@ -215,11 +176,8 @@ fn input_size(p: &Path) -> u64 {
 fn read_path(p: &Path, tx: &SyncSender<Input>) -> Result<(), String> {
     let name = p.display().to_string();
     if p.is_dir() {
-        let mut children: Vec<PathBuf> = std::fs::read_dir(p)
-            .map_err(|e| format!("{name}: {e}"))?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut children: Vec<PathBuf> =
+            std::fs::read_dir(p).map_err(|e| format!("{name}: {e}"))?.flatten().map(|e| e.path()).collect();
         children.sort();
         for c in children {
             read_path(&c, tx)?;
@@ -235,62 +193,36 @@ fn read_path(p: &Path, tx: &SyncSender<Input>) -> Result<(), String> {
         read_tar(&name, file, weight, tx)
     } else if name.ends_with(".json") || name.ends_with(".ndjson") {
         let mut bytes = Vec::with_capacity(weight as usize);
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("{name}: {e}"))?;
+        std::io::BufReader::new(file).read_to_end(&mut bytes).map_err(|e| format!("{name}: {e}"))?;
         send_document(name, bytes, weight, tx)
     } else {
         Ok(())
     }
 }
 
-fn read_tar(
-    name: &str,
-    reader: impl Read,
-    weight: u64,
-    tx: &SyncSender<Input>,
-) -> Result<(), String> {
+fn read_tar(name: &str, reader: impl Read, weight: u64, tx: &SyncSender<Input>) -> Result<(), String> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| format!("{name}: {e}"))?;
     let mut first = true;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("{name}: {e}"))?;
-        let path = entry
-            .path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+        let path = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
         if !(path.ends_with(".json") || path.ends_with(".ndjson")) {
             continue;
         }
         let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("{name}/{path}: {e}"))?;
+        entry.read_to_end(&mut bytes).map_err(|e| format!("{name}/{path}: {e}"))?;
         // The archive's size is counted once, with its first document.
-        let w = if std::mem::take(&mut first) {
-            weight
-        } else {
-            0
-        };
+        let w = if std::mem::take(&mut first) { weight } else { 0 };
         send_document(format!("{name}/{path}"), bytes, w, tx)?;
     }
     Ok(())
 }
 
-fn send_document(
-    name: String,
-    bytes: Vec<u8>,
-    weight: u64,
-    tx: &SyncSender<Input>,
-) -> Result<(), String> {
+fn send_document(name: String, bytes: Vec<u8>, weight: u64, tx: &SyncSender<Input>) -> Result<(), String> {
     let send = |i: Input| tx.send(i).map_err(|_| "the import stopped".to_string());
     if !name.ends_with(".ndjson") {
-        return send(Input {
-            name,
-            bytes,
-            ndjson: false,
-            weight,
-        });
+        return send(Input { name, bytes, ndjson: false, weight });
     }
     // Split NDJSON into chunks so that workers share a large file.
     let mut chunk = Vec::new();
@@ -310,12 +242,7 @@ fn send_document(
         }
     }
     if !chunk.is_empty() {
-        send(Input {
-            name,
-            bytes: chunk,
-            ndjson: true,
-            weight: w,
-        })?;
+        send(Input { name, bytes: chunk, ndjson: true, weight: w })?;
     }
     Ok(())
 }

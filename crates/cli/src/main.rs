@@ -23,11 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "tsunagu",
-    version,
-    about = "FHIR R4 server and tools for Japan's health-information platform"
-)]
+#[command(name = "tsunagu", version, about = "FHIR R4 server and tools for Japan's health-information platform")]
 struct Cli {
     /// Configuration file (TOML). Defaults to ./tsunagu.toml when it exists.
     #[arg(long, global = true, env = "TSUNAGU_CONFIG")]
@@ -129,8 +125,7 @@ fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -146,17 +141,10 @@ fn main() {
         Command::Reindex { restart, batch } => reindex_cmd::run(&cfg, restart, batch.max(1)),
         Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
         Command::Backup(args) => backup_cmd::run(&cfg, args),
-        Command::Restore {
-            from,
-            generation,
-            identity,
-            force,
-        } => backup_cmd::restore(&cfg, &from, generation.as_deref(), &identity, force),
-        Command::Drill {
-            to,
-            identity,
-            confirm,
-        } => backup_cmd::drill(&cfg, &to, &identity, confirm),
+        Command::Restore { from, generation, identity, force } => {
+            backup_cmd::restore(&cfg, &from, generation.as_deref(), &identity, force)
+        }
+        Command::Drill { to, identity, confirm } => backup_cmd::drill(&cfg, &to, &identity, confirm),
     };
     if let Err(e) = result {
         fail(&e);
@@ -169,10 +157,7 @@ fn fail(msg: &str) -> ! {
 }
 
 /// Opens the store and builds the interaction layer as configured.
-pub(crate) fn open(
-    cfg: &config::Config,
-    check: bool,
-) -> Result<Arc<tsunagu_interaction::Interactions>, String> {
+pub(crate) fn open(cfg: &config::Config, check: bool) -> Result<Arc<tsunagu_interaction::Interactions>, String> {
     let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync_mode())
         .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
     let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str()) {
@@ -182,47 +167,25 @@ pub(crate) fn open(
         }
         _ => Arc::new(tsunagu_server::StructureCheck),
     };
-    Ok(Arc::new(tsunagu_interaction::Interactions::new(
-        Arc::new(store),
-        check,
-        Default::default(),
-    )))
+    Ok(Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default())))
 }
 
-fn serve(
-    cfg: config::Config,
-    listen: Option<String>,
-    base_url: Option<String>,
-) -> Result<(), String> {
-    let listen = listen
-        .or(cfg.listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {
+    let listen = listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
     let fhir = open(&cfg, true)?;
     // `$validate` uses the configured packages (base structure only when there are none).
-    let validator = if cfg.packages.is_empty() {
-        None
-    } else {
-        Some(Arc::new(validate_cmd::load_validator(&cfg.packages)?))
-    };
+    let validator =
+        if cfg.packages.is_empty() { None } else { Some(Arc::new(validate_cmd::load_validator(&cfg.packages)?)) };
     let server_cfg = tsunagu_server::ServerConfig {
         base_url: base_url.or(cfg.base_url.clone()),
         max_body_bytes: cfg.max_body_bytes.unwrap_or(32 * 1024 * 1024),
         validator,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        tracing::info!(
-            "Tsunagu FHIR R4 server on http://{listen} (data in {})",
-            cfg.data.display()
-        );
-        tsunagu_server::serve(listener, tsunagu_server::router(fhir, server_cfg))
-            .await
-            .map_err(|e| e.to_string())
+        let listener =
+            tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!("Tsunagu FHIR R4 server on http://{listen} (data in {})", cfg.data.display());
+        tsunagu_server::serve(listener, tsunagu_server::router(fhir, server_cfg)).await.map_err(|e| e.to_string())
     })
 }

@@ -16,7 +16,12 @@ pub fn load_validator(packages: &[PathBuf]) -> Result<Validator, String> {
     Ok(Validator::new(set))
 }
 
-pub fn run(cfg: &crate::config::Config, files: &[PathBuf], profiles: &[String], packages: &[PathBuf]) -> Result<(), String> {
+pub fn run(
+    cfg: &crate::config::Config,
+    files: &[PathBuf],
+    profiles: &[String],
+    packages: &[PathBuf],
+) -> Result<(), String> {
     let all: Vec<PathBuf> = cfg.packages.iter().chain(packages).cloned().collect();
     let validator = Arc::new(load_validator(&all)?);
     let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();

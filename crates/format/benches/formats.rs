@@ -54,17 +54,9 @@ fn main() {
         return;
     };
     let json_bytes: usize = values.iter().map(|v| v.to_string().len()).sum();
-    let xmls: Vec<String> = values
-        .iter()
-        .map(|v| tsunagu_format::json_to_xml(v, false).unwrap())
-        .collect();
+    let xmls: Vec<String> = values.iter().map(|v| tsunagu_format::json_to_xml(v, false).unwrap()).collect();
     let xml_bytes: usize = xmls.iter().map(String::len).sum();
-    println!(
-        "{} examples, {:.1} MB JSON, {:.1} MB XML",
-        values.len(),
-        json_bytes as f64 / 1e6,
-        xml_bytes as f64 / 1e6
-    );
+    println!("{} examples, {:.1} MB JSON, {:.1} MB XML", values.len(), json_bytes as f64 / 1e6, xml_bytes as f64 / 1e6);
     bench("JSON→XML", &values, json_bytes, |v| {
         std::hint::black_box(tsunagu_format::json_to_xml(v, false).unwrap());
     });

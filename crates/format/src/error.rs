@@ -24,16 +24,10 @@ pub enum FormatError {
 
 impl FormatError {
     pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
-        FormatError::Invalid {
-            path: path.to_string(),
-            message: message.into(),
-        }
+        FormatError::Invalid { path: path.to_string(), message: message.into() }
     }
 
     pub(crate) fn unknown(parent: &str, name: &str) -> Self {
-        FormatError::UnknownElement {
-            parent: parent.to_string(),
-            name: name.to_string(),
-        }
+        FormatError::UnknownElement { parent: parent.to_string(), name: name.to_string() }
     }
 }

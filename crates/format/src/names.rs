@@ -10,25 +10,15 @@ use tsunagu_model::{ElementDef, Model, TypeRef};
 const QUANTITY_PROFILES: [&str; 2] = ["SimpleQuantity", "MoneyQuantity"];
 
 /// `Model::child`, with choice names of quantity profiles spelled as on the wire.
-pub(crate) fn child<'m>(
-    model: &'m Model,
-    parent: &str,
-    name: &str,
-) -> Option<(&'m ElementDef, &'m TypeRef)> {
+pub(crate) fn child<'m>(model: &'m Model, parent: &str, name: &str) -> Option<(&'m ElementDef, &'m TypeRef)> {
     match model.child(parent, name) {
-        Some((e, t))
-            if e.choice && QUANTITY_PROFILES.contains(&t.code) && name.ends_with(t.code) =>
-        {
-            None
-        }
+        Some((e, t)) if e.choice && QUANTITY_PROFILES.contains(&t.code) && name.ends_with(t.code) => None,
         Some(found) => Some(found),
         None => {
             let prefix = name.strip_suffix("Quantity")?;
-            QUANTITY_PROFILES.iter().find_map(|p| {
-                model
-                    .child(parent, &format!("{prefix}{p}"))
-                    .filter(|(e, _)| e.choice)
-            })
+            QUANTITY_PROFILES
+                .iter()
+                .find_map(|p| model.child(parent, &format!("{prefix}{p}")).filter(|(e, _)| e.choice))
         }
     }
 }

@@ -58,9 +58,7 @@ pub fn elements(resource: &Value, names: &[&str]) -> Value {
     let Some((obj, rt)) = as_resource(model, resource) else {
         return resource.clone();
     };
-    let out = filter_top(model, obj, rt, |k| {
-        k == "id" || k == "meta" || names.contains(&k)
-    });
+    let out = filter_top(model, obj, rt, |k| k == "id" || k == "meta" || names.contains(&k));
     Value::Object(mark_subsetted(out))
 }
 
@@ -71,12 +69,7 @@ fn as_resource<'v>(model: &Model, v: &'v Value) -> Option<(&'v Map<String, Value
 }
 
 /// Keeps top-level properties whose element name passes `keep`, and mandatory ones.
-fn filter_top(
-    model: &Model,
-    obj: &Map<String, Value>,
-    rt: &str,
-    keep: impl Fn(&str) -> bool,
-) -> Map<String, Value> {
+fn filter_top(model: &Model, obj: &Map<String, Value>, rt: &str, keep: impl Fn(&str) -> bool) -> Map<String, Value> {
     let mut out = Map::new();
     for (k, v) in obj {
         if k == "resourceType" {
@@ -95,12 +88,7 @@ fn filter_top(
 /// `_summary=true`: summary and mandatory elements, recursing into backbone elements (which
 /// carry their own summary flags) and resources; data types are kept whole, as their
 /// content is what the summary element means.
-fn summary_object(
-    model: &Model,
-    obj: &Map<String, Value>,
-    parent: &str,
-    is_resource: bool,
-) -> Map<String, Value> {
+fn summary_object(model: &Model, obj: &Map<String, Value>, parent: &str, is_resource: bool) -> Map<String, Value> {
     let mut out = Map::new();
     for (k, v) in obj {
         if is_resource && k == "resourceType" {
@@ -119,9 +107,7 @@ fn summary_object(
             map_items(v, |o| Value::Object(summary_object(model, o, bb, false)))
         } else if ty.code == "Resource" {
             map_items(v, |o| match o.get("resourceType").and_then(Value::as_str) {
-                Some(rt) if model.is_resource_type(rt) => {
-                    Value::Object(summary_object(model, o, rt, true))
-                }
+                Some(rt) if model.is_resource_type(rt) => Value::Object(summary_object(model, o, rt, true)),
                 _ => Value::Object(o.clone()),
             })
         } else {
@@ -135,11 +121,7 @@ fn summary_object(
 fn map_items(v: &Value, f: impl Fn(&Map<String, Value>) -> Value) -> Value {
     match v {
         Value::Object(o) => f(o),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|i| i.as_object().map_or_else(|| i.clone(), &f))
-                .collect(),
-        ),
+        Value::Array(a) => Value::Array(a.iter().map(|i| i.as_object().map_or_else(|| i.clone(), &f)).collect()),
         other => other.clone(),
     }
 }

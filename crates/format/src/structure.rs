@@ -17,14 +17,8 @@ use crate::primitive::{json_kind, JsonKind};
 /// Locations are FHIRPath-like, using the JSON property names (`Observation.valueQuantity`,
 /// `Patient.name[0].given[1]`). Contained and Bundle entry resources are checked in place.
 pub fn check_structure(resource: &Value) -> Vec<Issue> {
-    let mut c = Checker {
-        model: tsunagu_model::r4(),
-        issues: Vec::new(),
-    };
-    let root = resource
-        .get("resourceType")
-        .and_then(Value::as_str)
-        .unwrap_or("Resource");
+    let mut c = Checker { model: tsunagu_model::r4(), issues: Vec::new() };
+    let root = resource.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
     c.resource(resource, root);
     c.issues
 }
@@ -64,10 +58,7 @@ fn regexes() -> &'static HashMap<&'static str, Regex> {
             .iter()
             .filter_map(|n| {
                 let re = ascii_whitespace(m.type_def(n)?.regex?);
-                Some((
-                    *n,
-                    Regex::new(&format!("^(?:{re})$")).expect("core primitive regexes compile"),
-                ))
+                Some((*n, Regex::new(&format!("^(?:{re})$")).expect("core primitive regexes compile")))
             })
             .collect()
     })
@@ -77,8 +68,7 @@ fn regexes() -> &'static HashMap<&'static str, Regex> {
 /// only; Rust's Unicode `\s` would reject e.g. a no-break space inside a string.
 fn ascii_whitespace(re: &str) -> String {
     // Rust regex classes nest, so the replacement works inside `[...]` as well.
-    re.replace("\\s", "[\\t\\n\\x0B\\f\\r ]")
-        .replace("\\S", "[^\\t\\n\\x0B\\f\\r ]")
+    re.replace("\\s", "[\\t\\n\\x0B\\f\\r ]").replace("\\S", "[^\\t\\n\\x0B\\f\\r ]")
 }
 
 /// XML Schema whitespace as the specification's regexes mean it.
@@ -225,32 +215,17 @@ impl Checker {
                 continue;
             }
             // `id` of a resource is declared as a plain string but has the `id` type's format.
-            let code = if is_resource && base == "id" {
-                "id"
-            } else {
-                ty.code
-            };
-            let ext = if is_primitive && def.is_array() {
-                obj.get(&format!("_{base}"))
-            } else {
-                None
-            };
+            let code = if is_resource && base == "id" { "id" } else { ty.code };
+            let ext = if is_primitive && def.is_array() { obj.get(&format!("_{base}")) } else { None };
             self.value(v, ext, def, ty, code, is_primitive, &child_loc);
         }
         for def in self.model.children(parent) {
             if def.min > 0 && !present.iter().any(|(p, _)| *p == def.path) {
-                let name = if def.choice {
-                    format!("{}[x]", def.name)
-                } else {
-                    def.name.to_string()
-                };
+                let name = if def.choice { format!("{}[x]", def.name) } else { def.name.to_string() };
                 self.push(
                     IssueType::Required,
                     &format!("{loc}.{}", def.name),
-                    format!(
-                        "Missing required element '{name}' (minimum cardinality {})",
-                        def.min
-                    ),
+                    format!("Missing required element '{name}' (minimum cardinality {})", def.min),
                     format!("必須要素 '{name}' がありません（最小出現回数 {}）", def.min),
                 );
             }
@@ -262,26 +237,25 @@ impl Checker {
         let base = key.trim_start_matches('_');
         for (i, _) in base.char_indices().filter(|(_, c)| c.is_ascii_uppercase()) {
             let prefix = &base[..i];
-            if let Some(def) = self
-                .model
-                .element(&format!("{}.{prefix}", self.resolve(parent)))
-                .filter(|d| d.choice)
-            {
+            if let Some(def) = self.model.element(&format!("{}.{prefix}", self.resolve(parent))).filter(|d| d.choice) {
                 let allowed: Vec<&str> = def.types.iter().map(|t| t.code).collect();
                 return self.push(
                     IssueType::Structure,
                     loc,
-                    format!("Unknown element '{key}': '{prefix}[x]' does not allow type '{}' (allowed: {})", &base[i..], allowed.join(", ")),
-                    format!("不明な要素 '{key}' です: '{prefix}[x]' に型 '{}' は使用できません（使用可能: {}）", &base[i..], allowed.join(", ")),
+                    format!(
+                        "Unknown element '{key}': '{prefix}[x]' does not allow type '{}' (allowed: {})",
+                        &base[i..],
+                        allowed.join(", ")
+                    ),
+                    format!(
+                        "不明な要素 '{key}' です: '{prefix}[x]' に型 '{}' は使用できません（使用可能: {}）",
+                        &base[i..],
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
-        self.push(
-            IssueType::Structure,
-            loc,
-            format!("Unknown element '{key}'"),
-            format!("不明な要素 '{key}' です"),
-        );
+        self.push(IssueType::Structure, loc, format!("Unknown element '{key}'"), format!("不明な要素 '{key}' です"));
     }
 
     /// Backbone paths with a content reference resolve to the referenced definition.
@@ -308,14 +282,8 @@ impl Checker {
                 self.push(
                     IssueType::Structure,
                     loc,
-                    format!(
-                        "Element '{}' must be a JSON array (it can repeat)",
-                        def.name
-                    ),
-                    format!(
-                        "要素 '{}' は繰り返し可能なため JSON 配列で指定してください",
-                        def.name
-                    ),
+                    format!("Element '{}' must be a JSON array (it can repeat)", def.name),
+                    format!("要素 '{}' は繰り返し可能なため JSON 配列で指定してください", def.name),
                 );
                 return;
             };
@@ -332,16 +300,8 @@ impl Checker {
                     self.push(
                         IssueType::Invalid,
                         loc,
-                        format!(
-                            "Element '{}' has {} items but at most {max} are allowed",
-                            def.name,
-                            items.len()
-                        ),
-                        format!(
-                            "要素 '{}' は {} 件ありますが、最大 {max} 件までです",
-                            def.name,
-                            items.len()
-                        ),
+                        format!("Element '{}' has {} items but at most {max} are allowed", def.name, items.len()),
+                        format!("要素 '{}' は {} 件ありますが、最大 {max} 件までです", def.name, items.len()),
                     );
                 }
             }
@@ -363,14 +323,8 @@ impl Checker {
                 return self.push(
                     IssueType::Structure,
                     loc,
-                    format!(
-                        "Element '{}' must not be an array (maximum cardinality 1)",
-                        def.name
-                    ),
-                    format!(
-                        "要素 '{}' は最大出現回数が 1 のため配列にできません",
-                        def.name
-                    ),
+                    format!("Element '{}' must not be an array (maximum cardinality 1)", def.name),
+                    format!("要素 '{}' は最大出現回数が 1 のため配列にできません", def.name),
                 );
             }
             if v.is_null() {
@@ -384,26 +338,12 @@ impl Checker {
         self.push(
             IssueType::Structure,
             loc,
-            format!(
-                "null is only allowed in arrays of primitives, paired with an entry in '_{}'",
-                def.name
-            ),
-            format!(
-                "null は '_{}' の要素と対になるプリミティブ配列の中でのみ使用できます",
-                def.name
-            ),
+            format!("null is only allowed in arrays of primitives, paired with an entry in '_{}'", def.name),
+            format!("null は '_{}' の要素と対になるプリミティブ配列の中でのみ使用できます", def.name),
         );
     }
 
-    fn item(
-        &mut self,
-        v: &Value,
-        def: &ElementDef,
-        ty: &TypeRef,
-        code: &str,
-        is_primitive: bool,
-        loc: &str,
-    ) {
+    fn item(&mut self, v: &Value, def: &ElementDef, ty: &TypeRef, code: &str, is_primitive: bool, loc: &str) {
         if def.xhtml {
             match v.as_str() {
                 Some(div) => {
@@ -446,10 +386,7 @@ impl Checker {
             IssueType::Structure,
             loc,
             format!("Element '{}' of type {code} must be a JSON {en}", def.name),
-            format!(
-                "型 {code} の要素 '{}' は JSON の{ja}で指定してください",
-                def.name
-            ),
+            format!("型 {code} の要素 '{}' は JSON の{ja}で指定してください", def.name),
         );
     }
 
@@ -508,11 +445,7 @@ impl Checker {
     }
 
     fn binding(&mut self, code: &str, def: &ElementDef, loc: &str) {
-        let Some(b) = def
-            .binding
-            .as_ref()
-            .filter(|b| b.strength == BindingStrength::Required)
-        else {
+        let Some(b) = def.binding.as_ref().filter(|b| b.strength == BindingStrength::Required) else {
             return;
         };
         let Some(systems) = self.model.value_set_codes(b.value_set) else {
@@ -523,14 +456,8 @@ impl Checker {
             self.push(
                 IssueType::CodeInvalid,
                 loc,
-                format!(
-                    "Code '{}' is not in the required value set {vs}",
-                    shown(code)
-                ),
-                format!(
-                    "コード '{}' は必須バインディングの値セット {vs} に含まれていません",
-                    shown(code)
-                ),
+                format!("Code '{}' is not in the required value set {vs}", shown(code)),
+                format!("コード '{}' は必須バインディングの値セット {vs} に含まれていません", shown(code)),
             );
         }
     }
@@ -543,14 +470,8 @@ impl Checker {
                 return self.push(
                     IssueType::Structure,
                     loc,
-                    format!(
-                        "'_{}' must be a JSON array, aligned with '{}'",
-                        def.name, def.name
-                    ),
-                    format!(
-                        "'_{}' は '{}' と対応する JSON 配列で指定してください",
-                        def.name, def.name
-                    ),
+                    format!("'_{}' must be a JSON array, aligned with '{}'", def.name, def.name),
+                    format!("'_{}' は '{}' と対応する JSON 配列で指定してください", def.name, def.name),
                 );
             };
             if items.is_empty() {
@@ -566,10 +487,7 @@ impl Checker {
                 self.push(
                     IssueType::Structure,
                     loc,
-                    format!(
-                        "'_{0}' must have the same number of items as '{0}'",
-                        def.name
-                    ),
+                    format!("'_{0}' must have the same number of items as '{0}'", def.name),
                     format!("'_{0}' は '{0}' と同じ件数で指定してください", def.name),
                 );
             }
@@ -578,25 +496,15 @@ impl Checker {
                     self.push(
                         IssueType::Invalid,
                         loc,
-                        format!(
-                            "Element '{}' has {} items but at most {max} are allowed",
-                            def.name,
-                            items.len()
-                        ),
-                        format!(
-                            "要素 '{}' は {} 件ありますが、最大 {max} 件までです",
-                            def.name,
-                            items.len()
-                        ),
+                        format!("Element '{}' has {} items but at most {max} are allowed", def.name, items.len()),
+                        format!("要素 '{}' は {} 件ありますが、最大 {max} 件までです", def.name, items.len()),
                     );
                 }
             }
             for (i, item) in items.iter().enumerate() {
                 let item_loc = format!("{loc}[{i}]");
                 if item.is_null() {
-                    let paired = values
-                        .and_then(|vs| vs.get(i))
-                        .is_some_and(|v| !v.is_null());
+                    let paired = values.and_then(|vs| vs.get(i)).is_some_and(|v| !v.is_null());
                     if !paired {
                         self.null_value(def, &item_loc);
                     }
@@ -609,10 +517,7 @@ impl Checker {
                 return self.push(
                     IssueType::Structure,
                     loc,
-                    format!(
-                        "'_{}' must not be an array (maximum cardinality 1)",
-                        def.name
-                    ),
+                    format!("'_{}' must not be an array (maximum cardinality 1)", def.name),
                     format!("'_{}' は最大出現回数が 1 のため配列にできません", def.name),
                 );
             }
@@ -625,14 +530,8 @@ impl Checker {
             return self.push(
                 IssueType::Structure,
                 loc,
-                format!(
-                    "'_{}' entries must be JSON objects holding id and extension",
-                    def.name
-                ),
-                format!(
-                    "'_{}' の要素は id と extension を持つ JSON オブジェクトで指定してください",
-                    def.name
-                ),
+                format!("'_{}' entries must be JSON objects holding id and extension", def.name),
+                format!("'_{}' の要素は id と extension を持つ JSON オブジェクトで指定してください", def.name),
             );
         };
         // Its content is an `Element`: `id` and `extension`, nothing else.

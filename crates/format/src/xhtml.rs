@@ -14,9 +14,7 @@ pub(crate) fn check(div: &str) -> Result<(), String> {
     let mut depth = 0usize;
     let mut seen_root = false;
     loop {
-        let ev = r
-            .read_event()
-            .map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
+        let ev = r.read_event().map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if depth == 0 {
@@ -37,8 +35,7 @@ pub(crate) fn check(div: &str) -> Result<(), String> {
                 }
                 for a in e.attributes() {
                     let a = a.map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
-                    a.unescape_value()
-                        .map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
+                    a.unescape_value().map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
                 }
                 if matches!(ev, Event::Start(_)) {
                     depth += 1;
@@ -49,8 +46,7 @@ pub(crate) fn check(div: &str) -> Result<(), String> {
                 if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) {
                     return Err("text outside the narrative <div>".into());
                 }
-                t.unescape()
-                    .map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
+                t.unescape().map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
             }
             Event::DocType(_) => return Err("DTDs are not allowed in narrative".into()),
             Event::Decl(_) => return Err("XML declaration inside narrative".into()),

@@ -19,12 +19,7 @@ const MAX_DEPTH: usize = 200;
 /// ignored; DTDs are refused; unknown elements and attributes are errors, since JSON has no
 /// way to carry them.
 pub fn xml_to_json(xml: &str) -> Result<Value, FormatError> {
-    let mut p = Parser {
-        r: Reader::from_str(xml),
-        src: xml,
-        model: tsunagu_model::r4(),
-        depth: 0,
-    };
+    let mut p = Parser { r: Reader::from_str(xml), src: xml, model: tsunagu_model::r4(), depth: 0 };
     p.r.config_mut().check_comments = true;
     loop {
         match p.next()? {
@@ -86,11 +81,7 @@ impl<'a> Builder<'a> {
                 Slot::Many(vs) => {
                     map.insert(name.to_string(), Value::Array(vs));
                 }
-                Slot::Prim {
-                    array: false,
-                    mut values,
-                    mut exts,
-                } => {
+                Slot::Prim { array: false, mut values, mut exts } => {
                     if let Some(v) = values.pop().flatten() {
                         map.insert(name.to_string(), v);
                     }
@@ -98,18 +89,11 @@ impl<'a> Builder<'a> {
                         map.insert(format!("_{name}"), x);
                     }
                 }
-                Slot::Prim {
-                    array: true,
-                    values,
-                    exts,
-                } => {
+                Slot::Prim { array: true, values, exts } => {
                     // JSON puts `null` where one side of the pair is absent, and leaves a
                     // side out entirely when it is absent everywhere.
                     if values.iter().any(Option::is_some) {
-                        let a = values
-                            .into_iter()
-                            .map(|v| v.unwrap_or(Value::Null))
-                            .collect();
+                        let a = values.into_iter().map(|v| v.unwrap_or(Value::Null)).collect();
                         map.insert(name.to_string(), Value::Array(a));
                     }
                     if exts.iter().any(Option::is_some) {
@@ -129,23 +113,15 @@ fn is_blank(b: &[u8]) -> bool {
 
 impl<'a> Parser<'a> {
     fn malformed(&self, message: impl Into<String>) -> FormatError {
-        FormatError::MalformedXml {
-            position: self.r.buffer_position(),
-            message: message.into(),
-        }
+        FormatError::MalformedXml { position: self.r.buffer_position(), message: message.into() }
     }
 
     fn next(&mut self) -> Result<Event<'a>, FormatError> {
         match self.r.read_event() {
             Ok(Event::DocType(_)) => Err(FormatError::Dtd),
-            Ok(Event::CData(_)) => {
-                Err(self.malformed("CDATA sections are not allowed in FHIR XML"))
-            }
+            Ok(Event::CData(_)) => Err(self.malformed("CDATA sections are not allowed in FHIR XML")),
             Ok(ev) => Ok(ev),
-            Err(e) => Err(FormatError::MalformedXml {
-                position: self.r.error_position(),
-                message: e.to_string(),
-            }),
+            Err(e) => Err(FormatError::MalformedXml { position: self.r.error_position(), message: e.to_string() }),
         }
     }
 
@@ -167,14 +143,9 @@ impl<'a> Parser<'a> {
 
     fn root(&mut self, e: &BytesStart<'a>, empty: bool) -> Result<Value, FormatError> {
         let name = self.name(e)?;
-        let ns = e
-            .try_get_attribute("xmlns")
-            .map_err(|err| self.malformed(err.to_string()))?;
+        let ns = e.try_get_attribute("xmlns").map_err(|err| self.malformed(err.to_string()))?;
         if ns.as_ref().map(|a| a.value.as_ref()) != Some(FHIR_NS.as_bytes()) {
-            return Err(FormatError::invalid(
-                name,
-                format!("the root element must be in the namespace {FHIR_NS}"),
-            ));
+            return Err(FormatError::invalid(name, format!("the root element must be in the namespace {FHIR_NS}")));
         }
         self.resource(name, e, empty)
     }
@@ -191,12 +162,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn resource(
-        &mut self,
-        name: &'a str,
-        e: &BytesStart<'a>,
-        empty: bool,
-    ) -> Result<Value, FormatError> {
+    fn resource(&mut self, name: &'a str, e: &BytesStart<'a>, empty: bool) -> Result<Value, FormatError> {
         if !self.model.is_resource_type(name) {
             return Err(FormatError::UnknownResourceType(name.to_string()));
         }
@@ -255,58 +221,29 @@ impl<'a> Parser<'a> {
         Ok(b.finish(map))
     }
 
-    fn child(
-        &mut self,
-        e: &BytesStart<'a>,
-        empty: bool,
-        parent: &str,
-        b: &mut Builder<'a>,
-    ) -> Result<(), FormatError> {
+    fn child(&mut self, e: &BytesStart<'a>, empty: bool, parent: &str, b: &mut Builder<'a>) -> Result<(), FormatError> {
         let name = self.name(e)?;
         let Some((def, ty)) = crate::names::child(self.model, parent, name) else {
             return Err(FormatError::unknown(parent, name));
         };
         if def.xml_attr {
-            return Err(FormatError::invalid(
-                parent,
-                format!("`{name}` must be an attribute"),
-            ));
+            return Err(FormatError::invalid(parent, format!("`{name}` must be an attribute")));
         }
         if def.xhtml {
             let div = self.xhtml(e, empty)?;
-            return self.put_one(
-                b,
-                name,
-                def.is_array(),
-                Value::String(div.to_string()),
-                parent,
-            );
+            return self.put_one(b, name, def.is_array(), Value::String(div.to_string()), parent);
         }
         if self.model.is_primitive(ty.code) {
             let (value, ext) = self.primitive(e, empty, ty.code, def.path)?;
             match b.slot(name) {
-                Some(Slot::Prim {
-                    array: true,
-                    values,
-                    exts,
-                }) => {
+                Some(Slot::Prim { array: true, values, exts }) => {
                     values.push(value);
                     exts.push(ext);
                 }
-                Some(_) => {
-                    return Err(FormatError::invalid(
-                        parent,
-                        format!("`{name}` may appear only once"),
-                    ))
+                Some(_) => return Err(FormatError::invalid(parent, format!("`{name}` may appear only once"))),
+                None => {
+                    b.slots.push((name, Slot::Prim { array: def.is_array(), values: vec![value], exts: vec![ext] }))
                 }
-                None => b.slots.push((
-                    name,
-                    Slot::Prim {
-                        array: def.is_array(),
-                        values: vec![value],
-                        exts: vec![ext],
-                    },
-                )),
             }
             return Ok(());
         }
@@ -329,12 +266,7 @@ impl<'a> Parser<'a> {
     ) -> Result<(), FormatError> {
         match b.slot(name) {
             Some(Slot::Many(vs)) => vs.push(v),
-            Some(_) => {
-                return Err(FormatError::invalid(
-                    parent,
-                    format!("`{name}` may appear only once"),
-                ))
-            }
+            Some(_) => return Err(FormatError::invalid(parent, format!("`{name}` may appear only once"))),
             None if array => b.slots.push((name, Slot::Many(vec![v]))),
             None => b.slots.push((name, Slot::One(v))),
         }
@@ -372,18 +304,12 @@ impl<'a> Parser<'a> {
                         let n = String::from_utf8_lossy(c.name().as_ref()).into_owned();
                         return Err(FormatError::unknown(path, &n));
                     }
-                    Event::Start(c) => extensions.push(Value::Object(self.complex(
-                        &c,
-                        false,
-                        "Extension",
-                        Map::new(),
-                    )?)),
-                    Event::Empty(c) => extensions.push(Value::Object(self.complex(
-                        &c,
-                        true,
-                        "Extension",
-                        Map::new(),
-                    )?)),
+                    Event::Start(c) => {
+                        extensions.push(Value::Object(self.complex(&c, false, "Extension", Map::new())?))
+                    }
+                    Event::Empty(c) => {
+                        extensions.push(Value::Object(self.complex(&c, true, "Extension", Map::new())?))
+                    }
                     Event::End(_) => break,
                     Event::Text(t) if is_blank(&t) => {}
                     Event::Comment(_) | Event::PI(_) => {}
@@ -404,10 +330,7 @@ impl<'a> Parser<'a> {
         }
         let ext = (!ext.is_empty()).then_some(Value::Object(ext));
         if value.is_none() && ext.is_none() {
-            return Err(FormatError::invalid(
-                path,
-                "a primitive element needs a value or extensions",
-            ));
+            return Err(FormatError::invalid(path, "a primitive element needs a value or extensions"));
         }
         Ok((value, ext))
     }
@@ -432,12 +355,7 @@ impl<'a> Parser<'a> {
                 Event::Text(t) if is_blank(&t) => {}
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Eof => return Err(self.malformed("unexpected end of document")),
-                _ => {
-                    return Err(FormatError::invalid(
-                        path,
-                        "expected exactly one resource inside",
-                    ))
-                }
+                _ => return Err(FormatError::invalid(path, "expected exactly one resource inside")),
             }
         }
         found.ok_or_else(|| FormatError::invalid(path, "expected a resource inside"))
@@ -449,10 +367,7 @@ impl<'a> Parser<'a> {
         // The start tag is `<` + its content + `>` (or `/>` when empty).
         let start = end_of_start - e.len() - if empty { 3 } else { 2 };
         if e.name().as_ref() != b"div" {
-            return Err(FormatError::invalid(
-                "Narrative.div",
-                "narrative must be a <div> element",
-            ));
+            return Err(FormatError::invalid("Narrative.div", "narrative must be a <div> element"));
         }
         if !empty {
             let mut depth = 1usize;
@@ -461,8 +376,7 @@ impl<'a> Parser<'a> {
                     Event::Start(_) => depth += 1,
                     Event::End(_) => depth -= 1,
                     Event::Text(t) => {
-                        t.unescape()
-                            .map_err(|err| self.malformed(err.to_string()))?;
+                        t.unescape().map_err(|err| self.malformed(err.to_string()))?;
                     }
                     Event::Eof => return Err(self.malformed("unexpected end of document")),
                     _ => {}
@@ -484,9 +398,7 @@ impl<'a> Parser<'a> {
         } else {
             std::borrow::Cow::Borrowed(s)
         };
-        quick_xml::escape::unescape(&s)
-            .map(|c| c.into_owned())
-            .map_err(|err| self.malformed(err.to_string()))
+        quick_xml::escape::unescape(&s).map(|c| c.into_owned()).map_err(|err| self.malformed(err.to_string()))
     }
 
     fn str<'b>(&self, b: &'b [u8]) -> Result<&'b str, FormatError> {

@@ -14,14 +14,8 @@ pub(crate) const FHIR_NS: &str = "http://hl7.org/fhir";
 /// Converts a FHIR JSON resource to FHIR XML. With `pretty`, elements are indented two
 /// spaces per level (narrative XHTML is always written exactly as given).
 pub fn json_to_xml(resource: &Value, pretty: bool) -> Result<String, FormatError> {
-    let obj = resource
-        .as_object()
-        .ok_or_else(|| FormatError::invalid("(root)", "a resource must be a JSON object"))?;
-    let mut w = Writer {
-        out: String::with_capacity(4096),
-        pretty,
-        model: tsunagu_model::r4(),
-    };
+    let obj = resource.as_object().ok_or_else(|| FormatError::invalid("(root)", "a resource must be a JSON object"))?;
+    let mut w = Writer { out: String::with_capacity(4096), pretty, model: tsunagu_model::r4() };
     w.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     w.newline();
     w.resource(obj, 0, true)?;
@@ -58,12 +52,7 @@ impl Writer {
         }
     }
 
-    fn resource(
-        &mut self,
-        obj: &Map<String, Value>,
-        depth: usize,
-        root: bool,
-    ) -> Result<(), FormatError> {
+    fn resource(&mut self, obj: &Map<String, Value>, depth: usize, root: bool) -> Result<(), FormatError> {
         let rt = match obj.get("resourceType") {
             Some(Value::String(s)) => s.as_str(),
             _ => return Err(FormatError::invalid("(resource)", "missing resourceType")),
@@ -98,23 +87,13 @@ impl Writer {
                 }
                 continue;
             }
-            let (def, ty) = crate::names::child(self.model, parent, base)
-                .ok_or_else(|| FormatError::unknown(parent, k))?;
+            let (def, ty) =
+                crate::names::child(self.model, parent, base).ok_or_else(|| FormatError::unknown(parent, k))?;
             if is_ext && !self.model.is_primitive(ty.code) {
                 return Err(FormatError::unknown(parent, k));
             }
-            let (value, ext) = if is_ext {
-                (None, Some(v))
-            } else {
-                (Some(v), None)
-            };
-            entries.push(Entry {
-                key: base,
-                def,
-                ty,
-                value,
-                ext,
-            });
+            let (value, ext) = if is_ext { (None, Some(v)) } else { (Some(v), None) };
+            entries.push(Entry { key: base, def, ty, value, ext });
         }
         // Stable: keeps JSON order among properties of one definition (never more than one
         // in valid content, but harmless otherwise).
@@ -144,9 +123,10 @@ impl Writer {
         let mut has_children = false;
         for e in &entries {
             if e.def.xml_attr {
-                let text = e.value.and_then(|v| v.as_str()).ok_or_else(|| {
-                    FormatError::invalid(parent, format!("`{}` must be a string", e.key))
-                })?;
+                let text = e
+                    .value
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| FormatError::invalid(parent, format!("`{}` must be a string", e.key)))?;
                 self.attr(e.key, text, parent)?;
             } else {
                 has_children = true;
@@ -190,19 +170,10 @@ impl Writer {
                 let values = as_list(e.value);
                 let exts = as_list(e.ext);
                 if !values.is_empty() && !exts.is_empty() && values.len() != exts.len() {
-                    return Err(FormatError::invalid(
-                        e.def.path,
-                        format!("`{0}` and `_{0}` differ in length", e.key),
-                    ));
+                    return Err(FormatError::invalid(e.def.path, format!("`{0}` and `_{0}` differ in length", e.key)));
                 }
                 for i in 0..values.len().max(exts.len()) {
-                    self.primitive(
-                        e.key,
-                        values.get(i).copied(),
-                        exts.get(i).copied(),
-                        e.def.path,
-                        depth,
-                    )?;
+                    self.primitive(e.key, values.get(i).copied(), exts.get(i).copied(), e.def.path, depth)?;
                 }
                 return Ok(());
             }
@@ -211,9 +182,9 @@ impl Writer {
         let items = as_list(e.value);
         if code == "Resource" {
             for item in items {
-                let obj = item.as_object().ok_or_else(|| {
-                    FormatError::invalid(e.def.path, "a resource must be a JSON object")
-                })?;
+                let obj = item
+                    .as_object()
+                    .ok_or_else(|| FormatError::invalid(e.def.path, "a resource must be a JSON object"))?;
                 self.indent(depth);
                 self.out.push('<');
                 self.out.push_str(e.key);
@@ -230,9 +201,9 @@ impl Writer {
         }
         let child_parent = self.model.child_parent(e.def, e.ty);
         for item in items {
-            let obj = item.as_object().ok_or_else(|| {
-                FormatError::invalid(e.def.path, format!("`{}` must be a JSON object", e.key))
-            })?;
+            let obj = item
+                .as_object()
+                .ok_or_else(|| FormatError::invalid(e.def.path, format!("`{}` must be a JSON object", e.key)))?;
             self.complex(e.key, obj, child_parent, depth, false, false)?;
         }
         Ok(())
@@ -250,18 +221,10 @@ impl Writer {
         let ext = match ext {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
-            Some(_) => {
-                return Err(FormatError::invalid(
-                    path,
-                    format!("`_{name}` must be an object"),
-                ))
-            }
+            Some(_) => return Err(FormatError::invalid(path, format!("`_{name}` must be an object"))),
         };
         if value.is_none() && ext.is_none() {
-            return Err(FormatError::invalid(
-                path,
-                format!("`{name}` has neither a value nor extensions"),
-            ));
+            return Err(FormatError::invalid(path, format!("`{name}` has neither a value nor extensions")));
         }
         self.indent(depth);
         self.out.push('<');
@@ -272,19 +235,13 @@ impl Writer {
                 match (k.as_str(), v) {
                     ("id", Value::String(id)) => self.attr("id", id, path)?,
                     ("extension", Value::Array(a)) => extensions = a,
-                    _ => {
-                        return Err(FormatError::unknown(
-                            &format!("{path} (primitive extension)"),
-                            k,
-                        ))
-                    }
+                    _ => return Err(FormatError::unknown(&format!("{path} (primitive extension)"), k)),
                 }
             }
         }
         if let Some(v) = value {
-            let text = to_text(v).ok_or_else(|| {
-                FormatError::invalid(path, format!("`{name}` must be a primitive value"))
-            })?;
+            let text =
+                to_text(v).ok_or_else(|| FormatError::invalid(path, format!("`{name}` must be a primitive value")))?;
             self.attr("value", &text, path)?;
         }
         if extensions.is_empty() {
@@ -295,9 +252,7 @@ impl Writer {
         self.out.push('>');
         self.newline();
         for x in extensions {
-            let obj = x
-                .as_object()
-                .ok_or_else(|| FormatError::invalid(path, "an extension must be a JSON object"))?;
+            let obj = x.as_object().ok_or_else(|| FormatError::invalid(path, "an extension must be a JSON object"))?;
             self.complex("extension", obj, "Extension", depth + 1, false, false)?;
         }
         self.indent(depth);
@@ -312,12 +267,8 @@ impl Writer {
         self.out.push(' ');
         self.out.push_str(name);
         self.out.push_str("=\"");
-        escape_attr(&mut self.out, value).map_err(|c| {
-            FormatError::invalid(
-                path,
-                format!("character U+{:04X} cannot appear in XML", c as u32),
-            )
-        })?;
+        escape_attr(&mut self.out, value)
+            .map_err(|c| FormatError::invalid(path, format!("character U+{:04X} cannot appear in XML", c as u32)))?;
         self.out.push('"');
         Ok(())
     }

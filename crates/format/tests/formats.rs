@@ -45,60 +45,43 @@ fn numbers_and_booleans_keep_their_form() {
 fn element_order_follows_definitions() {
     let xml = json_to_xml(&json!({"resourceType": "Patient", "gender": "male", "name": [{"family": "F"}], "id": "x", "extension": [{"url": "u", "valueString": "s"}]}), false).unwrap();
     let pos = |s: &str| xml.find(s).unwrap();
-    assert!(
-        pos("<id ") < pos("<extension ")
-            && pos("<extension ") < pos("<name>")
-            && pos("<name>") < pos("<gender ")
-    );
+    assert!(pos("<id ") < pos("<extension ") && pos("<extension ") < pos("<name>") && pos("<name>") < pos("<gender "));
     assert!(xml.contains(r#"<Patient xmlns="http://hl7.org/fhir">"#));
 }
 
 #[test]
 fn xhtml_div_round_trip() {
     let div = "<div xmlns=\"http://www.w3.org/1999/xhtml\">\n  <p>a &amp; b &lt;c&gt; <b>bold</b></p><br/>\n</div>";
-    let xml =
-        round_trip(json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}}));
+    let xml = round_trip(json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}}));
     assert!(xml.contains(div));
     let bad = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p></div>"}});
-    assert!(matches!(
-        json_to_xml(&bad, false),
-        Err(FormatError::Invalid { .. })
-    ));
+    assert!(matches!(json_to_xml(&bad, false), Err(FormatError::Invalid { .. })));
 }
 
 #[test]
 fn contained_and_bundle_resources_are_wrapped() {
-    let xml = round_trip(
-        json!({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:1",
-        "resource": {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": "o"}], "managingOrganization": {"reference": "#o"}}}]}),
+    let xml = round_trip(json!({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:1",
+        "resource": {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": "o"}], "managingOrganization": {"reference": "#o"}}}]}));
+    assert!(
+        xml.contains("<resource><Patient><contained><Organization><id value=\"o\"/></Organization></contained>"),
+        "{xml}"
     );
-    assert!(xml.contains("<resource><Patient><contained><Organization><id value=\"o\"/></Organization></contained>"), "{xml}");
 }
 
 #[test]
 fn attributes_escape_and_normalise() {
-    let xml = round_trip(
-        json!({"resourceType": "Patient", "name": [{"text": "a\"b<c>&\n\td", "id": "n1"}]}),
-    );
-    assert!(
-        xml.contains(r#"<name id="n1"><text value="a&quot;b&lt;c&gt;&amp;&#xA;&#x9;d"/>"#),
-        "{xml}"
-    );
+    let xml = round_trip(json!({"resourceType": "Patient", "name": [{"text": "a\"b<c>&\n\td", "id": "n1"}]}));
+    assert!(xml.contains(r#"<name id="n1"><text value="a&quot;b&lt;c&gt;&amp;&#xA;&#x9;d"/>"#), "{xml}");
     // Literal line breaks in attributes are normalised to spaces, as XML requires.
-    let v = xml_to_json(
-        "<Patient xmlns=\"http://hl7.org/fhir\"><name><text value=\"a\nb\"/></name></Patient>",
-    )
-    .unwrap();
+    let v =
+        xml_to_json("<Patient xmlns=\"http://hl7.org/fhir\"><name><text value=\"a\nb\"/></name></Patient>").unwrap();
     assert_eq!(v["name"][0]["text"], "a b");
 }
 
 #[test]
 fn xml_comments_are_ignored() {
     let v = xml_to_json("<?xml version=\"1.0\"?><!-- c --><Patient xmlns=\"http://hl7.org/fhir\"><!-- c --><id value=\"x\"/><active value=\"true\"><!-- c --></active></Patient><!-- c -->").unwrap();
-    assert_eq!(
-        v,
-        json!({"resourceType": "Patient", "id": "x", "active": true})
-    );
+    assert_eq!(v, json!({"resourceType": "Patient", "id": "x", "active": true}));
 }
 
 #[test]
@@ -110,24 +93,14 @@ fn malformed_xml_is_rejected() {
         "",
         "<Patient xmlns=\"http://hl7.org/fhir\"/><Patient xmlns=\"http://hl7.org/fhir\"/>",
     ] {
-        assert!(
-            matches!(xml_to_json(bad), Err(FormatError::MalformedXml { .. })),
-            "{bad}: {:?}",
-            xml_to_json(bad)
-        );
+        assert!(matches!(xml_to_json(bad), Err(FormatError::MalformedXml { .. })), "{bad}: {:?}", xml_to_json(bad));
     }
     assert!(matches!(
         xml_to_json("<Patient xmlns=\"http://hl7.org/fhir\"><nickname value=\"x\"/></Patient>"),
         Err(FormatError::UnknownElement { .. })
     ));
-    assert!(matches!(
-        xml_to_json("<Patient><id value=\"x\"/></Patient>"),
-        Err(FormatError::Invalid { .. })
-    ));
-    assert!(matches!(
-        xml_to_json("<Nobody xmlns=\"http://hl7.org/fhir\"/>"),
-        Err(FormatError::UnknownResourceType(_))
-    ));
+    assert!(matches!(xml_to_json("<Patient><id value=\"x\"/></Patient>"), Err(FormatError::Invalid { .. })));
+    assert!(matches!(xml_to_json("<Nobody xmlns=\"http://hl7.org/fhir\"/>"), Err(FormatError::UnknownResourceType(_))));
     assert!(matches!(
         xml_to_json("<Patient xmlns=\"http://hl7.org/fhir\">text</Patient>"),
         Err(FormatError::Invalid { .. })
@@ -138,7 +111,8 @@ fn malformed_xml_is_rejected() {
 fn dtds_are_rejected() {
     let xxe = r#"<?xml version="1.0"?><!DOCTYPE Patient [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><Patient xmlns="http://hl7.org/fhir"><id value="&xxe;"/></Patient>"#;
     assert_eq!(xml_to_json(xxe), Err(FormatError::Dtd));
-    let bomb = r#"<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><Patient xmlns="http://hl7.org/fhir"/>"#;
+    let bomb =
+        r#"<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><Patient xmlns="http://hl7.org/fhir"/>"#;
     assert_eq!(xml_to_json(bomb), Err(FormatError::Dtd));
 }
 
@@ -148,19 +122,10 @@ fn unrepresentable_json_is_an_error() {
         json_to_xml(&json!({"resourceType": "Patient", "nickname": "x"}), false),
         Err(FormatError::UnknownElement { .. })
     ));
+    assert!(matches!(json_to_xml(&json!({"resourceType": "Nobody"}), false), Err(FormatError::UnknownResourceType(_))));
     assert!(matches!(
-        json_to_xml(&json!({"resourceType": "Nobody"}), false),
-        Err(FormatError::UnknownResourceType(_))
-    ));
-    assert!(matches!(
-        json_to_xml(
-            &json!({"resourceType": "Patient", "gender": {"a": 1}}),
-            false
-        ),
+        json_to_xml(&json!({"resourceType": "Patient", "gender": {"a": 1}}), false),
         Err(FormatError::Invalid { .. })
     ));
-    assert!(matches!(
-        json_to_xml(&json!([1]), false),
-        Err(FormatError::Invalid { .. })
-    ));
+    assert!(matches!(json_to_xml(&json!([1]), false), Err(FormatError::Invalid { .. })));
 }

@@ -12,62 +12,23 @@ use tsunagu_format::{check_structure, json_to_xml, xml_to_json, Severity};
 /// Official examples that are genuinely invalid against the base R4 structure, each checked
 /// by hand against the definitions: (file, reason).
 const KNOWN_INVALID: &[(&str, &str)] = &[
-    (
-        "ig-r4.json",
-        "ImplementationGuide.name and .status (both 1..1) are absent",
-    ),
-    (
-        "ImplementationGuide-fhir.json",
-        "ImplementationGuide.name and .status (both 1..1) are absent",
-    ),
-    (
-        "Questionnaire-qs1.json",
-        "32 nested Questionnaire.item lack linkId (1..1)",
-    ),
+    ("ig-r4.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
+    ("ImplementationGuide-fhir.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
+    ("Questionnaire-qs1.json", "32 nested Questionnaire.item lack linkId (1..1)"),
     (
         "SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json",
         "the id has 67 characters; the id type allows at most 64",
     ),
-    (
-        "SearchParameter-codesystem-extensions-CodeSystem-author.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-codesystem-extensions-CodeSystem-effective.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-codesystem-extensions-CodeSystem-end.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-codesystem-extensions-CodeSystem-keyword.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-codesystem-extensions-CodeSystem-workflow.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-valueset-extensions-ValueSet-author.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-valueset-extensions-ValueSet-effective.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-valueset-extensions-ValueSet-end.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-valueset-extensions-ValueSet-keyword.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
-    (
-        "SearchParameter-valueset-extensions-ValueSet-workflow.json",
-        "SearchParameter.base (1..*) is absent",
-    ),
+    ("SearchParameter-codesystem-extensions-CodeSystem-author.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-effective.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-end.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-keyword.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-workflow.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-author.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-effective.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-end.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-keyword.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-workflow.json", "SearchParameter.base (1..*) is absent"),
 ];
 
 /// Where a JSON twin of the FHIRPath test inputs is itself wrong, checked by hand:
@@ -132,15 +93,11 @@ fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
                     None => return Some(format!("{path}.{k} missing after round trip")),
                 }
             }
-            y.keys()
-                .find(|k| !x.contains_key(*k))
-                .map(|k| format!("{path}.{k} added by round trip"))
+            y.keys().find(|k| !x.contains_key(*k)).map(|k| format!("{path}.{k} added by round trip"))
         }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (v, w))| diff(v, w, &format!("{path}[{i}]"))),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (v, w))| diff(v, w, &format!("{path}[{i}]")))
+        }
         _ if a == b => None,
         _ => Some(format!("{path}: {} != {}", short(a), short(b))),
     }
@@ -161,19 +118,11 @@ fn same_xhtml(a: &str, b: &str) -> bool {
                         .attributes()
                         .map(|a| {
                             let a = a.unwrap();
-                            format!(
-                                "{}={}",
-                                String::from_utf8_lossy(a.key.as_ref()),
-                                a.unescape_value().unwrap()
-                            )
+                            format!("{}={}", String::from_utf8_lossy(a.key.as_ref()), a.unescape_value().unwrap())
                         })
                         .collect();
                     attrs.sort();
-                    out.push(format!(
-                        "<{} {}>",
-                        String::from_utf8_lossy(e.name().as_ref()),
-                        attrs.join(" ")
-                    ));
+                    out.push(format!("<{} {}>", String::from_utf8_lossy(e.name().as_ref()), attrs.join(" ")));
                 }
                 Event::End(_) => out.push("</>".into()),
                 Event::Text(t) => {
@@ -205,33 +154,23 @@ fn json_xml_json_round_trip() {
     };
     let mut failures = Vec::new();
     for (name, json) in &examples {
-        let result = json_to_xml(json, true)
-            .map_err(|e| format!("to XML: {e}"))
-            .and_then(|xml| {
-                let back = xml_to_json(&xml).map_err(|e| format!("to JSON: {e}"))?;
-                match diff(json, &back, "") {
-                    Some(d) => Err(d),
-                    None if json == &back => Ok(()),
-                    None => Err("values differ".into()),
-                }
-            });
+        let result = json_to_xml(json, true).map_err(|e| format!("to XML: {e}")).and_then(|xml| {
+            let back = xml_to_json(&xml).map_err(|e| format!("to JSON: {e}"))?;
+            match diff(json, &back, "") {
+                Some(d) => Err(d),
+                None if json == &back => Ok(()),
+                None => Err("values differ".into()),
+            }
+        });
         if let Err(e) = result {
             failures.push(format!("{name}: {e}"));
         }
     }
-    println!(
-        "round trip: {} of {} examples identical",
-        examples.len() - failures.len(),
-        examples.len()
-    );
+    println!("round trip: {} of {} examples identical", examples.len() - failures.len(), examples.len());
     for f in failures.iter().take(200) {
         println!("  FAIL {f}");
     }
-    assert!(
-        failures.is_empty(),
-        "{} round-trip failures",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{} round-trip failures", failures.len());
 }
 
 #[test]
@@ -244,10 +183,7 @@ fn structure_check_accepts_examples() {
     let mut by_message: BTreeMap<String, usize> = BTreeMap::new();
     let mut known = 0;
     for (name, json) in &examples {
-        let errors: Vec<_> = check_structure(json)
-            .into_iter()
-            .filter(|i| i.severity == Severity::Error)
-            .collect();
+        let errors: Vec<_> = check_structure(json).into_iter().filter(|i| i.severity == Severity::Error).collect();
         let expected_invalid = KNOWN_INVALID.iter().any(|(n, _)| n == name);
         match (errors.is_empty(), expected_invalid) {
             (true, false) => {}
@@ -280,11 +216,7 @@ fn structure_check_accepts_examples() {
     for (m, n) in by_message.iter().take(60) {
         println!("  {n:5} {m}");
     }
-    assert!(
-        failures.is_empty(),
-        "{} examples with unexpected structure errors",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{} examples with unexpected structure errors", failures.len());
 }
 
 #[test]
@@ -295,15 +227,9 @@ fn xml_instances_read_to_their_json_twins() {
     };
     let mut compared = 0;
     let mut failures = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir.join("input"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir.join("input")).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
-    for path in entries
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
-    {
+    for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "xml")) {
         let stem = path.file_stem().unwrap().to_string_lossy();
         let twin = dir.join("input-json").join(format!("{stem}.json"));
         let xml = std::fs::read_to_string(path).unwrap();
@@ -318,13 +244,8 @@ fn xml_instances_read_to_their_json_twins() {
             continue;
         }
         compared += 1;
-        let expected: Value =
-            serde_json::from_str(&std::fs::read_to_string(&twin).unwrap()).unwrap();
-        let div = |v: &Value| {
-            v.pointer("/text/div")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let expected: Value = serde_json::from_str(&std::fs::read_to_string(&twin).unwrap()).unwrap();
+        let div = |v: &Value| v.pointer("/text/div").and_then(Value::as_str).map(str::to_string);
         let (expected_div, actual_div) = (div(&expected), div(&json));
         let mut expected: Value = expected;
         let mut json = json;
@@ -333,10 +254,7 @@ fn xml_instances_read_to_their_json_twins() {
                 *div = String::new();
             }
         }
-        let (a, b) = (
-            expected_div.as_deref().unwrap_or_default(),
-            actual_div.as_deref().unwrap_or_default(),
-        );
+        let (a, b) = (expected_div.as_deref().unwrap_or_default(), actual_div.as_deref().unwrap_or_default());
         if !same_xhtml(a, b) {
             failures.push(format!("{stem}: narrative differs"));
         }
@@ -352,12 +270,7 @@ fn xml_instances_read_to_their_json_twins() {
             failures.push(format!("{stem}: {d}"));
         }
     }
-    println!(
-        "xml twins: {} compared, {} failures, {} known twin errors",
-        compared,
-        failures.len(),
-        TWIN_ERRORS.len()
-    );
+    println!("xml twins: {} compared, {} failures, {} known twin errors", compared, failures.len(), TWIN_ERRORS.len());
     for f in &failures {
         println!("  FAIL {f}");
     }

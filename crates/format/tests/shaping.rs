@@ -23,18 +23,7 @@ const TAG: &str = "SUBSETTED";
 fn summary_true_keeps_summary_and_mandatory_elements() {
     let s = summary(&patient(), SummaryMode::True);
     let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "resourceType",
-            "id",
-            "meta",
-            "active",
-            "name",
-            "birthDate",
-            "link"
-        ]
-    );
+    assert_eq!(keys, ["resourceType", "id", "meta", "active", "name", "birthDate", "link"]);
     assert_eq!(s["meta"]["tag"][0]["code"], TAG);
     // Patient.link.other and .type are mandatory and summary.
     assert_eq!(s["link"][0]["type"], "seealso");
@@ -65,7 +54,5 @@ fn elements_keeps_listed_and_mandatory() {
         &json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "valueQuantity": {"value": 1}, "note": [{"text": "n"}]}),
         &["value"],
     );
-    assert!(
-        o.get("valueQuantity").is_some() && o.get("status").is_some() && o.get("note").is_none()
-    );
+    assert!(o.get("valueQuantity").is_some() && o.get("status").is_some() && o.get("note").is_none());
 }

@@ -4,10 +4,7 @@ use serde_json::{json, Value};
 use tsunagu_format::{check_structure, Issue, IssueType, Severity};
 
 fn errors(v: Value) -> Vec<Issue> {
-    check_structure(&v)
-        .into_iter()
-        .filter(|i| i.severity == Severity::Error)
-        .collect()
+    check_structure(&v).into_iter().filter(|i| i.severity == Severity::Error).collect()
 }
 
 fn only(v: Value) -> Issue {
@@ -33,10 +30,7 @@ fn valid_resource_passes() {
 #[test]
 fn missing_required_element() {
     let i = only(json!({"resourceType": "Observation", "status": "final"}));
-    assert_eq!(
-        (i.code, i.location.as_str()),
-        (IssueType::Required, "Observation.code")
-    );
+    assert_eq!((i.code, i.location.as_str()), (IssueType::Required, "Observation.code"));
 }
 
 #[test]
@@ -50,22 +44,15 @@ fn wrong_primitive_formats() {
         ("id", json!("has space")),
     ] {
         let i = only(json!({"resourceType": "Patient", field: value}));
-        assert!(
-            matches!(i.code, IssueType::Value | IssueType::Structure),
-            "{field}: {i:?}"
-        );
+        assert!(matches!(i.code, IssueType::Value | IssueType::Structure), "{field}: {i:?}");
         assert_eq!(i.location, format!("Patient.{field}"));
     }
-    let i = only(
-        json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "issued": "2020-01-01"}),
-    );
+    let i =
+        only(json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "issued": "2020-01-01"}));
     assert_eq!(i.location, "Observation.issued");
     let i = only(json!({"resourceType": "Patient", "photo": [{"data": "not base64!"}]}));
     assert_eq!(i.location, "Patient.photo[0].data");
-    assert_eq!(
-        errors(json!({"resourceType": "Patient", "photo": [{"data": "QUJD RA==\n"}]})),
-        vec![]
-    );
+    assert_eq!(errors(json!({"resourceType": "Patient", "photo": [{"data": "QUJD RA==\n"}]})), vec![]);
     assert_eq!(
         only(json!({"resourceType": "Patient", "photo": [{"data": "QU JDRA=="}]})).location,
         "Patient.photo[0].data"
@@ -79,10 +66,7 @@ fn wrong_primitive_formats() {
 #[test]
 fn unknown_element() {
     let i = only(json!({"resourceType": "Patient", "nickname": "x"}));
-    assert_eq!(
-        (i.code, i.location.as_str()),
-        (IssueType::Structure, "Patient.nickname")
-    );
+    assert_eq!((i.code, i.location.as_str()), (IssueType::Structure, "Patient.nickname"));
     let i = only(json!({"resourceType": "Nobody"}));
     assert!(i.message_en.contains("Unknown resource type"));
 }
@@ -90,10 +74,7 @@ fn unknown_element() {
 #[test]
 fn array_versus_single() {
     let i = only(json!({"resourceType": "Patient", "name": {"family": "x"}}));
-    assert_eq!(
-        (i.code, i.location.as_str()),
-        (IssueType::Structure, "Patient.name")
-    );
+    assert_eq!((i.code, i.location.as_str()), (IssueType::Structure, "Patient.name"));
     let i = only(json!({"resourceType": "Patient", "gender": ["male"]}));
     assert_eq!(i.location, "Patient.gender");
     let i = only(json!({"resourceType": "Patient", "name": [{"given": "Taro"}]}));
@@ -105,47 +86,27 @@ fn bad_choice_suffix() {
     let i = only(json!({"resourceType": "Patient", "deceasedString": "yes"}));
     assert_eq!(i.location, "Patient.deceasedString");
     assert!(i.message_en.contains("deceased[x]"), "{}", i.message_en);
-    let e = errors(
-        json!({"resourceType": "Patient", "deceasedBoolean": true, "deceasedDateTime": "2020"}),
-    );
+    let e = errors(json!({"resourceType": "Patient", "deceasedBoolean": true, "deceasedDateTime": "2020"}));
     assert_eq!(e.len(), 1, "{e:?}");
 }
 
 #[test]
 fn wrong_code_in_required_binding() {
     let i = only(json!({"resourceType": "Patient", "gender": "M"}));
-    assert_eq!(
-        (i.code, i.location.as_str()),
-        (IssueType::CodeInvalid, "Patient.gender")
-    );
+    assert_eq!((i.code, i.location.as_str()), (IssueType::CodeInvalid, "Patient.gender"));
 }
 
 #[test]
 fn empty_content_and_companions() {
-    assert_eq!(
-        only(json!({"resourceType": "Patient", "name": []})).location,
-        "Patient.name"
-    );
-    assert_eq!(
-        only(json!({"resourceType": "Patient", "name": [{}]})).location,
-        "Patient.name[0]"
-    );
-    assert_eq!(
-        only(json!({"resourceType": "Patient", "name": [{"family": ""}]})).location,
-        "Patient.name[0].family"
-    );
-    assert_eq!(
-        only(json!({"resourceType": "Patient", "_gender": {"foo": 1}})).location,
-        "Patient.gender.foo"
-    );
+    assert_eq!(only(json!({"resourceType": "Patient", "name": []})).location, "Patient.name");
+    assert_eq!(only(json!({"resourceType": "Patient", "name": [{}]})).location, "Patient.name[0]");
+    assert_eq!(only(json!({"resourceType": "Patient", "name": [{"family": ""}]})).location, "Patient.name[0].family");
+    assert_eq!(only(json!({"resourceType": "Patient", "_gender": {"foo": 1}})).location, "Patient.gender.foo");
     assert_eq!(
         only(json!({"resourceType": "Patient", "name": [{"given": [null]}]})).location,
         "Patient.name[0].given[0]"
     );
-    assert_eq!(
-        only(json!({"resourceType": "Patient", "_name": {}})).location,
-        "Patient.name"
-    );
+    assert_eq!(only(json!({"resourceType": "Patient", "_name": {}})).location, "Patient.name");
 }
 
 #[test]

@@ -148,7 +148,15 @@ impl Interactions {
                 None => (uuid::Uuid::new_v4().to_string(), Method::Post),
             },
         };
-        Ok(Staged { resource_type: ty, id, method, resource: map, index: Vec::new(), body: Vec::new(), timestamp_at: 0 })
+        Ok(Staged {
+            resource_type: ty,
+            id,
+            method,
+            resource: map,
+            index: Vec::new(),
+            body: Vec::new(),
+            timestamp_at: 0,
+        })
     }
 
     /// Writes staged resources in one atomic transaction; returns how many were written.
@@ -175,7 +183,11 @@ impl Interactions {
                     // An update of an existing resource: rebuild the body with its version.
                     let map = match serde_json::from_slice::<Value>(&s.body) {
                         Ok(Value::Object(m)) => m,
-                        _ => return Err(tsunagu_store::StoreError::Corrupt(format!("{}/{}", s.resource_type, s.id)).into()),
+                        _ => {
+                            return Err(
+                                tsunagu_store::StoreError::Corrupt(format!("{}/{}", s.resource_type, s.id)).into()
+                            )
+                        }
                     };
                     self.update_in(txn, &s.resource_type, &s.id, map, None, Method::Put, Some(s.index))?;
                 }

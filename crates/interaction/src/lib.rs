@@ -27,8 +27,8 @@ pub use import::{needs_transaction, Staged};
 pub use instant::{format_instant, http_date, parse_range};
 pub use outcome::{information, operation_outcome, validation_outcome};
 pub use reindex::ReindexStep;
-pub use restore::PreparedVersion;
 pub use resource::{NoCheck, ResourceCheck};
+pub use restore::PreparedVersion;
 pub use search::{decode as percent_decode, SearchParams};
 pub use write::{PatchBody, PatchTarget, Written};
 

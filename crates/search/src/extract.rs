@@ -176,7 +176,11 @@ fn modifier_values(kind: K, code: &str, item: &Item<'_>, out: &mut Vec<IndexEntr
                 if let Some(type_code) = s(c, "code") {
                     out.push(IndexEntry {
                         param: format!("{code}:of-type"),
-                        value: IndexValue::Token { system: s(c, "system"), code: format!("{type_code}|{value}"), display: None },
+                        value: IndexValue::Token {
+                            system: s(c, "system"),
+                            code: format!("{type_code}|{value}"),
+                            display: None,
+                        },
                     });
                 }
             }

@@ -128,8 +128,14 @@ async fn each_parameter_type() {
     assert_eq!(ids(&s, "Observation?subject:Group=p1").await, Vec::<String>::new());
     // :identifier on references, :of-type on identifiers
     assert_eq!(ids(&s, "Observation?performer:identifier=urn:oid:1.2.392.100495.20.3.41|doc-p2").await, ["o3"]);
-    assert_eq!(ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|0001").await, ["p1"]);
-    assert_eq!(ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|9999").await, Vec::<String>::new());
+    assert_eq!(
+        ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|0001").await,
+        ["p1"]
+    );
+    assert_eq!(
+        ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|9999").await,
+        Vec::<String>::new()
+    );
     // :missing
     assert_eq!(ids(&s, "Patient?birthdate:missing=true").await, ["p3"]);
     assert_eq!(ids(&s, "Patient?birthdate:missing=false").await, ["p1", "p2"]);
