@@ -158,24 +158,45 @@ fn fail(msg: &str) -> ! {
 
 /// Opens the store and builds the interaction layer as configured.
 pub(crate) fn open(cfg: &config::Config, check: bool) -> Result<Arc<tsunagu_interaction::Interactions>, String> {
+    open_with_validator(cfg, check).map(|(fhir, _)| fhir)
+}
+
+/// Opens the store and builds the interaction layer as configured. The configured
+/// packages are loaded once: their SearchParameters join the search registry, and the
+/// validator they make is returned (for `$validate`) and used on write when
+/// `validate = "declared"`.
+pub(crate) fn open_with_validator(
+    cfg: &config::Config,
+    check: bool,
+) -> Result<(Arc<tsunagu_interaction::Interactions>, Option<Arc<tsunagu_validation::Validator>>), String> {
     let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync_mode())
         .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
-    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str()) {
-        (false, _) | (_, "off") => Arc::new(tsunagu_interaction::NoCheck),
-        (true, "declared") => {
-            Arc::new(tsunagu_server::ProfileCheck(Arc::new(validate_cmd::load_validator(&cfg.packages)?)))
-        }
+    let validator =
+        if cfg.packages.is_empty() { None } else { Some(Arc::new(validate_cmd::load_validator(&cfg.packages)?)) };
+    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str(), &validator) {
+        (false, _, _) | (_, "off", _) => Arc::new(tsunagu_interaction::NoCheck),
+        (true, "declared", Some(v)) => Arc::new(tsunagu_server::ProfileCheck(v.clone())),
+        (true, "declared", None) => return Err("validate = \"declared\" needs packages in the configuration".into()),
         _ => Arc::new(tsunagu_server::StructureCheck),
     };
-    Ok(Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default())))
+    let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default());
+    if let Some(v) = &validator {
+        for sp in v.packages().all(tsunagu_validation::ConformanceKind::SearchParameter) {
+            // The core package's parameters are built in already.
+            if sp.get("url").and_then(serde_json::Value::as_str).is_some_and(|u| u.starts_with("http://hl7.org/fhir/"))
+            {
+                continue;
+            }
+            fhir.search_registry().add_search_parameter(sp).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok((Arc::new(fhir), validator))
 }
 
 fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {
     let listen = listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
-    let fhir = open(&cfg, true)?;
     // `$validate` uses the configured packages (base structure only when there are none).
-    let validator =
-        if cfg.packages.is_empty() { None } else { Some(Arc::new(validate_cmd::load_validator(&cfg.packages)?)) };
+    let (fhir, validator) = open_with_validator(&cfg, true)?;
     let server_cfg = tsunagu_server::ServerConfig {
         base_url: base_url.or(cfg.base_url.clone()),
         max_body_bytes: cfg.max_body_bytes.unwrap_or(32 * 1024 * 1024),

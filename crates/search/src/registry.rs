@@ -48,6 +48,18 @@ const BUILT_IN: &[&str] = &["_id", "_lastUpdated", "_text", "_content", "_list",
 #[derive(Default)]
 pub struct SearchRegistry {
     by_type: Mutex<HashMap<String, Arc<Vec<ParamDef>>>>,
+    /// Parameters from SearchParameter resources (packages), per base type.
+    added: Mutex<HashMap<String, Vec<Added>>>,
+}
+
+/// A SearchParameter resource's definition for one base type.
+#[derive(Clone)]
+struct Added {
+    code: &'static str,
+    kind: SearchParamType,
+    expression: String,
+    targets: Vec<&'static str>,
+    url: &'static str,
 }
 
 impl SearchRegistry {
@@ -60,8 +72,61 @@ impl SearchRegistry {
         if let Some(p) = self.by_type.lock().get(ty) {
             return p.clone();
         }
-        let compiled = Arc::new(compile_type(ty));
+        let mut list = compile_type(ty);
+        for a in self.added.lock().get(ty).into_iter().flatten() {
+            list.retain(|p| p.code != a.code);
+            let expression = tsunagu_fhirpath::compile_for(ty, &a.expression).ok();
+            let single_valued = single_valued(ty, &a.expression);
+            list.push(ParamDef {
+                code: a.code,
+                kind: a.kind,
+                expression,
+                targets: a.targets.clone(),
+                url: a.url,
+                single_valued,
+            });
+        }
+        let compiled = Arc::new(list);
         self.by_type.lock().entry(ty.to_string()).or_insert(compiled).clone()
+    }
+
+    /// Adds the parameter a SearchParameter resource defines (from a package), for each of
+    /// its base types, replacing a parameter of the same code. Resources stored before
+    /// need `tsunagu reindex` to be found by it.
+    pub fn add_search_parameter(&self, sp: &serde_json::Value) -> Result<(), crate::SearchError> {
+        use serde_json::Value;
+        let s = |k: &str| sp.get(k).and_then(Value::as_str);
+        let code = s("code").ok_or_else(|| crate::SearchError::Unsupported("a SearchParameter without code".into()))?;
+        let kind = s("type")
+            .and_then(SearchParamType::parse)
+            .ok_or_else(|| crate::SearchError::Unsupported(format!("SearchParameter {code}: unknown type")))?;
+        let expression = s("expression").unwrap_or("");
+        // Definitions are loaded once at start and live as long as the process: leaking
+        // them keeps ParamDef borrowing `'static` strings like the built-in ones.
+        let leak = |v: &str| -> &'static str { Box::leak(v.to_string().into_boxed_str()) };
+        let targets: Vec<&'static str> = sp
+            .get("target")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(leak)
+            .collect();
+        let (code, url) = (leak(code), leak(s("url").unwrap_or("")));
+        let model = tsunagu_model::r4();
+        for base in sp.get("base").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !model.is_resource_type(base) {
+                continue;
+            }
+            let added = Added { code, kind, expression: rebase(expression, base), targets: targets.clone(), url };
+            let mut map = self.added.lock();
+            let list = map.entry(base.to_string()).or_default();
+            list.retain(|a| a.code != code);
+            list.push(added);
+            // Recompile the type's parameters on next use.
+            self.by_type.lock().remove(base);
+        }
+        Ok(())
     }
 
     pub fn param(&self, ty: &str, code: &str) -> Option<ParamRef> {
@@ -182,6 +247,29 @@ mod tests {
         assert!(r.param("Patient", "name").unwrap().expression.is_some());
         assert!(r.param("Patient", "_tag").unwrap().expression.is_some());
         assert!(failed.is_empty(), "{failed:?}");
+    }
+}
+
+#[cfg(test)]
+mod added_tests {
+    use serde_json::json;
+
+    #[test]
+    fn package_parameters_are_indexed() {
+        let r = super::SearchRegistry::new();
+        r.add_search_parameter(&json!({
+            "resourceType": "SearchParameter", "url": "http://jpfhir.jp/fhir/core/SearchParameter/jp-kana-sort",
+            "code": "jp-kana-sort", "base": ["Patient"], "type": "string",
+            "expression": "Patient.name.where(extension('http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation').value.as(code)='SYL' and use='usual').text"
+        }))
+        .unwrap();
+        let p = json!({"resourceType": "Patient", "name": [
+            {"use": "usual", "text": "山田 太郎", "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation", "valueCode": "IDE"}]},
+            {"use": "usual", "text": "ヤマダ タロウ", "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation", "valueCode": "SYL"}]}]});
+        let e = r.index_entries("Patient", &p);
+        let kana: Vec<_> = e.iter().filter(|e| e.param == "jp-kana-sort").collect();
+        assert_eq!(kana.len(), 1, "{e:?}");
+        assert!(r.param("Patient", "name").is_some(), "built-in parameters stay");
     }
 }
 
