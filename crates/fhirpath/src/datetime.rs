@@ -395,18 +395,8 @@ impl fmt::Display for DateTime {
             write!(f, "-{:02}", self.day)?;
         }
         if self.precision >= Precision::Hour {
-            write!(f, "T{:02}", self.hour)?;
-        }
-        if self.precision >= Precision::Minute {
-            write!(f, ":{:02}", self.minute)?;
-        }
-        if self.precision >= Precision::Second {
-            write!(f, ":{:02}", self.second)?;
-        }
-        if self.precision >= Precision::Millis {
-            write!(f, ".{:03}", self.millis)?;
-        }
-        if self.precision >= Precision::Hour {
+            f.write_str("T")?;
+            write_clock(f, self.hour, self.minute, self.second, self.millis, self.precision)?;
             match self.tz {
                 Some(0) => f.write_str("Z")?,
                 Some(m) => write!(f, "{}{:02}:{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60)?,
@@ -500,19 +490,24 @@ impl Time {
     }
 }
 
+/// `hh[:mm[:ss[.fff]]]` to the given precision (hours at least), shared by DateTime and Time.
+fn write_clock(f: &mut fmt::Formatter<'_>, h: u8, m: u8, s: u8, ms: u16, p: Precision) -> fmt::Result {
+    write!(f, "{h:02}")?;
+    if p >= Precision::Minute {
+        write!(f, ":{m:02}")?;
+    }
+    if p >= Precision::Second {
+        write!(f, ":{s:02}")?;
+    }
+    if p >= Precision::Millis {
+        write!(f, ".{ms:03}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02}", self.hour)?;
-        if self.precision >= Precision::Minute {
-            write!(f, ":{:02}", self.minute)?;
-        }
-        if self.precision >= Precision::Second {
-            write!(f, ":{:02}", self.second)?;
-        }
-        if self.precision >= Precision::Millis {
-            write!(f, ".{:03}", self.millis)?;
-        }
-        Ok(())
+        write_clock(f, self.hour, self.minute, self.second, self.millis, self.precision)
     }
 }
 

@@ -64,13 +64,9 @@ pub(crate) fn is_json_number(s: &str) -> bool {
         _ => return false,
     }
     if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while matches!(b.get(i), Some(b'0'..=b'9')) {
-            i += 1;
-        }
-        if i == start {
-            return false;
+        match digits(b, i + 1) {
+            Some(end) => i = end,
+            None => return false,
         }
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
@@ -78,13 +74,19 @@ pub(crate) fn is_json_number(s: &str) -> bool {
         if matches!(b.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
-        let start = i;
-        while matches!(b.get(i), Some(b'0'..=b'9')) {
-            i += 1;
-        }
-        if i == start {
-            return false;
+        match digits(b, i) {
+            Some(end) => i = end,
+            None => return false,
         }
     }
     i == b.len()
+}
+
+/// The end of a non-empty run of ASCII digits starting at `i`.
+fn digits(b: &[u8], mut i: usize) -> Option<usize> {
+    let start = i;
+    while matches!(b.get(i), Some(b'0'..=b'9')) {
+        i += 1;
+    }
+    (i > start).then_some(i)
 }

@@ -144,11 +144,7 @@ impl Writer {
                 self.element(e, parent, depth + 1)?;
             }
         }
-        self.indent(depth);
-        self.out.push_str("</");
-        self.out.push_str(name);
-        self.out.push('>');
-        self.newline();
+        self.close_tag(name, depth);
         Ok(())
     }
 
@@ -255,12 +251,16 @@ impl Writer {
             let obj = x.as_object().ok_or_else(|| FormatError::invalid(path, "an extension must be a JSON object"))?;
             self.complex("extension", obj, "Extension", depth + 1, false, false)?;
         }
+        self.close_tag(name, depth);
+        Ok(())
+    }
+
+    fn close_tag(&mut self, name: &str, depth: usize) {
         self.indent(depth);
         self.out.push_str("</");
         self.out.push_str(name);
         self.out.push('>');
         self.newline();
-        Ok(())
     }
 
     fn attr(&mut self, name: &str, value: &str, path: &str) -> Result<(), FormatError> {
