@@ -2,7 +2,7 @@
 //! resulting FHIR nodes into index values by their type (search.html, "Search Parameter
 //! Types" table).
 
-use crate::normalize::normalize;
+use tsunagu_text::normalize;
 use crate::range::parse_range;
 use crate::registry::SearchRegistry;
 use serde_json::{json, Value};

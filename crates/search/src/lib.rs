@@ -12,13 +12,12 @@
 
 mod error;
 mod extract;
-mod normalize;
 mod parse;
 mod range;
 mod registry;
 
 pub use error::SearchError;
-pub use normalize::normalize;
+pub use tsunagu_text::normalize;
 pub use parse::{parse_search, Include, ParsedSearch};
 pub use range::parse_range;
 pub use registry::{ParamDef, SearchRegistry};

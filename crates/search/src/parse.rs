@@ -3,7 +3,7 @@
 
 use crate::error::SearchError;
 use crate::extract::split_reference;
-use crate::normalize::normalize;
+use tsunagu_text::normalize;
 use crate::range::parse_range;
 use crate::registry::SearchRegistry;
 use tsunagu_model::SearchParamType as K;

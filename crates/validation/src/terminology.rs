@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
-use crate::package::{ConformanceKind, PackageSet};
+use tsunagu_package::{ConformanceKind, PackageSet};
 
 /// The result of asking whether a code is in a value set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

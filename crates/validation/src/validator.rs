@@ -9,7 +9,7 @@ use serde_json::Value;
 use tsunagu_fhirpath::{EvalContext, Expression, Node};
 use tsunagu_format::Issue;
 
-use crate::package::{ConformanceKind, PackageSet};
+use tsunagu_package::{ConformanceKind, PackageSet};
 use crate::profile::{compile_profile, ExpressionCache, Profile};
 use crate::resolve::LocalResolver;
 use crate::terminology::Terminology;

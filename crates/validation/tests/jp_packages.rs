@@ -3,7 +3,8 @@
 
 mod support;
 
-use tsunagu_validation::{ConformanceKind, ValidationError};
+use tsunagu_validation::ConformanceKind;
+use tsunagu_package::PackageError;
 
 #[test]
 fn jp_packages_load_with_dependencies() {
@@ -36,7 +37,7 @@ fn missing_dependency_is_named() {
     let mut set = tsunagu_validation::PackageSet::new();
     set.load_tgz(&dir.join("jp/jp-clins.r4-1.5.2-snap.tgz")).unwrap();
     match set.check_dependencies() {
-        Err(ValidationError::MissingDependencies(m)) => {
+        Err(PackageError::MissingDependencies(m)) => {
             assert_eq!(m, vec!["jp-eCSCLINS.r4#1.x.x-temp → hl7.fhir.r4.core#4.0.1"]);
         }
         other => panic!("expected a missing dependency, got {other:?}"),

@@ -1,10 +1,9 @@
-//! The one error type of this crate: failures to load conformance packages. Problems found
-//! in resources are never errors; they are [`crate::Issue`]s.
+//! The one error type of this crate: failures to load conformance packages.
 
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ValidationError {
+pub enum PackageError {
     #[error("cannot read package {path}: {source}")]
     Io {
         path: PathBuf,

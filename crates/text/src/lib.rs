@@ -1,5 +1,7 @@
-//! Text normalisation for string search. Both the indexed values and the searched values
-//! go through [`normalize`], so matching is a plain comparison of normalised strings.
+//! Text folding for matching Japanese and Latin text: search string parameters, `_text`,
+//! and terminology `$expand` filters all compare values after [`normalize`], so a match is
+//! a plain comparison of folded strings. This crate owns nothing else: no tokenising, no
+//! ranking, no dictionaries.
 
 use unicode_normalization::UnicodeNormalization;
 

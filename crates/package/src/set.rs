@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::error::ValidationError;
+use crate::error::PackageError;
 
 /// The kinds of conformance resource a [`PackageSet`] keeps; everything else in a package
 /// (examples, ImplementationGuide, CapabilityStatement) is skipped.
@@ -77,15 +77,15 @@ impl PackageSet {
     }
 
     /// Loads a `.tgz` package file.
-    pub fn load_tgz(&mut self, path: &Path) -> Result<&PackageInfo, ValidationError> {
+    pub fn load_tgz(&mut self, path: &Path) -> Result<&PackageInfo, PackageError> {
         let file =
-            std::fs::File::open(path).map_err(|source| ValidationError::Io { path: path.to_path_buf(), source })?;
+            std::fs::File::open(path).map_err(|source| PackageError::Io { path: path.to_path_buf(), source })?;
         self.load_tgz_reader(file, &path.display().to_string())
     }
 
     /// Loads a gzipped tar package from any reader; `origin` names it in errors.
-    pub fn load_tgz_reader(&mut self, reader: impl Read, origin: &str) -> Result<&PackageInfo, ValidationError> {
-        let io_err = |source| ValidationError::Io { path: origin.into(), source };
+    pub fn load_tgz_reader(&mut self, reader: impl Read, origin: &str) -> Result<&PackageInfo, PackageError> {
+        let io_err = |source| PackageError::Io { path: origin.into(), source };
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
         let mut manifest: Option<Value> = None;
         let mut found: Vec<(ConformanceKind, Value)> = Vec::new();
@@ -119,10 +119,10 @@ impl PackageSet {
                 found.push((kind, value));
             }
         }
-        let manifest = manifest.ok_or_else(|| ValidationError::NoManifest { origin: origin.into() })?;
+        let manifest = manifest.ok_or_else(|| PackageError::NoManifest { origin: origin.into() })?;
         let text_of = |k: &str| manifest.get(k).and_then(Value::as_str).map(str::to_owned);
         let (Some(name), Some(version)) = (text_of("name"), text_of("version")) else {
-            return Err(ValidationError::NoManifest { origin: origin.into() });
+            return Err(PackageError::NoManifest { origin: origin.into() });
         };
         let dependencies = manifest
             .get("dependencies")
@@ -175,7 +175,7 @@ impl PackageSet {
 
     /// Every dependency named by a loaded package must itself be loaded (same name; the
     /// version equal, or matching where the dependency writes `x`/`*` for a part).
-    pub fn check_dependencies(&self) -> Result<(), ValidationError> {
+    pub fn check_dependencies(&self) -> Result<(), PackageError> {
         let mut missing = Vec::new();
         for p in &self.packages {
             for (name, version) in &p.dependencies {
@@ -188,7 +188,7 @@ impl PackageSet {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(ValidationError::MissingDependencies(missing))
+            Err(PackageError::MissingDependencies(missing))
         }
     }
 
@@ -234,8 +234,8 @@ impl PackageSet {
     }
 }
 
-fn parse(text: &str, origin: &str, file: &str) -> Result<Value, ValidationError> {
-    serde_json::from_str(text).map_err(|e| ValidationError::Json {
+fn parse(text: &str, origin: &str, file: &str) -> Result<Value, PackageError> {
+    serde_json::from_str(text).map_err(|e| PackageError::Json {
         origin: origin.into(),
         file: file.into(),
         message: e.to_string(),
