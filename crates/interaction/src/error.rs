@@ -80,6 +80,9 @@ pub enum InteractionError {
     Entry { index: usize, source: Box<InteractionError> },
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    /// A terminology operation failed (unknown code system, bad parameters, too costly).
+    #[error("terminology: {0}")]
+    Terminology(#[from] tsunagu_terminology::TerminologyError),
 }
 
 impl InteractionError {
@@ -128,6 +131,11 @@ impl InteractionError {
             InteractionError::Entry { source, .. } => source.status(),
             InteractionError::Store(StoreError::VersionConflict(_)) => 409,
             InteractionError::Store(_) => 500,
+            InteractionError::Terminology(e) => match e.kind() {
+                tsunagu_terminology::ErrorKind::NotFound => 404,
+                tsunagu_terminology::ErrorKind::Invalid => 400,
+                tsunagu_terminology::ErrorKind::TooCostly | tsunagu_terminology::ErrorKind::Master => 422,
+            },
         }
     }
 
@@ -148,6 +156,7 @@ impl InteractionError {
             InteractionError::Entry { source, .. } => source.issue_code(),
             InteractionError::Store(StoreError::VersionConflict(_)) => "conflict",
             InteractionError::Store(_) => "exception",
+            InteractionError::Terminology(e) => e.issue_type(),
         }
     }
 
@@ -202,8 +211,23 @@ impl InteractionError {
             }
             E::Store(_) if ja => "サーバ内部でストレージのエラーが発生しました".to_string(),
             E::Store(_) => "An internal storage error occurred".to_string(),
+            E::Terminology(e) if ja => terminology_ja(e),
+            E::Terminology(e) => e.to_string(),
             other => other.to_string(),
         }
+    }
+}
+
+fn terminology_ja(e: &tsunagu_terminology::TerminologyError) -> String {
+    use tsunagu_terminology::TerminologyError as T;
+    match e {
+        T::NotFound { kind, url } => format!("{} {url} はこのサーバにありません", kind.as_str()),
+        T::UnknownCode { system, code } => format!("コード '{code}' はコードシステム {system} に定義されていません"),
+        T::Invalid(m) => format!("パラメータが不正です: {m}"),
+        T::TooCostly { url, total, limit } => {
+            format!("{url} の展開は {total} 件で上限 {limit} 件を超えます。count を指定してください")
+        }
+        T::Master { line, message } => format!("マスターファイル {line} 行目: {message}"),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::write::in_txn;
 use crate::Interactions;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use tsunagu_store::Method;
+use tsunagu_store::{Method, WriteTxn};
 
 /// One resource ready to be written: identity decided, references rewritten, checked.
 #[derive(Debug, Clone)]
@@ -163,23 +163,29 @@ impl Interactions {
     pub fn load(&self, staged: Vec<Staged>) -> Result<usize, InteractionError> {
         let n = staged.len();
         in_txn(self, |txn| {
+            // First versions gather here and go to the store together; anything that must
+            // see the current state (a PUT) writes them first, so order is kept.
+            let mut fresh: Vec<(Staged, i64)> = Vec::new();
+            let mut pending_ids: std::collections::HashSet<(String, String)> = Default::default();
             for mut s in staged {
-                let fresh = s.method == Method::Post || txn.current(&s.resource_type, &s.id)?.is_none();
-                if fresh && s.timestamp_at > 0 {
+                let key = (s.resource_type.clone(), s.id.clone());
+                let is_new = s.method == Method::Post || {
+                    if pending_ids.contains(&key) {
+                        self.put_fresh(txn, &mut fresh)?;
+                        pending_ids.clear();
+                    }
+                    txn.current(&s.resource_type, &s.id)?.is_none()
+                };
+                if is_new && s.timestamp_at > 0 {
                     // The common case: version 1, body ready; only the timestamp is filled in.
                     let ts = self.store.next_timestamp_ms();
                     let stamp = crate::instant::format_instant(ts);
                     s.body[s.timestamp_at..s.timestamp_at + stamp.len()].copy_from_slice(stamp.as_bytes());
-                    txn.put(&tsunagu_store::NewVersion {
-                        resource_type: &s.resource_type,
-                        id: &s.id,
-                        version: 1,
-                        last_updated_ms: ts,
-                        method: s.method,
-                        body: Some(&s.body),
-                        index: &s.index,
-                    })?;
+                    pending_ids.insert(key);
+                    fresh.push((s, ts));
                 } else {
+                    self.put_fresh(txn, &mut fresh)?;
+                    pending_ids.clear();
                     // An update of an existing resource: rebuild the body with its version.
                     let map = match serde_json::from_slice::<Value>(&s.body) {
                         Ok(Value::Object(m)) => m,
@@ -192,9 +198,28 @@ impl Interactions {
                     self.update_in(txn, &s.resource_type, &s.id, map, None, Method::Put, Some(s.index))?;
                 }
             }
-            Ok(())
+            self.put_fresh(txn, &mut fresh)
         })?;
         Ok(n)
+    }
+
+    /// Writes gathered first versions with their timestamps.
+    fn put_fresh(&self, txn: &mut dyn WriteTxn, fresh: &mut Vec<(Staged, i64)>) -> Result<(), InteractionError> {
+        let versions: Vec<_> = fresh
+            .iter()
+            .map(|(s, ts)| tsunagu_store::NewVersion {
+                resource_type: &s.resource_type,
+                id: &s.id,
+                version: 1,
+                last_updated_ms: *ts,
+                method: s.method,
+                body: Some(&s.body),
+                index: &s.index,
+            })
+            .collect();
+        txn.put_new(&versions)?;
+        fresh.clear();
+        Ok(())
     }
 }
 

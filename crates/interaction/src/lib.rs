@@ -20,6 +20,7 @@ mod reindex;
 mod resource;
 mod restore;
 mod search;
+mod terminology_sync;
 mod write;
 
 pub use error::{ContentIssue, InteractionError, Lang};
@@ -89,6 +90,9 @@ pub struct Interactions {
     check: Arc<dyn ResourceCheck>,
     /// Search parameters: index extraction on write, query parsing on search.
     search: Arc<tsunagu_search::SearchRegistry>,
+    /// Code systems, value sets and concept maps: from packages, and kept in step with the
+    /// stored CodeSystem, ValueSet and ConceptMap resources.
+    terminology: Arc<tsunagu_terminology::Terminology>,
     pub config: InteractionConfig,
 }
 
@@ -99,8 +103,26 @@ impl Interactions {
             model: tsunagu_model::r4(),
             check,
             search: Arc::new(tsunagu_search::SearchRegistry::new()),
+            terminology: Arc::new(tsunagu_terminology::Terminology::default()),
             config,
         }
+    }
+
+    /// Uses this terminology service (built from the configured packages) for terminology
+    /// operations, token `:in`/`:below` searches and stored terminology resources.
+    pub fn with_terminology(mut self, terminology: Arc<tsunagu_terminology::Terminology>) -> Self {
+        self.terminology = terminology;
+        self
+    }
+
+    pub fn terminology(&self) -> &Arc<tsunagu_terminology::Terminology> {
+        &self.terminology
+    }
+
+    /// Adds the stored CodeSystem, ValueSet and ConceptMap resources to the terminology
+    /// service (at start); returns how many it took.
+    pub fn load_stored_terminology(&self) -> Result<usize, InteractionError> {
+        terminology_sync::load_stored(self.store.as_ref(), &self.terminology)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -37,6 +37,7 @@ pub(crate) fn in_txn<T>(
     it: &Interactions,
     f: impl FnOnce(&mut dyn WriteTxn) -> Result<T, InteractionError>,
 ) -> Result<T, InteractionError> {
+    crate::terminology_sync::begin();
     let mut f = Some(f);
     let mut out: Option<Result<T, InteractionError>> = None;
     let res = it.store.write(&mut |txn| match f.take().expect("a store runs the write closure once")(txn) {
@@ -50,6 +51,9 @@ pub(crate) fn in_txn<T>(
             Err(StoreError::Aborted)
         }
     });
+    if matches!((&res, &out), (Ok(()), Some(Ok(_)))) {
+        crate::terminology_sync::committed(&it.terminology);
+    }
     match (res, out) {
         (Ok(()), Some(r)) => r,
         (Err(StoreError::Aborted), Some(r)) => r,
@@ -298,6 +302,7 @@ impl Interactions {
         let ts = self.store.next_timestamp_ms();
         let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
         let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
+        crate::terminology_sync::written(ty, &resource);
         // Callers that can extract outside the write lock (bulk load) pass the entries in.
         let index = index.unwrap_or_else(|| self.search.index_entries(ty, &resource));
         txn.put(&NewVersion {

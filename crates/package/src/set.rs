@@ -78,8 +78,7 @@ impl PackageSet {
 
     /// Loads a `.tgz` package file.
     pub fn load_tgz(&mut self, path: &Path) -> Result<&PackageInfo, PackageError> {
-        let file =
-            std::fs::File::open(path).map_err(|source| PackageError::Io { path: path.to_path_buf(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| PackageError::Io { path: path.to_path_buf(), source })?;
         self.load_tgz_reader(file, &path.display().to_string())
     }
 

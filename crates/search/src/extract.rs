@@ -2,13 +2,13 @@
 //! resulting FHIR nodes into index values by their type (search.html, "Search Parameter
 //! Types" table).
 
-use tsunagu_text::normalize;
 use crate::range::parse_range;
 use crate::registry::SearchRegistry;
 use serde_json::{json, Value};
 use tsunagu_fhirpath::{EvalContext, Hooks, Item};
 use tsunagu_model::SearchParamType as K;
 use tsunagu_store::{IndexEntry, IndexValue};
+use tsunagu_text::normalize;
 
 /// `resolve()` during indexing: expressions such as `subject.where(resolve() is Patient)`
 /// only need the target's type, which a literal reference already states.

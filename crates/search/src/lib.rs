@@ -17,7 +17,7 @@ mod range;
 mod registry;
 
 pub use error::SearchError;
-pub use tsunagu_text::normalize;
 pub use parse::{parse_search, Include, ParsedSearch};
 pub use range::parse_range;
 pub use registry::{ParamDef, SearchRegistry};
+pub use tsunagu_text::normalize;

@@ -3,11 +3,11 @@
 
 use crate::error::SearchError;
 use crate::extract::split_reference;
-use tsunagu_text::normalize;
 use crate::range::parse_range;
 use crate::registry::SearchRegistry;
 use tsunagu_model::SearchParamType as K;
 use tsunagu_store::{Clause, Condition, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
+use tsunagu_text::normalize;
 
 /// Parameters that shape the result rather than select; handled by the caller.
 pub const RESULT_PARAMS: &[&str] = &[

@@ -15,6 +15,7 @@ mod snapshot;
 mod sqlite;
 mod sqlite_index;
 mod sqlite_query;
+mod sqlite_sort;
 
 pub use error::StoreError;
 pub use query::{
@@ -95,6 +96,11 @@ pub trait WriteTxn {
     fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
     /// Writes a new version, making it the current one.
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError>;
+    /// Writes first versions (`version == 1`) of resources that do not exist yet, in this
+    /// order. Same effect as `put` for each; a backend may write them faster together.
+    fn put_new(&mut self, versions: &[NewVersion<'_>]) -> Result<(), StoreError> {
+        versions.iter().try_for_each(|v| self.put(v))
+    }
     /// Resource ids of live resources matching a query, seen from inside the transaction.
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError>;
     /// Replaces the index entries of the current version stored at `seq` (reindexing).

@@ -144,6 +144,20 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 }
                 None => format!("{alias}.type"),
             };
+            if index_only(query) {
+                // Index rows exist only for current, live versions, so conditions that are
+                // all index probes can test the reference row's own `seq`: one B-tree probe
+                // per candidate fewer than joining `resource`.
+                let mut inner = String::new();
+                for clause in &query.clauses {
+                    inner.push_str(" AND ");
+                    inner.push_str(&clause_sql(clause, query.resource_type.as_deref(), &i, values));
+                }
+                return format!(
+                    "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} \
+                     WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {target}{inner})"
+                );
+            }
             let inner = where_clause(query, &s, values);
             format!(
                 "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
@@ -167,6 +181,16 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             )
         }
     }
+}
+
+/// Whether every condition of `q` is a test on index rows by `seq` (none reads the
+/// `resource` row's id or timestamp).
+fn index_only(q: &SearchQuery) -> bool {
+    q.resource_type.is_some()
+        && q.clauses
+            .iter()
+            .flat_map(|c| &c.any)
+            .all(|c| !matches!(c, Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. }))
 }
 
 fn half_open(op: RangeOp) -> bool {
@@ -352,6 +376,19 @@ fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
     }
 }
 
+/// `SELECT COUNT(*)` of the index rows matching a clause that is one positive index
+/// condition, stopping at `cap`: a cheap bound on how many resources the clause allows.
+pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
+    values.push(V::Text(ty.to_string()));
+    values.push(V::Text(param.clone()));
+    let t = test_sql(test, values);
+    Some(format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t} LIMIT {cap})",
+        table(test_kind(test))
+    ))
+}
+
 /// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties.
 pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> String {
     let mut parts = Vec::new();
@@ -361,9 +398,11 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
             SortParam::Id => format!("{alias}.id"),
             SortParam::LastUpdated => format!("{alias}.last_updated"),
             SortParam::Index { param, kind } => {
+                // A date range sorts by its start in both directions (the index leads with
+                // `lo`, so the sort-driven plan can walk it either way).
                 let (agg, col) = match (kind, k.descending) {
                     (IndexKind::Date, false) => ("MIN", "lo"),
-                    (IndexKind::Date, true) => ("MAX", "hi"),
+                    (IndexKind::Date, true) => ("MAX", "lo"),
                     (k, desc) => (
                         if desc { "MAX" } else { "MIN" },
                         match k {
@@ -383,7 +422,9 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
         // NULLs (no value) sort last in both directions.
         parts.push(format!("({expr}) IS NULL, {expr} {dir}"));
     }
-    parts.push(format!("{alias}.seq ASC"));
+    // Ties follow the first key's direction, as the sort-driven plan walks them.
+    let tie = if keys.first().is_some_and(|k| k.descending) { "DESC" } else { "ASC" };
+    parts.push(format!("{alias}.seq {tie}"));
     parts.join(", ")
 }
 

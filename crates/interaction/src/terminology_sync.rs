@@ -1,0 +1,60 @@
+//! Keeps the terminology service in step with stored CodeSystem, ValueSet and ConceptMap
+//! resources: written versions are noted during a write transaction (on the writing
+//! thread, which runs the whole transaction) and handed to the service only once it has
+//! committed, so a rolled-back transaction leaves no trace there.
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+use tsunagu_store::{SearchQuery, Store};
+use tsunagu_terminology::Terminology;
+
+use crate::InteractionError;
+
+const TYPES: [&str; 3] = ["CodeSystem", "ValueSet", "ConceptMap"];
+
+thread_local! {
+    static WRITTEN: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn begin() {
+    WRITTEN.with(|w| w.borrow_mut().clear());
+}
+
+pub(crate) fn written(ty: &str, resource: &Value) {
+    if TYPES.contains(&ty) {
+        WRITTEN.with(|w| w.borrow_mut().push(resource.clone()));
+    }
+}
+
+pub(crate) fn committed(terminology: &Terminology) {
+    for resource in WRITTEN.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        // The resource is stored either way; one the service cannot interpret is simply not
+        // usable for terminology operations (the write already passed the content check).
+        let _ = terminology.add(resource);
+    }
+}
+
+/// Adds every stored CodeSystem, ValueSet and ConceptMap to the service; returns how many.
+pub(crate) fn load_stored(store: &dyn Store, terminology: &Terminology) -> Result<usize, InteractionError> {
+    let mut n = 0;
+    for ty in TYPES {
+        let mut after = None;
+        loop {
+            let q = SearchQuery { resource_type: Some(ty.into()), count: 200, after_seq: after, ..Default::default() };
+            let page = store.search(&q)?;
+            for v in &page.resources {
+                if let Ok(resource) = serde_json::from_slice::<Value>(&v.body) {
+                    if terminology.add(resource).is_ok() {
+                        n += 1;
+                    }
+                }
+                after = Some(v.seq);
+            }
+            if !page.more {
+                break;
+            }
+        }
+    }
+    Ok(n)
+}
