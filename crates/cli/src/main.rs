@@ -10,7 +10,9 @@ mod bench_search;
 mod config;
 mod fhirpath_cmd;
 mod import;
+mod package_cmd;
 mod reindex_cmd;
+mod terminology_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tsunagu_validation::Validator;
 
 #[derive(Parser)]
 #[command(name = "tsunagu", version, about = "FHIR R4 server and tools for Japan's health-information platform")]
@@ -91,6 +94,18 @@ enum Command {
     },
     /// Encrypted, incremental backups: `backup --to DIR --recipient age1…`, and
     /// `backup keygen | verify | list | prune`.
+    /// FHIR packages: `install FILE.tgz…` stores their conformance resources and loads
+    /// them at every start; `list` shows what is installed.
+    Package {
+        #[command(subcommand)]
+        action: PackageAction,
+    },
+    /// Japanese standard masters: `load --format medis|jlac10|hot|yj FILE` stores the master
+    /// as a CodeSystem (and the MEDIS→ICD-10 ConceptMap).
+    Terminology {
+        #[command(subcommand)]
+        action: terminology_cmd::TerminologyAction,
+    },
     Backup(backup_cmd::BackupArgs),
     /// Rebuilds the data directory from a backup generation (search indexes included).
     Restore {
@@ -121,6 +136,15 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PackageAction {
+    Install {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    List,
+}
+
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -140,6 +164,11 @@ fn main() {
         Command::Validate { files, profiles, packages } => validate_cmd::run(&cfg, &files, &profiles, &packages),
         Command::Reindex { restart, batch } => reindex_cmd::run(&cfg, restart, batch.max(1)),
         Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
+        Command::Package { action: PackageAction::Install { files } } => {
+            package_cmd::install(&cfg, &files).map(|lines| lines.iter().for_each(|l| println!("{l}")))
+        }
+        Command::Package { action: PackageAction::List } => package_cmd::list(&cfg),
+        Command::Terminology { action } => terminology_cmd::run(&cfg, action),
         Command::Backup(args) => backup_cmd::run(&cfg, args),
         Command::Restore { from, generation, identity, force } => {
             backup_cmd::restore(&cfg, &from, generation.as_deref(), &identity, force)
@@ -171,15 +200,19 @@ pub(crate) fn open_with_validator(
 ) -> Result<(Arc<tsunagu_interaction::Interactions>, Option<Arc<tsunagu_validation::Validator>>), String> {
     let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync_mode())
         .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
-    let validator =
-        if cfg.packages.is_empty() { None } else { Some(Arc::new(validate_cmd::load_validator(&cfg.packages)?)) };
+    let packages = package_cmd::load_packages(cfg, &cfg.packages)?;
+    let terminology = Arc::new(tsunagu_terminology::Terminology::new(&packages));
+    let validator = if packages.packages().is_empty() { None } else { Some(Arc::new(Validator::new(packages))) };
     let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str(), &validator) {
         (false, _, _) | (_, "off", _) => Arc::new(tsunagu_interaction::NoCheck),
         (true, "declared", Some(v)) => Arc::new(tsunagu_server::ProfileCheck(v.clone())),
         (true, "declared", None) => return Err("validate = \"declared\" needs packages in the configuration".into()),
         _ => Arc::new(tsunagu_server::StructureCheck),
     };
-    let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default());
+    let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default())
+        .with_terminology(terminology);
+    let stored = fhir.load_stored_terminology().map_err(|e| e.message(Default::default()))?;
+    tracing::debug!("{stored} stored terminology resources loaded");
     if let Some(v) = &validator {
         for sp in v.packages().all(tsunagu_validation::ConformanceKind::SearchParameter) {
             // The core package's parameters are built in already.
@@ -195,7 +228,9 @@ pub(crate) fn open_with_validator(
 
 fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {
     let listen = listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
-    // `$validate` uses the configured packages (base structure only when there are none).
+    // Configured packages are installed (stored, copied) once; `$validate`, terminology and
+    // search then use every installed package (base structure only when there are none).
+    package_cmd::install_configured(&cfg)?;
     let (fhir, validator) = open_with_validator(&cfg, true)?;
     let server_cfg = tsunagu_server::ServerConfig {
         base_url: base_url.or(cfg.base_url.clone()),

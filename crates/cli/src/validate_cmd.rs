@@ -4,17 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use tsunagu_validation::{PackageSet, Validator};
-
-/// A validator over the given packages (configured plus command-line ones).
-pub fn load_validator(packages: &[PathBuf]) -> Result<Validator, String> {
-    let mut set = PackageSet::new();
-    for p in packages {
-        set.load_tgz(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    set.check_dependencies().map_err(|e| e.to_string())?;
-    Ok(Validator::new(set))
-}
+use tsunagu_validation::Validator;
 
 pub fn run(
     cfg: &crate::config::Config,
@@ -22,8 +12,8 @@ pub fn run(
     profiles: &[String],
     packages: &[PathBuf],
 ) -> Result<(), String> {
-    let all: Vec<PathBuf> = cfg.packages.iter().chain(packages).cloned().collect();
-    let validator = Arc::new(load_validator(&all)?);
+    let extra: Vec<PathBuf> = cfg.packages.iter().chain(packages).cloned().collect();
+    let validator = Arc::new(Validator::new(crate::package_cmd::load_packages(cfg, &extra)?));
     let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
     let mut errors = 0;
     for f in files {

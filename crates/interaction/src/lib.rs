@@ -20,6 +20,7 @@ mod reindex;
 mod resource;
 mod restore;
 mod search;
+mod terminology_ops;
 mod terminology_sync;
 mod write;
 
@@ -31,6 +32,7 @@ pub use reindex::ReindexStep;
 pub use resource::{NoCheck, ResourceCheck};
 pub use restore::PreparedVersion;
 pub use search::{decode as percent_decode, SearchParams};
+pub use terminology_ops::{is_terminology_operation, OperationInput};
 pub use write::{PatchBody, PatchTarget, Written};
 
 use std::sync::Arc;

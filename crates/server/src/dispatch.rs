@@ -10,8 +10,8 @@ use http::{header, HeaderMap, Method};
 use serde_json::Value;
 use std::sync::Arc;
 use tsunagu_interaction::{
-    etag, http_date, information, parse_etag, InteractionError, Lang, PatchBody, RequestContext, ReturnPreference,
-    SearchParams, Written,
+    etag, http_date, information, is_terminology_operation, parse_etag, InteractionError, Lang, OperationInput,
+    PatchBody, RequestContext, ReturnPreference, SearchParams, Written,
 };
 use tsunagu_store::{HistoryScope, ResourceVersion};
 
@@ -131,6 +131,12 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::GET, ["metadata"]) => {
             let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry());
             ok_resource(c, 200, &cs)
+        }
+        (&Method::GET | &Method::POST, [ty, op]) if is_terminology_operation(ty, op) => {
+            ok_resource(c, 200, &fhir.terminology_operation(ty, None, op, &operation_input(c)?)?)
+        }
+        (&Method::GET | &Method::POST, [ty, id, op]) if is_terminology_operation(ty, op) => {
+            ok_resource(c, 200, &fhir.terminology_operation(ty, Some(id), op, &operation_input(c)?)?)
         }
         (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
         (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
@@ -255,6 +261,17 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
     let mut p = SearchParams::parse(text);
     p.pairs.extend(c.params.pairs.iter().cloned());
     Ok(p)
+}
+
+/// Operation inputs: the URL's parameters for GET, the `Parameters` body for POST.
+fn operation_input(c: &Call) -> Result<OperationInput, InteractionError> {
+    if c.method == Method::GET || c.body.iter().all(u8::is_ascii_whitespace) {
+        Ok(OperationInput::from_query(&c.params))
+    } else {
+        let mut input = OperationInput::from_parameters(&resource_body(c)?)?;
+        input.values.extend(OperationInput::from_query(&c.params).values);
+        Ok(input)
+    }
 }
 
 pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
