@@ -202,28 +202,30 @@ pub(crate) fn open_with_validator(
         .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
     let packages = package_cmd::load_packages(cfg, &cfg.packages)?;
     let terminology = Arc::new(tsunagu_terminology::Terminology::new(&packages));
-    let validator = if packages.packages().is_empty() { None } else { Some(Arc::new(Validator::new(packages))) };
-    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str(), &validator) {
+    let has_packages = !packages.packages().is_empty();
+    // The validator shares the terminology service, so codes from masters and stored
+    // CodeSystems are checked too.
+    let validator = Arc::new(Validator::new(packages).with_terminology(terminology.clone()));
+    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str(), has_packages) {
         (false, _, _) | (_, "off", _) => Arc::new(tsunagu_interaction::NoCheck),
-        (true, "declared", Some(v)) => Arc::new(tsunagu_server::ProfileCheck(v.clone())),
-        (true, "declared", None) => return Err("validate = \"declared\" needs packages in the configuration".into()),
+        (true, "declared", true) => Arc::new(tsunagu_server::ProfileCheck(validator.clone())),
+        (true, "declared", false) => {
+            return Err("validate = \"declared\" needs packages (configured or installed)".into())
+        }
         _ => Arc::new(tsunagu_server::StructureCheck),
     };
     let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default())
         .with_terminology(terminology);
     let stored = fhir.load_stored_terminology().map_err(|e| e.message(Default::default()))?;
     tracing::debug!("{stored} stored terminology resources loaded");
-    if let Some(v) = &validator {
-        for sp in v.packages().all(tsunagu_validation::ConformanceKind::SearchParameter) {
-            // The core package's parameters are built in already.
-            if sp.get("url").and_then(serde_json::Value::as_str).is_some_and(|u| u.starts_with("http://hl7.org/fhir/"))
-            {
-                continue;
-            }
-            fhir.search_registry().add_search_parameter(sp).map_err(|e| e.to_string())?;
+    for sp in validator.packages().all(tsunagu_validation::ConformanceKind::SearchParameter) {
+        // The core package's parameters are built in already.
+        if sp.get("url").and_then(serde_json::Value::as_str).is_some_and(|u| u.starts_with("http://hl7.org/fhir/")) {
+            continue;
         }
+        fhir.search_registry().add_search_parameter(sp).map_err(|e| e.to_string())?;
     }
-    Ok((Arc::new(fhir), validator))
+    Ok((Arc::new(fhir), Some(validator)))
 }
 
 fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {

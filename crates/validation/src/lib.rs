@@ -10,7 +10,11 @@
 //! builds an OperationOutcome: problems come back as [`Issue`]s (the format crate's type,
 //! so the server converts structure and profile problems the same way).
 
+mod bounds;
+mod bundle;
+mod context;
 mod profile;
+mod reference;
 mod resolve;
 mod rules;
 mod slicing;
@@ -18,6 +22,6 @@ mod terminology;
 mod validator;
 mod walk;
 
-pub use tsunagu_package::{ConformanceKind, PackageError, PackageInfo, PackageSet};
 pub use tsunagu_format::{Issue, IssueType, Severity};
+pub use tsunagu_package::{ConformanceKind, PackageError, PackageInfo, PackageSet};
 pub use validator::Validator;

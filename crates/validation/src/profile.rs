@@ -72,6 +72,10 @@ pub(crate) struct ElementRule {
     pub fixed: Option<Value>,
     pub pattern: Option<Value>,
     pub binding: Option<(Strength, String)>,
+    /// `minValue[x]` / `maxValue[x]`, as written.
+    pub min_value: Option<Value>,
+    pub max_value: Option<Value>,
+    pub max_length: Option<usize>,
     pub constraints: Vec<Constraint>,
     pub slicing: Option<Slicing>,
     pub children: Vec<usize>,
@@ -98,8 +102,20 @@ pub(crate) struct Profile {
     /// `StructureDefinition.type` (`Patient`, `Extension`, `Dosage`).
     pub type_name: String,
     pub elements: Vec<ElementRule>,
+    /// For an extension definition: where it may be used (`context`); empty when anywhere.
+    pub contexts: Vec<ExtensionContext>,
     /// Constraints whose expression did not compile, as `key: error`.
     pub uncompiled: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExtensionContext {
+    /// An element path or type name (`Observation.code`, `Dosage`, `Element`).
+    Element(String),
+    /// Inside the extension with this URL.
+    Extension(String),
+    /// A FHIRPath context: not evaluated here, so it allows any place.
+    Anywhere,
 }
 
 /// Compiled expressions shared across profiles (the same constraint text recurs in every
@@ -131,6 +147,9 @@ pub(crate) fn compile_profile(sd: &Value, cache: &mut ExpressionCache) -> Option
             fixed: prefixed(e, "fixed"),
             pattern: prefixed(e, "pattern"),
             binding: binding_of(e),
+            min_value: prefixed(e, "minValue"),
+            max_value: prefixed(e, "maxValue"),
+            max_length: e.get("maxLength").and_then(Value::as_u64).map(|n| n as usize),
             constraints: constraints_of(e, cache, &mut uncompiled),
             slicing: slicing_of(e),
             children: Vec::new(),
@@ -152,7 +171,8 @@ pub(crate) fn compile_profile(sd: &Value, cache: &mut ExpressionCache) -> Option
         by_id.insert(rule.id.clone(), index);
         elements.push(rule);
     }
-    let mut profile = Profile { type_name, elements, uncompiled };
+    let contexts = if type_name == "Extension" { contexts_of(sd) } else { Vec::new() };
+    let mut profile = Profile { type_name, elements, contexts, uncompiled };
     crate::slicing::precompute_expected(&mut profile);
     Some(profile)
 }
@@ -252,6 +272,19 @@ fn constraints_of(e: &Value, cache: &mut ExpressionCache, uncompiled: &mut Vec<S
         }
     }
     out
+}
+
+fn contexts_of(sd: &Value) -> Vec<ExtensionContext> {
+    let list = sd.get("context").and_then(Value::as_array).into_iter().flatten();
+    list.filter_map(|c| {
+        let expression = c.get("expression")?.as_str()?.to_owned();
+        Some(match c.get("type")?.as_str()? {
+            "element" => ExtensionContext::Element(expression),
+            "extension" => ExtensionContext::Extension(expression),
+            _ => ExtensionContext::Anywhere,
+        })
+    })
+    .collect()
 }
 
 fn slicing_of(e: &Value) -> Option<Slicing> {

@@ -8,7 +8,6 @@ use tsunagu_fhirpath::{Item, Node};
 use tsunagu_format::{IssueType, Severity};
 
 use crate::profile::{ElementRule, Strength};
-use crate::resolve::resolve_local;
 use crate::slicing::{matches_fixed, matches_pattern};
 use crate::terminology::Membership;
 use crate::walk::Walk;
@@ -130,60 +129,6 @@ impl<'a> Walk<'_, 'a> {
         }
     }
 
-    /// A Reference whose target type can be told (from `Type/id`, a contained or Bundle
-    /// resource) must point to a type some `targetProfile` allows. Whether the target
-    /// conforms to that profile is not checked here.
-    pub(crate) fn check_reference_target(&mut self, rule: &ElementRule, node: &Node<'a>) {
-        if node.type_name() != "Reference" {
-            return;
-        }
-        let targets: Vec<&str> = rule
-            .types
-            .iter()
-            .filter(|t| t.code == "Reference")
-            .flat_map(|t| t.target_profiles.iter().map(String::as_str))
-            .collect();
-        if targets.is_empty() {
-            return;
-        }
-        let Some(reference) = node.value.and_then(|v| v.get("reference")).and_then(Value::as_str) else {
-            return;
-        };
-        let model = tsunagu_model::r4();
-        let target_type = match resolve_local(self.root, reference) {
-            Some(r) => r.get("resourceType").and_then(Value::as_str).map(str::to_owned),
-            None if reference.starts_with('#') || reference.starts_with("urn:") => None,
-            None => {
-                // `Type/id` or `…/Type/id[/_history/v]`.
-                let parts: Vec<&str> = reference.split('/').collect();
-                let at = parts.iter().rposition(|p| model.is_resource_type(p));
-                at.filter(|&i| i + 1 < parts.len()).map(|i| parts[i].to_owned())
-            }
-        };
-        let Some(target_type) = target_type else { return };
-        let mut allowed = Vec::new();
-        for url in &targets {
-            let ty = match self.v.profile(url) {
-                Some(p) => p.type_name.clone(),
-                // Unloaded core profiles name their type last.
-                None => url.rsplit('/').next().unwrap_or("").to_owned(),
-            };
-            if ty == target_type || ty == "Resource" || model.is_subtype(&target_type, &ty) {
-                return;
-            }
-            allowed.push(ty);
-        }
-        let loc = self.location(node);
-        let allowed = allowed.join(", ");
-        self.push(
-            Severity::Error,
-            IssueType::Structure,
-            loc,
-            format!("This reference points to a {target_type}, but only {allowed} is allowed here ({})", rule.id),
-            format!("この参照先は {target_type} ですが、ここで許される参照先は {allowed} です（{}）", rule.id),
-        );
-    }
-
     pub(crate) fn check_binding(&mut self, strength: Strength, vs: &str, node: &Node<'a>) {
         if strength == Strength::Example {
             return;
@@ -214,7 +159,8 @@ impl<'a> Walk<'_, 'a> {
             }
             return;
         };
-        let results: Vec<Membership> = codings.iter().map(|(s, c)| expansion.member(*s, c)).collect();
+        let results: Vec<Membership> =
+            codings.iter().map(|(s, c)| self.v.service_membership(vs, *s, c, expansion.member(*s, c))).collect();
         let verdict = if results.contains(&Membership::In) {
             Membership::In
         } else if results.contains(&Membership::Unknown) {
@@ -262,7 +208,8 @@ impl<'a> Walk<'_, 'a> {
         let Some((Some(system), code)) = node.value.and_then(coding_pair) else {
             return;
         };
-        if self.v.terminology.code_system_defines(&self.v.packages, system, code) == Some(false) {
+        let defined = self.v.terminology.code_system_defines(&self.v.packages, system, code);
+        if defined == Some(false) || (defined.is_none() && self.v.service_defines(system, code) == Some(false)) {
             let loc = self.location(node);
             self.push(
                 Severity::Error,

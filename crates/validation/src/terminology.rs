@@ -12,6 +12,36 @@ use serde_json::Value;
 
 use tsunagu_package::{ConformanceKind, PackageSet};
 
+/// Terminologies defined outside FHIR (the specification's list of external code
+/// systems): a CodeSystem resource in a package that uses one of these URLs describes at
+/// most a fragment (JP-CLINS ships two LOINC document codes as "complete"), so it never
+/// decides membership on its own.
+const EXTERNAL_SYSTEMS: &[&str] = &[
+    "http://loinc.org",
+    "http://snomed.info/sct",
+    "http://unitsofmeasure.org",
+    "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "http://hl7.org/fhir/sid/icd-10",
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "http://hl7.org/fhir/sid/icd-9-cm",
+    "http://hl7.org/fhir/sid/ndc",
+    "http://hl7.org/fhir/sid/cvx",
+    "http://www.ama-assn.org/go/cpt",
+    "urn:ietf:bcp:47",
+    "urn:ietf:bcp:13",
+    "urn:iso:std:iso:3166",
+    "urn:iso:std:iso:4217",
+];
+
+/// A loaded CodeSystem that enumerates all its codes.
+fn complete_code_system<'p>(packages: &'p PackageSet, system: &str) -> Option<&'p Arc<Value>> {
+    if EXTERNAL_SYSTEMS.contains(&system) {
+        return None;
+    }
+    let cs = packages.resolve(ConformanceKind::CodeSystem, system)?;
+    (cs.get("content").and_then(Value::as_str) == Some("complete")).then_some(cs)
+}
+
 /// The result of asking whether a code is in a value set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Membership {
@@ -87,10 +117,7 @@ impl Terminology {
     /// Whether a code is defined by a loaded, complete CodeSystem: `None` when the system
     /// is not loaded or not complete.
     pub(crate) fn code_system_defines(&self, packages: &PackageSet, system: &str, code: &str) -> Option<bool> {
-        let cs = packages.resolve(ConformanceKind::CodeSystem, system)?;
-        if cs.get("content").and_then(Value::as_str) != Some("complete") {
-            return None;
-        }
+        let cs = complete_code_system(packages, system)?;
         let hit = self.systems.lock().get(system).cloned();
         let exp = match hit {
             Some(e) => e,
@@ -149,9 +176,7 @@ fn expand_uncached(packages: &PackageSet, url: &str, visiting: &mut Vec<String>)
             continue;
         }
         let has_filter = inc.get("filter").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
-        let cs = packages
-            .resolve(ConformanceKind::CodeSystem, system)
-            .filter(|cs| cs.get("content").and_then(Value::as_str) == Some("complete"));
+        let cs = complete_code_system(packages, system);
         match cs {
             Some(cs) if !has_filter => add_concepts(&mut exp, system, cs.get("concept")),
             _ => {

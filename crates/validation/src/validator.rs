@@ -9,11 +9,11 @@ use serde_json::Value;
 use tsunagu_fhirpath::{EvalContext, Expression, Node};
 use tsunagu_format::Issue;
 
-use tsunagu_package::{ConformanceKind, PackageSet};
 use crate::profile::{compile_profile, ExpressionCache, Profile};
 use crate::resolve::LocalResolver;
 use crate::terminology::Terminology;
 use crate::walk::Walk;
+use tsunagu_package::{ConformanceKind, PackageSet};
 
 /// Validates resources against the profiles of a [`PackageSet`]. Profiles are compiled on
 /// first use and kept; a `Validator` is `Send + Sync` and meant to be shared.
@@ -22,6 +22,9 @@ pub struct Validator {
     profiles: RwLock<FxHashMap<String, Option<Arc<Profile>>>>,
     expressions: Mutex<ExpressionCache>,
     pub(crate) terminology: Terminology,
+    /// The server's terminology service, asked when the packages alone cannot decide a
+    /// code (a code system loaded from a standard master or stored on the server).
+    pub(crate) service: Option<Arc<tsunagu_terminology::Terminology>>,
     pub(crate) children: Expression,
 }
 
@@ -32,7 +35,52 @@ impl Validator {
             profiles: RwLock::new(FxHashMap::default()),
             expressions: Mutex::new(FxHashMap::default()),
             terminology: Terminology::new(),
+            service: None,
             children: tsunagu_fhirpath::compile("children()").expect("static expression"),
+        }
+    }
+
+    /// Also decides codes with this terminology service where the packages cannot (its
+    /// code systems beyond the packages: standard masters, stored CodeSystems).
+    pub fn with_terminology(mut self, service: Arc<tsunagu_terminology::Terminology>) -> Self {
+        self.service = Some(service);
+        self
+    }
+
+    /// The packages' verdict, or the service's when the packages cannot decide.
+    pub(crate) fn service_membership(
+        &self,
+        vs: &str,
+        system: Option<&str>,
+        code: &str,
+        local: crate::terminology::Membership,
+    ) -> crate::terminology::Membership {
+        use crate::terminology::Membership as M;
+        use tsunagu_terminology::Membership as S;
+        // Only for code systems the packages do not carry at all: where they do, the
+        // packages' own rules (which external systems count as complete) stand.
+        let beyond_packages = system.is_some_and(|s| self.packages.resolve(ConformanceKind::CodeSystem, s).is_none());
+        match (local, &self.service) {
+            (M::Unknown, Some(service)) if beyond_packages => match service.membership(vs, system, code) {
+                S::In => M::In,
+                S::NotIn => M::NotIn,
+                S::Unknown => M::Unknown,
+            },
+            (local, _) => local,
+        }
+    }
+
+    /// Whether the service's copy of a code system defines a code; `None` when the service
+    /// does not hold that code system.
+    pub(crate) fn service_defines(&self, system: &str, code: &str) -> Option<bool> {
+        let service = self.service.as_ref()?;
+        if self.packages.resolve(ConformanceKind::CodeSystem, system).is_some() {
+            return None;
+        }
+        match service.lookup(system, code, None, &[]) {
+            Ok(_) => Some(true),
+            Err(tsunagu_terminology::TerminologyError::UnknownCode { .. }) => Some(false),
+            Err(_) => None,
         }
     }
 
@@ -59,9 +107,13 @@ impl Validator {
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),
             conformance: FxHashMap::default(),
+            depth: 0,
         };
         let root = Node::resource(resource);
         walk.check_contained_referenced(resource, rt);
+        if rt == "Bundle" {
+            walk.check_bundle(resource);
+        }
         for url in profiles {
             walk.check_profile(url, true, root, resource, rt);
         }

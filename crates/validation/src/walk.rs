@@ -27,6 +27,8 @@ pub(crate) struct Walk<'v, 'a> {
     /// Whether a nested resource (by address) conforms to a profile (by address), for
     /// `profile` slice discriminators.
     pub(crate) conformance: FxHashMap<(usize, usize), bool>,
+    /// How many trial walks (alternative profiles, reference targets) enclose this one.
+    pub(crate) depth: u8,
 }
 
 impl<'v, 'a> Walk<'v, 'a> {
@@ -89,6 +91,7 @@ impl<'v, 'a> Walk<'v, 'a> {
     pub(crate) fn check_node(&mut self, p: &Profile, idx: usize, node: Node<'a>, res: &'a Value) {
         let rule = &p.elements[idx];
         self.check_value(rule, &node);
+        self.check_bounds(rule, &node);
         if idx > 0 {
             self.check_type(rule, &node);
         }
@@ -181,6 +184,7 @@ impl<'v, 'a> Walk<'v, 'a> {
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),
             conformance: FxHashMap::default(),
+            depth: self.depth + 1,
         }
     }
 
@@ -348,11 +352,10 @@ impl<'v, 'a> Walk<'v, 'a> {
         }
     }
 
+    /// An extension against its definition (unless a profile already checked it there),
+    /// and its place against the definition's context.
     pub(crate) fn check_extension(&mut self, node: Node<'a>, res: &'a Value) {
         let Some(json) = node.value else { return };
-        if self.seen_extensions.contains(&(json as *const Value as usize)) {
-            return;
-        }
         let Some(url) = json.get("url").and_then(Value::as_str) else {
             return;
         };
@@ -360,11 +363,16 @@ impl<'v, 'a> Walk<'v, 'a> {
         if !url.contains(':') {
             return;
         }
+        let seen = self.seen_extensions.contains(&(json as *const Value as usize));
         match self.v.profile(strip_version(url)) {
             Some(def) => {
-                self.mark_extension(&node);
-                self.check_node(&def, 0, node, res);
+                if !seen {
+                    self.mark_extension(&node);
+                    self.check_node(&def, 0, node, res);
+                }
+                self.check_extension_context(&def, &node, res);
             }
+            None if seen => {}
             None => {
                 let loc = self.location(&node);
                 self.push(

@@ -123,3 +123,23 @@ fn referral_bundle_without_its_composition_is_rejected() {
     let e = errors(&r);
     assert!(e.iter().any(|i| i.location == "Bundle.entry" && i.message_en.contains("slice 'composition'")), "{e:#?}");
 }
+
+/// The 28-day prescription ErrorExample carries a 一般名処方コード that does not exist
+/// (2124030F2ZZZ for 1124030F2ZZZ). Its required value set lives in the jpfhir-terminology
+/// package, which is not loaded, so the defect can only be reported as unverifiable, at
+/// that coding; the valid twin carries the real code and gets the same notice.
+#[test]
+fn general_name_code_error_is_located_but_unverifiable_without_the_master() {
+    let Some(r) = example("MedicationRequest-ErrorExample-JP-MedReq-PO-SID-28days.json") else {
+        println!("SKIP: examples not found (set TSUNAGU_SHARED)");
+        return;
+    };
+    let Some(v) = support::validator() else { return };
+    let issues = v.validate(&r, &[]);
+    assert!(
+        issues.iter().any(|i| i.location == "MedicationRequest.medicationCodeableConcept.coding[0].code"
+            && i.severity == Severity::Warning
+            && i.message_en.contains("JP_MedicationCodeCommon_VS")),
+        "{issues:#?}"
+    );
+}

@@ -3,8 +3,8 @@
 
 mod support;
 
-use tsunagu_validation::ConformanceKind;
 use tsunagu_package::PackageError;
+use tsunagu_validation::ConformanceKind;
 
 #[test]
 fn jp_packages_load_with_dependencies() {

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod mutate;
+pub mod slices;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -58,4 +61,55 @@ pub fn clins_examples() -> Option<Vec<(String, Value)>> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Some(out)
+}
+
+/// Every JSON file directly under `package/` (or `package/example/`) of a .tgz, by name.
+pub fn tgz_json(path: &std::path::Path, folder: &str) -> Option<Vec<(String, Value)>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = Vec::new();
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        let name = entry.path().ok()?.to_string_lossy().into_owned();
+        let Some(file) = name.strip_prefix(folder) else { continue };
+        if file.contains('/') || !file.ends_with(".json") || file == "package.json" || file.starts_with('.') {
+            continue;
+        }
+        let mut text = String::new();
+        entry.read_to_string(&mut text).ok()?;
+        out.push((file.to_owned(), serde_json::from_str(&text).ok()?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(out)
+}
+
+/// The R4 core package alone, as the base specification.
+pub fn core_validator() -> Option<&'static Validator> {
+    static V: OnceLock<Option<Validator>> = OnceLock::new();
+    V.get_or_init(|| {
+        let path = shared()?.join("fhir/hl7.fhir.r4.core-4.0.1.tgz");
+        let mut set = PackageSet::new();
+        set.load_tgz(&path).ok()?;
+        Some(Validator::new(set))
+    })
+    .as_ref()
+}
+
+/// A message with its particulars (URLs, codes, numbers, quoted names, locations) blanked,
+/// so that issues of the same kind count together.
+pub fn message_kind(message: &str) -> String {
+    // Constraint failures are told apart by their key.
+    if let Some(rest) = message.strip_prefix("Constraint failed: ") {
+        return format!("Constraint failed: {}", rest.split(':').next().unwrap_or(""));
+    }
+    let mut out = Vec::new();
+    for word in message.split_whitespace() {
+        let particular = word.contains(['/', '#', '\'', '"', '{', '[', '|'])
+            || word.chars().any(|c| c.is_ascii_digit())
+            || word.contains('.') && word.len() > 3 && !word.ends_with('.');
+        out.push(if particular { "…" } else { word });
+    }
+    out.dedup_by(|a, b| *a == "…" && *b == "…");
+    out.join(" ")
 }

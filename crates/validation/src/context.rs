@@ -1,0 +1,132 @@
+//! Extension context: an extension may only be used where its definition's `context`
+//! allows (an element path, a type, or inside another extension).
+
+use serde_json::Value;
+use tsunagu_fhirpath::{Node, PathSegment};
+use tsunagu_format::{IssueType, Severity};
+
+use crate::profile::{ExtensionContext, Profile};
+use crate::walk::Walk;
+
+/// One element on the way from the nearest resource to an extension's host.
+struct Step<'a> {
+    /// The model path of the element (`MedicationRequest.dosageInstruction`, `Dosage.route`).
+    path: &'static str,
+    /// For an element defined by reference to another (`Questionnaire.item.item`): that one.
+    defined_at: Option<&'static str>,
+    /// Its type (`Dosage`, `CodeableConcept`, `Patient`).
+    ty: &'static str,
+    json: Option<&'a Value>,
+}
+
+impl<'a> Walk<'_, 'a> {
+    /// Reports `extension` (an Extension node) when its definition `def` does not allow
+    /// the element holding it.
+    pub(crate) fn check_extension_context(&mut self, def: &Profile, extension: &Node<'a>, res: &'a Value) {
+        if def.contexts.is_empty()
+            || def.contexts.iter().any(|c| match c {
+                ExtensionContext::Anywhere => true,
+                ExtensionContext::Element(e) => e == "Element" || e == "Base",
+                ExtensionContext::Extension(_) => false,
+            })
+        {
+            return;
+        }
+        // Located within the enclosing resource only: contexts are relative to it, and a
+        // search of a whole Bundle per extension would be quadratic.
+        let Some(location) = extension.location(res) else { return };
+        let Some(host) = host_chain(res, &location) else { return };
+        if def.contexts.iter().any(|c| allows(c, &host)) {
+            return;
+        }
+        let url = extension.value.and_then(|v| v.get("url")).and_then(Value::as_str).unwrap_or("");
+        let place = host.last().map_or("", |s| s.path);
+        let allowed: Vec<&str> = def
+            .contexts
+            .iter()
+            .map(|c| match c {
+                ExtensionContext::Element(e) | ExtensionContext::Extension(e) => e.as_str(),
+                ExtensionContext::Anywhere => "",
+            })
+            .collect();
+        let loc = self.location(extension);
+        // The R4 publication places several of its own extensions outside the contexts it
+        // declares for them (fhir-type on ElementDefinition.type, translation on
+        // expansion.contains, normative-version on ValueSet): for core extensions the
+        // declared context is not a reliable rule, so a violation is a warning. Extensions
+        // of implementation guides (JP Core, JP-CLINS) keep their contexts as errors.
+        let severity = if url.starts_with("http://hl7.org/fhir/StructureDefinition/") {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        self.push(
+            severity,
+            IssueType::Structure,
+            loc,
+            format!("Extension {url} is not allowed on {place}; its context is {}", allowed.join(", ")),
+            format!("拡張 {url} は {place} には使えません（使用できる場所: {}）", allowed.join(", ")),
+        );
+    }
+}
+
+fn allows(context: &ExtensionContext, host: &[Step]) -> bool {
+    let Some(last) = host.last() else { return false };
+    let model = tsunagu_model::r4();
+    match context {
+        ExtensionContext::Anywhere => true,
+        ExtensionContext::Extension(url) => {
+            last.ty == "Extension" && last.json.and_then(|j| j.get("url")).and_then(Value::as_str) == Some(url)
+        }
+        ExtensionContext::Element(e) => {
+            let is_resource = host.len() == 1;
+            match e.as_str() {
+                "Element" | "Base" => true,
+                "Resource" | "DomainResource" => is_resource && model.is_subtype(last.ty, e),
+                e if e.contains('.') => last.path == e || last.defined_at == Some(e),
+                e => last.ty == e || model.is_subtype(last.ty, e),
+            }
+        }
+    }
+}
+
+/// The elements from the nearest enclosing resource down to the holder of the extension at
+/// `location` (whose last two steps are `extension`/`modifierExtension` and an index).
+fn host_chain<'a>(root: &'a Value, location: &[PathSegment]) -> Option<Vec<Step<'a>>> {
+    let model = tsunagu_model::r4();
+    let cut = location.iter().rposition(|s| matches!(s, PathSegment::Key(k) if k.ends_with("xtension")))?;
+    let mut json = root;
+    let mut chain = Vec::new();
+    let mut parent = start_at_resource(json, &mut chain)?;
+    for seg in &location[..cut] {
+        match seg {
+            PathSegment::Index(i) => json = json.get(*i)?,
+            PathSegment::Key(k) => {
+                let primitive = k.strip_prefix('_');
+                let (e, t) = model.child(parent, primitive.unwrap_or(k))?;
+                json = json.get(k.as_str())?;
+                chain.push(Step {
+                    path: e.path,
+                    defined_at: e.content_ref,
+                    ty: t.code,
+                    json: primitive.is_none().then_some(json),
+                });
+                parent = model.child_parent(e, t);
+            }
+        }
+        // A resource inside (contained, Bundle entry, Parameters): contexts are relative to it.
+        if json.get("resourceType").is_some() {
+            parent = start_at_resource(json, &mut chain)?;
+        }
+    }
+    Some(chain)
+}
+
+/// Restarts the chain at a resource; returns its type as the model parent.
+fn start_at_resource<'a>(json: &'a Value, chain: &mut Vec<Step<'a>>) -> Option<&'static str> {
+    let rt = json.get("resourceType")?.as_str()?;
+    let ty = tsunagu_model::r4().resource_types().iter().copied().find(|t| *t == rt)?;
+    chain.clear();
+    chain.push(Step { path: ty, defined_at: None, ty, json: Some(json) });
+    Some(ty)
+}

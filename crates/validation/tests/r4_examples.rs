@@ -1,0 +1,119 @@
+//! The 5,306 official R4 examples against the base specification alone (the core package,
+//! each resource against the StructureDefinition of its type, invariants included). Only
+//! the examples known to be genuinely invalid may have errors; warnings are counted by kind.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use tsunagu_validation::Severity;
+
+/// Official examples that break the base R4 structure, each checked by hand against the
+/// definitions (the same list as the format crate's structure test): (file, reason).
+const KNOWN_INVALID: &[(&str, &str)] = &[
+    ("ig-r4.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
+    ("ImplementationGuide-fhir.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
+    ("Questionnaire-qs1.json", "32 nested Questionnaire.item lack linkId (1..1)"),
+    (
+        "SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json",
+        "the id has 67 characters; the id type allows at most 64",
+    ),
+    ("SearchParameter-codesystem-extensions-CodeSystem-author.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-effective.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-end.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-keyword.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-codesystem-extensions-CodeSystem-workflow.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-author.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-effective.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-end.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-keyword.json", "SearchParameter.base (1..*) is absent"),
+    ("SearchParameter-valueset-extensions-ValueSet-workflow.json", "SearchParameter.base (1..*) is absent"),
+];
+
+/// Official examples that break a rule the structure check cannot see (a base invariant,
+/// a reference target type), each checked by hand against the core definitions.
+const INVALID_BY_PROFILE_RULES: &[(&str, &str)] = &[
+    ("StructureDefinition-Definition.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
+    ("StructureDefinition-Event.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
+    ("StructureDefinition-FiveWs.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
+    ("StructureDefinition-Request.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
+    ("Bundle-dataelements.json", "bdl-7: fullUrls repeated (three times each) with no meta.versionId"),
+    ("DeviceMetric-example.json", "parent is Reference(Device) but points to DeviceDefinition/dc102"),
+    ("DeviceUseStatement-example.json", "reasonReference does not allow Procedure"),
+    (
+        "MedicationRequest-medrx0301.json",
+        "dispenseRequest.performer is Reference(Organization) but points to a Practitioner",
+    ),
+    ("Observation-clinical-gender.json", "performer does not allow Encounter"),
+];
+
+#[test]
+fn r4_examples_against_the_base_specification() {
+    let Some(dir) = support::shared() else {
+        println!("SKIP: shared data not found (set TSUNAGU_SHARED)");
+        return;
+    };
+    let (Some(v), Some(examples)) =
+        (support::core_validator(), support::tgz_json(&dir.join("fhir/hl7.fhir.r4.examples-4.0.1.tgz"), "package/"))
+    else {
+        println!("SKIP: R4 packages not found");
+        return;
+    };
+    let show_warnings = std::env::var_os("SHOW_WARNINGS").is_some();
+    // Two halves on two threads: the validator is shared.
+    let half = examples.len() / 2;
+    let (a, b) = examples.split_at(half);
+    let run = |part: &[(String, serde_json::Value)]| {
+        part.iter()
+            .map(|(name, r)| {
+                let rt = r["resourceType"].as_str().unwrap_or("Resource");
+                let base = format!("http://hl7.org/fhir/StructureDefinition/{rt}");
+                (name.clone(), v.validate(r, &[&base]))
+            })
+            .collect::<Vec<_>>()
+    };
+    let results = std::thread::scope(|s| {
+        let h = s.spawn(|| run(a));
+        let mut out = run(b);
+        out.extend(h.join().unwrap());
+        out
+    });
+    let mut without_errors = 0;
+    let mut unexpected = Vec::new();
+    let mut known_passing = Vec::new();
+    let mut warnings: BTreeMap<String, usize> = BTreeMap::new();
+    let mut warning_total = 0;
+    for (name, issues) in &results {
+        let errors: Vec<_> = issues.iter().filter(|i| i.severity == Severity::Error).collect();
+        let known = KNOWN_INVALID.iter().chain(INVALID_BY_PROFILE_RULES).any(|(n, _)| n == name);
+        if errors.is_empty() {
+            without_errors += 1;
+            if known {
+                known_passing.push(name.clone());
+            }
+        } else if known {
+            println!("known invalid {name}: {}", errors[0].message_en);
+        } else {
+            unexpected.push(name.clone());
+            for e in &errors {
+                println!("ERROR {name}: {} [{}] {}", e.location, e.code.as_str(), e.message_en);
+            }
+        }
+        for w in issues.iter().filter(|i| i.severity != Severity::Error) {
+            warning_total += 1;
+            *warnings.entry(support::message_kind(&w.message_en)).or_default() += 1;
+            if show_warnings {
+                println!("warn {name}: {} {}", w.location, w.message_en);
+            }
+        }
+    }
+    println!("R4 examples: {without_errors}/{} without errors, {warning_total} warnings", results.len());
+    let mut by_count: Vec<_> = warnings.into_iter().collect();
+    by_count.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    for (kind, n) in &by_count {
+        println!("  {n:6}  {kind}");
+    }
+    assert_eq!(results.len(), 5306);
+    assert!(unexpected.is_empty(), "{} example(s) with unexpected errors: {unexpected:?}", unexpected.len());
+    assert!(known_passing.is_empty(), "known-invalid examples accepted: {known_passing:?}");
+}
