@@ -9,27 +9,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tsunagu_format::{check_structure, json_to_xml, xml_to_json, Severity};
 
-/// Official examples that are genuinely invalid against the base R4 structure, each checked
-/// by hand against the definitions: (file, reason).
-const KNOWN_INVALID: &[(&str, &str)] = &[
-    ("ig-r4.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
-    ("ImplementationGuide-fhir.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
-    ("Questionnaire-qs1.json", "32 nested Questionnaire.item lack linkId (1..1)"),
-    (
-        "SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json",
-        "the id has 67 characters; the id type allows at most 64",
-    ),
-    ("SearchParameter-codesystem-extensions-CodeSystem-author.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-effective.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-end.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-keyword.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-workflow.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-author.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-effective.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-end.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-keyword.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-workflow.json", "SearchParameter.base (1..*) is absent"),
-];
+#[path = "lists/known_invalid.rs"]
+mod known_invalid;
+use known_invalid::KNOWN_INVALID;
 
 /// Where a JSON twin of the FHIRPath test inputs is itself wrong, checked by hand:
 /// (file stem, JSON location, reason). Narrative is compared as XHTML (see `same_xhtml`).

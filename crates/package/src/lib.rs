@@ -10,4 +10,4 @@ mod error;
 mod set;
 
 pub use error::PackageError;
-pub use set::{ConformanceKind, PackageInfo, PackageSet};
+pub use set::{newer_or_equal, ConformanceKind, PackageInfo, PackageSet};

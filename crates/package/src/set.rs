@@ -261,8 +261,9 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 /// Whether version `a` should replace `b` as the latest: a missing version never wins
-/// over a present one; otherwise dotted numbers compare numerically, then as text.
-fn newer_or_equal(a: Option<&str>, b: Option<&str>) -> bool {
+/// over a present one; otherwise dotted numbers compare numerically, then as text. The
+/// one rule for "latest" wherever canonical resources meet (packages, terminology).
+pub fn newer_or_equal(a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
         (_, None) => true,
         (None, Some(_)) => false,

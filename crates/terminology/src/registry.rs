@@ -2,6 +2,7 @@
 //! each version and `url` for the latest, as in `tsunagu-package`.
 
 use std::sync::Arc;
+use tsunagu_package::newer_or_equal;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -75,21 +76,6 @@ pub(crate) fn split_canonical(canonical: &str) -> (&str, Option<&str>) {
         Some((u, v)) if !v.is_empty() => (u, Some(v)),
         Some((u, _)) => (u, None),
         None => (canonical, None),
-    }
-}
-
-/// Whether version `a` should become the latest over `b`: a missing version never wins
-/// over a present one; dotted numbers compare numerically, then as text.
-fn newer_or_equal(a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(a), Some(b)) => {
-            let key = |v: &str| -> Vec<(u64, String)> {
-                v.split(['.', '-']).map(|p| (p.parse().unwrap_or(0), p.to_owned())).collect()
-            };
-            key(a) >= key(b)
-        }
     }
 }
 

@@ -8,27 +8,9 @@ use std::collections::BTreeMap;
 
 use tsunagu_validation::Severity;
 
-/// Official examples that break the base R4 structure, each checked by hand against the
-/// definitions (the same list as the format crate's structure test): (file, reason).
-const KNOWN_INVALID: &[(&str, &str)] = &[
-    ("ig-r4.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
-    ("ImplementationGuide-fhir.json", "ImplementationGuide.name and .status (both 1..1) are absent"),
-    ("Questionnaire-qs1.json", "32 nested Questionnaire.item lack linkId (1..1)"),
-    (
-        "SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json",
-        "the id has 67 characters; the id type allows at most 64",
-    ),
-    ("SearchParameter-codesystem-extensions-CodeSystem-author.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-effective.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-end.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-keyword.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-codesystem-extensions-CodeSystem-workflow.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-author.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-effective.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-end.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-keyword.json", "SearchParameter.base (1..*) is absent"),
-    ("SearchParameter-valueset-extensions-ValueSet-workflow.json", "SearchParameter.base (1..*) is absent"),
-];
+#[path = "../../format/tests/lists/known_invalid.rs"]
+mod known_invalid;
+use known_invalid::KNOWN_INVALID;
 
 /// Official examples that break a rule the structure check cannot see (a base invariant,
 /// a reference target type), each checked by hand against the core definitions.
