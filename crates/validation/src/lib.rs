@@ -18,10 +18,12 @@ mod reference;
 mod resolve;
 mod rules;
 mod slicing;
+pub mod snapshot;
 mod terminology;
 mod validator;
 mod walk;
 
+pub use snapshot::{generate_snapshot, SnapshotError, SnapshotGenerator};
 pub use tsunagu_format::{Issue, IssueType, Severity};
 pub use tsunagu_package::{ConformanceKind, PackageError, PackageInfo, PackageSet};
 pub use validator::Validator;

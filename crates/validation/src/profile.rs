@@ -122,9 +122,10 @@ pub(crate) enum ExtensionContext {
 /// profile derived from the same base).
 pub(crate) type ExpressionCache = FxHashMap<String, Result<Arc<Expression>, String>>;
 
-pub(crate) fn compile_profile(sd: &Value, cache: &mut ExpressionCache) -> Option<Profile> {
+/// Compiles `sd` from `snapshot`, its own snapshot elements or ones generated from its
+/// differential.
+pub(crate) fn compile_profile(sd: &Value, snapshot: &[Value], cache: &mut ExpressionCache) -> Option<Profile> {
     let type_name = sd.get("type")?.as_str()?.to_owned();
-    let snapshot = sd.pointer("/snapshot/element")?.as_array()?;
     if snapshot.is_empty() {
         return None;
     }

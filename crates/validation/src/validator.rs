@@ -11,6 +11,7 @@ use tsunagu_format::Issue;
 
 use crate::profile::{compile_profile, ExpressionCache, Profile};
 use crate::resolve::LocalResolver;
+use crate::snapshot::SnapshotGenerator;
 use crate::terminology::Terminology;
 use crate::walk::Walk;
 use tsunagu_package::{ConformanceKind, PackageSet};
@@ -20,6 +21,10 @@ use tsunagu_package::{ConformanceKind, PackageSet};
 pub struct Validator {
     pub(crate) packages: PackageSet,
     profiles: RwLock<FxHashMap<String, Option<Arc<Profile>>>>,
+    /// Snapshots generated for differential-only profiles (their bases included).
+    snapshots: Mutex<SnapshotGenerator>,
+    /// Why a loaded differential-only profile has no usable snapshot, by canonical.
+    unusable: RwLock<FxHashMap<String, String>>,
     expressions: Mutex<ExpressionCache>,
     pub(crate) terminology: Terminology,
     /// The server's terminology service, asked when the packages alone cannot decide a
@@ -33,6 +38,8 @@ impl Validator {
         Validator {
             packages,
             profiles: RwLock::new(FxHashMap::default()),
+            snapshots: Mutex::new(SnapshotGenerator::default()),
+            unusable: RwLock::new(FxHashMap::default()),
             expressions: Mutex::new(FxHashMap::default()),
             terminology: Terminology::new(),
             service: None,
@@ -150,13 +157,35 @@ impl Validator {
         if let Some(hit) = self.profiles.read().get(canonical) {
             return hit.clone();
         }
-        let compiled = self
-            .packages
-            .resolve(ConformanceKind::StructureDefinition, canonical)
-            .and_then(|sd| compile_profile(sd, &mut self.expressions.lock()))
-            .map(Arc::new);
+        let compiled = self.packages.resolve(ConformanceKind::StructureDefinition, canonical).and_then(|sd| {
+            let shipped = sd.pointer("/snapshot/element").and_then(Value::as_array).filter(|l| !l.is_empty());
+            let generated;
+            let snapshot = match shipped {
+                Some(list) => list.as_slice(),
+                None => match self.snapshots.lock().snapshot_of(sd, &self.packages) {
+                    Ok(list) => {
+                        generated = list;
+                        generated.as_slice()
+                    }
+                    Err(e) => {
+                        self.unusable.write().insert(canonical.to_owned(), e.to_string());
+                        return None;
+                    }
+                },
+            };
+            compile_profile(sd, snapshot, &mut self.expressions.lock()).map(Arc::new)
+        });
         self.profiles.write().insert(canonical.to_owned(), compiled.clone());
         compiled
+    }
+}
+
+impl Validator {
+    /// Why the loaded profile `canonical` cannot be used (its snapshot could not be
+    /// generated); `None` when it is usable or not loaded.
+    pub fn unusable_profile(&self, canonical: &str) -> Option<String> {
+        self.profile(canonical);
+        self.unusable.read().get(canonical).cloned()
     }
 }
 

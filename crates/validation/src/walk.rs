@@ -58,6 +58,21 @@ impl<'v, 'a> Walk<'v, 'a> {
     pub(crate) fn check_profile(&mut self, url: &str, requested: bool, node: Node<'a>, res: &'a Value, rt: &str) {
         let Some(profile) = self.v.profile(url) else {
             let loc = self.location(&node);
+            if let Some(why) = self.v.unusable_profile(url) {
+                let sev = if requested { Severity::Error } else { Severity::Warning };
+                self.push(
+                    sev,
+                    IssueType::Invalid,
+                    loc,
+                    format!(
+                        "Profile {url} has no snapshot and none could be generated ({why}); not validated against it"
+                    ),
+                    format!(
+                        "プロファイル {url} にはスナップショットがなく、生成もできないため、検証していません（{why}）"
+                    ),
+                );
+                return;
+            }
             let (sev, why_en, why_ja) = if requested {
                 (Severity::Error, "requested", "指定された")
             } else {

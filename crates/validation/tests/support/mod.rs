@@ -5,6 +5,7 @@
 
 pub mod mutate;
 pub mod slices;
+pub mod strip;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
