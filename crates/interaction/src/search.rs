@@ -100,7 +100,7 @@ impl Interactions {
         strict: bool,
         base: &str,
     ) -> Result<tsunagu_search::ParsedSearch, InteractionError> {
-        Ok(parse_search(&self.search, ty, &params.pairs, strict, base)?)
+        Ok(parse_search(&self.search, self.terminology(), ty, &params.pairs, strict, base)?)
     }
 
     fn page_size(&self, params: &SearchParams) -> Result<usize, InteractionError> {
@@ -204,11 +204,9 @@ impl Interactions {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
-        if params.get("_contained").is_some_and(|v| v != "false") {
-            return Err(InteractionError::not_supported(
-                "_contained=true is not supported yet",
-                "_contained=true にはまだ対応していません",
-            ));
+        match contained_mode(params)? {
+            None => {}
+            Some(mode) => return self.contained_search(ty, params, ctx, extra, path, mode),
         }
         let mut parsed = self.build_query(ty, params, ctx.strict, &ctx.base)?;
         let q = &mut parsed.query;
@@ -245,7 +243,7 @@ impl Interactions {
                 links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}{next}") }));
             }
         }
-        if q.sort.len() > 0 && q.offset > 0 {
+        if !q.sort.is_empty() && q.offset > 0 {
             let prev = q.offset.saturating_sub(q.count);
             links.push(json!({ "relation": "previous", "url": format!("{path}?{query}{sep}_offset={prev}") }));
         }
@@ -255,29 +253,203 @@ impl Interactions {
         for v in &included {
             entries.push(search_entry(v, ctx, "include")?);
         }
-        let mut bundle = Map::new();
-        bundle.insert("resourceType".into(), "Bundle".into());
-        bundle.insert("id".into(), uuid::Uuid::new_v4().to_string().into());
-        bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) }));
-        bundle.insert("type".into(), "searchset".into());
-        if let Some(t) = page.total {
-            bundle.insert("total".into(), t.into());
-        }
-        bundle.insert("link".into(), Value::Array(links));
-        if !parsed.ignored.is_empty() {
-            let oo = crate::outcome::information(
-                &format!("Ignored unknown search parameters: {}", parsed.ignored.join(", ")),
-                &format!("不明な検索パラメータを無視しました: {}", parsed.ignored.join(", ")),
-                ctx.lang,
-            );
-            entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
-        }
-        if !entries.is_empty() {
-            bundle.insert("entry".into(), Value::Array(entries));
-        }
-        Ok(Value::Object(bundle))
+        Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
     }
 
+    /// `_contained=true|both`: contained resources of type `ty` that match, found by
+    /// scanning, in write order, the containers that hold some (the store indexes which
+    /// types a container holds), and matching each contained resource in memory. Pages
+    /// follow the containers' write order; a container's matches are never split.
+    fn contained_search(
+        &self,
+        ty: Option<&str>,
+        params: &SearchParams,
+        ctx: &RequestContext,
+        extra: Vec<Clause>,
+        path: Option<String>,
+        mode: ContainedMode,
+    ) -> Result<Value, InteractionError> {
+        let unsupported = |what: &str| {
+            InteractionError::not_supported(
+                format!("{what} with _contained=true or both is not supported"),
+                format!("_contained=true/both と {what} の組み合わせには対応していません"),
+            )
+        };
+        let Some(ty) = ty.filter(|_| extra.is_empty()) else { return Err(unsupported("system or compartment search")) };
+        let parsed = self.build_query(Some(ty), params, ctx.strict, &ctx.base)?;
+        if !parsed.query.sort.is_empty() || !parsed.includes.is_empty() || !parsed.revincludes.is_empty() {
+            return Err(unsupported("_sort, _include or _revinclude"));
+        }
+        let count = self.page_size(params)?;
+        let after = match params.get("_cursor") {
+            Some(c) => Some(c.parse::<i64>().map_err(|_| {
+                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
+            })?),
+            None => None,
+        };
+        let mut items: Vec<ContainedHit> = Vec::new();
+        let mut own_more = false;
+        if mode.both {
+            let mut q = parsed.query.clone();
+            (q.count, q.after_seq) = (count, after);
+            let page = self.store.search(&q)?;
+            own_more = page.more;
+            for v in &page.resources {
+                let e = search_entry(v, ctx, "match")?;
+                items.push((v.seq, full_url(ctx, &v.resource_type, &v.id), e["resource"].clone()));
+            }
+        }
+        let (found, horizon) = self.contained_matches(ty, &parsed.query, after, count, mode.return_contained, ctx)?;
+        items.extend(found);
+        // Everything at or before the horizon has been looked at by both streams.
+        if let Some(h) = horizon {
+            items.retain(|(seq, _, _)| *seq <= h);
+        }
+        items.sort_by_key(|(seq, _, _)| *seq);
+        let mut taken = 0;
+        while taken < items.len() && (taken < count || (taken > 0 && items[taken].0 == items[taken - 1].0)) {
+            taken += 1;
+        }
+        let more = taken < items.len() || horizon.is_some() || own_more;
+        let cursor = items[..taken].last().map(|(seq, _, _)| *seq).or(horizon).or(after);
+        items.truncate(taken);
+        let path = path.unwrap_or_else(|| format!("{}/{ty}", ctx.base));
+        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        if let (true, Some(c)) = (more, cursor) {
+            let query = params.without_paging();
+            let sep = if query.is_empty() { "" } else { "&" };
+            links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}_cursor={c}") }));
+        }
+        let entries = items
+            .into_iter()
+            .map(|(_, url, resource)| json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } }))
+            .collect();
+        Ok(searchset(None, links, entries, &parsed.ignored, ctx))
+    }
+
+    /// The contained matches after `after`, and the last container looked at when the scan
+    /// stopped before the end (`None` when it reached the end).
+    fn contained_matches(
+        &self,
+        ty: &str,
+        query: &SearchQuery,
+        after: Option<i64>,
+        count: usize,
+        return_contained: bool,
+        ctx: &RequestContext,
+    ) -> Result<(Vec<ContainedHit>, Option<i64>), InteractionError> {
+        const BATCH: usize = 200;
+        // A bound on one request's work; the next page goes on from where it stopped.
+        const MAX_SCANNED: usize = 10_000;
+        let test = Test::Token { system: SystemMatch::Any, code: Some(ty.to_string()) };
+        let holds = Condition::Index { param: tsunagu_search::CONTAINED_TYPE_PARAM.into(), test, negate: false };
+        let mut q = SearchQuery {
+            clauses: vec![Clause { any: vec![holds] }],
+            count: BATCH,
+            after_seq: after,
+            ..Default::default()
+        };
+        let (mut found, mut scanned, mut containers) = (Vec::new(), 0, 0);
+        loop {
+            let page = self.store.search(&q)?;
+            for v in &page.resources {
+                scanned += 1;
+                let container: Value = serde_json::from_slice(&v.body)
+                    .map_err(|e| tsunagu_store::StoreError::Corrupt(format!("{}/{}: {e}", v.resource_type, v.id)))?;
+                let mut hit = false;
+                for c in container["contained"].as_array().into_iter().flatten().filter(|c| c["resourceType"] == ty) {
+                    let id = c["id"].as_str().unwrap_or("");
+                    let entries = self.search.index_entries(ty, c);
+                    if !tsunagu_search::contained_matches(query, id, &entries)? {
+                        continue;
+                    }
+                    if return_contained {
+                        let url = format!("{}#{id}", full_url(ctx, &v.resource_type, &v.id));
+                        found.push((v.seq, url, c.clone()));
+                    } else if !hit {
+                        found.push((v.seq, full_url(ctx, &v.resource_type, &v.id), container.clone()));
+                    }
+                    hit = true;
+                }
+                containers += usize::from(hit);
+                let stop = containers > count || scanned >= MAX_SCANNED;
+                if stop {
+                    return Ok((found, Some(v.seq)));
+                }
+            }
+            match page.resources.last() {
+                Some(last) if page.more => q.after_seq = Some(last.seq),
+                _ => return Ok((found, None)),
+            }
+        }
+    }
+}
+
+/// A match of a `_contained` search: its write position (the container's), fullUrl and
+/// resource.
+type ContainedHit = (i64, String, Value);
+
+/// `_contained` and `_containedType` (search.html#contained).
+#[derive(Debug, Clone, Copy)]
+struct ContainedMode {
+    /// `both`: the resources themselves too, not only contained ones.
+    both: bool,
+    /// `_containedType=contained`: the contained resources rather than their containers.
+    return_contained: bool,
+}
+
+/// `None` for the default `_contained=false`.
+fn contained_mode(params: &SearchParams) -> Result<Option<ContainedMode>, InteractionError> {
+    let bad = |name: &str, v: &str| {
+        InteractionError::bad_request(format!("{name}={v} is not valid"), format!("{name}={v} は不正な値です"))
+    };
+    let both = match params.get("_contained").unwrap_or("false") {
+        "false" => return Ok(None),
+        "true" => false,
+        "both" => true,
+        v => return Err(bad("_contained", v)),
+    };
+    let return_contained = match params.get("_containedType").unwrap_or("container") {
+        "container" => false,
+        "contained" => true,
+        v => return Err(bad("_containedType", v)),
+    };
+    Ok(Some(ContainedMode { both, return_contained }))
+}
+
+/// A `searchset` Bundle with its links, entries, total, and an outcome entry for ignored
+/// parameters.
+fn searchset(
+    total: Option<u64>,
+    links: Vec<Value>,
+    mut entries: Vec<Value>,
+    ignored: &[String],
+    ctx: &RequestContext,
+) -> Value {
+    let mut bundle = Map::new();
+    bundle.insert("resourceType".into(), "Bundle".into());
+    bundle.insert("id".into(), uuid::Uuid::new_v4().to_string().into());
+    bundle.insert("meta".into(), json!({ "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) }));
+    bundle.insert("type".into(), "searchset".into());
+    if let Some(t) = total {
+        bundle.insert("total".into(), t.into());
+    }
+    bundle.insert("link".into(), Value::Array(links));
+    if !ignored.is_empty() {
+        let oo = crate::outcome::information(
+            &format!("Ignored unknown search parameters: {}", ignored.join(", ")),
+            &format!("不明な検索パラメータを無視しました: {}", ignored.join(", ")),
+            ctx.lang,
+        );
+        entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
+    }
+    if !entries.is_empty() {
+        bundle.insert("entry".into(), Value::Array(entries));
+    }
+    Value::Object(bundle)
+}
+
+impl Interactions {
     /// Resources named by `_include` (what the matches refer to) and `_revinclude` (what
     /// refers to the matches), repeated for `:iterate` until nothing new appears.
     fn includes(

@@ -4,6 +4,8 @@
 //! every stored resource and matches codes itself. The scan shares no code with the index
 //! extraction or the query planner (only the FHIRPath engine and the model facts).
 
+mod differential;
+
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -79,7 +81,7 @@ fn token_search_matches_a_brute_force_scan() {
             if p.code.starts_with('_') || p.expression.is_empty() {
                 continue;
             }
-            let Ok(expr) = tsunagu_fhirpath::compile_for(ty, p.expression) else { continue };
+            let Ok(expr) = tsunagu_fhirpath::compile_for(ty, &differential::as_meant(p.expression)) else { continue };
             // Brute force: which resources carry which codes for this parameter.
             let mut carriers: HashMap<(Option<String>, String), BTreeSet<String>> = HashMap::new();
             for r in resources {

@@ -50,6 +50,10 @@ impl SearchRegistry {
                 let mut found = Vec::new();
                 if let Ok(items) = expr.evaluate_with(resource, &ctx) {
                     for item in &items {
+                        if p.kind == K::Composite {
+                            crate::composite::node_values(p, item, resource, &ctx, &mut found);
+                            continue;
+                        }
                         values(p.kind, item, &mut |value| found.push(IndexEntry { param: p.code.to_string(), value }));
                         modifier_values(p.kind, p.code, item, &mut found);
                     }
@@ -61,11 +65,26 @@ impl SearchRegistry {
             }
         }
         out.dedup();
+        crate::fulltext::entries(resource, &mut out);
+        contained_types(resource, &mut out);
         out
     }
 }
 
-fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
+/// One token per type of contained resource, so that `_contained=true` finds candidate
+/// containers by index.
+fn contained_types(resource: &Value, out: &mut Vec<IndexEntry>) {
+    let Some(contained) = resource.get("contained").and_then(Value::as_array) else { return };
+    for ty in contained.iter().filter_map(|c| c.get("resourceType").and_then(Value::as_str)) {
+        let value = IndexValue::Token { system: None, code: ty.to_string(), display: None };
+        let entry = IndexEntry { param: crate::contained::CONTAINED_TYPE_PARAM.to_string(), value };
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
+}
+
+pub(crate) fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
     let ty = item.type_name();
     let json = item.json();
     let field = |k: &str| json.and_then(|j| j.get(k)).and_then(Value::as_str);
@@ -125,7 +144,13 @@ fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
                 push(IndexValue::Quantity { system: None, code: field("currency").map(str::to_string), value });
             } else {
                 let code = field("code").or(field("unit")).map(str::to_string);
-                push(IndexValue::Quantity { system: field("system").map(str::to_string), code, value });
+                push(IndexValue::Quantity { system: field("system").map(str::to_string), code: code.clone(), value });
+                // `5.4||mg` matches the code or the human unit (search.html#quantity): a unit
+                // that differs from the code is indexed too, without a system so that
+                // `|system|code` searches still need the coded unit.
+                if let Some(unit) = field("unit").filter(|u| code.as_deref() != Some(*u)) {
+                    push(IndexValue::Quantity { system: None, code: Some(unit.to_string()), value });
+                }
             }
         }
         K::Reference => match ty.as_ref() {
@@ -139,8 +164,15 @@ fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
                 }
             }
             _ => {
+                // A canonical or uri: matched by URL, and by `Type/id` when it has that shape
+                // (`PlanDefinition/KDN5`), as a Reference would be. A `|version` is no part
+                // of the id.
                 if let Some(u) = item.to_text() {
-                    push(IndexValue::Reference { target_type: None, target_id: None, url: u });
+                    let (t, id) = match split_reference(u.split('|').next().unwrap_or(&u)) {
+                        Some((t, id)) => (Some(t.to_string()), Some(id.to_string())),
+                        None => (None, None),
+                    };
+                    push(IndexValue::Reference { target_type: t, target_id: id, url: u });
                 }
             }
         },
@@ -228,6 +260,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the digits as a client might send them
     fn extreme_decimals_do_not_break_indexing() {
         let r = SearchRegistry::new();
         let o = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},

@@ -7,6 +7,7 @@ use crate::range::parse_range;
 use crate::registry::SearchRegistry;
 use tsunagu_model::SearchParamType as K;
 use tsunagu_store::{Clause, Condition, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
+use tsunagu_terminology::Terminology;
 use tsunagu_text::normalize;
 
 /// Parameters that shape the result rather than select; handled by the caller.
@@ -42,16 +43,26 @@ pub struct ParsedSearch {
     pub ignored: Vec<String>,
 }
 
+/// What parsing needs besides the parameters: the search parameters, the terminology
+/// service (token `:in`, `:not-in`, `:below`, `:above`) and this server's base URL.
+pub(crate) struct Env<'a> {
+    pub registry: &'a SearchRegistry,
+    pub terminology: &'a Terminology,
+    pub base: &'a str,
+}
+
 /// Parses search parameters for `ty` (`None`: all types). Unknown parameters are errors
 /// when `strict`, else ignored and reported. `base` is this server's base URL, so that
 /// absolute references to it match relative ones.
 pub fn parse_search(
     registry: &SearchRegistry,
+    terminology: &Terminology,
     ty: Option<&str>,
     pairs: &[(String, String)],
     strict: bool,
     base: &str,
 ) -> Result<ParsedSearch, SearchError> {
+    let env = Env { registry, terminology, base };
     let mut out = ParsedSearch::default();
     out.query.resource_type = ty.map(str::to_string);
     for (name, value) in pairs {
@@ -72,7 +83,7 @@ pub fn parse_search(
                     }
                 }
             }
-            _ => match parse_param(registry, ty, name, value, base) {
+            _ => match parse_param(&env, ty, name, value) {
                 Ok(clause) => out.query.clauses.push(clause),
                 Err(SearchError::UnknownParameter(p)) if !strict => out.ignored.push(p),
                 Err(e) => return Err(e),
@@ -135,7 +146,7 @@ fn split_values(v: &str) -> Vec<String> {
 }
 
 /// Splits a token on its first unescaped `|`.
-fn split_bar(v: &str) -> (Option<String>, String) {
+pub(crate) fn split_bar(v: &str) -> (Option<String>, String) {
     let mut prev = '\0';
     for (i, c) in v.char_indices() {
         if c == '|' && prev != '\\' {
@@ -146,23 +157,17 @@ fn split_bar(v: &str) -> (Option<String>, String) {
     (None, v.replace("\\|", "|"))
 }
 
-fn bad(param: &str, value: &str, why: &str) -> SearchError {
+pub(crate) fn bad(param: &str, value: &str, why: &str) -> SearchError {
     SearchError::BadValue { param: param.into(), value: value.into(), why: why.into() }
 }
 
-fn parse_param(
-    registry: &SearchRegistry,
-    ty: Option<&str>,
-    name: &str,
-    value: &str,
-    base: &str,
-) -> Result<Clause, SearchError> {
+fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str) -> Result<Clause, SearchError> {
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(registry, ty, name, rest, value, base);
+        return parse_has(env, ty, name, rest, value);
     }
     // Chaining: `subject:Patient.name` or `subject.name`.
     if let Some((head, tail)) = name.split_once('.') {
-        return parse_chain(registry, ty, name, head, tail, value, base);
+        return parse_chain(env, ty, name, head, tail, value);
     }
     let (code, modifier) = match name.split_once(':') {
         Some((c, m)) => (c, Some(m)),
@@ -186,10 +191,11 @@ fn parse_param(
             }
             return Ok(Clause { any });
         }
+        "_text" | "_content" => return crate::fulltext::parse_clause(name, modifier, value),
         _ => {}
     }
     let ty = ty.ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
-    let def = registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    let def = env.registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     let kind = def.index_kind().ok_or_else(|| SearchError::Unsupported(format!("{ty}?{code}")))?;
     let param = code.to_string();
     if modifier == Some("missing") {
@@ -200,45 +206,22 @@ fn parse_param(
         };
         return Ok(Clause { any: vec![Condition::Missing { param, kind, missing }] });
     }
+    if def.kind == K::Composite {
+        return crate::composite::parse_clause(&def, name, modifier, value, env.base);
+    }
     let mut any = Vec::new();
     for v in &values {
         let (test, negate) = match (def.kind, modifier) {
-            (K::Token, None | Some("not")) => {
-                let (system, code) = split_bar(v);
-                let system = match system {
-                    None => SystemMatch::Any,
-                    Some(s) if s.is_empty() => SystemMatch::Absent,
-                    Some(s) => SystemMatch::Is(s),
-                };
-                let code = (!code.is_empty()).then_some(code);
-                (Test::Token { system, code }, modifier == Some("not"))
+            (K::Token, Some("not")) => (value_test(K::Token, name, v, &def.targets, env.base)?, true),
+            (_, None) => (value_test(def.kind, name, v, &def.targets, env.base)?, false),
+            (K::Token, Some(m @ ("in" | "not-in" | "below" | "above"))) => {
+                (crate::token_terms::test(env.terminology, m, name, v)?, m == "not-in")
             }
             (K::Token, Some("text")) => (Test::TokenText(normalize(v)), false),
-            (K::String, None) => (Test::StringStarts(normalize(v)), false),
             (K::String, Some("contains")) => (Test::StringContains(normalize(v)), false),
             (K::String, Some("exact")) => (Test::StringExact(v.clone()), false),
-            (K::Date, None) => {
-                let (op, lo, hi) = date_value(name, v)?;
-                let (lo, hi) = if op == RangeOp::Ap { widen(lo, hi) } else { (lo, hi) };
-                (Test::Date { op, lo, hi }, false)
-            }
-            (K::Number, None) => {
-                let (op, num) = prefixed(v);
-                let (value, lo, hi) = number(name, num, op)?;
-                (Test::Number { op, value, lo, hi }, false)
-            }
-            (K::Quantity, None) => {
-                let (op, rest) = prefixed(v);
-                let mut parts = rest.splitn(3, '|');
-                let num = parts.next().unwrap_or("");
-                let (value, lo, hi) = number(name, num, op)?;
-                let system = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-                let code = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-                (Test::Quantity { op, value, lo, hi, system, code }, false)
-            }
-            (K::Reference, None) => (reference_test(v, None, &def.targets, base), false),
             (K::Reference, Some(m)) if tsunagu_model::r4().is_resource_type(m) => {
-                (reference_test(v, Some(m), &def.targets, base), false)
+                (reference_test(v, Some(m), &def.targets, env.base), false)
             }
             (K::Reference, Some("identifier")) => {
                 let (system, code) = split_bar(v);
@@ -267,11 +250,9 @@ fn parse_param(
                 });
                 continue;
             }
-            (K::Uri, None) => (Test::UriExact(v.clone()), false),
             (K::Uri, Some("below")) => (Test::UriBelow(v.clone()), false),
             (K::Uri, Some("above")) => (Test::UriAbove(v.clone()), false),
             (_, Some(m)) => return Err(SearchError::Unsupported(format!("{code}:{m}"))),
-            (_, None) => return Err(SearchError::Unsupported(format!("{ty}?{code}"))),
         };
         if v.is_empty() {
             return Err(bad(name, v, "empty value"));
@@ -283,6 +264,46 @@ fn parse_param(
         return Err(SearchError::Unsupported(format!("{code}:not with several values (repeat the parameter)")));
     }
     Ok(Clause { any })
+}
+
+/// The test for one value of a parameter of `kind` without a modifier (also the second
+/// component of a composite).
+pub(crate) fn value_test(kind: K, name: &str, v: &str, targets: &[&str], base: &str) -> Result<Test, SearchError> {
+    Ok(match kind {
+        K::Token => {
+            let (system, code) = split_bar(v);
+            let system = match system {
+                None => SystemMatch::Any,
+                Some(s) if s.is_empty() => SystemMatch::Absent,
+                Some(s) => SystemMatch::Is(s),
+            };
+            let code = (!code.is_empty()).then_some(code);
+            Test::Token { system, code }
+        }
+        K::String => Test::StringStarts(normalize(v)),
+        K::Date => {
+            let (op, lo, hi) = date_value(name, v)?;
+            let (lo, hi) = if op == RangeOp::Ap { widen(lo, hi) } else { (lo, hi) };
+            Test::Date { op, lo, hi }
+        }
+        K::Number => {
+            let (op, num) = prefixed(v);
+            let (value, lo, hi) = number(name, num, op)?;
+            Test::Number { op, value, lo, hi }
+        }
+        K::Quantity => {
+            let (op, rest) = prefixed(v);
+            let mut parts = rest.splitn(3, '|');
+            let num = parts.next().unwrap_or("");
+            let (value, lo, hi) = number(name, num, op)?;
+            let system = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+            let code = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+            Test::Quantity { op, value, lo, hi, system, code }
+        }
+        K::Reference => reference_test(v, None, targets, base),
+        K::Uri => Test::UriExact(v.to_string()),
+        K::Composite | K::Special => return Err(SearchError::Unsupported(name.to_string())),
+    })
 }
 
 fn reference_test(v: &str, type_modifier: Option<&str>, targets: &[&str], base: &str) -> Test {
@@ -301,20 +322,19 @@ fn reference_test(v: &str, type_modifier: Option<&str>, targets: &[&str], base: 
 }
 
 fn parse_chain(
-    registry: &SearchRegistry,
+    env: &Env<'_>,
     ty: Option<&str>,
     name: &str,
     head: &str,
     tail: &str,
     value: &str,
-    base: &str,
 ) -> Result<Clause, SearchError> {
     let ty = ty.ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     let (code, type_mod) = match head.split_once(':') {
         Some((c, t)) => (c, Some(t)),
         None => (head, None),
     };
-    let def = registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    let def = env.registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     if def.kind != K::Reference {
         return Err(bad(name, value, "only reference parameters can be chained"));
     }
@@ -326,7 +346,7 @@ fn parse_chain(
     let mut any = Vec::new();
     let mut last_err = None;
     for target in targets {
-        match parse_param(registry, Some(&target), tail, value, base) {
+        match parse_param(env, Some(&target), tail, value) {
             Ok(clause) => {
                 let query =
                     SearchQuery { resource_type: Some(target.clone()), clauses: vec![clause], ..Default::default() };
@@ -342,14 +362,7 @@ fn parse_chain(
 }
 
 /// `_has:Observation:patient:code=1234-5` (nested: `_has:A:p:_has:B:q:name=x`).
-fn parse_has(
-    registry: &SearchRegistry,
-    ty: Option<&str>,
-    name: &str,
-    rest: &str,
-    value: &str,
-    base: &str,
-) -> Result<Clause, SearchError> {
+fn parse_has(env: &Env<'_>, ty: Option<&str>, name: &str, rest: &str, value: &str) -> Result<Clause, SearchError> {
     let mut parts = rest.splitn(3, ':');
     let (Some(source), Some(param), Some(inner)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad(name, value, "_has needs _has:Type:reference:parameter"));
@@ -357,7 +370,7 @@ fn parse_has(
     if !tsunagu_model::r4().is_resource_type(source) {
         return Err(SearchError::UnknownParameter(name.into()));
     }
-    let def = registry.param(source, param).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
+    let def = env.registry.param(source, param).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     if def.kind != K::Reference {
         return Err(bad(name, value, "the _has link must be a reference parameter"));
     }
@@ -366,7 +379,7 @@ fn parse_has(
             return Err(bad(name, value, &format!("{source}.{param} cannot refer to {ty}")));
         }
     }
-    let clause = parse_param(registry, Some(source), inner, value, base)?;
+    let clause = parse_param(env, Some(source), inner, value)?;
     let query = SearchQuery { resource_type: Some(source.to_string()), clauses: vec![clause], ..Default::default() };
     Ok(Clause { any: vec![Condition::Has { source_type: source.into(), param: param.into(), query: Box::new(query) }] })
 }
@@ -385,7 +398,10 @@ fn parse_sort(registry: &SearchRegistry, ty: Option<&str>, value: &str) -> Resul
                 let ty = ty.ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
                 let def =
                     registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(format!("_sort={code}")))?;
-                let kind = def.index_kind().ok_or_else(|| SearchError::Unsupported(format!("_sort={code}")))?;
+                let kind = def
+                    .index_kind()
+                    .filter(|k| *k != tsunagu_store::IndexKind::Composite)
+                    .ok_or_else(|| SearchError::Unsupported(format!("_sort={code}")))?;
                 SortParam::Index { param: code.to_string(), kind }
             }
         };
@@ -478,7 +494,11 @@ fn number(name: &str, s: &str, op: RangeOp) -> Result<(f64, f64, f64), SearchErr
         let w = (value.abs() * 0.1).max(half);
         return Ok((value, value - w, value + w));
     }
-    Ok((value, value - half, value + half))
+    // A precision finer than f64 resolves (`1.000000000000000000e-245`) would leave an
+    // empty range; the value itself always matches.
+    let hi =
+        if value + half > value { value + half } else { value + value.abs().max(f64::MIN_POSITIVE) * f64::EPSILON };
+    Ok((value, (value - half).min(value), hi))
 }
 
 #[cfg(test)]
@@ -487,7 +507,7 @@ mod tests {
 
     fn p(ty: &str, q: &[(&str, &str)]) -> Result<ParsedSearch, SearchError> {
         let pairs: Vec<(String, String)> = q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        parse_search(&SearchRegistry::new(), Some(ty), &pairs, true, "http://x")
+        parse_search(&SearchRegistry::new(), &Terminology::default(), Some(ty), &pairs, true, "http://x")
     }
 
     #[test]

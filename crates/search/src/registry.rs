@@ -21,6 +21,18 @@ pub struct ParamDef {
     /// A resource holds at most one value (a plain path through elements of max 1): then
     /// several conditions on the parameter must hold for that one value.
     pub single_valued: bool,
+    /// For a composite: its components, evaluated on each node the expression finds. Empty
+    /// when the composite is not indexed (three components, or a component not resolved).
+    pub components: Vec<Component>,
+}
+
+/// One component of a composite parameter.
+#[derive(Debug)]
+pub struct Component {
+    /// The type of the component's own search parameter (it decides how values are read).
+    pub kind: SearchParamType,
+    /// Relative to the node the composite's expression finds.
+    pub expression: Expression,
 }
 
 impl ParamDef {
@@ -35,6 +47,8 @@ impl ParamDef {
             SearchParamType::Quantity => IndexKind::Quantity,
             SearchParamType::Reference => IndexKind::Reference,
             SearchParamType::Uri => IndexKind::Uri,
+            // Two components, the first a token: the shape `idx_composite` stores.
+            SearchParamType::Composite if self.components.len() == 2 => IndexKind::Composite,
             SearchParamType::Composite | SearchParamType::Special => return None,
         })
     }
@@ -75,7 +89,7 @@ impl SearchRegistry {
         let mut list = compile_type(ty);
         for a in self.added.lock().get(ty).into_iter().flatten() {
             list.retain(|p| p.code != a.code);
-            let expression = tsunagu_fhirpath::compile_for(ty, &a.expression).ok();
+            let expression = tsunagu_fhirpath::compile_for(ty, &filter_as(&a.expression)).ok();
             let single_valued = single_valued(ty, &a.expression);
             list.push(ParamDef {
                 code: a.code,
@@ -84,6 +98,7 @@ impl SearchRegistry {
                 targets: a.targets.clone(),
                 url: a.url,
                 single_valued,
+                components: Vec::new(),
             });
         }
         let compiled = Arc::new(list);
@@ -161,10 +176,11 @@ fn compile_type(ty: &str) -> Vec<ParamDef> {
         } else {
             // The shared parameters are written against the base types; evaluate them
             // against the concrete type.
-            let expr = rebase(p.expression, ty);
+            let expr = filter_as(&rebase(p.expression, ty));
             tsunagu_fhirpath::compile_for(ty, &expr).ok()
         };
         let single_valued = single_valued(ty, &rebase(p.expression, ty));
+        let components = if p.kind == SearchParamType::Composite { components(ty, &p.components) } else { Vec::new() };
         out.push(ParamDef {
             code: p.code,
             kind: p.kind,
@@ -172,9 +188,38 @@ fn compile_type(ty: &str) -> Vec<ParamDef> {
             targets: p.targets.clone(),
             url: p.url,
             single_valued,
+            components,
         });
     }
     out
+}
+
+/// The components of a composite, when it has the two-component shape with a token first
+/// (every R4 composite but MolecularSequence's three-component coordinates).
+fn components(ty: &str, defs: &[(&'static str, &'static str)]) -> Vec<Component> {
+    let model = tsunagu_model::r4();
+    let kind_of = |url: &str| {
+        let own = model.search_params(ty).find(|p| p.url == url);
+        own.or_else(|| model.resource_types().iter().find_map(|t| model.search_params(t).find(|p| p.url == url)))
+            .map(|p| p.kind)
+    };
+    let mut out = Vec::new();
+    for (url, expr) in defs {
+        // R4 writes `value.as(DateTime)` (`code-value-date`), which strict FHIRPath reads as
+        // the System type and so never matches a FHIR `dateTime` element; the FHIR type is
+        // what the definition means.
+        let expr = expr.replace(".as(DateTime)", ".as(dateTime)");
+        let (Some(kind), Ok(expression)) = (kind_of(url), tsunagu_fhirpath::compile(&expr)) else { return Vec::new() };
+        out.push(Component { kind, expression });
+    }
+    let shaped = out.len() == 2
+        && out[0].kind == SearchParamType::Token
+        && !matches!(out[1].kind, SearchParamType::Composite | SearchParamType::Special);
+    if shaped {
+        out
+    } else {
+        Vec::new()
+    }
 }
 
 /// Whether `expr` is a plain path `Type.a.b` through elements that repeat at most once.
@@ -197,6 +242,45 @@ fn single_valued(ty: &str, expr: &str) -> bool {
         };
     }
     true
+}
+
+/// `Observation.component.value as Quantity` → `Observation.component.value.ofType(Quantity)`.
+/// R4 search expressions use `as` on paths that repeat, meaning "those of this type";
+/// strict FHIRPath makes `as` an error on more than one item, which would leave every
+/// blood pressure (two components) out of `component-value-quantity`. Only an `as` whose
+/// left operand is a whole path (after `(`, `|`, `,` or the start) is rewritten, where the
+/// two forms agree.
+fn filter_as(expr: &str) -> String {
+    let mut out = expr.to_string();
+    let mut from = 0;
+    while let Some(found) = out[from..].find(" as ") {
+        let at = from + found;
+        let type_end = out[at + 4..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+            .map_or(out.len(), |i| at + 4 + i);
+        // Walk back over the left operand: a path with balanced `(…)` invocations.
+        let bytes = out.as_bytes();
+        let (mut i, mut depth) = (at, 0i32);
+        while i > 0 {
+            let c = bytes[i - 1];
+            match c {
+                b')' => depth += 1,
+                b'(' if depth > 0 => depth -= 1,
+                _ if depth > 0 => {}
+                c if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' => {}
+                _ => break,
+            }
+            i -= 1;
+        }
+        let before = out[..i].trim_end();
+        let whole_operand = before.is_empty() || before.ends_with(['(', '|', ',']);
+        if whole_operand && type_end > at + 4 && i < at {
+            let ty = out[at + 4..type_end].to_string();
+            out.replace_range(at..type_end, &format!(".ofType({ty})"));
+        }
+        from = at + 1;
+    }
+    out
 }
 
 /// `Resource.meta.tag` → `Patient.meta.tag` for `Patient`.
@@ -275,6 +359,20 @@ mod added_tests {
 
 #[cfg(test)]
 mod single_valued_tests {
+    #[test]
+    fn as_on_whole_paths_becomes_a_filter() {
+        assert_eq!(
+            super::filter_as("(Observation.value as Quantity) | (Observation.value as SampledData)"),
+            "(Observation.value.ofType(Quantity)) | (Observation.value.ofType(SampledData))"
+        );
+        assert_eq!(
+            super::filter_as("Observation.component.value as Quantity"),
+            "Observation.component.value.ofType(Quantity)"
+        );
+        assert_eq!(super::filter_as("a.where(b as c).d as E"), "a.where(b.ofType(c)).d.ofType(E)");
+        assert_eq!(super::filter_as("x + y as T"), "x + y as T");
+    }
+
     #[test]
     fn plain_single_paths_only() {
         assert!(super::single_valued("Observation", "Observation.effective"));

@@ -6,14 +6,44 @@ use tsunagu_model::SearchParamType as K;
 
 fn modifiers(kind: K) -> &'static str {
     match kind {
-        K::Token => "modifiers: missing, not, text, of-type (identifiers)",
+        K::Token => {
+            "modifiers: missing, not, text, of-type (identifiers), in, not-in (value set), below, above (system|code)"
+        }
         K::String => "modifiers: missing, exact, contains; Japanese width and kana folded",
         K::Reference => "modifiers: missing, [type], identifier; chaining and _has",
         K::Uri => "modifiers: missing, above, below",
         K::Date | K::Number | K::Quantity => "prefixes eq ne gt lt ge le sa eb ap; modifier missing",
-        K::Composite | K::Special => "",
+        K::Composite => "values first$second, the first a token; both from the same element; modifier missing",
+        K::Special => "",
     }
 }
+
+/// The operations served on a type (`$validate` on all of them).
+fn operations(ty: &str) -> Value {
+    let named: &[(&str, &str)] = match ty {
+        "Patient" => &[("everything", "Patient-everything")],
+        "CodeSystem" => &[
+            ("lookup", "CodeSystem-lookup"),
+            ("validate-code", "CodeSystem-validate-code"),
+            ("subsumes", "CodeSystem-subsumes"),
+        ],
+        "ValueSet" => &[("expand", "ValueSet-expand"), ("validate-code", "ValueSet-validate-code")],
+        "ConceptMap" => &[("translate", "ConceptMap-translate")],
+        _ => &[],
+    };
+    let mut ops = vec![json!({ "name": "validate",
+        "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate" })];
+    ops.extend(named.iter().map(
+        |(name, def)| json!({ "name": name, "definition": format!("http://hl7.org/fhir/OperationDefinition/{def}") }),
+    ));
+    Value::Array(ops)
+}
+
+const FULL_TEXT: &str = "words ANDed, OR between terms, \"quoted phrases\"; Japanese found without spaces \
+     (kanji/kana bigrams); modifier not";
+
+const CONTENT: &str =
+    "the narrative and text written for people (codes, dates, ids and URLs are left to their own parameters)";
 
 pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistry) -> Value {
     let model = tsunagu_model::r4();
@@ -26,6 +56,10 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         json!({ "name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id" }),
         json!({ "name": "_lastUpdated", "type": "date",
                 "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated" }),
+        json!({ "name": "_text", "type": "string", "definition": "http://hl7.org/fhir/SearchParameter/DomainResource-text",
+                "documentation": FULL_TEXT }),
+        json!({ "name": "_content", "type": "string", "definition": "http://hl7.org/fhir/SearchParameter/Resource-content",
+                "documentation": format!("{FULL_TEXT}; {CONTENT}") }),
     ];
     let resources: Vec<Value> = model
         .resource_types()
@@ -51,10 +85,7 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
                 "searchRevInclude": ["*"],
                 "searchParam": params,
             });
-            if *ty == "Patient" {
-                r["operation"] = json!([{ "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }]);
-            }
+            r["operation"] = operations(ty);
             r
         })
         .collect();
@@ -71,7 +102,7 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor. Not yet: composite and special parameters, :above/:below/:in/:not-in on tokens, _text/_content, _contained.",
+            "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor; composite parameters (two components, so not MolecularSequence's three-component coordinates); token :in/:not-in/:below/:above through the terminology service; _text/_content; _contained=true/both with _containedType (type-level; each contained resource matched on its own; not with _sort, _include, chains, _has or _text). Not yet: special parameters.",
             "resource": resources,
             "interaction": [
                 { "code": "transaction" }, { "code": "batch" },

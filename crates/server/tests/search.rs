@@ -226,3 +226,62 @@ async fn chains_has_includes_sort_paging() {
     assert_eq!(ids(&s, "Patient?gender=male").await, ["p3"]);
     assert_eq!(ids(&s, "Observation?subject:Patient.name=やまだ").await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composite_terminology_full_text_and_contained() {
+    let s = common::start().await;
+    let put = |v: Value| {
+        let s = &s;
+        async move {
+            let path = format!("{}/{}", v["resourceType"].as_str().unwrap(), v["id"].as_str().unwrap());
+            let r = s.put_json(&path, &v).await;
+            assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
+        }
+    };
+    let bp = |id: &str, sys: f64, dia: f64| {
+        let c = |code: &str, v: f64| {
+            json!({"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "valueQuantity": {"value": v, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})
+        };
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">血圧測定 外来</div>"},
+            "component": [c("8480-6", sys), c("8462-4", dia)]})
+    };
+    put(bp("bp1", 150.0, 95.0)).await;
+    put(bp("bp2", 118.0, 150.0)).await;
+    // Systolic over 140: bp1; bp2's 150 is its diastolic value.
+    assert_eq!(ids(&s, "Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140").await, ["bp1"]);
+    // `||mmHg` matches the human unit as well as the code.
+    assert_eq!(ids(&s, "Observation?component-value-quantity=95||mmHg").await, ["bp1"]);
+    assert_eq!(ids(&s, "Observation?_text=%E8%A1%80%E5%9C%A7").await, ["bp1", "bp2"]); // 血圧
+    put(json!({"resourceType": "CodeSystem", "id": "dx", "url": "urn:dx", "status": "active", "content": "complete",
+        "concept": [{"code": "cardio", "concept": [{"code": "htn"}]}, {"code": "dm"}]}))
+    .await;
+    put(json!({"resourceType": "ValueSet", "id": "vs", "url": "urn:vs:dm", "status": "active",
+        "compose": {"include": [{"system": "urn:dx", "concept": [{"code": "dm"}]}]}}))
+    .await;
+    for (id, code) in [("c1", "htn"), ("c2", "dm")] {
+        put(json!({"resourceType": "Condition", "id": id, "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": "urn:dx", "code": code}]}}))
+        .await;
+    }
+    assert_eq!(ids(&s, "Condition?code:below=urn:dx|cardio").await, ["c1"]);
+    assert_eq!(ids(&s, "Condition?code:in=urn:vs:dm").await, ["c2"]);
+    assert_eq!(ids(&s, "Condition?code:not-in=urn:vs:dm").await, ["c1"]);
+    assert_eq!(s.get("Condition?code:in=urn:vs:nowhere").await.status(), 400);
+    put(json!({"resourceType": "MedicationRequest", "id": "mr", "status": "active", "intent": "order",
+        "subject": {"reference": "Patient/p"}, "medicationReference": {"reference": "#m"},
+        "contained": [{"resourceType": "Medication", "id": "m",
+                       "code": {"coding": [{"system": "urn:yj", "code": "111"}]}}]}))
+    .await;
+    assert!(ids(&s, "Medication?code=111").await.is_empty());
+    assert_eq!(ids(&s, "Medication?code=111&_contained=true").await, ["mr"]);
+    let cs = json(s.get("metadata").await).await;
+    let names = |ty: &str| -> Vec<String> {
+        let r = cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == ty).unwrap();
+        r["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(names("Observation").contains(&"component-code-value-quantity".to_string()));
+    assert!(!names("MolecularSequence").contains(&"chromosome-variant-coordinate".to_string()));
+}

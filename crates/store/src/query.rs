@@ -45,6 +45,18 @@ pub enum IndexValue {
     Uri {
         value: String,
     },
+    /// A composite parameter's value: the first component (always a token in R4) and the
+    /// second component's value, both taken from the same element.
+    Composite {
+        system: Option<String>,
+        code: String,
+        second: Box<IndexValue>,
+    },
+    /// Full-text tokens (space-separated, already folded and split by the search crate) of
+    /// `_text` (narrative) or `_content` (all text).
+    FullText {
+        tokens: String,
+    },
 }
 
 /// A search: conditions on one resource type, then paging.
@@ -94,6 +106,9 @@ pub enum Condition {
     /// Compartment membership: for a resource of type `.0`, its parameter `.1` refers to
     /// `target_type/target_id`.
     Compartment { params: Vec<(String, String)>, target_type: String, target_id: String },
+    /// `_text` (`narrative_only`) or `_content`: an FTS5 match expression over the tokens
+    /// the search crate indexed, possibly negated (`:not`).
+    FullText { narrative_only: bool, query: String, negate: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +153,16 @@ pub enum Test {
     UriBelow(String),
     /// `:above`: this starts with the indexed URI.
     UriAbove(String),
+    /// The token is one of these `(system, code)` pairs (`:in`, `:below`, `:above` after
+    /// the terminology service expanded them); an empty system means "no system".
+    TokenIn(Vec<(String, String)>),
+    /// A composite: the first component is the token `system|code`, and the second
+    /// component, from the same element, passes `second`.
+    Composite {
+        system: SystemMatch,
+        code: String,
+        second: Box<Test>,
+    },
 }
 
 /// Search prefixes (search.html#prefix) as relations between the indexed range and the
@@ -191,6 +216,7 @@ pub enum IndexKind {
     Quantity,
     Reference,
     Uri,
+    Composite,
 }
 
 #[derive(Debug, Clone)]

@@ -76,6 +76,22 @@ CREATE TABLE IF NOT EXISTS idx_uri (type TEXT NOT NULL, param TEXT NOT NULL, val
     seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, value, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_uri_seq ON idx_uri(seq);
+-- Composite parameters: the first component (a token: c_code, c_system) and the second
+-- component in the columns its own kind's table uses (code/system, norm/exact, value,
+-- lo/hi, target_id/target_type/url), so one row holds both values of one element. A rowid
+-- table, because the unused columns are NULL.
+CREATE TABLE IF NOT EXISTS idx_composite (type TEXT NOT NULL, param TEXT NOT NULL, c_code TEXT NOT NULL,
+    c_system TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT, system TEXT, display TEXT, norm TEXT, exact TEXT,
+    value, lo INTEGER, hi INTEGER, target_id TEXT, target_type TEXT, url TEXT);
+CREATE INDEX IF NOT EXISTS idx_composite_key ON idx_composite(type, param, c_code, c_system, seq);
+CREATE INDEX IF NOT EXISTS idx_composite_seq ON idx_composite(seq);
+-- `_text` and `_content`: one row per resource version (rowid = seq) holding the token
+-- streams the search crate produced (narrative; the rest of the text). Contentless (the
+-- text is in `resource.body` already) with delete support (which needs the column sizes
+-- FTS5 keeps for ranking); the `ascii` tokenizer only splits on ASCII punctuation and spaces,
+-- so the search crate's own tokens (CJK bigrams, folded words) pass through unchanged.
+CREATE VIRTUAL TABLE IF NOT EXISTS idx_fulltext USING fts5(narrative, content, content='', contentless_delete=1,
+    tokenize='ascii');
 ";
 
 pub struct SqliteStore {

@@ -4,7 +4,7 @@ use crate::query::{IndexEntry, IndexKind, IndexValue};
 use crate::StoreError;
 use rusqlite::{params, Connection};
 
-pub(crate) const ALL_KINDS: [IndexKind; 7] = [
+pub(crate) const ALL_KINDS: [IndexKind; 8] = [
     IndexKind::Token,
     IndexKind::String,
     IndexKind::Date,
@@ -12,6 +12,7 @@ pub(crate) const ALL_KINDS: [IndexKind; 7] = [
     IndexKind::Quantity,
     IndexKind::Reference,
     IndexKind::Uri,
+    IndexKind::Composite,
 ];
 
 /// Date values up to this wide live only in `idx_date`; wider ones also in `idx_date_wide`.
@@ -24,13 +25,32 @@ pub(crate) fn delete(c: &Connection, seq: i64) -> Result<(), StoreError> {
         c.prepare_cached(&sql)?.execute([seq])?;
     }
     c.prepare_cached("DELETE FROM idx_date_wide WHERE seq = ?1")?.execute([seq])?;
+    c.prepare_cached("DELETE FROM idx_fulltext WHERE rowid = ?1")?.execute([seq])?;
     Ok(())
 }
 
 /// Absent optional parts are written as '' (key columns of WITHOUT ROWID tables cannot be
 /// NULL); queries test for '' accordingly.
 pub(crate) fn insert(c: &Connection, seq: i64, ty: &str, entries: &[IndexEntry]) -> Result<(), StoreError> {
-    entries.iter().try_for_each(|e| insert_one(c, seq, ty, e))
+    entries.iter().try_for_each(|e| insert_one(c, seq, ty, e))?;
+    insert_fulltext(c, seq, entries)
+}
+
+/// The one full-text row of a version: `_text` and `_content` entries share it (rowid =
+/// seq), so they cannot go row by row like the other kinds.
+fn insert_fulltext(c: &Connection, seq: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
+    let column = |param: &str| {
+        entries.iter().find_map(|e| match &e.value {
+            IndexValue::FullText { tokens } if e.param == param => Some(tokens.as_str()),
+            _ => None,
+        })
+    };
+    let (narrative, content) = (column("_text"), column("_content"));
+    if narrative.is_some() || content.is_some() {
+        c.prepare_cached("INSERT INTO idx_fulltext (rowid, narrative, content) VALUES (?1, ?2, ?3)")?
+            .execute(params![seq, narrative.unwrap_or(""), content.unwrap_or("")])?;
+    }
+    Ok(())
 }
 
 /// Index rows of many new versions, inserted table by table in key order. Each B-tree page
@@ -39,8 +59,9 @@ pub(crate) fn insert(c: &Connection, seq: i64, ty: &str, entries: &[IndexEntry])
 pub(crate) fn insert_sorted(c: &Connection, versions: &[(i64, &str, &[IndexEntry])]) -> Result<(), StoreError> {
     let mut rows: Vec<(i64, &str, &IndexEntry)> =
         versions.iter().flat_map(|(seq, ty, entries)| entries.iter().map(move |e| (*seq, *ty, e))).collect();
-    rows.sort_by(|a, b| row_order(a, b));
-    rows.iter().try_for_each(|(seq, ty, e)| insert_one(c, *seq, ty, e))
+    rows.sort_by(row_order);
+    rows.iter().try_for_each(|(seq, ty, e)| insert_one(c, *seq, ty, e))?;
+    versions.iter().try_for_each(|(seq, _, entries)| insert_fulltext(c, *seq, entries))
 }
 
 /// The primary-key order of the index tables (see the schema), table first.
@@ -55,6 +76,8 @@ fn row_order(a: &(i64, &str, &IndexEntry), b: &(i64, &str, &IndexEntry)) -> std:
             I::Quantity { .. } => 4,
             I::Reference { .. } => 5,
             I::Uri { .. } => 6,
+            I::Composite { .. } => 7,
+            I::FullText { .. } => 8,
         }
     }
     let (va, vb) = (&a.2.value, &b.2.value);
@@ -121,6 +144,51 @@ fn insert_one(c: &Connection, seq: i64, ty: &str, e: &IndexEntry) -> Result<(), 
         IndexValue::Uri { value } => c
             .prepare_cached("INSERT OR IGNORE INTO idx_uri (seq, type, param, value) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![seq, ty, p, value])?,
+        IndexValue::Composite { system, code, second } => insert_composite(c, seq, ty, p, system, code, second)?,
+        IndexValue::FullText { .. } => 0, // written by `insert_fulltext`
     };
     Ok(())
+}
+
+/// A composite row: the second component goes into the columns of its own kind.
+fn insert_composite(
+    c: &Connection,
+    seq: i64,
+    ty: &str,
+    param: &str,
+    system: &Option<String>,
+    code: &str,
+    second: &IndexValue,
+) -> Result<usize, StoreError> {
+    use rusqlite::types::Value as V;
+    let text = |s: &str| V::Text(s.to_string());
+    let opt = |s: &Option<String>| V::Text(s.clone().unwrap_or_default());
+    // code, system, display, norm, exact, value, lo, hi, target_id, target_type, url
+    let mut cols: [V; 11] = std::array::from_fn(|_| V::Null);
+    match second {
+        IndexValue::Token { system, code, display } => {
+            cols[0] = text(code);
+            cols[1] = opt(system);
+            cols[2] = display.as_deref().map_or(V::Null, text);
+        }
+        IndexValue::String { norm, exact } => (cols[3], cols[4]) = (text(norm), text(exact)),
+        IndexValue::Date { lo, hi } => (cols[6], cols[7]) = (V::Integer(*lo), V::Integer(*hi)),
+        IndexValue::Number { value } => cols[5] = V::Real(*value),
+        IndexValue::Quantity { system, code, value } => {
+            (cols[0], cols[1], cols[5]) = (opt(code), opt(system), V::Real(*value));
+        }
+        IndexValue::Reference { target_type, target_id, url } => {
+            (cols[8], cols[9], cols[10]) = (opt(target_id), opt(target_type), text(url));
+        }
+        IndexValue::Uri { value } => cols[5] = text(value),
+        IndexValue::Composite { .. } | IndexValue::FullText { .. } => return Ok(0),
+    }
+    let mut values = vec![V::Integer(seq), text(ty), text(param), text(code), opt(system)];
+    values.extend(cols);
+    Ok(c.prepare_cached(
+        "INSERT INTO idx_composite (seq, type, param, c_code, c_system, code, system, display, norm, exact, value, \
+         lo, hi, target_id, target_type, url) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(rusqlite::params_from_iter(values))?)
 }

@@ -14,18 +14,20 @@ pub(crate) fn table(kind: IndexKind) -> &'static str {
         IndexKind::Quantity => "idx_quantity",
         IndexKind::Reference => "idx_reference",
         IndexKind::Uri => "idx_uri",
+        IndexKind::Composite => "idx_composite",
     }
 }
 
 fn test_kind(t: &Test) -> IndexKind {
     match t {
-        Test::Token { .. } | Test::TokenText(_) => IndexKind::Token,
+        Test::Token { .. } | Test::TokenText(_) | Test::TokenIn(_) => IndexKind::Token,
         Test::StringStarts(_) | Test::StringContains(_) | Test::StringExact(_) => IndexKind::String,
         Test::Date { .. } => IndexKind::Date,
         Test::Number { .. } => IndexKind::Number,
         Test::Quantity { .. } => IndexKind::Quantity,
         Test::Reference { .. } => IndexKind::Reference,
         Test::UriExact(_) | Test::UriBelow(_) | Test::UriAbove(_) => IndexKind::Uri,
+        Test::Composite { .. } => IndexKind::Composite,
     }
 }
 
@@ -163,6 +165,12 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
                  WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {target} AND {inner})"
             )
+        }
+        Condition::FullText { narrative_only, query, negate } => {
+            let columns = if *narrative_only { "narrative" } else { "narrative content" };
+            values.push(V::Text(format!("{{{columns}}} : ({query})")));
+            let not = if *negate { "NOT " } else { "" };
+            format!("{alias}.seq {not}IN (SELECT rowid FROM idx_fulltext WHERE idx_fulltext MATCH ?)")
         }
         Condition::Compartment { params, target_type, target_id } => {
             if params.is_empty() {
@@ -373,7 +381,64 @@ fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
             values.push(V::Text(s.clone()));
             "substr(?, 1, length(value)) = value".into()
         }
+        Test::TokenIn(pairs) => token_in_sql(pairs, values),
+        Test::Composite { system, code, second } => {
+            values.push(V::Text(code.clone()));
+            let system = match system {
+                SystemMatch::Any => String::new(),
+                SystemMatch::Absent => " AND c_system = ''".into(),
+                SystemMatch::Is(s) => {
+                    values.push(V::Text(s.clone()));
+                    " AND c_system = ?".into()
+                }
+            };
+            // The second component sits in the columns its own kind's table uses.
+            let second = test_sql(second, values);
+            format!("c_code = ?{system} AND ({second})")
+        }
     }
+}
+
+/// A list of codes per system as `code IN (json_each(?))`: one bound value however long
+/// the list (a value set may expand to thousands of codes), which SQLite turns into an
+/// ephemeral index and probes the token index with, code by code.
+fn token_in_sql(pairs: &[(String, String)], values: &mut Vec<V>) -> String {
+    let mut by_system: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (system, code) in pairs {
+        by_system.entry(system.as_str()).or_default().push(code.as_str());
+    }
+    if by_system.is_empty() {
+        return "0 = 1".into();
+    }
+    let mut parts = Vec::new();
+    for (system, codes) in by_system {
+        values.push(V::Text(json_string_array(&codes)));
+        values.push(V::Text(system.to_string()));
+        parts.push("(code IN (SELECT value FROM json_each(?)) AND system = ?)");
+    }
+    format!("({})", parts.join(" OR "))
+}
+
+/// `["a","b"]` with JSON string escapes (the store has no JSON library of its own).
+fn json_string_array(items: &[&str]) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for ch in item.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
 }
 
 /// `SELECT COUNT(*)` of the index rows matching a clause that is one positive index
@@ -460,4 +525,22 @@ pub(crate) fn driver(q: &SearchQuery) -> Option<Driver> {
         return Some(Driver { clause: i, from, values });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_lists_are_json_arrays_whatever_the_codes() {
+        assert_eq!(super::json_string_array(&["a", "b\"c", "d\\e", "\u{1}"]), r#"["a","b\"c","d\\e","\u0001"]"#);
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let list = super::json_string_array(&["x\"y", "山田", "z\\"]);
+        let back: Vec<String> = c
+            .prepare("SELECT value FROM json_each(?1)")
+            .unwrap()
+            .query_map([list], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, ["x\"y", "山田", "z\\"]);
+    }
 }

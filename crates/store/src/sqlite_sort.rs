@@ -31,7 +31,7 @@ fn sort_column(kind: IndexKind) -> Option<&'static str> {
         IndexKind::Token => Some("code"),
         IndexKind::String => Some("norm"),
         IndexKind::Number | IndexKind::Uri => Some("value"),
-        IndexKind::Quantity | IndexKind::Reference => None,
+        IndexKind::Quantity | IndexKind::Reference | IndexKind::Composite => None,
     }
 }
 

@@ -1,0 +1,134 @@
+//! Composite parameters (search.html#composite): `code-value-quantity=loinc|8480-6$gt100`.
+//!
+//! Both components must hold for the same element (the same `Observation.component`, the
+//! same `useContext`), so a resource is indexed with one row per pair of component values
+//! found on one node of the composite's expression, never by pairing values across nodes.
+
+use crate::error::SearchError;
+use crate::extract::values;
+use crate::parse::{bad, split_bar, value_test};
+use crate::registry::ParamDef;
+use serde_json::Value;
+use tsunagu_fhirpath::{EvalContext, Item};
+use tsunagu_model::SearchParamType as K;
+use tsunagu_store::{Clause, Condition, IndexEntry, IndexValue, SystemMatch, Test};
+
+/// The composite values of one node the composite's expression found.
+pub(crate) fn node_values<'a>(
+    p: &ParamDef,
+    node: &Item<'a>,
+    resource: &'a Value,
+    ctx: &'a EvalContext<'_>,
+    out: &mut Vec<IndexEntry>,
+) {
+    let [first, second] = p.components.as_slice() else { return };
+    let component = |c: &crate::registry::Component| {
+        let mut found = Vec::new();
+        for item in c.expression.evaluate_on(node.clone(), resource, Some(ctx)).unwrap_or_default() {
+            values(c.kind, &item, &mut |v| found.push(v));
+        }
+        found
+    };
+    let seconds = component(second);
+    if seconds.is_empty() {
+        return;
+    }
+    for f in component(first) {
+        let IndexValue::Token { system, code, .. } = f else { continue };
+        for s in &seconds {
+            let value =
+                IndexValue::Composite { system: system.clone(), code: code.clone(), second: Box::new(s.clone()) };
+            let entry = IndexEntry { param: p.code.to_string(), value };
+            if !out.contains(&entry) {
+                out.push(entry);
+            }
+        }
+    }
+}
+
+/// One composite parameter of a search URL: values separated by `,` (OR), each
+/// `first$second` with the first a token and the second of the second component's type.
+pub(crate) fn parse_clause(
+    def: &ParamDef,
+    name: &str,
+    modifier: Option<&str>,
+    value: &str,
+    base: &str,
+) -> Result<Clause, SearchError> {
+    if let Some(m) = modifier {
+        return Err(SearchError::Unsupported(format!("{}:{m}", def.code)));
+    }
+    let second_kind = def.components.get(1).map_or(K::Special, |c| c.kind);
+    let mut any = Vec::new();
+    for v in split_escaped(value, ',') {
+        let parts = split_escaped(&v, '$');
+        let [first, second] = parts.as_slice() else {
+            return Err(bad(name, &v, "a composite value is first$second"));
+        };
+        let (system, code) = split_bar(&unescape(first));
+        if code.is_empty() || second.is_empty() {
+            return Err(bad(name, &v, "both components need a value"));
+        }
+        let system = match system {
+            None => SystemMatch::Any,
+            Some(s) if s.is_empty() => SystemMatch::Absent,
+            Some(s) => SystemMatch::Is(s),
+        };
+        let second = value_test(second_kind, name, &unescape(second), &[], base)?;
+        any.push(Condition::Index {
+            param: def.code.to_string(),
+            test: Test::Composite { system, code, second: Box::new(second) },
+            negate: false,
+        });
+    }
+    Ok(Clause { any })
+}
+
+/// Splits on `sep` where it is not escaped with `\`, keeping every escape as written (the
+/// parts are split again or unescaped afterwards).
+fn split_escaped(v: &str, sep: char) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        let part = out.last_mut().expect("never empty");
+        match c {
+            '\\' => {
+                part.push('\\');
+                if let Some(n) = chars.next() {
+                    part.push(n);
+                }
+            }
+            c if c == sep => out.push(String::new()),
+            c => part.push(c),
+        }
+    }
+    out
+}
+
+/// `\,` `\$` `\\` unescaped; `\|` kept for the token split.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some(n @ (',' | '$' | '\\'))) => {
+                out.push(n);
+                chars.next();
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_splits_components_unless_escaped() {
+        assert_eq!(split_escaped("a|b$gt1,c$2", ','), vec!["a|b$gt1", "c$2"]);
+        assert_eq!(split_escaped("a\\$b$c", '$'), vec!["a\\$b", "c"]);
+        assert_eq!(unescape("a\\$b\\|c"), "a$b\\|c");
+    }
+}
