@@ -135,7 +135,7 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Value, InteractionError> {
         self.known_type(compartment)?;
-        let clause = self.compartment_clause(compartment, id, ty)?;
+        let clause = self.compartment_clause(compartment, Some(id), ty)?;
         let path = match ty {
             Some(t) => format!("{}/{compartment}/{id}/{t}", ctx.base),
             None => format!("{}/{compartment}/{id}/*", ctx.base),
@@ -146,7 +146,7 @@ impl Interactions {
     /// `Patient/[id]/$everything`: the patient and every resource in its compartment, paged.
     pub fn everything(&self, id: &str, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let patient = self.read("Patient", id)?;
-        let clause = self.compartment_clause("Patient", id, None)?;
+        let clause = self.compartment_clause("Patient", Some(id), None)?;
         let path = format!("{}/Patient/{id}/$everything", ctx.base);
         let mut bundle = self.search_with(None, params, ctx, vec![clause], Some(path))?;
         if params.get("_cursor").is_none() && params.get("_offset").is_none() {
@@ -159,7 +159,21 @@ impl Interactions {
         Ok(bundle)
     }
 
-    fn compartment_clause(&self, compartment: &str, id: &str, ty: Option<&str>) -> Result<Clause, InteractionError> {
+    /// `Patient/$everything`: every patient and every resource in any patient's
+    /// compartment, paged in write order (so a patient may follow its own data).
+    pub fn everything_all(&self, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let mut clause = self.compartment_clause("Patient", None, None)?;
+        clause.any.push(Condition::ResourceType("Patient".into()));
+        let path = format!("{}/Patient/$everything", ctx.base);
+        self.search_with(None, params, ctx, vec![clause], Some(path))
+    }
+
+    fn compartment_clause(
+        &self,
+        compartment: &str,
+        id: Option<&str>,
+        ty: Option<&str>,
+    ) -> Result<Clause, InteractionError> {
         let def = self.model.compartment(compartment).ok_or_else(|| {
             InteractionError::bad_request(
                 format!("{compartment} is not a compartment"),
@@ -188,7 +202,7 @@ impl Interactions {
             any: vec![Condition::Compartment {
                 params,
                 target_type: compartment.to_string(),
-                target_id: id.to_string(),
+                target_id: id.map(str::to_string),
             }],
         })
     }

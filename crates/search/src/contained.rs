@@ -40,7 +40,7 @@ fn condition(c: &Condition, id: &str, entries: &[IndexEntry]) -> Result<bool, Se
         Condition::Chain { .. } => return Err(unsupported("chained parameters")),
         Condition::Has { .. } => return Err(unsupported("_has")),
         Condition::FullText { .. } => return Err(unsupported("_text and _content")),
-        Condition::Compartment { .. } => return Err(unsupported("compartment search")),
+        Condition::Compartment { .. } | Condition::ResourceType(_) => return Err(unsupported("compartment search")),
     })
 }
 

@@ -138,6 +138,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::GET | &Method::POST, [ty, id, op]) if is_terminology_operation(ty, op) => {
             ok_resource(c, 200, &fhir.terminology_operation(ty, Some(id), op, &operation_input(c)?)?)
         }
+        (&Method::GET, ["Patient", "$everything"]) => bundle_reply(c, fhir.everything_all(&c.params, &c.ctx)?),
         (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
         (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
         (&Method::POST, []) => {

@@ -210,6 +210,10 @@ async fn chains_has_includes_sort_paging() {
     assert_eq!(ids(&s, "Patient/p1/Observation?code=8462-4").await, Vec::<String>::new());
     assert_eq!(ids(&s, "Patient/p1/*").await, ["o1", "o2", "r1"]);
     assert_eq!(ids(&s, "Patient/p1/$everything").await, ["o1", "o2", "p1", "r1"]);
+    // Type level: every patient and everything in any patient's compartment (not the
+    // Organization, not the Encounter without a subject).
+    assert_eq!(ids(&s, "Patient/$everything").await, ["o1", "o2", "o3", "p1", "p2", "p3", "r1"]);
+    assert_eq!(ids(&s, "Patient/$everything?_count=2").await.len(), 2);
     // Errors: unknown parameter (strict), bad values, unsupported modifiers.
     let strict = s.client.get(s.url("Patient?nonsense=1")).header("prefer", "handling=strict").send().await.unwrap();
     assert_eq!(strict.status(), 400);

@@ -104,8 +104,11 @@ pub enum Condition {
     /// matches `query`.
     Has { source_type: String, param: String, query: Box<SearchQuery> },
     /// Compartment membership: for a resource of type `.0`, its parameter `.1` refers to
-    /// `target_type/target_id`.
-    Compartment { params: Vec<(String, String)>, target_type: String, target_id: String },
+    /// `target_type/target_id`, or to any `target_type` when `target_id` is `None`.
+    Compartment { params: Vec<(String, String)>, target_type: String, target_id: Option<String> },
+    /// The resource is of this type (one arm of a system-level OR, as in type-level
+    /// `Patient/$everything`: the patients and everything in their compartments).
+    ResourceType(String),
     /// `_text` (`narrative_only`) or `_content`: an FTS5 match expression over the tokens
     /// the search crate indexed, possibly negated (`:not`).
     FullText { narrative_only: bool, query: String, negate: bool },

@@ -182,11 +182,21 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 values.push(V::Text(p.clone()));
             }
             values.push(V::Text(target_type.clone()));
-            values.push(V::Text(target_id.clone()));
+            let id_test = match target_id {
+                Some(id) => {
+                    values.push(V::Text(id.clone()));
+                    " AND target_id = ?"
+                }
+                None => "",
+            };
             format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND target_type = ? AND target_id = ?)",
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND target_type = ?{id_test})",
                 pairs.join(" OR ")
             )
+        }
+        Condition::ResourceType(t) => {
+            values.push(V::Text(t.clone()));
+            format!("{alias}.type = ?")
         }
     }
 }
@@ -195,10 +205,12 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
 /// `resource` row's id or timestamp).
 fn index_only(q: &SearchQuery) -> bool {
     q.resource_type.is_some()
-        && q.clauses
-            .iter()
-            .flat_map(|c| &c.any)
-            .all(|c| !matches!(c, Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. }))
+        && q.clauses.iter().flat_map(|c| &c.any).all(|c| {
+            !matches!(
+                c,
+                Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_)
+            )
+        })
 }
 
 fn half_open(op: RangeOp) -> bool {
