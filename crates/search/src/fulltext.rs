@@ -25,6 +25,10 @@ pub(crate) fn entries(resource: &Value, out: &mut Vec<IndexEntry>) {
     let narrative = resource.pointer("/text/div").and_then(Value::as_str).map(strip_markup).unwrap_or_default();
     let mut seen = Vec::new();
     collect_text(resource, &mut seen);
+    // Sorted, so the tokens do not depend on the order of keys in the JSON (a bulk load
+    // indexes the input as sent, a reindex or restore the stored body): the same resource
+    // always gets the same full-text rows. Strings are separate phrases either way.
+    seen.sort_unstable();
     let content = seen.join(" ; ");
     for (param, text) in [("_text", narrative), ("_content", content)] {
         let tokens = tokens(&text);
@@ -34,7 +38,7 @@ pub(crate) fn entries(resource: &Value, out: &mut Vec<IndexEntry>) {
     }
 }
 
-/// The distinct prose strings of a resource, in document order. Claims repeat the same
+/// The distinct prose strings of a resource. Claims repeat the same
 /// display many times; one copy finds the resource as well.
 fn collect_text<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     match v {

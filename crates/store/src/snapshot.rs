@@ -122,19 +122,65 @@ impl Snapshot {
         Ok(problems)
     }
 
-    /// Names of the derived (index) tables, sorted.
+    /// Names of the derived (index) tables, sorted. A full-text (FTS5) table is listed by
+    /// its own name, not by its shadow tables: their layout depends on the order of
+    /// inserts and merges, so two stores with the same index would differ there.
     pub fn index_tables(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
         )?;
-        let names: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        Ok(names.into_iter().filter(|n| !PRIMARY_TABLES.contains(&n.as_str())).collect())
+        let tables: Vec<(String, Option<String>)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let fts: Vec<&str> = tables
+            .iter()
+            .filter(|(_, sql)| sql.as_deref().is_some_and(|q| q.to_ascii_uppercase().contains("USING FTS5")))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let shadow = |n: &str| fts.iter().any(|f| n.strip_prefix(f).is_some_and(|rest| rest.starts_with('_')));
+        Ok(tables
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| !PRIMARY_TABLES.contains(&n.as_str()) && !shadow(n))
+            .cloned()
+            .collect())
+    }
+
+    /// The FTS5 tables among [`Self::index_tables`].
+    fn is_full_text(&self, table: &str) -> Result<bool, StoreError> {
+        let sql: Option<String> =
+            self.conn.query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0))?;
+        Ok(sql.is_some_and(|q| q.to_ascii_uppercase().contains("USING FTS5")))
     }
 
     /// Every row of every index table, as text, in a canonical order: two stores hold the
     /// same indexes exactly when these sequences are equal.
     pub fn index_rows<E: From<StoreError>>(&self, mut f: impl FnMut(&str, &str) -> Result<(), E>) -> Result<(), E> {
         for table in self.index_tables()? {
+            if self.is_full_text(&table)? {
+                // Contentless: what it holds is its term instances, read in a canonical
+                // order through an fts5vocab view (a temporary table, on this connection).
+                let vocab = format!("temp.\"{table}_vocab\"");
+                self.conn
+                    .execute_batch(&format!(
+                        "CREATE VIRTUAL TABLE IF NOT EXISTS {vocab} USING fts5vocab(main, \"{table}\", 'instance')"
+                    ))
+                    .map_err(StoreError::from)?;
+                let mut stmt = self
+                    .conn
+                    .prepare(&format!("SELECT term, doc, col, offset FROM {vocab} ORDER BY term, doc, col, offset"))
+                    .map_err(StoreError::from)?;
+                let mut rows = stmt.query([]).map_err(StoreError::from)?;
+                while let Some(row) = rows.next().map_err(StoreError::from)? {
+                    let (term, doc, col, offset): (String, i64, String, i64) = (
+                        row.get(0).map_err(StoreError::from)?,
+                        row.get(1).map_err(StoreError::from)?,
+                        row.get(2).map_err(StoreError::from)?,
+                        row.get(3).map_err(StoreError::from)?,
+                    );
+                    f(&table, &format!("{term}\t{doc}\t{col}\t{offset}\t"))?;
+                }
+                continue;
+            }
             let cols = self.columns(&table)?;
             // A canonical order that needs no sort (sorting a million rows by every
             // column takes seconds): the primary key when there is one (WITHOUT ROWID

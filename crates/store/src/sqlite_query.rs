@@ -146,6 +146,20 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 }
                 None => format!("{alias}.type"),
             };
+            if crate::sqlite_has::correlated(query) {
+                // Many sources match: test each candidate target by its own references
+                // (primary-key range) instead of collecting every source first. `+` keeps
+                // SQLite from driving the probe by `seq` instead.
+                let mut inner = String::new();
+                for clause in &query.clauses {
+                    inner.push_str(" AND ");
+                    inner.push_str(&clause_sql(clause, query.resource_type.as_deref(), &format!("+{i}"), values));
+                }
+                return format!(
+                    "EXISTS (SELECT 1 FROM idx_reference {i} WHERE {i}.type = ? AND {i}.param = ? \
+                     AND {i}.target_id = {alias}.id AND {i}.target_type = {target}{inner})"
+                );
+            }
             if index_only(query) {
                 // Index rows exist only for current, live versions, so conditions that are
                 // all index probes can test the reference row's own `seq`: one B-tree probe
@@ -203,7 +217,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
 
 /// Whether every condition of `q` is a test on index rows by `seq` (none reads the
 /// `resource` row's id or timestamp).
-fn index_only(q: &SearchQuery) -> bool {
+pub(crate) fn index_only(q: &SearchQuery) -> bool {
     q.resource_type.is_some()
         && q.clauses.iter().flat_map(|c| &c.any).all(|c| {
             !matches!(
