@@ -31,6 +31,9 @@ enum Outcome {
 /// Rows per write transaction: large enough to amortise the commit, small enough to keep
 /// memory bounded whatever the input size.
 const ROWS_PER_COMMIT: usize = 5_000;
+/// Staged inputs waiting for the writer (a Synthea patient is ~300 resources): about one
+/// commit's worth. Measured on the Synthea import: 4 → 24 gave +13% resources/s for +35 MiB.
+const STAGED_QUEUE: usize = 24;
 const NDJSON_LINES_PER_UNIT: usize = 500;
 
 pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Result<(), String> {
@@ -42,9 +45,11 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
             .expect("valid template"),
     );
     let start = Instant::now();
-    // Small queues keep memory bounded: parsed JSON is several times its text size.
+    // Bounded queues keep memory bounded: parsed JSON is several times its text size. The
+    // staged queue holds about one commit's worth, so the workers keep staging while the
+    // writer commits (with 4 they stalled behind every commit and both sat idle by turns).
     let (input_tx, input_rx) = sync_channel::<Input>(4);
-    let (out_tx, out_rx) = sync_channel::<Outcome>(4);
+    let (out_tx, out_rx) = sync_channel::<Outcome>(STAGED_QUEUE);
     let paths = paths.to_vec();
     let reader = std::thread::spawn(move || -> Result<(), String> {
         for p in &paths {
