@@ -8,15 +8,7 @@ mod differential;
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
-use std::sync::Arc;
-use tsunagu_interaction::{Interactions, NoCheck, RequestContext, SearchParams};
-
-fn shared() -> std::path::PathBuf {
-    std::env::var_os("TSUNAGU_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+use tsunagu_interaction::{RequestContext, SearchParams};
 
 const TYPES: &[&str] = &["Patient", "Observation", "Condition", "Encounter", "MedicationRequest", "AllergyIntolerance"];
 
@@ -51,32 +43,13 @@ fn codes_of(v: &Value) -> Vec<(Option<String>, String)> {
 
 #[test]
 fn token_search_matches_a_brute_force_scan() {
-    let path = shared().join("fhir/hl7.fhir.r4.examples-4.0.1.tgz");
-    let Ok(file) = std::fs::File::open(&path) else {
-        eprintln!("SKIP: {} not found; set TSUNAGU_SHARED", path.display());
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), Default::default());
-    let mut by_type: HashMap<String, Vec<Value>> = HashMap::new();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let Some(ty) = TYPES.iter().find(|t| name.starts_with(&format!("package/{t}-"))) else { continue };
-        let mut text = String::new();
-        entry.read_to_string(&mut text).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        let id = v["id"].as_str().unwrap().to_string();
-        fhir.update(ty, &id, v.clone(), None).unwrap();
-        by_type.entry(ty.to_string()).or_default().push(v);
-    }
+    let Some((fhir, by_type)) = differential::load_examples(dir.path(), TYPES, Default::default()) else { return };
     let ctx = RequestContext::new("http://x");
     let model = tsunagu_model::r4();
     let (mut checked, mut mismatches) = (0, Vec::new());
     for ty in TYPES {
-        let resources = &by_type[*ty];
+        let resources = &by_type[ty];
         for p in model.search_params(ty).filter(|p| p.kind == tsunagu_model::SearchParamType::Token) {
             if p.code.starts_with('_') || p.expression.is_empty() {
                 continue;

@@ -10,9 +10,8 @@ mod differential;
 use differential as brute;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
-use std::sync::{Arc, OnceLock};
-use tsunagu_interaction::{InteractionConfig, Interactions, NoCheck, RequestContext, SearchParams};
+use std::sync::OnceLock;
+use tsunagu_interaction::{InteractionConfig, Interactions, RequestContext, SearchParams};
 use tsunagu_model::SearchParamType as K;
 
 const BASE: &str = "http://x";
@@ -50,32 +49,10 @@ struct Data {
 fn data() -> Option<&'static Data> {
     static DATA: OnceLock<Option<Data>> = OnceLock::new();
     DATA.get_or_init(|| {
-        let shared = std::env::var_os("TSUNAGU_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-        let Ok(file) = std::fs::File::open(shared.join("fhir/hl7.fhir.r4.examples-4.0.1.tgz")) else {
-            eprintln!("SKIP: R4 examples not found; set TSUNAGU_SHARED");
-            return None;
-        };
         // The directory lives as long as the test process.
         let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-        let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
         let config = InteractionConfig { max_count: 10_000, ..Default::default() };
-        let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), config);
-        let mut by_type: HashMap<&'static str, Vec<Value>> = HashMap::new();
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let name = entry.path().unwrap().to_string_lossy().into_owned();
-            let Some(ty) = TYPES.iter().find(|t| name.starts_with(&format!("package/{t}-"))) else { continue };
-            let mut text = String::new();
-            entry.read_to_string(&mut text).unwrap();
-            let v: Value = serde_json::from_str(&text).unwrap();
-            let Some(id) = v["id"].as_str().map(str::to_string) else { continue };
-            if fhir.update(ty, &id, v.clone(), None).is_ok() {
-                by_type.entry(ty).or_default().push(v);
-            }
-        }
+        let (fhir, by_type) = differential::load_examples(dir.path(), TYPES, config)?;
         Some(Data { fhir, by_type })
     })
     .as_ref()

@@ -22,6 +22,42 @@ impl Hooks for TypeFromReference {
     }
 }
 
+/// The R4 examples of `types` written through `Interactions` into a store in `dir` (those
+/// the server accepts), and the same resources by type for the brute-force side. `None`
+/// (after a SKIP line) when the shared examples are absent.
+pub fn load_examples(
+    dir: &std::path::Path,
+    types: &[&'static str],
+    config: tsunagu_interaction::InteractionConfig,
+) -> Option<(tsunagu_interaction::Interactions, std::collections::HashMap<&'static str, Vec<Value>>)> {
+    use std::io::Read;
+    let shared = std::env::var_os("TSUNAGU_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let Ok(file) = std::fs::File::open(shared.join("fhir/hl7.fhir.r4.examples-4.0.1.tgz")) else {
+        eprintln!("SKIP: R4 examples not found; set TSUNAGU_SHARED");
+        return None;
+    };
+    let store = tsunagu_store::SqliteStore::open(dir, tsunagu_store::SyncMode::Normal).unwrap();
+    let check = std::sync::Arc::new(tsunagu_interaction::NoCheck);
+    let fhir = tsunagu_interaction::Interactions::new(std::sync::Arc::new(store), check, config);
+    let mut by_type: std::collections::HashMap<&'static str, Vec<Value>> = Default::default();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let Some(ty) = types.iter().find(|t| name.starts_with(&format!("package/{t}-"))) else { continue };
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let Some(id) = v["id"].as_str().map(str::to_string) else { continue };
+        if fhir.update(ty, &id, v.clone(), None).is_ok() {
+            by_type.entry(ty).or_default().push(v);
+        }
+    }
+    Some((fhir, by_type))
+}
+
 /// A search parameter's expression as R4 means it: `path as Type` picks the nodes of that
 /// type, where strict FHIRPath would fail on a path with several nodes (two components
 /// of a blood pressure). Every R4 use has a plain path on the left.
