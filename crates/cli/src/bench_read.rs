@@ -16,6 +16,7 @@ pub fn run(clients: usize, seconds: u64, patients: usize) -> Result<(), String> 
         sync: "normal".into(),
         packages: Vec::new(),
         validate: "base".into(),
+        required_profiles: Default::default(),
     };
     let fhir = crate::open(&cfg, true)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;

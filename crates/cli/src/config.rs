@@ -19,6 +19,9 @@ struct File {
     /// Validate on write: "off", "base" (default) or "declared" (base structure and every
     /// profile a resource declares in meta.profile).
     validate: Option<String>,
+    /// Resource type → profile canonical every resource of that type must meet on write.
+    #[serde(default)]
+    required_profiles: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,7 @@ pub struct Config {
     pub sync: String,
     pub packages: Vec<PathBuf>,
     pub validate: String,
+    pub required_profiles: std::collections::HashMap<String, String>,
 }
 
 impl Config {
@@ -53,6 +57,7 @@ impl Config {
                 .or(file.max_body_bytes),
             sync,
             packages: file.packages,
+            required_profiles: file.required_profiles,
             validate: match std::env::var("TSUNAGU_VALIDATE").ok().or(file.validate).unwrap_or_else(|| "base".into()) {
                 v if ["off", "base", "declared"].contains(&v.as_str()) => v,
                 v => return Err(format!("validate must be \"off\", \"base\" or \"declared\", not \"{v}\"")),

@@ -206,9 +206,15 @@ pub(crate) fn open_with_validator(
     // The validator shares the terminology service, so codes from masters and stored
     // CodeSystems are checked too.
     let validator = Arc::new(Validator::new(packages).with_terminology(terminology.clone()));
+    let profiles =
+        tsunagu_server::ProfileCheck { validator: validator.clone(), required: cfg.required_profiles.clone() };
+    let wants_profiles = cfg.validate == "declared" || !cfg.required_profiles.is_empty();
     let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str(), has_packages) {
         (false, _, _) | (_, "off", _) => Arc::new(tsunagu_interaction::NoCheck),
-        (true, "declared", true) => Arc::new(tsunagu_server::ProfileCheck(validator.clone())),
+        (true, _, true) if wants_profiles => Arc::new(profiles),
+        (true, _, false) if !cfg.required_profiles.is_empty() => {
+            return Err("required_profiles needs packages (configured or installed)".into())
+        }
         (true, "declared", false) => {
             return Err("validate = \"declared\" needs packages (configured or installed)".into())
         }

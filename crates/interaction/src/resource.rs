@@ -9,6 +9,11 @@ use serde_json::{Map, Value};
 /// them in. An empty result means the resource may be written.
 pub trait ResourceCheck: Send + Sync {
     fn check(&self, resource: &Value) -> Vec<ContentIssue>;
+    /// The status of a rejection: 400 when the resource breaks the base rules of FHIR,
+    /// 422 when it is valid FHIR that breaks a profile or business rule (http.html).
+    fn rejection_status(&self, _resource: &Value, _issues: &[ContentIssue]) -> u16 {
+        400
+    }
 }
 
 /// Accepts everything that is a JSON object; for tests and bulk loads of trusted data.

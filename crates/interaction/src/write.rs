@@ -354,7 +354,8 @@ impl Interactions {
     pub(crate) fn check_content(&self, resource: &Value) -> Result<(), InteractionError> {
         let issues = self.check.check(resource);
         if issues.iter().any(|i| i.severity == "error") {
-            Err(InteractionError::Invalid { status: 400, issues })
+            let status = self.check.rejection_status(resource, &issues);
+            Err(InteractionError::Invalid { status, issues })
         } else {
             Ok(())
         }

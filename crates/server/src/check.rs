@@ -27,12 +27,30 @@ pub fn content_issues(issues: Vec<tsunagu_format::Issue>) -> Vec<ContentIssue> {
         .collect()
 }
 
-/// Rejects resources that break the base structure or any profile they declare in
-/// `meta.profile` (validate-on-write with `validate = "declared"`).
-pub struct ProfileCheck(pub std::sync::Arc<tsunagu_validation::Validator>);
+/// Rejects resources that break the base structure, any profile they declare in
+/// `meta.profile` (validate-on-write with `validate = "declared"`), or the profile the
+/// server requires for their type (`[required_profiles]` in the configuration).
+pub struct ProfileCheck {
+    pub validator: std::sync::Arc<tsunagu_validation::Validator>,
+    /// Resource type → canonical of the profile every resource of that type must meet.
+    pub required: std::collections::HashMap<String, String>,
+}
 
 impl ResourceCheck for ProfileCheck {
     fn check(&self, resource: &Value) -> Vec<ContentIssue> {
-        content_issues(self.0.validate(resource, &[]))
+        let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
+        let required: Vec<&str> = self.required.get(ty).map(String::as_str).into_iter().collect();
+        content_issues(self.validator.validate(resource, &required))
+    }
+
+    /// 400 when the base structure is already broken, 422 when only profiles are.
+    fn rejection_status(&self, resource: &Value, _issues: &[ContentIssue]) -> u16 {
+        let base_broken =
+            tsunagu_format::check_structure(resource).iter().any(|i| i.severity == tsunagu_format::Severity::Error);
+        if base_broken {
+            400
+        } else {
+            422
+        }
     }
 }

@@ -15,13 +15,17 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(config: tsunagu_server::ServerConfig) -> TestServer {
+    start_checked(config, Arc::new(tsunagu_server::StructureCheck)).await
+}
+
+/// A server whose writes pass `check` (e.g. a `ProfileCheck` with required profiles).
+pub async fn start_checked(
+    config: tsunagu_server::ServerConfig,
+    check: Arc<dyn tsunagu_interaction::ResourceCheck>,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let fhir = Arc::new(tsunagu_interaction::Interactions::new(
-        Arc::new(store),
-        Arc::new(tsunagu_server::StructureCheck),
-        Default::default(),
-    ));
+    let fhir = Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = tsunagu_server::router(fhir, config);
