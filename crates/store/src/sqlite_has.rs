@@ -44,7 +44,7 @@ pub(crate) fn with_plans<T>(
     let mut chosen = FxHashSet::default();
     for cond in q.clauses.iter().flat_map(|cl| &cl.any) {
         let Condition::Has { query, .. } = cond else { continue };
-        if plain(query) && fewest_matches(c, query)? >= CORRELATED_MIN_MATCHES {
+        if plain(query) && fewest_matches(c, query, CORRELATED_MIN_MATCHES)? >= CORRELATED_MIN_MATCHES {
             chosen.insert(key(query));
         }
     }
@@ -64,16 +64,18 @@ fn plain(q: &SearchQuery) -> bool {
             .all(|c| matches!(c, Condition::Index { negate: false, .. } | Condition::DateWindow { .. }))
 }
 
-fn fewest_matches(c: &Connection, q: &SearchQuery) -> Result<i64, StoreError> {
-    let Some(ty) = q.resource_type.as_deref() else { return Ok(0) };
-    let mut fewest = i64::MAX;
+/// The fewest resources any single plain index condition of `q` allows, counted on that
+/// condition's index alone and capped at `cap`; `cap` when no condition can be counted
+/// (then everything of the type may match). Shared with the sort-driven plan.
+pub(crate) fn fewest_matches(c: &Connection, q: &SearchQuery, cap: i64) -> Result<i64, StoreError> {
+    let Some(ty) = q.resource_type.as_deref() else { return Ok(cap) };
+    let mut fewest = cap;
     for clause in &q.clauses {
         let mut values = Vec::new();
-        if let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, CORRELATED_MIN_MATCHES, &mut values) {
+        if let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, cap, &mut values) {
             let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
             fewest = fewest.min(n);
         }
     }
-    // Without any estimable condition every source matches.
     Ok(fewest)
 }

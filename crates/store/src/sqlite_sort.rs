@@ -46,16 +46,7 @@ pub(crate) fn sorted_page(
     let [key] = q.sort.as_slice() else { return Ok(None) };
     let SortParam::Index { param, kind } = &key.param else { return Ok(None) };
     let (Some(col), Some(ty)) = (sort_column(*kind), q.resource_type.as_ref()) else { return Ok(None) };
-    // The fewest matches any single indexed condition allows, counted on its index only.
-    let mut fewest = DRIVE_MIN_MATCHES;
-    for clause in &q.clauses {
-        let mut est_values = Vec::new();
-        if let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, DRIVE_MIN_MATCHES, &mut est_values) {
-            let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(est_values), |r| r.get(0))?;
-            fewest = fewest.min(n);
-        }
-    }
-    if fewest < DRIVE_MIN_MATCHES {
+    if crate::sqlite_has::fewest_matches(c, q, DRIVE_MIN_MATCHES)? < DRIVE_MIN_MATCHES {
         return Ok(None);
     }
     let dir = if key.descending { "DESC" } else { "ASC" };
