@@ -101,7 +101,7 @@ pub fn install(cfg: &crate::config::Config, files: &[PathBuf]) -> Result<Vec<Str
 }
 
 /// An id for a resource without one: the last segment of its canonical URL, made valid.
-fn canonical_id(r: &Value) -> String {
+pub(crate) fn canonical_id(r: &Value) -> String {
     let url = r.get("url").and_then(Value::as_str).unwrap_or("unnamed");
     let last = url.rsplit(['/', ':']).next().unwrap_or(url);
     let id: String = last

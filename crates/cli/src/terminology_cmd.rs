@@ -50,18 +50,12 @@ pub fn run(cfg: &crate::config::Config, action: TerminologyAction) -> Result<(),
             resource["version"] = Value::String(v.clone());
         }
         let ty = resource["resourceType"].as_str().unwrap_or("CodeSystem").to_string();
-        let id = resource_id(&resource);
+        // A stable id from the canonical URL, so a newer release replaces the older one.
+        let id = crate::package_cmd::canonical_id(&resource);
         resource["id"] = Value::String(id.clone());
         fhir.update(&ty, &id, resource, None).map_err(|e| format!("{ty}/{id}: {}", e.message(Default::default())))?;
         stored.push(format!("{ty}/{id}"));
     }
     println!("{} concepts from {}: stored {}", loaded.count, file.display(), stored.join(", "));
     Ok(())
-}
-
-/// A stable id from the canonical URL, so loading a newer release replaces the older one.
-fn resource_id(r: &Value) -> String {
-    let url = r.get("url").and_then(Value::as_str).unwrap_or("master");
-    let last = url.rsplit(['/', ':']).next().unwrap_or(url);
-    last.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).take(64).collect()
 }
