@@ -19,7 +19,7 @@ use crate::primitive::{json_kind, JsonKind};
 pub fn check_structure(resource: &Value) -> Vec<Issue> {
     let mut c = Checker { model: tsunagu_model::r4(), issues: Vec::new() };
     let root = resource.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
-    c.resource(resource, root);
+    c.resource(resource, &Loc::Root(root));
     c.issues
 }
 
@@ -119,8 +119,26 @@ fn kind_names(k: JsonKind) -> (&'static str, &'static str) {
     }
 }
 
+/// Where an element is, built up while descending and written out only for an issue (most
+/// elements have none, and formatting every path was a tenth of a bulk load's staging).
+enum Loc<'a> {
+    Root(&'a str),
+    Field(&'a Loc<'a>, &'a str),
+    Index(&'a Loc<'a>, usize),
+}
+
+impl std::fmt::Display for Loc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loc::Root(r) => f.write_str(r),
+            Loc::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Loc::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 impl Checker {
-    fn push(&mut self, code: IssueType, location: &str, en: String, ja: String) {
+    fn push(&mut self, code: IssueType, location: &Loc<'_>, en: String, ja: String) {
         self.issues.push(Issue {
             severity: Severity::Error,
             code,
@@ -130,7 +148,7 @@ impl Checker {
         });
     }
 
-    fn resource(&mut self, v: &Value, loc: &str) {
+    fn resource(&mut self, v: &Value, loc: &Loc<'_>) {
         let Some(obj) = v.as_object() else {
             return self.push(
                 IssueType::Structure,
@@ -163,7 +181,7 @@ impl Checker {
 
     /// Checks the properties of one object whose definition is `parent` (type name or
     /// backbone path), then its required elements.
-    fn object(&mut self, obj: &Map<String, Value>, parent: &str, loc: &str, is_resource: bool) {
+    fn object(&mut self, obj: &Map<String, Value>, parent: &str, loc: &Loc<'_>, is_resource: bool) {
         if obj.is_empty() {
             self.push(
                 IssueType::Invalid,
@@ -183,7 +201,7 @@ impl Checker {
                 Some(b) => (b, true),
                 None => (k.as_str(), false),
             };
-            let child_loc = format!("{loc}.{base}");
+            let child_loc = Loc::Field(loc, base);
             let Some((def, ty)) = crate::names::child(self.model, parent, base) else {
                 self.unknown(parent, k, &child_loc);
                 continue;
@@ -224,7 +242,7 @@ impl Checker {
                 let name = if def.choice { format!("{}[x]", def.name) } else { def.name.to_string() };
                 self.push(
                     IssueType::Required,
-                    &format!("{loc}.{}", def.name),
+                    &Loc::Field(loc, def.name),
                     format!("Missing required element '{name}' (minimum cardinality {})", def.min),
                     format!("必須要素 '{name}' がありません（最小出現回数 {}）", def.min),
                 );
@@ -232,7 +250,7 @@ impl Checker {
         }
     }
 
-    fn unknown(&mut self, parent: &str, key: &str, loc: &str) {
+    fn unknown(&mut self, parent: &str, key: &str, loc: &Loc<'_>) {
         // Name a bad choice suffix as such: `valueFoo` on an element with `value[x]`.
         let base = key.trim_start_matches('_');
         for (i, _) in base.char_indices().filter(|(_, c)| c.is_ascii_uppercase()) {
@@ -275,7 +293,7 @@ impl Checker {
         ty: &TypeRef,
         code: &str,
         is_primitive: bool,
-        loc: &str,
+        loc: &Loc<'_>,
     ) {
         if def.is_array() {
             let Value::Array(items) = v else {
@@ -307,7 +325,7 @@ impl Checker {
             }
             let exts = ext.and_then(Value::as_array);
             for (i, item) in items.iter().enumerate() {
-                let item_loc = format!("{loc}[{i}]");
+                let item_loc = Loc::Index(loc, i);
                 if item.is_null() && is_primitive {
                     // A null value is a placeholder for an entry that only has extensions.
                     let paired = exts.and_then(|e| e.get(i)).is_some_and(|e| !e.is_null());
@@ -334,7 +352,7 @@ impl Checker {
         }
     }
 
-    fn null_value(&mut self, def: &ElementDef, loc: &str) {
+    fn null_value(&mut self, def: &ElementDef, loc: &Loc<'_>) {
         self.push(
             IssueType::Structure,
             loc,
@@ -343,7 +361,7 @@ impl Checker {
         );
     }
 
-    fn item(&mut self, v: &Value, def: &ElementDef, ty: &TypeRef, code: &str, is_primitive: bool, loc: &str) {
+    fn item(&mut self, v: &Value, def: &ElementDef, ty: &TypeRef, code: &str, is_primitive: bool, loc: &Loc<'_>) {
         if def.xhtml {
             match v.as_str() {
                 Some(div) => {
@@ -380,7 +398,7 @@ impl Checker {
         }
     }
 
-    fn wrong_kind(&mut self, def: &ElementDef, code: &str, kind: JsonKind, loc: &str) {
+    fn wrong_kind(&mut self, def: &ElementDef, code: &str, kind: JsonKind, loc: &Loc<'_>) {
         let (en, ja) = kind_names(kind);
         self.push(
             IssueType::Structure,
@@ -390,7 +408,7 @@ impl Checker {
         );
     }
 
-    fn bad_format(&mut self, text: &str, code: &str, loc: &str) {
+    fn bad_format(&mut self, text: &str, code: &str, loc: &Loc<'_>) {
         self.push(
             IssueType::Value,
             loc,
@@ -399,7 +417,7 @@ impl Checker {
         );
     }
 
-    fn primitive(&mut self, v: &Value, def: &ElementDef, code: &str, loc: &str) {
+    fn primitive(&mut self, v: &Value, def: &ElementDef, code: &str, loc: &Loc<'_>) {
         let kind = json_kind(code);
         match (kind, v) {
             (JsonKind::Bool, Value::Bool(_)) => {}
@@ -444,7 +462,7 @@ impl Checker {
         }
     }
 
-    fn binding(&mut self, code: &str, def: &ElementDef, loc: &str) {
+    fn binding(&mut self, code: &str, def: &ElementDef, loc: &Loc<'_>) {
         let Some(b) = def.binding.as_ref().filter(|b| b.strength == BindingStrength::Required) else {
             return;
         };
@@ -464,7 +482,7 @@ impl Checker {
 
     /// `_name`: an object (or, for repeating elements, an array of objects and nulls aligned
     /// with `name`) holding only `id` and `extension`.
-    fn companion(&mut self, v: &Value, value: Option<&Value>, def: &ElementDef, loc: &str) {
+    fn companion(&mut self, v: &Value, value: Option<&Value>, def: &ElementDef, loc: &Loc<'_>) {
         if def.is_array() {
             let Value::Array(items) = v else {
                 return self.push(
@@ -502,7 +520,7 @@ impl Checker {
                 }
             }
             for (i, item) in items.iter().enumerate() {
-                let item_loc = format!("{loc}[{i}]");
+                let item_loc = Loc::Index(loc, i);
                 if item.is_null() {
                     let paired = values.and_then(|vs| vs.get(i)).is_some_and(|v| !v.is_null());
                     if !paired {
@@ -525,7 +543,7 @@ impl Checker {
         }
     }
 
-    fn companion_object(&mut self, v: &Value, def: &ElementDef, loc: &str) {
+    fn companion_object(&mut self, v: &Value, def: &ElementDef, loc: &Loc<'_>) {
         let Some(obj) = v.as_object() else {
             return self.push(
                 IssueType::Structure,

@@ -16,6 +16,7 @@ mod sqlite;
 mod sqlite_has;
 mod sqlite_index;
 mod sqlite_query;
+mod sqlite_record;
 mod sqlite_sort;
 
 pub use error::StoreError;

@@ -42,14 +42,15 @@ CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- current version and the tables stay as small as the live data. WITHOUT ROWID tables
 -- keyed by (type, param, value…, seq) hold each row in one B-tree that is also the lookup
 -- index; absent optional parts are stored as '' because key columns cannot be NULL.
+-- There is no index on `seq` (except idx_date's, which half-open date tests probe): the
+-- version's record in idx_record lists its rows' keys, for deletes and sort values.
+CREATE TABLE IF NOT EXISTS idx_record (seq INTEGER PRIMARY KEY, entries BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS idx_token (type TEXT NOT NULL, param TEXT NOT NULL, code TEXT NOT NULL,
     system TEXT NOT NULL, seq INTEGER NOT NULL, display TEXT,
     PRIMARY KEY (type, param, code, system, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_token_seq ON idx_token(seq);
 CREATE TABLE IF NOT EXISTS idx_string (type TEXT NOT NULL, param TEXT NOT NULL, norm TEXT NOT NULL,
     exact TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, norm, exact, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_string_seq ON idx_string(seq);
 CREATE TABLE IF NOT EXISTS idx_date (type TEXT NOT NULL, param TEXT NOT NULL, lo INTEGER NOT NULL,
     hi INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, lo, hi, seq)) WITHOUT ROWID;
@@ -59,23 +60,18 @@ CREATE INDEX IF NOT EXISTS idx_date_seq ON idx_date(seq);
 CREATE TABLE IF NOT EXISTS idx_date_wide (type TEXT NOT NULL, param TEXT NOT NULL, lo INTEGER NOT NULL,
     hi INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, lo, hi, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_date_wide_seq ON idx_date_wide(seq);
 CREATE TABLE IF NOT EXISTS idx_number (type TEXT NOT NULL, param TEXT NOT NULL, value REAL NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, value, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_number_seq ON idx_number(seq);
 CREATE TABLE IF NOT EXISTS idx_quantity (type TEXT NOT NULL, param TEXT NOT NULL, code TEXT NOT NULL,
     value REAL NOT NULL, system TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, code, value, system, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_quantity_seq ON idx_quantity(seq);
 CREATE TABLE IF NOT EXISTS idx_reference (type TEXT NOT NULL, param TEXT NOT NULL, target_id TEXT NOT NULL,
     target_type TEXT NOT NULL, url TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, target_id, target_type, url, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_reference_seq ON idx_reference(seq);
 CREATE TABLE IF NOT EXISTS idx_uri (type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, value, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_uri_seq ON idx_uri(seq);
 -- Composite parameters: the first component (a token: c_code, c_system) and the second
 -- component in the columns its own kind's table uses (code/system, norm/exact, value,
 -- lo/hi, target_id/target_type/url), so one row holds both values of one element. A rowid
@@ -84,7 +80,6 @@ CREATE TABLE IF NOT EXISTS idx_composite (type TEXT NOT NULL, param TEXT NOT NUL
     c_system TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT, system TEXT, display TEXT, norm TEXT, exact TEXT,
     value, lo INTEGER, hi INTEGER, target_id TEXT, target_type TEXT, url TEXT);
 CREATE INDEX IF NOT EXISTS idx_composite_key ON idx_composite(type, param, c_code, c_system, seq);
-CREATE INDEX IF NOT EXISTS idx_composite_seq ON idx_composite(seq);
 -- `_text` and `_content`: one row per resource version (rowid = seq) holding the token
 -- streams the search crate produced (narrative; the rest of the text). Contentless (the
 -- text is in `resource.body` already) with delete support (which needs the column sizes
@@ -120,7 +115,13 @@ impl SqliteStore {
         // Fewer, larger checkpoints: each one fsyncs, and bulk loads fill the WAL quickly.
         writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")?;
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
+        let had_records: bool =
+            writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
         writer.execute_batch(SCHEMA)?;
+        if !had_records {
+            crate::sqlite_record::build_missing(&writer)?;
+        }
+        crate::sqlite_record::register_sort_value(&writer)?;
         let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
         Ok(SqliteStore {
             path,
@@ -141,6 +142,7 @@ impl SqliteStore {
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(30))?;
                 c.execute_batch("PRAGMA cache_size=-16384;")?;
+                crate::sqlite_record::register_sort_value(&c)?;
                 c
             }
         };
@@ -228,7 +230,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 .query_row(params![v.resource_type, v.id], |r| r.get(0))
                 .optional()?;
             if let Some(old) = old {
-                crate::sqlite_index::delete(self.conn, old)?;
+                crate::sqlite_record::delete(self.conn, old, v.resource_type)?;
                 self.conn.prepare_cached("UPDATE resource SET current = 0 WHERE seq = ?1")?.execute([old])?;
             }
         }
@@ -282,7 +284,7 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
-        crate::sqlite_index::delete(self.conn, seq)?;
+        crate::sqlite_record::delete(self.conn, seq, resource_type)?;
         crate::sqlite_index::insert(self.conn, seq, resource_type, index)
     }
 

@@ -507,7 +507,7 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
                 // The expression appears twice below (null test and sort value).
                 values.push(V::Text(param.clone()));
                 values.push(V::Text(param.clone()));
-                format!("(SELECT {agg}({col}) FROM {} WHERE seq = {alias}.seq AND param = ?)", table(*kind))
+                crate::sqlite_record::sort_value_sql(table(*kind), col, agg == "MAX", alias)
             }
         };
         // NULLs (no value) sort last in both directions.

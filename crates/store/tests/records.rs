@@ -1,0 +1,168 @@
+//! Index records: a superseded or deleted version's index rows are removed by the keys its
+//! record lists, `_sort` reads values from records, and a database written before records
+//! existed gains them when opened.
+
+use tsunagu_store::{
+    IndexEntry, IndexKind, IndexValue, Method, NewVersion, SearchQuery, Snapshot, SortKey, SortParam, SqliteStore,
+    Store, SyncMode,
+};
+
+fn entry(param: &str, value: IndexValue) -> IndexEntry {
+    IndexEntry { param: param.into(), value }
+}
+
+/// One value of every kind, varied by `n`, including a wide date (two tables), a literal
+/// reference (its url is rebuilt from type and id), a composite and full text.
+fn entries(n: i64) -> Vec<IndexEntry> {
+    let text = |s: String| s;
+    vec![
+        entry(
+            "code",
+            IndexValue::Token { system: Some("http://loinc.org".into()), code: format!("c{n}"), display: None },
+        ),
+        entry(
+            "code",
+            IndexValue::Token { system: Some("http://loinc.org".into()), code: "shared".into(), display: None },
+        ),
+        entry("name", IndexValue::String { norm: format!("やまだ{n}"), exact: text(format!("山田{n}")) }),
+        entry("date", IndexValue::Date { lo: n * 1000, hi: n * 1000 + 1 }),
+        entry("period", IndexValue::Date { lo: 0, hi: i64::MAX }),
+        entry("length", IndexValue::Number { value: n as f64 / 3.0 }),
+        entry("value", IndexValue::Quantity { system: None, code: Some("mg".into()), value: -(n as f64) }),
+        entry(
+            "subject",
+            IndexValue::Reference {
+                target_type: Some("Patient".into()),
+                target_id: Some("p1".into()),
+                url: "Patient/p1".into(),
+            },
+        ),
+        entry("source", IndexValue::Reference { target_type: None, target_id: None, url: format!("urn:x:{n}") }),
+        entry("url", IndexValue::Uri { value: format!("http://example.org/{n}") }),
+        entry(
+            "code-value-quantity",
+            IndexValue::Composite {
+                system: None,
+                code: "bp".into(),
+                second: Box::new(IndexValue::Quantity { system: None, code: None, value: n as f64 }),
+            },
+        ),
+        entry("_content", IndexValue::FullText { tokens: format!("word{n}") }),
+    ]
+}
+
+fn put(store: &SqliteStore, id: &str, version: u64, index: &[IndexEntry], deleted: bool) {
+    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
+    store
+        .write(&mut |txn| {
+            txn.put(&NewVersion {
+                resource_type: "Observation",
+                id,
+                version,
+                last_updated_ms: 1,
+                method: if deleted { Method::Delete } else { Method::Put },
+                body: (!deleted).then_some(body.as_bytes()),
+                index,
+            })
+        })
+        .unwrap();
+}
+
+fn problems(dir: &std::path::Path) -> Vec<String> {
+    Snapshot::open(dir).unwrap().consistency_check().unwrap()
+}
+
+fn sorted_ids(store: &SqliteStore, param: &str, kind: IndexKind, descending: bool) -> Vec<String> {
+    let q = SearchQuery {
+        resource_type: Some("Observation".into()),
+        sort: vec![SortKey { param: SortParam::Index { param: param.into(), kind }, descending }],
+        count: 10,
+        ..Default::default()
+    };
+    store.search(&q).unwrap().resources.into_iter().map(|v| v.id).collect()
+}
+
+#[test]
+fn updates_and_deletes_leave_no_rows_of_old_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        put(&store, id, 1, &entries(i as i64), false);
+    }
+    put(&store, "a", 2, &entries(7), false);
+    put(&store, "b", 2, &[], false);
+    put(&store, "c", 2, &[], true);
+    assert_eq!(problems(dir.path()), Vec::<String>::new());
+    // The rows of version 1 of `a` are gone, those of version 2 are there.
+    let ids = |code: &str| {
+        let q = SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: vec![tsunagu_store::Clause {
+                any: vec![tsunagu_store::Condition::Index {
+                    param: "code".into(),
+                    test: tsunagu_store::Test::Token {
+                        system: tsunagu_store::SystemMatch::Any,
+                        code: Some(code.into()),
+                    },
+                    negate: false,
+                }],
+            }],
+            count: 10,
+            ..Default::default()
+        };
+        store.search(&q).unwrap().resources.into_iter().map(|v| v.id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids("c0"), Vec::<String>::new());
+    assert_eq!(ids("c7"), ["a"]);
+    assert_eq!(ids("shared"), ["a"]);
+}
+
+#[test]
+fn sort_values_come_from_records_as_min_and_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+    for (n, id) in [(2, "two"), (1, "one"), (3, "three")] {
+        put(&store, id, 1, &entries(n), false);
+    }
+    put(&store, "none", 1, &[], false);
+    assert_eq!(sorted_ids(&store, "date", IndexKind::Date, false), ["one", "two", "three", "none"]);
+    assert_eq!(sorted_ids(&store, "date", IndexKind::Date, true), ["three", "two", "one", "none"]);
+    // Ascending takes each resource's smallest code ("c1" < "shared"), descending its largest.
+    assert_eq!(sorted_ids(&store, "code", IndexKind::Token, false), ["one", "two", "three", "none"]);
+    assert_eq!(sorted_ids(&store, "code", IndexKind::Token, true), ["three", "one", "two", "none"]);
+    assert_eq!(sorted_ids(&store, "value", IndexKind::Quantity, false), ["three", "two", "one", "none"]);
+    assert_eq!(sorted_ids(&store, "length", IndexKind::Number, true), ["three", "two", "one", "none"]);
+    assert_eq!(sorted_ids(&store, "source", IndexKind::Reference, false), ["one", "two", "three", "none"]);
+}
+
+#[test]
+fn a_database_without_records_gains_them_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+        for (i, id) in ["a", "b"].iter().enumerate() {
+            put(&store, id, 1, &entries(i as i64), false);
+        }
+    }
+    // The layout before records: no idx_record, an index on `seq` in every index table.
+    let c = rusqlite::Connection::open(dir.path().join("tsunagu.sqlite")).unwrap();
+    c.execute_batch("DROP TABLE idx_record").unwrap();
+    for t in ["token", "string", "date_wide", "number", "quantity", "reference", "uri", "composite"] {
+        c.execute_batch(&format!("CREATE INDEX idx_{t}_seq ON idx_{t}(seq)")).unwrap();
+    }
+    drop(c);
+    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+    put(&store, "a", 2, &entries(5), false);
+    put(&store, "b", 2, &[], true);
+    assert_eq!(problems(dir.path()), Vec::<String>::new());
+    assert_eq!(sorted_ids(&store, "code", IndexKind::Token, false), ["a"]);
+    let c = rusqlite::Connection::open(dir.path().join("tsunagu.sqlite")).unwrap();
+    let seq_indexes: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_seq' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(seq_indexes, ["idx_date_seq"]);
+}
