@@ -231,16 +231,14 @@ impl Interactions {
                         return Ok(Plan::Exists(existing));
                     }
                 }
-                Plan::Create(uuid::Uuid::new_v4().to_string())
+                Plan::Create(crate::resource::new_id())
             }
             Verb::Put => match (&e.criteria, id_in_url) {
                 (Some(c), _) => {
                     let m = self.conditional_matches(txn, &e.ty, c)?;
                     let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str);
                     match m.as_slice() {
-                        [] => Plan::Update(
-                            body_id.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                        ),
+                        [] => Plan::Update(body_id.map(str::to_string).unwrap_or_else(crate::resource::new_id)),
                         [(_, id)] => Plan::Update(id.clone()),
                         _ => return Err(multiple_matches(&e.ty, c, m.len())),
                     }

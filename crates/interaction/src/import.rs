@@ -100,7 +100,7 @@ impl Interactions {
                 ));
             }
             let post = method == "POST" || (kind == "collection" && resource.get("id").is_none());
-            let s = self.stage_resource(resource, post.then(|| uuid::Uuid::new_v4().to_string()))?;
+            let s = self.stage_resource(resource, post.then(crate::resource::new_id))?;
             if let Some(full) = entry.get("fullUrl").and_then(Value::as_str) {
                 ids.insert(full.to_string(), format!("{}/{}", s.resource_type, s.id));
             }
@@ -145,7 +145,7 @@ impl Interactions {
                         format!("'{id}' はリソース id として不正です"),
                     ))
                 }
-                None => (uuid::Uuid::new_v4().to_string(), Method::Post),
+                None => (crate::resource::new_id(), Method::Post),
             },
         };
         Ok(Staged {

@@ -26,6 +26,16 @@ impl ResourceCheck for NoCheck {
 }
 
 /// `[A-Za-z0-9\-\.]{1,64}` (R4 `id` datatype).
+/// A new server-assigned resource id: a UUID of version 7, which starts with the time.
+/// Ids written close together sort together, so the index entries of a batch of new
+/// resources (the `(type, id, version)` key, every reference to them) land on a few B-tree
+/// pages at the end of their key range instead of one random page each; at a million
+/// resources random (version 4) ids made a bulk load rewrite most of those indexes on
+/// every commit. The time in the id says no more than `meta.lastUpdated` already does.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }

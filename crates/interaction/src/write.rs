@@ -73,7 +73,7 @@ impl Interactions {
                     return Ok(Written { version: existing, created: false, existing: true });
                 }
             }
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = crate::resource::new_id();
             self.put_version(txn, ty, &id, 1, Method::Post, map, None).map(|version| Written {
                 version,
                 created: true,
@@ -121,7 +121,7 @@ impl Interactions {
             let matches = self.conditional_matches(txn, ty, criteria)?;
             let id = match (matches.as_slice(), &body_id) {
                 ([], Some(id)) => id.clone(),
-                ([], None) => uuid::Uuid::new_v4().to_string(),
+                ([], None) => crate::resource::new_id(),
                 ([(_, found)], Some(id)) if found != id => {
                     return Err(InteractionError::bad_request(
                         format!("the criteria match {ty}/{found}, but the body has id '{id}'"),

@@ -13,6 +13,7 @@ mod error;
 mod query;
 mod snapshot;
 mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_has;
 mod sqlite_index;
 mod sqlite_query;

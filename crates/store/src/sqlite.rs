@@ -90,6 +90,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS idx_fulltext USING fts5(narrative, content, c
 ";
 
 pub struct SqliteStore {
+    /// First, so it stops before the writer connection closes.
+    checkpointer: crate::sqlite_checkpoint::Checkpointer,
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
@@ -112,8 +114,11 @@ impl SqliteStore {
             SyncMode::Full => "PRAGMA synchronous=FULL;",
             SyncMode::Normal => "PRAGMA synchronous=NORMAL;",
         })?;
-        // Fewer, larger checkpoints: each one fsyncs, and bulk loads fill the WAL quickly.
-        writer.execute_batch("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;")?;
+        // Checkpoints run on their own thread (`sqlite_checkpoint`); the writer's own is a
+        // backstop at 512 MiB of WAL. The writer's cache holds the index pages a large
+        // batch dirties (spilling them mid-transaction rewrote them), up to 256 MiB.
+        writer
+            .execute_batch("PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=65536;")?;
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         let had_records: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
@@ -124,6 +129,7 @@ impl SqliteStore {
         crate::sqlite_record::register_sort_value(&writer)?;
         let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
         Ok(SqliteStore {
+            checkpointer: crate::sqlite_checkpoint::Checkpointer::start(&path, sync)?,
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
@@ -428,7 +434,10 @@ impl Store for SqliteStore {
         guard.1 = true;
         match result {
             Ok(()) => match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    self.checkpointer.wrote();
+                    Ok(())
+                }
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
                     Err(e.into())

@@ -504,14 +504,12 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
                         },
                     ),
                 };
-                // The expression appears twice below (null test and sort value).
-                values.push(V::Text(param.clone()));
                 values.push(V::Text(param.clone()));
                 crate::sqlite_record::sort_value_sql(table(*kind), col, agg == "MAX", alias)
             }
         };
-        // NULLs (no value) sort last in both directions.
-        parts.push(format!("({expr}) IS NULL, {expr} {dir}"));
+        // Resources without a value sort last in both directions.
+        parts.push(format!("{expr} {dir} NULLS LAST"));
     }
     // Ties follow the first key's direction, as the sort-driven plan walks them.
     let tie = if keys.first().is_some_and(|k| k.descending) { "DESC" } else { "ASC" };

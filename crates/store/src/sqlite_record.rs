@@ -134,7 +134,19 @@ pub(crate) fn view<'v>(v: &'v ToSqlOutput<'_>) -> ValueRef<'v> {
 /// The rows of a record.
 pub(crate) fn rows(record: &[u8]) -> Result<Vec<Row<'_>>, StoreError> {
     let mut out: Vec<Row<'_>> = Vec::new();
+    each_row(record, None, |table, values| out.push((table, std::mem::take(values))))?;
+    Ok(out)
+}
+
+/// Calls `f` with each row of the record, its values in one reused buffer. With `only`,
+/// a reference url of another table is left NULL instead of being rebuilt.
+fn each_row<'r>(
+    record: &'r [u8],
+    only: Option<u8>,
+    mut f: impl FnMut(u8, &mut Vec<ToSqlOutput<'r>>),
+) -> Result<(), StoreError> {
     let mut texts: Vec<&[u8]> = Vec::new();
+    let mut values: Vec<ToSqlOutput<'r>> = Vec::new();
     let mut at = 0;
     while at < record.len() {
         let table = record[at];
@@ -142,7 +154,7 @@ pub(crate) fn rows(record: &[u8]) -> Result<Vec<Row<'_>>, StoreError> {
             return Err(corrupt());
         };
         at += 1;
-        let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(keys.len() + extra.len());
+        values.clear();
         for _ in 0..keys.len() + extra.len() {
             let kind = *record.get(at).ok_or_else(corrupt)?;
             at += 1;
@@ -173,6 +185,9 @@ pub(crate) fn rows(record: &[u8]) -> Result<Vec<Row<'_>>, StoreError> {
                     at = next;
                     ToSqlOutput::Borrowed(ValueRef::Text(texts.get(n).ok_or_else(corrupt)?))
                 }
+                TYPE_SLASH_ID if values.len() == 3 && only.is_some_and(|t| t != table) => {
+                    ToSqlOutput::Borrowed(ValueRef::Null)
+                }
                 TYPE_SLASH_ID if values.len() == 3 => {
                     let text = |v: &ToSqlOutput<'_>| match view(v) {
                         ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(|_| corrupt()),
@@ -184,9 +199,9 @@ pub(crate) fn rows(record: &[u8]) -> Result<Vec<Row<'_>>, StoreError> {
             };
             values.push(v);
         }
-        out.push((table, values));
+        f(table, &mut values);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn varint(b: &[u8], mut at: usize) -> Option<(usize, usize)> {
@@ -303,19 +318,26 @@ pub(crate) fn register_sort_value(c: &Connection) -> Result<(), StoreError> {
             let param = ctx.get_raw(2).as_bytes()?;
             let column = ctx.get::<i64>(3)? as usize;
             let max = ctx.get::<i64>(4)? != 0;
-            let rows = rows(record).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            let mut best: Option<ValueRef<'_>> = None;
-            for (t, values) in &rows {
-                if *t as i64 != table || values.first().map(view) != Some(ValueRef::Text(param)) {
-                    continue;
+            let mut best: Option<ToSqlOutput<'_>> = None;
+            let table = u8::try_from(table).unwrap_or(u8::MAX);
+            each_row(record, Some(table), |t, values| {
+                if t != table || values.first().map(view) != Some(ValueRef::Text(param)) {
+                    return;
                 }
-                let Some(v) = values.get(column).map(view).filter(|v| *v != ValueRef::Null) else { continue };
-                let better = best.is_none_or(|b| if max { sql_order(v, b).is_gt() } else { sql_order(v, b).is_lt() });
+                let Some(v) = values.get(column).map(view).filter(|v| *v != ValueRef::Null) else { return };
+                let better = best.as_ref().map(view).is_none_or(|b| {
+                    if max {
+                        sql_order(v, b).is_gt()
+                    } else {
+                        sql_order(v, b).is_lt()
+                    }
+                });
                 if better {
-                    best = Some(v);
+                    best = Some(std::mem::replace(&mut values[column], ToSqlOutput::Borrowed(ValueRef::Null)));
                 }
-            }
-            Ok(best.map(Value::from))
+            })
+            .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            Ok(best.as_ref().map(|b| Value::from(view(b))))
         },
     )?;
     Ok(())
