@@ -73,10 +73,19 @@ fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
 
 fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
     match c {
-        Condition::Id(id) => {
-            values.push(V::Text(id.clone()));
-            format!("{alias}.id = ?")
-        }
+        Condition::Id(id) => match ty {
+            // Through the (type, id, version) index: left to itself SQLite walks every
+            // live resource of the type in `seq` order (for the page order) testing ids.
+            Some(t) => {
+                values.push(V::Text(t.to_string()));
+                values.push(V::Text(id.clone()));
+                format!("{alias}.seq IN (SELECT seq FROM resource WHERE type = ? AND id = ?)")
+            }
+            None => {
+                values.push(V::Text(id.clone()));
+                format!("{alias}.id = ?")
+            }
+        },
         Condition::LastUpdated { lo, hi } => {
             values.push(V::Integer(*lo));
             values.push(V::Integer(*hi));
