@@ -74,6 +74,8 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
         let _ = h.join();
     }
     bar.finish_and_clear();
+    // Closing the store copies the rest of the WAL into the database: part of the load.
+    drop(fhir);
     let secs = start.elapsed().as_secs_f64();
     for (name, why) in &failures {
         eprintln!("failed: {name}: {why}");

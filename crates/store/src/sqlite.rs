@@ -93,8 +93,10 @@ pub struct SqliteStore {
     /// First, so it stops before the writer connection closes.
     checkpointer: crate::sqlite_checkpoint::Checkpointer,
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// Before the writer: the last connection to close checkpoints the WAL and removes it,
+    /// which a read-only connection cannot do.
     readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Connection>,
     clock: AtomicI64,
 }
 
