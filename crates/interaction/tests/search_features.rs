@@ -190,6 +190,13 @@ fn full_text_finds_japanese_without_spaces() {
     assert_eq!(q("_content=減塩"), ["n1"]);
     assert_eq!(q("_text:not=血圧"), ["n2", "n3"]);
     assert_eq!(status(&fhir, "Condition", "_text=-"), 400);
+    // A term mixing digits or Latin letters with Japanese is one phrase, in order.
+    assert_eq!(q("_text=2型糖尿病"), ["n2"]);
+    assert_eq!(q("_text=2型"), ["n2"]);
+    assert_eq!(q("_text=糖尿病type"), ["n2"]);
+    assert_eq!(q("_text=こうけつあつfollow"), ["n3"]);
+    assert!(q("_text=型2").is_empty());
+    assert!(q("_text=diabetes糖尿病").is_empty());
     // An update replaces the old version's tokens.
     put(&fhir, narrative("n1", "<p>経過良好</p>", "-"));
     assert!(q("_text=高血圧").is_empty());

@@ -228,33 +228,35 @@ pub(crate) fn match_expression(v: &str) -> Option<String> {
     Some(ands.join(" AND "))
 }
 
-/// One term: each of its runs must occur (a CJK run as the phrase of its bigrams, or as a
-/// prefix when it is one character), the words of a run of words as a phrase.
+/// One term (no spaces): its tokens as one phrase, as the text would have been cut, so
+/// `abc山田` finds those words next to each other. A CJK run followed by more of the term
+/// ends with its last character (the index cuts a run into bigrams and that character);
+/// a term ending in a single CJK character matches it as a prefix, since in the text it
+/// may start a longer run.
 fn term_expression(term: &str) -> Option<String> {
-    let mut parts = Vec::new();
-    let mut words: Vec<String> = Vec::new();
-    let flush = |words: &mut Vec<String>, parts: &mut Vec<String>| {
-        if !words.is_empty() {
-            parts.push(format!("\"{}\"", words.join(" ")));
-            words.clear();
-        }
-    };
-    for run in runs(term) {
+    let runs = runs(term);
+    let mut tokens: Vec<String> = Vec::new();
+    let mut prefix = false;
+    for (i, run) in runs.iter().enumerate() {
+        let last = i + 1 == runs.len();
         match run {
-            Run::Word(w) => words.push(w),
+            Run::Word(w) => tokens.push(w.clone()),
+            Run::Cjk(chars) if chars.len() == 1 => {
+                tokens.push(chars[0].to_string());
+                prefix = last;
+            }
             Run::Cjk(chars) => {
-                flush(&mut words, &mut parts);
-                if chars.len() == 1 {
-                    parts.push(format!("\"{}\" *", chars[0]));
-                } else {
-                    let bigrams: Vec<String> = chars.windows(2).map(|p| p.iter().collect()).collect();
-                    parts.push(format!("\"{}\"", bigrams.join(" ")));
+                tokens.extend(chars.windows(2).map(|p| p.iter().collect::<String>()));
+                if !last {
+                    tokens.push(chars[chars.len() - 1].to_string());
                 }
             }
         }
     }
-    flush(&mut words, &mut parts);
-    (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+    if tokens.is_empty() {
+        return None;
+    }
+    Some(format!("(\"{}\"{})", tokens.join(" "), if prefix { " *" } else { "" }))
 }
 
 #[cfg(test)]
@@ -277,5 +279,10 @@ mod tests {
         assert_eq!(match_expression("a b OR c").unwrap(), "((\"a\")) AND ((\"b\") OR (\"c\"))");
         assert_eq!(match_expression("\"blood pressure\" 血").unwrap(), "((\"blood pressure\")) AND ((\"血\" *))");
         assert!(match_expression(" - ").is_none());
+        // A term mixing scripts is one phrase in the order the index cuts the text.
+        assert_eq!(match_expression("abc山田").unwrap(), "((\"abc 山田\"))");
+        assert_eq!(match_expression("山田abc").unwrap(), "((\"山田 田 abc\"))");
+        assert_eq!(match_expression("x線").unwrap(), "((\"x 線\" *))");
+        assert_eq!(match_expression("blood-pressure").unwrap(), "((\"blood pressure\"))");
     }
 }

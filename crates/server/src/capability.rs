@@ -40,7 +40,7 @@ fn operations(ty: &str) -> Value {
 }
 
 const FULL_TEXT: &str = "words ANDed, OR between terms, \"quoted phrases\"; Japanese found without spaces \
-     (kanji/kana bigrams); modifier not";
+     (kanji/kana bigrams), and a term mixing scripts (2型糖尿病) as one phrase; modifier not";
 
 const CONTENT: &str =
     "the narrative and text written for people (codes, dates, ids and URLs are left to their own parameters)";
