@@ -485,10 +485,7 @@ impl Interactions {
                         continue;
                     }
                     let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { continue };
-                    for e in self.search.index_entries(&v.resource_type, &resource) {
-                        if inc.param.as_deref().is_some_and(|p| p != e.param) {
-                            continue;
-                        }
+                    for e in self.search.reference_entries(&v.resource_type, &resource, inc.param.as_deref()) {
                         if let tsunagu_store::IndexValue::Reference {
                             target_type: Some(t), target_id: Some(id), ..
                         } = e.value

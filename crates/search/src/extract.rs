@@ -3,7 +3,7 @@
 //! Types" table).
 
 use crate::range::parse_range;
-use crate::registry::SearchRegistry;
+use crate::registry::{ParamDef, SearchRegistry};
 use serde_json::{json, Value};
 use tsunagu_fhirpath::{EvalContext, Hooks, Item};
 use tsunagu_model::SearchParamType as K;
@@ -38,37 +38,52 @@ impl SearchRegistry {
     /// Every index entry of a resource of type `ty`. Parameters whose expression fails on
     /// this resource are skipped (the resource is still stored and found by the others).
     pub fn index_entries(&self, ty: &str, resource: &Value) -> Vec<IndexEntry> {
-        let params = self.params(ty);
         let resolver = TypeOnlyResolver;
         let ctx = EvalContext::new().with_hooks(&resolver);
         let mut out = Vec::new();
-        for p in params.iter() {
-            let Some(expr) = &p.expression else { continue };
-            // A panic in the engine is a bug, but it must not take a write down with it:
-            // the parameter is skipped for this resource instead.
-            let eval = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut found = Vec::new();
-                if let Ok(items) = expr.evaluate_with(resource, &ctx) {
-                    for item in &items {
-                        if p.kind == K::Composite {
-                            crate::composite::node_values(p, item, resource, &ctx, &mut found);
-                            continue;
-                        }
-                        values(p.kind, item, &mut |value| found.push(IndexEntry { param: p.code.to_string(), value }));
-                        modifier_values(p.kind, p.code, item, &mut found);
-                    }
-                }
-                found
-            }));
-            if let Ok(found) = eval {
-                out.extend(found);
-            }
+        for p in self.params(ty).iter() {
+            out.extend(param_entries(p, resource, &ctx));
         }
         out.dedup();
         crate::fulltext::entries(resource, &mut out);
         contained_types(resource, &mut out);
         out
     }
+
+    /// The reference entries of a resource: of parameter `param`, or of every reference
+    /// parameter. What `_include` follows, without the cost of the full extraction (full
+    /// text, composites).
+    pub fn reference_entries(&self, ty: &str, resource: &Value, param: Option<&str>) -> Vec<IndexEntry> {
+        let resolver = TypeOnlyResolver;
+        let ctx = EvalContext::new().with_hooks(&resolver);
+        let mut out = Vec::new();
+        for p in self.params(ty).iter().filter(|p| p.kind == K::Reference && param.is_none_or(|c| c == p.code)) {
+            out.extend(param_entries(p, resource, &ctx));
+        }
+        out.dedup();
+        out
+    }
+}
+
+/// The entries of one parameter. A panic in the engine is a bug, but it must not take a
+/// write down with it: the parameter is skipped for this resource instead.
+fn param_entries(p: &ParamDef, resource: &Value, ctx: &EvalContext<'_>) -> Vec<IndexEntry> {
+    let Some(expr) = &p.expression else { return Vec::new() };
+    let eval = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut found = Vec::new();
+        if let Ok(items) = expr.evaluate_with(resource, ctx) {
+            for item in &items {
+                if p.kind == K::Composite {
+                    crate::composite::node_values(p, item, resource, ctx, &mut found);
+                    continue;
+                }
+                values(p.kind, item, &mut |value| found.push(IndexEntry { param: p.code.to_string(), value }));
+                modifier_values(p.kind, p.code, item, &mut found);
+            }
+        }
+        found
+    }));
+    eval.unwrap_or_default()
 }
 
 /// One token per type of contained resource, so that `_contained=true` finds candidate

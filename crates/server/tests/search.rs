@@ -171,6 +171,11 @@ async fn chains_has_includes_sort_paging() {
     let b = json(s.get("Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization").await)
         .await;
     assert_eq!(b["entry"].as_array().unwrap().len(), 3);
+    // `*`: every reference parameter (subject and patient name the same Patient, once).
+    let b = json(s.get("Observation?_id=o1&_include=Observation:*&_include:iterate=Patient:*").await).await;
+    let found: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert_eq!(found, ["o1", "p1", "org1"]);
     // _sort, several keys, descending.
     let b = json(s.get("Patient?_sort=-birthdate").await).await;
     let order: Vec<&str> =
