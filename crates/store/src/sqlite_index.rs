@@ -1,7 +1,7 @@
 //! Writing index rows for a new current version.
 
 use crate::query::{IndexEntry, IndexValue};
-use crate::sqlite_record::{tag, Record};
+use crate::sqlite_record::{table, Record};
 use crate::StoreError;
 use rusqlite::{params, CachedStatement, Connection};
 use rustc_hash::FxHashMap;
@@ -43,22 +43,22 @@ fn record_rows<'a>(e: &'a IndexEntry, record: &mut Record<'a>) {
     }
     let p = text(&e.param);
     match &e.value {
-        IndexValue::Token { system, code, .. } => record.row(tag("idx_token"), &[p, text(code), opt(system)]),
-        IndexValue::String { norm, exact } => record.row(tag("idx_string"), &[p, text(norm), text(exact)]),
+        IndexValue::Token { system, code, .. } => record.row(table::TOKEN, &[p, text(code), opt(system)]),
+        IndexValue::String { norm, exact } => record.row(table::STRING, &[p, text(norm), text(exact)]),
         IndexValue::Date { lo, hi } => {
             if hi.saturating_sub(*lo) > DAY_MS {
-                record.row(tag("idx_date_wide"), &[p, R::Integer(*lo), R::Integer(*hi)]);
+                record.row(table::DATE_WIDE, &[p, R::Integer(*lo), R::Integer(*hi)]);
             }
-            record.row(tag("idx_date"), &[p, R::Integer(*lo), R::Integer(*hi)]);
+            record.row(table::DATE, &[p, R::Integer(*lo), R::Integer(*hi)]);
         }
-        IndexValue::Number { value } => record.row(tag("idx_number"), &[p, R::Real(*value)]),
+        IndexValue::Number { value } => record.row(table::NUMBER, &[p, R::Real(*value)]),
         IndexValue::Quantity { system, code, value } => {
-            record.row(tag("idx_quantity"), &[p, opt(code), R::Real(*value), opt(system)])
+            record.row(table::QUANTITY, &[p, opt(code), R::Real(*value), opt(system)])
         }
         IndexValue::Reference { target_type, target_id, url } => {
-            record.row(tag("idx_reference"), &[p, opt(target_id), opt(target_type), text(url)])
+            record.row(table::REFERENCE, &[p, opt(target_id), opt(target_type), text(url)])
         }
-        IndexValue::Uri { value } => record.row(tag("idx_uri"), &[p, text(value)]),
+        IndexValue::Uri { value } => record.row(table::URI, &[p, text(value)]),
         IndexValue::Composite { system, code, second } => {
             // The `value` column of the composite row, for sorting.
             let value = match second.as_ref() {
@@ -66,7 +66,7 @@ fn record_rows<'a>(e: &'a IndexEntry, record: &mut Record<'a>) {
                 IndexValue::Uri { value } => text(value),
                 _ => R::Null,
             };
-            record.row(tag("idx_composite"), &[p, text(code), opt(system), value])
+            record.row(table::COMPOSITE, &[p, text(code), opt(system), value])
         }
         IndexValue::FullText { .. } => {}
     }
@@ -207,6 +207,7 @@ struct RowInserter<'c> {
     statements: [Option<CachedStatement<'c>>; 9],
 }
 
+/// One insert per table, by tag (`sqlite_record::table`).
 const INSERT_SQL: [&str; 9] = [
     "INSERT OR IGNORE INTO idx_token (seq, type, param, system, code, display) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     "INSERT OR IGNORE INTO idx_string (seq, type, param, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -239,18 +240,25 @@ impl<'c> RowInserter<'c> {
     fn insert(&mut self, seq: i64, ty: &str, e: &IndexEntry) -> Result<(), StoreError> {
         let p = e.param.as_str();
         match &e.value {
-            IndexValue::Token { system, code, display } => {
-                self.statement(0)?.execute(params![seq, ty, p, system.as_deref().unwrap_or(""), code, display])?
+            IndexValue::Token { system, code, display } => self.statement(table::TOKEN)?.execute(params![
+                seq,
+                ty,
+                p,
+                system.as_deref().unwrap_or(""),
+                code,
+                display
+            ])?,
+            IndexValue::String { norm, exact } => {
+                self.statement(table::STRING)?.execute(params![seq, ty, p, norm, exact])?
             }
-            IndexValue::String { norm, exact } => self.statement(1)?.execute(params![seq, ty, p, norm, exact])?,
             IndexValue::Date { lo, hi } => {
                 if hi.saturating_sub(*lo) > DAY_MS {
-                    self.statement(3)?.execute(params![seq, ty, p, lo, hi])?;
+                    self.statement(table::DATE_WIDE)?.execute(params![seq, ty, p, lo, hi])?;
                 }
-                self.statement(2)?.execute(params![seq, ty, p, lo, hi])?
+                self.statement(table::DATE)?.execute(params![seq, ty, p, lo, hi])?
             }
-            IndexValue::Number { value } => self.statement(4)?.execute(params![seq, ty, p, value])?,
-            IndexValue::Quantity { system, code, value } => self.statement(5)?.execute(params![
+            IndexValue::Number { value } => self.statement(table::NUMBER)?.execute(params![seq, ty, p, value])?,
+            IndexValue::Quantity { system, code, value } => self.statement(table::QUANTITY)?.execute(params![
                 seq,
                 ty,
                 p,
@@ -258,18 +266,20 @@ impl<'c> RowInserter<'c> {
                 code.as_deref().unwrap_or(""),
                 value
             ])?,
-            IndexValue::Reference { target_type, target_id, url } => self.statement(6)?.execute(params![
-                seq,
-                ty,
-                p,
-                target_type.as_deref().unwrap_or(""),
-                target_id.as_deref().unwrap_or(""),
-                url
-            ])?,
-            IndexValue::Uri { value } => self.statement(7)?.execute(params![seq, ty, p, value])?,
+            IndexValue::Reference { target_type, target_id, url } => {
+                self.statement(table::REFERENCE)?.execute(params![
+                    seq,
+                    ty,
+                    p,
+                    target_type.as_deref().unwrap_or(""),
+                    target_id.as_deref().unwrap_or(""),
+                    url
+                ])?
+            }
+            IndexValue::Uri { value } => self.statement(table::URI)?.execute(params![seq, ty, p, value])?,
             IndexValue::Composite { system, code, second } => {
                 match composite_values(seq, ty, p, system, code, second) {
-                    Some(values) => self.statement(8)?.execute(rusqlite::params_from_iter(values))?,
+                    Some(values) => self.statement(table::COMPOSITE)?.execute(rusqlite::params_from_iter(values))?,
                     None => 0,
                 }
             }

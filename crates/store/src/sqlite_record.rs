@@ -30,6 +30,19 @@ pub(crate) const TABLES: [(&str, &[&str], &[&str]); 9] = [
     ("idx_composite", &["param", "c_code", "c_system"], &["value"]),
 ];
 
+/// The tags of [`TABLES`], by name, for the write path (no lookup per row).
+pub(crate) mod table {
+    pub(crate) const TOKEN: u8 = 0;
+    pub(crate) const STRING: u8 = 1;
+    pub(crate) const DATE: u8 = 2;
+    pub(crate) const DATE_WIDE: u8 = 3;
+    pub(crate) const NUMBER: u8 = 4;
+    pub(crate) const QUANTITY: u8 = 5;
+    pub(crate) const REFERENCE: u8 = 6;
+    pub(crate) const URI: u8 = 7;
+    pub(crate) const COMPOSITE: u8 = 8;
+}
+
 /// The tag of a table in [`TABLES`].
 pub(crate) fn tag(table: &str) -> u8 {
     TABLES.iter().position(|(t, _, _)| *t == table).expect("an index table") as u8
@@ -70,7 +83,7 @@ impl<'a> Record<'a> {
                     self.bytes.extend_from_slice(&f.to_le_bytes());
                 }
                 ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    if i == 3 && table == REFERENCE && is_type_slash_id(t, values) {
+                    if i == 3 && table == table::REFERENCE && is_type_slash_id(t, values) {
                         self.bytes.push(TYPE_SLASH_ID);
                     } else if let Some(n) = self.texts.get(t) {
                         self.bytes.push(SAME_TEXT);
@@ -97,9 +110,6 @@ impl<'a> Record<'a> {
         &self.bytes
     }
 }
-
-/// The tag of `idx_reference`, whose row is (param, target_id, target_type, url).
-const REFERENCE: u8 = 6;
 
 fn is_type_slash_id(url: &[u8], row: &[ValueRef<'_>]) -> bool {
     let (Some(ValueRef::Text(id)), Some(ValueRef::Text(ty))) = (row.get(1), row.get(2)) else { return false };
@@ -369,6 +379,15 @@ fn sql_order(a: ValueRef<'_>, b: ValueRef<'_>) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_names_match_the_table_list() {
+        use super::table::*;
+        let named = [TOKEN, STRING, DATE, DATE_WIDE, NUMBER, QUANTITY, REFERENCE, URI, COMPOSITE];
+        let names = TABLES.map(|(name, _, _)| tag(name));
+        assert_eq!(named, names);
+        assert_eq!(TABLES[REFERENCE as usize].0, "idx_reference");
+    }
 
     #[test]
     fn records_decode_to_what_was_written() {
