@@ -1,0 +1,254 @@
+//! Every limit that keeps one request from crashing or exhausting the server, in one
+//! place: its name (the key in `[limits]` of `tsunagu.toml`), its default, what it bounds,
+//! and the bilingual message a client gets when a request goes past it.
+//!
+//! This crate owns the numbers and their names only. It never enforces anything itself:
+//! each crate that does the bounded work takes the number it needs from [`Limits`] and
+//! reports a [`LimitExceeded`] inside its own error type, which the interaction layer
+//! turns into a 4xx OperationOutcome naming the limit.
+
+use serde::Deserialize;
+
+/// The limits of one server. Every field has a documented default ([`Limits::default`]);
+/// `tsunagu.toml` may override any of them under `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    // --- HTTP ---
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest request line plus headers, in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// Seconds a client has to send the complete request head (the connection is closed
+    /// after that).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send the complete request body (408 after that).
+    pub body_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    pub idle_timeout_secs: u64,
+    /// Requests processed at once; more are answered 503 with `Retry-After`.
+    pub max_concurrent_requests: usize,
+    /// Open client connections; more wait in the listen queue until one closes.
+    pub max_connections: usize,
+
+    // --- Resources ---
+    /// Nesting of objects and arrays in any resource written (JSON, XML, the result of a
+    /// PATCH, each Bundle entry), counted from the resource itself.
+    pub max_json_depth: usize,
+    /// Issues listed in one OperationOutcome; past it one issue says the list was cut.
+    pub max_issues: usize,
+
+    // --- Search ---
+    /// Chained parameters in one search parameter (`subject:Patient.organization.name` is 2).
+    pub max_chain_depth: usize,
+    /// `_has` nested in one search parameter.
+    pub max_has_depth: usize,
+    /// Conditions one search may expand to: every value of every parameter, and every
+    /// target type a chain without a type modifier fans out to, at every level.
+    pub max_search_conditions: usize,
+    /// Comma-separated values of one search parameter.
+    pub max_values_per_parameter: usize,
+    /// Rounds of `_include:iterate` / `_revinclude:iterate`.
+    pub max_include_iterations: usize,
+    /// Largest `_offset`.
+    pub max_search_offset: usize,
+
+    // --- Terminology ---
+    /// Value sets importing value sets (`compose.include.valueSet`), counted in levels.
+    pub max_value_set_import_depth: usize,
+    /// Codes in an expansion returned or used (`$expand` without `count`, `:in`).
+    pub max_expansion_size: usize,
+
+    // --- FHIRPath ---
+    /// Compiled size of one regular expression (`matches()`, `replaceMatches()`), in bytes.
+    pub max_regex_bytes: usize,
+    /// Memory of all compiled regular expressions kept for reuse, in bytes.
+    pub regex_cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 32 * 1024 * 1024,
+            max_header_bytes: 256 * 1024,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 60,
+            idle_timeout_secs: 60,
+            max_concurrent_requests: 64,
+            max_connections: 512,
+            max_json_depth: 100,
+            max_issues: 100,
+            max_chain_depth: 4,
+            max_has_depth: 4,
+            max_search_conditions: 1_000,
+            max_values_per_parameter: 1_000,
+            max_include_iterations: 4,
+            max_search_offset: 100_000,
+            max_value_set_import_depth: 10,
+            max_expansion_size: 10_000,
+            max_regex_bytes: 1024 * 1024,
+            regex_cache_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Which limit a request went past. Each has the name it has in `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    BodyBytes,
+    HeaderBytes,
+    JsonDepth,
+    Issues,
+    ChainDepth,
+    HasDepth,
+    SearchConditions,
+    ValuesPerParameter,
+    IncludeIterations,
+    SearchOffset,
+    ValueSetImportDepth,
+    ExpansionSize,
+    RegexBytes,
+}
+
+impl Limit {
+    /// The key in `[limits]` of `tsunagu.toml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Limit::BodyBytes => "max_body_bytes",
+            Limit::HeaderBytes => "max_header_bytes",
+            Limit::JsonDepth => "max_json_depth",
+            Limit::Issues => "max_issues",
+            Limit::ChainDepth => "max_chain_depth",
+            Limit::HasDepth => "max_has_depth",
+            Limit::SearchConditions => "max_search_conditions",
+            Limit::ValuesPerParameter => "max_values_per_parameter",
+            Limit::IncludeIterations => "max_include_iterations",
+            Limit::SearchOffset => "max_search_offset",
+            Limit::ValueSetImportDepth => "max_value_set_import_depth",
+            Limit::ExpansionSize => "max_expansion_size",
+            Limit::RegexBytes => "max_regex_bytes",
+        }
+    }
+
+    /// What the limit bounds, in English and Japanese.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Limit::BodyBytes => ("bytes in a request body", "リクエスト本文のバイト数"),
+            Limit::HeaderBytes => ("bytes in the request line and headers", "リクエスト行とヘッダのバイト数"),
+            Limit::JsonDepth => ("nesting depth of a resource", "リソースの入れ子の深さ"),
+            Limit::Issues => ("issues in one OperationOutcome", "1つの OperationOutcome の問題数"),
+            Limit::ChainDepth => ("chained parameters in one search parameter", "1つの検索パラメータのチェーンの深さ"),
+            Limit::HasDepth => ("_has nested in one search parameter", "1つの検索パラメータの _has の入れ子の深さ"),
+            Limit::SearchConditions => ("conditions one search expands to", "1回の検索が展開される条件の数"),
+            Limit::ValuesPerParameter => ("values of one search parameter", "1つの検索パラメータの値の数"),
+            Limit::IncludeIterations => ("rounds of _include/_revinclude :iterate", "_include/_revinclude :iterate の繰り返し回数"),
+            Limit::SearchOffset => ("_offset of a search", "検索の _offset"),
+            Limit::ValueSetImportDepth => ("levels of value sets importing value sets", "ValueSet の取り込み（compose.include.valueSet）の深さ"),
+            Limit::ExpansionSize => ("codes in one value-set expansion", "1つの ValueSet 展開のコード数"),
+            Limit::RegexBytes => ("compiled size of one regular expression", "1つの正規表現のコンパイル後のサイズ"),
+        }
+    }
+
+    /// The configured value of this limit.
+    pub fn value(self, limits: &Limits) -> usize {
+        match self {
+            Limit::BodyBytes => limits.max_body_bytes,
+            Limit::HeaderBytes => limits.max_header_bytes,
+            Limit::JsonDepth => limits.max_json_depth,
+            Limit::Issues => limits.max_issues,
+            Limit::ChainDepth => limits.max_chain_depth,
+            Limit::HasDepth => limits.max_has_depth,
+            Limit::SearchConditions => limits.max_search_conditions,
+            Limit::ValuesPerParameter => limits.max_values_per_parameter,
+            Limit::IncludeIterations => limits.max_include_iterations,
+            Limit::SearchOffset => limits.max_search_offset,
+            Limit::ValueSetImportDepth => limits.max_value_set_import_depth,
+            Limit::ExpansionSize => limits.max_expansion_size,
+            Limit::RegexBytes => limits.max_regex_bytes,
+        }
+    }
+}
+
+/// A request went past a limit: which one, its configured maximum, and (where known)
+/// how far the request went. Crates carry this inside their own error types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExceeded {
+    pub limit: Limit,
+    pub max: usize,
+    /// What the request asked for, when it was counted to the end (`None` when counting
+    /// stopped at the limit).
+    pub found: Option<usize>,
+    /// Where in the request (`Patient.name[0]`, a parameter name), when it helps.
+    pub at: Option<String>,
+}
+
+impl LimitExceeded {
+    pub fn new(limit: Limit, max: usize) -> Self {
+        LimitExceeded { limit, max, found: None, at: None }
+    }
+
+    pub fn found(mut self, found: usize) -> Self {
+        self.found = Some(found);
+        self
+    }
+
+    pub fn at(mut self, at: impl Into<String>) -> Self {
+        self.at = Some(at.into());
+        self
+    }
+
+    pub fn message_en(&self) -> String {
+        let (what, _) = self.limit.describe();
+        let mut s = format!("The request goes past the limit {} = {} ({what})", self.limit.key(), self.max);
+        if let Some(f) = self.found {
+            s.push_str(&format!(": {f}"));
+        }
+        if let Some(at) = &self.at {
+            s.push_str(&format!(" at {at}"));
+        }
+        s
+    }
+
+    pub fn message_ja(&self) -> String {
+        let (_, what) = self.limit.describe();
+        let mut s = format!("リクエストが上限 {} = {}（{what}）を超えています", self.limit.key(), self.max);
+        if let Some(f) = self.found {
+            s.push_str(&format!("（{f}）"));
+        }
+        if let Some(at) = &self.at {
+            s.push_str(&format!("（場所: {at}）"));
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message_en())
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_named_and_overridable_in_toml() {
+        let l: Limits = toml::from_str("max_chain_depth = 2\nmax_json_depth = 50").unwrap();
+        assert_eq!(l.max_chain_depth, 2);
+        assert_eq!(l.max_json_depth, 50);
+        assert_eq!(l.max_has_depth, Limits::default().max_has_depth);
+        assert!(toml::from_str::<Limits>("max_nonsense = 1").is_err());
+    }
+
+    #[test]
+    fn messages_name_the_limit_in_both_languages() {
+        let e = LimitExceeded::new(Limit::ChainDepth, 4).found(5).at("subject.subject");
+        assert!(e.message_en().contains("max_chain_depth = 4"), "{}", e.message_en());
+        assert!(e.message_ja().contains("max_chain_depth = 4"), "{}", e.message_ja());
+        assert!(e.message_ja().contains("チェーン"));
+        assert_eq!(Limit::ChainDepth.value(&Limits::default()), 4);
+    }
+}
