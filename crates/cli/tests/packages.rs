@@ -86,3 +86,67 @@ fn install_packages_load_a_master_and_serve_them() {
     assert_eq!(status, 200, "{p}");
     assert!(p.to_string().contains("アルブミン"), "{p}");
 }
+
+/// Writes a package whose manifest carries `name` as is (a path, say) as `<dir>/<file>`.
+fn make_raw_package(dir: &Path, file: &str, name: &str) -> std::path::PathBuf {
+    let root = dir.join(format!("{file}.src"));
+    std::fs::create_dir_all(root.join("package")).unwrap();
+    let manifest = json!({ "name": name, "version": "0.1.0" });
+    std::fs::write(root.join("package/package.json"), manifest.to_string()).unwrap();
+    let cs = json!({ "resourceType": "CodeSystem", "id": "evil", "url": "http://example.jp/cs/evil",
+        "status": "active", "content": "complete" });
+    std::fs::write(root.join("package/CodeSystem-evil.json"), cs.to_string()).unwrap();
+    let tgz = dir.join(file);
+    let status = Command::new("tar").arg("czf").arg(&tgz).arg("-C").arg(&root).arg("package").status().unwrap();
+    assert!(status.success());
+    tgz
+}
+
+/// Every path under `dir`, sorted.
+fn tree(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(tree(&p));
+        }
+        out.push(p);
+    }
+    out.sort();
+    out
+}
+
+/// A package whose name is a path (`../../x`, or absolute) is refused with exit status 1
+/// and a message, and no file appears where its installed copy would have gone.
+#[test]
+fn install_refuses_package_names_that_are_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The data directory sits two levels down, so `../../x` from its packages/ lands in
+    // `tmp/base`, which the test can watch.
+    let base = tmp.path().join("base");
+    let data = base.join("a/data");
+    std::fs::create_dir_all(&data).unwrap();
+    let absolute = base.join("abs/x");
+    let cases = [
+        ("relative.tgz", "../../x".to_owned(), base.join("a/x#0.1.0.tgz")),
+        ("absolute.tgz", absolute.to_str().unwrap().to_owned(), base.join("abs/x#0.1.0.tgz")),
+    ];
+    for (file, name, would_be) in &cases {
+        let pkg = make_raw_package(tmp.path(), file, name);
+        let before = tree(&base);
+        let out = tsunagu(&data, &["package", "install", pkg.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("package.json name {name:?} is not allowed")), "{name}: {stderr}");
+        assert!(!would_be.exists(), "{name}: {} was written", would_be.display());
+        assert!(!absolute.parent().unwrap().exists(), "{name}: created {}", absolute.display());
+        // Nothing new anywhere under base, outside the data directory.
+        let after: Vec<_> = tree(&base).into_iter().filter(|p| !p.starts_with(&data)).collect();
+        let before: Vec<_> = before.into_iter().filter(|p| !p.starts_with(&data)).collect();
+        assert_eq!(after, before, "{name}");
+        let installed: Vec<_> = tree(&data.join("packages"));
+        assert!(installed.is_empty(), "{name}: {installed:?}");
+    }
+    let list = tsunagu(&data, &["package", "list"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "");
+}

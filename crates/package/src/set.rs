@@ -1,15 +1,28 @@
 //! Conformance packages: npm-style `.tgz` archives (`package/package.json` plus one JSON
 //! resource per file) loaded into one set, indexed by canonical URL.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Component, Path};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::error::PackageError;
+use crate::name::{check_name, check_version};
+
+/// The most a package may unpack to (the whole tar stream, skipped files included): 1 GiB.
+/// Packages are supplied by the operator, and the largest published ones (the R4 examples)
+/// unpack to under 200 MiB; the limit stops a gzip bomb, not a real package.
+pub const MAX_PACKAGE_BYTES: u64 = 1 << 30;
+
+/// The most one file that is read into memory (a JSON file directly under `package/`) may
+/// unpack to: 256 MiB. The largest published file, the R4 examples' `Bundle-resources.json`,
+/// is 34 MiB.
+pub const MAX_ENTRY_BYTES: u64 = 256 << 20;
 
 /// The kinds of conformance resource a [`PackageSet`] keeps; everything else in a package
 /// (examples, ImplementationGuide, CapabilityStatement) is skipped.
@@ -84,25 +97,60 @@ impl PackageSet {
 
     /// Loads a gzipped tar package from any reader; `origin` names it in errors.
     pub fn load_tgz_reader(&mut self, reader: impl Read, origin: &str) -> Result<&PackageInfo, PackageError> {
-        let io_err = |source| PackageError::Io { path: origin.into(), source };
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+        self.load_limited(reader, origin, MAX_PACKAGE_BYTES, MAX_ENTRY_BYTES)
+    }
+
+    /// [`load_tgz_reader`](Self::load_tgz_reader) with the size limits as arguments (so
+    /// tests can use small ones).
+    fn load_limited(
+        &mut self,
+        reader: impl Read,
+        origin: &str,
+        max_total: u64,
+        max_entry: u64,
+    ) -> Result<&PackageInfo, PackageError> {
+        let unpacked = Rc::new(Cell::new(0u64));
+        let limited = Limited { inner: flate2::read::GzDecoder::new(reader), read: unpacked.clone(), limit: max_total };
+        // An I/O error past the total limit is the limit's doing: say so.
+        let io_err = |source| {
+            if unpacked.get() > max_total {
+                PackageError::TooLarge { origin: origin.into(), what: "the archive".into(), limit: max_total }
+            } else {
+                PackageError::Io { path: origin.into(), source }
+            }
+        };
+        let mut archive = tar::Archive::new(limited);
         let mut manifest: Option<Value> = None;
         let mut found: Vec<(ConformanceKind, Value)> = Vec::new();
         let mut text = String::new();
         for entry in archive.entries().map_err(io_err)? {
             let mut entry = entry.map_err(io_err)?;
-            let name = entry.path().map_err(io_err)?.to_string_lossy().into_owned();
-            // Only files directly in package/: subfolders hold examples and tooling files.
-            let Some(file) = name.strip_prefix("package/") else {
-                continue;
-            };
-            if file.contains('/') || !file.ends_with(".json") || file.starts_with('.') {
+            // Entries are only ever read into memory, never unpacked to disk; still, only
+            // regular files are read (a link has no content of its own to read).
+            if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) {
                 continue;
             }
+            let path = entry.path().map_err(io_err)?;
+            // Only files directly in package/: subfolders hold examples and tooling files.
+            let Some(file) = package_file(&path) else {
+                continue;
+            };
+            if !file.ends_with(".json") || file.starts_with('.') {
+                continue;
+            }
+            let file = file.to_owned();
+            if entry.size() > max_entry {
+                return Err(PackageError::TooLarge {
+                    origin: origin.into(),
+                    what: format!("package/{file}"),
+                    limit: max_entry,
+                });
+            }
             text.clear();
-            entry.read_to_string(&mut text).map_err(io_err)?;
+            // The entry reader stops at the size in its header, checked just above.
+            (&mut entry).take(max_entry).read_to_string(&mut text).map_err(io_err)?;
             if file == "package.json" {
-                manifest = Some(parse(&text, origin, file)?);
+                manifest = Some(parse(&text, origin, &file)?);
                 continue;
             }
             // Most files are examples; skip them without a full parse when the resource
@@ -112,7 +160,7 @@ impl PackageSet {
                     continue;
                 }
             }
-            let value = parse(&text, origin, file)?;
+            let value = parse(&text, origin, &file)?;
             let kind = value.get("resourceType").and_then(Value::as_str).and_then(ConformanceKind::from_resource_type);
             if let Some(kind) = kind {
                 found.push((kind, value));
@@ -123,6 +171,14 @@ impl PackageSet {
         let (Some(name), Some(version)) = (text_of("name"), text_of("version")) else {
             return Err(PackageError::NoManifest { origin: origin.into() });
         };
+        let invalid = |field, value: &str, reason| PackageError::InvalidManifest {
+            origin: origin.into(),
+            field,
+            value: value.chars().take(100).collect(),
+            reason,
+        };
+        check_name(&name).map_err(|reason| invalid("name", &name, reason))?;
+        check_version(&version).map_err(|reason| invalid("version", &version, reason))?;
         let dependencies = manifest
             .get("dependencies")
             .and_then(Value::as_object)
@@ -233,6 +289,34 @@ impl PackageSet {
     }
 }
 
+/// The file name of an archive path `package/<file>`: exactly two plain components, so
+/// `..`, `.`, absolute paths and subfolders never match.
+fn package_file(path: &Path) -> Option<&str> {
+    let mut parts = path.components();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Component::Normal(dir)), Some(Component::Normal(file)), None) if dir == "package" => file.to_str(),
+        _ => None,
+    }
+}
+
+/// A reader that fails once more than `limit` bytes came through, counting in `read`.
+struct Limited<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        if self.read.get() > self.limit {
+            return Err(std::io::Error::other(format!("unpacks to more than {} bytes", self.limit)));
+        }
+        Ok(n)
+    }
+}
+
 fn parse(text: &str, origin: &str, file: &str) -> Result<Value, PackageError> {
     serde_json::from_str(text).map_err(|e| PackageError::Json {
         origin: origin.into(),
@@ -304,5 +388,204 @@ mod tests {
     fn peeks_resource_type() {
         assert_eq!(peek_resource_type(r#"{ "resourceType" : "ValueSet", "id": "x"}"#), Some("ValueSet"));
         assert_eq!(peek_resource_type(r#"{"id": "x"}"#), None);
+    }
+
+    /// One tar entry: its raw path (written into the header as is, `..` and all, which
+    /// `tar::Builder::append_data` would refuse), type, link target and content.
+    struct Entry<'a> {
+        path: &'a str,
+        kind: tar::EntryType,
+        link: &'a str,
+        data: Vec<u8>,
+    }
+
+    fn file(path: &str, data: impl Into<Vec<u8>>) -> Entry<'_> {
+        Entry { path, kind: tar::EntryType::Regular, link: "", data: data.into() }
+    }
+
+    fn manifest(name: &str, version: &str) -> Vec<u8> {
+        serde_json::json!({ "name": name, "version": version }).to_string().into_bytes()
+    }
+
+    fn code_system(url: &str) -> Vec<u8> {
+        serde_json::json!({ "resourceType": "CodeSystem", "id": "cs", "url": url, "status": "active",
+            "content": "complete" })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// A .tgz in memory.
+    fn tgz(entries: &[Entry]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        for e in entries {
+            let mut header = tar::Header::new_old();
+            header.as_old_mut().name[..e.path.len()].copy_from_slice(e.path.as_bytes());
+            header.as_old_mut().linkname[..e.link.len()].copy_from_slice(e.link.as_bytes());
+            header.set_entry_type(e.kind);
+            header.set_size(e.data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, e.data.as_slice()).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn load(bytes: &[u8]) -> (PackageSet, Result<PackageInfo, PackageError>) {
+        let mut set = PackageSet::new();
+        let result = set.load_tgz_reader(bytes, "test.tgz").cloned();
+        (set, result)
+    }
+
+    #[test]
+    fn loads_a_package_built_in_memory() {
+        let bytes = tgz(&[
+            file("package/package.json", manifest("example.ok", "0.1.0")),
+            file("package/cs.json", code_system("urn:ok")),
+        ]);
+        let (set, info) = load(&bytes);
+        let info = info.unwrap();
+        assert_eq!((info.name.as_str(), info.version.as_str()), ("example.ok", "0.1.0"));
+        assert!(set.resolve(ConformanceKind::CodeSystem, "urn:ok").is_some());
+    }
+
+    /// A manifest whose name or version could name a path is refused, and nothing of the
+    /// package is kept.
+    #[test]
+    fn refuses_manifest_names_and_versions_that_are_paths() {
+        for (name, version, field) in [
+            ("../../evil", "0.1.0", "name"),
+            ("/etc/evil", "0.1.0", "name"),
+            ("a/b/c", "0.1.0", "name"),
+            ("..", "0.1.0", "name"),
+            ("evil\0", "0.1.0", "name"),
+            ("evil", "1.0/../x", "version"),
+            ("evil", "../1", "version"),
+            ("evil", "", "version"),
+        ] {
+            let bytes = tgz(&[
+                file("package/package.json", manifest(name, version)),
+                file("package/cs.json", code_system("urn:evil")),
+            ]);
+            let (set, result) = load(&bytes);
+            match result {
+                Err(PackageError::InvalidManifest { field: f, ref value, .. }) => {
+                    assert_eq!(f, field, "{name:?} {version:?}");
+                    assert_eq!(value, if field == "name" { name } else { version });
+                }
+                other => panic!("{name:?}#{version:?}: {other:?}"),
+            }
+            assert!(set.packages().is_empty());
+            assert_eq!(set.count(ConformanceKind::CodeSystem), 0);
+        }
+        let bytes = tgz(&[file("package/package.json", manifest("../../evil", "0.1.0"))]);
+        let message = load(&bytes).1.unwrap_err().to_string();
+        assert_eq!(
+            message,
+            r#"package test.tgz: package.json name "../../evil" is not allowed: the name contains a path separator ('/')"#
+        );
+    }
+
+    /// Entries whose path would escape the package root, and links, are skipped. Entries
+    /// are only read into memory, so they cannot write anywhere; this checks that none is
+    /// read as a package file and that nothing appears at the paths they name.
+    #[test]
+    fn escaping_entries_and_links_are_ignored() {
+        let pid = std::process::id();
+        let relative = format!("../tsunagu-evil-{pid}.json");
+        let nested = format!("package/../../tsunagu-evil-{pid}.json");
+        let absolute = std::env::temp_dir().join(format!("tsunagu-evil-{pid}.json"));
+        let absolute = absolute.to_str().unwrap();
+        let entries = [
+            file("package/package.json", manifest("example.ok", "0.1.0")),
+            file("package/cs.json", code_system("urn:ok")),
+            file(&relative, code_system("urn:evil:relative")),
+            file(&nested, code_system("urn:evil:nested")),
+            file(absolute, code_system("urn:evil:absolute")),
+            file("/package/abs.json", code_system("urn:evil:rooted")),
+            file("package/sub/../../package/up.json", code_system("urn:evil:up")),
+            // Links have no content of their own; were they followed on disk, they would
+            // read outside the archive.
+            Entry { path: "package/link.json", kind: tar::EntryType::Symlink, link: "/etc/passwd", data: vec![] },
+            Entry { path: "package/hard.json", kind: tar::EntryType::Link, link: "../../x.json", data: vec![] },
+            Entry { path: "package/package.json", kind: tar::EntryType::Symlink, link: "/etc/passwd", data: vec![] },
+        ];
+        let (set, info) = load(&tgz(&entries));
+        assert_eq!(info.unwrap().name, "example.ok");
+        assert_eq!(set.count(ConformanceKind::CodeSystem), 1);
+        assert!(set.resolve(ConformanceKind::CodeSystem, "urn:ok").is_some());
+        for path in [relative.as_str(), &nested, absolute, "/package/abs.json", "../x.json"] {
+            assert!(!Path::new(path).exists(), "{path} exists");
+        }
+    }
+
+    #[test]
+    fn refuses_a_file_larger_than_the_entry_limit() {
+        let bytes = tgz(&[
+            file("package/package.json", manifest("example.ok", "0.1.0")),
+            file("package/big.json", format!("{{}}{}", " ".repeat(4094))),
+        ]);
+        let mut set = PackageSet::new();
+        match set.load_limited(bytes.as_slice(), "test.tgz", MAX_PACKAGE_BYTES, 4095) {
+            Err(PackageError::TooLarge { what, limit: 4095, .. }) => assert_eq!(what, "package/big.json"),
+            other => panic!("{:?}", other.map(|i| i.name.clone())),
+        }
+        assert!(set.load_limited(bytes.as_slice(), "test.tgz", MAX_PACKAGE_BYTES, 4096).is_ok());
+        // A header may claim any size; the claim alone is refused, before reading.
+        let mut bomb = tar::Header::new_old();
+        bomb.set_path("package/bomb.json").unwrap();
+        bomb.set_size(MAX_ENTRY_BYTES + 1);
+        bomb.set_cksum();
+        let mut raw = bomb.as_bytes().to_vec();
+        raw.extend([0u8; 1024]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw).unwrap();
+        let (_, result) = load(&gz.finish().unwrap());
+        assert!(matches!(result, Err(PackageError::TooLarge { limit: MAX_ENTRY_BYTES, .. })), "{result:?}");
+    }
+
+    /// A gzip bomb: a small archive that unpacks past the total limit, through a file that
+    /// is skipped (not read into memory) but still decompressed.
+    #[test]
+    fn refuses_an_archive_larger_than_the_total_limit() {
+        let bytes = tgz(&[
+            file("package/package.json", manifest("example.ok", "0.1.0")),
+            file("package/other/zeros.bin", vec![0u8; 1 << 20]),
+        ]);
+        assert!(bytes.len() < 16 << 10, "{} bytes", bytes.len());
+        let mut set = PackageSet::new();
+        match set.load_limited(bytes.as_slice(), "test.tgz", 512 << 10, MAX_ENTRY_BYTES) {
+            Err(PackageError::TooLarge { what, limit, .. }) => {
+                assert_eq!((what.as_str(), limit), ("the archive", 512 << 10))
+            }
+            other => panic!("{:?}", other.map(|i| i.name.clone())),
+        }
+        assert!(set.load_limited(bytes.as_slice(), "test.tgz", 2 << 20, MAX_ENTRY_BYTES).is_ok());
+    }
+
+    /// The published packages under `$TSUNAGU_SHARED` (default `../shared` beside the
+    /// workspace) keep loading: their names and versions pass the grammar.
+    #[test]
+    fn real_packages_still_load() {
+        let shared = match std::env::var_os("TSUNAGU_SHARED") {
+            Some(d) => std::path::PathBuf::from(d),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        };
+        let mut files: Vec<_> = ["fhir", "jp"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(shared.join(d)).ok())
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
+            .collect();
+        if files.is_empty() {
+            eprintln!("SKIP: no packages in {}; set TSUNAGU_SHARED", shared.display());
+            return;
+        }
+        files.sort();
+        for f in files {
+            let mut set = PackageSet::new();
+            let info = set.load_tgz(&f).unwrap_or_else(|e| panic!("{e}"));
+            eprintln!("{}: {}#{}", f.display(), info.name, info.version);
+        }
     }
 }
