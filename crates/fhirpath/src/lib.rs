@@ -31,6 +31,7 @@ mod nav;
 mod ops;
 mod parser;
 mod quantity;
+mod regex_cache;
 
 pub use ast::{BinOp, Expr, ExprKind, TypeSpec, UnaryOp};
 pub use datetime::{DateTime, Precision, Time};
@@ -39,6 +40,7 @@ pub use error::{ErrorKind, FhirPathError, Result};
 pub use eval::{EvalContext, Hooks};
 pub use item::{Item, Node, PathSegment, TypeInfo};
 pub use quantity::Quantity;
+pub use regex_cache::{regex_cache_bytes_in_use, set_regex_limits};
 
 use serde_json::Value;
 use std::cell::Cell;

@@ -4,33 +4,11 @@ use super::codec::{decode, encode, escape, unescape};
 use super::{b, opt};
 use crate::compile::Node as CNode;
 use crate::error::Result;
-use crate::eval::{exec, Env, Items, Scope};
+use crate::eval::{Env, Items, Scope};
 use crate::func::Func;
 use crate::item::Item;
-use regex::Regex;
-use std::cell::RefCell;
-use std::collections::HashMap;
-
-thread_local! {
-    static REGEX: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
-}
-
-/// Compiled regexes are cached per thread: patterns are usually literals in expressions
-/// evaluated many times.
-fn regex(pat: &str, pos: usize) -> Result<Regex> {
-    REGEX.with(|c| {
-        if let Some(r) = c.borrow().get(pat) {
-            return Ok(r.clone());
-        }
-        let r = Regex::new(pat).map_err(|e| exec(pos, format!("invalid regex: {e}")))?;
-        let mut m = c.borrow_mut();
-        if m.len() > 256 {
-            m.clear();
-        }
-        m.insert(pat.to_string(), r.clone());
-        Ok(r)
-    })
-}
+use crate::regex_cache::{replace_all, with_regex, Mode};
+use regex_automata::Input;
 
 impl<'a> Env<'a> {
     pub(super) fn string_fn(
@@ -95,8 +73,11 @@ impl<'a> Env<'a> {
                 };
                 st(s.replace(&a, &to[..]))
             }
-            Matches => b(regex(&format!("(?s){a}"), pos)?.is_match(&s)),
-            MatchesFull => b(regex(&format!("(?s)^(?:{a})$"), pos)?.is_match(&s)),
+            // Compiled regexes are cached process-wide, bounded in bytes (see `regex_cache`).
+            Matches => b(with_regex("matches", &a, Mode::Find, pos, |re, c| re.is_match_with(c, &Input::new(&s)))?),
+            MatchesFull => {
+                b(with_regex("matchesFull", &a, Mode::Full, pos, |re, c| re.is_match_with(c, &Input::new(&s)))?)
+            }
             ReplaceMatches => {
                 let Some(to) = self.arg_str(args, 1, sc, pos)? else {
                     return Ok(vec![]);
@@ -104,7 +85,7 @@ impl<'a> Env<'a> {
                 if a.is_empty() {
                     return st(s);
                 }
-                st(regex(&a, pos)?.replace_all(&s, &to[..]).into_owned())
+                st(with_regex("replaceMatches", &a, Mode::Replace, pos, |re, c| replace_all(re, c, &s, &to))?)
             }
             Encode => opt(encode(&s, &a).map(|v| Item::string(&v))),
             Decode => opt(decode(&s, &a).map(|v| Item::string(&v))),
