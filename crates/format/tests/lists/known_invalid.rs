@@ -21,4 +21,8 @@ pub const KNOWN_INVALID: &[(&str, &str)] = &[
     ("SearchParameter-valueset-extensions-ValueSet-end.json", "SearchParameter.base (1..*) is absent"),
     ("SearchParameter-valueset-extensions-ValueSet-keyword.json", "SearchParameter.base (1..*) is absent"),
     ("SearchParameter-valueset-extensions-ValueSet-workflow.json", "SearchParameter.base (1..*) is absent"),
+    ("ActivityDefinition-blood-tubes-supply.json", "txt-2: the narrative div holds only whitespace"),
+    ("ActivityDefinition-heart-valve-replacement.json", "txt-2: the narrative div holds only whitespace"),
+    ("EventDefinition-example.json", "txt-2: the narrative div holds only whitespace"),
+    ("Questionnaire-zika-virus-exposure-assessment.json", "txt-2: the narrative holds only an empty <pre>"),
 ];
