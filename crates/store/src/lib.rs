@@ -25,7 +25,7 @@ pub use query::{
     Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
     SortKey, SortParam, SystemMatch, Test,
 };
-pub use snapshot::Snapshot;
+pub use snapshot::{IndexRowDiff, IndexTableComparison, Snapshot, UnreadableRow};
 pub use sqlite::{SqliteStore, SyncMode};
 
 /// One stored version of a resource.

@@ -222,3 +222,350 @@ impl Snapshot {
         Ok(cols)
     }
 }
+
+/// A row of `resource` that cannot be read as a version (a body stored as TEXT, a NULL
+/// column). Every reader fails on it, so [`Snapshot::versions_with_current`] hands it on
+/// for a check to report instead of ending the walk.
+#[derive(Debug, Clone)]
+pub struct UnreadableRow {
+    pub seq: i64,
+    /// `Type/id/_history/n`, as far as the row's columns can be read.
+    pub reference: String,
+    pub error: String,
+}
+
+/// An index row that one of two compared snapshots holds and the other does not
+/// ([`Snapshot::compare_index`]). A row whose key is in both but whose other columns
+/// differ is reported twice, once from each side.
+#[derive(Debug, Clone)]
+pub struct IndexRowDiff<'t> {
+    pub table: &'t str,
+    /// In `self` only (`true`) or in the other snapshot only (`false`).
+    pub in_self: bool,
+    /// The version the row belongs to: its `seq` column (the rowid of a full-text row).
+    pub seq: Option<i64>,
+    /// The row as `column=value` pairs, long values cut short.
+    pub row: String,
+}
+
+/// How the rows of one index table compared ([`Snapshot::compare_index`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexTableComparison {
+    pub table: String,
+    pub rows_self: u64,
+    pub rows_other: u64,
+    pub only_self: u64,
+    pub only_other: u64,
+}
+
+/// What [`Snapshot::compare_index`] selects from one index table: key columns first.
+struct TableShape {
+    columns: Vec<String>,
+    /// The first `key` columns order the rows; the rest are compared for equality only.
+    key: usize,
+    full_text: bool,
+    /// Position of the version's `seq` among `columns`.
+    seq: Option<usize>,
+    /// Position of an `idx_record` blob, compared by the rows it lists rather than bytes.
+    record: Option<usize>,
+}
+
+impl Snapshot {
+    /// Every version in write order with its `current` flag, for checks: a row that cannot
+    /// be read as a version is passed on as an [`UnreadableRow`] and the walk goes on.
+    /// Memory stays at one version whatever the size of the store.
+    pub fn versions_with_current<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(Result<(ResourceVersion, bool), UnreadableRow>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {}, current FROM resource ORDER BY seq", crate::sqlite::COLUMNS))
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let current = matches!(row.get_ref(8), Ok(rusqlite::types::ValueRef::Integer(n)) if n != 0);
+            match row_to_version(row) {
+                Ok(v) => f(Ok((v, current)))?,
+                Err(e) => {
+                    let text = |i: usize| match row.get_ref(i) {
+                        Ok(v) => render_value(v),
+                        Err(_) => "?".to_string(),
+                    };
+                    let reference = format!("{}/{}/_history/{}", text(0), text(1), text(2)).replace('"', "");
+                    let seq = row.get(7).unwrap_or(0);
+                    f(Err(UnreadableRow { seq, reference, error: e.to_string() }))?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Type/id/_history/n` of the version stored at `seq`.
+    pub fn version_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row("SELECT type, id, version FROM resource WHERE seq = ?1", [seq], |r| {
+                Ok(format!("{}/{}/_history/{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })
+            .optional()?)
+    }
+
+    /// Compares the index rows of this snapshot with `other`'s (the tables of
+    /// [`Self::index_tables`] but `setting`), table by table, as one
+    /// ordered merge of the two (both read in the same key order): memory stays at a row
+    /// per side however large the tables. Calls `f` for every row found on one side only
+    /// and returns the counts per table. Index records (`idx_record`) are compared by the
+    /// rows they list, not by their bytes, so records rebuilt by a migration (same rows,
+    /// another order) compare equal.
+    pub fn compare_index<E: From<StoreError>>(
+        &self,
+        other: &Snapshot,
+        mut f: impl FnMut(&IndexRowDiff<'_>) -> Result<(), E>,
+    ) -> Result<Vec<IndexTableComparison>, E> {
+        let mut tables = self.index_tables()?;
+        tables.extend(other.index_tables()?);
+        tables.sort();
+        tables.dedup();
+        // Small persistent state (a reindex position), not an index.
+        tables.retain(|t| t != "setting");
+        let mut out = Vec::with_capacity(tables.len());
+        for table in &tables {
+            // The other snapshot's layout wins when both have the table: it is the one
+            // the current version of the store writes.
+            let shape = match other.table_shape(table)? {
+                Some(s) => s,
+                None => self.table_shape(table)?.ok_or_else(|| StoreError::Corrupt(format!("table {table}")))?,
+            };
+            let mut stmt_a = self.ordered_rows(table, &shape)?;
+            let mut stmt_b = other.ordered_rows(table, &shape)?;
+            let mut rows_a = match stmt_a.as_mut() {
+                Some(s) => Some(s.query([]).map_err(StoreError::from)?),
+                None => None,
+            };
+            let mut rows_b = match stmt_b.as_mut() {
+                Some(s) => Some(s.query([]).map_err(StoreError::from)?),
+                None => None,
+            };
+            let mut counts = IndexTableComparison { table: table.clone(), ..Default::default() };
+            let mut a = advance(&mut rows_a)?;
+            let mut b = advance(&mut rows_b)?;
+            counts.rows_self += a.is_some() as u64;
+            counts.rows_other += b.is_some() as u64;
+            loop {
+                let order = match (a, b) {
+                    (None, None) => break,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some(ra), Some(rb)) => compare_rows(ra, rb, 0..shape.key)?,
+                };
+                let (take_a, take_b) = match order {
+                    std::cmp::Ordering::Less => (true, false),
+                    std::cmp::Ordering::Greater => (false, true),
+                    std::cmp::Ordering::Equal => {
+                        let (ra, rb) = (a.expect("a row"), b.expect("a row"));
+                        let same = compare_rows(ra, rb, shape.key..shape.columns.len())?.is_eq()
+                            && match shape.record {
+                                Some(i) => {
+                                    record_text(ra.get_ref(i).map_err(StoreError::from)?)
+                                        == record_text(rb.get_ref(i).map_err(StoreError::from)?)
+                                }
+                                None => true,
+                            };
+                        if !same {
+                            for (row, in_self) in [(ra, true), (rb, false)] {
+                                f(&diff_row(table, &shape, row, in_self)?)?;
+                            }
+                            counts.only_self += 1;
+                            counts.only_other += 1;
+                        }
+                        (true, true)
+                    }
+                };
+                if take_a && !take_b {
+                    f(&diff_row(table, &shape, a.expect("a row"), true)?)?;
+                    counts.only_self += 1;
+                }
+                if take_b && !take_a {
+                    f(&diff_row(table, &shape, b.expect("a row"), false)?)?;
+                    counts.only_other += 1;
+                }
+                if take_a {
+                    a = advance(&mut rows_a)?;
+                    counts.rows_self += a.is_some() as u64;
+                }
+                if take_b {
+                    b = advance(&mut rows_b)?;
+                    counts.rows_other += b.is_some() as u64;
+                }
+            }
+            out.push(counts);
+        }
+        Ok(out)
+    }
+
+    /// The columns [`Self::compare_index`] reads from `table` here, `None` when this
+    /// snapshot has no such table.
+    fn table_shape(&self, table: &str) -> Result<Option<TableShape>, StoreError> {
+        if !self.index_tables()?.iter().any(|t| t == table) {
+            return Ok(None);
+        }
+        if self.is_full_text(table)? {
+            let columns: Vec<String> = ["term", "doc", "col", "offset"].map(String::from).to_vec();
+            return Ok(Some(TableShape { columns, key: 4, full_text: true, seq: Some(1), record: None }));
+        }
+        let all = self.columns(table)?;
+        let pk = self.primary_key(table)?;
+        let (columns, key) = if pk.is_empty() {
+            // No key: every column orders (duplicates pair off one by one).
+            let n = all.len();
+            (all, n)
+        } else {
+            let n = pk.len();
+            let mut columns = pk.clone();
+            columns.extend(all.into_iter().filter(|c| !pk.contains(c)));
+            (columns, n)
+        };
+        let seq = columns.iter().position(|c| c == "seq");
+        let record = (table == "idx_record").then(|| columns.iter().position(|c| c == "entries")).flatten();
+        Ok(Some(TableShape { columns, key, full_text: false, seq, record }))
+    }
+
+    /// The rows of `table` in `shape`'s key order (a column this snapshot lacks reads as
+    /// NULL); `None` when it has no such table.
+    fn ordered_rows(&self, table: &str, shape: &TableShape) -> Result<Option<rusqlite::Statement<'_>>, StoreError> {
+        if !self.index_tables()?.iter().any(|t| t == table) {
+            return Ok(None);
+        }
+        let order = (1..=shape.key).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        let sql = if shape.full_text {
+            let vocab = format!("temp.\"{table}_vocab\"");
+            self.conn.execute_batch(&format!(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS {vocab} USING fts5vocab(main, \"{table}\", 'instance')"
+            ))?;
+            format!("SELECT term, doc, col, offset FROM {vocab} ORDER BY {order}")
+        } else {
+            let have = self.columns(table)?;
+            let select: Vec<String> = shape
+                .columns
+                .iter()
+                .map(|c| if have.contains(c) { format!("\"{c}\"") } else { "NULL".to_string() })
+                .collect();
+            format!("SELECT {} FROM \"{table}\" ORDER BY {order}", select.join(", "))
+        };
+        Ok(Some(self.conn.prepare(&sql)?))
+    }
+}
+
+fn advance<'r, 's>(rows: &'r mut Option<rusqlite::Rows<'s>>) -> Result<Option<&'r rusqlite::Row<'s>>, StoreError> {
+    match rows {
+        Some(r) => Ok(r.next()?),
+        None => Ok(None),
+    }
+}
+
+/// Two rows by the columns in `range`, in SQLite's order (NULL, numbers, text by bytes,
+/// blobs by bytes), which is the order `ORDER BY` read them in.
+fn compare_rows(
+    a: &rusqlite::Row<'_>,
+    b: &rusqlite::Row<'_>,
+    range: std::ops::Range<usize>,
+) -> Result<std::cmp::Ordering, StoreError> {
+    for i in range {
+        let o = compare_values(a.get_ref(i)?, b.get_ref(i)?);
+        if o.is_ne() {
+            return Ok(o);
+        }
+    }
+    Ok(std::cmp::Ordering::Equal)
+}
+
+fn compare_values(a: rusqlite::types::ValueRef<'_>, b: rusqlite::types::ValueRef<'_>) -> std::cmp::Ordering {
+    use rusqlite::types::ValueRef as V;
+    use std::cmp::Ordering;
+    let class = |v: &V<'_>| match v {
+        V::Null => 0,
+        V::Integer(_) | V::Real(_) => 1,
+        V::Text(_) => 2,
+        V::Blob(_) => 3,
+    };
+    match (a, b) {
+        (V::Integer(x), V::Integer(y)) => x.cmp(&y),
+        (V::Integer(x), V::Real(y)) => (x as f64).partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (V::Real(x), V::Integer(y)) => x.partial_cmp(&(y as f64)).unwrap_or(Ordering::Equal),
+        (V::Real(x), V::Real(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (V::Text(x), V::Text(y)) | (V::Blob(x), V::Blob(y)) => x.cmp(y),
+        _ => class(&a).cmp(&class(&b)),
+    }
+}
+
+fn diff_row<'t>(
+    table: &'t str,
+    shape: &TableShape,
+    row: &rusqlite::Row<'_>,
+    in_self: bool,
+) -> Result<IndexRowDiff<'t>, StoreError> {
+    let mut text = String::new();
+    for (i, c) in shape.columns.iter().enumerate() {
+        let v = row.get_ref(i)?;
+        let shown = if shape.record == Some(i) { record_text(v) } else { render_value(v) };
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let _ = write!(text, "{c}={}", cut(&shown, 200));
+    }
+    let seq = match shape.seq.map(|i| row.get_ref(i)) {
+        Some(Ok(rusqlite::types::ValueRef::Integer(n))) => Some(n),
+        _ => None,
+    };
+    Ok(IndexRowDiff { table, in_self, seq, row: text })
+}
+
+fn render_value(v: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef as V;
+    match v {
+        V::Null => "NULL".to_string(),
+        V::Integer(n) => n.to_string(),
+        V::Real(x) => format!("{x:?}"),
+        V::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
+        V::Blob(b) => format!("<blob of {} bytes>", b.len()),
+    }
+}
+
+/// The rows an index record lists, sorted and each once: its canonical form.
+fn record_text(v: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ToSqlOutput;
+    let rusqlite::types::ValueRef::Blob(bytes) = v else {
+        return format!("<not a record: {}>", render_value(v));
+    };
+    let Ok(rows) = crate::sqlite_record::rows(bytes) else {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        return format!("<undecodable record {hex}>");
+    };
+    let mut listed: Vec<String> = rows
+        .iter()
+        .map(|(tag, values)| {
+            let name = crate::sqlite_record::TABLES.get(*tag as usize).map_or("?", |t| t.0);
+            let values: Vec<String> = values
+                .iter()
+                .map(|o| match o {
+                    ToSqlOutput::Borrowed(v) => render_value(*v),
+                    ToSqlOutput::Owned(v) => render_value(v.into()),
+                    _ => "?".to_string(),
+                })
+                .collect();
+            format!("{name}({})", values.join(", "))
+        })
+        .collect();
+    listed.sort();
+    listed.dedup();
+    listed.join("; ")
+}
+
+fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+        None => s.into(),
+    }
+}
