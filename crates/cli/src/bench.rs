@@ -16,7 +16,7 @@ pub enum Which {
         #[arg(long, default_value_t = 1000)]
         patients: usize,
     },
-    /// The search query mix of the search issue (token, string, date range, reference,
+    /// A mix of search queries (token, string, date range, reference,
     /// chained, _has, _include, _revinclude, _sort, _summary=count) against the data
     /// directory as it is; load it first with `tsunagu import`.
     Search {

@@ -8,24 +8,17 @@ use std::time::{Duration, Instant};
 pub fn run(clients: usize, seconds: u64, patients: usize) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("tsunagu-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg = crate::config::Config {
-        data: dir.clone(),
-        listen: None,
-        base_url: None,
-        max_body_bytes: None,
-        sync: "normal".into(),
-        packages: Vec::new(),
-        validate: "base".into(),
-        required_profiles: Default::default(),
-    };
+    let cfg =
+        crate::config::Config { sync: tsunagu_store::SyncMode::Normal, ..crate::config::Config::defaults(dir.clone()) };
     let fhir = crate::open(&cfg, true)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let app = tsunagu_server::router(fhir, Default::default());
-        tokio::spawn(async move { tsunagu_server::serve(listener, app).await });
         let base = format!("http://{addr}");
+        let limits = cfg.limits.clone();
+        let app = tsunagu_server::router(fhir, tsunagu_server::ServerConfig::new(base.clone()));
+        tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });
         let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().map_err(|e| e.to_string())?;
         let mut ids = Vec::with_capacity(patients);
         for i in 0..patients {

@@ -1,8 +1,11 @@
 //! Configuration: command-line flags and environment variables override `tsunagu.toml`,
-//! which overrides the defaults.
+//! which overrides the defaults. What the file says is parsed into typed values here, so
+//! nothing further in takes a setting as a string.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use tsunagu_interaction::Limits;
+use tsunagu_store::SyncMode;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -10,6 +13,7 @@ struct File {
     data: Option<PathBuf>,
     listen: Option<String>,
     base_url: Option<String>,
+    /// Same as `limits.max_body_bytes` (kept for configurations written before `[limits]`).
     max_body_bytes: Option<usize>,
     /// "full" (default) or "normal"; see `SyncMode`.
     sync: Option<String>,
@@ -22,6 +26,24 @@ struct File {
     /// Resource type → profile canonical every resource of that type must meet on write.
     #[serde(default)]
     required_profiles: std::collections::HashMap<String, String>,
+    /// Host names the server answers to (default: the base URL's host).
+    allowed_hosts: Option<Vec<String>>,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    #[serde(default)]
+    cors_origins: Vec<String>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+/// What to check before a resource is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validate {
+    /// Nothing beyond the safety guard (nesting, narrative), for trusted bulk data.
+    Off,
+    /// The base R4 structure.
+    Base,
+    /// The base structure and every profile a resource declares in `meta.profile`.
+    Declared,
 }
 
 #[derive(Debug, Clone)]
@@ -29,11 +51,14 @@ pub struct Config {
     pub data: PathBuf,
     pub listen: Option<String>,
     pub base_url: Option<String>,
-    pub max_body_bytes: Option<usize>,
-    pub sync: String,
+    pub sync: SyncMode,
     pub packages: Vec<PathBuf>,
-    pub validate: String,
+    pub validate: Validate,
     pub required_profiles: std::collections::HashMap<String, String>,
+    /// `None`: derived from the base URL.
+    pub allowed_hosts: Option<Vec<String>>,
+    pub cors_origins: Vec<String>,
+    pub limits: Limits,
 }
 
 impl Config {
@@ -43,33 +68,52 @@ impl Config {
             None if Path::new("tsunagu.toml").exists() => read(Path::new("tsunagu.toml"))?,
             None => File::default(),
         };
-        let sync = std::env::var("TSUNAGU_SYNC").ok().or(file.sync).unwrap_or_else(|| "full".into());
-        if sync != "full" && sync != "normal" {
-            return Err(format!("sync must be \"full\" or \"normal\", not \"{sync}\""));
+        let sync = match std::env::var("TSUNAGU_SYNC").ok().or(file.sync).as_deref().unwrap_or("full") {
+            "full" => SyncMode::Full,
+            "normal" => SyncMode::Normal,
+            other => return Err(format!("sync must be \"full\" or \"normal\", not \"{other}\"")),
+        };
+        let validate = match std::env::var("TSUNAGU_VALIDATE").ok().or(file.validate).as_deref().unwrap_or("base") {
+            "off" => Validate::Off,
+            "base" => Validate::Base,
+            "declared" => Validate::Declared,
+            v => return Err(format!("validate must be \"off\", \"base\" or \"declared\", not \"{v}\"")),
+        };
+        let mut limits = file.limits;
+        let body_env = match std::env::var("TSUNAGU_MAX_BODY_BYTES") {
+            Ok(v) => Some(v.parse().map_err(|_| format!("TSUNAGU_MAX_BODY_BYTES must be a number, not \"{v}\""))?),
+            Err(_) => None,
+        };
+        if let Some(n) = body_env.or(file.max_body_bytes) {
+            limits.max_body_bytes = n;
         }
         Ok(Config {
             data: data.or(file.data).unwrap_or_else(|| PathBuf::from("tsunagu-data")),
             listen: file.listen,
             base_url: file.base_url,
-            max_body_bytes: std::env::var("TSUNAGU_MAX_BODY_BYTES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .or(file.max_body_bytes),
             sync,
             packages: file.packages,
             required_profiles: file.required_profiles,
-            validate: match std::env::var("TSUNAGU_VALIDATE").ok().or(file.validate).unwrap_or_else(|| "base".into()) {
-                v if ["off", "base", "declared"].contains(&v.as_str()) => v,
-                v => return Err(format!("validate must be \"off\", \"base\" or \"declared\", not \"{v}\"")),
-            },
+            validate,
+            allowed_hosts: file.allowed_hosts,
+            cors_origins: file.cors_origins,
+            limits,
         })
     }
 
-    pub fn sync_mode(&self) -> tsunagu_store::SyncMode {
-        if self.sync == "normal" {
-            tsunagu_store::SyncMode::Normal
-        } else {
-            tsunagu_store::SyncMode::Full
+    /// The defaults, over `data` (for tools that make a throwaway directory).
+    pub fn defaults(data: PathBuf) -> Config {
+        Config {
+            data,
+            listen: None,
+            base_url: None,
+            sync: SyncMode::Full,
+            packages: Vec::new(),
+            validate: Validate::Base,
+            required_profiles: Default::default(),
+            allowed_hosts: None,
+            cors_origins: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }

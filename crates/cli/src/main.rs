@@ -7,6 +7,7 @@ mod bench;
 mod bench_backup;
 mod bench_read;
 mod bench_search;
+mod check_cmd;
 mod config;
 mod fhirpath_cmd;
 mod import;
@@ -58,7 +59,6 @@ enum Command {
         #[arg(long)]
         no_check: bool,
     },
-    /// Benchmarks of the hot paths, in release mode.
     /// Rebuild every search index from the stored resources (resumable: an interrupted
     /// run continues where it stopped unless --restart is given).
     Reindex {
@@ -88,12 +88,11 @@ enum Command {
         #[arg(long = "var")]
         vars: Vec<String>,
     },
+    /// Benchmarks of the hot paths (build with --release for meaningful figures).
     Bench {
         #[command(subcommand)]
         which: bench::Which,
     },
-    /// Encrypted, incremental backups: `backup --to DIR --recipient age1…`, and
-    /// `backup keygen | verify | list | prune`.
     /// FHIR packages: `install FILE.tgz…` stores their conformance resources and loads
     /// them at every start; `list` shows what is installed.
     Package {
@@ -106,6 +105,8 @@ enum Command {
         #[command(subcommand)]
         action: terminology_cmd::TerminologyAction,
     },
+    /// Encrypted, incremental backups: `backup --to DIR --recipient age1…`, and
+    /// `backup keygen | verify | list | prune`.
     Backup(backup_cmd::BackupArgs),
     /// Rebuilds the data directory from a backup generation (search indexes included).
     Restore {
@@ -121,6 +122,22 @@ enum Command {
         /// Move an existing data directory aside instead of refusing.
         #[arg(long)]
         force: bool,
+    },
+    /// Find damage in the data directory: every stored version read back and checked
+    /// (JSON, identity, base structure), the search indexes compared with a fresh
+    /// extraction, SQLite's integrity check and the store's consistency check. Read-only
+    /// (safe beside a running server); exit 1 when anything is wrong.
+    Check {
+        /// Skip the base-structure check of every version.
+        #[arg(long)]
+        no_content: bool,
+        /// Problems printed (all are counted).
+        #[arg(long, default_value_t = 100)]
+        max_problems: usize,
+        /// Directory for the temporary index rebuild (default: the system's temporary
+        /// directory); needs room for a copy of the search indexes.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
     /// Ransomware drill: back up, scramble the data directory, restore, prove the content.
     Drill {
@@ -174,6 +191,13 @@ fn main() {
             backup_cmd::restore(&cfg, &from, generation.as_deref(), &identity, force)
         }
         Command::Drill { to, identity, confirm } => backup_cmd::drill(&cfg, &to, &identity, confirm),
+        Command::Check { no_content, max_problems, scratch } => {
+            match check_cmd::run(&cfg, !no_content, max_problems, scratch.as_deref()) {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(e) => Err(e),
+            }
+        }
     };
     if let Err(e) = result {
         fail(&e);
@@ -198,29 +222,35 @@ pub(crate) fn open_with_validator(
     cfg: &config::Config,
     check: bool,
 ) -> Result<(Arc<tsunagu_interaction::Interactions>, Option<Arc<tsunagu_validation::Validator>>), String> {
-    let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync_mode())
+    use config::Validate;
+    // One regex cache per process (FHIRPath matches() in invariants and patches).
+    tsunagu_fhirpath::set_regex_limits(cfg.limits.max_regex_bytes, cfg.limits.regex_cache_bytes);
+    let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync)
         .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
     let packages = package_cmd::load_packages(cfg, &cfg.packages)?;
-    let terminology = Arc::new(tsunagu_terminology::Terminology::new(&packages));
+    let terminology = Arc::new(tsunagu_terminology::Terminology::new(&packages).with_limits(&cfg.limits));
     let has_packages = !packages.packages().is_empty();
     // The validator shares the terminology service, so codes from masters and stored
     // CodeSystems are checked too.
-    let validator = Arc::new(Validator::new(packages).with_terminology(terminology.clone()));
+    let validator =
+        Arc::new(Validator::new(packages).with_terminology(terminology.clone()).with_max_issues(cfg.limits.max_issues));
     let profiles =
         tsunagu_server::ProfileCheck { validator: validator.clone(), required: cfg.required_profiles.clone() };
-    let wants_profiles = cfg.validate == "declared" || !cfg.required_profiles.is_empty();
-    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate.as_str(), has_packages) {
-        (false, _, _) | (_, "off", _) => Arc::new(tsunagu_interaction::NoCheck),
+    let wants_profiles = cfg.validate == Validate::Declared || !cfg.required_profiles.is_empty();
+    let check: Arc<dyn tsunagu_interaction::ResourceCheck> = match (check, cfg.validate, has_packages) {
+        (false, _, _) | (_, Validate::Off, _) => Arc::new(tsunagu_interaction::NoCheck),
         (true, _, true) if wants_profiles => Arc::new(profiles),
         (true, _, false) if !cfg.required_profiles.is_empty() => {
             return Err("required_profiles needs packages (configured or installed)".into())
         }
-        (true, "declared", false) => {
+        (true, Validate::Declared, false) => {
             return Err("validate = \"declared\" needs packages (configured or installed)".into())
         }
-        _ => Arc::new(tsunagu_server::StructureCheck),
+        _ => Arc::new(tsunagu_server::StructureCheck { max_issues: cfg.limits.max_issues }),
     };
-    let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default())
+    let interaction_config =
+        tsunagu_interaction::InteractionConfig { limits: cfg.limits.clone(), ..Default::default() };
+    let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)
         .with_terminology(terminology);
     let stored = fhir.load_stored_terminology().map_err(|e| e.message(Default::default()))?;
     tracing::debug!("{stored} stored terminology resources loaded");
@@ -236,20 +266,40 @@ pub(crate) fn open_with_validator(
 
 fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {
     let listen = listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr: std::net::SocketAddr =
+        listen.parse().map_err(|_| format!("listen must be an IP address and port, not \"{listen}\""))?;
+    let base_url = match base_url.or(cfg.base_url.clone()) {
+        Some(b) => b,
+        None if addr.ip().is_loopback() => format!("http://localhost:{}", addr.port()),
+        // Links in every answer are built from it; taking it from a client's Host would
+        // let the client choose them.
+        None => return Err(format!("listening on {listen} needs a base URL: set base_url or --base-url")),
+    };
     // Configured packages are installed (stored, copied) once; `$validate`, terminology and
     // search then use every installed package (base structure only when there are none).
     package_cmd::install_configured(&cfg)?;
     let (fhir, validator) = open_with_validator(&cfg, true)?;
-    let server_cfg = tsunagu_server::ServerConfig {
-        base_url: base_url.or(cfg.base_url.clone()),
-        max_body_bytes: cfg.max_body_bytes.unwrap_or(32 * 1024 * 1024),
-        validator,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let mut server_cfg = tsunagu_server::ServerConfig::new(base_url.clone());
+    if let Some(hosts) = &cfg.allowed_hosts {
+        server_cfg.allowed_hosts = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+    }
+    server_cfg.cors_origins = cfg.cors_origins.clone();
+    server_cfg.limits = cfg.limits.clone();
+    server_cfg.validator = validator;
+    // Resources are walked recursively (structure check, FHIRPath) up to max_json_depth
+    // levels; the default 2 MiB thread stack is too tight for that margin.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let limits = cfg.limits.clone();
     rt.block_on(async move {
         let listener =
-            tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        tracing::info!("Tsunagu FHIR R4 server on http://{listen} (data in {})", cfg.data.display());
-        tsunagu_server::serve(listener, tsunagu_server::router(fhir, server_cfg)).await.map_err(|e| e.to_string())
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!("Tsunagu FHIR R4 server on {base_url} (listening on {listen}, data in {})", cfg.data.display());
+        tsunagu_server::serve(listener, tsunagu_server::router(fhir, server_cfg), &limits)
+            .await
+            .map_err(|e| e.to_string())
     })
 }

@@ -17,6 +17,9 @@ pub enum FormatError {
     /// An element or property that the R4 definition of its parent does not have.
     #[error("unknown element `{name}` in {parent}")]
     UnknownElement { parent: String, name: String },
+    /// The document goes past a configured limit (nesting depth).
+    #[error("{0}")]
+    Limit(tsunagu_limits::LimitExceeded),
     /// Well-formed input whose shape cannot be represented in the other format.
     #[error("invalid content in {path}: {message}")]
     Invalid { path: String, message: String },

@@ -30,6 +30,8 @@ pub enum IssueType {
     CodeInvalid,
     /// Anything else invalid (cardinality, empty content, …).
     Invalid,
+    /// Checking stopped at a limit (the list of issues was cut).
+    TooCostly,
 }
 
 impl IssueType {
@@ -40,6 +42,7 @@ impl IssueType {
             IssueType::Value => "value",
             IssueType::CodeInvalid => "code-invalid",
             IssueType::Invalid => "invalid",
+            IssueType::TooCostly => "too-costly",
         }
     }
 }

@@ -17,15 +17,39 @@ use crate::primitive::{json_kind, JsonKind};
 /// Locations are FHIRPath-like, using the JSON property names (`Observation.valueQuantity`,
 /// `Patient.name[0].given[1]`). Contained and Bundle entry resources are checked in place.
 pub fn check_structure(resource: &Value) -> Vec<Issue> {
-    let mut c = Checker { model: tsunagu_model::r4(), issues: Vec::new() };
+    check_structure_limited(resource, tsunagu_limits::Limits::default().max_issues)
+}
+
+/// [`check_structure`] reporting at most `max_issues` issues, then one that says the list
+/// was cut ([`truncation_issue`]). Checking stops there, so a resource with millions of
+/// wrong elements costs no more than one with `max_issues` of them.
+pub fn check_structure_limited(resource: &Value, max_issues: usize) -> Vec<Issue> {
+    let mut c = Checker { model: tsunagu_model::r4(), issues: Vec::new(), max_issues, truncated: false };
     let root = resource.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
     c.resource(resource, &Loc::Root(root));
+    if c.truncated {
+        c.issues.push(truncation_issue(max_issues));
+    }
     c.issues
+}
+
+/// The last issue of a list cut at `max_issues`.
+pub fn truncation_issue(max_issues: usize) -> Issue {
+    Issue {
+        severity: Severity::Warning,
+        code: IssueType::TooCostly,
+        location: String::new(),
+        message_en: format!("More issues were found; only the first {max_issues} are listed (limit max_issues)"),
+        message_ja: format!("問題はさらにありますが、最初の {max_issues} 件のみを示します（上限 max_issues）"),
+    }
 }
 
 struct Checker {
     model: &'static Model,
     issues: Vec<Issue>,
+    max_issues: usize,
+    /// An issue was dropped at the limit; the walk stops as soon as it can.
+    truncated: bool,
 }
 
 /// Anchored regexes of the primitive types, compiled once.
@@ -139,6 +163,10 @@ impl std::fmt::Display for Loc<'_> {
 
 impl Checker {
     fn push(&mut self, code: IssueType, location: &Loc<'_>, en: String, ja: String) {
+        if self.issues.len() >= self.max_issues {
+            self.truncated = true;
+            return;
+        }
         self.issues.push(Issue {
             severity: Severity::Error,
             code,
@@ -194,6 +222,9 @@ impl Checker {
         // Element definitions present, by path, with the JSON name that used them.
         let mut present: Vec<(&'static str, &str)> = Vec::with_capacity(obj.len());
         for (k, v) in obj {
+            if self.truncated {
+                return;
+            }
             if is_resource && k == "resourceType" {
                 continue;
             }
@@ -325,6 +356,9 @@ impl Checker {
             }
             let exts = ext.and_then(Value::as_array);
             for (i, item) in items.iter().enumerate() {
+                if self.truncated {
+                    return;
+                }
                 let item_loc = Loc::Index(loc, i);
                 if item.is_null() && is_primitive {
                     // A null value is a placeholder for an entry that only has extensions.
@@ -365,13 +399,8 @@ impl Checker {
         if def.xhtml {
             match v.as_str() {
                 Some(div) => {
-                    if let Err(m) = crate::xhtml::check(div) {
-                        self.push(
-                            IssueType::Value,
-                            loc,
-                            format!("Invalid narrative XHTML: {m}"),
-                            format!("ナラティブの XHTML が不正です: {m}"),
-                        );
+                    if let Err((en, ja)) = crate::xhtml::check_narrative(div) {
+                        self.push(IssueType::Value, loc, en, ja);
                     }
                 }
                 None => self.wrong_kind(def, "xhtml", JsonKind::String, loc),
@@ -520,6 +549,9 @@ impl Checker {
                 }
             }
             for (i, item) in items.iter().enumerate() {
+                if self.truncated {
+                    return;
+                }
                 let item_loc = Loc::Index(loc, i);
                 if item.is_null() {
                     let paired = values.and_then(|vs| vs.get(i)).is_some_and(|v| !v.is_null());

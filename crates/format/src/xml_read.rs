@@ -11,15 +11,18 @@ use crate::error::FormatError;
 use crate::primitive::from_text;
 use crate::xml_write::FHIR_NS;
 
-/// Nesting deeper than this is refused rather than risking the stack; real resources stay
-/// far below it.
-const MAX_DEPTH: usize = 200;
-
 /// Converts a FHIR XML resource to FHIR JSON. Comments and processing instructions are
 /// ignored; DTDs are refused; unknown elements and attributes are errors, since JSON has no
-/// way to carry them.
+/// way to carry them. Elements nested deeper than the default `max_json_depth` are refused.
 pub fn xml_to_json(xml: &str) -> Result<Value, FormatError> {
-    let mut p = Parser { r: Reader::from_str(xml), src: xml, model: tsunagu_model::r4(), depth: 0 };
+    xml_to_json_limited(xml, tsunagu_limits::Limits::default().max_json_depth)
+}
+
+/// [`xml_to_json`] refusing elements nested deeper than `max_depth` (the reader recurses
+/// per level; each XML level is at least one JSON level, so a resource within
+/// `max_json_depth` is never refused here).
+pub fn xml_to_json_limited(xml: &str, max_depth: usize) -> Result<Value, FormatError> {
+    let mut p = Parser { r: Reader::from_str(xml), src: xml, model: tsunagu_model::r4(), depth: 0, max_depth };
     p.r.config_mut().check_comments = true;
     loop {
         match p.next()? {
@@ -46,6 +49,7 @@ struct Parser<'a> {
     src: &'a str,
     model: &'static Model,
     depth: usize,
+    max_depth: usize,
 }
 
 /// A JSON property being assembled from XML siblings of one name.
@@ -180,8 +184,9 @@ impl<'a> Parser<'a> {
         mut map: Map<String, Value>,
     ) -> Result<Map<String, Value>, FormatError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.malformed("elements nested too deeply"));
+        if self.depth > self.max_depth {
+            let e = tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::JsonDepth, self.max_depth);
+            return Err(FormatError::Limit(e.at(format!("byte {}", self.r.buffer_position()))));
         }
         for a in e.attributes() {
             let a = a.map_err(|err| self.malformed(err.to_string()))?;

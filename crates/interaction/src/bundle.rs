@@ -10,7 +10,7 @@
 use crate::error::InteractionError;
 use crate::resource::expect_resource;
 use crate::search::{full_url, SearchParams};
-use crate::write::{in_txn, multiple_matches, PatchBody};
+use crate::write::{in_txn, multiple_matches, Content, PatchBody};
 use crate::{etag, instant, parse_etag, Interactions, RequestContext, ReturnPreference, Written};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -50,6 +50,12 @@ struct Entry {
     resource: Option<Value>,
     if_none_exist: Option<String>,
     if_match: Option<u64>,
+    /// The id a plain POST gets, chosen before the write transaction.
+    new_id: Option<String>,
+    /// The resource as rewritten before the transaction (references to entries whose id
+    /// was already known) and its index entries, extracted outside the write lock; used
+    /// when the rewriting inside the transaction ends with the same resource.
+    early: Option<(Value, Vec<tsunagu_store::IndexEntry>)>,
 }
 
 /// What the identity pass decided for an entry.
@@ -94,7 +100,8 @@ impl Interactions {
     }
 
     fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
-        let entries = parse_entries(&map, ctx)?;
+        let mut entries = parse_entries(&map, ctx)?;
+        self.extract_early(&mut entries);
         let responses = in_txn(self, |txn| self.process(txn, entries, ctx, true))?;
         Ok(response_bundle("transaction-response", responses))
     }
@@ -109,8 +116,9 @@ impl Interactions {
                         entry.resource = Some(Value::Object(self.checked_resource(&entry.ty, r)?));
                     }
                 }
-                in_txn(self, |txn| self.process(txn, vec![entry], ctx, false))
-                    .map(|mut r| r.pop().unwrap_or(Value::Null))
+                let mut entries = vec![entry];
+                self.extract_early(&mut entries);
+                in_txn(self, |txn| self.process(txn, entries, ctx, false)).map(|mut r| r.pop().unwrap_or(Value::Null))
             });
             responses.push(match result {
                 Ok(r) => r,
@@ -124,6 +132,35 @@ impl Interactions {
             });
         }
         response_bundle("batch-response", responses)
+    }
+
+    /// Before the write lock: ids for plain POSTs, references to entries whose id is
+    /// already known rewritten, and index entries extracted from the result. Conditional
+    /// references and conditional entries can only be resolved inside the transaction; an
+    /// entry they change is extracted there instead.
+    fn extract_early(&self, entries: &mut [Entry]) {
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for e in entries.iter_mut() {
+            let known = match e.verb {
+                Verb::Post if e.if_none_exist.is_none() => {
+                    let id = crate::resource::new_id();
+                    e.new_id = Some(id.clone());
+                    Some(id)
+                }
+                Verb::Put if e.criteria.is_none() => e.rest.first().cloned(),
+                _ => None,
+            };
+            // As `process` does: in a batch too, where it only matters for self-references.
+            if let (Some(id), Some(f)) = (known, &e.full_url) {
+                ids.insert(f.clone(), format!("{}/{id}", e.ty));
+            }
+        }
+        for e in entries.iter_mut().filter(|e| matches!(e.verb, Verb::Post | Verb::Put)) {
+            let Some(mut resource) = e.resource.clone() else { continue };
+            rewrite_references(&mut resource, &mut |r| ids.get(r).cloned());
+            let index = self.search.index_entries(&e.ty, &resource);
+            e.early = Some((resource, index));
+        }
     }
 
     /// Resolves identities, rewrites references and runs the entries inside `txn`.
@@ -231,7 +268,7 @@ impl Interactions {
                         return Ok(Plan::Exists(existing));
                     }
                 }
-                Plan::Create(crate::resource::new_id())
+                Plan::Create(e.new_id.clone().unwrap_or_else(crate::resource::new_id))
             }
             Verb::Put => match (&e.criteria, id_in_url) {
                 (Some(c), _) => {
@@ -302,12 +339,15 @@ impl Interactions {
         let written = |w: Written| written_response(&w, ctx);
         match plan {
             Plan::Create(id) => {
+                let index = e.early_index();
                 let map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
-                let version = self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, map, None)?;
+                let version =
+                    self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, Content::with_index(map, index))?;
                 Ok(written(Written { version, created: true, existing: false }))
             }
             Plan::Exists(v) => Ok(written(Written { version: v.clone(), created: false, existing: true })),
             Plan::Update(id) => {
+                let index = e.early_index();
                 let mut map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
                 match map.get("id").and_then(Value::as_str) {
                     Some(body_id) if body_id != id => {
@@ -320,7 +360,14 @@ impl Interactions {
                         map.insert("id".into(), Value::String(id.clone()));
                     }
                 }
-                Ok(written(self.update_in(txn, &e.ty, id, map, e.if_match, tsunagu_store::Method::Put, None)?))
+                Ok(written(self.update_in(
+                    txn,
+                    &e.ty,
+                    id,
+                    Content::with_index(map, index),
+                    e.if_match,
+                    tsunagu_store::Method::Put,
+                )?))
             }
             Plan::Delete(id) => {
                 let w = match id {
@@ -338,7 +385,7 @@ impl Interactions {
             }
             Plan::Patch(id) => {
                 let patch = patch_from_resource(e.resource.as_ref())?;
-                Ok(written(self.patch_in(txn, &e.ty, id, &patch, e.if_match)?))
+                Ok(written(self.patch_in(txn, &e.ty, id, &patch, e.if_match, None)?))
             }
             Plan::Read => self.execute_read(txn, e, ctx),
         }
@@ -379,6 +426,15 @@ impl Interactions {
             out["resource"] = resource;
         }
         Ok(out)
+    }
+}
+
+impl Entry {
+    /// The index entries extracted before the transaction, when the resource is still
+    /// what they were extracted from (extraction ignores `id`, which an update sets).
+    fn early_index(&mut self) -> Option<Vec<tsunagu_store::IndexEntry>> {
+        let (resource, index) = self.early.take()?;
+        (self.resource.as_ref() == Some(&resource)).then_some(index)
     }
 }
 
@@ -586,6 +642,8 @@ fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, I
         resource,
         if_none_exist: req.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
         if_match,
+        new_id: None,
+        early: None,
     })
 }
 

@@ -27,7 +27,7 @@ impl Lang {
             } else {
                 continue;
             };
-            if best.map_or(true, |(bq, _)| q > bq) {
+            if best.is_none_or(|(bq, _)| q > bq) {
                 best = Some((q, lang));
             }
         }
@@ -75,6 +75,15 @@ pub enum InteractionError {
     UnsupportedMediaType { en: String, ja: String },
     #[error("the request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
+    /// The request body did not arrive within this many seconds.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
+    /// The request names a host this server does not serve.
+    #[error("this server does not serve the host '{0}'")]
+    MisdirectedRequest(String),
+    /// The request goes past a configured limit (named in the message).
+    #[error("{0}")]
+    Limit(#[from] tsunagu_limits::LimitExceeded),
     /// One entry of a transaction failed; the whole transaction was rolled back.
     #[error("transaction entry {index} failed: {source}")]
     Entry { index: usize, source: Box<InteractionError> },
@@ -128,6 +137,14 @@ impl InteractionError {
             InteractionError::NotAcceptable { .. } => 406,
             InteractionError::UnsupportedMediaType { .. } => 415,
             InteractionError::PayloadTooLarge(_) => 413,
+            InteractionError::RequestTimeout(_) => 408,
+            InteractionError::MisdirectedRequest(_) => 421,
+            InteractionError::Limit(l) => match l.limit {
+                tsunagu_limits::Limit::BodyBytes | tsunagu_limits::Limit::BodyValues => 413,
+                tsunagu_limits::Limit::HeaderBytes => 431,
+                tsunagu_limits::Limit::ExpansionSize => 422,
+                _ => 400,
+            },
             InteractionError::Entry { source, .. } => source.status(),
             InteractionError::Store(StoreError::VersionConflict(_)) => 409,
             InteractionError::Store(_) => 500,
@@ -153,6 +170,14 @@ impl InteractionError {
             InteractionError::MethodNotAllowed(_) => "not-supported",
             InteractionError::NotAcceptable { .. } | InteractionError::UnsupportedMediaType { .. } => "not-supported",
             InteractionError::PayloadTooLarge(_) => "too-long",
+            InteractionError::RequestTimeout(_) => "timeout",
+            InteractionError::MisdirectedRequest(_) => "security",
+            InteractionError::Limit(l) => match l.limit {
+                tsunagu_limits::Limit::BodyBytes
+                | tsunagu_limits::Limit::BodyValues
+                | tsunagu_limits::Limit::HeaderBytes => "too-long",
+                _ => "too-costly",
+            },
             InteractionError::Entry { source, .. } => source.issue_code(),
             InteractionError::Store(StoreError::VersionConflict(_)) => "conflict",
             InteractionError::Store(_) => "exception",
@@ -197,6 +222,16 @@ impl InteractionError {
                 format!("リクエスト本文が上限（{n} バイト）を超えています")
             }
             E::MethodNotAllowed(m) if ja => format!("この操作は許可されていません: {m}"),
+            E::RequestTimeout(s) if ja => {
+                format!("リクエスト本文が {s} 秒以内に届きませんでした（上限 body_read_timeout_secs）")
+            }
+            E::RequestTimeout(s) => {
+                format!("The request body did not arrive within {s} s (limit body_read_timeout_secs)")
+            }
+            E::MisdirectedRequest(h) if ja => format!("このサーバはホスト '{h}' を提供していません（allowed_hosts）"),
+            E::MisdirectedRequest(h) => format!("This server does not serve the host '{h}' (allowed_hosts)"),
+            E::Limit(l) if ja => l.message_ja(),
+            E::Limit(l) => l.message_en(),
             E::Entry { index, source } if ja => {
                 format!(
                     "トランザクションのエントリ {index} が失敗したため、全体を取り消しました: {}",
@@ -224,9 +259,7 @@ fn terminology_ja(e: &tsunagu_terminology::TerminologyError) -> String {
         T::NotFound { kind, url } => format!("{} {url} はこのサーバにありません", kind.as_str()),
         T::UnknownCode { system, code } => format!("コード '{code}' はコードシステム {system} に定義されていません"),
         T::Invalid(m) => format!("パラメータが不正です: {m}"),
-        T::TooCostly { url, total, limit } => {
-            format!("{url} の展開は {total} 件で上限 {limit} 件を超えます。count を指定してください")
-        }
+        T::Limit(l) => l.message_ja(),
         T::Master { line, message } => format!("マスターファイル {line} 行目: {message}"),
     }
 }

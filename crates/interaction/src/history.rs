@@ -57,13 +57,13 @@ impl Interactions {
             })?),
         };
         for (k, _) in &params.pairs {
-            if !matches!(k.as_str(), "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list") {
-                if ctx.strict {
-                    return Err(InteractionError::bad_request(
-                        format!("history does not take the parameter '{k}'"),
-                        format!("履歴の取得ではパラメータ '{k}' は使えません"),
-                    ));
-                }
+            if !matches!(k.as_str(), "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list")
+                && ctx.strict
+            {
+                return Err(InteractionError::bad_request(
+                    format!("history does not take the parameter '{k}'"),
+                    format!("履歴の取得ではパラメータ '{k}' は使えません"),
+                ));
             }
         }
         let q = HistoryQuery { scope, since_ms: instant("_since")?, at_ms: instant("_at")?, before_seq, count };

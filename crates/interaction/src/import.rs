@@ -5,7 +5,7 @@
 use crate::bundle::rewrite_references;
 use crate::error::InteractionError;
 use crate::resource::valid_id;
-use crate::write::in_txn;
+use crate::write::{in_txn, Content};
 use crate::Interactions;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -195,7 +195,7 @@ impl Interactions {
                             )
                         }
                     };
-                    self.update_in(txn, &s.resource_type, &s.id, map, None, Method::Put, Some(s.index))?;
+                    self.update_in(txn, &s.resource_type, &s.id, Content::indexed(map, s.index), None, Method::Put)?;
                 }
             }
             self.put_fresh(txn, &mut fresh)

@@ -10,8 +10,10 @@
 //! calls here and results into responses. Storage goes through `tsunagu_store::Store`.
 
 mod bundle;
+mod check;
 mod conditional;
 mod error;
+mod guard;
 mod history;
 mod import;
 mod instant;
@@ -24,6 +26,9 @@ mod terminology_ops;
 mod terminology_sync;
 mod write;
 
+pub use check::{
+    check_data, check_snapshot, CheckOptions, CheckProblem, CheckReport, CheckStage, IndexTableReport, ProblemKind,
+};
 pub use error::{ContentIssue, InteractionError, Lang};
 pub use import::{needs_transaction, Staged};
 pub use instant::{format_instant, http_date, parse_range};
@@ -33,6 +38,7 @@ pub use resource::{NoCheck, ResourceCheck};
 pub use restore::PreparedVersion;
 pub use search::{decode as percent_decode, SearchParams};
 pub use terminology_ops::{is_terminology_operation, OperationInput};
+pub use tsunagu_limits::{Limit, LimitExceeded, Limits};
 pub use write::{PatchBody, PatchTarget, Written};
 
 use std::sync::Arc;
@@ -46,11 +52,13 @@ pub struct InteractionConfig {
     pub default_count: usize,
     /// Largest page a client may ask for.
     pub max_count: usize,
+    /// What one request may ask for (search shape, nesting, issues listed, …).
+    pub limits: tsunagu_limits::Limits,
 }
 
 impl Default for InteractionConfig {
     fn default() -> Self {
-        InteractionConfig { default_count: 50, max_count: 1000 }
+        InteractionConfig { default_count: 50, max_count: 1000, limits: Default::default() }
     }
 }
 

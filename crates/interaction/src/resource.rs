@@ -25,7 +25,6 @@ impl ResourceCheck for NoCheck {
     }
 }
 
-/// `[A-Za-z0-9\-\.]{1,64}` (R4 `id` datatype).
 /// A new server-assigned resource id: a UUID of version 7, which starts with the time.
 /// Ids written close together sort together, so the index entries of a batch of new
 /// resources (the `(type, id, version)` key, every reference to them) land on a few B-tree
@@ -36,8 +35,14 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// `[A-Za-z0-9\-\.]{1,64}` (R4 `id` datatype), except `.` and `..`: as URL path
+/// segments they mean "this" and "the parent", so `Patient/..` could never be read back.
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// The submitted body as a resource object of type `ty`.

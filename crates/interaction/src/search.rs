@@ -81,6 +81,7 @@ impl From<SearchError> for InteractionError {
     fn from(e: SearchError) -> Self {
         let ja = e.japanese();
         match e {
+            SearchError::Limit(l) => InteractionError::Limit(l),
             SearchError::Unsupported(_) => InteractionError::not_supported(e.to_string(), ja),
             _ => InteractionError::bad_request(e.to_string(), ja),
         }
@@ -100,7 +101,7 @@ impl Interactions {
         strict: bool,
         base: &str,
     ) -> Result<tsunagu_search::ParsedSearch, InteractionError> {
-        Ok(parse_search(&self.search, self.terminology(), ty, &params.pairs, strict, base)?)
+        Ok(parse_search(&self.search, self.terminology(), ty, &params.pairs, strict, base, &self.config.limits)?)
     }
 
     fn page_size(&self, params: &SearchParams) -> Result<usize, InteractionError> {
@@ -238,6 +239,12 @@ impl Interactions {
         }
         if let Some(o) = params.get("_offset") {
             q.offset = o.parse().map_err(|_| bad_cursor())?;
+            let max = self.config.limits.max_search_offset;
+            if q.offset > max {
+                return Err(tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::SearchOffset, max)
+                    .found(q.offset)
+                    .into());
+            }
         }
         let page = self.store.search(q)?;
         let path = path.unwrap_or_else(|| match ty {
@@ -477,7 +484,12 @@ impl Interactions {
         let mut out: Vec<ResourceVersion> = Vec::new();
         let mut frontier: Vec<ResourceVersion> = matches.to_vec();
         let mut first = true;
+        // Rounds after the first; each must find something new to count against the limit.
+        let mut rounds = 0;
         while !frontier.is_empty() && out.len() < MAX_INCLUDED {
+            if !first && !includes.iter().chain(revincludes).any(|i| i.iterate) {
+                break;
+            }
             let mut next = Vec::new();
             for inc in includes.iter().filter(|i| first || i.iterate) {
                 for v in &frontier {
@@ -527,6 +539,15 @@ impl Interactions {
                     if seen.insert((found.resource_type.clone(), found.id.clone())) {
                         next.push(found);
                     }
+                }
+            }
+            if !first && !next.is_empty() {
+                rounds += 1;
+                let max = self.config.limits.max_include_iterations;
+                if rounds > max {
+                    return Err(
+                        tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::IncludeIterations, max).into()
+                    );
                 }
             }
             out.extend(next.iter().cloned());

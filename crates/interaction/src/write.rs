@@ -66,7 +66,7 @@ impl Interactions {
     /// `POST [type]`, with `If-None-Exist` when `condition` is given.
     pub fn create(&self, ty: &str, body: Value, condition: Option<&str>) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
-        let map = self.checked_resource(ty, body)?;
+        let (map, index) = self.prepared(ty, body)?;
         in_txn(self, |txn| {
             if let Some(cond) = condition {
                 if let Some(existing) = self.match_one_for_create(txn, ty, cond)? {
@@ -74,7 +74,7 @@ impl Interactions {
                 }
             }
             let id = crate::resource::new_id();
-            self.put_version(txn, ty, &id, 1, Method::Post, map, None).map(|version| Written {
+            self.put_version(txn, ty, &id, 1, Method::Post, Content::indexed(map, index)).map(|version| Written {
                 version,
                 created: true,
                 existing: false,
@@ -102,8 +102,8 @@ impl Interactions {
             }
         }
         self.check_id(id)?;
-        let map = self.checked_resource(ty, Value::Object(map))?;
-        in_txn(self, |txn| self.update_in(txn, ty, id, map, if_match, Method::Put, None))
+        let (map, index) = self.prepared(ty, Value::Object(map))?;
+        in_txn(self, |txn| self.update_in(txn, ty, id, Content::indexed(map, index), if_match, Method::Put))
     }
 
     /// `PUT [type]?[criteria]`.
@@ -115,7 +115,7 @@ impl Interactions {
         if_match: Option<u64>,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
-        let map = self.checked_resource(ty, body)?;
+        let (map, index) = self.prepared(ty, body)?;
         let body_id = map.get("id").and_then(Value::as_str).map(str::to_string);
         in_txn(self, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
@@ -132,7 +132,7 @@ impl Interactions {
                 _ => return Err(multiple_matches(ty, criteria, matches.len())),
             };
             self.check_id(&id)?;
-            self.update_in(txn, ty, &id, map, if_match, Method::Put, None)
+            self.update_in(txn, ty, &id, Content::indexed(map, index), if_match, Method::Put)
         })
     }
 
@@ -164,6 +164,12 @@ impl Interactions {
         if_match: Option<u64>,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
+        // The patched resource is checked and indexed outside the write lock from the
+        // version current now; inside, that work is reused if no one wrote in between.
+        let early = match target {
+            PatchTarget::Id(id) => self.patched_outside(ty, id, patch).ok().flatten(),
+            PatchTarget::Criteria(_) => None,
+        };
         in_txn(self, |txn| {
             let id = match target {
                 PatchTarget::Id(id) => id.to_string(),
@@ -176,8 +182,22 @@ impl Interactions {
                     }
                 }
             };
-            self.patch_in(txn, ty, &id, patch, if_match)
+            self.patch_in(txn, ty, &id, patch, if_match, early)
         })
+    }
+
+    /// A patch applied, checked and indexed against the current version, outside the
+    /// write transaction; `None` when there is nothing to patch (the transaction then
+    /// answers why).
+    fn patched_outside(&self, ty: &str, id: &str, patch: &PatchBody) -> Result<Option<Prepared>, InteractionError> {
+        let Some(current) = self.store.read(ty, id)?.filter(|v| !v.deleted) else { return Ok(None) };
+        let doc: Value = match serde_json::from_slice(&current.body) {
+            Ok(d) => d,
+            Err(_) => return Ok(None),
+        };
+        let Ok(patched) = apply_patch(doc, patch) else { return Ok(None) };
+        let Ok((map, index)) = self.prepared(ty, patched) else { return Ok(None) };
+        Ok(Some(Prepared { version: current.version, map, index }))
     }
 
     pub(crate) fn patch_in(
@@ -187,6 +207,7 @@ impl Interactions {
         id: &str,
         patch: &PatchBody,
         if_match: Option<u64>,
+        early: Option<Prepared>,
     ) -> Result<Written, InteractionError> {
         let current = match txn.current(ty, id)? {
             None => return Err(InteractionError::NotFound(ty.into(), id.into())),
@@ -194,6 +215,19 @@ impl Interactions {
             Some(v) => v,
         };
         check_if_match(ty, id, if_match, current.version)?;
+        if let Some(p) = early.filter(|p| p.version == current.version) {
+            if p.map.get("id").and_then(Value::as_str) == Some(id) {
+                let version = self.put_version(
+                    txn,
+                    ty,
+                    id,
+                    current.version + 1,
+                    Method::Patch,
+                    Content::indexed(p.map, p.index),
+                )?;
+                return Ok(Written { version, created: false, existing: false });
+            }
+        }
         let doc: Value =
             serde_json::from_slice(&current.body).map_err(|e| StoreError::Corrupt(format!("{ty}/{id}: {e}")))?;
         let patched = crate::write::apply_patch(doc, patch)?;
@@ -215,7 +249,7 @@ impl Interactions {
                 "パッチでリソースの id を変更することはできません".into(),
             )));
         }
-        let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, map, None)?;
+        let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, Content::new(map))?;
         Ok(Written { version, created: false, existing: false })
     }
 
@@ -224,10 +258,9 @@ impl Interactions {
         txn: &mut dyn WriteTxn,
         ty: &str,
         id: &str,
-        map: serde_json::Map<String, Value>,
+        content: Content,
         if_match: Option<u64>,
         method: Method,
-        index: Option<Vec<tsunagu_store::IndexEntry>>,
     ) -> Result<Written, InteractionError> {
         let current = txn.current(ty, id)?;
         let next = match &current {
@@ -245,8 +278,8 @@ impl Interactions {
                 1
             }
         };
-        let created = current.as_ref().map_or(true, |c| c.deleted);
-        let version = self.put_version(txn, ty, id, next, method, map, index)?;
+        let created = current.as_ref().is_none_or(|c| c.deleted);
+        let version = self.put_version(txn, ty, id, next, method, content)?;
         Ok(Written { version, created, existing: false })
     }
 
@@ -296,9 +329,9 @@ impl Interactions {
         id: &str,
         version: u64,
         method: Method,
-        map: serde_json::Map<String, Value>,
-        index: Option<Vec<tsunagu_store::IndexEntry>>,
+        content: Content,
     ) -> Result<ResourceVersion, InteractionError> {
+        let Content { map, index } = content;
         let ts = self.store.next_timestamp_ms();
         let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
         let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
@@ -337,13 +370,30 @@ impl Interactions {
         }
     }
 
-    /// The body as a resource object of type `ty` that passed the content check.
+    /// A resource ready to write and its index entries, both made outside the write lock:
+    /// extraction does not depend on the id or the version (`_id` and `_lastUpdated` are
+    /// answered from the version row), so a large resource does not hold up other writers.
+    pub(crate) fn prepared(
+        &self,
+        ty: &str,
+        body: Value,
+    ) -> Result<(serde_json::Map<String, Value>, Vec<tsunagu_store::IndexEntry>), InteractionError> {
+        let map = self.checked_resource(ty, body)?;
+        let v = Value::Object(map);
+        let index = self.search.index_entries(ty, &v);
+        let Value::Object(map) = v else { unreachable!("built as an object above") };
+        Ok((map, index))
+    }
+
+    /// The body as a resource object of type `ty` that passed the safety guard (nesting,
+    /// narrative; always) and the content check (as configured).
     pub(crate) fn checked_resource(
         &self,
         ty: &str,
         body: Value,
     ) -> Result<serde_json::Map<String, Value>, InteractionError> {
         let body = Value::Object(expect_resource(ty, body)?);
+        crate::guard::check(&body, &self.config.limits)?;
         self.check_content(&body)?;
         match body {
             Value::Object(map) => Ok(map),
@@ -352,9 +402,10 @@ impl Interactions {
     }
 
     pub(crate) fn check_content(&self, resource: &Value) -> Result<(), InteractionError> {
-        let issues = self.check.check(resource);
+        let mut issues = self.check.check(resource);
         if issues.iter().any(|i| i.severity == "error") {
             let status = self.check.rejection_status(resource, &issues);
+            crate::guard::cut_issues(&mut issues, self.config.limits.max_issues);
             Err(InteractionError::Invalid { status, issues })
         } else {
             Ok(())
@@ -375,6 +426,37 @@ impl Interactions {
             _ => Err(multiple_matches(ty, criteria, matches.len())),
         }
     }
+}
+
+/// What a new version holds: the resource, and its index entries when they were extracted
+/// before the write lock (`None`: extract while writing).
+pub(crate) struct Content {
+    map: serde_json::Map<String, Value>,
+    index: Option<Vec<tsunagu_store::IndexEntry>>,
+}
+
+impl Content {
+    pub(crate) fn new(map: serde_json::Map<String, Value>) -> Self {
+        Content { map, index: None }
+    }
+
+    pub(crate) fn indexed(map: serde_json::Map<String, Value>, index: Vec<tsunagu_store::IndexEntry>) -> Self {
+        Content { map, index: Some(index) }
+    }
+
+    pub(crate) fn with_index(
+        map: serde_json::Map<String, Value>,
+        index: Option<Vec<tsunagu_store::IndexEntry>>,
+    ) -> Self {
+        Content { map, index }
+    }
+}
+
+/// A patched resource checked and indexed against `version`.
+pub(crate) struct Prepared {
+    version: u64,
+    map: serde_json::Map<String, Value>,
+    index: Vec<tsunagu_store::IndexEntry>,
 }
 
 /// Which resource a PATCH addresses.

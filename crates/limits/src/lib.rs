@@ -17,6 +17,11 @@ pub struct Limits {
     // --- HTTP ---
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Values in one request body (JSON values, or XML elements), counted before it is
+    /// parsed: each costs about 100 bytes of memory once parsed, so a body of tiny values
+    /// (`[1,1,1,…]`) would otherwise cost 30 times its size. Real resources average about
+    /// 60 bytes per value, so a 32 MiB Bundle stays well under the default.
+    pub max_body_values: usize,
     /// Largest request line plus headers, in bytes (431 beyond).
     pub max_header_bytes: usize,
     /// Seconds a client has to send the complete request head (the connection is closed
@@ -33,7 +38,9 @@ pub struct Limits {
 
     // --- Resources ---
     /// Nesting of objects and arrays in any resource written (JSON, XML, the result of a
-    /// PATCH, each Bundle entry), counted from the resource itself.
+    /// PATCH, each Bundle entry), counted from the outermost resource of the request (the
+    /// entries of a transaction from their Bundle). JSON bodies deeper than 127 levels are
+    /// refused by the JSON reader whatever this says.
     pub max_json_depth: usize,
     /// Issues listed in one OperationOutcome; past it one issue says the list was cut.
     pub max_issues: usize,
@@ -52,6 +59,8 @@ pub struct Limits {
     pub max_include_iterations: usize,
     /// Largest `_offset`.
     pub max_search_offset: usize,
+    /// Words (or quoted phrases) in one `_text` / `_content` value.
+    pub max_text_terms: usize,
 
     // --- Terminology ---
     /// Value sets importing value sets (`compose.include.valueSet`), counted in levels.
@@ -70,6 +79,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 32 * 1024 * 1024,
+            max_body_values: 1_000_000,
             max_header_bytes: 256 * 1024,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 60,
@@ -84,6 +94,7 @@ impl Default for Limits {
             max_values_per_parameter: 1_000,
             max_include_iterations: 4,
             max_search_offset: 100_000,
+            max_text_terms: 32,
             max_value_set_import_depth: 10,
             max_expansion_size: 10_000,
             max_regex_bytes: 1024 * 1024,
@@ -96,6 +107,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     BodyBytes,
+    BodyValues,
     HeaderBytes,
     JsonDepth,
     Issues,
@@ -105,6 +117,7 @@ pub enum Limit {
     ValuesPerParameter,
     IncludeIterations,
     SearchOffset,
+    TextTerms,
     ValueSetImportDepth,
     ExpansionSize,
     RegexBytes,
@@ -115,6 +128,7 @@ impl Limit {
     pub fn key(self) -> &'static str {
         match self {
             Limit::BodyBytes => "max_body_bytes",
+            Limit::BodyValues => "max_body_values",
             Limit::HeaderBytes => "max_header_bytes",
             Limit::JsonDepth => "max_json_depth",
             Limit::Issues => "max_issues",
@@ -124,6 +138,7 @@ impl Limit {
             Limit::ValuesPerParameter => "max_values_per_parameter",
             Limit::IncludeIterations => "max_include_iterations",
             Limit::SearchOffset => "max_search_offset",
+            Limit::TextTerms => "max_text_terms",
             Limit::ValueSetImportDepth => "max_value_set_import_depth",
             Limit::ExpansionSize => "max_expansion_size",
             Limit::RegexBytes => "max_regex_bytes",
@@ -134,6 +149,7 @@ impl Limit {
     pub fn describe(self) -> (&'static str, &'static str) {
         match self {
             Limit::BodyBytes => ("bytes in a request body", "リクエスト本文のバイト数"),
+            Limit::BodyValues => ("values in a request body", "リクエスト本文の値の数"),
             Limit::HeaderBytes => ("bytes in the request line and headers", "リクエスト行とヘッダのバイト数"),
             Limit::JsonDepth => ("nesting depth of a resource", "リソースの入れ子の深さ"),
             Limit::Issues => ("issues in one OperationOutcome", "1つの OperationOutcome の問題数"),
@@ -141,9 +157,14 @@ impl Limit {
             Limit::HasDepth => ("_has nested in one search parameter", "1つの検索パラメータの _has の入れ子の深さ"),
             Limit::SearchConditions => ("conditions one search expands to", "1回の検索が展開される条件の数"),
             Limit::ValuesPerParameter => ("values of one search parameter", "1つの検索パラメータの値の数"),
-            Limit::IncludeIterations => ("rounds of _include/_revinclude :iterate", "_include/_revinclude :iterate の繰り返し回数"),
+            Limit::IncludeIterations => {
+                ("rounds of _include/_revinclude :iterate", "_include/_revinclude :iterate の繰り返し回数")
+            }
             Limit::SearchOffset => ("_offset of a search", "検索の _offset"),
-            Limit::ValueSetImportDepth => ("levels of value sets importing value sets", "ValueSet の取り込み（compose.include.valueSet）の深さ"),
+            Limit::TextTerms => ("words in one _text or _content value", "1つの _text・_content の値の語数"),
+            Limit::ValueSetImportDepth => {
+                ("levels of value sets importing value sets", "ValueSet の取り込み（compose.include.valueSet）の深さ")
+            }
             Limit::ExpansionSize => ("codes in one value-set expansion", "1つの ValueSet 展開のコード数"),
             Limit::RegexBytes => ("compiled size of one regular expression", "1つの正規表現のコンパイル後のサイズ"),
         }
@@ -153,6 +174,7 @@ impl Limit {
     pub fn value(self, limits: &Limits) -> usize {
         match self {
             Limit::BodyBytes => limits.max_body_bytes,
+            Limit::BodyValues => limits.max_body_values,
             Limit::HeaderBytes => limits.max_header_bytes,
             Limit::JsonDepth => limits.max_json_depth,
             Limit::Issues => limits.max_issues,
@@ -162,6 +184,7 @@ impl Limit {
             Limit::ValuesPerParameter => limits.max_values_per_parameter,
             Limit::IncludeIterations => limits.max_include_iterations,
             Limit::SearchOffset => limits.max_search_offset,
+            Limit::TextTerms => limits.max_text_terms,
             Limit::ValueSetImportDepth => limits.max_value_set_import_depth,
             Limit::ExpansionSize => limits.max_expansion_size,
             Limit::RegexBytes => limits.max_regex_bytes,

@@ -60,7 +60,7 @@ fn test_matches(test: &Test, value: &IndexValue) -> bool {
     use IndexValue as V;
     match (test, value) {
         (Test::Token { system, code: c }, V::Token { system: s, code, .. }) => {
-            c.as_ref().map_or(true, |c| c == code) && system_matches(system, s)
+            c.as_ref().is_none_or(|c| c == code) && system_matches(system, s)
         }
         (Test::TokenText(t), V::Token { display, .. }) => display.as_ref().is_some_and(|d| d.starts_with(t.as_str())),
         (Test::TokenIn(pairs), V::Token { system, code, .. }) => {
@@ -79,13 +79,13 @@ fn test_matches(test: &Test, value: &IndexValue) -> bool {
             V::Quantity { system, code, value },
         ) => {
             point_matches(*op, *value, *n, (*sl, *sh))
-                && tc.as_ref().map_or(true, |c| code.as_ref() == Some(c))
-                && ts.as_ref().map_or(true, |s| system.as_ref() == Some(s))
+                && tc.as_ref().is_none_or(|c| code.as_ref() == Some(c))
+                && ts.as_ref().is_none_or(|s| system.as_ref() == Some(s))
         }
         (Test::Reference { target_type: tt, target_id: ti, url: tu }, V::Reference { target_type, target_id, url }) => {
-            ti.as_ref().map_or(true, |i| target_id.as_ref() == Some(i))
-                && tt.as_ref().map_or(true, |t| target_type.as_ref() == Some(t))
-                && tu.as_ref().map_or(true, |u| u == url)
+            ti.as_ref().is_none_or(|i| target_id.as_ref() == Some(i))
+                && tt.as_ref().is_none_or(|t| target_type.as_ref() == Some(t))
+                && tu.as_ref().is_none_or(|u| u == url)
         }
         (Test::UriExact(u), V::Uri { value }) => value == u,
         (Test::UriBelow(u), V::Uri { value }) => value.starts_with(u.as_str()),

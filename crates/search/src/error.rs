@@ -7,6 +7,9 @@ pub enum SearchError {
     BadValue { param: String, value: String, why: String },
     #[error("'{0}' is not supported by this server yet")]
     Unsupported(String),
+    /// The search asks for more than a configured limit allows.
+    #[error("{0}")]
+    Limit(#[from] tsunagu_limits::LimitExceeded),
 }
 
 impl SearchError {
@@ -17,6 +20,7 @@ impl SearchError {
                 format!("検索パラメータ '{param}' の値 '{value}' が不正です（{why}）")
             }
             SearchError::Unsupported(what) => format!("'{what}' にはまだ対応していません"),
+            SearchError::Limit(l) => l.message_ja(),
         }
     }
 }

@@ -24,7 +24,7 @@ const NOT_TEXT: &[&str] = &["id", "reference", "system", "url", "data", "resourc
 pub(crate) fn entries(resource: &Value, out: &mut Vec<IndexEntry>) {
     let narrative = resource.pointer("/text/div").and_then(Value::as_str).map(strip_markup).unwrap_or_default();
     let mut seen = Vec::new();
-    collect_text(resource, &mut seen);
+    collect_text(resource, &mut rustc_hash::FxHashSet::default(), &mut seen);
     // Sorted, so the tokens do not depend on the order of keys in the JSON (a bulk load
     // indexes the input as sent, a reindex or restore the stored body): the same resource
     // always gets the same full-text rows. Strings are separate phrases either way.
@@ -38,16 +38,17 @@ pub(crate) fn entries(resource: &Value, out: &mut Vec<IndexEntry>) {
     }
 }
 
-/// The distinct prose strings of a resource. Claims repeat the same
-/// display many times; one copy finds the resource as well.
-fn collect_text<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+/// The distinct prose strings of a resource, in the order first met. Claims repeat the
+/// same display many times; one copy finds the resource as well. The set keeps this linear
+/// in the number of strings (a Patient with 80,000 given names).
+fn collect_text<'v>(v: &'v Value, seen: &mut rustc_hash::FxHashSet<&'v str>, out: &mut Vec<&'v str>) {
     match v {
-        Value::String(s) if is_prose(s) && !out.contains(&s.as_str()) => out.push(s),
-        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
+        Value::String(s) if is_prose(s) && seen.insert(s.as_str()) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|i| collect_text(i, seen, out)),
         Value::Object(map) => {
             for (k, v) in map {
                 if !NOT_TEXT.contains(&k.as_str()) {
-                    collect_text(v, out);
+                    collect_text(v, seen, out);
                 }
             }
         }
@@ -178,7 +179,12 @@ pub(crate) fn tokens(text: &str) -> String {
 /// `_text=…` / `_content=…`: comma-separated values are alternatives; in a value, terms
 /// separated by spaces must all occur, `OR` between two terms lets either do, and
 /// `"quoted words"` must occur together. `OR` binds tighter than the implicit AND.
-pub(crate) fn parse_clause(name: &str, modifier: Option<&str>, value: &str) -> Result<Clause, SearchError> {
+pub(crate) fn parse_clause(
+    name: &str,
+    modifier: Option<&str>,
+    value: &str,
+    max_terms: usize,
+) -> Result<Clause, SearchError> {
     let negate = match modifier {
         None => false,
         Some("not") => true,
@@ -187,6 +193,13 @@ pub(crate) fn parse_clause(name: &str, modifier: Option<&str>, value: &str) -> R
     let narrative_only = name.starts_with("_text");
     let mut any = Vec::new();
     for v in value.split(',') {
+        // SQLite's full-text query parser nests one level per term; bound it before it does.
+        let terms = v.split_whitespace().count();
+        if terms > max_terms {
+            let e =
+                tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::TextTerms, max_terms).found(terms).at(name);
+            return Err(e.into());
+        }
         let query = match_expression(v)
             .ok_or_else(|| crate::parse::bad(name, v, "no words to search for (letters, digits or kanji/kana)"))?;
         any.push(Condition::FullText { narrative_only, query, negate });

@@ -5,6 +5,8 @@ use crate::error::SearchError;
 use crate::extract::split_reference;
 use crate::range::parse_range;
 use crate::registry::SearchRegistry;
+use std::cell::Cell;
+use tsunagu_limits::{Limit, LimitExceeded, Limits};
 use tsunagu_model::SearchParamType as K;
 use tsunagu_store::{Clause, Condition, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
 use tsunagu_terminology::Terminology;
@@ -44,11 +46,36 @@ pub struct ParsedSearch {
 }
 
 /// What parsing needs besides the parameters: the search parameters, the terminology
-/// service (token `:in`, `:not-in`, `:below`, `:above`) and this server's base URL.
+/// service (token `:in`, `:not-in`, `:below`, `:above`), this server's base URL, and the
+/// limits that bound how much one search may ask for.
 pub(crate) struct Env<'a> {
     pub registry: &'a SearchRegistry,
     pub terminology: &'a Terminology,
     pub base: &'a str,
+    pub limits: &'a Limits,
+    /// Conditions made so far (chain fan-out included), against `max_search_conditions`.
+    spent: Cell<usize>,
+}
+
+impl Env<'_> {
+    /// Counts `n` more conditions; fails past `max_search_conditions`, before the work is
+    /// done, so a chain that fans out to every type at every level stops early.
+    fn spend(&self, n: usize, at: &str) -> Result<(), SearchError> {
+        let spent = self.spent.get().saturating_add(n);
+        self.spent.set(spent);
+        let max = self.limits.max_search_conditions;
+        if spent > max {
+            return Err(LimitExceeded::new(Limit::SearchConditions, max).at(at).into());
+        }
+        Ok(())
+    }
+}
+
+/// How deep a parameter name has gone: chained parameters and nested `_has`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Depth {
+    chain: usize,
+    has: usize,
 }
 
 /// Parses search parameters for `ty` (`None`: all types). Unknown parameters are errors
@@ -61,8 +88,9 @@ pub fn parse_search(
     pairs: &[(String, String)],
     strict: bool,
     base: &str,
+    limits: &Limits,
 ) -> Result<ParsedSearch, SearchError> {
-    let env = Env { registry, terminology, base };
+    let env = Env { registry, terminology, base, limits, spent: Cell::new(0) };
     let mut out = ParsedSearch::default();
     out.query.resource_type = ty.map(str::to_string);
     for (name, value) in pairs {
@@ -71,10 +99,10 @@ pub fn parse_search(
             continue;
         }
         match base_name {
-            "_sort" => out.query.sort = parse_sort(registry, ty, value)?,
+            "_sort" => out.query.sort = parse_sort(&env, ty, value)?,
             "_include" | "_revinclude" => {
                 let iterate = name.ends_with(":iterate") || name.ends_with(":recurse");
-                for v in split_values(value) {
+                for v in split_values(&env, name, value)? {
                     let inc = parse_include(&v, iterate)?;
                     if base_name == "_include" {
                         out.includes.push(inc)
@@ -83,7 +111,7 @@ pub fn parse_search(
                     }
                 }
             }
-            _ => match parse_param(&env, ty, name, value) {
+            _ => match check_depth(&env, name).and_then(|()| parse_param(&env, ty, name, value, Depth::default())) {
                 Ok(clause) => out.query.clauses.push(clause),
                 Err(SearchError::UnknownParameter(p)) if !strict => out.ignored.push(p),
                 Err(e) => return Err(e),
@@ -123,8 +151,19 @@ fn add_date_windows(registry: &SearchRegistry, ty: &str, clauses: &mut Vec<Claus
     }
 }
 
+/// The values of parameter `name`, at most `max_values_per_parameter` of them.
+fn split_values(env: &Env<'_>, name: &str, v: &str) -> Result<Vec<String>, SearchError> {
+    let values = split_escaped(v);
+    let max = env.limits.max_values_per_parameter;
+    if values.len() > max {
+        return Err(LimitExceeded::new(Limit::ValuesPerParameter, max).found(values.len()).at(name).into());
+    }
+    env.spend(values.len(), name)?;
+    Ok(values)
+}
+
 /// Splits on commas not escaped with `\`, and unescapes `\,` `\|` `\$` `\\`.
-fn split_values(v: &str) -> Vec<String> {
+fn split_escaped(v: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     let mut chars = v.chars();
     while let Some(c) = chars.next() {
@@ -161,19 +200,27 @@ pub(crate) fn bad(param: &str, value: &str, why: &str) -> SearchError {
     SearchError::BadValue { param: param.into(), value: value.into(), why: why.into() }
 }
 
-fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str) -> Result<Clause, SearchError> {
+fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: Depth) -> Result<Clause, SearchError> {
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(env, ty, name, rest, value);
+        let depth = Depth { has: depth.has + 1, ..depth };
+        if depth.has > env.limits.max_has_depth {
+            return Err(LimitExceeded::new(Limit::HasDepth, env.limits.max_has_depth).at(shorten(name)).into());
+        }
+        return parse_has(env, ty, name, rest, value, depth);
     }
     // Chaining: `subject:Patient.name` or `subject.name`.
     if let Some((head, tail)) = name.split_once('.') {
-        return parse_chain(env, ty, name, head, tail, value);
+        let depth = Depth { chain: depth.chain + 1, ..depth };
+        if depth.chain > env.limits.max_chain_depth {
+            return Err(LimitExceeded::new(Limit::ChainDepth, env.limits.max_chain_depth).at(shorten(name)).into());
+        }
+        return parse_chain(env, ty, name, head, tail, value, depth);
     }
     let (code, modifier) = match name.split_once(':') {
         Some((c, m)) => (c, Some(m)),
         None => (name, None),
     };
-    let values = split_values(value);
+    let values = split_values(env, name, value)?;
     match code {
         "_id" => {
             if modifier.is_some() && modifier != Some("missing") {
@@ -191,7 +238,7 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str) -> Resu
             }
             return Ok(Clause { any });
         }
-        "_text" | "_content" => return crate::fulltext::parse_clause(name, modifier, value),
+        "_text" | "_content" => return crate::fulltext::parse_clause(name, modifier, value, env.limits.max_text_terms),
         _ => {}
     }
     let ty = ty.ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
@@ -328,6 +375,7 @@ fn parse_chain(
     head: &str,
     tail: &str,
     value: &str,
+    depth: Depth,
 ) -> Result<Clause, SearchError> {
     let ty = ty.ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     let (code, type_mod) = match head.split_once(':') {
@@ -346,7 +394,12 @@ fn parse_chain(
     let mut any = Vec::new();
     let mut last_err = None;
     for target in targets {
-        match parse_param(env, Some(&target), tail, value) {
+        // Only targets that can carry the next link cost anything; each of those is a
+        // subquery, counted before it is built.
+        if tail_applies(env, &target, tail) {
+            env.spend(1, shorten(name))?;
+        }
+        match parse_param(env, Some(&target), tail, value, depth) {
             Ok(clause) => {
                 let query =
                     SearchQuery { resource_type: Some(target.clone()), clauses: vec![clause], ..Default::default() };
@@ -361,8 +414,45 @@ fn parse_chain(
     Ok(Clause { any })
 }
 
+/// Refuses a parameter name nested past the limits before any of it is parsed: each
+/// level fans out, so counting as the parse goes could meet another limit first.
+fn check_depth(env: &Env<'_>, name: &str) -> Result<(), SearchError> {
+    let chain = name.matches('.').count();
+    if chain > env.limits.max_chain_depth {
+        let e = LimitExceeded::new(Limit::ChainDepth, env.limits.max_chain_depth).found(chain);
+        return Err(e.at(shorten(name)).into());
+    }
+    let has = name.matches("_has:").count();
+    if has > env.limits.max_has_depth {
+        let e = LimitExceeded::new(Limit::HasDepth, env.limits.max_has_depth).found(has);
+        return Err(e.at(shorten(name)).into());
+    }
+    Ok(())
+}
+
+/// Whether the rest of a chain can apply to `target`: its first parameter exists there.
+fn tail_applies(env: &Env<'_>, target: &str, tail: &str) -> bool {
+    let code = tail.split(['.', ':']).next().unwrap_or("");
+    code.starts_with('_') || env.registry.param(target, code).is_some()
+}
+
+/// A parameter name for a message: hostile names can be megabytes long.
+fn shorten(name: &str) -> &str {
+    match name.char_indices().nth(120) {
+        Some((i, _)) => &name[..i],
+        None => name,
+    }
+}
+
 /// `_has:Observation:patient:code=1234-5` (nested: `_has:A:p:_has:B:q:name=x`).
-fn parse_has(env: &Env<'_>, ty: Option<&str>, name: &str, rest: &str, value: &str) -> Result<Clause, SearchError> {
+fn parse_has(
+    env: &Env<'_>,
+    ty: Option<&str>,
+    name: &str,
+    rest: &str,
+    value: &str,
+    depth: Depth,
+) -> Result<Clause, SearchError> {
     let mut parts = rest.splitn(3, ':');
     let (Some(source), Some(param), Some(inner)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad(name, value, "_has needs _has:Type:reference:parameter"));
@@ -379,12 +469,21 @@ fn parse_has(env: &Env<'_>, ty: Option<&str>, name: &str, rest: &str, value: &st
             return Err(bad(name, value, &format!("{source}.{param} cannot refer to {ty}")));
         }
     }
-    let clause = parse_param(env, Some(source), inner, value)?;
+    env.spend(1, shorten(name))?;
+    let clause = parse_param(env, Some(source), inner, value, depth)?;
     let query = SearchQuery { resource_type: Some(source.to_string()), clauses: vec![clause], ..Default::default() };
     Ok(Clause { any: vec![Condition::Has { source_type: source.into(), param: param.into(), query: Box::new(query) }] })
 }
 
-fn parse_sort(registry: &SearchRegistry, ty: Option<&str>, value: &str) -> Result<Vec<SortKey>, SearchError> {
+fn parse_sort(env: &Env<'_>, ty: Option<&str>, value: &str) -> Result<Vec<SortKey>, SearchError> {
+    let registry = env.registry;
+    let n = value.split(',').filter(|v| !v.is_empty()).count();
+    if n > env.limits.max_values_per_parameter {
+        return Err(LimitExceeded::new(Limit::ValuesPerParameter, env.limits.max_values_per_parameter)
+            .found(n)
+            .at("_sort")
+            .into());
+    }
     let mut keys = Vec::new();
     for v in value.split(',').filter(|v| !v.is_empty()) {
         let (descending, code) = match v.strip_prefix('-') {
@@ -507,12 +606,20 @@ mod tests {
 
     fn p(ty: &str, q: &[(&str, &str)]) -> Result<ParsedSearch, SearchError> {
         let pairs: Vec<(String, String)> = q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        parse_search(&SearchRegistry::new(), &Terminology::default(), Some(ty), &pairs, true, "http://x")
+        parse_search(
+            &SearchRegistry::new(),
+            &Terminology::default(),
+            Some(ty),
+            &pairs,
+            true,
+            "http://x",
+            &Limits::default(),
+        )
     }
 
     #[test]
     fn values_split_and_unescape() {
-        assert_eq!(split_values("a,b\\,c"), vec!["a", "b,c"]);
+        assert_eq!(split_escaped("a,b\\,c"), vec!["a", "b,c"]);
         assert_eq!(split_bar("urn:x|1"), (Some("urn:x".into()), "1".into()));
         assert_eq!(split_bar("a\\|b"), (None, "a|b".into()));
     }

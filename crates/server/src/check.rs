@@ -4,12 +4,20 @@ use serde_json::Value;
 use tsunagu_interaction::{ContentIssue, ResourceCheck};
 
 /// Rejects resources that break the base R4 structure (unknown elements, wrong types,
-/// bad primitive formats, cardinality, required bindings).
-pub struct StructureCheck;
+/// bad primitive formats, cardinality, required bindings), listing at most `max_issues`.
+pub struct StructureCheck {
+    pub max_issues: usize,
+}
+
+impl Default for StructureCheck {
+    fn default() -> Self {
+        StructureCheck { max_issues: tsunagu_interaction::Limits::default().max_issues }
+    }
+}
 
 impl ResourceCheck for StructureCheck {
     fn check(&self, resource: &Value) -> Vec<ContentIssue> {
-        content_issues(tsunagu_format::check_structure(resource))
+        content_issues(tsunagu_format::check_structure_limited(resource, self.max_issues))
     }
 }
 
@@ -45,8 +53,10 @@ impl ResourceCheck for ProfileCheck {
 
     /// 400 when the base structure is already broken, 422 when only profiles are.
     fn rejection_status(&self, resource: &Value, _issues: &[ContentIssue]) -> u16 {
-        let base_broken =
-            tsunagu_format::check_structure(resource).iter().any(|i| i.severity == tsunagu_format::Severity::Error);
+        // One error is enough to decide.
+        let base_broken = tsunagu_format::check_structure_limited(resource, 1)
+            .iter()
+            .any(|i| i.severity == tsunagu_format::Severity::Error);
         if base_broken {
             400
         } else {

@@ -25,11 +25,20 @@ pub(crate) struct Call {
     pub body: bytes::Bytes,
     pub ctx: RequestContext,
     pub render: Render,
+    /// `max_json_depth` and `max_body_values`, for reading bodies.
+    pub body_limits: crate::negotiate::BodyLimits,
 }
 
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let lang = Lang::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+    if let Err(e) = check_host(&state.config, &parts) {
+        return reply::error(&e, Format::Json, lang);
+    }
+    // Past the limit, answer at once: queueing would only hold more connections open.
+    let Ok(_permit) = state.in_process.clone().try_acquire_owned() else {
+        return reply::busy(lang);
+    };
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = SearchParams::parse(&query);
     let format = match response_format(&parts.headers, &params) {
@@ -56,26 +65,78 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
         elements: params.get("_elements").map(|e| e.split(',').map(|s| s.trim().to_string()).collect()),
         lang,
     };
-    let body = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => return reply::error(&InteractionError::PayloadTooLarge(state.config.max_body_bytes), format, lang),
-    };
-    let base = match &state.config.base_url {
-        Some(b) => b.clone(),
-        None => {
-            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            format!("http://{host}")
+    // Only methods that carry content have their body read; any other body is left
+    // unread (and the connection closed after the answer).
+    let body = if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
+        match read_body(&state, body).await {
+            Ok(b) => b,
+            Err(e) => return reply::error(&e, format, lang),
         }
+    } else {
+        bytes::Bytes::new()
     };
     let (return_pref, strict) = prefer(&parts.headers);
-    let ctx = RequestContext { base: base.trim_end_matches('/').to_string(), lang, strict, return_pref };
+    let ctx = RequestContext { base: state.config.base_url.clone(), lang, strict, return_pref };
     let segments: Vec<String> =
         parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
-    let call = Call { method: parts.method, segments, params, query, headers: parts.headers, body, ctx, render };
+    let limits = &state.config.limits;
+    let body_limits =
+        crate::negotiate::BodyLimits { max_depth: limits.max_json_depth, max_values: limits.max_body_values };
+    let call =
+        Call { method: parts.method, segments, params, query, headers: parts.headers, body, ctx, render, body_limits };
     let state = state.clone();
     match tokio::task::spawn_blocking(move || route(&state, call)).await {
         Ok(r) => r,
         Err(_) => reply::panic_response(Box::new(())),
+    }
+}
+
+/// The request body, within `max_body_bytes` (413) and `body_read_timeout_secs` (408).
+async fn read_body(state: &AppState, body: axum::body::Body) -> Result<bytes::Bytes, InteractionError> {
+    let limits = &state.config.limits;
+    let timeout = std::time::Duration::from_secs(limits.body_read_timeout_secs.max(1));
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limits.max_body_bytes)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) if is_too_large(&e) => {
+            Err(tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::BodyBytes, limits.max_body_bytes)
+                .into())
+        }
+        Ok(Err(_)) => Err(InteractionError::bad_request(
+            "the request body could not be read",
+            "リクエスト本文を読み取れませんでした",
+        )),
+        Err(_) => Err(InteractionError::RequestTimeout(limits.body_read_timeout_secs)),
+    }
+}
+
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Refuses a `Host` outside the allowed names (DNS rebinding: a page on an attacker's
+/// name that resolves to this server would otherwise be same-origin with it).
+fn check_host(config: &crate::ServerConfig, parts: &http::request::Parts) -> Result<(), InteractionError> {
+    if config.allowed_hosts.is_empty() {
+        return Ok(());
+    }
+    let authority = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let host = crate::host_of_authority(authority);
+    if config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+        Ok(())
+    } else {
+        Err(InteractionError::MisdirectedRequest(host))
     }
 }
 
@@ -126,7 +187,8 @@ fn if_match(h: &HeaderMap) -> Result<Option<u64>, InteractionError> {
 fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError> {
     let fhir = &state.fhir;
     let segs: Vec<&str> = c.segments.iter().map(String::as_str).collect();
-    let m = &c.method;
+    // HEAD is GET without the body (hyper never sends a body for HEAD).
+    let m = if c.method == Method::HEAD { &Method::GET } else { &c.method };
     match (m, segs.as_slice()) {
         (&Method::GET, ["metadata"]) => {
             let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry());
@@ -181,7 +243,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
                 fhir.patch(ty, tsunagu_interaction::PatchTarget::Criteria(&criteria), &patch, if_match(&c.headers)?)?;
             written_reply(c, &w)
         }
-        (&Method::GET | &Method::HEAD, [ty, id]) => {
+        (&Method::GET, [ty, id]) => {
             let v = fhir.read(ty, id)?;
             if header(&c.headers, "if-none-match").and_then(parse_etag) == Some(v.version) {
                 let mut r = reply::empty(304);
@@ -209,7 +271,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::GET, [ty, id, "_history"]) => {
             bundle_reply(c, fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?)
         }
-        (&Method::GET | &Method::HEAD, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
+        (&Method::GET, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
         (&Method::POST, [ty, "$validate"]) => crate::validate_op::type_level(state, c, ty),
         (&Method::GET | &Method::POST, [ty, id, "$validate"]) => crate::validate_op::instance_level(state, c, ty, id),
         (&Method::GET, ["Patient", id, "$everything"]) => bundle_reply(c, fhir.everything(id, &c.params, &c.ctx)?),
@@ -247,10 +309,15 @@ fn criteria(c: &Call) -> Result<String, InteractionError> {
     Ok(q.join("&"))
 }
 
-/// `POST _search`: parameters from the form body and the URL together.
+/// `POST _search`: parameters from the form body and the URL together. A search changes
+/// nothing, so a form (which a page may send cross-site) is accepted here and only here.
 fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
-    let ct = header(&c.headers, "content-type").unwrap_or("application/x-www-form-urlencoded");
-    if !ct.starts_with("application/x-www-form-urlencoded") {
+    let ct = header(&c.headers, "content-type").unwrap_or(if c.body.is_empty() {
+        "application/x-www-form-urlencoded"
+    } else {
+        ""
+    });
+    if !ct.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return Err(InteractionError::unsupported_media_type(
             "POST _search takes application/x-www-form-urlencoded",
             "POST _search には application/x-www-form-urlencoded を使ってください",
@@ -276,8 +343,8 @@ fn operation_input(c: &Call) -> Result<OperationInput, InteractionError> {
 }
 
 pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
-    match body_kind(&c.headers, &c.body)? {
-        BodyKind::Resource(f) => parse_resource(f, &c.body),
+    match body_kind(&c.headers)? {
+        BodyKind::Resource(f) => parse_resource(f, &c.body, c.body_limits),
         BodyKind::JsonPatch => Err(InteractionError::unsupported_media_type(
             "a JSON Patch body is only accepted by PATCH",
             "JSON Patch の本文は PATCH でのみ受け付けます",
@@ -286,15 +353,18 @@ pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
 }
 
 fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
-    match body_kind(&c.headers, &c.body)? {
-        BodyKind::JsonPatch => serde_json::from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
-            InteractionError::bad_request(
-                format!("the JSON Patch is not JSON: {e}"),
-                format!("JSON Patch が JSON として不正です: {e}"),
-            )
-        }),
+    match body_kind(&c.headers)? {
+        BodyKind::JsonPatch => {
+            crate::negotiate::check_value_count(&c.body, false, c.body_limits.max_values)?;
+            serde_json::from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
+                InteractionError::bad_request(
+                    format!("the JSON Patch is not JSON: {e}"),
+                    format!("JSON Patch が JSON として不正です: {e}"),
+                )
+            })
+        }
         BodyKind::Resource(f) => {
-            let v = parse_resource(f, &c.body)?;
+            let v = parse_resource(f, &c.body, c.body_limits)?;
             if v.get("resourceType").and_then(Value::as_str) == Some("Parameters") {
                 Ok(PatchBody::FhirPath(v))
             } else {

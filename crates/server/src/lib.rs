@@ -1,8 +1,9 @@
-//! The FHIR REST API over HTTP. This is the only crate that knows HTTP: it routes
-//! requests, negotiates formats (`Accept`, `_format`, `Content-Type`), reads bodies within
-//! the configured limit, maps headers (`If-Match`, `If-None-Exist`, `Prefer`,
-//! `Accept-Language`) to interaction calls, and writes status codes, `Location`, `ETag` and
-//! `Last-Modified`.
+//! The FHIR REST API over HTTP. This is the only crate that knows HTTP: it accepts
+//! connections and closes those that stall (`listen.rs`), refuses requests for hosts it
+//! does not serve, past its concurrency limit or with bodies it does not take, routes
+//! requests, negotiates formats (`Accept`, `_format`, `Content-Type`), maps headers
+//! (`If-Match`, `If-None-Exist`, `Prefer`, `Accept-Language`) to interaction calls, and
+//! writes status codes, `Location`, `ETag`, `Last-Modified` and the security headers.
 //!
 //! It holds no FHIR write semantics (those are `tsunagu-interaction`) and no storage
 //! logic. Interactions are synchronous; handlers run them on Tokio's blocking pool.
@@ -10,70 +11,115 @@
 mod capability;
 mod check;
 mod dispatch;
+mod headers;
+mod listen;
 mod negotiate;
 mod reply;
 mod validate_op;
 
 pub use check::{content_issues, ProfileCheck, StructureCheck};
+pub use listen::serve;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tsunagu_interaction::Interactions;
+use tsunagu_interaction::{Interactions, Limits};
 
+/// How the HTTP layer behaves. Built by the caller from the configuration; every field
+/// is explicit, so tests run with the same settings the binary uses.
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// The base URL clients use, e.g. `http://localhost:8080`; derived from `Host` when
-    /// absent.
-    pub base_url: Option<String>,
-    /// Largest request body accepted, in bytes; larger bodies get 413.
-    pub max_body_bytes: usize,
+    /// The base URL clients use, e.g. `http://localhost:8080/fhir`: every `fullUrl`,
+    /// `Location` and link is built from it, never from the request's `Host`.
+    pub base_url: String,
+    /// Host names (without port) a request's `Host` may carry; anything else is refused
+    /// (a DNS-rebinding page in a browser sends its own host name). Empty: any host.
+    pub allowed_hosts: Vec<String>,
+    /// Origins allowed to call the API from a browser (CORS); empty: CORS is off.
+    pub cors_origins: Vec<String>,
+    pub limits: Limits,
     /// The validator behind `$validate` (base structure only when no packages are loaded).
     pub validator: Option<Arc<tsunagu_validation::Validator>>,
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig { base_url: None, max_body_bytes: 32 * 1024 * 1024, validator: None }
+impl ServerConfig {
+    /// A configuration serving `base_url`, accepting its host name (and, when that is a
+    /// loopback name, the other loopback names) with default limits.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let base_url = base_url.into().trim_end_matches('/').to_string();
+        let allowed_hosts = default_hosts(&base_url);
+        ServerConfig { base_url, allowed_hosts, cors_origins: Vec::new(), limits: Limits::default(), validator: None }
     }
+}
+
+/// The host name of a base URL, plus the other loopback names when it is one of them.
+pub fn default_hosts(base_url: &str) -> Vec<String> {
+    let host = host_of_url(base_url);
+    let loopback = ["localhost", "127.0.0.1", "[::1]"];
+    if loopback.contains(&host.as_str()) {
+        loopback.iter().map(|h| h.to_string()).collect()
+    } else {
+        vec![host]
+    }
+}
+
+/// `http://Example.org:8080/fhir` → `example.org`; `http://[::1]:80` → `[::1]`.
+pub(crate) fn host_of_url(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    host_of_authority(authority)
+}
+
+/// The host of `host[:port]` (or `[v6]:port`), lower-cased.
+pub(crate) fn host_of_authority(authority: &str) -> String {
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or(authority)
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    };
+    host.to_ascii_lowercase()
 }
 
 pub(crate) struct AppState {
     pub fhir: Arc<Interactions>,
     pub config: ServerConfig,
     pub validator: Arc<tsunagu_validation::Validator>,
+    /// Requests being processed, bounded by `max_concurrent_requests`.
+    pub in_process: Arc<tokio::sync::Semaphore>,
 }
 
 /// The complete HTTP application.
 pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
-    let validator = config
-        .validator
-        .clone()
-        .unwrap_or_else(|| Arc::new(tsunagu_validation::Validator::new(tsunagu_validation::PackageSet::new())));
-    let state = Arc::new(AppState { fhir, config, validator });
-    axum::Router::new()
+    let validator = config.validator.clone().unwrap_or_else(|| {
+        Arc::new(
+            tsunagu_validation::Validator::new(tsunagu_validation::PackageSet::new())
+                .with_max_issues(config.limits.max_issues),
+        )
+    });
+    let cors = headers::cors(&config.cors_origins);
+    let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
+    let state = Arc::new(AppState { fhir, config, validator, in_process });
+    let app = axum::Router::new()
         .fallback(dispatch::handle)
         .with_state(state)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(reply::panic_response))
+        .layer(axum::middleware::map_response(headers::security));
+    let app = match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(reply::panic_response))
 }
 
-/// Serves until Ctrl-C / SIGTERM.
-pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    #[test]
+    fn hosts_come_from_the_base_url() {
+        assert_eq!(host_of_url("http://Example.org:8080/fhir"), "example.org");
+        assert_eq!(host_of_url("https://[::1]:8443"), "[::1]");
+        assert_eq!(host_of_authority("localhost:8080"), "localhost");
+        assert_eq!(host_of_authority("user@evil.example:80"), "evil.example");
+        assert!(default_hosts("http://localhost:8080").contains(&"127.0.0.1".to_string()));
+        assert_eq!(default_hosts("https://fhir.example.jp/r4"), vec!["fhir.example.jp"]);
+    }
 }

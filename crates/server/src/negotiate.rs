@@ -68,35 +68,90 @@ pub enum BodyKind {
     JsonPatch,
 }
 
-pub fn body_kind(headers: &HeaderMap, body: &[u8]) -> Result<BodyKind, InteractionError> {
-    match headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        Some(ct) => {
-            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            if mime == "application/json-patch+json" {
-                return Ok(BodyKind::JsonPatch);
-            }
-            format_of_mime(&mime).map(BodyKind::Resource).ok_or_else(|| {
-                InteractionError::unsupported_media_type(
-                    format!("Content-Type '{ct}' is not supported; send application/fhir+json or application/fhir+xml"),
-                    format!("Content-Type '{ct}' には対応していません。application/fhir+json か application/fhir+xml を使ってください"),
-                )
-            })
-        }
-        // No Content-Type: accept the two formats by their first character.
-        None => match body.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'<') => Ok(BodyKind::Resource(Format::Xml)),
-            _ => Ok(BodyKind::Resource(Format::Json)),
-        },
+/// The kind of a request body. Only FHIR's own media types are taken: a body without
+/// `Content-Type`, or with one a web page may send cross-site without asking first
+/// (`text/plain`, form encoding), is refused with 415, so no page can make a browser
+/// write here.
+pub fn body_kind(headers: &HeaderMap) -> Result<BodyKind, InteractionError> {
+    let Some(ct) = headers.get(http::header::CONTENT_TYPE) else {
+        return Err(InteractionError::unsupported_media_type(
+            "the request has a body but no Content-Type; send application/fhir+json or application/fhir+xml",
+            "Content-Type がありません。application/fhir+json か application/fhir+xml を指定してください",
+        ));
+    };
+    let ct = ct.to_str().unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json-patch+json" => Ok(BodyKind::JsonPatch),
+        "application/fhir+json" | "application/json" | "application/json+fhir" => Ok(BodyKind::Resource(Format::Json)),
+        "application/fhir+xml" | "application/xml" | "application/xml+fhir" => Ok(BodyKind::Resource(Format::Xml)),
+        _ => Err(InteractionError::unsupported_media_type(
+            format!("Content-Type '{ct}' is not supported; send application/fhir+json or application/fhir+xml"),
+            format!("Content-Type '{ct}' には対応していません。application/fhir+json か application/fhir+xml を使ってください"),
+        )),
     }
 }
 
-/// Parses a resource body in the given format into JSON.
-pub fn parse_resource(format: Format, body: &[u8]) -> Result<Value, InteractionError> {
+/// How much parsing a body may cost: `max_json_depth` and `max_body_values`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_depth: usize,
+    pub max_values: usize,
+}
+
+/// Refuses a body with more values than `max_values` before parsing it: one linear pass
+/// over the bytes, counting what each parsed value would be built from (for JSON the
+/// commas, brackets and braces outside strings; for XML the tags).
+pub fn check_value_count(body: &[u8], xml: bool, max_values: usize) -> Result<(), InteractionError> {
+    let count = if xml {
+        memchr_count(b'<', body)
+    } else {
+        let (mut n, mut in_string, mut escaped) = (1usize, false, false);
+        for &b in body {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b',' | b'[' | b'{' => n += 1,
+                    _ => {}
+                }
+            }
+        }
+        n
+    };
+    if count > max_values {
+        let e = tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::BodyValues, max_values);
+        return Err(e.found(count).into());
+    }
+    Ok(())
+}
+
+fn memchr_count(needle: u8, hay: &[u8]) -> usize {
+    hay.iter().filter(|&&b| b == needle).count()
+}
+
+/// Parses a resource body in the given format into JSON. Bodies with more values than
+/// allowed are refused unread; XML deeper than the depth limit is refused while it is read
+/// (JSON deeper than 127 levels by the JSON reader).
+pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result<Value, InteractionError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InteractionError::bad_request("the request body is empty", "リクエスト本文が空です"));
     }
+    check_value_count(body, format == Format::Xml, limits.max_values)?;
+    let max_depth = limits.max_depth;
     match format {
         Format::Json => serde_json::from_slice(body).map_err(|e| {
+            // serde_json stops at 128 levels, before its own recursion can hurt.
+            if e.to_string().starts_with("recursion limit exceeded") {
+                let limit = tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::JsonDepth, max_depth);
+                return InteractionError::Limit(limit.at(format!("line {} column {}", e.line(), e.column())));
+            }
             InteractionError::invalid(
                 "structure",
                 None,
@@ -113,14 +168,34 @@ pub fn parse_resource(format: Format, body: &[u8]) -> Result<Value, InteractionE
                     "XML 本文が UTF-8 ではありません".into(),
                 )
             })?;
-            tsunagu_format::xml_to_json(text).map_err(|e| {
-                InteractionError::invalid(
+            tsunagu_format::xml_to_json_limited(text, max_depth).map_err(|e| match e {
+                tsunagu_format::FormatError::Limit(l) => InteractionError::Limit(l),
+                e => InteractionError::invalid(
                     "structure",
                     None,
                     format!("The XML body cannot be read: {e}"),
                     format!("XML 本文を読み取れません: {e}"),
-                )
+                ),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_counted_outside_strings() {
+        // Outside strings: { , [ { [ , — six, plus the value itself.
+        let ok = br#"{"resourceType":"Patient","name":[{"given":["a,b[{","c\",["]}]}"#;
+        assert!(check_value_count(ok, false, 7).is_ok());
+        assert!(check_value_count(ok, false, 6).is_err());
+        let many = format!("[{}1]", "1,".repeat(1000));
+        let e = check_value_count(many.as_bytes(), false, 1000).unwrap_err();
+        assert_eq!(e.status(), 413);
+        assert!(e.message(tsunagu_interaction::Lang::En).contains("max_body_values"));
+        assert!(check_value_count(b"<Patient><id value=\"x\"/></Patient>", true, 3).is_ok());
+        assert!(check_value_count(b"<Patient><id value=\"x\"/></Patient>", true, 2).is_err());
     }
 }

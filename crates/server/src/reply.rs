@@ -113,6 +113,22 @@ pub fn error(err: &InteractionError, format: Format, lang: Lang) -> Response {
     r
 }
 
+/// 503 with `Retry-After` when `max_concurrent_requests` are being processed.
+pub fn busy(lang: Lang) -> Response {
+    let (en, ja) = (
+        "The server is busy (limit max_concurrent_requests); retry shortly",
+        "サーバが混み合っています（上限 max_concurrent_requests）。しばらくしてから再試行してください",
+    );
+    let oo = serde_json::json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": "error", "code": "transient",
+                    "diagnostics": if lang == Lang::Ja { ja } else { en } }]
+    });
+    let mut r = with_body(503, Format::Json, serde_json::to_vec(&oo).expect("JSON serialises"));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 /// A panic anywhere in a handler becomes a 500 OperationOutcome, never a dropped connection.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let oo = serde_json::json!({

@@ -207,7 +207,7 @@ async fn prefer_return() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_operation_outcomes() {
-    let s = common::start_with(tsunagu_server::ServerConfig { max_body_bytes: 4096, ..Default::default() }).await;
+    let s = common::start_with(|c| c.limits.max_body_bytes = 4096).await;
     // Malformed JSON.
     let r = s
         .send(

@@ -36,7 +36,7 @@ fn observation() -> serde_json::Value {
 async fn required_profile_is_enforced_on_write() {
     let required = [("Observation".to_string(), PROFILE.to_string())].into_iter().collect();
     let check = tsunagu_server::ProfileCheck { validator: validator(), required };
-    let s = start_checked(Default::default(), Arc::new(check)).await;
+    let s = start_checked(|_| {}, Arc::new(check)).await;
 
     let r = s.post_json("Observation", &observation()).await;
     assert_eq!(r.status(), 422);

@@ -43,12 +43,16 @@ pub(crate) fn where_clause_except(q: &SearchQuery, alias: &str, skip: Option<usi
         sql.push_str(&format!(" AND {alias}.type = ?"));
         values.push(V::Text(t.clone()));
     }
-    for (i, clause) in q.clauses.iter().enumerate() {
-        if Some(i) == skip {
-            continue;
-        }
+    let clauses: Vec<String> = q
+        .clauses
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != skip)
+        .map(|(_, clause)| clause_sql(clause, q.resource_type.as_deref(), alias, values))
+        .collect();
+    if !clauses.is_empty() {
         sql.push_str(" AND ");
-        sql.push_str(&clause_sql(clause, q.resource_type.as_deref(), alias, values));
+        sql.push_str(&balanced(&clauses, " AND "));
     }
     sql
 }
@@ -58,7 +62,21 @@ fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) ->
         return "0 = 1".into();
     }
     let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
-    format!("({})", parts.join(" OR "))
+    balanced(&parts, " OR ")
+}
+
+/// `(a OR b OR c …)` nested as a balanced tree. SQLite parses a flat chain of n terms
+/// into an expression n levels deep and refuses more than 1,000 levels; a search with a
+/// thousand values must not hit that.
+fn balanced(parts: &[String], op: &str) -> String {
+    match parts {
+        [one] => format!("({one})"),
+        _ if parts.len() <= 8 => format!("({})", parts.join(op)),
+        _ => {
+            let (a, b) = parts.split_at(parts.len() / 2);
+            format!("({}{op}{})", balanced(a, op), balanced(b, op))
+        }
+    }
 }
 
 fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {

@@ -42,9 +42,11 @@ pub enum TerminologyError {
     /// Bad or contradictory parameters, or content this server cannot interpret.
     #[error("{0}")]
     Invalid(String),
-    /// An expansion larger than the configured limit was asked for without `count`.
-    #[error("expansion of {url} has {total} codes, more than the limit of {limit}; ask for a page with count")]
-    TooCostly { url: String, total: usize, limit: usize },
+    /// A configured limit was reached: an expansion larger than `max_expansion_size` asked
+    /// for without `count`, or value sets importing each other deeper than
+    /// `max_value_set_import_depth`.
+    #[error("{0}")]
+    Limit(tsunagu_limits::LimitExceeded),
     /// A standard master file could not be read; `line` is 1-based in the file.
     #[error("master file line {line}: {message}")]
     Master { line: usize, message: String },
@@ -55,7 +57,7 @@ impl TerminologyError {
         match self {
             TerminologyError::NotFound { .. } | TerminologyError::UnknownCode { .. } => ErrorKind::NotFound,
             TerminologyError::Invalid(_) => ErrorKind::Invalid,
-            TerminologyError::TooCostly { .. } => ErrorKind::TooCostly,
+            TerminologyError::Limit(_) => ErrorKind::TooCostly,
             TerminologyError::Master { .. } => ErrorKind::Master,
         }
     }
@@ -65,7 +67,7 @@ impl TerminologyError {
         match self {
             TerminologyError::NotFound { .. } | TerminologyError::UnknownCode { .. } => "not-found",
             TerminologyError::Invalid(_) => "invalid",
-            TerminologyError::TooCostly { .. } => "too-costly",
+            TerminologyError::Limit(_) => "too-costly",
             TerminologyError::Master { .. } => "structure",
         }
     }

@@ -76,7 +76,7 @@ impl Terminology {
             .collect();
         let total = matching.len();
         if params.count.is_none() && total > self.expansion_limit() {
-            return Err(TerminologyError::TooCostly { url: label.to_owned(), total, limit: self.expansion_limit() });
+            return Err(self.too_large(label, total));
         }
         let page = matching.iter().skip(params.offset).take(params.count.unwrap_or(usize::MAX));
         let contains: Vec<Value> = page.map(|&i| contains_entry(&expansion, i, params.display_language)).collect();
@@ -152,11 +152,7 @@ impl Terminology {
             return Err(TerminologyError::not_found(ResourceKind::ValueSet, vs));
         }
         if expansion.entries.len() > self.expansion_limit() {
-            return Err(TerminologyError::TooCostly {
-                url: value_set.to_owned(),
-                total: expansion.entries.len(),
-                limit: self.expansion_limit(),
-            });
+            return Err(self.too_large(value_set, expansion.entries.len()));
         }
         Ok(expansion
             .entries

@@ -7,10 +7,11 @@ use crate::code_system::CodeSystemIndex;
 use crate::error::{Result, TerminologyError};
 
 /// Concepts of `cs` that pass every `(property, op, value)` filter, in arena order.
-pub(crate) fn apply(cs: &CodeSystemIndex, filters: &[(&str, &str, &str)]) -> Result<Vec<u32>> {
+/// `max_regex_bytes` bounds the compiled size of a `regex` filter.
+pub(crate) fn apply(cs: &CodeSystemIndex, filters: &[(&str, &str, &str)], max_regex_bytes: usize) -> Result<Vec<u32>> {
     let mut selected: Option<FxHashSet<u32>> = None;
     for &(property, op, value) in filters {
-        let hits = one(cs, property, op, value)?;
+        let hits = one(cs, property, op, value, max_regex_bytes)?;
         selected = Some(match selected {
             None => hits,
             Some(prev) => prev.intersection(&hits).copied().collect(),
@@ -21,7 +22,7 @@ pub(crate) fn apply(cs: &CodeSystemIndex, filters: &[(&str, &str, &str)]) -> Res
     Ok(out)
 }
 
-fn one(cs: &CodeSystemIndex, property: &str, op: &str, value: &str) -> Result<FxHashSet<u32>> {
+fn one(cs: &CodeSystemIndex, property: &str, op: &str, value: &str, max_regex_bytes: usize) -> Result<FxHashSet<u32>> {
     let all = || 0..cs.concepts.len() as u32;
     let hierarchical = matches!(property, "concept" | "code");
     let below = |with_self: bool| -> FxHashSet<u32> {
@@ -54,8 +55,18 @@ fn one(cs: &CodeSystemIndex, property: &str, op: &str, value: &str) -> Result<Fx
             all().filter(|&i| inside(i) == (op == "in")).collect()
         }
         "regex" => {
-            let re = regex::Regex::new(&format!("^(?:{value})$"))
-                .map_err(|e| TerminologyError::Invalid(format!("filter regex '{value}' is not valid: {e}")))?;
+            // Any client can store a value set, so its pattern is hostile input.
+            let re = regex::RegexBuilder::new(&format!("^(?:{value})$"))
+                .size_limit(max_regex_bytes)
+                .dfa_size_limit(256 * 1024)
+                .build()
+                .map_err(|e| match e {
+                    regex::Error::CompiledTooBig(_) => TerminologyError::Limit(
+                        tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::RegexBytes, max_regex_bytes)
+                            .at("ValueSet.compose.include.filter"),
+                    ),
+                    e => TerminologyError::Invalid(format!("filter regex '{value}' is not valid: {e}")),
+                })?;
             all().filter(|&i| values_of(cs, i, property).iter().any(|v| re.is_match(v))).collect()
         }
         "exists" => {
@@ -118,7 +129,7 @@ mod tests {
     }
 
     fn codes(cs: &CodeSystemIndex, f: &[(&str, &str, &str)]) -> Vec<String> {
-        apply(cs, f).unwrap().into_iter().map(|i| cs.concept(i).code.to_string()).collect()
+        apply(cs, f, 1 << 20).unwrap().into_iter().map(|i| cs.concept(i).code.to_string()).collect()
     }
 
     #[test]
@@ -133,7 +144,9 @@ mod tests {
         assert_eq!(codes(&cs, &[("kind", "exists", "false")]), ["root", "other"]);
         assert_eq!(codes(&cs, &[("parent", "=", "root")]), ["x1", "x2"]);
         assert_eq!(codes(&cs, &[("concept", "is-a", "root"), ("kind", "exists", "true")]), ["x1", "x2"]);
-        assert!(apply(&cs, &[("kind", "regex", "(")]).is_err());
-        assert!(apply(&cs, &[("kind", "frobs", "x")]).is_err());
+        assert!(apply(&cs, &[("kind", "regex", "(")], 1 << 20).is_err());
+        assert!(apply(&cs, &[("kind", "frobs", "x")], 1 << 20).is_err());
+        let huge = "(a{1,100}){1,100}";
+        assert!(matches!(apply(&cs, &[("kind", "regex", huge)], 10_000), Err(TerminologyError::Limit(_))));
     }
 }

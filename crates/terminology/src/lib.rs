@@ -35,7 +35,7 @@ pub use masters::{
     load_master, MasterFormat, MasterLoad, HOT9_URL, ICD10_URL, JLAC10_URL, MEDIS_DISEASE_URL, MEDIS_ICD10_MAP_URL,
     YJ_URL,
 };
-pub use service::{Terminology, DEFAULT_EXPANSION_LIMIT};
+pub use service::Terminology;
 
 #[cfg(test)]
 mod tests {

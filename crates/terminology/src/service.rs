@@ -15,9 +15,6 @@ use crate::error::{ResourceKind, Result, TerminologyError};
 use crate::registry::{split_canonical, version_key, Registry};
 use crate::value_set::{self, Expansion};
 
-/// Expansions larger than this are refused unless the caller pages with `count`.
-pub const DEFAULT_EXPANSION_LIMIT: usize = 10_000;
-
 /// Past this many cached expansions the cache starts afresh; expansions of big systems are
 /// cheap to rebuild from their code-system index, which is never evicted.
 const EXPANSION_CACHE_ENTRIES: usize = 512;
@@ -34,6 +31,10 @@ pub struct Terminology {
     /// Concept-map indexes by `url|version`.
     concept_maps: Mutex<FxHashMap<String, Arc<ConceptMapIndex>>>,
     expansion_limit: usize,
+    /// Levels of value sets importing value sets before evaluation stops.
+    import_depth_limit: usize,
+    /// Compiled size of a value-set `regex` filter.
+    regex_limit: usize,
 }
 
 impl Default for Terminology {
@@ -43,7 +44,9 @@ impl Default for Terminology {
             indexes: RwLock::default(),
             expansions: Mutex::default(),
             concept_maps: Mutex::default(),
-            expansion_limit: DEFAULT_EXPANSION_LIMIT,
+            expansion_limit: tsunagu_limits::Limits::default().max_expansion_size,
+            import_depth_limit: tsunagu_limits::Limits::default().max_value_set_import_depth,
+            regex_limit: tsunagu_limits::Limits::default().max_regex_bytes,
         }
     }
 }
@@ -68,15 +71,33 @@ impl Terminology {
         service
     }
 
-    /// Sets the largest expansion returned without `count` (default
-    /// [`DEFAULT_EXPANSION_LIMIT`]).
+    /// Sets the largest expansion returned without `count` (`max_expansion_size`).
     pub fn with_expansion_limit(mut self, limit: usize) -> Self {
         self.expansion_limit = limit;
         self
     }
 
+    /// Sets the terminology limits (expansion size, import depth, regex size) from the
+    /// server's limits.
+    pub fn with_limits(mut self, limits: &tsunagu_limits::Limits) -> Self {
+        self.expansion_limit = limits.max_expansion_size;
+        self.import_depth_limit = limits.max_value_set_import_depth;
+        self.regex_limit = limits.max_regex_bytes;
+        self
+    }
+
+    pub(crate) fn max_regex_bytes(&self) -> usize {
+        self.regex_limit
+    }
+
     pub fn expansion_limit(&self) -> usize {
         self.expansion_limit
+    }
+
+    /// The error for an expansion of `total` codes past the expansion limit.
+    pub(crate) fn too_large(&self, url: &str, total: usize) -> TerminologyError {
+        let e = tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::ExpansionSize, self.expansion_limit);
+        TerminologyError::Limit(e.found(total).at(url))
     }
 
     /// Adds a CodeSystem, ValueSet or ConceptMap (stored on the server, or loaded from a
@@ -161,6 +182,13 @@ impl Terminology {
         }
         if stack.contains(&key) {
             return Err(TerminologyError::Invalid(format!("ValueSet {canonical} imports itself")));
+        }
+        // Each level is a recursion; a chain of thousands of imports would end the process.
+        if stack.len() >= self.import_depth_limit {
+            let e =
+                tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::ValueSetImportDepth, self.import_depth_limit);
+            let root = stack.first().map(String::as_str).unwrap_or(canonical);
+            return Err(TerminologyError::Limit(e.at(root)));
         }
         stack.push(key.clone());
         let result = value_set::evaluate(self, &vs, stack);

@@ -136,7 +136,7 @@ impl Expansion {
     /// The entry for `code`, in `system` or (without one) in any system.
     pub fn find(&self, system: Option<&str>, code: &str) -> Option<&Entry> {
         let at = self.systems.iter().enumerate().find_map(|(s, sys)| {
-            system.map_or(true, |want| sys.url == want).then(|| self.members[s].get(code)).flatten()
+            system.is_none_or(|want| sys.url == want).then(|| self.members[s].get(code)).flatten()
         })?;
         self.entries.get(*at as usize)
     }
@@ -145,7 +145,7 @@ impl Expansion {
         self.systems
             .iter()
             .enumerate()
-            .any(|(s, sys)| system.map_or(true, |want| sys.url == want) && self.members[s].contains_key(code))
+            .any(|(s, sys)| system.is_none_or(|want| sys.url == want) && self.members[s].contains_key(code))
     }
 
     /// Whether a code absent from this expansion might still belong to the value set.
@@ -153,7 +153,7 @@ impl Expansion {
         if !self.missing_value_sets.is_empty() {
             return true;
         }
-        let open = |s: &String| system.map_or(true, |want| s == want);
+        let open = |s: &String| system.is_none_or(|want| s == want);
         self.missing_systems.iter().any(open) || self.incomplete_systems.iter().any(open)
     }
 
@@ -365,7 +365,7 @@ fn select(
     let chosen: Box<dyn Iterator<Item = u32>> = if filters.is_empty() {
         Box::new(0..index.concepts.len() as u32)
     } else {
-        Box::new(filter::apply(&index, &filters)?.into_iter())
+        Box::new(filter::apply(&index, &filters, service.max_regex_bytes())?.into_iter())
     };
     for at in chosen {
         if keep(&index.concept(at).code) {

@@ -31,6 +31,8 @@ pub struct Validator {
     /// code (a code system loaded from a standard master or stored on the server).
     pub(crate) service: Option<Arc<tsunagu_terminology::Terminology>>,
     pub(crate) children: Expression,
+    /// Issues reported for one resource before the list is cut (`max_issues`).
+    pub(crate) max_issues: usize,
 }
 
 impl Validator {
@@ -44,7 +46,15 @@ impl Validator {
             terminology: Terminology::new(),
             service: None,
             children: tsunagu_fhirpath::compile("children()").expect("static expression"),
+            max_issues: tsunagu_limits::Limits::default().max_issues,
         }
+    }
+
+    /// Reports at most `max_issues` issues per resource, then one that says the list was
+    /// cut.
+    pub fn with_max_issues(mut self, max_issues: usize) -> Self {
+        self.max_issues = max_issues;
+        self
     }
 
     /// Also decides codes with this terminology service where the packages cannot (its
@@ -101,10 +111,15 @@ impl Validator {
     /// definitions when loaded. An unknown requested profile is an error, an unknown
     /// declared one a warning.
     pub fn validate(&self, resource: &Value, profiles: &[&str]) -> Vec<Issue> {
-        let mut structure = tsunagu_format::check_structure(resource);
+        let mut structure = tsunagu_format::check_structure_limited(resource, self.max_issues);
         let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else {
             return structure;
         };
+        if structure.len() > self.max_issues {
+            // The base structure alone filled the list: profiles would only add to a list
+            // that is already cut.
+            return structure;
+        }
         let resolver = LocalResolver { root: resource };
         let ctx = EvalContext::new().with_hooks(&resolver);
         let mut walk = Walk {
@@ -143,6 +158,10 @@ impl Validator {
                 continue;
             }
             structure.push(i);
+        }
+        if structure.len() > self.max_issues {
+            structure.truncate(self.max_issues);
+            structure.push(tsunagu_format::truncation_issue(self.max_issues));
         }
         structure
     }

@@ -33,7 +33,10 @@ pub(crate) struct Walk<'v, 'a> {
 
 impl<'v, 'a> Walk<'v, 'a> {
     pub(crate) fn push(&mut self, severity: Severity, code: IssueType, location: String, en: String, ja: String) {
-        self.issues.push(Issue { severity, code, location, message_en: en, message_ja: ja });
+        // One past the limit is kept, so the caller can tell the list was cut.
+        if self.issues.len() <= self.v.max_issues {
+            self.issues.push(Issue { severity, code, location, message_en: en, message_ja: ja });
+        }
     }
 
     pub(crate) fn location(&self, node: &Node<'a>) -> String {

@@ -79,6 +79,11 @@ pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> std::io
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
+    read_response(s)
+}
+
+/// Reads a whole response from a connection the server closes after it.
+pub fn read_response(mut s: TcpStream) -> std::io::Result<Response> {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let split =
@@ -122,4 +127,58 @@ fn dechunk(mut b: &[u8]) -> std::io::Result<Vec<u8>> {
         out.extend_from_slice(&b[start..start + size]);
         b = &b[start + size + 2..];
     }
+}
+
+/// Starts the server with extra arguments before `serve` (e.g. `--config FILE`).
+pub fn start_server_args(data: &Path, addr: &str, global: &[&std::ffi::OsStr]) -> Server {
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_tsunagu"))
+            .arg("--data")
+            .arg(data)
+            .args(global)
+            .args(["serve", "--listen", addr])
+            .env("RUST_LOG", "error")
+            .env_remove("TSUNAGU_SYNC")
+            .env_remove("TSUNAGU_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tsunagu"),
+    )
+}
+
+/// One request with exactly the given headers (plus Host, Connection: close and
+/// Content-Length) and body.
+pub fn http_raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    // A server may answer (413, 431) and close before taking the whole body; the answer
+    // is what counts.
+    let _ = s.write_all(body);
+    read_response(s)
+}
+
+/// Peak resident memory of a process, in bytes (VmHWM).
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }

@@ -11,25 +11,31 @@ pub struct TestServer {
 }
 
 pub async fn start() -> TestServer {
-    start_with(tsunagu_server::ServerConfig::default()).await
+    start_with(|_| {}).await
 }
 
-pub async fn start_with(config: tsunagu_server::ServerConfig) -> TestServer {
-    start_checked(config, Arc::new(tsunagu_server::StructureCheck)).await
+/// A server whose configuration `tune` adjusts (its base URL is set already).
+pub async fn start_with(tune: impl FnOnce(&mut tsunagu_server::ServerConfig)) -> TestServer {
+    start_checked(tune, Arc::new(tsunagu_server::StructureCheck::default())).await
 }
 
 /// A server whose writes pass `check` (e.g. a `ProfileCheck` with required profiles).
 pub async fn start_checked(
-    config: tsunagu_server::ServerConfig,
+    tune: impl FnOnce(&mut tsunagu_server::ServerConfig),
     check: Arc<dyn tsunagu_interaction::ResourceCheck>,
 ) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let fhir = Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, Default::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = tsunagu_server::ServerConfig::new(base.clone());
+    tune(&mut config);
+    let interaction_config =
+        tsunagu_interaction::InteractionConfig { limits: config.limits.clone(), ..Default::default() };
+    let fhir = Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config));
+    let limits = config.limits.clone();
     let app = tsunagu_server::router(fhir, config);
-    tokio::spawn(async move { tsunagu_server::serve(listener, app).await });
+    tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });
     TestServer { base, client: reqwest::Client::new(), _dir: dir }
 }
 

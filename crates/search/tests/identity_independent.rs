@@ -1,0 +1,49 @@
+//! Index extraction does not depend on a resource's id, `meta.versionId` or
+//! `meta.lastUpdated` (`_id` and `_lastUpdated` are answered from the version row). Writes
+//! rely on it: they extract before the write lock is taken, before the server sets those.
+
+use serde_json::{json, Value};
+use std::io::Read;
+
+#[test]
+fn extraction_ignores_id_and_version_meta() {
+    let path = std::env::var_os("TSUNAGU_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("fhir/hl7.fhir.r4.examples-4.0.1.tgz");
+    let Ok(file) = std::fs::File::open(&path) else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{} not found (CI=true)", path.display());
+        eprintln!("SKIP: {} not found; set TSUNAGU_SHARED", path.display());
+        return;
+    };
+    let registry = tsunagu_search::SearchRegistry::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut checked = 0;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.contains(".index") || name.ends_with("package.json") {
+            continue;
+        }
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        let Ok(Value::Object(mut bare)) = serde_json::from_str::<Value>(&text) else { continue };
+        let Some(ty) = bare.get("resourceType").and_then(Value::as_str).map(str::to_string) else { continue };
+        bare.remove("id");
+        if let Some(meta) = bare.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+        }
+        let mut stored = bare.clone();
+        stored.insert("id".into(), json!("0192f0e6-7c1a-7b4e-9d2a-1f3c5e7a9b0d"));
+        let meta = stored.entry("meta").or_insert_with(|| json!({}));
+        meta["versionId"] = json!("7");
+        meta["lastUpdated"] = json!("2026-12-02T15:23:37.123Z");
+        let before = registry.index_entries(&ty, &Value::Object(bare));
+        let after = registry.index_entries(&ty, &Value::Object(stored));
+        assert_eq!(before, after, "{name}: index entries depend on id or version meta");
+        checked += 1;
+    }
+    assert!(checked > 5000, "only {checked} examples read");
+    println!("identity-independent extraction: {checked} examples");
+}
