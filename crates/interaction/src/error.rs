@@ -132,7 +132,9 @@ impl InteractionError {
             InteractionError::Invalid { status, .. } => *status,
             InteractionError::Conflict { .. } => 409,
             InteractionError::PreconditionFailed { .. } => 412,
-            InteractionError::NotSupported { .. } => 501,
+            // A request for something this server does not do is refused like any other it
+            // cannot serve (400, issue code not-supported): 501 is for unknown HTTP methods.
+            InteractionError::NotSupported { .. } => 400,
             InteractionError::MethodNotAllowed(_) => 405,
             InteractionError::NotAcceptable { .. } => 406,
             InteractionError::UnsupportedMediaType { .. } => 415,

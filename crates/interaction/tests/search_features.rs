@@ -249,5 +249,5 @@ fn contained_resources_are_searched_one_by_one() {
     assert!(last.is_none());
     assert_eq!(status(&fhir, "Medication", "code=111&_contained=maybe"), 400);
     assert_eq!(status(&fhir, "Medication", "_contained=true&_containedType=x"), 400);
-    assert_eq!(status(&fhir, "Medication", "code=111&_contained=true&_sort=code"), 501);
+    assert_eq!(status(&fhir, "Medication", "code=111&_contained=true&_sort=code"), 400);
 }

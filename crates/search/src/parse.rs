@@ -642,6 +642,44 @@ mod tests {
         assert!(r.revincludes[0].iterate);
     }
 
+    fn limited(ty: &str, q: &[(&str, &str)], limits: &Limits) -> Result<ParsedSearch, SearchError> {
+        let pairs: Vec<(String, String)> = q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        parse_search(&SearchRegistry::new(), &Terminology::default(), Some(ty), &pairs, true, "http://x", limits)
+    }
+
+    fn limit_of(r: Result<ParsedSearch, SearchError>) -> Option<Limit> {
+        match r {
+            Err(SearchError::Limit(l)) => Some(l.limit),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn limits_stop_deep_and_wide_searches() {
+        let l = Limits::default();
+        let chain4 = "organization.partof.partof.partof.name";
+        assert!(limited("Patient", &[(chain4, "x")], &l).is_ok());
+        let chain5 = "organization.partof.partof.partof.partof.name";
+        assert_eq!(limit_of(limited("Patient", &[(chain5, "x")], &l)), Some(Limit::ChainDepth));
+        let has = "_has:Observation:patient:".repeat(5) + "code";
+        assert_eq!(limit_of(limited("Patient", &[(&has, "x")], &l)), Some(Limit::HasDepth));
+        let many = vec!["x"; 1001].join(",");
+        assert_eq!(limit_of(limited("Patient", &[("_id", &many)], &l)), Some(Limit::ValuesPerParameter));
+        assert!(limited("Patient", &[("_id", &vec!["x"; 1000].join(","))], &l).is_ok());
+        let tight = Limits { max_search_conditions: 10, ..Limits::default() };
+        let pairs: Vec<(&str, &str)> = (0..11).map(|_| ("name", "x")).collect();
+        assert_eq!(limit_of(limited("Patient", &pairs, &tight)), Some(Limit::SearchConditions));
+        // An untyped chain fans out to every type with the next parameter, level by level.
+        let fan = "derived-from.derived-from.derived-from.derived-from._id";
+        assert_eq!(limit_of(limited("ActivityDefinition", &[(fan, "x")], &l)), Some(Limit::SearchConditions));
+        let words = vec!["w"; 33].join(" ");
+        assert_eq!(limit_of(limited("Patient", &[("_text", &words)], &l)), Some(Limit::TextTerms));
+        assert_eq!(
+            limit_of(limited("Patient", &[("_sort", &vec!["name"; 1001].join(","))], &l)),
+            Some(Limit::ValuesPerParameter)
+        );
+    }
+
     #[test]
     fn numbers_carry_precision() {
         let (v, lo, hi) = number("n", "100", RangeOp::Eq).unwrap();

@@ -224,7 +224,7 @@ async fn chains_has_includes_sort_paging() {
     assert_eq!(strict.status(), 400);
     assert_eq!(s.get("Patient?birthdate=yesterday").await.status(), 400);
     assert_eq!(s.get("Observation?value-quantity=abc").await.status(), 400);
-    assert_eq!(s.get("Patient?name:above=x").await.status(), 501);
+    assert_eq!(s.get("Patient?name:above=x").await.status(), 400);
     assert_eq!(s.get("Patient?_sort=nonsense").await.status(), 400);
     // Search sees updates and deletes.
     let mut p3 = json(s.get("Patient/p3").await).await;
@@ -293,4 +293,30 @@ async fn composite_terminology_full_text_and_contained() {
     };
     assert!(names("Observation").contains(&"component-code-value-quantity".to_string()));
     assert!(!names("MolecularSequence").contains(&"chromosome-variant-coordinate".to_string()));
+}
+
+#[tokio::test]
+async fn include_iterate_stops_at_its_limit() {
+    let s = common::start().await;
+    // o0 is part of o1, which is part of o2, … up to o6.
+    for i in 0..7 {
+        let mut org = json!({"resourceType": "Organization", "id": format!("o{i}"), "name": format!("org {i}")});
+        if i < 6 {
+            org["partOf"] = json!({"reference": format!("Organization/o{}", i + 1)});
+        }
+        assert!(s.put_json(&format!("Organization/o{i}"), &org).await.status().is_success());
+    }
+    let count = |b: &Value| b["entry"].as_array().map_or(0, Vec::len);
+    // o3 → o4 (the first pass), then o5, o6: two further rounds.
+    let r = s.get("Organization?_id=o3&_include:iterate=Organization:partof").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(count(&json(r).await), 4);
+    // o0 needs six further rounds to reach o6; the default allows four.
+    let r = s.get("Organization?_id=o0&_include:iterate=Organization:partof").await;
+    assert_eq!(r.status(), 400);
+    let oo = json(r).await;
+    assert!(oo.to_string().contains("max_include_iterations"), "{oo}");
+    // Without :iterate the first pass is all there is.
+    let r = s.get("Organization?_id=o0&_include=Organization:partof").await;
+    assert_eq!(count(&json(r).await), 2);
 }

@@ -218,3 +218,38 @@ fn key_of(resource: &Value) -> String {
         resource.get("version").and_then(Value::as_str),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `vs0` imports `vs1` … imports `vs{n-1}`, which lists one code.
+    fn chain(n: usize) -> Terminology {
+        let t = Terminology::default();
+        for i in 0..n {
+            let include = if i + 1 < n {
+                json!({"valueSet": [format!("http://x/vs{}", i + 1)]})
+            } else {
+                json!({"system": "http://x/cs", "concept": [{"code": "a"}]})
+            };
+            t.add(json!({"resourceType": "ValueSet", "url": format!("http://x/vs{i}"), "compose": {"include": [include]}}))
+                .unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn imports_stop_at_the_depth_limit() {
+        assert_eq!(chain(10).expand_codes("http://x/vs0").unwrap(), vec![("http://x/cs".into(), "a".into())]);
+        match chain(11).expand_codes("http://x/vs0") {
+            Err(TerminologyError::Limit(l)) => assert_eq!(l.limit, tsunagu_limits::Limit::ValueSetImportDepth),
+            other => panic!("{other:?}"),
+        }
+        // Thousands of levels end the same way, not with a stack overflow.
+        assert!(matches!(chain(3000).expand_codes("http://x/vs0"), Err(TerminologyError::Limit(_))));
+        let deeper =
+            chain(11).with_limits(&tsunagu_limits::Limits { max_value_set_import_depth: 11, ..Default::default() });
+        assert!(deeper.expand_codes("http://x/vs0").is_ok());
+    }
+}
