@@ -38,10 +38,7 @@ pub(crate) fn node_values<'a>(
         for s in &seconds {
             let value =
                 IndexValue::Composite { system: system.clone(), code: code.clone(), second: Box::new(s.clone()) };
-            let entry = IndexEntry { param: p.code.to_string(), value };
-            if !out.contains(&entry) {
-                out.push(entry);
-            }
+            out.push(IndexEntry { param: p.code.to_string(), value });
         }
     }
 }

@@ -81,6 +81,9 @@ fn param_entries(p: &ParamDef, resource: &Value, ctx: &EvalContext<'_>) -> Vec<I
                 modifier_values(p.kind, p.code, item, &mut found);
             }
         }
+        if p.kind == K::Composite {
+            found = distinct(found);
+        }
         found
     }));
     eval.unwrap_or_default()
@@ -90,13 +93,30 @@ fn param_entries(p: &ParamDef, resource: &Value, ctx: &EvalContext<'_>) -> Vec<I
 /// containers by index.
 fn contained_types(resource: &Value, out: &mut Vec<IndexEntry>) {
     let Some(contained) = resource.get("contained").and_then(Value::as_array) else { return };
+    let mut seen = rustc_hash::FxHashSet::default();
     for ty in contained.iter().filter_map(|c| c.get("resourceType").and_then(Value::as_str)) {
-        let value = IndexValue::Token { system: None, code: ty.to_string(), display: None };
-        let entry = IndexEntry { param: crate::contained::CONTAINED_TYPE_PARAM.to_string(), value };
-        if !out.contains(&entry) {
-            out.push(entry);
+        if seen.insert(ty) {
+            let value = IndexValue::Token { system: None, code: ty.to_string(), display: None };
+            out.push(IndexEntry { param: crate::contained::CONTAINED_TYPE_PARAM.to_string(), value });
         }
     }
+}
+
+/// `entries` without repeats, the first of each kept in place, in time linear in their
+/// number (a resource with thousands of components must not cost their square).
+fn distinct(entries: Vec<IndexEntry>) -> Vec<IndexEntry> {
+    if entries.len() <= 16 {
+        let mut out: Vec<IndexEntry> = Vec::with_capacity(entries.len());
+        for e in entries {
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+        return out;
+    }
+    // Index values hold floats (no Hash); their Debug form is a faithful key.
+    let mut seen = rustc_hash::FxHashSet::default();
+    entries.into_iter().filter(|e| seen.insert(format!("{}\u{0}{:?}", e.param, e.value))).collect()
 }
 
 pub(crate) fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {

@@ -45,14 +45,14 @@ impl Walk<'_, '_> {
         if kind == "searchset" || kind == "history" {
             return;
         }
-        let full_urls: Vec<&str> = entries.iter().filter_map(|e| e.get("fullUrl").and_then(Value::as_str)).collect();
+        let full_urls = FullUrls::of(entries);
         for (i, e) in entries.iter().enumerate() {
             let Some(resource) = e.get("resource") else { continue };
             let base = e.get("fullUrl").and_then(Value::as_str).and_then(rest_base);
             let mut refs = Vec::new();
             collect_references(resource, &mut refs);
             for r in refs {
-                if r.starts_with('#') || resolves(r, base, &full_urls) {
+                if r.starts_with('#') || full_urls.resolves(r, base) {
                     continue;
                 }
                 let urn = r.starts_with("urn:");
@@ -92,17 +92,41 @@ fn rest_base(full_url: &str) -> Option<&str> {
     tsunagu_model::r4().is_resource_type(ty).then(|| &full_url[..type_at + 1])
 }
 
-fn resolves(reference: &str, base: Option<&str>, full_urls: &[&str]) -> bool {
-    let reference = reference.split("/_history/").next().unwrap_or(reference);
-    if full_urls.contains(&reference) {
-        return true;
+/// The fullUrls of a Bundle's entries, and their last two segments (`Type/id`), as sets:
+/// every reference is looked up in constant time, so a Bundle of many entries does not
+/// cost the square of its size.
+struct FullUrls<'a> {
+    all: rustc_hash::FxHashSet<&'a str>,
+    tails: rustc_hash::FxHashSet<&'a str>,
+}
+
+impl<'a> FullUrls<'a> {
+    fn of(entries: &'a [Value]) -> Self {
+        let all: rustc_hash::FxHashSet<&str> =
+            entries.iter().filter_map(|e| e.get("fullUrl").and_then(Value::as_str)).collect();
+        let tails = all.iter().filter_map(|u| type_and_id(u)).collect();
+        FullUrls { all, tails }
     }
-    // A relative reference resolves against the base of its entry's fullUrl; without one,
-    // any entry with that type and id will do.
-    match base {
-        Some(b) => full_urls.iter().any(|u| u.strip_prefix(b) == Some(reference)),
-        None => full_urls.iter().any(|u| u.ends_with(&format!("/{reference}"))),
+
+    fn resolves(&self, reference: &str, base: Option<&str>) -> bool {
+        let reference = reference.split("/_history/").next().unwrap_or(reference);
+        if self.all.contains(reference) {
+            return true;
+        }
+        // A relative reference resolves against the base of its entry's fullUrl; without
+        // one, any entry with that type and id will do.
+        match base {
+            Some(b) => self.all.contains(format!("{b}{reference}").as_str()),
+            None => self.tails.contains(reference),
+        }
     }
+}
+
+/// `Type/id`, the last two segments of a URL with at least three.
+fn type_and_id(url: &str) -> Option<&str> {
+    let id_at = url.rfind('/')?;
+    let type_at = url[..id_at].rfind('/')?;
+    Some(&url[type_at + 1..])
 }
 
 /// The `reference` strings of every Reference inside a resource, contained ones included.

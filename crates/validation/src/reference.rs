@@ -9,7 +9,6 @@ use tsunagu_fhirpath::Node;
 use tsunagu_format::{IssueType, Severity};
 
 use crate::profile::ElementRule;
-use crate::resolve::resolve_local;
 use crate::terminology::strip_version;
 use crate::validator::declared_profiles;
 use crate::walk::Walk;
@@ -36,7 +35,7 @@ impl<'a> Walk<'_, 'a> {
             return;
         };
         let model = tsunagu_model::r4();
-        let resolved = resolve_local(self.root, reference);
+        let resolved = self.resolver.find(reference);
         let target_type = match resolved {
             Some(r) => r.get("resourceType").and_then(Value::as_str).map(str::to_owned),
             None if reference.starts_with('#') || reference.starts_with("urn:") => None,

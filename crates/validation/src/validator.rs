@@ -120,11 +120,12 @@ impl Validator {
             // that is already cut.
             return structure;
         }
-        let resolver = LocalResolver { root: resource };
+        let resolver = LocalResolver::new(resource);
         let ctx = EvalContext::new().with_hooks(&resolver);
         let mut walk = Walk {
             v: self,
             root: resource,
+            resolver: &resolver,
             ctx: &ctx,
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),

@@ -10,7 +10,7 @@ use tsunagu_fhirpath::{EvalContext, Item, Node, PathSegment};
 use tsunagu_format::{Issue, IssueType, Severity};
 
 use crate::profile::{ElementRule, Profile};
-use crate::resolve::resolve_local;
+use crate::resolve::LocalResolver;
 use crate::slicing::{extension_profile, find_rule, slice_matches, SliceMatch};
 use crate::terminology::strip_version;
 use crate::validator::{declared_profiles, Validator};
@@ -20,6 +20,8 @@ pub(crate) struct Walk<'v, 'a> {
     pub(crate) v: &'v Validator,
     /// The resource being validated: locations are relative to it.
     pub(crate) root: &'a Value,
+    /// References inside `root` (contained, Bundle entries).
+    pub(crate) resolver: &'a LocalResolver<'a>,
     pub(crate) ctx: &'a EvalContext<'a>,
     pub(crate) issues: Vec<Issue>,
     /// Extensions (by address) already checked against their definition.
@@ -40,6 +42,11 @@ impl<'v, 'a> Walk<'v, 'a> {
     }
 
     pub(crate) fn location(&self, node: &Node<'a>) -> String {
+        // Finding a node's path walks the resource; once the list is full the issue is
+        // dropped anyway, and thousands of such walks would cost the square of its size.
+        if self.issues.len() > self.v.max_issues {
+            return String::new();
+        }
         let rt = self.root.get("resourceType").and_then(Value::as_str).unwrap_or("Resource");
         let mut out = rt.to_owned();
         for seg in node.location(self.root).unwrap_or_default() {
@@ -198,6 +205,7 @@ impl<'v, 'a> Walk<'v, 'a> {
         Walk {
             v: self.v,
             root: self.root,
+            resolver: self.resolver,
             ctx: self.ctx,
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),
@@ -310,7 +318,7 @@ impl<'v, 'a> Walk<'v, 'a> {
             ("resource", _) => {
                 (json.get("resource"), find_rule(p, slice, "resource").map(type_profiles).unwrap_or_default())
             }
-            ("resolve()", Some(r)) | ("$this", Some(r)) => (resolve_local(self.root, r), target_profiles(slice)),
+            ("resolve()", Some(r)) | ("$this", Some(r)) => (self.resolver.find(r), target_profiles(slice)),
             ("$this", None) => (Some(json), type_profiles(slice)),
             _ => return SliceMatch::Undecidable,
         };
