@@ -46,13 +46,15 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "TSUNAGU_LISTEN")]
         listen: Option<String>,
-        /// Base URL clients use (default: from the Host header).
+        /// Base URL clients use; every link the server writes starts with it (default:
+        /// http://localhost:PORT when listening on a loopback address, required otherwise).
         #[arg(long, env = "TSUNAGU_BASE_URL")]
         base_url: Option<String>,
     },
     /// Load Bundles (transaction, batch, collection), resources and NDJSON files, from
     /// files, directories or .tar.zst archives.
     Import {
+        /// Files, directories or .tar.zst archives to load.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Skip the base-structure check (trusted data only).
@@ -71,6 +73,7 @@ enum Command {
     /// Validate resources (JSON or XML) against the base specification, their declared
     /// profiles and the profiles named; exit 1 when there is an error.
     Validate {
+        /// Resource files (JSON or XML).
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
         /// Profile (canonical URL) to validate against; repeatable.
@@ -82,7 +85,9 @@ enum Command {
     },
     /// Evaluate a FHIRPath expression on a resource (JSON or XML; FILE or - for stdin).
     Fhirpath {
+        /// The FHIRPath expression.
         expression: String,
+        /// The resource (JSON or XML); standard input when absent or `-`.
         file: Option<String>,
         /// Environment variable for the expression, as NAME=VALUE (a string); repeatable.
         #[arg(long = "var")]
@@ -155,10 +160,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PackageAction {
+    /// Check dependencies, copy the packages into <data>/packages/ and store their
+    /// conformance resources (StructureDefinition, ValueSet, CodeSystem, …).
     Install {
+        /// FHIR package files (.tgz).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// List the installed packages (name#version).
     List,
 }
 

@@ -36,7 +36,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
         return reply::error(&e, Format::Json, lang);
     }
     // Past the limit, answer at once: queueing would only hold more connections open.
-    let Ok(_permit) = state.in_process.clone().try_acquire_owned() else {
+    let Ok(permit) = state.in_process.clone().try_acquire_owned() else {
         return reply::busy(lang);
     };
     let query = parts.uri.query().unwrap_or("").to_string();
@@ -85,7 +85,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
     let call =
         Call { method: parts.method, segments, params, query, headers: parts.headers, body, ctx, render, body_limits };
     let state = state.clone();
-    match tokio::task::spawn_blocking(move || route(&state, call)).await {
+    // The slot goes with the work: a client that hangs up does not free it while its
+    // request still runs.
+    let work = move || {
+        let _permit = permit;
+        route(&state, call)
+    };
+    match tokio::task::spawn_blocking(work).await {
         Ok(r) => r,
         Err(_) => reply::panic_response(Box::new(())),
     }
