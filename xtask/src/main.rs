@@ -22,10 +22,6 @@ fn main() {
     }
 }
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("TSUNAGU_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("../shared"))
-}
-
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
@@ -55,7 +51,17 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn gen_model() {
-    let pkg = read_package(&shared_dir().join("fhir/hl7.fhir.r4.core-4.0.1.tgz"));
+    // A generator never skips: without its input it stops with a message and a failure.
+    let core = tsunagu_reference::shared_dir().join("fhir/hl7.fhir.r4.core-4.0.1.tgz");
+    if !core.is_file() {
+        eprintln!(
+            "cargo xtask gen-model: {} not found; set TSUNAGU_SHARED to the reference data \
+             (default ../shared beside the workspace)",
+            core.display()
+        );
+        std::process::exit(1);
+    }
+    let pkg = read_package(&core);
     let out_dir = workspace_root().join("crates/model/src/generated");
     std::fs::create_dir_all(&out_dir).unwrap();
 

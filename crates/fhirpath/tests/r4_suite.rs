@@ -6,7 +6,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tsunagu_fhirpath::{compile_with, CompileOptions, ErrorKind, Item};
 
 /// The number of suite tests passing today; raise it when more pass.
@@ -23,13 +23,6 @@ struct Case {
     ordered: bool,
     check_ordered: bool,
     outputs: Vec<(Option<String>, String)>,
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var("TSUNAGU_SHARED") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
 }
 
 fn parse_suite(xml: &str) -> Vec<Case> {
@@ -202,18 +195,16 @@ fn run_case(c: &Case, input: &Value) -> Result<Option<String>, String> {
 
 #[test]
 fn r4_suite() {
-    let dir = shared_dir().join("conformance/fhirpath");
-    let Ok(xml) = std::fs::read_to_string(dir.join("tests-fhir-r4.xml")) else {
-        eprintln!("\n*** SKIP r4_suite: {} not found (set TSUNAGU_SHARED) ***\n", dir.display());
-        return;
-    };
+    let Some(suite) = tsunagu_reference::find("conformance/fhirpath/tests-fhir-r4.xml") else { return };
+    let dir = suite.parent().unwrap();
+    let xml = std::fs::read_to_string(&suite).unwrap();
     let cases = parse_suite(&xml);
     let mut cache = HashMap::new();
     let mut failures = Vec::new();
     let mut early = Vec::new();
     for c in &cases {
         let input = match &c.input {
-            Some(f) => match load_input(&dir, f, &mut cache) {
+            Some(f) => match load_input(dir, f, &mut cache) {
                 Some(v) => v,
                 None => {
                     failures.push(format!("{}/{}: input {} missing", c.group, c.name, f));

@@ -1,29 +1,28 @@
 //! Throughput over the official R4 examples: `cargo bench -p tsunagu-format`.
-//! Reads the examples from TSUNAGU_SHARED (default `../shared` beside the workspace).
+//! Reads the examples from TSUNAGU_SHARED (default `../shared` beside the workspace); prints
+//! SKIP when they are absent, and fails under `CI=true`.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The examples package read out; `None` (after a SKIP line, or a panic under `CI=true`)
+/// when it is absent.
 fn examples() -> Option<Vec<Value>> {
-    let dir = match std::env::var_os("TSUNAGU_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    let file = std::fs::File::open(dir.join("fhir/hl7.fhir.r4.examples-4.0.1.tgz")).ok()?;
+    let path = tsunagu_reference::find("fhir/hl7.fhir.r4.examples-4.0.1.tgz")?;
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut out = Vec::new();
-    for entry in archive.entries().ok()? {
-        let mut entry = entry.ok()?;
-        let name = entry.path().ok()?.to_string_lossy().into_owned();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
         if !name.ends_with(".json") || name.ends_with("package.json") || name.contains("/.") {
             continue;
         }
         let mut text = String::new();
-        entry.read_to_string(&mut text).ok()?;
-        out.push(serde_json::from_str(&text).ok()?);
+        entry.read_to_string(&mut text).unwrap();
+        out.push(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}")));
     }
     Some(out)
 }
@@ -49,10 +48,7 @@ fn bench<T>(label: &str, items: &[T], bytes: usize, mut f: impl FnMut(&T)) {
 }
 
 fn main() {
-    let Some(values) = examples() else {
-        println!("SKIP: R4 examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(values) = examples() else { return };
     let json_bytes: usize = values.iter().map(|v| v.to_string().len()).sum();
     let xmls: Vec<String> = values.iter().map(|v| tsunagu_format::json_to_xml(v, false).unwrap()).collect();
     let xml_bytes: usize = xmls.iter().map(String::len).sum();

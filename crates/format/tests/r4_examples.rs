@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::PathBuf;
 
 use serde_json::Value;
 use tsunagu_format::{check_structure, json_to_xml, xml_to_json, Severity};
@@ -29,19 +28,10 @@ const TWIN_ERRORS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn shared() -> Option<PathBuf> {
-    let dir = match std::env::var_os("TSUNAGU_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
+/// The examples package read out; `None` (after a SKIP line, or a panic under `CI=true`)
+/// when it is absent.
 fn examples() -> Option<Vec<(String, Value)>> {
-    let path = shared()?.join("fhir/hl7.fhir.r4.examples-4.0.1.tgz");
-    if !path.is_file() {
-        return None;
-    }
+    let path = tsunagu_reference::find("fhir/hl7.fhir.r4.examples-4.0.1.tgz")?;
     let file = std::fs::File::open(path).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut out = Vec::new();
@@ -130,10 +120,7 @@ fn short(v: &Value) -> String {
 
 #[test]
 fn json_xml_json_round_trip() {
-    let Some(examples) = examples() else {
-        println!("SKIP: R4 examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(examples) = examples() else { return };
     let mut failures = Vec::new();
     for (name, json) in &examples {
         let result = json_to_xml(json, true).map_err(|e| format!("to XML: {e}")).and_then(|xml| {
@@ -157,10 +144,7 @@ fn json_xml_json_round_trip() {
 
 #[test]
 fn structure_check_accepts_examples() {
-    let Some(examples) = examples() else {
-        println!("SKIP: R4 examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(examples) = examples() else { return };
     let mut failures = Vec::new();
     let mut by_message: BTreeMap<String, usize> = BTreeMap::new();
     let mut known = 0;
@@ -203,10 +187,7 @@ fn structure_check_accepts_examples() {
 
 #[test]
 fn xml_instances_read_to_their_json_twins() {
-    let Some(dir) = shared().map(|d| d.join("conformance/fhirpath")) else {
-        println!("SKIP: fhirpath conformance inputs not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(dir) = tsunagu_reference::find("conformance/fhirpath") else { return };
     let mut compared = 0;
     let mut failures = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir.join("input")).unwrap().map(|e| e.unwrap().path()).collect();

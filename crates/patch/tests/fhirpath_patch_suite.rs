@@ -6,12 +6,6 @@ use quick_xml::events::Event;
 use serde_json::Value;
 use tsunagu_patch::{apply, Patch};
 
-fn shared() -> std::path::PathBuf {
-    std::env::var_os("TSUNAGU_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 /// The raw XML text of each child element of `<case>`: (name, input, diff, output, error).
 fn cases(xml: &str) -> Vec<(String, String, String, Option<String>, bool)> {
     let mut reader = quick_xml::Reader::from_str(xml);
@@ -82,11 +76,8 @@ fn normalize_div(v: &mut Value) {
 
 #[test]
 fn fhirpath_patch_cases() {
-    let path = shared().join("conformance/patch/fhir-patch-tests.xml");
-    let Ok(xml) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: {} not found; set TSUNAGU_SHARED", path.display());
-        return;
-    };
+    let Some(path) = tsunagu_reference::find("conformance/patch/fhir-patch-tests.xml") else { return };
+    let xml = std::fs::read_to_string(&path).unwrap();
     let all = cases(&xml);
     let (mut pass, mut fail) = (0, Vec::new());
     for (name, input, diff, output, expect_error) in &all {

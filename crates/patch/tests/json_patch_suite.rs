@@ -4,19 +4,10 @@
 use serde_json::Value;
 use tsunagu_patch::{apply, Patch};
 
-fn shared() -> std::path::PathBuf {
-    std::env::var_os("TSUNAGU_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 #[test]
 fn json_patch_cases() {
-    let path = shared().join("conformance/patch/json-patch-tests.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: {} not found; set TSUNAGU_SHARED", path.display());
-        return;
-    };
+    let Some(path) = tsunagu_reference::find("conformance/patch/json-patch-tests.json") else { return };
+    let text = std::fs::read_to_string(&path).unwrap();
     let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
     let (mut pass, mut fail) = (0, Vec::new());
     for case in &cases {

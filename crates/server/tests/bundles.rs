@@ -125,11 +125,7 @@ async fn other_bundle_types_are_refused_at_the_base() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthea_patient_loads_as_one_transaction() {
-    let path = common::shared().join("data/synthea-r4-dev.tar.zst");
-    if !path.exists() {
-        eprintln!("SKIP: {} not found; set TSUNAGU_SHARED", path.display());
-        return;
-    }
+    let Some(path) = tsunagu_reference::find("data/synthea-r4-dev.tar.zst") else { return };
     // Read the first patient bundle from the archive with the system tools' format.
     let file = std::fs::File::open(&path).unwrap();
     let mut archive = tar::Archive::new(zstd_decoder(file));

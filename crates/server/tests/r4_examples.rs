@@ -22,11 +22,8 @@ fn strip_server_meta(v: &mut Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r4_examples_round_trip_through_the_server() {
-    let path = common::shared().join("fhir/hl7.fhir.r4.examples-4.0.1.tgz");
-    let Ok(file) = std::fs::File::open(&path) else {
-        eprintln!("SKIP: {} not found; set TSUNAGU_SHARED", path.display());
-        return;
-    };
+    let Some(path) = tsunagu_reference::find("fhir/hl7.fhir.r4.examples-4.0.1.tgz") else { return };
+    let file = std::fs::File::open(&path).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut examples = Vec::new();
     for entry in archive.entries().unwrap() {

@@ -1,7 +1,6 @@
 //! Operations against the real packages: R4 core, JP Core and JP-CLINS, read from
 //! TSUNAGU_SHARED (default `../shared` beside the workspace).
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
@@ -15,23 +14,14 @@ const CORE_LABO_CS: &str = "http://jpfhir.jp/fhir/clins/CodeSystem/JLAC10/JP_CLI
 const ALB_VS: &str = "http://jpfhir.jp/fhir/clins/ValueSet/JLAC10/JP_CLINS_ObsLabResult_CoreLabo_alb_VS";
 const GENDER_VS: &str = "http://hl7.org/fhir/ValueSet/administrative-gender";
 
-fn shared() -> PathBuf {
-    match std::env::var_os("TSUNAGU_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
-
-/// The service over the three packages; `None` (after a SKIP line) when they are absent.
+/// The service over the three packages; `None` (after a SKIP line, or a panic under
+/// `CI=true`) when they are absent.
 fn service() -> Option<&'static Terminology> {
     static SERVICE: OnceLock<Option<Terminology>> = OnceLock::new();
     SERVICE
         .get_or_init(|| {
-            let dir = shared();
-            if !dir.join("fhir/hl7.fhir.r4.core-4.0.1.tgz").exists() {
-                eprintln!("SKIP: FHIR packages not found in {}; set TSUNAGU_SHARED", dir.display());
-                return None;
-            }
+            tsunagu_reference::find("fhir/hl7.fhir.r4.core-4.0.1.tgz")?;
+            let dir = tsunagu_reference::shared_dir();
             let mut set = PackageSet::new();
             for p in ["fhir/hl7.fhir.r4.core-4.0.1.tgz", "jp/jp-core.r4-1.1.2-url.tgz", "jp/jp-clins.r4-1.5.2-snap.tgz"]
             {

@@ -5,11 +5,12 @@
 //! - one Synthea patient (the first in `data/synthea-r4-dev.tar.zst`), each entry resource
 //!   against the base StructureDefinition of its type, counted in resources per second.
 //!
-//! Reads TSUNAGU_SHARED (default `../shared` beside the workspace); prints SKIP when absent.
+//! Reads TSUNAGU_SHARED (default `../shared` beside the workspace); prints SKIP when absent,
+//! and fails under `CI=true`.
 //! One thread: the figures are per core.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -29,23 +30,25 @@ const EXAMPLES: &[&str] = &[
 ];
 
 fn main() {
-    let dir = match std::env::var_os("TSUNAGU_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    if !dir.is_dir() {
-        println!("SKIP: shared data not found (set TSUNAGU_SHARED)");
+    let Some(packages) = PACKAGES.iter().map(|p| tsunagu_reference::find(p)).collect::<Option<Vec<_>>>() else {
         return;
-    }
+    };
+    let Some(examples) = EXAMPLES
+        .iter()
+        .map(|name| tsunagu_reference::find(&format!("jp/clins-examples/{name}")))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
     let start = Instant::now();
     let mut set = PackageSet::new();
-    for p in PACKAGES {
-        set.load_tgz(&dir.join(p)).expect("package loads");
+    for path in &packages {
+        set.load_tgz(path).expect("package loads");
     }
     println!("packages loaded in {:.2} s", start.elapsed().as_secs_f64());
     let validator = Validator::new(set);
-    for name in EXAMPLES {
-        let text = std::fs::read_to_string(dir.join("jp/clins-examples").join(name)).expect("example readable");
+    for (name, path) in EXAMPLES.iter().zip(&examples) {
+        let text = std::fs::read_to_string(path).expect("example readable");
         let resource: Value = serde_json::from_str(&text).expect("example is JSON");
         let resources = count_resources(&resource);
         let (issues, first, per_second) = measure(|| validator.validate(&resource, &[]));
@@ -57,7 +60,9 @@ fn main() {
             per_second * resources as f64,
         );
     }
-    synthea(&dir.join("data/synthea-r4-dev.tar.zst"), &validator);
+    if let Some(archive) = tsunagu_reference::find("data/synthea-r4-dev.tar.zst") {
+        synthea(&archive, &validator);
+    }
 }
 
 /// Calls `f` once (compiling profiles), then repeatedly for two seconds: (issues of the
@@ -90,10 +95,8 @@ fn count_resources(v: &Value) -> usize {
 }
 
 fn synthea(archive: &Path, validator: &Validator) {
-    let Some(bundle) = first_synthea_bundle(archive) else {
-        println!("SKIP: {} not readable", archive.display());
-        return;
-    };
+    let bundle = first_synthea_bundle(archive)
+        .unwrap_or_else(|| panic!("{}: not readable, or no JSON bundle in it", archive.display()));
     let resources: Vec<(String, &Value)> = bundle["entry"]
         .as_array()
         .into_iter()

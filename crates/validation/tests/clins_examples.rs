@@ -7,10 +7,8 @@ use tsunagu_validation::Severity;
 
 #[test]
 fn clins_examples_against_declared_profiles() {
-    let (Some(v), Some(examples)) = (support::validator(), support::clins_examples()) else {
-        println!("SKIP: packages or examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(v) = support::validator() else { return };
+    let Some(examples) = support::clins_examples() else { return };
     let mut valid_total = 0;
     let mut valid_passing = 0;
     let mut rejected = Vec::new();
@@ -45,8 +43,13 @@ fn clins_examples_against_declared_profiles() {
     assert_eq!(rejected, ["MedicationRequest-ErrorExample-JP-MedReq-ExtEye-Total1.json"]);
 }
 
+/// The JP-CLINS example called `name`; `None` when it is absent (see `tsunagu_reference::missing`).
 fn example(name: &str) -> Option<serde_json::Value> {
-    support::clins_examples()?.into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    let found = support::clins_examples()?.into_iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    if found.is_none() {
+        tsunagu_reference::missing(&format!("jp/clins-examples/{name}"));
+    }
+    found
 }
 
 fn errors(resource: &serde_json::Value) -> Vec<tsunagu_validation::Issue> {
@@ -57,10 +60,7 @@ fn errors(resource: &serde_json::Value) -> Vec<tsunagu_validation::Issue> {
 /// The broken medication coding is named by the JP-CLINS invariant, at the resource.
 #[test]
 fn ext_eye_error_example_names_the_medication_code_rule() {
-    let Some(r) = example("MedicationRequest-ErrorExample-JP-MedReq-ExtEye-Total1.json") else {
-        println!("SKIP: examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(r) = example("MedicationRequest-ErrorExample-JP-MedReq-ExtEye-Total1.json") else { return };
     if support::validator().is_none() {
         return;
     }
@@ -73,10 +73,7 @@ fn ext_eye_error_example_names_the_medication_code_rule() {
 /// Single defects planted in a valid JP-CLINS lab result are each found.
 #[test]
 fn planted_defects_in_a_lab_result_are_found() {
-    let Some(valid) = example("Observation-Example-JP-Obs-LabResult-eCS-eGFR.json") else {
-        println!("SKIP: examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(valid) = example("Observation-Example-JP-Obs-LabResult-eCS-eGFR.json") else { return };
     if support::validator().is_none() {
         return;
     }
@@ -111,10 +108,7 @@ fn planted_defects_in_a_lab_result_are_found() {
 /// Bundle entries are assigned to slices by the profile of their resource.
 #[test]
 fn referral_bundle_without_its_composition_is_rejected() {
-    let Some(mut r) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else {
-        println!("SKIP: examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(mut r) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
     if support::validator().is_none() {
         return;
     }
@@ -130,10 +124,7 @@ fn referral_bundle_without_its_composition_is_rejected() {
 /// that coding; the valid twin carries the real code and gets the same notice.
 #[test]
 fn general_name_code_error_is_located_but_unverifiable_without_the_master() {
-    let Some(r) = example("MedicationRequest-ErrorExample-JP-MedReq-PO-SID-28days.json") else {
-        println!("SKIP: examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(r) = example("MedicationRequest-ErrorExample-JP-MedReq-PO-SID-28days.json") else { return };
     let Some(v) = support::validator() else { return };
     let issues = v.validate(&r, &[]);
     assert!(

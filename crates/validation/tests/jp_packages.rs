@@ -8,10 +8,7 @@ use tsunagu_validation::ConformanceKind;
 
 #[test]
 fn jp_packages_load_with_dependencies() {
-    let Some(set) = support::load_packages() else {
-        println!("SKIP: packages not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(set) = support::load_packages() else { return };
     for p in set.packages() {
         println!("{}#{}: {:?}", p.name, p.version, p.counts);
     }
@@ -30,12 +27,9 @@ fn jp_packages_load_with_dependencies() {
 
 #[test]
 fn missing_dependency_is_named() {
-    let Some(dir) = support::shared() else {
-        println!("SKIP: packages not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(path) = tsunagu_reference::find("jp/jp-clins.r4-1.5.2-snap.tgz") else { return };
     let mut set = tsunagu_validation::PackageSet::new();
-    set.load_tgz(&dir.join("jp/jp-clins.r4-1.5.2-snap.tgz")).unwrap();
+    set.load_tgz(&path).unwrap();
     match set.check_dependencies() {
         Err(PackageError::MissingDependencies(m)) => {
             assert_eq!(m, vec!["jp-eCSCLINS.r4#1.x.x-temp → hl7.fhir.r4.core#4.0.1"]);
@@ -46,10 +40,7 @@ fn missing_dependency_is_named() {
 
 #[test]
 fn every_jp_structure_definition_compiles() {
-    let Some(v) = support::validator() else {
-        println!("SKIP: packages not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(v) = support::validator() else { return };
     let mut total = 0;
     let mut uncompiled = 0;
     for package in ["jp-core.r4", "jp-eCSCLINS.r4", "jp-eCheckupReport.r4"] {

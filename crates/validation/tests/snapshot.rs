@@ -100,11 +100,8 @@ fn compare(shipped: &[Value], generated: &[Value]) -> (usize, usize, Vec<String>
 
 #[test]
 fn generated_snapshots_agree_with_shipped_ones() {
-    let (Some(shipped_set), Some(stripped_set)) = (support::load_packages(), support::strip::load_stripped_packages())
-    else {
-        println!("SKIP: packages not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(shipped_set) = support::load_packages() else { return };
+    let Some(stripped_set) = support::strip::load_stripped_packages() else { return };
     let names: Vec<String> = match std::env::var("SNAPSHOT_PROFILES") {
         Ok(list) => list.split(',').map(str::to_owned).collect(),
         Err(_) => PROFILES.iter().map(|s| s.to_string()).collect(),
@@ -132,11 +129,8 @@ fn generated_snapshots_agree_with_shipped_ones() {
 /// snapshots are the reference; any disagreement is printed).
 #[test]
 fn every_jp_snapshot_is_regenerated() {
-    let (Some(shipped_set), Some(stripped_set)) = (support::load_packages(), support::strip::load_stripped_packages())
-    else {
-        println!("SKIP: packages not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(shipped_set) = support::load_packages() else { return };
+    let Some(stripped_set) = support::strip::load_stripped_packages() else { return };
     let (mut agree_sum, mut total_sum, mut profiles) = (0, 0, 0);
     let mut failures = Vec::new();
     for package in ["jp-core.r4", "jp-eCSCLINS.r4"] {
@@ -187,12 +181,9 @@ const PROFILES: &[&str] = &[
 /// the validator generates them from the differentials.
 #[test]
 fn clins_examples_give_the_same_issues_with_generated_snapshots() {
-    let (Some(shipped), Some(stripped), Some(examples)) =
-        (support::validator(), support::strip::load_stripped_packages(), support::clins_examples())
-    else {
-        println!("SKIP: packages or examples not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(shipped) = support::validator() else { return };
+    let Some(stripped) = support::strip::load_stripped_packages() else { return };
+    let Some(examples) = support::clins_examples() else { return };
     let generated = Validator::new(stripped);
     // Warnings too: they carry the binding and terminology findings, so agreement on them
     // shows the generated bindings and slices are the shipped ones.
@@ -275,12 +266,9 @@ fn blood_pressure() -> Value {
 
 #[test]
 fn hand_written_differential_only_profile_validates() {
-    let Some(dir) = support::shared() else {
-        println!("SKIP: R4 core package not found (set TSUNAGU_SHARED)");
-        return;
-    };
+    let Some(core) = tsunagu_reference::find("fhir/hl7.fhir.r4.core-4.0.1.tgz") else { return };
     let mut set = PackageSet::new();
-    set.load_tgz(&dir.join("fhir/hl7.fhir.r4.core-4.0.1.tgz")).expect("core loads");
+    set.load_tgz(&core).expect("core loads");
     set.insert(ConformanceKind::StructureDefinition, blood_pressure_profile());
     let generated = generate_snapshot(&blood_pressure_profile(), &set).expect("generated");
     let ids: Vec<&str> = generated.as_array().unwrap().iter().filter_map(|e| e["id"].as_str()).collect();

@@ -24,20 +24,15 @@ impl Hooks for TypeFromReference {
 
 /// The R4 examples of `types` written through `Interactions` into a store in `dir` (those
 /// the server accepts), and the same resources by type for the brute-force side. `None`
-/// (after a SKIP line) when the shared examples are absent.
+/// (after a SKIP line; a panic under `CI=true`) when the shared examples are absent.
 pub fn load_examples(
     dir: &std::path::Path,
     types: &[&'static str],
     config: tsunagu_interaction::InteractionConfig,
 ) -> Option<(tsunagu_interaction::Interactions, std::collections::HashMap<&'static str, Vec<Value>>)> {
     use std::io::Read;
-    let shared = std::env::var_os("TSUNAGU_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let Ok(file) = std::fs::File::open(shared.join("fhir/hl7.fhir.r4.examples-4.0.1.tgz")) else {
-        eprintln!("SKIP: R4 examples not found; set TSUNAGU_SHARED");
-        return None;
-    };
+    let path = tsunagu_reference::find("fhir/hl7.fhir.r4.examples-4.0.1.tgz")?;
+    let file = std::fs::File::open(path).unwrap();
     let store = tsunagu_store::SqliteStore::open(dir, tsunagu_store::SyncMode::Normal).unwrap();
     let check = std::sync::Arc::new(tsunagu_interaction::NoCheck);
     let fhir = tsunagu_interaction::Interactions::new(std::sync::Arc::new(store), check, config);

@@ -94,9 +94,3 @@ pub fn assert_outcome(v: &serde_json::Value) {
     assert_eq!(v["resourceType"], "OperationOutcome", "{v}");
     assert!(v["issue"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
 }
-
-pub fn shared() -> std::path::PathBuf {
-    std::env::var_os("TSUNAGU_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}

@@ -1,5 +1,7 @@
 //! Shared test fixtures: the packages and examples are read from `$TSUNAGU_SHARED`
 //! (default `../shared` beside the workspace) and never copied into the repository.
+//! Each fixture is `None` when its data is absent, after `tsunagu_reference` has printed a
+//! SKIP line (or panicked, under `CI=true`); a test then simply returns.
 
 #![allow(dead_code)]
 
@@ -7,19 +9,10 @@ pub mod mutate;
 pub mod slices;
 pub mod strip;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 use tsunagu_validation::{PackageSet, Validator};
-
-pub fn shared() -> Option<PathBuf> {
-    let dir = match std::env::var_os("TSUNAGU_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    dir.is_dir().then_some(dir)
-}
 
 /// The R4 core, JP Core (URL edition, the one JP-CLINS builds on), JP-CLINS and the
 /// eCheckupReport IG.
@@ -31,13 +24,9 @@ pub const PACKAGES: &[&str] = &[
 ];
 
 pub fn load_packages() -> Option<PackageSet> {
-    let dir = shared()?;
     let mut set = PackageSet::new();
     for p in PACKAGES {
-        let path = dir.join(p);
-        if !path.is_file() {
-            return None;
-        }
+        let path = tsunagu_reference::find(p)?;
         set.load_tgz(&path).expect("package loads");
     }
     Some(set)
@@ -50,36 +39,38 @@ pub fn validator() -> Option<&'static Validator> {
 }
 
 pub fn clins_examples() -> Option<Vec<(String, Value)>> {
-    let dir = shared()?.join("jp/clins-examples");
+    let dir = tsunagu_reference::find("jp/clins-examples")?;
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).ok()? {
-        let path = entry.ok()?.path();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path).ok()?;
-            let name = path.file_name()?.to_string_lossy().into_owned();
-            out.push((name, serde_json::from_str(&text).ok()?));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push((path.file_name().unwrap().to_string_lossy().into_owned(), value));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Some(out)
 }
 
-/// Every JSON file directly under `package/` (or `package/example/`) of a .tgz, by name.
-pub fn tgz_json(path: &std::path::Path, folder: &str) -> Option<Vec<(String, Value)>> {
+/// Every JSON file directly under `package/` (or `package/example/`) of the .tgz at
+/// `relative` in the shared data, by name.
+pub fn tgz_json(relative: &str, folder: &str) -> Option<Vec<(String, Value)>> {
     use std::io::Read;
-    let file = std::fs::File::open(path).ok()?;
+    let path = tsunagu_reference::find(relative)?;
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut out = Vec::new();
-    for entry in archive.entries().ok()? {
-        let mut entry = entry.ok()?;
-        let name = entry.path().ok()?.to_string_lossy().into_owned();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
         let Some(file) = name.strip_prefix(folder) else { continue };
         if file.contains('/') || !file.ends_with(".json") || file == "package.json" || file.starts_with('.') {
             continue;
         }
         let mut text = String::new();
-        entry.read_to_string(&mut text).ok()?;
-        out.push((file.to_owned(), serde_json::from_str(&text).ok()?));
+        entry.read_to_string(&mut text).unwrap();
+        out.push((file.to_owned(), serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Some(out)
@@ -89,9 +80,9 @@ pub fn tgz_json(path: &std::path::Path, folder: &str) -> Option<Vec<(String, Val
 pub fn core_validator() -> Option<&'static Validator> {
     static V: OnceLock<Option<Validator>> = OnceLock::new();
     V.get_or_init(|| {
-        let path = shared()?.join("fhir/hl7.fhir.r4.core-4.0.1.tgz");
+        let path = tsunagu_reference::find("fhir/hl7.fhir.r4.core-4.0.1.tgz")?;
         let mut set = PackageSet::new();
-        set.load_tgz(&path).ok()?;
+        set.load_tgz(&path).expect("package loads");
         Some(Validator::new(set))
     })
     .as_ref()

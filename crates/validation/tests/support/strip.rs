@@ -37,13 +37,9 @@ pub fn without_snapshots(path: &Path) -> Vec<u8> {
 
 /// [`super::PACKAGES`] with the snapshots stripped from every package but the R4 core.
 pub fn load_stripped_packages() -> Option<PackageSet> {
-    let dir = super::shared()?;
     let mut set = PackageSet::new();
     for p in super::PACKAGES {
-        let path = dir.join(p);
-        if !path.is_file() {
-            return None;
-        }
+        let path = tsunagu_reference::find(p)?;
         if p.starts_with("fhir/") {
             set.load_tgz(&path).expect("package loads");
         } else {
