@@ -189,7 +189,17 @@ fn hostile_requests_leave_the_server_alive_and_bounded() {
     );
     assert!((400..500).contains(&r.0), "deep patch: {}", r.0);
     refused(&r, "deep patch", r.0, Some("max_json_depth"));
-    for path in ["/Patient", "/_history", "/Patient/_history"] {
+    // Characters XML cannot carry: never stored, so every read works in both formats.
+    let r = t.post_json(
+        "U+001B in a name",
+        "/Patient",
+        &json!({"resourceType": "Patient", "name": [{"family": "a\u{1b}b"}]}),
+    );
+    refused(&r, "U+001B in JSON", 400, Some("U+001B"));
+    let xml = "<Patient xmlns=\"http://hl7.org/fhir\"><name><family value=\"a&#27;\"/></name></Patient>";
+    let r = t.send("&#27; in XML", "POST", "/Patient", &[("Content-Type", "application/fhir+xml")], xml.as_bytes());
+    refused(&r, "&#27; in XML", 400, Some("U+001B"));
+    for path in ["/Patient", "/_history", "/Patient/_history", "/Patient?_format=xml", "/_history?_format=xml"] {
         assert_eq!(t.get(path, path).0, 200, "{path}");
     }
 

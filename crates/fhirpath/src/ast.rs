@@ -75,6 +75,22 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// Precedence, tighter binding higher (the grammar's order; `is`/`as` sit at 7).
+    pub fn level(self) -> usize {
+        use BinOp::*;
+        match self {
+            Implies => 0,
+            Or | Xor => 1,
+            And => 2,
+            In | Contains => 3,
+            Eq | Equiv | Ne | NotEquiv => 4,
+            Le | Ge | Lt | Gt => 5,
+            Union => 6,
+            Add | Sub | Concat => 8,
+            Mul | Div | IntDiv | Mod => 9,
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         use BinOp::*;
         match self {
@@ -190,12 +206,12 @@ impl fmt::Display for Expr {
             }
             ExprKind::Ident(n) => write_ident(f, n),
             ExprKind::Member(t, n) => {
-                write!(f, "{t}.")?;
+                write!(f, "{}.", Operand(t))?;
                 write_ident(f, n)
             }
             ExprKind::Call { target, name, args } => {
                 if let Some(t) = target {
-                    write!(f, "{t}.")?;
+                    write!(f, "{}.", Operand(t))?;
                 }
                 write_ident(f, name)?;
                 f.write_str("(")?;
@@ -207,30 +223,63 @@ impl fmt::Display for Expr {
                 }
                 f.write_str(")")
             }
-            ExprKind::Indexer(t, i) => write!(f, "{t}[{i}]"),
-            ExprKind::Unary(op, e) => {
-                let s = if *op == UnaryOp::Minus { "-" } else { "+" };
-                write!(f, "({s}{e})")
+            ExprKind::Indexer(t, i) => write!(f, "{}[{i}]", Operand(t)),
+            ExprKind::Unary(..) => {
+                // A run of signs shares one pair of parentheses (`(--a)`, not `(-(-a))`),
+                // so the printed form nests no deeper than the source could.
+                f.write_str("(")?;
+                let mut cur = self;
+                while let ExprKind::Unary(op, e) = &cur.kind {
+                    f.write_str(if *op == UnaryOp::Minus { "-" } else { "+" })?;
+                    cur = e;
+                }
+                write!(f, "{})", Operand(cur))
             }
             ExprKind::Binary(..) => {
                 // Left-nested chains print iteratively: they can be long (`a | b | … | z`).
+                // Parentheses only where the source needed them (an operator binding
+                // tighter than the one before it), so printing never nests deeper than
+                // the text that was parsed.
                 let mut rights = Vec::new();
                 let mut cur = self;
                 while let ExprKind::Binary(op, l, r) = &cur.kind {
-                    rights.push((op, r));
+                    rights.push((*op, r));
                     cur = l;
                 }
-                for _ in 0..rights.len() {
+                rights.reverse();
+                let wraps = rights.windows(2).filter(|w| w[1].0.level() > w[0].0.level()).count();
+                for _ in 0..wraps {
                     f.write_str("(")?;
                 }
                 write!(f, "{cur}")?;
-                for (op, r) in rights.iter().rev() {
-                    write!(f, " {} {r})", op.symbol())?;
+                let mut prev: Option<BinOp> = None;
+                for (op, r) in rights {
+                    if prev.is_some_and(|p| op.level() > p.level()) {
+                        f.write_str(")")?;
+                    }
+                    prev = Some(op);
+                    match &r.kind {
+                        // A right operand binds tighter unless it is a looser (or equal) chain.
+                        ExprKind::Binary(rop, ..) if rop.level() > op.level() => write!(f, " {} {r}", op.symbol())?,
+                        _ => write!(f, " {} {}", op.symbol(), Operand(r))?,
+                    }
                 }
                 Ok(())
             }
-            ExprKind::Is(e, t) => write!(f, "({e} is {t})"),
-            ExprKind::As(e, t) => write!(f, "({e} as {t})"),
+            ExprKind::Is(e, t) => write!(f, "({} is {t})", Operand(e)),
+            ExprKind::As(e, t) => write!(f, "({} as {t})", Operand(e)),
+        }
+    }
+}
+
+/// An expression in operand position: an operator chain gets parentheses.
+struct Operand<'a>(&'a Expr);
+
+impl fmt::Display for Operand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.kind {
+            ExprKind::Binary(..) => write!(f, "({})", self.0),
+            _ => write!(f, "{}", self.0),
         }
     }
 }

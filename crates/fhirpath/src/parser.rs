@@ -348,8 +348,28 @@ fn date_literal(s: &str, pos: usize) -> Result<ExprKind> {
 mod tests {
     use super::*;
 
+    /// The tree's shape: every operator node in parentheses.
+    fn shape(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::Binary(op, l, r) => format!("({} {} {})", shape(l), op.symbol(), shape(r)),
+            ExprKind::Is(x, t) => format!("({} is {t})", shape(x)),
+            ExprKind::Unary(UnaryOp::Minus, x) => format!("(-{})", shape(x)),
+            _ => e.to_string(),
+        }
+    }
+
     fn rt(s: &str) -> String {
-        parse(s).unwrap().to_string()
+        shape(&parse(s).unwrap())
+    }
+
+    /// The printer's precedence (`BinOp::level`) is this table's.
+    #[test]
+    fn printer_levels_follow_the_grammar() {
+        for (level, ops) in LEVELS.iter().enumerate() {
+            for (_, op) in ops.iter() {
+                assert_eq!(op.level(), level, "{op:?}");
+            }
+        }
     }
 
     #[test]

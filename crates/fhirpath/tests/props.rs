@@ -283,3 +283,34 @@ proptest! {
         }
     }
 }
+
+/// Whatever parses prints as text that parses back to the same print, even at the nesting
+/// limit (found by fuzzing: runs of signs inside a chain once printed two levels per sign).
+#[test]
+fn deep_expressions_print_within_the_nesting_limit() {
+    for src in [
+        format!("a - {}b + c + c + c + c", "-".repeat(62)),
+        format!("{}a", "-".repeat(63)),
+        format!("{}1{}", "-(".repeat(40), ")".repeat(40)),
+        format!("{}a", "+-".repeat(31)),
+        (0..200).map(|i| format!("a{i}")).collect::<Vec<_>>().join(" + ") + " & t | u",
+        "(a + b) * c - (d - e) / f".to_string(),
+        "a.where((b | c).exists() and -(d + e) > 2 is Boolean)[1 + 2].x".to_string(),
+    ] {
+        let Ok(ast) = parse(&src) else { continue };
+        let text = ast.to_string();
+        let again = parse(&text).unwrap_or_else(|e| panic!("{src}\nprinted {text}\n{e}"));
+        assert_eq!(again.to_string(), text);
+    }
+    assert!(parse(&format!("a - {}b + c + c + c + c", "-".repeat(62))).is_ok(), "the first case must be accepted");
+    // Parentheses where precedence needs them, and only there.
+    for (src, printed) in [
+        ("(a + b) * c", "(a + b) * c"),
+        ("a + b * c", "a + b * c"),
+        ("a - (b - c)", "a - (b - c)"),
+        ("(a | b).count()", "(a | b).count()"),
+        ("a + b + c", "a + b + c"),
+    ] {
+        assert_eq!(parse(src).unwrap().to_string(), printed);
+    }
+}

@@ -23,4 +23,4 @@ pub use shaping::{elements, summary, SummaryMode};
 pub use structure::{check_structure, check_structure_limited, truncation_issue};
 pub use xhtml::check_narrative;
 pub use xml_read::{xml_to_json, xml_to_json_limited};
-pub use xml_write::json_to_xml;
+pub use xml_write::{first_non_xml_char, is_xml_char, json_to_xml};

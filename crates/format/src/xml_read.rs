@@ -22,6 +22,12 @@ pub fn xml_to_json(xml: &str) -> Result<Value, FormatError> {
 /// per level; each XML level is at least one JSON level, so a resource within
 /// `max_json_depth` is never refused here).
 pub fn xml_to_json_limited(xml: &str, max_depth: usize) -> Result<Value, FormatError> {
+    // XML 1.0 cannot carry these characters, raw or as references; refused here so that
+    // nothing read can fail to be written back.
+    if let Some(c) = crate::first_non_xml_char(xml) {
+        let position = xml.find(c).unwrap_or(0) as u64;
+        return Err(FormatError::MalformedXml { position, message: not_xml_char(c) });
+    }
     let mut p = Parser { r: Reader::from_str(xml), src: xml, model: tsunagu_model::r4(), depth: 0, max_depth };
     p.r.config_mut().check_comments = true;
     loop {
@@ -381,7 +387,10 @@ impl<'a> Parser<'a> {
                     Event::Start(_) => depth += 1,
                     Event::End(_) => depth -= 1,
                     Event::Text(t) => {
-                        t.unescape().map_err(|err| self.malformed(err.to_string()))?;
+                        let text = t.unescape().map_err(|err| self.malformed(err.to_string()))?;
+                        if let Some(c) = crate::first_non_xml_char(&text) {
+                            return Err(self.malformed(not_xml_char(c)));
+                        }
                     }
                     Event::Eof => return Err(self.malformed("unexpected end of document")),
                     _ => {}
@@ -403,12 +412,20 @@ impl<'a> Parser<'a> {
         } else {
             std::borrow::Cow::Borrowed(s)
         };
-        quick_xml::escape::unescape(&s).map(|c| c.into_owned()).map_err(|err| self.malformed(err.to_string()))
+        let v = quick_xml::escape::unescape(&s).map_err(|err| self.malformed(err.to_string()))?;
+        match crate::first_non_xml_char(&v) {
+            Some(c) => Err(self.malformed(not_xml_char(c))),
+            None => Ok(v.into_owned()),
+        }
     }
 
     fn str<'b>(&self, b: &'b [u8]) -> Result<&'b str, FormatError> {
         std::str::from_utf8(b).map_err(|_| self.malformed("invalid UTF-8"))
     }
+}
+
+fn not_xml_char(c: char) -> String {
+    format!("character U+{:04X} is not allowed in XML 1.0, raw or as a reference", c as u32)
 }
 
 /// Namespace declarations and namespaced attributes (`xsi:schemaLocation`) carry no FHIR

@@ -297,7 +297,7 @@ fn escape_attr(out: &mut String, s: &str) -> Result<(), char> {
             '\n' => "&#xA;",
             '\r' => "&#xD;",
             '\t' => "&#x9;",
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => return Err(c),
+            c if !is_xml_char(c) => return Err(c),
             _ => continue,
         };
         out.push_str(&s[last..i]);
@@ -306,4 +306,20 @@ fn escape_attr(out: &mut String, s: &str) -> Result<(), char> {
     }
     out.push_str(&s[last..]);
     Ok(())
+}
+
+/// Whether XML 1.0 can carry `c` at all (its `Char` production): no C0 control other than
+/// tab, line feed and carriage return, and neither U+FFFE nor U+FFFF. Rust strings hold no
+/// surrogates, so nothing else is excluded.
+pub fn is_xml_char(c: char) -> bool {
+    !matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// The first character of `s` that XML 1.0 cannot carry, if any. A byte scan (the excluded
+/// characters are C0 bytes or start with `EF BF BE`/`EF BF BF`), so it costs almost nothing
+/// on the common all-good string.
+pub fn first_non_xml_char(s: &str) -> Option<char> {
+    let b = s.as_bytes();
+    let suspect = b.iter().position(|&x| (x < 0x20 && !matches!(x, b'\t' | b'\n' | b'\r')) || x == 0xEF)?;
+    s[suspect..].chars().find(|&c| !is_xml_char(c))
 }

@@ -129,3 +129,25 @@ fn unrepresentable_json_is_an_error() {
     ));
     assert!(matches!(json_to_xml(&json!([1]), false), Err(FormatError::Invalid { .. })));
 }
+
+/// What XML 1.0 cannot carry is refused raw and as a reference, in values and in narrative,
+/// so everything the reader accepts can be written back (found by fuzzing).
+#[test]
+fn characters_outside_xml_are_refused() {
+    let ns = r#"xmlns="http://hl7.org/fhir""#;
+    for doc in [
+        format!(r#"<Patient {ns}><id value="a&#27;"/></Patient>"#),
+        format!(r#"<Patient {ns}><id value="a&#x1B;"/></Patient>"#),
+        format!("<Patient {ns}><id value=\"a\u{1b}\"/></Patient>"),
+        format!("<Patient {ns}><id value=\"a\u{FFFF}\"/></Patient>"),
+        format!(
+            r#"<Patient {ns}><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">a&#1;</div></text></Patient>"#
+        ),
+    ] {
+        let err = xml_to_json(&doc).unwrap_err();
+        assert!(matches!(err, FormatError::MalformedXml { .. }), "{doc}: {err}");
+        assert!(err.to_string().contains("not allowed in XML"), "{err}");
+    }
+    let ok = format!(r#"<Patient {ns}><id value="a&#9;b"/><gender value="&#x672C;"/></Patient>"#);
+    assert!(xml_to_json(&ok).is_ok());
+}

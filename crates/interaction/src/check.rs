@@ -27,7 +27,8 @@ use tsunagu_store::{IndexEntry, ResourceVersion, Snapshot, SqliteStore, Store, S
 /// What kind of damage a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProblemKind {
-    /// The stored body is not JSON that readers accept (serde_json's default limits).
+    /// The stored body is not JSON that readers accept (serde_json's default limits), or
+    /// cannot be written as XML.
     UnreadableBody,
     /// The body is not an object, or its `resourceType`, `id` or `meta.versionId`
     /// differs from its row.
@@ -468,6 +469,10 @@ fn check_version(
     }
     if !wrong.is_empty() {
         out.problems.push(problem(ProblemKind::IdentityMismatch, wrong.join("; ")));
+    }
+    // Readable means readable in either format a client may ask for.
+    if let Err(e) = tsunagu_format::json_to_xml(&resource, false) {
+        out.problems.push(problem(ProblemKind::UnreadableBody, format!("the body cannot be written as XML: {e}")));
     }
     if let Some(check) = content {
         let errors: Vec<_> = check.check(&resource).into_iter().filter(|i| i.severity == "error").collect();

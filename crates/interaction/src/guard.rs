@@ -1,18 +1,21 @@
 //! The safety guard every written resource passes, whatever the configured validation:
 //! nesting within `max_json_depth` (deeper documents cannot be read back by the JSON
-//! reader, and every recursive walk over them risks the stack), and narrative that is safe
-//! to show in a browser (FHIR's txt-1 and txt-2).
+//! reader, and every recursive walk over them risks the stack), only characters both wire
+//! formats can carry (a string with U+001B could be stored from JSON and then never be
+//! written as XML), and narrative that is safe to show in a browser (FHIR's txt-1 and
+//! txt-2).
 
 use crate::error::{ContentIssue, InteractionError};
 use serde_json::Value;
 use tsunagu_limits::{Limit, LimitExceeded, Limits};
 
-/// Fails with the limit or the narrative problem; walks the resource once, without
-/// recursion.
+/// Fails with the limit, the character or the narrative problem; walks the resource once,
+/// without recursion.
 pub(crate) fn check(resource: &Value, limits: &Limits) -> Result<(), InteractionError> {
     let max = limits.max_json_depth;
-    let mut stack: Vec<(&Value, usize)> = vec![(resource, 1)];
-    while let Some((v, depth)) = stack.pop() {
+    // Each value with its depth and the property it is the value of (for the message).
+    let mut stack: Vec<(&Value, usize, &str)> = vec![(resource, 1, "")];
+    while let Some((v, depth, key)) = stack.pop() {
         match v {
             Value::Object(map) => {
                 if depth > max {
@@ -21,18 +24,36 @@ pub(crate) fn check(resource: &Value, limits: &Limits) -> Result<(), Interaction
                 if map.get("resourceType").is_some_and(Value::is_string) {
                     narrative(map)?;
                 }
-                stack.extend(map.values().map(|c| (c, depth + 1)));
+                for (k, c) in map {
+                    characters(k, k)?;
+                    stack.push((c, depth + 1, k));
+                }
             }
             Value::Array(items) => {
                 if depth > max {
                     return Err(LimitExceeded::new(Limit::JsonDepth, max).into());
                 }
-                stack.extend(items.iter().map(|c| (c, depth + 1)));
+                stack.extend(items.iter().map(|c| (c, depth + 1, key)));
             }
+            Value::String(s) => characters(s, key)?,
             _ => {}
         }
     }
     Ok(())
+}
+
+/// FHIR strings should hold no control characters but tab, CR and LF (datatypes.html);
+/// XML cannot hold them at all, so here it is a must.
+fn characters(s: &str, key: &str) -> Result<(), InteractionError> {
+    let Some(c) = tsunagu_format::first_non_xml_char(s) else { return Ok(()) };
+    let code = format!("U+{:04X}", c as u32);
+    let at = (!key.is_empty()).then(|| key.to_string());
+    Err(InteractionError::invalid(
+        "invalid",
+        at,
+        format!("character {code} is not allowed in a FHIR string (only tab, CR and LF among control characters)"),
+        format!("文字 {code} は FHIR の文字列に使えません(制御文字はタブ・CR・LF のみ可)"),
+    ))
 }
 
 /// The narrative of one resource (contained and Bundle-entry resources are met on their
@@ -93,5 +114,22 @@ mod tests {
         assert!(check(&r, &Limits::default()).is_err());
         let ok = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>山田</p></div>"}});
         assert!(check(&ok, &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_refused_anywhere() {
+        let ok = json!({"resourceType": "Patient", "name": [{"family": "山田\t太郎\r\n！"}]});
+        assert!(check(&ok, &Limits::default()).is_ok());
+        for bad in ["a\u{1b}b", "\u{0}", "x\u{FFFF}", "\u{FFFE}"] {
+            let r = json!({"resourceType": "Patient", "name": [{"given": ["ok", bad]}]});
+            let err = check(&r, &Limits::default()).unwrap_err();
+            assert_eq!(err.status(), 400);
+            let InteractionError::Invalid { issues, .. } = err else { panic!("not an invalid-content error") };
+            assert!(issues[0].en.contains("U+") && issues[0].expression.as_deref() == Some("given"), "{issues:?}");
+        }
+        let mut key = serde_json::Map::new();
+        key.insert("resourceType".into(), json!("Patient"));
+        key.insert("a\u{7}".into(), json!("x"));
+        assert!(check(&Value::Object(key), &Limits::default()).is_err());
     }
 }

@@ -234,6 +234,23 @@ fn a_body_that_is_not_json_is_unreadable() {
 }
 
 #[test]
+fn a_body_xml_cannot_carry_is_unreadable() {
+    let f = fixture();
+    let copy = f.copy();
+    let c = sql(copy.path());
+    // What an older version could store from JSON: a control character XML has no way to
+    // write, so the resource answered every `_format=xml` read with an error.
+    let mut body = body_of(&c, "Patient", &f.beta, 1);
+    body["name"] = json!([{"family": "a\u{1b}b"}]);
+    set_body(&c, "Patient", &f.beta, 1, serde_json::to_string(&body).unwrap().as_bytes());
+    drop(c);
+
+    let report = check(copy.path(), None);
+    assert_eq!(non_index(&report), vec![(ProblemKind::UnreadableBody, r("Patient", &f.beta, 1))], "{}", dump(&report));
+    assert!(report.problems[0].message.contains("cannot be written as XML"), "{}", dump(&report));
+}
+
+#[test]
 fn a_body_whose_identity_differs_from_its_row_is_reported() {
     let f = fixture();
     let copy = f.copy();

@@ -72,8 +72,15 @@ fn split_zone(t: &str) -> Option<(&str, i64)> {
         let (clock, zone) = t.split_at(i);
         let sign = if zone.starts_with('-') { -1 } else { 1 };
         let (hh, mm) = zone[1..].split_once(':')?;
-        let off = hh.parse::<i64>().ok()? * 60 + mm.parse::<i64>().ok()?;
-        return Some((clock, sign * off * 60_000));
+        // Two digits each and a real offset (FHIR: ±hh:mm up to 14:00), so nothing overflows.
+        let two = |v: &str| -> Option<i64> {
+            (v.len() == 2 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok())?
+        };
+        let (hh, mm) = (two(hh)?, two(mm)?);
+        if hh > 14 || mm > 59 {
+            return None;
+        }
+        return Some((clock, sign * (hh * 60 + mm) * 60_000));
     }
     Some((t, 0))
 }
@@ -93,6 +100,11 @@ mod tests {
         assert_eq!(lo, parse_range("2024-12-31T14:59:59Z").unwrap().0);
         let (lo, hi) = parse_range("2024-12-31T10:00:00.5Z").unwrap();
         assert_eq!((lo % 1000, hi - lo), (500, 100));
+        // Offsets are two-digit and real: no overflow on absurd ones (found by fuzzing).
+        assert_eq!(parse_range("2024-01-01T00:00:00+99:00"), None);
+        assert_eq!(parse_range("2024-01-01T00:00:00+0666666666666666666601:00"), None);
+        assert_eq!(parse_range("2024-01-01T00:00:00++1:00"), None);
+        assert!(parse_range("2024-01-01T00:00:00-14:00").is_some());
         assert!(parse_range("2024-13").is_none());
         assert!(parse_range("yesterday").is_none());
         assert!(parse_range("2024-01-01T25:00:00Z").is_none());
