@@ -98,10 +98,7 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
     let cors = headers::cors(&config.cors_origins);
     let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
     let state = Arc::new(AppState { fhir, config, validator, in_process });
-    let app = axum::Router::new()
-        .fallback(dispatch::handle)
-        .with_state(state)
-        .layer(axum::middleware::map_response(headers::security));
+    let app = headers::security(axum::Router::new().fallback(dispatch::handle).with_state(state));
     let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,
