@@ -30,6 +30,12 @@ pub(crate) struct Call {
 }
 
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let mut r = answer(state, req).await;
+    crate::headers::secure(&mut r);
+    r
+}
+
+async fn answer(state: Arc<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let lang = Lang::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     if let Err(e) = check_host(&state.config, &parts) {
@@ -138,11 +144,11 @@ fn check_host(config: &crate::ServerConfig, parts: &http::request::Parts) -> Res
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
-    let host = crate::host_of_authority(authority);
-    if config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+    let host = crate::host_part(authority);
+    if config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
         Ok(())
     } else {
-        Err(InteractionError::MisdirectedRequest(host))
+        Err(InteractionError::MisdirectedRequest(host.to_ascii_lowercase()))
     }
 }
 

@@ -1,25 +1,30 @@
 //! Headers on every response: what a browser must not do with clinical data (sniff it,
 //! cache it, frame it, leak its URL), and CORS for the origins an operator allowed.
 
+use axum::response::Response;
 use http::{header, HeaderValue, Method};
-use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The security headers, as layers (no boxed future per response). JSON and XML are never
-/// rendered as pages, but a browser that is tricked into it must find nothing it may run
-/// or embed.
-pub(crate) fn security<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
-    let always = |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
-    router
-        .layer(always(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(always(header::REFERRER_POLICY, "no-referrer"))
-        .layer(always(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(always(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        ))
-        // Clinical data must not stay in shared or browser caches; a response that set its
-        // own policy (the CapabilityStatement) keeps it.
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+/// Adds the security headers to a response. JSON and XML are never rendered as pages, but
+/// a browser that is tricked into it must find nothing it may run or embed.
+///
+/// Called where every response leaves the application (the dispatcher's one exit and the
+/// panic response) rather than as tower layers: five `SetResponseHeader` layers, or one
+/// `map_response`, cost about 3% of read throughput in `tsunagu bench read`.
+pub(crate) fn secure(r: &mut Response) {
+    let h = r.headers_mut();
+    h.reserve(5);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    );
+    // Clinical data must not stay in shared or browser caches; a response that set its
+    // own policy (the CapabilityStatement) keeps it.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// CORS for exactly the configured origins; `None` (no CORS headers at all, so browsers

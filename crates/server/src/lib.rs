@@ -70,13 +70,17 @@ pub(crate) fn host_of_url(url: &str) -> String {
 
 /// The host of `host[:port]` (or `[v6]:port`), lower-cased.
 pub(crate) fn host_of_authority(authority: &str) -> String {
+    host_part(authority).to_ascii_lowercase()
+}
+
+/// The host of `host[:port]` (or `[v6]:port`, after any `userinfo@`), as written.
+pub(crate) fn host_part(authority: &str) -> &str {
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let host = if authority.starts_with('[') {
+    if authority.starts_with('[') {
         authority.split_inclusive(']').next().unwrap_or(authority)
     } else {
         authority.split(':').next().unwrap_or(authority)
-    };
-    host.to_ascii_lowercase()
+    }
 }
 
 pub(crate) struct AppState {
@@ -98,7 +102,7 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
     let cors = headers::cors(&config.cors_origins);
     let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
     let state = Arc::new(AppState { fhir, config, validator, in_process });
-    let app = headers::security(axum::Router::new().fallback(dispatch::handle).with_state(state));
+    let app = axum::Router::new().fallback(dispatch::handle).with_state(state);
     let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,

@@ -7,7 +7,6 @@
 //! handler. hyper's own header timeout is not used because it also runs while a
 //! keep-alive connection waits for its next request, which is idle time, not a stall.
 
-use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,7 +38,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) ->
             p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             _ = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
+        let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -60,8 +59,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) ->
             let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
             let service = {
                 let activity = activity.clone();
-                hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let app = app.clone();
                     let activity = activity.clone();
                     activity.request_started();

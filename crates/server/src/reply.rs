@@ -136,7 +136,9 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "issue": [{ "severity": "fatal", "code": "exception",
                     "diagnostics": "Internal error / サーバ内部エラー" }]
     });
-    with_body(500, Format::Json, serde_json::to_vec(&oo).expect("JSON serialises"))
+    let mut r = with_body(500, Format::Json, serde_json::to_vec(&oo).expect("JSON serialises"));
+    crate::headers::secure(&mut r);
+    r
 }
 
 pub fn set_header(r: &mut Response, name: header::HeaderName, value: &str) {
