@@ -56,6 +56,20 @@ fn characters(s: &str, key: &str) -> Result<(), InteractionError> {
     ))
 }
 
+/// Refuses what the FHIR XML writer cannot write (unknown elements, say), for servers
+/// whose content check does not already exclude it (`validate = "off"`, `import
+/// --no-check`): stored, such a resource would fail every read that asks for XML.
+pub(crate) fn check_xml_form(resource: &Value) -> Result<(), InteractionError> {
+    tsunagu_format::json_to_xml(resource, false).map(drop).map_err(|e| {
+        InteractionError::invalid(
+            "structure",
+            None,
+            format!("the resource cannot be represented in FHIR XML, so it is not stored: {e}"),
+            format!("このリソースは FHIR の XML で表せないため保存しません: {e}"),
+        )
+    })
+}
+
 /// The narrative of one resource (contained and Bundle-entry resources are met on their
 /// own by the walk).
 fn narrative(resource: &serde_json::Map<String, Value>) -> Result<(), InteractionError> {

@@ -14,6 +14,13 @@ pub trait ResourceCheck: Send + Sync {
     fn rejection_status(&self, _resource: &Value, _issues: &[ContentIssue]) -> u16 {
         400
     }
+    /// Whether everything this check accepts can be written as FHIR XML (only known
+    /// elements, primitives in their lexical form). When it cannot say so, every write is
+    /// also converted to XML once, so that nothing is stored that a client asking for XML
+    /// could not read back.
+    fn ensures_xml_form(&self) -> bool {
+        false
+    }
 }
 
 /// Accepts everything that is a JSON object; for tests and bulk loads of trusted data.

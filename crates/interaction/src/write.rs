@@ -395,6 +395,9 @@ impl Interactions {
         let body = Value::Object(expect_resource(ty, body)?);
         crate::guard::check(&body, &self.config.limits)?;
         self.check_content(&body)?;
+        if !self.check.ensures_xml_form() {
+            crate::guard::check_xml_form(&body)?;
+        }
         match body {
             Value::Object(map) => Ok(map),
             _ => unreachable!("built as an object above"),

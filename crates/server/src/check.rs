@@ -19,6 +19,12 @@ impl ResourceCheck for StructureCheck {
     fn check(&self, resource: &Value) -> Vec<ContentIssue> {
         content_issues(tsunagu_format::check_structure_limited(resource, self.max_issues))
     }
+
+    /// The base-structure check accepts only what the XML writer can write (fuzzed:
+    /// `fuzz/fuzz_targets/json_structure.rs`).
+    fn ensures_xml_form(&self) -> bool {
+        true
+    }
 }
 
 /// Format and validation issues as the interaction layer's content issues.
@@ -49,6 +55,11 @@ impl ResourceCheck for ProfileCheck {
         let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
         let required: Vec<&str> = self.required.get(ty).map(String::as_str).into_iter().collect();
         content_issues(self.validator.validate(resource, &required))
+    }
+
+    /// The validator runs the base-structure check first.
+    fn ensures_xml_form(&self) -> bool {
+        true
     }
 
     /// 400 when the base structure is already broken, 422 when only profiles are.
