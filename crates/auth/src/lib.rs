@@ -1,13 +1,18 @@
-//! Access control for Tsunagu: the SMART on FHIR scopes a client or user holds, and what
-//! they grant for one interaction on one resource type.
+//! Access control for Tsunagu: the SMART on FHIR scopes a client or user holds, what they
+//! grant for one interaction on one resource type, and the access tokens that carry them.
 //!
 //! This crate owns the meaning of scopes (SMART App Launch 2.x, with the 1.0 forms
-//! `.read`/`.write`/`.*` read as their 2.x equivalents). It never speaks HTTP, never reads
-//! tokens or keys, and never touches stored data: the server asks it "may this request
-//! do this", and applies the answer (a query restriction, a patient compartment) itself.
+//! `.read`/`.write`/`.*` read as their 2.x equivalents), the server's signing keys and
+//! its access tokens (ES384 JWS). It never speaks HTTP and never touches stored FHIR data:
+//! the server asks it "who is this, and may they do this", and applies the answer (a query
+//! restriction, a patient compartment) itself.
 
 mod error;
+mod keys;
 mod scope;
+mod token;
 
 pub use error::AuthError;
+pub use keys::{KeyRing, SigningKey};
 pub use scope::{Context, Permission, Permissions, ResourceScope, Scope, ScopeSet};
+pub use token::{AccessClaims, Grant, TokenIssuer};
