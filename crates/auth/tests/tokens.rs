@@ -143,3 +143,19 @@ fn rotation_keeps_old_tokens_until_their_key_is_retired() {
         }
     }
 }
+
+#[test]
+fn a_remembered_token_still_expires_and_forgeries_are_never_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = issuer(dir.path());
+    let token = t.issue(&grant(), NOW).unwrap();
+    assert_eq!(t.verify_cached(&token, NOW + 1).unwrap().sub, "lab-system");
+    assert_eq!(t.verify_cached(&token, NOW + 2).unwrap().sub, "lab-system");
+    assert!(t.verify_cached(&token, NOW + 300).is_err(), "expired, although remembered");
+    let (header, claims, sig) = parts(&token);
+    let mut more = claims.clone();
+    more["scope"] = "system/*.cruds".into();
+    let forged = join(&header, &more, &sig);
+    assert!(t.verify_cached(&forged, NOW + 1).is_err());
+    assert!(t.verify_cached(&forged, NOW + 1).is_err());
+}
