@@ -9,6 +9,9 @@ pub enum AuthError {
     /// A bearer token that does not prove anything (the reason is safe to tell the client).
     #[error("invalid access token: {0}")]
     InvalidToken(String),
+    /// A client that did not prove who it is (OAuth's `invalid_client`).
+    #[error("invalid client: {0}")]
+    InvalidClient(String),
     /// A signing key could not be made, read or written.
     #[error("signing key: {0}")]
     Key(String),

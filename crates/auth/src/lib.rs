@@ -7,11 +7,13 @@
 //! the server asks it "who is this, and may they do this", and applies the answer (a query
 //! restriction, a patient compartment) itself.
 
+mod assertion;
 mod error;
 mod keys;
 mod scope;
 mod token;
 
+pub use assertion::{verify_client_assertion, AssertionContext, JtiLog, MemoryJtiLog, MAX_ASSERTION_LIFETIME_SECS};
 pub use error::AuthError;
 pub use keys::{KeyRing, SigningKey};
 pub use scope::{Context, Permission, Permissions, ResourceScope, Scope, ScopeSet};
