@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -70,10 +70,7 @@ pub fn verify_client_assertion(assertion: &str, ctx: &AssertionContext<'_>, log:
         return Err(bad("the assertion must be signed with RS384 or ES384"));
     }
     let kid = header.kid.ok_or_else(|| bad("the assertion names no key (kid)"))?;
-    let jwks: JwkSet =
-        serde_json::from_value(ctx.jwks.clone()).map_err(|_| bad("the client's registered key set is not a JWKS"))?;
-    let jwk = jwks.find(&kid).ok_or_else(|| bad("no registered key of the client has this kid"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| bad("the registered key cannot verify signatures"))?;
+    let key = registered_key(ctx.jwks, &kid, header.alg).map_err(bad)?;
     let mut v = Validation::new(header.alg);
     v.algorithms = vec![header.alg];
     v.set_audience(&[ctx.token_endpoint]);
@@ -110,4 +107,31 @@ pub fn verify_client_assertion(assertion: &str, ctx: &AssertionContext<'_>, log:
         return Err(bad("this assertion (jti) was already used"));
     }
     Ok(())
+}
+
+/// The client's key named `kid`, for signatures with `alg`. Keys are read one by one, so a
+/// key set that also holds keys this server cannot use (an encryption key, an algorithm it
+/// does not know) still works for the one that signs.
+fn registered_key(jwks: &serde_json::Value, kid: &str, alg: Algorithm) -> Result<DecodingKey, &'static str> {
+    let keys = jwks
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("the client's registered key set is not a JWKS")?;
+    let jwk = keys
+        .iter()
+        .find(|k| k.get("kid").and_then(serde_json::Value::as_str) == Some(kid))
+        .ok_or("no registered key of the client has this kid")?;
+    if jwk.get("use").and_then(serde_json::Value::as_str).is_some_and(|u| u != "sig") {
+        return Err("the registered key with this kid is not a signing key");
+    }
+    let alg_name = match alg {
+        Algorithm::RS384 => "RS384",
+        _ => "ES384",
+    };
+    if jwk.get("alg").and_then(serde_json::Value::as_str).is_some_and(|a| a != alg_name) {
+        return Err("the registered key with this kid is for another algorithm");
+    }
+    let jwk: Jwk =
+        serde_json::from_value(jwk.clone()).map_err(|_| "the registered key with this kid cannot be read")?;
+    DecodingKey::from_jwk(&jwk).map_err(|_| "the registered key cannot verify signatures")
 }

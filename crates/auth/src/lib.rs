@@ -16,5 +16,5 @@ mod token;
 pub use assertion::{verify_client_assertion, AssertionContext, JtiLog, MemoryJtiLog, MAX_ASSERTION_LIFETIME_SECS};
 pub use error::AuthError;
 pub use keys::{KeyRing, SigningKey};
-pub use scope::{Context, Permission, Permissions, ResourceScope, Scope, ScopeSet};
+pub use scope::{Context, Permission, Permissions, ResourceScope, Scope, ScopeSet, MAX_SCOPES};
 pub use token::{AccessClaims, Grant, TokenIssuer};

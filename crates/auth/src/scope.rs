@@ -219,9 +219,20 @@ fn is_type_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_uppercase()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// A search parameter that filters. Result parameters (`_include`, `_revinclude`,
+/// `_contained`, `_count`, …) would let a "narrower" scope reach more, so of the `_` names
+/// only the filtering ones are allowed.
 fn is_param_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
+    const FILTERS: [&str; 6] = ["_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"];
+    let base = s.split(':').next().unwrap_or(s);
+    !base.is_empty()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
+        && (!base.starts_with('_') || FILTERS.contains(&base))
 }
+
+/// Scopes one request or registration may list: far more than any real client needs,
+/// and a bound on the work of checking them.
+pub const MAX_SCOPES: usize = 256;
 
 /// The scopes of one token or registration (OAuth's space-separated list).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -233,9 +244,16 @@ impl ScopeSet {
     /// Every scope of `s` (separated by spaces), or the first that is not a scope.
     pub fn parse(s: &str) -> Result<ScopeSet, AuthError> {
         let mut scopes: Vec<Scope> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for part in s.split(' ').filter(|p| !p.is_empty()) {
+            if seen.len() >= MAX_SCOPES {
+                return Err(AuthError::InvalidScope {
+                    scope: part.chars().take(80).collect(),
+                    reason: "too many scopes",
+                });
+            }
             let scope: Scope = part.parse()?;
-            if !scopes.contains(&scope) {
+            if seen.insert(scope.clone()) {
                 scopes.push(scope);
             }
         }
@@ -265,24 +283,21 @@ impl ScopeSet {
     /// ask for less than it was registered for, never more. Permissions may be covered by
     /// different registered scopes (`Observation.rs` by `Observation.r` and `Observation.s`).
     pub fn is_within(&self, registered: &ScopeSet) -> bool {
-        self.scopes.iter().all(|s| match s {
-            Scope::Other(o) => registered.contains_other(o),
-            Scope::Resource(wanted) => {
-                wanted.permissions.iter().all(|p| registered.resource_scopes().any(|have| have.covers(wanted, p)))
-            }
-        })
+        self.scopes.iter().all(|s| registered.allows(s))
     }
 
     /// The scopes of `self` that `registered` allows: what a token endpoint grants when a
     /// client asks for more than it may have (OAuth lets it grant less than asked).
     pub fn granted_by(&self, registered: &ScopeSet) -> ScopeSet {
-        let scopes = self
-            .scopes
-            .iter()
-            .filter(|s| ScopeSet { scopes: vec![(*s).clone()] }.is_within(registered))
-            .cloned()
-            .collect();
-        ScopeSet { scopes }
+        ScopeSet { scopes: self.scopes.iter().filter(|s| registered.allows(s)).cloned().collect() }
+    }
+
+    /// Whether every permission of `wanted` is granted by some scope of `self`.
+    fn allows(&self, wanted: &Scope) -> bool {
+        match wanted {
+            Scope::Other(o) => self.contains_other(o),
+            Scope::Resource(w) => w.permissions.iter().all(|p| self.resource_scopes().any(|have| have.covers(w, p))),
+        }
     }
 
     fn resource_scopes(&self) -> impl Iterator<Item = &ResourceScope> {
@@ -320,10 +335,18 @@ mod tests {
             "user/*.cruds",
             "system/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
             "system/Patient.c",
+            "patient/Observation.rs?_lastUpdated=ge2024&code:in=http://x/vs",
             "openid fhirUser launch/patient offline_access",
         ] {
             assert_eq!(set(s).to_string(), s);
         }
+    }
+
+    #[test]
+    fn scope_lists_are_bounded() {
+        let many: Vec<String> = (0..MAX_SCOPES + 1).map(|i| format!("launch/c{i}")).collect();
+        assert!(ScopeSet::parse(&many[..MAX_SCOPES].join(" ")).is_ok());
+        assert!(ScopeSet::parse(&many.join(" ")).is_err());
     }
 
     #[test]
@@ -345,6 +368,9 @@ mod tests {
             "patient/Observation",
             "patient/Observation.rs?category",
             "patient/Observation.rs?=x",
+            "patient/Observation.rs?category=lab&_revinclude=Provenance:target",
+            "patient/Observation.rs?_include=Observation:subject",
+            "patient/Observation.rs?_count=1",
             "admin",
             "launch/",
         ] {

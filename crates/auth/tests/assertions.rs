@@ -96,6 +96,21 @@ fn an_assertion_authenticates_once_and_attacks_are_refused() {
             Err(e) => eprintln!("{what}: {e}"),
         }
     }
+    // A key set with keys this server cannot use still serves the one that signs; a key
+    // marked for another use or algorithm does not.
+    let mixed = json!({"keys": [{"kty": "EC", "crv": "P-521", "kid": "enc", "use": "enc", "alg": "ECDH-ES",
+                                 "x": "AA", "y": "AA"}, c.jwk]});
+    let ctx2 = AssertionContext { client_id: "lab", token_endpoint: ENDPOINT, jwks: &mixed, now: NOW };
+    verify_client_assertion(&sign(&c, Algorithm::ES384, &kid, &claims("m1")), &ctx2, &log).unwrap();
+    for (field, value) in [("use", "enc"), ("alg", "RS384")] {
+        let mut k = c.jwk.clone();
+        k[field] = value.into();
+        let jwks = json!({"keys": [k]});
+        let ctx3 = AssertionContext { client_id: "lab", token_endpoint: ENDPOINT, jwks: &jwks, now: NOW };
+        let a = sign(&c, Algorithm::ES384, &kid, &claims(&format!("m-{field}")));
+        assert!(verify_client_assertion(&a, &ctx3, &log).is_err(), "key with {field} = {value}");
+    }
+
     // A fresh jti with everything right still works: the refusals consumed nothing.
     check(&sign(&c, Algorithm::ES384, &kid, &claims("j9"))).unwrap();
 }
