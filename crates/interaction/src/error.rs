@@ -73,8 +73,6 @@ pub enum InteractionError {
     NotAcceptable { en: String, ja: String },
     #[error("unsupported media type: {en}")]
     UnsupportedMediaType { en: String, ja: String },
-    #[error("the request body exceeds {0} bytes")]
-    PayloadTooLarge(usize),
     /// The request body did not arrive within this many seconds.
     #[error("the request body did not arrive within {0} s")]
     RequestTimeout(u64),
@@ -138,7 +136,6 @@ impl InteractionError {
             InteractionError::MethodNotAllowed(_) => 405,
             InteractionError::NotAcceptable { .. } => 406,
             InteractionError::UnsupportedMediaType { .. } => 415,
-            InteractionError::PayloadTooLarge(_) => 413,
             InteractionError::RequestTimeout(_) => 408,
             InteractionError::MisdirectedRequest(_) => 421,
             InteractionError::Limit(l) => match l.limit {
@@ -171,7 +168,6 @@ impl InteractionError {
             InteractionError::NotSupported { .. } => "not-supported",
             InteractionError::MethodNotAllowed(_) => "not-supported",
             InteractionError::NotAcceptable { .. } | InteractionError::UnsupportedMediaType { .. } => "not-supported",
-            InteractionError::PayloadTooLarge(_) => "too-long",
             InteractionError::RequestTimeout(_) => "timeout",
             InteractionError::MisdirectedRequest(_) => "security",
             InteractionError::Limit(l) => match l.limit {
@@ -220,9 +216,6 @@ impl InteractionError {
             | E::NotSupported { en, .. }
             | E::NotAcceptable { en, .. }
             | E::UnsupportedMediaType { en, .. } => en.clone(),
-            E::PayloadTooLarge(n) if ja => {
-                format!("リクエスト本文が上限（{n} バイト）を超えています")
-            }
             E::MethodNotAllowed(m) if ja => format!("この操作は許可されていません: {m}"),
             E::RequestTimeout(s) if ja => {
                 format!("リクエスト本文が {s} 秒以内に届きませんでした（上限 body_read_timeout_secs）")

@@ -10,8 +10,9 @@ use serde_json::Value;
 use tsunagu_limits::{Limit, LimitExceeded, Limits};
 
 /// Fails with the limit, the character or the narrative problem; walks the resource once,
-/// without recursion.
-pub(crate) fn check(resource: &Value, limits: &Limits) -> Result<(), InteractionError> {
+/// without recursion. `narrative` is false when the content check already applies the
+/// narrative rules (the base-structure check does, to every `div`).
+pub(crate) fn check(resource: &Value, limits: &Limits, narrative: bool) -> Result<(), InteractionError> {
     let max = limits.max_json_depth;
     // Each value with its depth and the property it is the value of (for the message).
     let mut stack: Vec<(&Value, usize, &str)> = vec![(resource, 1, "")];
@@ -21,8 +22,8 @@ pub(crate) fn check(resource: &Value, limits: &Limits) -> Result<(), Interaction
                 if depth > max {
                     return Err(LimitExceeded::new(Limit::JsonDepth, max).into());
                 }
-                if map.get("resourceType").is_some_and(Value::is_string) {
-                    narrative(map)?;
+                if narrative && map.get("resourceType").is_some_and(Value::is_string) {
+                    check_narrative(map)?;
                 }
                 for (k, c) in map {
                     characters(k, k)?;
@@ -57,7 +58,7 @@ fn characters(s: &str, key: &str) -> Result<(), InteractionError> {
 }
 
 /// Refuses what the FHIR XML writer cannot write (unknown elements, say), for servers
-/// whose content check does not already exclude it (`validate = "off"`, `import
+/// whose content check is not the base-structure check (`validate = "off"`, `import
 /// --no-check`): stored, such a resource would fail every read that asks for XML.
 pub(crate) fn check_xml_form(resource: &Value) -> Result<(), InteractionError> {
     tsunagu_format::json_to_xml(resource, false).map(drop).map_err(|e| {
@@ -72,7 +73,7 @@ pub(crate) fn check_xml_form(resource: &Value) -> Result<(), InteractionError> {
 
 /// The narrative of one resource (contained and Bundle-entry resources are met on their
 /// own by the walk).
-fn narrative(resource: &serde_json::Map<String, Value>) -> Result<(), InteractionError> {
+fn check_narrative(resource: &serde_json::Map<String, Value>) -> Result<(), InteractionError> {
     let Some(div) = resource.get("text").and_then(|t| t.get("div")).and_then(Value::as_str) else {
         return Ok(());
     };
@@ -115,8 +116,8 @@ mod tests {
     fn depth_is_counted_from_the_resource() {
         let limits = Limits { max_json_depth: 10, ..Limits::default() };
         // Patient (1) → extension array (2) → object (3); each level adds 2.
-        assert!(check(&nested(3), &limits).is_ok());
-        let err = check(&nested(4), &limits).unwrap_err();
+        assert!(check(&nested(3), &limits, true).is_ok());
+        let err = check(&nested(4), &limits, true).unwrap_err();
         assert_eq!(err.status(), 400);
         assert!(err.message(crate::Lang::En).contains("max_json_depth = 10"), "{}", err.message(crate::Lang::En));
     }
@@ -125,18 +126,18 @@ mod tests {
     fn unsafe_narrative_is_refused_in_contained_resources_too() {
         let div = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script></div>";
         let r = json!({"resourceType": "Patient", "contained": [{"resourceType": "Patient", "text": {"status": "generated", "div": div}}]});
-        assert!(check(&r, &Limits::default()).is_err());
+        assert!(check(&r, &Limits::default(), true).is_err());
         let ok = json!({"resourceType": "Patient", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>山田</p></div>"}});
-        assert!(check(&ok, &Limits::default()).is_ok());
+        assert!(check(&ok, &Limits::default(), true).is_ok());
     }
 
     #[test]
     fn characters_xml_cannot_carry_are_refused_anywhere() {
         let ok = json!({"resourceType": "Patient", "name": [{"family": "山田\t太郎\r\n！"}]});
-        assert!(check(&ok, &Limits::default()).is_ok());
+        assert!(check(&ok, &Limits::default(), true).is_ok());
         for bad in ["a\u{1b}b", "\u{0}", "x\u{FFFF}", "\u{FFFE}"] {
             let r = json!({"resourceType": "Patient", "name": [{"given": ["ok", bad]}]});
-            let err = check(&r, &Limits::default()).unwrap_err();
+            let err = check(&r, &Limits::default(), true).unwrap_err();
             assert_eq!(err.status(), 400);
             let InteractionError::Invalid { issues, .. } = err else { panic!("not an invalid-content error") };
             assert!(issues[0].en.contains("U+") && issues[0].expression.as_deref() == Some("given"), "{issues:?}");
@@ -144,6 +145,6 @@ mod tests {
         let mut key = serde_json::Map::new();
         key.insert("resourceType".into(), json!("Patient"));
         key.insert("a\u{7}".into(), json!("x"));
-        assert!(check(&Value::Object(key), &Limits::default()).is_err());
+        assert!(check(&Value::Object(key), &Limits::default(), true).is_err());
     }
 }

@@ -14,11 +14,12 @@ pub trait ResourceCheck: Send + Sync {
     fn rejection_status(&self, _resource: &Value, _issues: &[ContentIssue]) -> u16 {
         400
     }
-    /// Whether everything this check accepts can be written as FHIR XML (only known
-    /// elements, primitives in their lexical form). When it cannot say so, every write is
-    /// also converted to XML once, so that nothing is stored that a client asking for XML
-    /// could not read back.
-    fn ensures_xml_form(&self) -> bool {
+    /// Whether everything this check accepts passed the base-structure check
+    /// (`tsunagu_format::check_structure`): only known elements (so it can be written as
+    /// FHIR XML) and narrative within txt-1/txt-2. When it cannot say so, the write guard
+    /// checks the narrative itself and converts every write to XML once, so that nothing
+    /// is stored that a client asking for XML could not read back.
+    fn checks_base_structure(&self) -> bool {
         false
     }
 }

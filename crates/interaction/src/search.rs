@@ -258,7 +258,9 @@ impl Interactions {
             let next = if q.sort.is_empty() {
                 page.resources.last().map(|last| format!("_cursor={}", last.seq))
             } else {
-                Some(format!("_offset={}", q.offset + q.count))
+                // No link a client could follow only to be refused past max_search_offset.
+                let next = q.offset + q.count;
+                (next <= self.config.limits.max_search_offset).then(|| format!("_offset={next}"))
             };
             if let Some(next) = next {
                 links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}{next}") }));

@@ -393,9 +393,10 @@ impl Interactions {
         body: Value,
     ) -> Result<serde_json::Map<String, Value>, InteractionError> {
         let body = Value::Object(expect_resource(ty, body)?);
-        crate::guard::check(&body, &self.config.limits)?;
+        let structure_checked = self.check.checks_base_structure();
+        crate::guard::check(&body, &self.config.limits, !structure_checked)?;
         self.check_content(&body)?;
-        if !self.check.ensures_xml_form() {
+        if !structure_checked {
             crate::guard::check_xml_form(&body)?;
         }
         match body {

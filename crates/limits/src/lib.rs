@@ -17,7 +17,7 @@ pub struct Limits {
     // --- HTTP ---
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
-    /// Values in one request body (JSON values, or XML elements), counted before it is
+    /// Values in one request body (JSON values, or XML tags: every `<`), counted before it is
     /// parsed: each costs about 100 bytes of memory once parsed, so a body of tiny values
     /// (`[1,1,1,…]`) would otherwise cost 30 times its size. Real resources average about
     /// 60 bytes per value, so a 32 MiB Bundle stays well under the default.

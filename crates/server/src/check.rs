@@ -20,9 +20,9 @@ impl ResourceCheck for StructureCheck {
         content_issues(tsunagu_format::check_structure_limited(resource, self.max_issues))
     }
 
-    /// The base-structure check accepts only what the XML writer can write (fuzzed:
+    /// It is that check (what it accepts, the XML writer can write: fuzzed in
     /// `fuzz/fuzz_targets/json_structure.rs`).
-    fn ensures_xml_form(&self) -> bool {
+    fn checks_base_structure(&self) -> bool {
         true
     }
 }
@@ -58,7 +58,7 @@ impl ResourceCheck for ProfileCheck {
     }
 
     /// The validator runs the base-structure check first.
-    fn ensures_xml_form(&self) -> bool {
+    fn checks_base_structure(&self) -> bool {
         true
     }
 

@@ -21,7 +21,7 @@ pub(crate) fn secure(r: &mut Response) {
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
     );
     // Clinical data must not stay in shared or browser caches; a response that set its
-    // own policy (the CapabilityStatement) keeps it.
+    // own policy keeps it.
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -61,12 +61,12 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) ->
                 let activity = activity.clone();
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let app = app.clone();
-                    let activity = activity.clone();
-                    activity.request_started();
+                    // Ends the request when the future completes or is dropped (an HTTP/2
+                    // stream reset drops it), so the connection's timeouts apply again.
+                    let in_flight = InFlight::start(activity.clone());
                     async move {
-                        let r = app.oneshot(req.map(axum::body::Body::new)).await;
-                        activity.request_ended();
-                        r
+                        let _in_flight = in_flight;
+                        app.oneshot(req.map(axum::body::Body::new)).await
                     }
                 })
             };
@@ -166,6 +166,22 @@ impl Activity {
                 None => tokio::time::sleep(t.header.min(t.idle)).await,
             }
         }
+    }
+}
+
+/// One request in flight on a connection, from its head to its response (or its drop).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> InFlight {
+        activity.request_started();
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
     }
 }
 
