@@ -139,7 +139,7 @@ fn key_number(path: &Path) -> Option<u64> {
     name.strip_prefix("key-")?.strip_suffix(".pem")?.parse().ok()
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), AuthError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), AuthError> {
     std::fs::create_dir_all(dir).map_err(|e| AuthError::Key(format!("{}: {e}", dir.display())))?;
     #[cfg(unix)]
     {

@@ -126,9 +126,15 @@ pub struct ResourceScope {
 }
 
 impl ResourceScope {
-    /// Whether this scope reaches resources of type `ty` with permission `p`.
+    /// Whether this scope reaches resources of type `ty` with permission `p`. `*` does not
+    /// reach the audit trail: reading it takes a scope that names `AuditEvent`, so that
+    /// "everything" for a clinical system never includes who looked at what.
     pub fn reaches(&self, ty: &str, p: Permission) -> bool {
-        self.permissions.contains(p) && self.resource_type.as_deref().is_none_or(|t| t == ty)
+        self.permissions.contains(p)
+            && match self.resource_type.as_deref() {
+                Some(t) => t == ty,
+                None => !is_named_only(ty),
+            }
     }
 
     /// Whether everything `narrower` grants, this scope grants too (for `p`): the same
@@ -136,7 +142,8 @@ impl ResourceScope {
     fn covers(&self, narrower: &ResourceScope, p: Permission) -> bool {
         self.context == narrower.context
             && self.permissions.contains(p)
-            && (self.resource_type.is_none() || self.resource_type == narrower.resource_type)
+            && (self.resource_type == narrower.resource_type
+                || (self.resource_type.is_none() && !narrower.resource_type.as_deref().is_some_and(is_named_only)))
             && self.restriction.iter().all(|r| narrower.restriction.contains(r))
     }
 }
@@ -209,6 +216,11 @@ impl fmt::Display for Scope {
             }
         }
     }
+}
+
+/// Types a `*` scope does not reach.
+pub fn is_named_only(ty: &str) -> bool {
+    ty == "AuditEvent"
 }
 
 fn is_name(s: &str) -> bool {
@@ -388,7 +400,9 @@ mod tests {
         let lab = s.reaching("Observation", Permission::Read).next().unwrap();
         assert_eq!(lab.restriction, vec![("category".to_string(), "laboratory".to_string())]);
         assert_eq!(lab.context, Context::Patient);
-        assert!(set("user/*.r").reaching("AuditEvent", Permission::Read).next().is_some());
+        assert!(set("user/*.r").reaching("AuditEvent", Permission::Read).next().is_none());
+        assert!(set("user/AuditEvent.r").reaching("AuditEvent", Permission::Read).next().is_some());
+        assert!(!set("system/AuditEvent.rs").is_within(&set("system/*.cruds")));
     }
 
     #[test]

@@ -24,6 +24,18 @@ pub enum Which {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// What access control costs: reads and searches with tokens against without (two
+    /// routers over one store, alternating rounds), tokens issued per second through the
+    /// token endpoint, and writes with their audit record against without.
+    Auth {
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds per round and mode.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Backup and restore throughput of the data directory, and the size of an
     /// incremental backup after a share of the resources changed. Works on copies.
     Backup {
@@ -37,6 +49,7 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
     match which {
         Which::Read { clients, seconds, patients } => crate::bench_read::run(clients, seconds, patients),
         Which::Search { runs } => crate::bench_search::run(cfg, runs),
+        Which::Auth { clients, seconds, rounds } => crate::bench_auth::run(clients, seconds, rounds.max(1)),
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
     }
 }

@@ -91,7 +91,14 @@ fn change(dir: &std::path::Path, percent: f64) -> Result<usize, String> {
         let mut body: serde_json::Value = serde_json::from_slice(&v.body).map_err(|e| e.to_string())?;
         let lang = if body.get("language").and_then(|l| l.as_str()) == Some("ja") { "en" } else { "ja" };
         body["language"] = lang.into();
-        fhir.update(&v.resource_type, &v.id, body, None).map_err(|e| format!("{}/{}: {e:?}", v.resource_type, v.id))?;
+        fhir.update(
+            &v.resource_type,
+            &v.id,
+            body,
+            None,
+            &tsunagu_interaction::RequestContext::for_caller("", tsunagu_interaction::Caller::operator("bench")),
+        )
+        .map_err(|e| format!("{}/{}: {e:?}", v.resource_type, v.id))?;
     }
     Ok(picked.len())
 }

@@ -33,6 +33,58 @@ struct File {
     cors_origins: Vec<String>,
     #[serde(default)]
     limits: Limits,
+    /// "on" (default) or "off" (only on a loopback address).
+    auth: Option<String>,
+    /// Access token lifetime in seconds (default 300).
+    token_lifetime_secs: Option<u64>,
+    /// Role name → scopes replacing that role's defaults.
+    #[serde(default)]
+    roles: std::collections::BTreeMap<String, String>,
+    /// External identity providers whose tokens are accepted.
+    #[serde(default)]
+    identity_provider: Vec<IdentityProviderFile>,
+    /// TLS: certificate chain and private key (PEM); client-certificate roots (optional).
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    /// "1.3" (default) or "1.2" (accept TLS 1.2 as well).
+    tls_min_version: Option<String>,
+    /// Longest wait before a read's audit record is stored, in ms (default 100).
+    audit_flush_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityProviderFile {
+    issuer: String,
+    /// Default: this server's base URL.
+    audience: Option<String>,
+    /// A JWKS file of the provider's signing keys.
+    jwks_file: PathBuf,
+    #[serde(default)]
+    scope_claim: Option<String>,
+    #[serde(default)]
+    role_claim: Option<String>,
+    default_role: Option<String>,
+    #[serde(default)]
+    patient_claim: Option<String>,
+}
+
+/// Whether `serve` requires access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    On,
+    /// Only accepted on a loopback address.
+    Off,
+}
+
+/// TLS as configured.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    pub min_version: tsunagu_tls::TlsVersion,
 }
 
 /// What to check before a resource is written.
@@ -59,6 +111,10 @@ pub struct Config {
     pub allowed_hosts: Option<Vec<String>>,
     pub cors_origins: Vec<String>,
     pub limits: Limits,
+    pub auth: AuthMode,
+    pub auth_settings: tsunagu_auth::AuthSettings,
+    pub tls: Option<TlsFiles>,
+    pub audit_flush_ms: u64,
 }
 
 impl Config {
@@ -87,7 +143,37 @@ impl Config {
         if let Some(n) = body_env.or(file.max_body_bytes) {
             limits.max_body_bytes = n;
         }
+        let auth = match std::env::var("TSUNAGU_AUTH").ok().or(file.auth).as_deref().unwrap_or("on") {
+            "on" => AuthMode::On,
+            "off" => AuthMode::Off,
+            v => return Err(format!("auth must be \"on\" or \"off\", not \"{v}\"")),
+        };
+        let mut auth_settings = tsunagu_auth::AuthSettings { roles: file.roles, ..Default::default() };
+        if let Some(t) = file.token_lifetime_secs {
+            if !(30..=3600).contains(&t) {
+                return Err(format!("token_lifetime_secs must be between 30 and 3600, not {t}"));
+            }
+            auth_settings.token_lifetime_secs = t;
+        }
+        for idp in file.identity_provider {
+            auth_settings.external.push(idp.into_issuer(file.base_url.as_deref())?);
+        }
+        tsunagu_auth::RoleScopes::new(&auth_settings.roles).map_err(|e| format!("roles: {e}"))?;
+        let tls = match (file.tls_cert, file.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca: file.tls_client_ca,
+                min_version: tls_version(file.tls_min_version.as_deref())?,
+            }),
+            (None, None) if file.tls_client_ca.is_none() => None,
+            _ => return Err("TLS needs both tls_cert and tls_key (and tls_client_ca only with them)".into()),
+        };
         Ok(Config {
+            auth,
+            auth_settings,
+            tls,
+            audit_flush_ms: file.audit_flush_ms.unwrap_or(100).clamp(1, 10_000),
             data: data.or(file.data).unwrap_or_else(|| PathBuf::from("tsunagu-data")),
             listen: file.listen,
             base_url: file.base_url,
@@ -114,7 +200,69 @@ impl Config {
             allowed_hosts: None,
             cors_origins: Vec::new(),
             limits: Limits::default(),
+            auth: AuthMode::On,
+            auth_settings: Default::default(),
+            tls: None,
+            audit_flush_ms: 100,
         }
+    }
+
+    /// The base URL clients use: configured, or `http(s)://localhost:PORT` for a loopback
+    /// listen address. Also the issuer and audience of access tokens, so `tsunagu token`
+    /// and `serve` must agree on it.
+    pub fn base_url_for(&self, listen: &str, flag: Option<String>) -> Result<String, String> {
+        let addr: std::net::SocketAddr =
+            listen.parse().map_err(|_| format!("listen must be an IP address and port, not \"{listen}\""))?;
+        match flag.or(self.base_url.clone()) {
+            Some(b) => Ok(b.trim_end_matches('/').to_string()),
+            None if addr.ip().is_loopback() => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                Ok(format!("{scheme}://localhost:{}", addr.port()))
+            }
+            // Links in every answer are built from it; taking it from a client's Host would
+            // let the client choose them.
+            None => Err(format!("listening on {listen} needs a base URL: set base_url or --base-url")),
+        }
+    }
+
+    /// The configured listen address, or the default.
+    pub fn listen_or_default(&self, flag: Option<String>) -> String {
+        flag.or(self.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into())
+    }
+}
+
+fn tls_version(v: Option<&str>) -> Result<tsunagu_tls::TlsVersion, String> {
+    match v.unwrap_or("1.3") {
+        "1.3" => Ok(tsunagu_tls::TlsVersion::Tls13),
+        "1.2" => Ok(tsunagu_tls::TlsVersion::Tls12),
+        v => Err(format!("tls_min_version must be \"1.3\" or \"1.2\", not \"{v}\"")),
+    }
+}
+
+impl IdentityProviderFile {
+    fn into_issuer(self, base_url: Option<&str>) -> Result<tsunagu_auth::ExternalIssuer, String> {
+        let text = std::fs::read_to_string(&self.jwks_file)
+            .map_err(|e| format!("identity provider {}: {}: {e}", self.issuer, self.jwks_file.display()))?;
+        let jwks: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a JWKS: {e}", self.jwks_file.display()))?;
+        let audience = self
+            .audience
+            .or(base_url.map(str::to_string))
+            .ok_or_else(|| format!("identity provider {}: set audience (or base_url)", self.issuer))?;
+        let mut idp = tsunagu_auth::ExternalIssuer::new(&self.issuer, &audience, jwks);
+        if let Some(c) = self.scope_claim {
+            idp.scope_claim = c;
+        }
+        if let Some(c) = self.role_claim {
+            idp.role_claim = c;
+        }
+        if let Some(c) = self.patient_claim {
+            idp.patient_claim = c;
+        }
+        if let Some(r) = self.default_role {
+            idp.default_role = Some(r.parse().map_err(|e| format!("identity provider {}: {e}", self.issuer))?);
+        }
+        Ok(idp)
     }
 }
 

@@ -2,8 +2,11 @@
 //! them. This crate only parses the command line and configuration and wires the crates
 //! below together; it holds no FHIR logic of its own.
 
+mod audit_cmd;
+mod auth_cmd;
 mod backup_cmd;
 mod bench;
+mod bench_auth;
 mod bench_backup;
 mod bench_read;
 mod bench_search;
@@ -50,6 +53,48 @@ enum Command {
         /// http://localhost:PORT when listening on a loopback address, required otherwise).
         #[arg(long, env = "TSUNAGU_BASE_URL")]
         base_url: Option<String>,
+        /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS only.
+        #[arg(long, env = "TSUNAGU_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, env = "TSUNAGU_TLS_KEY")]
+        tls_key: Option<PathBuf>,
+        /// Roots for optional TLS client certificates (which identify registered clients).
+        #[arg(long, env = "TSUNAGU_TLS_CLIENT_CA")]
+        tls_client_ca: Option<PathBuf>,
+    },
+    /// Prints a short-lived access token signed with the server's key (operator tool; reads
+    /// the data directory).
+    Token {
+        /// SMART scopes, e.g. 'system/*.cruds'.
+        #[arg(long)]
+        scope: String,
+        /// Bind patient/ scopes to this patient (Patient/ID or ID).
+        #[arg(long)]
+        patient: Option<String>,
+        /// The server's base URL, if it is not the configured one.
+        #[arg(long, env = "TSUNAGU_BASE_URL")]
+        base_url: Option<String>,
+    },
+    /// Registered clients: `add`, `list`, `disable`.
+    Client {
+        #[command(subcommand)]
+        action: auth_cmd::ClientAction,
+    },
+    /// People who sign in: `add`, `list`, `disable`, `reset-totp`.
+    User {
+        #[command(subcommand)]
+        action: auth_cmd::UserAction,
+    },
+    /// The server's token-signing keys: `rotate`.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// The audit trail: `verify` walks its hash chain (exit 1 when it is broken).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Load Bundles (transaction, batch, collection), resources and NDJSON files, from
     /// files, directories or .tar.zst archives.
@@ -159,6 +204,25 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum KeyAction {
+    /// A new signing key; the newest `keep` keys are kept (older tokens stop verifying).
+    Rotate {
+        #[arg(long, default_value_t = 2)]
+        keep: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Checks every record's hash and link; prints the head hash.
+    Verify {
+        /// The head hash an earlier verify printed (detects records cut from the end).
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum PackageAction {
     /// Check dependencies, copy the packages into <data>/packages/ and store their
     /// conformance resources (StructureDefinition, ValueSet, CodeSystem, …).
@@ -184,7 +248,20 @@ fn main() {
         Err(e) => fail(&e),
     };
     let result = match cli.command {
-        Command::Serve { listen, base_url } => serve(cfg, listen, base_url),
+        Command::Serve { listen, base_url, tls_cert, tls_key, tls_client_ca } => {
+            serve(cfg, listen, base_url, TlsFlags { cert: tls_cert, key: tls_key, client_ca: tls_client_ca })
+        }
+        Command::Token { scope, patient, base_url } => auth_cmd::token(&cfg, &scope, patient, base_url),
+        Command::Client { action } => auth_cmd::client(&cfg, action),
+        Command::User { action } => auth_cmd::user(&cfg, action),
+        Command::Key { action: KeyAction::Rotate { keep } } => auth_cmd::rotate_key(&cfg, keep),
+        Command::Audit { action: AuditAction::Verify { expect_head } } => {
+            match audit_cmd::verify(&cfg, expect_head.as_deref()) {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(e) => Err(e),
+            }
+        }
         Command::Import { paths, no_check } => import::run(&cfg, &paths, !no_check),
         Command::Bench { which } => bench::run(&cfg, which),
         Command::Validate { files, profiles, packages } => validate_cmd::run(&cfg, &files, &profiles, &packages),
@@ -273,16 +350,60 @@ pub(crate) fn open_with_validator(
     Ok((Arc::new(fhir), Some(validator)))
 }
 
-fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) -> Result<(), String> {
-    let listen = listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+/// TLS files given on the command line (they replace the configured ones).
+struct TlsFlags {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+}
+
+fn serve(
+    mut cfg: config::Config,
+    listen: Option<String>,
+    base_url: Option<String>,
+    tls: TlsFlags,
+) -> Result<(), String> {
+    match (tls.cert, tls.key) {
+        (Some(cert), Some(key)) => {
+            let min_version = cfg.tls.as_ref().map_or(tsunagu_tls::TlsVersion::Tls13, |t| t.min_version);
+            let client_ca = tls.client_ca.or(cfg.tls.as_ref().and_then(|t| t.client_ca.clone()));
+            cfg.tls = Some(config::TlsFiles { cert, key, client_ca, min_version });
+        }
+        (None, None) if tls.client_ca.is_none() => {}
+        _ => return Err("--tls-cert and --tls-key go together (and --tls-client-ca needs them)".into()),
+    }
+    let listen = cfg.listen_or_default(listen);
     let addr: std::net::SocketAddr =
         listen.parse().map_err(|_| format!("listen must be an IP address and port, not \"{listen}\""))?;
-    let base_url = match base_url.or(cfg.base_url.clone()) {
-        Some(b) => b,
-        None if addr.ip().is_loopback() => format!("http://localhost:{}", addr.port()),
-        // Links in every answer are built from it; taking it from a client's Host would
-        // let the client choose them.
-        None => return Err(format!("listening on {listen} needs a base URL: set base_url or --base-url")),
+    let base_url = cfg.base_url_for(&listen, base_url)?;
+    let authorization = match cfg.auth {
+        config::AuthMode::Off if !addr.ip().is_loopback() => {
+            return Err(format!(
+                "auth = \"off\" is only accepted on a loopback address, not {listen}: anyone who can reach \
+                 the port could read and change every record"
+            ))
+        }
+        config::AuthMode::Off => {
+            tracing::warn!("authorization is OFF: every request on {listen} may read and change every record");
+            tsunagu_server::Authorization::Off
+        }
+        config::AuthMode::On => {
+            let authority = tsunagu_auth::Authority::open(&cfg.data.join("auth"), &base_url, cfg.auth_settings.clone())
+                .map_err(|e| format!("authorization: {e}"))?;
+            tsunagu_server::Authorization::Required(Arc::new(authority))
+        }
+    };
+    let tls = match &cfg.tls {
+        Some(t) => {
+            let settings = tsunagu_tls::TlsSettings {
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                client_ca: t.client_ca.clone(),
+                min_version: t.min_version,
+            };
+            Some(tsunagu_tls::TlsAcceptor::from_settings(&settings).map_err(|e| format!("TLS: {e}"))?)
+        }
+        None => None,
     };
     // Configured packages are installed (stored, copied) once; `$validate`, terminology and
     // search then use every installed package (base structure only when there are none).
@@ -295,6 +416,8 @@ fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) 
     server_cfg.cors_origins = cfg.cors_origins.clone();
     server_cfg.limits = cfg.limits.clone();
     server_cfg.validator = validator;
+    server_cfg.authorization = authorization;
+    server_cfg.audit_flush = std::time::Duration::from_millis(cfg.audit_flush_ms);
     // Resources are walked recursively (structure check, FHIRPath) up to max_json_depth
     // levels; the default 2 MiB thread stack is too tight for that margin.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -307,7 +430,7 @@ fn serve(cfg: config::Config, listen: Option<String>, base_url: Option<String>) 
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         tracing::info!("Tsunagu FHIR R4 server on {base_url} (listening on {listen}, data in {})", cfg.data.display());
-        tsunagu_server::serve(listener, tsunagu_server::router(fhir, server_cfg), &limits)
+        tsunagu_server::serve_tls(listener, tsunagu_server::router(fhir, server_cfg), &limits, tls)
             .await
             .map_err(|e| e.to_string())
     })

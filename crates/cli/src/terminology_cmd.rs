@@ -53,7 +53,17 @@ pub fn run(cfg: &crate::config::Config, action: TerminologyAction) -> Result<(),
         // A stable id from the canonical URL, so a newer release replaces the older one.
         let id = crate::package_cmd::canonical_id(&resource);
         resource["id"] = Value::String(id.clone());
-        fhir.update(&ty, &id, resource, None).map_err(|e| format!("{ty}/{id}: {}", e.message(Default::default())))?;
+        fhir.update(
+            &ty,
+            &id,
+            resource,
+            None,
+            &tsunagu_interaction::RequestContext::for_caller(
+                "",
+                tsunagu_interaction::Caller::operator("terminology-load"),
+            ),
+        )
+        .map_err(|e| format!("{ty}/{id}: {}", e.message(Default::default())))?;
         stored.push(format!("{ty}/{id}"));
     }
     println!("{} concepts from {}: stored {}", loaded.count, file.display(), stored.join(", "));

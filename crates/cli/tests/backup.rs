@@ -178,7 +178,7 @@ fn change_some(data: &Path, n: usize) {
     for v in picked {
         let mut body: serde_json::Value = serde_json::from_slice(&v.body).unwrap();
         body["language"] = "ja".into();
-        fhir.update(&v.resource_type, &v.id, body, None).unwrap();
+        fhir.update(&v.resource_type, &v.id, body, None, &tsunagu_interaction::RequestContext::new("")).unwrap();
     }
 }
 

@@ -141,6 +141,7 @@ fn check_store(data: &Path, acks: &[Ack], rebuild: bool) {
             }
         }
     }
+    check_audit(data, acks);
     if rebuild {
         let mut original = Vec::new();
         snap.index_rows(|t, r| -> Result<(), tsunagu_store::StoreError> {
@@ -250,4 +251,45 @@ fn patient(id: Option<&str>, tag: &str, n: u64, rng: &mut Rng) -> serde_json::Va
         p["id"] = id.into();
     }
     p
+}
+
+/// Every acknowledged write has its audit record (written in the write's own
+/// transaction), and the audit chain is unbroken after the crash.
+fn check_audit(data: &Path, acks: &[Ack]) {
+    let c =
+        rusqlite::Connection::open_with_flags(data.join("tsunagu.sqlite"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = c
+        .prepare("SELECT n, id, recorded, agent, patient, subtype, outcome, entities, body, prev, hash FROM audit ORDER BY n")
+        .unwrap();
+    let mut walker = tsunagu_store::ChainWalker::default();
+    let mut audited = std::collections::HashSet::new();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(tsunagu_store::AuditRecord {
+                n: r.get(0)?,
+                id: r.get(1)?,
+                recorded_ms: r.get(2)?,
+                agent: r.get(3)?,
+                patient: r.get(4)?,
+                subtype: r.get(5)?,
+                outcome: r.get(6)?,
+                entities: r.get(7)?,
+                body: r.get(8)?,
+                prev: r.get(9)?,
+                hash: r.get(10)?,
+            })
+        })
+        .unwrap();
+    for r in rows {
+        let r = r.unwrap();
+        walker.step(&r);
+        audited.extend(r.entities.split(' ').map(str::to_string));
+    }
+    let report = walker.finish();
+    assert!(report.first_break.is_none(), "audit chain broken: {:?}", report.first_break);
+    for a in acks {
+        let reference = format!("{}/{}/_history/{}", a.ty, a.id, a.version);
+        assert!(audited.contains(&reference), "acknowledged write {reference} has no audit record");
+    }
 }

@@ -10,7 +10,7 @@
 use crate::error::InteractionError;
 use crate::resource::expect_resource;
 use crate::search::{full_url, SearchParams};
-use crate::write::{in_txn, multiple_matches, Content, PatchBody};
+use crate::write::{multiple_matches, Content, PatchBody};
 use crate::{etag, instant, parse_etag, Interactions, RequestContext, ReturnPreference, Written};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -102,7 +102,7 @@ impl Interactions {
     fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let mut entries = parse_entries(&map, ctx)?;
         self.extract_early(&mut entries);
-        let responses = in_txn(self, |txn| self.process(txn, entries, ctx, true))?;
+        let responses = crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, ctx, true))?;
         Ok(response_bundle("transaction-response", responses))
     }
 
@@ -118,7 +118,8 @@ impl Interactions {
                 }
                 let mut entries = vec![entry];
                 self.extract_early(&mut entries);
-                in_txn(self, |txn| self.process(txn, entries, ctx, false)).map(|mut r| r.pop().unwrap_or(Value::Null))
+                crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, ctx, false))
+                    .map(|mut r| r.pop().unwrap_or(Value::Null))
             });
             responses.push(match result {
                 Ok(r) => r,
@@ -399,10 +400,13 @@ impl Interactions {
             [id] => match txn.current(&e.ty, id)? {
                 None => return Err(InteractionError::NotFound(e.ty.clone(), id.to_string())),
                 Some(v) if v.deleted => return Err(InteractionError::Gone(e.ty.clone(), id.to_string())),
-                Some(v) => (parse_body(&v)?, Some(v)),
+                Some(v) => {
+                    self.check_visible(&ctx.caller, crate::Permission::Read, &v)?;
+                    (parse_body(&v)?, Some(v))
+                }
             },
             [id, "_history", vid] => {
-                let v = self.vread(&e.ty, id, vid)?;
+                let v = self.vread(&e.ty, id, vid, ctx)?;
                 (parse_body(&v)?, Some(v))
             }
             [id, "_history"] => {

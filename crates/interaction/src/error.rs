@@ -79,6 +79,12 @@ pub enum InteractionError {
     /// The request names a host this server does not serve.
     #[error("this server does not serve the host '{0}'")]
     MisdirectedRequest(String),
+    /// No valid access token (the server adds `WWW-Authenticate`); the reason is safe to tell.
+    #[error("unauthorized: {en}")]
+    Unauthorized { en: String, ja: String },
+    /// The caller's scopes or role do not allow this.
+    #[error("forbidden: {en}")]
+    Forbidden { en: String, ja: String },
     /// The request goes past a configured limit (named in the message).
     #[error("{0}")]
     Limit(#[from] tsunagu_limits::LimitExceeded),
@@ -107,6 +113,14 @@ impl InteractionError {
 
     pub fn unsupported_media_type(en: impl Into<String>, ja: impl Into<String>) -> Self {
         InteractionError::UnsupportedMediaType { en: en.into(), ja: ja.into() }
+    }
+
+    pub fn forbidden(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::Forbidden { en: en.into(), ja: ja.into() }
+    }
+
+    pub fn unauthorized(en: impl Into<String>, ja: impl Into<String>) -> Self {
+        InteractionError::Unauthorized { en: en.into(), ja: ja.into() }
     }
 
     pub fn precondition(en: impl Into<String>, ja: impl Into<String>) -> Self {
@@ -138,6 +152,8 @@ impl InteractionError {
             InteractionError::UnsupportedMediaType { .. } => 415,
             InteractionError::RequestTimeout(_) => 408,
             InteractionError::MisdirectedRequest(_) => 421,
+            InteractionError::Unauthorized { .. } => 401,
+            InteractionError::Forbidden { .. } => 403,
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes | tsunagu_limits::Limit::BodyValues => 413,
                 tsunagu_limits::Limit::HeaderBytes => 431,
@@ -170,6 +186,8 @@ impl InteractionError {
             InteractionError::NotAcceptable { .. } | InteractionError::UnsupportedMediaType { .. } => "not-supported",
             InteractionError::RequestTimeout(_) => "timeout",
             InteractionError::MisdirectedRequest(_) => "security",
+            InteractionError::Unauthorized { .. } => "login",
+            InteractionError::Forbidden { .. } => "forbidden",
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes
                 | tsunagu_limits::Limit::BodyValues
@@ -207,6 +225,8 @@ impl InteractionError {
             | E::NotSupported { ja: m, .. }
             | E::NotAcceptable { ja: m, .. }
             | E::UnsupportedMediaType { ja: m, .. }
+            | E::Unauthorized { ja: m, .. }
+            | E::Forbidden { ja: m, .. }
                 if ja =>
             {
                 m.clone()
@@ -215,7 +235,9 @@ impl InteractionError {
             | E::PreconditionFailed { en, .. }
             | E::NotSupported { en, .. }
             | E::NotAcceptable { en, .. }
-            | E::UnsupportedMediaType { en, .. } => en.clone(),
+            | E::UnsupportedMediaType { en, .. }
+            | E::Unauthorized { en, .. }
+            | E::Forbidden { en, .. } => en.clone(),
             E::MethodNotAllowed(m) if ja => format!("この操作は許可されていません: {m}"),
             E::RequestTimeout(s) if ja => {
                 format!("リクエスト本文が {s} 秒以内に届きませんでした（上限 body_read_timeout_secs）")

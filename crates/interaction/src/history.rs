@@ -1,10 +1,11 @@
 //! The history interaction at instance, type and system level, as `history` Bundles,
 //! newest first, paged by a cursor so that pages stay consistent while writes go on.
 
+use crate::access::Reach;
 use crate::error::InteractionError;
 use crate::instant::{format_instant, http_date, parse_range};
 use crate::search::{full_url, SearchParams};
-use crate::{etag, Interactions, RequestContext};
+use crate::{etag, Interactions, Permission, RequestContext};
 use serde_json::{json, Value};
 use tsunagu_store::{HistoryQuery, HistoryScope, Method};
 
@@ -15,16 +16,23 @@ impl Interactions {
         params: &SearchParams,
         ctx: &RequestContext,
     ) -> Result<Value, InteractionError> {
+        let caller = &ctx.caller;
+        // Whether every version in scope is visible, so the total tells nothing hidden.
+        let mut whole = caller.is_unrestricted();
         let path = match &scope {
             HistoryScope::System => format!("{}/_history", ctx.base),
             HistoryScope::Type(t) => {
                 self.known_type(t)?;
+                whole |= matches!(self.reach(caller, t, Permission::Search, None)?, Reach::All);
                 format!("{}/{t}/_history", ctx.base)
             }
             HistoryScope::Instance(t, id) => {
                 self.known_type(t)?;
-                if self.store.read(t, id)?.is_none() {
-                    return Err(InteractionError::NotFound(t.clone(), id.clone()));
+                whole |= matches!(self.reach(caller, t, Permission::Read, None)?, Reach::All);
+                match self.store.read(t, id)? {
+                    None => return Err(InteractionError::NotFound(t.clone(), id.clone())),
+                    Some(v) if !v.deleted && !whole => self.check_visible(caller, Permission::Read, &v)?,
+                    Some(_) => {}
                 }
                 format!("{}/{t}/{id}/_history", ctx.base)
             }
@@ -67,8 +75,13 @@ impl Interactions {
             }
         }
         let q = HistoryQuery { scope, since_ms: instant("_since")?, at_ms: instant("_at")?, before_seq, count };
-        let versions = self.store.history(&q)?;
-        let total = self.store.history_count(&q)?;
+        let mut versions = self.store.history(&q)?;
+        let full_page = versions.len() == count && count > 0;
+        let last_seq = versions.last().map(|v| v.seq);
+        let total = if whole { Some(self.store.history_count(&q)?) } else { None };
+        if !whole {
+            versions.retain(|v| self.may_see_version(caller, Permission::Read, v));
+        }
         let base_query: String = params
             .pairs
             .iter()
@@ -78,12 +91,10 @@ impl Interactions {
             .join("&");
         let mut links =
             vec![json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') })];
-        if versions.len() == count && count > 0 {
-            if let Some(last) = versions.last() {
+        if full_page {
+            if let Some(last) = last_seq {
                 let sep = if base_query.is_empty() { "" } else { "&" };
-                links.push(
-                    json!({ "relation": "next", "url": format!("{path}?{base_query}{sep}_cursor={}", last.seq) }),
-                );
+                links.push(json!({ "relation": "next", "url": format!("{path}?{base_query}{sep}_cursor={last}") }));
             }
         }
         let mut entries = Vec::with_capacity(versions.len());
@@ -120,9 +131,11 @@ impl Interactions {
             "id": uuid::Uuid::new_v4().to_string(),
             "meta": { "lastUpdated": format_instant(chrono::Utc::now().timestamp_millis()) },
             "type": "history",
-            "total": total,
             "link": links,
         });
+        if let Some(t) = total {
+            bundle["total"] = json!(t);
+        }
         if !entries.is_empty() {
             bundle["entry"] = Value::Array(entries);
         }

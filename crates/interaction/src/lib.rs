@@ -9,6 +9,10 @@
 //! only place that does it). It never sees HTTP: the server crate turns requests into
 //! calls here and results into responses. Storage goes through `tsunagu_store::Store`.
 
+mod access;
+mod access_txn;
+mod audit;
+mod audit_api;
 mod bundle;
 mod check;
 mod conditional;
@@ -26,6 +30,8 @@ mod terminology_ops;
 mod terminology_sync;
 mod write;
 
+pub use access::{Access, Agent, Caller};
+pub use audit::{audit_entry, AuditEvent, AuditLog};
 pub use check::{
     check_data, check_snapshot, CheckOptions, CheckProblem, CheckReport, CheckStage, IndexTableReport, ProblemKind,
 };
@@ -38,6 +44,7 @@ pub use resource::{NoCheck, ResourceCheck};
 pub use restore::PreparedVersion;
 pub use search::{decode as percent_decode, SearchParams};
 pub use terminology_ops::{is_terminology_operation, OperationInput};
+pub use tsunagu_auth::Permission;
 pub use tsunagu_limits::{Limit, LimitExceeded, Limits};
 pub use write::{PatchBody, PatchTarget, Written};
 
@@ -54,11 +61,14 @@ pub struct InteractionConfig {
     pub max_count: usize,
     /// What one request may ask for (search shape, nesting, issues listed, …).
     pub limits: tsunagu_limits::Limits,
+    /// Record every write in the audit trail, in its own transaction (on except in the
+    /// benchmark that measures what it costs).
+    pub audit_writes: bool,
 }
 
 impl Default for InteractionConfig {
     fn default() -> Self {
-        InteractionConfig { default_count: 50, max_count: 1000, limits: Default::default() }
+        InteractionConfig { default_count: 50, max_count: 1000, limits: Default::default(), audit_writes: true }
     }
 }
 
@@ -72,15 +82,27 @@ pub struct RequestContext {
     pub strict: bool,
     /// `Prefer: return=…`, for bundle entries.
     pub return_pref: ReturnPreference,
+    /// Who is asking, and what they may reach.
+    pub caller: Arc<Caller>,
+    /// Audit records written inside this request's write transactions (so the server
+    /// does not record those requests a second time).
+    pub audited: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RequestContext {
+    /// A context with every access, recorded as the operator (tools and tests).
     pub fn new(base: impl Into<String>) -> Self {
+        RequestContext::for_caller(base, Caller::operator("local"))
+    }
+
+    pub fn for_caller(base: impl Into<String>, caller: Caller) -> Self {
         RequestContext {
             base: base.into().trim_end_matches('/').to_string(),
             lang: Lang::En,
             strict: false,
             return_pref: ReturnPreference::Representation,
+            caller: Arc::new(caller),
+            audited: Default::default(),
         }
     }
 }
@@ -153,8 +175,16 @@ impl Interactions {
         }
     }
 
-    /// The current version; `Gone` when it was deleted.
-    pub fn read(&self, ty: &str, id: &str) -> Result<ResourceVersion, InteractionError> {
+    /// The current version, if the caller may read it; `Gone` when it was deleted.
+    pub fn read(&self, ty: &str, id: &str, ctx: &RequestContext) -> Result<ResourceVersion, InteractionError> {
+        self.check_permission(&ctx.caller, ty, Permission::Read)?;
+        let v = self.read_current(ty, id)?;
+        self.check_visible(&ctx.caller, Permission::Read, &v)?;
+        Ok(v)
+    }
+
+    /// The current version, whoever asks; `Gone` when it was deleted.
+    pub(crate) fn read_current(&self, ty: &str, id: &str) -> Result<ResourceVersion, InteractionError> {
         self.known_type(ty)?;
         match self.store.read(ty, id)? {
             None => Err(InteractionError::NotFound(ty.into(), id.into())),
@@ -163,15 +193,25 @@ impl Interactions {
         }
     }
 
-    pub fn vread(&self, ty: &str, id: &str, version: &str) -> Result<ResourceVersion, InteractionError> {
+    pub fn vread(
+        &self,
+        ty: &str,
+        id: &str,
+        version: &str,
+        ctx: &RequestContext,
+    ) -> Result<ResourceVersion, InteractionError> {
         self.known_type(ty)?;
+        self.check_permission(&ctx.caller, ty, Permission::Read)?;
         let Ok(n) = version.parse::<u64>() else {
             return Err(InteractionError::VersionNotFound(ty.into(), id.into(), 0));
         };
         match self.store.vread(ty, id, n)? {
             None => Err(InteractionError::VersionNotFound(ty.into(), id.into(), n)),
             Some(v) if v.deleted => Err(InteractionError::Gone(ty.into(), id.into())),
-            Some(v) => Ok(v),
+            Some(v) => {
+                self.check_visible(&ctx.caller, Permission::Read, &v)?;
+                Ok(v)
+            }
         }
     }
 }

@@ -123,7 +123,50 @@ impl Interactions {
         params: &SearchParams,
         ctx: &RequestContext,
     ) -> Result<Value, InteractionError> {
-        self.search_with(ty, params, ctx, Vec::new(), None)
+        let mut extra = Vec::new();
+        if ty.is_none() && !ctx.caller.is_unrestricted() {
+            let listed: Option<Vec<String>> =
+                params.get("_type").map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+            let candidates: Vec<String> = match &listed {
+                Some(l) => l.clone(),
+                None => self.model.resource_types().iter().map(|t| t.to_string()).collect(),
+            };
+            extra.push(self.types_clause(&ctx.caller, &candidates, listed.is_some(), None)?);
+        }
+        self.search_with(ty, params, ctx, extra, None, None)
+    }
+
+    /// A clause limiting a search over several types to those the caller may search
+    /// whole. A type the caller reaches only in part must be searched on its own (where its
+    /// conditions apply); when `explicit` (the client named the types), that is refused.
+    fn types_clause(
+        &self,
+        caller: &crate::Caller,
+        candidates: &[String],
+        explicit: bool,
+        confined_to: Option<&str>,
+    ) -> Result<Clause, InteractionError> {
+        let mut any = Vec::new();
+        for t in candidates {
+            match self.reach(caller, t, crate::Permission::Search, confined_to) {
+                Ok(crate::access::Reach::All) => any.push(Condition::ResourceType(t.clone())),
+                Ok(crate::access::Reach::Where(_)) if explicit => {
+                    return Err(InteractionError::forbidden(
+                        format!("The access token reaches only part of {t}: search {t} on its own"),
+                        format!("アクセストークンで検索できるのは {t} の一部だけです。{t} を単独で検索してください"),
+                    ))
+                }
+                Err(e) if explicit => return Err(e),
+                _ => {}
+            }
+        }
+        if any.is_empty() {
+            return Err(InteractionError::forbidden(
+                "The access token's scopes allow searching none of these types",
+                "アクセストークンのスコープではこれらのタイプをどれも検索できません",
+            ));
+        }
+        Ok(Clause { any })
     }
 
     /// Compartment search: `GET [Compartment]/[id]/[type]` (`ty` `None` for `*`).
@@ -141,15 +184,38 @@ impl Interactions {
             Some(t) => format!("{}/{compartment}/{id}/{t}", ctx.base),
             None => format!("{}/{compartment}/{id}/*", ctx.base),
         };
-        self.search_with(ty, params, ctx, vec![clause], Some(path))
+        let confined = (compartment == "Patient").then_some(id);
+        let mut extra = vec![clause];
+        if ty.is_none() && !ctx.caller.is_unrestricted() {
+            extra.push(self.types_clause(&ctx.caller, &self.member_types(compartment, false), false, confined)?);
+        }
+        self.search_with(ty, params, ctx, extra, Some(path), confined)
+    }
+
+    /// The types of a compartment (and the compartment's own type when `with_self`).
+    fn member_types(&self, compartment: &str, with_self: bool) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .model
+            .compartment(compartment)
+            .map(|d| d.members.keys().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
+        if with_self && !types.iter().any(|t| t == compartment) {
+            types.push(compartment.to_string());
+        }
+        types.sort();
+        types
     }
 
     /// `Patient/[id]/$everything`: the patient and every resource in its compartment, paged.
     pub fn everything(&self, id: &str, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
-        let patient = self.read("Patient", id)?;
+        let patient = self.read("Patient", id, ctx)?;
         let clause = self.compartment_clause("Patient", Some(id), None)?;
         let path = format!("{}/Patient/{id}/$everything", ctx.base);
-        let mut bundle = self.search_with(None, params, ctx, vec![clause], Some(path))?;
+        let mut extra = vec![clause];
+        if !ctx.caller.is_unrestricted() {
+            extra.push(self.types_clause(&ctx.caller, &self.member_types("Patient", false), false, Some(id))?);
+        }
+        let mut bundle = self.search_with(None, params, ctx, extra, Some(path), Some(id))?;
         if params.get("_cursor").is_none() && params.get("_offset").is_none() {
             let entry = search_entry(&patient, ctx, "match")?;
             match bundle.get_mut("entry").and_then(Value::as_array_mut) {
@@ -166,7 +232,12 @@ impl Interactions {
         let mut clause = self.compartment_clause("Patient", None, None)?;
         clause.any.push(Condition::ResourceType("Patient".into()));
         let path = format!("{}/Patient/$everything", ctx.base);
-        self.search_with(None, params, ctx, vec![clause], Some(path))
+        let mut extra = vec![clause];
+        if !ctx.caller.is_unrestricted() {
+            // Every patient's data: only for callers that may search each type whole.
+            extra.push(self.types_clause(&ctx.caller, &self.member_types("Patient", true), false, None)?);
+        }
+        self.search_with(None, params, ctx, extra, Some(path), None)
     }
 
     fn compartment_clause(
@@ -215,15 +286,30 @@ impl Interactions {
         ctx: &RequestContext,
         extra: Vec<Clause>,
         path: Option<String>,
+        confined_to: Option<&str>,
     ) -> Result<Value, InteractionError> {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
+        let restricted = match ty {
+            Some(t) => !matches!(
+                self.reach(&ctx.caller, t, crate::Permission::Search, confined_to)?,
+                crate::access::Reach::All
+            ),
+            None => false,
+        };
         match contained_mode(params)? {
             None => {}
+            Some(_) if restricted => {
+                return Err(InteractionError::forbidden(
+                    "_contained cannot be searched with scopes that reach only part of a type",
+                    "型の一部だけに及ぶスコープでは _contained 検索はできません",
+                ))
+            }
             Some(mode) => return self.contained_search(ty, params, ctx, extra, path, mode),
         }
         let mut parsed = self.build_query(ty, params, ctx.strict, &ctx.base)?;
+        self.confine(&ctx.caller, &mut parsed.query, confined_to)?;
         let q = &mut parsed.query;
         q.clauses.extend(extra);
         q.count = self.page_size(params)?;
@@ -272,7 +358,8 @@ impl Interactions {
         }
         let mut entries: Vec<Value> =
             page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
-        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes)?;
+        let mut included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes)?;
+        included.retain(|v| self.may_see_version(&ctx.caller, crate::Permission::Read, v));
         for v in &included {
             entries.push(search_entry(v, ctx, "include")?);
         }

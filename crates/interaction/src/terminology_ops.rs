@@ -127,7 +127,7 @@ impl Interactions {
         // On an instance, the stored resource's canonical names what the operation is on.
         let canonical = match id {
             Some(id) => {
-                let stored = self.read(ty, id)?;
+                let stored = self.read_current(ty, id)?;
                 let r: Value = serde_json::from_slice(&stored.body)
                     .map_err(|e| InteractionError::Store(tsunagu_store::StoreError::Corrupt(e.to_string())))?;
                 let url = r.get("url").and_then(Value::as_str).map(str::to_string);

@@ -3,9 +3,10 @@
 //! happen atomically: two concurrent conditional creates cannot both create, and two
 //! concurrent updates cannot both become version n+1.
 
+use crate::access_txn::in_request_txn;
 use crate::error::InteractionError;
 use crate::resource::{expect_resource, valid_id, with_identity};
-use crate::{instant, Interactions};
+use crate::{instant, Interactions, RequestContext};
 use serde_json::Value;
 use tsunagu_store::{Method, NewVersion, ResourceVersion, StoreError, WriteTxn};
 
@@ -64,10 +65,16 @@ pub(crate) fn in_txn<T>(
 
 impl Interactions {
     /// `POST [type]`, with `If-None-Exist` when `condition` is given.
-    pub fn create(&self, ty: &str, body: Value, condition: Option<&str>) -> Result<Written, InteractionError> {
+    pub fn create(
+        &self,
+        ty: &str,
+        body: Value,
+        condition: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         let (map, index) = self.prepared(ty, body)?;
-        in_txn(self, |txn| {
+        in_request_txn(self, ctx, |txn| {
             if let Some(cond) = condition {
                 if let Some(existing) = self.match_one_for_create(txn, ty, cond)? {
                     return Ok(Written { version: existing, created: false, existing: true });
@@ -83,7 +90,14 @@ impl Interactions {
     }
 
     /// `PUT [type]/[id]`; creates the resource with that id when it does not exist.
-    pub fn update(&self, ty: &str, id: &str, body: Value, if_match: Option<u64>) -> Result<Written, InteractionError> {
+    pub fn update(
+        &self,
+        ty: &str,
+        id: &str,
+        body: Value,
+        if_match: Option<u64>,
+        ctx: &RequestContext,
+    ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         let map = expect_resource(ty, body)?;
         match map.get("id").and_then(Value::as_str) {
@@ -103,7 +117,9 @@ impl Interactions {
         }
         self.check_id(id)?;
         let (map, index) = self.prepared(ty, Value::Object(map))?;
-        in_txn(self, |txn| self.update_in(txn, ty, id, Content::indexed(map, index), if_match, Method::Put))
+        in_request_txn(self, ctx, |txn| {
+            self.update_in(txn, ty, id, Content::indexed(map, index), if_match, Method::Put)
+        })
     }
 
     /// `PUT [type]?[criteria]`.
@@ -113,11 +129,12 @@ impl Interactions {
         criteria: &str,
         body: Value,
         if_match: Option<u64>,
+        ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         let (map, index) = self.prepared(ty, body)?;
         let body_id = map.get("id").and_then(Value::as_str).map(str::to_string);
-        in_txn(self, |txn| {
+        in_request_txn(self, ctx, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
             let id = match (matches.as_slice(), &body_id) {
                 ([], Some(id)) => id.clone(),
@@ -137,15 +154,26 @@ impl Interactions {
     }
 
     /// `DELETE [type]/[id]`. Deleting what is absent or already deleted succeeds (R4).
-    pub fn delete(&self, ty: &str, id: &str, if_match: Option<u64>) -> Result<Option<Written>, InteractionError> {
+    pub fn delete(
+        &self,
+        ty: &str,
+        id: &str,
+        if_match: Option<u64>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
-        in_txn(self, |txn| self.delete_in(txn, ty, id, if_match))
+        in_request_txn(self, ctx, |txn| self.delete_in(txn, ty, id, if_match))
     }
 
     /// `DELETE [type]?[criteria]`: deletes the single match; several matches are refused.
-    pub fn conditional_delete(&self, ty: &str, criteria: &str) -> Result<Option<Written>, InteractionError> {
+    pub fn conditional_delete(
+        &self,
+        ty: &str,
+        criteria: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
-        in_txn(self, |txn| {
+        in_request_txn(self, ctx, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
             match matches.as_slice() {
                 [] => Ok(None),
@@ -162,6 +190,7 @@ impl Interactions {
         target: PatchTarget<'_>,
         patch: &PatchBody,
         if_match: Option<u64>,
+        ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
         // The patched resource is checked and indexed outside the write lock from the
@@ -170,7 +199,7 @@ impl Interactions {
             PatchTarget::Id(id) => self.patched_outside(ty, id, patch).ok().flatten(),
             PatchTarget::Criteria(_) => None,
         };
-        in_txn(self, |txn| {
+        in_request_txn(self, ctx, |txn| {
             let id = match target {
                 PatchTarget::Id(id) => id.to_string(),
                 PatchTarget::Criteria(c) => {

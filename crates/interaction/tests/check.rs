@@ -37,10 +37,18 @@ fn fixture() -> Fixture {
                "text": {"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{family}</div>")}})
     };
     let id = |w: tsunagu_interaction::Written| w.version.id;
-    let alpha = id(fhir.create("Patient", patient("Alpha", "female"), None).unwrap());
-    let beta = id(fhir.create("Patient", patient("Beta", "male"), None).unwrap());
-    let gamma = id(fhir.create("Patient", patient("Gamma", "male"), None).unwrap());
-    let delta = id(fhir.create("Patient", patient("Delta", "unknown"), None).unwrap());
+    let alpha = id(fhir
+        .create("Patient", patient("Alpha", "female"), None, &tsunagu_interaction::RequestContext::new(""))
+        .unwrap());
+    let beta = id(fhir
+        .create("Patient", patient("Beta", "male"), None, &tsunagu_interaction::RequestContext::new(""))
+        .unwrap());
+    let gamma = id(fhir
+        .create("Patient", patient("Gamma", "male"), None, &tsunagu_interaction::RequestContext::new(""))
+        .unwrap());
+    let delta = id(fhir
+        .create("Patient", patient("Delta", "unknown"), None, &tsunagu_interaction::RequestContext::new(""))
+        .unwrap());
     let obs = id(fhir
         .create(
             "Observation",
@@ -50,12 +58,13 @@ fn fixture() -> Fixture {
                    "effectiveDateTime": "2024-05-01T10:00:00Z",
                    "valueQuantity": {"value": 72.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
             None,
+            &tsunagu_interaction::RequestContext::new(""),
         )
         .unwrap());
     let mut bettina = patient("Bettina", "male");
     bettina["id"] = json!(beta);
-    fhir.update("Patient", &beta, bettina, None).unwrap();
-    fhir.delete("Patient", &gamma, None).unwrap();
+    fhir.update("Patient", &beta, bettina, None, &tsunagu_interaction::RequestContext::new("")).unwrap();
+    fhir.delete("Patient", &gamma, None, &tsunagu_interaction::RequestContext::new("")).unwrap();
     drop(fhir);
     Fixture { dir, alpha, beta, gamma, delta, obs }
 }

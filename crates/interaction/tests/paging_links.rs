@@ -12,7 +12,13 @@ fn no_next_link_past_max_search_offset() {
         InteractionConfig { limits: Limits { max_search_offset: 4, ..Limits::default() }, ..Default::default() };
     let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), config);
     for i in 0..10 {
-        fhir.create("Patient", json!({"resourceType": "Patient", "id": format!("p{i}")}), None).unwrap();
+        fhir.create(
+            "Patient",
+            json!({"resourceType": "Patient", "id": format!("p{i}")}),
+            None,
+            &tsunagu_interaction::RequestContext::new(""),
+        )
+        .unwrap();
     }
     let ctx = RequestContext::new("http://x");
     let next = |q: &str| {

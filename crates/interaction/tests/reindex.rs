@@ -12,7 +12,7 @@ fn reindex_is_resumable_and_complete() {
     let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), Default::default());
     for i in 0..7 {
         let p = json!({"resourceType": "Patient", "gender": if i % 2 == 0 { "male" } else { "female" }});
-        fhir.create("Patient", p, None).unwrap();
+        fhir.create("Patient", p, None, &tsunagu_interaction::RequestContext::new("")).unwrap();
     }
     let ctx = RequestContext::new("http://x");
     let count = |q: &str| {

@@ -14,7 +14,7 @@ fn server() -> (tempfile::TempDir, Interactions) {
 
 fn put(fhir: &Interactions, v: Value) {
     let (ty, id) = (v["resourceType"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string());
-    fhir.update(&ty, &id, v, None).unwrap();
+    fhir.update(&ty, &id, v, None, &tsunagu_interaction::RequestContext::new("")).unwrap();
 }
 
 fn ids(fhir: &Interactions, ty: &str, query: &str) -> Vec<String> {

@@ -18,12 +18,17 @@ fn what_xml_cannot_carry_is_not_stored_even_unchecked() {
     let (_dir, fhir) = unchecked();
     let ctx = RequestContext::new("http://x");
     let bad = json!({"resourceType": "Observation", "statsu": "final", "code": {"text": "x"}});
-    let err = fhir.create("Observation", bad.clone(), None).unwrap_err();
+    let err = fhir.create("Observation", bad.clone(), None, &tsunagu_interaction::RequestContext::new("")).unwrap_err();
     assert_eq!(err.status(), 400);
 
     let mut put = bad.clone();
     put["id"] = json!("o1");
-    assert_eq!(fhir.update("Observation", "o1", put, None).unwrap_err().status(), 400);
+    assert_eq!(
+        fhir.update("Observation", "o1", put, None, &tsunagu_interaction::RequestContext::new(""))
+            .unwrap_err()
+            .status(),
+        400
+    );
 
     for kind in ["transaction", "batch"] {
         let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
@@ -37,7 +42,7 @@ fn what_xml_cannot_carry_is_not_stored_even_unchecked() {
 
     // Nothing of it was stored; well-formed resources still are.
     let ok = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
-    fhir.create("Observation", ok, None).unwrap();
+    fhir.create("Observation", ok, None, &tsunagu_interaction::RequestContext::new("")).unwrap();
     let all = fhir.search(Some("Observation"), &SearchParams::parse("_summary=count"), &ctx).unwrap();
     assert_eq!(all["total"], 1);
 }

@@ -8,17 +8,40 @@
 //! not answered for contained resources.
 
 use crate::error::SearchError;
-use tsunagu_store::{Condition, IndexEntry, IndexValue, RangeOp, SearchQuery, SystemMatch, Test};
+use tsunagu_store::{Clause, Condition, IndexEntry, IndexValue, RangeOp, SearchQuery, SystemMatch, Test};
 
 /// The index parameter under which a container records the types it contains.
 pub const CONTAINED_TYPE_PARAM: &str = "_contained-type";
 
 /// Whether a contained resource with id `id` and these index entries passes every clause.
 pub fn contained_matches(q: &SearchQuery, id: &str, entries: &[IndexEntry]) -> Result<bool, SearchError> {
-    for clause in &q.clauses {
+    clauses_match(&q.clauses, None, id, entries)
+}
+
+/// Whether a resource of type `ty` with id `id` and these index entries passes every
+/// clause, as the store would answer it; compartment and type conditions included. Used
+/// to decide what a caller may see of one resource without a query.
+pub fn resource_matches(clauses: &[Clause], ty: &str, id: &str, entries: &[IndexEntry]) -> Result<bool, SearchError> {
+    clauses_match(clauses, Some(ty), id, entries)
+}
+
+fn clauses_match(clauses: &[Clause], ty: Option<&str>, id: &str, entries: &[IndexEntry]) -> Result<bool, SearchError> {
+    for clause in clauses {
         let mut any = false;
         for c in &clause.any {
-            any |= condition(c, id, entries)?;
+            any |= match (c, ty) {
+                (Condition::ResourceType(t), Some(ty)) => t == ty,
+                (Condition::Compartment { params, target_type, target_id }, Some(ty)) => {
+                    params.iter().filter(|(member, _)| member == ty).any(|(_, code)| {
+                        entries.iter().any(|e| {
+                            e.param == *code
+                                && matches!(&e.value, IndexValue::Reference { target_type: Some(t), target_id: Some(i), .. }
+                                    if t == target_type && target_id.as_ref().is_none_or(|want| want == i))
+                        })
+                    })
+                }
+                _ => condition(c, id, entries)?,
+            };
         }
         if !any {
             return Ok(false);

@@ -22,7 +22,7 @@ mod range;
 mod registry;
 mod token_terms;
 
-pub use contained::{contained_matches, CONTAINED_TYPE_PARAM};
+pub use contained::{contained_matches, resource_matches, CONTAINED_TYPE_PARAM};
 pub use error::SearchError;
 pub use parse::{parse_search, Include, ParsedSearch};
 pub use range::parse_range;

@@ -45,7 +45,8 @@ const FULL_TEXT: &str = "words ANDed, OR between terms, \"quoted phrases\"; Japa
 const CONTENT: &str =
     "the narrative and text written for people (codes, dates, ids and URLs are left to their own parameters)";
 
-pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistry) -> Value {
+/// `smart`: authorization is required, so the statement names the SMART endpoints.
+pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistry, smart: bool) -> Value {
     let model = tsunagu_model::r4();
     let interactions: Vec<Value> =
         ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
@@ -86,9 +87,35 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
                 "searchParam": params,
             });
             r["operation"] = operations(ty);
+            if *ty == "AuditEvent" {
+                // Recorded by the server, read and searched only (see audit_api.rs).
+                r["interaction"] = json!([{ "code": "read" }, { "code": "search-type" }]);
+                r["searchParam"] = json!(["date", "agent", "patient", "entity", "subtype", "outcome"]
+                    .iter()
+                    .map(|n| json!({ "name": n, "type": if *n == "date" { "date" } else { "token" } }))
+                    .collect::<Vec<_>>());
+                for k in ["updateCreate", "conditionalCreate", "conditionalUpdate", "conditionalDelete", "readHistory"]
+                {
+                    r.as_object_mut().map(|o| o.remove(k));
+                }
+                r.as_object_mut().map(|o| o.remove("operation"));
+            }
             r
         })
         .collect();
+    let security = if smart {
+        json!({
+            "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                       "code": "SMART-on-FHIR" }] }],
+            "extension": [{ "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [
+                                { "url": "token", "valueUri": format!("{base}/auth/token") },
+                                { "url": "authorize", "valueUri": format!("{base}/auth/authorize") }] }],
+            "description": "SMART App Launch 2.x and Backend Services: see /.well-known/smart-configuration"
+        })
+    } else {
+        json!({ "description": "Authorization is off on this server (loopback only)" })
+    };
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -102,6 +129,7 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
+            "security": security,
             "documentation": "Search: _sort (several keys, -desc), _count, _total (accurate/estimate), _summary, _elements, _include/_revinclude (:iterate), chaining, _has, compartment search, paging by cursor; composite parameters (two components, so not MolecularSequence's three-component coordinates); token :in/:not-in/:below/:above through the terminology service; _text/_content; _contained=true/both with _containedType (type-level; each contained resource matched on its own; not with _sort, _include, chains, _has or _text). Not yet: special parameters.",
             "resource": resources,
             "interaction": [

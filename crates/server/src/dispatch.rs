@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use tsunagu_interaction::{
     etag, http_date, information, is_terminology_operation, parse_etag, InteractionError, Lang, OperationInput,
-    PatchBody, RequestContext, ReturnPreference, SearchParams, Written,
+    PatchBody, Permission, RequestContext, ReturnPreference, SearchParams, Written,
 };
 use tsunagu_store::{HistoryScope, ResourceVersion};
 
@@ -44,6 +44,25 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // Past the limit, answer at once: queueing would only hold more connections open.
     let Ok(permit) = state.in_process.clone().try_acquire_owned() else {
         return reply::busy(lang);
+    };
+    if crate::oauth::is_auth_path(parts.uri.path()) {
+        let r = crate::oauth::handle(state, Request::from_parts(parts, body), lang).await;
+        drop(permit);
+        return r;
+    }
+    // The CapabilityStatement is public (it says how to get a token); everything else
+    // needs one.
+    let public = parts.method == Method::GET && parts.uri.path().trim_end_matches('/') == "/metadata";
+    let caller = if public {
+        tsunagu_interaction::Caller::operator("public")
+    } else {
+        match crate::authn::caller(&state, &parts, lang) {
+            Ok(c) => c,
+            Err(r) => {
+                crate::audit_trail::record_unauthenticated(&state, &parts, r.status().as_u16());
+                return *r;
+            }
+        }
     };
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = SearchParams::parse(&query);
@@ -82,7 +101,14 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         bytes::Bytes::new()
     };
     let (return_pref, strict) = prefer(&parts.headers);
-    let ctx = RequestContext { base: state.config.base_url.clone(), lang, strict, return_pref };
+    let ctx = RequestContext {
+        base: state.config.base_url.clone(),
+        lang,
+        strict,
+        return_pref,
+        caller: Arc::new(caller),
+        audited: Default::default(),
+    };
     let segments: Vec<String> =
         parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
     let limits = &state.config.limits;
@@ -95,7 +121,11 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // request still runs.
     let work = move || {
         let _permit = permit;
-        route(&state, call)
+        let r = route(&state, &call);
+        if !public {
+            crate::audit_trail::record(&state, &call, r.status().as_u16());
+        }
+        r
     };
     match tokio::task::spawn_blocking(work).await {
         Ok(r) => r,
@@ -171,10 +201,10 @@ fn prefer(headers: &HeaderMap) -> (ReturnPreference, bool) {
     (ret, strict)
 }
 
-fn route(state: &AppState, call: Call) -> Response {
+fn route(state: &AppState, call: &Call) -> Response {
     let format = call.render.format;
     let lang = call.render.lang;
-    match route_inner(state, &call) {
+    match route_inner(state, call) {
         Ok(r) => r,
         Err(e) => reply::error(&e, format, lang),
     }
@@ -203,15 +233,24 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
     let m = if c.method == Method::HEAD { &Method::GET } else { &c.method };
     match (m, segs.as_slice()) {
         (&Method::GET, ["metadata"]) => {
-            let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry());
+            let smart = matches!(state.config.authorization, crate::Authorization::Required(_));
+            let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry(), smart);
             ok_resource(c, 200, &cs)
         }
         (&Method::GET | &Method::POST, [ty, op]) if is_terminology_operation(ty, op) => {
+            fhir.check_permission(&c.ctx.caller, ty, Permission::Read)?;
             ok_resource(c, 200, &fhir.terminology_operation(ty, None, op, &operation_input(c)?)?)
         }
         (&Method::GET | &Method::POST, [ty, id, op]) if is_terminology_operation(ty, op) => {
+            fhir.read(ty, id, &c.ctx)?;
             ok_resource(c, 200, &fhir.terminology_operation(ty, Some(id), op, &operation_input(c)?)?)
         }
+        (&Method::GET, ["AuditEvent", id]) => ok_resource(c, 200, &fhir.audit_event(id, &c.ctx)?),
+        (&Method::GET, ["AuditEvent"]) => bundle_reply(c, fhir.audit_events(&c.params, &c.ctx)?),
+        (&Method::POST, ["AuditEvent", "_search"]) => bundle_reply(c, fhir.audit_events(&form_params(c)?, &c.ctx)?),
+        (_, ["AuditEvent", ..]) => Err(InteractionError::MethodNotAllowed(
+            "AuditEvents are recorded by the server and only read and searched (AuditEvent はサーバが記録し、読み取りと検索のみ可能です)".into(),
+        )),
         (&Method::GET, ["Patient", "$everything"]) => bundle_reply(c, fhir.everything_all(&c.params, &c.ctx)?),
         (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
         (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
@@ -232,31 +271,31 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::POST, [ty]) => {
             fhir.known_type(ty)?;
             let body = resource_body(c)?;
-            let w = fhir.create(ty, body, header(&c.headers, "if-none-exist"))?;
+            let w = fhir.create(ty, body, header(&c.headers, "if-none-exist"), &c.ctx)?;
             written_reply(c, &w)
         }
         (&Method::PUT, [ty]) => {
             fhir.known_type(ty)?;
             let criteria = criteria(c)?;
             let body = resource_body(c)?;
-            let w = fhir.conditional_update(ty, &criteria, body, if_match(&c.headers)?)?;
+            let w = fhir.conditional_update(ty, &criteria, body, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
         (&Method::DELETE, [ty]) => {
             fhir.known_type(ty)?;
-            let w = fhir.conditional_delete(ty, &criteria(c)?)?;
+            let w = fhir.conditional_delete(ty, &criteria(c)?, &c.ctx)?;
             deleted_reply(c, w)
         }
         (&Method::PATCH, [ty]) => {
             fhir.known_type(ty)?;
             let criteria = criteria(c)?;
             let patch = patch_body(c)?;
-            let w =
-                fhir.patch(ty, tsunagu_interaction::PatchTarget::Criteria(&criteria), &patch, if_match(&c.headers)?)?;
+            let target = tsunagu_interaction::PatchTarget::Criteria(&criteria);
+            let w = fhir.patch(ty, target, &patch, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
         (&Method::GET, [ty, id]) => {
-            let v = fhir.read(ty, id)?;
+            let v = fhir.read(ty, id, &c.ctx)?;
             if header(&c.headers, "if-none-match").and_then(parse_etag) == Some(v.version) {
                 let mut r = reply::empty(304);
                 version_headers(&mut r, &v);
@@ -267,23 +306,23 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::PUT, [ty, id]) => {
             fhir.known_type(ty)?;
             let body = resource_body(c)?;
-            let w = fhir.update(ty, id, body, if_match(&c.headers)?)?;
+            let w = fhir.update(ty, id, body, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
         (&Method::DELETE, [ty, id]) => {
-            let w = fhir.delete(ty, id, if_match(&c.headers)?)?;
+            let w = fhir.delete(ty, id, if_match(&c.headers)?, &c.ctx)?;
             deleted_reply(c, w)
         }
         (&Method::PATCH, [ty, id]) => {
             fhir.known_type(ty)?;
             let patch = patch_body(c)?;
-            let w = fhir.patch(ty, tsunagu_interaction::PatchTarget::Id(id), &patch, if_match(&c.headers)?)?;
+            let w = fhir.patch(ty, tsunagu_interaction::PatchTarget::Id(id), &patch, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
         (&Method::GET, [ty, id, "_history"]) => {
             bundle_reply(c, fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?)
         }
-        (&Method::GET, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid)?),
+        (&Method::GET, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid, &c.ctx)?),
         (&Method::POST, [ty, "$validate"]) => crate::validate_op::type_level(state, c, ty),
         (&Method::GET | &Method::POST, [ty, id, "$validate"]) => crate::validate_op::instance_level(state, c, ty, id),
         (&Method::GET, ["Patient", id, "$everything"]) => bundle_reply(c, fhir.everything(id, &c.params, &c.ctx)?),

@@ -8,17 +8,22 @@
 //! It holds no FHIR write semantics (those are `tsunagu-interaction`) and no storage
 //! logic. Interactions are synchronous; handlers run them on Tokio's blocking pool.
 
+mod audit_trail;
+mod authn;
 mod capability;
 mod check;
 mod dispatch;
 mod headers;
+mod jwks_fetch;
 mod listen;
 mod negotiate;
+mod oauth;
 mod reply;
 mod validate_op;
 
 pub use check::{content_issues, ProfileCheck, StructureCheck};
-pub use listen::serve;
+pub use listen::{serve, serve_tls, Peer};
+pub use tsunagu_auth::{AuthSettings, Authority};
 
 use std::sync::Arc;
 use tsunagu_interaction::{Interactions, Limits};
@@ -38,6 +43,21 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The validator behind `$validate` (base structure only when no packages are loaded).
     pub validator: Option<Arc<tsunagu_validation::Validator>>,
+    /// Who may do what: bearer tokens checked by the authorization server, or no checks.
+    pub authorization: Authorization,
+    /// The most time a read's audit record waits before it is stored: what a crash may lose.
+    pub audit_flush: std::time::Duration,
+}
+
+/// Whether requests must carry an access token.
+#[derive(Clone)]
+pub enum Authorization {
+    /// Every request may do everything. Only for a server on a loopback address (the
+    /// command line refuses it otherwise); every request is still audited, as `anonymous`.
+    Off,
+    /// Every request but `/metadata`, `/.well-known/smart-configuration` and the
+    /// authorization server's own endpoints needs a bearer token it accepts.
+    Required(Arc<Authority>),
 }
 
 impl ServerConfig {
@@ -46,7 +66,15 @@ impl ServerConfig {
     pub fn new(base_url: impl Into<String>) -> Self {
         let base_url = base_url.into().trim_end_matches('/').to_string();
         let allowed_hosts = default_hosts(&base_url);
-        ServerConfig { base_url, allowed_hosts, cors_origins: Vec::new(), limits: Limits::default(), validator: None }
+        ServerConfig {
+            base_url,
+            allowed_hosts,
+            cors_origins: Vec::new(),
+            limits: Limits::default(),
+            validator: None,
+            authorization: Authorization::Off,
+            audit_flush: std::time::Duration::from_millis(100),
+        }
     }
 }
 
@@ -89,6 +117,8 @@ pub(crate) struct AppState {
     pub validator: Arc<tsunagu_validation::Validator>,
     /// Requests being processed, bounded by `max_concurrent_requests`.
     pub in_process: Arc<tokio::sync::Semaphore>,
+    /// Audit records of requests that wrote nothing (reads, searches, refusals).
+    pub audit: Arc<tsunagu_interaction::AuditLog>,
 }
 
 /// The complete HTTP application.
@@ -99,9 +129,13 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
                 .with_max_issues(config.limits.max_issues),
         )
     });
+    if let (Authorization::Required(a), Some(fetcher)) = (&config.authorization, jwks_fetch::HttpJwks::new()) {
+        a.set_jwks_fetcher(Arc::new(fetcher));
+    }
     let cors = headers::cors(&config.cors_origins);
     let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
-    let state = Arc::new(AppState { fhir, config, validator, in_process });
+    let audit = Arc::new(tsunagu_interaction::AuditLog::start(fhir.store().clone(), config.audit_flush, 10_000));
+    let state = Arc::new(AppState { fhir, config, validator, in_process, audit });
     let app = axum::Router::new().fallback(dispatch::handle).with_state(state);
     let app = match cors {
         Some(cors) => app.layer(cors),

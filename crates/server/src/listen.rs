@@ -18,9 +18,28 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tsunagu_interaction::Limits;
 
+/// Who is on the other end of a connection; every request carries it as an extension.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    /// RFC 8705 `x5t#S256` of the TLS client certificate, when one was presented.
+    pub tls_thumbprint: Option<String>,
+}
+
 /// Serves `app` on `listener` until Ctrl-C or SIGTERM, then lets requests in flight
 /// finish (for up to 30 s).
 pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) -> std::io::Result<()> {
+    serve_tls(listener, app, limits, None).await
+}
+
+/// [`serve`], speaking TLS when `tls` is given: the handshake must finish within
+/// `header_read_timeout_secs`, like a request head.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: &Limits,
+    tls: Option<tsunagu_tls::TlsAcceptor>,
+) -> std::io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let timeouts = Timeouts {
         header: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
@@ -38,7 +57,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) ->
             p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, addr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -54,34 +73,20 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) ->
         let app = app.clone();
         let builder = builder.clone();
         let mut stop = stop_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let activity = Arc::new(Activity::new());
-            let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
-            let service = {
-                let activity = activity.clone();
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    // Ends the request when the future completes or is dropped (an HTTP/2
-                    // stream reset drops it), so the connection's timeouts apply again.
-                    let in_flight = InFlight::start(activity.clone());
-                    async move {
-                        let _in_flight = in_flight;
-                        app.oneshot(req.map(axum::body::Body::new)).await
-                    }
-                })
-            };
-            let conn = builder.serve_connection(io, service);
-            tokio::pin!(conn);
-            let mut stopping = false;
-            loop {
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    _ = activity.stalled(timeouts) => break,
-                    _ = stop.changed(), if !stopping => {
-                        stopping = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
+            match tls {
+                None => {
+                    let peer = Peer { addr, tls_thumbprint: None };
+                    serve_connection(stream, peer, app, &builder, timeouts, &mut stop).await
                 }
+                Some(acceptor) => match acceptor.accept_within(stream, timeouts.header).await {
+                    Ok((tls_stream, tls_thumbprint)) => {
+                        let peer = Peer { addr, tls_thumbprint };
+                        serve_connection(tls_stream, peer, app, &builder, timeouts, &mut stop).await
+                    }
+                    Err(e) => tracing::debug!("TLS handshake with {addr} failed: {e}"),
+                },
             }
             drop(permit);
         });
@@ -91,6 +96,50 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: &Limits) ->
     let all = limits.max_connections.max(1) as u32;
     let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(all)).await;
     Ok(())
+}
+
+type ConnBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
+
+/// Serves the requests of one connection until it ends, stalls or the server stops.
+async fn serve_connection<S>(
+    stream: S,
+    peer: Peer,
+    app: axum::Router,
+    builder: &ConnBuilder,
+    timeouts: Timeouts,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            req.extensions_mut().insert(peer.clone());
+            // Ends the request when the future completes or is dropped (an HTTP/2
+            // stream reset drops it), so the connection's timeouts apply again.
+            let in_flight = InFlight::start(activity.clone());
+            async move {
+                let _in_flight = in_flight;
+                app.oneshot(req.map(axum::body::Body::new)).await
+            }
+        })
+    };
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            _ = activity.stalled(timeouts) => break,
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -185,13 +234,13 @@ impl Drop for InFlight {
     }
 }
 
-/// The TCP stream, reporting every byte moved to the connection's [`Activity`].
-struct Watched {
-    inner: tokio::net::TcpStream,
+/// The connection's stream (TCP or TLS), reporting every byte moved to its [`Activity`].
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -202,7 +251,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {

@@ -54,7 +54,7 @@ pub(crate) fn type_level(state: &AppState, c: &Call, ty: &str) -> Result<Respons
 
 pub(crate) fn instance_level(state: &AppState, c: &Call, ty: &str, id: &str) -> Result<Response, InteractionError> {
     let (resource, profiles) = if c.body.iter().all(u8::is_ascii_whitespace) {
-        let stored = state.fhir.read(ty, id)?;
+        let stored = state.fhir.read(ty, id, &c.ctx)?;
         let r: Value = serde_json::from_slice(&stored.body)
             .map_err(|e| InteractionError::Store(tsunagu_store::StoreError::Corrupt(e.to_string())))?;
         let profiles = c.params.pairs.iter().filter(|(k, _)| k == "profile").map(|(_, v)| v.clone()).collect();

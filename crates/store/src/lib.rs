@@ -9,10 +9,12 @@
 //! request bodies, build Bundles, decide status codes or know HTTP. Bodies are opaque
 //! bytes to it; callers hand in the index values they extracted.
 
+mod audit;
 mod error;
 mod query;
 mod snapshot;
 mod sqlite;
+mod sqlite_audit;
 mod sqlite_checkpoint;
 mod sqlite_has;
 mod sqlite_index;
@@ -20,6 +22,7 @@ mod sqlite_query;
 mod sqlite_record;
 mod sqlite_sort;
 
+pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};
 pub use error::StoreError;
 pub use query::{
     Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
@@ -111,6 +114,8 @@ pub trait WriteTxn {
     /// A small persistent setting (`reindex.cursor`), read inside the transaction.
     fn get_setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<(), StoreError>;
+    /// Appends audit records to the chain; they commit with everything else written here.
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError>;
 }
 
 /// Versioned resource storage.
@@ -131,4 +136,24 @@ pub trait Store: Send + Sync + 'static {
     fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError>;
     /// How many current, live versions there are after `after_seq`.
     fn count_current_after(&self, after_seq: i64) -> Result<u64, StoreError>;
+    /// Audit records in chain order after record `after_n`, at most `limit`.
+    fn audit_chain(&self, after_n: i64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Audit records matching a query, newest first (one more than `q.count` when more follow).
+    fn audit_search(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Appends audit records in a transaction of their own.
+    fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.write(&mut |txn| txn.append_audit(entries))
+    }
+    /// Walks the whole audit chain.
+    fn audit_verify(&self) -> Result<ChainReport, StoreError> {
+        let mut walker = ChainWalker::default();
+        let mut after = 0;
+        loop {
+            let page = self.audit_chain(after, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = last.n;
+            page.iter().for_each(|r| walker.step(r));
+        }
+        Ok(walker.finish())
+    }
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 
 /// Tables that hold primary data; every other table is a derived index that a restore
 /// rebuilds rather than copies.
-const PRIMARY_TABLES: &[&str] = &["resource"];
+/// Tables that are not derived from the resources: the versions themselves and the audit
+/// chain (which no rebuild could give back).
+const PRIMARY_TABLES: &[&str] = &["resource", "audit"];
 
 pub struct Snapshot {
     conn: Connection,

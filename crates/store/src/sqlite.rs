@@ -125,6 +125,7 @@ impl SqliteStore {
         let had_records: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
         writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(crate::sqlite_audit::SCHEMA)?;
         if !had_records {
             crate::sqlite_record::build_missing(&writer)?;
         }
@@ -296,6 +297,10 @@ impl WriteTxn for SqliteTxn<'_> {
         crate::sqlite_index::insert(self.conn, seq, resource_type, index)
     }
 
+    fn append_audit(&mut self, entries: &[crate::AuditEntry]) -> Result<(), StoreError> {
+        crate::sqlite_audit::append(self.conn, entries)
+    }
+
     fn get_setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
@@ -450,6 +455,14 @@ impl Store for SqliteStore {
                 Err(e)
             }
         }
+    }
+
+    fn audit_chain(&self, after_n: i64, limit: usize) -> Result<Vec<crate::AuditRecord>, StoreError> {
+        self.with_reader(|c| crate::sqlite_audit::chain(c, after_n, limit))
+    }
+
+    fn audit_search(&self, q: &crate::AuditQuery) -> Result<Vec<crate::AuditRecord>, StoreError> {
+        self.with_reader(|c| crate::sqlite_audit::search(c, q))
     }
 
     fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {

@@ -17,6 +17,8 @@ pub fn start_server(data: &Path, addr: &str) -> Server {
             .args(["serve", "--listen", addr])
             .env("RUST_LOG", "error")
             .env_remove("TSUNAGU_SYNC")
+            // These tests are about FHIR behaviour and hostile input; access control has its own.
+            .env("TSUNAGU_AUTH", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -139,6 +141,8 @@ pub fn start_server_args(data: &Path, addr: &str, global: &[&std::ffi::OsStr]) -
             .args(["serve", "--listen", addr])
             .env("RUST_LOG", "error")
             .env_remove("TSUNAGU_SYNC")
+            // These tests are about FHIR behaviour and hostile input; access control has its own.
+            .env("TSUNAGU_AUTH", "off")
             .env_remove("TSUNAGU_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

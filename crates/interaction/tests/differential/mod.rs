@@ -46,7 +46,7 @@ pub fn load_examples(
         entry.read_to_string(&mut text).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         let Some(id) = v["id"].as_str().map(str::to_string) else { continue };
-        if fhir.update(ty, &id, v.clone(), None).is_ok() {
+        if fhir.update(ty, &id, v.clone(), None, &tsunagu_interaction::RequestContext::new("")).is_ok() {
             by_type.entry(ty).or_default().push(v);
         }
     }

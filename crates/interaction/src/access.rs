@@ -1,0 +1,332 @@
+//! Who is calling and what they may touch. A caller either has every access (an operator
+//! tool, a server with authorization turned off) or holds SMART scopes. For one resource
+//! type and permission, scopes reach all of that type, some of it (the patient's
+//! compartment for `patient/` scopes, the resources matching a scope's `?param=value`
+//! restriction), or none of it. "Some of it" is stated as search clauses, so the same
+//! statement confines a search in SQL and decides in memory whether one resource (a read,
+//! an included resource, a history entry, something about to be written) is visible.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tsunagu_auth::{Context, Permission, ScopeSet};
+use tsunagu_store::{Clause, Condition, IndexEntry, ResourceVersion, SearchQuery};
+
+use crate::error::InteractionError;
+use crate::search::SearchParams;
+use crate::Interactions;
+
+/// Who made a request, as the audit trail names them.
+#[derive(Debug, Clone, Default)]
+pub struct Agent {
+    /// `client:<id>`, `user:<id>`, `operator:<tool>` or `anonymous`.
+    pub who: String,
+    pub client_id: Option<String>,
+    /// The person behind a user token (`Practitioner/…`, `Patient/…`), when known.
+    pub fhir_user: Option<String>,
+    pub organization: Option<String>,
+    pub role: Option<String>,
+    /// The network address the request came from.
+    pub address: Option<String>,
+}
+
+/// What a caller may reach.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Everything: operator tools, tests, a server with authorization off.
+    All,
+    /// What these scopes grant; `patient/` scopes reach only `patient`'s compartment.
+    Scoped { scopes: Arc<ScopeSet>, patient: Option<String> },
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub agent: Agent,
+    pub access: Access,
+}
+
+impl Caller {
+    /// A local operator tool (`tsunagu import`, `terminology load`, tests): every access,
+    /// recorded in the audit trail under `operator:<tool>`.
+    pub fn operator(tool: &str) -> Caller {
+        Caller { agent: Agent { who: format!("operator:{tool}"), ..Default::default() }, access: Access::All }
+    }
+
+    pub fn is_unrestricted(&self) -> bool {
+        matches!(self.access, Access::All)
+    }
+
+    /// The patient a `patient/` context is bound to.
+    pub fn patient(&self) -> Option<&str> {
+        match &self.access {
+            Access::Scoped { patient, .. } => patient.as_deref(),
+            Access::All => None,
+        }
+    }
+}
+
+/// How much of one type a permission reaches.
+#[derive(Debug, Clone)]
+pub(crate) enum Reach {
+    All,
+    /// The resources matching every clause.
+    Where(Vec<Clause>),
+}
+
+/// Types that belong to no patient and that `patient/` scopes may read whole (medications,
+/// the directory, definitions). Any other type outside the Patient compartment (a Bundle,
+/// a Binary) could hold anyone's data, so `patient/` scopes do not reach it.
+const SHARED_TYPES: [&str; 22] = [
+    "Medication",
+    "Substance",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Location",
+    "HealthcareService",
+    "Endpoint",
+    "Questionnaire",
+    "ValueSet",
+    "CodeSystem",
+    "ConceptMap",
+    "NamingSystem",
+    "StructureDefinition",
+    "SearchParameter",
+    "OperationDefinition",
+    "CapabilityStatement",
+    "ActivityDefinition",
+    "PlanDefinition",
+    "Library",
+    "Measure",
+    "MedicationKnowledge",
+];
+
+fn verb(p: Permission) -> (&'static str, &'static str) {
+    match p {
+        Permission::Create => ("create", "作成"),
+        Permission::Read => ("read", "読み取り"),
+        Permission::Update => ("update", "更新"),
+        Permission::Delete => ("delete", "削除"),
+        Permission::Search => ("search", "検索"),
+    }
+}
+
+pub(crate) fn denied(ty: &str, p: Permission) -> InteractionError {
+    let (en, ja) = verb(p);
+    InteractionError::forbidden(
+        format!("The access token's scopes do not allow {en} on {ty}"),
+        format!("アクセストークンのスコープでは {ty} の{ja}は許可されていません"),
+    )
+}
+
+fn outside(ty: &str, id: &str, p: Permission) -> InteractionError {
+    let (en, ja) = verb(p);
+    InteractionError::forbidden(
+        format!("{ty}/{id} is outside what the access token's scopes allow to {en}"),
+        format!("{ty}/{id} はアクセストークンのスコープで{ja}できる範囲の外にあります"),
+    )
+}
+
+impl Interactions {
+    /// How much of `ty` the caller reaches with `p`. `confined_to`: the request is already
+    /// confined to this patient's compartment (a compartment search, `$everything`), so a
+    /// `patient/` scope for that patient adds no condition.
+    pub(crate) fn reach(
+        &self,
+        caller: &Caller,
+        ty: &str,
+        p: Permission,
+        confined_to: Option<&str>,
+    ) -> Result<Reach, InteractionError> {
+        let Access::Scoped { scopes, patient } = &caller.access else { return Ok(Reach::All) };
+        let mut alternatives: Vec<Vec<Clause>> = Vec::new();
+        for scope in scopes.reaching(ty, p) {
+            let mut clauses = Vec::new();
+            if scope.context == Context::Patient {
+                let Some(pid) = patient else { continue };
+                if confined_to != Some(pid.as_str()) {
+                    match self.patient_clause(ty, pid) {
+                        Some(c) => clauses.push(c),
+                        None if SHARED_TYPES.contains(&ty) => {}
+                        None => continue,
+                    }
+                }
+            }
+            if !scope.restriction.is_empty() {
+                let params = SearchParams { pairs: scope.restriction.clone() };
+                match self.build_query(Some(ty), &params, true, "") {
+                    Ok(parsed) => clauses.extend(parsed.query.clauses),
+                    // A restriction this server cannot apply grants nothing.
+                    Err(_) => continue,
+                }
+            }
+            if clauses.is_empty() {
+                return Ok(Reach::All);
+            }
+            alternatives.push(clauses);
+        }
+        combine(alternatives).ok_or_else(|| denied(ty, p))?.map(Reach::Where).ok_or_else(|| {
+            InteractionError::forbidden(
+                format!("The access token's scopes restrict {ty} in ways that cannot be joined in one request"),
+                format!("アクセストークンのスコープによる {ty} の制限を 1 つのリクエストで組み合わせられません"),
+            )
+        })
+    }
+
+    /// `Ok` when the caller reaches any of `ty` with `p`.
+    pub fn check_permission(&self, caller: &Caller, ty: &str, p: Permission) -> Result<(), InteractionError> {
+        self.reach(caller, ty, p, None).map(|_| ())
+    }
+
+    /// Membership of `pid`'s compartment for a resource of `ty`; `None` when `ty` is not in
+    /// the Patient compartment.
+    fn patient_clause(&self, ty: &str, pid: &str) -> Option<Clause> {
+        let def = self.model.compartment("Patient")?;
+        let params: Vec<(String, String)> =
+            def.members.get(ty).into_iter().flatten().map(|code| (ty.to_string(), code.to_string())).collect();
+        let mut any = Vec::new();
+        if ty == "Patient" {
+            any.push(Condition::Id(pid.to_string()));
+        }
+        if !params.is_empty() {
+            any.push(Condition::Compartment {
+                params,
+                target_type: "Patient".into(),
+                target_id: Some(pid.to_string()),
+            });
+        }
+        (!any.is_empty()).then_some(Clause { any })
+    }
+
+    /// Whether the caller may see a stored version; deleted versions only with full reach.
+    pub(crate) fn may_see_version(&self, caller: &Caller, p: Permission, v: &ResourceVersion) -> bool {
+        if caller.is_unrestricted() {
+            return true;
+        }
+        match self.reach(caller, &v.resource_type, p, None) {
+            Err(_) => false,
+            // The hot path: a caller that reaches the whole type needs no look inside.
+            Ok(Reach::All) => true,
+            Ok(Reach::Where(_)) if v.deleted => false,
+            Ok(Reach::Where(clauses)) => match serde_json::from_slice::<Value>(&v.body) {
+                Ok(r) => {
+                    let entries = self.search.index_entries(&v.resource_type, &r);
+                    tsunagu_search::resource_matches(&clauses, &v.resource_type, &v.id, &entries).unwrap_or(false)
+                }
+                Err(_) => false,
+            },
+        }
+    }
+
+    /// Fails unless the caller may see (with `p`) this stored version.
+    pub(crate) fn check_visible(
+        &self,
+        caller: &Caller,
+        p: Permission,
+        v: &ResourceVersion,
+    ) -> Result<(), InteractionError> {
+        self.reach(caller, &v.resource_type, p, None)?;
+        if self.may_see_version(caller, p, v) {
+            Ok(())
+        } else {
+            Err(outside(&v.resource_type, &v.id, p))
+        }
+    }
+
+    /// Whether index entries about to be written for `ty/id` stay within what `p` reaches.
+    pub(crate) fn may_write(
+        &self,
+        caller: &Caller,
+        p: Permission,
+        ty: &str,
+        id: &str,
+        entries: &[IndexEntry],
+    ) -> Result<(), InteractionError> {
+        match self.reach(caller, ty, p, None)? {
+            Reach::All => Ok(()),
+            Reach::Where(clauses) => match tsunagu_search::resource_matches(&clauses, ty, id, entries) {
+                Ok(true) => Ok(()),
+                _ => Err(outside(ty, id, p)),
+            },
+        }
+    }
+
+    /// Confines a query to what the caller may search: its own type's reach (unless
+    /// `confined_to` already covers it) and, inside every chain and `_has`, the reach of
+    /// the type probed there, so no condition can test resources the caller may not see.
+    /// A chain arm through a type the caller may not search is dropped; a condition left
+    /// with no arm is refused.
+    pub(crate) fn confine(
+        &self,
+        caller: &Caller,
+        q: &mut SearchQuery,
+        confined_to: Option<&str>,
+    ) -> Result<(), InteractionError> {
+        if caller.is_unrestricted() {
+            return Ok(());
+        }
+        if let Some(ty) = q.resource_type.clone() {
+            if let Reach::Where(clauses) = self.reach(caller, &ty, Permission::Search, confined_to)? {
+                q.clauses.extend(clauses);
+            }
+        }
+        for clause in &mut q.clauses {
+            let mut refused: Option<InteractionError> = None;
+            let mut kept = Vec::with_capacity(clause.any.len());
+            for mut c in std::mem::take(&mut clause.any) {
+                let probed = match &mut c {
+                    Condition::Chain { target_type, query, .. } => Some((target_type.clone(), query)),
+                    Condition::Has { source_type, query, .. } => Some((source_type.clone(), query)),
+                    _ => None,
+                };
+                match probed {
+                    None => kept.push(c),
+                    Some((ty, query)) => {
+                        query.resource_type.get_or_insert(ty.clone());
+                        match self.confine(caller, query, None) {
+                            Ok(()) => kept.push(c),
+                            Err(e) => refused = Some(e),
+                        }
+                    }
+                }
+            }
+            if kept.is_empty() {
+                if let Some(e) = refused {
+                    return Err(e);
+                }
+            }
+            clause.any = kept;
+        }
+        Ok(())
+    }
+}
+
+/// One statement for alternatives that each grant the resources matching all their
+/// clauses. Clauses every alternative has are kept as they are; what remains must be one
+/// clause per alternative, joined into one OR. `None` inside: not expressible; `None`
+/// outside: no alternatives at all.
+fn combine(mut alternatives: Vec<Vec<Clause>>) -> Option<Option<Vec<Clause>>> {
+    match alternatives.len() {
+        0 => return None,
+        1 => return Some(alternatives.pop()),
+        _ => {}
+    }
+    let key = |c: &Clause| format!("{c:?}");
+    let first: Vec<String> = alternatives[0].iter().map(key).collect();
+    let common: Vec<String> =
+        first.into_iter().filter(|k| alternatives.iter().all(|a| a.iter().any(|c| key(c) == *k))).collect();
+    let mut out: Vec<Clause> = alternatives[0].iter().filter(|c| common.contains(&key(c))).cloned().collect();
+    let mut joined = Vec::new();
+    for alt in &alternatives {
+        let rest: Vec<&Clause> = alt.iter().filter(|c| !common.contains(&key(c))).collect();
+        match rest.as_slice() {
+            // This alternative needs only the common clauses: it is the widest.
+            [] => return Some(Some(out)),
+            [one] => joined.extend(one.any.iter().cloned()),
+            _ => return Some(None),
+        }
+    }
+    out.push(Clause { any: joined });
+    Some(Some(out))
+}
