@@ -125,7 +125,8 @@ impl Authority {
             Some(ext) => Arc::new(ext.verify(token, now, &self.roles)?),
             None => self.issuer.verify_cached(token, now)?,
         };
-        if self.registry.any_disabled(&[&claims.client_id, &claims.sub]) {
+        let user = (claims.sub != claims.client_id).then_some(claims.sub.as_str());
+        if self.registry.disabled_now(&claims.client_id, user) {
             return Err(AuthError::InvalidToken("the client or user has been disabled".into()));
         }
         Ok(claims)

@@ -10,6 +10,10 @@ use serde_json::Value;
 
 use crate::{AccessClaims, AuthError, Role, RoleScopes, ScopeSet};
 
+/// The longest an external token may still have to live: a provider's tokens cannot be
+/// revoked here, so ones meant to last for days are refused.
+pub const MAX_EXTERNAL_LIFETIME_SECS: u64 = 24 * 3600;
+
 /// One trusted provider, as configured.
 #[derive(Debug, Clone)]
 pub struct ExternalIssuer {
@@ -55,6 +59,13 @@ impl ExternalIssuer {
             .and_then(Value::as_array)
             .and_then(|ks| ks.iter().find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str())))
             .ok_or_else(|| bad("the identity provider has no key with this kid"))?;
+        if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+            return Err(bad("the identity provider's key with this kid is not a signing key"));
+        }
+        let alg_name = format!("{:?}", header.alg);
+        if jwk.get("alg").and_then(Value::as_str).is_some_and(|a| a != alg_name) {
+            return Err(bad("the identity provider's key with this kid is for another algorithm"));
+        }
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).map_err(|_| bad("unreadable key"))?;
         let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| bad("unusable key"))?;
         let mut v = Validation::new(header.alg);
@@ -74,6 +85,12 @@ impl ExternalIssuer {
         let exp = claims.get("exp").and_then(Value::as_u64).ok_or_else(|| bad("exp is not a number"))?;
         if exp <= now {
             return Err(bad("the token has expired"));
+        }
+        if exp > now + MAX_EXTERNAL_LIFETIME_SECS {
+            return Err(bad("the token lives longer than this server accepts (a day)"));
+        }
+        if claims.get("iat").and_then(Value::as_u64).is_some_and(|iat| iat > now + 60) {
+            return Err(bad("the token was issued in the future"));
         }
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
         let role = match text(&self.role_claim) {

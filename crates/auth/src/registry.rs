@@ -2,12 +2,15 @@
 //! tokens, with which keys and up to which scopes, and the `jti`s of accepted client
 //! assertions. It lives in `<data>/auth/registry.sqlite`, written by the operator's CLI
 //! and read by the server, so a client disabled from the command line is refused by a
-//! running server at its next request (SQLite's `data_version` says when to reread).
+//! running server from a millisecond later (SQLite's `data_version` says when to reread).
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -58,9 +61,22 @@ pub struct Client {
 /// The registry over one SQLite file.
 pub struct Registry {
     conn: Mutex<Connection>,
-    /// Disabled clients and users, reread whenever another connection committed.
-    disabled: Mutex<(i64, HashSet<String>)>,
+    /// A second connection for the user store: a sign-in hashes a password (tens of
+    /// milliseconds) while holding it, and must not hold up the token checks of every
+    /// other request, which use `conn`.
+    users_conn: Mutex<Connection>,
+    /// Disabled clients (`client:<id>`) and users (`user:<id>`), read by every request.
+    disabled: RwLock<Arc<HashSet<String>>>,
+    /// The registry's `data_version` when `disabled` was read; -1: read it again.
+    version: AtomicI64,
+    /// When `data_version` was last looked at (µs since `opened`).
+    checked_at: AtomicU64,
+    opened: Instant,
 }
+
+/// How often a request looks whether another process (the operator's CLI) changed the
+/// registry: a client disabled there is refused by requests from this long after.
+const RECHECK_MICROS: u64 = 1_000;
 
 impl Registry {
     /// Opens (creating) `<dir>/registry.sqlite`, readable by its owner only.
@@ -77,20 +93,31 @@ impl Registry {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         crate::users::UserStore::migrate(&conn)?;
-        Ok(Registry { conn: Mutex::new(conn), disabled: Mutex::new((-1, HashSet::new())) })
+        let users_conn = Connection::open(&path).map_err(db)?;
+        users_conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        users_conn.execute_batch("PRAGMA synchronous=FULL;").map_err(db)?;
+        Ok(Registry {
+            conn: Mutex::new(conn),
+            users_conn: Mutex::new(users_conn),
+            disabled: RwLock::new(Arc::new(HashSet::new())),
+            version: AtomicI64::new(-1),
+            checked_at: AtomicU64::new(0),
+            opened: Instant::now(),
+        })
     }
 
-    /// Runs `f` on the registry's connection (for the user store, which shares it).
+    /// Runs `f` on the user store's connection.
     pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        let out = f(&self.conn.lock());
+        let out = f(&self.users_conn.lock());
         self.forget_disabled();
         out
     }
 
-    /// `data_version` only moves for other connections' commits; this one's own changes
-    /// (a client or user disabled through it) must drop the cached set explicitly.
+    /// `data_version` only moves for other connections' commits; this process's own
+    /// changes (a client or user disabled through it) must drop the cached set explicitly.
     fn forget_disabled(&self) {
-        self.disabled.lock().0 = -1;
+        self.version.store(-1, Ordering::SeqCst);
+        self.checked_at.store(0, Ordering::SeqCst);
     }
 
     /// Registers a client; its scopes must parse, and its keys (when given) must be a JWKS.
@@ -185,35 +212,61 @@ impl Registry {
         Ok(())
     }
 
-    /// Whether tokens of this client or user must be refused now.
-    pub fn is_disabled(&self, principal: &str) -> bool {
-        self.any_disabled(&[principal])
+    /// Whether tokens of this client must be refused now.
+    pub fn is_client_disabled(&self, client: &str) -> bool {
+        self.disabled_now(client, None)
     }
 
-    /// Whether any of these clients or users is disabled now (one look for a token's
-    /// client and subject: this runs on every request).
-    pub fn any_disabled(&self, principals: &[&str]) -> bool {
+    /// Whether a token of `client` (for `user`, when a person signed in) must be refused
+    /// now. Runs on every request: a read lock, and at most every millisecond one look at
+    /// the registry's `data_version`.
+    pub fn disabled_now(&self, client: &str, user: Option<&str>) -> bool {
+        if !self.refresh() {
+            // An unreadable registry refuses everyone rather than no one.
+            return true;
+        }
+        let set = self.disabled.read().clone();
+        set.contains(&format!("client:{client}")) || user.is_some_and(|u| set.contains(&format!("user:{u}")))
+    }
+
+    /// Rereads the disabled set if the registry changed; false when it cannot be read.
+    fn refresh(&self) -> bool {
+        let now = self.opened.elapsed().as_micros() as u64 + RECHECK_MICROS;
+        let last = self.checked_at.load(Ordering::Acquire);
+        let stale = self.version.load(Ordering::Acquire) < 0;
+        if !stale && now.saturating_sub(last) < RECHECK_MICROS {
+            return true;
+        }
+        // One thread looks; the others go on with the set they have.
+        if !stale && self.checked_at.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return true;
+        }
         let conn = self.conn.lock();
         let version: i64 =
-            conn.prepare_cached("PRAGMA data_version").and_then(|mut s| s.query_row([], |r| r.get(0))).unwrap_or(-2);
-        let mut cached = self.disabled.lock();
-        if cached.0 != version {
+            match conn.prepare_cached("PRAGMA data_version").and_then(|mut s| s.query_row([], |r| r.get(0))) {
+                Ok(v) => v,
+                Err(_) => return false,
+            };
+        if version != self.version.load(Ordering::Acquire) {
             match disabled_principals(&conn) {
-                Ok(set) => *cached = (version, set),
-                // An unreadable registry refuses everyone rather than no one.
-                Err(_) => return true,
+                Ok(set) => *self.disabled.write() = Arc::new(set),
+                Err(_) => return false,
             }
+            self.version.store(version, Ordering::Release);
         }
-        principals.iter().any(|p| cached.1.contains(*p))
+        self.checked_at.store(now, Ordering::Release);
+        true
     }
 }
 
 fn disabled_principals(conn: &Connection) -> Result<HashSet<String>, rusqlite::Error> {
     let mut set = HashSet::new();
-    for sql in ["SELECT id FROM client WHERE disabled = 1", "SELECT id FROM users WHERE disabled = 1"] {
+    for (kind, sql) in
+        [("client", "SELECT id FROM client WHERE disabled = 1"), ("user", "SELECT id FROM users WHERE disabled = 1")]
+    {
         let mut stmt = conn.prepare_cached(sql)?;
         for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            set.insert(id?);
+            set.insert(format!("{kind}:{}", id?));
         }
     }
     Ok(set)

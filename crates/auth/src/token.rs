@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header, Validation};
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -56,7 +56,7 @@ pub struct TokenIssuer {
     /// Tokens already verified, by SHA-256 of their text, until they expire: an ES384
     /// verification costs about a millisecond, a lookup a microsecond, and a client sends
     /// the same token with every request.
-    verified: Mutex<HashMap<[u8; 32], Arc<AccessClaims>>>,
+    verified: RwLock<HashMap<[u8; 32], Arc<AccessClaims>>>,
 }
 
 /// Verified tokens remembered at most (about 1 KiB each); past it, expired ones are
@@ -70,7 +70,7 @@ impl TokenIssuer {
             keys,
             issuer: issuer.trim_end_matches('/').to_string(),
             lifetime_secs,
-            verified: Mutex::new(HashMap::new()),
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -106,13 +106,13 @@ impl TokenIssuer {
     /// [`TokenIssuer::verify`], remembering the answer for the token's lifetime.
     pub fn verify_cached(&self, token: &str, now: u64) -> Result<Arc<AccessClaims>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(c) = self.verified.lock().get(&digest) {
+        if let Some(c) = self.verified.read().get(&digest) {
             if c.exp > now && c.iat <= now + 60 {
                 return Ok(c.clone());
             }
         }
         let claims = Arc::new(self.verify(token, now)?);
-        let mut map = self.verified.lock();
+        let mut map = self.verified.write();
         if map.len() >= VERIFIED_CAPACITY {
             // Expired ones go; if that is not enough, the half that expires soonest (one
             // O(n) pass per half-capacity insertions, and never everyone's at once).

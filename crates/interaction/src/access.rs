@@ -74,8 +74,8 @@ pub(crate) enum Reach {
     Where(Vec<Clause>),
 }
 
-/// Types that belong to no patient and that `patient/` scopes may read whole (medications,
-/// the directory, definitions). Any other type outside the Patient compartment (a Bundle,
+/// Types that belong to no patient and that `patient/` scopes may read and search whole
+/// (medications, the directory, definitions), never write. Any other type outside the Patient compartment (a Bundle,
 /// a Binary) could hold anyone's data, so `patient/` scopes do not reach it.
 const SHARED_TYPES: [&str; 22] = [
     "Medication",
@@ -120,7 +120,7 @@ pub(crate) fn denied(ty: &str, p: Permission) -> InteractionError {
     )
 }
 
-fn outside(ty: &str, id: &str, p: Permission) -> InteractionError {
+pub(crate) fn outside(ty: &str, id: &str, p: Permission) -> InteractionError {
     let (en, ja) = verb(p);
     InteractionError::forbidden(
         format!("{ty}/{id} is outside what the access token's scopes allow to {en}"),
@@ -148,7 +148,8 @@ impl Interactions {
                 if confined_to != Some(pid.as_str()) {
                     match self.patient_clause(ty, pid) {
                         Some(c) => clauses.push(c),
-                        None if SHARED_TYPES.contains(&ty) => {}
+                        // Shared types are read by everyone; a patient's app never writes them.
+                        None if SHARED_TYPES.contains(&ty) && matches!(p, Permission::Read | Permission::Search) => {}
                         None => continue,
                     }
                 }
@@ -177,6 +178,18 @@ impl Interactions {
     /// `Ok` when the caller reaches any of `ty` with `p`.
     pub fn check_permission(&self, caller: &Caller, ty: &str, p: Permission) -> Result<(), InteractionError> {
         self.reach(caller, ty, p, None).map(|_| ())
+    }
+
+    /// `Ok` when the caller reaches all of `ty` with `p` (for operations that read across a
+    /// type without a search to carry the caller's conditions).
+    pub fn check_whole(&self, caller: &Caller, ty: &str, p: Permission) -> Result<(), InteractionError> {
+        match self.reach(caller, ty, p, None)? {
+            Reach::All => Ok(()),
+            Reach::Where(_) => Err(InteractionError::forbidden(
+                format!("The access token reaches only part of {ty}; this operation needs all of it"),
+                format!("アクセストークンで扱えるのは {ty} の一部だけですが、この操作には全体への権限が必要です"),
+            )),
+        }
     }
 
     /// Membership of `pid`'s compartment for a resource of `ty`; `None` when `ty` is not in

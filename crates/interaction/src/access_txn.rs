@@ -35,7 +35,18 @@ impl CallerTxn<'_> {
         if caller.is_unrestricted() {
             return Ok(());
         }
-        let existing = self.inner.current(v.resource_type, v.id)?.filter(|e| !e.deleted);
+        let current = self.inner.current(v.resource_type, v.id)?;
+        if current.as_ref().is_some_and(|c| c.deleted)
+            && !matches!(
+                self.it.reach(caller, v.resource_type, Permission::Create, None),
+                Ok(crate::access::Reach::All)
+            )
+        {
+            // Whose was it? The deleted version cannot say; only a caller that may create
+            // any resource of the type may take the id over.
+            return self.refuse(crate::access::outside(v.resource_type, v.id, Permission::Create));
+        }
+        let existing = current.filter(|e| !e.deleted);
         let p = match (&existing, v.body) {
             (_, None) => Permission::Delete,
             (None, Some(_)) => Permission::Create,
@@ -62,8 +73,20 @@ impl CallerTxn<'_> {
 }
 
 impl WriteTxn for CallerTxn<'_> {
+    /// A live version the caller can neither read, update nor delete is refused here, before
+    /// any If-Match comparison or patch could tell the caller something about it.
     fn current(&mut self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        self.inner.current(ty, id)
+        let v = self.inner.current(ty, id)?;
+        let caller = &self.ctx.caller;
+        if let Some(live) = v.as_ref().filter(|v| !v.deleted && !caller.is_unrestricted()) {
+            let seen = [Permission::Read, Permission::Update, Permission::Delete]
+                .into_iter()
+                .any(|p| self.it.may_see_version(caller, p, live));
+            if !seen {
+                return self.refuse(crate::access::outside(ty, id, Permission::Read));
+            }
+        }
+        Ok(v)
     }
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {

@@ -128,9 +128,12 @@ pub struct AuditLog {
     tx: Option<SyncSender<Message>>,
     thread: Option<std::thread::JoinHandle<()>>,
     flush_interval: Duration,
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 const BATCH: usize = 1000;
+/// Records held while the store refuses them, at most.
+const MAX_UNSTORED: usize = 100_000;
 
 impl AuditLog {
     pub fn start(store: Arc<dyn Store>, flush_interval: Duration, capacity: usize) -> AuditLog {
@@ -139,7 +142,7 @@ impl AuditLog {
             .name("tsunagu-audit".into())
             .spawn(move || run(store, rx, flush_interval))
             .expect("the audit thread starts");
-        AuditLog { tx: Some(tx), thread: Some(thread), flush_interval }
+        AuditLog { tx: Some(tx), thread: Some(thread), flush_interval, dropped: Default::default() }
     }
 
     /// The most time a recorded read spends before it is durable.
@@ -150,6 +153,20 @@ impl AuditLog {
     pub fn record(&self, entry: AuditEntry) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(Message::Entry(entry));
+        }
+    }
+
+    /// [`AuditLog::record`] without waiting: when the queue is full the record is dropped
+    /// (and counted). For requests nobody was identified for, so that a flood of them can
+    /// neither hold threads nor crowd out the records of real requests.
+    pub fn try_record(&self, entry: AuditEntry) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(Message::Entry(entry)).is_err() {
+                let n = self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!("{n} audit records of unauthenticated requests dropped (audit queue full)");
+                }
+            }
         }
     }
 
@@ -193,6 +210,12 @@ fn run(store: Arc<dyn Store>, rx: Receiver<Message>, interval: Duration) {
                 batch.push(e);
                 if batch.len() >= BATCH {
                     store_batch(&mut batch);
+                    // The store is failing: stop taking records (callers wait on the
+                    // bounded queue) until it takes these, rather than grow without bound.
+                    while batch.len() >= MAX_UNSTORED {
+                        std::thread::sleep(interval);
+                        store_batch(&mut batch);
+                    }
                     since = None;
                 }
             }

@@ -30,8 +30,10 @@ impl Interactions {
                 self.known_type(t)?;
                 whole |= matches!(self.reach(caller, t, Permission::Read, None)?, Reach::All);
                 match self.store.read(t, id)? {
-                    None => return Err(InteractionError::NotFound(t.clone(), id.clone())),
                     Some(v) if !v.deleted && !whole => self.check_visible(caller, Permission::Read, &v)?,
+                    // Nothing about a resource outside the caller's reach, not even that it exists.
+                    None | Some(_) if !whole => return Err(crate::access::outside(t, id, Permission::Read)),
+                    None => return Err(InteractionError::NotFound(t.clone(), id.clone())),
                     Some(_) => {}
                 }
                 format!("{}/{t}/{id}/_history", ctx.base)

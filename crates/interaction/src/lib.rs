@@ -177,10 +177,25 @@ impl Interactions {
 
     /// The current version, if the caller may read it; `Gone` when it was deleted.
     pub fn read(&self, ty: &str, id: &str, ctx: &RequestContext) -> Result<ResourceVersion, InteractionError> {
-        self.check_permission(&ctx.caller, ty, Permission::Read)?;
-        let v = self.read_current(ty, id)?;
-        self.check_visible(&ctx.caller, Permission::Read, &v)?;
-        Ok(v)
+        let whole = self.reaches_whole(&ctx.caller, ty)?;
+        match self.read_current(ty, id) {
+            Ok(v) => {
+                self.check_visible(&ctx.caller, Permission::Read, &v)?;
+                Ok(v)
+            }
+            // A caller that sees only part of a type learns nothing of the rest, not even
+            // whether an id exists or was deleted.
+            Err(InteractionError::NotFound(..) | InteractionError::Gone(..)) if !whole => {
+                Err(access::outside(ty, id, Permission::Read))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the caller reads all of `ty` (an error when none of it).
+    fn reaches_whole(&self, caller: &Caller, ty: &str) -> Result<bool, InteractionError> {
+        self.known_type(ty)?;
+        Ok(matches!(self.reach(caller, ty, Permission::Read, None)?, access::Reach::All))
     }
 
     /// The current version, whoever asks; `Gone` when it was deleted.
@@ -200,12 +215,13 @@ impl Interactions {
         version: &str,
         ctx: &RequestContext,
     ) -> Result<ResourceVersion, InteractionError> {
-        self.known_type(ty)?;
-        self.check_permission(&ctx.caller, ty, Permission::Read)?;
+        let whole = self.reaches_whole(&ctx.caller, ty)?;
+        let hidden = || access::outside(ty, id, Permission::Read);
         let Ok(n) = version.parse::<u64>() else {
             return Err(InteractionError::VersionNotFound(ty.into(), id.into(), 0));
         };
         match self.store.vread(ty, id, n)? {
+            None | Some(ResourceVersion { deleted: true, .. }) if !whole => Err(hidden()),
             None => Err(InteractionError::VersionNotFound(ty.into(), id.into(), n)),
             Some(v) if v.deleted => Err(InteractionError::Gone(ty.into(), id.into())),
             Some(v) => {

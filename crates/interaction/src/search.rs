@@ -291,19 +291,13 @@ impl Interactions {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
-        let restricted = match ty {
-            Some(t) => !matches!(
-                self.reach(&ctx.caller, t, crate::Permission::Search, confined_to)?,
-                crate::access::Reach::All
-            ),
-            None => false,
-        };
         match contained_mode(params)? {
             None => {}
-            Some(_) if restricted => {
+            // Containers of every type are scanned: only for callers that reach everything.
+            Some(_) if !ctx.caller.is_unrestricted() => {
                 return Err(InteractionError::forbidden(
-                    "_contained cannot be searched with scopes that reach only part of a type",
-                    "型の一部だけに及ぶスコープでは _contained 検索はできません",
+                    "_contained searches need unrestricted access (they scan containers of every type)",
+                    "_contained 検索には制限のないアクセス権が必要です（あらゆるタイプのコンテナを走査するため）",
                 ))
             }
             Some(mode) => return self.contained_search(ty, params, ctx, extra, path, mode),
@@ -358,8 +352,7 @@ impl Interactions {
         }
         let mut entries: Vec<Value> =
             page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
-        let mut included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes)?;
-        included.retain(|v| self.may_see_version(&ctx.caller, crate::Permission::Read, v));
+        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, &ctx.caller)?;
         for v in &included {
             entries.push(search_entry(v, ctx, "include")?);
         }
@@ -562,11 +555,14 @@ fn searchset(
 impl Interactions {
     /// Resources named by `_include` (what the matches refer to) and `_revinclude` (what
     /// refers to the matches), repeated for `:iterate` until nothing new appears.
+    /// Only resources the caller may read are included, and only they lead further
+    /// (`:iterate` never walks through a resource the caller cannot see).
     fn includes(
         &self,
         matches: &[ResourceVersion],
         includes: &[Include],
         revincludes: &[Include],
+        caller: &crate::Caller,
     ) -> Result<Vec<ResourceVersion>, InteractionError> {
         let mut seen: HashSet<(String, String)> =
             matches.iter().map(|v| (v.resource_type.clone(), v.id.clone())).collect();
@@ -630,6 +626,7 @@ impl Interactions {
                     }
                 }
             }
+            next.retain(|v| self.may_see_version(caller, crate::Permission::Read, v));
             if !first && !next.is_empty() {
                 rounds += 1;
                 let max = self.config.limits.max_include_iterations;

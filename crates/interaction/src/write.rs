@@ -6,7 +6,7 @@
 use crate::access_txn::in_request_txn;
 use crate::error::InteractionError;
 use crate::resource::{expect_resource, valid_id, with_identity};
-use crate::{instant, Interactions, RequestContext};
+use crate::{instant, Interactions, Permission, RequestContext};
 use serde_json::Value;
 use tsunagu_store::{Method, NewVersion, ResourceVersion, StoreError, WriteTxn};
 
@@ -73,6 +73,10 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
+        self.check_permission(&ctx.caller, ty, Permission::Create)?;
+        if condition.is_some() {
+            self.check_permission(&ctx.caller, ty, Permission::Search)?;
+        }
         let (map, index) = self.prepared(ty, body)?;
         in_request_txn(self, ctx, |txn| {
             if let Some(cond) = condition {
@@ -116,6 +120,7 @@ impl Interactions {
             }
         }
         self.check_id(id)?;
+        self.may_put(ctx, ty)?;
         let (map, index) = self.prepared(ty, Value::Object(map))?;
         in_request_txn(self, ctx, |txn| {
             self.update_in(txn, ty, id, Content::indexed(map, index), if_match, Method::Put)
@@ -132,6 +137,8 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
+        self.may_put(ctx, ty)?;
+        self.check_permission(&ctx.caller, ty, Permission::Search)?;
         let (map, index) = self.prepared(ty, body)?;
         let body_id = map.get("id").and_then(Value::as_str).map(str::to_string);
         in_request_txn(self, ctx, |txn| {
@@ -162,6 +169,7 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
+        self.check_permission(&ctx.caller, ty, Permission::Delete)?;
         in_request_txn(self, ctx, |txn| self.delete_in(txn, ty, id, if_match))
     }
 
@@ -173,6 +181,8 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Option<Written>, InteractionError> {
         self.known_type(ty)?;
+        self.check_permission(&ctx.caller, ty, Permission::Delete)?;
+        self.check_permission(&ctx.caller, ty, Permission::Search)?;
         in_request_txn(self, ctx, |txn| {
             let matches = self.conditional_matches(txn, ty, criteria)?;
             match matches.as_slice() {
@@ -193,6 +203,10 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
+        self.check_permission(&ctx.caller, ty, Permission::Update)?;
+        if matches!(target, PatchTarget::Criteria(_)) {
+            self.check_permission(&ctx.caller, ty, Permission::Search)?;
+        }
         // The patched resource is checked and indexed outside the write lock from the
         // version current now; inside, that work is reused if no one wrote in between.
         let early = match target {
@@ -386,6 +400,13 @@ impl Interactions {
             body,
             seq: 0,
         })
+    }
+
+    /// A PUT updates or creates: the caller needs one of the two on the type (which one
+    /// applies is decided inside the transaction).
+    fn may_put(&self, ctx: &RequestContext, ty: &str) -> Result<(), InteractionError> {
+        self.check_permission(&ctx.caller, ty, Permission::Update)
+            .or_else(|_| self.check_permission(&ctx.caller, ty, Permission::Create))
     }
 
     pub(crate) fn check_id(&self, id: &str) -> Result<(), InteractionError> {

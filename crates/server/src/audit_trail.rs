@@ -7,15 +7,25 @@ use tsunagu_interaction::AuditEvent;
 use crate::dispatch::Call;
 use crate::AppState;
 
-/// Records the request unless its writes already did.
+/// Records the request unless its one write already did. A Bundle is always recorded
+/// (with its entries' requests), whatever its writes recorded.
 pub(crate) fn record(state: &AppState, c: &Call, status: u16) {
-    if c.ctx.audited.load(std::sync::atomic::Ordering::Relaxed) > 0 && status < 400 {
+    let segs: Vec<&str> = c.segments.iter().map(String::as_str).collect();
+    let bundle = c.method == Method::POST && segs.is_empty();
+    if c.ctx.audited.load(std::sync::atomic::Ordering::Relaxed) > 0 && status < 400 && !bundle {
         return;
     }
-    let segs: Vec<&str> = c.segments.iter().map(String::as_str).collect();
-    let (subtype, action, entities) = describe(&c.method, &segs);
-    let request =
-        format!("{} /{}{}{}", c.method, c.segments.join("/"), if c.query.is_empty() { "" } else { "?" }, c.query);
+    let (subtype, action, mut entities) = describe(&c.method, &segs);
+    let mut query = c.query.clone();
+    if c.method == Method::POST && segs.last() == Some(&"_search") {
+        // The search's parameters are in the form body.
+        let form = String::from_utf8_lossy(&c.body);
+        query = [query.as_str(), form.as_ref()].iter().filter(|q| !q.is_empty()).copied().collect::<Vec<_>>().join("&");
+    }
+    if bundle {
+        entities = bundle_requests(&c.body);
+    }
+    let request = format!("{} /{}{}{}", c.method, c.segments.join("/"), if query.is_empty() { "" } else { "?" }, query);
     let event = AuditEvent { caller: &c.ctx.caller, subtype, action, status, entities, request: Some(request) };
     state.audit.record(tsunagu_interaction::audit_entry(&event, now_ms()));
 }
@@ -26,14 +36,28 @@ pub(crate) fn record_unauthenticated(state: &AppState, parts: &http::request::Pa
     caller.agent.who = "anonymous".into();
     caller.agent.address = parts.extensions.get::<crate::Peer>().map(|p| p.addr.ip().to_string());
     let segs: Vec<&str> = parts.uri.path().split('/').filter(|s| !s.is_empty()).collect();
-    let (subtype, action, entities) = describe(&parts.method, &segs);
+    // No entities: nobody identified may put records into a patient's trail.
+    let (subtype, action, _) = describe(&parts.method, &segs);
+    let entities = Vec::new();
     let request = format!("{} {}", parts.method, parts.uri.path());
     let event = AuditEvent { caller: &caller, subtype, action, status, entities, request: Some(request) };
-    let entry = tsunagu_interaction::audit_entry(&event, now_ms());
-    // Called on the async side: when the audit queue is full, the wait happens on the
-    // blocking pool, not on a runtime thread.
-    let audit = state.audit.clone();
-    tokio::task::spawn_blocking(move || audit.record(entry));
+    state.audit.try_record(tsunagu_interaction::audit_entry(&event, now_ms()));
+}
+
+/// `METHOD url` of each entry of a batch or transaction (the first 1,000), so a batch's
+/// reads are named in the trail too (spaces become `_`: entities are space-separated).
+fn bundle_requests(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
+    v["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(1000)
+        .filter_map(|e| {
+            let r = &e["request"];
+            Some(format!("{} {}", r["method"].as_str()?, r["url"].as_str()?).replace(' ', "_"))
+        })
+        .collect()
 }
 
 /// The FHIR interaction, the action code and the resources a request names.

@@ -238,7 +238,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             ok_resource(c, 200, &cs)
         }
         (&Method::GET | &Method::POST, [ty, op]) if is_terminology_operation(ty, op) => {
-            fhir.check_permission(&c.ctx.caller, ty, Permission::Read)?;
+            fhir.check_whole(&c.ctx.caller, ty, Permission::Read)?;
             ok_resource(c, 200, &fhir.terminology_operation(ty, None, op, &operation_input(c)?)?)
         }
         (&Method::GET | &Method::POST, [ty, id, op]) if is_terminology_operation(ty, op) => {

@@ -538,3 +538,124 @@ async fn a_client_registered_by_jwks_url_may_rotate_its_keys() {
     *published.lock().unwrap() = json!({"keys": [jwk1, jwk2]});
     assert_eq!(ask(assertion(&pem2, kid2, "rotating", &endpoint, "r-3")).await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn writes_and_patches_tell_nothing_about_what_is_hidden() {
+    let w = world().await;
+    let reader = w.token("patient/*.rs", Some(&w.a));
+    let probe = json!([{"op": "test", "path": "/status", "value": "final"}]);
+    let patch = |t: &str, id: &str| {
+        w.server
+            .client
+            .patch(w.server.url(&format!("Observation/{id}")))
+            .bearer_auth(t)
+            .header("content-type", "application/json-patch+json")
+            .body(probe.to_string())
+            .send()
+    };
+    assert_eq!(patch(&reader, &w.obs_b_lab).await.unwrap().status(), 403, "no update scope at all");
+    let writer = w.token("patient/Observation.rus", Some(&w.a));
+    assert_eq!(
+        patch(&writer, &w.obs_b_lab).await.unwrap().status(),
+        403,
+        "another patient's: refused before the test op"
+    );
+    assert_eq!(patch(&writer, &w.obs_a_lab).await.unwrap().status(), 200);
+    // If-Match on a hidden resource: 403, not a 412 that tells its version.
+    let mine = json!({"resourceType": "Observation", "id": w.obs_b_lab, "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": format!("Patient/{}", w.a)}});
+    let r = w
+        .server
+        .client
+        .put(w.server.url(&format!("Observation/{}", w.obs_b_lab)))
+        .bearer_auth(&writer)
+        .header("content-type", "application/fhir+json")
+        .header("if-match", "W/\"7\"")
+        .body(mine.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A deleted resource of someone else's cannot be taken over by a restricted creator.
+    let admin = w.token("system/*.cruds", None);
+    assert_eq!(w.call(&admin, Method::DELETE, &format!("Observation/{}", w.obs_b_lab), None).await.0, 204);
+    let creator = w.token("patient/Observation.cru", Some(&w.a));
+    assert_eq!(w.call(&creator, Method::PUT, &format!("Observation/{}", w.obs_b_lab), Some(&mine)).await.0, 403);
+    // Reading what does not exist or was deleted says no more than reading what is hidden.
+    assert_eq!(w.get(&reader, &format!("Observation/{}", w.obs_b_lab)).await.0, 403);
+    assert_eq!(w.get(&reader, "Observation/no-such-id").await.0, 403);
+    // Shared types are read, never written, through patient/ scopes.
+    let all = w.token("patient/*.cruds", Some(&w.a));
+    assert_eq!(w.get(&all, "Organization").await.0, 200);
+    let org = json!({"resourceType": "Organization", "name": "Evil clinic"});
+    assert_eq!(w.call(&all, Method::POST, "Organization", Some(&org)).await.0, 403);
+    // _contained scans containers of every type: not for restricted callers.
+    assert_eq!(w.get(&all, "Medication?_contained=true").await.0, 403);
+}
+
+#[tokio::test]
+async fn iterated_includes_never_walk_through_hidden_resources() {
+    let w = world().await;
+    let admin = w.token("system/*.cruds", None);
+    let (_, doc) = w
+        .call(
+            &admin,
+            Method::POST,
+            "Practitioner",
+            Some(&json!({"resourceType": "Practitioner", "name": [{"family": "Dr"}]})),
+        )
+        .await;
+    let doc = doc["id"].as_str().unwrap().to_string();
+    let (_, med) = w
+        .call(
+            &admin,
+            Method::POST,
+            "Medication",
+            Some(&json!({"resourceType": "Medication", "code": {"text": "secret drug"}})),
+        )
+        .await;
+    let med = med["id"].as_str().unwrap().to_string();
+    let rx = json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                    "medicationReference": {"reference": format!("Medication/{med}")},
+                    "subject": {"reference": format!("Patient/{}", w.b)},
+                    "requester": {"reference": format!("Practitioner/{doc}")}});
+    assert_eq!(w.call(&admin, Method::POST, "MedicationRequest", Some(&rx)).await.0, 201);
+    let t = w.token("patient/*.rs", Some(&w.a));
+    let q = format!(
+        "Practitioner?_id={doc}&_revinclude:iterate=MedicationRequest:requester&_include:iterate=MedicationRequest:medication"
+    );
+    let (s, b) = w.get(&t, &q).await;
+    assert_eq!(s, 200);
+    assert_eq!(ids(&b), vec![format!("Practitioner/{doc}")], "{b}");
+    // The same search by someone who sees everything reaches the drug.
+    let (_, all) = w.get(&admin, &q).await;
+    assert!(ids(&all).contains(&format!("Medication/{med}")));
+}
+
+#[tokio::test]
+async fn a_batch_is_recorded_with_each_entry() {
+    let w = world().await;
+    let t = w.token_for("batcher", "system/*.cruds", None);
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": format!("Patient/{}", w.b)}},
+        {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]});
+    assert_eq!(w.call(&t, Method::POST, "", Some(&batch)).await.0, 200);
+    let form = format!("family=Baba&_id={}", w.b);
+    let r = w
+        .server
+        .client
+        .post(w.server.url("Patient/_search"))
+        .bearer_auth(&t)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let auditor = w.token_for("auditor", "user/AuditEvent.rs", None);
+    let (_, b) = w.get(&auditor, "AuditEvent?agent=client:batcher&_count=50").await;
+    let text = b.to_string();
+    assert!(text.contains(&format!("GET_Patient/{}", w.b)), "the batch's read is named: {text}");
+    assert!(text.contains("family=Baba"), "POST _search parameters are recorded: {text}");
+}
