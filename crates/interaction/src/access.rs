@@ -224,7 +224,8 @@ impl Interactions {
             Ok(Reach::Where(_)) if v.deleted => false,
             Ok(Reach::Where(clauses)) => match serde_json::from_slice::<Value>(&v.body) {
                 Ok(r) => {
-                    let entries = self.search.index_entries(&v.resource_type, &r);
+                    let codes = params_in(&clauses, &v.resource_type);
+                    let entries = self.search.entries_of(&v.resource_type, &r, &codes);
                     tsunagu_search::resource_matches(&clauses, &v.resource_type, &v.id, &entries).unwrap_or(false)
                 }
                 Err(_) => false,
@@ -281,7 +282,8 @@ impl Interactions {
         }
         if let Some(ty) = q.resource_type.clone() {
             if let Reach::Where(clauses) = self.reach(caller, &ty, Permission::Search, confined_to)? {
-                q.clauses.extend(clauses);
+                let implied: Vec<Clause> = clauses.into_iter().filter(|c| !implied_by(c, &q.clauses, &ty)).collect();
+                q.clauses.extend(implied);
             }
         }
         for clause in &mut q.clauses {
@@ -313,6 +315,43 @@ impl Interactions {
         }
         Ok(())
     }
+}
+
+/// Whether `clause` is a compartment condition the query already implies: it asks
+/// for one patient through one of that compartment's own parameters
+/// (`Observation?subject=Patient/1` is in Patient/1's compartment), so the condition
+/// would only cost a second probe.
+fn implied_by(clause: &Clause, query: &[Clause], ty: &str) -> bool {
+    let [Condition::Compartment { params, target_type, target_id: Some(target_id) }] = clause.any.as_slice() else {
+        return false;
+    };
+    query.iter().any(|q| match q.any.as_slice() {
+        [Condition::Index {
+            param,
+            test: tsunagu_store::Test::Reference { target_type: Some(t), target_id: Some(id), .. },
+            negate: false,
+        }] => t == target_type && id == target_id && params.iter().any(|(member, code)| member == ty && code == param),
+        _ => false,
+    })
+}
+
+/// The search parameters of `ty` that clauses test (what must be extracted to decide them).
+fn params_in<'a>(clauses: &'a [Clause], ty: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for c in clauses.iter().flat_map(|c| &c.any) {
+        match c {
+            // `identifier:of-type` and the like come from the base parameter's extraction.
+            Condition::Index { param, .. } | Condition::Missing { param, .. } | Condition::DateWindow { param, .. } => {
+                out.push(param.split(':').next().unwrap_or(param))
+            }
+            Condition::Compartment { params, .. } => {
+                out.extend(params.iter().filter(|(member, _)| member == ty).map(|(_, code)| code.as_str()))
+            }
+            // Decided without index entries, or (chains, _has, full text) not in memory.
+            _ => {}
+        }
+    }
+    out
 }
 
 /// One statement for alternatives that each grant the resources matching all their

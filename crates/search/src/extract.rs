@@ -50,6 +50,19 @@ impl SearchRegistry {
         out
     }
 
+    /// The entries of the named parameters only: what deciding one condition about one
+    /// resource needs (whether a caller may see it), far less than the full extraction.
+    pub fn entries_of(&self, ty: &str, resource: &Value, codes: &[&str]) -> Vec<IndexEntry> {
+        let resolver = TypeOnlyResolver;
+        let ctx = EvalContext::new().with_hooks(&resolver);
+        let mut out = Vec::new();
+        for p in self.params(ty).iter().filter(|p| codes.contains(&p.code)) {
+            out.extend(param_entries(p, resource, &ctx));
+        }
+        out.dedup();
+        out
+    }
+
     /// The reference entries of a resource: of parameter `param`, or of every reference
     /// parameter. What `_include` follows, without the cost of the full extraction (full
     /// text, composites).

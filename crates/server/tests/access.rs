@@ -200,6 +200,13 @@ async fn a_patient_app_sees_only_its_patient() {
     assert_eq!(s, 200);
     assert_eq!(bundle["total"], 2, "the total counts only what the patient may see");
     assert!(ids(&bundle).iter().all(|r| r != &format!("Observation/{}", w.obs_b_lab)));
+    // Searching by its own patient needs no second condition; by another patient finds nothing.
+    let (_, own) = w.get(&t, &format!("Observation?subject=Patient/{}&_total=accurate", w.a)).await;
+    assert_eq!(own["total"], 2);
+    let (_, other) = w.get(&t, &format!("Observation?subject=Patient/{}&_total=accurate", w.b)).await;
+    assert_eq!(other["total"], 0);
+    let (_, either) = w.get(&t, &format!("Observation?subject=Patient/{},Patient/{}&_total=accurate", w.a, w.b)).await;
+    assert_eq!(either["total"], 2);
     // Patient search: only the patient itself, whatever the criteria.
     let (_, bundle) = w.get(&t, "Patient?family=Baba&_total=accurate").await;
     assert_eq!(bundle["total"], 0);
