@@ -25,6 +25,8 @@ enum Outcome {
     Staged(String, Vec<Staged>),
     /// A Bundle that must run as a real transaction (conditional entries).
     Transaction(String, Value),
+    /// A JP-CLINS submission, validated and split by the staging thread.
+    Submission(String, Box<tsunagu_interaction::clins::PreparedSubmission>, usize),
     Failed(String, String),
 }
 
@@ -116,6 +118,13 @@ fn stage_worker(fhir: &Interactions, rx: &Mutex<Receiver<Input>>, tx: &SyncSende
             let out = match doc {
                 Err(e) => Outcome::Failed(input.name.clone(), format!("not JSON: {e}")),
                 Ok(v) if tsunagu_interaction::needs_transaction(&v) => Outcome::Transaction(input.name.clone(), v),
+                Ok(v) if tsunagu_interaction::clins::submission_profile(&v).is_some() => {
+                    let n = v.get("entry").and_then(Value::as_array).map_or(0, Vec::len) + 1;
+                    match fhir.prepare_submission(v) {
+                        Ok(p) => Outcome::Submission(input.name.clone(), Box::new(p), n),
+                        Err(e) => Outcome::Failed(input.name.clone(), described(&e)),
+                    }
+                }
                 Ok(v) => match fhir.stage(v) {
                     Ok(s) => Outcome::Staged(input.name.clone(), s),
                     Err(e) => Outcome::Failed(input.name.clone(), e.message(Default::default())),
@@ -178,11 +187,29 @@ fn write_all(fhir: &Interactions, rx: Receiver<Outcome>, bar: &ProgressBar) -> (
                     Err(e) => failures.push((name, e.message(Default::default()))),
                 }
             }
+            Outcome::Submission(name, prepared, n) => {
+                flush(&mut pending, &mut pending_names, &mut written, &mut failures);
+                match fhir.commit_submission(*prepared, &RequestContext::new("")) {
+                    Ok(_) => written += n,
+                    Err(e) => failures.push((name, described(&e))),
+                }
+            }
             Outcome::Failed(name, why) => failures.push((name, why)),
         }
     }
     flush(&mut pending, &mut pending_names, &mut written, &mut failures);
     (written, failures)
+}
+
+/// An error with the issues it carries (a refused submission names what is wrong where).
+fn described(e: &tsunagu_interaction::InteractionError) -> String {
+    let mut out = e.message(Default::default());
+    if let tsunagu_interaction::InteractionError::Invalid { issues, .. } = e {
+        for i in issues.iter().filter(|i| i.severity == "error").take(10) {
+            out.push_str(&format!("\n    {}: {}", i.expression.as_deref().unwrap_or("-"), i.en));
+        }
+    }
+    out
 }
 
 fn input_size(p: &Path) -> u64 {

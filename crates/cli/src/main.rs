@@ -336,8 +336,13 @@ pub(crate) fn open_with_validator(
     };
     let interaction_config =
         tsunagu_interaction::InteractionConfig { limits: cfg.limits.clone(), ..Default::default() };
-    let fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)
+    let mut fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)
         .with_terminology(terminology);
+    if has_packages {
+        // JP-CLINS submissions are validated whatever `validate` says.
+        let submissions = tsunagu_server::ProfileCheck { validator: validator.clone(), required: Default::default() };
+        fhir = fhir.with_profile_validation(Arc::new(submissions));
+    }
     let stored = fhir.load_stored_terminology().map_err(|e| e.message(Default::default()))?;
     tracing::debug!("{stored} stored terminology resources loaded");
     for sp in validator.packages().all(tsunagu_validation::ConformanceKind::SearchParameter) {

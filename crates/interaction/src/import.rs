@@ -69,6 +69,12 @@ impl Interactions {
                 "resourceType がありません".into(),
             ));
         };
+        if crate::clins::submission_profile(&input).is_some() {
+            return Err(InteractionError::not_supported(
+                "a JP-CLINS submission is stored with Interactions::submit, not staged",
+                "JP-CLINS の提出は submit で保存します",
+            ));
+        }
         let kind = input.get("type").and_then(Value::as_str).unwrap_or("").to_string();
         if ty != "Bundle" || !matches!(kind.as_str(), "transaction" | "batch" | "collection") {
             return Ok(self.with_index(vec![self.stage_resource(input, None)?]));

@@ -15,6 +15,7 @@ mod audit;
 mod audit_api;
 mod bundle;
 mod check;
+pub mod clins;
 mod conditional;
 mod error;
 mod guard;
@@ -120,6 +121,9 @@ pub struct Interactions {
     model: &'static Model,
     /// Checks content before it is written (base structure, and later profiles).
     check: Arc<dyn ResourceCheck>,
+    /// Validates against profiles whatever `check` is (JP-CLINS submissions); `None`:
+    /// `check` itself, if it can.
+    profiles: Option<Arc<dyn ResourceCheck>>,
     /// Search parameters: index extraction on write, query parsing on search.
     search: Arc<tsunagu_search::SearchRegistry>,
     /// Code systems, value sets and concept maps: from packages, and kept in step with the
@@ -134,6 +138,7 @@ impl Interactions {
             store,
             model: tsunagu_model::r4(),
             check,
+            profiles: None,
             search: Arc::new(tsunagu_search::SearchRegistry::new()),
             terminology: Arc::new(tsunagu_terminology::Terminology::default()),
             config,
@@ -144,6 +149,13 @@ impl Interactions {
     /// operations, token `:in`/`:below` searches and stored terminology resources.
     pub fn with_terminology(mut self, terminology: Arc<tsunagu_terminology::Terminology>) -> Self {
         self.terminology = terminology;
+        self
+    }
+
+    /// Validates JP-CLINS submissions with `check` (which must answer
+    /// [`ResourceCheck::check_profiles`]), whatever the write check is.
+    pub fn with_profile_validation(mut self, check: Arc<dyn ResourceCheck>) -> Self {
+        self.profiles = Some(check);
         self
     }
 

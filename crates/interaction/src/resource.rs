@@ -22,6 +22,12 @@ pub trait ResourceCheck: Send + Sync {
     fn checks_base_structure(&self) -> bool {
         false
     }
+    /// Checks `resource` against `profiles` (which must be known) as well as everything
+    /// [`ResourceCheck::check`] checks; `None` when this check cannot validate profiles.
+    /// JP-CLINS submissions are always validated this way.
+    fn check_profiles(&self, _resource: &Value, _profiles: &[&str]) -> Option<Vec<ContentIssue>> {
+        None
+    }
 }
 
 /// Accepts everything that is a JSON object; for tests and bulk loads of trusted data.

@@ -73,6 +73,9 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
+        if ty == "Bundle" && condition.is_none() && crate::clins::submission_profile(&body).is_some() {
+            return self.submit(body, ctx);
+        }
         self.check_permission(&ctx.caller, ty, Permission::Create)?;
         if condition.is_some() {
             self.check_permission(&ctx.caller, ty, Permission::Search)?;
@@ -340,6 +343,9 @@ impl Interactions {
         if cur.deleted {
             return Ok(None);
         }
+        if ty == "Bundle" {
+            self.withdraw_items(txn, id, &cur.body)?;
+        }
         let ts = self.store.next_timestamp_ms();
         let v = NewVersion {
             resource_type: ty,
@@ -443,6 +449,7 @@ impl Interactions {
         body: Value,
     ) -> Result<serde_json::Map<String, Value>, InteractionError> {
         let body = Value::Object(expect_resource(ty, body)?);
+        refuse_submission_paths(&body)?;
         let structure_checked = self.check.checks_base_structure();
         crate::guard::check(&body, &self.config.limits, !structure_checked)?;
         self.check_content(&body)?;
@@ -480,6 +487,35 @@ impl Interactions {
             _ => Err(multiple_matches(ty, criteria, matches.len())),
         }
     }
+}
+
+/// JP-CLINS submissions and their items are written by `clins` alone: a submission
+/// Bundle only through `POST [base]/Bundle` (which validates and splits it), an item only
+/// as part of its submission (so withdrawal and replacement know every item).
+fn refuse_submission_paths(resource: &Value) -> Result<(), InteractionError> {
+    let (en, ja) = if crate::clins::submission_profile(resource).is_some() {
+        (
+            "A JP-CLINS Bundle is submitted with POST [base]/Bundle; a later submission with the same identifier replaces it",
+            "JP-CLINS の Bundle は POST [base]/Bundle で提出します（同じ identifier の再提出で置き換わります）",
+        )
+    } else if crate::clins::claims_item(resource) {
+        (
+            "meta.source urn:tsunagu:submission:… marks items of a JP-CLINS submission; change the item by submitting the Bundle again",
+            "meta.source の urn:tsunagu:submission:… は JP-CLINS 提出の項目を表します。項目は Bundle の再提出で変更してください",
+        )
+    } else {
+        return Ok(());
+    };
+    Err(InteractionError::Invalid {
+        status: 422,
+        issues: vec![crate::error::ContentIssue {
+            severity: "error",
+            code: "business-rule",
+            expression: None,
+            en: en.into(),
+            ja: ja.into(),
+        }],
+    })
 }
 
 /// What a new version holds: the resource, and its index entries when they were extracted

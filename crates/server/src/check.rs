@@ -62,6 +62,10 @@ impl ResourceCheck for ProfileCheck {
         true
     }
 
+    fn check_profiles(&self, resource: &Value, profiles: &[&str]) -> Option<Vec<ContentIssue>> {
+        Some(content_issues(self.validator.validate(resource, profiles)))
+    }
+
     /// 400 when the base structure is already broken, 422 when only profiles are.
     fn rejection_status(&self, resource: &Value, _issues: &[ContentIssue]) -> u16 {
         // One error is enough to decide.

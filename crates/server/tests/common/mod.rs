@@ -24,6 +24,15 @@ pub async fn start_checked(
     tune: impl FnOnce(&mut tsunagu_server::ServerConfig),
     check: Arc<dyn tsunagu_interaction::ResourceCheck>,
 ) -> TestServer {
+    start_adjusted(tune, check, |fhir| fhir).await
+}
+
+/// [`start_checked`], with the interaction layer adjusted by `adjust` before it serves.
+pub async fn start_adjusted(
+    tune: impl FnOnce(&mut tsunagu_server::ServerConfig),
+    check: Arc<dyn tsunagu_interaction::ResourceCheck>,
+    adjust: impl FnOnce(tsunagu_interaction::Interactions) -> tsunagu_interaction::Interactions,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -32,7 +41,7 @@ pub async fn start_checked(
     tune(&mut config);
     let interaction_config =
         tsunagu_interaction::InteractionConfig { limits: config.limits.clone(), ..Default::default() };
-    let fhir = Arc::new(tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config));
+    let fhir = Arc::new(adjust(tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)));
     let limits = config.limits.clone();
     let app = tsunagu_server::router(fhir, config);
     tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });

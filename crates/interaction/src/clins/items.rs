@@ -1,0 +1,113 @@
+//! The items of a submission: each entry of the Bundle as a resource of its own, with a
+//! derived id, references between entries rewritten to those ids, and `meta.source`
+//! naming the submission.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::SOURCE_PREFIX;
+use crate::bundle::rewrite_references;
+
+/// One entry of a submission, ready to be written as `ty`/`id`.
+pub(crate) struct Item {
+    pub ty: String,
+    pub id: String,
+    pub map: Map<String, Value>,
+}
+
+/// The id of the item made from the entry keyed `key` of the submission stored as
+/// `Bundle/{bundle_id}`: 32 hex digits of SHA-256 over both. The Bundle's id is random and
+/// server-assigned, so nobody can take an item's id before the first submission.
+pub(crate) fn item_id(bundle_id: &str, key: &str) -> String {
+    let digest = Sha256::new().chain_update(bundle_id).chain_update([0]).chain_update(key).finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry's key: its `fullUrl`, else its position (`#3`).
+fn entry_key(index: usize, entry: &Value) -> String {
+    entry.get("fullUrl").and_then(Value::as_str).map_or_else(|| format!("#{index}"), str::to_string)
+}
+
+fn entry_resources(bundle: &Value) -> impl Iterator<Item = (usize, &Value, &Value, &str)> {
+    bundle.get("entry").and_then(Value::as_array).into_iter().flatten().enumerate().filter_map(|(i, e)| {
+        let r = e.get("resource")?;
+        let ty = r.get("resourceType").and_then(Value::as_str)?;
+        Some((i, e, r, ty))
+    })
+}
+
+/// `(type, id)` of every item the submission stored as `Bundle/{bundle_id}` carries.
+pub(crate) fn item_refs(bundle: &Value, bundle_id: &str) -> Vec<(String, String)> {
+    entry_resources(bundle).map(|(i, e, _, ty)| (ty.to_string(), item_id(bundle_id, &entry_key(i, e)))).collect()
+}
+
+/// The items of `bundle` as the submission `Bundle/{bundle_id}`.
+pub(crate) fn items(bundle: &Value, bundle_id: &str) -> Vec<Item> {
+    let mut targets: HashMap<String, String> = HashMap::new();
+    // `Type/id` tails of RESTful fullUrls; a tail two entries share resolves to neither.
+    let mut tails: HashMap<String, Option<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, entry, resource, ty) in entry_resources(bundle) {
+        let key = entry_key(i, entry);
+        let id = item_id(bundle_id, &key);
+        let reference = format!("{ty}/{id}");
+        if let Some(tail) = restful_tail(&key, ty) {
+            tails.entry(tail).and_modify(|t| *t = None).or_insert_with(|| Some(reference.clone()));
+        }
+        targets.insert(key, reference);
+        let mut map = resource.as_object().cloned().unwrap_or_default();
+        let meta = map.entry("meta").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            meta.insert("source".into(), Value::String(format!("{SOURCE_PREFIX}{bundle_id}")));
+        }
+        out.push(Item { ty: ty.to_string(), id, map });
+    }
+    for item in &mut out {
+        for v in item.map.values_mut() {
+            rewrite_references(v, &mut |r| targets.get(r).cloned().or_else(|| tails.get(r).cloned().flatten()));
+        }
+    }
+    out
+}
+
+/// `Patient/123` for a fullUrl `http://example.org/fhir/Patient/123` of a Patient entry.
+fn restful_tail(full_url: &str, ty: &str) -> Option<String> {
+    if !(full_url.starts_with("http://") || full_url.starts_with("https://")) {
+        return None;
+    }
+    let mut parts = full_url.rsplitn(3, '/');
+    let id = parts.next()?;
+    (parts.next()? == ty).then(|| format!("{ty}/{id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn references_between_entries_point_at_the_items() {
+        let bundle = json!({ "resourceType": "Bundle", "entry": [
+            { "fullUrl": "urn:uuid:p", "resource": { "resourceType": "Patient", "id": "x" } },
+            { "fullUrl": "http://h.example/fhir/Practitioner/d1", "resource": { "resourceType": "Practitioner" } },
+            { "fullUrl": "urn:uuid:o", "resource": { "resourceType": "Observation",
+                "subject": { "reference": "urn:uuid:p" }, "performer": [{ "reference": "Practitioner/d1" },
+                { "reference": "#contained" }, { "reference": "Organization/elsewhere" }] } },
+        ]});
+        let items = items(&bundle, "b1");
+        assert_eq!(items.len(), 3);
+        let obs = &items[2].map;
+        assert_eq!(obs["subject"]["reference"], format!("Patient/{}", items[0].id));
+        assert_eq!(obs["performer"][0]["reference"], format!("Practitioner/{}", items[1].id));
+        assert_eq!(obs["performer"][1]["reference"], "#contained");
+        assert_eq!(obs["performer"][2]["reference"], "Organization/elsewhere");
+        assert_eq!(obs["meta"]["source"], "urn:tsunagu:submission:b1");
+        assert_eq!(item_refs(&bundle, "b1"), items.iter().map(|i| (i.ty.clone(), i.id.clone())).collect::<Vec<_>>());
+        // Another submission's items never share ids.
+        assert_ne!(item_id("b2", "urn:uuid:p"), items[0].id);
+    }
+}

@@ -1,0 +1,55 @@
+//! 電子カルテ情報共有サービス submissions (JP-CLINS). A Bundle that declares one of the
+//! JP-CLINS Bundle profiles is a *submission*, not an opaque resource:
+//!
+//! - it is validated against that profile (and its entries against theirs) whatever
+//!   `validate` is set to, and refused whole when it fails;
+//! - it is kept as sent (the document of record), under the id of the first submission
+//!   with its `Bundle.identifier`;
+//! - each entry is also stored as a resource of its own, an *item*, with an id derived
+//!   from the Bundle's id and the entry's `fullUrl`, references between entries rewritten
+//!   to those ids, and `meta.source` naming the submission, so ordinary search finds it;
+//! - a later submission with the same identifier replaces the Bundle and all its items
+//!   in one write transaction (items it no longer carries are deleted, unchanged ones
+//!   keep their version); identical content writes nothing;
+//! - deleting the Bundle (`DELETE Bundle?identifier=…` or by id) withdraws every item.
+//!
+//! Why derived ids: the items of a submission are known from the stored Bundle alone, so
+//! replacement and withdrawal need no search, and a resubmission that keeps its
+//! `fullUrl`s keeps its items' ids (their old versions stay in history).
+
+mod items;
+mod submit;
+
+pub use submit::PreparedSubmission;
+
+use serde_json::Value;
+
+/// The Bundle profiles that make a submission (compared without `|version`).
+pub const SUBMISSION_PROFILES: &[&str] = &[
+    "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_CLINS",
+    "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eReferral",
+    "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eDischargeSummary",
+    "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_ePCS",
+    "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eCheckupGeneral",
+    "http://jpfhir.jp/fhir/eCheckup/StructureDefinition/JP_Bundle_eCheckupGeneral",
+];
+
+/// `meta.source` of an item: this prefix and the id of its submission's Bundle.
+pub const SOURCE_PREFIX: &str = "urn:tsunagu:submission:";
+
+/// The JP-CLINS profile `resource` declares, when it is a submission Bundle.
+pub fn submission_profile(resource: &Value) -> Option<&str> {
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return None;
+    }
+    resource.pointer("/meta/profile")?.as_array()?.iter().filter_map(Value::as_str).find(|p| {
+        let bare = p.split('|').next().unwrap_or(p);
+        SUBMISSION_PROFILES.contains(&bare)
+    })
+}
+
+/// Whether `resource` claims to be an item of a submission (`meta.source` under
+/// [`SOURCE_PREFIX`]): only the submission path may write such a resource.
+pub(crate) fn claims_item(resource: &Value) -> bool {
+    resource.pointer("/meta/source").and_then(Value::as_str).is_some_and(|s| s.starts_with(SOURCE_PREFIX))
+}

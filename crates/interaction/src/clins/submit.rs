@@ -1,0 +1,249 @@
+//! Submitting, replacing and withdrawing a JP-CLINS submission (see the module doc of
+//! `clins`). Everything a submission writes happens in one write transaction.
+
+use serde_json::{Map, Value};
+use tsunagu_store::{IndexEntry, Method, WriteTxn};
+
+use super::items::{item_refs, items, Item};
+use super::submission_profile;
+use crate::access_txn::in_request_txn;
+use crate::error::{ContentIssue, InteractionError};
+use crate::write::{Content, Written};
+use crate::{Interactions, Permission, RequestContext};
+
+/// A submission that passed validation, its items made for a fresh Bundle id and indexed
+/// outside the write lock.
+pub struct PreparedSubmission {
+    bundle: Map<String, Value>,
+    bundle_index: Vec<IndexEntry>,
+    /// `system|value` of `Bundle.identifier`, escaped for a search.
+    criteria: String,
+    fresh_id: String,
+    items: Vec<(Item, Vec<IndexEntry>)>,
+}
+
+impl Interactions {
+    /// `POST [base]/Bundle` with a JP-CLINS Bundle: validate, then store or replace.
+    pub fn submit(&self, body: Value, ctx: &RequestContext) -> Result<Written, InteractionError> {
+        self.check_permission(&ctx.caller, "Bundle", Permission::Create)?;
+        let prepared = self.prepare_submission(body)?;
+        self.commit_submission(prepared, ctx)
+    }
+
+    /// Everything a submission needs before the write lock: the guard, validation against
+    /// its JP-CLINS profile (always, whatever `validate` says), items and their indexes.
+    pub fn prepare_submission(&self, body: Value) -> Result<PreparedSubmission, InteractionError> {
+        let map = crate::resource::expect_resource("Bundle", body)?;
+        let bundle = Value::Object(map);
+        let profile = submission_profile(&bundle).map(str::to_string).ok_or_else(|| {
+            InteractionError::bad_request(
+                "the Bundle declares no JP-CLINS profile",
+                "Bundle が JP-CLINS のプロファイルを宣言していません",
+            )
+        })?;
+        crate::guard::check(&bundle, &self.config.limits, false)?;
+        self.validate_submission(&bundle, &profile)?;
+        let criteria = identifier_criteria(&bundle)?;
+        let fresh_id = crate::resource::new_id();
+        let items = self.indexed_items(&bundle, &fresh_id);
+        let bundle_index = self.search.index_entries("Bundle", &bundle);
+        let Value::Object(bundle) = bundle else { unreachable!("built as an object above") };
+        Ok(PreparedSubmission { bundle, bundle_index, criteria, fresh_id, items })
+    }
+
+    fn validate_submission(&self, bundle: &Value, profile: &str) -> Result<(), InteractionError> {
+        let checked = self
+            .profiles
+            .as_ref()
+            .and_then(|c| c.check_profiles(bundle, &[profile]).map(|i| (c, i)))
+            .or_else(|| self.check.check_profiles(bundle, &[profile]).map(|i| (&self.check, i)));
+        let Some((check, mut issues)) = checked else {
+            return Err(InteractionError::Invalid {
+                status: 422,
+                issues: vec![ContentIssue {
+                    severity: "error",
+                    code: "not-supported",
+                    expression: None,
+                    en: format!("{profile} cannot be checked: the JP-CLINS packages are not loaded"),
+                    ja: format!("JP-CLINS のパッケージが読み込まれていないため、{profile} を検証できません"),
+                }],
+            });
+        };
+        if issues.iter().any(|i| i.severity == "error") {
+            let status = check.rejection_status(bundle, &issues);
+            crate::guard::cut_issues(&mut issues, self.config.limits.max_issues);
+            return Err(InteractionError::Invalid { status, issues });
+        }
+        Ok(())
+    }
+
+    fn indexed_items(&self, bundle: &Value, bundle_id: &str) -> Vec<(Item, Vec<IndexEntry>)> {
+        items(bundle, bundle_id)
+            .into_iter()
+            .map(|mut item| {
+                let v = Value::Object(std::mem::take(&mut item.map));
+                let index = self.search.index_entries(&item.ty, &v);
+                let Value::Object(map) = v else { unreachable!("built as an object above") };
+                item.map = map;
+                (item, index)
+            })
+            .collect()
+    }
+
+    /// Stores a prepared submission, replacing the one with the same identifier.
+    pub fn commit_submission(&self, p: PreparedSubmission, ctx: &RequestContext) -> Result<Written, InteractionError> {
+        let PreparedSubmission { bundle, bundle_index, criteria, fresh_id, items } = p;
+        in_request_txn(self, ctx, |txn| {
+            let found = self.conditional_matches(txn, "Bundle", &criteria)?;
+            let (id, items) = match found.as_slice() {
+                [] => (fresh_id, items),
+                [(_, id)] => {
+                    let current = txn.current("Bundle", id)?.filter(|c| !c.deleted);
+                    if let Some(cur) = &current {
+                        if same_content(&cur.body, &bundle) {
+                            return Ok(Written { version: cur.clone(), created: false, existing: true });
+                        }
+                    }
+                    // Replacing: the items take ids derived from the held Bundle's id.
+                    let items = self.indexed_items(&Value::Object(bundle.clone()), id);
+                    if let Some(cur) = current {
+                        let old: Value = serde_json::from_slice(&cur.body).unwrap_or(Value::Null);
+                        let keep: std::collections::HashSet<(&str, &str)> =
+                            items.iter().map(|(i, _)| (i.ty.as_str(), i.id.as_str())).collect();
+                        for (ty, item_id) in item_refs(&old, id) {
+                            if !keep.contains(&(ty.as_str(), item_id.as_str())) {
+                                self.delete_in(txn, &ty, &item_id, None)?;
+                            }
+                        }
+                    }
+                    (id.clone(), items)
+                }
+                _ => return Err(crate::write::multiple_matches("Bundle", &criteria, found.len())),
+            };
+            for (item, index) in items {
+                self.write_item(txn, &id, item, index)?;
+            }
+            let current = txn.current("Bundle", &id)?;
+            let (next, method) = current.as_ref().map_or((1, Method::Post), |c| (c.version + 1, Method::Put));
+            let created = current.is_none_or(|c| c.deleted);
+            let version = self.put_version(txn, "Bundle", &id, next, method, Content::indexed(bundle, bundle_index))?;
+            Ok(Written { version, created, existing: false })
+        })
+    }
+
+    /// Writes one item unless it already holds the same content; an id held by a resource
+    /// of another origin is a conflict, never overwritten.
+    fn write_item(
+        &self,
+        txn: &mut dyn WriteTxn,
+        bundle_id: &str,
+        item: Item,
+        index: Vec<IndexEntry>,
+    ) -> Result<(), InteractionError> {
+        let Item { ty, id, map } = item;
+        let current = txn.current(&ty, &id)?;
+        let next = match &current {
+            Some(c) if !c.deleted => {
+                let body: Value = serde_json::from_slice(&c.body).unwrap_or(Value::Null);
+                let source = body.pointer("/meta/source").and_then(Value::as_str);
+                if source != Some(&format!("{}{bundle_id}", super::SOURCE_PREFIX)) {
+                    return Err(InteractionError::Conflict {
+                        en: format!("{ty}/{id} is held by a resource that is not an item of this submission"),
+                        ja: format!("{ty}/{id} はこの提出の項目ではないリソースが使用しています"),
+                    });
+                }
+                if same_content(&c.body, &map) {
+                    return Ok(());
+                }
+                c.version + 1
+            }
+            Some(c) => c.version + 1,
+            None => 1,
+        };
+        let method = if next == 1 { Method::Post } else { Method::Put };
+        self.put_version(txn, &ty, &id, next, method, Content::indexed(map, index))?;
+        Ok(())
+    }
+
+    /// Inside a deletion of `Bundle/{id}`: when the Bundle is a submission, its items go too.
+    pub(crate) fn withdraw_items(
+        &self,
+        txn: &mut dyn WriteTxn,
+        bundle_id: &str,
+        body: &[u8],
+    ) -> Result<(), InteractionError> {
+        let Ok(bundle) = serde_json::from_slice::<Value>(body) else {
+            return Ok(());
+        };
+        if submission_profile(&bundle).is_none() {
+            return Ok(());
+        }
+        for (ty, id) in item_refs(&bundle, bundle_id) {
+            self.delete_in(txn, &ty, &id, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a stored body and a new resource differ only in id, versionId and lastUpdated.
+fn same_content(stored: &[u8], new: &Map<String, Value>) -> bool {
+    let Ok(Value::Object(mut old)) = serde_json::from_slice::<Value>(stored) else {
+        return false;
+    };
+    let mut new = new.clone();
+    for m in [&mut old, &mut new] {
+        m.remove("id");
+        if let Some(Value::Object(meta)) = m.get_mut("meta") {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            if meta.is_empty() {
+                m.remove("meta");
+            }
+        }
+    }
+    old == new
+}
+
+/// `identifier=system|value` for finding the held submission; the value escaped as FHIR
+/// search requires (`\`, `,`, `$`, `|`) and percent-encoded where a query would split.
+fn identifier_criteria(bundle: &Value) -> Result<String, InteractionError> {
+    let system = bundle.pointer("/identifier/system").and_then(Value::as_str);
+    let value = bundle.pointer("/identifier/value").and_then(Value::as_str);
+    let (Some(system), Some(value)) = (system, value) else {
+        return Err(InteractionError::Invalid {
+            status: 422,
+            issues: vec![ContentIssue {
+                severity: "error",
+                code: "required",
+                expression: Some("Bundle.identifier".into()),
+                en: "A JP-CLINS submission needs Bundle.identifier with system and value".into(),
+                ja: "JP-CLINS の提出には system と value のある Bundle.identifier が必要です".into(),
+            }],
+        });
+    };
+    Ok(format!("identifier={}|{}", escape(system), escape(value)))
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | ',' | '$' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '%' | '&' | '#' | '+' | '=' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn identifier_values_are_escaped() {
+        assert_eq!(super::escape("131^2024^a-b"), "131^2024^a-b");
+        assert_eq!(super::escape("a,b|c$d\\e&f"), "a\\,b\\|c\\$d\\\\e%26f");
+    }
+}
