@@ -262,6 +262,7 @@ impl Authority {
             scope: requested.to_string(),
             patient: client.patient.clone(),
             organization: client.organization.clone(),
+            institution: client.institution.clone(),
             role: client.role.clone(),
         };
         self.token_response(&grant, now)
@@ -290,6 +291,7 @@ impl Authority {
             scope: issued.scope.clone(),
             patient,
             organization: issued.user.organization.clone(),
+            institution: None,
             role: Some(issued.user.role.clone()),
         };
         let mut response = self.token_response(&grant, now)?;

@@ -118,6 +118,7 @@ impl ExternalIssuer {
             scope: granted.to_string(),
             patient: text(&self.patient_claim),
             organization: text("organization"),
+            institution: text("institution").filter(|i| crate::registry::is_institution_code(i)),
             role: Some(role.as_str().to_string()),
         })
     }

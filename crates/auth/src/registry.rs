@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS client (
     scope        TEXT NOT NULL,
     role         TEXT,
     organization TEXT,
+    institution  TEXT,
     patient      TEXT,
     tls_thumbprint TEXT,
     redirect_uris TEXT NOT NULL DEFAULT '',
@@ -50,6 +51,9 @@ pub struct Client {
     pub scope: String,
     pub role: Option<String>,
     pub organization: Option<String>,
+    /// The 10-digit 医療機関コード of the institution it acts for (JP-CLINS submissions
+    /// are made under it; other institutions' items are shared with it only by consent).
+    pub institution: Option<String>,
     pub patient: Option<String>,
     /// RFC 8705 `x5t#S256` of the TLS client certificate that identifies it, if any.
     pub tls_thumbprint: Option<String>,
@@ -92,6 +96,7 @@ impl Registry {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        add_institution_column(&conn)?;
         crate::users::UserStore::migrate(&conn)?;
         let users_conn = Connection::open(&path).map_err(db)?;
         users_conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
@@ -133,6 +138,11 @@ impl Registry {
                 "a client needs a JWKS, a JWKS URL, a TLS certificate or (an app used by people) a redirect URI".into(),
             ));
         }
+        if let Some(i) = &c.institution {
+            if !is_institution_code(i) {
+                return Err(AuthError::InvalidClient(format!("'{i}' is not a 10-digit 医療機関コード")));
+            }
+        }
         if let Some(bad) = c.redirect_uris.iter().find(|u| u.contains(['#', ' ']) || !u.contains("://")) {
             return Err(AuthError::InvalidClient(format!("'{bad}' is not a redirect URI")));
         }
@@ -141,8 +151,8 @@ impl Registry {
             .lock()
             .execute(
                 "INSERT INTO client (id, jwks, jwks_url, scope, role, organization, patient, tls_thumbprint,
-                                     redirect_uris, disabled, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
+                                     redirect_uris, disabled, created, institution)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)",
                 params![
                     c.id,
                     jwks,
@@ -153,7 +163,8 @@ impl Registry {
                     c.patient,
                     c.tls_thumbprint,
                     c.redirect_uris.join(" "),
-                    now as i64
+                    now as i64,
+                    c.institution
                 ],
             )
             .map_err(|e| match e {
@@ -169,7 +180,8 @@ impl Registry {
         let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, jwks, jwks_url, scope, role, organization, patient, tls_thumbprint, disabled, redirect_uris
+                "SELECT id, jwks, jwks_url, scope, role, organization, patient, tls_thumbprint, disabled, redirect_uris,
+                        institution
                  FROM client WHERE id = ?1",
             )
             .map_err(db)?;
@@ -194,7 +206,8 @@ impl Registry {
         let conn = self.conn.lock();
         let mut stmt = conn
             .prepare(
-                "SELECT id, jwks, jwks_url, scope, role, organization, patient, tls_thumbprint, disabled, redirect_uris
+                "SELECT id, jwks, jwks_url, scope, role, organization, patient, tls_thumbprint, disabled, redirect_uris,
+                        institution
                  FROM client ORDER BY id",
             )
             .map_err(db)?;
@@ -285,7 +298,25 @@ fn row_to_client(r: &rusqlite::Row<'_>) -> rusqlite::Result<Client> {
         tls_thumbprint: r.get(7)?,
         disabled: r.get::<_, i64>(8)? != 0,
         redirect_uris: r.get::<_, String>(9)?.split(' ').filter(|u| !u.is_empty()).map(str::to_string).collect(),
+        institution: r.get(10)?,
     })
+}
+
+/// A 医療機関コード: 10 ASCII digits.
+pub fn is_institution_code(s: &str) -> bool {
+    s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Registries made before institutions existed gain the column.
+fn add_institution_column(conn: &Connection) -> Result<(), AuthError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('client') WHERE name = 'institution'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(db)?;
+    if !has {
+        conn.execute_batch("ALTER TABLE client ADD COLUMN institution TEXT").map_err(db)?;
+    }
+    Ok(())
 }
 
 /// The `jti`s of accepted assertions are kept in the registry file, so a restart does not

@@ -33,6 +33,9 @@ pub struct AccessClaims {
     pub patient: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    /// The 医療機関コード the caller acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
@@ -45,6 +48,7 @@ pub struct Grant {
     pub scope: String,
     pub patient: Option<String>,
     pub organization: Option<String>,
+    pub institution: Option<String>,
     pub role: Option<String>,
 }
 
@@ -95,6 +99,7 @@ impl TokenIssuer {
             scope: grant.scope.clone(),
             patient: grant.patient.clone(),
             organization: grant.organization.clone(),
+            institution: grant.institution.clone(),
             role: grant.role.clone(),
         };
         let key = self.keys.signing();

@@ -9,6 +9,8 @@ use tsunagu_auth::{Authority, Client, Grant, ScopeSet, UserStore};
 
 use crate::config::Config;
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum ClientAction {
     /// Registers a client (a hospital system, a backend service, an app).
@@ -31,6 +33,10 @@ pub enum ClientAction {
         /// Organization/X the client acts for.
         #[arg(long)]
         organization: Option<String>,
+        /// The 10-digit 医療機関コード of the institution it acts for (JP-CLINS: it submits
+        /// under this number, and sees other institutions' items only with consent).
+        #[arg(long)]
+        institution: Option<String>,
         /// Patient/Y a patient's app is bound to (its patient/ scopes reach only Y).
         #[arg(long)]
         patient: Option<String>,
@@ -105,7 +111,18 @@ pub fn token(cfg: &Config, scope: &str, patient: Option<String>, base_url: Optio
 pub fn client(cfg: &Config, action: ClientAction) -> Result<(), String> {
     let a = authority(cfg)?;
     match action {
-        ClientAction::Add { id, jwks, jwks_url, scope, role, organization, patient, tls_cert, redirect_uris } => {
+        ClientAction::Add {
+            id,
+            jwks,
+            jwks_url,
+            scope,
+            role,
+            organization,
+            institution,
+            patient,
+            tls_cert,
+            redirect_uris,
+        } => {
             if let Some(r) = &role {
                 r.parse::<tsunagu_auth::Role>().map_err(|e| e.to_string())?;
             }
@@ -127,6 +144,7 @@ pub fn client(cfg: &Config, action: ClientAction) -> Result<(), String> {
                 scope: scope.unwrap_or_default(),
                 role,
                 organization,
+                institution,
                 patient: patient.map(|p| p.trim_start_matches("Patient/").to_string()),
                 tls_thumbprint,
                 redirect_uris,

@@ -51,6 +51,9 @@ struct File {
     tls_min_version: Option<String>,
     /// Longest wait before a read's audit record is stored, in ms (default 100).
     audit_flush_ms: Option<u64>,
+    /// JP-CLINS: "deny" (default) or "allow" — whether another institution sees a
+    /// person's shared items when no current Consent says either way.
+    consent_default: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +118,7 @@ pub struct Config {
     pub auth_settings: tsunagu_auth::AuthSettings,
     pub tls: Option<TlsFiles>,
     pub audit_flush_ms: u64,
+    pub consent_default_allow: bool,
 }
 
 impl Config {
@@ -174,6 +178,11 @@ impl Config {
             auth_settings,
             tls,
             audit_flush_ms: file.audit_flush_ms.unwrap_or(100).clamp(1, 10_000),
+            consent_default_allow: match file.consent_default.as_deref() {
+                None | Some("deny") => false,
+                Some("allow") => true,
+                Some(other) => return Err(format!("consent_default must be \"deny\" or \"allow\", not \"{other}\"")),
+            },
             data: data.or(file.data).unwrap_or_else(|| PathBuf::from("tsunagu-data")),
             listen: file.listen,
             base_url: file.base_url,
@@ -204,6 +213,7 @@ impl Config {
             auth_settings: Default::default(),
             tls: None,
             audit_flush_ms: 100,
+            consent_default_allow: false,
         }
     }
 

@@ -334,8 +334,11 @@ pub(crate) fn open_with_validator(
         }
         _ => Arc::new(tsunagu_server::StructureCheck { max_issues: cfg.limits.max_issues }),
     };
-    let interaction_config =
-        tsunagu_interaction::InteractionConfig { limits: cfg.limits.clone(), ..Default::default() };
+    let interaction_config = tsunagu_interaction::InteractionConfig {
+        limits: cfg.limits.clone(),
+        consent_default_allow: cfg.consent_default_allow,
+        ..Default::default()
+    };
     let mut fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)
         .with_terminology(terminology);
     if has_packages {

@@ -25,6 +25,8 @@ pub struct Agent {
     /// The person behind a user token (`Practitioner/…`, `Patient/…`), when known.
     pub fhir_user: Option<String>,
     pub organization: Option<String>,
+    /// The 10-digit 医療機関コード the caller acts for (JP-CLINS sharing).
+    pub institution: Option<String>,
     pub role: Option<String>,
     /// The network address the request came from.
     pub address: Option<String>,
@@ -133,6 +135,30 @@ impl Interactions {
     /// confined to this patient's compartment (a compartment search, `$everything`), so a
     /// `patient/` scope for that patient adds no condition.
     pub(crate) fn reach(
+        &self,
+        caller: &Caller,
+        ty: &str,
+        p: Permission,
+        confined_to: Option<&str>,
+    ) -> Result<Reach, InteractionError> {
+        let reach = self.scope_reach(caller, ty, p, confined_to)?;
+        // The directory and definitions are not patient data: shared whatever submitted them.
+        if SHARED_TYPES.contains(&ty) {
+            return Ok(reach);
+        }
+        let sharing = self.sharing_clauses(caller, p);
+        Ok(match reach {
+            _ if sharing.is_empty() => reach,
+            Reach::All => Reach::Where(sharing),
+            Reach::Where(mut clauses) => {
+                clauses.extend(sharing);
+                Reach::Where(clauses)
+            }
+        })
+    }
+
+    /// [`Interactions::reach`] as the scopes alone decide it.
+    fn scope_reach(
         &self,
         caller: &Caller,
         ty: &str,

@@ -65,11 +65,20 @@ pub struct InteractionConfig {
     /// Record every write in the audit trail, in its own transaction (on except in the
     /// benchmark that measures what it costs).
     pub audit_writes: bool,
+    /// JP-CLINS: whether another institution sees a person's shared items when no current
+    /// Consent of theirs says either way (`consent_default = "allow"`); default deny.
+    pub consent_default_allow: bool,
 }
 
 impl Default for InteractionConfig {
     fn default() -> Self {
-        InteractionConfig { default_count: 50, max_count: 1000, limits: Default::default(), audit_writes: true }
+        InteractionConfig {
+            default_count: 50,
+            max_count: 1000,
+            limits: Default::default(),
+            audit_writes: true,
+            consent_default_allow: false,
+        }
     }
 }
 
@@ -124,6 +133,8 @@ pub struct Interactions {
     /// Validates against profiles whatever `check` is (JP-CLINS submissions); `None`:
     /// `check` itself, if it can.
     profiles: Option<Arc<dyn ResourceCheck>>,
+    /// Consents and whether submissions exist, for the JP-CLINS sharing rules.
+    sharing: clins::SharingState,
     /// Search parameters: index extraction on write, query parsing on search.
     search: Arc<tsunagu_search::SearchRegistry>,
     /// Code systems, value sets and concept maps: from packages, and kept in step with the
@@ -139,6 +150,7 @@ impl Interactions {
             model: tsunagu_model::r4(),
             check,
             profiles: None,
+            sharing: Default::default(),
             search: Arc::new(tsunagu_search::SearchRegistry::new()),
             terminology: Arc::new(tsunagu_terminology::Terminology::default()),
             config,

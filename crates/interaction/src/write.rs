@@ -39,6 +39,7 @@ pub(crate) fn in_txn<T>(
     f: impl FnOnce(&mut dyn WriteTxn) -> Result<T, InteractionError>,
 ) -> Result<T, InteractionError> {
     crate::terminology_sync::begin();
+    crate::clins::consent::begin();
     let mut f = Some(f);
     let mut out: Option<Result<T, InteractionError>> = None;
     let res = it.store.write(&mut |txn| match f.take().expect("a store runs the write closure once")(txn) {
@@ -54,6 +55,7 @@ pub(crate) fn in_txn<T>(
     });
     if matches!((&res, &out), (Ok(()), Some(Ok(_)))) {
         crate::terminology_sync::committed(&it.terminology);
+        crate::clins::consent::committed(&it.sharing.consents);
     }
     match (res, out) {
         (Ok(()), Some(r)) => r,
@@ -346,6 +348,7 @@ impl Interactions {
         if ty == "Bundle" {
             self.withdraw_items(txn, id, &cur.body)?;
         }
+        crate::clins::consent::written(ty);
         let ts = self.store.next_timestamp_ms();
         let v = NewVersion {
             resource_type: ty,
@@ -385,6 +388,7 @@ impl Interactions {
         let resource = with_identity(map, ty, id, version, &instant::format_instant(ts));
         let body = serde_json::to_vec(&resource).expect("a JSON value always serialises");
         crate::terminology_sync::written(ty, &resource);
+        crate::clins::consent::written(ty);
         // Callers that can extract outside the write lock (bulk load) pass the entries in.
         let index = index.unwrap_or_else(|| self.search.index_entries(ty, &resource));
         txn.put(&NewVersion {

@@ -63,6 +63,7 @@ fn caller_of(claims: &AccessClaims, address: Option<String>) -> Caller {
         client_id: Some(claims.client_id.clone()),
         fhir_user: claims.patient.as_ref().filter(|_| user).map(|p| format!("Patient/{p}")),
         organization: claims.organization.clone(),
+        institution: claims.institution.clone(),
         role: claims.role.clone(),
         address,
     };

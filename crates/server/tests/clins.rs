@@ -225,3 +225,202 @@ async fn without_packages_submissions_are_refused() {
     assert_eq!(r.status(), 422);
     assert!(json(r).await.to_string().contains("JP-CLINS"));
 }
+
+mod sharing {
+    use super::*;
+    use reqwest::Method;
+    use tsunagu_auth::{Authority, Grant};
+
+    const A: &str = "1318814790";
+    const B: &str = "1312345670";
+    const MEMBER: &str = "00012345:あいう:１８７:01";
+
+    struct World {
+        s: TestServer,
+        authority: Arc<Authority>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl World {
+        fn token(&self, scope: &str, institution: Option<&str>, patient: Option<&str>) -> String {
+            let grant = Grant {
+                subject: "app".into(),
+                client_id: "app".into(),
+                scope: scope.into(),
+                institution: institution.map(str::to_string),
+                patient: patient.map(str::to_string),
+                ..Default::default()
+            };
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            self.authority.issuer().issue(&grant, now).unwrap()
+        }
+
+        async fn call(&self, token: &str, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+            let mut req = self.s.client.request(method, self.s.url(path)).bearer_auth(token);
+            if let Some(b) = body {
+                req = req.header("content-type", "application/fhir+json").body(b.to_string());
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null))
+        }
+
+        /// The Conditions `token` finds for the person, by id.
+        async fn conditions(&self, token: &str) -> Vec<String> {
+            let (status, b) =
+                self.call(token, Method::GET, &format!("{}&_count=50", by_insurance("Condition", MEMBER)), None).await;
+            assert_eq!(status, 200, "{b}");
+            let mut ids: Vec<String> = b["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["resource"]["resourceType"] == "Condition")
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        }
+    }
+
+    async fn world() -> Option<World> {
+        let v = validator()?;
+        let dir = tempfile::tempdir().unwrap();
+        let mut authority = None;
+        let submissions = Arc::new(tsunagu_server::ProfileCheck { validator: v, required: Default::default() });
+        let s = start_adjusted(
+            |cfg| {
+                let a = Arc::new(Authority::open(dir.path(), &cfg.base_url, Default::default()).unwrap());
+                cfg.authorization = tsunagu_server::Authorization::Required(a.clone());
+                authority = Some(a);
+            },
+            Arc::new(tsunagu_server::StructureCheck::default()),
+            move |fhir| fhir.with_profile_validation(submissions),
+        )
+        .await;
+        Some(World { s, authority: authority.unwrap(), _dir: dir })
+    }
+
+    /// A JP_Bundle_CLINS of three Conditions (JP-CLINS allows UNDELIVERED and UNINFORMED on
+    /// Conditions only): the first UNDELIVERED, the second UNINFORMED (as in the example).
+    fn conditions(observations: &Value) -> Option<Value> {
+        let mut bundle = observations.clone();
+        bundle["meta"]["tag"][0]["code"] = json!("Condition");
+        bundle["identifier"]["value"] = json!(format!("{A}^2024^conditions-1"));
+        let patient = bundle["entry"][0].clone();
+        let mut entries = vec![patient.clone()];
+        for (i, name) in ["01", "02", "03"].iter().enumerate() {
+            let mut c = example(&format!("Condition-Example-JP-Condition-eCS-{name}.json"))?;
+            c["subject"] = json!({ "reference": patient["fullUrl"] });
+            // The Bundle profile wants its Conditions' profiles written one way.
+            c["meta"]["profile"] = json!(["http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_Condition_eCS"]);
+            if i == 0 {
+                c["meta"]["tag"] = json!([{ "system": "http://jpfhir.jp/fhir/clins/CodeSystem/JP_ehrshrs_indication", "code": "UNDELIVERED" }]);
+            }
+            entries
+                .push(json!({ "fullUrl": format!("urn:uuid:00000000-0000-4000-8000-00000000000{i}"), "resource": c }));
+        }
+        bundle["entry"] = Value::Array(entries);
+        Some(bundle)
+    }
+
+    fn consent(period: Value, actor: Option<&str>, kind: &str) -> Value {
+        let mut provision = json!({ "type": kind, "period": period });
+        if let Some(i) = actor {
+            provision["actor"] = json!([{ "role": { "text": "recipient" }, "reference": { "identifier": {
+                "system": "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no", "value": i } } }]);
+        }
+        json!({ "resourceType": "Consent", "status": "active",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+            "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+            "patient": { "identifier": { "system": INSURANCE, "value": MEMBER } },
+            "provision": provision })
+    }
+
+    fn days(from: i64, to: i64) -> Value {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let d = |n: i64| tsunagu_interaction::format_instant(now_ms + n * 86_400_000)[..10].to_string();
+        json!({ "start": d(from), "end": d(to) })
+    }
+
+    /// Consent given, expired, for every institution, and refused; UNDELIVERED and
+    /// UNINFORMED items; a patient's app; another institution's writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn items_are_shared_by_consent_and_tags() {
+        let Some(w) = world().await else { return };
+        let Some(original) = example("Bundle-Bundle-CLINS-Observations-Example-01.json") else { return };
+        let hospital = w.token("system/*.cruds", Some(A), None);
+        let clinic = w.token("system/*.cruds", Some(B), None);
+        let operator = w.token("system/*.cruds", None, None);
+
+        let Some(submission) = conditions(&original) else { return };
+        let (status, stored) = w.call(&hospital, Method::POST, "Bundle", Some(&submission)).await;
+        assert_eq!(status, 201, "{stored}");
+        let bundle_id = stored["id"].as_str().unwrap().to_string();
+        let own = w.conditions(&hospital).await;
+        assert_eq!(own.len(), 3, "the submitter sees all its items");
+        let indication = "http://jpfhir.jp/fhir/clins/CodeSystem/JP_ehrshrs_indication";
+        let tagged = |code: &str| format!("{}&_tag={indication}|{code}", by_insurance("Condition", MEMBER));
+        let (_, undelivered) = w.call(&hospital, Method::GET, &tagged("UNDELIVERED"), None).await;
+        let undelivered_id = undelivered["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+        let (_, uninformed) = w.call(&hospital, Method::GET, &tagged("UNINFORMED"), None).await;
+        let uninformed_id = uninformed["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+
+        // No consent (default deny): nothing of A's reaches B, by search or by id.
+        assert!(w.conditions(&clinic).await.is_empty());
+        assert_eq!(w.call(&clinic, Method::GET, &format!("Condition/{}", own[0]), None).await.0, 403);
+        assert_eq!(w.call(&clinic, Method::GET, &format!("Bundle/{bundle_id}"), None).await.0, 403);
+
+        // Consent for B, current: B sees the shared items, never the UNDELIVERED one, and
+        // not the Bundle that carries it.
+        let (status, c) =
+            w.call(&operator, Method::POST, "Consent", Some(&consent(days(-1, 1), Some(B), "permit"))).await;
+        assert_eq!(status, 201, "{c}");
+        let consent_id = c["id"].as_str().unwrap().to_string();
+        let seen = w.conditions(&clinic).await;
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(!seen.contains(&undelivered_id) && seen.contains(&uninformed_id));
+        assert_eq!(w.call(&clinic, Method::GET, &format!("Condition/{undelivered_id}"), None).await.0, 403);
+        assert_eq!(w.call(&clinic, Method::GET, &format!("Condition/{uninformed_id}"), None).await.0, 200);
+        assert_eq!(w.call(&clinic, Method::GET, &format!("Bundle/{bundle_id}"), None).await.0, 403);
+
+        // Expired: nothing again.
+        let mut expired = consent(days(-10, -1), Some(B), "permit");
+        expired["id"] = json!(consent_id);
+        assert_eq!(w.call(&operator, Method::PUT, &format!("Consent/{consent_id}"), Some(&expired)).await.0, 200);
+        assert!(w.conditions(&clinic).await.is_empty());
+
+        // For every institution: B sees them; a refusal for B wins over it.
+        let (status, all) =
+            w.call(&operator, Method::POST, "Consent", Some(&consent(days(-1, 30), None, "permit"))).await;
+        assert_eq!(status, 201, "{all}");
+        assert_eq!(w.conditions(&clinic).await.len(), 2);
+        let (status, _) =
+            w.call(&operator, Method::POST, "Consent", Some(&consent(days(-1, 30), Some(B), "deny"))).await;
+        assert_eq!(status, 201);
+        assert!(w.conditions(&clinic).await.is_empty());
+
+        // The patient's app: its own items, except UNDELIVERED and UNINFORMED ones.
+        let (_, patients) = w
+            .call(
+                &hospital,
+                Method::GET,
+                &format!("Patient?identifier={}", encoded(&format!("{INSURANCE}|{MEMBER}"))),
+                None,
+            )
+            .await;
+        let pid = patients["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+        let app = w.token("patient/*.rs", None, Some(&pid));
+        let (status, mine) = w.call(&app, Method::GET, "Condition?_count=50", None).await;
+        assert_eq!(status, 200, "{mine}");
+        let mine: Vec<&str> =
+            mine["entry"].as_array().into_iter().flatten().filter_map(|e| e["resource"]["id"].as_str()).collect();
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert!(!mine.contains(&undelivered_id.as_str()) && !mine.contains(&uninformed_id.as_str()));
+
+        // B cannot submit under A's number, replace A's submission, or delete A's items.
+        let (status, _) = w.call(&clinic, Method::POST, "Bundle", Some(&original)).await;
+        assert_eq!(status, 403);
+        assert_eq!(w.call(&clinic, Method::DELETE, &format!("Condition/{}", own[0]), None).await.0, 403);
+        assert_eq!(w.conditions(&hospital).await.len(), 3);
+    }
+}

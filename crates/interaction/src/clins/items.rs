@@ -43,8 +43,9 @@ pub(crate) fn item_refs(bundle: &Value, bundle_id: &str) -> Vec<(String, String)
     entry_resources(bundle).map(|(i, e, _, ty)| (ty.to_string(), item_id(bundle_id, &entry_key(i, e)))).collect()
 }
 
-/// The items of `bundle` as the submission `Bundle/{bundle_id}`.
-pub(crate) fn items(bundle: &Value, bundle_id: &str) -> Vec<Item> {
+/// The items of `bundle` as the submission `Bundle/{bundle_id}`, each with `labels` added
+/// to its `meta.tag`.
+pub(crate) fn items(bundle: &Value, bundle_id: &str, labels: &[Value]) -> Vec<Item> {
     let mut targets: HashMap<String, String> = HashMap::new();
     // `Type/id` tails of RESTful fullUrls; a tail two entries share resolves to neither.
     let mut tails: HashMap<String, Option<String>> = HashMap::new();
@@ -63,6 +64,7 @@ pub(crate) fn items(bundle: &Value, bundle_id: &str) -> Vec<Item> {
             meta.remove("versionId");
             meta.remove("lastUpdated");
             meta.insert("source".into(), Value::String(format!("{SOURCE_PREFIX}{bundle_id}")));
+            add_tags(meta, labels);
         }
         out.push(Item { ty: ty.to_string(), id, map });
     }
@@ -72,6 +74,17 @@ pub(crate) fn items(bundle: &Value, bundle_id: &str) -> Vec<Item> {
         }
     }
     out
+}
+
+/// Adds `labels` to `meta.tag`, after removing any tag of their systems the sender put
+/// there (only the server says who submitted what).
+pub(crate) fn add_tags(meta: &mut Map<String, Value>, labels: &[Value]) {
+    let systems: Vec<&Value> = labels.iter().filter_map(|l| l.get("system")).collect();
+    let tags = meta.entry("tag").or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(tags) = tags {
+        tags.retain(|t| t.get("system").is_none_or(|s| !systems.contains(&s)));
+        tags.extend(labels.iter().cloned());
+    }
 }
 
 /// `Patient/123` for a fullUrl `http://example.org/fhir/Patient/123` of a Patient entry.
@@ -98,7 +111,7 @@ mod tests {
                 "subject": { "reference": "urn:uuid:p" }, "performer": [{ "reference": "Practitioner/d1" },
                 { "reference": "#contained" }, { "reference": "Organization/elsewhere" }] } },
         ]});
-        let items = items(&bundle, "b1");
+        let items = items(&bundle, "b1", &[]);
         assert_eq!(items.len(), 3);
         let obs = &items[2].map;
         assert_eq!(obs["subject"]["reference"], format!("Patient/{}", items[0].id));

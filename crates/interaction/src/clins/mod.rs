@@ -17,10 +17,14 @@
 //! replacement and withdrawal need no search, and a resubmission that keeps its
 //! `fullUrl`s keeps its items' ids (their old versions stay in history).
 
+pub(crate) mod consent;
 mod items;
+pub mod sharing;
 mod submit;
 
 pub use submit::PreparedSubmission;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use serde_json::Value;
 
@@ -46,6 +50,58 @@ pub fn submission_profile(resource: &Value) -> Option<&str> {
         let bare = p.split('|').next().unwrap_or(p);
         SUBMISSION_PROFILES.contains(&bare)
     })
+}
+
+/// What the sharing rules keep between requests.
+#[derive(Default)]
+pub(crate) struct SharingState {
+    pub consents: consent::Consents,
+    /// Some submission is stored (then every restricted request gets sharing clauses).
+    present: AtomicBool,
+    /// When the store was last asked, while none was known (ms since the epoch).
+    checked_ms: AtomicI64,
+}
+
+impl crate::Interactions {
+    /// Whether any submission is stored: known at once for those made through this
+    /// process, and asked of the store at most once a second otherwise (a `tsunagu import`
+    /// running beside the server).
+    pub(crate) fn submissions_present(&self) -> bool {
+        let s = &self.sharing;
+        if s.present.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = s.checked_ms.load(Ordering::Relaxed);
+        if now - last < 1000 || s.checked_ms.compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return false;
+        }
+        let q = tsunagu_store::SearchQuery {
+            resource_type: Some("Bundle".into()),
+            clauses: vec![tsunagu_store::Clause {
+                any: vec![tsunagu_store::Condition::Index {
+                    param: "_tag".into(),
+                    test: tsunagu_store::Test::Token {
+                        system: tsunagu_store::SystemMatch::Is(sharing::SUBMITTER_SYSTEM.into()),
+                        code: None,
+                    },
+                    negate: false,
+                }],
+            }],
+            count: 1,
+            ..Default::default()
+        };
+        // A store that cannot answer is taken to hold submissions: the rules then apply.
+        let found = self.store.search(&q).map_or(true, |p| !p.resources.is_empty());
+        if found {
+            s.present.store(true, Ordering::Relaxed);
+        }
+        found
+    }
+
+    pub(crate) fn note_submission(&self) {
+        self.sharing.present.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Whether `resource` claims to be an item of a submission (`meta.source` under

@@ -4,7 +4,8 @@
 use serde_json::{Map, Value};
 use tsunagu_store::{IndexEntry, Method, WriteTxn};
 
-use super::items::{item_refs, items, Item};
+use super::items::{add_tags, item_refs, items, Item};
+use super::sharing::{person_keys, INDICATION_SYSTEM, PERSON_SYSTEM, SUBMITTER_SYSTEM};
 use super::submission_profile;
 use crate::access_txn::in_request_txn;
 use crate::error::{ContentIssue, InteractionError};
@@ -18,6 +19,10 @@ pub struct PreparedSubmission {
     bundle_index: Vec<IndexEntry>,
     /// `system|value` of `Bundle.identifier`, escaped for a search.
     criteria: String,
+    /// The 医療機関コード it is submitted under.
+    institution: String,
+    /// The tags every item gets (submitter, person).
+    labels: Vec<Value>,
     fresh_id: String,
     items: Vec<(Item, Vec<IndexEntry>)>,
 }
@@ -44,11 +49,21 @@ impl Interactions {
         crate::guard::check(&bundle, &self.config.limits, false)?;
         self.validate_submission(&bundle, &profile)?;
         let criteria = identifier_criteria(&bundle)?;
+        let institution = institution_of(&bundle);
+        let labels = labels(&bundle, &institution);
         let fresh_id = crate::resource::new_id();
-        let items = self.indexed_items(&bundle, &fresh_id);
+        let items = self.indexed_items(&bundle, &fresh_id, &labels);
+        let Value::Object(mut bundle) = bundle else { unreachable!("built as an object above") };
+        if let Some(Value::Object(meta)) = bundle.get_mut("meta") {
+            // The Bundle holds every item: it carries the strictest indications among them.
+            let mut bundle_labels = labels.clone();
+            bundle_labels.extend(indications(&items));
+            add_tags(meta, &bundle_labels);
+        }
+        let bundle = Value::Object(bundle);
         let bundle_index = self.search.index_entries("Bundle", &bundle);
         let Value::Object(bundle) = bundle else { unreachable!("built as an object above") };
-        Ok(PreparedSubmission { bundle, bundle_index, criteria, fresh_id, items })
+        Ok(PreparedSubmission { bundle, bundle_index, criteria, institution, labels, fresh_id, items })
     }
 
     fn validate_submission(&self, bundle: &Value, profile: &str) -> Result<(), InteractionError> {
@@ -77,8 +92,8 @@ impl Interactions {
         Ok(())
     }
 
-    fn indexed_items(&self, bundle: &Value, bundle_id: &str) -> Vec<(Item, Vec<IndexEntry>)> {
-        items(bundle, bundle_id)
+    fn indexed_items(&self, bundle: &Value, bundle_id: &str, labels: &[Value]) -> Vec<(Item, Vec<IndexEntry>)> {
+        items(bundle, bundle_id, labels)
             .into_iter()
             .map(|mut item| {
                 let v = Value::Object(std::mem::take(&mut item.map));
@@ -92,7 +107,16 @@ impl Interactions {
 
     /// Stores a prepared submission, replacing the one with the same identifier.
     pub fn commit_submission(&self, p: PreparedSubmission, ctx: &RequestContext) -> Result<Written, InteractionError> {
-        let PreparedSubmission { bundle, bundle_index, criteria, fresh_id, items } = p;
+        let PreparedSubmission { bundle, bundle_index, criteria, institution, labels, fresh_id, items } = p;
+        if let Some(own) = &ctx.caller.agent.institution {
+            if *own != institution {
+                return Err(InteractionError::forbidden(
+                    format!("An institution submits under its own number ({own}), not {institution}"),
+                    format!("医療機関は自機関の番号（{own}）で提出します（{institution} ではありません）"),
+                ));
+            }
+        }
+        self.note_submission();
         in_request_txn(self, ctx, |txn| {
             let found = self.conditional_matches(txn, "Bundle", &criteria)?;
             let (id, items) = match found.as_slice() {
@@ -100,12 +124,18 @@ impl Interactions {
                 [(_, id)] => {
                     let current = txn.current("Bundle", id)?.filter(|c| !c.deleted);
                     if let Some(cur) = &current {
+                        if submitter_of(&cur.body).is_some_and(|s| s != institution) {
+                            return Err(InteractionError::forbidden(
+                                "This identifier is held by another institution's submission",
+                                "この identifier は他の医療機関の提出で使われています",
+                            ));
+                        }
                         if same_content(&cur.body, &bundle) {
                             return Ok(Written { version: cur.clone(), created: false, existing: true });
                         }
                     }
                     // Replacing: the items take ids derived from the held Bundle's id.
-                    let items = self.indexed_items(&Value::Object(bundle.clone()), id);
+                    let items = self.indexed_items(&Value::Object(bundle.clone()), id, &labels);
                     if let Some(cur) = current {
                         let old: Value = serde_json::from_slice(&cur.body).unwrap_or(Value::Null);
                         let keep: std::collections::HashSet<(&str, &str)> =
@@ -183,6 +213,73 @@ impl Interactions {
         }
         Ok(())
     }
+}
+
+/// The 医療機関コード a submission is made under: the first ten digits of its identifier
+/// (`医療機関番号10桁^年^施設内ID`), else the JP_eCS_InstitutionNumber of its first entry,
+/// else `unknown`.
+fn institution_of(bundle: &Value) -> String {
+    let value = bundle.pointer("/identifier/value").and_then(Value::as_str).unwrap_or("");
+    let prefix = value.split('^').next().unwrap_or("");
+    if prefix.len() == 10 && prefix.bytes().all(|b| b.is_ascii_digit()) && value.contains('^') {
+        return prefix.to_string();
+    }
+    let first = bundle.pointer("/entry/0/resource");
+    let extension = first.and_then(|r| r.get("extension")).and_then(Value::as_array).into_iter().flatten().find(|e| {
+        e.get("url").and_then(Value::as_str)
+            == Some("http://jpfhir.jp/fhir/clins/Extension/StructureDefinition/JP_eCS_InstitutionNumber")
+    });
+    extension
+        .and_then(|e| e.pointer("/valueIdentifier/value"))
+        .and_then(Value::as_str)
+        .filter(|v| v.len() == 10 && v.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// The submitter tag and one person tag per matching identifier of the Bundle's Patient.
+fn labels(bundle: &Value, institution: &str) -> Vec<Value> {
+    let mut out = vec![serde_json::json!({ "system": SUBMITTER_SYSTEM, "code": institution })];
+    let patients = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("resource"))
+        .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Patient"));
+    let mut keys: Vec<String> = patients.flat_map(person_keys).collect();
+    keys.sort();
+    keys.dedup();
+    out.extend(keys.into_iter().map(|k| serde_json::json!({ "system": PERSON_SYSTEM, "code": k })));
+    out
+}
+
+/// The UNDELIVERED and UNINFORMED tags any item carries.
+fn indications(items: &[(Item, Vec<IndexEntry>)]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for code in ["UNDELIVERED", "UNINFORMED"] {
+        let carried = items.iter().any(|(i, _)| {
+            i.map.get("meta").and_then(|m| m.get("tag")).and_then(Value::as_array).is_some_and(|tags| {
+                tags.iter().any(|t| {
+                    t.get("system").and_then(Value::as_str) == Some(INDICATION_SYSTEM)
+                        && t.get("code").and_then(Value::as_str) == Some(code)
+                })
+            })
+        });
+        if carried {
+            out.push(serde_json::json!({ "system": INDICATION_SYSTEM, "code": code }));
+        }
+    }
+    out
+}
+
+fn submitter_of(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let tags = v.pointer("/meta/tag")?.as_array()?;
+    tags.iter()
+        .find(|t| t.get("system").and_then(Value::as_str) == Some(SUBMITTER_SYSTEM))
+        .and_then(|t| t.get("code").and_then(Value::as_str))
+        .map(str::to_string)
 }
 
 /// Whether a stored body and a new resource differ only in id, versionId and lastUpdated.
