@@ -7,9 +7,9 @@
 //! `Bundle.signature` itself is left out too (a signature cannot cover itself).
 //!
 //! Choices where R4 says nothing:
-//! - Property names are ordered by their UTF-16 code units, as RFC 8785 (JCS) does; FHIR
-//!   property names are ASCII, so this is plain alphabetical (case-sensitive, `_given` before
-//!   `family`... by code unit: `_` (0x5F) sorts after upper case and before lower case).
+//! - Property names are ordered by their UTF-16 code units, as RFC 8785 (JCS) does. FHIR
+//!   property names are ASCII, so this is alphabetical and case-sensitive, with `_` (0x5F)
+//!   after upper and before lower case letters (`_birthDate` before `birthDate`).
 //! - Strings are escaped as JCS does: `"` `\` and control characters only (`\b \f \n \r \t`,
 //!   others as `\u00xx`), everything else, including non-ASCII such as 日本語, as UTF-8.
 //! - Numbers are written exactly as they were read (the workspace's serde_json keeps the

@@ -31,6 +31,8 @@ const KNOWN_CRITICAL: &[&str] = &[
     "2.5.29.18", // issuerAltName
 ];
 const ANY_POLICY: &str = "2.5.29.32.0";
+/// Longest x5c accepted (HPKI chains are leaf, signing CA, sometimes a cross certificate).
+const MAX_CHAIN: usize = 8;
 
 /// What a valid chain says about its signer.
 #[derive(Debug, Clone)]
@@ -66,6 +68,11 @@ pub(crate) fn verify(chain_der: &[Vec<u8>], trust: &TrustStore, now: i64) -> Res
     let mut chain_der = chain_der;
     while chain_der.len() > 1 && trust.is_anchor(&chain_der[chain_der.len() - 1]) {
         chain_der = &chain_der[..chain_der.len() - 1];
+    }
+    if chain_der.len() > MAX_CHAIN {
+        return Err(SignatureError::Untrusted {
+            detail: format!("x5c has {} certificates (at most {MAX_CHAIN})", chain_der.len()),
+        });
     }
     let certs = parse(chain_der)?;
     let Some(leaf) = certs.first() else {

@@ -187,6 +187,35 @@ mod tests {
         assert!(oid_string(&[0x55, 0x9d]).is_err());
     }
 
+    fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+        let content = parts.concat();
+        assert!(content.len() < 0x80);
+        [&[tag, content.len() as u8][..], &content].concat()
+    }
+
+    const HC_ROLE: &[u8] = &[0x06, 0x06, 0x28, 0x81, 0x85, 0x42, 0x00, 0x01];
+    // 1.2.392.100495.1.6.1.1
+    const JP: &[u8] = &[0x06, 0x0a, 0x2a, 0x83, 0x08, 0x86, 0x91, 0x0f, 0x01, 0x06, 0x01, 0x01];
+
+    #[test]
+    fn implicit_tags_and_extra_set_layers_are_read() {
+        // HCActorData SET around the HCActor, [0] IMPLICIT CodedData, UTF8String.
+        let coded = tlv(0xa0, &[JP, &tlv(0x0c, &[b"Pharmacist"])]);
+        let actor = tlv(0x30, &[&coded]);
+        let attribute = tlv(0x30, &[HC_ROLE, &tlv(0x31, &[&tlv(0x31, &[&actor])])]);
+        let roles = hc_roles(&tlv(0x30, &[&attribute])).unwrap();
+        assert_eq!(roles, vec![HcRole { scheme: JP_HC_ROLE_SCHEME.into(), value: "Pharmacist".into() }]);
+    }
+
+    #[test]
+    fn other_attributes_are_not_roles() {
+        // dateOfBirth-like attribute 1.3.6.1.5.5.7.9.1 holding an { OID, string } pair.
+        let other_oid: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x09, 0x01];
+        let pair = tlv(0x30, &[JP, &tlv(0x13, &[b"Medical Doctor"])]);
+        let attribute = tlv(0x30, &[other_oid, &tlv(0x31, &[&pair])]);
+        assert_eq!(hc_roles(&tlv(0x30, &[&attribute])).unwrap(), vec![]);
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(hc_roles(&[]).is_err());

@@ -45,6 +45,17 @@ impl TrustStore {
         &self.accepted_policies
     }
 
+    /// Adds trust anchors from PEM (`CERTIFICATE` blocks) or one DER certificate (a `.cer`
+    /// as roots are often published); returns how many.
+    pub fn add_anchors(&mut self, bytes: &[u8]) -> Result<usize, SignatureError> {
+        if bytes.first() == Some(&0x30) {
+            self.add_anchor_der(bytes)?;
+            Ok(1)
+        } else {
+            self.add_anchors_pem(bytes)
+        }
+    }
+
     /// Adds every CERTIFICATE in a PEM file as a trust anchor; returns how many.
     pub fn add_anchors_pem(&mut self, pem: &[u8]) -> Result<usize, SignatureError> {
         let ders = pem_blocks(pem, "CERTIFICATE")?;
@@ -68,7 +79,8 @@ impl TrustStore {
 
     /// Adds CRLs from PEM (`X509 CRL` blocks) or one DER CRL; returns how many.
     pub fn add_crls(&mut self, bytes: &[u8]) -> Result<usize, SignatureError> {
-        if bytes.starts_with(b"-----") || bytes.windows(10).any(|w| w == b"-----BEGIN") {
+        // A DER CRL starts with a SEQUENCE tag; anything else is read as PEM.
+        if bytes.first() != Some(&0x30) {
             let ders = pem_blocks(bytes, "X509 CRL")?;
             if ders.is_empty() {
                 return Err(encoding("no X509 CRL block in the CRL PEM"));

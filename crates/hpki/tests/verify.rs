@@ -158,8 +158,10 @@ fn revoked_leaf_via_crl() {
 #[test]
 fn crl_in_der_works_too_and_stale_crl_is_refused() {
     let pki = TestPki::new();
-    let mut trust = pki.trust_store_without_crl();
+    let mut trust = TrustStore::new();
+    assert_eq!(trust.add_anchors(&pki.root_der).unwrap(), 1);
     assert_eq!(trust.add_crls(&pki.crl_der).unwrap(), 1);
+    assert_eq!(trust.counts(), (1, 1));
     let doc = signed(&pki.revoked, Algorithm::Es256, REFERRAL_LETTER);
     assert!(matches!(verify(&doc, &trust), Err(SignatureError::Revoked { .. })));
 
@@ -167,6 +169,26 @@ fn crl_in_der_works_too_and_stale_crl_is_refused() {
     let doc = signed(&pki.doctor, Algorithm::Es256, REFERRAL_LETTER);
     let err = verify_bundle(&doc, &trust, &RolePolicy::default(), at_year(2041)).unwrap_err();
     assert!(matches!(&err, SignatureError::CrlUnusable { detail, .. } if detail.contains("nextUpdate")), "{err:?}");
+}
+
+#[test]
+fn root_crl_with_bad_signature_is_refused_when_added() {
+    let pki = TestPki::new();
+    let mut trust = pki.trust_store_without_crl();
+    let pem = pki.root_crl_pem.as_bytes();
+    let mut der = x509_der(pem);
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let err = trust.add_crls(&der).unwrap_err();
+    assert!(matches!(err, SignatureError::CrlUnusable { .. }), "{err:?}");
+    assert!(matches!(trust.add_crls(b"garbage"), Err(SignatureError::BadEncoding { .. })));
+    assert!(matches!(trust.add_anchors(b"garbage"), Err(SignatureError::BadEncoding { .. })));
+}
+
+fn x509_der(pem: &[u8]) -> Vec<u8> {
+    let text = std::str::from_utf8(pem).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(body).unwrap()
 }
 
 #[test]
@@ -187,6 +209,9 @@ fn chain_to_untrusted_root() {
     let pki = TestPki::new();
     let doc = signed(&pki.stranger, Algorithm::Es256, REFERRAL_LETTER);
     let err = verify(&doc, &pki.trust_store()).unwrap_err();
+    assert!(matches!(err, SignatureError::Untrusted { .. }), "{err:?}");
+    // With no anchor at all.
+    let err = verify(&doc, &TrustStore::new()).unwrap_err();
     assert!(matches!(err, SignatureError::Untrusted { .. }), "{err:?}");
 
     // Trusting that root instead makes it pass (no CRL for it: reported unchecked).
