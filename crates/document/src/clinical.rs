@@ -23,8 +23,14 @@ pub(crate) fn condition<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
     let (t, lang) = (cx.t, cx.lang);
     open(h, "condition", t.condition, code_of(res, "code").as_deref());
     let mut f = Fields::new(h);
-    f.row(t.clinical_status, res.get("clinicalStatus").and_then(|c| values::coded_concept(c, codes::CONDITION_CLINICAL, lang)));
-    f.row(t.verification, res.get("verificationStatus").and_then(|c| values::coded_concept(c, codes::CONDITION_VERIFICATION, lang)));
+    f.row(
+        t.clinical_status,
+        res.get("clinicalStatus").and_then(|c| values::coded_concept(c, codes::CONDITION_CLINICAL, lang)),
+    );
+    f.row(
+        t.verification,
+        res.get("verificationStatus").and_then(|c| values::coded_concept(c, codes::CONDITION_VERIFICATION, lang)),
+    );
     f.row(t.onset, values::choice(cx, res, "onset"));
     f.row(t.abatement, values::choice(cx, res, "abatement"));
     f.row(t.body_site, values::concepts(res.get("bodySite")));
@@ -39,19 +45,31 @@ pub(crate) fn allergy<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
     open(h, "allergy", t.allergen, code_of(res, "code").as_deref());
     let mut f = Fields::new(h);
     let categories = res.get("category").and_then(Value::as_array).into_iter().flatten();
-    f.row(t.allergy_category, values::join(categories.filter_map(|c| values::code(Some(c), codes::ALLERGY_CATEGORY, lang))));
+    f.row(
+        t.allergy_category,
+        values::join(categories.filter_map(|c| values::code(Some(c), codes::ALLERGY_CATEGORY, lang))),
+    );
     f.row(t.criticality, values::code(res.get("criticality"), codes::CRITICALITY, lang));
-    f.row(t.clinical_status, res.get("clinicalStatus").and_then(|c| values::coded_concept(c, codes::ALLERGY_CLINICAL, lang)));
-    f.row(t.verification, res.get("verificationStatus").and_then(|c| values::coded_concept(c, codes::CONDITION_VERIFICATION, lang)));
+    f.row(
+        t.clinical_status,
+        res.get("clinicalStatus").and_then(|c| values::coded_concept(c, codes::ALLERGY_CLINICAL, lang)),
+    );
+    f.row(
+        t.verification,
+        res.get("verificationStatus").and_then(|c| values::coded_concept(c, codes::CONDITION_VERIFICATION, lang)),
+    );
     f.row(t.onset, values::choice(cx, res, "onset"));
     for reaction in res.get("reaction").and_then(Value::as_array).into_iter().flatten() {
         let mut words = values::concepts(reaction.get("manifestation")).unwrap_or_default();
-        for extra in [str_at(reaction, "description").map(Cow::Borrowed), values::code(reaction.get("severity"), codes::SEVERITY, lang)]
-            .into_iter()
-            .flatten()
+        for extra in [
+            str_at(reaction, "description").map(Cow::Borrowed),
+            values::code(reaction.get("severity"), codes::SEVERITY, lang),
+        ]
+        .into_iter()
+        .flatten()
         {
             if !words.is_empty() {
-                words.push_str("／");
+                words.push('／');
             }
             words.push_str(&extra);
         }
@@ -119,9 +137,10 @@ pub(crate) fn care_plan<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
     f.row(t.period, res.get("period").and_then(|p| values::period(p, lang)));
     for activity in res.get("activity").and_then(Value::as_array).into_iter().flatten() {
         let words = match (activity.get("detail"), activity.get("reference")) {
-            (Some(detail), _) => {
-                detail.get("code").and_then(values::concept).or_else(|| str_at(detail, "description").map(Cow::Borrowed))
-            }
+            (Some(detail), _) => detail
+                .get("code")
+                .and_then(values::concept)
+                .or_else(|| str_at(detail, "description").map(Cow::Borrowed)),
             (None, Some(reference)) => Some(cx.reference_text(res, reference)),
             (None, None) => None,
         };
@@ -135,7 +154,10 @@ pub(crate) fn care_plan<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
 pub(crate) fn encounter<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
     let (t, lang) = (cx.t, cx.lang);
     let class = res.get("class").and_then(|c| {
-        str_at(c, "code").and_then(|code| codes::word(codes::ENCOUNTER_CLASS, code, lang)).map(Cow::Borrowed).or_else(|| values::coding(c))
+        str_at(c, "code")
+            .and_then(|code| codes::word(codes::ENCOUNTER_CLASS, code, lang))
+            .map(Cow::Borrowed)
+            .or_else(|| values::coding(c))
     });
     open(h, "encounter", t.class, class.as_deref());
     let mut f = Fields::new(h);
@@ -154,7 +176,7 @@ pub(crate) fn encounter<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
 pub(crate) fn document_reference<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
     let (t, lang) = (cx.t, cx.lang);
     let title = res.str("description").map(Cow::Borrowed).or_else(|| code_of(res, "type"));
-    open(h, "document", t.attachment, title.as_deref());
+    open(h, "document", t.referenced_document, title.as_deref());
     let mut f = Fields::new(h);
     f.row(t.doc_type, code_of(res, "type"));
     f.row(t.date, res.str("date").map(|d| values::date(d, lang)));
@@ -166,7 +188,7 @@ pub(crate) fn document_reference<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
             (None, Some(kind)) => Some(Cow::Borrowed(kind)),
             (None, None) => None,
         };
-        f.row(t.title, words);
+        f.row(t.attachment, words);
     }
     drop(f);
     close(h);

@@ -15,8 +15,12 @@ pub(crate) fn word(table: Table, code: &str, lang: Lang) -> Option<&'static str>
     })
 }
 
-pub(crate) static GENDER: Table =
-    &[("male", "男性", "Male"), ("female", "女性", "Female"), ("other", "その他", "Other"), ("unknown", "不明", "Unknown")];
+pub(crate) static GENDER: Table = &[
+    ("male", "男性", "Male"),
+    ("female", "女性", "Female"),
+    ("other", "その他", "Other"),
+    ("unknown", "不明", "Unknown"),
+];
 
 pub(crate) static COMPOSITION_STATUS: Table = &[
     ("preliminary", "暫定", "Preliminary"),
@@ -63,7 +67,8 @@ pub(crate) static ALLERGY_CATEGORY: Table = &[
 pub(crate) static CRITICALITY: Table =
     &[("low", "低", "Low"), ("high", "高", "High"), ("unable-to-assess", "評価不能", "Unable to assess")];
 
-pub(crate) static SEVERITY: Table = &[("mild", "軽度", "Mild"), ("moderate", "中等度", "Moderate"), ("severe", "重度", "Severe")];
+pub(crate) static SEVERITY: Table =
+    &[("mild", "軽度", "Mild"), ("moderate", "中等度", "Moderate"), ("severe", "重度", "Severe")];
 
 pub(crate) static INTERPRETATION: Table = &[
     ("N", "基準内", "Normal"),

@@ -34,7 +34,10 @@ impl<'a> Cx<'a> {
             "Patient" | "Practitioner" | "RelatedPerson" | "Person" => parties::names(v).preferred(),
             "Organization" | "Location" | "HealthcareService" => res.str("name").map(Cow::Borrowed),
             "PractitionerRole" => {
-                let who = v.get("practitioner").and_then(|p| self.index.resolve(res, p)).filter(|p| p.kind() != "PractitionerRole");
+                let who = v
+                    .get("practitioner")
+                    .and_then(|p| self.index.resolve(res, p))
+                    .filter(|p| p.kind() != "PractitionerRole");
                 who.and_then(|p| self.summary(p)).or_else(|| v.get("code").and_then(values::concepts_of))
             }
             "Device" => v.get("deviceName")?.as_array()?.iter().find_map(|d| str_at(d, "name")).map(Cow::Borrowed),

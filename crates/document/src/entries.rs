@@ -19,16 +19,17 @@ enum Item<'a> {
 /// Writes the entries of a section (`references` is `section.entry`), read from
 /// `composition`.
 pub(crate) fn entries<'a>(h: &mut Html, cx: &Cx<'a>, composition: Res<'a>, references: &'a [Value]) {
-    let items: Vec<Item<'a>> = references
-        .iter()
-        .map(|r| cx.index.resolve(composition, r).map_or(Item::Missing(r), Item::Found))
-        .collect();
+    let items: Vec<Item<'a>> =
+        references.iter().map(|r| cx.index.resolve(composition, r).map_or(Item::Missing(r), Item::Found)).collect();
     h.raw("<div class=\"entries\">");
     let mut i = 0;
     while i < items.len() {
         match items[i] {
             Item::Found(res) if res.kind() == "Observation" => {
-                let run = items[i..].iter().take_while(|it| matches!(it, Item::Found(r) if r.kind() == "Observation")).count();
+                let run = items[i..]
+                    .iter()
+                    .take_while(|it| matches!(it, Item::Found(r) if r.kind() == "Observation"))
+                    .count();
                 let group = items[i..i + run].iter().filter_map(|it| match it {
                     Item::Found(r) => Some(*r),
                     Item::Missing(_) => None,

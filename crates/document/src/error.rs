@@ -57,7 +57,10 @@ impl RenderError {
                 }
                 NotDocument::NoEntries => "文書ではありません: Bundle にエントリがありません".to_owned(),
                 NotDocument::FirstNotComposition(found) => {
-                    format!("文書ではありません: 最初のエントリは Composition でなければなりませんが {} です", or_nashi(found))
+                    format!(
+                        "文書ではありません: 最初のエントリは Composition でなければなりませんが {} です",
+                        or_nashi(found)
+                    )
                 }
             },
         }

@@ -64,7 +64,10 @@ mod tests {
     fn escapes_markup_and_quotes() {
         let mut h = Html::with_capacity(0);
         h.text("</title><script>alert('x')</script> & \"q\"\u{0}");
-        assert_eq!(h.into_string(), "&lt;/title&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+        assert_eq!(
+            h.into_string(),
+            "&lt;/title&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
     }
 
     #[test]

@@ -25,11 +25,19 @@ pub(crate) fn medication_request<'a>(h: &mut Html, cx: &Cx<'a>, res: Res<'a>) {
     for d in dosages.into_iter().flatten() {
         f.row(t.dosage, str_at(d, "text"));
         if let Some(timing) = d.get("timing") {
-            f.row(t.timing, timing.get("code").and_then(values::concept).map(Cow::into_owned).or_else(|| repeat(timing, lang)));
+            f.row(
+                t.timing,
+                timing.get("code").and_then(values::concept).map(Cow::into_owned).or_else(|| repeat(timing, lang)),
+            );
             f.row(t.duration, timing.get("repeat").and_then(|r| r.get("boundsDuration")).and_then(values::quantity));
         }
         for dr in d.get("doseAndRate").and_then(Value::as_array).into_iter().flatten() {
-            f.row(t.dose, dr.get("doseQuantity").and_then(values::quantity).or_else(|| dr.get("doseRange").and_then(values::range)));
+            f.row(
+                t.dose,
+                dr.get("doseQuantity")
+                    .and_then(values::quantity)
+                    .or_else(|| dr.get("doseRange").and_then(values::range)),
+            );
         }
         f.row(t.route, d.get("route").and_then(values::concept));
         match (d.get("asNeededBoolean").and_then(Value::as_bool), d.get("asNeededCodeableConcept")) {

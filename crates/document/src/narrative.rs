@@ -215,8 +215,12 @@ pub(crate) fn plain_text(markup: &str) -> String {
     while let Some(lt) = rest.find('<') {
         decode_into(&mut out, &rest[..lt]);
         let tag = &rest[lt + 1..];
-        let name: String =
-            tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
         let closing = tag.starts_with('/');
         // The end of this tag (or comment); an unclosed one swallows the rest.
         let after = if tag.starts_with("!--") {
@@ -238,7 +242,8 @@ pub(crate) fn plain_text(markup: &str) -> String {
             };
             continue;
         }
-        if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6") && !out.ends_with('\n')
+        if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+            && !out.ends_with('\n')
         {
             out.push('\n');
         }

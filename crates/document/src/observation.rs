@@ -81,7 +81,9 @@ fn row<'a>(h: &mut Html, cx: &Cx<'a>, obs: Res<'a>, item: &'a Value, sub: bool) 
     }
     h.raw("</td><td>");
     let ranges = item.get("referenceRange").and_then(Value::as_array).into_iter().flatten();
-    if let Some(ranges) = values::join(ranges.filter_map(|r| values::range(r).map(Cow::Owned).or_else(|| r.get("text").and_then(Value::as_str).map(Cow::Borrowed)))) {
+    if let Some(ranges) = values::join(ranges.filter_map(|r| {
+        values::range(r).map(Cow::Owned).or_else(|| r.get("text").and_then(Value::as_str).map(Cow::Borrowed))
+    })) {
         h.text(&ranges);
     }
     h.raw("</td><td>");

@@ -89,7 +89,12 @@ fn header<'a>(h: &mut Html, cx: &Cx<'a>, c: Res<'a>, title: &str) {
     f.row(t.date, c.str("date").map(|d| values::date(d, lang)));
     f.row(t.status, values::code(c.get("status"), codes::COMPOSITION_STATUS, lang));
     f.row(t.doc_id, c.get("identifier").and_then(|i| str_at(i, "value")));
-    let version = c.get("extension").and_then(Value::as_array).into_iter().flatten().find(|e| str_at(e, "url") == Some(VERSION_EXT));
+    let version = c
+        .get("extension")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| str_at(e, "url") == Some(VERSION_EXT));
     f.row(t.version, version.and_then(|e| str_at(e, "valueString")));
     for event in c.get("event").and_then(Value::as_array).into_iter().flatten() {
         let what = values::concepts(event.get("code"));

@@ -154,7 +154,11 @@ fn contact(f: &mut Fields<'_>, cx: &Cx<'_>, v: &Value) {
 
 /// The value of the first identifier with `system`.
 pub(crate) fn identifier<'a>(v: &'a Value, system: &str) -> Option<&'a str> {
-    v.get("identifier")?.as_array()?.iter().find(|i| str_at(i, "system") == Some(system)).and_then(|i| str_at(i, "value"))
+    v.get("identifier")?
+        .as_array()?
+        .iter()
+        .find(|i| str_at(i, "system") == Some(system))
+        .and_then(|i| str_at(i, "value"))
 }
 
 fn department(v: &Value) -> Option<Cow<'_, str>> {

@@ -84,7 +84,7 @@ fn member(value: &str, cx: &Cx<'_>) -> String {
             continue;
         }
         if !out.is_empty() {
-            out.push_str("　");
+            out.push('　');
         }
         out.push_str(label);
         out.push(' ');

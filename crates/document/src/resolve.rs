@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(id_of(&index, 0, &json!({"reference": "Specimen/s1"})), None);
         assert_eq!(id_of(&index, 0, &json!({"reference": "Observation/o1/_history/3"})).as_deref(), Some("o1"));
         assert_eq!(id_of(&index, 0, &json!({"reference": "Observation/o1/_history/2"})), None);
-        assert_eq!(id_of(&index, 0, &json!({"reference": "https://mine.example/fhir/Patient/pat"})).as_deref(), Some("pat"));
+        assert_eq!(
+            id_of(&index, 0, &json!({"reference": "https://mine.example/fhir/Patient/pat"})).as_deref(),
+            Some("pat")
+        );
         assert_eq!(id_of(&index, 0, &json!({"reference": "urn:uuid:nowhere"})), None);
         assert_eq!(id_of(&index, 0, &json!({"display": "only text"})), None);
     }

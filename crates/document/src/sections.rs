@@ -20,7 +20,8 @@ pub const MAX_SECTION_DEPTH: usize = 16;
 /// How many titles of over-deep sections are listed at most (each costs a line).
 const MAX_DEEP_TITLES: usize = 1000;
 
-const HEADINGS: [(&str, &str); 5] = [("<h2>", "</h2>"), ("<h3>", "</h3>"), ("<h4>", "</h4>"), ("<h5>", "</h5>"), ("<h6>", "</h6>")];
+const HEADINGS: [(&str, &str); 5] =
+    [("<h2>", "</h2>"), ("<h3>", "</h3>"), ("<h4>", "</h4>"), ("<h5>", "</h5>"), ("<h6>", "</h6>")];
 
 /// Writes `list` (a `section` array) at `depth` (1 for the Composition's own sections).
 pub(crate) fn sections<'a>(h: &mut Html, cx: &Cx<'a>, composition: Res<'a>, list: &'a [Value], depth: usize) {

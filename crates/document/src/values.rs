@@ -18,7 +18,11 @@ pub(crate) fn concept(v: &Value) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(text));
     }
     let codings = v.get("coding")?.as_array()?;
-    codings.iter().find_map(|c| str_at(c, "display")).or_else(|| codings.iter().find_map(|c| str_at(c, "code"))).map(Cow::Borrowed)
+    codings
+        .iter()
+        .find_map(|c| str_at(c, "display"))
+        .or_else(|| codings.iter().find_map(|c| str_at(c, "code")))
+        .map(Cow::Borrowed)
 }
 
 /// A Coding: display, else code.
@@ -100,16 +104,27 @@ pub(crate) fn quantity(v: &Value) -> Option<String> {
     Some(out)
 }
 
-/// A Range: `low〜high`, or `≥ low` / `≤ high` when open.
+/// A Range: `low〜high` (the unit once when both sides share it), or `≥ low` / `≤ high`
+/// when open.
 pub(crate) fn range(v: &Value) -> Option<String> {
-    let low = v.get("low").and_then(quantity);
-    let high = v.get("high").and_then(quantity);
+    let (low_q, high_q) = (v.get("low"), v.get("high"));
+    if unit_of(low_q).is_some() && unit_of(low_q) == unit_of(high_q) {
+        if let (Some(l), Some(h)) = (low_q.and_then(|q| q.get("value")).and_then(number), high_q.and_then(quantity)) {
+            return Some(format!("{l}〜{h}"));
+        }
+    }
+    let low = low_q.and_then(quantity);
+    let high = high_q.and_then(quantity);
     match (low, high) {
         (Some(l), Some(h)) => Some(format!("{l}〜{h}")),
         (Some(l), None) => Some(format!("≥ {l}")),
         (None, Some(h)) => Some(format!("≤ {h}")),
         (None, None) => None,
     }
+}
+
+fn unit_of(q: Option<&Value>) -> Option<&str> {
+    q.and_then(|q| str_at(q, "unit").or_else(|| str_at(q, "code")))
 }
 
 /// A Ratio: `numerator / denominator`.
@@ -149,7 +164,10 @@ pub(crate) fn date(s: &str, lang: Lang) -> Cow<'_, str> {
     let Some(year) = parts.next().and_then(|y| digits(y, 4)) else { return Cow::Borrowed(s) };
     let month = parts.next();
     let dom = parts.next();
-    if parts.next().is_some() || month.is_some_and(|m| digits(m, 2).is_none()) || dom.is_some_and(|d| digits(d, 2).is_none()) {
+    if parts.next().is_some()
+        || month.is_some_and(|m| digits(m, 2).is_none())
+        || dom.is_some_and(|d| digits(d, 2).is_none())
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(24);
@@ -218,9 +236,9 @@ pub(crate) fn notes(v: Option<&Value>) -> Option<String> {
 /// type it is.
 pub(crate) fn choice<'a>(cx: &Cx<'a>, res: Res<'a>, prefix: &str) -> Option<Cow<'a, str>> {
     let map = res.value.as_object()?;
-    let (key, v) = map.iter().find(|(k, _)| {
-        k.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
-    })?;
+    let (key, v) = map
+        .iter()
+        .find(|(k, _)| k.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase())))?;
     typed(cx, res, &key[prefix.len()..], v)
 }
 
@@ -267,6 +285,17 @@ mod tests {
         assert_eq!(quantity(&json!({"value": 28, "unit": "錠"})).unwrap(), "28錠");
         assert_eq!(quantity(&json!({"value": 149, "unit": "mmHg"})).unwrap(), "149 mmHg");
         assert_eq!(quantity(&json!({"value": 5, "comparator": "<", "code": "mg"})).unwrap(), "<5 mg");
-        assert_eq!(range(&json!({"low": {"value": 80}, "high": {"value": 130, "unit": "mmHg"}})).unwrap(), "80〜130 mmHg");
+        assert_eq!(
+            range(&json!({"low": {"value": 80}, "high": {"value": 130, "unit": "mmHg"}})).unwrap(),
+            "80〜130 mmHg"
+        );
+        assert_eq!(
+            range(&json!({"low": {"value": 80, "unit": "mmHg"}, "high": {"value": 130, "unit": "mmHg"}})).unwrap(),
+            "80〜130 mmHg"
+        );
+        assert_eq!(
+            range(&json!({"low": {"value": 1, "unit": "g"}, "high": {"value": 2, "unit": "kg"}})).unwrap(),
+            "1 g〜2 kg"
+        );
     }
 }
