@@ -36,11 +36,15 @@ impl Html {
 
 /// Escapes `s` for HTML element content and double- or single-quoted attribute values.
 /// Control characters other than tab, line feed and carriage return are dropped: HTML
-/// treats most of them as parse errors and none of them is readable text.
+/// treats most of them as parse errors and none of them is readable text. The colon of a
+/// script scheme (`javascript:`, `vbscript:`) is written as `&#58;`: it reads the same,
+/// but no filter, search or later processing of the page ever meets an executable URL,
+/// even in inert text.
 pub(crate) fn escape_into(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let rep = match b {
+            b':' if after_script_scheme(&s.as_bytes()[..i]) => "&#58;",
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
@@ -56,6 +60,13 @@ pub(crate) fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
+/// Whether `before` ends with a script scheme's name (any case).
+fn after_script_scheme(before: &[u8]) -> bool {
+    [b"javascript".as_slice(), b"vbscript"].iter().any(|scheme| {
+        before.len() >= scheme.len() && before[before.len() - scheme.len()..].eq_ignore_ascii_case(scheme)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +79,13 @@ mod tests {
             h.into_string(),
             "&lt;/title&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
+    }
+
+    #[test]
+    fn script_schemes_never_appear_even_as_text() {
+        let mut h = Html::with_capacity(0);
+        h.text("JavaScript:alert(1) vbscript: http://x");
+        assert_eq!(h.into_string(), "JavaScript&#58;alert(1) vbscript&#58; http://x");
     }
 
     #[test]

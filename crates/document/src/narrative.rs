@@ -259,7 +259,8 @@ fn decode_into(out: &mut String, s: &str) {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let tail = &rest[amp..];
-        let semi = tail[..tail.len().min(12)].find(';');
+        // A reference is short; a `;` further on is ordinary text.
+        let semi = tail.bytes().take(12).position(|b| b == b';');
         let decoded = semi.and_then(|semi| {
             let name = &tail[1..semi];
             let c = match name {
@@ -335,5 +336,6 @@ mod tests {
         assert!(out.contains("未閉鎖 太字"), "{out}");
         assert!(!out.contains("<b>"), "{out}");
         assert_eq!(plain_text("a<script>x</SCRIPT >b<!-- c -->d"), "abd");
+        assert_eq!(plain_text("&#x41;&amp;&bogus;&日本語の文章です;&"), "A&&bogus;&日本語の文章です;&");
     }
 }

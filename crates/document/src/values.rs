@@ -190,7 +190,11 @@ pub(crate) fn date(s: &str, lang: Lang) -> Cow<'_, str> {
         // hh:mm[:ss[.fff]][Z|±hh:mm]: show hh:mm and a zone other than Japan's.
         let zone_at = t.find(['Z', '+', '-']).unwrap_or(t.len());
         let (clock, zone) = t.split_at(zone_at);
-        if clock.len() >= 5 && clock.as_bytes()[2] == b':' {
+        let hh_mm = clock
+            .as_bytes()
+            .get(..5)
+            .filter(|b| b[2] == b':' && [b[0], b[1], b[3], b[4]].iter().all(u8::is_ascii_digit));
+        if hh_mm.is_some() {
             out.push(' ');
             out.push_str(&clock[..5]);
             match zone {
@@ -278,6 +282,8 @@ mod tests {
         assert_eq!(date("2018", Lang::Ja), "2018年");
         assert_eq!(date("2020-08-21T03:12:20Z", Lang::En), "2020-08-21 03:12 UTC");
         assert_eq!(date("not a date", Lang::Ja), "not a date");
+        assert_eq!(date("2020-01-01T12:3é", Lang::Ja), "2020-01-01T12:3é");
+        assert_eq!(date("2020-01-01T1", Lang::Ja), "2020-01-01T1");
     }
 
     #[test]

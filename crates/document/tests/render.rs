@@ -445,7 +445,7 @@ fn checkup_report_built_here_shows_flags_ranges_members_and_absent_values() {
     assert!(html.contains("<td>98 mg/dL <small>（暫定）</small></td><td></td><td>60〜119</td>"));
     assert!(html.contains("<td>尿糖</td><td>（－）</td>"));
     assert!(html.contains("<span class=\"absent\">未実施</span>"));
-    // The members also stand alone in the section (both are listed there).
+    // One table for the run of Observations, members included.
     assert_eq!(html.matches("<table class=\"results\">").count(), 1);
 }
 
@@ -606,4 +606,61 @@ fn base_url_resolves_server_references_in_urn_documents() {
     let options = RenderOptions { lang: Lang::Ja, base_url: Some("https://fhir.example.jp/r4/".into()) };
     let html = render_html(&bundle, &options).unwrap();
     assert!(html.contains("<dd>山田 太郎</dd>"));
+}
+
+/// Every string of the referral example replaced, one at a time, by awkward text: the page
+/// still renders, stays safe and stays balanced (no slicing inside a character, no markup
+/// from data).
+#[test]
+fn any_string_anywhere_cannot_break_the_page() {
+    let Some(bundle) = read("jp/clins-examples/Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
+    fn paths(v: &Value, at: &mut Vec<String>, out: &mut Vec<String>) {
+        match v {
+            Value::String(_) => out.push(format!("/{}", at.join("/"))),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    at.push(i.to_string());
+                    paths(item, at, out);
+                    at.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    at.push(k.replace('~', "~0").replace('/', "~1"));
+                    paths(item, at, out);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    paths(&bundle, &mut Vec::new(), &mut all);
+    let nasty = [
+        "</div></section><script>alert(1)</script>",
+        "2020-01-01T12:3é",
+        "&#x3c;script&#x3e;&日本語の文字列です;",
+        "<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"JaVaScRiPt:alert(1)\">x</a></div>",
+        "#",
+        "",
+    ];
+    for path in &all {
+        for value in nasty {
+            let mut b = bundle.clone();
+            *b.pointer_mut(path).unwrap() = Value::String(value.to_owned());
+            match render_html(&b, &RenderOptions::default()) {
+                Ok(html) => {
+                    assert_safe(&html);
+                    assert_balanced(&html);
+                }
+                Err(RenderError::NotADocument(_)) => {
+                    assert!(
+                        path == "/resourceType" || path == "/type" || path == "/entry/0/resource/resourceType",
+                        "{path}"
+                    )
+                }
+                Err(e) => panic!("{path}: {e}"),
+            }
+        }
+    }
 }
