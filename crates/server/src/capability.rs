@@ -21,7 +21,10 @@ fn modifiers(kind: K) -> &'static str {
 /// The operations served on a type (`$validate` on all of them).
 fn operations(ty: &str) -> Value {
     let named: &[(&str, &str)] = match ty {
-        "Patient" => &[("everything", "Patient-everything")],
+        "Patient" => &[
+            ("everything", "Patient-everything"),
+            ("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"),
+        ],
         "CodeSystem" => &[
             ("lookup", "CodeSystem-lookup"),
             ("validate-code", "CodeSystem-validate-code"),
@@ -33,9 +36,14 @@ fn operations(ty: &str) -> Value {
     };
     let mut ops = vec![json!({ "name": "validate",
         "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate" })];
-    ops.extend(named.iter().map(
-        |(name, def)| json!({ "name": name, "definition": format!("http://hl7.org/fhir/OperationDefinition/{def}") }),
-    ));
+    ops.extend(named.iter().map(|(name, def)| {
+        let definition = if def.contains("://") {
+            def.to_string()
+        } else {
+            format!("http://hl7.org/fhir/OperationDefinition/{def}")
+        };
+        json!({ "name": name, "definition": definition })
+    }));
     Value::Array(ops)
 }
 

@@ -9,6 +9,7 @@ use axum::response::Response;
 use http::{header, HeaderMap, Method};
 use serde_json::Value;
 use std::sync::Arc;
+use tsunagu_interaction::clins::summary::SummaryOf;
 use tsunagu_interaction::{
     etag, http_date, information, is_terminology_operation, parse_etag, InteractionError, Lang, OperationInput,
     PatchBody, Permission, RequestContext, ReturnPreference, SearchParams, Written,
@@ -25,6 +26,9 @@ pub(crate) struct Call {
     pub body: bytes::Bytes,
     pub ctx: RequestContext,
     pub render: Render,
+    /// Whether the client asked for a page (`_format=html`) or would take one (`Accept`
+    /// naming text/html first): documents are then rendered for people.
+    pub html: Option<crate::document_page::HtmlAsk>,
     /// `max_json_depth` and `max_body_values`, for reading bodies.
     pub body_limits: crate::negotiate::BodyLimits,
 }
@@ -114,8 +118,19 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     let limits = &state.config.limits;
     let body_limits =
         crate::negotiate::BodyLimits { max_depth: limits.max_json_depth, max_values: limits.max_body_values };
-    let call =
-        Call { method: parts.method, segments, params, query, headers: parts.headers, body, ctx, render, body_limits };
+    let html = crate::document_page::html_asked(&parts.headers, &params);
+    let call = Call {
+        method: parts.method,
+        segments,
+        params,
+        query,
+        headers: parts.headers,
+        body,
+        ctx,
+        render,
+        html,
+        body_limits,
+    };
     let state = state.clone();
     // The slot goes with the work: a client that hangs up does not free it while its
     // request still runs.
@@ -232,6 +247,29 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
     // HEAD is GET without the body (hyper never sends a body for HEAD).
     let m = if c.method == Method::HEAD { &Method::GET } else { &c.method };
     match (m, segs.as_slice()) {
+        // Documents first: with `_format=html` nothing else may answer.
+        (&Method::GET, ["Patient", "$summary"]) => {
+            let identifier = c.params.get("identifier").ok_or_else(|| {
+                InteractionError::bad_request(
+                    "Patient/$summary needs identifier=system|value",
+                    "Patient/$summary には identifier=system|value が必要です",
+                )
+            })?;
+            let summary = fhir.patient_summary(SummaryOf::Identifier(identifier), &c.ctx)?;
+            crate::document_page::document_reply(c, &summary)
+        }
+        (&Method::GET, ["Patient", id, "$summary"]) => {
+            let summary = fhir.patient_summary(SummaryOf::Patient(id), &c.ctx)?;
+            crate::document_page::document_reply(c, &summary)
+        }
+        (&Method::GET, ["Bundle", id]) if c.html.is_some() => {
+            let v = fhir.read("Bundle", id, &c.ctx)?;
+            crate::document_page::stored_document_reply(c, v)
+        }
+        (_, _) if c.html == Some(crate::document_page::HtmlAsk::Required) => Err(InteractionError::not_acceptable(
+            "Only documents (Bundle/{id}, Patient/$summary) are rendered as HTML",
+            "HTML で表示できるのは文書（Bundle/{id}、Patient/$summary）だけです",
+        )),
         (&Method::GET, ["metadata"]) => {
             let smart = matches!(state.config.authorization, crate::Authorization::Required(_));
             let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry(), smart);
@@ -442,7 +480,7 @@ fn version_headers(r: &mut Response, v: &ResourceVersion) {
     reply::set_header(r, header::LAST_MODIFIED, &http_date(v.last_updated_ms));
 }
 
-fn stored_reply(c: &Call, v: ResourceVersion) -> Result<Response, InteractionError> {
+pub(crate) fn stored_reply(c: &Call, v: ResourceVersion) -> Result<Response, InteractionError> {
     let mut r = if c.method == Method::HEAD {
         let mut r = reply::empty(200);
         reply::set_header(&mut r, header::CONTENT_TYPE, c.render.format.content_type());

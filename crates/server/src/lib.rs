@@ -13,6 +13,7 @@ mod authn;
 mod capability;
 mod check;
 mod dispatch;
+mod document_page;
 mod headers;
 mod jwks_fetch;
 mod listen;

@@ -31,6 +31,10 @@ fn format_of_mime(m: &str) -> Option<Format> {
 /// The response format: `_format` wins over `Accept`; JSON when neither names one we speak.
 pub fn response_format(headers: &HeaderMap, params: &SearchParams) -> Result<Format, InteractionError> {
     if let Some(f) = params.get("_format") {
+        if matches!(f, "html" | "text/html") {
+            // Documents answer with a page (`document_page.rs`); errors stay FHIR JSON.
+            return Ok(Format::Json);
+        }
         return format_of_mime(f).ok_or_else(|| {
             InteractionError::not_acceptable(
                 format!("_format '{f}' is not supported; use json or xml"),

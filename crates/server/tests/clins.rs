@@ -382,6 +382,19 @@ mod sharing {
         assert_eq!(w.call(&clinic, Method::GET, &format!("Condition/{undelivered_id}"), None).await.0, 403);
         assert_eq!(w.call(&clinic, Method::GET, &format!("Condition/{uninformed_id}"), None).await.0, 200);
         assert_eq!(w.call(&clinic, Method::GET, &format!("Bundle/{bundle_id}"), None).await.0, 403);
+        // The summary B gets holds exactly what B may see.
+        let summary_path = format!("Patient/$summary?identifier={}", encoded(&format!("{INSURANCE}|{MEMBER}")));
+        let (status, summary) = w.call(&clinic, Method::GET, &summary_path, None).await;
+        assert_eq!(status, 200, "{summary}");
+        let conditions: Vec<&str> = summary["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "Condition")
+            .filter_map(|e| e["resource"]["id"].as_str())
+            .collect();
+        assert_eq!(conditions.len(), 2);
+        assert!(!conditions.contains(&undelivered_id.as_str()));
 
         // Expired: nothing again.
         let mut expired = consent(days(-10, -1), Some(B), "permit");
@@ -423,4 +436,101 @@ mod sharing {
         assert_eq!(w.call(&clinic, Method::DELETE, &format!("Condition/{}", own[0]), None).await.0, 403);
         assert_eq!(w.conditions(&hospital).await.len(), 3);
     }
+}
+
+/// `Patient/$summary` holds the person's current items from every submission, each once,
+/// in JP-CLINS sections; documents and the summary read as HTML pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_and_documents_for_people() {
+    let Some(s) = server().await else { return };
+    let Some(observations) = example("Bundle-Bundle-CLINS-Observations-Example-01.json") else { return };
+    let Some(referral) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
+    assert_eq!(s.post_json("Bundle", &observations).await.status(), 201);
+    // The same lab results submitted again by a second institution: two items each.
+    let second: Value = serde_json::from_str(&observations.to_string().replace("1318814790", "1312345670")).unwrap();
+    assert_eq!(s.post_json("Bundle", &second).await.status(), 201);
+    let r = s.post_json("Bundle", &referral).await;
+    assert_eq!(r.status(), 201);
+    let referral_id = json(r).await["id"].as_str().unwrap().to_string();
+
+    let member = "00012345:あいう:１８７:01";
+    let r = s.get(&format!("Patient/$summary?identifier={}", encoded(&format!("{INSURANCE}|{member}")))).await;
+    assert_eq!(r.status(), 200);
+    let summary = json(r).await;
+    assert_eq!(summary["type"], "document");
+    let entries = summary["entry"].as_array().unwrap();
+    let composition = &entries[0]["resource"];
+    assert_eq!(composition["resourceType"], "Composition");
+    assert_eq!(composition["type"]["coding"][0]["code"], "56447-6");
+    let full_urls: Vec<&str> = entries.iter().map(|e| e["fullUrl"].as_str().unwrap()).collect();
+    let unique: std::collections::HashSet<&&str> = full_urls.iter().collect();
+    assert_eq!(unique.len(), full_urls.len(), "each resource once");
+    let section = |code: &str| {
+        composition["section"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["code"]["coding"][0]["code"] == code)
+            .cloned()
+            .unwrap()
+    };
+    // Eight lab results (four from each institution), no conditions or allergies for :01.
+    let labs = section("620");
+    assert_eq!(labs["entry"].as_array().map(Vec::len), Some(8), "{labs}");
+    for e in labs["entry"].as_array().unwrap() {
+        let target = e["reference"].as_str().unwrap();
+        let entry = entries.iter().find(|x| x["fullUrl"] == target).expect("every section entry resolves");
+        assert_eq!(entry["resource"]["resourceType"], "Observation");
+    }
+    assert!(section("340")["entry"].is_null() && section("340")["emptyReason"].is_object());
+    assert_eq!(entries.iter().filter(|e| e["resource"]["resourceType"] == "Patient").count(), 2);
+    // The referral's person (:05): five conditions and three allergies.
+    let other = "00012345:あいう:１８７:05";
+    let referral_summary =
+        json(s.get(&format!("Patient/$summary?identifier={}", encoded(&format!("{INSURANCE}|{other}")))).await).await;
+    let comp = &referral_summary["entry"][0]["resource"];
+    let count = |code: &str| {
+        comp["section"].as_array().unwrap().iter().find(|s| s["code"]["coding"][0]["code"] == code).unwrap()["entry"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!((count("340"), count("510")), (5, 3));
+    // Unknown person: 404.
+    let nobody = encoded(&format!("{INSURANCE}|99999999:x:1:01"));
+    assert_eq!(s.get(&format!("Patient/$summary?identifier={nobody}")).await.status(), 404);
+
+    // Pages for people: the referral letter and the summary, escaped and script-free.
+    let r = s.get(&format!("Bundle/{referral_id}?_format=html")).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains("診療情報提供書"), "title");
+    assert!(page.contains("牧野") && page.contains("マキノ"), "patient in kanji and kana");
+    assert!(!page.to_ascii_lowercase().contains("<script"));
+    let r =
+        s.get(&format!("Patient/$summary?identifier={}&_format=html", encoded(&format!("{INSURANCE}|{other}")))).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("患者サマリー") && page.contains("傷病名"), "{page}");
+    // A browser gets the page; a collection is no document: FHIR for a browser, 406 when
+    // a page was required.
+    let info_id = json(
+        s.get(&format!(
+            "Bundle?identifier={}",
+            encoded(&format!("{BUNDLE_ID_SYSTEM}|1318814790^2024^0123-IDa-203949583949"))
+        ))
+        .await,
+    )
+    .await["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let browser = [("accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
+    let r = s.send(reqwest::Method::GET, &format!("Bundle/{referral_id}"), &browser, "").await;
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let r = s.send(reqwest::Method::GET, &format!("Bundle/{info_id}"), &browser, "").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+json"));
+    assert_eq!(s.get(&format!("Bundle/{info_id}?_format=html")).await.status(), 406);
+    assert_eq!(s.get("metadata?_format=html").await.status(), 406);
 }

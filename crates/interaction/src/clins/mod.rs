@@ -21,6 +21,7 @@ pub(crate) mod consent;
 mod items;
 pub mod sharing;
 mod submit;
+pub mod summary;
 
 pub use submit::PreparedSubmission;
 
