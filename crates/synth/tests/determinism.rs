@@ -2,7 +2,7 @@
 //! a person's insurance identifier is the same at every institution.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tsunagu_synth::{patient_bundles, write_dir, BundleKind, SynthOptions};
@@ -13,7 +13,7 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn read_all(dir: &PathBuf) -> Vec<(String, Vec<u8>)> {
+fn read_all(dir: &Path) -> Vec<(String, Vec<u8>)> {
     BundleKind::ALL
         .iter()
         .map(|k| {
