@@ -4,6 +4,10 @@
 
 use std::time::Instant;
 
+// As in the `tsunagu` binary, whose `synth` command this measures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tsunagu_synth::{patient_bundles, write_dir, SynthOptions};
 
 fn main() {

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::codes::{system, CHECKUP_ITEMS};
-use crate::fhir::{coding, japanese_names, meta, reference, resource_identifier, tenths, urn};
+use crate::fhir::{coding, entry, japanese_names, meta, object, reference, resource_identifier, tenths, urn};
 use crate::identity::BundleIds;
 use crate::patient::patient;
 use crate::person::Person;
@@ -97,7 +97,7 @@ pub(crate) fn checkup_report(person: &Person, record: &Record, ids: &mut BundleI
     });
 
     let mut entries = Vec::with_capacity(observations.len() + 5);
-    let mut push = |url: &str, resource: Value| entries.push(json!({ "fullUrl": url, "resource": resource }));
+    let mut push = |url: &str, resource: Value| entries.push(entry(url, resource));
     push(&composition_url, composition);
     // The eCheckup IG's own derivation of JP_Patient_eCS (its CLINS Bundle's patient
     // slice) fixes meta.profile to itself and wants the insurance member identifier under
@@ -143,12 +143,12 @@ pub(crate) fn checkup_report(person: &Person, record: &Record, ids: &mut BundleI
     for (url, resource) in observations {
         push(&url, resource);
     }
-    json!({
-        "resourceType": "Bundle",
-        "meta": { "lastUpdated": updated, "profile": [BUNDLE_PROFILE] },
-        "identifier": ids.next(record, "CHK"),
-        "type": "document",
-        "timestamp": updated,
-        "entry": entries
-    })
+    object([
+        ("resourceType", json!("Bundle")),
+        ("meta", json!({ "lastUpdated": updated, "profile": [BUNDLE_PROFILE] })),
+        ("identifier", ids.next(record, "CHK")),
+        ("type", json!("document")),
+        ("timestamp", json!(updated)),
+        ("entry", Value::Array(entries)),
+    ])
 }

@@ -49,10 +49,6 @@ pub(crate) fn condition(
     let mut resource = json!({
         "resourceType": "Condition",
         "meta": meta(CONDITION_PROFILE, last_updated, fact.indication),
-        "contained": [
-            contained_encounter("encounter", record),
-            contained_practitioner("recorder", doctor, &record.institution)
-        ],
         "extension": [
             institution_extension(&record.institution.code),
             department_extension(disease.department)
@@ -71,6 +67,11 @@ pub(crate) fn condition(
     if !fact.active {
         resource["abatementDateTime"] = json!(record.visit.to_string());
     }
+    // Moved in rather than interpolated: `json!` would copy them through the serializer.
+    resource["contained"] = Value::Array(vec![
+        contained_encounter("encounter", record),
+        contained_practitioner("recorder", doctor, &record.institution),
+    ]);
     resource
 }
 
@@ -97,14 +98,9 @@ pub(crate) fn allergy(record: &Record, fact: &AllergyFact, n: usize, patient_url
 pub(crate) fn lab_result(record: &Record, fact: &LabFact, n: usize, patient_url: &str, last_updated: &str) -> Value {
     let test = fact.test;
     let doctor = &record.institution.doctors[record.doctor];
-    json!({
+    let mut resource = json!({
         "resourceType": "Observation",
         "meta": meta(LAB_PROFILE, last_updated, fact.indication),
-        "contained": [
-            contained_encounter("encounter", record),
-            contained_serum("specimen"),
-            contained_practitioner("performer", doctor, &record.institution)
-        ],
         "extension": [
             institution_extension(&record.institution.code),
             department_extension(record.department)
@@ -126,7 +122,13 @@ pub(crate) fn lab_result(record: &Record, fact: &LabFact, n: usize, patient_url:
         "performer": [reference("#performer")],
         "valueQuantity": { "value": tenths(fact.value_tenths), "unit": test.unit },
         "specimen": { "reference": "#specimen", "type": "Specimen" }
-    })
+    });
+    resource["contained"] = Value::Array(vec![
+        contained_encounter("encounter", record),
+        contained_serum("specimen"),
+        contained_practitioner("performer", doctor, &record.institution),
+    ]);
+    resource
 }
 
 /// JP_MedicationRequest_eCS: an outpatient (or discharge, `category`) prescription with

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::base64;
 use crate::clinical::{allergy, condition, prescription};
 use crate::codes::system;
-use crate::fhir::{coding, meta, narrative, reference, resource_identifier, typed_reference, urn};
+use crate::fhir::{coding, entry, meta, narrative, object, reference, resource_identifier, typed_reference, urn};
 use crate::identity::BundleIds;
 use crate::patient::{organization, patient, practitioner};
 use crate::person::Person;
@@ -29,7 +29,7 @@ struct Entries {
 
 impl Entries {
     fn push(&mut self, url: &str, resource: Value) {
-        self.list.push(json!({ "fullUrl": url, "resource": resource }));
+        self.list.push(entry(url, resource));
     }
 }
 
@@ -50,14 +50,14 @@ fn section(code: &str, title: &str, entries: Vec<Value>, text: Option<&str>) -> 
 }
 
 fn document_bundle(profile: &str, identifier: Value, timestamp: &str, entries: Entries) -> Value {
-    json!({
-        "resourceType": "Bundle",
-        "meta": { "lastUpdated": timestamp, "profile": [profile] },
-        "identifier": identifier,
-        "type": "document",
-        "timestamp": timestamp,
-        "entry": entries.list
-    })
+    object([
+        ("resourceType", json!("Bundle")),
+        ("meta", json!({ "lastUpdated": timestamp, "profile": [profile] })),
+        ("identifier", identifier),
+        ("type", json!("document")),
+        ("timestamp", json!(timestamp)),
+        ("entry", Value::Array(entries.list)),
+    ])
 }
 
 fn composition_header(

@@ -5,6 +5,17 @@ use serde_json::{json, Value};
 use crate::codes::system;
 use crate::record::Indication;
 
+/// An object from owned fields. `json!` copies every interpolated `Value` through the
+/// serializer; Bundles and entries hold whole resources, so they are built by moving.
+pub(crate) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+/// A Bundle entry, moving the resource in.
+pub(crate) fn entry(full_url: &str, resource: Value) -> Value {
+    object([("fullUrl", Value::String(full_url.to_owned())), ("resource", resource)])
+}
+
 pub(crate) fn coding(system: &str, code: &str, display: &str) -> Value {
     json!({ "system": system, "code": code, "display": display })
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::clinical::{allergy, condition, lab_result};
 use crate::codes::system;
-use crate::fhir::urn;
+use crate::fhir::{entry, object, urn};
 use crate::identity::BundleIds;
 use crate::patient::patient;
 use crate::person::Person;
@@ -26,22 +26,25 @@ pub(crate) fn information_bundles(person: &Person, record: &Record, ids: &mut Bu
             return;
         }
         let mut entries = Vec::with_capacity(resources.len() + 1);
-        entries.push(json!({ "fullUrl": patient_url, "resource": patient(person, record, &updated) }));
+        entries.push(entry(&patient_url, patient(person, record, &updated)));
         for resource in resources {
-            entries.push(json!({ "fullUrl": urn(&rng.uuid()), "resource": resource }));
+            entries.push(entry(&urn(&rng.uuid()), resource));
         }
-        out.push(json!({
-            "resourceType": "Bundle",
-            "meta": {
-                "lastUpdated": updated,
-                "profile": [BUNDLE_PROFILE],
-                "tag": [{ "system": system::BUNDLE_RESOURCE_TYPE, "code": item_type }]
-            },
-            "identifier": ids.next(record, "INF"),
-            "type": "collection",
-            "timestamp": updated,
-            "entry": entries
-        }));
+        out.push(object([
+            ("resourceType", json!("Bundle")),
+            (
+                "meta",
+                json!({
+                    "lastUpdated": updated,
+                    "profile": [BUNDLE_PROFILE],
+                    "tag": [{ "system": system::BUNDLE_RESOURCE_TYPE, "code": item_type }]
+                }),
+            ),
+            ("identifier", ids.next(record, "INF")),
+            ("type", json!("collection")),
+            ("timestamp", json!(updated)),
+            ("entry", Value::Array(entries)),
+        ]));
     };
     let conditions =
         record.conditions.iter().enumerate().map(|(n, f)| condition(record, f, n, &patient_url, &updated)).collect();
