@@ -54,6 +54,34 @@ struct File {
     /// JP-CLINS: "deny" (default) or "allow" — whether another institution sees a
     /// person's shared items when no current Consent says either way.
     consent_default: Option<String>,
+    /// HPKI signatures on submitted documents.
+    #[serde(default)]
+    hpki: HpkiConfig,
+}
+
+/// `[hpki]`: what verifies a signed JP-CLINS document. Without trust anchors a signed
+/// document is refused (it cannot be checked); unsigned ones are accepted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpkiConfig {
+    /// Trust anchors (PEM or DER): the HPKI root certificates.
+    #[serde(default)]
+    pub trust_anchors: Vec<PathBuf>,
+    /// Certificate revocation lists (PEM or DER), read at start.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// Document type code → hcRoles that may sign it (default: 57133-1, 18842-5 and
+    /// 53576-5 need "Medical Doctor"); an empty list requires none.
+    pub roles: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+impl HpkiConfig {
+    pub fn policy(&self) -> tsunagu_hpki::RolePolicy {
+        match &self.roles {
+            Some(map) => tsunagu_hpki::RolePolicy::from_map(map.clone()),
+            None => tsunagu_hpki::RolePolicy::default(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +147,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub audit_flush_ms: u64,
     pub consent_default_allow: bool,
+    pub hpki: HpkiConfig,
 }
 
 impl Config {
@@ -178,6 +207,7 @@ impl Config {
             auth_settings,
             tls,
             audit_flush_ms: file.audit_flush_ms.unwrap_or(100).clamp(1, 10_000),
+            hpki: file.hpki,
             consent_default_allow: match file.consent_default.as_deref() {
                 None | Some("deny") => false,
                 Some("allow") => true,
@@ -214,6 +244,7 @@ impl Config {
             tls: None,
             audit_flush_ms: 100,
             consent_default_allow: false,
+            hpki: HpkiConfig::default(),
         }
     }
 

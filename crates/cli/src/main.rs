@@ -14,6 +14,7 @@ mod check_cmd;
 mod config;
 mod fhirpath_cmd;
 mod import;
+mod jp_cmd;
 mod package_cmd;
 mod reindex_cmd;
 mod terminology_cmd;
@@ -90,6 +91,21 @@ enum Command {
     Key {
         #[command(subcommand)]
         action: KeyAction,
+    },
+    /// Deterministic Japanese synthetic data as JP-CLINS Bundles (information Bundles,
+    /// referral letters, discharge summaries, checkup reports), one NDJSON file per kind.
+    Synth {
+        #[arg(long, default_value_t = 100)]
+        patients: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// HPKI signatures: `verify` checks a signed document Bundle.
+    Hpki {
+        #[command(subcommand)]
+        action: jp_cmd::HpkiAction,
     },
     /// The audit trail: `verify` walks its hash chain (exit 1 when it is broken).
     Audit {
@@ -262,6 +278,12 @@ fn main() {
                 Err(e) => Err(e),
             }
         }
+        Command::Synth { patients, seed, out } => jp_cmd::synth(patients, seed, &out),
+        Command::Hpki { action } => match jp_cmd::hpki(&cfg, action) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
         Command::Import { paths, no_check } => import::run(&cfg, &paths, !no_check),
         Command::Bench { which } => bench::run(&cfg, which),
         Command::Validate { files, profiles, packages } => validate_cmd::run(&cfg, &files, &profiles, &packages),
@@ -345,6 +367,10 @@ pub(crate) fn open_with_validator(
         // JP-CLINS submissions are validated whatever `validate` says.
         let submissions = tsunagu_server::ProfileCheck { validator: validator.clone(), required: Default::default() };
         fhir = fhir.with_profile_validation(Arc::new(submissions));
+    }
+    if !cfg.hpki.trust_anchors.is_empty() {
+        let trust = jp_cmd::trust_store(&cfg.hpki.trust_anchors, &cfg.hpki.crls)?;
+        fhir = fhir.with_signature_check(Arc::new(tsunagu_server::HpkiCheck { trust, policy: cfg.hpki.policy() }));
     }
     let stored = fhir.load_stored_terminology().map_err(|e| e.message(Default::default()))?;
     tracing::debug!("{stored} stored terminology resources loaded");

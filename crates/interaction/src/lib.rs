@@ -135,6 +135,8 @@ pub struct Interactions {
     profiles: Option<Arc<dyn ResourceCheck>>,
     /// Consents and whether submissions exist, for the JP-CLINS sharing rules.
     sharing: clins::SharingState,
+    /// Verifies signed submissions; `None`: a signed submission is refused.
+    signatures: Option<Arc<dyn clins::SignatureCheck>>,
     /// Search parameters: index extraction on write, query parsing on search.
     search: Arc<tsunagu_search::SearchRegistry>,
     /// Code systems, value sets and concept maps: from packages, and kept in step with the
@@ -151,6 +153,7 @@ impl Interactions {
             check,
             profiles: None,
             sharing: Default::default(),
+            signatures: None,
             search: Arc::new(tsunagu_search::SearchRegistry::new()),
             terminology: Arc::new(tsunagu_terminology::Terminology::default()),
             config,
@@ -168,6 +171,12 @@ impl Interactions {
     /// [`ResourceCheck::check_profiles`]), whatever the write check is.
     pub fn with_profile_validation(mut self, check: Arc<dyn ResourceCheck>) -> Self {
         self.profiles = Some(check);
+        self
+    }
+
+    /// Verifies the signatures of signed JP-CLINS submissions with `check`.
+    pub fn with_signature_check(mut self, check: Arc<dyn clins::SignatureCheck>) -> Self {
+        self.signatures = Some(check);
         self
     }
 

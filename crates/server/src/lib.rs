@@ -20,9 +20,11 @@ mod listen;
 mod negotiate;
 mod oauth;
 mod reply;
+mod signature;
 mod validate_op;
 
 pub use check::{content_issues, ProfileCheck, StructureCheck};
+pub use signature::HpkiCheck;
 pub use listen::{serve, serve_tls, Peer};
 pub use tsunagu_auth::{AuthSettings, Authority};
 

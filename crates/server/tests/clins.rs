@@ -534,3 +534,53 @@ async fn summary_and_documents_for_people() {
     assert_eq!(s.get(&format!("Bundle/{info_id}?_format=html")).await.status(), 406);
     assert_eq!(s.get("metadata?_format=html").await.status(), 406);
 }
+
+/// HPKI signatures on submitted documents: valid, wrong role, expired, revoked, untrusted
+/// chain, altered content — and a signed document without configured trust anchors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_documents() {
+    use tsunagu_hpki::testing::{TestPki, TestSigner};
+    let Some(v) = validator() else { return };
+    let Some(referral) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
+    let pki = TestPki::new();
+    let check = Arc::new(tsunagu_server::HpkiCheck { trust: pki.trust_store(), policy: tsunagu_hpki::RolePolicy::default() });
+    let submissions = Arc::new(tsunagu_server::ProfileCheck { validator: v.clone(), required: Default::default() });
+    let s = start_adjusted(|_| {}, Arc::new(tsunagu_server::StructureCheck::default()), move |fhir| {
+        fhir.with_profile_validation(submissions).with_signature_check(check)
+    })
+    .await;
+    let signed = |signer: &TestSigner, n: usize| {
+        let mut doc = referral.clone();
+        // Each its own submission.
+        doc["identifier"]["value"] = json!(format!("1318814790^2024^signed-{n}"));
+        tsunagu_hpki::sign_bundle(&mut doc, &signer.key_pkcs8, &signer.chain_der, signer.alg, "2026-06-01T09:00:00+09:00")
+            .unwrap();
+        doc
+    };
+    let refused = |r: reqwest::Response| async move {
+        let status = r.status();
+        let oo = json(r).await;
+        assert_eq!(status, 422, "{oo}");
+        assert!(oo.to_string().contains("Bundle.signature"), "{oo}");
+        oo
+    };
+    let r = s.post_json("Bundle", &signed(&pki.doctor, 1)).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = s.post_json("Bundle", &signed(&pki.rsa_doctor, 2)).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let oo = refused(s.post_json("Bundle", &signed(&pki.pharmacist, 3)).await).await;
+    assert!(oo.to_string().contains("Medical Doctor"), "{oo}");
+    refused(s.post_json("Bundle", &signed(&pki.expired, 4)).await).await;
+    refused(s.post_json("Bundle", &signed(&pki.revoked, 5)).await).await;
+    refused(s.post_json("Bundle", &signed(&pki.stranger, 6)).await).await;
+    let mut altered = signed(&pki.doctor, 7);
+    altered["entry"][1]["resource"]["birthDate"] = json!("1950-01-01");
+    refused(s.post_json("Bundle", &altered).await).await;
+    // Nothing refused was stored.
+    let held = json(s.get("Bundle?_summary=count").await).await;
+    assert_eq!(held["total"], 2, "{held}");
+
+    // Without trust anchors a signed document cannot be checked, so it is refused.
+    let plain = server().await.unwrap();
+    refused(plain.post_json("Bundle", &signed(&pki.doctor, 8)).await).await;
+}

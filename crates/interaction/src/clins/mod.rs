@@ -53,6 +53,13 @@ pub fn submission_profile(resource: &Value) -> Option<&str> {
     })
 }
 
+/// Verifies the `Bundle.signature` of a submission (HPKI: the server wires
+/// `tsunagu-hpki` in). Called only when a signature is present.
+pub trait SignatureCheck: Send + Sync {
+    /// `Err((english, japanese))` says why the signature does not hold.
+    fn verify(&self, bundle: &Value) -> Result<(), (String, String)>;
+}
+
 /// What the sharing rules keep between requests.
 #[derive(Default)]
 pub(crate) struct SharingState {

@@ -48,6 +48,7 @@ impl Interactions {
         })?;
         crate::guard::check(&bundle, &self.config.limits, false)?;
         self.validate_submission(&bundle, &profile)?;
+        self.verify_signature(&bundle)?;
         let criteria = identifier_criteria(&bundle)?;
         let institution = institution_of(&bundle);
         let labels = labels(&bundle, &institution);
@@ -90,6 +91,31 @@ impl Interactions {
             return Err(InteractionError::Invalid { status, issues });
         }
         Ok(())
+    }
+
+    /// A signed submission must carry a signature that verifies (HPKI chain, validity,
+    /// revocation, the signer's role for the document type); an unsigned one passes.
+    fn verify_signature(&self, bundle: &Value) -> Result<(), InteractionError> {
+        if bundle.get("signature").is_none() {
+            return Ok(());
+        }
+        let outcome = match &self.signatures {
+            Some(check) => check.verify(bundle),
+            None => Err((
+                "The Bundle is signed, but no HPKI trust anchors are configured to verify it".into(),
+                "Bundle に署名がありますが、検証に使う HPKI のトラストアンカーが設定されていません".into(),
+            )),
+        };
+        outcome.map_err(|(en, ja)| InteractionError::Invalid {
+            status: 422,
+            issues: vec![ContentIssue {
+                severity: "error",
+                code: "security",
+                expression: Some("Bundle.signature".into()),
+                en,
+                ja,
+            }],
+        })
     }
 
     fn indexed_items(&self, bundle: &Value, bundle_id: &str, labels: &[Value]) -> Vec<(Item, Vec<IndexEntry>)> {
