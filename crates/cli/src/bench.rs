@@ -36,6 +36,17 @@ pub enum Which {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// JP-CLINS on synthetic data in a throwaway directory: synth patients/s, information
+    /// Bundles and documents submitted per second (validated), `$summary` p50/p95.
+    Clins {
+        #[arg(long, default_value_t = 2000)]
+        patients: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Submitting threads (default: the cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Backup and restore throughput of the data directory, and the size of an
     /// incremental backup after a share of the resources changed. Works on copies.
     Backup {
@@ -50,6 +61,10 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
         Which::Read { clients, seconds, patients } => crate::bench_read::run(clients, seconds, patients),
         Which::Search { runs } => crate::bench_search::run(cfg, runs),
         Which::Auth { clients, seconds, rounds } => crate::bench_auth::run(clients, seconds, rounds.max(1)),
+        Which::Clins { patients, seed, threads } => {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            crate::bench_clins::run(cfg, patients, seed, threads.unwrap_or(cores))
+        }
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
     }
 }

@@ -8,6 +8,7 @@ mod backup_cmd;
 mod bench;
 mod bench_auth;
 mod bench_backup;
+mod bench_clins;
 mod bench_read;
 mod bench_search;
 mod check_cmd;

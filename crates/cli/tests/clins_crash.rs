@@ -78,7 +78,8 @@ fn check(addr: &str, observations: usize) -> Vec<u64> {
 
 #[test]
 fn sigkill_during_replacements_leaves_each_submission_whole() {
-    let Some(template_path) = tsunagu_reference::find("jp/clins-examples/Bundle-Bundle-CLINS-Observations-Example-01.json")
+    let Some(template_path) =
+        tsunagu_reference::find("jp/clins-examples/Bundle-Bundle-CLINS-Observations-Example-01.json")
     else {
         return;
     };
@@ -112,7 +113,8 @@ fn sigkill_during_replacements_leaves_each_submission_whole() {
         wait_ready(&addr, &mut server);
         if it == 0 {
             for k in 0..SUBMISSIONS {
-                let (status, _, body) = http(&addr, "POST", "/Bundle", Some(&generation(&template, k, 1).to_string())).unwrap();
+                let (status, _, body) =
+                    http(&addr, "POST", "/Bundle", Some(&generation(&template, k, 1).to_string())).unwrap();
                 assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
                 acked[k].store(1, Ordering::SeqCst);
             }

@@ -24,8 +24,8 @@ mod signature;
 mod validate_op;
 
 pub use check::{content_issues, ProfileCheck, StructureCheck};
-pub use signature::HpkiCheck;
 pub use listen::{serve, serve_tls, Peer};
+pub use signature::HpkiCheck;
 pub use tsunagu_auth::{AuthSettings, Authority};
 
 use std::sync::Arc;

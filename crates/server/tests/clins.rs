@@ -543,18 +543,27 @@ async fn signed_documents() {
     let Some(v) = validator() else { return };
     let Some(referral) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
     let pki = TestPki::new();
-    let check = Arc::new(tsunagu_server::HpkiCheck { trust: pki.trust_store(), policy: tsunagu_hpki::RolePolicy::default() });
+    let check =
+        Arc::new(tsunagu_server::HpkiCheck { trust: pki.trust_store(), policy: tsunagu_hpki::RolePolicy::default() });
     let submissions = Arc::new(tsunagu_server::ProfileCheck { validator: v.clone(), required: Default::default() });
-    let s = start_adjusted(|_| {}, Arc::new(tsunagu_server::StructureCheck::default()), move |fhir| {
-        fhir.with_profile_validation(submissions).with_signature_check(check)
-    })
+    let s = start_adjusted(
+        |_| {},
+        Arc::new(tsunagu_server::StructureCheck::default()),
+        move |fhir| fhir.with_profile_validation(submissions).with_signature_check(check),
+    )
     .await;
     let signed = |signer: &TestSigner, n: usize| {
         let mut doc = referral.clone();
         // Each its own submission.
         doc["identifier"]["value"] = json!(format!("1318814790^2024^signed-{n}"));
-        tsunagu_hpki::sign_bundle(&mut doc, &signer.key_pkcs8, &signer.chain_der, signer.alg, "2026-06-01T09:00:00+09:00")
-            .unwrap();
+        tsunagu_hpki::sign_bundle(
+            &mut doc,
+            &signer.key_pkcs8,
+            &signer.chain_der,
+            signer.alg,
+            "2026-06-01T09:00:00+09:00",
+        )
+        .unwrap();
         doc
     };
     let refused = |r: reqwest::Response| async move {
