@@ -20,9 +20,6 @@ const PACKAGES: &[&str] = &[
 /// - JP_Composition_eDischargeSummary (JP-CLINS 1.5.2) requires a present-illness section
 ///   with the fixed code `362`, which its own complete `document-section` CodeSystem does
 ///   not define (it has `360` under COMMON).
-/// - JP-CLINS and eCheckupReport both ship `http://jpfhir.jp/fhir/Common/CodeSystem/doc-typecodes`;
-///   the validator resolves JP-CLINS's copy (version 5.11), which lacks the checkup type
-///   `53576-5` that JP_Composition_eCheckupGeneral fixes.
 /// - The CLINS checkup Bundle (JP_Bundle_eCheckupGeneral in the clins namespace) wants its
 ///   patient to conform to eCheckupReport's JP_Patient_eCS, which fixes `meta.profile` to
 ///   itself alone, while its constraint `bundle-entry-JP-Patient-eCheckupGeneral` wants an
@@ -31,10 +28,6 @@ const PACKAGE_CONFLICTS: &[(BundleKind, &str)] = &[
     (
         BundleKind::DischargeSummary,
         "The code 362 is not defined in the code system http://jpfhir.jp/fhir/clins/CodeSystem/document-section",
-    ),
-    (
-        BundleKind::Checkup,
-        "The code 53576-5 is not defined in the code system http://jpfhir.jp/fhir/Common/CodeSystem/doc-typecodes",
     ),
     (BundleKind::Checkup, "Constraint failed: bundle-entry-JP-Patient-eCheckupGeneral:"),
 ];

@@ -115,7 +115,9 @@ impl Terminology {
     }
 
     /// Whether a code is defined by a loaded, complete CodeSystem: `None` when the system
-    /// is not loaded or not complete.
+    /// is not loaded or not complete. When several loaded packages ship a CodeSystem under
+    /// the same URL (JP-CLINS and eCheckupReport both publish `doc-typecodes`, each with
+    /// codes the other lacks), a code any complete copy defines is defined.
     pub(crate) fn code_system_defines(&self, packages: &PackageSet, system: &str, code: &str) -> Option<bool> {
         let cs = complete_code_system(packages, system)?;
         let hit = self.systems.lock().get(system).cloned();
@@ -124,6 +126,14 @@ impl Terminology {
             None => {
                 let mut e = Expansion::default();
                 add_concepts(&mut e, system, cs.get("concept"));
+                let copies = packages.all(ConformanceKind::CodeSystem).filter(|other| {
+                    !Arc::ptr_eq(other, cs)
+                        && other.get("url").and_then(Value::as_str) == Some(system)
+                        && other.get("content").and_then(Value::as_str) == Some("complete")
+                });
+                for other in copies {
+                    add_concepts(&mut e, system, other.get("concept"));
+                }
                 let e = Arc::new(e);
                 self.systems.lock().insert(system.to_owned(), e.clone());
                 e
