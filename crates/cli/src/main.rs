@@ -443,14 +443,13 @@ fn serve(
     // Configured packages are installed (stored, copied) once; `$validate`, terminology and
     // search then use every installed package (base structure only when there are none).
     package_cmd::install_configured(&cfg)?;
-    let (fhir, validator) = open_with_validator(&cfg, true)?;
+    let (fhir, _) = open_with_validator(&cfg, true)?;
     let mut server_cfg = tsunagu_server::ServerConfig::new(base_url.clone());
     if let Some(hosts) = &cfg.allowed_hosts {
         server_cfg.allowed_hosts = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
     }
     server_cfg.cors_origins = cfg.cors_origins.clone();
     server_cfg.limits = cfg.limits.clone();
-    server_cfg.validator = validator;
     server_cfg.authorization = authorization;
     server_cfg.audit_flush = std::time::Duration::from_millis(cfg.audit_flush_ms);
     // Resources are walked recursively (structure check, FHIRPath) up to max_json_depth

@@ -395,6 +395,23 @@ impl Interactions {
     fn execute_read(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let params = SearchParams::parse(e.criteria.as_deref().unwrap_or(""));
         let rest: Vec<&str> = e.rest.iter().map(String::as_str).collect();
+        if let Some((op, id)) = crate::operations::entry_operation(&e.ty, &rest) {
+            // Operations that change nothing, as GET would invoke them; they read
+            // committed data, not this Bundle's earlier entries.
+            if !op.get {
+                return Err(InteractionError::bad_request(
+                    format!("${} cannot be invoked by a GET entry", op.name),
+                    format!("${} は GET エントリでは呼び出せません", op.name),
+                ));
+            }
+            let invocation = crate::operations::Invocation { ty: Some(&e.ty), id, params: &params, body: None };
+            let resource = self.invoke(op, &invocation, ctx)?;
+            let mut out = json!({ "response": { "status": "200 OK" } });
+            if e.verb == Verb::Get {
+                out["resource"] = resource;
+            }
+            return Ok(out);
+        }
         let (resource, version) = match rest.as_slice() {
             ["_history"] => (self.history(HistoryScope::Type(e.ty.clone()), &params, ctx)?, None),
             [id] => match txn.current(&e.ty, id)? {

@@ -22,6 +22,7 @@ mod guard;
 mod history;
 mod import;
 mod instant;
+pub mod operations;
 mod outcome;
 mod reindex;
 mod resource;

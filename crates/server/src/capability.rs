@@ -18,33 +18,11 @@ fn modifiers(kind: K) -> &'static str {
     }
 }
 
-/// The operations served on a type (`$validate` on all of them).
+/// The operations served on a type, from the one registry of operations.
 fn operations(ty: &str) -> Value {
-    let named: &[(&str, &str)] = match ty {
-        "Patient" => &[
-            ("everything", "Patient-everything"),
-            ("summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"),
-        ],
-        "CodeSystem" => &[
-            ("lookup", "CodeSystem-lookup"),
-            ("validate-code", "CodeSystem-validate-code"),
-            ("subsumes", "CodeSystem-subsumes"),
-        ],
-        "ValueSet" => &[("expand", "ValueSet-expand"), ("validate-code", "ValueSet-validate-code")],
-        "ConceptMap" => &[("translate", "ConceptMap-translate")],
-        _ => &[],
-    };
-    let mut ops = vec![json!({ "name": "validate",
-        "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate" })];
-    ops.extend(named.iter().map(|(name, def)| {
-        let definition = if def.contains("://") {
-            def.to_string()
-        } else {
-            format!("http://hl7.org/fhir/OperationDefinition/{def}")
-        };
-        json!({ "name": name, "definition": definition })
-    }));
-    Value::Array(ops)
+    tsunagu_interaction::operations::on_type(ty)
+        .map(|op| json!({ "name": op.name, "definition": op.definition }))
+        .collect()
 }
 
 const FULL_TEXT: &str = "words ANDed, OR between terms, \"quoted phrases\"; Japanese found without spaces \

@@ -9,10 +9,10 @@ use axum::response::Response;
 use http::{header, HeaderMap, Method};
 use serde_json::Value;
 use std::sync::Arc;
-use tsunagu_interaction::clins::summary::SummaryOf;
+use tsunagu_interaction::operations::{self, Invocation, Level, Output};
 use tsunagu_interaction::{
-    etag, http_date, information, is_terminology_operation, parse_etag, InteractionError, Lang, OperationInput,
-    PatchBody, Permission, RequestContext, ReturnPreference, SearchParams, Written,
+    etag, http_date, information, parse_etag, InteractionError, Lang, PatchBody, RequestContext, ReturnPreference,
+    SearchParams, Written,
 };
 use tsunagu_store::{HistoryScope, ResourceVersion};
 
@@ -248,24 +248,13 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
     let m = if c.method == Method::HEAD { &Method::GET } else { &c.method };
     match (m, segs.as_slice()) {
         // Documents first: with `_format=html` nothing else may answer.
-        (&Method::GET, ["Patient", "$summary"]) => {
-            let identifier = c.params.get("identifier").ok_or_else(|| {
-                InteractionError::bad_request(
-                    "Patient/$summary needs identifier=system|value",
-                    "Patient/$summary には identifier=system|value が必要です",
-                )
-            })?;
-            let summary = fhir.patient_summary(SummaryOf::Identifier(identifier), &c.ctx)?;
-            crate::document_page::document_reply(c, &summary)
-        }
-        (&Method::GET, ["Patient", id, "$summary"]) => {
-            let summary = fhir.patient_summary(SummaryOf::Patient(id), &c.ctx)?;
-            crate::document_page::document_reply(c, &summary)
-        }
         (&Method::GET, ["Bundle", id]) if c.html.is_some() => {
             let v = fhir.read("Bundle", id, &c.ctx)?;
             crate::document_page::stored_document_reply(c, v)
         }
+        (_, [op]) if op.starts_with('$') => operation(c, fhir, None, None, op, Level::System),
+        (_, [ty, op]) if op.starts_with('$') => operation(c, fhir, Some(ty), None, op, Level::Type),
+        (_, [ty, id, op]) if op.starts_with('$') => operation(c, fhir, Some(ty), Some(id), op, Level::Instance),
         (_, _) if c.html == Some(crate::document_page::HtmlAsk::Required) => Err(InteractionError::not_acceptable(
             "Only documents (Bundle/{id}, Patient/$summary) are rendered as HTML",
             "HTML で表示できるのは文書（Bundle/{id}、Patient/$summary）だけです",
@@ -275,21 +264,12 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry(), smart);
             ok_resource(c, 200, &cs)
         }
-        (&Method::GET | &Method::POST, [ty, op]) if is_terminology_operation(ty, op) => {
-            fhir.check_whole(&c.ctx.caller, ty, Permission::Read)?;
-            ok_resource(c, 200, &fhir.terminology_operation(ty, None, op, &operation_input(c)?)?)
-        }
-        (&Method::GET | &Method::POST, [ty, id, op]) if is_terminology_operation(ty, op) => {
-            fhir.read(ty, id, &c.ctx)?;
-            ok_resource(c, 200, &fhir.terminology_operation(ty, Some(id), op, &operation_input(c)?)?)
-        }
         (&Method::GET, ["AuditEvent", id]) => ok_resource(c, 200, &fhir.audit_event(id, &c.ctx)?),
         (&Method::GET, ["AuditEvent"]) => bundle_reply(c, fhir.audit_events(&c.params, &c.ctx)?),
         (&Method::POST, ["AuditEvent", "_search"]) => bundle_reply(c, fhir.audit_events(&form_params(c)?, &c.ctx)?),
         (_, ["AuditEvent", ..]) => Err(InteractionError::MethodNotAllowed(
             "AuditEvents are recorded by the server and only read and searched (AuditEvent はサーバが記録し、読み取りと検索のみ可能です)".into(),
         )),
-        (&Method::GET, ["Patient", "$everything"]) => bundle_reply(c, fhir.everything_all(&c.params, &c.ctx)?),
         (&Method::GET, []) => bundle_reply(c, fhir.search(None, &c.params, &c.ctx)?),
         (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
         (&Method::POST, []) => {
@@ -361,9 +341,6 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             bundle_reply(c, fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?)
         }
         (&Method::GET, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid, &c.ctx)?),
-        (&Method::POST, [ty, "$validate"]) => crate::validate_op::type_level(state, c, ty),
-        (&Method::GET | &Method::POST, [ty, id, "$validate"]) => crate::validate_op::instance_level(state, c, ty, id),
-        (&Method::GET, ["Patient", id, "$everything"]) => bundle_reply(c, fhir.everything(id, &c.params, &c.ctx)?),
         (&Method::GET, [comp, id, "*"]) => bundle_reply(c, fhir.compartment_search(comp, id, None, &c.params, &c.ctx)?),
         (&Method::GET, [comp, id, ty]) if !ty.starts_with(['_', '$']) => {
             bundle_reply(c, fhir.compartment_search(comp, id, Some(ty), &c.params, &c.ctx)?)
@@ -420,17 +397,6 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
     Ok(p)
 }
 
-/// Operation inputs: the URL's parameters for GET, the `Parameters` body for POST.
-fn operation_input(c: &Call) -> Result<OperationInput, InteractionError> {
-    if c.method == Method::GET || c.body.iter().all(u8::is_ascii_whitespace) {
-        Ok(OperationInput::from_query(&c.params))
-    } else {
-        let mut input = OperationInput::from_parameters(&resource_body(c)?)?;
-        input.values.extend(OperationInput::from_query(&c.params).values);
-        Ok(input)
-    }
-}
-
 pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
     match body_kind(&c.headers)? {
         BodyKind::Resource(f) => parse_resource(f, &c.body, c.body_limits),
@@ -463,6 +429,43 @@ fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
                 ))
             }
         }
+    }
+}
+
+/// `$op` at any level, through the one registry of operations.
+fn operation(
+    c: &Call,
+    fhir: &tsunagu_interaction::Interactions,
+    ty: Option<&str>,
+    id: Option<&str>,
+    name: &str,
+    level: Level,
+) -> Result<Response, InteractionError> {
+    let Some(op) = operations::find(name, ty, level) else {
+        let at = match (ty, id) {
+            (Some(t), Some(i)) => format!("{t}/{i}"),
+            (Some(t), None) => t.to_string(),
+            _ => "the system".to_string(),
+        };
+        return Err(InteractionError::not_supported(
+            format!("{name} is not an operation this server serves on {at}"),
+            format!("{name} は {at} で提供している操作ではありません"),
+        ));
+    };
+    let posted = c.method == Method::POST;
+    if !(posted || (c.method == Method::GET && op.get)) {
+        return Err(InteractionError::MethodNotAllowed(format!(
+            "${} is invoked with {}",
+            op.name,
+            if op.get { "GET or POST" } else { "POST" }
+        )));
+    }
+    let body = if posted && !c.body.iter().all(u8::is_ascii_whitespace) { Some(resource_body(c)?) } else { None };
+    let out = fhir.invoke(op, &Invocation { ty, id, params: &c.params, body }, &c.ctx)?;
+    match op.output {
+        Output::Searchset => bundle_reply(c, out),
+        Output::Document => crate::document_page::document_reply(c, &out),
+        Output::Resource => ok_resource(c, 200, &out),
     }
 }
 

@@ -21,7 +21,6 @@ mod negotiate;
 mod oauth;
 mod reply;
 mod signature;
-mod validate_op;
 
 pub use check::{content_issues, ProfileCheck, StructureCheck};
 pub use listen::{serve, serve_tls, Peer};
@@ -44,8 +43,6 @@ pub struct ServerConfig {
     /// Origins allowed to call the API from a browser (CORS); empty: CORS is off.
     pub cors_origins: Vec<String>,
     pub limits: Limits,
-    /// The validator behind `$validate` (base structure only when no packages are loaded).
-    pub validator: Option<Arc<tsunagu_validation::Validator>>,
     /// Who may do what: bearer tokens checked by the authorization server, or no checks.
     pub authorization: Authorization,
     /// The most time a read's audit record waits before it is stored: what a crash may lose.
@@ -74,7 +71,6 @@ impl ServerConfig {
             allowed_hosts,
             cors_origins: Vec::new(),
             limits: Limits::default(),
-            validator: None,
             authorization: Authorization::Off,
             audit_flush: std::time::Duration::from_millis(100),
         }
@@ -117,7 +113,6 @@ pub(crate) fn host_part(authority: &str) -> &str {
 pub(crate) struct AppState {
     pub fhir: Arc<Interactions>,
     pub config: ServerConfig,
-    pub validator: Arc<tsunagu_validation::Validator>,
     /// Requests being processed, bounded by `max_concurrent_requests`.
     pub in_process: Arc<tokio::sync::Semaphore>,
     /// Audit records of requests that wrote nothing (reads, searches, refusals).
@@ -126,19 +121,13 @@ pub(crate) struct AppState {
 
 /// The complete HTTP application.
 pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
-    let validator = config.validator.clone().unwrap_or_else(|| {
-        Arc::new(
-            tsunagu_validation::Validator::new(tsunagu_validation::PackageSet::new())
-                .with_max_issues(config.limits.max_issues),
-        )
-    });
     if let (Authorization::Required(a), Some(fetcher)) = (&config.authorization, jwks_fetch::HttpJwks::new()) {
         a.set_jwks_fetcher(Arc::new(fetcher));
     }
     let cors = headers::cors(&config.cors_origins);
     let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
     let audit = Arc::new(tsunagu_interaction::AuditLog::start(fhir.store().clone(), config.audit_flush, 10_000));
-    let state = Arc::new(AppState { fhir, config, validator, in_process, audit });
+    let state = Arc::new(AppState { fhir, config, in_process, audit });
     let app = axum::Router::new().fallback(dispatch::handle).with_state(state);
     let app = match cors {
         Some(cors) => app.layer(cors),

@@ -495,6 +495,17 @@ async fn summary_and_documents_for_people() {
             .map_or(0, Vec::len)
     };
     assert_eq!((count("340"), count("510")), (5, 3));
+    // The same operation from a batch entry, and in the CapabilityStatement.
+    let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": [
+        { "request": { "method": "GET", "url": format!("Patient/$summary?identifier={}", encoded(&format!("{INSURANCE}|{other}"))) } }
+    ]});
+    let r = json(s.post_json("", &batch).await).await;
+    assert_eq!(r["entry"][0]["response"]["status"], "200 OK", "{r}");
+    assert_eq!(r["entry"][0]["resource"]["entry"][0]["resource"]["resourceType"], "Composition");
+    let cs = json(s.get("metadata").await).await;
+    let patient =
+        cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Patient").unwrap().clone();
+    assert!(patient["operation"].as_array().unwrap().iter().any(|o| o["name"] == "summary"), "{patient}");
     // Unknown person: 404.
     let nobody = encoded(&format!("{INSURANCE}|99999999:x:1:01"));
     assert_eq!(s.get(&format!("Patient/$summary?identifier={nobody}")).await.status(), 404);
