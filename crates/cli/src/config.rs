@@ -57,6 +57,10 @@ struct File {
     /// HPKI signatures on submitted documents.
     #[serde(default)]
     hpki: HpkiConfig,
+    /// JP-CLINS retention: days a submission's items are kept (LTS-tagged ones:
+    /// `lts_retention_days`); unset: for ever.
+    retention_days: Option<u64>,
+    lts_retention_days: Option<u64>,
 }
 
 /// `[hpki]`: what verifies a signed JP-CLINS document. Without trust anchors a signed
@@ -148,6 +152,7 @@ pub struct Config {
     pub audit_flush_ms: u64,
     pub consent_default_allow: bool,
     pub hpki: HpkiConfig,
+    pub retention: tsunagu_interaction::clins::Retention,
 }
 
 impl Config {
@@ -208,6 +213,10 @@ impl Config {
             tls,
             audit_flush_ms: file.audit_flush_ms.unwrap_or(100).clamp(1, 10_000),
             hpki: file.hpki,
+            retention: tsunagu_interaction::clins::Retention {
+                days: file.retention_days,
+                lts_days: file.lts_retention_days,
+            },
             consent_default_allow: match file.consent_default.as_deref() {
                 None | Some("deny") => false,
                 Some("allow") => true,
@@ -245,6 +254,7 @@ impl Config {
             audit_flush_ms: 100,
             consent_default_allow: false,
             hpki: HpkiConfig::default(),
+            retention: Default::default(),
         }
     }
 

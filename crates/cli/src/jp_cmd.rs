@@ -22,6 +22,58 @@ pub enum HpkiAction {
     },
 }
 
+#[derive(Subcommand)]
+pub enum ClinsAction {
+    /// Deletes items (and submissions) past `retention_days` / `lts_retention_days`;
+    /// each deletion is audited as `operator:purge`.
+    Purge,
+}
+
+/// `tsunagu clins purge`.
+pub fn purge(cfg: &crate::config::Config) -> Result<(), String> {
+    if cfg.retention.days.is_none() && cfg.retention.lts_days.is_none() {
+        return Err("no retention period is configured (retention_days, lts_retention_days)".into());
+    }
+    let fhir = crate::open(cfg, false)?;
+    let report = purge_now(&fhir, cfg.retention)?;
+    println!(
+        "{} submissions looked at, {} items and {} submissions deleted",
+        report.submissions_seen, report.items_deleted, report.submissions_deleted
+    );
+    Ok(())
+}
+
+pub fn purge_now(
+    fhir: &tsunagu_interaction::Interactions,
+    retention: tsunagu_interaction::clins::Retention,
+) -> Result<tsunagu_interaction::clins::PurgeReport, String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    fhir.purge_expired(retention, now).map_err(|e| e.message(Default::default()))
+}
+
+/// Runs the purge every hour on a thread of its own while the server runs.
+pub fn spawn_purge(
+    fhir: std::sync::Arc<tsunagu_interaction::Interactions>,
+    retention: tsunagu_interaction::clins::Retention,
+) {
+    if retention.days.is_none() && retention.lts_days.is_none() {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("tsunagu-purge".into()).spawn(move || loop {
+        match purge_now(&fhir, retention) {
+            Ok(r) if r.items_deleted + r.submissions_deleted > 0 => {
+                tracing::info!("retention: {} items and {} submissions deleted", r.items_deleted, r.submissions_deleted)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("retention purge failed: {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    });
+    if let Err(e) = spawned {
+        tracing::error!("the retention purge could not start: {e}");
+    }
+}
+
 /// The trust store from anchor and CRL files.
 pub fn trust_store(anchors: &[PathBuf], crls: &[PathBuf]) -> Result<tsunagu_hpki::TrustStore, String> {
     let mut trust = tsunagu_hpki::TrustStore::new();

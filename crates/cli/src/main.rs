@@ -103,6 +103,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// JP-CLINS: `purge` deletes what the retention periods no longer keep (the server
+    /// also runs it every hour when `retention_days` or `lts_retention_days` is set).
+    Clins {
+        #[command(subcommand)]
+        action: jp_cmd::ClinsAction,
+    },
     /// HPKI signatures: `verify` checks a signed document Bundle.
     Hpki {
         #[command(subcommand)]
@@ -280,6 +286,7 @@ fn main() {
             }
         }
         Command::Synth { patients, seed, out } => jp_cmd::synth(patients, seed, &out),
+        Command::Clins { action: jp_cmd::ClinsAction::Purge } => jp_cmd::purge(&cfg),
         Command::Hpki { action } => match jp_cmd::hpki(&cfg, action) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),
@@ -444,6 +451,7 @@ fn serve(
     // search then use every installed package (base structure only when there are none).
     package_cmd::install_configured(&cfg)?;
     let (fhir, _) = open_with_validator(&cfg, true)?;
+    jp_cmd::spawn_purge(fhir.clone(), cfg.retention);
     let mut server_cfg = tsunagu_server::ServerConfig::new(base_url.clone());
     if let Some(hosts) = &cfg.allowed_hosts {
         server_cfg.allowed_hosts = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();

@@ -604,3 +604,48 @@ async fn signed_documents() {
     let plain = server().await.unwrap();
     refused(plain.post_json("Bundle", &signed(&pki.doctor, 8)).await).await;
 }
+
+/// Retention: past `days` the items go, LTS items only past `lts_days`, the submission
+/// with its last item; every deletion is audited as `operator:purge`.
+#[test]
+fn retention_purge() {
+    use tsunagu_interaction::clins::Retention;
+    use tsunagu_interaction::{InteractionConfig, Interactions, RequestContext};
+    let Some(v) = validator() else { return };
+    let Some(referral) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
+    let fhir =
+        Interactions::new(store, Arc::new(tsunagu_server::StructureCheck::default()), InteractionConfig::default())
+            .with_profile_validation(Arc::new(tsunagu_server::ProfileCheck {
+                validator: v,
+                required: Default::default(),
+            }));
+    let ctx = RequestContext::new("http://localhost");
+    let bundle = fhir.submit(referral.clone(), &ctx).unwrap().version;
+    let held = |ty: &str| {
+        let page = fhir.search(Some(ty), &tsunagu_interaction::SearchParams::parse("_count=100"), &ctx).unwrap();
+        page["entry"].as_array().map_or(0, |e| e.iter().filter(|e| e["resource"]["resourceType"] == ty).count())
+    };
+    assert_eq!((held("Condition"), held("AllergyIntolerance")), (5, 3));
+    let retention = Retention { days: Some(30), lts_days: Some(3650) };
+    let day = 86_400_000;
+    // Within the period: nothing.
+    let r = fhir.purge_expired(retention, bundle.last_updated_ms + 10 * day).unwrap();
+    assert_eq!((r.items_deleted, r.submissions_deleted), (0, 0));
+    // Past it: all but the three LTS allergies; the submission stays for them.
+    let r = fhir.purge_expired(retention, bundle.last_updated_ms + 40 * day).unwrap();
+    assert_eq!(r.submissions_deleted, 0);
+    assert_eq!(r.items_deleted, referral["entry"].as_array().unwrap().len() - 3);
+    assert_eq!((held("Condition"), held("AllergyIntolerance"), held("Bundle")), (0, 3, 1));
+    // Past the long-term period: everything.
+    let r = fhir.purge_expired(retention, bundle.last_updated_ms + 4000 * day).unwrap();
+    assert_eq!((r.items_deleted, r.submissions_deleted), (3, 1));
+    assert_eq!((held("AllergyIntolerance"), held("Bundle")), (0, 0));
+    let audit = fhir.store().audit_chain(0, 1000).unwrap();
+    assert_eq!(
+        audit.iter().filter(|a| a.agent == "operator:purge").count(),
+        2,
+        "one record per purged submission and run"
+    );
+}

@@ -19,10 +19,12 @@
 
 pub(crate) mod consent;
 mod items;
+mod retention;
 pub mod sharing;
 mod submit;
 pub mod summary;
 
+pub use retention::{PurgeReport, Retention};
 pub use submit::PreparedSubmission;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
