@@ -47,6 +47,19 @@ pub struct ContentIssue {
     pub ja: String,
 }
 
+/// A base-structure or validation issue of the format crate, located where it was found.
+impl From<tsunagu_format::Issue> for ContentIssue {
+    fn from(i: tsunagu_format::Issue) -> Self {
+        ContentIssue {
+            severity: i.severity.as_str(),
+            code: i.code.as_str(),
+            expression: Some(i.location),
+            en: i.message_en,
+            ja: i.message_ja,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InteractionError {
     #[error("unknown resource type '{0}'")]

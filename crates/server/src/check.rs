@@ -29,16 +29,7 @@ impl ResourceCheck for StructureCheck {
 
 /// Format and validation issues as the interaction layer's content issues.
 pub fn content_issues(issues: Vec<tsunagu_format::Issue>) -> Vec<ContentIssue> {
-    issues
-        .into_iter()
-        .map(|i| ContentIssue {
-            severity: i.severity.as_str(),
-            code: i.code.as_str(),
-            expression: Some(i.location),
-            en: i.message_en,
-            ja: i.message_ja,
-        })
-        .collect()
+    issues.into_iter().map(ContentIssue::from).collect()
 }
 
 /// Rejects resources that break the base structure, any profile they declare in

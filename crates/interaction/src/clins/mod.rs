@@ -114,6 +114,18 @@ impl crate::Interactions {
     }
 }
 
+/// One search value escaped as FHIR search requires (`\`, `,`, `$`, `|`).
+pub(crate) fn escape_search_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | ',' | '$' | '|') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Whether `resource` claims to be an item of a submission (`meta.source` under
 /// [`SOURCE_PREFIX`]): only the submission path may write such a resource.
 pub(crate) fn claims_item(resource: &Value) -> bool {

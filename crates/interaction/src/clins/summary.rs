@@ -68,7 +68,11 @@ impl Interactions {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let any = keys.iter().map(|k| format!("{PERSON_SYSTEM}|{}", escape(k))).collect::<Vec<_>>().join(",");
+            let any = keys
+                .iter()
+                .map(|k| format!("{PERSON_SYSTEM}|{}", super::escape_search_value(k)))
+                .collect::<Vec<_>>()
+                .join(",");
             self.found(ty, vec![("_tag".into(), any)], ctx)
         };
         if !keys.is_empty() {
@@ -127,18 +131,6 @@ impl Interactions {
 
 fn last_updated(r: &Value) -> &str {
     r.pointer("/meta/lastUpdated").and_then(Value::as_str).unwrap_or("")
-}
-
-/// FHIR search escaping of one value (`\`, `,`, `$`, `|`).
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | ',' | '$' | '|') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn full_url(base: &str, r: &Value) -> String {

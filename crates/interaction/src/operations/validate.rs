@@ -96,13 +96,7 @@ impl Interactions {
         let mut issues: Vec<ContentIssue> =
             tsunagu_format::check_structure_limited(resource, self.config.limits.max_issues)
                 .into_iter()
-                .map(|i| ContentIssue {
-                    severity: i.severity.as_str(),
-                    code: i.code.as_str(),
-                    expression: Some(i.location),
-                    en: i.message_en,
-                    ja: i.message_ja,
-                })
+                .map(ContentIssue::from)
                 .collect();
         issues.extend(profiles.iter().map(|p| ContentIssue {
             severity: "error",
