@@ -33,7 +33,7 @@ pub use login::{
     MAX_PENDING_CODES,
 };
 pub use pkce::{challenge_s256, verify_s256};
-pub use registry::{Client, Registry};
+pub use registry::{is_institution_code, Client, Registry};
 pub use roles::{Role, RoleScopes};
 pub use scope::{Context, Permission, Permissions, ResourceScope, Scope, ScopeSet, MAX_SCOPES};
 pub use token::{AccessClaims, Grant, TokenIssuer};

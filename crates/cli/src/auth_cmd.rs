@@ -91,8 +91,17 @@ fn now() -> u64 {
 }
 
 /// `tsunagu token`: a short-lived token signed with the server's key, for the operator.
-pub fn token(cfg: &Config, scope: &str, patient: Option<String>, base_url: Option<String>) -> Result<(), String> {
+pub fn token(
+    cfg: &Config,
+    scope: &str,
+    patient: Option<String>,
+    institution: Option<String>,
+    base_url: Option<String>,
+) -> Result<(), String> {
     let scopes = ScopeSet::parse(scope).map_err(|e| e.to_string())?;
+    if institution.as_deref().is_some_and(|i| !tsunagu_auth::is_institution_code(i)) {
+        return Err("--institution must be a 10-digit 医療機関コード".into());
+    }
     let listen = cfg.listen_or_default(None);
     let base = cfg.base_url_for(&listen, base_url)?;
     let a = Authority::open(&cfg.data.join("auth"), &base, cfg.auth_settings.clone()).map_err(|e| e.to_string())?;
@@ -101,6 +110,7 @@ pub fn token(cfg: &Config, scope: &str, patient: Option<String>, base_url: Optio
         client_id: "operator".into(),
         scope: scopes.to_string(),
         patient: patient.map(|p| p.trim_start_matches("Patient/").to_string()),
+        institution,
         ..Default::default()
     };
     let t = a.issuer().issue(&grant, now()).map_err(|e| e.to_string())?;

@@ -74,6 +74,9 @@ enum Command {
         /// Bind patient/ scopes to this patient (Patient/ID or ID).
         #[arg(long)]
         patient: Option<String>,
+        /// Act for this institution (10-digit 医療機関コード): JP-CLINS submissions.
+        #[arg(long)]
+        institution: Option<String>,
         /// The server's base URL, if it is not the configured one.
         #[arg(long, env = "TSUNAGU_BASE_URL")]
         base_url: Option<String>,
@@ -274,7 +277,9 @@ fn main() {
         Command::Serve { listen, base_url, tls_cert, tls_key, tls_client_ca } => {
             serve(cfg, listen, base_url, TlsFlags { cert: tls_cert, key: tls_key, client_ca: tls_client_ca })
         }
-        Command::Token { scope, patient, base_url } => auth_cmd::token(&cfg, &scope, patient, base_url),
+        Command::Token { scope, patient, institution, base_url } => {
+            auth_cmd::token(&cfg, &scope, patient, institution, base_url)
+        }
         Command::Client { action } => auth_cmd::client(&cfg, action),
         Command::User { action } => auth_cmd::user(&cfg, action),
         Command::Key { action: KeyAction::Rotate { keep } } => auth_cmd::rotate_key(&cfg, keep),

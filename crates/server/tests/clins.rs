@@ -353,6 +353,10 @@ mod sharing {
         let operator = w.token("system/*.cruds", None, None);
 
         let Some(submission) = conditions(&original) else { return };
+        // A client acting for no institution submits nothing.
+        let (status, refused) = w.call(&operator, Method::POST, "Bundle", Some(&submission)).await;
+        assert_eq!(status, 403, "{refused}");
+        assert!(refused.to_string().contains("institution"), "{refused}");
         let (status, stored) = w.call(&hospital, Method::POST, "Bundle", Some(&submission)).await;
         assert_eq!(status, 201, "{stored}");
         let bundle_id = stored["id"].as_str().unwrap().to_string();

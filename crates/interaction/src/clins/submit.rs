@@ -134,6 +134,12 @@ impl Interactions {
     /// Stores a prepared submission, replacing the one with the same identifier.
     pub fn commit_submission(&self, p: PreparedSubmission, ctx: &RequestContext) -> Result<Written, InteractionError> {
         let PreparedSubmission { bundle, bundle_index, criteria, institution, labels, fresh_id, items } = p;
+        if !ctx.caller.is_unrestricted() && ctx.caller.agent.institution.is_none() {
+            return Err(InteractionError::forbidden(
+                "A JP-CLINS submission is made by a client acting for an institution (client add --institution, token --institution)",
+                "JP-CLINS の提出は医療機関として登録されたクライアントが行います（client add --institution、token --institution）",
+            ));
+        }
         if let Some(own) = &ctx.caller.agent.institution {
             if *own != institution {
                 return Err(InteractionError::forbidden(
@@ -347,14 +353,11 @@ fn identifier_criteria(bundle: &Value) -> Result<String, InteractionError> {
     Ok(format!("identifier={}|{}", escape(system), escape(value)))
 }
 
+/// [`super::escape_search_value`], then percent-encoded where a query string would split.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut out = String::new();
+    for c in super::escape_search_value(s).chars() {
         match c {
-            '\\' | ',' | '$' | '|' => {
-                out.push('\\');
-                out.push(c);
-            }
             '%' | '&' | '#' | '+' | '=' => out.push_str(&format!("%{:02X}", c as u32)),
             c => out.push(c),
         }
