@@ -166,13 +166,15 @@ impl Interactions {
         confined_to: Option<&str>,
     ) -> Result<Reach, InteractionError> {
         let Access::Scoped { scopes, patient } = &caller.access else { return Ok(Reach::All) };
+        let mut persons: Option<Vec<String>> = None;
         let mut alternatives: Vec<Vec<Clause>> = Vec::new();
         for scope in scopes.reaching(ty, p) {
             let mut clauses = Vec::new();
             if scope.context == Context::Patient {
                 let Some(pid) = patient else { continue };
                 if confined_to != Some(pid.as_str()) {
-                    match self.patient_clause(ty, pid) {
+                    let persons = persons.get_or_insert_with(|| self.persons_of_patient(pid));
+                    match self.patient_clause(ty, pid, persons) {
                         Some(c) => clauses.push(c),
                         // Shared types are read by everyone; a patient's app never writes them.
                         None if SHARED_TYPES.contains(&ty) && matches!(p, Permission::Read | Permission::Search) => {}
@@ -218,9 +220,11 @@ impl Interactions {
         }
     }
 
-    /// Membership of `pid`'s compartment for a resource of `ty`; `None` when `ty` is not in
-    /// the Patient compartment.
-    fn patient_clause(&self, ty: &str, pid: &str) -> Option<Clause> {
+    /// Membership of `pid`'s compartment for a resource of `ty`, widened to the JP-CLINS
+    /// items of the same person (`persons`: the person keys the server tagged `pid` with, so
+    /// a patient's app sees what every institution submitted about them); `None` when `ty`
+    /// is not in the Patient compartment.
+    fn patient_clause(&self, ty: &str, pid: &str, persons: &[String]) -> Option<Clause> {
         let def = self.model.compartment("Patient")?;
         let params: Vec<(String, String)> =
             def.members.get(ty).into_iter().flatten().map(|code| (ty.to_string(), code.to_string())).collect();
@@ -234,6 +238,9 @@ impl Interactions {
                 target_type: "Patient".into(),
                 target_id: Some(pid.to_string()),
             });
+        }
+        if !any.is_empty() {
+            any.extend(persons.iter().map(|k| crate::clins::sharing::person_tag(k)));
         }
         (!any.is_empty()).then_some(Clause { any })
     }

@@ -504,8 +504,8 @@ fn refuse_submission_paths(resource: &Value) -> Result<(), InteractionError> {
         )
     } else if crate::clins::claims_item(resource) {
         (
-            "meta.source urn:tsunagu:submission:… marks items of a JP-CLINS submission; change the item by submitting the Bundle again",
-            "meta.source の urn:tsunagu:submission:… は JP-CLINS 提出の項目を表します。項目は Bundle の再提出で変更してください",
+            "meta.source urn:tsunagu:submission:… and the tags urn:tsunagu:submitter and urn:tsunagu:person mark items of a JP-CLINS submission; change the item by submitting the Bundle again",
+            "meta.source の urn:tsunagu:submission:… とタグ urn:tsunagu:submitter・urn:tsunagu:person は JP-CLINS 提出の項目を表します。項目は Bundle の再提出で変更してください",
         )
     } else {
         return Ok(());

@@ -439,6 +439,31 @@ mod sharing {
         assert_eq!(status, 403);
         assert_eq!(w.call(&clinic, Method::DELETE, &format!("Condition/{}", own[0]), None).await.0, 403);
         assert_eq!(w.conditions(&hospital).await.len(), 3);
+
+        // B submits about the same person under its own number: the app bound to A's copy
+        // of the patient sees B's shareable item too, still not the hidden ones.
+        let theirs: Value = serde_json::from_str(&submission.to_string().replace(A, B)).unwrap();
+        let (status, stored) = w.call(&clinic, Method::POST, "Bundle", Some(&theirs)).await;
+        assert_eq!(status, 201, "{stored}");
+        let (_, mine) = w.call(&app, Method::GET, "Condition?_count=50", None).await;
+        let mine: Vec<String> = mine["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["resource"]["id"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        let (_, patients) = w.call(&app, Method::GET, "Patient", None).await;
+        assert_eq!(patients["entry"].as_array().map_or(0, Vec::len), 2, "both institutions' copies: {patients}");
+        for id in &mine {
+            assert_eq!(w.call(&app, Method::GET, &format!("Condition/{id}"), None).await.0, 200);
+        }
+
+        // Nobody writes the sharing tags by hand: they would let a person's apps in.
+        let mut forged = example("Condition-Example-JP-Condition-eCS-01.json").unwrap();
+        forged["meta"]["tag"] = json!([{ "system": "urn:tsunagu:person", "code": "insurance:someone" }]);
+        let (status, refused) = w.call(&clinic, Method::POST, "Condition", Some(&forged)).await;
+        assert_eq!(status, 422, "{refused}");
     }
 }
 

@@ -1,6 +1,12 @@
-//! 健診結果報告書 (eCheckupReport IG, 53576-5) as a JP-CLINS document
-//! (JP_Bundle_eCheckupGeneral): Composition first, then the Patient, the examining
-//! institution and doctor, the checkup encounter and one Observation per item.
+//! 健診結果報告書 (eCheckupReport IG, 53576-5) as the eCheckup IG's own document Bundle
+//! (`…/eCheckup/StructureDefinition/JP_Bundle_eCheckupGeneral`): Composition first, then
+//! the Patient, the examining institution and doctor, the checkup encounter and one
+//! Observation per item.
+//!
+//! Not the JP-CLINS derivation (`…/clins/…/JP_Bundle_eCheckupGeneral`): that one cannot be
+//! satisfied as published — its Bundle invariant wants an entry declaring
+//! `…/eCS/…/JP_Patient_eCS`, while its patient slice's profile allows exactly one
+//! `meta.profile`, fixed to `…/clins/…/JP_Patient_eCS`. The submission path accepts both.
 
 use serde_json::{json, Value};
 
@@ -12,8 +18,10 @@ use crate::person::Person;
 use crate::prng::Rng;
 use crate::record::Record;
 
-const BUNDLE_PROFILE: &str = "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eCheckupGeneral";
-const CLINS_PATIENT_PROFILE: &str = "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Patient_eCS";
+const BUNDLE_PROFILE: &str = "http://jpfhir.jp/fhir/eCheckup/StructureDefinition/JP_Bundle_eCheckupGeneral";
+const PATIENT_PROFILE: &str = "http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_Patient_eCS";
+/// The eCheckup Bundle names its document by this system (JP-CLINS's own is `…/clins/bundle-identifier`).
+const DOCUMENT_IDENTIFIER: &str = "http://jpfhir.jp/fhir/core/IdSystem/documentInstance-identifier";
 const CHECKUP_INSURANCE_MEMBER: &str = "http://jpfhir.jp/fhir/eCS/Idsysmem/JP_Insurance_memberID";
 const COMPOSITION_PROFILE: &str = "http://jpfhir.jp/fhir/eCheckup/StructureDefinition/JP_Composition_eCheckupGeneral";
 const ORGANIZATION_PROFILE: &str = "http://jpfhir.jp/fhir/eCheckup/StructureDefinition/JP_Organization_eCheckupGeneral";
@@ -99,11 +107,10 @@ pub(crate) fn checkup_report(person: &Person, record: &Record, ids: &mut BundleI
     let mut entries = Vec::with_capacity(observations.len() + 5);
     let mut push = |url: &str, resource: Value| entries.push(entry(url, resource));
     push(&composition_url, composition);
-    // The eCheckup IG's own derivation of JP_Patient_eCS (its CLINS Bundle's patient
-    // slice) fixes meta.profile to itself and wants the insurance member identifier under
-    // the system it spells `…/eCS/Idsysmem/…`, besides JP-CLINS's: the Patient carries both.
+    // JP_Patient_eCS wants the insurance member identifier under the system it spells
+    // `…/eCS/Idsysmem/…`; the JP-CLINS one stays too, so people match across institutions.
     let mut checked = patient(person, record, &updated);
-    checked["meta"]["profile"] = json!([CLINS_PATIENT_PROFILE]);
+    checked["meta"]["profile"] = json!([PATIENT_PROFILE]);
     checked["identifier"]
         .as_array_mut()
         .expect("identifiers")
@@ -146,7 +153,11 @@ pub(crate) fn checkup_report(person: &Person, record: &Record, ids: &mut BundleI
     object([
         ("resourceType", json!("Bundle")),
         ("meta", json!({ "lastUpdated": updated, "profile": [BUNDLE_PROFILE] })),
-        ("identifier", ids.next(record, "CHK")),
+        ("identifier", {
+            let mut identifier = ids.next(record, "CHK");
+            identifier["system"] = json!(DOCUMENT_IDENTIFIER);
+            identifier
+        }),
         ("type", json!("document")),
         ("timestamp", json!(updated)),
         ("entry", Value::Array(entries)),

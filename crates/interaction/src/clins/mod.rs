@@ -129,5 +129,11 @@ pub(crate) fn escape_search_value(s: &str) -> String {
 /// Whether `resource` claims to be an item of a submission (`meta.source` under
 /// [`SOURCE_PREFIX`]): only the submission path may write such a resource.
 pub(crate) fn claims_item(resource: &Value) -> bool {
+    let server_tag = |t: &Value| {
+        matches!(t.get("system").and_then(Value::as_str), Some(sharing::SUBMITTER_SYSTEM | sharing::PERSON_SYSTEM))
+    };
     resource.pointer("/meta/source").and_then(Value::as_str).is_some_and(|s| s.starts_with(SOURCE_PREFIX))
+        // The sharing tags decide who sees what (a person tag lets that person's apps and
+        // consented institutions in): only a submission sets them.
+        || resource.pointer("/meta/tag").and_then(Value::as_array).is_some_and(|tags| tags.iter().any(server_tag))
 }

@@ -8,7 +8,10 @@
 //! - another institution (or a client acting for none) sees an item only when it is not
 //!   `UNDELIVERED` and the person's consent allows it now (or, with `consent_default =
 //!   "allow"`, when no current consent refuses it);
-//! - a patient's app sees its own items except `UNDELIVERED` and `UNINFORMED` ones;
+//! - a patient's app sees its own items except `UNDELIVERED` and `UNINFORMED` ones — the
+//!   items of every institution's copy of the person, when the app is bound to a Patient a
+//!   submission carried (the access layer widens the patient's compartment by the person
+//!   tags of that Patient);
 //! - operators (unrestricted callers) see everything.
 //!
 //! Persons are matched across institutions by the insurance member identifier
@@ -59,7 +62,34 @@ fn tag(system: &str, code: Option<&str>, negate: bool) -> Condition {
     }
 }
 
+/// Tagged with the person key `key` (one of [`person_keys`]).
+pub(crate) fn person_tag(key: &str) -> Condition {
+    tag(PERSON_SYSTEM, Some(key), false)
+}
+
 impl Interactions {
+    /// The person keys the server tagged `Patient/{pid}` with when a submission carried it
+    /// (never those of a Patient written otherwise: only submissions may set the tag). A
+    /// patient's app bound to one institution's copy of them reaches every copy's items.
+    pub(crate) fn persons_of_patient(&self, pid: &str) -> Vec<String> {
+        if !self.submissions_present() {
+            return Vec::new();
+        }
+        let Ok(Some(v)) = self.store.read("Patient", pid) else { return Vec::new() };
+        if v.deleted {
+            return Vec::new();
+        }
+        let Ok(patient) = serde_json::from_slice::<Value>(&v.body) else { return Vec::new() };
+        patient
+            .pointer("/meta/tag")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.get("system").and_then(Value::as_str) == Some(PERSON_SYSTEM))
+            .filter_map(|t| t.get("code").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
     /// The clauses that keep `caller` to the JP-CLINS items it may see with `p` (none for
     /// unrestricted callers, or while no submission is stored).
     pub(crate) fn sharing_clauses(&self, caller: &Caller, p: Permission) -> Vec<Clause> {
