@@ -1,6 +1,7 @@
 //! Profile validation for Tsunagu: a [`Validator`], over the conformance resources of a
 //! [`PackageSet`] (re-exported from the package crate), that checks a resource against the
-//! base R4 structure and against StructureDefinition snapshots: cardinality (per slice too), fixed and pattern values, bindings against
+//! base R4 structure, the core definitions of every resource and datatype in it, and
+//! StructureDefinition snapshots: cardinality (per slice too), fixed and pattern values, bindings against
 //! value sets expanded from loaded content, type narrowing, invariants (FHIRPath), and
 //! extension definitions.
 //!
@@ -10,9 +11,11 @@
 //! builds an OperationOutcome: problems come back as [`Issue`]s (the format crate's type,
 //! so the server converts structure and profile problems the same way).
 
+mod base;
 mod bounds;
 mod bundle;
 mod context;
+mod native;
 mod profile;
 mod reference;
 mod resolve;

@@ -8,17 +8,6 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use tsunagu_fhirpath::Expression;
 
-/// Constraint keys never evaluated here, and why.
-const SKIPPED_CONSTRAINTS: &[&str] = &[
-    // "All FHIR elements must have a @value or children": the base structure check
-    // already rejects empty objects, arrays and strings, with better locations.
-    "ele-1",
-    // Contained resources must be referenced: its expression applies `as()` to whole
-    // collections, which this FHIRPath engine (rightly, per the specification) rejects;
-    // the validator checks the rule natively instead.
-    "dom-3",
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Strength {
     Required,
@@ -254,7 +243,7 @@ fn constraints_of(e: &Value, cache: &mut ExpressionCache, uncompiled: &mut Vec<S
         let Some(source) = c.get("expression").and_then(Value::as_str) else {
             continue;
         };
-        if SKIPPED_CONSTRAINTS.contains(&key.as_str()) {
+        if crate::native::NATIVE_CONSTRAINTS.contains(&key.as_str()) {
             continue;
         }
         match compile_cached(source, cache) {

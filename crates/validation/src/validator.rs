@@ -129,6 +129,7 @@ impl Validator {
             ctx: &ctx,
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),
+            base_checked: FxHashSet::default(),
             conformance: FxHashMap::default(),
             depth: 0,
         };
@@ -140,12 +141,15 @@ impl Validator {
         for url in profiles {
             walk.check_profile(url, true, root, resource, rt);
         }
-        for url in declared_profiles(resource) {
-            if !profiles.contains(&url) {
+        let declared = declared_profiles(resource);
+        for url in &declared {
+            if !profiles.contains(url) {
                 walk.check_profile(url, false, root, resource, rt);
             }
         }
-        walk.scan(root, resource);
+        let applied: Vec<&str> = profiles.iter().copied().chain(declared).collect();
+        walk.check_base_resource(root, resource, rt, &applied);
+        walk.scan(root, resource, resource);
         // The structure check already reports base-level problems; a profile repeating the
         // base rule at the same place adds nothing.
         let mut seen: FxHashSet<(String, &'static str, String)> = FxHashSet::default();
