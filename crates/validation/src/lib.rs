@@ -15,6 +15,7 @@ mod base;
 mod bounds;
 mod bundle;
 mod context;
+mod extension;
 mod native;
 mod profile;
 mod reference;
@@ -26,6 +27,7 @@ mod terminology;
 mod validator;
 mod walk;
 
+pub use extension::DEFAULT_EXTENSION_DOMAINS;
 pub use snapshot::{generate_snapshot, SnapshotError, SnapshotGenerator};
 pub use tsunagu_format::{Issue, IssueType, Severity};
 pub use tsunagu_package::{ConformanceKind, PackageError, PackageInfo, PackageSet};

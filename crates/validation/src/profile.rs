@@ -93,6 +93,8 @@ pub(crate) struct Profile {
     pub elements: Vec<ElementRule>,
     /// For an extension definition: where it may be used (`context`); empty when anywhere.
     pub contexts: Vec<ExtensionContext>,
+    /// For an extension definition: whether it is a modifier (`isModifier` on its root).
+    pub modifier: bool,
     /// Constraints whose expression did not compile, as `key: error`.
     pub uncompiled: Vec<String>,
 }
@@ -162,7 +164,9 @@ pub(crate) fn compile_profile(sd: &Value, snapshot: &[Value], cache: &mut Expres
         elements.push(rule);
     }
     let contexts = if type_name == "Extension" { contexts_of(sd) } else { Vec::new() };
-    let mut profile = Profile { type_name, elements, contexts, uncompiled };
+    let modifier = type_name == "Extension"
+        && snapshot.first().and_then(|e| e.get("isModifier")).and_then(Value::as_bool) == Some(true);
+    let mut profile = Profile { type_name, elements, contexts, modifier, uncompiled };
     crate::slicing::precompute_expected(&mut profile);
     Some(profile)
 }

@@ -33,6 +33,8 @@ pub struct Validator {
     pub(crate) children: Expression,
     /// Issues reported for one resource before the list is cut (`max_issues`).
     pub(crate) max_issues: usize,
+    /// Domains whose extensions may be used without a loaded definition.
+    pub(crate) extension_domains: Vec<String>,
 }
 
 impl Validator {
@@ -47,6 +49,7 @@ impl Validator {
             service: None,
             children: tsunagu_fhirpath::compile("children()").expect("static expression"),
             max_issues: tsunagu_limits::Limits::default().max_issues,
+            extension_domains: crate::DEFAULT_EXTENSION_DOMAINS.iter().map(|d| (*d).to_owned()).collect(),
         }
     }
 
@@ -54,6 +57,14 @@ impl Validator {
     /// cut.
     pub fn with_max_issues(mut self, max_issues: usize) -> Self {
         self.max_issues = max_issues;
+        self
+    }
+
+    /// Replaces the domains whose extensions may be used without a loaded definition
+    /// (default [`crate::DEFAULT_EXTENSION_DOMAINS`]); an unknown extension elsewhere is an
+    /// error.
+    pub fn with_extension_domains(mut self, domains: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.extension_domains = domains.into_iter().map(Into::into).collect();
         self
     }
 

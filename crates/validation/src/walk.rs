@@ -394,47 +394,13 @@ impl<'v, 'a> Walk<'v, 'a> {
                     self.check_base_resource(child, json, rt, &declared);
                 }
                 None => match child.type_name() {
-                    "Extension" => self.check_extension(child, res),
+                    "Extension" => self.check_extension(child, node, res),
                     "Reference" => self.check_local_reference(&child, container),
                     "ElementDefinition" => self.check_element_path(&child),
                     _ => {}
                 },
             }
             self.scan(child, inner_res, inner_container);
-        }
-    }
-
-    /// An extension against its definition (unless a profile already checked it there),
-    /// and its place against the definition's context.
-    pub(crate) fn check_extension(&mut self, node: Node<'a>, res: &'a Value) {
-        let Some(json) = node.value else { return };
-        let Some(url) = json.get("url").and_then(Value::as_str) else {
-            return;
-        };
-        // Relative URLs name the parts of a complex extension, checked with their parent.
-        if !url.contains(':') {
-            return;
-        }
-        let seen = self.seen_extensions.contains(&(json as *const Value as usize));
-        match self.v.profile(strip_version(url)) {
-            Some(def) => {
-                if !seen {
-                    self.mark_extension(&node);
-                    self.check_node(&def, 0, node, res);
-                }
-                self.check_extension_context(&def, &node, res);
-            }
-            None if seen => {}
-            None => {
-                let loc = self.location(&node);
-                self.push(
-                    Severity::Warning,
-                    IssueType::Structure,
-                    loc,
-                    format!("Unknown extension {url}: its definition is not loaded"),
-                    format!("拡張 {url} の定義が読み込まれていないため、検証していません"),
-                );
-            }
         }
     }
 }

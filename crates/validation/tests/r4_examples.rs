@@ -20,6 +20,10 @@ const INVALID_BY_PROFILE_RULES: &[(&str, &str)] = &[
     ("StructureDefinition-Event.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
     ("StructureDefinition-FiveWs.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
     ("StructureDefinition-Request.json", "sdf-4: a logical model that is not abstract has no baseDefinition"),
+    (
+        "Bundle-hla-1.json",
+        "hla-genotyping-results-glstring declares the parts url and text; the example has a part 'uri'",
+    ),
     ("Bundle-dataelements.json", "bdl-7: fullUrls repeated (three times each) with no meta.versionId"),
     ("DeviceMetric-example.json", "parent is Reference(Device) but points to DeviceDefinition/dc102"),
     ("DeviceUseStatement-example.json", "reasonReference does not allow Procedure"),
