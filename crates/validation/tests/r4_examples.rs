@@ -24,6 +24,10 @@ const INVALID_BY_PROFILE_RULES: &[(&str, &str)] = &[
         "Bundle-hla-1.json",
         "hla-genotyping-results-glstring declares the parts url and text; the example has a part 'uri'",
     ),
+    // bundle.html: "The fullUrl SHALL NOT disagree with the id in the resource".
+    ("Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json", "fullUrl …/Patient/pat12 holds the Patient with id pat2"),
+    ("Bundle-3a0707d3-549e-4467-b8b8-5a2ab3800efe.json", "fullUrl …/Patient/pat12 holds the Patient with id pat2"),
+    ("Bundle-lri-example.json", "fullUrls …/Observation/lri-gramstain1 … hold Observations with ids gramstain1 …"),
     ("Bundle-dataelements.json", "bdl-7: fullUrls repeated (three times each) with no meta.versionId"),
     ("DeviceMetric-example.json", "parent is Reference(Device) but points to DeviceDefinition/dc102"),
     ("DeviceUseStatement-example.json", "reasonReference does not allow Procedure"),
