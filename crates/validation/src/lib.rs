@@ -11,6 +11,7 @@
 //! builds an OperationOutcome: problems come back as [`Issue`]s (the format crate's type,
 //! so the server converts structure and profile problems the same way).
 
+mod attachment;
 mod base;
 mod bounds;
 mod bundle;

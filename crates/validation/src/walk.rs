@@ -397,6 +397,7 @@ impl<'v, 'a> Walk<'v, 'a> {
                     "Extension" => self.check_extension(child, node, res),
                     "Reference" => self.check_local_reference(&child, container),
                     "ElementDefinition" => self.check_element_path(&child),
+                    "Attachment" => self.check_attachment(&child),
                     _ => {}
                 },
             }

@@ -147,3 +147,25 @@ fn element_paths_have_no_special_characters() {
     assert_fails(sd("Patient.na#me"), "eld-19");
     assert_passes(sd("Patient.name"));
 }
+
+#[test]
+fn attachment_size_and_hash_agree_with_the_data() {
+    if support::core_validator().is_none() {
+        return;
+    }
+    // "Hello" is 5 bytes; its SHA-1, in base64, is 9/+ei3uy4Jtwk1pdeF4MxdnQq/A=.
+    let document = |size: u32, hash: &str| {
+        json!({"resourceType": "DocumentReference", "status": "current",
+            "content": [{"attachment": {"contentType": "text/plain", "data": "SGVsbG8=", "size": size, "hash": hash}}]})
+    };
+    assert_passes(document(5, "9/+ei3uy4Jtwk1pdeF4MxdnQq/A="));
+    assert_fails(document(6, "9/+ei3uy4Jtwk1pdeF4MxdnQq/A="), "the data has 5 bytes");
+    let v = support::core_validator().unwrap();
+    let wrong_hash = v.validate(&document(5, "2jmj7l5rSw0yVb/vlWAYkK/YBwk="), &[]);
+    assert!(
+        wrong_hash
+            .iter()
+            .any(|i| i.severity == Severity::Warning && i.message_en.contains("is not the SHA-1 of the data")),
+        "{wrong_hash:?}"
+    );
+}
