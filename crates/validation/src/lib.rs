@@ -1,6 +1,7 @@
 //! Profile validation for Tsunagu: a [`Validator`], over the conformance resources of a
 //! [`PackageSet`] (re-exported from the package crate), that checks a resource against the
-//! base R4 structure and against StructureDefinition snapshots: cardinality (per slice too), fixed and pattern values, bindings against
+//! base R4 structure, the core definitions of every resource and datatype in it, and
+//! StructureDefinition snapshots: cardinality (per slice too), fixed and pattern values, bindings against
 //! value sets expanded from loaded content, type narrowing, invariants (FHIRPath), and
 //! extension definitions.
 //!
@@ -10,9 +11,13 @@
 //! builds an OperationOutcome: problems come back as [`Issue`]s (the format crate's type,
 //! so the server converts structure and profile problems the same way).
 
+mod attachment;
+mod base;
 mod bounds;
 mod bundle;
 mod context;
+mod extension;
+mod native;
 mod profile;
 mod reference;
 mod resolve;
@@ -23,6 +28,7 @@ mod terminology;
 mod validator;
 mod walk;
 
+pub use extension::DEFAULT_EXTENSION_DOMAINS;
 pub use snapshot::{generate_snapshot, SnapshotError, SnapshotGenerator};
 pub use tsunagu_format::{Issue, IssueType, Severity};
 pub use tsunagu_package::{ConformanceKind, PackageError, PackageInfo, PackageSet};

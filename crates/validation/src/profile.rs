@@ -8,17 +8,6 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use tsunagu_fhirpath::Expression;
 
-/// Constraint keys never evaluated here, and why.
-const SKIPPED_CONSTRAINTS: &[&str] = &[
-    // "All FHIR elements must have a @value or children": the base structure check
-    // already rejects empty objects, arrays and strings, with better locations.
-    "ele-1",
-    // Contained resources must be referenced: its expression applies `as()` to whole
-    // collections, which this FHIRPath engine (rightly, per the specification) rejects;
-    // the validator checks the rule natively instead.
-    "dom-3",
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Strength {
     Required,
@@ -104,6 +93,8 @@ pub(crate) struct Profile {
     pub elements: Vec<ElementRule>,
     /// For an extension definition: where it may be used (`context`); empty when anywhere.
     pub contexts: Vec<ExtensionContext>,
+    /// For an extension definition: whether it is a modifier (`isModifier` on its root).
+    pub modifier: bool,
     /// Constraints whose expression did not compile, as `key: error`.
     pub uncompiled: Vec<String>,
 }
@@ -173,7 +164,9 @@ pub(crate) fn compile_profile(sd: &Value, snapshot: &[Value], cache: &mut Expres
         elements.push(rule);
     }
     let contexts = if type_name == "Extension" { contexts_of(sd) } else { Vec::new() };
-    let mut profile = Profile { type_name, elements, contexts, uncompiled };
+    let modifier = type_name == "Extension"
+        && snapshot.first().and_then(|e| e.get("isModifier")).and_then(Value::as_bool) == Some(true);
+    let mut profile = Profile { type_name, elements, contexts, modifier, uncompiled };
     crate::slicing::precompute_expected(&mut profile);
     Some(profile)
 }
@@ -254,7 +247,7 @@ fn constraints_of(e: &Value, cache: &mut ExpressionCache, uncompiled: &mut Vec<S
         let Some(source) = c.get("expression").and_then(Value::as_str) else {
             continue;
         };
-        if SKIPPED_CONSTRAINTS.contains(&key.as_str()) {
+        if crate::native::NATIVE_CONSTRAINTS.contains(&key.as_str()) {
             continue;
         }
         match compile_cached(source, cache) {

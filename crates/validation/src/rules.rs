@@ -1,8 +1,7 @@
 //! The checks made at one instance node against one element rule: cardinality, fixed and
 //! pattern values, narrowed types, reference targets, bindings, code-system membership,
-//! invariants, and (per resource) that contained resources are referenced.
+//! invariants (those checked natively are in `native.rs`).
 
-use rustc_hash::FxHashSet;
 use serde_json::Value;
 use tsunagu_fhirpath::{Item, Node};
 use tsunagu_format::{IssueType, Severity};
@@ -13,28 +12,6 @@ use crate::terminology::Membership;
 use crate::walk::Walk;
 
 impl<'a> Walk<'_, 'a> {
-    /// dom-3, natively: every contained resource is referenced (`#id`) from the resource
-    /// or another contained resource.
-    pub(crate) fn check_contained_referenced(&mut self, resource: &'a Value, loc: &str) {
-        let Some(contained) = resource.get("contained").and_then(Value::as_array) else {
-            return;
-        };
-        let mut refs = FxHashSet::default();
-        collect_references(resource, &mut refs);
-        for (i, c) in contained.iter().enumerate() {
-            let Some(id) = c.get("id").and_then(Value::as_str) else { continue };
-            if !refs.contains(format!("#{id}").as_str()) && !refs.contains("#") {
-                self.push(
-                    Severity::Error,
-                    IssueType::Invalid,
-                    format!("{loc}.contained[{i}]"),
-                    format!("Contained resource '{id}' is not referenced from the containing resource (dom-3)"),
-                    format!("contained のリソース '{id}' が、含んでいるリソースから参照されていません（dom-3）"),
-                );
-            }
-        }
-    }
-
     pub(crate) fn check_count(
         &mut self,
         rule: &ElementRule,
@@ -255,19 +232,6 @@ impl<'a> Walk<'_, 'a> {
                 );
             }
         }
-    }
-}
-
-/// Every local reference (`#…`) in a resource, contained resources included: Reference
-/// strings, and canonicals or uris pointing inside the resource.
-fn collect_references<'a>(v: &'a Value, out: &mut FxHashSet<&'a str>) {
-    match v {
-        Value::String(s) if s.starts_with('#') => {
-            out.insert(s);
-        }
-        Value::Object(m) => m.values().for_each(|x| collect_references(x, out)),
-        Value::Array(a) => a.iter().for_each(|x| collect_references(x, out)),
-        _ => {}
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Validator {
     pub(crate) children: Expression,
     /// Issues reported for one resource before the list is cut (`max_issues`).
     pub(crate) max_issues: usize,
+    /// Domains whose extensions may be used without a loaded definition.
+    pub(crate) extension_domains: Vec<String>,
 }
 
 impl Validator {
@@ -47,6 +49,7 @@ impl Validator {
             service: None,
             children: tsunagu_fhirpath::compile("children()").expect("static expression"),
             max_issues: tsunagu_limits::Limits::default().max_issues,
+            extension_domains: crate::DEFAULT_EXTENSION_DOMAINS.iter().map(|d| (*d).to_owned()).collect(),
         }
     }
 
@@ -54,6 +57,14 @@ impl Validator {
     /// cut.
     pub fn with_max_issues(mut self, max_issues: usize) -> Self {
         self.max_issues = max_issues;
+        self
+    }
+
+    /// Replaces the domains whose extensions may be used without a loaded definition
+    /// (default [`crate::DEFAULT_EXTENSION_DOMAINS`]); an unknown extension elsewhere is an
+    /// error.
+    pub fn with_extension_domains(mut self, domains: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.extension_domains = domains.into_iter().map(Into::into).collect();
         self
     }
 
@@ -129,6 +140,7 @@ impl Validator {
             ctx: &ctx,
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),
+            base_checked: FxHashSet::default(),
             conformance: FxHashMap::default(),
             depth: 0,
         };
@@ -140,12 +152,15 @@ impl Validator {
         for url in profiles {
             walk.check_profile(url, true, root, resource, rt);
         }
-        for url in declared_profiles(resource) {
-            if !profiles.contains(&url) {
+        let declared = declared_profiles(resource);
+        for url in &declared {
+            if !profiles.contains(url) {
                 walk.check_profile(url, false, root, resource, rt);
             }
         }
-        walk.scan(root, resource);
+        let applied: Vec<&str> = profiles.iter().copied().chain(declared).collect();
+        walk.check_base_resource(root, resource, rt, &applied);
+        walk.scan(root, resource, resource);
         // The structure check already reports base-level problems; a profile repeating the
         // base rule at the same place adds nothing.
         let mut seen: FxHashSet<(String, &'static str, String)> = FxHashSet::default();

@@ -26,6 +26,8 @@ pub(crate) struct Walk<'v, 'a> {
     pub(crate) issues: Vec<Issue>,
     /// Extensions (by address) already checked against their definition.
     pub(crate) seen_extensions: FxHashSet<usize>,
+    /// Datatype values (by address) already checked against their core definition.
+    pub(crate) base_checked: FxHashSet<usize>,
     /// Whether a nested resource (by address) conforms to a profile (by address), for
     /// `profile` slice discriminators.
     pub(crate) conformance: FxHashMap<(usize, usize), bool>,
@@ -135,17 +137,23 @@ impl<'v, 'a> Walk<'v, 'a> {
             for &c in &rule.children {
                 self.check_child(p, c, node, res);
             }
+            if idx > 0 {
+                self.check_base_datatype(node, res, true);
+            }
             return;
         }
         // Not expanded in this snapshot: the element's type profile (an extension
-        // definition, a datatype profile, a resource profile) describes it.
-        self.check_type_profiles(rule, node, res);
+        // definition, a datatype profile, a resource profile) describes it, else the core
+        // definition of its type.
+        if !self.check_type_profiles(rule, node, res) {
+            self.check_base_datatype(node, res, false);
+        }
     }
 
     /// The node must conform to one of the profiles of its type (`type.profile` lists are
     /// alternatives). Profiles for other types (a Bundle entry allowing a Patient profile
-    /// or an Observation profile) do not apply to it.
-    pub(crate) fn check_type_profiles(&mut self, rule: &ElementRule, node: Node<'a>, res: &'a Value) {
+    /// or an Observation profile) do not apply to it. Returns whether one was walked.
+    pub(crate) fn check_type_profiles(&mut self, rule: &ElementRule, node: Node<'a>, res: &'a Value) -> bool {
         let model = tsunagu_model::r4();
         let actual = node.type_name();
         let mut candidates = Vec::new();
@@ -180,7 +188,7 @@ impl<'v, 'a> Walk<'v, 'a> {
                 self.mark_extension(&node);
             }
             self.check_node(tp, 0, node, inner_res);
-            return;
+            return true;
         }
         // Several alternatives: keep the outcome of the first that passes, else of the first.
         let mut first: Option<Walk<'_, 'a>> = None;
@@ -194,10 +202,13 @@ impl<'v, 'a> Walk<'v, 'a> {
             }
             first.get_or_insert(sub);
         }
+        let walked = first.is_some();
         if let Some(sub) = first {
             self.issues.extend(sub.issues);
             self.seen_extensions.extend(sub.seen_extensions);
+            self.base_checked.extend(sub.base_checked);
         }
+        walked
     }
 
     /// A fresh walk over the same resource, for trying a profile without reporting.
@@ -209,6 +220,7 @@ impl<'v, 'a> Walk<'v, 'a> {
             ctx: self.ctx,
             issues: Vec::new(),
             seen_extensions: FxHashSet::default(),
+            base_checked: FxHashSet::default(),
             conformance: FxHashMap::default(),
             depth: self.depth + 1,
         }
@@ -356,59 +368,56 @@ impl<'v, 'a> Walk<'v, 'a> {
     }
 
     /// Walks the whole tree: extensions not yet checked are checked against their
-    /// definition, nested resources against the profiles they declare.
-    pub(crate) fn scan(&mut self, node: Node<'a>, res: &'a Value) {
+    /// definition, nested resources against the profiles they declare and their base
+    /// definition, and the invariants checked natively at each node. `container` is the
+    /// resource whose `contained` list local references (`#id`) point into.
+    pub(crate) fn scan(&mut self, node: Node<'a>, res: &'a Value, container: &'a Value) {
         let Ok(children) = self.v.children.evaluate_on(Item::Node(node), res, None) else {
             return;
         };
         for child in children.iter().filter_map(|i| i.as_node().copied()) {
+            self.check_element_content(&child);
             let Some(json) = child.value else { continue };
-            let mut inner_res = res;
-            if let Some(rt) = json.get("resourceType").and_then(Value::as_str) {
-                inner_res = json;
-                let loc = self.location(&child);
-                self.check_contained_referenced(json, &loc);
-                for url in declared_profiles(json) {
-                    self.check_profile(url, false, child, json, rt);
+            let (mut inner_res, mut inner_container) = (res, container);
+            match nested_resource_type(&child) {
+                Some(rt) => {
+                    inner_res = json;
+                    if !is_contained_in(res, json) {
+                        inner_container = json;
+                    }
+                    let loc = self.location(&child);
+                    self.check_contained_referenced(json, &loc);
+                    let declared = declared_profiles(json);
+                    for url in &declared {
+                        self.check_profile(url, false, child, json, rt);
+                    }
+                    self.check_base_resource(child, json, rt, &declared);
                 }
-            } else if child.type_name() == "Extension" {
-                self.check_extension(child, res);
+                None => match child.type_name() {
+                    "Extension" => self.check_extension(child, node, res),
+                    "Reference" => self.check_local_reference(&child, container),
+                    "ElementDefinition" => self.check_element_path(&child),
+                    "Attachment" => self.check_attachment(&child),
+                    _ => {}
+                },
             }
-            self.scan(child, inner_res);
+            self.scan(child, inner_res, inner_container);
         }
     }
+}
 
-    /// An extension against its definition (unless a profile already checked it there),
-    /// and its place against the definition's context.
-    pub(crate) fn check_extension(&mut self, node: Node<'a>, res: &'a Value) {
-        let Some(json) = node.value else { return };
-        let Some(url) = json.get("url").and_then(Value::as_str) else {
-            return;
-        };
-        // Relative URLs name the parts of a complex extension, checked with their parent.
-        if !url.contains(':') {
-            return;
-        }
-        let seen = self.seen_extensions.contains(&(json as *const Value as usize));
-        match self.v.profile(strip_version(url)) {
-            Some(def) => {
-                if !seen {
-                    self.mark_extension(&node);
-                    self.check_node(&def, 0, node, res);
-                }
-                self.check_extension_context(&def, &node, res);
-            }
-            None if seen => {}
-            None => {
-                let loc = self.location(&node);
-                self.push(
-                    Severity::Warning,
-                    IssueType::Structure,
-                    loc,
-                    format!("Unknown extension {url}: its definition is not loaded"),
-                    format!("拡張 {url} の定義が読み込まれていないため、検証していません"),
-                );
-            }
-        }
-    }
+/// The resource type of a node holding a resource (contained, `Bundle.entry.resource`,
+/// `Parameters.parameter.resource`); `None` for other nodes, including backbone elements
+/// with a `resourceType` property of their own (`ExampleScenario.instance`).
+fn nested_resource_type<'a>(node: &Node<'a>) -> Option<&'a str> {
+    let rt = node.value?.get("resourceType")?.as_str()?;
+    let ty = node.type_name();
+    let holds_resource = matches!(ty, "Resource" | "DomainResource") || tsunagu_model::r4().is_resource_type(ty);
+    holds_resource.then_some(rt)
+}
+
+/// Whether `inner` is one of `resource`'s contained resources.
+fn is_contained_in(resource: &Value, inner: &Value) -> bool {
+    let list = resource.get("contained").and_then(Value::as_array);
+    list.is_some_and(|l| l.iter().any(|c| std::ptr::eq(c, inner)))
 }

@@ -130,7 +130,10 @@ fn value_bounds_and_max_length() {
 #[test]
 fn reference_target_must_conform_to_its_target_profile() {
     let v = validator();
-    let good = collection(vec![("urn:uuid:1", observation("urn:uuid:2")), ("urn:uuid:2", adult())]);
+    let good = collection(vec![
+        ("urn:uuid:00000000-0000-4000-8000-000000000001", observation("urn:uuid:00000000-0000-4000-8000-000000000002")),
+        ("urn:uuid:00000000-0000-4000-8000-000000000002", adult()),
+    ]);
     let obs_profile = [OBS];
     assert!(errors(&v, &good["entry"][0]["resource"], &obs_profile).is_empty());
     // Validated as a Bundle, the observation's profile comes from its meta.
@@ -149,20 +152,30 @@ fn reference_target_must_conform_to_its_target_profile() {
 #[test]
 fn bundle_full_urls_references_and_document_order() {
     let v = validator();
-    let ok = collection(vec![("urn:uuid:1", observation("urn:uuid:2")), ("urn:uuid:2", adult())]);
+    let ok = collection(vec![
+        ("urn:uuid:00000000-0000-4000-8000-000000000001", observation("urn:uuid:00000000-0000-4000-8000-000000000002")),
+        ("urn:uuid:00000000-0000-4000-8000-000000000002", adult()),
+    ]);
     assert!(errors(&v, &ok, &[]).is_empty());
 
-    let dup = collection(vec![("urn:uuid:1", observation("urn:uuid:1")), ("urn:uuid:1", adult())]);
+    let dup = collection(vec![
+        ("urn:uuid:00000000-0000-4000-8000-000000000001", observation("urn:uuid:00000000-0000-4000-8000-000000000001")),
+        ("urn:uuid:00000000-0000-4000-8000-000000000001", adult()),
+    ]);
     let e = errors(&v, &dup, &[]);
     assert!(
         e.iter().any(|i| i.location == "Bundle.entry[1].fullUrl" && i.message_en.contains("already used")),
         "{e:#?}"
     );
 
-    let dangling = collection(vec![("urn:uuid:1", observation("urn:uuid:9")), ("urn:uuid:2", adult())]);
+    let dangling = collection(vec![
+        ("urn:uuid:00000000-0000-4000-8000-000000000001", observation("urn:uuid:00000000-0000-4000-8000-000000000009")),
+        ("urn:uuid:00000000-0000-4000-8000-000000000002", adult()),
+    ]);
     let e = errors(&v, &dangling, &[]);
     assert!(
-        e.iter().any(|i| i.location == "Bundle.entry[0].resource" && i.message_en.contains("urn:uuid:9")),
+        e.iter().any(|i| i.location == "Bundle.entry[0].resource"
+            && i.message_en.contains("urn:uuid:00000000-0000-4000-8000-000000000009")),
         "{e:#?}"
     );
 
@@ -173,7 +186,10 @@ fn bundle_full_urls_references_and_document_order() {
     ]);
     assert!(errors(&v, &rest, &[]).is_empty());
 
-    let mut doc = collection(vec![("urn:uuid:2", adult()), ("urn:uuid:1", observation("urn:uuid:2"))]);
+    let mut doc = collection(vec![
+        ("urn:uuid:00000000-0000-4000-8000-000000000002", adult()),
+        ("urn:uuid:00000000-0000-4000-8000-000000000001", observation("urn:uuid:00000000-0000-4000-8000-000000000002")),
+    ]);
     doc["type"] = json!("document");
     let e = errors(&v, &doc, &[]);
     assert!(e.iter().any(|i| i.location == "Bundle.entry[0]" && i.message_en.contains("Composition")), "{e:#?}");

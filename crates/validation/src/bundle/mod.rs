@@ -1,6 +1,11 @@
-//! Rules over a whole Bundle that no single element sees: fullUrls are unique (per
-//! version), `urn:` references resolve to an entry, a document's references stay inside
-//! it, and a document starts with its Composition.
+//! Rules over a whole Bundle that no single element sees (bundle.html): `urn:` references
+//! resolve to an entry, a document's references stay inside it, and a document starts
+//! with its Composition; fullUrls (`full_url.rs`), searchsets (`search.rs`) and what a
+//! document or message reaches from its first entry (`graph.rs`) have modules of their own.
+
+mod full_url;
+mod graph;
+mod search;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -25,27 +30,17 @@ impl Walk<'_, '_> {
                 );
             }
         }
-        // A history Bundle holds several versions of one resource under one fullUrl.
-        if kind != "history" {
-            let mut seen: FxHashMap<(&str, Option<&str>), usize> = FxHashMap::default();
-            for (i, e) in entries.iter().enumerate() {
-                let Some(url) = e.get("fullUrl").and_then(Value::as_str) else { continue };
-                let version = e.pointer("/resource/meta/versionId").and_then(Value::as_str);
-                if let Some(first) = seen.insert((url, version), i) {
-                    self.push(
-                        Severity::Error,
-                        IssueType::Invalid,
-                        format!("Bundle.entry[{i}].fullUrl"),
-                        format!("fullUrl {url} is already used by entry {first}"),
-                        format!("fullUrl {url} はエントリ {first} と重複しています"),
-                    );
-                }
-            }
+        self.check_full_urls(entries, kind);
+        if kind == "searchset" {
+            self.check_search_set(bundle, entries);
         }
         if kind == "searchset" || kind == "history" {
             return;
         }
         let full_urls = FullUrls::of(entries);
+        if document || kind == "message" {
+            self.check_reachable(entries, &full_urls, document);
+        }
         for (i, e) in entries.iter().enumerate() {
             let Some(resource) = e.get("resource") else { continue };
             let base = e.get("fullUrl").and_then(Value::as_str).and_then(rest_base);
@@ -59,7 +54,8 @@ impl Walk<'_, '_> {
                 if !urn && !document {
                     continue;
                 }
-                // A urn names nothing outside the Bundle; a document should carry what it cites.
+                // A urn names nothing outside the Bundle; a document is read without a server, so it
+                // carries what it cites.
                 let (severity, why_en, why_ja) = if urn {
                     (
                         Severity::Error,
@@ -67,7 +63,7 @@ impl Walk<'_, '_> {
                         "urn: の参照は Bundle 内しか指せません",
                     )
                 } else {
-                    (Severity::Warning, "a document should contain what it references", "文書は参照先を含むべきです")
+                    (Severity::Error, "a document carries what it references", "文書は参照先を含まなければなりません")
                 };
                 self.push(
                     severity,
@@ -82,7 +78,7 @@ impl Walk<'_, '_> {
 }
 
 /// `http://server/fhir/` of a RESTful fullUrl `http://server/fhir/Type/id`.
-fn rest_base(full_url: &str) -> Option<&str> {
+pub(super) fn rest_base(full_url: &str) -> Option<&str> {
     if full_url.starts_with("urn:") {
         return None;
     }
@@ -92,45 +88,56 @@ fn rest_base(full_url: &str) -> Option<&str> {
     tsunagu_model::r4().is_resource_type(ty).then(|| &full_url[..type_at + 1])
 }
 
-/// The fullUrls of a Bundle's entries, and their last two segments (`Type/id`), as sets:
-/// every reference is looked up in constant time, so a Bundle of many entries does not
-/// cost the square of its size.
-struct FullUrls<'a> {
-    all: rustc_hash::FxHashSet<&'a str>,
-    tails: rustc_hash::FxHashSet<&'a str>,
+/// The fullUrls of a Bundle's entries, and their last two segments (`Type/id`), each with
+/// the position of its first entry: every reference is looked up in constant time, so a
+/// Bundle of many entries does not cost the square of its size.
+pub(super) struct FullUrls<'a> {
+    all: FxHashMap<&'a str, usize>,
+    tails: FxHashMap<&'a str, usize>,
 }
 
 impl<'a> FullUrls<'a> {
     fn of(entries: &'a [Value]) -> Self {
-        let all: rustc_hash::FxHashSet<&str> =
-            entries.iter().filter_map(|e| e.get("fullUrl").and_then(Value::as_str)).collect();
-        let tails = all.iter().filter_map(|u| type_and_id(u)).collect();
+        let mut all = FxHashMap::default();
+        let mut tails = FxHashMap::default();
+        for (i, url) in entries.iter().enumerate().filter_map(|(i, e)| Some((i, e.get("fullUrl")?.as_str()?))) {
+            all.entry(url).or_insert(i);
+            if let Some(tail) = type_and_id(url) {
+                tails.entry(tail).or_insert(i);
+            }
+        }
         FullUrls { all, tails }
     }
 
     fn resolves(&self, reference: &str, base: Option<&str>) -> bool {
+        self.find(reference, base).is_some()
+    }
+
+    /// The position of the entry `reference` points to, made in an entry whose fullUrl
+    /// has the RESTful `base`.
+    pub(super) fn find(&self, reference: &str, base: Option<&str>) -> Option<usize> {
         let reference = reference.split("/_history/").next().unwrap_or(reference);
-        if self.all.contains(reference) {
-            return true;
+        if let Some(&i) = self.all.get(reference) {
+            return Some(i);
         }
         // A relative reference resolves against the base of its entry's fullUrl; without
         // one, any entry with that type and id will do.
         match base {
-            Some(b) => self.all.contains(format!("{b}{reference}").as_str()),
-            None => self.tails.contains(reference),
+            Some(b) => self.all.get(format!("{b}{reference}").as_str()).copied(),
+            None => self.tails.get(reference).copied(),
         }
     }
 }
 
 /// `Type/id`, the last two segments of a URL with at least three.
-fn type_and_id(url: &str) -> Option<&str> {
+pub(super) fn type_and_id(url: &str) -> Option<&str> {
     let id_at = url.rfind('/')?;
     let type_at = url[..id_at].rfind('/')?;
     Some(&url[type_at + 1..])
 }
 
 /// The `reference` strings of every Reference inside a resource, contained ones included.
-fn collect_references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+pub(super) fn collect_references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
         Value::Object(m) => {
             if let Some(Value::String(r)) = m.get("reference") {
