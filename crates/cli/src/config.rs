@@ -26,6 +26,9 @@ struct File {
     /// Resource type → profile canonical every resource of that type must meet on write.
     #[serde(default)]
     required_profiles: std::collections::HashMap<String, String>,
+    /// Domains whose extensions may be used without a loaded definition (a warning);
+    /// an unknown extension elsewhere is an error. Default: HL7, FHIR, the JP domains.
+    extension_domains: Option<Vec<String>>,
     /// Host names the server answers to (default: the base URL's host).
     allowed_hosts: Option<Vec<String>>,
     /// Browser origins allowed to call the API (CORS); none by default.
@@ -142,6 +145,8 @@ pub struct Config {
     pub packages: Vec<PathBuf>,
     pub validate: Validate,
     pub required_profiles: std::collections::HashMap<String, String>,
+    /// `None`: the validator's defaults.
+    pub extension_domains: Option<Vec<String>>,
     /// `None`: derived from the base URL.
     pub allowed_hosts: Option<Vec<String>>,
     pub cors_origins: Vec<String>,
@@ -228,6 +233,7 @@ impl Config {
             sync,
             packages: file.packages,
             required_profiles: file.required_profiles,
+            extension_domains: file.extension_domains,
             validate,
             allowed_hosts: file.allowed_hosts,
             cors_origins: file.cors_origins,
@@ -245,6 +251,7 @@ impl Config {
             packages: Vec::new(),
             validate: Validate::Base,
             required_profiles: Default::default(),
+            extension_domains: None,
             allowed_hosts: None,
             cors_origins: Vec::new(),
             limits: Limits::default(),

@@ -335,6 +335,23 @@ pub(crate) fn open(cfg: &config::Config, check: bool) -> Result<Arc<tsunagu_inte
     open_with_validator(cfg, check).map(|(fhir, _)| fhir)
 }
 
+/// The validator of this configuration: its limits, extension domains and (for the
+/// server) the terminology service behind the packages.
+pub(crate) fn validator(
+    cfg: &config::Config,
+    packages: tsunagu_validation::PackageSet,
+    terminology: Option<Arc<tsunagu_terminology::Terminology>>,
+) -> Validator {
+    let mut v = Validator::new(packages).with_max_issues(cfg.limits.max_issues);
+    if let Some(t) = terminology {
+        v = v.with_terminology(t);
+    }
+    if let Some(domains) = &cfg.extension_domains {
+        v = v.with_extension_domains(domains.iter().cloned());
+    }
+    v
+}
+
 /// Opens the store and builds the interaction layer as configured. The configured
 /// packages are loaded once: their SearchParameters join the search registry, and the
 /// validator they make is returned (for `$validate`) and used on write when
@@ -353,8 +370,7 @@ pub(crate) fn open_with_validator(
     let has_packages = !packages.packages().is_empty();
     // The validator shares the terminology service, so codes from masters and stored
     // CodeSystems are checked too.
-    let validator =
-        Arc::new(Validator::new(packages).with_terminology(terminology.clone()).with_max_issues(cfg.limits.max_issues));
+    let validator = Arc::new(validator(cfg, packages, Some(terminology.clone())));
     let profiles =
         tsunagu_server::ProfileCheck { validator: validator.clone(), required: cfg.required_profiles.clone() };
     let wants_profiles = cfg.validate == Validate::Declared || !cfg.required_profiles.is_empty();

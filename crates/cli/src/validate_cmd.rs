@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use tsunagu_validation::Validator;
 
 pub fn run(
     cfg: &crate::config::Config,
@@ -13,7 +12,7 @@ pub fn run(
     packages: &[PathBuf],
 ) -> Result<(), String> {
     let extra: Vec<PathBuf> = cfg.packages.iter().chain(packages).cloned().collect();
-    let validator = Arc::new(Validator::new(crate::package_cmd::load_packages(cfg, &extra)?));
+    let validator = Arc::new(crate::validator(cfg, crate::package_cmd::load_packages(cfg, &extra)?, None));
     let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
     let mut errors = 0;
     for f in files {
