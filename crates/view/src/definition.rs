@@ -106,8 +106,14 @@ impl View {
         };
         let name = match obj.get("name") {
             None => None,
-            Some(Value::String(n)) => Some(n.clone()),
-            Some(_) => return Err(ViewError::invalid("/name", "must be a string")),
+            // The name may become a table name, so it follows the column-name rule.
+            Some(Value::String(n)) if is_name(n) => Some(n.clone()),
+            Some(_) => {
+                return Err(ViewError::invalid(
+                    "/name",
+                    "must be a name of letters, digits and _ ([A-Za-z][A-Za-z0-9_]*)",
+                ))
+            }
         };
 
         let mut constants = Vec::new();

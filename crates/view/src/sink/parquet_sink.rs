@@ -112,7 +112,8 @@ impl<W: Write + Send> ParquetSink<W> {
         self.rows
     }
 
-    /// Bytes written to the output so far plus those buffered for the open row group.
+    /// Bytes written to the output so far plus those buffered for the open row group
+    /// (rows still waiting for a full batch are not counted).
     pub fn bytes(&self) -> usize {
         self.writer.as_ref().map_or(0, |w| w.bytes_written() + w.in_progress_size())
     }
@@ -273,7 +274,9 @@ fn append_str(b: &mut StringBuilder, c: &Cell) -> Result<(), &'static str> {
 }
 
 /// Parquet files in a directory, a new one (`view-0000.parquet`, `view-0001.parquet`, …)
-/// every `max_rows` rows or once a file passes `max_bytes`.
+/// every `max_rows` rows or once a file passes `max_bytes`. Sizes are known only for rows
+/// already handed to the Arrow writer, so a file may pass `max_bytes` by up to one batch
+/// (`batch_rows`) of rows.
 pub struct PartitionedParquet {
     dir: PathBuf,
     columns: Vec<Column>,
