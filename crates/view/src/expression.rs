@@ -8,7 +8,7 @@
 
 use crate::error::{Result, ViewError};
 use serde_json::Value;
-use tsunagu_fhirpath::{EvalContext, Expr, ExprKind, Expression, Item};
+use tsunagu_fhirpath::{BinOp, EvalContext, Expr, ExprKind, Expression, Item};
 
 /// Variables FHIRPath itself (or FHIR's use of it) defines; anything else after `%` must
 /// be a constant of the view.
@@ -17,11 +17,13 @@ const BUILTIN_VARIABLES: &[&str] = &["resource", "rootResource", "context", "ucu
 /// The variable SQL on FHIR defines: the index of the current forEach/repeat item.
 pub(crate) const ROW_INDEX: &str = "rowIndex";
 
-/// The id part of a literal reference, `[base/]Type/id[/_history/v]`; group 1 is the id.
-/// The character class follows FHIR's `id` type.
+/// Matches every string: group 1 is the id part of a literal reference
+/// `[base/]Type/id[/_history/v]` (to `type_name` only, when given), and is unset for
+/// anything else, so one `replaceMatches` both extracts and filters. The character class
+/// follows FHIR's `id` type.
 fn reference_id_pattern(type_name: Option<&str>) -> String {
     let ty = type_name.unwrap_or("[A-Za-z]+");
-    format!("^(?:.*/)?{ty}/([-A-Za-z0-9.]{{1,64}})(?:/_history/.*)?$")
+    format!("^(?:(?:.*/)?{ty}/([-A-Za-z0-9.]{{1,64}})(?:/_history/.*)?|.*)$")
 }
 
 /// A compiled expression of the view and its text (for error messages).
@@ -143,9 +145,13 @@ fn lower_key_functions(e: &mut Expr) -> Result<(), String> {
             };
             let pattern = reference_id_pattern(type_name.as_deref());
             let string = |s: &str| node(pos, ExprKind::String(s.to_string()));
-            let matching =
-                call(pos, Some(reference), "where", vec![call(pos, None, "matches", vec![string(&pattern)])]);
-            call(pos, Some(matching), "replaceMatches", vec![string(&pattern), string("$1")])
+            // `reference.select(replaceMatches(P, '$1')).where($this != '')`: one regex pass
+            // per reference; references that are not to a (matching) resource become ''.
+            let id = call(pos, None, "replaceMatches", vec![string(&pattern), string("$1")]);
+            let ids = call(pos, Some(reference), "select", vec![id]);
+            let this = Box::new(node(pos, ExprKind::This));
+            let non_empty = node(pos, ExprKind::Binary(BinOp::Ne, this, Box::new(string(""))));
+            call(pos, Some(ids), "where", vec![non_empty])
         }
         _ => return Ok(()),
     };
@@ -193,6 +199,10 @@ mod tests {
         assert_eq!(eval_strings("subject.getReferenceKey(Patient)", &o), ["p9"]);
         assert!(eval_strings("subject.getReferenceKey(Group)", &o).is_empty());
         assert_eq!(eval_strings("performer.getReferenceKey()", &o), ["pr1"]);
+        let two = json!({"resourceType": "Patient", "id": "p1",
+            "link": [{"other": {"reference": "Patient/a"}}, {"other": {"reference": "RelatedPerson/b"}}]});
+        assert_eq!(eval_strings("link.other.getReferenceKey()", &two), ["a", "b"]);
+        assert_eq!(eval_strings("link.other.getReferenceKey(RelatedPerson)", &two), ["b"]);
     }
 
     #[test]
