@@ -20,6 +20,7 @@ mod package_cmd;
 mod reindex_cmd;
 mod terminology_cmd;
 mod validate_cmd;
+mod view_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -154,6 +155,12 @@ enum Command {
         #[arg(long = "package")]
         packages: Vec<std::path::PathBuf>,
     },
+    /// SQL on FHIR views: `run VIEW.json [FILE…]` prints rows; `export VIEW.json… --to DIR`
+    /// writes each view over the store as Parquet (or CSV/NDJSON/JSON).
+    View {
+        #[command(subcommand)]
+        action: ViewAction,
+    },
     /// Evaluate a FHIRPath expression on a resource (JSON or XML; FILE or - for stdin).
     Fhirpath {
         /// The FHIRPath expression.
@@ -249,6 +256,42 @@ enum AuditAction {
 }
 
 #[derive(Subcommand)]
+enum ViewAction {
+    /// Evaluate a ViewDefinition over resources in files (NDJSON, Bundles or single
+    /// resources) or, without files, over the data directory.
+    Run {
+        /// The ViewDefinition (JSON).
+        view: std::path::PathBuf,
+        /// Resource files; the data directory when none.
+        files: Vec<std::path::PathBuf>,
+        /// json, ndjson, csv or parquet.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Write each view over the whole store (or the files given with --file) into DIR/{name}/.
+    Export {
+        /// ViewDefinitions (JSON).
+        #[arg(required = true)]
+        views: Vec<std::path::PathBuf>,
+        /// Resource files instead of the data directory; repeatable.
+        #[arg(long = "file")]
+        files: Vec<std::path::PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// parquet (default), csv, ndjson or json.
+        #[arg(long, default_value = "parquet")]
+        format: String,
+        /// Rows per Parquet file (0: one file).
+        #[arg(long, default_value_t = 1_000_000)]
+        max_rows: u64,
+    },
+}
+
+#[derive(Subcommand)]
 enum PackageAction {
     /// Check dependencies, copy the packages into <data>/packages/ and store their
     /// conformance resources (StructureDefinition, ValueSet, CodeSystem, …).
@@ -301,6 +344,12 @@ fn main() {
         Command::Bench { which } => bench::run(&cfg, which),
         Command::Validate { files, profiles, packages } => validate_cmd::run(&cfg, &files, &profiles, &packages),
         Command::Reindex { restart, batch } => reindex_cmd::run(&cfg, restart, batch.max(1)),
+        Command::View { action: ViewAction::Run { view, files, format, out } } => {
+            view_cmd::run(&cfg, &view, &files, &format, out.as_deref())
+        }
+        Command::View { action: ViewAction::Export { views, files, to, format, max_rows } } => {
+            view_cmd::export(&cfg, &views, &files, &to, &format, max_rows)
+        }
         Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
         Command::Package { action: PackageAction::Install { files } } => {
             package_cmd::install(&cfg, &files).map(|lines| lines.iter().for_each(|l| println!("{l}")))

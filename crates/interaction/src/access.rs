@@ -224,7 +224,7 @@ impl Interactions {
     /// items of the same person (`persons`: the person keys the server tagged `pid` with, so
     /// a patient's app sees what every institution submitted about them); `None` when `ty`
     /// is not in the Patient compartment.
-    fn patient_clause(&self, ty: &str, pid: &str, persons: &[String]) -> Option<Clause> {
+    pub(crate) fn patient_clause(&self, ty: &str, pid: &str, persons: &[String]) -> Option<Clause> {
         let def = self.model.compartment("Patient")?;
         let params: Vec<(String, String)> =
             def.members.get(ty).into_iter().flatten().map(|code| (ty.to_string(), code.to_string())).collect();

@@ -170,7 +170,7 @@ impl InteractionError {
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes | tsunagu_limits::Limit::BodyValues => 413,
                 tsunagu_limits::Limit::HeaderBytes => 431,
-                tsunagu_limits::Limit::ExpansionSize => 422,
+                tsunagu_limits::Limit::ExpansionSize | tsunagu_limits::Limit::ViewRows => 422,
                 _ => 400,
             },
             InteractionError::Entry { source, .. } => source.status(),

@@ -73,6 +73,11 @@ pub struct Limits {
     pub max_regex_bytes: usize,
     /// Memory of all compiled regular expressions kept for reuse, in bytes.
     pub regex_cache_bytes: usize,
+
+    // --- Views ---
+    /// Rows one `ViewDefinition/$run` answers (its `_limit` may ask for fewer; whole
+    /// stores go through `tsunagu view export`).
+    pub max_view_rows: usize,
 }
 
 impl Default for Limits {
@@ -99,6 +104,7 @@ impl Default for Limits {
             max_expansion_size: 10_000,
             max_regex_bytes: 1024 * 1024,
             regex_cache_bytes: 32 * 1024 * 1024,
+            max_view_rows: 100_000,
         }
     }
 }
@@ -121,6 +127,7 @@ pub enum Limit {
     ValueSetImportDepth,
     ExpansionSize,
     RegexBytes,
+    ViewRows,
 }
 
 impl Limit {
@@ -142,6 +149,7 @@ impl Limit {
             Limit::ValueSetImportDepth => "max_value_set_import_depth",
             Limit::ExpansionSize => "max_expansion_size",
             Limit::RegexBytes => "max_regex_bytes",
+            Limit::ViewRows => "max_view_rows",
         }
     }
 
@@ -167,6 +175,7 @@ impl Limit {
             }
             Limit::ExpansionSize => ("codes in one value-set expansion", "1つの ValueSet 展開のコード数"),
             Limit::RegexBytes => ("compiled size of one regular expression", "1つの正規表現のコンパイル後のサイズ"),
+            Limit::ViewRows => ("rows of one ViewDefinition/$run", "1回の ViewDefinition/$run の行数"),
         }
     }
 
@@ -188,6 +197,7 @@ impl Limit {
             Limit::ValueSetImportDepth => limits.max_value_set_import_depth,
             Limit::ExpansionSize => limits.max_expansion_size,
             Limit::RegexBytes => limits.max_regex_bytes,
+            Limit::ViewRows => limits.max_view_rows,
         }
     }
 }

@@ -25,6 +25,19 @@ fn operations(ty: &str) -> Value {
         .collect()
 }
 
+/// Operations at system level, and those on types from IGs that R4 lacks
+/// (`ViewDefinition/$run`), which have no `rest.resource` entry to sit in.
+fn system_operations() -> Value {
+    tsunagu_interaction::operations::OPERATIONS
+        .iter()
+        .filter(|op| {
+            op.levels.contains(&tsunagu_interaction::operations::Level::System)
+                || op.types.iter().any(|t| !tsunagu_model::r4().is_resource_type(t))
+        })
+        .map(|op| json!({ "name": op.name, "definition": op.definition }))
+        .collect()
+}
+
 const FULL_TEXT: &str = "words ANDed, OR between terms, \"quoted phrases\"; Japanese found without spaces \
      (kanji/kana bigrams), and a term mixing scripts (2型糖尿病) as one phrase; modifier not";
 
@@ -123,6 +136,7 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
                 { "code": "search-system" }, { "code": "history-system" }
             ],
             "searchParam": common,
+            "operation": system_operations(),
         }]
     })
 }

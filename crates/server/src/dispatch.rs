@@ -255,6 +255,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (_, [op]) if op.starts_with('$') => operation(c, fhir, None, None, op, Level::System),
         (_, [ty, op]) if op.starts_with('$') => operation(c, fhir, Some(ty), None, op, Level::Type),
         (_, [ty, id, op]) if op.starts_with('$') => operation(c, fhir, Some(ty), Some(id), op, Level::Instance),
+        (_, _) if c.params.get("_format").is_some_and(crate::negotiate::rows_format) => Err(rows_refused()),
         (_, _) if c.html == Some(crate::document_page::HtmlAsk::Required) => Err(InteractionError::not_acceptable(
             "Only documents (Bundle/{id}, Patient/$summary) are rendered as HTML",
             "HTML で表示できるのは文書（Bundle/{id}、Patient/$summary）だけです",
@@ -460,13 +461,39 @@ fn operation(
             if op.get { "GET or POST" } else { "POST" }
         )));
     }
+    if op.output != Output::Binary && c.params.get("_format").is_some_and(crate::negotiate::rows_format) {
+        return Err(rows_refused());
+    }
     let body = if posted && !c.body.iter().all(u8::is_ascii_whitespace) { Some(resource_body(c)?) } else { None };
     let out = fhir.invoke(op, &Invocation { ty, id, params: &c.params, body }, &c.ctx)?;
     match op.output {
         Output::Searchset => bundle_reply(c, out),
         Output::Document => crate::document_page::document_reply(c, &out),
         Output::Resource => ok_resource(c, 200, &out),
+        Output::Binary => binary_reply(&out),
     }
+}
+
+fn rows_refused() -> InteractionError {
+    InteractionError::not_acceptable(
+        "Only ViewDefinition/$run answers in csv, ndjson or parquet; resources come as json or xml",
+        "csv・ndjson・parquet で応答するのは ViewDefinition/$run だけです。リソースは json か xml で返します",
+    )
+}
+
+/// A Binary made by an operation, sent as what it holds (`contentType`, decoded `data`).
+fn binary_reply(binary: &Value) -> Result<Response, InteractionError> {
+    use base64::Engine;
+    let content_type = binary.get("contentType").and_then(Value::as_str).unwrap_or("application/octet-stream");
+    let data = binary.get("data").and_then(Value::as_str).unwrap_or("");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| InteractionError::Store(tsunagu_store::StoreError::Corrupt(format!("operation output: {e}"))))?;
+    let mut r = Response::new(axum::body::Body::from(bytes));
+    let ct =
+        http::HeaderValue::from_str(content_type).unwrap_or(http::HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+    Ok(r)
 }
 
 pub(crate) fn ok_resource(c: &Call, status: u16, v: &Value) -> Result<Response, InteractionError> {

@@ -19,6 +19,20 @@ impl Format {
     }
 }
 
+/// A `_format` only `ViewDefinition/$run` answers in (rows, not resources).
+pub fn rows_format(f: &str) -> bool {
+    matches!(
+        f,
+        "csv"
+            | "text/csv"
+            | "ndjson"
+            | "application/ndjson"
+            | "application/x-ndjson"
+            | "parquet"
+            | "application/vnd.apache.parquet"
+    )
+}
+
 fn format_of_mime(m: &str) -> Option<Format> {
     let m = m.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match m.as_str() {
@@ -31,8 +45,9 @@ fn format_of_mime(m: &str) -> Option<Format> {
 /// The response format: `_format` wins over `Accept`; JSON when neither names one we speak.
 pub fn response_format(headers: &HeaderMap, params: &SearchParams) -> Result<Format, InteractionError> {
     if let Some(f) = params.get("_format") {
-        if matches!(f, "html" | "text/html") {
-            // Documents answer with a page (`document_page.rs`); errors stay FHIR JSON.
+        if matches!(f, "html" | "text/html") || rows_format(f) {
+            // Documents answer with a page (`document_page.rs`), `ViewDefinition/$run` in
+            // its rows format; errors stay FHIR JSON.
             return Ok(Format::Json);
         }
         return format_of_mime(f).ok_or_else(|| {

@@ -458,6 +458,18 @@ mod sharing {
         for id in &mine {
             assert_eq!(w.call(&app, Method::GET, &format!("Condition/{id}"), None).await.0, 200);
         }
+        // A SQL-on-FHIR view sees what a search sees, no more.
+        let view = json!({"resourceType": "ViewDefinition", "resource": "Condition", "status": "active",
+            "select": [{"column": [{"name": "id", "path": "getResourceKey()", "type": "id"}]}]});
+        let run = json!({"resourceType": "Parameters", "parameter": [{"name": "viewResource", "resource": view}]});
+        let (status, rows) = w.call(&app, Method::POST, "ViewDefinition/$run", Some(&run)).await;
+        assert_eq!(status, 200, "{rows}");
+        let mut viewed: Vec<String> =
+            rows.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        viewed.sort();
+        let mut expected = mine.clone();
+        expected.sort();
+        assert_eq!(viewed, expected);
 
         // Nobody writes the sharing tags by hand: they would let a person's apps in.
         let mut forged = example("Condition-Example-JP-Condition-eCS-01.json").unwrap();

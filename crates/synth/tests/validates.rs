@@ -23,12 +23,10 @@ const PACKAGES: &[&str] = &[
 ///
 /// (The JP-CLINS derivation of the checkup Bundle cannot be satisfied either, so checkup
 /// reports use the eCheckup IG's own Bundle profile; see `checkup.rs`.)
-const PACKAGE_CONFLICTS: &[(BundleKind, &str)] = &[
-    (
-        BundleKind::DischargeSummary,
-        "The code 362 is not defined in the code system http://jpfhir.jp/fhir/clins/CodeSystem/document-section",
-    ),
-];
+const PACKAGE_CONFLICTS: &[(BundleKind, &str)] = &[(
+    BundleKind::DischargeSummary,
+    "The code 362 is not defined in the code system http://jpfhir.jp/fhir/clins/CodeSystem/document-section",
+)];
 
 fn validator() -> Option<Validator> {
     let mut set = PackageSet::new();

@@ -7,12 +7,13 @@
 //! everywhere at once.
 //!
 //! One module per operation (or family): `everything.rs`, `summary.rs`, `validate.rs`,
-//! `terminology.rs`.
+//! `terminology.rs`, `view_run.rs`.
 
 mod everything;
 mod summary;
 mod terminology;
 mod validate;
+mod view_run;
 
 use serde_json::Value;
 
@@ -37,6 +38,8 @@ pub enum Output {
     Searchset,
     /// A document Bundle (readable as an HTML page).
     Document,
+    /// A Binary whose `data` is the answer itself, sent as its `contentType`.
+    Binary,
 }
 
 /// One input parameter, as the OperationDefinition names it.
@@ -92,6 +95,7 @@ pub static OPERATIONS: &[Operation] = &[
     terminology::EXPAND,
     terminology::VALUE_SET_VALIDATE_CODE,
     terminology::TRANSLATE,
+    view_run::VIEW_RUN,
 ];
 
 /// The operation `$name` (with or without the `$`) at this level and type.
@@ -123,7 +127,10 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Value, InteractionError> {
         if let Some(ty) = inv.ty {
-            self.known_type(ty)?;
+            // An operation may name a type from an IG that R4 lacks (ViewDefinition).
+            if !op.types.contains(&ty) {
+                self.known_type(ty)?;
+            }
         }
         (op.run)(self, op, inv, ctx)
     }
