@@ -38,7 +38,13 @@ pub struct View {
     pub(crate) root: Select,
     pub(crate) columns: Vec<Column>,
     pub(crate) uses_row_index: bool,
+    /// Most rows one resource may give (see [`View::with_max_rows_per_resource`]).
+    pub(crate) max_rows_per_resource: usize,
 }
+
+/// Default of [`View::with_max_rows_per_resource`]: nested `forEach`es cross their results,
+/// so a small resource can ask for billions of rows.
+pub const DEFAULT_MAX_ROWS_PER_RESOURCE: usize = 100_000;
 
 #[derive(Debug)]
 pub(crate) enum Iteration {
@@ -71,6 +77,13 @@ pub(crate) fn is_name(s: &str) -> bool {
 }
 
 impl View {
+    /// Bounds the rows one resource may give (checked before a cross product is built);
+    /// past it, evaluation fails with [`ViewError::TooManyRows`](crate::ViewError::TooManyRows).
+    pub fn with_max_rows_per_resource(mut self, max: usize) -> View {
+        self.max_rows_per_resource = max.max(1);
+        self
+    }
+
     pub fn from_json(v: &Value) -> Result<View> {
         let obj = v.as_object().ok_or_else(|| ViewError::invalid("/", "a ViewDefinition must be a JSON object"))?;
         match obj.get("resourceType") {
@@ -150,7 +163,17 @@ impl View {
         }
         let root = Select { iteration: Iteration::None, columns: vec![], selects: root_selects, union_all: vec![] };
         let Builder { columns, uses_row_index, .. } = b;
-        Ok(View { resource, name, status, constants, wheres, root, columns, uses_row_index })
+        Ok(View {
+            resource,
+            name,
+            status,
+            constants,
+            wheres,
+            root,
+            columns,
+            uses_row_index,
+            max_rows_per_resource: DEFAULT_MAX_ROWS_PER_RESOURCE,
+        })
     }
 
     /// The resource type the view reads (`"Patient"`).

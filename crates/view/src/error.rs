@@ -44,6 +44,10 @@ pub enum ViewError {
     #[error("where clause `{expr}` must give a boolean, but gave {found}")]
     WhereNotBoolean { expr: String, found: String },
 
+    /// One resource would give more rows than the view allows (nested forEach crossed).
+    #[error("one resource gives more than {limit} rows (nested forEach/unionAll crossed)")]
+    TooManyRows { limit: usize },
+
     /// A row handed to a sink does not fit the schema it was opened with.
     #[error("row does not fit the output schema: {reason}")]
     RowShape { reason: String },
@@ -87,6 +91,9 @@ impl ViewError {
             }
             ViewError::WhereNotBoolean { expr, found } => {
                 format!("where 条件 `{expr}` は真偽値を返す必要がありますが、{found} を返しました")
+            }
+            ViewError::TooManyRows { limit } => {
+                format!("1 つのリソースから {limit} 行を超える行ができます（入れ子の forEach・unionAll の組み合わせ）")
             }
             ViewError::RowShape { reason } => format!("行が出力スキーマに合いません: {reason}"),
             ViewError::Io(e) => format!("ビューの出力に失敗しました: {e}"),

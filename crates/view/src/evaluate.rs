@@ -89,6 +89,9 @@ impl View {
         for (i, f) in foci.into_iter().enumerate() {
             let ctx = self.context_at(i as i64, ctx);
             rows.extend(self.focus_rows(sel, f, res, ctx.get())?);
+            if rows.len() > self.max_rows_per_resource {
+                return Err(ViewError::TooManyRows { limit: self.max_rows_per_resource });
+            }
         }
         Ok(rows)
     }
@@ -119,7 +122,7 @@ impl View {
         let mut rows = vec![own];
         for s in &sel.selects {
             let nested = self.select_rows(s, focus.clone(), res, ctx)?;
-            rows = cross(rows, &nested);
+            rows = cross(rows, &nested, self.max_rows_per_resource)?;
             if rows.is_empty() {
                 return Ok(rows);
             }
@@ -128,8 +131,11 @@ impl View {
             let mut union = Vec::new();
             for b in &sel.union_all {
                 union.extend(self.select_rows(b, focus.clone(), res, ctx)?);
+                if union.len() > self.max_rows_per_resource {
+                    return Err(ViewError::TooManyRows { limit: self.max_rows_per_resource });
+                }
             }
-            rows = cross(rows, &union);
+            rows = cross(rows, &union, self.max_rows_per_resource)?;
         }
         Ok(rows)
     }
@@ -217,15 +223,18 @@ fn repeat_into<'r>(
 }
 
 /// Every left row joined with every right row.
-fn cross(left: Vec<Partial>, right: &[Partial]) -> Vec<Partial> {
+fn cross(left: Vec<Partial>, right: &[Partial], max: usize) -> Result<Vec<Partial>> {
+    if left.len().saturating_mul(right.len()) > max {
+        return Err(ViewError::TooManyRows { limit: max });
+    }
     if right.len() == 1 {
-        return left
+        return Ok(left
             .into_iter()
             .map(|mut l| {
                 l.extend(right[0].iter().cloned());
                 l
             })
-            .collect();
+            .collect());
     }
     let mut out = Vec::with_capacity(left.len() * right.len());
     for l in &left {
@@ -235,5 +244,5 @@ fn cross(left: Vec<Partial>, right: &[Partial]) -> Vec<Partial> {
             out.push(row);
         }
     }
-    out
+    Ok(out)
 }

@@ -166,3 +166,28 @@ fn errors_have_japanese_messages() {
     assert!(err.message_ja().contains("コレクションではありません"), "{}", err.message_ja());
     assert!(!err.is_definition_error());
 }
+
+/// Nested forEach crossed over large arrays would ask for billions of rows from one
+/// resource: refused before the product is built.
+#[test]
+fn crossed_foreach_is_bounded() {
+    let view = ViewDefinition::from_json(&json!({
+        "resourceType": "ViewDefinition", "resource": "Patient", "status": "active",
+        "select": [
+            {"forEach": "name", "column": [{"name": "a", "path": "family", "type": "string"}]},
+            {"forEach": "telecom", "column": [{"name": "b", "path": "value", "type": "string"}]},
+            {"forEach": "address", "column": [{"name": "c", "path": "city", "type": "string"}]}
+        ]
+    }))
+    .unwrap()
+    .with_max_rows_per_resource(10_000);
+    let many =
+        |key: &str, n: usize| -> Vec<serde_json::Value> { (0..n).map(|i| json!({ key: format!("{i}") })).collect() };
+    let patient = json!({"resourceType": "Patient", "name": many("family", 100), "telecom": many("value", 100),
+        "address": many("city", 100)});
+    let err = view.rows(&patient).unwrap_err();
+    assert!(matches!(err, tsunagu_view::ViewError::TooManyRows { limit: 10_000 }), "{err}");
+    let small = json!({"resourceType": "Patient", "name": many("family", 10), "telecom": many("value", 10),
+        "address": many("city", 10)});
+    assert_eq!(view.rows(&small).unwrap().len(), 1000);
+}

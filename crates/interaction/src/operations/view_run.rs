@@ -127,9 +127,10 @@ impl Interactions {
         let Some(definition) = &input.view else {
             return Err(bad("$run needs a viewResource", "$run には viewResource が必要です"));
         };
-        let view =
-            tsunagu_view::ViewDefinition::from_json(definition).map_err(|e| bad(e.to_string(), e.message_ja()))?;
         let max = self.config.limits.max_view_rows;
+        let view = tsunagu_view::ViewDefinition::from_json(definition)
+            .map_err(|e| bad(e.to_string(), e.message_ja()))?
+            .with_max_rows_per_resource(max);
         let limit = match &input.limit {
             None => None,
             Some(l) => Some(l.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -158,6 +159,9 @@ impl Interactions {
                 sink.push(&row)
             })
             .map_err(|e| {
+                if matches!(e, tsunagu_view::ViewError::TooManyRows { .. }) {
+                    return tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::ViewRows, max).into();
+                }
                 let id = resource.get("id").and_then(Value::as_str).unwrap_or("?");
                 bad(
                     format!("{}/{id}: {e}", view.resource_type()),
