@@ -108,6 +108,8 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         "date": "2026-11-26",
         "publisher": "Tsunagu",
         "kind": "instance",
+        // $export at system, Patient and Group level, from the operations registry.
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": { "name": "Tsunagu", "version": env!("CARGO_PKG_VERSION") },
         "implementation": { "description": "Tsunagu FHIR R4 server", "url": base },
         "fhirVersion": "4.0.1",
@@ -123,6 +125,9 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
                 { "code": "search-system" }, { "code": "history-system" }
             ],
             "searchParam": common,
+            "operation": tsunagu_interaction::operations::on_system()
+                .map(|op| json!({ "name": op.name, "definition": op.definition }))
+                .collect::<Vec<_>>(),
         }]
     })
 }

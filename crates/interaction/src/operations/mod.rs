@@ -7,9 +7,10 @@
 //! everywhere at once.
 //!
 //! One module per operation (or family): `everything.rs`, `summary.rs`, `validate.rs`,
-//! `terminology.rs`.
+//! `terminology.rs`, `export.rs` (asynchronous: run by `crate::Exports`).
 
 mod everything;
+mod export;
 mod summary;
 mod terminology;
 mod validate;
@@ -37,6 +38,9 @@ pub enum Output {
     Searchset,
     /// A document Bundle (readable as an HTML page).
     Document,
+    /// Nothing at once: an asynchronous request (Bulk Data `$export`). The server starts a
+    /// job through `Exports` and answers 202 with its status URL; `invoke` refuses it.
+    Async,
 }
 
 /// One input parameter, as the OperationDefinition names it.
@@ -84,6 +88,9 @@ impl Operation {
 /// Every operation served.
 pub static OPERATIONS: &[Operation] = &[
     everything::EVERYTHING,
+    export::EXPORT,
+    export::PATIENT_EXPORT,
+    export::GROUP_EXPORT,
     summary::SUMMARY,
     validate::VALIDATE,
     terminology::LOOKUP,
@@ -137,4 +144,6 @@ pub(crate) fn entry_operation<'a>(ty: &'a str, rest: &'a [&'a str]) -> Option<(&
         [id, op] if op.starts_with('$') => find(op, Some(ty), Level::Instance).map(|o| (o, Some(*id))),
         _ => None,
     }
+    // Asynchronous operations answer through their status URL, which an entry cannot.
+    .filter(|(o, _)| o.output != Output::Async)
 }
