@@ -41,7 +41,8 @@ pub fn run(sizes: &[usize]) -> Result<(), String> {
             }
             for deid in [false, true] {
                 let _ = std::fs::write("/proc/self/clear_refs", "5");
-                let params = SearchParams { pairs: if deid { vec![("_deidentify".into(), "default".into())] } else { vec![] } };
+                let params =
+                    SearchParams { pairs: if deid { vec![("_deidentify".into(), "default".into())] } else { vec![] } };
                 let t = Instant::now();
                 let job = exports
                     .kickoff(ExportLevel::System, &params, &format!("{BASE}/$export"), &ctx)
@@ -53,7 +54,8 @@ pub fn run(sizes: &[usize]) -> Result<(), String> {
                     }
                 };
                 let secs = t.elapsed().as_secs_f64();
-                let count: u64 = manifest["output"].as_array().into_iter().flatten().filter_map(|o| o["count"].as_u64()).sum();
+                let count: u64 =
+                    manifest["output"].as_array().into_iter().flatten().filter_map(|o| o["count"].as_u64()).sum();
                 let files = manifest["output"].as_array().map_or(0, Vec::len);
                 let bytes: u64 = std::fs::read_dir(cfg.export.dir.join(&job))
                     .map_err(|e| e.to_string())?

@@ -168,7 +168,8 @@ impl Deidentifier {
         let mut parts = rel.split('/');
         let (Some(ty), Some(id)) = (parts.next(), parts.next()) else { return None };
         let typed = ty.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !ty.contains('?');
-        let valid_id = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        let valid_id =
+            !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         let rest: Vec<&str> = parts.collect();
         let tail_ok = rest.is_empty() || (rest.len() == 2 && rest[0] == "_history");
         (typed && valid_id && tail_ok).then(|| format!("{ty}/{}", self.pseudonym_id(ty, id)))
@@ -325,9 +326,10 @@ impl Deidentifier {
 
     fn address(&self, a: &mut Value) {
         let Value::Object(m) = a else { return };
-        let postal = m.get("postalCode").and_then(Value::as_str).map(|p| {
-            p.chars().filter(char::is_ascii_digit).take(self.policy.postal_prefix_digits).collect::<String>()
-        });
+        let postal = m
+            .get("postalCode")
+            .and_then(Value::as_str)
+            .map(|p| p.chars().filter(char::is_ascii_digit).take(self.policy.postal_prefix_digits).collect::<String>());
         m.retain(|k, _| k == "country" || k == "use" || k == "type");
         if let Some(p) = postal.filter(|p| !p.is_empty()) {
             m.insert("postalCode".into(), Value::String(p));
@@ -430,14 +432,33 @@ mod tests {
         });
         let q = d.deidentify(&mut p).unwrap();
         let text = p.to_string();
-        for gone in ["山田", "太郎", "12345", "03-1234-5678", "Chiyoda", "Tokyo", "0001", "AAAA", "Contact", "lastUpdated", "\"x\""] {
+        for gone in [
+            "山田",
+            "太郎",
+            "12345",
+            "03-1234-5678",
+            "Chiyoda",
+            "Tokyo",
+            "0001",
+            "AAAA",
+            "Contact",
+            "lastUpdated",
+            "\"x\"",
+        ] {
             assert!(!text.contains(gone), "{gone} left in {text}");
         }
         assert_eq!(p["id"], d.pseudonym_id("Patient", "p1"));
         assert_eq!(p["birthDate"], "1970");
         assert_eq!(p["address"][0]["postalCode"], "100");
         assert_eq!(p["meta"], json!({"profile": ["http://p"]}));
-        assert_eq!(q, QuasiIdentifiers { birth_year: Some("1970".into()), gender: Some("male".into()), postal_prefix: Some("100".into()) });
+        assert_eq!(
+            q,
+            QuasiIdentifiers {
+                birth_year: Some("1970".into()),
+                gender: Some("male".into()),
+                postal_prefix: Some("100".into())
+            }
+        );
     }
 
     #[test]
@@ -487,7 +508,10 @@ mod tests {
         let b = Deidentifier::new(stable, b"k", b"s2", "http://x", 2025);
         assert_eq!(a.pseudonym_id("Patient", "1"), b.pseudonym_id("Patient", "1"));
         let other_key = Deidentifier::new(Policy::default(), b"k2", b"s1", "http://x", 2025);
-        assert_ne!(other_key.pseudonym_id("Patient", "1"), Deidentifier::new(Policy::default(), b"k", b"s1", "http://x", 2025).pseudonym_id("Patient", "1"));
+        assert_ne!(
+            other_key.pseudonym_id("Patient", "1"),
+            Deidentifier::new(Policy::default(), b"k", b"s1", "http://x", 2025).pseudonym_id("Patient", "1")
+        );
     }
 
     #[test]
@@ -527,7 +551,8 @@ mod tests {
     fn k_is_the_smallest_group() {
         let mut k = KAnonymity::default();
         assert_eq!(k.k(), None);
-        let q = |y: &str| QuasiIdentifiers { birth_year: Some(y.into()), gender: Some("f".into()), postal_prefix: None };
+        let q =
+            |y: &str| QuasiIdentifiers { birth_year: Some(y.into()), gender: Some("f".into()), postal_prefix: None };
         k.add(q("1970"));
         k.add(q("1970"));
         k.add(q("1980"));

@@ -51,7 +51,12 @@ pub(crate) fn kickoff(
         (None, _) => ExportLevel::System,
         (Some("Patient"), None) => ExportLevel::Patient,
         (Some("Group"), Some(g)) => ExportLevel::Group(g.to_string()),
-        _ => return Err(InteractionError::bad_request("$export is served at [base], Patient and Group/[id]", "$export は [base]・Patient・Group/[id] で提供しています")),
+        _ => {
+            return Err(InteractionError::bad_request(
+                "$export is served at [base], Patient and Group/[id]",
+                "$export は [base]・Patient・Group/[id] で提供しています",
+            ))
+        }
     };
     let mut params = c.params.clone();
     if let Some(b) = body {
@@ -60,7 +65,11 @@ pub(crate) fn kickoff(
     let path = c.segments.join("/");
     let request = format!("{}/{path}{}{}", c.ctx.base, if c.query.is_empty() { "" } else { "?" }, c.query);
     let job = exports.kickoff(level, &params, &request, &c.ctx)?;
-    let oo = information("The export has started; poll the Content-Location URL", "エクスポートを開始しました。Content-Location の URL で状態を確認してください", c.render.lang);
+    let oo = information(
+        "The export has started; poll the Content-Location URL",
+        "エクスポートを開始しました。Content-Location の URL で状態を確認してください",
+        c.render.lang,
+    );
     let mut r = reply::with_body(202, c.render.format, c.render.body(&oo)?);
     reply::set_header(&mut r, header::CONTENT_LOCATION, &format!("{}/$export-status/{job}", c.ctx.base));
     Ok(r)
@@ -76,7 +85,11 @@ pub(crate) fn status(state: &AppState, c: &Call, job: &str) -> Result<Response, 
             Ok(r)
         }
         ExportStatus::Complete(manifest) => {
-            let mut r = reply::with_body(200, crate::negotiate::Format::Json, serde_json::to_vec(&manifest).expect("JSON serialises"));
+            let mut r = reply::with_body(
+                200,
+                crate::negotiate::Format::Json,
+                serde_json::to_vec(&manifest).expect("JSON serialises"),
+            );
             reply::set_header(&mut r, header::CONTENT_TYPE, "application/json");
             Ok(r)
         }
@@ -86,14 +99,19 @@ pub(crate) fn status(state: &AppState, c: &Call, job: &str) -> Result<Response, 
 /// `DELETE $export-status/{job}`: cancels the job and removes its files.
 pub(crate) fn cancel(state: &AppState, c: &Call, job: &str) -> Result<Response, InteractionError> {
     exports(state)?.cancel(job, &c.ctx)?;
-    let oo = information("The export was cancelled and its files removed", "エクスポートを取り消し、ファイルを削除しました", c.render.lang);
+    let oo = information(
+        "The export was cancelled and its files removed",
+        "エクスポートを取り消し、ファイルを削除しました",
+        c.render.lang,
+    );
     Ok(reply::with_body(202, c.render.format, c.render.body(&oo)?))
 }
 
 /// `GET $export-file/{job}/{file}`: streamed, never held in memory.
 pub(crate) fn file(state: &AppState, c: &Call, job: &str, file: &str) -> Result<Response, InteractionError> {
     let path = exports(state)?.file(job, file, &c.ctx)?;
-    let f = std::fs::File::open(&path).map_err(|_| InteractionError::NotFound("$export-file".into(), format!("{job}/{file}")))?;
+    let f = std::fs::File::open(&path)
+        .map_err(|_| InteractionError::NotFound("$export-file".into(), format!("{job}/{file}")))?;
     let len = f.metadata().map(|m| m.len()).ok();
     let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 64 * 1024);
     let mut r = Response::new(axum::body::Body::from_stream(stream));

@@ -70,7 +70,14 @@ impl World {
         self.token("admin", "system/*.cruds", None, None)
     }
 
-    async fn call(&self, token: &str, method: Method, path: &str, headers: &[(&str, &str)], body: Option<String>) -> reqwest::Response {
+    async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> reqwest::Response {
         let url = if path.starts_with("http") { path.to_string() } else { self.server.url(path) };
         let mut req = self.server.client.request(method, url).bearer_auth(token);
         for (k, v) in headers {
@@ -187,7 +194,12 @@ async fn synthea_export_is_complete_consistent_private_and_cancellable() {
     let types: Vec<String> = {
         let r = w.call(&admin, Method::GET, "_history?_count=1000", &[], None).await;
         let h = common::json(r).await;
-        let mut t: Vec<String> = h["entry"].as_array().unwrap().iter().map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string()).collect();
+        let mut t: Vec<String> = h["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+            .collect();
         t.sort();
         t.dedup();
         t
@@ -266,8 +278,11 @@ async fn synthea_export_is_complete_consistent_private_and_cancellable() {
         assert!(!text.contains(o.as_str()), "'{o}' left in the de-identified export");
     }
     let plain_ids: HashSet<String> = out.values().flatten().map(|v| v["id"].as_str().unwrap().to_string()).collect();
-    let present: HashSet<String> =
-        deid.values().flatten().map(|v| format!("{}/{}", v["resourceType"].as_str().unwrap(), v["id"].as_str().unwrap())).collect();
+    let present: HashSet<String> = deid
+        .values()
+        .flatten()
+        .map(|v| format!("{}/{}", v["resourceType"].as_str().unwrap(), v["id"].as_str().unwrap()))
+        .collect();
     for v in deid.values().flatten() {
         assert!(!plain_ids.contains(v["id"].as_str().unwrap()), "an id was kept");
     }
@@ -367,8 +382,14 @@ async fn parameters_levels_and_refusals() {
     let r = w.call(&admin, Method::GET, "$export", &[], None).await;
     assert_eq!(r.status(), 400);
     common::assert_outcome(&common::json(r).await);
-    for bad in ["$export?_type=Nope", "$export?_outputFormat=text/csv", "$export?_since=yesterday", "$export?_elements=id",
-                "$export?_typeFilter=Condition?nope=1", "$export?_type=Patient&_typeFilter=Condition?clinical-status=active"] {
+    for bad in [
+        "$export?_type=Nope",
+        "$export?_outputFormat=text/csv",
+        "$export?_since=yesterday",
+        "$export?_elements=id",
+        "$export?_typeFilter=Condition?nope=1",
+        "$export?_type=Patient&_typeFilter=Condition?clinical-status=active",
+    ] {
         let r = w.call(&admin, Method::GET, bad, &[("prefer", "respond-async")], None).await;
         assert_eq!(r.status(), 400, "{bad}");
     }
@@ -396,8 +417,10 @@ async fn parameters_levels_and_refusals() {
     assert_eq!(out["Patient"].len(), 2);
     assert_eq!(out["Observation"].len(), 2);
     // Group level: only members.
-    let g = w.create(json!({"resourceType": "Group", "type": "person", "actual": true,
-        "member": [{"entity": {"reference": format!("Patient/{b}")}}]})).await;
+    let g = w
+        .create(json!({"resourceType": "Group", "type": "person", "actual": true,
+        "member": [{"entity": {"reference": format!("Patient/{b}")}}]}))
+        .await;
     let s = w.kickoff(&admin, &format!("Group/{g}/$export")).await;
     let out = w.download(&admin, &w.wait(&admin, &s).await).await;
     assert_eq!(out["Patient"].iter().map(|p| p["id"].as_str().unwrap()).collect::<Vec<_>>(), [b.as_str()]);
@@ -462,7 +485,8 @@ async fn a_job_left_running_by_a_stopped_server_is_failed() {
     assert_eq!(r.status(), 500);
     common::assert_outcome(&common::json(r).await);
     assert!(!w.export_dir.join("0123456789abcdef0123456789abcdef/Patient-1.ndjson").exists());
-    let r = w.call(&admin, Method::GET, "$export-file/0123456789abcdef0123456789abcdef/Patient-1.ndjson", &[], None).await;
+    let r =
+        w.call(&admin, Method::GET, "$export-file/0123456789abcdef0123456789abcdef/Patient-1.ndjson", &[], None).await;
     assert_eq!(r.status(), 404);
     // The de-identification key was created owner-only.
     let key = w.export_dir.join("deid.key");

@@ -18,11 +18,10 @@ impl SqlitePinned {
     pub(crate) fn begin(conn: Connection) -> Result<SqlitePinned, StoreError> {
         conn.execute_batch("BEGIN")?;
         // The first read starts the read transaction; everything after sees this state.
-        let (high_seq, last_updated_ms): (i64, i64) = conn.query_row(
-            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(last_updated), 0) FROM resource",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (high_seq, last_updated_ms): (i64, i64) =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(last_updated), 0) FROM resource", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         Ok(SqlitePinned { conn, high_seq, last_updated_ms })
     }
 }

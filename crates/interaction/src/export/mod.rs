@@ -235,7 +235,8 @@ impl Exports {
     pub fn open(fhir: Arc<Interactions>, config: ExportConfig) -> Result<Arc<Exports>, InteractionError> {
         std::fs::create_dir_all(&config.dir).map_err(|e| io_error("create", e))?;
         let key = load_or_create_key(&config.dir.join(KEY_FILE))?;
-        let exports = Arc::new_cyclic(|me| Exports { fhir, config, key, jobs: Mutex::new(HashMap::new()), me: me.clone() });
+        let exports =
+            Arc::new_cyclic(|me| Exports { fhir, config, key, jobs: Mutex::new(HashMap::new()), me: me.clone() });
         exports.recover()?;
         Ok(exports)
     }
@@ -311,7 +312,9 @@ impl Exports {
         if running >= self.config.max_running_jobs {
             return Err(InteractionError::TooManyRequests {
                 en: format!("{running} bulk exports are running already (max_running_jobs); try again later"),
-                ja: format!("一括エクスポートがすでに {running} 件実行中です（max_running_jobs）。後でもう一度お試しください"),
+                ja: format!(
+                    "一括エクスポートがすでに {running} 件実行中です（max_running_jobs）。後でもう一度お試しください"
+                ),
             });
         }
         let researcher = ctx.caller.agent.role.as_deref() == Some("researcher");
@@ -326,8 +329,12 @@ impl Exports {
             }
         };
         let caller = if researcher {
-            let scopes = ScopeSet::parse("system/*.rs").map_err(|e| InteractionError::bad_request(e.to_string(), e.to_string()))?;
-            Caller { agent: ctx.caller.agent.clone(), access: Access::Scoped { scopes: Arc::new(scopes), patient: None } }
+            let scopes = ScopeSet::parse("system/*.rs")
+                .map_err(|e| InteractionError::bad_request(e.to_string(), e.to_string()))?;
+            Caller {
+                agent: ctx.caller.agent.clone(),
+                access: Access::Scoped { scopes: Arc::new(scopes), patient: None },
+            }
         } else {
             (*ctx.caller).clone()
         };
@@ -572,8 +579,15 @@ impl Exports {
                 Err(e) if explicit.is_some() => return Err(e),
                 Err(_) => continue,
             }
-            fhir.reach(caller, ty, Permission::Read, None).or_else(|e| if explicit.is_some() { Err(e) } else { Ok(Reach::All) })?;
-            let alternatives: Vec<SearchParams> = filters.get(ty).cloned().unwrap_or_else(|| vec![SearchParams::default()]);
+            fhir.reach(caller, ty, Permission::Read, None).or_else(|e| {
+                if explicit.is_some() {
+                    Err(e)
+                } else {
+                    Ok(Reach::All)
+                }
+            })?;
+            let alternatives: Vec<SearchParams> =
+                filters.get(ty).cloned().unwrap_or_else(|| vec![SearchParams::default()]);
             let level_clauses: Vec<Option<Clause>> = match (&members, level) {
                 (Some(ids), _) => {
                     if ids.is_empty() {
@@ -599,7 +613,8 @@ impl Exports {
                 q.resource_type = Some(ty.clone());
                 fhir.confine(caller, &mut q, None)?;
                 if let Some(ms) = since {
-                    q.clauses.push(Clause { any: vec![Condition::LastUpdated { lo: ms.saturating_add(1), hi: i64::MAX }] });
+                    q.clauses
+                        .push(Clause { any: vec![Condition::LastUpdated { lo: ms.saturating_add(1), hi: i64::MAX }] });
                 }
                 for lc in &level_clauses {
                     let mut q = q.clone();
@@ -649,7 +664,11 @@ fn member_clause(fhir: &Interactions, ty: &str, patients: &[String]) -> Clause {
         .flatten()
         .map(|code| (ty.to_string(), code.to_string()))
         .collect();
-    let target = |id: Option<String>| Condition::Compartment { params: params.clone(), target_type: "Patient".into(), target_id: id };
+    let target = |id: Option<String>| Condition::Compartment {
+        params: params.clone(),
+        target_type: "Patient".into(),
+        target_id: id,
+    };
     if patients.is_empty() {
         Clause { any: vec![target(None)] }
     } else {

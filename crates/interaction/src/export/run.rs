@@ -70,7 +70,11 @@ struct Writer {
 impl Writer {
     fn line(&mut self, bytes: &[u8]) -> Result<(), InteractionError> {
         let io = |e: std::io::Error| super::io_error("write output", e);
-        if self.file.as_ref().is_some_and(|(_, _, written, _)| *written > 0 && written + bytes.len() as u64 + 1 > self.max_bytes) {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|(_, _, written, _)| *written > 0 && written + bytes.len() as u64 + 1 > self.max_bytes)
+        {
             self.close()?;
         }
         if self.file.is_none() {
@@ -154,9 +158,16 @@ fn write_all(
             })
             .collect();
         let mut union = Union { streams };
-        let mut writer =
-            Writer { dir: dir.clone(), ty: plan.ty.clone(), max_bytes: exports.config.max_file_bytes, file: None, index: 0, done: Vec::new() };
+        let mut writer = Writer {
+            dir: dir.clone(),
+            ty: plan.ty.clone(),
+            max_bytes: exports.config.max_file_bytes,
+            file: None,
+            index: 0,
+            done: Vec::new(),
+        };
         let mut n: u64 = 0;
+        let mut tick = 0u32;
         while let Some(v) = union.next()? {
             match deid {
                 None => writer.line(&v.body)?,
@@ -170,11 +181,14 @@ fn write_all(
                 }
             }
             n += 1;
-            if n % 1000 == 0 {
+            tick += 1;
+            if tick == 1000 {
+                tick = 0;
                 if job.cancelled.load(Ordering::SeqCst) {
                     return Ok(None);
                 }
-                job.state.lock().progress = format!("{} ({}/{} types): {} resources", plan.ty, i + 1, plans.len(), total + n);
+                job.state.lock().progress =
+                    format!("{} ({}/{} types): {} resources", plan.ty, i + 1, plans.len(), total + n);
             }
         }
         writer.close()?;
