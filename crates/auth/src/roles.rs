@@ -23,7 +23,8 @@ pub enum Role {
     Administrator,
     /// Reads the audit trail, nothing else.
     Auditor,
-    /// De-identified export only; until that exists, no data at all.
+    /// No scopes: reads and searches nothing; may only run bulk exports, always
+    /// de-identified (see `tsunagu_interaction::export`).
     Researcher,
 }
 

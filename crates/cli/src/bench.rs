@@ -54,6 +54,14 @@ pub enum Which {
         #[arg(long, default_value_t = 1.0)]
         change_percent: f64,
     },
+    /// Bulk `$export` in a throwaway directory: loads synthetic patients (1 Patient + 9
+    /// Observations each) up to each size, then exports everything plain and de-identified,
+    /// reporting resources/s and the export's peak RSS (VmHWM, reset before each run).
+    Export {
+        /// Resource counts to measure at, ascending (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "100000")]
+        sizes: Vec<usize>,
+    },
 }
 
 pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
@@ -66,5 +74,6 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
             crate::bench_clins::run(cfg, patients, seed, threads.unwrap_or(cores))
         }
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
+        Which::Export { sizes } => crate::bench_export::run(&sizes),
     }
 }

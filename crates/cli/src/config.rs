@@ -64,6 +64,23 @@ struct File {
     /// `lts_retention_days`); unset: for ever.
     retention_days: Option<u64>,
     lts_retention_days: Option<u64>,
+    /// `[export]`: Bulk Data export.
+    #[serde(default)]
+    export: ExportFile,
+}
+
+/// `[export]`: Bulk Data `$export` jobs (kept under `<data>/export`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportFile {
+    /// An output file is closed past this many bytes (default 64 MiB).
+    max_file_bytes: Option<u64>,
+    /// Hours a finished job and its files are kept (default 24).
+    retention_hours: Option<u64>,
+    /// Jobs running at once; more get 429 (default 2).
+    max_running_jobs: Option<usize>,
+    /// Resources read per page while exporting (default 500).
+    page_size: Option<usize>,
 }
 
 /// `[hpki]`: what verifies a signed JP-CLINS document. Without trust anchors a signed
@@ -158,6 +175,8 @@ pub struct Config {
     pub consent_default_allow: bool,
     pub hpki: HpkiConfig,
     pub retention: tsunagu_interaction::clins::Retention,
+    /// Bulk export settings; `dir` is `<data>/export`.
+    pub export: tsunagu_interaction::ExportConfig,
 }
 
 impl Config {
@@ -212,7 +231,26 @@ impl Config {
             (None, None) if file.tls_client_ca.is_none() => None,
             _ => return Err("TLS needs both tls_cert and tls_key (and tls_client_ca only with them)".into()),
         };
+        let data = data.or(file.data).unwrap_or_else(|| PathBuf::from("tsunagu-data"));
+        let mut export = tsunagu_interaction::ExportConfig::new(data.join("export"));
+        let e = file.export;
+        if let Some(n) = e.max_file_bytes {
+            if n < 1024 {
+                return Err(format!("export.max_file_bytes must be at least 1024, not {n}"));
+            }
+            export.max_file_bytes = n;
+        }
+        if let Some(h) = e.retention_hours {
+            export.retention_secs = h.saturating_mul(3600);
+        }
+        if let Some(n) = e.max_running_jobs {
+            export.max_running_jobs = n.max(1);
+        }
+        if let Some(n) = e.page_size {
+            export.page_size = n.clamp(10, 10_000);
+        }
         Ok(Config {
+            export,
             auth,
             auth_settings,
             tls,
@@ -227,7 +265,7 @@ impl Config {
                 Some("allow") => true,
                 Some(other) => return Err(format!("consent_default must be \"deny\" or \"allow\", not \"{other}\"")),
             },
-            data: data.or(file.data).unwrap_or_else(|| PathBuf::from("tsunagu-data")),
+            data,
             listen: file.listen,
             base_url: file.base_url,
             sync,
@@ -244,6 +282,7 @@ impl Config {
     /// The defaults, over `data` (for tools that make a throwaway directory).
     pub fn defaults(data: PathBuf) -> Config {
         Config {
+            export: tsunagu_interaction::ExportConfig::new(data.join("export")),
             data,
             listen: None,
             base_url: None,

@@ -9,6 +9,7 @@ mod bench;
 mod bench_auth;
 mod bench_backup;
 mod bench_clins;
+mod bench_export;
 mod bench_read;
 mod bench_search;
 mod check_cmd;
@@ -530,6 +531,7 @@ fn serve(
     server_cfg.limits = cfg.limits.clone();
     server_cfg.authorization = authorization;
     server_cfg.audit_flush = std::time::Duration::from_millis(cfg.audit_flush_ms);
+    server_cfg.export = Some(cfg.export.clone());
     // Resources are walked recursively (structure check, FHIRPath) up to max_json_depth
     // levels; the default 2 MiB thread stack is too tight for that margin.
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -98,6 +98,12 @@ pub enum InteractionError {
     /// The caller's scopes or role do not allow this.
     #[error("forbidden: {en}")]
     Forbidden { en: String, ja: String },
+    /// A bulk export job failed (the status URL answers it, as the Bulk Data IG says).
+    #[error("export failed: {en}")]
+    ExportFailed { en: String, ja: String },
+    /// Too many requests of a kind at once (bulk export jobs past `max_running_jobs`).
+    #[error("too many requests: {en}")]
+    TooManyRequests { en: String, ja: String },
     /// The request goes past a configured limit (named in the message).
     #[error("{0}")]
     Limit(#[from] tsunagu_limits::LimitExceeded),
@@ -167,6 +173,8 @@ impl InteractionError {
             InteractionError::MisdirectedRequest(_) => 421,
             InteractionError::Unauthorized { .. } => 401,
             InteractionError::Forbidden { .. } => 403,
+            InteractionError::ExportFailed { .. } => 500,
+            InteractionError::TooManyRequests { .. } => 429,
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes | tsunagu_limits::Limit::BodyValues => 413,
                 tsunagu_limits::Limit::HeaderBytes => 431,
@@ -201,6 +209,8 @@ impl InteractionError {
             InteractionError::MisdirectedRequest(_) => "security",
             InteractionError::Unauthorized { .. } => "login",
             InteractionError::Forbidden { .. } => "forbidden",
+            InteractionError::ExportFailed { .. } => "exception",
+            InteractionError::TooManyRequests { .. } => "throttled",
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes
                 | tsunagu_limits::Limit::BodyValues
@@ -240,6 +250,8 @@ impl InteractionError {
             | E::UnsupportedMediaType { ja: m, .. }
             | E::Unauthorized { ja: m, .. }
             | E::Forbidden { ja: m, .. }
+            | E::ExportFailed { ja: m, .. }
+            | E::TooManyRequests { ja: m, .. }
                 if ja =>
             {
                 m.clone()
@@ -250,7 +262,9 @@ impl InteractionError {
             | E::NotAcceptable { en, .. }
             | E::UnsupportedMediaType { en, .. }
             | E::Unauthorized { en, .. }
-            | E::Forbidden { en, .. } => en.clone(),
+            | E::Forbidden { en, .. }
+            | E::ExportFailed { en, .. }
+            | E::TooManyRequests { en, .. } => en.clone(),
             E::MethodNotAllowed(m) if ja => format!("この操作は許可されていません: {m}"),
             E::RequestTimeout(s) if ja => {
                 format!("リクエスト本文が {s} 秒以内に届きませんでした（上限 body_read_timeout_secs）")

@@ -18,6 +18,7 @@ mod check;
 pub mod clins;
 mod conditional;
 mod error;
+pub mod export;
 mod guard;
 mod history;
 mod import;
@@ -38,6 +39,7 @@ pub use check::{
     check_data, check_snapshot, CheckOptions, CheckProblem, CheckReport, CheckStage, IndexTableReport, ProblemKind,
 };
 pub use error::{ContentIssue, InteractionError, Lang};
+pub use export::{ExportConfig, ExportLevel, ExportStatus, Exports};
 pub use import::{needs_transaction, Staged};
 pub use instant::{format_instant, http_date, parse_range};
 pub use outcome::{information, operation_outcome, validation_outcome};

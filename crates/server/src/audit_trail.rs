@@ -65,6 +65,10 @@ fn describe(method: &Method, segs: &[&str]) -> (&'static str, &'static str, Vec<
     let op = |s: &str| s.starts_with('$');
     let one = |parts: &[&str]| vec![parts.join("/")];
     match (method.as_str(), segs) {
+        // Bulk export: status polls, downloads and cancellations name the job.
+        ("GET" | "HEAD", ["$export-status", job]) => ("operation", "R", vec![format!("$export-status/{job}")]),
+        ("DELETE", ["$export-status", job]) => ("operation", "D", vec![format!("$export-status/{job}")]),
+        ("GET" | "HEAD", ["$export-file", job, _]) => ("operation", "R", vec![format!("$export-file/{job}")]),
         ("GET" | "HEAD", []) | ("POST", ["_search"]) => ("search-system", "E", vec![]),
         ("GET" | "HEAD", ["_history"]) => ("history-system", "R", vec![]),
         ("POST", []) => ("batch", "E", vec![]),

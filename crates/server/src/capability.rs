@@ -121,6 +121,8 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         "date": "2026-11-26",
         "publisher": "Tsunagu",
         "kind": "instance",
+        // $export at system, Patient and Group level, from the operations registry.
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": { "name": "Tsunagu", "version": env!("CARGO_PKG_VERSION") },
         "implementation": { "description": "Tsunagu FHIR R4 server", "url": base },
         "fhirVersion": "4.0.1",

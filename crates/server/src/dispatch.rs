@@ -252,9 +252,12 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             let v = fhir.read("Bundle", id, &c.ctx)?;
             crate::document_page::stored_document_reply(c, v)
         }
-        (_, [op]) if op.starts_with('$') => operation(c, fhir, None, None, op, Level::System),
-        (_, [ty, op]) if op.starts_with('$') => operation(c, fhir, Some(ty), None, op, Level::Type),
-        (_, [ty, id, op]) if op.starts_with('$') => operation(c, fhir, Some(ty), Some(id), op, Level::Instance),
+        (&Method::GET, ["$export-status", job]) => crate::export::status(state, c, job),
+        (&Method::DELETE, ["$export-status", job]) => crate::export::cancel(state, c, job),
+        (&Method::GET, ["$export-file", job, file]) => crate::export::file(state, c, job, file),
+        (_, [op]) if op.starts_with('$') => operation(state, c, None, None, op, Level::System),
+        (_, [ty, op]) if op.starts_with('$') => operation(state, c, Some(ty), None, op, Level::Type),
+        (_, [ty, id, op]) if op.starts_with('$') => operation(state, c, Some(ty), Some(id), op, Level::Instance),
         (_, _) if c.params.get("_format").is_some_and(crate::negotiate::rows_format) => Err(rows_refused()),
         (_, _) if c.html == Some(crate::document_page::HtmlAsk::Required) => Err(InteractionError::not_acceptable(
             "Only documents (Bundle/{id}, Patient/$summary) are rendered as HTML",
@@ -435,8 +438,8 @@ fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
 
 /// `$op` at any level, through the one registry of operations.
 fn operation(
+    state: &AppState,
     c: &Call,
-    fhir: &tsunagu_interaction::Interactions,
     ty: Option<&str>,
     id: Option<&str>,
     name: &str,
@@ -465,12 +468,17 @@ fn operation(
         return Err(rows_refused());
     }
     let body = if posted && !c.body.iter().all(u8::is_ascii_whitespace) { Some(resource_body(c)?) } else { None };
+    if op.output == Output::Async {
+        return crate::export::kickoff(state, c, ty, id, body);
+    }
+    let fhir = &state.fhir;
     let out = fhir.invoke(op, &Invocation { ty, id, params: &c.params, body }, &c.ctx)?;
     match op.output {
         Output::Searchset => bundle_reply(c, out),
         Output::Document => crate::document_page::document_reply(c, &out),
         Output::Resource => ok_resource(c, 200, &out),
         Output::Binary => binary_reply(&out),
+        Output::Async => unreachable!("asynchronous operations return above"),
     }
 }
 

@@ -14,6 +14,7 @@ mod capability;
 mod check;
 mod dispatch;
 mod document_page;
+mod export;
 mod headers;
 mod jwks_fetch;
 mod listen;
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     pub authorization: Authorization,
     /// The most time a read's audit record waits before it is stored: what a crash may lose.
     pub audit_flush: std::time::Duration,
+    /// Bulk Data export (`$export`): where its jobs live and its limits; `None`: `$export`
+    /// answers that it is not configured.
+    pub export: Option<tsunagu_interaction::ExportConfig>,
 }
 
 /// Whether requests must carry an access token.
@@ -73,6 +77,7 @@ impl ServerConfig {
             limits: Limits::default(),
             authorization: Authorization::Off,
             audit_flush: std::time::Duration::from_millis(100),
+            export: None,
         }
     }
 }
@@ -117,6 +122,8 @@ pub(crate) struct AppState {
     pub in_process: Arc<tokio::sync::Semaphore>,
     /// Audit records of requests that wrote nothing (reads, searches, refusals).
     pub audit: Arc<tsunagu_interaction::AuditLog>,
+    /// Bulk export jobs, when configured.
+    pub exports: Option<Arc<tsunagu_interaction::Exports>>,
 }
 
 /// The complete HTTP application.
@@ -127,7 +134,17 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
     let cors = headers::cors(&config.cors_origins);
     let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
     let audit = Arc::new(tsunagu_interaction::AuditLog::start(fhir.store().clone(), config.audit_flush, 10_000));
-    let state = Arc::new(AppState { fhir, config, in_process, audit });
+    let exports = config.export.clone().and_then(|e| match tsunagu_interaction::Exports::open(fhir.clone(), e) {
+        Ok(x) => {
+            export::sweep_periodically(&x);
+            Some(x)
+        }
+        Err(err) => {
+            tracing::error!("bulk export is off: {err}");
+            None
+        }
+    });
+    let state = Arc::new(AppState { fhir, config, in_process, audit, exports });
     let app = axum::Router::new().fallback(dispatch::handle).with_state(state);
     let app = match cors {
         Some(cors) => app.layer(cors),

@@ -18,6 +18,7 @@ mod sqlite_audit;
 mod sqlite_checkpoint;
 mod sqlite_has;
 mod sqlite_index;
+mod sqlite_pinned;
 mod sqlite_query;
 mod sqlite_record;
 mod sqlite_sort;
@@ -118,6 +119,19 @@ pub trait WriteTxn {
     fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError>;
 }
 
+/// A consistent read-only view of the store at one moment (one read transaction). It may
+/// be held for a long time and moved to another thread; it never sees later writes.
+pub trait PinnedView: Send {
+    /// The last write (by `seq`) the view contains.
+    fn high_seq(&self) -> i64;
+    /// The newest `lastUpdated` (ms) the view contains; 0 when empty.
+    fn last_updated_ms(&self) -> i64;
+    /// As [`Store::search`], within the view.
+    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError>;
+    /// As [`Store::read`], within the view.
+    fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
+}
+
 /// Versioned resource storage.
 pub trait Store: Send + Sync + 'static {
     /// The newest version of a resource (which may be a deletion).
@@ -144,6 +158,9 @@ pub trait Store: Send + Sync + 'static {
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         self.write(&mut |txn| txn.append_audit(entries))
     }
+    /// A read view pinned at this moment: every call on it sees the data as it was when
+    /// it was opened, whatever is written since (bulk export reads one snapshot through it).
+    fn pinned(&self) -> Result<Box<dyn PinnedView>, StoreError>;
     /// Walks the whole audit chain.
     fn audit_verify(&self) -> Result<ChainReport, StoreError> {
         let mut walker = ChainWalker::default();

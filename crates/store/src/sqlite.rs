@@ -140,20 +140,23 @@ impl SqliteStore {
         })
     }
 
+    /// A new read-only connection set up as the pooled readers are.
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.busy_timeout(std::time::Duration::from_secs(30))?;
+        c.execute_batch("PRAGMA cache_size=-16384;")?;
+        crate::sqlite_record::register_sort_value(&c)?;
+        Ok(c)
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.readers.lock().pop();
         let conn = match conn {
             Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(std::time::Duration::from_secs(30))?;
-                c.execute_batch("PRAGMA cache_size=-16384;")?;
-                crate::sqlite_record::register_sort_value(&c)?;
-                c
-            }
+            None => self.open_reader()?,
         };
         let out = f(&conn);
         let mut idle = self.readers.lock();
@@ -207,7 +210,7 @@ pub(crate) fn row_to_version(r: &Row<'_>) -> rusqlite::Result<ResourceVersion> {
     })
 }
 
-fn current(c: &Connection, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+pub(crate) fn current(c: &Connection, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM resource WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1"
     ))?;
@@ -327,6 +330,63 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 }
 
+/// One page of a search on connection `c` (a pooled reader or a pinned view).
+pub(crate) fn search_on(c: &Connection, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+    crate::sqlite_has::with_plans(c, q, || {
+        let mut values = Vec::new();
+        let filter = where_clause(q, "r", &mut values);
+        let total = if q.total {
+            let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
+            let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
+            Some(n as u64)
+        } else {
+            None
+        };
+        if q.count == 0 {
+            return Ok(SearchPage { resources: Vec::new(), total, more: false });
+        }
+        let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
+        let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
+        let sql = if let Some(d) = driven {
+            let mut dvalues = d.values;
+            let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
+            let mut sql = format!("SELECT {cols} FROM {} AND {rest}", d.from);
+            if let Some(after) = q.after_seq {
+                sql.push_str(" AND d.seq > ?");
+                dvalues.push(rusqlite::types::Value::Integer(after));
+            }
+            // GROUP BY keeps one row per resource (two references to one target).
+            sql.push_str(&format!(" GROUP BY d.seq ORDER BY d.seq LIMIT {}", q.count + 1));
+            values = dvalues;
+            sql
+        } else if q.sort.is_empty() {
+            let mut page_filter = filter;
+            if let Some(after) = q.after_seq {
+                page_filter.push_str(" AND r.seq > ?");
+                values.push(rusqlite::types::Value::Integer(after));
+            }
+            format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
+        } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values)? {
+            let more = seqs.len() > q.count;
+            let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
+            return Ok(SearchPage { resources, total, more });
+        } else {
+            let order = order_by(&q.sort, "r", &mut values);
+            format!(
+                "SELECT {cols} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
+                q.count + 1,
+                q.offset
+            )
+        };
+        let mut stmt = c.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
+        let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
+        let more = resources.len() > q.count;
+        resources.truncate(q.count);
+        Ok(SearchPage { resources, total, more })
+    })
+}
+
 impl Store for SqliteStore {
     fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
         self.with_reader(|c| current(c, ty, id))
@@ -366,61 +426,12 @@ impl Store for SqliteStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_reader(|c| {
-            crate::sqlite_has::with_plans(c, q, || {
-                let mut values = Vec::new();
-                let filter = where_clause(q, "r", &mut values);
-                let total = if q.total {
-                    let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
-                    let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
-                    Some(n as u64)
-                } else {
-                    None
-                };
-                if q.count == 0 {
-                    return Ok(SearchPage { resources: Vec::new(), total, more: false });
-                }
-                let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
-                let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
-                let sql = if let Some(d) = driven {
-                    let mut dvalues = d.values;
-                    let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
-                    let mut sql = format!("SELECT {cols} FROM {} AND {rest}", d.from);
-                    if let Some(after) = q.after_seq {
-                        sql.push_str(" AND d.seq > ?");
-                        dvalues.push(rusqlite::types::Value::Integer(after));
-                    }
-                    // GROUP BY keeps one row per resource (two references to one target).
-                    sql.push_str(&format!(" GROUP BY d.seq ORDER BY d.seq LIMIT {}", q.count + 1));
-                    values = dvalues;
-                    sql
-                } else if q.sort.is_empty() {
-                    let mut page_filter = filter;
-                    if let Some(after) = q.after_seq {
-                        page_filter.push_str(" AND r.seq > ?");
-                        values.push(rusqlite::types::Value::Integer(after));
-                    }
-                    format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
-                } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values)? {
-                    let more = seqs.len() > q.count;
-                    let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
-                    return Ok(SearchPage { resources, total, more });
-                } else {
-                    let order = order_by(&q.sort, "r", &mut values);
-                    format!(
-                        "SELECT {cols} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
-                        q.count + 1,
-                        q.offset
-                    )
-                };
-                let mut stmt = c.prepare_cached(&sql)?;
-                let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
-                let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
-                let more = resources.len() > q.count;
-                resources.truncate(q.count);
-                Ok(SearchPage { resources, total, more })
-            })
-        })
+        self.with_reader(|c| search_on(c, q))
+    }
+
+    fn pinned(&self) -> Result<Box<dyn crate::PinnedView>, StoreError> {
+        let conn = self.open_reader()?;
+        crate::sqlite_pinned::SqlitePinned::begin(conn).map(|p| Box::new(p) as Box<dyn crate::PinnedView>)
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {

@@ -7,9 +7,10 @@
 //! everywhere at once.
 //!
 //! One module per operation (or family): `everything.rs`, `summary.rs`, `validate.rs`,
-//! `terminology.rs`, `view_run.rs`.
+//! `terminology.rs`, `view_run.rs`, `export.rs` (asynchronous: run by `crate::Exports`).
 
 mod everything;
+mod export;
 mod summary;
 mod terminology;
 mod validate;
@@ -40,6 +41,9 @@ pub enum Output {
     Document,
     /// A Binary whose `data` is the answer itself, sent as its `contentType`.
     Binary,
+    /// Nothing at once: an asynchronous request (Bulk Data `$export`). The server starts a
+    /// job through `Exports` and answers 202 with its status URL; `invoke` refuses it.
+    Async,
 }
 
 /// One input parameter, as the OperationDefinition names it.
@@ -87,6 +91,9 @@ impl Operation {
 /// Every operation served.
 pub static OPERATIONS: &[Operation] = &[
     everything::EVERYTHING,
+    export::EXPORT,
+    export::PATIENT_EXPORT,
+    export::GROUP_EXPORT,
     summary::SUMMARY,
     validate::VALIDATE,
     terminology::LOOKUP,
@@ -144,4 +151,6 @@ pub(crate) fn entry_operation<'a>(ty: &'a str, rest: &'a [&'a str]) -> Option<(&
         [id, op] if op.starts_with('$') => find(op, Some(ty), Level::Instance).map(|o| (o, Some(*id))),
         _ => None,
     }
+    // Asynchronous operations answer through their status URL, which an entry cannot.
+    .filter(|(o, _)| o.output != Output::Async)
 }
