@@ -1,7 +1,11 @@
-//! FHIRPath for Tsunagu: parses FHIRPath (normative N1 plus the FHIR R4 additions —
+//! FHIRPath for Tsunagu: parses FHIRPath (normative N1, the FHIR R4 additions —
 //! `extension()`, `resolve()`, `ofType()`, `is`/`as` with FHIR types, `memberOf()`,
-//! `conformsTo()`, `hasValue()`, `htmlChecks()`, `%resource`, `%ucum`, `%vs-…`, …),
+//! `conformsTo()`, `hasValue()`, `htmlChecks()`, `%resource`, `%ucum`, `%vs-…`, … — and
+//! the FHIRPath 3.0 additions: Long (`2L`), `yearOf()`…`timeOf()`, `sum()`/`min()`/`max()`/
+//! `avg()`, `lastIndexOf()`, `repeatAll()`, `coalesce()`, `sort()`, boundaries, …),
 //! type-checks expressions against the R4 model, and evaluates them over JSON resources.
+//! JSON that is not a FHIR resource is navigated untyped (its values are System values);
+//! [`CompileOptions::strict`] turns on the specification's strict mode.
 //!
 //! This crate owns the language: syntax, typing rules, evaluation semantics, exact decimals,
 //! partial dates, quantities with UCUM conversion. It never does I/O and knows nothing of

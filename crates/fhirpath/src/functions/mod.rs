@@ -1,6 +1,6 @@
-//! The FHIRPath function library (N1, the FHIR additions, and the few 2.x string and
-//! boundary functions the R4 test suite uses). This file dispatches and holds the
-//! collection functions; strings, math, conversions and tree navigation have their own.
+//! The FHIRPath function library (N1, the FHIR additions, and the FHIRPath 3.0 functions).
+//! This file dispatches and holds the collection functions; strings, math, conversions,
+//! aggregates, date/time components and tree navigation have their own modules.
 
 mod aggregates;
 mod codec;
