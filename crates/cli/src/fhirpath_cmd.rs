@@ -1,10 +1,11 @@
-//! `tsunagu fhirpath 'EXPR' [FILE|-]`: evaluates a FHIRPath expression on a resource (JSON or
-//! XML) and prints the result collection as JSON, `[{"type": …, "value": …}, …]`.
+//! `tsunagu fhirpath [--strict] 'EXPR' [FILE|-]`: evaluates a FHIRPath expression on a
+//! resource (JSON or XML; JSON that is not a FHIR resource is navigated untyped) and prints
+//! the result collection as JSON, `[{"type": …, "value": …}, …]`.
 
 use std::io::Read;
-use tsunagu_fhirpath::{EvalContext, Item};
+use tsunagu_fhirpath::{CompileOptions, EvalContext, Item};
 
-pub fn run(expression: &str, file: Option<&str>, vars: &[String]) -> Result<(), String> {
+pub fn run(expression: &str, file: Option<&str>, vars: &[String], strict: bool) -> Result<(), String> {
     let text = match file {
         None | Some("-") => {
             let mut s = String::new();
@@ -18,7 +19,8 @@ pub fn run(expression: &str, file: Option<&str>, vars: &[String]) -> Result<(), 
     } else {
         serde_json::from_str(&text).map_err(|e| format!("cannot read the JSON: {e}"))?
     };
-    let expr = tsunagu_fhirpath::compile(expression).map_err(|e| e.to_string())?;
+    let opts = CompileOptions { strict, ..Default::default() };
+    let expr = tsunagu_fhirpath::compile_with(expression, &opts).map_err(|e| e.to_string())?;
     let mut ctx = EvalContext::new();
     for v in vars {
         let (name, value) = v.split_once('=').ok_or_else(|| format!("--var takes NAME=VALUE, not '{v}'"))?;

@@ -164,13 +164,18 @@ enum Command {
     },
     /// Evaluate a FHIRPath expression on a resource (JSON or XML; FILE or - for stdin).
     Fhirpath {
-        /// The FHIRPath expression.
+        /// The FHIRPath expression (may start with `-`, as in `-1 + 2`).
+        #[arg(allow_hyphen_values = true)]
         expression: String,
         /// The resource (JSON or XML); standard input when absent or `-`.
         file: Option<String>,
         /// Environment variable for the expression, as NAME=VALUE (a string); repeatable.
         #[arg(long = "var")]
         vars: Vec<String>,
+        /// Strict mode: names the model does not know on typed nodes, and ordered
+        /// functions on unordered collections (`children().first()`), are errors.
+        #[arg(long)]
+        strict: bool,
     },
     /// Benchmarks of the hot paths (build with --release for meaningful figures).
     Bench {
@@ -351,7 +356,9 @@ fn main() {
         Command::View { action: ViewAction::Export { views, files, to, format, max_rows } } => {
             view_cmd::export(&cfg, &views, &files, &to, &format, max_rows)
         }
-        Command::Fhirpath { expression, file, vars } => fhirpath_cmd::run(&expression, file.as_deref(), &vars),
+        Command::Fhirpath { expression, file, vars, strict } => {
+            fhirpath_cmd::run(&expression, file.as_deref(), &vars, strict)
+        }
         Command::Package { action: PackageAction::Install { files } } => {
             package_cmd::install(&cfg, &files).map(|lines| lines.iter().for_each(|l| println!("{l}")))
         }

@@ -18,6 +18,8 @@ pub enum ExprKind {
     Boolean(bool),
     String(String),
     Integer(i64),
+    /// `2L` (FHIRPath 3.0 Long).
+    Long(i64),
     Decimal(Decimal),
     Date(DateTime),
     DateTime(DateTime),
@@ -179,6 +181,7 @@ impl fmt::Display for Expr {
             ExprKind::Boolean(b) => write!(f, "{b}"),
             ExprKind::String(s) => write_quoted(f, s, '\''),
             ExprKind::Integer(i) => write!(f, "{i}"),
+            ExprKind::Long(i) => write!(f, "{i}L"),
             ExprKind::Decimal(d) => write!(f, "{d}"),
             ExprKind::Date(d) => write!(f, "@{d}"),
             ExprKind::DateTime(d) => {

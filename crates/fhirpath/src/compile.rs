@@ -77,6 +77,7 @@ pub(crate) enum SysType {
     Boolean,
     String,
     Integer,
+    Long,
     Decimal,
     Date,
     DateTime,
@@ -90,6 +91,7 @@ impl SysType {
             "Boolean" => SysType::Boolean,
             "String" => SysType::String,
             "Integer" => SysType::Integer,
+            "Long" => SysType::Long,
             "Decimal" => SysType::Decimal,
             "Date" => SysType::Date,
             "DateTime" => SysType::DateTime,
@@ -104,6 +106,7 @@ impl SysType {
             SysType::Boolean => "Boolean",
             SysType::String => "String",
             SysType::Integer => "Integer",
+            SysType::Long => "Long",
             SysType::Decimal => "Decimal",
             SysType::Date => "Date",
             SysType::DateTime => "DateTime",
@@ -201,6 +204,7 @@ impl SType {
                     SysType::Boolean => VK::Bool,
                     SysType::String => VK::Str,
                     SysType::Integer => VK::Int,
+                    SysType::Long => VK::Long,
                     SysType::Decimal => VK::Dec,
                     SysType::Date => VK::Date,
                     SysType::DateTime => VK::DateTime,
@@ -220,6 +224,7 @@ enum VK {
     Bool,
     Str,
     Int,
+    Long,
     Dec,
     Date,
     DateTime,
@@ -243,7 +248,7 @@ fn fhir_vk(ty: &str) -> VK {
 }
 
 fn numeric(k: VK) -> bool {
-    matches!(k, VK::Int | VK::Dec)
+    matches!(k, VK::Int | VK::Long | VK::Dec)
 }
 
 fn temporal(k: VK) -> bool {
@@ -295,6 +300,7 @@ impl Compiler {
             ExprKind::Boolean(b) => lit(Item::Boolean(*b), SysType::Boolean),
             ExprKind::String(s) => lit(Item::string(s), SysType::String),
             ExprKind::Integer(i) => lit(Item::Integer(*i), SysType::Integer),
+            ExprKind::Long(i) => lit(Item::Long(*i), SysType::Long),
             ExprKind::Decimal(d) => lit(Item::Decimal(*d), SysType::Decimal),
             ExprKind::Date(d) => lit(Item::Date(*d), SysType::Date),
             ExprKind::DateTime(d) => lit(Item::DateTime(*d), SysType::DateTime),
@@ -362,6 +368,7 @@ impl Compiler {
                 if let Op::Literal(item) = &n.op {
                     let folded = match item {
                         Item::Integer(i) => Some(Item::Integer(-i)),
+                        Item::Long(i) => Some(Item::Long(-i)),
                         Item::Decimal(d) => Some(Item::Decimal(d.neg())),
                         Item::Quantity(q) => {
                             Some(Item::Quantity(Arc::new(Quantity { value: q.value.neg(), unit: q.unit.clone() })))
@@ -583,9 +590,15 @@ fn result_type(f: Func, input: &SType, args: &[SType]) -> SType {
         Empty | Exists | All | AllTrue | AnyTrue | AllFalse | AnyFalse | SubsetOf | SupersetOf | IsDistinct | Not
         | HasValue | StartsWith | EndsWith | Contains | Matches | MatchesFull | ConvertsToBoolean
         | ConvertsToInteger | ConvertsToDecimal | ConvertsToString | ConvertsToDate | ConvertsToDateTime
-        | ConvertsToTime | ConvertsToQuantity | Comparable | MemberOf | ConformsTo | HtmlChecks | ToBoolean
-        | HasExtension => SType::sys(SysType::Boolean),
-        Count | IndexOf | Length | Precision | ToInteger | Ceiling | Floor | Truncate => SType::sys(SysType::Integer),
+        | ConvertsToTime | ConvertsToQuantity | ConvertsToLong | Comparable | MemberOf | ConformsTo | HtmlChecks
+        | ToBoolean | HasExtension => SType::sys(SysType::Boolean),
+        Count | IndexOf | LastIndexOf | Length | Precision | ToInteger | Ceiling | Floor | Truncate | YearOf
+        | MonthOf | DayOf | HourOf | MinuteOf | SecondOf | MillisecondOf => SType::sys(SysType::Integer),
+        ToLong => SType::sys(SysType::Long),
+        TimezoneOffsetOf => SType::sys(SysType::Decimal),
+        DateOf => SType::sys(SysType::Date),
+        TimeOf => SType::sys(SysType::Time),
+        Min | Max => SType { kinds: input.kinds.clone(), unordered: false },
         Where | Distinct | Single | First | Last | Tail | Skip | Take | Intersect | Exclude | Trace | Sort
         | LowBoundary | HighBoundary | Abs | GetValue => same,
         Union | Combine => input.union(&args[0]),
@@ -604,6 +617,6 @@ fn result_type(f: Func, input: &SType, args: &[SType]) -> SType {
         Type => SType { kinds: vec![Kind::TypeInfo], unordered: false },
         Extension => SType::fhir("Extension"),
         Children | Descendants => SType { kinds: vec![Kind::Any], unordered: true },
-        Repeat | Aggregate | Resolve | Power | OfType | Is | As => SType::any(),
+        Repeat | RepeatAll | Aggregate | Resolve | Power | OfType | Is | As | Sum | Avg | Coalesce => SType::any(),
     }
 }

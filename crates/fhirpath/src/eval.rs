@@ -91,6 +91,8 @@ pub(crate) struct Env<'a> {
     pub now: Cell<Option<DateTime>>,
     /// Ignore precomputed walks (differential testing of the shortcut).
     pub general_only: bool,
+    /// Strict mode: a name the model does not know on a typed node is an error.
+    pub strict: bool,
 }
 
 /// `$this`, `$index`, `$total` in the current function scope.
@@ -130,11 +132,15 @@ pub(crate) fn to_bool(items: &[Item], pos: usize) -> Result<Option<bool>> {
 pub(crate) fn type_matches(item: &Item, t: &TypeTest, exact: bool) -> bool {
     let m = nav::model();
     let sys = |s: &SysType| {
+        if let Item::Node(n) = item {
+            return untyped_system_type(n) == Some(*s);
+        }
         matches!(
             (s, item),
             (SysType::Boolean, Item::Boolean(_))
                 | (SysType::String, Item::String(_))
                 | (SysType::Integer, Item::Integer(_))
+                | (SysType::Long, Item::Long(_))
                 | (SysType::Decimal, Item::Decimal(_))
                 | (SysType::Date, Item::Date(_))
                 | (SysType::DateTime, Item::DateTime(_))
@@ -159,6 +165,20 @@ pub(crate) fn type_matches(item: &Item, t: &TypeTest, exact: bool) -> bool {
     }
 }
 
+/// The System type of a JSON primitive the model does not describe (untyped JSON).
+fn untyped_system_type(n: &Node) -> Option<SysType> {
+    if !n.fhir_type.is_empty() {
+        return None;
+    }
+    match n.value? {
+        Value::Bool(_) => Some(SysType::Boolean),
+        Value::String(_) => Some(SysType::String),
+        Value::Number(x) if x.as_str().contains(['.', 'e', 'E']) => Some(SysType::Decimal),
+        Value::Number(_) => Some(SysType::Integer),
+        _ => None,
+    }
+}
+
 impl<'a> Env<'a> {
     pub(crate) fn eval(&self, n: &CNode, sc: Scope<'_, 'a>) -> Result<Items<'a>> {
         match &n.op {
@@ -176,18 +196,18 @@ impl<'a> Env<'a> {
                     Some(inp) if matches!(inp.op, Op::TypeName(_)) => {
                         let Op::TypeName(t) = &inp.op else { unreachable!() };
                         for it in sc.this.iter().filter(|i| type_matches(i, t, false)) {
-                            self.children_of(it, step, &mut out);
+                            self.children_of(it, step, &mut out, n.pos)?;
                         }
                     }
                     Some(inp) => {
                         let items = self.eval(inp, sc)?;
                         for it in &items {
-                            self.children_of(it, step, &mut out);
+                            self.children_of(it, step, &mut out, n.pos)?;
                         }
                     }
                     None => {
                         for it in sc.this {
-                            self.children_of(it, step, &mut out);
+                            self.children_of(it, step, &mut out, n.pos)?;
                         }
                     }
                 }
@@ -236,6 +256,10 @@ impl<'a> Env<'a> {
                 Ok(vec![match i.prim() {
                     Prim::Int(v) => match v.checked_neg() {
                         Some(n) => Item::Integer(n),
+                        None => return Ok(vec![]),
+                    },
+                    Prim::Long(v) => match v.checked_neg() {
+                        Some(n) => Item::Long(n),
                         None => return Ok(vec![]),
                     },
                     Prim::Dec(d) => Item::Decimal(d.neg()),
@@ -308,7 +332,7 @@ impl<'a> Env<'a> {
     }
 
     /// Appends the children named by `step` of one item.
-    fn children_of(&self, it: &Item<'a>, step: &ChildStep, out: &mut Items<'a>) {
+    fn children_of(&self, it: &Item<'a>, step: &ChildStep, out: &mut Items<'a>, pos: usize) -> Result<()> {
         match it {
             Item::Node(n) => {
                 let name = step.name.as_str();
@@ -350,6 +374,11 @@ impl<'a> Env<'a> {
                                 }
                             }
                             None => {
+                                // Untyped JSON (no model path) is navigated as it is; a typed
+                                // node with a name its type lacks is an error in strict mode.
+                                if self.strict && !n.path.is_empty() {
+                                    return Err(exec(pos, format!("'{name}' is not an element of {}", n.type_name())));
+                                }
                                 let v = map.get(name);
                                 let e = map.get(&format!("_{name}"));
                                 if v.is_some() || e.is_some() {
@@ -377,6 +406,7 @@ impl<'a> Env<'a> {
             },
             _ => {}
         }
+        Ok(())
     }
 
     /// An operand's value, borrowing literals and `$this` instead of copying them.

@@ -11,6 +11,8 @@ pub enum Tok {
     Str(String),
     /// Digits with an optional fraction, as written.
     Number(String),
+    /// Digits with an `L` suffix (a Long, FHIRPath 3.0).
+    Long(String),
     /// Text after `@`: a date, date-time, or (with leading `T`) time.
     DateTime(String),
     /// `$this`, `$index`, `$total`.
@@ -75,7 +77,16 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>> {
                         i += 1;
                     }
                 }
-                Tok::Number(src[start..i].to_string())
+                // `2L` is a Long; `2Lx` stays a number followed by an identifier.
+                let suffixed = b.get(i) == Some(&b'L')
+                    && !b.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    && !src[start..i].contains('.');
+                if suffixed {
+                    i += 1;
+                    Tok::Long(src[start..i - 1].to_string())
+                } else {
+                    Tok::Number(src[start..i].to_string())
+                }
             }
             b'@' => {
                 i += 1;

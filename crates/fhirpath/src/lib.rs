@@ -1,7 +1,11 @@
-//! FHIRPath for Tsunagu: parses FHIRPath (normative N1 plus the FHIR R4 additions —
+//! FHIRPath for Tsunagu: parses FHIRPath (normative N1, the FHIR R4 additions —
 //! `extension()`, `resolve()`, `ofType()`, `is`/`as` with FHIR types, `memberOf()`,
-//! `conformsTo()`, `hasValue()`, `htmlChecks()`, `%resource`, `%ucum`, `%vs-…`, …),
+//! `conformsTo()`, `hasValue()`, `htmlChecks()`, `%resource`, `%ucum`, `%vs-…`, … — and
+//! the FHIRPath 3.0 additions: Long (`2L`), `yearOf()`…`timeOf()`, `sum()`/`min()`/`max()`/
+//! `avg()`, `lastIndexOf()`, `repeatAll()`, `coalesce()`, `sort()`, boundaries, …),
 //! type-checks expressions against the R4 model, and evaluates them over JSON resources.
+//! JSON that is not a FHIR resource is navigated untyped (its values are System values);
+//! [`CompileOptions::strict`] turns on the specification's strict mode.
 //!
 //! This crate owns the language: syntax, typing rules, evaluation semantics, exact decimals,
 //! partial dates, quantities with UCUM conversion. It never does I/O and knows nothing of
@@ -54,6 +58,10 @@ pub struct CompileOptions {
     /// Reject order-dependent functions (`first()`, `skip()`, `[n]`) applied to
     /// `children()`/`descendants()`, whose order is not defined.
     pub check_ordered_functions: bool,
+    /// Strict mode (FHIRPath §"strict"): ordered functions on unordered collections are
+    /// rejected (as `check_ordered_functions`), and at run time a name the model does not
+    /// know on a typed node is an error instead of an empty result.
+    pub strict: bool,
 }
 
 /// A compiled expression: parse and checks done once, evaluate many times. `Send + Sync`.
@@ -64,6 +72,7 @@ pub struct Expression {
     plan: compile::Node,
     fast: Option<fastpath::FastPath>,
     root: Option<&'static str>,
+    strict: bool,
 }
 
 /// Compiles an expression for any input. Paths are checked against the model only from a
@@ -88,10 +97,11 @@ pub fn compile_with(expr: &str, opts: &CompileOptions) -> Result<Expression> {
         ),
         None => None,
     };
-    let plan = compile::Compiler { root, check_ordered: opts.check_ordered_functions }.compile(&ast)?;
+    let check_ordered = opts.check_ordered_functions || opts.strict;
+    let plan = compile::Compiler { root, check_ordered }.compile(&ast)?;
     let fast = fastpath::FastPath::for_plan(&plan);
     let plan = compile::optimize(plan);
-    Ok(Expression { source: expr.to_string(), ast, plan, fast, root })
+    Ok(Expression { source: expr.to_string(), ast, plan, fast, root, strict: opts.strict })
 }
 
 /// Parses without compiling (syntax tree, for tools and round-trip printing).
@@ -167,7 +177,14 @@ impl Expression {
         ctx: Option<&'a EvalContext<'a>>,
         general_only: bool,
     ) -> Result<Vec<Item<'a>>> {
-        let env = eval::Env { ctx, resource, context: context.clone(), now: Cell::new(None), general_only };
+        let env = eval::Env {
+            ctx,
+            resource,
+            context: context.clone(),
+            now: Cell::new(None),
+            general_only,
+            strict: self.strict,
+        };
         let this = [context];
         env.eval(&self.plan, eval::Scope { this: &this, index: 0, total: None })
     }

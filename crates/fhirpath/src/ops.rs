@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 fn num(p: &Prim) -> Option<Decimal> {
     match p {
-        Prim::Int(i) => Some(Decimal::from_i64(*i)),
+        Prim::Int(i) | Prim::Long(i) => Some(Decimal::from_i64(*i)),
         Prim::Dec(d) => Some(*d),
         _ => None,
     }
@@ -23,13 +23,23 @@ fn dt(p: &Prim) -> Option<DateTime> {
     }
 }
 
+/// Both operands as whole numbers, when both are Integer or Long, and whether either is a
+/// Long (Integer converts implicitly to Long, so a mix computes as Long).
+fn whole(a: &Prim, b: &Prim) -> Option<(i64, i64, bool)> {
+    match (a, b) {
+        (Prim::Int(x), Prim::Int(y)) => Some((*x, *y, false)),
+        (Prim::Int(x) | Prim::Long(x), Prim::Int(y) | Prim::Long(y)) => Some((*x, *y, true)),
+        _ => None,
+    }
+}
+
 /// `=` on two items: `None` when the answer is unknown (different precisions).
 pub(crate) fn eq(a: &Item, b: &Item) -> Option<bool> {
     let (pa, pb) = (a.prim(), b.prim());
     match (&pa, &pb) {
         (Prim::Bool(x), Prim::Bool(y)) => Some(x == y),
         (Prim::Str(x), Prim::Str(y)) => Some(x == y),
-        (Prim::Int(x), Prim::Int(y)) => Some(x == y),
+        (Prim::Int(x) | Prim::Long(x), Prim::Int(y) | Prim::Long(y)) => Some(x == y),
         (Prim::Time(x), Prim::Time(y)) => x.partial_cmp_t(y).map(|o| o == Ordering::Equal),
         (Prim::Quantity(x), Prim::Quantity(y)) => x.partial_cmp_q(y).map(|o| o == Ordering::Equal),
         (Prim::Complex(x), Prim::Complex(y)) => Some(json_eq(x, y)),
@@ -90,7 +100,7 @@ pub(crate) fn equiv(a: &Item, b: &Item) -> bool {
 pub(crate) fn compare(a: &Item, b: &Item) -> Result<Option<Ordering>, String> {
     let (pa, pb) = (a.prim(), b.prim());
     match (&pa, &pb) {
-        (Prim::Int(x), Prim::Int(y)) => return Ok(Some(x.cmp(y))),
+        (Prim::Int(x) | Prim::Long(x), Prim::Int(y) | Prim::Long(y)) => return Ok(Some(x.cmp(y))),
         (Prim::Str(x), Prim::Str(y)) => return Ok(Some(x.cmp(y))),
         (Prim::Time(x), Prim::Time(y)) => return Ok(x.partial_cmp_t(y)),
         (Prim::Quantity(x), Prim::Quantity(y)) => return Ok(x.partial_cmp_q(y)),
@@ -119,8 +129,9 @@ pub(crate) enum ArithOp {
 pub(crate) fn arith<'a>(op: ArithOp, a: &Item<'a>, b: &Item<'a>) -> Result<Option<Item<'a>>, String> {
     let (pa, pb) = (a.prim(), b.prim());
     let err = || Err(format!("operator not defined for {} and {}", a.type_name(), b.type_name()));
-    // Integer arithmetic stays integer (except `/`).
-    if let (Prim::Int(x), Prim::Int(y)) = (&pa, &pb) {
+    // Integer arithmetic stays integer (except `/`); with a Long operand it is Long.
+    if let Some((x, y, long)) = whole(&pa, &pb) {
+        let (x, y) = (&x, &y);
         let r = match op {
             ArithOp::Add => x.checked_add(*y),
             ArithOp::Sub => x.checked_sub(*y),
@@ -143,7 +154,7 @@ pub(crate) fn arith<'a>(op: ArithOp, a: &Item<'a>, b: &Item<'a>) -> Result<Optio
                 return Ok(Decimal::from_i64(*x).checked_div(&Decimal::from_i64(*y)).map(Item::Decimal));
             }
         };
-        return Ok(r.map(Item::Integer));
+        return Ok(r.map(if long { Item::Long } else { Item::Integer }));
     }
     if let (Some(x), Some(y)) = (num(&pa), num(&pb)) {
         return Ok(match op {

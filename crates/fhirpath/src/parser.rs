@@ -70,6 +70,7 @@ fn describe(t: &Tok) -> String {
         Tok::Ident(s) | Tok::Delimited(s) => format!("identifier '{s}'"),
         Tok::Str(_) => "string".into(),
         Tok::Number(n) => format!("number {n}"),
+        Tok::Long(n) => format!("long {n}L"),
         Tok::DateTime(d) => format!("@{d}"),
         Tok::Special(s) => format!("${s}"),
         Tok::Env(s) => format!("%{s}"),
@@ -292,6 +293,9 @@ impl Parser {
                         }
                     }
                 }
+            }
+            Tok::Long(n) => {
+                ExprKind::Long(n.parse().map_err(|_| FhirPathError::syntax(pos, "long literal out of range"))?)
             }
             Tok::DateTime(s) => date_literal(&s, pos)?,
             Tok::Special(s) => match s.as_str() {

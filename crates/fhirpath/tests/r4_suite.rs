@@ -22,6 +22,8 @@ struct Case {
     predicate: bool,
     ordered: bool,
     check_ordered: bool,
+    /// `mode="strict"` on the test or its expression: run with strict mode on.
+    strict: bool,
     outputs: Vec<(Option<String>, String)>,
 }
 
@@ -57,12 +59,14 @@ fn parse_suite(xml: &str) -> Vec<Case> {
                             predicate: a.get("predicate").map(String::as_str) == Some("true"),
                             ordered: a.get("ordered").map(String::as_str) != Some("false"),
                             check_ordered: a.get("checkOrderedFunctions").map(String::as_str) == Some("true"),
+                            strict: a.get("mode").map(String::as_str) == Some("strict"),
                             ..Default::default()
                         })
                     }
                     b"expression" => {
                         if let Some(c) = cur.as_mut() {
                             c.invalid = a.get("invalid").cloned();
+                            c.strict |= a.get("mode").map(String::as_str) == Some("strict");
                         }
                         text.clear();
                     }
@@ -121,7 +125,7 @@ fn expected_text(s: &str) -> &str {
 
 fn run_case(c: &Case, input: &Value) -> Result<Option<String>, String> {
     let root_type = input.get("resourceType").and_then(Value::as_str).map(str::to_string);
-    let opts = CompileOptions { root_type, check_ordered_functions: c.check_ordered };
+    let opts = CompileOptions { root_type, check_ordered_functions: c.check_ordered, strict: c.strict };
     let compiled = compile_with(&c.expr, &opts);
     let result = compiled.as_ref().map_err(Clone::clone).and_then(|e| e.evaluate(input));
     // The precomputed walks must agree with the general evaluator (clock functions aside).
@@ -221,12 +225,17 @@ fn r4_suite() {
         }
     }
     let passed = cases.len() - failures.len();
+    let strict = cases.iter().filter(|c| c.strict).count();
     for f in &failures {
         println!("FAIL {f}");
     }
     for e in &early {
         println!("NOTE execution error caught at compile time: {e}");
     }
-    println!("r4_suite: {passed} passed, {} failed, {} total", failures.len(), cases.len());
+    println!(
+        "r4_suite: {passed} passed, {} failed, {} total ({strict} run in strict mode)",
+        failures.len(),
+        cases.len()
+    );
     assert!(passed >= PASS_THRESHOLD, "pass count {passed} dropped below {PASS_THRESHOLD}");
 }

@@ -52,9 +52,17 @@ fn is_int_text(s: &str) -> bool {
 
 pub(super) fn to_integer<'a>(i: &Item<'a>) -> Option<Item<'a>> {
     match i.prim() {
-        Prim::Int(v) => Some(Item::Integer(v)),
+        Prim::Int(v) | Prim::Long(v) => Some(Item::Integer(v)),
         Prim::Bool(v) => Some(Item::Integer(v as i64)),
         Prim::Str(s) if is_int_text(s) => s.parse().ok().map(Item::Integer),
+        _ => None,
+    }
+}
+
+/// `toLong()`: as `toInteger()`, giving a System.Long.
+pub(super) fn to_long<'a>(i: &Item<'a>) -> Option<Item<'a>> {
+    match to_integer(i)? {
+        Item::Integer(v) => Some(Item::Long(v)),
         _ => None,
     }
 }
@@ -72,7 +80,7 @@ fn dec_text(s: &str) -> Option<Decimal> {
 
 pub(super) fn to_decimal<'a>(i: &Item<'a>) -> Option<Item<'a>> {
     match i.prim() {
-        Prim::Int(v) => Some(Item::Decimal(Decimal::from_i64(v))),
+        Prim::Int(v) | Prim::Long(v) => Some(Item::Decimal(Decimal::from_i64(v))),
         Prim::Dec(d) => Some(Item::Decimal(d)),
         Prim::Bool(v) => Some(Item::Decimal(Decimal::new(v as i128 * 10, 1))),
         Prim::Str(s) => dec_text(s).map(Item::Decimal),
@@ -113,7 +121,7 @@ pub(super) fn to_time<'a>(i: &Item<'a>) -> Option<Item<'a>> {
 
 pub(super) fn to_quantity<'a>(i: &Item<'a>) -> Option<Item<'a>> {
     let q = match i.prim() {
-        Prim::Int(v) => Quantity::new(Decimal::from_i64(v), "1"),
+        Prim::Int(v) | Prim::Long(v) => Quantity::new(Decimal::from_i64(v), "1"),
         Prim::Dec(d) => Quantity::new(d, "1"),
         Prim::Bool(v) => Quantity::new(Decimal::new(v as i128 * 10, 1), "1"),
         Prim::Quantity(q) => q.into_owned(),
@@ -145,10 +153,18 @@ pub(super) fn to_quantity<'a>(i: &Item<'a>) -> Option<Item<'a>> {
 
 pub(super) fn type_of<'a>(i: &Item<'a>) -> Item<'a> {
     let (ns, name): (&'static str, &str) = match i {
+        // Untyped JSON (not described by the model) holds System values.
+        Item::Node(n) if n.fhir_type.is_empty() && n.is_primitive() && n.value.is_some() => match n.type_name() {
+            "boolean" => ("System", "Boolean"),
+            "integer" => ("System", "Integer"),
+            "decimal" => ("System", "Decimal"),
+            _ => ("System", "String"),
+        },
         Item::Node(n) => ("FHIR", n.type_name()),
         Item::Boolean(_) => ("System", "Boolean"),
         Item::String(_) => ("System", "String"),
         Item::Integer(_) => ("System", "Integer"),
+        Item::Long(_) => ("System", "Long"),
         Item::Decimal(_) => ("System", "Decimal"),
         Item::Date(_) => ("System", "Date"),
         Item::DateTime(_) => ("System", "DateTime"),

@@ -25,7 +25,9 @@ impl<'a> Env<'a> {
         };
         let p = i.prim();
         let d = match &p {
-            Prim::Int(v) => Decimal::from_i64(*v),
+            // A primitive with only extensions has no value.
+            Prim::Null => return Ok(vec![]),
+            Prim::Int(v) | Prim::Long(v) => Decimal::from_i64(*v),
             Prim::Dec(d) => *d,
             Prim::Quantity(q) if f == Abs => {
                 return Ok(vec![Item::Quantity(Arc::new(Quantity { value: q.value.abs(), unit: q.unit.clone() }))])
@@ -38,6 +40,10 @@ impl<'a> Env<'a> {
             Abs => Ok(vec![match p {
                 Prim::Int(v) => match v.checked_abs() {
                     Some(a) => Item::Integer(a),
+                    None => return Ok(vec![]),
+                },
+                Prim::Long(v) => match v.checked_abs() {
+                    Some(a) => Item::Long(a),
                     None => return Ok(vec![]),
                 },
                 _ => Item::Decimal(d.abs()),

@@ -1,11 +1,13 @@
-//! The FHIRPath function library (N1, the FHIR additions, and the few 2.x string and
-//! boundary functions the R4 test suite uses). This file dispatches and holds the
-//! collection functions; strings, math, conversions and tree navigation have their own.
+//! The FHIRPath function library (N1, the FHIR additions, and the FHIRPath 3.0 functions).
+//! This file dispatches and holds the collection functions; strings, math, conversions,
+//! aggregates, date/time components and tree navigation have their own modules.
 
+mod aggregates;
 mod codec;
 mod convert;
 mod math;
 mod strings;
+mod temporal;
 mod tree;
 
 use crate::compile::{Node as CNode, Op};
@@ -21,7 +23,7 @@ use crate::quantity::Quantity;
 use serde_json::Value;
 use std::sync::Arc;
 
-use convert::{conv, to_boolean, to_date, to_datetime, to_decimal, to_integer, to_quantity, to_time, type_of};
+use convert::{conv, to_boolean, to_date, to_datetime, to_decimal, to_integer, to_long, to_quantity, to_time, type_of};
 use math::boundary;
 use tree::{children, distinct, same_item};
 
@@ -85,6 +87,8 @@ impl<'a> Env<'a> {
     pub(super) fn input_str(items: &[Item<'a>], pos: usize) -> Result<Option<String>> {
         match singleton(items, pos, "a string function")? {
             None => Ok(None),
+            // A primitive with only extensions has no value: empty, like an absent one.
+            Some(i) if matches!(i.prim(), Prim::Null) => Ok(None),
             Some(i) => match i.as_str() {
                 Some(s) => Ok(Some(s.to_string())),
                 None => Err(exec(pos, format!("expected a string, found {}", i.type_name()))),
@@ -189,6 +193,34 @@ impl<'a> Env<'a> {
                 }
                 Ok(out)
             }
+            RepeatAll => {
+                // As repeat(), keeping duplicates: only the bound stops a cycle.
+                let mut out: Items<'a> = Vec::new();
+                let mut frontier = items;
+                while !frontier.is_empty() {
+                    let mut next = Vec::new();
+                    self.each(&frontier, &args[0], sc, |_, _, r| {
+                        next.extend(r);
+                        Ok(true)
+                    })?;
+                    out.extend(next.iter().cloned());
+                    if out.len() > REPEAT_LIMIT {
+                        return Err(exec(pos, format!("repeatAll() produced over {REPEAT_LIMIT} items")));
+                    }
+                    frontier = next;
+                }
+                Ok(out)
+            }
+            Coalesce => {
+                // The first argument that is not empty (arguments after it are not evaluated).
+                for k in 0..args.len() {
+                    let v = self.arg(args, k, sc)?;
+                    if !v.is_empty() {
+                        return Ok(v);
+                    }
+                }
+                Ok(vec![])
+            }
             Single => Ok(singleton(&items, pos, "single()")?.cloned().into_iter().collect()),
             First => Ok(items.into_iter().take(1).collect()),
             Last => Ok(items.last().cloned().into_iter().collect()),
@@ -243,6 +275,7 @@ impl<'a> Env<'a> {
             ToDate | ConvertsToDate => conv(f == ToDate, &items, pos, to_date),
             ToDateTime | ConvertsToDateTime => conv(f == ToDateTime, &items, pos, to_datetime),
             ToTime | ConvertsToTime => conv(f == ToTime, &items, pos, to_time),
+            ToLong | ConvertsToLong => conv(f == ToLong, &items, pos, to_long),
             ToQuantity | ConvertsToQuantity => {
                 let unit = self.arg_str(args, 0, sc, pos)?.map(|u| u.to_string());
                 conv(f == ToQuantity, &items, pos, |i| {
@@ -258,10 +291,9 @@ impl<'a> Env<'a> {
                     }
                 })
             }
-            IndexOf | Substring | StartsWith | EndsWith | Contains | Upper | Lower | Replace | Matches
-            | MatchesFull | ReplaceMatches | Length | ToChars | Trim | Split | Encode | Decode | Escape | Unescape => {
-                self.string_fn(f, &items, args, sc, pos)
-            }
+            IndexOf | LastIndexOf | Substring | StartsWith | EndsWith | Contains | Upper | Lower | Replace
+            | Matches | MatchesFull | ReplaceMatches | Length | ToChars | Trim | Split | Encode | Decode | Escape
+            | Unescape => self.string_fn(f, &items, args, sc, pos),
             Join => {
                 let sep = self.arg_str(args, 0, sc, pos)?.map(|s| s.to_string()).unwrap_or_default();
                 let mut parts = Vec::with_capacity(items.len());
@@ -333,6 +365,12 @@ impl<'a> Env<'a> {
                 Ok(total)
             }
             Sort => self.sort(items, args, sc, pos),
+            Sum | Min | Max | Avg => aggregates::aggregate(f, &items, pos),
+            YearOf | MonthOf | DayOf | HourOf | MinuteOf | SecondOf | MillisecondOf | TimezoneOffsetOf | DateOf
+            | TimeOf => match singleton(&items, pos, "a date/time component function")? {
+                None => Ok(vec![]),
+                Some(i) => opt(temporal::component(f, i, pos)?),
+            },
             Not => match singleton(&items, pos, "not()")? {
                 None => Ok(vec![]),
                 Some(i) => b(!matches!(i.prim(), Prim::Bool(true)) && matches!(i.prim(), Prim::Bool(false))),

@@ -39,6 +39,10 @@ impl<'a> Env<'a> {
                 Some(byte) => s[..byte].chars().count() as i64,
                 None => -1,
             })]),
+            LastIndexOf => Ok(vec![Item::Integer(match s.rfind(&a) {
+                Some(byte) => s[..byte].chars().count() as i64,
+                None => -1,
+            })]),
             Substring => {
                 let Some(start) = self.arg_int(args, 0, sc, pos)? else {
                     return Ok(vec![]);
