@@ -81,6 +81,62 @@ struct ExportFile {
     max_running_jobs: Option<usize>,
     /// Resources read per page while exporting (default 500).
     page_size: Option<usize>,
+    /// `[export.deidentify.NAME]`: de-identification policies besides `default`.
+    #[serde(default)]
+    deidentify: std::collections::BTreeMap<String, PolicyFile>,
+}
+
+/// One named de-identification policy; unset fields are the `default` policy's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    /// Digits of a postal code kept (default 3).
+    postal_prefix_digits: Option<usize>,
+    /// "shift" (default: by a secret per-patient offset) or "year" (only the year kept).
+    dates: Option<String>,
+    /// Largest shift in days for "shift" (default 180).
+    shift_days: Option<i64>,
+    /// Older than this, the birth year is replaced by one shared year (default 89).
+    max_age_years: Option<i32>,
+    /// Pseudonyms equal across exports (default false).
+    stable_across_exports: Option<bool>,
+}
+
+impl PolicyFile {
+    fn policy(self, name: &str) -> Result<tsunagu_deid::Policy, String> {
+        if name == "default"
+            || name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "export.deidentify.{name}: a policy name is letters, digits, - and _, and not 'default'"
+            ));
+        }
+        let base = tsunagu_deid::Policy::default();
+        let dates = match (self.dates.as_deref(), self.shift_days) {
+            (None | Some("shift"), days) => {
+                let max_days = days.unwrap_or(180);
+                if !(1..=3650).contains(&max_days) {
+                    return Err(format!("export.deidentify.{name}.shift_days must be 1–3650, not {max_days}"));
+                }
+                tsunagu_deid::DateRule::Shift { max_days }
+            }
+            (Some("year"), None) => tsunagu_deid::DateRule::Year,
+            (Some("year"), Some(_)) => {
+                return Err(format!("export.deidentify.{name}: shift_days goes with dates = \"shift\""))
+            }
+            (Some(other), _) => {
+                return Err(format!("export.deidentify.{name}.dates must be \"shift\" or \"year\", not \"{other}\""))
+            }
+        };
+        Ok(tsunagu_deid::Policy {
+            name: name.to_string(),
+            postal_prefix_digits: self.postal_prefix_digits.unwrap_or(base.postal_prefix_digits).min(7),
+            dates,
+            max_age_years: self.max_age_years.unwrap_or(base.max_age_years).clamp(1, 150),
+            stable_across_exports: self.stable_across_exports.unwrap_or(base.stable_across_exports),
+        })
+    }
 }
 
 /// `[hpki]`: what verifies a signed JP-CLINS document. Without trust anchors a signed
@@ -249,6 +305,9 @@ impl Config {
         if let Some(n) = e.page_size {
             export.page_size = n.clamp(10, 10_000);
         }
+        for (name, p) in e.deidentify {
+            export.policies.push(p.policy(&name)?);
+        }
         Ok(Config {
             export,
             auth,
@@ -366,4 +425,37 @@ impl IdentityProviderFile {
 fn read(p: &Path) -> Result<File, String> {
     let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tsunagu.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), Some(dir.path().join("data")))
+    }
+
+    #[test]
+    fn deidentification_policies_from_the_file() {
+        let cfg = load(
+            "[export.deidentify.cohort]\ndates = \"year\"\npostal_prefix_digits = 2\nstable_across_exports = true\n",
+        )
+        .unwrap();
+        let p = &cfg.export.policies[0];
+        assert_eq!(p.name, "cohort");
+        assert_eq!(p.dates, tsunagu_deid::DateRule::Year);
+        assert_eq!((p.postal_prefix_digits, p.stable_across_exports, p.max_age_years), (2, true, 89));
+        for bad in [
+            "[export.deidentify.default]\n",
+            "[export.deidentify.x]\ndates = \"month\"\n",
+            "[export.deidentify.x]\nshift_days = 0\n",
+            "[export.deidentify.x]\ndates = \"year\"\nshift_days = 3\n",
+            "[export.deidentify.x]\nnames = \"keep\"\n",
+        ] {
+            assert!(load(bad).is_err(), "{bad}");
+        }
+    }
 }

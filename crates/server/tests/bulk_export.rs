@@ -42,6 +42,12 @@ async fn world_with(before: impl FnOnce(&std::path::Path)) -> World {
         let mut e = tsunagu_interaction::ExportConfig::new(dir);
         e.max_file_bytes = 256 * 1024;
         e.page_size = 100;
+        // A policy of the operator's: dates cut to the year.
+        e.policies.push(tsunagu_deid::Policy {
+            name: "year-only".into(),
+            dates: tsunagu_deid::DateRule::Year,
+            ..Default::default()
+        });
         cfg.export = Some(e);
         authority = Some(a);
     })
@@ -389,6 +395,7 @@ async fn parameters_levels_and_refusals() {
         "$export?_elements=id",
         "$export?_typeFilter=Condition?nope=1",
         "$export?_type=Patient&_typeFilter=Condition?clinical-status=active",
+        "$export?_deidentify=nope",
     ] {
         let r = w.call(&admin, Method::GET, bad, &[("prefer", "respond-async")], None).await;
         assert_eq!(r.status(), 400, "{bad}");
@@ -437,6 +444,17 @@ async fn parameters_levels_and_refusals() {
     // Unknown job: 404.
     let r = w.call(&admin, Method::GET, "$export-status/0123456789abcdef", &[], None).await;
     assert_eq!(r.status(), 404);
+    // A configured policy: the manifest names it, and dates keep only their year.
+    w.create(json!({"resourceType": "Observation", "status": "final", "code": {"text": "dated"},
+        "effectiveDateTime": "2020-05-06T07:08:09+09:00"}))
+        .await;
+    let s = w.kickoff(&admin, "$export?_type=Observation&_deidentify=year-only").await;
+    let manifest = w.wait(&admin, &s).await;
+    assert_eq!(manifest["extension"]["https://tsunagu.jp/fhir/bulk/deidentification"]["policy"], "year-only");
+    let out = w.download(&admin, &manifest).await;
+    let dated: Vec<&str> = out["Observation"].iter().filter_map(|o| o["effectiveDateTime"].as_str()).collect();
+    assert!(!dated.is_empty());
+    assert_eq!(dated, ["2020"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

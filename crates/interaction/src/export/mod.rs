@@ -61,6 +61,9 @@ pub struct ExportConfig {
     pub group_chunk: usize,
     /// The `Retry-After` (s) suggested while a job runs.
     pub retry_after_secs: u64,
+    /// De-identification policies besides the built-in `default`, by name
+    /// (`_deidentify=NAME`; `[export.deidentify.NAME]` in tsunagu.toml).
+    pub policies: Vec<tsunagu_deid::Policy>,
 }
 
 impl ExportConfig {
@@ -73,6 +76,7 @@ impl ExportConfig {
             page_size: 500,
             group_chunk: 100,
             retry_after_secs: 2,
+            policies: Vec::new(),
         }
     }
 }
@@ -320,13 +324,24 @@ impl Exports {
         let researcher = ctx.caller.agent.role.as_deref() == Some("researcher");
         let deid = match (params.get("_deidentify"), researcher) {
             (None, false) => None,
-            (None, true) | (Some("default"), _) => Some(tsunagu_deid::Policy::default()),
-            (Some(p), _) => {
-                return Err(InteractionError::bad_request(
-                    format!("_deidentify '{p}' is not a de-identification policy of this server (default)"),
-                    format!("_deidentify '{p}' はこのサーバの匿名化ポリシーではありません（default）"),
-                ))
-            }
+            (None, true) => Some(tsunagu_deid::Policy::default()),
+            (Some(p), _) => match tsunagu_deid::Policy::named(p)
+                .or_else(|| self.config.policies.iter().find(|q| q.name == p).cloned())
+            {
+                Some(policy) => Some(policy),
+                None => {
+                    let known: Vec<&str> = std::iter::once("default")
+                        .chain(self.config.policies.iter().map(|q| q.name.as_str()))
+                        .collect();
+                    return Err(InteractionError::bad_request(
+                        format!(
+                            "_deidentify '{p}' is not a de-identification policy of this server ({})",
+                            known.join(", ")
+                        ),
+                        format!("_deidentify '{p}' はこのサーバの匿名化ポリシーではありません（{}）", known.join("、")),
+                    ));
+                }
+            },
         };
         let caller = if researcher {
             let scopes = ScopeSet::parse("system/*.rs")
