@@ -71,6 +71,17 @@ pub(crate) struct Consents {
     /// Bumped by every Consent write; the table is rebuilt when it moved.
     generation: AtomicU64,
     table: RwLock<Option<(u64, Arc<RuleTable>)>>,
+    /// Decisions already made, by (institution, default), each good for one generation
+    /// and until the next rule starts or ends: every request asks, usually several times.
+    decided: RwLock<HashMap<(Option<String>, bool), CachedDecision>>,
+}
+
+struct CachedDecision {
+    generation: u64,
+    /// The decision holds for `now` in `[from_ms, until_ms)`.
+    from_ms: i64,
+    until_ms: i64,
+    decision: Arc<Decision>,
 }
 
 impl Consents {
@@ -85,8 +96,37 @@ impl Consents {
         institution: Option<&str>,
         now_ms: i64,
         default_allow: bool,
-    ) -> Decision {
+    ) -> Arc<Decision> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let key = (institution.map(str::to_string), default_allow);
+        if let Some(c) = self.decided.read().get(&key) {
+            if c.generation == generation && c.from_ms <= now_ms && now_ms < c.until_ms {
+                return c.decision.clone();
+            }
+        }
         let table = self.table(store);
+        // The decision stays true until the nearest rule boundary on either side of now.
+        let (mut from_ms, mut until_ms) = (i64::MIN, i64::MAX);
+        for r in table.values().flatten() {
+            for edge in [r.start_ms, r.end_ms] {
+                if edge <= now_ms {
+                    from_ms = from_ms.max(edge);
+                } else {
+                    until_ms = until_ms.min(edge);
+                }
+            }
+        }
+        let decision = Arc::new(Self::decide_in(&table, institution, now_ms, default_allow));
+        let mut decided = self.decided.write();
+        if decided.len() > 10_000 {
+            // Bounded: institutions are many, but only so many ask within one generation.
+            decided.clear();
+        }
+        decided.insert(key, CachedDecision { generation, from_ms, until_ms, decision: decision.clone() });
+        decision
+    }
+
+    fn decide_in(table: &RuleTable, institution: Option<&str>, now_ms: i64, default_allow: bool) -> Decision {
         let (mut permitted, mut denied) = (Vec::new(), Vec::new());
         for (person, rules) in table.iter() {
             let current = rules.iter().filter(|r| {
@@ -229,5 +269,26 @@ mod tests {
         let all = rules_of(&json!({ "status": "active", "provision": { "type": "deny" } }));
         assert_eq!(all.len(), 1);
         assert!(!all[0].permit && all[0].institution.is_none());
+    }
+
+    /// A cached decision is reused only within its generation and until the next rule
+    /// starts or ends.
+    #[test]
+    fn cached_decisions_follow_periods_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+        let consents = Consents::default();
+        let rule = |start_ms, end_ms| Rule { institution: Some("A".into()), start_ms, end_ms, permit: true };
+        let table: RuleTable = [("p".to_string(), vec![rule(100, 200)])].into_iter().collect();
+        *consents.table.write() = Some((0, Arc::new(table)));
+        let only = |v: &[&str]| Decision::Only(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(*consents.decide(&store, Some("A"), 150, false), only(&["p"]));
+        assert_eq!(*consents.decide(&store, Some("A"), 250, false), only(&[]));
+        assert_eq!(*consents.decide(&store, Some("A"), 120, false), only(&["p"]));
+        assert_eq!(*consents.decide(&store, Some("B"), 120, false), only(&[]));
+        assert_eq!(*consents.decide(&store, Some("A"), 50, false), only(&[]));
+        // A Consent write: the table is read again (the store holds none now).
+        consents.changed();
+        assert_eq!(*consents.decide(&store, Some("A"), 150, false), only(&[]));
     }
 }

@@ -117,7 +117,7 @@ impl Interactions {
         let decision =
             self.sharing.consents.decide(self.store.as_ref(), institution, now, self.config.consent_default_allow);
         let mut clauses = vec![open(vec![undelivered])];
-        match decision {
+        match decision.as_ref() {
             Decision::Only(persons) => {
                 clauses.push(open(persons.iter().map(|k| tag(PERSON_SYSTEM, Some(k), false)).collect()))
             }
