@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
-use tsunagu_store::{SearchQuery, SqliteStore, Store};
+use tsunagu_store::{SearchQuery, SqliteStore};
 use tsunagu_view::{
     CsvSink, Format, JsonSink, NdjsonSink, ParquetOptions, ParquetSink, PartitionedParquet, RowSink, View,
     ViewDefinition,
@@ -139,19 +139,17 @@ fn from_store(
 ) -> Result<(), String> {
     let store =
         SqliteStore::open(&cfg.data, cfg.sync).map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
-    let mut after_seq = None;
-    loop {
-        let q = SearchQuery { resource_type: Some(ty.to_string()), count: 1000, after_seq, ..Default::default() };
-        let page = store.search(&q).map_err(|e| e.to_string())?;
-        for v in &page.resources {
-            after_seq = Some(v.seq);
-            let resource: Value = serde_json::from_slice(&v.body).map_err(|e| format!("{ty}/{}: {e}", v.id))?;
-            each(&resource)?;
-        }
-        if !page.more || page.resources.is_empty() {
-            return Ok(());
-        }
-    }
+    let q = SearchQuery { resource_type: Some(ty.to_string()), count: 1000, ..Default::default() };
+    // The walk stops at the first failure; the failure is the answer.
+    let mut failed = None;
+    tsunagu_store::scan(&store, q, |v| -> Result<bool, tsunagu_store::StoreError> {
+        let fed = serde_json::from_slice::<Value>(&v.body)
+            .map_err(|e| format!("{ty}/{}: {e}", v.id))
+            .and_then(|resource| each(&resource));
+        Ok(fed.map_err(|e| failed = Some(e)).is_ok())
+    })
+    .map_err(|e| e.to_string())?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// A file of resources: one JSON resource (a Bundle's entries are walked) or NDJSON.

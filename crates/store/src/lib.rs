@@ -174,3 +174,26 @@ pub trait Store: Send + Sync + 'static {
         Ok(walker.finish())
     }
 }
+
+/// Walks every live resource matching `q` (no sort) in write order, one page of `q.count`
+/// at a time, so memory stays one page whatever the data; stops when `f` answers `false`.
+/// Keyset paging by `seq` keeps the walk stable while others write.
+pub fn scan<E: From<StoreError>>(
+    store: &dyn Store,
+    mut q: SearchQuery,
+    mut f: impl FnMut(&ResourceVersion) -> Result<bool, E>,
+) -> Result<(), E> {
+    q.count = q.count.max(1);
+    loop {
+        let page = store.search(&q)?;
+        for v in &page.resources {
+            q.after_seq = Some(v.seq);
+            if !f(v)? {
+                return Ok(());
+            }
+        }
+        if !page.more || page.resources.is_empty() {
+            return Ok(());
+        }
+    }
+}

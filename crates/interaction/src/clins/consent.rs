@@ -172,27 +172,21 @@ impl Consents {
 
 fn read_all(store: &dyn Store) -> RuleTable {
     let mut out = RuleTable::new();
-    let mut after_seq = None;
-    loop {
-        let q = SearchQuery { resource_type: Some("Consent".into()), count: 1000, after_seq, ..Default::default() };
-        let Ok(page) = store.search(&q) else {
-            tracing::error!("the Consent resources could not be read; no consent counts until they can");
-            return out;
-        };
-        for v in &page.resources {
-            after_seq = Some(v.seq);
-            let Ok(consent) = serde_json::from_slice::<Value>(&v.body) else { continue };
-            if consent.get("status").and_then(Value::as_str) != Some("active") {
-                continue;
-            }
-            for person in persons_of(store, &consent) {
-                out.entry(person).or_default().extend(rules_of(&consent));
-            }
+    let q = SearchQuery { resource_type: Some("Consent".into()), count: 1000, ..Default::default() };
+    let read = tsunagu_store::scan(store, q, |v| -> Result<bool, tsunagu_store::StoreError> {
+        let Ok(consent) = serde_json::from_slice::<Value>(&v.body) else { return Ok(true) };
+        if consent.get("status").and_then(Value::as_str) != Some("active") {
+            return Ok(true);
         }
-        if !page.more {
-            return out;
+        for person in persons_of(store, &consent) {
+            out.entry(person).or_default().extend(rules_of(&consent));
         }
+        Ok(true)
+    });
+    if read.is_err() {
+        tracing::error!("the Consent resources could not be read; no consent counts until they can");
     }
+    out
 }
 
 fn persons_of(store: &dyn Store, consent: &Value) -> Vec<String> {

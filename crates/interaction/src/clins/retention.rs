@@ -36,34 +36,27 @@ impl Interactions {
             return Ok(report);
         }
         let ctx = RequestContext::for_caller("", Caller::operator("purge"));
-        let mut after_seq = None;
-        loop {
-            let q = SearchQuery {
-                resource_type: Some("Bundle".into()),
-                clauses: vec![Clause {
-                    any: vec![Condition::Index {
-                        param: "_tag".into(),
-                        test: Test::Token { system: SystemMatch::Is(SUBMITTER_SYSTEM.into()), code: None },
-                        negate: false,
-                    }],
+        let q = SearchQuery {
+            resource_type: Some("Bundle".into()),
+            clauses: vec![Clause {
+                any: vec![Condition::Index {
+                    param: "_tag".into(),
+                    test: Test::Token { system: SystemMatch::Is(SUBMITTER_SYSTEM.into()), code: None },
+                    negate: false,
                 }],
-                count: 200,
-                after_seq,
-                ..Default::default()
-            };
-            let page = self.store.search(&q)?;
-            for v in &page.resources {
-                after_seq = Some(v.seq);
-                report.submissions_seen += 1;
-                let age_days = (now_ms - v.last_updated_ms).max(0) / DAY_MS;
-                let (items, whole) = self.purge_submission(&v.id, age_days as u64, retention, &ctx)?;
-                report.items_deleted += items;
-                report.submissions_deleted += usize::from(whole);
-            }
-            if !page.more {
-                return Ok(report);
-            }
-        }
+            }],
+            count: 200,
+            ..Default::default()
+        };
+        tsunagu_store::scan(self.store.as_ref(), q, |v| -> Result<bool, InteractionError> {
+            report.submissions_seen += 1;
+            let age_days = (now_ms - v.last_updated_ms).max(0) / DAY_MS;
+            let (items, whole) = self.purge_submission(&v.id, age_days as u64, retention, &ctx)?;
+            report.items_deleted += items;
+            report.submissions_deleted += usize::from(whole);
+            Ok(true)
+        })?;
+        Ok(report)
     }
 
     /// One submission: (items deleted, whether the Bundle went too).

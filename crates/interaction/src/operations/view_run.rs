@@ -222,26 +222,10 @@ impl Interactions {
             })?;
             clauses.push(Clause { any: vec![Condition::LastUpdated { lo, hi: i64::MAX }] });
         }
-        let mut after_seq = None;
-        loop {
-            let q = SearchQuery {
-                resource_type: Some(ty.to_string()),
-                clauses: clauses.clone(),
-                count: 500,
-                after_seq,
-                ..Default::default()
-            };
-            let page = self.store.search(&q)?;
-            for v in &page.resources {
-                after_seq = Some(v.seq);
-                let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { continue };
-                if push(&resource)? {
-                    return Ok(());
-                }
-            }
-            if !page.more || page.resources.is_empty() {
-                return Ok(());
-            }
-        }
+        let q = SearchQuery { resource_type: Some(ty.to_string()), clauses, count: 500, ..Default::default() };
+        tsunagu_store::scan(self.store.as_ref(), q, |v| {
+            let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { return Ok(true) };
+            push(&resource).map(|full| !full)
+        })
     }
 }
