@@ -43,9 +43,18 @@ pub enum Which {
         patients: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Submitting threads (default: the cores).
+        /// Threads making and validating submissions (default: the cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Submissions per write transaction while loading (1: one each, as over HTTP).
+        #[arg(long, default_value_t = 64)]
+        group: usize,
+        /// Patients whose documents are loaded too (default: all).
+        #[arg(long)]
+        documents: Option<usize>,
+        /// Further patients submitted one transaction per submission after the load.
+        #[arg(long, default_value_t = 500)]
+        sample: usize,
     },
     /// Backup and restore throughput of the data directory, and the size of an
     /// incremental backup after a share of the resources changed. Works on copies.
@@ -69,9 +78,11 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
         Which::Read { clients, seconds, patients } => crate::bench_read::run(clients, seconds, patients),
         Which::Search { runs } => crate::bench_search::run(cfg, runs),
         Which::Auth { clients, seconds, rounds } => crate::bench_auth::run(clients, seconds, rounds.max(1)),
-        Which::Clins { patients, seed, threads } => {
+        Which::Clins { patients, seed, threads, group, documents, sample } => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            crate::bench_clins::run(cfg, patients, seed, threads.unwrap_or(cores))
+            let threads = threads.unwrap_or(cores);
+            let documents = documents.unwrap_or(patients);
+            crate::bench_clins::run(cfg, crate::bench_clins::Plan { patients, seed, threads, group, documents, sample })
         }
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
         Which::Export { sizes } => crate::bench_export::run(&sizes),

@@ -13,90 +13,164 @@ use tsunagu_interaction::clins::summary::SummaryOf;
 use tsunagu_interaction::{Interactions, RequestContext};
 use tsunagu_synth::BundleKind;
 
-pub fn run(cfg: &crate::config::Config, patients: usize, seed: u64, threads: usize) -> Result<(), String> {
+/// What to load and how.
+pub struct Plan {
+    pub patients: usize,
+    pub seed: u64,
+    /// Threads that make and validate submissions (the writer is one more).
+    pub threads: usize,
+    /// Submissions per write transaction while loading (1 = one each, as over HTTP).
+    pub group: usize,
+    /// Patients whose documents are loaded as well (documents are large: all of them for
+    /// 100,000 patients would need about 20 GB more disk).
+    pub documents: usize,
+    /// Further patients submitted one transaction each after the load, as requests would be.
+    pub sample: usize,
+}
+
+pub fn run(cfg: &crate::config::Config, plan: Plan) -> Result<(), String> {
     if cfg.packages.is_empty() {
         return Err("bench clins validates every submission: configure the core, JP Core and JP-CLINS packages \
                     (packages = [...] in tsunagu.toml)"
             .into());
     }
+    let seed = plan.seed;
+    let synth_n = plan.patients.clamp(1, 2000);
     let start = Instant::now();
-    let generated: usize = (0..patients.min(2000)).map(|i| tsunagu_synth::patient_bundles(seed, i).len()).sum();
+    let generated: usize = (0..synth_n).map(|i| tsunagu_synth::patient_bundles(seed, i).len()).sum();
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "synth: {:.0} patients/s on one thread ({} patients, {generated} Bundles)",
-        patients.min(2000) as f64 / secs,
-        patients.min(2000)
-    );
+    println!("synth: {:.0} patients/s on one thread ({synth_n} patients, {generated} Bundles)", synth_n as f64 / secs);
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut bench_cfg = cfg.clone();
     bench_cfg.data = dir.path().join("data");
     let (fhir, _) = crate::open_with_validator(&bench_cfg, true)?;
-    for kinds in
-        [&[BundleKind::Information][..], &[BundleKind::Referral, BundleKind::DischargeSummary, BundleKind::Checkup]]
-    {
-        submit_all(&fhir, patients, seed, threads, kinds);
+    let info = &[BundleKind::Information][..];
+    let docs = &[BundleKind::Referral, BundleKind::DischargeSummary, BundleKind::Checkup][..];
+    println!("loading {} patients, {} submissions per transaction:", plan.patients, plan.group);
+    submit_all(&fhir, 0..plan.patients, seed, plan.threads, plan.group, info);
+    submit_all(&fhir, 0..plan.documents.min(plan.patients), seed, plan.threads, plan.group, docs);
+    if plan.sample > 0 {
+        let more = plan.patients..plan.patients + plan.sample;
+        println!("then {} more patients, one transaction per submission (as each HTTP request is):", plan.sample);
+        submit_all(&fhir, more.clone(), seed, plan.threads, 1, info);
+        submit_all(&fhir, more, seed, plan.threads, 1, docs);
     }
-    summaries(&fhir, patients, seed);
+    summaries(&fhir, plan.patients, seed);
+    drop(fhir);
+    let bytes = dir_size(&bench_cfg.data);
+    println!("data directory: {:.1} GiB", bytes as f64 / (1u64 << 30) as f64);
     Ok(())
 }
 
-/// Submits every Bundle of `kinds` of every patient from `threads` threads (each makes
-/// its patients' Bundles itself, about a millisecond per patient).
-fn submit_all(fhir: &Arc<Interactions>, patients: usize, seed: u64, threads: usize, kinds: &[BundleKind]) {
-    let next = AtomicUsize::new(0);
-    let per_kind: Vec<(AtomicUsize, AtomicUsize, AtomicUsize)> =
-        kinds.iter().map(|_| (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0))).collect();
-    let first_refusal = parking_lot::Mutex::new(Vec::<String>::new());
+fn dir_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p).map_or(0, |d| {
+        d.flatten().map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum()
+    })
+}
+
+/// Tally of one Bundle kind.
+#[derive(Default)]
+struct Tally {
+    accepted: usize,
+    refused: usize,
+    resources: usize,
+}
+
+/// Submits every Bundle of `kinds` of the patients in `range`: `threads` threads make and
+/// validate them (each patient's Bundles about a millisecond), the calling thread commits
+/// them `group` at a time.
+fn submit_all(
+    fhir: &Arc<Interactions>,
+    range: std::ops::Range<usize>,
+    seed: u64,
+    threads: usize,
+    group: usize,
+    kinds: &[BundleKind],
+) {
+    type Prepared = Result<tsunagu_interaction::clins::PreparedSubmission, tsunagu_interaction::InteractionError>;
+    let next = AtomicUsize::new(range.start);
+    let mut tally: Vec<Tally> = kinds.iter().map(|_| Tally::default()).collect();
+    let mut refusals = Vec::<String>::new();
     let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, usize, Prepared)>(group.max(1) * 2);
+    let mut note = |k: usize, n: usize, r: Result<(), &tsunagu_interaction::InteractionError>| match r {
+        Ok(()) => {
+            tally[k].accepted += 1;
+            tally[k].resources += n;
+        }
+        Err(e) => {
+            tally[k].refused += 1;
+            let first = format!("{}: ", kinds[k].file_stem());
+            if !refusals.iter().any(|r| r.starts_with(&first)) {
+                refusals.push(format!("{first}{}", refusal(e)));
+            }
+        }
+    };
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
-            s.spawn(|| {
-                let ctx = RequestContext::new("");
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= patients {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= range.end {
+                    return;
+                }
+                for b in tsunagu_synth::patient_bundles(seed, i) {
+                    let Some(k) = kinds.iter().position(|k| *k == b.kind) else { continue };
+                    let n = b.bundle["entry"].as_array().map_or(0, Vec::len);
+                    if tx.send((k, n, fhir.prepare_submission(b.bundle))).is_err() {
                         return;
-                    }
-                    for b in tsunagu_synth::patient_bundles(seed, i) {
-                        let Some(k) = kinds.iter().position(|k| *k == b.kind) else { continue };
-                        let resources = b.bundle["entry"].as_array().map_or(0, Vec::len);
-                        let outcome = fhir.prepare_submission(b.bundle).and_then(|p| fhir.commit_submission(p, &ctx));
-                        match outcome {
-                            Ok(_) => {
-                                per_kind[k].0.fetch_add(1, Ordering::Relaxed);
-                                per_kind[k].2.fetch_add(resources, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                per_kind[k].1.fetch_add(1, Ordering::Relaxed);
-                                let mut seen = first_refusal.lock();
-                                if seen.len() < kinds.len() {
-                                    seen.push(format!("{}: {}", b.kind.file_stem(), refusal(&e)));
-                                }
-                            }
-                        }
                     }
                 }
             });
         }
+        drop(tx);
+        let ctx = RequestContext::new("");
+        let mut batch = Vec::new();
+        for (k, n, prepared) in rx {
+            match prepared {
+                Ok(p) => batch.push((k, n, p)),
+                Err(e) => note(k, n, Err(&e)),
+            }
+            if batch.len() >= group.max(1) {
+                commit(fhir, &mut batch, &ctx, &mut note);
+            }
+        }
+        commit(fhir, &mut batch, &ctx, &mut note);
     });
     let secs = start.elapsed().as_secs_f64();
     let (mut ok, mut resources) = (0, 0);
-    for (kind, (accepted, refused, n)) in kinds.iter().zip(&per_kind) {
-        let (accepted, refused, n) =
-            (accepted.load(Ordering::Relaxed), refused.load(Ordering::Relaxed), n.load(Ordering::Relaxed));
-        println!("  {}: {accepted} accepted, {refused} refused, {n} resources", kind.file_stem());
-        ok += accepted;
-        resources += n;
+    for (kind, t) in kinds.iter().zip(&tally) {
+        println!("  {}: {} accepted, {} refused, {} resources", kind.file_stem(), t.accepted, t.refused, t.resources);
+        ok += t.accepted;
+        resources += t.resources;
     }
     println!(
-        "submitted {}: {:.0} Bundles/s, {:.0} resources/s ({threads} threads, {patients} patients, {secs:.1} s, validation on)",
+        "submitted {}: {:.0} Bundles/s, {:.0} resources/s ({threads} threads, {} patients, {secs:.1} s, validation on, {group} per transaction)",
         kinds.iter().map(|k| k.file_stem()).collect::<Vec<_>>().join(" + "),
         ok as f64 / secs,
-        resources as f64 / secs
+        resources as f64 / secs,
+        range.len(),
     );
-    for r in first_refusal.into_inner() {
+    for r in refusals {
         println!("  first refusal: {r}");
+    }
+}
+
+type Waiting = Vec<(usize, usize, tsunagu_interaction::clins::PreparedSubmission)>;
+
+/// Commits the waiting submissions as one group and tallies each.
+fn commit(
+    fhir: &Interactions,
+    batch: &mut Waiting,
+    ctx: &RequestContext,
+    note: &mut dyn FnMut(usize, usize, Result<(), &tsunagu_interaction::InteractionError>),
+) {
+    let (meta, prepared): (Vec<(usize, usize)>, Vec<_>) =
+        std::mem::take(batch).into_iter().map(|(k, n, p)| ((k, n), p)).unzip();
+    for ((k, n), r) in meta.into_iter().zip(fhir.commit_submissions(prepared, ctx)) {
+        note(k, n, r.as_ref().map(|_| ()));
     }
 }
 

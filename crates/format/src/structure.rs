@@ -106,8 +106,14 @@ fn matches_format(code: &str, s: &str) -> bool {
     match code {
         // `[ \r\n\t\S]+`
         "string" | "markdown" => !s.is_empty() && !s.contains(['\x0B', '\x0C']),
-        // `\S*`
-        "uri" | "url" | "canonical" => !s.contains(is_ws),
+        // `\S*`; a URI naming an OID or a UUID must be one (the oid and uuid types' rules).
+        "uri" | "url" | "canonical" => {
+            !s.contains(is_ws)
+                && (!s.starts_with("urn:oid:") || regexes().get("oid").is_none_or(|re| re.is_match(s)))
+                && (!s.starts_with("urn:uuid:") || regexes().get("uuid").is_none_or(|re| re.is_match(s)))
+        }
+        // The regex admits 2021-02-29; the type is a calendar date.
+        "date" | "dateTime" | "instant" => regexes().get(code).is_none_or(|re| re.is_match(s)) && calendar_day(s),
         // `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`: whitespace only between groups of four.
         "base64Binary" => {
             let mut n = 0usize;
@@ -125,6 +131,20 @@ fn matches_format(code: &str, s: &str) -> bool {
             None => true,
         },
     }
+}
+
+/// Whether the day of a `YYYY-MM-DD…` value exists in its month (shorter values have none).
+fn calendar_day(s: &str) -> bool {
+    let (Some(y), Some(m), Some(d)) = (s.get(0..4), s.get(5..7), s.get(8..10)) else { return true };
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else { return true };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let last = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    (1..=last).contains(&d)
 }
 
 /// Shortens a value for a message (base64 payloads can be megabytes).

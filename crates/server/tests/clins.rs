@@ -690,3 +690,61 @@ fn retention_purge() {
         "one record per purged submission and run"
     );
 }
+
+/// Group commit (`commit_submissions`, used by `tsunagu import` and `bench clins`): several
+/// submissions in one transaction behave as if committed one after another, and one that
+/// fails is reported alone while the others are stored.
+#[test]
+fn group_commit() {
+    use tsunagu_interaction::{InteractionConfig, Interactions, RequestContext};
+    let Some(v) = validator() else { return };
+    let (Some(obs), Some(referral)) = (
+        example("Bundle-Bundle-CLINS-Observations-Example-01.json"),
+        example("Bundle-Bundle-CLINS-Referral-Example-01.json"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
+    let fhir =
+        Interactions::new(store, Arc::new(tsunagu_server::StructureCheck::default()), InteractionConfig::default())
+            .with_profile_validation(Arc::new(tsunagu_server::ProfileCheck {
+                validator: v,
+                required: Default::default(),
+            }));
+    let ctx = RequestContext::new("http://localhost");
+    let count = |query: &str| {
+        let page = fhir.search(Some("Observation"), &tsunagu_interaction::SearchParams::parse(query), &ctx).unwrap();
+        page["total"].as_u64().unwrap()
+    };
+
+    // A replacement of the first submission inside the same group sees the first.
+    let mut changed = obs.clone();
+    changed["entry"].as_array_mut().unwrap().pop();
+    let group: Vec<_> = [obs.clone(), referral.clone(), changed]
+        .into_iter()
+        .map(|b| fhir.prepare_submission(b).expect("valid example"))
+        .collect();
+    let results: Vec<_> = fhir.commit_submissions(group, &ctx).into_iter().map(Result::unwrap).collect();
+    assert!(results[0].created && results[1].created && !results[2].created);
+    assert_eq!(results[2].version.id, results[0].version.id);
+    assert_eq!(results[2].version.version, 2);
+    assert_eq!(count("_total=accurate"), 3, "the replacement dropped one of the four Observations");
+
+    // Two plain Bundles hold the identifier of another submission: that one fails with
+    // several matches; the rest of its group is stored all the same.
+    let mut other = obs.clone();
+    other["identifier"]["value"] = json!("1318814790^2024^0123-IDa-other");
+    for _ in 0..2 {
+        let plain = json!({"resourceType": "Bundle", "type": "collection", "identifier": other["identifier"]});
+        fhir.create("Bundle", plain, None, &ctx).unwrap();
+    }
+    let mut third = obs.clone();
+    third["identifier"]["value"] = json!("1318814790^2024^0123-IDa-third");
+    let group: Vec<_> = [obs, other, third].into_iter().map(|b| fhir.prepare_submission(b).unwrap()).collect();
+    let results = fhir.commit_submissions(group, &ctx);
+    assert!(results[0].as_ref().is_ok_and(|w| !w.created), "the held submission, changed back");
+    assert!(results[1].is_err(), "several Bundles match its identifier");
+    assert!(results[2].as_ref().is_ok_and(|w| w.created));
+    assert_eq!(count("_total=accurate"), 8);
+}

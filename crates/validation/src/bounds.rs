@@ -74,7 +74,9 @@ fn compare(actual: &Value, bound: &Value) -> Option<Ordering> {
         (Value::Object(a), Value::Object(b)) => {
             let unit = |q: &serde_json::Map<String, Value>| q.get("code").or_else(|| q.get("unit")).cloned();
             if unit(a) != unit(b) {
-                return None;
+                // Different UCUM units of one dimension compare after conversion.
+                let a = crate::units::converted(a, b)?;
+                return a.partial_cmp(&b.get("value")?.as_f64()?);
             }
             compare(a.get("value")?, b.get("value")?)
         }
@@ -93,6 +95,8 @@ mod tests {
         assert_eq!(compare(&json!("2020-01-02"), &json!("2020-01-01")), Some(Ordering::Greater));
         let q = |v: f64, code: &str| json!({"value": v, "code": code});
         assert_eq!(compare(&q(1.0, "mg"), &q(2.0, "mg")), Some(Ordering::Less));
-        assert_eq!(compare(&q(1.0, "mg"), &q(2.0, "g")), None);
+        assert_eq!(compare(&q(1.0, "mg"), &q(2.0, "kg")), Some(Ordering::Less), "after conversion");
+        assert_eq!(compare(&q(3000.0, "g"), &q(2.0, "kg")), Some(Ordering::Greater));
+        assert_eq!(compare(&q(1.0, "mg"), &q(2.0, "m")), None, "different dimensions");
     }
 }

@@ -51,11 +51,13 @@ impl<'a> Walk<'_, 'a> {
             .collect();
         let loc = self.location(extension);
         // The R4 publication places several of its own extensions outside the contexts it
-        // declares for them (fhir-type on ElementDefinition.type, translation on
-        // expansion.contains, normative-version on ValueSet): for core extensions the
-        // declared context is not a reliable rule, so a violation is a warning. Extensions
-        // of implementation guides (JP Core, JP-CLINS) keep their contexts as errors.
-        let severity = if url.starts_with("http://hl7.org/fhir/StructureDefinition/") {
+        // declares for them, all in its conformance resources (fhir-type on
+        // ElementDefinition.type, translation on expansion.contains, normative-version on
+        // ValueSet): there a core extension out of context is a warning. Anywhere else, and
+        // for extensions of implementation guides (JP Core, JP-CLINS), it is an error, as
+        // the HL7 validator reports it.
+        let conformance = res.get("resourceType").and_then(Value::as_str).is_some_and(is_conformance_resource);
+        let severity = if url.starts_with("http://hl7.org/fhir/StructureDefinition/") && conformance {
             Severity::Warning
         } else {
             Severity::Error
@@ -68,6 +70,27 @@ impl<'a> Walk<'_, 'a> {
             format!("拡張 {url} は {place} には使えません（使用できる場所: {}）", allowed.join(", ")),
         );
     }
+}
+
+/// Resources the publication's own tooling generated (definitions and terminology).
+fn is_conformance_resource(ty: &str) -> bool {
+    matches!(
+        ty,
+        "StructureDefinition"
+            | "ValueSet"
+            | "CodeSystem"
+            | "ConceptMap"
+            | "SearchParameter"
+            | "OperationDefinition"
+            | "CapabilityStatement"
+            | "CompartmentDefinition"
+            | "ImplementationGuide"
+            | "NamingSystem"
+            | "StructureMap"
+            | "GraphDefinition"
+            | "MessageDefinition"
+            | "TerminologyCapabilities"
+    )
 }
 
 fn allows(context: &ExtensionContext, host: &[Step]) -> bool {

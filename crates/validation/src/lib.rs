@@ -25,6 +25,7 @@ mod rules;
 mod slicing;
 pub mod snapshot;
 mod terminology;
+mod units;
 mod validator;
 mod walk;
 

@@ -30,14 +30,29 @@ impl<'a> Walk<'_, 'a> {
         let mut refs = FxHashSet::default();
         collect_local_references(resource, &mut refs);
         for (i, c) in contained.iter().enumerate() {
-            let Some(id) = c.get("id").and_then(Value::as_str) else { continue };
-            if !refs.contains(format!("#{id}").as_str()) && !refs.contains("#") {
+            // Without an id nothing can point at it; dom-3 still holds when the contained
+            // resource itself refers back to its container ('#').
+            let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+            let back = || {
+                let mut inner = FxHashSet::default();
+                collect_local_references(c, &mut inner);
+                inner.contains("#")
+            };
+            let referenced =
+                if id.is_empty() { back() } else { refs.contains(format!("#{id}").as_str()) || refs.contains("#") };
+            if !referenced {
                 self.push(
                     Severity::Error,
                     IssueType::Invalid,
                     format!("{loc}.contained[{i}]"),
-                    format!("Contained resource '{id}' is not referenced from the containing resource (dom-3)"),
-                    format!("contained のリソース '{id}' が、含んでいるリソースから参照されていません（dom-3）"),
+                    format!(
+                        "Contained resource '{id}' is not referenced from the containing resource (dom-3{})",
+                        if id.is_empty() { "; it has no id" } else { "" }
+                    ),
+                    format!(
+                        "contained のリソース '{id}' が、含んでいるリソースから参照されていません（dom-3{}）",
+                        if id.is_empty() { "、id がありません" } else { "" }
+                    ),
                 );
             }
         }

@@ -47,6 +47,7 @@ impl<'a> Walk<'_, 'a> {
             }
         };
         let Some(target_type) = target_type else { return };
+        self.check_declared_type(node, &target_type);
         let mut allowed = Vec::new();
         let mut fitting = Vec::new();
         for url in &targets {
@@ -76,6 +77,25 @@ impl<'a> Walk<'_, 'a> {
         if let Some(target) = resolved {
             self.check_target_conforms(rule, node, target, &fitting);
         }
+    }
+
+    /// `Reference.type` "SHALL be the same as" the type of the target when a literal
+    /// reference is given (references.html#Reference; `Patient` means the core
+    /// StructureDefinition of that name).
+    fn check_declared_type(&mut self, node: &Node<'a>, target_type: &str) {
+        let Some(declared) = node.value.and_then(|v| v.get("type")).and_then(Value::as_str) else { return };
+        let declared_type = declared.strip_prefix("http://hl7.org/fhir/StructureDefinition/").unwrap_or(declared);
+        if declared_type == target_type || tsunagu_model::r4().is_subtype(target_type, declared_type) {
+            return;
+        }
+        let loc = format!("{}.type", self.location(node));
+        self.push(
+            Severity::Error,
+            IssueType::Invalid,
+            loc,
+            format!("Reference.type is {declared}, but the reference points to a {target_type}"),
+            format!("Reference.type は {declared} ですが、参照先は {target_type} です"),
+        );
     }
 
     /// The resolved target must conform to one of the fitting target profiles. The base

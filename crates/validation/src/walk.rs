@@ -398,6 +398,9 @@ impl<'v, 'a> Walk<'v, 'a> {
                     "Reference" => self.check_local_reference(&child, container),
                     "ElementDefinition" => self.check_element_path(&child),
                     "Attachment" => self.check_attachment(&child),
+                    "Quantity" | "Age" | "Count" | "Distance" | "Duration" | "SimpleQuantity" | "MoneyQuantity" => {
+                        self.check_ucum(&child)
+                    }
                     _ => {}
                 },
             }

@@ -36,6 +36,28 @@ const INVALID_BY_PROFILE_RULES: &[(&str, &str)] = &[
         "dispenseRequest.performer is Reference(Organization) but points to a Practitioner",
     ),
     ("Observation-clinical-gender.json", "performer does not allow Encounter"),
+    // A Quantity with system http://unitsofmeasure.org carries a UCUM code (datatypes.html#Quantity).
+    ("Bundle-father.json", "UCUM system with 'tbl', which is not a UCUM unit"),
+    ("Claim-760151.json", "UCUM system with 'TAB', which is not a UCUM unit"),
+    ("Claim-760152.json", "UCUM system with 'TAB', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0309.json", "UCUM system with 'drop', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0313.json", "UCUM system with 'mEq', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0318.json", "UCUM system with 'mcg', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0324.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0327.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0328.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationDispense-meddisp0329.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0304.json", "UCUM system with 'drop', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0314.json", "UCUM system with 'mcg', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0319.json", "UCUM system with 'ml/hr', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0322.json", "UCUM system with 'mEq', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0325.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0326.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0328.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0329.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0334.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("MedicationRequest-medrx0335.json", "UCUM system with 'ea', which is not a UCUM unit"),
+    ("VisionPrescription-33124.json", "UCUM system with 'month', which is not a UCUM unit"),
 ];
 
 #[test]

@@ -25,4 +25,17 @@ pub const KNOWN_INVALID: &[(&str, &str)] = &[
     ("ActivityDefinition-heart-valve-replacement.json", "txt-2: the narrative div holds only whitespace"),
     ("EventDefinition-example.json", "txt-2: the narrative div holds only whitespace"),
     ("Questionnaire-zika-virus-exposure-assessment.json", "txt-2: the narrative holds only an empty <pre>"),
+    (
+        "CapabilityStatement-example.json",
+        "url urn:uuid:68D043B5-… is not a uuid (datatypes.html#uuid: lower-case hex digits)",
+    ),
+    (
+        "TerminologyCapabilities-example.json",
+        "url urn:uuid:68D043B5-… is not a uuid (datatypes.html#uuid: lower-case hex digits)",
+    ),
+    ("Bundle-valueset-expansions.json", "a valueUri urn:oid:1.2.36…16592|4.0.1 is not an OID (datatypes.html#oid)"),
+    (
+        "Library-zika-virus-intervention-logic.json",
+        "codeFilter.valueSet urn:oid:X.Y.Z is not an OID (datatypes.html#oid)",
+    ),
 ];

@@ -11,6 +11,7 @@ use super::SOURCE_PREFIX;
 use crate::bundle::rewrite_references;
 
 /// One entry of a submission, ready to be written as `ty`/`id`.
+#[derive(Clone)]
 pub(crate) struct Item {
     pub ty: String,
     pub id: String,

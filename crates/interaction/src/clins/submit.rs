@@ -13,7 +13,8 @@ use crate::write::{Content, Written};
 use crate::{Interactions, Permission, RequestContext};
 
 /// A submission that passed validation, its items made for a fresh Bundle id and indexed
-/// outside the write lock.
+/// outside the write lock. Cloned only when a group commit has to be retried one by one.
+#[derive(Clone)]
 pub struct PreparedSubmission {
     bundle: Map<String, Value>,
     bundle_index: Vec<IndexEntry>,
@@ -133,7 +134,35 @@ impl Interactions {
 
     /// Stores a prepared submission, replacing the one with the same identifier.
     pub fn commit_submission(&self, p: PreparedSubmission, ctx: &RequestContext) -> Result<Written, InteractionError> {
-        let PreparedSubmission { bundle, bundle_index, criteria, institution, labels, fresh_id, items } = p;
+        self.may_submit(&p, ctx)?;
+        self.note_submission();
+        in_request_txn(self, ctx, |txn| self.commit_in(txn, p))
+    }
+
+    /// Group commit: several prepared submissions in one write transaction, so a load pays
+    /// one commit (and one fsync) for all of them instead of one each. When any of them
+    /// fails, the transaction rolls back and each is committed alone, so one bad submission
+    /// never takes the others with it. Results are in the order given.
+    pub fn commit_submissions(
+        &self,
+        batch: Vec<PreparedSubmission>,
+        ctx: &RequestContext,
+    ) -> Vec<Result<Written, InteractionError>> {
+        if batch.len() > 1 && batch.iter().all(|p| self.may_submit(p, ctx).is_ok()) {
+            self.note_submission();
+            let group = in_request_txn(self, ctx, |txn| {
+                batch.iter().map(|p| self.commit_in(txn, p.clone())).collect::<Result<Vec<_>, _>>()
+            });
+            if let Ok(written) = group {
+                return written.into_iter().map(Ok).collect();
+            }
+        }
+        batch.into_iter().map(|p| self.commit_submission(p, ctx)).collect()
+    }
+
+    /// Only an institution's client submits, and only under its own number.
+    fn may_submit(&self, p: &PreparedSubmission, ctx: &RequestContext) -> Result<(), InteractionError> {
+        let institution = &p.institution;
         if !ctx.caller.is_unrestricted() && ctx.caller.agent.institution.is_none() {
             return Err(InteractionError::forbidden(
                 "A JP-CLINS submission is made by a client acting for an institution (client add --institution, token --institution)",
@@ -141,56 +170,59 @@ impl Interactions {
             ));
         }
         if let Some(own) = &ctx.caller.agent.institution {
-            if *own != institution {
+            if own != institution {
                 return Err(InteractionError::forbidden(
                     format!("An institution submits under its own number ({own}), not {institution}"),
                     format!("医療機関は自機関の番号（{own}）で提出します（{institution} ではありません）"),
                 ));
             }
         }
-        self.note_submission();
-        in_request_txn(self, ctx, |txn| {
-            let found = self.conditional_matches(txn, "Bundle", &criteria)?;
-            let (id, items) = match found.as_slice() {
-                [] => (fresh_id, items),
-                [(_, id)] => {
-                    let current = txn.current("Bundle", id)?.filter(|c| !c.deleted);
-                    if let Some(cur) = &current {
-                        if submitter_of(&cur.body).is_some_and(|s| s != institution) {
-                            return Err(InteractionError::forbidden(
-                                "This identifier is held by another institution's submission",
-                                "この identifier は他の医療機関の提出で使われています",
-                            ));
-                        }
-                        if same_content(&cur.body, &bundle) {
-                            return Ok(Written { version: cur.clone(), created: false, existing: true });
-                        }
+        Ok(())
+    }
+
+    /// The writes of one submission inside a write transaction.
+    fn commit_in(&self, txn: &mut dyn WriteTxn, p: PreparedSubmission) -> Result<Written, InteractionError> {
+        let PreparedSubmission { bundle, bundle_index, criteria, institution, labels, fresh_id, items } = p;
+        let found = self.conditional_matches(txn, "Bundle", &criteria)?;
+        let (id, items) = match found.as_slice() {
+            [] => (fresh_id, items),
+            [(_, id)] => {
+                let current = txn.current("Bundle", id)?.filter(|c| !c.deleted);
+                if let Some(cur) = &current {
+                    if submitter_of(&cur.body).is_some_and(|s| s != institution) {
+                        return Err(InteractionError::forbidden(
+                            "This identifier is held by another institution's submission",
+                            "この identifier は他の医療機関の提出で使われています",
+                        ));
                     }
-                    // Replacing: the items take ids derived from the held Bundle's id.
-                    let items = self.indexed_items(&Value::Object(bundle.clone()), id, &labels);
-                    if let Some(cur) = current {
-                        let old: Value = serde_json::from_slice(&cur.body).unwrap_or(Value::Null);
-                        let keep: std::collections::HashSet<(&str, &str)> =
-                            items.iter().map(|(i, _)| (i.ty.as_str(), i.id.as_str())).collect();
-                        for (ty, item_id) in item_refs(&old, id) {
-                            if !keep.contains(&(ty.as_str(), item_id.as_str())) {
-                                self.delete_in(txn, &ty, &item_id, None)?;
-                            }
-                        }
+                    if same_content(&cur.body, &bundle) {
+                        return Ok(Written { version: cur.clone(), created: false, existing: true });
                     }
-                    (id.clone(), items)
                 }
-                _ => return Err(crate::write::multiple_matches("Bundle", &criteria, found.len())),
-            };
-            for (item, index) in items {
-                self.write_item(txn, &id, item, index)?;
+                // Replacing: the items take ids derived from the held Bundle's id.
+                let items = self.indexed_items(&Value::Object(bundle.clone()), id, &labels);
+                if let Some(cur) = current {
+                    let old: Value = serde_json::from_slice(&cur.body).unwrap_or(Value::Null);
+                    let keep: std::collections::HashSet<(&str, &str)> =
+                        items.iter().map(|(i, _)| (i.ty.as_str(), i.id.as_str())).collect();
+                    for (ty, item_id) in item_refs(&old, id) {
+                        if !keep.contains(&(ty.as_str(), item_id.as_str())) {
+                            self.delete_in(txn, &ty, &item_id, None)?;
+                        }
+                    }
+                }
+                (id.clone(), items)
             }
-            let current = txn.current("Bundle", &id)?;
-            let (next, method) = current.as_ref().map_or((1, Method::Post), |c| (c.version + 1, Method::Put));
-            let created = current.is_none_or(|c| c.deleted);
-            let version = self.put_version(txn, "Bundle", &id, next, method, Content::indexed(bundle, bundle_index))?;
-            Ok(Written { version, created, existing: false })
-        })
+            _ => return Err(crate::write::multiple_matches("Bundle", &criteria, found.len())),
+        };
+        for (item, index) in items {
+            self.write_item(txn, &id, item, index)?;
+        }
+        let current = txn.current("Bundle", &id)?;
+        let (next, method) = current.as_ref().map_or((1, Method::Post), |c| (c.version + 1, Method::Put));
+        let created = current.is_none_or(|c| c.deleted);
+        let version = self.put_version(txn, "Bundle", &id, next, method, Content::indexed(bundle, bundle_index))?;
+        Ok(Written { version, created, existing: false })
     }
 
     /// Writes one item unless it already holds the same content; an id held by a resource

@@ -15,8 +15,8 @@ use crate::walk::Walk;
 
 impl Walk<'_, '_> {
     pub(crate) fn check_bundle(&mut self, bundle: &Value) {
-        let Some(entries) = bundle.get("entry").and_then(Value::as_array) else { return };
         let kind = bundle.get("type").and_then(Value::as_str).unwrap_or("");
+        let entries = bundle.get("entry").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
         let document = kind == "document";
         if document {
             let first = entries.first().and_then(|e| e.pointer("/resource/resourceType")).and_then(Value::as_str);
