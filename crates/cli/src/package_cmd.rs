@@ -2,7 +2,7 @@
 //! part of the server. An installed package is copied into `<data>/packages/` (which is
 //! what the server loads at start for validation, terminology and search parameters) and
 //! its conformance resources (StructureDefinition, ValueSet, CodeSystem, ConceptMap,
-//! NamingSystem, SearchParameter) are written to the store, so clients read and search
+//! NamingSystem, SearchParameter, Questionnaire) are written to the store, so clients read and search
 //! them through the REST API like any resource. Packages named in the configuration are
 //! installed the same way when the server starts, once.
 

@@ -25,7 +25,8 @@ pub const MAX_PACKAGE_BYTES: u64 = 1 << 30;
 pub const MAX_ENTRY_BYTES: u64 = 256 << 20;
 
 /// The kinds of conformance resource a [`PackageSet`] keeps; everything else in a package
-/// (examples, ImplementationGuide, CapabilityStatement) is skipped.
+/// (examples, ImplementationGuide, CapabilityStatement) is skipped. Questionnaires are kept
+/// because a QuestionnaireResponse is validated against the one it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConformanceKind {
     StructureDefinition,
@@ -34,16 +35,18 @@ pub enum ConformanceKind {
     SearchParameter,
     NamingSystem,
     ConceptMap,
+    Questionnaire,
 }
 
 impl ConformanceKind {
-    pub const ALL: [ConformanceKind; 6] = [
+    pub const ALL: [ConformanceKind; 7] = [
         ConformanceKind::StructureDefinition,
         ConformanceKind::ValueSet,
         ConformanceKind::CodeSystem,
         ConformanceKind::SearchParameter,
         ConformanceKind::NamingSystem,
         ConformanceKind::ConceptMap,
+        ConformanceKind::Questionnaire,
     ];
 
     pub fn from_resource_type(rt: &str) -> Option<Self> {
@@ -58,6 +61,7 @@ impl ConformanceKind {
             ConformanceKind::SearchParameter => "SearchParameter",
             ConformanceKind::NamingSystem => "NamingSystem",
             ConformanceKind::ConceptMap => "ConceptMap",
+            ConformanceKind::Questionnaire => "Questionnaire",
         }
     }
 }
@@ -446,6 +450,25 @@ mod tests {
         let info = info.unwrap();
         assert_eq!((info.name.as_str(), info.version.as_str()), ("example.ok", "0.1.0"));
         assert!(set.resolve(ConformanceKind::CodeSystem, "urn:ok").is_some());
+    }
+
+    /// Questionnaires are kept (a QuestionnaireResponse is validated against them);
+    /// examples of other types are not.
+    #[test]
+    fn keeps_questionnaires() {
+        let q =
+            serde_json::json!({ "resourceType": "Questionnaire", "url": "urn:q", "version": "2", "status": "active" });
+        let p = serde_json::json!({ "resourceType": "Patient", "id": "p" });
+        let bytes = tgz(&[
+            file("package/package.json", manifest("example.forms", "0.1.0")),
+            file("package/q.json", q.to_string()),
+            file("package/p.json", p.to_string()),
+        ]);
+        let (set, info) = load(&bytes);
+        assert_eq!(info.unwrap().counts.get(&ConformanceKind::Questionnaire), Some(&1));
+        assert!(set.resolve(ConformanceKind::Questionnaire, "urn:q|2").is_some());
+        assert_eq!(ConformanceKind::from_resource_type("Questionnaire"), Some(ConformanceKind::Questionnaire));
+        assert_eq!(ConformanceKind::from_resource_type("Patient"), None);
     }
 
     /// A manifest whose name or version could name a path is refused, and nothing of the

@@ -2,8 +2,8 @@
 //! [`PackageSet`] (re-exported from the package crate), that checks a resource against the
 //! base R4 structure, the core definitions of every resource and datatype in it, and
 //! StructureDefinition snapshots: cardinality (per slice too), fixed and pattern values, bindings against
-//! value sets expanded from loaded content, type narrowing, invariants (FHIRPath), and
-//! extension definitions.
+//! value sets expanded from loaded content, type narrowing, invariants (FHIRPath),
+//! extension definitions, and QuestionnaireResponses against their Questionnaire.
 //!
 //! This crate owns the meaning of profiles and of locally expandable terminology. It never
 //! does I/O, never calls a terminology
@@ -19,6 +19,7 @@ mod context;
 mod extension;
 mod native;
 mod profile;
+mod questionnaire;
 mod reference;
 mod resolve;
 mod rules;

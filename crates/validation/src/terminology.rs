@@ -153,10 +153,20 @@ fn expand_uncached(packages: &PackageSet, url: &str, visiting: &mut Vec<String>)
     let Some(vs) = vs else {
         return from_model(url);
     };
+    Some(expand_resource(packages, vs, url, visiting))
+}
+
+/// A value set that is not among the packages (one contained in a Questionnaire),
+/// expanded against them.
+pub(crate) fn expand_value_set(packages: &PackageSet, vs: &Value, label: &str) -> Expansion {
+    expand_resource(packages, vs, label, &mut Vec::new())
+}
+
+fn expand_resource(packages: &PackageSet, vs: &Value, url: &str, visiting: &mut Vec<String>) -> Expansion {
     let mut exp = Expansion::default();
     if let Some(contains) = vs.pointer("/expansion/contains") {
         add_contains(&mut exp, contains);
-        return Some(exp);
+        return exp;
     }
     visiting.push(url.to_owned());
     let includes = vs.pointer("/compose/include").and_then(Value::as_array);
@@ -210,7 +220,7 @@ fn expand_uncached(packages: &PackageSet, url: &str, visiting: &mut Vec<String>)
         }
     }
     visiting.pop();
-    Some(exp)
+    exp
 }
 
 /// Core value sets bound as required are expanded in the generated model even when the

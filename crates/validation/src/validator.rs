@@ -160,6 +160,7 @@ impl Validator {
         }
         let applied: Vec<&str> = profiles.iter().copied().chain(declared).collect();
         walk.check_base_resource(root, resource, rt, &applied);
+        walk.check_questionnaire_response(root, resource, rt);
         walk.scan(root, resource, resource);
         // The structure check already reports base-level problems; a profile repeating the
         // base rule at the same place adds nothing.

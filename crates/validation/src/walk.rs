@@ -392,6 +392,7 @@ impl<'v, 'a> Walk<'v, 'a> {
                         self.check_profile(url, false, child, json, rt);
                     }
                     self.check_base_resource(child, json, rt, &declared);
+                    self.check_questionnaire_response(child, json, rt);
                 }
                 None => match child.type_name() {
                     "Extension" => self.check_extension(child, node, res),
