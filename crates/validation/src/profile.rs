@@ -240,6 +240,19 @@ fn binding_of(e: &Value) -> Option<(Strength, String)> {
     Some((strength, b.get("valueSet")?.as_str()?.to_owned()))
 }
 
+/// Published R4 invariants whose expression contradicts their own human text, with the
+/// expression the text states (applied only to the exact published expression).
+const ERRATA: &[(&str, &str, &str)] = &[(
+    "que-12",
+    "enableWhen.count() > 2 implies enableBehavior.exists()",
+    // "If there are more than one enableWhen, enableBehavior must be specified".
+    "enableWhen.count() > 1 implies enableBehavior.exists()",
+)];
+
+fn corrected<'s>(key: &str, source: &'s str) -> &'s str {
+    ERRATA.iter().find(|(k, published, _)| *k == key && *published == source).map_or(source, |(_, _, fixed)| fixed)
+}
+
 fn constraints_of(e: &Value, cache: &mut ExpressionCache, uncompiled: &mut Vec<String>) -> Vec<Constraint> {
     let mut out = Vec::new();
     for c in e.get("constraint").and_then(Value::as_array).into_iter().flatten() {
@@ -247,6 +260,7 @@ fn constraints_of(e: &Value, cache: &mut ExpressionCache, uncompiled: &mut Vec<S
         let Some(source) = c.get("expression").and_then(Value::as_str) else {
             continue;
         };
+        let source = corrected(&key, source);
         if crate::native::NATIVE_CONSTRAINTS.contains(&key.as_str()) {
             continue;
         }
