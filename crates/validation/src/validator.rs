@@ -161,6 +161,7 @@ impl Validator {
         let applied: Vec<&str> = profiles.iter().copied().chain(declared).collect();
         walk.check_base_resource(root, resource, rt, &applied);
         walk.scan(root, resource, resource);
+        walk.check_conformance(resource, rt, rt);
         // The structure check already reports base-level problems; a profile repeating the
         // base rule at the same place adds nothing.
         let mut seen: FxHashSet<(String, &'static str, String)> = FxHashSet::default();

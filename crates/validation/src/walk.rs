@@ -392,12 +392,15 @@ impl<'v, 'a> Walk<'v, 'a> {
                         self.check_profile(url, false, child, json, rt);
                     }
                     self.check_base_resource(child, json, rt, &declared);
+                    self.check_conformance(json, rt, &loc);
                 }
                 None => match child.type_name() {
                     "Extension" => self.check_extension(child, node, res),
                     "Reference" => self.check_local_reference(&child, container),
                     "ElementDefinition" => self.check_element_path(&child),
                     "Attachment" => self.check_attachment(&child),
+                    "markdown" => self.check_markdown(&child, &node),
+                    "xhtml" => self.check_narrative_links(&child, res),
                     _ => {}
                 },
             }
