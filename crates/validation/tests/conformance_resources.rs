@@ -302,6 +302,7 @@ fn structure_type_is_a_fhir_type_or_a_logical_model_url() {
     );
     // A FHIR type is specialised once, by its own definition.
     assert_error(&profile(json!({"derivation": "specialization"})), "only be used as a type when constraining");
+    assert_error(&profile(json!({"derivation": "specialization"})), "must not be the type of the base structure");
     assert_error(
         &profile(
             json!({"type": "Observation", "differential": {"element": [{"id": "Observation", "path": "Observation"}]}}),
@@ -396,7 +397,9 @@ fn measure_group_and_stratifier_codes_are_unique() {
     let mut g = proportion_group("a");
     g["stratifier"] = json!([{"code": {"text": "age"}, "criteria": {"language": "text/cql", "expression": "Age"}},
         {"code": {"text": "age"}, "criteria": {"language": "text/cql", "expression": "Age2"}}]);
-    assert_error(&measure("proportion", json!([g])), "Measure.group[0].stratifier[1].code");
+    assert_error(&measure("proportion", json!([g.clone()])), "Measure.group[0].stratifier[1].code");
+    g["stratifier"][1]["code"] = json!({"text": "gender"});
+    assert_no_errors(&measure("proportion", json!([g])));
     assert_warning(
         &measure(
             "proportion",
@@ -457,6 +460,13 @@ fn measure_report_groups_are_unique_and_match_the_measure() {
     let url = "http://example.org/fhir/Measure/m";
     // "one for each population group in the measure".
     assert_error(&report(url, json!([report_group("a"), report_group("a")])), "MeasureReport.group[1].code");
+    let stratified = |second: &str| {
+        let mut g = report_group("a");
+        g["stratifier"] = json!([{"code": [{"text": "age"}]}, {"code": [{"text": second}]}]);
+        report(url, json!([g]))
+    };
+    assert_silent(&stratified("gender"), "codes must be unique");
+    assert_error(&stratified("age"), "MeasureReport.group[0].stratifier[1].code");
     // Not found locally: a warning, no comparison.
     assert_warning(&report(url, json!([report_group("a")])), "could not be found locally");
     let m = measure("proportion", json!([proportion_group("a"), proportion_group("b")]));
