@@ -21,6 +21,6 @@ pub use error::FormatError;
 pub use issue::{Issue, IssueType, Severity};
 pub use shaping::{elements, summary, SummaryMode};
 pub use structure::{check_structure, check_structure_limited, truncation_issue};
-pub use xhtml::check_narrative;
+pub use xhtml::{check_narrative, internal_links, link_targets, InternalLink};
 pub use xml_read::{xml_to_json, xml_to_json_limited};
 pub use xml_write::{first_non_xml_char, is_xml_char, json_to_xml};

@@ -471,6 +471,111 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// An internal reference in a narrative: a hyperlink `<a href="#…">` or an image
+/// `<img src="#…">` (a bare `#` names the page itself and is not one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalLink {
+    /// `true` for an image source, `false` for a hyperlink.
+    pub image: bool,
+    /// The fragment, without `#`.
+    pub target: String,
+    /// The hyperlink's text with whitespace collapsed (empty for an image), for messages.
+    pub text: String,
+}
+
+/// The internal references of a narrative, in document order. Only the XHTML is read:
+/// whether a target exists elsewhere in the resource is the validator's question. A
+/// narrative that is not well-formed yields the links before the fault (the structure check
+/// reports the fault). Narratives with no attribute value starting with `#` are not parsed.
+pub fn internal_links(div: &str) -> Vec<InternalLink> {
+    let mut out = Vec::new();
+    if !div.contains("\"#") && !div.contains("'#") {
+        return out;
+    }
+    let mut r = Reader::from_str(div);
+    // The open internal hyperlink whose text is being collected, and its nesting depth.
+    let mut open: Option<(usize, InternalLink)> = None;
+    let mut depth = 0usize;
+    while let Ok(ev) = r.read_event() {
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let local = e.local_name();
+                let (image, attr): (bool, &[u8]) = match local.as_ref() {
+                    b"a" => (false, b"href"),
+                    b"img" => (true, b"src"),
+                    _ => (false, b""),
+                };
+                let target = (!attr.is_empty())
+                    .then(|| e.try_get_attribute(attr).ok().flatten())
+                    .flatten()
+                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                    .and_then(|v| v.strip_prefix('#').filter(|t| !t.is_empty()).map(str::to_owned));
+                let started = matches!(ev, Event::Start(_));
+                if let Some(target) = target {
+                    let link = InternalLink { image, target, text: String::new() };
+                    if started && !image && open.is_none() {
+                        open = Some((depth, link));
+                    } else {
+                        out.push(link);
+                    }
+                }
+                if started {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if open.as_ref().is_some_and(|(d, _)| *d == depth) {
+                    let (_, mut link) = open.take().expect("checked");
+                    link.text = link.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    out.push(link);
+                }
+            }
+            Event::Text(t) => {
+                if let Some((_, link)) = open.as_mut() {
+                    if let Ok(text) = t.unescape() {
+                        link.text.push_str(&text);
+                        link.text.push(' ');
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if let Some((_, link)) = open {
+        out.push(link);
+    }
+    out
+}
+
+/// Calls `found` with every name an internal reference can point to in `div`: the `id` of
+/// any element and the `name` of an `<a>` (HTML 4.0 §12.2.3 anchors). Stops quietly at a
+/// well-formedness fault.
+pub fn link_targets(div: &str, found: &mut dyn FnMut(&str)) {
+    if !div.contains("id=") && !div.contains("id =") && !div.contains("name") {
+        return;
+    }
+    let mut r = Reader::from_str(div);
+    while let Ok(ev) = r.read_event() {
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_a = e.local_name().as_ref() == b"a";
+                for a in e.attributes().flatten() {
+                    let key = a.key.local_name();
+                    if key.as_ref() == b"id" || (is_a && key.as_ref() == b"name") {
+                        if let Ok(v) = a.unescape_value() {
+                            found(&v);
+                        }
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+}
+
 /// A broken narrative rule, rendered in English or Japanese.
 enum Fault {
     Syntax(String),

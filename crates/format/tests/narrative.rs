@@ -336,3 +336,32 @@ fn structure_check_reports_bilingual_issue_at_the_div() {
     let fine = json!({"resourceType": "Patient", "text": {"status": "generated", "div": div("<p>ok</p>")}});
     assert!(check_structure(&fine).is_empty());
 }
+
+// ---- internal links (resolved by the validator against the whole resource) ----
+
+#[test]
+fn internal_links_are_hyperlinks_and_images_to_fragments() {
+    use tsunagu_format::{internal_links, InternalLink};
+    let d = div(
+        "<p><a href=\"#n1\">the <b>first</b>\n note</a> <a href=\"#\">top</a> <a href=\"http://x.org/#y\">out</a></p>\
+         <p><img src=\"#pic\" alt=\"x\"/><a name=\"n1\">anchor</a><a href='#n&amp;2'/></p>",
+    );
+    let links = internal_links(&d);
+    assert_eq!(
+        links,
+        vec![
+            InternalLink { image: false, target: "n1".into(), text: "the first note".into() },
+            InternalLink { image: true, target: "pic".into(), text: String::new() },
+            InternalLink { image: false, target: "n&2".into(), text: String::new() },
+        ]
+    );
+    assert!(internal_links(&div("<p style=\"color: #f00\">no links</p>")).is_empty());
+}
+
+#[test]
+fn link_targets_are_ids_and_anchor_names() {
+    let d = div("<p id=\"a\">x<a name=\"b\">y</a><span name=\"c\">z</span><td id='d'/></p>");
+    let mut found = Vec::new();
+    tsunagu_format::link_targets(&d, &mut |t| found.push(t.to_owned()));
+    assert_eq!(found, vec!["a", "b", "d"]);
+}

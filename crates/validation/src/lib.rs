@@ -15,6 +15,7 @@ mod attachment;
 mod base;
 mod bounds;
 mod bundle;
+mod conformance;
 mod context;
 mod extension;
 mod native;

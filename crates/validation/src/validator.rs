@@ -162,6 +162,7 @@ impl Validator {
         walk.check_base_resource(root, resource, rt, &applied);
         walk.check_questionnaire_response(root, resource, rt);
         walk.scan(root, resource, resource);
+        walk.check_conformance(resource, rt, rt);
         // The structure check already reports base-level problems; a profile repeating the
         // base rule at the same place adds nothing.
         let mut seen: FxHashSet<(String, &'static str, String)> = FxHashSet::default();

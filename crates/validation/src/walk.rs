@@ -393,6 +393,7 @@ impl<'v, 'a> Walk<'v, 'a> {
                     }
                     self.check_base_resource(child, json, rt, &declared);
                     self.check_questionnaire_response(child, json, rt);
+                    self.check_conformance(json, rt, &loc);
                 }
                 None => match child.type_name() {
                     "Extension" => self.check_extension(child, node, res),
@@ -402,6 +403,8 @@ impl<'v, 'a> Walk<'v, 'a> {
                     "Quantity" | "Age" | "Count" | "Distance" | "Duration" | "SimpleQuantity" | "MoneyQuantity" => {
                         self.check_ucum(&child)
                     }
+                    "markdown" => self.check_markdown(&child, &node),
+                    "xhtml" => self.check_narrative_links(&child, res),
                     _ => {}
                 },
             }
