@@ -580,6 +580,9 @@ impl Checker {
                     }
                     continue;
                 }
+                if values.and_then(|vs| vs.get(i)).is_none_or(Value::is_null) {
+                    self.required_code_absent(def, &item_loc);
+                }
                 self.companion_object(item, def, &item_loc);
             }
         } else {
@@ -591,8 +594,28 @@ impl Checker {
                     format!("'_{}' は最大出現回数が 1 のため配列にできません", def.name),
                 );
             }
+            if value.is_none() {
+                self.required_code_absent(def, loc);
+            }
             self.companion_object(v, def, loc);
         }
+    }
+
+    /// A code with a required binding that carries only extensions (a data-absent reason,
+    /// say) still needs its code: the binding says the concept "SHALL be from" the value set
+    /// (terminologies.html §required), and the HL7 validator reports its absence.
+    fn required_code_absent(&mut self, def: &ElementDef, loc: &Loc<'_>) {
+        let coded = def.types.iter().any(|t| t.code == "code");
+        let Some(b) = def.binding.as_ref().filter(|b| coded && b.strength == BindingStrength::Required) else {
+            return;
+        };
+        let vs = b.value_set.split('|').next().unwrap_or(b.value_set);
+        self.push(
+            IssueType::CodeInvalid,
+            loc,
+            format!("No code is given, and a code from the required value set {vs} is needed"),
+            format!("コードがありません。必須バインディングの値セット {vs} のコードが必要です"),
+        );
     }
 
     fn companion_object(&mut self, v: &Value, def: &ElementDef, loc: &Loc<'_>) {

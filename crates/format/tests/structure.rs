@@ -101,7 +101,7 @@ fn empty_content_and_companions() {
     assert_eq!(only(json!({"resourceType": "Patient", "name": []})).location, "Patient.name");
     assert_eq!(only(json!({"resourceType": "Patient", "name": [{}]})).location, "Patient.name[0]");
     assert_eq!(only(json!({"resourceType": "Patient", "name": [{"family": ""}]})).location, "Patient.name[0].family");
-    assert_eq!(only(json!({"resourceType": "Patient", "_gender": {"foo": 1}})).location, "Patient.gender.foo");
+    assert_eq!(only(json!({"resourceType": "Patient", "_birthDate": {"foo": 1}})).location, "Patient.birthDate.foo");
     assert_eq!(
         only(json!({"resourceType": "Patient", "name": [{"given": [null]}]})).location,
         "Patient.name[0].given[0]"

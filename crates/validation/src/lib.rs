@@ -26,6 +26,7 @@ mod resolve;
 mod rules;
 mod slicing;
 pub mod snapshot;
+mod systems;
 mod terminology;
 mod units;
 mod validator;

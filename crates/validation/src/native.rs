@@ -58,6 +58,25 @@ impl<'a> Walk<'_, 'a> {
         }
     }
 
+    /// Element.id is "unique … within a resource": two elements of one resource (its
+    /// contained and nested resources each being a resource of their own) share no id.
+    pub(crate) fn check_element_ids(&mut self, resource: &'a Value, loc: &str) {
+        let mut seen = FxHashSet::default();
+        let mut dup = None;
+        element_ids(resource, true, &mut seen, &mut dup);
+        if let Some(id) = dup {
+            self.push(
+                Severity::Error,
+                IssueType::Invalid,
+                loc.to_string(),
+                format!(
+                    "The element id '{id}' is used twice in this resource; element ids are unique within a resource"
+                ),
+                format!("要素 id '{id}' がこのリソースの中で 2 回使われています（要素 id はリソース内で一意です）"),
+            );
+        }
+    }
+
     /// ele-1: "All FHIR elements must have a @value or children"; an id is not a child.
     pub(crate) fn check_element_content(&mut self, node: &Node<'a>) {
         let id_only = |v: &Value| v.as_object().is_some_and(|m| !m.is_empty() && m.keys().all(|k| k == "id"));
@@ -141,6 +160,34 @@ fn valid_element_path(path: &str) -> bool {
         let name = name.strip_suffix("[x]").unwrap_or(name);
         name_ok(name) && slice.is_none_or(|s| !s.is_empty() && !s.chars().any(char::is_whitespace))
     })
+}
+
+/// Collects the element ids under `v` (the resource's own id excluded), stopping at nested
+/// resources; the first repeated one goes to `dup`.
+fn element_ids<'a>(v: &'a Value, root: bool, seen: &mut FxHashSet<&'a str>, dup: &mut Option<&'a str>) {
+    match v {
+        Value::Object(m) => {
+            if !root && m.contains_key("resourceType") {
+                return;
+            }
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("id", Value::String(id)) if !root => {
+                        if !seen.insert(id) && dup.is_none() {
+                            *dup = Some(id);
+                        }
+                    }
+                    ("contained", _) if root => {}
+                    // ElementDefinition ids name element paths; snapshot and differential
+                    // repeat them by design.
+                    ("snapshot" | "differential", _) => {}
+                    _ => element_ids(x, false, seen, dup),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| element_ids(x, false, seen, dup)),
+        _ => {}
+    }
 }
 
 /// Every local reference (`#…`) in a resource, contained resources included: Reference

@@ -146,6 +146,7 @@ impl Validator {
         };
         let root = Node::resource(resource);
         walk.check_contained_referenced(resource, rt);
+        walk.check_element_ids(resource, rt);
         if rt == "Bundle" {
             walk.check_bundle(resource);
         }

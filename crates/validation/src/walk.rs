@@ -387,6 +387,7 @@ impl<'v, 'a> Walk<'v, 'a> {
                     }
                     let loc = self.location(&child);
                     self.check_contained_referenced(json, &loc);
+                    self.check_element_ids(json, &loc);
                     let declared = declared_profiles(json);
                     for url in &declared {
                         self.check_profile(url, false, child, json, rt);
@@ -404,6 +405,8 @@ impl<'v, 'a> Walk<'v, 'a> {
                         self.check_ucum(&child)
                     }
                     "markdown" => self.check_markdown(&child, &node),
+                    "Coding" => self.check_coding_system(&child),
+                    "Identifier" => self.check_identifier(&child),
                     "xhtml" => self.check_narrative_links(&child, res),
                     _ => {}
                 },

@@ -58,6 +58,9 @@ const INVALID_BY_PROFILE_RULES: &[(&str, &str)] = &[
     ("MedicationRequest-medrx0334.json", "UCUM system with 'ea', which is not a UCUM unit"),
     ("MedicationRequest-medrx0335.json", "UCUM system with 'ea', which is not a UCUM unit"),
     ("VisionPrescription-33124.json", "UCUM system with 'month', which is not a UCUM unit"),
+    // An Identifier in the system urn:ietf:rfc:3986 has a URI value (identifier-registry).
+    ("StructureDefinition-Consent.json", "an element example: urn:ietf:rfc:3986 with 'Local eCMS identifier'"),
+    ("Organization-2.16.840.1.113883.19.5.json", "urn:ietf:rfc:3986 with the bare OID 2.16.840.1.113883.19.5"),
 ];
 
 /// Official examples that break a rule checked on conformance resources or narratives

@@ -34,6 +34,7 @@ impl<'a> Walk<'_, 'a> {
     /// The checks of a conformance resource's kind; `loc` is where the resource sits
     /// (`SearchParameter`, `Bundle.entry[2].resource`). Other resources have none.
     pub(crate) fn check_conformance(&mut self, res: &'a Value, rt: &str, loc: &str) {
+        self.check_canonical_url(res, loc);
         match rt {
             "SearchParameter" => self.check_search_parameter(res, loc),
             "OperationDefinition" => self.check_operation_definition(res, loc),
@@ -115,4 +116,41 @@ fn items<'v>(v: &'v Value, key: &str) -> impl Iterator<Item = (usize, &'v Value)
 /// A canonical without its `|version`.
 fn unversioned(url: &str) -> &str {
     url.split('|').next().unwrap_or(url)
+}
+
+/// The R4 resources with a canonical `url` that identifies them wherever they are copied
+/// (the "canonical resources" of resource.html §canonical).
+pub(crate) fn is_canonical_resource(rt: &str) -> bool {
+    matches!(
+        rt,
+        "ActivityDefinition"
+            | "CapabilityStatement"
+            | "ChargeItemDefinition"
+            | "CodeSystem"
+            | "CompartmentDefinition"
+            | "ConceptMap"
+            | "EffectEvidenceSynthesis"
+            | "EventDefinition"
+            | "Evidence"
+            | "EvidenceVariable"
+            | "ExampleScenario"
+            | "GraphDefinition"
+            | "ImplementationGuide"
+            | "Library"
+            | "Measure"
+            | "MessageDefinition"
+            | "NamingSystem"
+            | "OperationDefinition"
+            | "PlanDefinition"
+            | "Questionnaire"
+            | "ResearchDefinition"
+            | "ResearchElementDefinition"
+            | "RiskEvidenceSynthesis"
+            | "SearchParameter"
+            | "StructureDefinition"
+            | "StructureMap"
+            | "TerminologyCapabilities"
+            | "TestScript"
+            | "ValueSet"
+    )
 }
