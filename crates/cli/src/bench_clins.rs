@@ -65,7 +65,9 @@ pub fn run(cfg: &crate::config::Config, plan: Plan) -> Result<(), String> {
 
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p).map_or(0, |d| {
-        d.flatten().map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum()
+        d.flatten()
+            .map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+            .sum()
     })
 }
 

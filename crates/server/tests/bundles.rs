@@ -54,7 +54,7 @@ async fn failing_transaction_leaves_nothing_behind() {
     let bundle = json!({
         "resourceType": "Bundle", "type": "transaction",
         "entry": [
-            { "fullUrl": "urn:uuid:1", "resource": { "resourceType": "Patient", "gender": "male" },
+            { "fullUrl": "urn:uuid:8f1c2a3b-0000-4000-8000-000000000001", "resource": { "resourceType": "Patient", "gender": "male" },
               "request": { "method": "POST", "url": "Patient" } },
             { "resource": { "resourceType": "Patient", "id": "x", "gender": "male" },
               "request": { "method": "PUT", "url": "Patient/x" } },
