@@ -2,7 +2,7 @@
 //! allows (an element path, a type, or inside another extension).
 
 use serde_json::Value;
-use tsunagu_fhirpath::{Node, PathSegment};
+use tsunagu_fhirpath::{EvalContext, Item, Node, PathSegment};
 use tsunagu_format::{IssueType, Severity};
 
 use crate::profile::{ExtensionContext, Profile};
@@ -20,32 +20,64 @@ struct Step<'a> {
 }
 
 impl<'a> Walk<'_, 'a> {
-    /// Reports `extension` (an Extension node) when its definition `def` does not allow
-    /// the element holding it.
-    pub(crate) fn check_extension_context(&mut self, def: &Profile, extension: &Node<'a>, res: &'a Value) {
+    /// Reports `extension` (an Extension node held by `host`) when its definition `def`
+    /// does not allow that element (`context`), or when one of the definition's
+    /// `contextInvariant`s is false there.
+    pub(crate) fn check_extension_context(
+        &mut self,
+        def: &Profile,
+        extension: &Node<'a>,
+        host: Node<'a>,
+        res: &'a Value,
+    ) {
+        if !def.context_invariants.is_empty() {
+            self.check_context_invariants(def, extension, host, res);
+        }
         if def.contexts.is_empty()
             || def.contexts.iter().any(|c| match c {
                 ExtensionContext::Anywhere => true,
                 ExtensionContext::Element(e) => e == "Element" || e == "Base",
-                ExtensionContext::Extension(_) => false,
+                ExtensionContext::Extension(_) | ExtensionContext::FhirPath(..) => false,
             })
         {
             return;
         }
+        let by_place = def.contexts.iter().any(|c| !matches!(c, ExtensionContext::FhirPath(..)));
         // Located within the enclosing resource only: contexts are relative to it, and a
         // search of a whole Bundle per extension would be quadratic.
-        let Some(location) = extension.location(res) else { return };
-        let Some(host) = host_chain(res, &location) else { return };
-        if def.contexts.iter().any(|c| allows(c, &host)) {
+        let chain =
+            if by_place { extension.location(res).and_then(|location| host_chain(res, &location)) } else { None };
+        if chain.as_ref().is_some_and(|h| def.contexts.iter().any(|c| allows(c, h))) {
+            return;
+        }
+        let mut decided = chain.is_some();
+        // FHIRPath contexts: evaluated from the resource, they select the elements that
+        // may hold the extension.
+        for c in &def.contexts {
+            let ExtensionContext::FhirPath(_, expression) = c else { continue };
+            let Ok(items) = expression.evaluate_on(Item::Node(Node::resource(res)), res, Some(self.ctx)) else {
+                continue;
+            };
+            decided = true;
+            if items.iter().filter_map(Item::as_node).any(|n| same_node(n, &host)) {
+                return;
+            }
+        }
+        if !decided {
             return;
         }
         let url = extension.value.and_then(|v| v.get("url")).and_then(Value::as_str).unwrap_or("");
-        let place = host.last().map_or("", |s| s.path);
+        let place = match chain.as_ref().and_then(|h| h.last()) {
+            Some(step) => step.path.to_owned(),
+            None => self.location(&host),
+        };
         let allowed: Vec<&str> = def
             .contexts
             .iter()
             .map(|c| match c {
-                ExtensionContext::Element(e) | ExtensionContext::Extension(e) => e.as_str(),
+                ExtensionContext::Element(e) | ExtensionContext::Extension(e) | ExtensionContext::FhirPath(e, _) => {
+                    e.as_str()
+                }
                 ExtensionContext::Anywhere => "",
             })
             .collect();
@@ -69,6 +101,50 @@ impl<'a> Walk<'_, 'a> {
             format!("Extension {url} is not allowed on {place}; its context is {}", allowed.join(", ")),
             format!("拡張 {url} は {place} には使えません（使用できる場所: {}）", allowed.join(", ")),
         );
+    }
+
+    /// `contextInvariant` (StructureDefinition.contextInvariant: "all the rules must be
+    /// true"): each evaluated with the element holding the extension as focus and
+    /// `%extension` the extension.
+    fn check_context_invariants(&mut self, def: &Profile, extension: &Node<'a>, host: Node<'a>, res: &'a Value) {
+        let mut failed = Vec::new();
+        {
+            let ctx = EvalContext::new().with_var("extension", vec![Item::Node(*extension)]);
+            for (source, expression) in &def.context_invariants {
+                let false_ = match expression.evaluate_on(Item::Node(host), res, Some(&ctx)) {
+                    Ok(items) => {
+                        matches!(items.as_slice(), [Item::Boolean(false)])
+                            || matches!(items.as_slice(), [i] if i.json() == Some(&Value::Bool(false)))
+                    }
+                    Err(_) => false,
+                };
+                if false_ {
+                    failed.push(source.clone());
+                }
+            }
+        }
+        if failed.is_empty() {
+            return;
+        }
+        let url = extension.value.and_then(|v| v.get("url")).and_then(Value::as_str).unwrap_or("");
+        let loc = self.location(extension);
+        for source in failed {
+            self.push(
+                Severity::Error,
+                IssueType::Structure,
+                loc.clone(),
+                format!("Extension {url} is not allowed here: its context invariant '{source}' is false"),
+                format!("拡張 {url} はここでは使えません（コンテキスト不変条件 '{source}' が偽）"),
+            );
+        }
+    }
+}
+
+/// Whether two nodes are the same element of the instance (by address).
+fn same_node(a: &Node, b: &Node) -> bool {
+    match (a.value, b.value) {
+        (Some(x), Some(y)) => std::ptr::eq(x, y),
+        _ => matches!((a.ext, b.ext), (Some(x), Some(y)) if std::ptr::eq(x, y)),
     }
 }
 
@@ -98,19 +174,39 @@ fn allows(context: &ExtensionContext, host: &[Step]) -> bool {
     let model = tsunagu_model::r4();
     match context {
         ExtensionContext::Anywhere => true,
-        ExtensionContext::Extension(url) => {
-            last.ty == "Extension" && last.json.and_then(|j| j.get("url")).and_then(Value::as_str) == Some(url)
-        }
+        // A FHIRPath context is decided by evaluation, not by the element's place.
+        ExtensionContext::FhirPath(..) => false,
+        // Anywhere inside the nominated extension (on it, on its value, on its parts),
+        // within the same resource.
+        ExtensionContext::Extension(url) => host
+            .iter()
+            .rev()
+            .any(|s| s.ty == "Extension" && s.json.and_then(|j| j.get("url")).and_then(Value::as_str) == Some(url)),
         ExtensionContext::Element(e) => {
             let is_resource = host.len() == 1;
             match e.as_str() {
                 "Element" | "Base" => true,
                 "Resource" | "DomainResource" => is_resource && model.is_subtype(last.ty, e),
-                e if e.contains('.') => last.path == e || last.defined_at == Some(e),
+                e if e.contains('.') => {
+                    last.path == e
+                        || last.defined_at == Some(e)
+                        || inherited(e, last.path)
+                        || last.defined_at.is_some_and(|d| inherited(e, d))
+                }
                 e => last.ty == e || model.is_subtype(last.ty, e),
             }
         }
     }
+}
+
+/// Whether the element path `actual` (`Patient.text`) is the context path `context`
+/// (`DomainResource.text`) inherited: the same element under a type that specializes the
+/// context's type.
+fn inherited(context: &str, actual: &str) -> bool {
+    let (Some((base, rest)), Some((ty, actual_rest))) = (context.split_once('.'), actual.split_once('.')) else {
+        return false;
+    };
+    rest == actual_rest && tsunagu_model::r4().is_subtype(ty, base)
 }
 
 /// The elements from the nearest enclosing resource down to the holder of the extension at
@@ -123,7 +219,15 @@ fn host_chain<'a>(root: &'a Value, location: &[PathSegment]) -> Option<Vec<Step<
     let mut parent = start_at_resource(json, &mut chain)?;
     for seg in &location[..cut] {
         match seg {
-            PathSegment::Index(i) => json = json.get(*i)?,
+            PathSegment::Index(i) => {
+                json = json.get(*i)?;
+                // The step stands for the one item, not the list.
+                if let Some(last) = chain.last_mut() {
+                    if last.json.is_some() {
+                        last.json = Some(json);
+                    }
+                }
+            }
             PathSegment::Key(k) => {
                 let primitive = k.strip_prefix('_');
                 let (e, t) = model.child(parent, primitive.unwrap_or(k))?;

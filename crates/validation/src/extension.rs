@@ -79,7 +79,7 @@ impl<'a> Walk<'_, 'a> {
                 }
                 self.check_sub_extensions(&def, &node, url);
                 self.check_modifier_use(&def, &node, parent, url);
-                self.check_extension_context(&def, &node, res);
+                self.check_extension_context(&def, &node, parent, res);
             }
             None if seen => {}
             None => self.report_unknown(&node, url),

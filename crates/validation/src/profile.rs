@@ -70,8 +70,9 @@ pub(crate) struct ElementRule {
     pub children: Vec<usize>,
     pub slices: Vec<usize>,
     /// For a slice: what each `value`/`pattern` discriminator of its parent's slicing
-    /// expects (`(value, is_fixed)`), worked out once at compile time.
-    pub expected: Vec<Option<(Value, bool)>>,
+    /// expects (`(values, is_fixed)`: each value matched by some value at the path),
+    /// worked out once at compile time.
+    pub expected: Vec<Option<(Vec<Value>, bool)>>,
     /// Navigates from a parent node to this element's nodes (`name` without `[x]`).
     pub nav: Option<Arc<Expression>>,
 }
@@ -93,19 +94,25 @@ pub(crate) struct Profile {
     pub elements: Vec<ElementRule>,
     /// For an extension definition: where it may be used (`context`); empty when anywhere.
     pub contexts: Vec<ExtensionContext>,
+    /// For an extension definition: `contextInvariant`s, evaluated on the element holding
+    /// the extension (`%extension` the extension itself), as `(source, compiled)`.
+    pub context_invariants: Vec<(String, Arc<Expression>)>,
     /// For an extension definition: whether it is a modifier (`isModifier` on its root).
     pub modifier: bool,
     /// Constraints whose expression did not compile, as `key: error`.
     pub uncompiled: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum ExtensionContext {
     /// An element path or type name (`Observation.code`, `Dosage`, `Element`).
     Element(String),
     /// Inside the extension with this URL.
     Extension(String),
-    /// A FHIRPath context: not evaluated here, so it allows any place.
+    /// A FHIRPath context: evaluated from the resource, it selects the elements that may
+    /// hold the extension (`source`, compiled).
+    FhirPath(String, Arc<Expression>),
+    /// Any place (`Element`, `Base`, or a FHIRPath context that does not compile).
     Anywhere,
 }
 
@@ -163,10 +170,11 @@ pub(crate) fn compile_profile(sd: &Value, snapshot: &[Value], cache: &mut Expres
         by_id.insert(rule.id.clone(), index);
         elements.push(rule);
     }
-    let contexts = if type_name == "Extension" { contexts_of(sd) } else { Vec::new() };
+    let (contexts, context_invariants) =
+        if type_name == "Extension" { contexts_of(sd, cache) } else { (Vec::new(), Vec::new()) };
     let modifier = type_name == "Extension"
         && snapshot.first().and_then(|e| e.get("isModifier")).and_then(Value::as_bool) == Some(true);
-    let mut profile = Profile { type_name, elements, contexts, modifier, uncompiled };
+    let mut profile = Profile { type_name, elements, contexts, context_invariants, modifier, uncompiled };
     crate::slicing::precompute_expected(&mut profile);
     Some(profile)
 }
@@ -282,17 +290,32 @@ fn constraints_of(e: &Value, cache: &mut ExpressionCache, uncompiled: &mut Vec<S
     out
 }
 
-fn contexts_of(sd: &Value) -> Vec<ExtensionContext> {
+/// `context` (where the extension may be used) and the compiled `contextInvariant`s.
+#[allow(clippy::type_complexity)]
+fn contexts_of(sd: &Value, cache: &mut ExpressionCache) -> (Vec<ExtensionContext>, Vec<(String, Arc<Expression>)>) {
     let list = sd.get("context").and_then(Value::as_array).into_iter().flatten();
-    list.filter_map(|c| {
-        let expression = c.get("expression")?.as_str()?.to_owned();
-        Some(match c.get("type")?.as_str()? {
-            "element" => ExtensionContext::Element(expression),
-            "extension" => ExtensionContext::Extension(expression),
-            _ => ExtensionContext::Anywhere,
+    let contexts = list
+        .filter_map(|c| {
+            let expression = c.get("expression")?.as_str()?.to_owned();
+            Some(match c.get("type")?.as_str()? {
+                "element" => ExtensionContext::Element(expression),
+                "extension" => ExtensionContext::Extension(expression),
+                _ => match compile_cached(&expression, cache) {
+                    Ok(compiled) => ExtensionContext::FhirPath(expression, compiled),
+                    Err(_) => ExtensionContext::Anywhere,
+                },
+            })
         })
-    })
-    .collect()
+        .collect();
+    let invariants = sd
+        .get("contextInvariant")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|source| compile_cached(source, cache).ok().map(|c| (source.to_owned(), c)))
+        .collect();
+    (contexts, invariants)
 }
 
 fn slicing_of(e: &Value) -> Option<Slicing> {

@@ -1,8 +1,6 @@
 //! Fixed and pattern values, and assigning repeated elements to slices by their
 //! discriminators.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value};
 
 use crate::profile::{DiscriminatorKind, ElementRule, Profile};
@@ -64,51 +62,82 @@ fn extension_url(step: &str) -> Option<&str> {
     step.strip_prefix("extension('")?.strip_suffix("')")
 }
 
-/// What a slice says the value at a discriminator path must be: `(value, is_fixed)`.
-fn expected_value<'p>(profile: &'p Profile, slice: &'p ElementRule, path: &str) -> Option<(Cow<'p, Value>, bool)> {
+/// What a slice says the values at a discriminator path must be: `(values, is_fixed)`,
+/// each value to be matched by some value at the path.
+fn expected_value(profile: &Profile, slice: &ElementRule, path: &str) -> Option<(Vec<Value>, bool)> {
     let all = steps(path);
-    let mut rule = slice;
-    let mut i = 0;
-    if all.first() == Some(&"$this") {
-        i = 1;
+    let rest = if all.first() == Some(&"$this") { &all[1..] } else { &all[..] };
+    expected_below(profile, slice, rest, 0)
+}
+
+/// [`expected_value`] from `rule` for the remaining `steps`. Where the element on the way
+/// does not fix the value itself but is sliced (`component:SystolicBP.code.coding`, with
+/// its code fixed in `coding:SBPCode`), the values its required slices fix are expected
+/// together.
+fn expected_below(profile: &Profile, rule: &ElementRule, all: &[&str], depth: usize) -> Option<(Vec<Value>, bool)> {
+    if depth > 8 {
+        return None;
     }
-    while i < all.len() {
-        if rule.fixed.is_some() || rule.pattern.is_some() {
-            break;
+    let from_value = |value: &Value, fixed: bool| -> Option<(Vec<Value>, bool)> {
+        // The remaining steps walk into the fixed or pattern value itself.
+        let mut v: &Value = value;
+        for step in all {
+            v = match v {
+                Value::Object(m) => m.get(*step)?,
+                Value::Array(a) if a.len() == 1 => a[0].get(*step)?,
+                _ => return None,
+            };
         }
-        let step = all[i];
-        let next = if let Some(url) = extension_url(step) {
-            let ext = child_named(profile, rule, "extension")?;
-            ext.slices
-                .iter()
-                .map(|&s| &profile.elements[s])
-                .find(|s| extension_profile(profile, s).is_some_and(|u| u == url))
-        } else {
-            child_named(profile, rule, step)
-        };
-        match next {
-            Some(n) => rule = n,
-            None => return None,
-        }
-        i += 1;
+        Some((vec![v.clone()], fixed))
+    };
+    match (&rule.fixed, &rule.pattern) {
+        (Some(f), _) => return from_value(f, true),
+        (None, Some(p)) => return from_value(p, false),
+        (None, None) => {}
     }
-    let (value, fixed) = match (&rule.fixed, &rule.pattern) {
-        (Some(f), _) => (Cow::Borrowed(f), true),
-        (None, Some(p)) => (Cow::Borrowed(p), false),
+    let Some((step, rest)) = all.split_first() else {
         // No value on the element itself: its children's fixed values together act as a
         // pattern (`category:laboratory` fixes `coding.system` and `coding.code`).
-        (None, None) => (Cow::Owned(synthesize(profile, rule)?), false),
+        if let Some(v) = synthesize(profile, rule) {
+            return Some((vec![v], false));
+        }
+        return from_required_slices(profile, rule, all, depth);
     };
-    // The remaining steps walk into the fixed or pattern value itself.
-    let mut v: &Value = &value;
-    for step in &all[i..] {
-        v = match v {
-            Value::Object(m) => m.get(*step)?,
-            Value::Array(a) if a.len() == 1 => a[0].get(*step)?,
-            _ => return None,
-        };
+    let next = if let Some(url) = extension_url(step) {
+        let ext = child_named(profile, rule, "extension")?;
+        ext.slices
+            .iter()
+            .map(|&s| &profile.elements[s])
+            .find(|s| extension_profile(profile, s).is_some_and(|u| u == url))
+    } else {
+        child_named(profile, rule, step)
+    };
+    if let Some(found) = next.and_then(|n| expected_below(profile, n, rest, depth + 1)) {
+        return Some(found);
     }
-    Some((Cow::Owned(v.clone()), fixed))
+    from_required_slices(profile, rule, all, depth)
+}
+
+/// The values the required slices (`min` ≥ 1) of a sliced `rule` fix at `all`.
+fn from_required_slices(
+    profile: &Profile,
+    rule: &ElementRule,
+    all: &[&str],
+    depth: usize,
+) -> Option<(Vec<Value>, bool)> {
+    let mut values = Vec::new();
+    let mut fixed = true;
+    for &s in &rule.slices {
+        let slice = &profile.elements[s];
+        if slice.min == 0 {
+            continue;
+        }
+        if let Some((v, f)) = expected_below(profile, slice, all, depth + 1) {
+            values.extend(v);
+            fixed &= f;
+        }
+    }
+    (!values.is_empty()).then_some((values, fixed))
 }
 
 /// A pattern made of the fixed and pattern values found below `rule`; `None` if none.
@@ -152,7 +181,7 @@ pub(crate) fn extension_profile<'p>(profile: &'p Profile, slice: &'p ElementRule
 
 /// The JSON values reached from `node` by a discriminator path (plain element names and
 /// `extension('url')`); `None` when the path uses something not supported here.
-fn actual_values<'a>(node: &'a Value, path: &str) -> Option<Vec<&'a Value>> {
+pub(crate) fn actual_values<'a>(node: &'a Value, path: &str) -> Option<Vec<&'a Value>> {
     let mut cur = vec![node];
     for step in steps(path) {
         if step == "$this" {
@@ -184,6 +213,51 @@ fn actual_values<'a>(node: &'a Value, path: &str) -> Option<Vec<&'a Value>> {
     Some(cur)
 }
 
+/// Whether an instance of type `actual` is of the declared type `declared` (itself or a
+/// specialization of it).
+pub(crate) fn same_type(declared: &str, actual: &str) -> bool {
+    declared == actual || tsunagu_model::r4().is_subtype(actual, declared)
+}
+
+/// The types of the elements at a `type` discriminator path: a resource's
+/// `resourceType`, a choice element's type suffix (`valueQuantity`: `Quantity`); `None`
+/// when some element's type cannot be told from the JSON.
+fn actual_types(node: &Value, path: &str) -> Option<Vec<String>> {
+    let all = steps(path);
+    let (last, parents) = all.split_last()?;
+    let parents = parents.join(".");
+    let holders = if parents.is_empty() { vec![node] } else { actual_values(node, &parents)? };
+    let model = tsunagu_model::r4();
+    let mut out = Vec::new();
+    for holder in holders {
+        let Some(object) = holder.as_object() else { continue };
+        if let Some(v) = object.get(*last) {
+            let items: Vec<&Value> = match v {
+                Value::Array(a) => a.iter().collect(),
+                v => vec![v],
+            };
+            for item in items {
+                out.push(item.get("resourceType")?.as_str()?.to_owned());
+            }
+            continue;
+        }
+        for key in object.keys() {
+            let Some(suffix) = key.strip_prefix(*last) else { continue };
+            if !suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
+                continue;
+            }
+            if model.type_def(suffix).is_some() {
+                out.push(suffix.to_owned());
+            } else {
+                let mut lower = suffix[..1].to_ascii_lowercase();
+                lower.push_str(&suffix[1..]);
+                out.push(lower);
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Outcome of testing one instance element against one slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SliceMatch {
@@ -206,9 +280,7 @@ pub(crate) fn precompute_expected(profile: &mut Profile) {
                 .discriminators
                 .iter()
                 .map(|(kind, path)| match kind {
-                    DiscriminatorKind::Value | DiscriminatorKind::Pattern => {
-                        expected_value(profile, slice, path).map(|(v, f)| (v.into_owned(), f))
-                    }
+                    DiscriminatorKind::Value | DiscriminatorKind::Pattern => expected_value(profile, slice, path),
                     _ => None,
                 })
                 .collect();
@@ -220,14 +292,15 @@ pub(crate) fn precompute_expected(profile: &mut Profile) {
     }
 }
 
-/// `by_profile` decides `profile` discriminators (it needs the validator).
+/// `by_walk` decides `profile` discriminators and `type` discriminators through
+/// `resolve()` (they need the validator and the resource's references).
 pub(crate) fn slice_matches(
     profile: &Profile,
     base: &ElementRule,
     slice: &ElementRule,
     json: Option<&Value>,
     type_name: &str,
-    by_profile: &mut dyn FnMut(&ElementRule, &str) -> SliceMatch,
+    by_walk: &mut dyn FnMut(DiscriminatorKind, &ElementRule, &str) -> SliceMatch,
 ) -> SliceMatch {
     let Some(slicing) = &base.slicing else {
         return SliceMatch::Undecidable;
@@ -243,8 +316,8 @@ pub(crate) fn slice_matches(
                     return SliceMatch::Undecidable;
                 };
                 match slice.expected.get(d).and_then(Option::as_ref) {
-                    Some((expected, true)) => actual.iter().any(|a| matches_fixed(expected, a)),
-                    Some((expected, false)) => actual.iter().any(|a| matches_pattern(expected, a)),
+                    Some((expected, true)) => expected.iter().all(|e| actual.iter().any(|a| matches_fixed(e, a))),
+                    Some((expected, false)) => expected.iter().all(|e| actual.iter().any(|a| matches_pattern(e, a))),
                     // Extension slices often carry only a type profile, no expanded `url`.
                     None if path == "url" => match extension_profile(profile, slice) {
                         Some(url) => actual.iter().any(|a| a.as_str() == Some(url)),
@@ -266,13 +339,30 @@ pub(crate) fn slice_matches(
                     return SliceMatch::Undecidable;
                 }
             }
-            DiscriminatorKind::Type if path == "$this" => slice.types.iter().any(|t| t.code == type_name),
-            DiscriminatorKind::Profile => match by_profile(slice, path) {
+            DiscriminatorKind::Type if path == "$this" => slice.types.iter().any(|t| same_type(&t.code, type_name)),
+            DiscriminatorKind::Profile => match by_walk(*kind, slice, path) {
                 SliceMatch::Yes => true,
                 SliceMatch::No => false,
                 SliceMatch::Undecidable => return SliceMatch::Undecidable,
             },
-            _ => return SliceMatch::Undecidable,
+            DiscriminatorKind::Type if path.ends_with("resolve()") => match by_walk(*kind, slice, path) {
+                SliceMatch::Yes => true,
+                SliceMatch::No => false,
+                SliceMatch::Undecidable => return SliceMatch::Undecidable,
+            },
+            DiscriminatorKind::Type => {
+                let Some(json) = json else { return SliceMatch::No };
+                let Some(target) = find_rule(profile, slice, path) else {
+                    return SliceMatch::Undecidable;
+                };
+                if target.types.is_empty() {
+                    return SliceMatch::Undecidable;
+                }
+                let Some(actual) = actual_types(json, path) else {
+                    return SliceMatch::Undecidable;
+                };
+                actual.iter().any(|a| target.types.iter().any(|t| same_type(&t.code, a)))
+            }
         };
         if !ok {
             return SliceMatch::No;
@@ -284,7 +374,7 @@ pub(crate) fn slice_matches(
 pub(crate) fn find_rule<'p>(profile: &'p Profile, slice: &'p ElementRule, path: &str) -> Option<&'p ElementRule> {
     let mut rule = slice;
     for step in steps(path) {
-        if step == "$this" {
+        if step == "$this" || step.is_empty() {
             continue;
         }
         rule = child_named(profile, rule, step)?;

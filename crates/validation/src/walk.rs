@@ -9,9 +9,9 @@ use serde_json::Value;
 use tsunagu_fhirpath::{EvalContext, Item, Node, PathSegment};
 use tsunagu_format::{Issue, IssueType, Severity};
 
-use crate::profile::{ElementRule, Profile};
+use crate::profile::{DiscriminatorKind, ElementRule, Profile};
 use crate::resolve::LocalResolver;
-use crate::slicing::{extension_profile, find_rule, slice_matches, SliceMatch};
+use crate::slicing::{actual_values, extension_profile, find_rule, slice_matches, SliceMatch};
 use crate::terminology::strip_version;
 use crate::validator::{declared_profiles, Validator};
 
@@ -247,23 +247,32 @@ impl<'v, 'a> Walk<'v, 'a> {
             }
             return;
         }
-        // Assign each node to the first slice it matches.
+        // Assign each node to the first slice it matches. Where a discriminator cannot be
+        // evaluated for a node, that node may belong to the slices so left open.
         let mut assigned: Vec<Option<usize>> = Vec::with_capacity(nodes.len());
-        let mut undecidable = false;
+        let mut open: Vec<Vec<usize>> = Vec::with_capacity(nodes.len());
         for n in &nodes {
             let mut hit = None;
+            let mut unsure = Vec::new();
             for &s in &rule.slices {
-                let mut by_profile = |slice: &ElementRule, path: &str| self.profile_match(p, slice, path, n);
-                match slice_matches(p, rule, &p.elements[s], n.value, n.type_name(), &mut by_profile) {
+                let mut by_walk = |kind: DiscriminatorKind, slice: &ElementRule, path: &str| match kind {
+                    DiscriminatorKind::Profile => self.profile_match(p, slice, path, n),
+                    _ => self.type_match_resolved(p, slice, path, n),
+                };
+                match slice_matches(p, rule, &p.elements[s], n.value, n.type_name(), &mut by_walk) {
                     SliceMatch::Yes => {
                         hit = Some(s);
                         break;
                     }
                     SliceMatch::No => {}
-                    SliceMatch::Undecidable => undecidable = true,
+                    SliceMatch::Undecidable => unsure.push(s),
                 }
             }
+            if hit.is_some() {
+                unsure.clear();
+            }
             assigned.push(hit);
+            open.push(unsure);
         }
         for &s in &rule.slices {
             let count = assigned.iter().filter(|a| **a == Some(s)).count();
@@ -271,7 +280,8 @@ impl<'v, 'a> Walk<'v, 'a> {
             let label = slice.slice_name.as_deref().unwrap_or("");
             // When some discriminator cannot be evaluated, a short count may be a
             // misassignment rather than a missing element.
-            if undecidable && count < slice.min as usize {
+            let uncertain = open.iter().any(|o| o.contains(&s));
+            if uncertain && count < slice.min as usize {
                 let loc = format!("{}.{name}", self.location(&parent));
                 self.push(
                     Severity::Warning,
@@ -291,11 +301,11 @@ impl<'v, 'a> Walk<'v, 'a> {
             }
         }
         let closed = rule.slicing.as_ref().is_some_and(|s| s.closed);
-        for (n, hit) in nodes.into_iter().zip(assigned) {
+        for ((n, hit), unsure) in nodes.into_iter().zip(assigned).zip(open) {
             self.check_node(p, ci, n, res);
             match hit {
                 Some(s) => self.check_node(p, s, n, res),
-                None if closed && !undecidable => {
+                None if closed && unsure.is_empty() => {
                     let loc = self.location(&n);
                     self.push(
                         Severity::Error,
@@ -308,6 +318,64 @@ impl<'v, 'a> Walk<'v, 'a> {
                 None => {}
             }
         }
+    }
+
+    /// A `type` discriminator through `resolve()` (`subject.resolve()`): is the resource a
+    /// Reference at the path points to of a type the slice's target profiles allow?
+    pub(crate) fn type_match_resolved(
+        &mut self,
+        p: &Profile,
+        slice: &ElementRule,
+        path: &str,
+        node: &Node<'a>,
+    ) -> SliceMatch {
+        let Some(json) = node.value else { return SliceMatch::No };
+        let prefix = path.strip_suffix("resolve()").unwrap_or(path).trim_end_matches('.');
+        let prefix = if prefix == "$this" { "" } else { prefix };
+        let Some(rule) = find_rule(p, slice, prefix) else { return SliceMatch::Undecidable };
+        let model = tsunagu_model::r4();
+        let mut expected: Vec<String> = Vec::new();
+        for t in rule.types.iter().filter(|t| t.code == "Reference") {
+            for url in &t.target_profiles {
+                let ty = match self.v.profile(url) {
+                    Some(tp) => tp.type_name.clone(),
+                    None => match url.rsplit('/').next() {
+                        Some(last) if url.starts_with("http://hl7.org/fhir/StructureDefinition/") => last.to_owned(),
+                        _ => return SliceMatch::Undecidable,
+                    },
+                };
+                expected.push(ty);
+            }
+        }
+        if expected.is_empty() {
+            return SliceMatch::Undecidable;
+        }
+        let references = if prefix.is_empty() {
+            vec![json]
+        } else {
+            match actual_values(json, prefix) {
+                Some(v) => v,
+                None => return SliceMatch::Undecidable,
+            }
+        };
+        if references.is_empty() {
+            return SliceMatch::No;
+        }
+        for r in references {
+            let literal = r.get("reference").and_then(Value::as_str);
+            let target_type = literal
+                .and_then(|l| self.resolver.find(l))
+                .and_then(|t| t.get("resourceType"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| literal.and_then(reference_type).map(str::to_owned))
+                .or_else(|| r.get("type").and_then(Value::as_str).map(str::to_owned));
+            let Some(target_type) = target_type else { return SliceMatch::Undecidable };
+            if !expected.iter().any(|e| e == &target_type || model.is_subtype(&target_type, e)) {
+                return SliceMatch::No;
+            }
+        }
+        SliceMatch::Yes
     }
 
     /// A `profile` discriminator: does the resource the element holds (`resource`) or
@@ -327,11 +395,25 @@ impl<'v, 'a> Walk<'v, 'a> {
         };
         let reference = json.get("reference").and_then(Value::as_str);
         let (target, profiles) = match (path, reference) {
-            ("resource", _) => {
-                (json.get("resource"), find_rule(p, slice, "resource").map(type_profiles).unwrap_or_default())
-            }
             ("resolve()", Some(r)) | ("$this", Some(r)) => (self.resolver.find(r), target_profiles(slice)),
             ("$this", None) => (Some(json), type_profiles(slice)),
+            // `item.resolve()`: the resource the one Reference at `item` points to.
+            (path, _) if path.ends_with(".resolve()") => {
+                let prefix = path.strip_suffix(".resolve()").unwrap_or(path);
+                let refs = actual_values(json, prefix).unwrap_or_default();
+                let [r] = refs.as_slice() else { return SliceMatch::Undecidable };
+                let target = r.get("reference").and_then(Value::as_str).and_then(|l| self.resolver.find(l));
+                (target, find_rule(p, slice, prefix).map(target_profiles).unwrap_or_default())
+            }
+            // A resource held at the path (`resource`, `entry.resource`).
+            (path, _) if !path.contains('(') => {
+                let values = actual_values(json, path).unwrap_or_default();
+                let [v] = values.as_slice() else { return SliceMatch::Undecidable };
+                if v.get("resourceType").is_none() {
+                    return SliceMatch::Undecidable;
+                }
+                (Some(*v), find_rule(p, slice, path).map(type_profiles).unwrap_or_default())
+            }
             _ => return SliceMatch::Undecidable,
         };
         let Some(target) = target else { return SliceMatch::Undecidable };
@@ -424,6 +506,21 @@ fn nested_resource_type<'a>(node: &Node<'a>) -> Option<&'a str> {
     let ty = node.type_name();
     let holds_resource = matches!(ty, "Resource" | "DomainResource") || tsunagu_model::r4().is_resource_type(ty);
     holds_resource.then_some(rt)
+}
+
+/// The resource type a literal reference names (`Patient/1`, `http://x/fhir/Patient/1`,
+/// `Patient/1/_history/2`); `None` for `#id`, `urn:` and other forms.
+fn reference_type(reference: &str) -> Option<&str> {
+    let model = tsunagu_model::r4();
+    let path = reference.split(['?', '#']).next()?;
+    let path = match path.find("/_history/") {
+        Some(i) => &path[..i],
+        None => path,
+    };
+    let mut parts = path.rsplit('/');
+    let _id = parts.next()?;
+    let ty = parts.next()?;
+    model.is_resource_type(ty).then_some(ty)
 }
 
 /// Whether `inner` is one of `resource`'s contained resources.
