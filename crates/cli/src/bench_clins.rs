@@ -161,14 +161,11 @@ fn submit_all(
 }
 
 type Waiting = Vec<(usize, usize, tsunagu_interaction::clins::PreparedSubmission)>;
+/// Tallies one submission: its kind, its resources, and whether it was stored.
+type Note<'n> = dyn FnMut(usize, usize, Result<(), &tsunagu_interaction::InteractionError>) + 'n;
 
 /// Commits the waiting submissions as one group and tallies each.
-fn commit(
-    fhir: &Interactions,
-    batch: &mut Waiting,
-    ctx: &RequestContext,
-    note: &mut dyn FnMut(usize, usize, Result<(), &tsunagu_interaction::InteractionError>),
-) {
+fn commit(fhir: &Interactions, batch: &mut Waiting, ctx: &RequestContext, note: &mut Note<'_>) {
     let (meta, prepared): (Vec<(usize, usize)>, Vec<_>) =
         std::mem::take(batch).into_iter().map(|(k, n, p)| ((k, n), p)).unzip();
     for ((k, n), r) in meta.into_iter().zip(fhir.commit_submissions(prepared, ctx)) {
