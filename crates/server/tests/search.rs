@@ -320,3 +320,322 @@ async fn include_iterate_stops_at_its_limit() {
     let r = s.get("Organization?_id=o0&_include=Organization:partof").await;
     assert_eq!(count(&json(r).await), 2);
 }
+
+// ---------------------------------------------------------------------------------------
+// The sort-driven plan against the general one.
+
+/// Every random search (1–3 conditions, 0–3 sort keys, an offset and a count) over Synthea
+/// patients answers the same page, order, total and next link whether the store walks the
+/// first sort key's index (forced: from 0 estimated matches on) or sorts every match.
+/// Extra Observations add wide, open, backwards and instant dates; then one with two dates
+/// (a Timing) takes the walk's start bounds away, and its deletion gives them back.
+#[test]
+fn sort_walk_pages_equal_the_general_plan() {
+    let Some(bundles) = synthea_bundles(12) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        std::sync::Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
+    let config = tsunagu_interaction::InteractionConfig { max_count: 1000, ..Default::default() };
+    let fhir = tsunagu_interaction::Interactions::new(
+        store.clone(),
+        std::sync::Arc::new(tsunagu_interaction::NoCheck),
+        config,
+    );
+    let ctx = tsunagu_interaction::RequestContext::new("http://x");
+    let mut samples = Samples::default();
+    for b in bundles {
+        samples.read(&b);
+        fhir.bundle(b, &ctx).unwrap();
+    }
+    for (i, effective) in [
+        json!({"effectivePeriod": {"start": "2015-03-01", "end": "2015-06-01"}}),
+        json!({"effectivePeriod": {"start": "2016-05-01"}}),
+        json!({"effectivePeriod": {"end": "2012-02-01"}}),
+        json!({"effectivePeriod": {"start": "2016-05-01T10:00:00Z", "end": "2016-01-01"}}),
+        json!({"effectiveDateTime": "2018"}),
+        json!({"effectiveDateTime": "2019-07"}),
+        json!({"effectiveInstant": "2017-04-02T08:30:00.123Z"}),
+        json!({"effectiveDateTime": "2016-02-10"}),
+        json!({"effectiveDateTime": "2013-11-30"}),
+        json!({"effectivePeriod": {"start": "2014-08-31T22:00:00Z", "end": "2014-09-01T03:00:00Z"}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut o = json!({"resourceType": "Observation", "id": format!("extra{i}"), "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+            "valueQuantity": {"value": 150 + i, "system": "http://unitsofmeasure.org", "code": "cm"}});
+        o.as_object_mut().unwrap().extend(effective.as_object().unwrap().clone());
+        samples.read(&json!({"entry": [{"resource": o.clone()}]}));
+        fhir.update("Observation", &format!("extra{i}"), o, None, &ctx).unwrap();
+    }
+    // Resources without the values the searches sort by: last in either direction.
+    for i in 0..3 {
+        let bare = [
+            json!({"resourceType": "Observation", "id": format!("bare{i}"), "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]}}),
+            json!({"resourceType": "Patient", "id": format!("bare{i}"), "active": true}),
+            json!({"resourceType": "Condition", "id": format!("bare{i}"), "subject": {"reference": "Patient/bare0"}}),
+            json!({"resourceType": "Encounter", "id": format!("bare{i}"), "status": "finished",
+                   "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}),
+        ];
+        for r in bare {
+            fhir.update(r["resourceType"].as_str().unwrap(), &format!("bare{i}"), r.clone(), None, &ctx).unwrap();
+        }
+    }
+    let mut rng = SplitMix(std::env::var("SORT_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(17));
+    let mut report = Differential::default();
+    report.run(&fhir, &store, &ctx, &samples, &mut rng, 1500);
+    let timing = json!({"resourceType": "Observation", "id": "timing", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+        "effectiveTiming": {"event": ["2014-01-01", "2021-06-01T12:00:00Z"]}});
+    fhir.update("Observation", "timing", timing, None, &ctx).unwrap();
+    report.run(&fhir, &store, &ctx, &samples, &mut rng, 500);
+    fhir.delete("Observation", "timing", None, &ctx).unwrap();
+    report.run(&fhir, &store, &ctx, &samples, &mut rng, 500);
+    println!(
+        "sort walk differential: {} searches, {} pages answered by the walk, {} mismatches",
+        report.cases,
+        report.walked,
+        report.mismatches.len()
+    );
+    for m in report.mismatches.iter().take(20) {
+        println!("  MISMATCH {m}");
+    }
+    assert!(report.mismatches.is_empty());
+    assert!(report.walked as usize >= report.cases / 3, "too few pages ({}) came from the walk", report.walked);
+}
+
+/// The first `n` Synthea patient bundles (SKIP without the shared data).
+fn synthea_bundles(n: usize) -> Option<Vec<Value>> {
+    let path = tsunagu_reference::find("data/synthea-r4-dev.tar.zst")?;
+    let mut archive = tar::Archive::new(zstd::Decoder::new(std::fs::File::open(path).unwrap()).unwrap());
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy().ends_with(".json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            out.push(serde_json::from_str(&text).unwrap());
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A small seeded generator (SplitMix64), so a failing case can be run again.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Values found in the loaded data, to search for.
+#[derive(Default)]
+struct Samples {
+    /// By resource type: the values of the date parameter its searches use.
+    dates: std::collections::HashMap<String, Vec<String>>,
+    codes: Vec<(String, String)>,
+    numbers: Vec<String>,
+    families: Vec<String>,
+}
+
+impl Samples {
+    fn read(&mut self, bundle: &Value) {
+        for e in bundle["entry"].as_array().into_iter().flatten() {
+            let r = &e["resource"];
+            let ty = r["resourceType"].as_str().unwrap_or_default();
+            for key in ["effectiveDateTime", "effectiveInstant", "birthDate", "onsetDateTime"] {
+                if let Some(d) = r[key].as_str() {
+                    self.dates.entry(ty.to_string()).or_default().push(d.to_string());
+                }
+            }
+            for period in [&r["period"], &r["effectivePeriod"]] {
+                for end in ["start", "end"] {
+                    if let Some(d) = period[end].as_str() {
+                        self.dates.entry(ty.to_string()).or_default().push(d.to_string());
+                    }
+                }
+            }
+            for c in r["code"]["coding"].as_array().into_iter().flatten().take(1) {
+                if let (Some(s), Some(c)) = (c["system"].as_str(), c["code"].as_str()) {
+                    self.codes.push((s.to_string(), c.to_string()));
+                }
+            }
+            if let Some(v) = r["valueQuantity"]["value"].as_f64() {
+                self.numbers.push(v.to_string());
+            }
+            for n in r["name"].as_array().into_iter().flatten() {
+                if let Some(f) = n["family"].as_str() {
+                    self.families.push(f.to_string());
+                }
+            }
+        }
+    }
+
+    /// A date from the data at a random precision, or another time of its day, as a
+    /// search value (`+` escaped).
+    fn date(&self, ty: &str, rng: &mut SplitMix) -> String {
+        let d = rng.pick(&self.dates[ty]);
+        let day = &d[..d.len().min(10)];
+        // Times of day find the day-wide values (birth dates) with both ends outside them.
+        match rng.below(6) {
+            0 => d[..d.len().min(4)].to_string(),
+            1 => d[..d.len().min(7)].to_string(),
+            2 => day.to_string(),
+            3 => d.replace('+', "%2B"),
+            _ if day.len() == 10 => format!("{day}T{:02}:{:02}:{:02}Z", rng.below(24), rng.below(60), rng.below(60)),
+            _ => day.to_string(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Differential {
+    cases: usize,
+    walked: u64,
+    mismatches: Vec<String>,
+}
+
+impl Differential {
+    fn run(
+        &mut self,
+        fhir: &tsunagu_interaction::Interactions,
+        store: &tsunagu_store::SqliteStore,
+        ctx: &tsunagu_interaction::RequestContext,
+        samples: &Samples,
+        rng: &mut SplitMix,
+        n: usize,
+    ) {
+        for _ in 0..n {
+            let (ty, query) = random_search(samples, rng);
+            // The general plan first: its total places the offset.
+            store.set_sort_walk(None);
+            let general = page(fhir, ctx, ty, &format!("{query}&_total=accurate&_count=1"));
+            let total = general.1.unwrap_or(0) as usize;
+            let offset = if rng.below(2) == 0 { 0 } else { rng.below(total + 3) };
+            let count = 1 + rng.below(12);
+            let paged = format!("{query}&_total=accurate&_count={count}&_offset={offset}");
+            let want = page(fhir, ctx, ty, &paged);
+            store.set_sort_walk(Some(0));
+            let before = store.sort_walk_pages();
+            let got = page(fhir, ctx, ty, &paged);
+            self.walked += store.sort_walk_pages() - before;
+            store.set_sort_walk(Some(2000));
+            self.cases += 1;
+            if got != want {
+                self.mismatches.push(format!("{ty}?{paged}: walk {got:?}, general {want:?}"));
+            }
+        }
+    }
+}
+
+/// The ids, total and whether a next link follows.
+fn page(
+    fhir: &tsunagu_interaction::Interactions,
+    ctx: &tsunagu_interaction::RequestContext,
+    ty: &str,
+    query: &str,
+) -> (Vec<String>, Option<u64>, bool) {
+    let params = tsunagu_interaction::SearchParams::parse(query);
+    let b = fhir.search(Some(ty), &params, ctx).unwrap_or_else(|e| panic!("{ty}?{query}: {e}"));
+    let ids = b["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let next = b["link"].as_array().into_iter().flatten().any(|l| l["relation"] == "next");
+    (ids, b["total"].as_u64(), next)
+}
+
+/// A type, 1–3 conditions and 0–3 sort keys (the sort is first, so it leads the walk).
+fn random_search(samples: &Samples, rng: &mut SplitMix) -> (&'static str, String) {
+    let ty = *rng.pick(&["Observation", "Observation", "Observation", "Patient", "Patient", "Condition", "Encounter"]);
+    let (date, sorts): (&str, &[&str]) = match ty {
+        "Observation" => {
+            ("date", &["date", "date", "code", "value-quantity", "status", "category", "_id", "_lastUpdated"])
+        }
+        "Patient" => ("birthdate", &["birthdate", "name", "family", "gender", "_id"]),
+        "Condition" => ("onset-date", &["onset-date", "code", "clinical-status", "recorded-date", "_lastUpdated"]),
+        _ => ("date", &["date", "class", "type", "status", "_id"]),
+    };
+    let mut parts = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let op = *rng.pick(&["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]);
+        let cond = match rng.below(8) {
+            0..=2 => format!("{date}={op}{}", samples.date(ty, rng)),
+            3 => {
+                // A window: both bounds on the one date.
+                let (a, b) = (samples.date(ty, rng), samples.date(ty, rng));
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                let (l, h) = (*rng.pick(&["ge", "gt", "sa"]), *rng.pick(&["lt", "le", "eb"]));
+                format!("{date}={l}{lo}&{date}={h}{hi}")
+            }
+            4 => {
+                let (s, c) = rng.pick(&samples.codes);
+                match (ty, rng.below(3)) {
+                    ("Patient", _) => format!("gender={}", rng.pick(&["male", "female"])),
+                    ("Encounter", _) => format!("status={}", rng.pick(&["finished", "in-progress"])),
+                    (_, 0) => format!("code={s}|{c}"),
+                    (_, 1) => format!("code={c},{}", rng.pick(&samples.codes).1),
+                    _ => format!("code:not={c}"),
+                }
+            }
+            5 => match ty {
+                "Observation" => format!("value-quantity={op}{}", rng.pick(&samples.numbers)),
+                "Patient" => {
+                    let f = rng.pick(&samples.families);
+                    format!("name={}", &f[..f.len().min(1 + rng.below(3))])
+                }
+                _ => format!("{date}:missing={}", rng.pick(&["true", "false"])),
+            },
+            6 => match ty {
+                "Observation" => format!("category={}", rng.pick(&["vital-signs", "laboratory", "survey", "exam"])),
+                "Condition" => format!("clinical-status={}", rng.pick(&["active", "resolved"])),
+                "Encounter" => format!("class={}", rng.pick(&["AMB", "EMER", "IMP", "WELLNESS"])),
+                _ => format!("birthdate={op}{}", samples.date(ty, rng)),
+            },
+            _ => match ty {
+                "Patient" => "active=true".into(),
+                "Condition" => format!("verification-status={}", rng.pick(&["confirmed", "provisional"])),
+                _ => format!("status{}={}", rng.pick(&["", ":not"]), rng.pick(&["final", "finished", "amended"])),
+            },
+        };
+        parts.push(cond);
+    }
+    let mut keys: Vec<String> = Vec::new();
+    if rng.below(2) == 0 {
+        // Half the searches sort by the date they may also be bounded on.
+        keys.push(format!("{}{date}", if rng.below(2) == 0 { "-" } else { "" }));
+    }
+    for _ in 0..rng.below(4 - keys.len()) {
+        let k = rng.pick(sorts);
+        if !keys.iter().any(|x| x.trim_start_matches('-') == *k) {
+            keys.push(format!("{}{k}", if rng.below(2) == 0 { "-" } else { "" }));
+        }
+    }
+    let mut query = parts.join("&");
+    if !keys.is_empty() {
+        query = format!("_sort={}&{query}", keys.join(","));
+    }
+    (ty, query)
+}

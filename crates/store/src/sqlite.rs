@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS idx_date (type TEXT NOT NULL, param TEXT NOT NULL, lo
 CREATE INDEX IF NOT EXISTS idx_date_seq ON idx_date(seq);
 -- Date values wider than a day (months, years, periods, open ends) again, so that a window
 -- query can find the narrow ones by a short range of `lo` in idx_date and the wide ones here.
+-- How many current versions have more than one idx_date row for a date parameter (a row
+-- only while there are some): where there are none, a date condition on the parameter
+-- bounds the one value each matching resource has, so a sorted page can start its walk of
+-- idx_date at that bound (`sqlite_sort`).
+CREATE TABLE IF NOT EXISTS idx_date_multi (type TEXT NOT NULL, param TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (type, param)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idx_date_wide (type TEXT NOT NULL, param TEXT NOT NULL, lo INTEGER NOT NULL,
     hi INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, lo, hi, seq)) WITHOUT ROWID;
@@ -98,6 +104,7 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Connection>,
     clock: AtomicI64,
+    sort_walk: std::sync::Arc<crate::sqlite_sort::SortWalk>,
 }
 
 const MAX_IDLE_READERS: usize = 32;
@@ -124,10 +131,15 @@ impl SqliteStore {
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         let had_records: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
+        let had_multi: bool =
+            writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_date_multi'", [], |r| r.get(0))?;
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(crate::sqlite_audit::SCHEMA)?;
         if !had_records {
             crate::sqlite_record::build_missing(&writer)?;
+        }
+        if !had_multi {
+            crate::sqlite_index::count_multi_dates_missing(&writer)?;
         }
         crate::sqlite_record::register_sort_value(&writer)?;
         let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
@@ -137,7 +149,20 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             clock: AtomicI64::new(last),
+            sort_walk: Default::default(),
         })
+    }
+
+    /// From how many estimated matches on a `_sort` page is found by walking the first sort
+    /// key's index (`sqlite_sort`; 2,000 unless set), or never (`None`): for tests and
+    /// benchmarks that compare that plan with the general one on the same data.
+    pub fn set_sort_walk(&self, min_matches: Option<u64>) {
+        self.sort_walk.set(min_matches);
+    }
+
+    /// How many `_sort` pages the index walk has answered since the store was opened.
+    pub fn sort_walk_pages(&self) -> u64 {
+        self.sort_walk.pages()
     }
 
     /// A new read-only connection set up as the pooled readers are.
@@ -331,7 +356,11 @@ impl WriteTxn for SqliteTxn<'_> {
 }
 
 /// One page of a search on connection `c` (a pooled reader or a pinned view).
-pub(crate) fn search_on(c: &Connection, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+pub(crate) fn search_on(
+    c: &Connection,
+    q: &SearchQuery,
+    walk: &crate::sqlite_sort::SortWalk,
+) -> Result<SearchPage, StoreError> {
     crate::sqlite_has::with_plans(c, q, || {
         let mut values = Vec::new();
         let filter = where_clause(q, "r", &mut values);
@@ -366,7 +395,7 @@ pub(crate) fn search_on(c: &Connection, q: &SearchQuery) -> Result<SearchPage, S
                 values.push(rusqlite::types::Value::Integer(after));
             }
             format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
-        } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values)? {
+        } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values, walk)? {
             let more = seqs.len() > q.count;
             let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
             return Ok(SearchPage { resources, total, more });
@@ -426,12 +455,13 @@ impl Store for SqliteStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_reader(|c| search_on(c, q))
+        self.with_reader(|c| search_on(c, q, &self.sort_walk))
     }
 
     fn pinned(&self) -> Result<Box<dyn crate::PinnedView>, StoreError> {
         let conn = self.open_reader()?;
-        crate::sqlite_pinned::SqlitePinned::begin(conn).map(|p| Box::new(p) as Box<dyn crate::PinnedView>)
+        crate::sqlite_pinned::SqlitePinned::begin(conn, self.sort_walk.clone())
+            .map(|p| Box::new(p) as Box<dyn crate::PinnedView>)
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {

@@ -68,9 +68,19 @@ fn plain(q: &SearchQuery) -> bool {
 /// condition's index alone and capped at `cap`; `cap` when no condition can be counted
 /// (then everything of the type may match). Shared with the sort-driven plan.
 pub(crate) fn fewest_matches(c: &Connection, q: &SearchQuery, cap: i64) -> Result<i64, StoreError> {
+    fewest_matches_except(c, q, cap, &[])
+}
+
+/// [`fewest_matches`] not counting the clauses at positions `skip`.
+pub(crate) fn fewest_matches_except(
+    c: &Connection,
+    q: &SearchQuery,
+    cap: i64,
+    skip: &[usize],
+) -> Result<i64, StoreError> {
     let Some(ty) = q.resource_type.as_deref() else { return Ok(cap) };
     let mut fewest = cap;
-    for clause in &q.clauses {
+    for (_, clause) in q.clauses.iter().enumerate().filter(|(i, _)| !skip.contains(i)) {
         let mut values = Vec::new();
         if let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, cap, &mut values) {
             let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;

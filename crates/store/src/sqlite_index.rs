@@ -14,6 +14,7 @@ pub(crate) fn insert(c: &Connection, seq: i64, ty: &str, entries: &[IndexEntry])
     let mut rows = RowInserter::new(c);
     entries.iter().try_for_each(|e| rows.insert(seq, ty, e))?;
     insert_record(c, seq, entries)?;
+    count_multi_dates(c, ty, &mut date_rows(entries), 1)?;
     insert_fulltext(c, seq, entries)
 }
 
@@ -72,6 +73,65 @@ fn record_rows<'a>(e: &'a IndexEntry, record: &mut Record<'a>) {
     }
 }
 
+/// The `idx_date` rows (parameter, `lo`, `hi`) of a version's entries, possibly repeated.
+fn date_rows(entries: &[IndexEntry]) -> Vec<(&[u8], i64, i64)> {
+    let date = |e: &IndexEntry| match e.value {
+        IndexValue::Date { lo, hi } => Some((lo, hi)),
+        _ => None,
+    };
+    entries.iter().filter_map(|e| date(e).map(|(lo, hi)| (e.param.as_bytes(), lo, hi))).collect()
+}
+
+/// Moves by `delta` (a version written: 1, removed: -1) the count in `idx_date_multi` of
+/// each parameter that has more than one distinct row among `dates` (parameter, `lo`,
+/// `hi`: one version's `idx_date` rows, possibly repeated).
+pub(crate) fn count_multi_dates(
+    c: &Connection,
+    ty: &str,
+    dates: &mut Vec<(&[u8], i64, i64)>,
+    delta: i64,
+) -> Result<(), StoreError> {
+    if dates.len() < 2 {
+        return Ok(());
+    }
+    dates.sort_unstable();
+    dates.dedup();
+    let mut at = 0;
+    while at < dates.len() {
+        let param = dates[at].0;
+        let n = dates[at..].iter().take_while(|d| d.0 == param).count();
+        at += n;
+        if n < 2 {
+            continue;
+        }
+        let p = rusqlite::types::ValueRef::Text(param);
+        let p = rusqlite::types::ToSqlOutput::Borrowed(p);
+        if delta > 0 {
+            c.prepare_cached(
+                "INSERT INTO idx_date_multi (type, param, n) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (type, param) DO UPDATE SET n = n + ?3",
+            )?
+            .execute(params![ty, p, delta])?;
+        } else {
+            c.prepare_cached("UPDATE idx_date_multi SET n = n + ?3 WHERE type = ?1 AND param = ?2")?
+                .execute(params![ty, p, delta])?;
+            c.prepare_cached("DELETE FROM idx_date_multi WHERE type = ?1 AND param = ?2 AND n <= 0")?
+                .execute(params![ty, p])?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills `idx_date_multi` from `idx_date` (a database written before it existed), through
+/// the `seq` index, in one statement.
+pub(crate) fn count_multi_dates_missing(c: &Connection) -> Result<(), StoreError> {
+    c.execute_batch(
+        "INSERT INTO idx_date_multi (type, param, n) SELECT type, param, COUNT(*) FROM \
+         (SELECT type, param FROM idx_date GROUP BY seq, type, param HAVING COUNT(*) > 1) GROUP BY type, param",
+    )?;
+    Ok(())
+}
+
 /// The one full-text row of a version: `_text` and `_content` entries share it (rowid =
 /// seq), so they cannot go row by row like the other kinds.
 fn insert_fulltext(c: &Connection, seq: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
@@ -122,6 +182,7 @@ pub(crate) fn insert_sorted(c: &Connection, versions: &[(i64, &str, &[IndexEntry
     let mut inserter = RowInserter::new(c);
     rows.iter().try_for_each(|r| inserter.insert(r.seq, r.ty, r.entry))?;
     versions.iter().try_for_each(|(seq, _, entries)| insert_record(c, *seq, entries))?;
+    versions.iter().try_for_each(|(_, ty, entries)| count_multi_dates(c, ty, &mut date_rows(entries), 1))?;
     versions.iter().try_for_each(|(seq, _, entries)| insert_fulltext(c, *seq, entries))
 }
 

@@ -12,17 +12,21 @@ pub(crate) struct SqlitePinned {
     conn: Connection,
     high_seq: i64,
     last_updated_ms: i64,
+    sort_walk: std::sync::Arc<crate::sqlite_sort::SortWalk>,
 }
 
 impl SqlitePinned {
-    pub(crate) fn begin(conn: Connection) -> Result<SqlitePinned, StoreError> {
+    pub(crate) fn begin(
+        conn: Connection,
+        sort_walk: std::sync::Arc<crate::sqlite_sort::SortWalk>,
+    ) -> Result<SqlitePinned, StoreError> {
         conn.execute_batch("BEGIN")?;
         // The first read starts the read transaction; everything after sees this state.
         let (high_seq, last_updated_ms): (i64, i64) =
             conn.query_row("SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(last_updated), 0) FROM resource", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-        Ok(SqlitePinned { conn, high_seq, last_updated_ms })
+        Ok(SqlitePinned { conn, high_seq, last_updated_ms, sort_walk })
     }
 }
 
@@ -36,7 +40,7 @@ impl PinnedView for SqlitePinned {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        crate::sqlite::search_on(&self.conn, q)
+        crate::sqlite::search_on(&self.conn, q, &self.sort_walk)
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {

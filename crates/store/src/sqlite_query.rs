@@ -18,7 +18,7 @@ pub(crate) fn table(kind: IndexKind) -> &'static str {
     }
 }
 
-fn test_kind(t: &Test) -> IndexKind {
+pub(crate) fn test_kind(t: &Test) -> IndexKind {
     match t {
         Test::Token { .. } | Test::TokenText(_) | Test::TokenIn(_) => IndexKind::Token,
         Test::StringStarts(_) | Test::StringContains(_) | Test::StringExact(_) => IndexKind::String,
@@ -55,6 +55,19 @@ pub(crate) fn where_clause_except(q: &SearchQuery, alias: &str, skip: Option<usi
         sql.push_str(&balanced(&clauses, " AND "));
     }
     sql
+}
+
+/// The query's clauses alone, on the `seq` of an index row aliased `alias`: for a query
+/// whose conditions are all index tests ([`index_only`]), what [`where_clause`] says of a
+/// resource that has index rows (they exist only for current, live versions of their type).
+pub(crate) fn index_row_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
+    let ty = q.resource_type.as_deref();
+    let clauses: Vec<String> = q.clauses.iter().map(|clause| clause_sql(clause, ty, alias, values)).collect();
+    if clauses.is_empty() {
+        "1 = 1".into()
+    } else {
+        balanced(&clauses, " AND ")
+    }
 }
 
 fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
@@ -509,8 +522,15 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
 
 /// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties.
 pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> String {
+    order_by_from(keys, 0, alias, values)
+}
+
+/// [`order_by`] leaving out the keys before `from` (the sort-driven plan orders a group of
+/// resources equal in those): the same terms for the keys that remain and the same
+/// tie-break, `seq` in the first key's direction.
+pub(crate) fn order_by_from(keys: &[SortKey], from: usize, alias: &str, values: &mut Vec<V>) -> String {
     let mut parts = Vec::new();
-    for k in keys {
+    for k in keys.iter().skip(from) {
         let dir = if k.descending { "DESC" } else { "ASC" };
         let expr = match &k.param {
             SortParam::Id => format!("{alias}.id"),

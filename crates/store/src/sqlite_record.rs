@@ -242,7 +242,18 @@ pub(crate) fn delete(c: &Connection, seq: i64, ty: &str) -> Result<(), StoreErro
         }
     };
     if let Some(record) = record {
-        for (table, values) in rows(&record)? {
+        let rows = rows(&record)?;
+        let mut dates: Vec<(&[u8], i64, i64)> = Vec::new();
+        for (table, values) in &rows {
+            if let (table::DATE, [p, lo, hi]) = (*table, values.as_slice()) {
+                if let (ValueRef::Text(p), ValueRef::Integer(lo), ValueRef::Integer(hi)) = (view(p), view(lo), view(hi))
+                {
+                    dates.push((p, lo, hi));
+                }
+            }
+        }
+        crate::sqlite_index::count_multi_dates(c, ty, &mut dates, -1)?;
+        for (table, values) in rows {
             let (name, keys, _) = TABLES[table as usize];
             let tests: Vec<String> = keys.iter().map(|k| format!(" AND {k} = ?")).collect();
             let sql = format!("DELETE FROM {name} WHERE type = ?{} AND seq = ?", tests.concat());

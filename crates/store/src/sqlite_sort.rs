@@ -1,28 +1,78 @@
-//! Sorted pages driven by the sort parameter's own index.
+//! Sorted pages driven by the first sort key's own index.
 //!
-//! The general plan for `_sort` collects every match, computes each one's sort value and
+//! The general plan for `_sort` collects every match, computes each one's sort values and
 //! sorts them all: fine for a few hundred matches, slow for `Observation?code=…&_sort=-date`
 //! over tens of thousands. When the filter matches many resources, walking the index of
-//! the sort parameter in key order and keeping the first rows that pass the filter finds
+//! the first sort key in key order and keeping the first rows that pass the filter finds
 //! the page after reading about `page × (rows / matches)` index entries instead.
 //!
 //! The walk yields each resource at its smallest value (ascending) or largest value
-//! (descending) first, which is exactly the general plan's `MIN`/`MAX` sort value, and
-//! breaks ties by `seq` in the sort direction like the general plan. Resources without a
-//! value sort last; when the walk runs out before the page is full, the caller falls back
-//! to the general plan, which places them.
+//! (descending) first, which is exactly the general plan's `MIN`/`MAX` sort value of the
+//! first key (a date by its start `lo` in both directions), and breaks ties by `seq` in
+//! the sort direction like the general plan. With more keys, the resources sharing one
+//! first-key value form a group; a group that reaches into the page is ordered by the
+//! general plan's own `ORDER BY` terms for the later keys (computed for its members only),
+//! a group before the page is only counted. Resources without a first-key value sort last;
+//! when the walk runs out before the page is full, the caller falls back to the general
+//! plan, which places them — unless a condition requires a value of the first key, when
+//! the walk has met every match.
+//!
+//! A date walk starts at the bound a condition on the same parameter sets
+//! (`date=ge2020-01-01&date=lt2020-02-01&_sort=date` walks from 2020-01-01, descending from
+//! 2020-02-01) only where that bound provably holds for every value of every match: the
+//! condition holds for *some* value of a resource, so only while no resource of the type
+//! has two values of the parameter (`idx_date_multi` counts them); and a lower bound from
+//! `gt`/`ge`/`ap`/a window holds for values at most a day wide, so the wider ones before it
+//! (`idx_date_wide`, few) are read apart and go first ascending, last descending. Bounds on
+//! `lo` from `le`/`eb`/`ne` are not used (they would need `lo <= hi`, which the data does
+//! not promise). The estimate that chooses this plan leaves out the bounding clauses: the
+//! walk reads only rows that can pass them.
+//!
+//! Index rows exist only for current, live versions, so when every condition is an index
+//! test the walk reads index rows alone, and a group's later keys come from the index
+//! records: no resource row is read before the page's own.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use rusqlite::types::Value as V;
 use rusqlite::Connection;
 use rustc_hash::FxHashSet;
 
-use crate::query::{IndexKind, SearchQuery, SortParam};
+use crate::query::{Condition, IndexKind, RangeOp, SearchQuery, SortParam, Test};
+use crate::sqlite_query::test_kind;
 use crate::StoreError;
 
 /// Below this many matches the general plan is cheap enough.
 const DRIVE_MIN_MATCHES: i64 = 2000;
 /// The longest walk before giving up on this plan.
 const WALK_MAX_ROWS: usize = 50_000;
+
+/// When the sort-driven plan is tried, and how often it answered: a store's setting, so that
+/// tests and benchmarks can compare it with the general plan on the same data.
+#[derive(Debug)]
+pub(crate) struct SortWalk {
+    /// The estimated matches from which the walk is tried; `i64::MAX`: never.
+    min_matches: AtomicI64,
+    /// Pages the walk answered.
+    pages: AtomicU64,
+}
+
+impl Default for SortWalk {
+    fn default() -> Self {
+        SortWalk { min_matches: AtomicI64::new(DRIVE_MIN_MATCHES), pages: AtomicU64::new(0) }
+    }
+}
+
+impl SortWalk {
+    pub(crate) fn set(&self, min_matches: Option<u64>) {
+        let n = min_matches.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.min_matches.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pages(&self) -> u64 {
+        self.pages.load(Ordering::Relaxed)
+    }
+}
 
 /// The index column a sort walks; `None` where the column does not lead the index key.
 fn sort_column(kind: IndexKind) -> Option<&'static str> {
@@ -42,44 +92,286 @@ pub(crate) fn sorted_page(
     q: &SearchQuery,
     filter: &str,
     values: &[V],
+    walk: &SortWalk,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    let [key] = q.sort.as_slice() else { return Ok(None) };
-    let SortParam::Index { param, kind } = &key.param else { return Ok(None) };
+    let Some(first) = q.sort.first() else { return Ok(None) };
+    let SortParam::Index { param, kind } = &first.param else { return Ok(None) };
     let (Some(col), Some(ty)) = (sort_column(*kind), q.resource_type.as_ref()) else { return Ok(None) };
-    if crate::sqlite_has::fewest_matches(c, q, DRIVE_MIN_MATCHES)? < DRIVE_MIN_MATCHES {
+    let min_matches = walk.min_matches.load(Ordering::Relaxed);
+    if min_matches == i64::MAX {
         return Ok(None);
     }
-    let dir = if key.descending { "DESC" } else { "ASC" };
+    let bounds = match kind {
+        IndexKind::Date => date_bounds(c, q, ty, param)?,
+        _ => Bounds::default(),
+    };
+    // The walk reads only index rows that can pass the bounding clauses, so only the others
+    // can make it long (and counting a half-open date condition reads half the index).
+    if crate::sqlite_has::fewest_matches_except(c, q, min_matches, &bounds.clauses)? < min_matches {
+        return Ok(None);
+    }
+    let dir = if first.descending { "DESC" } else { "ASC" };
     let table = crate::sqlite_query::table(*kind);
-    let sql = format!(
-        "SELECT d.seq FROM {table} d CROSS JOIN resource r ON r.seq = d.seq WHERE d.type = ? AND d.param = ? AND {filter} \
-         ORDER BY d.{col} {dir}, d.seq {dir}"
-    );
-    let mut all = vec![V::Text(ty.clone()), V::Text(param.clone())];
-    all.extend(values.iter().cloned());
-    let mut stmt = c.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(all))?;
-    let want = q.offset + q.count + 1;
+    // Index rows exist only for current, live versions: when every condition is an index
+    // test, the walk need not read the resource row of each.
+    let (join, filter, values) = if crate::sqlite_query::index_only(q) {
+        let mut own = Vec::new();
+        (String::new(), crate::sqlite_query::index_row_clause(q, "d", &mut own), own)
+    } else {
+        (" CROSS JOIN resource r ON r.seq = d.seq".to_string(), filter.to_string(), values.to_vec())
+    };
+    let mut segments = Vec::new();
+    let mut range = String::new();
+    let mut main = vec![V::Text(ty.clone()), V::Text(param.clone())];
+    if let Some(lo) = bounds.from {
+        range.push_str(&format!(" AND d.{col} >= ?"));
+        main.push(V::Integer(lo));
+    }
+    if let Some(hi) = bounds.below {
+        range.push_str(&format!(" AND d.{col} < ?"));
+        main.push(V::Integer(hi));
+    }
+    main.extend(values.iter().cloned());
+    segments.push((
+        format!(
+            "SELECT d.{col}, d.seq FROM {table} d{join} \
+             WHERE d.type = ? AND d.param = ?{range} AND {filter} ORDER BY d.{col} {dir}, d.seq {dir}"
+        ),
+        main,
+    ));
+    if let (Some(lo), true) = (bounds.from, bounds.wide_before) {
+        // The wide values before the start: they come first ascending, last descending.
+        let mut wide = vec![V::Text(ty.clone()), V::Text(param.clone()), V::Integer(lo)];
+        wide.extend(values.iter().cloned());
+        let sql = format!(
+            "SELECT d.lo, d.seq FROM idx_date_wide d{join} \
+             WHERE d.type = ? AND d.param = ? AND d.lo < ? AND {filter} ORDER BY d.lo {dir}, d.seq {dir}"
+        );
+        segments.insert(if first.descending { 1 } else { 0 }, (sql, wide));
+    }
+    let mut page = Page::new(q);
     let mut seen = FxHashSet::default();
-    let mut page = Vec::with_capacity(q.count + 1);
     let mut walked = 0;
-    while let Some(row) = rows.next()? {
-        // Conditions the estimate could not see (chains, `_has`, OR lists) may still make
-        // the matches rare: past this many index rows the general plan is cheaper.
-        walked += 1;
-        if walked > WALK_MAX_ROWS {
-            return Ok(None);
-        }
-        let seq: i64 = row.get(0)?;
-        if !seen.insert(seq) {
-            continue;
-        }
-        if seen.len() > q.offset {
-            page.push(seq);
-        }
-        if seen.len() == want {
-            return Ok(Some(page));
+    for (sql, params) in segments {
+        let mut stmt = c.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            // Conditions the estimate could not see (chains, `_has`, OR lists) may still make
+            // the matches rare: past this many index rows the general plan is cheaper.
+            walked += 1;
+            if walked > WALK_MAX_ROWS {
+                return Ok(None);
+            }
+            let seq: i64 = row.get(1)?;
+            if !seen.insert(seq) {
+                continue;
+            }
+            if page.add(c, q, row.get(0)?, seq)? {
+                walk.pages.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(page.seqs));
+            }
         }
     }
+    // Every match met (when each has a value of the first key) or only those with a value.
+    if page.finish(c, q)? || every_match_has_value(q, param, *kind) {
+        walk.pages.fetch_add(1, Ordering::Relaxed);
+        return Ok(Some(page.seqs));
+    }
     Ok(None)
+}
+
+/// Whether some clause requires a value of the sort parameter (so no match lacks one).
+fn every_match_has_value(q: &SearchQuery, param: &str, kind: IndexKind) -> bool {
+    q.clauses.iter().any(|clause| {
+        !clause.any.is_empty()
+            && clause.any.iter().all(|c| match c {
+                Condition::Index { param: p, test, negate: false } => p == param && test_kind(test) == kind,
+                Condition::DateWindow { param: p, .. } => p == param && kind == IndexKind::Date,
+                Condition::Missing { param: p, kind: k, missing: false } => p == param && *k == kind,
+                _ => false,
+            })
+    })
+}
+
+/// Where in `idx_date` a walk of a date parameter's values may start and stop.
+#[derive(Default, Debug)]
+struct Bounds {
+    /// Every match has its values at `lo >= from`, except (with `wide_before`) values wider
+    /// than a day, which `idx_date_wide` lists again.
+    from: Option<i64>,
+    wide_before: bool,
+    /// Every match has its values at `lo < below`.
+    below: Option<i64>,
+    /// The clauses that set them.
+    clauses: Vec<usize>,
+}
+
+/// The bounds the date conditions on `param` set on the values of every match, when each
+/// resource has at most one value of it (`idx_date_multi` has no count for it): a condition
+/// holds for some value of a resource, and that is its only value. Without them, or with a
+/// resource holding two values, the walk covers the whole index.
+fn date_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Result<Bounds, StoreError> {
+    let mut b = Bounds::default();
+    for (i, clause) in q.clauses.iter().enumerate() {
+        let [cond] = clause.any.as_slice() else { continue };
+        let Some(one) = condition_bounds(cond, param) else { continue };
+        b.clauses.push(i);
+        // Every match passes every clause: the highest start and the lowest stop hold.
+        if let Some(from) = one.from {
+            if b.from.is_none_or(|f| from > f || (from == f && !one.wide_before)) {
+                (b.from, b.wide_before) = (Some(from), one.wide_before);
+            }
+        }
+        if let Some(below) = one.below {
+            b.below = Some(b.below.map_or(below, |x: i64| x.min(below)));
+        }
+    }
+    if b.from.is_none() && b.below.is_none() {
+        return Ok(b);
+    }
+    let several: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM idx_date_multi WHERE type = ?1 AND param = ?2)")?
+        .query_row([ty, param], |r| r.get(0))?;
+    if several {
+        return Ok(Bounds::default());
+    }
+    if let (Some(from), true) = (b.from, b.wide_before) {
+        // The wide values before the start are read apart: not when they are many.
+        let n: i64 = c
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM idx_date_wide WHERE type = ?1 AND param = ?2 AND lo < ?3 \
+                 LIMIT {WALK_MAX_ROWS})"
+            ))?
+            .query_row(rusqlite::params![ty, param, from], |r| r.get(0))?;
+        if n as usize >= WALK_MAX_ROWS {
+            (b.from, b.wide_before) = (None, false);
+            b.clauses.clear();
+        }
+    }
+    Ok(b)
+}
+
+/// The bounds one condition sets on the value (`lo`, `hi`) that satisfies it, from the SQL
+/// it becomes (`sqlite_query::range_sql` and the `DateWindow` probe). Only bounds that hold
+/// for every satisfying value, whatever its width or even with `hi < lo`, except that a
+/// lower bound may leave out values wider than a day (`wide_before`): a value at most a day
+/// wide (`hi - lo <= DAY`) with `hi > x` has `lo >= x + 1 - DAY`.
+fn condition_bounds(cond: &Condition, param: &str) -> Option<Bounds> {
+    const DAY: i64 = crate::sqlite_index::DAY_MS;
+    let narrow_above = |x: i64| x.saturating_add(1).saturating_sub(DAY);
+    let (from, wide_before, below) = match cond {
+        Condition::Index { param: p, test: Test::Date { op, lo, hi }, negate: false } if p == param => match op {
+            // lo >= s_lo AND hi <= s_hi
+            RangeOp::Eq => (Some(*lo), false, None),
+            // lo >= s_hi
+            RangeOp::Sa => (Some(*hi), false, None),
+            // hi > s_hi
+            RangeOp::Gt => (Some(narrow_above(*hi)), true, None),
+            // hi > s_hi OR lo >= s_lo
+            RangeOp::Ge => (Some(narrow_above(*hi).min(*lo)), true, None),
+            // lo < s_lo
+            RangeOp::Lt => (None, false, Some(*lo)),
+            // lo < s_hi AND hi > s_lo
+            RangeOp::Ap => (Some(narrow_above(*lo)), true, Some(*hi)),
+            // Le (lo < s_lo OR hi <= s_hi), Eb (hi <= s_lo) and Ne bound no `lo`.
+            RangeOp::Le | RangeOp::Eb | RangeOp::Ne => return None,
+        },
+        // idx_date: lo >= w_lo - DAY AND lo < w_hi AND hi > w_lo; idx_date_wide: lo < w_hi AND hi > w_lo.
+        Condition::DateWindow { param: p, lo, hi } if p == param => (Some(lo.saturating_sub(DAY)), true, Some(*hi)),
+        _ => return None,
+    };
+    Some(Bounds { from, wide_before, below, clauses: Vec::new() })
+}
+
+/// A page filled from resources met in first-key order, group by group.
+struct Page {
+    /// The page's `seq`s so far (positions `offset..`).
+    seqs: Vec<i64>,
+    /// Resources in the groups already placed (before or in the page).
+    placed: usize,
+    /// `offset + count + 1`: the position after the last one wanted.
+    end: usize,
+    /// The resources sharing the current first-key value, in walk order.
+    group: Vec<i64>,
+    value: Option<V>,
+    /// Whether later keys order a group; without them the walk order is final.
+    later_keys: bool,
+}
+
+impl Page {
+    fn new(q: &SearchQuery) -> Page {
+        Page {
+            seqs: Vec::with_capacity(q.count + 1),
+            placed: 0,
+            end: q.offset + q.count + 1,
+            group: Vec::new(),
+            value: None,
+            later_keys: q.sort.len() > 1,
+        }
+    }
+
+    /// Adds the resource `seq` met first at first-key value `value`; true once the page is
+    /// full.
+    fn add(&mut self, c: &Connection, q: &SearchQuery, value: V, seq: i64) -> Result<bool, StoreError> {
+        if self.later_keys && self.value.as_ref() != Some(&value) {
+            if self.place_group(c, q)? {
+                return Ok(true);
+            }
+            self.value = Some(value);
+        }
+        self.group.push(seq);
+        if self.later_keys {
+            Ok(false)
+        } else {
+            self.place_group(c, q)
+        }
+    }
+
+    /// Places the last group (the walk ended); true when the page is full.
+    fn finish(&mut self, c: &Connection, q: &SearchQuery) -> Result<bool, StoreError> {
+        self.place_group(c, q)
+    }
+
+    /// Places the current group after the resources before it: the part of it inside the
+    /// page in the general plan's order. True once the page is full.
+    fn place_group(&mut self, c: &Connection, q: &SearchQuery) -> Result<bool, StoreError> {
+        let (from, to) = (self.placed, self.placed + self.group.len());
+        let (lo, hi) = (from.max(q.offset), to.min(self.end));
+        if lo < hi {
+            if self.group.len() == 1 {
+                self.seqs.push(self.group[0]);
+            } else {
+                self.seqs.extend(order_group(c, q, &self.group, lo - from, hi - lo)?);
+            }
+        }
+        self.placed = to;
+        self.group.clear();
+        Ok(self.placed >= self.end)
+    }
+}
+
+/// `take` resources of `group` (equal in the first key) from position `skip`, in the
+/// general plan's order of the later keys.
+fn order_group(
+    c: &Connection,
+    q: &SearchQuery,
+    group: &[i64],
+    skip: usize,
+    take: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let list = format!("[{}]", group.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+    let mut values = vec![V::Text(list)];
+    let order = crate::sqlite_query::order_by_from(&q.sort, 1, "r", &mut values);
+    values.extend([V::Integer(take as i64), V::Integer(skip as i64)]);
+    // Sort values of index keys come from the index record: the resource row is read only
+    // for `_id` and `_lastUpdated`.
+    let rows = if q.sort[1..].iter().all(|k| matches!(k.param, SortParam::Index { .. })) {
+        "(SELECT value AS seq FROM json_each(?)) r"
+    } else {
+        "resource r WHERE r.seq IN (SELECT value FROM json_each(?))"
+    };
+    let sql = format!("SELECT r.seq FROM {rows} ORDER BY {order} LIMIT ? OFFSET ?");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let seqs = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?;
+    Ok(seqs.collect::<Result<_, _>>()?)
 }

@@ -166,3 +166,46 @@ fn a_database_without_records_gains_them_when_opened() {
         .unwrap();
     assert_eq!(seq_indexes, ["idx_date_seq"]);
 }
+
+/// `idx_date_multi` counts, per type and date parameter, the current versions with more
+/// than one distinct value (the sort walk starts at a date bound only where it has none):
+/// kept on writes, updates and deletes, and rebuilt the same for a database without it.
+#[test]
+fn resources_with_several_values_of_a_date_parameter_are_counted() {
+    let date = |param: &str, lo: i64| entry(param, IndexValue::Date { lo, hi: lo + 1 });
+    let two = |n: i64| vec![date("date", n), date("date", n + 10), date("date", n + 10), date("issued", n)];
+    // The same value twice is one index row.
+    let one = |n: i64| vec![date("date", n), date("date", n), date("issued", n)];
+    let counts = |dir: &std::path::Path| -> Vec<(String, String, i64)> {
+        let c = rusqlite::Connection::open(dir.join("tsunagu.sqlite")).unwrap();
+        let mut stmt = c.prepare("SELECT type, param, n FROM idx_date_multi ORDER BY type, param").unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    let obs = |n: i64| vec![("Observation".to_string(), "date".to_string(), n)];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+        put(&store, "a", 1, &two(0), false);
+        assert_eq!(counts(dir.path()), obs(1));
+        put(&store, "b", 1, &two(100), false);
+        put(&store, "c", 1, &one(5), false);
+        assert_eq!(counts(dir.path()), obs(2));
+        put(&store, "a", 2, &one(0), false);
+        assert_eq!(counts(dir.path()), obs(1));
+        put(&store, "b", 2, &[], true);
+        assert_eq!(counts(dir.path()), vec![]);
+        put(&store, "d", 1, &two(7), false);
+        put(&store, "e", 1, &two(9), false);
+        put(&store, "e", 2, &two(11), false);
+        assert_eq!(counts(dir.path()), obs(2));
+    }
+    let c = rusqlite::Connection::open(dir.path().join("tsunagu.sqlite")).unwrap();
+    c.execute_batch("DROP TABLE idx_date_multi").unwrap();
+    drop(c);
+    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+    assert_eq!(counts(dir.path()), obs(2));
+    put(&store, "d", 2, &[], true);
+    assert_eq!(counts(dir.path()), obs(1));
+    assert_eq!(problems(dir.path()), Vec::<String>::new());
+}
