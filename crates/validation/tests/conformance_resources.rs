@@ -508,11 +508,11 @@ fn internal_hyperlinks_resolve_in_the_resource() {
     assert_no_errors(&patient(&div(
         "<p><a href=\"#\">this page</a> and <a href=\"http://example.org/#x\">out</a></p>",
     )));
-    assert_error(
+    assert_warning(
         &patient(&div("<p><a href=\"#missing\">gone</a></p>")),
         "Hyperlink '#missing' ('gone') does not resolve",
     );
-    assert_error(
+    assert_warning(
         &patient(&div("<p>Scan <img src=\"#img1\" alt=\"scan\"/></p>")),
         "Image source '#img1' does not resolve",
     );

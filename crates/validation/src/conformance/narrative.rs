@@ -3,8 +3,9 @@
 //! narrative: an element whose `id` is `x` (the resource's, a contained resource's, any
 //! element's), or, in any of its narratives, an XHTML element with `id="x"` or an
 //! `<a name="x">`; inside a Bundle, the whole Bundle when the resource has none. A link
-//! that resolves to nothing is an error ("Hyperlink … does not resolve"), one that resolves
-//! to several a warning. The XHTML is read by the format crate (`internal_links`,
+//! that resolves to nothing, or to several, is a warning: the R4 pages state no rule for
+//! it (the official v3 terminologies link to anchors named otherwise), and a broken link
+//! in a hospital's narrative should not make a JP-CLINS submission fail. The XHTML is read by the format crate (`internal_links`,
 //! `link_targets`); narratives without an attribute value starting with `#` cost one scan.
 
 use rustc_hash::FxHashMap;
@@ -39,7 +40,7 @@ impl<'a> Walk<'_, 'a> {
             let target = &link.target;
             let text = if link.text.is_empty() { String::new() } else { format!(" ('{}')", link.text) };
             match count {
-                0 => self.error(
+                0 => self.warning(
                     IssueType::Invalid,
                     loc.clone(),
                     format!(
