@@ -646,14 +646,9 @@ async fn signed_documents() {
     refused(plain.post_json("Bundle", &signed(&pki.doctor, 8)).await).await;
 }
 
-/// Retention: past `days` the items go, LTS items only past `lts_days`, the submission
-/// with its last item; every deletion is audited as `operator:purge`.
-#[test]
-fn retention_purge() {
-    use tsunagu_interaction::clins::Retention;
-    use tsunagu_interaction::{InteractionConfig, Interactions, RequestContext};
-    let Some(v) = validator() else { return };
-    let Some(referral) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
+/// Interactions over a fresh SQLite store whose submissions are validated by `v` (no HTTP).
+fn interactions(v: Arc<Validator>) -> (tempfile::TempDir, tsunagu_interaction::Interactions) {
+    use tsunagu_interaction::{InteractionConfig, Interactions};
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
     let fhir =
@@ -662,6 +657,18 @@ fn retention_purge() {
                 validator: v,
                 required: Default::default(),
             }));
+    (dir, fhir)
+}
+
+/// Retention: past `days` the items go, LTS items only past `lts_days`, the submission
+/// with its last item; every deletion is audited as `operator:purge`.
+#[test]
+fn retention_purge() {
+    use tsunagu_interaction::clins::Retention;
+    use tsunagu_interaction::RequestContext;
+    let Some(v) = validator() else { return };
+    let Some(referral) = example("Bundle-Bundle-CLINS-Referral-Example-01.json") else { return };
+    let (_dir, fhir) = interactions(v);
     let ctx = RequestContext::new("http://localhost");
     let bundle = fhir.submit(referral.clone(), &ctx).unwrap().version;
     let held = |ty: &str| {
@@ -696,7 +703,7 @@ fn retention_purge() {
 /// fails is reported alone while the others are stored.
 #[test]
 fn group_commit() {
-    use tsunagu_interaction::{InteractionConfig, Interactions, RequestContext};
+    use tsunagu_interaction::RequestContext;
     let Some(v) = validator() else { return };
     let (Some(obs), Some(referral)) = (
         example("Bundle-Bundle-CLINS-Observations-Example-01.json"),
@@ -704,14 +711,7 @@ fn group_commit() {
     ) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
-    let fhir =
-        Interactions::new(store, Arc::new(tsunagu_server::StructureCheck::default()), InteractionConfig::default())
-            .with_profile_validation(Arc::new(tsunagu_server::ProfileCheck {
-                validator: v,
-                required: Default::default(),
-            }));
+    let (_dir, fhir) = interactions(v);
     let ctx = RequestContext::new("http://localhost");
     let count = |query: &str| {
         let page = fhir.search(Some("Observation"), &tsunagu_interaction::SearchParams::parse(query), &ctx).unwrap();

@@ -19,6 +19,11 @@ impl<'a> Walk<'_, 'a> {
         }
         let Some(code) = q.get("code").and_then(Value::as_str) else { return };
         if let Err(e) = ucum::validate(code) {
+            // The code is echoed back: never more than a line of it.
+            let code: String = match code.char_indices().nth(64) {
+                Some((i, _)) => format!("{}…", &code[..i]),
+                None => code.to_string(),
+            };
             let loc = format!("{}.code", self.location(node));
             self.push(
                 Severity::Error,
