@@ -58,17 +58,9 @@ pub fn run(cfg: &crate::config::Config, plan: Plan) -> Result<(), String> {
     }
     summaries(&fhir, plan.patients, seed);
     drop(fhir);
-    let bytes = dir_size(&bench_cfg.data);
+    let bytes = crate::import::input_size(&bench_cfg.data);
     println!("data directory: {:.1} GiB", bytes as f64 / (1u64 << 30) as f64);
     Ok(())
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    std::fs::read_dir(p).map_or(0, |d| {
-        d.flatten()
-            .map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
-            .sum()
-    })
 }
 
 /// Tally of one Bundle kind.

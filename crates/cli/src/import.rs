@@ -240,7 +240,8 @@ fn described(e: &tsunagu_interaction::InteractionError) -> String {
     out
 }
 
-fn input_size(p: &Path) -> u64 {
+/// Bytes under `p` (a file, or a directory counted recursively).
+pub(crate) fn input_size(p: &Path) -> u64 {
     if p.is_dir() {
         std::fs::read_dir(p).map(|d| d.flatten().map(|e| input_size(&e.path())).sum()).unwrap_or(0)
     } else {

@@ -32,7 +32,7 @@ pub const DEFAULT_EXTENSION_DOMAINS: &[&str] = &[
 ];
 
 /// Whether `url` has a scheme (RFC 3986 §3.1), so is absolute.
-fn is_absolute(url: &str) -> bool {
+pub(crate) fn is_absolute(url: &str) -> bool {
     let Some((scheme, _)) = url.split_once(':') else { return false };
     let mut chars = scheme.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -193,6 +193,12 @@ mod tests {
         assert!(!is_absolute("birthPlace"));
         assert!(!is_absolute("/StructureDefinition/x"));
         assert!(!is_absolute("1x:y"));
+        for ok in ["http://a", "urn:oid:1.2", "urn:uuid:x", "mailto:a@b", "a+b-c.d:x"] {
+            assert!(is_absolute(ok), "{ok}");
+        }
+        for bad in ["a", "/fhir/x", "1ab:x", ":x", "a b:x", "Patient/1"] {
+            assert!(!is_absolute(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -10,15 +10,8 @@ use tsunagu_fhirpath::Node;
 use tsunagu_format::{IssueType, Severity};
 use tsunagu_package::ConformanceKind;
 
+use crate::extension::is_absolute as absolute;
 use crate::walk::Walk;
-
-/// Absolute: a scheme, then `:` (RFC 3986 §3.1).
-fn absolute(uri: &str) -> bool {
-    let Some((scheme, _)) = uri.split_once(':') else { return false };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-}
 
 impl<'a> Walk<'_, 'a> {
     pub(crate) fn check_coding_system(&mut self, node: &Node<'a>) {
@@ -102,18 +95,5 @@ impl<'a> Walk<'_, 'a> {
             format!("The canonical URL '{url}' of a {rt} must be absolute"),
             format!("{rt} の正規 URL '{url}' は絶対 URI でなければなりません"),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn absolute_uris_have_a_scheme() {
-        for ok in ["http://a", "urn:oid:1.2", "urn:uuid:x", "mailto:a@b", "a+b-c.d:x"] {
-            assert!(super::absolute(ok), "{ok}");
-        }
-        for bad in ["a", "/fhir/x", "1ab:x", ":x", "a b:x", "Patient/1"] {
-            assert!(!super::absolute(bad), "{bad}");
-        }
     }
 }
