@@ -71,6 +71,19 @@ pub enum Which {
         #[arg(long, value_delimiter = ',', default_value = "100000")]
         sizes: Vec<usize>,
     },
+    /// Transaction Bundles POSTed over HTTP one after another by one client, into a fresh
+    /// server with the configured `sync` (full unless set): resources/s, ms per Bundle.
+    Transactions {
+        /// Transaction Bundles: a file, a directory or a .tar.zst archive (the Synthea sample).
+        input: std::path::PathBuf,
+        /// Bundles to post (the input is cycled when it has fewer).
+        #[arg(long, default_value_t = 100)]
+        bundles: usize,
+        /// Organization and Practitioner entries become conditional creates (ifNoneExist on
+        /// their identifier).
+        #[arg(long)]
+        conditional: bool,
+    },
 }
 
 pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
@@ -86,5 +99,8 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
         }
         Which::Backup { change_percent } => crate::bench_backup::run(cfg, change_percent),
         Which::Export { sizes } => crate::bench_export::run(&sizes),
+        Which::Transactions { input, bundles, conditional } => {
+            crate::bench_tx::run(cfg, crate::bench_tx::Plan { input, bundles, conditional })
+        }
     }
 }

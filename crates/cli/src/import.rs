@@ -13,9 +13,9 @@ use std::time::Instant;
 use tsunagu_interaction::{Interactions, RequestContext, ReturnPreference, Staged};
 
 /// One unit of work: a whole JSON document, or a chunk of NDJSON lines.
-struct Input {
-    name: String,
-    bytes: Vec<u8>,
+pub(crate) struct Input {
+    pub(crate) name: String,
+    pub(crate) bytes: Vec<u8>,
     ndjson: bool,
     /// Input bytes this unit accounts for, for the progress bar.
     weight: u64,
@@ -249,7 +249,7 @@ pub(crate) fn input_size(p: &Path) -> u64 {
     }
 }
 
-fn read_path(p: &Path, tx: &SyncSender<Input>) -> Result<(), String> {
+pub(crate) fn read_path(p: &Path, tx: &SyncSender<Input>) -> Result<(), String> {
     let name = p.display().to_string();
     if p.is_dir() {
         let mut children: Vec<PathBuf> =

@@ -16,6 +16,10 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use tsunagu_store::{HistoryScope, WriteTxn};
 
+/// Entries from which a transaction's index extraction is split across threads (below it,
+/// starting threads costs more than it saves).
+const PARALLEL_EXTRACTION_MIN_ENTRIES: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verb {
     Get,
@@ -156,12 +160,31 @@ impl Interactions {
                 ids.insert(f.clone(), format!("{}/{id}", e.ty));
             }
         }
-        for e in entries.iter_mut().filter(|e| matches!(e.verb, Verb::Post | Verb::Put)) {
-            let Some(mut resource) = e.resource.clone() else { continue };
-            rewrite_references(&mut resource, &mut |r| ids.get(r).cloned());
-            let index = self.search.index_entries(&e.ty, &resource);
-            e.early = Some((resource, index));
+        // Extraction (FHIRPath, full-text tokens) is most of a large Bundle's CPU outside
+        // the write lock: its chunks run on the cores in parallel.
+        let extract = |chunk: &mut [Entry]| {
+            for e in chunk.iter_mut().filter(|e| matches!(e.verb, Verb::Post | Verb::Put)) {
+                let Some(mut resource) = e.resource.clone() else { continue };
+                rewrite_references(&mut resource, &mut |r| ids.get(r).cloned());
+                let index = self.search.index_entries(&e.ty, &resource);
+                e.early = Some((resource, index));
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || entries.len() < PARALLEL_EXTRACTION_MIN_ENTRIES {
+            return extract(entries);
         }
+        let per = entries.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut chunks = entries.chunks_mut(per);
+            let first = chunks.next();
+            for chunk in chunks {
+                scope.spawn(|| extract(chunk));
+            }
+            if let Some(chunk) = first {
+                extract(chunk);
+            }
+        });
     }
 
     /// Resolves identities, rewrites references and runs the entries inside `txn`.
