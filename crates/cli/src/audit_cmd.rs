@@ -2,13 +2,12 @@
 //! edited, deleted, inserted or reordered (exit 1), and the head hash to keep elsewhere
 //! (compared with `--expect-head`, it also shows records cut from the end).
 
-use tsunagu_store::{hex, ChainBreak, Store};
+use tsunagu_store::{hex, ChainBreak};
 
 use crate::config::Config;
 
 pub fn verify(cfg: &Config, expect_head: Option<&str>) -> Result<bool, String> {
-    let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync)
-        .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+    let store = crate::open_store(cfg)?;
     let report = store.audit_verify().map_err(|e| e.to_string())?;
     let head = hex(&report.head);
     println!("records: {}", report.records);

@@ -11,6 +11,12 @@ use tsunagu_store::SyncMode;
 #[serde(deny_unknown_fields)]
 struct File {
     data: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user@host/db`): store resources there instead of the
+    /// embedded SQLite database in the data directory.
+    database: Option<String>,
+    /// PostgreSQL streaming replicas that reads and searches may use.
+    #[serde(default)]
+    read_replicas: Vec<String>,
     listen: Option<String>,
     base_url: Option<String>,
     /// Same as `limits.max_body_bytes` (kept for configurations written before `[limits]`).
@@ -212,6 +218,8 @@ pub enum Validate {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data: PathBuf,
+    /// `None`: the embedded SQLite database in `data`.
+    pub database: Option<Database>,
     pub listen: Option<String>,
     pub base_url: Option<String>,
     pub sync: SyncMode,
@@ -233,6 +241,38 @@ pub struct Config {
     pub retention: tsunagu_interaction::clins::Retention,
     /// Bulk export settings; `dir` is `<data>/export`.
     pub export: tsunagu_interaction::ExportConfig,
+}
+
+/// Where resources are stored when not in the embedded SQLite database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// The PostgreSQL primary.
+    pub url: String,
+    /// Streaming replicas for reads.
+    pub replicas: Vec<String>,
+}
+
+impl Database {
+    pub fn new(url: String, replicas: Vec<String>) -> Result<Database, String> {
+        for u in std::iter::once(&url).chain(&replicas) {
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(format!("a database is a postgres://… URL, not \"{}\"", redacted(u)));
+            }
+        }
+        Ok(Database { url, replicas })
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}{}{}", &url[..s + 3], if creds.contains(':') { ":***" } else { "" }, &url[at..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl Config {
@@ -308,7 +348,13 @@ impl Config {
         for (name, p) in e.deidentify {
             export.policies.push(p.policy(&name)?);
         }
+        let database = std::env::var("TSUNAGU_DATABASE").ok().or(file.database).filter(|u| !u.is_empty());
+        if database.is_none() && !file.read_replicas.is_empty() {
+            return Err("read_replicas need database = \"postgres://…\"".into());
+        }
+        let database = database.map(|url| Database::new(url, file.read_replicas)).transpose()?;
         Ok(Config {
+            database,
             export,
             auth,
             auth_settings,
@@ -341,6 +387,7 @@ impl Config {
     /// The defaults, over `data` (for tools that make a throwaway directory).
     pub fn defaults(data: PathBuf) -> Config {
         Config {
+            database: None,
             export: tsunagu_interaction::ExportConfig::new(data.join("export")),
             data,
             listen: None,

@@ -43,6 +43,13 @@ struct Cli {
     /// Data directory.
     #[arg(long, global = true, env = "TSUNAGU_DATA")]
     data: Option<PathBuf>,
+    /// Store resources in PostgreSQL (`postgres://user@host/db`) instead of the embedded
+    /// SQLite database (the data directory still holds keys, packages and export files).
+    #[arg(long, global = true, env = "TSUNAGU_DATABASE")]
+    database: Option<String>,
+    /// A PostgreSQL streaming replica of `--database` for reads and searches (repeatable).
+    #[arg(long = "read-replica", global = true)]
+    read_replicas: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -319,7 +326,9 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cfg = match config::Config::load(cli.config.as_deref(), cli.data) {
+    let cfg = match config::Config::load(cli.config.as_deref(), cli.data)
+        .and_then(|c| with_database_flags(c, cli.database, cli.read_replicas))
+    {
         Ok(c) => c,
         Err(e) => fail(&e),
     };
@@ -383,6 +392,44 @@ fn main() {
     }
 }
 
+/// `--database` and `--read-replica` over what the file and environment said.
+fn with_database_flags(
+    mut cfg: config::Config,
+    database: Option<String>,
+    replicas: Vec<String>,
+) -> Result<config::Config, String> {
+    let url = database.or_else(|| cfg.database.as_ref().map(|d| d.url.clone()));
+    let replicas = if replicas.is_empty() { cfg.database.as_ref().map(|d| d.replicas.clone()) } else { Some(replicas) };
+    cfg.database = match (url, replicas.unwrap_or_default()) {
+        (Some(url), replicas) => Some(config::Database::new(url, replicas)?),
+        (None, r) if r.is_empty() => None,
+        (None, _) => return Err("--read-replica needs --database postgres://…".into()),
+    };
+    Ok(cfg)
+}
+
+/// The configured store: PostgreSQL when a database URL is set, else the embedded SQLite
+/// database in the data directory.
+pub(crate) fn open_store(cfg: &config::Config) -> Result<Arc<dyn tsunagu_store::Store>, String> {
+    match &cfg.database {
+        Some(db) => {
+            let pg = tsunagu_store_postgres::PostgresConfig {
+                url: db.url.clone(),
+                replicas: db.replicas.clone(),
+                ..tsunagu_store_postgres::PostgresConfig::new(&db.url)
+            };
+            let store = tsunagu_store_postgres::PostgresStore::open(&pg)
+                .map_err(|e| format!("cannot open {}: {e}", config::redacted(&db.url)))?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync)
+                .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 fn fail(msg: &str) -> ! {
     eprintln!("tsunagu: {msg}");
     std::process::exit(1);
@@ -421,8 +468,7 @@ pub(crate) fn open_with_validator(
     use config::Validate;
     // One regex cache per process (FHIRPath matches() in invariants and patches).
     tsunagu_fhirpath::set_regex_limits(cfg.limits.max_regex_bytes, cfg.limits.regex_cache_bytes);
-    let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync)
-        .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+    let store = open_store(cfg)?;
     let packages = package_cmd::load_packages(cfg, &cfg.packages)?;
     let terminology = Arc::new(tsunagu_terminology::Terminology::new(&packages).with_limits(&cfg.limits));
     let has_packages = !packages.packages().is_empty();
@@ -448,7 +494,7 @@ pub(crate) fn open_with_validator(
         consent_default_allow: cfg.consent_default_allow,
         ..Default::default()
     };
-    let mut fhir = tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)
+    let mut fhir = tsunagu_interaction::Interactions::new(store, check, interaction_config)
         .with_terminology(terminology);
     if has_packages {
         // JP-CLINS submissions are validated whatever `validate` says.

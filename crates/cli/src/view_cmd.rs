@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
-use tsunagu_store::{SearchQuery, SqliteStore};
+use tsunagu_store::SearchQuery;
 use tsunagu_view::{
     CsvSink, Format, JsonSink, NdjsonSink, ParquetOptions, ParquetSink, PartitionedParquet, RowSink, View,
     ViewDefinition,
@@ -137,12 +137,11 @@ fn from_store(
     ty: &str,
     each: &mut dyn FnMut(&Value) -> Result<(), String>,
 ) -> Result<(), String> {
-    let store =
-        SqliteStore::open(&cfg.data, cfg.sync).map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+    let store = crate::open_store(cfg)?;
     let q = SearchQuery { resource_type: Some(ty.to_string()), count: 1000, ..Default::default() };
     // The walk stops at the first failure; the failure is the answer.
     let mut failed = None;
-    tsunagu_store::scan(&store, q, |v| -> Result<bool, tsunagu_store::StoreError> {
+    tsunagu_store::scan(store.as_ref(), q, |v| -> Result<bool, tsunagu_store::StoreError> {
         let fed = serde_json::from_slice::<Value>(&v.body)
             .map_err(|e| format!("{ty}/{}: {e}", v.id))
             .and_then(|resource| each(&resource));
