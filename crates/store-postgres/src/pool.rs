@@ -1,0 +1,88 @@
+//! A small pool of connections to one server (the primary or one replica): idle
+//! connections kept in a list, new ones opened when none is idle. A connection that an
+//! error closed is dropped rather than returned.
+
+use parking_lot::Mutex;
+use postgres::{Client, NoTls};
+
+use crate::{Pg, StoreError};
+
+pub(crate) struct Pool {
+    url: String,
+    idle: Mutex<Vec<Client>>,
+    /// At most this many idle connections are kept.
+    max_idle: usize,
+}
+
+/// A connection taken from a pool; back to it when dropped, unless it was closed.
+pub(crate) struct Conn<'p> {
+    pool: &'p Pool,
+    client: Option<Client>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("present until dropped")
+    }
+}
+
+impl Conn<'_> {
+    /// The client itself, no longer the pool's (a pinned view keeps its own).
+    pub(crate) fn detach(mut self) -> Client {
+        self.client.take().expect("present until dropped")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            self.pool.put_back(c);
+        }
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(url: &str, max_idle: usize) -> Pool {
+        Pool { url: url.to_string(), idle: Mutex::new(Vec::new()), max_idle: max_idle.max(1) }
+    }
+
+    /// A new connection, not from the pool.
+    pub(crate) fn connect(&self) -> Result<Client, StoreError> {
+        connect(&self.url)
+    }
+
+    pub(crate) fn get(&self) -> Result<Conn<'_>, StoreError> {
+        loop {
+            let c = self.idle.lock().pop();
+            match c {
+                Some(c) if c.is_closed() => continue,
+                Some(c) => return Ok(Conn { pool: self, client: Some(c) }),
+                None => return Ok(Conn { pool: self, client: Some(self.connect()?) }),
+            }
+        }
+    }
+
+    fn put_back(&self, c: Client) {
+        if c.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(c);
+        }
+    }
+}
+
+/// Opens a connection. The synchronous client runs a small runtime of its own per
+/// connection, so this must not be called on an async runtime's own threads (call it from
+/// a plain thread or `tokio::task::spawn_blocking`).
+pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
+    Client::connect(url, NoTls).pg()
+}
