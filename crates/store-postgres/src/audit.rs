@@ -28,7 +28,19 @@ pub(crate) fn append(tx: &mut Transaction<'_>, entries: &[AuditEntry]) -> Result
         let hash = chain_hash(&prev, n, e);
         tx.execute(
             &stmt,
-            &[&n, &e.id, &e.recorded_ms, &e.agent, &e.patient, &e.subtype, &e.outcome, &e.entities, &e.body, &prev, &&hash[..]],
+            &[
+                &n,
+                &e.id,
+                &e.recorded_ms,
+                &e.agent,
+                &e.patient,
+                &e.subtype,
+                &e.outcome,
+                &e.entities,
+                &e.body,
+                &prev,
+                &&hash[..],
+            ],
         )
         .pg()?;
         prev = hash.to_vec();

@@ -159,17 +159,17 @@ mod tests {
 
     #[test]
     fn vectors_carry_positions_weights_and_escapes() {
-        assert_eq!(tsvector(Some("糖尿 尿病 病 a"), Some("it's x\\y")).unwrap(), "'糖尿':1A '尿病':2A '病':3A 'a':4A 'it':6 's':7 'x':8 'y':9");
+        assert_eq!(
+            tsvector(Some("糖尿 尿病 病 a"), Some("it's x\\y")).unwrap(),
+            "'糖尿':1A '尿病':2A '病':3A 'a':4A 'it':6 's':7 'x':8 'y':9"
+        );
         assert_eq!(tsvector(None, Some("")), None);
     }
 
     #[test]
     fn expressions_become_tsqueries() {
         assert_eq!(tsquery("((\"高血 血圧\"))", true).unwrap(), "((('高血':A <-> '血圧':A)))");
-        assert_eq!(
-            tsquery("((\"a\")) AND ((\"b\") OR (\"c\"))", false).unwrap(),
-            "((('a'))) & ((('b')) | (('c')))"
-        );
+        assert_eq!(tsquery("((\"a\")) AND ((\"b\") OR (\"c\"))", false).unwrap(), "((('a'))) & ((('b')) | (('c')))");
         assert_eq!(tsquery("((\"x 線\" *))", false).unwrap(), "((('x' <-> '線':*)))");
         assert_eq!(tsquery("((\"it''s\"))", false), tsquery("((\"it s\"))", false));
         assert_eq!(tsquery("((\" - \"))", false), None);

@@ -98,12 +98,7 @@ impl Table {
             arrays.push(array);
             casts.push(format!("${}::{cast}", j + 1));
         }
-        let sql = format!(
-            "INSERT INTO {} ({}) SELECT * FROM unnest({})",
-            self.name,
-            self.columns,
-            casts.join(", ")
-        );
+        let sql = format!("INSERT INTO {} ({}) SELECT * FROM unnest({})", self.name, self.columns, casts.join(", "));
         let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| a.as_ref()).collect();
         tx.execute(&sql, &refs).pg()?;
         self.rows.clear();

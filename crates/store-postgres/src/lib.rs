@@ -124,12 +124,9 @@ impl PostgresStore {
 
     /// Runs `f` on a connection that has this store's last write: a replica when one is
     /// configured and caught up, else the primary.
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with_reader<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
         match self.replicas.reader() {
-            Some(mut c) => f(&mut *c),
+            Some(mut c) => f(&mut c),
             None => f(&mut *self.primary.get()?),
         }
     }
@@ -147,10 +144,17 @@ impl PostgresStore {
         })
     }
 
-    /// Whether the last read of this thread's kind would go to a replica now (for tests
-    /// and health checks): a replica has replayed this store's last write.
+    /// Whether a read now would go to a replica: one has replayed this store's last write
+    /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
     pub fn replica_caught_up(&self) -> bool {
         self.replicas.reader().is_some()
+    }
+
+    /// How many reads replicas served, and how many went to the primary because no
+    /// replica had this store's last write in time (or none answered).
+    pub fn replica_reads(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.replicas.served.load(Relaxed), self.replicas.fell_back.load(Relaxed))
     }
 }
 

@@ -128,8 +128,11 @@ fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
 
 pub(crate) fn history(c: &mut impl GenericClient, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
     let mut values = Vec::new();
-    let sql =
-        format!("SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT {}", history_sql(q, &mut values), q.count);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT {}",
+        history_sql(q, &mut values),
+        q.count
+    );
     Ok(query(c, &sql, &values)?.iter().map(version).collect())
 }
 
@@ -145,9 +148,8 @@ pub(crate) fn current_after(
     after_seq: i64,
     limit: usize,
 ) -> Result<Vec<ResourceVersion>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM resource r WHERE current AND NOT deleted AND seq > $1 ORDER BY seq LIMIT $2"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM resource r WHERE current AND NOT deleted AND seq > $1 ORDER BY seq LIMIT $2");
     Ok(c.query(&sql, &[&after_seq, &(limit as i64)]).pg()?.iter().map(version).collect())
 }
 

@@ -1,7 +1,9 @@
 //! Writing versions inside a write transaction (`WriteTxn`), and the shard key rule.
 
 use postgres::Transaction;
-use tsunagu_store::{AuditEntry, IndexEntry, IndexValue, NewVersion, ResourceVersion, SearchQuery, StoreError, WriteTxn};
+use tsunagu_store::{
+    AuditEntry, IndexEntry, IndexValue, NewVersion, ResourceVersion, SearchQuery, StoreError, WriteTxn,
+};
 
 use crate::{read, Pg};
 
@@ -34,10 +36,8 @@ pub(crate) struct PgTxn<'a, 't> {
 
 /// Reserves `n` sequence numbers from the counter row; the first of them.
 fn next_seqs(tx: &mut Transaction<'_>, n: i64) -> Result<i64, StoreError> {
-    let last: i64 = tx
-        .query_one("UPDATE counter SET value = value + $1 WHERE name = 'seq' RETURNING value", &[&n])
-        .pg()?
-        .get(0);
+    let last: i64 =
+        tx.query_one("UPDATE counter SET value = value + $1 WHERE name = 'seq' RETURNING value", &[&n]).pg()?.get(0);
     Ok(last - n + 1)
 }
 
@@ -77,7 +77,10 @@ impl WriteTxn for PgTxn<'_, '_> {
             if let Some((old, shard, _)) = &cur {
                 crate::index::delete(self.tx, *old)?;
                 self.tx
-                    .execute("UPDATE resource SET current = false WHERE seq = $1 AND shard = $2 AND current", &[old, shard])
+                    .execute(
+                        "UPDATE resource SET current = false WHERE seq = $1 AND shard = $2 AND current",
+                        &[old, shard],
+                    )
                     .pg()?;
             }
         }
@@ -215,7 +218,11 @@ mod tests {
     #[test]
     fn shard_keys_follow_the_patient() {
         assert_eq!(shard_key("Patient", "p1", &[]), "p1");
-        let idx = [reference("performer", "Patient", "x"), reference("subject", "Patient", "s"), reference("patient", "Patient", "p")];
+        let idx = [
+            reference("performer", "Patient", "x"),
+            reference("subject", "Patient", "s"),
+            reference("patient", "Patient", "p"),
+        ];
         assert_eq!(shard_key("Observation", "o", &idx), "p");
         assert_eq!(shard_key("Observation", "o", &idx[..2]), "s");
         assert_eq!(shard_key("Observation", "o", &idx[..1]), "x");

@@ -19,6 +19,9 @@ pub(crate) struct Replicas {
     next: AtomicUsize,
     /// The WAL position after this store's last commit.
     lsn: AtomicU64,
+    /// Reads a replica served, and reads that went to the primary instead.
+    pub(crate) served: AtomicU64,
+    pub(crate) fell_back: AtomicU64,
 }
 
 /// `16/B374D848` as a number.
@@ -33,6 +36,8 @@ impl Replicas {
             pools: urls.iter().map(|u| Pool::new(u, pool_size)).collect(),
             next: AtomicUsize::new(0),
             lsn: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            fell_back: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +61,13 @@ impl Replicas {
         if self.pools.is_empty() {
             return None;
         }
+        let found = self.caught_up();
+        let counter = if found.is_some() { &self.served } else { &self.fell_back };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn caught_up(&self) -> Option<Conn<'_>> {
         let wanted = self.lsn.load(Ordering::SeqCst);
         if wanted == u64::MAX {
             return None;

@@ -142,7 +142,8 @@ pub(crate) fn migrate(c: &mut Client) -> Result<usize, StoreError> {
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migration (version integer PRIMARY KEY, \
          applied_at timestamptz NOT NULL DEFAULT now())",
-    ).pg()?;
+    )
+    .pg()?;
     let done: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migration", &[]).pg()?.get(0);
     let mut applied = 0;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done) {

@@ -52,9 +52,9 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
 }
 
 fn installed() -> bool {
-    ["initdb", "pg_ctl", "postgres", "pg_basebackup"]
-        .iter()
-        .all(|p| Command::new(p).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()))
+    ["initdb", "pg_ctl", "postgres", "pg_basebackup"].iter().all(|p| {
+        Command::new(p).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    })
 }
 
 /// Whether the binaries are there; panics under CI when they are not, else says SKIPPED.

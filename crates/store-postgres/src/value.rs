@@ -61,6 +61,9 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_with_casts() {
         let v = [V::Text("a".into()), V::Int(1), V::Real(0.5), V::TextArray(vec![])];
-        assert_eq!(number("a = ? AND b > ? OR c < ? OR d = ANY(?)", &v), "a = ($1::text) AND b > ($2::int8) OR c < ($3::float8) OR d = ANY(($4::text[]))");
+        assert_eq!(
+            number("a = ? AND b > ? OR c < ? OR d = ANY(?)", &v),
+            "a = ($1::text) AND b > ($2::int8) OR c < ($3::float8) OR d = ANY(($4::text[]))"
+        );
     }
 }

@@ -168,9 +168,15 @@ pub fn updates_and_deletes_leave_no_rows_of_old_versions(store: &dyn Store) {
     assert_eq!(code("shared"), ["a"]);
     let all = q(Some("Observation"), vec![]);
     assert_eq!(ids(store, &all), ["a", "b"]);
-    let text = q(Some("Observation"), vec![vec![Condition::FullText { narrative_only: false, query: "((\"word7\"))".into(), negate: false }]]);
+    let text = q(
+        Some("Observation"),
+        vec![vec![Condition::FullText { narrative_only: false, query: "((\"word7\"))".into(), negate: false }]],
+    );
     assert_eq!(ids(store, &text), ["a"]);
-    let old = q(Some("Observation"), vec![vec![Condition::FullText { narrative_only: false, query: "((\"word0\"))".into(), negate: false }]]);
+    let old = q(
+        Some("Observation"),
+        vec![vec![Condition::FullText { narrative_only: false, query: "((\"word0\"))".into(), negate: false }]],
+    );
     assert_eq!(ids(store, &old), Vec::<String>::new());
 }
 
@@ -262,9 +268,18 @@ pub fn history_and_versions(store: &dyn Store) {
         store.history(q).unwrap().into_iter().map(|v| (v.id, v.version)).collect()
     };
     let s = |id: &str, v: u64| (id.to_string(), v);
-    assert_eq!(versions(&h(HistoryScope::System, None, None, None)), [s("b", 2), s("o", 1), s("a", 2), s("b", 1), s("a", 1)]);
-    assert_eq!(versions(&h(HistoryScope::Type("Patient".into()), Some(200), None, None)), [s("b", 2), s("a", 2), s("b", 1)]);
-    assert_eq!(versions(&h(HistoryScope::Instance("Patient".into(), "a".into()), None, None, None)), [s("a", 2), s("a", 1)]);
+    assert_eq!(
+        versions(&h(HistoryScope::System, None, None, None)),
+        [s("b", 2), s("o", 1), s("a", 2), s("b", 1), s("a", 1)]
+    );
+    assert_eq!(
+        versions(&h(HistoryScope::Type("Patient".into()), Some(200), None, None)),
+        [s("b", 2), s("a", 2), s("b", 1)]
+    );
+    assert_eq!(
+        versions(&h(HistoryScope::Instance("Patient".into(), "a".into()), None, None, None)),
+        [s("a", 2), s("a", 1)]
+    );
     assert_eq!(versions(&h(HistoryScope::Type("Patient".into()), None, Some(250), None)), [s("b", 1), s("a", 1)]);
     let all = store.history(&h(HistoryScope::System, None, None, None)).unwrap();
     let before = h(HistoryScope::System, None, None, Some(all[1].seq));
@@ -301,7 +316,9 @@ fn audit(id: &str, patient: &str, entities: &str, at: i64) -> AuditEntry {
 }
 
 pub fn audit_chain_and_search(store: &dyn Store) {
-    store.append_audit(&[audit("e1", "Patient/p1", "Patient/p1/_history/1", 10), audit("e2", "", "Observation/o1", 20)]).unwrap();
+    store
+        .append_audit(&[audit("e1", "Patient/p1", "Patient/p1/_history/1", 10), audit("e2", "", "Observation/o1", 20)])
+        .unwrap();
     store
         .write(&mut |txn| txn.append_audit(&[audit("e3", "Patient/p1", "Patient/p1 Observation/o2/_history/3", 30)]))
         .unwrap();
@@ -311,7 +328,9 @@ pub fn audit_chain_and_search(store: &dyn Store) {
     let chain = store.audit_chain(1, 10).unwrap();
     assert_eq!(chain.iter().map(|r| r.n).collect::<Vec<_>>(), [2, 3]);
     assert_eq!(chain[0].prev, store.audit_chain(0, 1).unwrap()[0].hash);
-    let search = |q: AuditQuery| store.audit_search(&AuditQuery { count: 10, ..q }).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let search = |q: AuditQuery| {
+        store.audit_search(&AuditQuery { count: 10, ..q }).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
     assert_eq!(search(AuditQuery { patient: Some("Patient/p1".into()), ..Default::default() }), ["e3", "e1"]);
     assert_eq!(search(AuditQuery { entity: Some("Patient/p1".into()), ..Default::default() }), ["e3", "e1"]);
     assert_eq!(search(AuditQuery { entity: Some("Observation/o2".into()), ..Default::default() }), ["e3"]);
@@ -334,7 +353,8 @@ pub fn pinned_views_do_not_see_later_writes(store: &dyn Store) {
     assert_eq!(ids(store, &male), Vec::<String>::new());
     let high = view.high_seq();
     // The view moves to another thread and still sees its moment.
-    let later = std::thread::spawn(move || view.search(&q(Some("Patient"), vec![])).unwrap().resources.len()).join().unwrap();
+    let later =
+        std::thread::spawn(move || view.search(&q(Some("Patient"), vec![])).unwrap().resources.len()).join().unwrap();
     assert_eq!(later, 1);
     assert!(store.pinned().unwrap().high_seq() > high);
 }
@@ -343,36 +363,50 @@ pub fn settings(store: &dyn Store) {
     store.write(&mut |txn| txn.set_setting("reindex.cursor", Some("12"))).unwrap();
     store.write(&mut |txn| txn.set_setting("reindex.cursor", Some("13"))).unwrap();
     let mut got = None;
-    store.write(&mut |txn| {
-        got = txn.get_setting("reindex.cursor")?;
-        txn.set_setting("reindex.cursor", None)
-    })
-    .unwrap();
+    store
+        .write(&mut |txn| {
+            got = txn.get_setting("reindex.cursor")?;
+            txn.set_setting("reindex.cursor", None)
+        })
+        .unwrap();
     assert_eq!(got.as_deref(), Some("13"));
-    store.write(&mut |txn| {
-        got = txn.get_setting("reindex.cursor")?;
-        Ok(())
-    })
-    .unwrap();
+    store
+        .write(&mut |txn| {
+            got = txn.get_setting("reindex.cursor")?;
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(got, None);
 }
 
 pub fn token_string_and_uri_searches(store: &dyn Store) {
-    put(store, "Patient", "a", 1, &[
-        token("identifier", "urn:sys", "id1", None),
-        token("gender", "", "male", None),
-        token("code", "http://loinc.org", "1234", Some("Blood Pressure")),
-        string("name", "Yamada Taro"),
-        string("name", "山田 太郎"),
-        entry("url", IndexValue::Uri { value: "http://example.org/fhir/a".into() }),
-    ]);
-    put(store, "Patient", "b", 1, &[
-        token("identifier", "urn:other", "id1", None),
-        token("gender", "", "female", None),
-        token("code", "http://snomed.info/sct", "1234", Some("blood sugar")),
-        string("name", "Suzuki 100%_x"),
-        entry("url", IndexValue::Uri { value: "http://example.org/fhir".into() }),
-    ]);
+    put(
+        store,
+        "Patient",
+        "a",
+        1,
+        &[
+            token("identifier", "urn:sys", "id1", None),
+            token("gender", "", "male", None),
+            token("code", "http://loinc.org", "1234", Some("Blood Pressure")),
+            string("name", "Yamada Taro"),
+            string("name", "山田 太郎"),
+            entry("url", IndexValue::Uri { value: "http://example.org/fhir/a".into() }),
+        ],
+    );
+    put(
+        store,
+        "Patient",
+        "b",
+        1,
+        &[
+            token("identifier", "urn:other", "id1", None),
+            token("gender", "", "female", None),
+            token("code", "http://snomed.info/sct", "1234", Some("blood sugar")),
+            string("name", "Suzuki 100%_x"),
+            entry("url", IndexValue::Uri { value: "http://example.org/fhir".into() }),
+        ],
+    );
     put(store, "Patient", "c", 1, &[token("gender", "", "male", None)]);
     let find = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Patient"), conds));
     let t = |system: SystemMatch, code: Option<&str>| Test::Token { system, code: code.map(String::from) };
@@ -388,7 +422,10 @@ pub fn token_string_and_uri_searches(store: &dyn Store) {
     assert_eq!(find(vec![vec![index("code", Test::TokenText("blood".into()))]]), ["a", "b"]);
     assert_eq!(find(vec![vec![index("code", Test::TokenText("BLOOD P".into()))]]), ["a"]);
     let pairs = |p: &[(&str, &str)]| Test::TokenIn(p.iter().map(|(s, c)| (s.to_string(), c.to_string())).collect());
-    assert_eq!(find(vec![vec![index("code", pairs(&[("http://loinc.org", "1234"), ("http://loinc.org", "9")]))]]), ["a"]);
+    assert_eq!(
+        find(vec![vec![index("code", pairs(&[("http://loinc.org", "1234"), ("http://loinc.org", "9")]))]]),
+        ["a"]
+    );
     assert_eq!(find(vec![vec![index("gender", pairs(&[("", "female"), ("x", "male")]))]]), ["b"]);
     assert_eq!(find(vec![vec![index("gender", pairs(&[]))]]), Vec::<String>::new());
     assert_eq!(find(vec![vec![index("name", Test::StringStarts("yamada".into()))]]), ["a"]);
@@ -413,16 +450,35 @@ pub fn token_string_and_uri_searches(store: &dyn Store) {
 
 pub fn date_number_quantity_searches(store: &dyn Store) {
     // Days as [lo, hi) in units of 10.
-    put(store, "Observation", "day", 1, &[
-        date("date", 100, 110),
-        entry("n", IndexValue::Number { value: 5.0 }),
-        entry("v", IndexValue::Quantity { system: Some("http://unitsofmeasure.org".into()), code: Some("mg".into()), value: 120.0 }),
-    ]);
-    put(store, "Observation", "year", 1, &[
-        date("date", 0, 3650),
-        entry("n", IndexValue::Number { value: 100.0 }),
-        entry("v", IndexValue::Quantity { system: None, code: Some("g".into()), value: 0.12 }),
-    ]);
+    put(
+        store,
+        "Observation",
+        "day",
+        1,
+        &[
+            date("date", 100, 110),
+            entry("n", IndexValue::Number { value: 5.0 }),
+            entry(
+                "v",
+                IndexValue::Quantity {
+                    system: Some("http://unitsofmeasure.org".into()),
+                    code: Some("mg".into()),
+                    value: 120.0,
+                },
+            ),
+        ],
+    );
+    put(
+        store,
+        "Observation",
+        "year",
+        1,
+        &[
+            date("date", 0, 3650),
+            entry("n", IndexValue::Number { value: 100.0 }),
+            entry("v", IndexValue::Quantity { system: None, code: Some("g".into()), value: 0.12 }),
+        ],
+    );
     put(store, "Observation", "open", 1, &[date("date", 200, i64::MAX)]);
     let find = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Observation"), conds));
     let d = |op, lo, hi| index("date", Test::Date { op, lo, hi });
@@ -446,7 +502,17 @@ pub fn date_number_quantity_searches(store: &dyn Store) {
     assert_eq!(find(vec![vec![n(RangeOp::Lt, 100.0, 99.5, 100.5)]]), ["day"]);
     assert_eq!(find(vec![vec![n(RangeOp::Le, 100.0, 99.5, 100.5)]]), ["day", "year"]);
     let qty = |op, value: f64, system: Option<&str>, code: Option<&str>| {
-        index("v", Test::Quantity { op, value, lo: value * 0.95, hi: value * 1.05, system: system.map(String::from), code: code.map(String::from) })
+        index(
+            "v",
+            Test::Quantity {
+                op,
+                value,
+                lo: value * 0.95,
+                hi: value * 1.05,
+                system: system.map(String::from),
+                code: code.map(String::from),
+            },
+        )
     };
     assert_eq!(find(vec![vec![qty(RangeOp::Eq, 120.0, None, Some("mg"))]]), ["day"]);
     assert_eq!(find(vec![vec![qty(RangeOp::Eq, 120.0, Some("http://unitsofmeasure.org"), Some("mg"))]]), ["day"]);
@@ -460,11 +526,20 @@ pub fn references_chains_has_and_compartments(store: &dyn Store) {
     put(store, "Patient", "p2", 1, &[string("name", "Suzuki"), token("gender", "", "female", None)]);
     put(store, "Observation", "o1", 1, &[reference("subject", "Patient", "p1"), token("code", "l", "bp", None)]);
     put(store, "Observation", "o2", 1, &[reference("subject", "Patient", "p2"), token("code", "l", "hr", None)]);
-    put(store, "Observation", "o3", 1, &[
-        reference("subject", "Group", "g1"),
-        reference("performer", "Patient", "p1"),
-        entry("based-on", IndexValue::Reference { target_type: None, target_id: None, url: "http://x.org/r/1".into() }),
-    ]);
+    put(
+        store,
+        "Observation",
+        "o3",
+        1,
+        &[
+            reference("subject", "Group", "g1"),
+            reference("performer", "Patient", "p1"),
+            entry(
+                "based-on",
+                IndexValue::Reference { target_type: None, target_id: None, url: "http://x.org/r/1".into() },
+            ),
+        ],
+    );
     put(store, "Encounter", "e1", 1, &[reference("subject", "Patient", "p2")]);
     let obs = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Observation"), conds));
     let r = |t: Option<&str>, id: Option<&str>, url: Option<&str>| Test::Reference {
@@ -476,7 +551,11 @@ pub fn references_chains_has_and_compartments(store: &dyn Store) {
     assert_eq!(obs(vec![vec![index("subject", r(None, Some("p2"), None))]]), ["o2"]);
     assert_eq!(obs(vec![vec![index("subject", r(Some("Group"), None, None))]]), ["o3"]);
     assert_eq!(obs(vec![vec![index("based-on", r(None, None, Some("http://x.org/r/1")))]]), ["o3"]);
-    let chain = |conds| Condition::Chain { param: "subject".into(), target_type: "Patient".into(), query: Box::new(q(Some("Patient"), conds)) };
+    let chain = |conds| Condition::Chain {
+        param: "subject".into(),
+        target_type: "Patient".into(),
+        query: Box::new(q(Some("Patient"), conds)),
+    };
     assert_eq!(obs(vec![vec![chain(vec![vec![index("name", Test::StringStarts("suz".into()))]])]]), ["o2"]);
     assert_eq!(obs(vec![vec![chain(vec![vec![index("gender", tok("male"))]])]]), ["o1"]);
     let pats = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Patient"), conds));
@@ -509,30 +588,91 @@ pub fn references_chains_has_and_compartments(store: &dyn Store) {
 
 pub fn composite_and_missing(store: &dyn Store) {
     let comp = |code: &str, second: IndexValue| {
-        entry("code-value", IndexValue::Composite { system: Some("l".into()), code: code.into(), second: Box::new(second) })
+        entry(
+            "code-value",
+            IndexValue::Composite { system: Some("l".into()), code: code.into(), second: Box::new(second) },
+        )
     };
-    put(store, "Observation", "a", 1, &[
-        comp("bp", IndexValue::Quantity { system: None, code: Some("mmHg".into()), value: 120.0 }),
-        comp("hr", IndexValue::Quantity { system: None, code: Some("/min".into()), value: 60.0 }),
-        entry("code-concept", IndexValue::Composite { system: None, code: "x".into(), second: Box::new(IndexValue::Token { system: Some("s".into()), code: "y".into(), display: None }) }),
-        entry("code-string", IndexValue::Composite { system: None, code: "x".into(), second: Box::new(IndexValue::String { norm: "abc".into(), exact: "ABC".into() }) }),
-        entry("code-date", IndexValue::Composite { system: None, code: "x".into(), second: Box::new(IndexValue::Date { lo: 10, hi: 20 }) }),
-        entry("code-uri", IndexValue::Composite { system: None, code: "x".into(), second: Box::new(IndexValue::Uri { value: "http://u/1".into() }) }),
-        date("date", 1, 2),
-    ]);
-    put(store, "Observation", "b", 1, &[comp("bp", IndexValue::Quantity { system: None, code: Some("mmHg".into()), value: 60.0 })]);
+    put(
+        store,
+        "Observation",
+        "a",
+        1,
+        &[
+            comp("bp", IndexValue::Quantity { system: None, code: Some("mmHg".into()), value: 120.0 }),
+            comp("hr", IndexValue::Quantity { system: None, code: Some("/min".into()), value: 60.0 }),
+            entry(
+                "code-concept",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::Token { system: Some("s".into()), code: "y".into(), display: None }),
+                },
+            ),
+            entry(
+                "code-string",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::String { norm: "abc".into(), exact: "ABC".into() }),
+                },
+            ),
+            entry(
+                "code-date",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::Date { lo: 10, hi: 20 }),
+                },
+            ),
+            entry(
+                "code-uri",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::Uri { value: "http://u/1".into() }),
+                },
+            ),
+            date("date", 1, 2),
+        ],
+    );
+    put(
+        store,
+        "Observation",
+        "b",
+        1,
+        &[comp("bp", IndexValue::Quantity { system: None, code: Some("mmHg".into()), value: 60.0 })],
+    );
     let find = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Observation"), conds));
     let ct = |param: &str, system: SystemMatch, code: &str, second: Test| {
         index(param, Test::Composite { system, code: code.into(), second: Box::new(second) })
     };
-    let qty = |value: f64| Test::Quantity { op: RangeOp::Eq, value, lo: value - 0.5, hi: value + 0.5, system: None, code: None };
+    let qty = |value: f64| Test::Quantity {
+        op: RangeOp::Eq,
+        value,
+        lo: value - 0.5,
+        hi: value + 0.5,
+        system: None,
+        code: None,
+    };
     // The two components come from the same element: bp=60 is only b's.
     assert_eq!(find(vec![vec![ct("code-value", SystemMatch::Any, "bp", qty(60.0))]]), ["b"]);
     assert_eq!(find(vec![vec![ct("code-value", SystemMatch::Is("l".into()), "hr", qty(60.0))]]), ["a"]);
     assert_eq!(find(vec![vec![ct("code-value", SystemMatch::Absent, "hr", qty(60.0))]]), Vec::<String>::new());
-    assert_eq!(find(vec![vec![ct("code-concept", SystemMatch::Absent, "x", Test::Token { system: SystemMatch::Is("s".into()), code: Some("y".into()) })]]), ["a"]);
+    assert_eq!(
+        find(vec![vec![ct(
+            "code-concept",
+            SystemMatch::Absent,
+            "x",
+            Test::Token { system: SystemMatch::Is("s".into()), code: Some("y".into()) }
+        )]]),
+        ["a"]
+    );
     assert_eq!(find(vec![vec![ct("code-string", SystemMatch::Any, "x", Test::StringStarts("ab".into()))]]), ["a"]);
-    assert_eq!(find(vec![vec![ct("code-date", SystemMatch::Any, "x", Test::Date { op: RangeOp::Ge, lo: 15, hi: 16 })]]), ["a"]);
+    assert_eq!(
+        find(vec![vec![ct("code-date", SystemMatch::Any, "x", Test::Date { op: RangeOp::Ge, lo: 15, hi: 16 })]]),
+        ["a"]
+    );
     assert_eq!(find(vec![vec![ct("code-uri", SystemMatch::Any, "x", Test::UriBelow("http://u".into()))]]), ["a"]);
     let missing = |param: &str, kind, missing| Condition::Missing { param: param.into(), kind, missing };
     assert_eq!(find(vec![vec![missing("date", IndexKind::Date, true)]]), ["b"]);
@@ -552,7 +692,10 @@ pub fn full_text(store: &dyn Store) {
     put(store, "Condition", "b", 1, &ft("high blood", "糖尿 尿病 病 pressure"));
     put(store, "Condition", "c", 1, &[]);
     let find = |narrative_only: bool, query: &str, negate: bool| {
-        ids(store, &q(Some("Condition"), vec![vec![Condition::FullText { narrative_only, query: query.into(), negate }]]))
+        ids(
+            store,
+            &q(Some("Condition"), vec![vec![Condition::FullText { narrative_only, query: query.into(), negate }]]),
+        )
     };
     assert_eq!(find(true, "((\"糖尿 尿病\"))", false), ["a"]);
     assert_eq!(find(false, "((\"糖尿 尿病\"))", false), ["a", "b"]);
@@ -572,7 +715,17 @@ pub fn full_text(store: &dyn Store) {
 
 pub fn paging_sorting_and_totals(store: &dyn Store) {
     for (i, id) in ["e", "a", "d", "b", "c"].iter().enumerate() {
-        put_at(store, "Patient", id, 1, &[string("name", &format!("n{}", 5 - i)), token("gender", "", if i % 2 == 0 { "male" } else { "female" }, None)], 100 + i as i64);
+        put_at(
+            store,
+            "Patient",
+            id,
+            1,
+            &[
+                string("name", &format!("n{}", 5 - i)),
+                token("gender", "", if i % 2 == 0 { "male" } else { "female" }, None),
+            ],
+            100 + i as i64,
+        );
     }
     put(store, "Observation", "o", 1, &[]);
     let mut query = q(Some("Patient"), vec![]);
@@ -600,7 +753,8 @@ pub fn paging_sorting_and_totals(store: &dyn Store) {
     sorted_q.count = 10;
     sorted_q.offset = 0;
     assert_eq!(ids(store, &sorted_q), ["b", "a", "c", "d", "e"]);
-    sorted_q.sort = vec![SortKey { param: SortParam::Index { param: "gender".into(), kind: IndexKind::Token }, descending: true }];
+    sorted_q.sort =
+        vec![SortKey { param: SortParam::Index { param: "gender".into(), kind: IndexKind::Token }, descending: true }];
     assert_eq!(ids(store, &sorted_q), ["c", "d", "e", "b", "a"]);
     // Counting only.
     let mut count_only = q(None, vec![]);
@@ -644,7 +798,9 @@ pub fn replace_index_reindexes(store: &dyn Store) {
 pub fn put_new_writes_batches(store: &dyn Store) {
     let bodies: Vec<String> = (0..20).map(|i| format!(r#"{{"id":"b{i}"}}"#)).collect();
     let ids_: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
-    let idx: Vec<Vec<IndexEntry>> = (0..20).map(|i| vec![token("code", "s", &format!("c{}", i % 3), None), reference("subject", "Patient", "p")]).collect();
+    let idx: Vec<Vec<IndexEntry>> = (0..20)
+        .map(|i| vec![token("code", "s", &format!("c{}", i % 3), None), reference("subject", "Patient", "p")])
+        .collect();
     let versions: Vec<NewVersion<'_>> = (0..20)
         .map(|i| NewVersion {
             resource_type: "Observation",
