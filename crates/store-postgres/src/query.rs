@@ -6,6 +6,9 @@
 use crate::value::V;
 use tsunagu_store::{Clause, Condition, IndexKind, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
 
+/// How many leading characters of a string value `idx_string.norm_key` holds.
+const NORM_KEY_CHARS: usize = 200;
+
 /// Date values up to this wide live only in `idx_date`; wider ones also in `idx_date_wide`.
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
@@ -270,8 +273,9 @@ fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> 
     }
 }
 
-/// The test on one index row; `uri` names the column a URI value is in (`value` in
-/// `idx_uri`, `uri` in `idx_composite`, whose `value` is a number).
+/// The test on one index row; `uri` names the column a URI value is in (`value` in the
+/// kind's own table, `uri` in `idx_composite`, whose `value` is a number), and so also
+/// tells whether the row is a composite's.
 fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
     match t {
         Test::Token { system, code } => {
@@ -297,6 +301,21 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
         Test::TokenText(s) => {
             values.push(V::Text(format!("{}%", like_escape(s))));
             "display ILIKE ? ESCAPE '\\'".into()
+        }
+        Test::StringStarts(s) if uri == "value" => {
+            // Through `norm_key` (the first NORM_KEY_CHARS characters of `norm`): a value
+            // starts with `s` exactly when its key starts with `s`'s first characters and,
+            // for a longer `s`, the value itself starts with `s`.
+            let head: String = s.chars().take(NORM_KEY_CHARS).collect();
+            values.push(V::Text(head.clone()));
+            values.push(V::Text(prefix_end(&head)));
+            if head.len() == s.len() {
+                "norm_key >= ? AND norm_key < ?".into()
+            } else {
+                values.push(V::Text(s.clone()));
+                values.push(V::Text(prefix_end(s)));
+                "norm_key >= ? AND norm_key < ? AND norm >= ? AND norm < ?".into()
+            }
         }
         Test::StringStarts(s) => {
             values.push(V::Text(s.clone()));

@@ -55,8 +55,11 @@ CREATE TABLE idx_token (shard text COLLATE "C" NOT NULL, type text COLLATE "C" N
 CREATE INDEX idx_token_key ON idx_token (type, param, code, system, seq);
 CREATE TABLE idx_string (shard text COLLATE "C" NOT NULL, type text COLLATE "C" NOT NULL,
     param text COLLATE "C" NOT NULL, norm text COLLATE "C" NOT NULL, exact text COLLATE "C" NOT NULL,
-    seq bigint NOT NULL);
-CREATE INDEX idx_string_key ON idx_string (type, param, norm, seq);
+    seq bigint NOT NULL,
+    -- A B-tree entry holds at most about 2,700 bytes: the index has the first 200
+    -- characters (at most 800 bytes), which prefix searches probe before testing `norm`.
+    norm_key text COLLATE "C" GENERATED ALWAYS AS (left(norm, 200)) STORED);
+CREATE INDEX idx_string_key ON idx_string (type, param, norm_key, seq);
 CREATE INDEX idx_string_exact ON idx_string USING hash (exact);
 CREATE TABLE idx_date (shard text COLLATE "C" NOT NULL, type text COLLATE "C" NOT NULL,
     param text COLLATE "C" NOT NULL, lo bigint NOT NULL, hi bigint NOT NULL, seq bigint NOT NULL);

@@ -19,7 +19,7 @@ macro_rules! store_suite {
             pinned_views_do_not_see_later_writes, settings, token_string_and_uri_searches,
             date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
             full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
-            put_new_writes_batches);
+            put_new_writes_batches, long_strings);
     };
     (@tests $fresh:expr; $($name:ident),*) => {
         $(
@@ -820,4 +820,23 @@ pub fn put_new_writes_batches(store: &dyn Store) {
     assert_eq!(all.iter().map(|v| v.id.clone()).collect::<Vec<_>>(), ids_);
     let again = store.write(&mut |txn| txn.put_new(&versions[3..4]));
     assert!(matches!(again, Err(StoreError::VersionConflict(_))));
+}
+
+/// Strings far longer than a B-tree entry may be (PostgreSQL: about 2,700 bytes).
+pub fn long_strings(store: &dyn Store) {
+    let long = format!("{}{}", "山田".repeat(1500), "x".repeat(2000));
+    put(store, "Patient", "long", 1, &[string("name", &long)]);
+    put(store, "Patient", "short", 1, &[string("name", "山田")]);
+    let find = |test: Test| ids(store, &q(Some("Patient"), vec![vec![index("name", test)]]));
+    assert_eq!(find(Test::StringStarts("山田".into())), ["long", "short"]);
+    assert_eq!(find(Test::StringStarts("山田".repeat(150))), ["long"]);
+    assert_eq!(find(Test::StringStarts(format!("{}x", "山田".repeat(1500)))), ["long"]);
+    assert_eq!(find(Test::StringStarts(format!("{}y", "山田".repeat(1500)))), Vec::<String>::new());
+    assert_eq!(find(Test::StringStarts(format!("{}x", "山田".repeat(99)))), Vec::<String>::new());
+    assert_eq!(find(Test::StringExact(long.clone())), ["long"]);
+    assert_eq!(find(Test::StringContains("田x".into())), ["long"]);
+    let mut sorted_q = q(Some("Patient"), vec![]);
+    sorted_q.sort =
+        vec![SortKey { param: SortParam::Index { param: "name".into(), kind: IndexKind::String }, descending: true }];
+    assert_eq!(ids(store, &sorted_q), ["long", "short"]);
 }
