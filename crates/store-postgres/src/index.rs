@@ -46,6 +46,47 @@ impl Table {
         self.rows.push(row);
     }
 
+    /// Binary `COPY` of the rows (for large batches: no statement per batch to plan, no
+    /// arrays to build and unpack).
+    fn copy(&mut self, tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+        use postgres::binary_copy::BinaryCopyInWriter;
+        use postgres::types::Type;
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let types: Vec<Type> = self.rows[0]
+            .iter()
+            .map(|c| match c {
+                Cell::T(_) | Cell::OptT(_) => Type::TEXT,
+                Cell::I(_) | Cell::OptI(_) => Type::INT8,
+                Cell::R(_) | Cell::OptR(_) => Type::FLOAT8,
+            })
+            .collect();
+        let sink = tx.copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", self.name, self.columns)).pg()?;
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for row in &self.rows {
+            let values: Vec<Box<dyn ToSql + Sync>> = row
+                .iter()
+                .map(|c| -> Box<dyn ToSql + Sync> {
+                    match c {
+                        Cell::T(s) => Box::new(s.as_str().to_owned()),
+                        Cell::OptT(s) => Box::new(s.clone()),
+                        Cell::I(n) => Box::new(*n),
+                        Cell::OptI(n) => Box::new(*n),
+                        Cell::R(b) => Box::new(f64::from_bits(*b)),
+                        Cell::OptR(b) => Box::new(b.map(f64::from_bits)),
+                    }
+                })
+                .collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+            writer.write(&refs).pg()?;
+        }
+        writer.finish().pg()?;
+        self.rows.clear();
+        self.seen.clear();
+        Ok(())
+    }
+
     fn flush(&mut self, tx: &mut Transaction<'_>) -> Result<(), StoreError> {
         if self.rows.is_empty() {
             return Ok(());
@@ -213,9 +254,15 @@ impl Rows {
         }
     }
 
-    pub(crate) fn write(mut self, tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    /// Writes the rows gathered; by binary `COPY` with `copy` (large batches), else by
+    /// one `INSERT … unnest` per table.
+    pub(crate) fn write(mut self, tx: &mut Transaction<'_>, copy: bool) -> Result<(), StoreError> {
         for t in &mut self.tables {
-            t.flush(tx)?;
+            if copy {
+                t.copy(tx)?;
+            } else {
+                t.flush(tx)?;
+            }
         }
         if !self.fulltext.is_empty() {
             let (shards, seqs, tsvs): (Vec<String>, Vec<i64>, Vec<String>) =

@@ -41,6 +41,60 @@ fn next_seqs(tx: &mut Transaction<'_>, n: i64) -> Result<i64, StoreError> {
     Ok(last - n + 1)
 }
 
+/// From this many versions on, `put_new` writes by binary `COPY` (an import's batches);
+/// smaller batches by `INSERT … unnest`. See the crate's `import` test for figures.
+const COPY_MIN: usize = 64;
+
+/// First versions by binary `COPY`, their `seq` from `first` on.
+fn copy_versions(
+    tx: &mut Transaction<'_>,
+    versions: &[NewVersion<'_>],
+    shards: &[String],
+    first: i64,
+) -> Result<(), StoreError> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let sink = tx
+        .copy_in(
+            "COPY resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
+             FROM STDIN BINARY",
+        )
+        .pg()?;
+    let types = [
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::BOOL,
+        Type::BOOL,
+        Type::TEXT,
+        Type::BYTEA,
+    ];
+    let mut writer = BinaryCopyInWriter::new(sink, &types);
+    for (i, v) in versions.iter().enumerate() {
+        let seq = first + i as i64;
+        let body: &[u8] = v.body.unwrap_or(&[]);
+        writer
+            .write(&[
+                &shards[i],
+                &seq,
+                &v.resource_type,
+                &v.id,
+                &1i64,
+                &v.last_updated_ms,
+                &false,
+                &true,
+                &v.method.as_str(),
+                &body,
+            ])
+            .pg()?;
+    }
+    writer.finish().pg()?;
+    Ok(())
+}
+
 fn conflict(ty: &str, id: &str, version: u64) -> StoreError {
     StoreError::VersionConflict(format!("{ty}/{id}/_history/{version}"))
 }
@@ -110,7 +164,7 @@ impl WriteTxn for PgTxn<'_, '_> {
         if v.body.is_some() {
             let mut rows = crate::index::Rows::new();
             rows.add(&shard, seq, v.resource_type, v.index);
-            rows.write(self.tx)?;
+            rows.write(self.tx, false)?;
         }
         Ok(())
     }
@@ -149,20 +203,25 @@ impl WriteTxn for PgTxn<'_, '_> {
         let updated: Vec<i64> = versions.iter().map(|v| v.last_updated_ms).collect();
         let methods: Vec<&str> = versions.iter().map(|v| v.method.as_str()).collect();
         let bodies: Vec<&[u8]> = versions.iter().map(|v| v.body.unwrap_or(&[])).collect();
-        self.tx
-            .execute(
-                "INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
-                 SELECT s, q, t, i, 1, u, false, true, m, b \
-                 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) \
-                 AS x(s, q, t, i, u, m, b)",
-                &[&shards, &seqs, &types, &ids, &updated, &methods, &bodies],
-            )
-            .pg()?;
+        let copy = versions.len() >= COPY_MIN;
+        if copy {
+            copy_versions(self.tx, versions, &shards, first)?;
+        } else {
+            self.tx
+                .execute(
+                    "INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
+                     SELECT s, q, t, i, 1, u, false, true, m, b \
+                     FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) \
+                     AS x(s, q, t, i, u, m, b)",
+                    &[&shards, &seqs, &types, &ids, &updated, &methods, &bodies],
+                )
+                .pg()?;
+        }
         let mut rows = crate::index::Rows::new();
         for (i, v) in versions.iter().enumerate() {
             rows.add(&shards[i], seqs[i], v.resource_type, v.index);
         }
-        rows.write(self.tx)
+        rows.write(self.tx, copy)
     }
 
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
@@ -176,7 +235,7 @@ impl WriteTxn for PgTxn<'_, '_> {
         crate::index::delete(self.tx, seq)?;
         let mut rows = crate::index::Rows::new();
         rows.add(&shard, seq, &ty, index);
-        rows.write(self.tx)
+        rows.write(self.tx, false)
     }
 
     fn get_setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
