@@ -3,6 +3,8 @@
 //! one step for every node.
 
 use postgres::{GenericClient, Row, Transaction};
+
+use crate::db::Cached;
 use tsunagu_store::{chain_hash, AuditEntry, AuditQuery, AuditRecord, StoreError, GENESIS};
 
 use crate::value::{number, refs, V};
@@ -11,23 +13,18 @@ use crate::Pg;
 const COLUMNS: &str = "n, id, recorded, agent, patient, subtype, outcome, entities, body, prev, hash";
 
 /// Appends `entries` after the current head, inside the caller's transaction.
-pub(crate) fn append(tx: &mut Transaction<'_>, entries: &[AuditEntry]) -> Result<(), StoreError> {
+pub(crate) fn append(tx: &mut Cached<'_, Transaction<'_>>, entries: &[AuditEntry]) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
     let head = tx.query_opt("SELECT n, hash FROM audit ORDER BY n DESC LIMIT 1", &[]).pg()?;
     let (mut n, mut prev): (i64, Vec<u8>) = head.map_or((0, GENESIS.to_vec()), |r| (r.get(0), r.get(1)));
-    let stmt = tx
-        .prepare(
-            "INSERT INTO audit (n, id, recorded, agent, patient, subtype, outcome, entities, body, prev, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .pg()?;
     for e in entries {
         n += 1;
         let hash = chain_hash(&prev, n, e);
         tx.execute(
-            &stmt,
+            "INSERT INTO audit (n, id, recorded, agent, patient, subtype, outcome, entities, body, prev, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &n,
                 &e.id,
@@ -65,13 +62,17 @@ fn record(r: &Row) -> AuditRecord {
 }
 
 /// Records in chain order after `after_n`, at most `limit`.
-pub(crate) fn chain(c: &mut impl GenericClient, after_n: i64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+pub(crate) fn chain(
+    c: &mut Cached<'_, impl GenericClient>,
+    after_n: i64,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM audit WHERE n > $1 ORDER BY n LIMIT $2");
     Ok(c.query(&sql, &[&after_n, &(limit as i64)]).pg()?.iter().map(record).collect())
 }
 
 /// Records matching `q`, newest first, at most `q.count + 1`.
-pub(crate) fn search(c: &mut impl GenericClient, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
     let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE TRUE");
     let mut values: Vec<V> = Vec::new();
     let mut cond = |part: &str, v: V| {

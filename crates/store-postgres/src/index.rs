@@ -1,6 +1,7 @@
 //! Writing and removing the index rows of current versions: rows are gathered per table
 //! (deduplicated per version, as SQLite's primary keys do) and inserted with one
-//! `INSERT … SELECT * FROM unnest(…)` per table, whatever the number of versions.
+//! `INSERT … SELECT * FROM unnest(…)` per table, all in one statement, whatever the number
+//! of versions (or by binary `COPY` for large batches).
 
 use std::collections::HashSet;
 
@@ -8,6 +9,7 @@ use postgres::types::ToSql;
 use postgres::Transaction;
 use tsunagu_store::{IndexEntry, IndexValue, StoreError};
 
+use crate::db::Cached;
 use crate::query::DAY_MS;
 use crate::Pg;
 
@@ -22,9 +24,17 @@ enum Cell {
     OptR(Option<u64>),
 }
 
+#[derive(Clone, Copy)]
+enum Ty {
+    Text,
+    Int,
+    Real,
+}
+
 struct Table {
     name: &'static str,
     columns: &'static str,
+    types: &'static [Ty],
     /// Whether identical rows of one version are stored once (not for composites, as in
     /// SQLite), and how many leading cells make the identity (a token's display does not).
     dedup: Option<usize>,
@@ -33,8 +43,60 @@ struct Table {
 }
 
 impl Table {
-    fn new(name: &'static str, columns: &'static str, dedup: Option<usize>) -> Table {
-        Table { name, columns, dedup, rows: Vec::new(), seen: HashSet::new() }
+    fn new(name: &'static str, columns: &'static str, types: &'static [Ty], dedup: Option<usize>) -> Table {
+        Table { name, columns, types, dedup, rows: Vec::new(), seen: HashSet::new() }
+    }
+
+    /// The rows as one array per column, and `unnest(…)` of them numbered from `first`.
+    fn arrays(&self, first: usize) -> (Vec<Box<dyn ToSql + Sync>>, String) {
+        let mut arrays: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(self.types.len());
+        let mut casts = Vec::with_capacity(self.types.len());
+        for (j, ty) in self.types.iter().enumerate() {
+            let (array, cast): (Box<dyn ToSql + Sync>, &str) = match ty {
+                Ty::Text => (
+                    Box::new(
+                        self.rows
+                            .iter()
+                            .map(|r| match &r[j] {
+                                Cell::T(s) => Some(s.clone()),
+                                Cell::OptT(s) => s.clone(),
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<String>>>(),
+                    ),
+                    "text[]",
+                ),
+                Ty::Int => (
+                    Box::new(
+                        self.rows
+                            .iter()
+                            .map(|r| match &r[j] {
+                                Cell::I(n) => Some(*n),
+                                Cell::OptI(n) => *n,
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<i64>>>(),
+                    ),
+                    "int8[]",
+                ),
+                Ty::Real => (
+                    Box::new(
+                        self.rows
+                            .iter()
+                            .map(|r| match &r[j] {
+                                Cell::R(b) => Some(f64::from_bits(*b)),
+                                Cell::OptR(b) => b.map(f64::from_bits),
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<f64>>>(),
+                    ),
+                    "float8[]",
+                ),
+            };
+            arrays.push(array);
+            casts.push(format!("${}::{cast}", first + j));
+        }
+        (arrays, format!("INSERT INTO {} ({}) SELECT * FROM unnest({})", self.name, self.columns, casts.join(", ")))
     }
 
     fn push(&mut self, row: Vec<Cell>) {
@@ -54,12 +116,13 @@ impl Table {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let types: Vec<Type> = self.rows[0]
+        let types: Vec<Type> = self
+            .types
             .iter()
-            .map(|c| match c {
-                Cell::T(_) | Cell::OptT(_) => Type::TEXT,
-                Cell::I(_) | Cell::OptI(_) => Type::INT8,
-                Cell::R(_) | Cell::OptR(_) => Type::FLOAT8,
+            .map(|t| match t {
+                Ty::Text => Type::TEXT,
+                Ty::Int => Type::INT8,
+                Ty::Real => Type::FLOAT8,
             })
             .collect();
         let sink = tx.copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", self.name, self.columns)).pg()?;
@@ -69,7 +132,7 @@ impl Table {
                 .iter()
                 .map(|c| -> Box<dyn ToSql + Sync> {
                     match c {
-                        Cell::T(s) => Box::new(s.as_str().to_owned()),
+                        Cell::T(s) => Box::new(s.clone()),
                         Cell::OptT(s) => Box::new(s.clone()),
                         Cell::I(n) => Box::new(*n),
                         Cell::OptI(n) => Box::new(*n),
@@ -82,66 +145,6 @@ impl Table {
             writer.write(&refs).pg()?;
         }
         writer.finish().pg()?;
-        self.rows.clear();
-        self.seen.clear();
-        Ok(())
-    }
-
-    fn flush(&mut self, tx: &mut Transaction<'_>) -> Result<(), StoreError> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let width = self.rows[0].len();
-        let mut arrays: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(width);
-        let mut casts = Vec::with_capacity(width);
-        for j in 0..width {
-            let (array, cast): (Box<dyn ToSql + Sync>, &str) = match &self.rows[0][j] {
-                Cell::T(_) | Cell::OptT(_) => (
-                    Box::new(
-                        self.rows
-                            .iter()
-                            .map(|r| match &r[j] {
-                                Cell::T(s) => Some(s.clone()),
-                                Cell::OptT(s) => s.clone(),
-                                _ => None,
-                            })
-                            .collect::<Vec<Option<String>>>(),
-                    ),
-                    "text[]",
-                ),
-                Cell::I(_) | Cell::OptI(_) => (
-                    Box::new(
-                        self.rows
-                            .iter()
-                            .map(|r| match &r[j] {
-                                Cell::I(n) => Some(*n),
-                                Cell::OptI(n) => *n,
-                                _ => None,
-                            })
-                            .collect::<Vec<Option<i64>>>(),
-                    ),
-                    "int8[]",
-                ),
-                Cell::R(_) | Cell::OptR(_) => (
-                    Box::new(
-                        self.rows
-                            .iter()
-                            .map(|r| match &r[j] {
-                                Cell::R(b) => Some(f64::from_bits(*b)),
-                                Cell::OptR(b) => b.map(f64::from_bits),
-                                _ => None,
-                            })
-                            .collect::<Vec<Option<f64>>>(),
-                    ),
-                    "float8[]",
-                ),
-            };
-            arrays.push(array);
-            casts.push(format!("${}::{cast}", j + 1));
-        }
-        let sql = format!("INSERT INTO {} ({}) SELECT * FROM unnest({})", self.name, self.columns, casts.join(", "));
-        let refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| a.as_ref()).collect();
-        tx.execute(&sql, &refs).pg()?;
         self.rows.clear();
         self.seen.clear();
         Ok(())
@@ -168,21 +171,28 @@ const COMMON: &str = "shard, seq, type, param";
 
 impl Rows {
     pub(crate) fn new() -> Rows {
-        let t = |name, cols: &'static str, dedup| Table::new(name, cols, dedup);
+        use Ty::{Int as I, Real as R, Text as T};
+        let t = Table::new;
         Rows {
             tables: vec![
-                t("idx_token", "shard, seq, type, param, code, system, display", Some(6)),
-                t("idx_string", "shard, seq, type, param, norm, exact", Some(6)),
-                t("idx_date", "shard, seq, type, param, lo, hi", Some(6)),
-                t("idx_date_wide", "shard, seq, type, param, lo, hi", Some(6)),
-                t("idx_number", "shard, seq, type, param, value", Some(5)),
-                t("idx_quantity", "shard, seq, type, param, code, value, system", Some(7)),
-                t("idx_reference", "shard, seq, type, param, target_id, target_type, url", Some(7)),
-                t("idx_uri", "shard, seq, type, param, value", Some(5)),
+                t("idx_token", "shard, seq, type, param, code, system, display", &[T, I, T, T, T, T, T], Some(6)),
+                t("idx_string", "shard, seq, type, param, norm, exact", &[T, I, T, T, T, T], Some(6)),
+                t("idx_date", "shard, seq, type, param, lo, hi", &[T, I, T, T, I, I], Some(6)),
+                t("idx_date_wide", "shard, seq, type, param, lo, hi", &[T, I, T, T, I, I], Some(6)),
+                t("idx_number", "shard, seq, type, param, value", &[T, I, T, T, R], Some(5)),
+                t("idx_quantity", "shard, seq, type, param, code, value, system", &[T, I, T, T, T, R, T], Some(7)),
+                t(
+                    "idx_reference",
+                    "shard, seq, type, param, target_id, target_type, url",
+                    &[T, I, T, T, T, T, T],
+                    Some(7),
+                ),
+                t("idx_uri", "shard, seq, type, param, value", &[T, I, T, T, T], Some(5)),
                 t(
                     "idx_composite",
                     "shard, seq, type, param, c_code, c_system, code, system, display, norm, exact, value, uri, \
                      lo, hi, target_id, target_type, url",
+                    &[T, I, T, T, T, T, T, T, T, T, T, R, T, I, I, T, T, T],
                     None,
                 ),
             ],
@@ -254,33 +264,53 @@ impl Rows {
         }
     }
 
-    /// Writes the rows gathered; by binary `COPY` with `copy` (large batches), else by
-    /// one `INSERT … unnest` per table.
-    pub(crate) fn write(mut self, tx: &mut Transaction<'_>, copy: bool) -> Result<(), StoreError> {
-        for t in &mut self.tables {
-            if copy {
-                t.copy(tx)?;
-            } else {
-                t.flush(tx)?;
+    /// Writes the rows gathered: by binary `COPY` with `copy` (large batches), else in one
+    /// statement (the same for every write, so prepared once per connection) of one
+    /// `INSERT … unnest` per table.
+    pub(crate) fn write(mut self, tx: &mut Cached<'_, Transaction<'_>>, copy: bool) -> Result<(), StoreError> {
+        let (shards, seqs, tsvs): (Vec<String>, Vec<i64>, Vec<String>) = std::mem::take(&mut self.fulltext)
+            .into_iter()
+            .fold(Default::default(), |(mut a, mut b, mut c), (x, y, z)| {
+                a.push(x);
+                b.push(y);
+                c.push(z);
+                (a, b, c)
+            });
+        if copy {
+            for t in &mut self.tables {
+                t.copy(tx.c)?;
             }
+            if !seqs.is_empty() {
+                tx.execute(&fulltext_sql(1), &[&shards, &seqs, &tsvs]).pg()?;
+            }
+            return Ok(());
         }
-        if !self.fulltext.is_empty() {
-            let (shards, seqs, tsvs): (Vec<String>, Vec<i64>, Vec<String>) =
-                self.fulltext.into_iter().fold(Default::default(), |(mut a, mut b, mut c), (x, y, z)| {
-                    a.push(x);
-                    b.push(y);
-                    c.push(z);
-                    (a, b, c)
-                });
-            tx.execute(
-                "INSERT INTO idx_fulltext (shard, seq, tsv) SELECT s, q, t::tsvector \
-                 FROM unnest($1::text[], $2::int8[], $3::text[]) AS u(s, q, t)",
-                &[&shards, &seqs, &tsvs],
-            )
-            .pg()?;
+        if self.tables.iter().all(|t| t.rows.is_empty()) && seqs.is_empty() {
+            return Ok(());
         }
+        let mut arrays: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        let mut ctes = Vec::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            let (mut a, sql) = t.arrays(arrays.len() + 1);
+            arrays.append(&mut a);
+            ctes.push(format!("i{i} AS ({sql})"));
+        }
+        let sql = format!("WITH {} {}", ctes.join(", "), fulltext_sql(arrays.len() + 1));
+        let mut refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| a.as_ref()).collect();
+        refs.extend([&shards as &(dyn ToSql + Sync), &seqs, &tsvs]);
+        tx.execute(&sql, &refs).pg()?;
         Ok(())
     }
+}
+
+fn fulltext_sql(first: usize) -> String {
+    format!(
+        "INSERT INTO idx_fulltext (shard, seq, tsv) SELECT s, q, t::tsvector \
+         FROM unnest(${}::text[], ${}::int8[], ${}::text[]) AS u(s, q, t)",
+        first,
+        first + 1,
+        first + 2
+    )
 }
 
 /// code, system, display, norm, exact, value, uri, lo, hi, target_id, target_type, url of
@@ -323,13 +353,28 @@ fn composite_columns(second: &IndexValue) -> Option<Vec<Cell>> {
     Some(c)
 }
 
-/// Removes every index row of the version stored at `seq`, in one statement.
-pub(crate) fn delete(tx: &mut Transaction<'_>, seq: i64) -> Result<(), StoreError> {
+/// Removes every index row of the version stored at `seq`, in one statement; with
+/// `superseded_in` (its shard), also marks that version no longer current.
+pub(crate) fn delete(
+    tx: &mut Cached<'_, Transaction<'_>>,
+    seq: i64,
+    superseded_in: Option<&str>,
+) -> Result<(), StoreError> {
     let ctes: Vec<String> = crate::schema::INDEX_TABLES
         .iter()
         .enumerate()
         .map(|(i, t)| format!("d{i} AS (DELETE FROM {t} WHERE seq = $1)"))
         .collect();
-    tx.execute(&format!("WITH {} SELECT 1", ctes.join(", ")), &[&seq]).pg()?;
+    match superseded_in {
+        Some(shard) => tx.execute(
+            &format!(
+                "WITH {} UPDATE resource SET current = false WHERE seq = $1 AND shard = $2 AND current",
+                ctes.join(", ")
+            ),
+            &[&seq, &shard],
+        ),
+        None => tx.execute(&format!("WITH {} SELECT 1", ctes.join(", ")), &[&seq]),
+    }
+    .pg()?;
     Ok(())
 }

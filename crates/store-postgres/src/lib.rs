@@ -33,6 +33,7 @@
 //! directly on an async runtime's worker threads.
 
 mod audit;
+mod db;
 mod fulltext;
 mod index;
 mod pinned;
@@ -98,9 +99,10 @@ impl PostgresStore {
     pub fn open(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
         let primary = pool::Pool::new(&config.url, config.pool_size);
         let mut c = primary.get()?;
-        schema::migrate(&mut c)?;
+        schema::migrate(&mut c.client)?;
         // The clock never starts below the newest stored version.
         let clock: i64 = c
+            .client
             .query_one(
                 "UPDATE counter SET value = GREATEST(value, (SELECT COALESCE(MAX(last_updated), 0) FROM resource)) \
                  WHERE name = 'clock' RETURNING value",
@@ -124,10 +126,13 @@ impl PostgresStore {
 
     /// Runs `f` on a connection that has this store's last write: a replica when one is
     /// configured and caught up, else the primary.
-    fn with_reader<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         match self.replicas.reader() {
-            Some(mut c) => f(&mut c),
-            None => f(&mut *self.primary.get()?),
+            Some(mut c) => f(&mut c.db()),
+            None => f(&mut self.primary.get()?.db()),
         }
     }
 
@@ -182,13 +187,15 @@ impl Store for PostgresStore {
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut conn = self.primary.get()?;
         {
+            let db::Session { client, cache } = &mut *conn;
             // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
-            let mut tx = conn.transaction().pg()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).pg()?;
-            f(&mut record::PgTxn { tx: &mut tx })?;
+            let mut tx = client.transaction().pg()?;
+            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")).pg()?;
+            let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
+            f(&mut txn)?;
             tx.commit().pg()?;
         }
-        self.replicas.wrote(&mut conn, &self.primary);
+        self.replicas.wrote(&mut conn.client, &self.primary);
         Ok(())
     }
 
@@ -201,7 +208,7 @@ impl Store for PostgresStore {
                 "BEGIN; SET LOCAL synchronous_commit TO off; \
                  UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
             );
-            let messages = c.simple_query(&sql).ok()?;
+            let messages = c.client.simple_query(&sql).ok()?;
             messages.iter().find_map(|m| match m {
                 postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
                 _ => None,

@@ -3,23 +3,24 @@
 //! replayed this store's last write). Every statement in it sees the snapshot its first
 //! statement took.
 
+use crate::db::Session;
 use parking_lot::Mutex;
-use postgres::Client;
 use tsunagu_store::{PinnedView, ResourceVersion, SearchPage, SearchQuery, StoreError};
 
 use crate::Pg;
 
 pub(crate) struct PgPinned {
-    client: Mutex<Client>,
+    client: Mutex<Session>,
     high_seq: i64,
     last_updated_ms: i64,
 }
 
 impl PgPinned {
-    pub(crate) fn begin(mut client: Client) -> Result<PgPinned, StoreError> {
-        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
+    pub(crate) fn begin(mut client: Session) -> Result<PgPinned, StoreError> {
+        client.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
         // The first statement takes the snapshot; everything after sees this state.
         let row = client
+            .db()
             .query_one("SELECT COALESCE(MAX(seq), 0)::int8, COALESCE(MAX(last_updated), 0)::int8 FROM resource", &[])
             .pg()?;
         Ok(PgPinned { high_seq: row.get(0), last_updated_ms: row.get(1), client: Mutex::new(client) })
@@ -36,16 +37,16 @@ impl PinnedView for PgPinned {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        crate::read::search(&mut *self.client.lock(), q)
+        crate::read::search(&mut self.client.lock().db(), q)
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        crate::read::current(&mut *self.client.lock(), resource_type, id)
+        crate::read::current(&mut self.client.lock().db(), resource_type, id)
     }
 }
 
 impl Drop for PgPinned {
     fn drop(&mut self) {
-        let _ = self.client.get_mut().batch_execute("COMMIT");
+        let _ = self.client.get_mut().client.batch_execute("COMMIT");
     }
 }

@@ -5,11 +5,12 @@
 use parking_lot::Mutex;
 use postgres::{Client, NoTls};
 
+use crate::db::Session;
 use crate::{Pg, StoreError};
 
 pub(crate) struct Pool {
     url: String,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Session>>,
     /// At most this many idle connections are kept.
     max_idle: usize,
 }
@@ -17,25 +18,25 @@ pub(crate) struct Pool {
 /// A connection taken from a pool; back to it when dropped, unless it was closed.
 pub(crate) struct Conn<'p> {
     pool: &'p Pool,
-    client: Option<Client>,
+    client: Option<Session>,
 }
 
 impl std::ops::Deref for Conn<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
+    type Target = Session;
+    fn deref(&self) -> &Session {
         self.client.as_ref().expect("present until dropped")
     }
 }
 
 impl std::ops::DerefMut for Conn<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
+    fn deref_mut(&mut self) -> &mut Session {
         self.client.as_mut().expect("present until dropped")
     }
 }
 
 impl Conn<'_> {
-    /// The client itself, no longer the pool's (a pinned view keeps its own).
-    pub(crate) fn detach(mut self) -> Client {
+    /// The session itself, no longer the pool's (a pinned view keeps its own).
+    pub(crate) fn detach(mut self) -> Session {
         self.client.take().expect("present until dropped")
     }
 }
@@ -62,15 +63,15 @@ impl Pool {
         loop {
             let c = self.idle.lock().pop();
             match c {
-                Some(c) if c.is_closed() => continue,
+                Some(c) if c.client.is_closed() => continue,
                 Some(c) => return Ok(Conn { pool: self, client: Some(c) }),
-                None => return Ok(Conn { pool: self, client: Some(self.connect()?) }),
+                None => return Ok(Conn { pool: self, client: Some(Session::new(self.connect()?)) }),
             }
         }
     }
 
-    fn put_back(&self, c: Client) {
-        if c.is_closed() {
+    fn put_back(&self, c: Session) {
+        if c.client.is_closed() {
             return;
         }
         let mut idle = self.idle.lock();

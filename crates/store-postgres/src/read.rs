@@ -3,6 +3,8 @@
 //! a write transaction, a pinned view).
 
 use postgres::{GenericClient, Row};
+
+use crate::db::Cached;
 use tsunagu_store::{HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError};
 
 use crate::query::{order_by, where_clause};
@@ -33,17 +35,21 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
     }
 }
 
-fn query(c: &mut impl GenericClient, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
+fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
     c.query(&number(sql, values), &refs(values)).pg()
 }
 
-pub(crate) fn current(c: &mut impl GenericClient, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+pub(crate) fn current(
+    c: &mut Cached<'_, impl GenericClient>,
+    ty: &str,
+    id: &str,
+) -> Result<Option<ResourceVersion>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM resource r WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1");
     Ok(c.query_opt(&sql, &[&ty, &id]).pg()?.as_ref().map(version))
 }
 
 pub(crate) fn vread(
-    c: &mut impl GenericClient,
+    c: &mut Cached<'_, impl GenericClient>,
     ty: &str,
     id: &str,
     v: u64,
@@ -52,14 +58,17 @@ pub(crate) fn vread(
     Ok(c.query_opt(&sql, &[&ty, &id, &(v as i64)]).pg()?.as_ref().map(version))
 }
 
-pub(crate) fn search_ids(c: &mut impl GenericClient, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
+pub(crate) fn search_ids(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+) -> Result<Vec<(String, String)>, StoreError> {
     let mut values = Vec::new();
     let sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
     Ok(query(c, &sql, &values)?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// One page of a search.
-pub(crate) fn search(c: &mut impl GenericClient, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> Result<SearchPage, StoreError> {
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
     let total = if q.total {
@@ -126,7 +135,10 @@ fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
     sql
 }
 
-pub(crate) fn history(c: &mut impl GenericClient, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
+pub(crate) fn history(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &HistoryQuery,
+) -> Result<Vec<ResourceVersion>, StoreError> {
     let mut values = Vec::new();
     let sql = format!(
         "SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT {}",
@@ -136,7 +148,7 @@ pub(crate) fn history(c: &mut impl GenericClient, q: &HistoryQuery) -> Result<Ve
     Ok(query(c, &sql, &values)?.iter().map(version).collect())
 }
 
-pub(crate) fn history_count(c: &mut impl GenericClient, q: &HistoryQuery) -> Result<u64, StoreError> {
+pub(crate) fn history_count(c: &mut Cached<'_, impl GenericClient>, q: &HistoryQuery) -> Result<u64, StoreError> {
     let mut values = Vec::new();
     let q = HistoryQuery { before_seq: None, ..q.clone() };
     let sql = format!("SELECT COUNT(*) FROM resource r{}", history_sql(&q, &mut values));
@@ -144,7 +156,7 @@ pub(crate) fn history_count(c: &mut impl GenericClient, q: &HistoryQuery) -> Res
 }
 
 pub(crate) fn current_after(
-    c: &mut impl GenericClient,
+    c: &mut Cached<'_, impl GenericClient>,
     after_seq: i64,
     limit: usize,
 ) -> Result<Vec<ResourceVersion>, StoreError> {
@@ -153,7 +165,7 @@ pub(crate) fn current_after(
     Ok(c.query(&sql, &[&after_seq, &(limit as i64)]).pg()?.iter().map(version).collect())
 }
 
-pub(crate) fn count_current_after(c: &mut impl GenericClient, after_seq: i64) -> Result<u64, StoreError> {
+pub(crate) fn count_current_after(c: &mut Cached<'_, impl GenericClient>, after_seq: i64) -> Result<u64, StoreError> {
     let n: i64 = c
         .query_one("SELECT COUNT(*) FROM resource WHERE current AND NOT deleted AND seq > $1", &[&after_seq])
         .pg()?

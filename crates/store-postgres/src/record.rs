@@ -5,6 +5,7 @@ use tsunagu_store::{
     AuditEntry, IndexEntry, IndexValue, NewVersion, ResourceVersion, SearchQuery, StoreError, WriteTxn,
 };
 
+use crate::db::Cached;
 use crate::{read, Pg};
 
 /// The distribution key of a resource (see the crate documentation): a Patient's own id;
@@ -31,11 +32,11 @@ pub fn shard_key(resource_type: &str, id: &str, index: &[IndexEntry]) -> String 
 }
 
 pub(crate) struct PgTxn<'a, 't> {
-    pub(crate) tx: &'a mut Transaction<'t>,
+    pub(crate) tx: Cached<'a, Transaction<'t>>,
 }
 
 /// Reserves `n` sequence numbers from the counter row; the first of them.
-fn next_seqs(tx: &mut Transaction<'_>, n: i64) -> Result<i64, StoreError> {
+fn next_seqs(tx: &mut Cached<'_, Transaction<'_>>, n: i64) -> Result<i64, StoreError> {
     let last: i64 =
         tx.query_one("UPDATE counter SET value = value + $1 WHERE name = 'seq' RETURNING value", &[&n]).pg()?.get(0);
     Ok(last - n + 1)
@@ -101,56 +102,42 @@ fn conflict(ty: &str, id: &str, version: u64) -> StoreError {
 
 impl WriteTxn for PgTxn<'_, '_> {
     fn current(&mut self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        read::current(&mut *self.tx, ty, id)
+        read::current(&mut self.tx, ty, id)
     }
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
+        // The newest version, and whether this version number is taken already.
         let cur = self
             .tx
             .query_opt(
-                "SELECT seq, shard, version FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1",
-                &[&v.resource_type, &v.id],
+                "SELECT seq, shard, version, EXISTS (SELECT 1 FROM resource WHERE type = $1 AND id = $2 \
+                 AND version = $3) FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1",
+                &[&v.resource_type, &v.id, &(v.version as i64)],
             )
             .pg()?
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, i64>(2) as u64));
-        if let Some((_, _, cur_version)) = &cur {
-            if v.version <= *cur_version {
-                let taken = self
-                    .tx
-                    .query_opt(
-                        "SELECT 1 FROM resource WHERE type = $1 AND id = $2 AND version = $3",
-                        &[&v.resource_type, &v.id, &(v.version as i64)],
-                    )
-                    .pg()?;
-                if taken.is_some() {
-                    return Err(conflict(v.resource_type, v.id, v.version));
-                }
-            }
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, bool>(3)));
+        if cur.as_ref().is_some_and(|c| c.2) {
+            return Err(conflict(v.resource_type, v.id, v.version));
         }
         if v.version > 1 {
             if let Some((old, shard, _)) = &cur {
-                crate::index::delete(self.tx, *old)?;
-                self.tx
-                    .execute(
-                        "UPDATE resource SET current = false WHERE seq = $1 AND shard = $2 AND current",
-                        &[old, shard],
-                    )
-                    .pg()?;
+                crate::index::delete(&mut self.tx, *old, Some(shard))?;
             }
         }
         let shard = match &cur {
             Some((_, shard, _)) => shard.clone(),
             None => shard_key(v.resource_type, v.id, v.index),
         };
-        let seq = next_seqs(self.tx, 1)?;
         let body: &[u8] = v.body.unwrap_or(&[]);
-        self.tx
-            .execute(
-                "INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
+        // The next `seq` and the row in one statement.
+        let seq: i64 = self
+            .tx
+            .query_one(
+                "WITH s AS (UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value) \
+                 INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
+                 SELECT $1, s.value, $2, $3, $4, $5, $6, true, $7, $8 FROM s RETURNING seq",
                 &[
                     &shard,
-                    &seq,
                     &v.resource_type,
                     &v.id,
                     &(v.version as i64),
@@ -160,11 +147,12 @@ impl WriteTxn for PgTxn<'_, '_> {
                     &body,
                 ],
             )
-            .pg()?;
+            .pg()?
+            .get(0);
         if v.body.is_some() {
             let mut rows = crate::index::Rows::new();
             rows.add(&shard, seq, v.resource_type, v.index);
-            rows.write(self.tx, false)?;
+            rows.write(&mut self.tx, false)?;
         }
         Ok(())
     }
@@ -197,7 +185,7 @@ impl WriteTxn for PgTxn<'_, '_> {
                 return Err(conflict(v.resource_type, v.id, 1));
             }
         }
-        let first = next_seqs(self.tx, versions.len() as i64)?;
+        let first = next_seqs(&mut self.tx, versions.len() as i64)?;
         let shards: Vec<String> = versions.iter().map(|v| shard_key(v.resource_type, v.id, v.index)).collect();
         let seqs: Vec<i64> = (0..versions.len() as i64).map(|i| first + i).collect();
         let updated: Vec<i64> = versions.iter().map(|v| v.last_updated_ms).collect();
@@ -205,7 +193,7 @@ impl WriteTxn for PgTxn<'_, '_> {
         let bodies: Vec<&[u8]> = versions.iter().map(|v| v.body.unwrap_or(&[])).collect();
         let copy = versions.len() >= COPY_MIN;
         if copy {
-            copy_versions(self.tx, versions, &shards, first)?;
+            copy_versions(self.tx.c, versions, &shards, first)?;
         } else {
             self.tx
                 .execute(
@@ -221,21 +209,21 @@ impl WriteTxn for PgTxn<'_, '_> {
         for (i, v) in versions.iter().enumerate() {
             rows.add(&shards[i], seqs[i], v.resource_type, v.index);
         }
-        rows.write(self.tx, copy)
+        rows.write(&mut self.tx, copy)
     }
 
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
-        read::search_ids(&mut *self.tx, q)
+        read::search_ids(&mut self.tx, q)
     }
 
     fn replace_index(&mut self, seq: i64, _resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
         let row = self.tx.query_opt("SELECT shard, type FROM resource WHERE seq = $1", &[&seq]).pg()?;
         let Some(row) = row else { return Ok(()) };
         let (shard, ty): (String, String) = (row.get(0), row.get(1));
-        crate::index::delete(self.tx, seq)?;
+        crate::index::delete(&mut self.tx, seq, None)?;
         let mut rows = crate::index::Rows::new();
         rows.add(&shard, seq, &ty, index);
-        rows.write(self.tx, false)
+        rows.write(&mut self.tx, false)
     }
 
     fn get_setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
@@ -255,7 +243,7 @@ impl WriteTxn for PgTxn<'_, '_> {
     }
 
     fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        crate::audit::append(self.tx, entries)
+        crate::audit::append(&mut self.tx, entries)
     }
 }
 

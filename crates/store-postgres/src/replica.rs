@@ -77,6 +77,7 @@ impl Replicas {
         let start = Instant::now();
         loop {
             let replayed = conn
+                .db()
                 .query_one("SELECT pg_last_wal_replay_lsn()::text", &[])
                 .ok()?
                 .get::<_, Option<String>>(0)
