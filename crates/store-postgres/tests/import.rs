@@ -126,7 +126,10 @@ fn queries() -> Vec<SearchQuery> {
     ]
 }
 
-fn answers(store: &dyn Store) -> Vec<(Vec<(String, i64)>, Option<u64>)> {
+/// Per query: the page's ids and `seq`s, and the total.
+type Answer = (Vec<(String, i64)>, Option<u64>);
+
+fn answers(store: &dyn Store) -> Vec<Answer> {
     queries()
         .iter()
         .map(|q| {
@@ -158,6 +161,18 @@ fn imports_by_put_unnest_and_copy_store_the_same() {
         rate(t_put),
         rate(t_unnest),
         rate(t_copy)
+    );
+    // Single writes, one version per transaction (a server's create), of 300 more.
+    let ids: Vec<String> = (0..300).map(|i| format!("single{i}")).collect();
+    let single: Vec<NewVersion<'_>> = versions.iter().zip(&ids).map(|(v, id)| NewVersion { id, ..v.clone() }).collect();
+    let t_sqlite_single = load(&sqlite, &single, 1, true);
+    let t_single = load(&by_put, &single, 1, true);
+    load(&by_unnest, &single, 1, true);
+    load(&by_copy, &single, 1, true);
+    eprintln!(
+        "single writes (one put per transaction): SQLite {:.0}/s, PostgreSQL {:.0}/s",
+        single.len() as f64 / t_sqlite_single,
+        single.len() as f64 / t_single
     );
     let expected = answers(&sqlite);
     assert!(expected.iter().all(|(_, total)| total.unwrap() > 0));
