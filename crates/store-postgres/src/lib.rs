@@ -69,6 +69,13 @@ pub struct PostgresConfig {
     pub pool_size: usize,
 }
 
+impl PostgresConfig {
+    /// The primary alone, keeping up to 8 idle connections.
+    pub fn new(url: &str) -> PostgresConfig {
+        PostgresConfig { url: url.to_string(), replicas: Vec::new(), pool_size: 8 }
+    }
+}
+
 pub struct PostgresStore {
     primary: pool::Pool,
     replicas: replica::Replicas,
@@ -126,14 +133,36 @@ impl PostgresStore {
 
     /// Runs `f` on a connection that has this store's last write: a replica when one is
     /// configured and caught up, else the primary.
+    ///
+    /// A database error drops the connection (it may be one the server closed while it
+    /// sat in the pool) and the read runs once more on another: reads repeat safely.
     fn with_reader<T>(
         &self,
-        f: impl FnOnce(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
+        f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self.replicas.reader() {
-            Some(mut c) => f(&mut c.db()),
-            None => f(&mut self.primary.get()?.db()),
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut conn = match self.replicas.reader() {
+                Some(c) => c,
+                None => self.primary.get()?,
+            };
+            match f(&mut conn.db()) {
+                Err(e @ StoreError::Backend(_)) => {
+                    conn.discard();
+                    if tries == 2 {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
         }
+    }
+
+    /// Refreshes the planner's statistics of every table (`ANALYZE`): after a bulk import,
+    /// before autovacuum gets to it, so that searches are planned on the data as it is.
+    pub fn analyze(&self) -> Result<(), StoreError> {
+        self.primary.get()?.client.batch_execute("ANALYZE").pg()
     }
 
     /// Number of live (not deleted) resources, by type.
@@ -186,17 +215,35 @@ impl Store for PostgresStore {
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut conn = self.primary.get()?;
-        {
+        // A pooled connection the server has closed fails at BEGIN, before `f` ran: once,
+        // take another.
+        if conn.client.batch_execute("SELECT 1").is_err() {
+            conn.discard();
+            conn = self.primary.get()?;
+        }
+        let result = (|| {
             let db::Session { client, cache } = &mut *conn;
             // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
             let mut tx = client.transaction().pg()?;
             tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")).pg()?;
             let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
             f(&mut txn)?;
-            tx.commit().pg()?;
+            // An error here (the connection lost, the server gone) means the write may not
+            // have committed: it is reported, never taken for a success.
+            tx.commit().pg()
+        })();
+        match result {
+            Ok(()) => {
+                self.replicas.wrote(&mut conn.client, &self.primary);
+                Ok(())
+            }
+            // The connection may be broken: not back to the pool.
+            Err(e @ StoreError::Backend(_)) => {
+                conn.discard();
+                Err(e)
+            }
+            Err(e) => Err(e),
         }
-        self.replicas.wrote(&mut conn.client, &self.primary);
-        Ok(())
     }
 
     fn next_timestamp_ms(&self) -> i64 {

@@ -35,6 +35,17 @@ impl std::ops::DerefMut for Conn<'_> {
 }
 
 impl Conn<'_> {
+    /// Closes the connection rather than returning it (it may be broken). When the server
+    /// closed it, the idle ones are likely closed too (a restart, a failover): they go as
+    /// well, since an idle connection cannot tell before it is used.
+    pub(crate) fn discard(mut self) {
+        if let Some(c) = self.client.take() {
+            if c.client.is_closed() {
+                self.pool.idle.lock().clear();
+            }
+        }
+    }
+
     /// The session itself, no longer the pool's (a pinned view keeps its own).
     pub(crate) fn detach(mut self) -> Session {
         self.client.take().expect("present until dropped")

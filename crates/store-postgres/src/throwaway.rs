@@ -188,6 +188,14 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Stops the primary at once and starts it again (pooled connections are then broken).
+    pub fn restart_primary(&self) {
+        self.stop_primary();
+        start(&self.data(), &self.dir.join("primary.log"), None).unwrap_or_else(|e| panic!("restart: {e}"));
+    }
+}
+
 fn append(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -231,6 +231,26 @@ fn a_stopped_server_gives_errors() {
     assert!(PostgresStore::open(&bad).is_err());
 }
 
+/// The server restarts: connections idle in the pool are broken, and the next reads and
+/// writes go on with new ones.
+#[test]
+fn a_restarted_server_is_used_again() {
+    let Some(cluster) = Cluster::start(false) else { return };
+    let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+    put(&store, "a", 1).unwrap();
+    // Several idle connections in the pool.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert!(store.read("Patient", "a").unwrap().is_some()));
+        }
+    });
+    cluster.restart_primary();
+    assert!(store.read("Patient", "a").unwrap().is_some());
+    cluster.restart_primary();
+    put(&store, "b", 1).unwrap();
+    assert!(store.read("Patient", "b").unwrap().is_some());
+}
+
 /// The server calls the store from `spawn_blocking`; tools call it from plain threads.
 #[test]
 fn works_from_spawn_blocking_and_plain_threads() {
