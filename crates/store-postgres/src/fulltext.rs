@@ -7,12 +7,19 @@
 //! positions 1…, the other text's after a gap (so no phrase spans the two), unweighted. A
 //! `_text` query asks for weight `A`; `_content` for any. Tokens are cut as FTS5's `ascii`
 //! tokenizer cuts them (ASCII letters folded, other ASCII characters separate tokens).
-//! Positions stop at 16,383 (PostgreSQL's limit): a phrase after that point of a long
-//! text may match words that are not adjacent.
+//! Positions stop at 16,383 (PostgreSQL's limit): every token after that point shares
+//! it, so single words there are found but phrases are not. PostgreSQL also keeps at most
+//! 256 positions per token and refuses a `tsvector` over 1 MB: tokens that would take it
+//! past [`MAX_TSVECTOR_BYTES`] are left out (only texts of several hundred thousand
+//! distinct words get there).
 
 const MAX_POSITION: usize = 16_383;
 /// PostgreSQL refuses longer lexemes; such a token is left out of the index.
 const MAX_LEXEME_BYTES: usize = 2_046;
+/// Below PostgreSQL's 1 MB limit on a `tsvector`, with room for its header.
+const MAX_TSVECTOR_BYTES: usize = 1_000_000;
+/// Positions PostgreSQL keeps per lexeme.
+const MAX_POSITIONS: usize = 256;
 
 /// The tokens FTS5's `ascii` tokenizer makes of `s`.
 fn ascii_tokens(s: &str) -> impl Iterator<Item = String> + '_ {
@@ -38,6 +45,10 @@ fn quote(token: &str, out: &mut String) {
 pub(crate) fn tsvector(narrative: Option<&str>, content: Option<&str>) -> Option<String> {
     let mut out = String::new();
     let mut position = 0usize;
+    // The stored size as PostgreSQL counts it: per lexeme an entry, its bytes (aligned)
+    // and two bytes per position.
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut size = 0usize;
     for (stream, weight) in [(narrative, "A"), (content, "")] {
         let Some(stream) = stream else { continue };
         for token in ascii_tokens(stream) {
@@ -45,6 +56,18 @@ pub(crate) fn tsvector(narrative: Option<&str>, content: Option<&str>) -> Option
             if token.len() > MAX_LEXEME_BYTES {
                 continue;
             }
+            let positions = seen.entry(token.clone()).or_insert(0);
+            *positions += 1;
+            let grows = match *positions {
+                1 => 4 + token.len() + 4,
+                n if n <= MAX_POSITIONS => 2,
+                _ => 0,
+            };
+            if size + grows > MAX_TSVECTOR_BYTES {
+                *positions -= 1;
+                continue;
+            }
+            size += grows;
             if !out.is_empty() {
                 out.push(' ');
             }
@@ -164,6 +187,13 @@ mod tests {
             "'糖尿':1A '尿病':2A '病':3A 'a':4A 'it':6 's':7 'x':8 'y':9"
         );
         assert_eq!(tsvector(None, Some("")), None);
+    }
+
+    #[test]
+    fn huge_texts_stay_under_the_tsvector_limit() {
+        let words: Vec<String> = (0..200_000).map(|i| format!("w{i:07}")).collect();
+        let v = tsvector(None, Some(&words.join(" "))).unwrap();
+        assert!(v.len() > 1_000_000 && v.len() < 4_000_000, "{}", v.len());
     }
 
     #[test]

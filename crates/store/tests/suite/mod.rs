@@ -19,7 +19,7 @@ macro_rules! store_suite {
             pinned_views_do_not_see_later_writes, settings, token_string_and_uri_searches,
             date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
             full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
-            put_new_writes_batches, long_strings);
+            put_new_writes_batches, long_strings, huge_texts);
     };
     (@tests $fresh:expr; $($name:ident),*) => {
         $(
@@ -839,4 +839,22 @@ pub fn long_strings(store: &dyn Store) {
     sorted_q.sort =
         vec![SortKey { param: SortParam::Index { param: "name".into(), kind: IndexKind::String }, descending: true }];
     assert_eq!(ids(store, &sorted_q), ["long", "short"]);
+}
+
+/// Full text of a resource with very many words (PostgreSQL: over its 1 MB `tsvector`).
+pub fn huge_texts(store: &dyn Store) {
+    let words: Vec<String> = (0..150_000).map(|i| format!("w{i:07}")).collect();
+    let tokens = format!("first second {}", words.join(" "));
+    put(store, "DocumentReference", "big", 1, &[entry("_content", IndexValue::FullText { tokens })]);
+    let find = |query: &str| {
+        ids(
+            store,
+            &q(
+                Some("DocumentReference"),
+                vec![vec![Condition::FullText { narrative_only: false, query: query.into(), negate: false }]],
+            ),
+        )
+    };
+    assert_eq!(find("((\"first second\"))"), ["big"]);
+    assert_eq!(find("((\"w0000010\"))"), ["big"]);
 }
