@@ -6,11 +6,24 @@
 //!
 //! The layout is ready for Citus (distributed PostgreSQL): every resource row and index row
 //! carries the distribution key `shard` (see the crate documentation for its rule), every
-//! primary key and unique index includes it, and there are no foreign keys and no
-//! sequences (`seq` comes from the `counter` row). `resource`, `idx_*` would be distributed
-//! by `shard` (co-located); the small global tables `schema_migration`, `counter`,
-//! `setting` and `audit` would be reference tables. Text columns use the "C" collation so
-//! that comparisons and sorts are by bytes, as in the SQLite store.
+//! primary key and unique index includes it (the index tables have none: rows are
+//! deduplicated before they are written), and there are no foreign keys and no sequences
+//! (`seq` comes from the `counter` row). Distributing would be, after the migrations:
+//!
+//! ```sql
+//! SELECT create_distributed_table('resource', 'shard');
+//! SELECT create_distributed_table(t, 'shard', colocate_with => 'resource')
+//!   FROM unnest(ARRAY['idx_token', 'idx_string', 'idx_date', 'idx_date_wide', 'idx_number',
+//!     'idx_quantity', 'idx_reference', 'idx_uri', 'idx_composite', 'idx_fulltext']) AS t;
+//! SELECT create_reference_table(t)
+//!   FROM unnest(ARRAY['schema_migration', 'counter', 'setting', 'audit']) AS t;
+//! ```
+//!
+//! (`resource`, `idx_*`: distributed by `shard`, co-located; the small global tables
+//! `schema_migration`, `counter`, `setting` and the audit chain: reference tables.) The
+//! searches themselves join on `seq` and are not yet written to keep to one shard; that
+//! and a test on Citus are future work. Text columns use the "C" collation so that
+//! comparisons and sorts are by bytes, as in the SQLite store.
 
 use postgres::Client;
 
