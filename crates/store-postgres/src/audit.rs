@@ -109,6 +109,7 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &AuditQuery) -> 
     if let Some(b) = q.before_n {
         cond(" AND n < ?", V::Int(b));
     }
-    sql.push_str(&format!(" ORDER BY n DESC LIMIT {}", q.count + 1));
+    sql.push_str(" ORDER BY n DESC LIMIT ?");
+    values.push(V::Int(q.count as i64 + 1));
     Ok(c.query(&number(&sql, &values), &refs(&values)).pg()?.iter().map(record).collect())
 }

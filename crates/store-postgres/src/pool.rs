@@ -95,6 +95,12 @@ impl Pool {
 /// Opens a connection. The synchronous client runs a small runtime of its own per
 /// connection, so this must not be called on an async runtime's own threads (call it from
 /// a plain thread or `tokio::task::spawn_blocking`).
+///
+/// Statements are prepared once per connection (`db`), so each session plans every
+/// execution with its values (`force_custom_plan`): a plan made once for all values of a
+/// search could scan a whole table for a rare code because a common one would.
 pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
-    Client::connect(url, NoTls).pg()
+    let mut c = Client::connect(url, NoTls).pg()?;
+    c.batch_execute("SET plan_cache_mode = force_custom_plan; SET application_name = 'tsunagu'").pg()?;
+    Ok(c)
 }

@@ -86,14 +86,13 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) ->
             page_filter.push_str(" AND r.seq > ?");
             values.push(V::Int(after));
         }
-        format!("SELECT {COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
+        values.push(V::Int(q.count as i64 + 1));
+        format!("SELECT {COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT ?")
     } else {
         let order = order_by(&q.sort, "r", &mut values);
-        format!(
-            "SELECT {COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
-            q.count + 1,
-            q.offset
-        )
+        values.push(V::Int(q.count as i64 + 1));
+        values.push(V::Int(q.offset as i64));
+        format!("SELECT {COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?")
     };
     let mut resources: Vec<ResourceVersion> = query(c, &sql, &values)?.iter().map(version).collect();
     let more = resources.len() > q.count;
@@ -140,11 +139,8 @@ pub(crate) fn history(
     q: &HistoryQuery,
 ) -> Result<Vec<ResourceVersion>, StoreError> {
     let mut values = Vec::new();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT {}",
-        history_sql(q, &mut values),
-        q.count
-    );
+    let sql = format!("SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT ?", history_sql(q, &mut values));
+    values.push(V::Int(q.count as i64));
     Ok(query(c, &sql, &values)?.iter().map(version).collect())
 }
 
