@@ -14,4 +14,8 @@ pub enum StoreError {
     /// Raised by a write closure to roll the transaction back; the caller keeps the reason.
     #[error("transaction aborted")]
     Aborted,
+    /// An error of another backend (PostgreSQL: a connection, SQL or commit failure), as
+    /// text so that this crate does not depend on that backend's client.
+    #[error("database error: {0}")]
+    Backend(String),
 }

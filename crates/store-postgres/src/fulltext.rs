@@ -1,0 +1,207 @@
+//! `_text` and `_content` without PostgreSQL's text parsers (they do not cut Japanese):
+//! the search crate's token streams become `tsvector` literals with positions built here,
+//! and its FTS5 match expressions become `tsquery` literals, both cast with `::tsvector` /
+//! `::tsquery` so that no dictionary touches a token.
+//!
+//! One `tsvector` per version holds both streams: the narrative's tokens weighted `A` at
+//! positions 1…, the other text's after a gap (so no phrase spans the two), unweighted. A
+//! `_text` query asks for weight `A`; `_content` for any. Tokens are cut as FTS5's `ascii`
+//! tokenizer cuts them (ASCII letters folded, other ASCII characters separate tokens).
+//! Positions stop at 16,383 (PostgreSQL's limit): every token after that point shares
+//! it, so single words there are found but phrases are not. PostgreSQL also keeps at most
+//! 256 positions per token and refuses a `tsvector` over 1 MB: tokens that would take it
+//! past [`MAX_TSVECTOR_BYTES`] are left out (only texts of several hundred thousand
+//! distinct words get there).
+
+const MAX_POSITION: usize = 16_383;
+/// PostgreSQL refuses longer lexemes; such a token is left out of the index.
+const MAX_LEXEME_BYTES: usize = 2_046;
+/// Below PostgreSQL's 1 MB limit on a `tsvector`, with room for its header.
+const MAX_TSVECTOR_BYTES: usize = 1_000_000;
+/// Positions PostgreSQL keeps per lexeme.
+const MAX_POSITIONS: usize = 256;
+
+/// The tokens FTS5's `ascii` tokenizer makes of `s`.
+fn ascii_tokens(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_ascii_lowercase())
+}
+
+fn quote(token: &str, out: &mut String) {
+    out.push('\'');
+    for c in token.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// The `tsvector` literal of a version's narrative and other text; `None` when both are
+/// without tokens.
+pub(crate) fn tsvector(narrative: Option<&str>, content: Option<&str>) -> Option<String> {
+    let mut out = String::new();
+    let mut position = 0usize;
+    // The stored size as PostgreSQL counts it: per lexeme an entry, its bytes (aligned)
+    // and two bytes per position.
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    let mut size = 0usize;
+    for (stream, weight) in [(narrative, "A"), (content, "")] {
+        let Some(stream) = stream else { continue };
+        for token in ascii_tokens(stream) {
+            position += 1;
+            if token.len() > MAX_LEXEME_BYTES {
+                continue;
+            }
+            let positions = seen.entry(token.clone()).or_insert(0);
+            *positions += 1;
+            let grows = match *positions {
+                1 => 4 + token.len() + 4,
+                n if n <= MAX_POSITIONS => 2,
+                _ => 0,
+            };
+            if size + grows > MAX_TSVECTOR_BYTES {
+                *positions -= 1;
+                continue;
+            }
+            size += grows;
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            quote(&token, &mut out);
+            out.push_str(&format!(":{}{weight}", position.min(MAX_POSITION)));
+        }
+        // A gap between the two streams.
+        position += 1;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Pieces of an FTS5 expression as the search crate writes them.
+#[derive(Debug, PartialEq)]
+enum Piece {
+    Open,
+    Close,
+    And,
+    Or,
+    Not,
+    Star,
+    Phrase(String),
+}
+
+fn pieces(expr: &str) -> Option<Vec<Piece>> {
+    let mut out = Vec::new();
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '(' => out.push(Piece::Open),
+            ')' => out.push(Piece::Close),
+            '*' => out.push(Piece::Star),
+            '"' => {
+                let mut phrase = String::new();
+                loop {
+                    match chars.next()? {
+                        '"' if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            phrase.push('"');
+                        }
+                        '"' => break,
+                        c => phrase.push(c),
+                    }
+                }
+                out.push(Piece::Phrase(phrase));
+            }
+            c => {
+                let mut word = c.to_string();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | '"' | '*') {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(match word.as_str() {
+                    "AND" => Piece::And,
+                    "OR" => Piece::Or,
+                    "NOT" => Piece::Not,
+                    _ => Piece::Phrase(word),
+                });
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The `tsquery` literal of an FTS5 match expression (terms, `"phrases"`, a trailing `*`
+/// for a prefix, `AND`, `OR`, `NOT`, parentheses); with `narrative_only`, every lexeme asks
+/// for weight `A`. `None` when a phrase has no tokens or a token is too long (then nothing
+/// matches).
+pub(crate) fn tsquery(expr: &str, narrative_only: bool) -> Option<String> {
+    let weight = if narrative_only { "A" } else { "" };
+    let pieces = pieces(expr)?;
+    let mut out = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        match p {
+            Piece::Open => out.push('('),
+            Piece::Close => out.push(')'),
+            Piece::And => out.push_str(" & "),
+            Piece::Or => out.push_str(" | "),
+            Piece::Not => out.push_str(" & !"),
+            Piece::Star => {}
+            Piece::Phrase(text) => {
+                let tokens: Vec<String> = ascii_tokens(text).collect();
+                if tokens.is_empty() || tokens.iter().any(|t| t.len() > MAX_LEXEME_BYTES) {
+                    return None;
+                }
+                let prefix = pieces.get(i + 1) == Some(&Piece::Star);
+                out.push('(');
+                for (n, t) in tokens.iter().enumerate() {
+                    if n > 0 {
+                        out.push_str(" <-> ");
+                    }
+                    quote(t, &mut out);
+                    let star = if prefix && n + 1 == tokens.len() { "*" } else { "" };
+                    if !star.is_empty() || !weight.is_empty() {
+                        out.push_str(&format!(":{star}{weight}"));
+                    }
+                }
+                out.push(')');
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_carry_positions_weights_and_escapes() {
+        assert_eq!(
+            tsvector(Some("糖尿 尿病 病 a"), Some("it's x\\y")).unwrap(),
+            "'糖尿':1A '尿病':2A '病':3A 'a':4A 'it':6 's':7 'x':8 'y':9"
+        );
+        assert_eq!(tsvector(None, Some("")), None);
+    }
+
+    #[test]
+    fn huge_texts_stay_under_the_tsvector_limit() {
+        let words: Vec<String> = (0..200_000).map(|i| format!("w{i:07}")).collect();
+        let v = tsvector(None, Some(&words.join(" "))).unwrap();
+        assert!(v.len() > 1_000_000 && v.len() < 4_000_000, "{}", v.len());
+    }
+
+    #[test]
+    fn expressions_become_tsqueries() {
+        assert_eq!(tsquery("((\"高血 血圧\"))", true).unwrap(), "((('高血':A <-> '血圧':A)))");
+        assert_eq!(tsquery("((\"a\")) AND ((\"b\") OR (\"c\"))", false).unwrap(), "((('a'))) & ((('b')) | (('c')))");
+        assert_eq!(tsquery("((\"x 線\" *))", false).unwrap(), "((('x' <-> '線':*)))");
+        assert_eq!(tsquery("((\"it''s\"))", false), tsquery("((\"it s\"))", false));
+        assert_eq!(tsquery("((\" - \"))", false), None);
+    }
+}

@@ -1,0 +1,298 @@
+//! PostgreSQL storage for Tsunagu: [`PostgresStore`] implements the store traits
+//! ([`Store`], [`WriteTxn`], [`PinnedView`]) of `tsunagu-store` with the same behaviour as
+//! the embedded SQLite store, for servers that run several nodes on one database, with
+//! read replicas, and later on Citus.
+//!
+//! It owns: the schema and its migrations ([`schema`](crate::schema)), versions and their
+//! index rows, the SQL of searches, the audit chain, pinned views, its connection pools
+//! and the routing of reads to replicas, and a throwaway cluster for tests
+//! ([`throwaway`]). It never interprets FHIR beyond the index entries it is handed, never
+//! sees HTTP, and never creates databases, roles or extensions in production (the
+//! database named by the URL must exist; the throwaway cluster is for tests).
+//!
+//! **Writers across nodes.** Each write transaction first takes
+//! `pg_advisory_xact_lock(WRITE_LOCK)`, so, as with SQLite's single writer, a
+//! read-then-write sequence in one [`WriteTxn`] (conditional create, If-Match) never
+//! interleaves with another writer on any node. `seq` (the global write order) comes from
+//! a counter row updated under that lock, so it grows with commit order and keyset paging
+//! by `seq` stays correct. A commit that fails is reported as an error.
+//!
+//! **Shard key (Citus-ready).** Every resource and index row carries `shard`: for a
+//! Patient its own id; for another resource the id of the Patient it belongs to (the first
+//! literal `Patient` reference among its index entries under `patient`, else under
+//! `subject`, else under any parameter), decided at the first version and kept for later
+//! ones; for a resource outside any patient `~Type/id`. See [`shard_key`].
+//!
+//! **Timestamps.** [`Store::next_timestamp_ms`] is strictly increasing across every node
+//! on the database: it advances a `clock` counter row (`GREATEST(value + 1, now)`,
+//! committed without waiting for the disk), and per process never goes back; if the
+//! database cannot be reached it falls back to the process's own clock.
+//!
+//! **Threads.** The synchronous `postgres` client runs a small runtime of its own per
+//! connection: call the store from plain threads or `tokio::task::spawn_blocking`, never
+//! directly on an async runtime's worker threads.
+
+mod audit;
+mod db;
+mod fulltext;
+mod index;
+mod pinned;
+mod pool;
+mod query;
+mod read;
+mod record;
+mod replica;
+mod schema;
+pub mod throwaway;
+mod value;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub use record::shard_key;
+use tsunagu_store::{
+    AuditQuery, AuditRecord, HistoryQuery, PinnedView, ResourceVersion, SearchPage, SearchQuery, Store, StoreError,
+    WriteTxn,
+};
+
+/// The advisory lock every write transaction holds ("tsunagu" + 2).
+pub const WRITE_LOCK: i64 = 0x7473_756e_6167_7502;
+
+/// Where the database is.
+#[derive(Debug, Clone, Default)]
+pub struct PostgresConfig {
+    /// The primary, as a libpq-style URL or key/value string
+    /// (`postgres://user@host:5432/tsunagu`).
+    pub url: String,
+    /// Streaming replicas that reads may use.
+    pub replicas: Vec<String>,
+    /// Idle connections kept per server (more are opened under load).
+    pub pool_size: usize,
+}
+
+impl PostgresConfig {
+    /// The primary alone, keeping up to 8 idle connections.
+    pub fn new(url: &str) -> PostgresConfig {
+        PostgresConfig { url: url.to_string(), replicas: Vec::new(), pool_size: 8 }
+    }
+}
+
+pub struct PostgresStore {
+    primary: pool::Pool,
+    replicas: replica::Replicas,
+    clock: AtomicI64,
+}
+
+/// `postgres::Error` as a [`StoreError`] (neither type is this crate's, so no `From`).
+pub(crate) trait Pg<T> {
+    fn pg(self) -> Result<T, StoreError>;
+}
+
+impl<T> Pg<T> for Result<T, postgres::Error> {
+    fn pg(self) -> Result<T, StoreError> {
+        self.map_err(|e| match e.as_db_error() {
+            Some(db) => StoreError::Backend(format!("{} ({}): {}", db.message(), db.code().code(), e)),
+            None => StoreError::Backend(e.to_string()),
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl PostgresStore {
+    /// Connects to the primary, applies missing migrations (safe when several nodes open
+    /// at once) and checks nothing else; replicas are connected when first used.
+    pub fn open(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
+        let primary = pool::Pool::new(&config.url, config.pool_size);
+        let mut c = primary.get()?;
+        schema::migrate(&mut c.client)?;
+        // The clock never starts below the newest stored version.
+        let clock: i64 = c
+            .client
+            .query_one(
+                "UPDATE counter SET value = GREATEST(value, (SELECT COALESCE(MAX(last_updated), 0) FROM resource)) \
+                 WHERE name = 'clock' RETURNING value",
+                &[],
+            )
+            .pg()?
+            .get(0);
+        drop(c);
+        Ok(PostgresStore {
+            primary,
+            replicas: replica::Replicas::new(&config.replicas, config.pool_size),
+            clock: AtomicI64::new(clock),
+        })
+    }
+
+    /// Applies the migrations without keeping a store (for `tsunagu migrate`-style
+    /// commands); how many were applied.
+    pub fn migrate(url: &str) -> Result<usize, StoreError> {
+        schema::migrate(&mut pool::connect(url)?)
+    }
+
+    /// Runs `f` on a connection that has this store's last write: a replica when one is
+    /// configured and caught up, else the primary.
+    ///
+    /// A database error drops the connection (it may be one the server closed while it
+    /// sat in the pool) and the read runs once more on another: reads repeat safely.
+    fn with_reader<T>(
+        &self,
+        f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut conn = match self.replicas.reader() {
+                Some(c) => c,
+                None => self.primary.get()?,
+            };
+            match f(&mut conn.db()) {
+                Err(e @ StoreError::Backend(_)) => {
+                    conn.discard();
+                    if tries == 2 {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Refreshes the planner's statistics of every table (`ANALYZE`): after a bulk import,
+    /// before autovacuum gets to it, so that searches are planned on the data as it is.
+    pub fn analyze(&self) -> Result<(), StoreError> {
+        self.primary.get()?.client.batch_execute("ANALYZE").pg()
+    }
+
+    /// Number of live (not deleted) resources, by type.
+    pub fn live_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with_reader(|c| {
+            let rows = c
+                .query(
+                    "SELECT type, COUNT(*) FROM resource WHERE current AND NOT deleted GROUP BY type ORDER BY type",
+                    &[],
+                )
+                .pg()?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
+        })
+    }
+
+    /// Whether a read now would go to a replica: one has replayed this store's last write
+    /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
+    pub fn replica_caught_up(&self) -> bool {
+        self.replicas.reader().is_some()
+    }
+
+    /// How many reads replicas served, and how many went to the primary because no
+    /// replica had this store's last write in time (or none answered).
+    pub fn replica_reads(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.replicas.served.load(Relaxed), self.replicas.fell_back.load(Relaxed))
+    }
+}
+
+impl Store for PostgresStore {
+    fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::current(c, ty, id))
+    }
+
+    fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::vread(c, ty, id, version))
+    }
+
+    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::history(c, q))
+    }
+
+    fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError> {
+        self.with_reader(|c| read::history_count(c, q))
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        self.with_reader(|c| read::search(c, q))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut conn = self.primary.get()?;
+        // A pooled connection the server has closed fails at BEGIN, before `f` ran: once,
+        // take another.
+        if conn.client.batch_execute("SELECT 1").is_err() {
+            conn.discard();
+            conn = self.primary.get()?;
+        }
+        let result = (|| {
+            let db::Session { client, cache } = &mut *conn;
+            // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
+            let mut tx = client.transaction().pg()?;
+            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")).pg()?;
+            let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
+            f(&mut txn)?;
+            // An error here (the connection lost, the server gone) means the write may not
+            // have committed: it is reported, never taken for a success.
+            tx.commit().pg()
+        })();
+        match result {
+            Ok(()) => {
+                self.replicas.wrote(&mut conn.client, &self.primary);
+                Ok(())
+            }
+            // The connection may be broken: not back to the pool.
+            Err(e @ StoreError::Backend(_)) => {
+                conn.discard();
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn next_timestamp_ms(&self) -> i64 {
+        let now = now_ms();
+        // Across nodes: the shared clock row. `synchronous_commit` off: a crash may lose
+        // the last steps, but `open` restarts the row at the newest stored version.
+        let shared = self.primary.get().ok().and_then(|mut c| {
+            let sql = format!(
+                "BEGIN; SET LOCAL synchronous_commit TO off; \
+                 UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
+            );
+            let messages = c.client.simple_query(&sql).ok()?;
+            messages.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
+                _ => None,
+            })
+        });
+        let floor = shared.unwrap_or(now);
+        let mut prev = self.clock.load(Ordering::Relaxed);
+        loop {
+            let next = floor.max(prev + 1);
+            match self.clock.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(p) => prev = p,
+            }
+        }
+    }
+
+    fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::current_after(c, after_seq, limit))
+    }
+
+    fn count_current_after(&self, after_seq: i64) -> Result<u64, StoreError> {
+        self.with_reader(|c| read::count_current_after(c, after_seq))
+    }
+
+    fn audit_chain(&self, after_n: i64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with_reader(|c| audit::chain(c, after_n, limit))
+    }
+
+    fn audit_search(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with_reader(|c| audit::search(c, q))
+    }
+
+    fn pinned(&self) -> Result<Box<dyn PinnedView>, StoreError> {
+        let client = match self.replicas.reader() {
+            Some(c) => c.detach(),
+            None => self.primary.get()?.detach(),
+        };
+        Ok(Box::new(pinned::PgPinned::begin(client)?))
+    }
+}

@@ -1,0 +1,52 @@
+//! A read view pinned at one moment (`Store::pinned`): a `REPEATABLE READ READ ONLY`
+//! transaction held on a connection of its own (of the primary, or of a replica that has
+//! replayed this store's last write). Every statement in it sees the snapshot its first
+//! statement took.
+
+use crate::db::Session;
+use parking_lot::Mutex;
+use tsunagu_store::{PinnedView, ResourceVersion, SearchPage, SearchQuery, StoreError};
+
+use crate::Pg;
+
+pub(crate) struct PgPinned {
+    client: Mutex<Session>,
+    high_seq: i64,
+    last_updated_ms: i64,
+}
+
+impl PgPinned {
+    pub(crate) fn begin(mut client: Session) -> Result<PgPinned, StoreError> {
+        client.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
+        // The first statement takes the snapshot; everything after sees this state.
+        let row = client
+            .db()
+            .query_one("SELECT COALESCE(MAX(seq), 0)::int8, COALESCE(MAX(last_updated), 0)::int8 FROM resource", &[])
+            .pg()?;
+        Ok(PgPinned { high_seq: row.get(0), last_updated_ms: row.get(1), client: Mutex::new(client) })
+    }
+}
+
+impl PinnedView for PgPinned {
+    fn high_seq(&self) -> i64 {
+        self.high_seq
+    }
+
+    fn last_updated_ms(&self) -> i64 {
+        self.last_updated_ms
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        crate::read::search(&mut self.client.lock().db(), q)
+    }
+
+    fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        crate::read::current(&mut self.client.lock().db(), resource_type, id)
+    }
+}
+
+impl Drop for PgPinned {
+    fn drop(&mut self) {
+        let _ = self.client.get_mut().client.batch_execute("COMMIT");
+    }
+}

@@ -1,0 +1,459 @@
+//! SQL for searches: the same conditions as the SQLite store's `sqlite_query`, on the
+//! same table layout, so that both answer every query alike. Every value is bound, never
+//! spliced. Text columns use the "C" collation, so comparisons and sorts are by bytes as
+//! in SQLite, and `ILIKE` there folds ASCII letters only, as SQLite's `LIKE` does.
+
+use crate::value::V;
+use tsunagu_store::{Clause, Condition, IndexKind, RangeOp, SearchQuery, SortKey, SortParam, SystemMatch, Test};
+
+/// How many leading characters of a string value `idx_string.norm_key` holds.
+const NORM_KEY_CHARS: usize = 200;
+
+/// Date values up to this wide live only in `idx_date`; wider ones also in `idx_date_wide`.
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+pub(crate) fn table(kind: IndexKind) -> &'static str {
+    match kind {
+        IndexKind::Token => "idx_token",
+        IndexKind::String => "idx_string",
+        IndexKind::Date => "idx_date",
+        IndexKind::Number => "idx_number",
+        IndexKind::Quantity => "idx_quantity",
+        IndexKind::Reference => "idx_reference",
+        IndexKind::Uri => "idx_uri",
+        IndexKind::Composite => "idx_composite",
+    }
+}
+
+fn test_kind(t: &Test) -> IndexKind {
+    match t {
+        Test::Token { .. } | Test::TokenText(_) | Test::TokenIn(_) => IndexKind::Token,
+        Test::StringStarts(_) | Test::StringContains(_) | Test::StringExact(_) => IndexKind::String,
+        Test::Date { .. } => IndexKind::Date,
+        Test::Number { .. } => IndexKind::Number,
+        Test::Quantity { .. } => IndexKind::Quantity,
+        Test::Reference { .. } => IndexKind::Reference,
+        Test::UriExact(_) | Test::UriBelow(_) | Test::UriAbove(_) => IndexKind::Uri,
+        Test::Composite { .. } => IndexKind::Composite,
+    }
+}
+
+/// `alias.current AND NOT alias.deleted AND …` for a query on `resource` rows aliased `alias`.
+pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
+    let mut sql = format!("{alias}.current AND NOT {alias}.deleted");
+    if let Some(t) = &q.resource_type {
+        sql.push_str(&format!(" AND {alias}.type = ?"));
+        values.push(V::Text(t.clone()));
+    }
+    for clause in &q.clauses {
+        sql.push_str(" AND ");
+        sql.push_str(&clause_sql(clause, q.resource_type.as_deref(), alias, values));
+    }
+    sql
+}
+
+fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+    if c.any.is_empty() {
+        return "FALSE".into();
+    }
+    let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
+    format!("({})", parts.join(" OR "))
+}
+
+fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
+    match ty {
+        Some(t) => {
+            values.push(V::Text(t.to_string()));
+            "type = ? AND ".into()
+        }
+        None => String::new(),
+    }
+}
+
+fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+    match c {
+        Condition::Id(id) => {
+            values.push(V::Text(id.clone()));
+            format!("{alias}.id = ?")
+        }
+        Condition::LastUpdated { lo, hi } => {
+            values.push(V::Int(*lo));
+            values.push(V::Int(*hi));
+            format!("({alias}.last_updated >= ? AND {alias}.last_updated < ?)")
+        }
+        Condition::Index { param, test, negate } => {
+            let tf = type_filter(ty, values);
+            values.push(V::Text(param.clone()));
+            let t = test_sql(test, "value", values);
+            let not = if *negate { "NOT " } else { "" };
+            format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ? AND {t})", table(test_kind(test)))
+        }
+        Condition::DateWindow { param, lo, hi } => {
+            let t = ty.unwrap_or("");
+            // Narrow values overlapping the window start at most a day before it.
+            values.extend([
+                V::Text(t.into()),
+                V::Text(param.clone()),
+                V::Int(lo.saturating_sub(DAY_MS)),
+                V::Int(*hi),
+                V::Int(*lo),
+                V::Text(t.into()),
+                V::Text(param.clone()),
+                V::Int(*hi),
+                V::Int(*lo),
+            ]);
+            format!(
+                "{alias}.seq IN (SELECT seq FROM idx_date WHERE type = ? AND param = ? AND lo >= ? AND lo < ? AND hi > ? \
+                 UNION SELECT seq FROM idx_date_wide WHERE type = ? AND param = ? AND lo < ? AND hi > ?)"
+            )
+        }
+        Condition::Missing { param, kind, missing } => {
+            let tf = type_filter(ty, values);
+            values.push(V::Text(param.clone()));
+            let not = if *missing { "NOT " } else { "" };
+            format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ?)", table(*kind))
+        }
+        Condition::Chain { param, target_type, query } => {
+            let tf = type_filter(ty, values);
+            values.push(V::Text(param.clone()));
+            values.push(V::Text(target_type.clone()));
+            // Aliases grow with nesting so inner queries never shadow outer ones.
+            let t = format!("{alias}t");
+            let inner = where_clause(query, &t, values);
+            format!(
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND target_type = ? AND target_id IN \
+                 (SELECT {t}.id FROM resource {t} WHERE {inner}))"
+            )
+        }
+        Condition::Has { source_type, param, query } => {
+            values.push(V::Text(source_type.clone()));
+            values.push(V::Text(param.clone()));
+            let (s, i) = (format!("{alias}s"), format!("{alias}i"));
+            let target = match ty {
+                Some(t) => {
+                    values.push(V::Text(t.to_string()));
+                    "?".to_string()
+                }
+                None => format!("{alias}.type"),
+            };
+            let inner = where_clause(query, &s, values);
+            format!(
+                "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
+                 WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {target} AND {inner})"
+            )
+        }
+        Condition::FullText { narrative_only, query, negate } => {
+            let not = if *negate { "NOT " } else { "" };
+            match crate::fulltext::tsquery(query, *narrative_only) {
+                Some(tsq) => {
+                    values.push(V::Text(tsq));
+                    format!("{alias}.seq {not}IN (SELECT seq FROM idx_fulltext WHERE tsv @@ (?)::tsquery)")
+                }
+                // Nothing searchable: matches nothing, as an FTS5 query without terms.
+                None if *negate => "TRUE".into(),
+                None => "FALSE".into(),
+            }
+        }
+        Condition::Compartment { params, target_type, target_id } => {
+            if params.is_empty() {
+                return "FALSE".into();
+            }
+            let pairs: Vec<&str> = params.iter().map(|_| "(type = ? AND param = ?)").collect();
+            for (t, p) in params {
+                values.push(V::Text(t.clone()));
+                values.push(V::Text(p.clone()));
+            }
+            values.push(V::Text(target_type.clone()));
+            let id_test = match target_id {
+                Some(id) => {
+                    values.push(V::Text(id.clone()));
+                    " AND target_id = ?"
+                }
+                None => "",
+            };
+            format!(
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND target_type = ?{id_test})",
+                pairs.join(" OR ")
+            )
+        }
+        Condition::ResourceType(t) => {
+            values.push(V::Text(t.clone()));
+            format!("{alias}.type = ?")
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// The smallest string greater than every string starting with `s`.
+fn prefix_end(s: &str) -> String {
+    format!("{s}\u{10FFFF}")
+}
+
+fn range_sql(op: RangeOp, lo: i64, hi: i64, values: &mut Vec<V>) -> String {
+    let mut bind = |v: i64| values.push(V::Int(v));
+    match op {
+        RangeOp::Eq => {
+            bind(lo);
+            bind(hi);
+            "(lo >= ? AND hi <= ?)".into()
+        }
+        RangeOp::Ne => {
+            bind(lo);
+            bind(hi);
+            "NOT (lo >= ? AND hi <= ?)".into()
+        }
+        RangeOp::Gt => {
+            bind(hi);
+            "hi > ?".into()
+        }
+        RangeOp::Lt => {
+            bind(lo);
+            "lo < ?".into()
+        }
+        RangeOp::Ge => {
+            bind(hi);
+            bind(lo);
+            "(hi > ? OR lo >= ?)".into()
+        }
+        RangeOp::Le => {
+            bind(lo);
+            bind(hi);
+            "(lo < ? OR hi <= ?)".into()
+        }
+        RangeOp::Sa => {
+            bind(hi);
+            "lo >= ?".into()
+        }
+        RangeOp::Eb => {
+            bind(lo);
+            "hi <= ?".into()
+        }
+        RangeOp::Ap => {
+            bind(hi);
+            bind(lo);
+            "(lo < ? AND hi > ?)".into()
+        }
+    }
+}
+
+/// Point values (numbers, quantities) against a search value and its precision range.
+fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> String {
+    let mut bind = |v: f64| values.push(V::Real(v));
+    match op {
+        RangeOp::Eq | RangeOp::Ap => {
+            bind(lo);
+            bind(hi);
+            "(value >= ? AND value < ?)".into()
+        }
+        RangeOp::Ne => {
+            bind(lo);
+            bind(hi);
+            "NOT (value >= ? AND value < ?)".into()
+        }
+        RangeOp::Gt | RangeOp::Sa => {
+            bind(value);
+            "value > ?".into()
+        }
+        RangeOp::Lt | RangeOp::Eb => {
+            bind(value);
+            "value < ?".into()
+        }
+        RangeOp::Ge => {
+            bind(value);
+            "value >= ?".into()
+        }
+        RangeOp::Le => {
+            bind(value);
+            "value <= ?".into()
+        }
+    }
+}
+
+/// The test on one index row; `uri` names the column a URI value is in (`value` in the
+/// kind's own table, `uri` in `idx_composite`, whose `value` is a number), and so also
+/// tells whether the row is a composite's.
+fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
+    match t {
+        Test::Token { system, code } => {
+            let mut parts = Vec::new();
+            if let Some(code) = code {
+                parts.push("code = ?".to_string());
+                values.push(V::Text(code.clone()));
+            }
+            match system {
+                SystemMatch::Any => {}
+                SystemMatch::Absent => parts.push("system = ''".into()),
+                SystemMatch::Is(s) => {
+                    parts.push("system = ?".into());
+                    values.push(V::Text(s.clone()));
+                }
+            }
+            if parts.is_empty() {
+                "TRUE".into()
+            } else {
+                parts.join(" AND ")
+            }
+        }
+        Test::TokenText(s) => {
+            values.push(V::Text(format!("{}%", like_escape(s))));
+            "display ILIKE ? ESCAPE '\\'".into()
+        }
+        Test::StringStarts(s) if uri == "value" => {
+            // Through `norm_key` (the first NORM_KEY_CHARS characters of `norm`): a value
+            // starts with `s` exactly when its key starts with `s`'s first characters and,
+            // for a longer `s`, the value itself starts with `s`.
+            let head: String = s.chars().take(NORM_KEY_CHARS).collect();
+            values.push(V::Text(head.clone()));
+            values.push(V::Text(prefix_end(&head)));
+            if head.len() == s.len() {
+                "norm_key >= ? AND norm_key < ?".into()
+            } else {
+                values.push(V::Text(s.clone()));
+                values.push(V::Text(prefix_end(s)));
+                "norm_key >= ? AND norm_key < ? AND norm >= ? AND norm < ?".into()
+            }
+        }
+        Test::StringStarts(s) => {
+            values.push(V::Text(s.clone()));
+            values.push(V::Text(prefix_end(s)));
+            "norm >= ? AND norm < ?".into()
+        }
+        Test::StringContains(s) => {
+            values.push(V::Text(format!("%{}%", like_escape(s))));
+            "norm ILIKE ? ESCAPE '\\'".into()
+        }
+        Test::StringExact(s) => {
+            values.push(V::Text(s.clone()));
+            "exact = ?".into()
+        }
+        Test::Date { op, lo, hi } => range_sql(*op, *lo, *hi, values),
+        Test::Number { op, value, lo, hi } => point_sql(*op, *value, *lo, *hi, values),
+        Test::Quantity { op, value, lo, hi, system, code } => {
+            let mut sql = point_sql(*op, *value, *lo, *hi, values);
+            if let Some(c) = code {
+                sql.push_str(" AND code = ?");
+                values.push(V::Text(c.clone()));
+            }
+            if let Some(s) = system {
+                sql.push_str(" AND system = ?");
+                values.push(V::Text(s.clone()));
+            }
+            sql
+        }
+        Test::Reference { target_type, target_id, url } => {
+            let mut parts = Vec::new();
+            if let Some(id) = target_id {
+                parts.push("target_id = ?");
+                values.push(V::Text(id.clone()));
+            }
+            if let Some(t) = target_type {
+                parts.push("target_type = ?");
+                values.push(V::Text(t.clone()));
+            }
+            if let Some(u) = url {
+                parts.push("url = ?");
+                values.push(V::Text(u.clone()));
+            }
+            if parts.is_empty() {
+                "TRUE".into()
+            } else {
+                parts.join(" AND ")
+            }
+        }
+        Test::UriExact(s) => {
+            values.push(V::Text(s.clone()));
+            format!("{uri} = ?")
+        }
+        Test::UriBelow(s) => {
+            values.push(V::Text(s.clone()));
+            values.push(V::Text(prefix_end(s)));
+            format!("{uri} >= ? AND {uri} < ?")
+        }
+        Test::UriAbove(s) => {
+            values.push(V::Text(s.clone()));
+            format!("substr(?, 1, length({uri})) = {uri}")
+        }
+        Test::TokenIn(pairs) => token_in_sql(pairs, values),
+        Test::Composite { system, code, second } => {
+            values.push(V::Text(code.clone()));
+            let system = match system {
+                SystemMatch::Any => String::new(),
+                SystemMatch::Absent => " AND c_system = ''".into(),
+                SystemMatch::Is(s) => {
+                    values.push(V::Text(s.clone()));
+                    " AND c_system = ?".into()
+                }
+            };
+            // The second component sits in the columns its own kind's table uses.
+            let second = test_sql(second, "uri", values);
+            format!("c_code = ?{system} AND ({second})")
+        }
+    }
+}
+
+/// A list of codes per system as `code = ANY(?)`: one bound array however long the list.
+fn token_in_sql(pairs: &[(String, String)], values: &mut Vec<V>) -> String {
+    let mut by_system: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (system, code) in pairs {
+        by_system.entry(system.as_str()).or_default().push(code.clone());
+    }
+    if by_system.is_empty() {
+        return "FALSE".into();
+    }
+    let mut parts = Vec::new();
+    for (system, codes) in by_system {
+        values.push(V::TextArray(codes));
+        values.push(V::Text(system.to_string()));
+        parts.push("(code = ANY(?) AND system = ?)");
+    }
+    format!("({})", parts.join(" OR "))
+}
+
+/// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties in the
+/// first key's direction; each resource sorts by its smallest value ascending and its
+/// largest descending (a date by its start both ways), as in SQLite.
+pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> String {
+    let mut parts = Vec::new();
+    for k in keys {
+        let dir = if k.descending { "DESC" } else { "ASC" };
+        let agg = if k.descending { "MAX" } else { "MIN" };
+        let mut sort_value = |table: &str, col: &str| {
+            values.push(V::Text(match &k.param {
+                SortParam::Index { param, .. } => param.clone(),
+                _ => String::new(),
+            }));
+            format!("(SELECT {agg}({col}) FROM {table} WHERE seq = {alias}.seq AND param = ?) {dir} NULLS LAST")
+        };
+        match &k.param {
+            SortParam::Id => parts.push(format!("{alias}.id {dir} NULLS LAST")),
+            SortParam::LastUpdated => parts.push(format!("{alias}.last_updated {dir} NULLS LAST")),
+            SortParam::Index { kind: IndexKind::Composite, .. } => {
+                // SQLite holds a number or a URI in one column and orders numbers first.
+                if k.descending {
+                    parts.push(sort_value("idx_composite", "uri"));
+                    parts.push(sort_value("idx_composite", "value"));
+                } else {
+                    parts.push(sort_value("idx_composite", "value"));
+                    parts.push(sort_value("idx_composite", "uri"));
+                }
+            }
+            SortParam::Index { kind, .. } => {
+                let col = match kind {
+                    IndexKind::Date => "lo",
+                    IndexKind::Token => "code",
+                    IndexKind::String => "norm",
+                    IndexKind::Reference => "url",
+                    _ => "value",
+                };
+                parts.push(sort_value(table(*kind), col));
+            }
+        }
+    }
+    let tie = if keys.first().is_some_and(|k| k.descending) { "DESC" } else { "ASC" };
+    parts.push(format!("{alias}.seq {tie}"));
+    parts.join(", ")
+}

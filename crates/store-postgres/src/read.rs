@@ -1,0 +1,170 @@
+//! Reads: current versions, searches (with totals and both kinds of paging), history and
+//! the live-version walk, on any connection or transaction (pooled primary or replica,
+//! a write transaction, a pinned view).
+
+use postgres::{GenericClient, Row};
+
+use crate::db::Cached;
+use tsunagu_store::{HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError};
+
+use crate::query::{order_by, where_clause};
+use crate::value::{number, refs, V};
+use crate::Pg;
+
+pub(crate) const COLUMNS: &str = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
+
+fn method(s: &str) -> Method {
+    match s {
+        "POST" => Method::Post,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        _ => Method::Put,
+    }
+}
+
+pub(crate) fn version(r: &Row) -> ResourceVersion {
+    ResourceVersion {
+        resource_type: r.get(0),
+        id: r.get(1),
+        version: r.get::<_, i64>(2) as u64,
+        last_updated_ms: r.get(3),
+        deleted: r.get(4),
+        method: method(r.get(5)),
+        body: r.get(6),
+        seq: r.get(7),
+    }
+}
+
+fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
+    c.query(&number(sql, values), &refs(values)).pg()
+}
+
+pub(crate) fn current(
+    c: &mut Cached<'_, impl GenericClient>,
+    ty: &str,
+    id: &str,
+) -> Result<Option<ResourceVersion>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM resource r WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1");
+    Ok(c.query_opt(&sql, &[&ty, &id]).pg()?.as_ref().map(version))
+}
+
+pub(crate) fn vread(
+    c: &mut Cached<'_, impl GenericClient>,
+    ty: &str,
+    id: &str,
+    v: u64,
+) -> Result<Option<ResourceVersion>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM resource r WHERE type = $1 AND id = $2 AND version = $3");
+    Ok(c.query_opt(&sql, &[&ty, &id, &(v as i64)]).pg()?.as_ref().map(version))
+}
+
+pub(crate) fn search_ids(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut values = Vec::new();
+    let sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
+    Ok(query(c, &sql, &values)?.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// One page of a search.
+pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+    let mut values = Vec::new();
+    let filter = where_clause(q, "r", &mut values);
+    let total = if q.total {
+        let rows = query(c, &format!("SELECT COUNT(*) FROM resource r WHERE {filter}"), &values)?;
+        Some(rows[0].get::<_, i64>(0) as u64)
+    } else {
+        None
+    };
+    if q.count == 0 {
+        return Ok(SearchPage { resources: Vec::new(), total, more: false });
+    }
+    let sql = if q.sort.is_empty() {
+        let mut page_filter = filter;
+        if let Some(after) = q.after_seq {
+            page_filter.push_str(" AND r.seq > ?");
+            values.push(V::Int(after));
+        }
+        values.push(V::Int(q.count as i64 + 1));
+        format!("SELECT {COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT ?")
+    } else {
+        let order = order_by(&q.sort, "r", &mut values);
+        values.push(V::Int(q.count as i64 + 1));
+        values.push(V::Int(q.offset as i64));
+        format!("SELECT {COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?")
+    };
+    let mut resources: Vec<ResourceVersion> = query(c, &sql, &values)?.iter().map(version).collect();
+    let more = resources.len() > q.count;
+    resources.truncate(q.count);
+    Ok(SearchPage { resources, total, more })
+}
+
+fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
+    let mut sql = String::from(" WHERE TRUE");
+    match &q.scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(t) => {
+            sql.push_str(" AND r.type = ?");
+            values.push(V::Text(t.clone()));
+        }
+        HistoryScope::Instance(t, id) => {
+            sql.push_str(" AND r.type = ? AND r.id = ?");
+            values.push(V::Text(t.clone()));
+            values.push(V::Text(id.clone()));
+        }
+    }
+    if let Some(since) = q.since_ms {
+        sql.push_str(" AND r.last_updated >= ?");
+        values.push(V::Int(since));
+    }
+    if let Some(at) = q.at_ms {
+        // The version current at `at`: written at or before it, and not yet superseded.
+        sql.push_str(
+            " AND r.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM resource n WHERE n.type = r.type \
+              AND n.id = r.id AND n.version > r.version AND n.last_updated <= ?)",
+        );
+        values.push(V::Int(at));
+        values.push(V::Int(at));
+    }
+    if let Some(before) = q.before_seq {
+        sql.push_str(" AND r.seq < ?");
+        values.push(V::Int(before));
+    }
+    sql
+}
+
+pub(crate) fn history(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &HistoryQuery,
+) -> Result<Vec<ResourceVersion>, StoreError> {
+    let mut values = Vec::new();
+    let sql = format!("SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT ?", history_sql(q, &mut values));
+    values.push(V::Int(q.count as i64));
+    Ok(query(c, &sql, &values)?.iter().map(version).collect())
+}
+
+pub(crate) fn history_count(c: &mut Cached<'_, impl GenericClient>, q: &HistoryQuery) -> Result<u64, StoreError> {
+    let mut values = Vec::new();
+    let q = HistoryQuery { before_seq: None, ..q.clone() };
+    let sql = format!("SELECT COUNT(*) FROM resource r{}", history_sql(&q, &mut values));
+    Ok(query(c, &sql, &values)?[0].get::<_, i64>(0) as u64)
+}
+
+pub(crate) fn current_after(
+    c: &mut Cached<'_, impl GenericClient>,
+    after_seq: i64,
+    limit: usize,
+) -> Result<Vec<ResourceVersion>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM resource r WHERE current AND NOT deleted AND seq > $1 ORDER BY seq LIMIT $2");
+    Ok(c.query(&sql, &[&after_seq, &(limit as i64)]).pg()?.iter().map(version).collect())
+}
+
+pub(crate) fn count_current_after(c: &mut Cached<'_, impl GenericClient>, after_seq: i64) -> Result<u64, StoreError> {
+    let n: i64 = c
+        .query_one("SELECT COUNT(*) FROM resource WHERE current AND NOT deleted AND seq > $1", &[&after_seq])
+        .pg()?
+        .get(0);
+    Ok(n as u64)
+}

@@ -1,0 +1,95 @@
+//! Read replicas that never show a client data older than its own writes: after each
+//! commit the store records the primary's WAL insert position, and a read goes to a
+//! replica only once that replica has replayed past it (polled for up to
+//! [`MAX_WAIT`]); otherwise to the primary.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use tsunagu_store::StoreError;
+
+use crate::pool::{Conn, Pool};
+use crate::Pg;
+
+pub(crate) const MAX_WAIT: Duration = Duration::from_millis(100);
+
+pub(crate) struct Replicas {
+    pools: Vec<Pool>,
+    next: AtomicUsize,
+    /// The WAL position after this store's last commit.
+    lsn: AtomicU64,
+    /// Reads a replica served, and reads that went to the primary instead.
+    pub(crate) served: AtomicU64,
+    pub(crate) fell_back: AtomicU64,
+}
+
+/// `16/B374D848` as a number.
+pub(crate) fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+impl Replicas {
+    pub(crate) fn new(urls: &[String], pool_size: usize) -> Replicas {
+        Replicas {
+            pools: urls.iter().map(|u| Pool::new(u, pool_size)).collect(),
+            next: AtomicUsize::new(0),
+            lsn: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            fell_back: AtomicU64::new(0),
+        }
+    }
+
+    /// Records the primary's WAL position after a commit, read on `c` (a primary connection).
+    pub(crate) fn wrote(&self, c: &mut Client, primary: &Pool) {
+        if self.pools.is_empty() {
+            return;
+        }
+        let read = |c: &mut Client| -> Result<u64, StoreError> {
+            let s: String = c.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).pg()?.get(0);
+            parse_lsn(&s).ok_or_else(|| StoreError::Backend(format!("unreadable WAL position {s}")))
+        };
+        // Any primary connection's position is past our commit; without one, no replica
+        // is trusted.
+        let lsn = read(c).or_else(|_| read(&mut primary.connect()?)).unwrap_or(u64::MAX);
+        self.lsn.fetch_max(lsn, Ordering::SeqCst);
+    }
+
+    /// A replica connection that has replayed this store's last write, if one comes in time.
+    pub(crate) fn reader(&self) -> Option<Conn<'_>> {
+        if self.pools.is_empty() {
+            return None;
+        }
+        let found = self.caught_up();
+        let counter = if found.is_some() { &self.served } else { &self.fell_back };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn caught_up(&self) -> Option<Conn<'_>> {
+        let wanted = self.lsn.load(Ordering::SeqCst);
+        if wanted == u64::MAX {
+            return None;
+        }
+        let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
+        let mut conn = pool.get().ok()?;
+        let start = Instant::now();
+        loop {
+            let replayed = conn
+                .db()
+                .query_one("SELECT pg_last_wal_replay_lsn()::text", &[])
+                .ok()?
+                .get::<_, Option<String>>(0)
+                .and_then(|s| parse_lsn(&s));
+            // NULL: not a standby at all; not trusted.
+            if replayed? >= wanted {
+                return Some(conn);
+            }
+            if start.elapsed() >= MAX_WAIT {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Bound values of generated SQL. Query builders write `?` where a value goes (as the
+//! SQLite builders do) and push the value; [`number`] then turns each `?` into `$n` with
+//! an explicit cast, so the server never has to guess a parameter's type.
+
+use postgres::types::ToSql;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum V {
+    Text(String),
+    Int(i64),
+    Real(f64),
+    TextArray(Vec<String>),
+}
+
+impl V {
+    fn cast(&self) -> &'static str {
+        match self {
+            V::Text(_) => "text",
+            V::Int(_) => "int8",
+            V::Real(_) => "float8",
+            V::TextArray(_) => "text[]",
+        }
+    }
+
+    pub(crate) fn sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            V::Text(s) => s,
+            V::Int(n) => n,
+            V::Real(f) => f,
+            V::TextArray(a) => a,
+        }
+    }
+}
+
+/// `sql` with its `?` numbered `$1::type, $2::type …` after `values`. The generated SQL
+/// never holds a `?` of its own (no string literals with one, no jsonb operators).
+pub(crate) fn number(sql: &str, values: &[V]) -> String {
+    let mut out = String::with_capacity(sql.len() + values.len() * 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            let cast = values.get(n).map_or("text", V::cast);
+            n += 1;
+            out.push_str(&format!("(${n}::{cast})"));
+        } else {
+            out.push(ch);
+        }
+    }
+    debug_assert_eq!(n, values.len(), "one value per placeholder in {sql}");
+    out
+}
+
+pub(crate) fn refs(values: &[V]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(V::sql).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_with_casts() {
+        let v = [V::Text("a".into()), V::Int(1), V::Real(0.5), V::TextArray(vec![])];
+        assert_eq!(
+            number("a = ? AND b > ? OR c < ? OR d = ANY(?)", &v),
+            "a = ($1::text) AND b > ($2::int8) OR c < ($3::float8) OR d = ANY(($4::text[]))"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! What only PostgreSQL has: migrations and writers across several nodes, read replicas,
+//! failed commits, and use from blocking threads of an async runtime.
+
+use std::sync::{Arc, Barrier};
+
+use tsunagu_store::{
+    Clause, Condition, IndexEntry, IndexValue, Method, NewVersion, SearchQuery, Store, SystemMatch, Test,
+};
+use tsunagu_store_postgres::throwaway::{self, Cluster};
+use tsunagu_store_postgres::{PostgresConfig, PostgresStore};
+
+fn identifier(value: &str) -> IndexEntry {
+    IndexEntry {
+        param: "identifier".into(),
+        value: IndexValue::Token { system: Some("urn:x".into()), code: value.into(), display: None },
+    }
+}
+
+fn by_identifier(value: &str) -> SearchQuery {
+    SearchQuery {
+        resource_type: Some("Patient".into()),
+        clauses: vec![Clause {
+            any: vec![Condition::Index {
+                param: "identifier".into(),
+                test: Test::Token { system: SystemMatch::Is("urn:x".into()), code: Some(value.into()) },
+                negate: false,
+            }],
+        }],
+        count: 10,
+        ..Default::default()
+    }
+}
+
+fn put(store: &dyn Store, id: &str, version: u64) -> Result<(), tsunagu_store::StoreError> {
+    let body = format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#);
+    let index = [identifier(id)];
+    store.write(&mut |txn| {
+        txn.put(&NewVersion {
+            resource_type: "Patient",
+            id,
+            version,
+            last_updated_ms: 1,
+            method: Method::Put,
+            body: Some(body.as_bytes()),
+            index: &index,
+        })
+    })
+}
+
+#[test]
+fn nodes_starting_together_apply_the_schema_once() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = cluster.fresh_config();
+    let barrier = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (config, barrier) = (config.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                PostgresStore::open(&config).map(|_| ())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    let mut c = postgres::Client::connect(&config.url, postgres::NoTls).unwrap();
+    let rows: Vec<i32> =
+        c.query("SELECT version FROM schema_migration", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(rows, [1]);
+    assert_eq!(PostgresStore::migrate(&config.url).unwrap(), 0);
+}
+
+/// 32 writers on two nodes each search for an identifier and create the resource when
+/// none has it: the advisory lock makes exactly one of them create it.
+#[test]
+fn conditional_creates_on_two_nodes_create_once() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = cluster.fresh_config();
+    let nodes = [Arc::new(PostgresStore::open(&config).unwrap()), Arc::new(PostgresStore::open(&config).unwrap())];
+    let barrier = Arc::new(Barrier::new(32));
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, barrier) = (nodes[i % 2].clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let id = format!("t{i}");
+                let body = format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#);
+                let index = [identifier("X")];
+                store
+                    .write(&mut |txn| {
+                        if !txn.search_ids(&by_identifier("X"))?.is_empty() {
+                            return Ok(());
+                        }
+                        txn.put(&NewVersion {
+                            resource_type: "Patient",
+                            id: &id,
+                            version: 1,
+                            last_updated_ms: store.next_timestamp_ms(),
+                            method: Method::Post,
+                            body: Some(body.as_bytes()),
+                            index: &index,
+                        })
+                    })
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for node in &nodes {
+        let page = node.search(&SearchQuery { total: true, ..by_identifier("X") }).unwrap();
+        assert_eq!(page.total, Some(1));
+    }
+}
+
+/// Timestamps from two nodes on one database never repeat and each node's grow.
+#[test]
+fn timestamps_are_unique_across_nodes() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = cluster.fresh_config();
+    let a = Arc::new(PostgresStore::open(&config).unwrap());
+    let b = Arc::new(PostgresStore::open(&config).unwrap());
+    let run =
+        |s: Arc<PostgresStore>| std::thread::spawn(move || (0..200).map(|_| s.next_timestamp_ms()).collect::<Vec<_>>());
+    let (ta, tb) = (run(a), run(b));
+    let (ta, tb) = (ta.join().unwrap(), tb.join().unwrap());
+    assert!(ta.windows(2).all(|w| w[0] < w[1]) && tb.windows(2).all(|w| w[0] < w[1]));
+    let mut all: Vec<i64> = ta.into_iter().chain(tb).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 400);
+}
+
+#[test]
+fn a_write_is_read_back_at_once_through_a_store_with_a_replica() {
+    let Some(cluster) = Cluster::start(true) else { return };
+    let config = cluster.fresh_config();
+    assert_eq!(config.replicas.len(), 1);
+    let store = PostgresStore::open(&config).unwrap();
+    for i in 0..30 {
+        let id = format!("p{i}");
+        put(&store, &id, 1).unwrap();
+        assert_eq!(store.read("Patient", &id).unwrap().unwrap().id, id);
+        let page = store.search(&by_identifier(&id)).unwrap();
+        assert_eq!(page.resources.len(), 1, "search after write {i}");
+        let view = store.pinned().unwrap();
+        assert!(view.read("Patient", &id).unwrap().is_some());
+    }
+    // The replica catches up and then serves reads.
+    let start = std::time::Instant::now();
+    while !store.replica_caught_up() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "the replica never caught up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut replica = postgres::Client::connect(&config.replicas[0], postgres::NoTls).unwrap();
+    let n: i64 = replica.query_one("SELECT COUNT(*) FROM resource", &[]).unwrap().get(0);
+    assert_eq!(n, 30);
+    let standby: bool = replica.query_one("SELECT pg_is_in_recovery()", &[]).unwrap().get(0);
+    assert!(standby);
+    let (served, fell_back) = store.replica_reads();
+    eprintln!("replica reads: {served} served by the replica, {fell_back} by the primary");
+    assert!(served > 0);
+    assert!(store.read("Patient", "p0").unwrap().is_some());
+    assert_eq!(store.replica_reads().0, served + 1);
+}
+
+/// A replica that is not there: reads fall back to the primary.
+#[test]
+fn reads_fall_back_to_the_primary_without_a_replica() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let mut config = cluster.fresh_config();
+    config.replicas = vec!["host=127.0.0.1 port=1 user=postgres dbname=x connect_timeout=1".into()];
+    let store = PostgresStore::open(&config).unwrap();
+    put(&store, "a", 1).unwrap();
+    assert!(store.read("Patient", "a").unwrap().is_some());
+}
+
+/// The backend of a write is terminated before its commit: the write is an error, and
+/// nothing of it is stored.
+#[test]
+fn a_commit_that_fails_is_an_error() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = cluster.fresh_config();
+    let store = PostgresStore::open(&config).unwrap();
+    let mut other = postgres::Client::connect(&config.url, postgres::NoTls).unwrap();
+    let body = br#"{"resourceType":"Patient","id":"lost"}"#;
+    let result = store.write(&mut |txn| {
+        txn.put(&NewVersion {
+            resource_type: "Patient",
+            id: "lost",
+            version: 1,
+            last_updated_ms: 1,
+            method: Method::Post,
+            body: Some(body),
+            index: &[],
+        })?;
+        // The writer is whoever holds the write lock.
+        let killed = other
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(killed.len(), 1);
+        Ok(())
+    });
+    assert!(result.is_err(), "{result:?}");
+    // The store goes on with a new connection, and the lost write is not there.
+    assert!(store.read("Patient", "lost").unwrap().is_none());
+    put(&store, "kept", 1).unwrap();
+    assert!(store.read("Patient", "kept").unwrap().is_some());
+}
+
+/// The primary stops: writes and reads are errors, never successes or panics.
+#[test]
+fn a_stopped_server_gives_errors() {
+    let Some(cluster) = Cluster::start(false) else { return };
+    let config = cluster.fresh_config();
+    let store = PostgresStore::open(&config).unwrap();
+    put(&store, "a", 1).unwrap();
+    cluster.stop_primary();
+    assert!(put(&store, "b", 1).is_err());
+    assert!(store.read("Patient", "a").is_err());
+    // Without the database the clock still moves forward.
+    let t = store.next_timestamp_ms();
+    assert!(store.next_timestamp_ms() > t);
+    let bad = PostgresConfig { url: config.url.clone(), replicas: vec![], pool_size: 1 };
+    assert!(PostgresStore::open(&bad).is_err());
+}
+
+/// The server restarts: connections idle in the pool are broken, and the next reads and
+/// writes go on with new ones.
+#[test]
+fn a_restarted_server_is_used_again() {
+    let Some(cluster) = Cluster::start(false) else { return };
+    let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+    put(&store, "a", 1).unwrap();
+    // Several idle connections in the pool.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert!(store.read("Patient", "a").unwrap().is_some()));
+        }
+    });
+    cluster.restart_primary();
+    assert!(store.read("Patient", "a").unwrap().is_some());
+    cluster.restart_primary();
+    put(&store, "b", 1).unwrap();
+    assert!(store.read("Patient", "b").unwrap().is_some());
+}
+
+/// The server calls the store from `spawn_blocking`; tools call it from plain threads.
+#[test]
+fn works_from_spawn_blocking_and_plain_threads() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = cluster.fresh_config();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = rt
+        .block_on(async {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || {
+                let store = Arc::new(PostgresStore::open(&config).unwrap());
+                put(&*store, "a", 1).unwrap();
+                store
+            })
+            .await
+        })
+        .unwrap();
+    let s = store.clone();
+    let found =
+        rt.block_on(async move { tokio::task::spawn_blocking(move || s.read("Patient", "a").unwrap()).await }).unwrap();
+    assert!(found.is_some());
+    let s = store.clone();
+    std::thread::spawn(move || put(&*s, "b", 1).unwrap()).join().unwrap();
+    // Dropped on a blocking thread too (its connections' runtimes with it).
+    rt.block_on(async move { tokio::task::spawn_blocking(move || drop(store)).await }).unwrap();
+}

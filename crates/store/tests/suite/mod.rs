@@ -1,0 +1,860 @@
+//! The store's behaviour, generic over the backend: each test body takes a fresh, empty
+//! [`Store`]. Included (`#[path]`) by this crate's `suite_sqlite.rs` and by
+//! `tsunagu-store-postgres`'s tests, which run it on SQLite and on PostgreSQL alike; the
+//! [`store_suite!`] macro makes one `#[test]` per body.
+#![allow(dead_code)]
+
+use tsunagu_store::{
+    AuditEntry, AuditQuery, Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, Method,
+    NewVersion, RangeOp, SearchQuery, SortKey, SortParam, Store, StoreError, SystemMatch, Test,
+};
+
+/// One `#[test]` per body; `$fresh` gives `Option<(guard, Arc<dyn Store>)>` (`None`: skip).
+#[macro_export]
+macro_rules! store_suite {
+    ($fresh:expr) => {
+        $crate::store_suite!(@tests $fresh;
+            updates_and_deletes_leave_no_rows_of_old_versions, sort_values_are_min_and_max,
+            version_conflicts_and_rollbacks, history_and_versions, live_walk, audit_chain_and_search,
+            pinned_views_do_not_see_later_writes, settings, token_string_and_uri_searches,
+            date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
+            full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
+            put_new_writes_batches, long_strings, huge_texts);
+    };
+    (@tests $fresh:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                let Some((_guard, store)) = $fresh else { return };
+                suite::$name(&*store);
+            }
+        )*
+    };
+}
+
+pub fn entry(param: &str, value: IndexValue) -> IndexEntry {
+    IndexEntry { param: param.into(), value }
+}
+
+pub fn token(param: &str, system: &str, code: &str, display: Option<&str>) -> IndexEntry {
+    entry(
+        param,
+        IndexValue::Token {
+            system: (!system.is_empty()).then(|| system.to_string()),
+            code: code.into(),
+            display: display.map(String::from),
+        },
+    )
+}
+
+pub fn string(param: &str, exact: &str) -> IndexEntry {
+    entry(param, IndexValue::String { norm: exact.to_lowercase(), exact: exact.into() })
+}
+
+pub fn reference(param: &str, ty: &str, id: &str) -> IndexEntry {
+    entry(
+        param,
+        IndexValue::Reference { target_type: Some(ty.into()), target_id: Some(id.into()), url: format!("{ty}/{id}") },
+    )
+}
+
+pub fn date(param: &str, lo: i64, hi: i64) -> IndexEntry {
+    entry(param, IndexValue::Date { lo, hi })
+}
+
+pub fn put(store: &dyn Store, ty: &str, id: &str, version: u64, index: &[IndexEntry]) {
+    put_at(store, ty, id, version, index, version as i64 * 1000);
+}
+
+pub fn put_at(store: &dyn Store, ty: &str, id: &str, version: u64, index: &[IndexEntry], at: i64) {
+    let body = format!(r#"{{"resourceType":"{ty}","id":"{id}","v":{version}}}"#);
+    store
+        .write(&mut |txn| {
+            txn.put(&NewVersion {
+                resource_type: ty,
+                id,
+                version,
+                last_updated_ms: at,
+                method: if version == 1 { Method::Post } else { Method::Put },
+                body: Some(body.as_bytes()),
+                index,
+            })
+        })
+        .unwrap();
+}
+
+pub fn delete(store: &dyn Store, ty: &str, id: &str, version: u64) {
+    store
+        .write(&mut |txn| {
+            txn.put(&NewVersion {
+                resource_type: ty,
+                id,
+                version,
+                last_updated_ms: version as i64 * 1000,
+                method: Method::Delete,
+                body: None,
+                index: &[],
+            })
+        })
+        .unwrap();
+}
+
+pub fn q(ty: Option<&str>, conditions: Vec<Vec<Condition>>) -> SearchQuery {
+    SearchQuery {
+        resource_type: ty.map(String::from),
+        clauses: conditions.into_iter().map(|any| Clause { any }).collect(),
+        count: 100,
+        ..Default::default()
+    }
+}
+
+pub fn index(param: &str, test: Test) -> Condition {
+    Condition::Index { param: param.into(), test, negate: false }
+}
+
+pub fn not(param: &str, test: Test) -> Condition {
+    Condition::Index { param: param.into(), test, negate: true }
+}
+
+pub fn ids(store: &dyn Store, query: &SearchQuery) -> Vec<String> {
+    store.search(query).unwrap().resources.into_iter().map(|v| v.id).collect()
+}
+
+/// Ids in write order, sorted for comparisons that do not care about order.
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn tok(code: &str) -> Test {
+    Test::Token { system: SystemMatch::Any, code: Some(code.into()) }
+}
+
+/// One value of every kind, varied by `n`.
+pub fn entries(n: i64) -> Vec<IndexEntry> {
+    vec![
+        token("code", "http://loinc.org", &format!("c{n}"), None),
+        token("code", "http://loinc.org", "shared", None),
+        entry("name", IndexValue::String { norm: format!("やまだ{n}"), exact: format!("山田{n}") }),
+        date("date", n * 1000, n * 1000 + 1),
+        date("period", 0, i64::MAX),
+        entry("length", IndexValue::Number { value: n as f64 / 3.0 }),
+        entry("value", IndexValue::Quantity { system: None, code: Some("mg".into()), value: -(n as f64) }),
+        reference("subject", "Patient", "p1"),
+        entry("source", IndexValue::Reference { target_type: None, target_id: None, url: format!("urn:x:{n}") }),
+        entry("url", IndexValue::Uri { value: format!("http://example.org/{n}") }),
+        entry(
+            "code-value-quantity",
+            IndexValue::Composite {
+                system: None,
+                code: "bp".into(),
+                second: Box::new(IndexValue::Quantity { system: None, code: None, value: n as f64 }),
+            },
+        ),
+        entry("_content", IndexValue::FullText { tokens: format!("word{n}") }),
+    ]
+}
+
+pub fn updates_and_deletes_leave_no_rows_of_old_versions(store: &dyn Store) {
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        put(store, "Observation", id, 1, &entries(i as i64));
+    }
+    put(store, "Observation", "a", 2, &entries(7));
+    put(store, "Observation", "b", 2, &[]);
+    delete(store, "Observation", "c", 2);
+    let code = |c: &str| ids(store, &q(Some("Observation"), vec![vec![index("code", tok(c))]]));
+    assert_eq!(code("c0"), Vec::<String>::new());
+    assert_eq!(code("c7"), ["a"]);
+    assert_eq!(code("shared"), ["a"]);
+    let all = q(Some("Observation"), vec![]);
+    assert_eq!(ids(store, &all), ["a", "b"]);
+    let text = q(
+        Some("Observation"),
+        vec![vec![Condition::FullText { narrative_only: false, query: "((\"word7\"))".into(), negate: false }]],
+    );
+    assert_eq!(ids(store, &text), ["a"]);
+    let old = q(
+        Some("Observation"),
+        vec![vec![Condition::FullText { narrative_only: false, query: "((\"word0\"))".into(), negate: false }]],
+    );
+    assert_eq!(ids(store, &old), Vec::<String>::new());
+}
+
+fn sorted_ids(store: &dyn Store, param: &str, kind: IndexKind, descending: bool) -> Vec<String> {
+    let q = SearchQuery {
+        resource_type: Some("Observation".into()),
+        sort: vec![SortKey { param: SortParam::Index { param: param.into(), kind }, descending }],
+        count: 10,
+        ..Default::default()
+    };
+    ids(store, &q)
+}
+
+pub fn sort_values_are_min_and_max(store: &dyn Store) {
+    for (n, id) in [(2, "two"), (1, "one"), (3, "three")] {
+        put(store, "Observation", id, 1, &entries(n));
+    }
+    put(store, "Observation", "none", 1, &[]);
+    assert_eq!(sorted_ids(store, "date", IndexKind::Date, false), ["one", "two", "three", "none"]);
+    assert_eq!(sorted_ids(store, "date", IndexKind::Date, true), ["three", "two", "one", "none"]);
+    // Ascending takes each resource's smallest code ("c1" < "shared"), descending its largest.
+    assert_eq!(sorted_ids(store, "code", IndexKind::Token, false), ["one", "two", "three", "none"]);
+    assert_eq!(sorted_ids(store, "code", IndexKind::Token, true), ["three", "one", "two", "none"]);
+    assert_eq!(sorted_ids(store, "value", IndexKind::Quantity, false), ["three", "two", "one", "none"]);
+    assert_eq!(sorted_ids(store, "length", IndexKind::Number, true), ["three", "two", "one", "none"]);
+    assert_eq!(sorted_ids(store, "source", IndexKind::Reference, false), ["one", "two", "three", "none"]);
+    assert_eq!(sorted_ids(store, "name", IndexKind::String, true), ["three", "two", "one", "none"]);
+    assert_eq!(sorted_ids(store, "url", IndexKind::Uri, false), ["one", "two", "three", "none"]);
+    assert_eq!(sorted_ids(store, "code-value-quantity", IndexKind::Composite, true), ["three", "two", "one", "none"]);
+}
+
+pub fn version_conflicts_and_rollbacks(store: &dyn Store) {
+    put(store, "Patient", "a", 1, &[]);
+    let body = b"{}";
+    let v = |version| NewVersion {
+        resource_type: "Patient",
+        id: "a",
+        version,
+        last_updated_ms: 1,
+        method: Method::Put,
+        body: Some(body),
+        index: &[],
+    };
+    let again = store.write(&mut |txn| txn.put(&v(1)));
+    assert!(matches!(again, Err(StoreError::VersionConflict(_))), "{again:?}");
+    let batch = store.write(&mut |txn| txn.put_new(&[v(1)]));
+    assert!(matches!(batch, Err(StoreError::VersionConflict(_))), "{batch:?}");
+    // An error from the closure rolls back what it wrote.
+    let aborted = store.write(&mut |txn| {
+        txn.put(&v(2))?;
+        txn.put(&NewVersion { id: "b", version: 1, ..v(1) })?;
+        Err(StoreError::Aborted)
+    });
+    assert!(matches!(aborted, Err(StoreError::Aborted)));
+    assert_eq!(store.read("Patient", "a").unwrap().unwrap().version, 1);
+    assert!(store.read("Patient", "b").unwrap().is_none());
+    // Inside a transaction, reads see its own writes.
+    store
+        .write(&mut |txn| {
+            txn.put(&v(2))?;
+            assert_eq!(txn.current("Patient", "a")?.unwrap().version, 2);
+            assert_eq!(txn.search_ids(&q(Some("Patient"), vec![]))?, [("Patient".to_string(), "a".to_string())]);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.read("Patient", "a").unwrap().unwrap().version, 2);
+}
+
+pub fn history_and_versions(store: &dyn Store) {
+    put_at(store, "Patient", "a", 1, &[], 100);
+    put_at(store, "Patient", "b", 1, &[], 200);
+    put_at(store, "Patient", "a", 2, &[], 300);
+    put_at(store, "Observation", "o", 1, &[], 400);
+    delete(store, "Patient", "b", 2);
+    let a2 = store.read("Patient", "a").unwrap().unwrap();
+    assert_eq!((a2.version, a2.last_updated_ms, a2.method, a2.deleted), (2, 300, Method::Put, false));
+    let b = store.read("Patient", "b").unwrap().unwrap();
+    assert!(b.deleted && b.body.is_empty() && b.method == Method::Delete);
+    assert_eq!(store.vread("Patient", "a", 1).unwrap().unwrap().last_updated_ms, 100);
+    assert!(store.vread("Patient", "a", 3).unwrap().is_none());
+    let h = |scope: HistoryScope, since: Option<i64>, at: Option<i64>, before: Option<i64>| HistoryQuery {
+        scope,
+        since_ms: since,
+        at_ms: at,
+        before_seq: before,
+        count: 10,
+    };
+    let versions = |q: &HistoryQuery| -> Vec<(String, u64)> {
+        store.history(q).unwrap().into_iter().map(|v| (v.id, v.version)).collect()
+    };
+    let s = |id: &str, v: u64| (id.to_string(), v);
+    assert_eq!(
+        versions(&h(HistoryScope::System, None, None, None)),
+        [s("b", 2), s("o", 1), s("a", 2), s("b", 1), s("a", 1)]
+    );
+    assert_eq!(
+        versions(&h(HistoryScope::Type("Patient".into()), Some(200), None, None)),
+        [s("b", 2), s("a", 2), s("b", 1)]
+    );
+    assert_eq!(
+        versions(&h(HistoryScope::Instance("Patient".into(), "a".into()), None, None, None)),
+        [s("a", 2), s("a", 1)]
+    );
+    assert_eq!(versions(&h(HistoryScope::Type("Patient".into()), None, Some(250), None)), [s("b", 1), s("a", 1)]);
+    let all = store.history(&h(HistoryScope::System, None, None, None)).unwrap();
+    let before = h(HistoryScope::System, None, None, Some(all[1].seq));
+    assert_eq!(versions(&before), [s("a", 2), s("b", 1), s("a", 1)]);
+    assert_eq!(store.history_count(&before).unwrap(), 5);
+    assert_eq!(store.history_count(&h(HistoryScope::Type("Patient".into()), None, None, None)).unwrap(), 4);
+}
+
+pub fn live_walk(store: &dyn Store) {
+    put(store, "Patient", "a", 1, &[]);
+    put(store, "Patient", "b", 1, &[]);
+    put(store, "Patient", "c", 1, &[]);
+    put(store, "Patient", "a", 2, &[]);
+    delete(store, "Patient", "b", 2);
+    let walk: Vec<(String, u64)> = store.current_after(0, 10).unwrap().into_iter().map(|v| (v.id, v.version)).collect();
+    assert_eq!(walk, [("c".to_string(), 1), ("a".to_string(), 2)]);
+    let first = store.current_after(0, 1).unwrap();
+    assert_eq!(store.count_current_after(0).unwrap(), 2);
+    assert_eq!(store.count_current_after(first[0].seq).unwrap(), 1);
+    assert_eq!(store.current_after(first[0].seq, 10).unwrap()[0].id, "a");
+}
+
+fn audit(id: &str, patient: &str, entities: &str, at: i64) -> AuditEntry {
+    AuditEntry {
+        id: id.into(),
+        recorded_ms: at,
+        agent: "client-1".into(),
+        patient: patient.into(),
+        subtype: "read".into(),
+        outcome: "0".into(),
+        entities: entities.into(),
+        body: format!(r#"{{"id":"{id}"}}"#).into_bytes(),
+    }
+}
+
+pub fn audit_chain_and_search(store: &dyn Store) {
+    store
+        .append_audit(&[audit("e1", "Patient/p1", "Patient/p1/_history/1", 10), audit("e2", "", "Observation/o1", 20)])
+        .unwrap();
+    store
+        .write(&mut |txn| txn.append_audit(&[audit("e3", "Patient/p1", "Patient/p1 Observation/o2/_history/3", 30)]))
+        .unwrap();
+    let report = store.audit_verify().unwrap();
+    assert_eq!(report.records, 3);
+    assert_eq!(report.first_break, None);
+    let chain = store.audit_chain(1, 10).unwrap();
+    assert_eq!(chain.iter().map(|r| r.n).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(chain[0].prev, store.audit_chain(0, 1).unwrap()[0].hash);
+    let search = |q: AuditQuery| {
+        store.audit_search(&AuditQuery { count: 10, ..q }).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(search(AuditQuery { patient: Some("Patient/p1".into()), ..Default::default() }), ["e3", "e1"]);
+    assert_eq!(search(AuditQuery { entity: Some("Patient/p1".into()), ..Default::default() }), ["e3", "e1"]);
+    assert_eq!(search(AuditQuery { entity: Some("Observation/o2".into()), ..Default::default() }), ["e3"]);
+    assert_eq!(search(AuditQuery { entity: Some("Observation/o".into()), ..Default::default() }), Vec::<String>::new());
+    assert_eq!(search(AuditQuery { since_ms: Some(20), until_ms: Some(30), ..Default::default() }), ["e2"]);
+    assert_eq!(search(AuditQuery { before_n: Some(3), ..Default::default() }), ["e2", "e1"]);
+    assert_eq!(store.audit_search(&AuditQuery { count: 1, ..Default::default() }).unwrap().len(), 2);
+}
+
+pub fn pinned_views_do_not_see_later_writes(store: &dyn Store) {
+    put_at(store, "Patient", "a", 1, &[token("gender", "", "male", None)], 100);
+    let view = store.pinned().unwrap();
+    put_at(store, "Patient", "a", 2, &[token("gender", "", "female", None)], 200);
+    put_at(store, "Patient", "b", 1, &[], 300);
+    assert_eq!(view.last_updated_ms(), 100);
+    assert_eq!(view.read("Patient", "a").unwrap().unwrap().version, 1);
+    assert!(view.read("Patient", "b").unwrap().is_none());
+    let male = q(Some("Patient"), vec![vec![index("gender", tok("male"))]]);
+    assert_eq!(view.search(&male).unwrap().resources.len(), 1);
+    assert_eq!(ids(store, &male), Vec::<String>::new());
+    let high = view.high_seq();
+    // The view moves to another thread and still sees its moment.
+    let later =
+        std::thread::spawn(move || view.search(&q(Some("Patient"), vec![])).unwrap().resources.len()).join().unwrap();
+    assert_eq!(later, 1);
+    assert!(store.pinned().unwrap().high_seq() > high);
+}
+
+pub fn settings(store: &dyn Store) {
+    store.write(&mut |txn| txn.set_setting("reindex.cursor", Some("12"))).unwrap();
+    store.write(&mut |txn| txn.set_setting("reindex.cursor", Some("13"))).unwrap();
+    let mut got = None;
+    store
+        .write(&mut |txn| {
+            got = txn.get_setting("reindex.cursor")?;
+            txn.set_setting("reindex.cursor", None)
+        })
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("13"));
+    store
+        .write(&mut |txn| {
+            got = txn.get_setting("reindex.cursor")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(got, None);
+}
+
+pub fn token_string_and_uri_searches(store: &dyn Store) {
+    put(
+        store,
+        "Patient",
+        "a",
+        1,
+        &[
+            token("identifier", "urn:sys", "id1", None),
+            token("gender", "", "male", None),
+            token("code", "http://loinc.org", "1234", Some("Blood Pressure")),
+            string("name", "Yamada Taro"),
+            string("name", "山田 太郎"),
+            entry("url", IndexValue::Uri { value: "http://example.org/fhir/a".into() }),
+        ],
+    );
+    put(
+        store,
+        "Patient",
+        "b",
+        1,
+        &[
+            token("identifier", "urn:other", "id1", None),
+            token("gender", "", "female", None),
+            token("code", "http://snomed.info/sct", "1234", Some("blood sugar")),
+            string("name", "Suzuki 100%_x"),
+            entry("url", IndexValue::Uri { value: "http://example.org/fhir".into() }),
+        ],
+    );
+    put(store, "Patient", "c", 1, &[token("gender", "", "male", None)]);
+    let find = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Patient"), conds));
+    let t = |system: SystemMatch, code: Option<&str>| Test::Token { system, code: code.map(String::from) };
+    assert_eq!(find(vec![vec![index("identifier", t(SystemMatch::Is("urn:sys".into()), Some("id1")))]]), ["a"]);
+    assert_eq!(find(vec![vec![index("identifier", t(SystemMatch::Any, Some("id1")))]]), ["a", "b"]);
+    assert_eq!(find(vec![vec![index("identifier", t(SystemMatch::Is("urn:other".into()), None))]]), ["b"]);
+    assert_eq!(find(vec![vec![index("gender", t(SystemMatch::Absent, Some("male")))]]), ["a", "c"]);
+    assert_eq!(find(vec![vec![index("identifier", t(SystemMatch::Absent, Some("id1")))]]), Vec::<String>::new());
+    assert_eq!(find(vec![vec![not("gender", tok("male"))]]), ["b"]);
+    assert_eq!(find(vec![vec![index("gender", tok("female")), index("identifier", tok("id1"))]]), ["a", "b"]);
+    assert_eq!(find(vec![vec![index("gender", tok("male"))], vec![index("identifier", tok("id1"))]]), ["a"]);
+    // :text is a case-insensitive (ASCII) prefix of the display.
+    assert_eq!(find(vec![vec![index("code", Test::TokenText("blood".into()))]]), ["a", "b"]);
+    assert_eq!(find(vec![vec![index("code", Test::TokenText("BLOOD P".into()))]]), ["a"]);
+    let pairs = |p: &[(&str, &str)]| Test::TokenIn(p.iter().map(|(s, c)| (s.to_string(), c.to_string())).collect());
+    assert_eq!(
+        find(vec![vec![index("code", pairs(&[("http://loinc.org", "1234"), ("http://loinc.org", "9")]))]]),
+        ["a"]
+    );
+    assert_eq!(find(vec![vec![index("gender", pairs(&[("", "female"), ("x", "male")]))]]), ["b"]);
+    assert_eq!(find(vec![vec![index("gender", pairs(&[]))]]), Vec::<String>::new());
+    assert_eq!(find(vec![vec![index("name", Test::StringStarts("yamada".into()))]]), ["a"]);
+    assert_eq!(find(vec![vec![index("name", Test::StringStarts("山田".into()))]]), ["a"]);
+    assert_eq!(find(vec![vec![index("name", Test::StringContains("ZUK".into()))]]), ["b"]);
+    assert_eq!(find(vec![vec![index("name", Test::StringContains("100%_".into()))]]), ["b"]);
+    assert_eq!(find(vec![vec![index("name", Test::StringContains("0%x".into()))]]), Vec::<String>::new());
+    assert_eq!(find(vec![vec![index("name", Test::StringContains("太".into()))]]), ["a"]);
+    assert_eq!(find(vec![vec![index("name", Test::StringExact("Yamada Taro".into()))]]), ["a"]);
+    assert_eq!(find(vec![vec![index("name", Test::StringExact("yamada taro".into()))]]), Vec::<String>::new());
+    assert_eq!(find(vec![vec![index("url", Test::UriExact("http://example.org/fhir".into()))]]), ["b"]);
+    assert_eq!(find(vec![vec![index("url", Test::UriBelow("http://example.org/fhir".into()))]]), ["a", "b"]);
+    assert_eq!(find(vec![vec![index("url", Test::UriAbove("http://example.org/fhir/a/b".into()))]]), ["a", "b"]);
+    assert_eq!(find(vec![vec![index("url", Test::UriAbove("http://example.org/fhir/x".into()))]]), ["b"]);
+    assert_eq!(find(vec![vec![Condition::Id("b".into())]]), ["b"]);
+    assert_eq!(find(vec![vec![Condition::Id("b".into()), Condition::Id("c".into())]]), ["b", "c"]);
+    assert_eq!(find(vec![vec![Condition::LastUpdated { lo: 1000, hi: 1001 }]]), ["a", "b", "c"]);
+    assert_eq!(find(vec![vec![Condition::LastUpdated { lo: 0, hi: 1000 }]]), Vec::<String>::new());
+    // An empty clause matches nothing.
+    assert_eq!(find(vec![vec![]]), Vec::<String>::new());
+}
+
+pub fn date_number_quantity_searches(store: &dyn Store) {
+    // Days as [lo, hi) in units of 10.
+    put(
+        store,
+        "Observation",
+        "day",
+        1,
+        &[
+            date("date", 100, 110),
+            entry("n", IndexValue::Number { value: 5.0 }),
+            entry(
+                "v",
+                IndexValue::Quantity {
+                    system: Some("http://unitsofmeasure.org".into()),
+                    code: Some("mg".into()),
+                    value: 120.0,
+                },
+            ),
+        ],
+    );
+    put(
+        store,
+        "Observation",
+        "year",
+        1,
+        &[
+            date("date", 0, 3650),
+            entry("n", IndexValue::Number { value: 100.0 }),
+            entry("v", IndexValue::Quantity { system: None, code: Some("g".into()), value: 0.12 }),
+        ],
+    );
+    put(store, "Observation", "open", 1, &[date("date", 200, i64::MAX)]);
+    let find = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Observation"), conds));
+    let d = |op, lo, hi| index("date", Test::Date { op, lo, hi });
+    assert_eq!(find(vec![vec![d(RangeOp::Eq, 100, 110)]]), ["day"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Ne, 100, 110)]]), ["year", "open"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Gt, 150, 160)]]), ["year", "open"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Lt, 150, 160)]]), ["day", "year"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Ge, 100, 110)]]), ["day", "year", "open"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Le, 100, 110)]]), ["day", "year"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Sa, 90, 100)]]), ["day", "open"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Eb, 110, 120)]]), ["day"]);
+    assert_eq!(find(vec![vec![d(RangeOp::Ap, 95, 115)]]), ["day", "year"]);
+    let window = |lo, hi| Condition::DateWindow { param: "date".into(), lo, hi };
+    assert_eq!(find(vec![vec![window(105, 106)]]), ["day", "year"]);
+    assert_eq!(find(vec![vec![window(5000, 6000)]]), ["open"]);
+    let n = |op, value, lo, hi| index("n", Test::Number { op, value, lo, hi });
+    assert_eq!(find(vec![vec![n(RangeOp::Eq, 5.0, 4.5, 5.5)]]), ["day"]);
+    assert_eq!(find(vec![vec![n(RangeOp::Ne, 5.0, 4.5, 5.5)]]), ["year"]);
+    assert_eq!(find(vec![vec![n(RangeOp::Gt, 5.0, 4.5, 5.5)]]), ["year"]);
+    assert_eq!(find(vec![vec![n(RangeOp::Ge, 5.0, 4.5, 5.5)]]), ["day", "year"]);
+    assert_eq!(find(vec![vec![n(RangeOp::Lt, 100.0, 99.5, 100.5)]]), ["day"]);
+    assert_eq!(find(vec![vec![n(RangeOp::Le, 100.0, 99.5, 100.5)]]), ["day", "year"]);
+    let qty = |op, value: f64, system: Option<&str>, code: Option<&str>| {
+        index(
+            "v",
+            Test::Quantity {
+                op,
+                value,
+                lo: value * 0.95,
+                hi: value * 1.05,
+                system: system.map(String::from),
+                code: code.map(String::from),
+            },
+        )
+    };
+    assert_eq!(find(vec![vec![qty(RangeOp::Eq, 120.0, None, Some("mg"))]]), ["day"]);
+    assert_eq!(find(vec![vec![qty(RangeOp::Eq, 120.0, Some("http://unitsofmeasure.org"), Some("mg"))]]), ["day"]);
+    assert_eq!(find(vec![vec![qty(RangeOp::Eq, 120.0, None, Some("g"))]]), Vec::<String>::new());
+    assert_eq!(find(vec![vec![qty(RangeOp::Gt, 0.1, None, None)]]), ["day", "year"]);
+    assert_eq!(find(vec![vec![qty(RangeOp::Lt, 1.0, None, None)]]), ["year"]);
+}
+
+pub fn references_chains_has_and_compartments(store: &dyn Store) {
+    put(store, "Patient", "p1", 1, &[string("name", "Yamada"), token("gender", "", "male", None)]);
+    put(store, "Patient", "p2", 1, &[string("name", "Suzuki"), token("gender", "", "female", None)]);
+    put(store, "Observation", "o1", 1, &[reference("subject", "Patient", "p1"), token("code", "l", "bp", None)]);
+    put(store, "Observation", "o2", 1, &[reference("subject", "Patient", "p2"), token("code", "l", "hr", None)]);
+    put(
+        store,
+        "Observation",
+        "o3",
+        1,
+        &[
+            reference("subject", "Group", "g1"),
+            reference("performer", "Patient", "p1"),
+            entry(
+                "based-on",
+                IndexValue::Reference { target_type: None, target_id: None, url: "http://x.org/r/1".into() },
+            ),
+        ],
+    );
+    put(store, "Encounter", "e1", 1, &[reference("subject", "Patient", "p2")]);
+    let obs = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Observation"), conds));
+    let r = |t: Option<&str>, id: Option<&str>, url: Option<&str>| Test::Reference {
+        target_type: t.map(String::from),
+        target_id: id.map(String::from),
+        url: url.map(String::from),
+    };
+    assert_eq!(obs(vec![vec![index("subject", r(Some("Patient"), Some("p1"), None))]]), ["o1"]);
+    assert_eq!(obs(vec![vec![index("subject", r(None, Some("p2"), None))]]), ["o2"]);
+    assert_eq!(obs(vec![vec![index("subject", r(Some("Group"), None, None))]]), ["o3"]);
+    assert_eq!(obs(vec![vec![index("based-on", r(None, None, Some("http://x.org/r/1")))]]), ["o3"]);
+    let chain = |conds| Condition::Chain {
+        param: "subject".into(),
+        target_type: "Patient".into(),
+        query: Box::new(q(Some("Patient"), conds)),
+    };
+    assert_eq!(obs(vec![vec![chain(vec![vec![index("name", Test::StringStarts("suz".into()))]])]]), ["o2"]);
+    assert_eq!(obs(vec![vec![chain(vec![vec![index("gender", tok("male"))]])]]), ["o1"]);
+    let pats = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Patient"), conds));
+    let has = |source: &str, param: &str, conds| Condition::Has {
+        source_type: source.into(),
+        param: param.into(),
+        query: Box::new(q(Some(source), conds)),
+    };
+    assert_eq!(pats(vec![vec![has("Observation", "subject", vec![vec![index("code", tok("hr"))]])]]), ["p2"]);
+    assert_eq!(pats(vec![vec![has("Observation", "subject", vec![])]]), ["p1", "p2"]);
+    assert_eq!(pats(vec![vec![has("Observation", "performer", vec![vec![Condition::Id("o3".into())]])]]), ["p1"]);
+    let compartment = |id: Option<&str>| Condition::Compartment {
+        params: vec![
+            ("Observation".into(), "subject".into()),
+            ("Observation".into(), "performer".into()),
+            ("Encounter".into(), "subject".into()),
+        ],
+        target_type: "Patient".into(),
+        target_id: id.map(String::from),
+    };
+    assert_eq!(obs(vec![vec![compartment(Some("p1"))]]), ["o1", "o3"]);
+    assert_eq!(ids(store, &q(None, vec![vec![compartment(Some("p2"))]])), ["o2", "e1"]);
+    assert_eq!(ids(store, &q(None, vec![vec![compartment(None)]])), ["o1", "o2", "o3", "e1"]);
+    // Type-level $everything: the patients and everything in their compartments.
+    let everything = q(None, vec![vec![Condition::ResourceType("Patient".into()), compartment(None)]]);
+    assert_eq!(ids(store, &everything), ["p1", "p2", "o1", "o2", "o3", "e1"]);
+    let empty = Condition::Compartment { params: vec![], target_type: "Patient".into(), target_id: None };
+    assert_eq!(ids(store, &q(None, vec![vec![empty]])), Vec::<String>::new());
+}
+
+pub fn composite_and_missing(store: &dyn Store) {
+    let comp = |code: &str, second: IndexValue| {
+        entry(
+            "code-value",
+            IndexValue::Composite { system: Some("l".into()), code: code.into(), second: Box::new(second) },
+        )
+    };
+    put(
+        store,
+        "Observation",
+        "a",
+        1,
+        &[
+            comp("bp", IndexValue::Quantity { system: None, code: Some("mmHg".into()), value: 120.0 }),
+            comp("hr", IndexValue::Quantity { system: None, code: Some("/min".into()), value: 60.0 }),
+            entry(
+                "code-concept",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::Token { system: Some("s".into()), code: "y".into(), display: None }),
+                },
+            ),
+            entry(
+                "code-string",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::String { norm: "abc".into(), exact: "ABC".into() }),
+                },
+            ),
+            entry(
+                "code-date",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::Date { lo: 10, hi: 20 }),
+                },
+            ),
+            entry(
+                "code-uri",
+                IndexValue::Composite {
+                    system: None,
+                    code: "x".into(),
+                    second: Box::new(IndexValue::Uri { value: "http://u/1".into() }),
+                },
+            ),
+            date("date", 1, 2),
+        ],
+    );
+    put(
+        store,
+        "Observation",
+        "b",
+        1,
+        &[comp("bp", IndexValue::Quantity { system: None, code: Some("mmHg".into()), value: 60.0 })],
+    );
+    let find = |conds: Vec<Vec<Condition>>| ids(store, &q(Some("Observation"), conds));
+    let ct = |param: &str, system: SystemMatch, code: &str, second: Test| {
+        index(param, Test::Composite { system, code: code.into(), second: Box::new(second) })
+    };
+    let qty = |value: f64| Test::Quantity {
+        op: RangeOp::Eq,
+        value,
+        lo: value - 0.5,
+        hi: value + 0.5,
+        system: None,
+        code: None,
+    };
+    // The two components come from the same element: bp=60 is only b's.
+    assert_eq!(find(vec![vec![ct("code-value", SystemMatch::Any, "bp", qty(60.0))]]), ["b"]);
+    assert_eq!(find(vec![vec![ct("code-value", SystemMatch::Is("l".into()), "hr", qty(60.0))]]), ["a"]);
+    assert_eq!(find(vec![vec![ct("code-value", SystemMatch::Absent, "hr", qty(60.0))]]), Vec::<String>::new());
+    assert_eq!(
+        find(vec![vec![ct(
+            "code-concept",
+            SystemMatch::Absent,
+            "x",
+            Test::Token { system: SystemMatch::Is("s".into()), code: Some("y".into()) }
+        )]]),
+        ["a"]
+    );
+    assert_eq!(find(vec![vec![ct("code-string", SystemMatch::Any, "x", Test::StringStarts("ab".into()))]]), ["a"]);
+    assert_eq!(
+        find(vec![vec![ct("code-date", SystemMatch::Any, "x", Test::Date { op: RangeOp::Ge, lo: 15, hi: 16 })]]),
+        ["a"]
+    );
+    assert_eq!(find(vec![vec![ct("code-uri", SystemMatch::Any, "x", Test::UriBelow("http://u".into()))]]), ["a"]);
+    let missing = |param: &str, kind, missing| Condition::Missing { param: param.into(), kind, missing };
+    assert_eq!(find(vec![vec![missing("date", IndexKind::Date, true)]]), ["b"]);
+    assert_eq!(find(vec![vec![missing("date", IndexKind::Date, false)]]), ["a"]);
+    assert_eq!(find(vec![vec![missing("code-value", IndexKind::Composite, false)]]), ["a", "b"]);
+}
+
+pub fn full_text(store: &dyn Store) {
+    let ft = |narrative: &str, content: &str| {
+        vec![
+            entry("_text", IndexValue::FullText { tokens: narrative.into() }),
+            entry("_content", IndexValue::FullText { tokens: content.into() }),
+        ]
+    };
+    // 糖尿病の診断 / blood pressure high, as the search crate cuts them.
+    put(store, "Condition", "a", 1, &ft("糖尿 尿病 病の の診 診断 断", "blood pressure high"));
+    put(store, "Condition", "b", 1, &ft("high blood", "糖尿 尿病 病 pressure"));
+    put(store, "Condition", "c", 1, &[]);
+    let find = |narrative_only: bool, query: &str, negate: bool| {
+        ids(
+            store,
+            &q(Some("Condition"), vec![vec![Condition::FullText { narrative_only, query: query.into(), negate }]]),
+        )
+    };
+    assert_eq!(find(true, "((\"糖尿 尿病\"))", false), ["a"]);
+    assert_eq!(find(false, "((\"糖尿 尿病\"))", false), ["a", "b"]);
+    assert_eq!(find(false, "((\"blood pressure\"))", false), ["a"]);
+    assert_eq!(find(false, "((\"pressure blood\"))", false), Vec::<String>::new());
+    assert_eq!(find(true, "((\"blood pressure\"))", false), Vec::<String>::new());
+    assert_eq!(find(false, "((\"high\")) AND ((\"blood\"))", false), ["a", "b"]);
+    assert_eq!(find(false, "((\"診断\") OR (\"pressure\"))", false), ["a", "b"]);
+    assert_eq!(find(true, "((\"診断\") OR (\"pressure\"))", false), ["a"]);
+    // A phrase never spans the narrative and the rest.
+    assert_eq!(find(false, "((\"blood 糖尿\"))", false), Vec::<String>::new());
+    assert_eq!(find(false, "((\"BLOOD\"))", false), ["a", "b"]);
+    assert_eq!(find(false, "((\"pres\" *))", false), ["a", "b"]);
+    assert_eq!(find(false, "((\"病\" *))", false), ["a", "b"]);
+    assert_eq!(find(true, "((\"糖尿 尿病\"))", true), ["b", "c"]);
+}
+
+pub fn paging_sorting_and_totals(store: &dyn Store) {
+    for (i, id) in ["e", "a", "d", "b", "c"].iter().enumerate() {
+        put_at(
+            store,
+            "Patient",
+            id,
+            1,
+            &[
+                string("name", &format!("n{}", 5 - i)),
+                token("gender", "", if i % 2 == 0 { "male" } else { "female" }, None),
+            ],
+            100 + i as i64,
+        );
+    }
+    put(store, "Observation", "o", 1, &[]);
+    let mut query = q(Some("Patient"), vec![]);
+    query.count = 2;
+    query.total = true;
+    let page = store.search(&query).unwrap();
+    assert_eq!((page.total, page.more), (Some(5), true));
+    assert_eq!(page.resources.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["e", "a"]);
+    query.after_seq = Some(page.resources[1].seq);
+    let page = store.search(&query).unwrap();
+    assert_eq!(page.resources.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["d", "b"]);
+    query.after_seq = Some(page.resources[1].seq);
+    let page = store.search(&query).unwrap();
+    assert_eq!((page.resources.len(), page.more), (1, false));
+    // Sorted pages by offset; ties broken by write order.
+    let mut sorted_q = q(Some("Patient"), vec![]);
+    sorted_q.sort = vec![SortKey { param: SortParam::Id, descending: false }];
+    sorted_q.count = 2;
+    sorted_q.offset = 2;
+    assert_eq!(ids(store, &sorted_q), ["c", "d"]);
+    sorted_q.sort = vec![
+        SortKey { param: SortParam::Index { param: "gender".into(), kind: IndexKind::Token }, descending: false },
+        SortKey { param: SortParam::LastUpdated, descending: true },
+    ];
+    sorted_q.count = 10;
+    sorted_q.offset = 0;
+    assert_eq!(ids(store, &sorted_q), ["b", "a", "c", "d", "e"]);
+    sorted_q.sort =
+        vec![SortKey { param: SortParam::Index { param: "gender".into(), kind: IndexKind::Token }, descending: true }];
+    assert_eq!(ids(store, &sorted_q), ["c", "d", "e", "b", "a"]);
+    // Counting only.
+    let mut count_only = q(None, vec![]);
+    count_only.count = 0;
+    count_only.total = true;
+    let page = store.search(&count_only).unwrap();
+    assert_eq!((page.total, page.resources.len(), page.more), (Some(6), 0, false));
+    // System-level search in write order.
+    assert_eq!(ids(store, &q(None, vec![])), ["e", "a", "d", "b", "c", "o"]);
+    let mut seen = Vec::new();
+    let mut walk = q(Some("Patient"), vec![]);
+    walk.count = 2;
+    tsunagu_store::scan::<StoreError>(store, walk, |v| {
+        seen.push(v.id.clone());
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(seen, ["e", "a", "d", "b", "c"]);
+}
+
+pub fn timestamps_increase(store: &dyn Store) {
+    put_at(store, "Patient", "future", 1, &[], 4_102_444_800_000);
+    let mut last = 0;
+    for _ in 0..50 {
+        let t = store.next_timestamp_ms();
+        assert!(t > last, "{t} after {last}");
+        last = t;
+    }
+    assert!(last > 4_102_444_800_000 || store.next_timestamp_ms() > 0);
+}
+
+pub fn replace_index_reindexes(store: &dyn Store) {
+    put(store, "Patient", "a", 1, &[token("gender", "", "male", None)]);
+    let seq = store.read("Patient", "a").unwrap().unwrap().seq;
+    store.write(&mut |txn| txn.replace_index(seq, "Patient", &[token("gender", "", "female", None)])).unwrap();
+    let find = |code: &str| ids(store, &q(Some("Patient"), vec![vec![index("gender", tok(code))]]));
+    assert_eq!(find("male"), Vec::<String>::new());
+    assert_eq!(find("female"), ["a"]);
+}
+
+pub fn put_new_writes_batches(store: &dyn Store) {
+    let bodies: Vec<String> = (0..20).map(|i| format!(r#"{{"id":"b{i}"}}"#)).collect();
+    let ids_: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
+    let idx: Vec<Vec<IndexEntry>> = (0..20)
+        .map(|i| vec![token("code", "s", &format!("c{}", i % 3), None), reference("subject", "Patient", "p")])
+        .collect();
+    let versions: Vec<NewVersion<'_>> = (0..20)
+        .map(|i| NewVersion {
+            resource_type: "Observation",
+            id: &ids_[i],
+            version: 1,
+            last_updated_ms: 10 + i as i64,
+            method: Method::Post,
+            body: Some(bodies[i].as_bytes()),
+            index: &idx[i],
+        })
+        .collect();
+    store.write(&mut |txn| txn.put_new(&versions)).unwrap();
+    let found = ids(store, &q(Some("Observation"), vec![vec![index("code", tok("c1"))]]));
+    assert_eq!(found, ["b1", "b4", "b7", "b10", "b13", "b16", "b19"]);
+    let all = store.search(&q(Some("Observation"), vec![])).unwrap().resources;
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all.iter().map(|v| v.id.clone()).collect::<Vec<_>>(), ids_);
+    let again = store.write(&mut |txn| txn.put_new(&versions[3..4]));
+    assert!(matches!(again, Err(StoreError::VersionConflict(_))));
+}
+
+/// Strings far longer than a B-tree entry may be (PostgreSQL: about 2,700 bytes).
+pub fn long_strings(store: &dyn Store) {
+    let long = format!("{}{}", "山田".repeat(1500), "x".repeat(2000));
+    put(store, "Patient", "long", 1, &[string("name", &long)]);
+    put(store, "Patient", "short", 1, &[string("name", "山田")]);
+    let find = |test: Test| ids(store, &q(Some("Patient"), vec![vec![index("name", test)]]));
+    assert_eq!(find(Test::StringStarts("山田".into())), ["long", "short"]);
+    assert_eq!(find(Test::StringStarts("山田".repeat(150))), ["long"]);
+    assert_eq!(find(Test::StringStarts(format!("{}x", "山田".repeat(1500)))), ["long"]);
+    assert_eq!(find(Test::StringStarts(format!("{}y", "山田".repeat(1500)))), Vec::<String>::new());
+    assert_eq!(find(Test::StringStarts(format!("{}x", "山田".repeat(99)))), Vec::<String>::new());
+    assert_eq!(find(Test::StringExact(long.clone())), ["long"]);
+    assert_eq!(find(Test::StringContains("田x".into())), ["long"]);
+    let mut sorted_q = q(Some("Patient"), vec![]);
+    sorted_q.sort =
+        vec![SortKey { param: SortParam::Index { param: "name".into(), kind: IndexKind::String }, descending: true }];
+    assert_eq!(ids(store, &sorted_q), ["long", "short"]);
+}
+
+/// Full text of a resource with very many words (PostgreSQL: over its 1 MB `tsvector`).
+pub fn huge_texts(store: &dyn Store) {
+    let words: Vec<String> = (0..150_000).map(|i| format!("w{i:07}")).collect();
+    let tokens = format!("first second {}", words.join(" "));
+    put(store, "DocumentReference", "big", 1, &[entry("_content", IndexValue::FullText { tokens })]);
+    let find = |query: &str| {
+        ids(
+            store,
+            &q(
+                Some("DocumentReference"),
+                vec![vec![Condition::FullText { narrative_only: false, query: query.into(), negate: false }]],
+            ),
+        )
+    };
+    assert_eq!(find("((\"first second\"))"), ["big"]);
+    assert_eq!(find("((\"w0000010\"))"), ["big"]);
+}
