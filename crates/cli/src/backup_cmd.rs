@@ -71,6 +71,7 @@ pub fn run(cfg: &crate::config::Config, args: BackupArgs) -> Result<(), String> 
         None => {
             let to = args.create.to.ok_or("backup needs --to DIR (or a subcommand: keygen, verify, list, prune)")?;
             let recipient = recipient(&args.create.recipient)?;
+            crate::sqlite_only(cfg, "backup")?;
             let c = backup::backup(&cfg.data, &to, &recipient).map_err(|e| e.to_string())?;
             let s = &c.manifest.stats;
             println!(
@@ -201,6 +202,7 @@ pub fn restore(
     identity: &Path,
     force: bool,
 ) -> Result<(), String> {
+    crate::sqlite_only(cfg, "restore")?;
     let identity = backup::load_identity(identity).map_err(|e| e.to_string())?;
     let target = &cfg.data;
     if force && target.exists() {
@@ -255,6 +257,7 @@ pub fn drill(cfg: &crate::config::Config, to: &Path, identity_path: &Path, confi
             cfg.data.display()
         ));
     }
+    crate::sqlite_only(cfg, "the restore drill")?;
     let data = &cfg.data;
     let identity = backup::load_identity(identity_path).map_err(|e| e.to_string())?;
     let (before, _) = backup::digest_dir(data).map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@ pub fn run(
     max_problems: usize,
     scratch: Option<&Path>,
 ) -> Result<bool, String> {
+    crate::sqlite_only(cfg, "check")?;
     let start = std::time::Instant::now();
     // The data directory must exist: a check never creates one.
     let total = tsunagu_store::Snapshot::open(&cfg.data)

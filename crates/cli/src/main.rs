@@ -430,6 +430,15 @@ pub(crate) fn open_store(cfg: &config::Config) -> Result<Arc<dyn tsunagu_store::
     }
 }
 
+/// Commands that read or write the SQLite file itself refuse a PostgreSQL configuration
+/// rather than act on a data directory the server does not use.
+pub(crate) fn sqlite_only(cfg: &config::Config, what: &str) -> Result<(), String> {
+    match &cfg.database {
+        Some(db) => Err(format!("{what} works on the embedded SQLite store only, not yet on {}", config::redacted(&db.url))),
+        None => Ok(()),
+    }
+}
+
 fn fail(msg: &str) -> ! {
     eprintln!("tsunagu: {msg}");
     std::process::exit(1);
@@ -524,6 +533,9 @@ struct TlsFlags {
     client_ca: Option<PathBuf>,
 }
 
+/// How soon a node sees CodeSystems, ValueSets and ConceptMaps other nodes wrote.
+const FOLLOW_OTHER_NODES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn serve(
     mut cfg: config::Config,
     listen: Option<String>,
@@ -576,6 +588,10 @@ fn serve(
     // search then use every installed package (base structure only when there are none).
     package_cmd::install_configured(&cfg)?;
     let (fhir, _) = open_with_validator(&cfg, true)?;
+    if cfg.database.is_some() {
+        // Other nodes may write terminology resources to the shared database.
+        fhir.follow_other_nodes(FOLLOW_OTHER_NODES_EVERY);
+    }
     jp_cmd::spawn_purge(fhir.clone(), cfg.retention);
     let mut server_cfg = tsunagu_server::ServerConfig::new(base_url.clone());
     if let Some(hosts) = &cfg.allowed_hosts {

@@ -145,6 +145,9 @@ pub struct Interactions {
     /// Code systems, value sets and concept maps: from packages, and kept in step with the
     /// stored CodeSystem, ValueSet and ConceptMap resources.
     terminology: Arc<tsunagu_terminology::Terminology>,
+    /// The store's newest write (`seq`) when stored terminology was last loaded: where
+    /// following other nodes' writes starts.
+    terminology_seen: std::sync::atomic::AtomicI64,
     pub config: InteractionConfig,
 }
 
@@ -159,6 +162,7 @@ impl Interactions {
             signatures: None,
             search: Arc::new(tsunagu_search::SearchRegistry::new()),
             terminology: Arc::new(tsunagu_terminology::Terminology::default()),
+            terminology_seen: Default::default(),
             config,
         }
     }
@@ -190,7 +194,33 @@ impl Interactions {
     /// Adds the stored CodeSystem, ValueSet and ConceptMap resources to the terminology
     /// service (at start); returns how many it took.
     pub fn load_stored_terminology(&self) -> Result<usize, InteractionError> {
-        terminology_sync::load_stored(self.store.as_ref(), &self.terminology)
+        // Noted before loading: a write that lands meanwhile is taken again by the follower,
+        // never missed.
+        let high = self.store.pinned()?.high_seq();
+        let n = terminology_sync::load_stored(self.store.as_ref(), &self.terminology)?;
+        self.terminology_seen.store(high, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Keeps the terminology service in step with CodeSystem, ValueSet and ConceptMap
+    /// resources other servers write to a shared database (PostgreSQL with several nodes):
+    /// a thread looks for versions written since the last look every `every`, and stops
+    /// when the last handle to these interactions is dropped. Writes made through this
+    /// node are taken at once, as always.
+    pub fn follow_other_nodes(self: &Arc<Self>, every: std::time::Duration) {
+        let weak = Arc::downgrade(self);
+        let mut seen = self.terminology_seen.load(std::sync::atomic::Ordering::Relaxed);
+        let spawned = std::thread::Builder::new().name("tsunagu-follow".into()).spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(fhir) = weak.upgrade() else { return };
+            match terminology_sync::load_after(fhir.store.as_ref(), &fhir.terminology, seen) {
+                Ok((_, high)) => seen = high,
+                Err(e) => tracing::warn!("following other nodes' terminology writes: {e}"),
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the thread that follows other nodes' writes: {e}");
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

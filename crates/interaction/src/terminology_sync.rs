@@ -37,9 +37,21 @@ pub(crate) fn committed(terminology: &Terminology) {
 
 /// Adds every stored CodeSystem, ValueSet and ConceptMap to the service; returns how many.
 pub(crate) fn load_stored(store: &dyn Store, terminology: &Terminology) -> Result<usize, InteractionError> {
+    load_after(store, terminology, 0).map(|(n, _)| n)
+}
+
+/// Adds the stored CodeSystem, ValueSet and ConceptMap resources whose current version was
+/// written after `after_seq` (by any node on a shared database); returns how many it took
+/// and the highest `seq` it saw (at least `after_seq`), where the next call goes on from.
+pub(crate) fn load_after(
+    store: &dyn Store,
+    terminology: &Terminology,
+    after_seq: i64,
+) -> Result<(usize, i64), InteractionError> {
     let mut n = 0;
+    let mut high = after_seq;
     for ty in TYPES {
-        let mut after = None;
+        let mut after = Some(after_seq).filter(|s| *s > 0);
         loop {
             let q = SearchQuery { resource_type: Some(ty.into()), count: 200, after_seq: after, ..Default::default() };
             let page = store.search(&q)?;
@@ -50,11 +62,12 @@ pub(crate) fn load_stored(store: &dyn Store, terminology: &Terminology) -> Resul
                     }
                 }
                 after = Some(v.seq);
+                high = high.max(v.seq);
             }
             if !page.more {
                 break;
             }
         }
     }
-    Ok(n)
+    Ok((n, high))
 }

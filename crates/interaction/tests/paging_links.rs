@@ -7,10 +7,10 @@ use tsunagu_interaction::{InteractionConfig, Interactions, Limits, NoCheck, Requ
 #[test]
 fn no_next_link_past_max_search_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
     let config =
         InteractionConfig { limits: Limits { max_search_offset: 4, ..Limits::default() }, ..Default::default() };
-    let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), config);
+    let fhir = Interactions::new(store, Arc::new(NoCheck), config);
     for i in 0..10 {
         fhir.create(
             "Patient",

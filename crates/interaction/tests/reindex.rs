@@ -8,8 +8,8 @@ use tsunagu_interaction::{Interactions, NoCheck, RequestContext, SearchParams};
 #[test]
 fn reindex_is_resumable_and_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), Default::default());
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let fhir = Interactions::new(store, Arc::new(NoCheck), Default::default());
     for i in 0..7 {
         let p = json!({"resourceType": "Patient", "gender": if i % 2 == 0 { "male" } else { "female" }});
         fhir.create("Patient", p, None, &tsunagu_interaction::RequestContext::new("")).unwrap();

@@ -13,8 +13,8 @@ const LOINC: &str = "http://loinc.org";
 /// patients 0, 7 and 21 one Observation of code `rare`.
 fn loaded() -> (tempfile::TempDir, Interactions) {
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), Default::default());
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let fhir = Interactions::new(store, Arc::new(NoCheck), Default::default());
     let mut staged = Vec::new();
     for p in 0..40 {
         staged.extend(fhir.stage(json!({"resourceType": "Patient", "id": format!("p{p}")})).unwrap());

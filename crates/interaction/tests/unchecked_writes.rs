@@ -8,8 +8,8 @@ use tsunagu_interaction::{Interactions, NoCheck, RequestContext, SearchParams};
 
 fn unchecked() -> (tempfile::TempDir, Interactions) {
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), Default::default());
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let fhir = Interactions::new(store, Arc::new(NoCheck), Default::default());
     (dir, fhir)
 }
 

@@ -650,7 +650,7 @@ async fn signed_documents() {
 fn interactions(v: Arc<Validator>) -> (tempfile::TempDir, tsunagu_interaction::Interactions) {
     use tsunagu_interaction::{InteractionConfig, Interactions};
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
     let fhir =
         Interactions::new(store, Arc::new(tsunagu_server::StructureCheck::default()), InteractionConfig::default())
             .with_profile_validation(Arc::new(tsunagu_server::ProfileCheck {

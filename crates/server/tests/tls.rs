@@ -82,9 +82,9 @@ async fn https_with_a_client_certificate_that_names_a_client() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("https://localhost:{port}");
-    let store = tsunagu_store::SqliteStore::open(&dir.path().join("data"), tsunagu_store::SyncMode::Normal).unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(&dir.path().join("data"));
     let fhir = Arc::new(tsunagu_interaction::Interactions::new(
-        Arc::new(store),
+        store,
         Arc::new(tsunagu_server::StructureCheck::default()),
         Default::default(),
     ));

@@ -43,6 +43,7 @@ mod read;
 mod record;
 mod replica;
 mod schema;
+pub mod test_backend;
 pub mod throwaway;
 mod value;
 

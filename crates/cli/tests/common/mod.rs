@@ -71,13 +71,25 @@ pub type Response = (u16, HashMap<String, String>, Vec<u8>);
 
 /// A minimal HTTP/1.1 client over loopback (one request per connection).
 pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Response> {
+    http_with(addr, method, path, body, &[])
+}
+
+/// As [`http`], with extra request headers.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/fhir+json\r\nAccept: application/fhir+json\r\n\
+         Content-Type: application/fhir+json\r\nAccept: application/fhir+json\r\n{extra}\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;

@@ -33,9 +33,9 @@ pub fn load_examples(
     use std::io::Read;
     let path = tsunagu_reference::find("fhir/hl7.fhir.r4.examples-4.0.1.tgz")?;
     let file = std::fs::File::open(path).unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir, tsunagu_store::SyncMode::Normal).unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir);
     let check = std::sync::Arc::new(tsunagu_interaction::NoCheck);
-    let fhir = tsunagu_interaction::Interactions::new(std::sync::Arc::new(store), check, config);
+    let fhir = tsunagu_interaction::Interactions::new(store, check, config);
     let mut by_type: std::collections::HashMap<&'static str, Vec<Value>> = Default::default();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     for entry in archive.entries().unwrap() {

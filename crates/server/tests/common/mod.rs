@@ -34,14 +34,14 @@ pub async fn start_adjusted(
     adjust: impl FnOnce(tsunagu_interaction::Interactions) -> tsunagu_interaction::Interactions,
 ) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = tsunagu_server::ServerConfig::new(base.clone());
     tune(&mut config);
     let interaction_config =
         tsunagu_interaction::InteractionConfig { limits: config.limits.clone(), ..Default::default() };
-    let fhir = Arc::new(adjust(tsunagu_interaction::Interactions::new(Arc::new(store), check, interaction_config)));
+    let fhir = Arc::new(adjust(tsunagu_interaction::Interactions::new(store, check, interaction_config)));
     let limits = config.limits.clone();
     let app = tsunagu_server::router(fhir, config);
     tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });
