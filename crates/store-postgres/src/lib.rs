@@ -33,6 +33,7 @@
 //! directly on an async runtime's worker threads.
 
 mod audit;
+mod blocking;
 mod db;
 mod fulltext;
 mod index;
@@ -104,6 +105,10 @@ impl PostgresStore {
     /// Connects to the primary, applies missing migrations (safe when several nodes open
     /// at once) and checks nothing else; replicas are connected when first used.
     pub fn open(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
+        blocking::blocking(|| Self::open_here(config))
+    }
+
+    fn open_here(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
         let primary = pool::Pool::new(&config.url, config.pool_size);
         let mut c = primary.get()?;
         schema::migrate(&mut c.client)?;
@@ -128,7 +133,7 @@ impl PostgresStore {
     /// Applies the migrations without keeping a store (for `tsunagu migrate`-style
     /// commands); how many were applied.
     pub fn migrate(url: &str) -> Result<usize, StoreError> {
-        schema::migrate(&mut pool::connect(url)?)
+        blocking::blocking(|| schema::migrate(&mut pool::connect(url)?))
     }
 
     /// Runs `f` on a connection that has this store's last write: a replica when one is
@@ -140,80 +145,28 @@ impl PostgresStore {
         &self,
         f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let mut conn = match self.replicas.reader() {
-                Some(c) => c,
-                None => self.primary.get()?,
-            };
-            match f(&mut conn.db()) {
-                Err(e @ StoreError::Backend(_)) => {
-                    conn.discard();
-                    if tries == 2 {
-                        return Err(e);
+        blocking::blocking(|| {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let mut conn = match self.replicas.reader() {
+                    Some(c) => c,
+                    None => self.primary.get()?,
+                };
+                match f(&mut conn.db()) {
+                    Err(e @ StoreError::Backend(_)) => {
+                        conn.discard();
+                        if tries == 2 {
+                            return Err(e);
+                        }
                     }
+                    other => return other,
                 }
-                other => return other,
             }
-        }
-    }
-
-    /// Refreshes the planner's statistics of every table (`ANALYZE`): after a bulk import,
-    /// before autovacuum gets to it, so that searches are planned on the data as it is.
-    pub fn analyze(&self) -> Result<(), StoreError> {
-        self.primary.get()?.client.batch_execute("ANALYZE").pg()
-    }
-
-    /// Number of live (not deleted) resources, by type.
-    pub fn live_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        self.with_reader(|c| {
-            let rows = c
-                .query(
-                    "SELECT type, COUNT(*) FROM resource WHERE current AND NOT deleted GROUP BY type ORDER BY type",
-                    &[],
-                )
-                .pg()?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
         })
     }
 
-    /// Whether a read now would go to a replica: one has replayed this store's last write
-    /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
-    pub fn replica_caught_up(&self) -> bool {
-        self.replicas.reader().is_some()
-    }
-
-    /// How many reads replicas served, and how many went to the primary because no
-    /// replica had this store's last write in time (or none answered).
-    pub fn replica_reads(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.replicas.served.load(Relaxed), self.replicas.fell_back.load(Relaxed))
-    }
-}
-
-impl Store for PostgresStore {
-    fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        self.with_reader(|c| read::current(c, ty, id))
-    }
-
-    fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
-        self.with_reader(|c| read::vread(c, ty, id, version))
-    }
-
-    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
-        self.with_reader(|c| read::history(c, q))
-    }
-
-    fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError> {
-        self.with_reader(|c| read::history_count(c, q))
-    }
-
-    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_reader(|c| read::search(c, q))
-    }
-
-    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn write_here(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut conn = self.primary.get()?;
         // A pooled connection the server has closed fails at BEGIN, before `f` ran: once,
         // take another.
@@ -246,21 +199,84 @@ impl Store for PostgresStore {
         }
     }
 
+    /// Advances the clock row shared by every node: `GREATEST(value + 1, now)`, committed
+    /// without waiting for the disk; `None` when the database cannot be reached.
+    fn shared_clock(&self, now: i64) -> Option<i64> {
+        let mut c = self.primary.get().ok()?;
+        let sql = format!(
+            "BEGIN; SET LOCAL synchronous_commit TO off; \
+             UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
+        );
+        let messages = c.client.simple_query(&sql).ok()?;
+        messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
+            _ => None,
+        })
+    }
+
+    /// Refreshes the planner's statistics of every table (`ANALYZE`): after a bulk import,
+    /// before autovacuum gets to it, so that searches are planned on the data as it is.
+    pub fn analyze(&self) -> Result<(), StoreError> {
+        blocking::blocking(|| self.primary.get()?.client.batch_execute("ANALYZE").pg())
+    }
+
+    /// Number of live (not deleted) resources, by type.
+    pub fn live_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with_reader(|c| {
+            let rows = c
+                .query(
+                    "SELECT type, COUNT(*) FROM resource WHERE current AND NOT deleted GROUP BY type ORDER BY type",
+                    &[],
+                )
+                .pg()?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
+        })
+    }
+
+    /// Whether a read now would go to a replica: one has replayed this store's last write
+    /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
+    pub fn replica_caught_up(&self) -> bool {
+        blocking::blocking(|| Ok(self.replicas.reader().is_some())).unwrap_or(false)
+    }
+
+    /// How many reads replicas served, and how many went to the primary because no
+    /// replica had this store's last write in time (or none answered).
+    pub fn replica_reads(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.replicas.served.load(Relaxed), self.replicas.fell_back.load(Relaxed))
+    }
+}
+
+impl Store for PostgresStore {
+    fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::current(c, ty, id))
+    }
+
+    fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::vread(c, ty, id, version))
+    }
+
+    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::history(c, q))
+    }
+
+    fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError> {
+        self.with_reader(|c| read::history_count(c, q))
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        self.with_reader(|c| read::search(c, q))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        blocking::blocking(|| self.write_here(f))
+    }
+
     fn next_timestamp_ms(&self) -> i64 {
         let now = now_ms();
         // Across nodes: the shared clock row. `synchronous_commit` off: a crash may lose
         // the last steps, but `open` restarts the row at the newest stored version.
-        let shared = self.primary.get().ok().and_then(|mut c| {
-            let sql = format!(
-                "BEGIN; SET LOCAL synchronous_commit TO off; \
-                 UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
-            );
-            let messages = c.client.simple_query(&sql).ok()?;
-            messages.iter().find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
-                _ => None,
-            })
-        });
+        let shared = blocking::blocking(|| Ok(self.shared_clock(now))).ok().flatten();
         let floor = shared.unwrap_or(now);
         let mut prev = self.clock.load(Ordering::Relaxed);
         loop {
@@ -289,10 +305,12 @@ impl Store for PostgresStore {
     }
 
     fn pinned(&self) -> Result<Box<dyn PinnedView>, StoreError> {
-        let client = match self.replicas.reader() {
-            Some(c) => c.detach(),
-            None => self.primary.get()?.detach(),
-        };
-        Ok(Box::new(pinned::PgPinned::begin(client)?))
+        blocking::blocking(|| {
+            let client = match self.replicas.reader() {
+                Some(c) => c.detach(),
+                None => self.primary.get()?.detach(),
+            };
+            Ok(Box::new(pinned::PgPinned::begin(client)?) as Box<dyn PinnedView>)
+        })
     }
 }
