@@ -44,6 +44,7 @@ mod read;
 mod record;
 mod replica;
 mod schema;
+mod sortwalk;
 pub mod throwaway;
 mod value;
 
