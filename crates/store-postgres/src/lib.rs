@@ -78,6 +78,9 @@ impl PostgresConfig {
     }
 }
 
+/// The store on a PostgreSQL primary (and optional streaming replicas). Cheap to share
+/// (`Arc`); each call takes a pooled connection for its duration. Several stores — in one
+/// process or on several nodes — may use one database at once.
 pub struct PostgresStore {
     primary: pool::Pool,
     replicas: replica::Replicas,
