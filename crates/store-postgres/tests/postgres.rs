@@ -308,3 +308,31 @@ fn calls_from_async_tasks_do_not_panic() {
         drop(store);
     });
 }
+
+/// Run by `missing_binaries_skip_or_fail` in a child process whose PATH has no PostgreSQL.
+#[test]
+fn probe_without_binaries() {
+    if std::env::var("TSUNAGU_PG_PROBE").is_err() {
+        return;
+    }
+    assert!(throwaway::test_store().is_none());
+}
+
+/// Without the binaries a test skips loudly, and under `CI=true` fails.
+#[test]
+fn missing_binaries_skip_or_fail() {
+    let run = |ci: Option<&str>| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "probe_without_binaries", "--nocapture", "--test-threads", "1"]);
+        c.env("PATH", "/nonexistent").env("TSUNAGU_PG_PROBE", "1").env_remove("CI");
+        if let Some(ci) = ci {
+            c.env("CI", ci);
+        }
+        c.output().unwrap()
+    };
+    let skipped = run(None);
+    assert!(skipped.status.success());
+    assert!(String::from_utf8_lossy(&skipped.stderr).contains("SKIPPED: PostgreSQL not installed"));
+    let failed = run(Some("true"));
+    assert!(!failed.status.success());
+}
