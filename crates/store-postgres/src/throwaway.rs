@@ -93,13 +93,11 @@ impl Cluster {
             c.args(["-R", "postgres:", &dir.display().to_string()]);
             run(c, "chown").expect("chown to postgres");
         }
-        let cluster = Cluster { dir, port: free_port(), replica_port: None, databases: AtomicUsize::new(0) };
+        let mut cluster = Cluster { dir, port: 0, replica_port: None, databases: AtomicUsize::new(0) };
         cluster.watchdog();
-        cluster.init().unwrap_or_else(|e| panic!("throwaway PostgreSQL: {e}"));
-        let mut cluster = cluster;
+        cluster.port = cluster.init().unwrap_or_else(|e| panic!("throwaway PostgreSQL: {e}"));
         if replica {
-            let port = free_port();
-            cluster.start_replica(port).unwrap_or_else(|e| panic!("throwaway PostgreSQL replica: {e}"));
+            let port = cluster.start_replica().unwrap_or_else(|e| panic!("throwaway PostgreSQL replica: {e}"));
             cluster.replica_port = Some(port);
         }
         Some(cluster)
@@ -113,30 +111,31 @@ impl Cluster {
         self.dir.join("replica")
     }
 
-    fn init(&self) -> Result<(), String> {
+    /// Creates and starts the primary; its port.
+    fn init(&self) -> Result<u16, String> {
         let data = self.data();
         let mut c = pg_command("initdb");
         c.args(["-D", &data.display().to_string(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
         c.args(["--locale=C"]);
         run(c, "initdb")?;
         let conf = format!(
-            "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
              full_page_writes = off\nshared_buffers = 16MB\nmax_connections = 300\nwal_level = replica\n\
              max_wal_senders = 4\nhot_standby = on\nlog_min_messages = warning\n",
-            self.port,
             self.dir.display()
         );
         append(&data.join("postgresql.conf"), &conf)?;
-        start(&data, &self.dir.join("primary.log"), None)
+        start_on_free_port(&data, &self.dir.join("primary.log"))
     }
 
-    fn start_replica(&self, port: u16) -> Result<(), String> {
+    /// Creates and starts the replica; its port.
+    fn start_replica(&self) -> Result<u16, String> {
         let replica = self.replica_data();
         let mut c = pg_command("pg_basebackup");
         c.args(["-D", &replica.display().to_string(), "-R", "-X", "stream", "-h", "127.0.0.1", "-U", "postgres"]);
         c.args(["-p", &self.port.to_string()]);
         run(c, "pg_basebackup")?;
-        start(&replica, &self.dir.join("replica.log"), Some(port))
+        start_on_free_port(&replica, &self.dir.join("replica.log"))
     }
 
     /// Stops the servers and removes the directory once this process has exited.
@@ -192,7 +191,7 @@ impl Cluster {
     /// Stops the primary at once and starts it again (pooled connections are then broken).
     pub fn restart_primary(&self) {
         self.stop_primary();
-        start(&self.data(), &self.dir.join("primary.log"), None).unwrap_or_else(|e| panic!("restart: {e}"));
+        start(&self.data(), &self.dir.join("primary.log"), self.port).unwrap_or_else(|e| panic!("restart: {e}"));
     }
 }
 
@@ -202,13 +201,23 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
     f.write_all(text.as_bytes()).map_err(|e| e.to_string())
 }
 
-fn start(data: &Path, log: &Path, port: Option<u16>) -> Result<(), String> {
+/// Starts a server on a port found free; again on another if someone took it meanwhile.
+fn start_on_free_port(data: &Path, log: &Path) -> Result<u16, String> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        match start(data, log, port) {
+            Ok(()) => return Ok(port),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn start(data: &Path, log: &Path, port: u16) -> Result<(), String> {
     let mut c = pg_command("pg_ctl");
     c.args(["-D", &data.display().to_string(), "-l", &log.display().to_string(), "-w", "-t", "60"]);
-    if let Some(p) = port {
-        c.args(["-o", &format!("-p {p}")]);
-    }
-    c.arg("start");
+    c.args(["-o", &format!("-p {port}"), "start"]);
     run(c, "pg_ctl start").map_err(|e| format!("{e}\n{}", std::fs::read_to_string(log).unwrap_or_default()))
 }
 
