@@ -6,8 +6,9 @@
 //! pid, in a session of its own) stops the servers (`pg_ctl stop -m immediate`) and
 //! removes the directory once the test process has exited, however it exits.
 //!
-//! The PostgreSQL binaries (`initdb`, `pg_ctl`, `postgres`, `pg_basebackup`) must be on
-//! PATH. When they are not: with `CI=true` that is a failure (panic); otherwise a loud
+//! The PostgreSQL binaries (`initdb`, `pg_ctl`, `postgres`, `pg_basebackup`) are taken
+//! from `TSUNAGU_PG_BIN` (a directory) when it is set, else from PATH, else from the newest
+//! `/usr/lib/postgresql/*/bin` (where Debian's `postgresql` package puts them). When they are not: with `CI=true` that is a failure (panic); otherwise a loud
 //! `SKIPPED: PostgreSQL not installed` goes to stderr and the caller skips. `initdb`
 //! refuses to run as root, so as root the servers run as the `postgres` user.
 
@@ -31,14 +32,39 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Where a PostgreSQL program is (see the module documentation).
+fn program(name: &str) -> Option<PathBuf> {
+    let found = |dir: &Path| Some(dir.join(name)).filter(|p| p.is_file());
+    if let Some(dir) = std::env::var_os("TSUNAGU_PG_BIN") {
+        return found(Path::new(&dir));
+    }
+    if let Some(p) = std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find_map(|d| found(&d))) {
+        return Some(p);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .collect();
+    versions.sort();
+    versions.iter().rev().find_map(|(_, dir)| found(dir))
+}
+
+/// runuser is in /usr/sbin, which a root shell's PATH may lack.
+fn runuser() -> &'static str {
+    ["/usr/sbin/runuser", "/sbin/runuser"].into_iter().find(|p| Path::new(p).is_file()).unwrap_or("runuser")
+}
+
 /// `program args…`, as the `postgres` user when we are root.
-fn pg_command(program: &str) -> Command {
+fn pg_command(name: &str) -> Command {
+    let path = program(name).map_or_else(|| name.to_string(), |p| p.display().to_string());
     if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]);
+        let mut c = Command::new(runuser());
+        c.args(["-u", "postgres", "--", &path]);
         c
     } else {
-        Command::new(program)
+        Command::new(path)
     }
 }
 
@@ -52,8 +78,15 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
 }
 
 fn installed() -> bool {
-    ["initdb", "pg_ctl", "postgres", "pg_basebackup"].iter().all(|p| {
-        Command::new(p).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    ["initdb", "pg_ctl", "postgres", "pg_basebackup"].iter().all(|name| {
+        program(name).is_some_and(|p| {
+            Command::new(p)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
     })
 }
 
@@ -63,9 +96,9 @@ pub fn available() -> bool {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("PostgreSQL binaries (initdb, pg_ctl, postgres, pg_basebackup) are not on PATH, and CI=true");
+        panic!("PostgreSQL binaries (initdb, pg_ctl, postgres, pg_basebackup) are not installed, and CI=true");
     }
-    eprintln!("SKIPPED: PostgreSQL not installed (initdb, pg_ctl, postgres, pg_basebackup on PATH)");
+    eprintln!("SKIPPED: PostgreSQL not installed (initdb, pg_ctl, postgres, pg_basebackup not found)");
     false
 }
 
@@ -141,10 +174,11 @@ impl Cluster {
     /// Stops the servers and removes the directory once this process has exited.
     fn watchdog(&self) {
         let dir = self.dir.display().to_string();
-        let as_pg = if is_root() { "runuser -u postgres -- " } else { "" };
+        let as_pg = if is_root() { format!("{} -u postgres -- ", runuser()) } else { String::new() };
+        let pg_ctl = program("pg_ctl").map_or_else(|| "pg_ctl".to_string(), |p| p.display().to_string());
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             for d in '{dir}/replica' '{dir}/data'; do [ -d \"$d\" ] && {as_pg}pg_ctl -D \"$d\" -m immediate stop >/dev/null 2>&1; done; \
+             for d in '{dir}/replica' '{dir}/data'; do [ -d \"$d\" ] && {as_pg}'{pg_ctl}' -D \"$d\" -m immediate stop >/dev/null 2>&1; done; \
              rm -rf '{dir}'",
             pid = std::process::id()
         );

@@ -324,7 +324,7 @@ fn missing_binaries_skip_or_fail() {
     let run = |ci: Option<&str>| {
         let mut c = std::process::Command::new(std::env::current_exe().unwrap());
         c.args(["--exact", "probe_without_binaries", "--nocapture", "--test-threads", "1"]);
-        c.env("PATH", "/nonexistent").env("TSUNAGU_PG_PROBE", "1").env_remove("CI");
+        c.env("TSUNAGU_PG_BIN", "/nonexistent").env("TSUNAGU_PG_PROBE", "1").env_remove("CI");
         if let Some(ci) = ci {
             c.env("CI", ci);
         }
