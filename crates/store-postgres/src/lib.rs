@@ -182,7 +182,10 @@ impl PostgresStore {
             let db::Session { client, cache } = &mut *conn;
             // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
             let mut tx = client.transaction().pg()?;
-            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")).pg()?;
+            // Writes run the same few statements: plans made once serve them (searches keep
+            // planning per execution, see `pool::connect`).
+            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK}); SET LOCAL plan_cache_mode = auto"))
+                .pg()?;
             let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
             f(&mut txn)?;
             // An error here (the connection lost, the server gone) means the write may not
