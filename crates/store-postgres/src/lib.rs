@@ -33,6 +33,7 @@
 //! directly on an async runtime's worker threads.
 
 mod audit;
+mod blocking;
 mod db;
 mod fulltext;
 mod index;
@@ -43,6 +44,7 @@ mod read;
 mod record;
 mod replica;
 mod schema;
+mod sortwalk;
 pub mod test_backend;
 pub mod throwaway;
 mod value;
@@ -77,6 +79,9 @@ impl PostgresConfig {
     }
 }
 
+/// The store on a PostgreSQL primary (and optional streaming replicas). Cheap to share
+/// (`Arc`); each call takes a pooled connection for its duration. Several stores — in one
+/// process or on several nodes — may use one database at once.
 pub struct PostgresStore {
     primary: pool::Pool,
     replicas: replica::Replicas,
@@ -105,6 +110,10 @@ impl PostgresStore {
     /// Connects to the primary, applies missing migrations (safe when several nodes open
     /// at once) and checks nothing else; replicas are connected when first used.
     pub fn open(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
+        blocking::blocking(|| Self::open_here(config))
+    }
+
+    fn open_here(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
         let primary = pool::Pool::new(&config.url, config.pool_size);
         let mut c = primary.get()?;
         schema::migrate(&mut c.client)?;
@@ -129,7 +138,7 @@ impl PostgresStore {
     /// Applies the migrations without keeping a store (for `tsunagu migrate`-style
     /// commands); how many were applied.
     pub fn migrate(url: &str) -> Result<usize, StoreError> {
-        schema::migrate(&mut pool::connect(url)?)
+        blocking::blocking(|| schema::migrate(&mut pool::connect(url)?))
     }
 
     /// Runs `f` on a connection that has this store's last write: a replica when one is
@@ -141,29 +150,82 @@ impl PostgresStore {
         &self,
         f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let mut conn = match self.replicas.reader() {
-                Some(c) => c,
-                None => self.primary.get()?,
-            };
-            match f(&mut conn.db()) {
-                Err(e @ StoreError::Backend(_)) => {
-                    conn.discard();
-                    if tries == 2 {
-                        return Err(e);
+        blocking::blocking(|| {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let mut conn = match self.replicas.reader() {
+                    Some(c) => c,
+                    None => self.primary.get()?,
+                };
+                match f(&mut conn.db()) {
+                    Err(e @ StoreError::Backend(_)) => {
+                        conn.discard();
+                        if tries == 2 {
+                            return Err(e);
+                        }
                     }
+                    other => return other,
                 }
-                other => return other,
             }
+        })
+    }
+
+    fn write_here(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut conn = self.primary.get()?;
+        // A pooled connection the server has closed fails at BEGIN, before `f` ran: once,
+        // take another.
+        if conn.client.batch_execute("SELECT 1").is_err() {
+            conn.discard();
+            conn = self.primary.get()?;
         }
+        let result = (|| {
+            let db::Session { client, cache } = &mut *conn;
+            // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
+            let mut tx = client.transaction().pg()?;
+            // Writes run the same few statements: plans made once serve them (searches keep
+            // planning per execution, see `pool::connect`).
+            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK}); SET LOCAL plan_cache_mode = auto"))
+                .pg()?;
+            let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
+            f(&mut txn)?;
+            // An error here (the connection lost, the server gone) means the write may not
+            // have committed: it is reported, never taken for a success.
+            tx.commit().pg()
+        })();
+        match result {
+            Ok(()) => {
+                self.replicas.wrote(&mut conn.client, &self.primary);
+                Ok(())
+            }
+            // The connection may be broken: not back to the pool.
+            Err(e @ StoreError::Backend(_)) => {
+                conn.discard();
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Advances the clock row shared by every node: `GREATEST(value + 1, now)`, committed
+    /// without waiting for the disk; `None` when the database cannot be reached.
+    fn shared_clock(&self, now: i64) -> Option<i64> {
+        let mut c = self.primary.get().ok()?;
+        let sql = format!(
+            "BEGIN; SET LOCAL synchronous_commit TO off; \
+             UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
+        );
+        let messages = c.client.simple_query(&sql).ok()?;
+        messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
+            _ => None,
+        })
     }
 
     /// Refreshes the planner's statistics of every table (`ANALYZE`): after a bulk import,
     /// before autovacuum gets to it, so that searches are planned on the data as it is.
     pub fn analyze(&self) -> Result<(), StoreError> {
-        self.primary.get()?.client.batch_execute("ANALYZE").pg()
+        blocking::blocking(|| self.primary.get()?.client.batch_execute("ANALYZE").pg())
     }
 
     /// Number of live (not deleted) resources, by type.
@@ -182,7 +244,7 @@ impl PostgresStore {
     /// Whether a read now would go to a replica: one has replayed this store's last write
     /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
     pub fn replica_caught_up(&self) -> bool {
-        self.replicas.reader().is_some()
+        blocking::blocking(|| Ok(self.replicas.reader().is_some())).unwrap_or(false)
     }
 
     /// How many reads replicas served, and how many went to the primary because no
@@ -215,53 +277,14 @@ impl Store for PostgresStore {
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut conn = self.primary.get()?;
-        // A pooled connection the server has closed fails at BEGIN, before `f` ran: once,
-        // take another.
-        if conn.client.batch_execute("SELECT 1").is_err() {
-            conn.discard();
-            conn = self.primary.get()?;
-        }
-        let result = (|| {
-            let db::Session { client, cache } = &mut *conn;
-            // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
-            let mut tx = client.transaction().pg()?;
-            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")).pg()?;
-            let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
-            f(&mut txn)?;
-            // An error here (the connection lost, the server gone) means the write may not
-            // have committed: it is reported, never taken for a success.
-            tx.commit().pg()
-        })();
-        match result {
-            Ok(()) => {
-                self.replicas.wrote(&mut conn.client, &self.primary);
-                Ok(())
-            }
-            // The connection may be broken: not back to the pool.
-            Err(e @ StoreError::Backend(_)) => {
-                conn.discard();
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        blocking::blocking(|| self.write_here(f))
     }
 
     fn next_timestamp_ms(&self) -> i64 {
         let now = now_ms();
         // Across nodes: the shared clock row. `synchronous_commit` off: a crash may lose
         // the last steps, but `open` restarts the row at the newest stored version.
-        let shared = self.primary.get().ok().and_then(|mut c| {
-            let sql = format!(
-                "BEGIN; SET LOCAL synchronous_commit TO off; \
-                 UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
-            );
-            let messages = c.client.simple_query(&sql).ok()?;
-            messages.iter().find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
-                _ => None,
-            })
-        });
+        let shared = blocking::blocking(|| Ok(self.shared_clock(now))).ok().flatten();
         let floor = shared.unwrap_or(now);
         let mut prev = self.clock.load(Ordering::Relaxed);
         loop {
@@ -290,10 +313,12 @@ impl Store for PostgresStore {
     }
 
     fn pinned(&self) -> Result<Box<dyn PinnedView>, StoreError> {
-        let client = match self.replicas.reader() {
-            Some(c) => c.detach(),
-            None => self.primary.get()?.detach(),
-        };
-        Ok(Box::new(pinned::PgPinned::begin(client)?))
+        blocking::blocking(|| {
+            let client = match self.replicas.reader() {
+                Some(c) => c.detach(),
+                None => self.primary.get()?.detach(),
+            };
+            Ok(Box::new(pinned::PgPinned::begin(client)?) as Box<dyn PinnedView>)
+        })
     }
 }

@@ -10,7 +10,8 @@ use tsunagu_store::{PinnedView, ResourceVersion, SearchPage, SearchQuery, StoreE
 use crate::Pg;
 
 pub(crate) struct PgPinned {
-    client: Mutex<Session>,
+    /// `None` only while being dropped.
+    client: Mutex<Option<Session>>,
     high_seq: i64,
     last_updated_ms: i64,
 }
@@ -23,7 +24,13 @@ impl PgPinned {
             .db()
             .query_one("SELECT COALESCE(MAX(seq), 0)::int8, COALESCE(MAX(last_updated), 0)::int8 FROM resource", &[])
             .pg()?;
-        Ok(PgPinned { high_seq: row.get(0), last_updated_ms: row.get(1), client: Mutex::new(client) })
+        Ok(PgPinned { high_seq: row.get(0), last_updated_ms: row.get(1), client: Mutex::new(Some(client)) })
+    }
+}
+
+impl PgPinned {
+    fn session(&self) -> parking_lot::MappedMutexGuard<'_, Session> {
+        parking_lot::MutexGuard::map(self.client.lock(), |c| c.as_mut().expect("present until dropped"))
     }
 }
 
@@ -37,16 +44,20 @@ impl PinnedView for PgPinned {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        crate::read::search(&mut self.client.lock().db(), q)
+        crate::blocking::blocking(|| crate::read::search(&mut self.session().db(), q))
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        crate::read::current(&mut self.client.lock().db(), resource_type, id)
+        crate::blocking::blocking(|| crate::read::current(&mut self.session().db(), resource_type, id))
     }
 }
 
 impl Drop for PgPinned {
     fn drop(&mut self) {
-        let _ = self.client.get_mut().client.batch_execute("COMMIT");
+        if let Some(mut session) = self.client.get_mut().take() {
+            // Ending the read transaction; closing the connection would end it too.
+            let _ = crate::blocking::blocking(|| session.client.batch_execute("COMMIT").pg());
+            crate::blocking::drop_outside_runtime(session);
+        }
     }
 }

@@ -60,6 +60,12 @@ impl Drop for Conn<'_> {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        crate::blocking::drop_outside_runtime(std::mem::take(&mut *self.idle.lock()));
+    }
+}
+
 impl Pool {
     pub(crate) fn new(url: &str, max_idle: usize) -> Pool {
         Pool { url: url.to_string(), idle: Mutex::new(Vec::new()), max_idle: max_idle.max(1) }

@@ -80,6 +80,14 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) ->
     if q.count == 0 {
         return Ok(SearchPage { resources: Vec::new(), total, more: false });
     }
+    if let Some(seqs) = crate::sortwalk::page(c, q)? {
+        let more = seqs.len() > q.count;
+        let seqs = &seqs[..seqs.len().min(q.count)];
+        let rows = c.query(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs]).pg()?;
+        let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();
+        resources.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
+        return Ok(SearchPage { resources, total, more });
+    }
     let sql = if q.sort.is_empty() {
         let mut page_filter = filter;
         if let Some(after) = q.after_seq {

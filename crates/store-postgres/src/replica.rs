@@ -47,8 +47,14 @@ impl Replicas {
             return;
         }
         let read = |c: &mut Client| -> Result<u64, StoreError> {
-            let s: String = c.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).pg()?.get(0);
-            parse_lsn(&s).ok_or_else(|| StoreError::Backend(format!("unreadable WAL position {s}")))
+            let messages = c.simple_query("SELECT pg_current_wal_insert_lsn()::text").pg()?;
+            let s = messages.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(String::from),
+                _ => None,
+            });
+            s.as_deref()
+                .and_then(parse_lsn)
+                .ok_or_else(|| StoreError::Backend(format!("unreadable WAL position {s:?}")))
         };
         // Any primary connection's position is past our commit; without one, no replica
         // is trusted.
@@ -91,5 +97,15 @@ impl Replicas {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wal_positions_are_numbers() {
+        assert_eq!(super::parse_lsn("16/B374D848"), Some(0x16_B374_D848));
+        assert_eq!(super::parse_lsn("0/0"), Some(0));
+        assert_eq!(super::parse_lsn("x"), None);
     }
 }

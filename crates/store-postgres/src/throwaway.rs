@@ -6,8 +6,9 @@
 //! pid, in a session of its own) stops the servers (`pg_ctl stop -m immediate`) and
 //! removes the directory once the test process has exited, however it exits.
 //!
-//! The PostgreSQL binaries (`initdb`, `pg_ctl`, `postgres`, `pg_basebackup`) must be on
-//! PATH. When they are not: with `CI=true` that is a failure (panic); otherwise a loud
+//! The PostgreSQL binaries (`initdb`, `pg_ctl`, `postgres`, `pg_basebackup`) are taken
+//! from `TSUNAGU_PG_BIN` (a directory) when it is set, else from PATH, else from the newest
+//! `/usr/lib/postgresql/*/bin` (where Debian's `postgresql` package puts them). When they are not: with `CI=true` that is a failure (panic); otherwise a loud
 //! `SKIPPED: PostgreSQL not installed` goes to stderr and the caller skips. `initdb`
 //! refuses to run as root, so as root the servers run as the `postgres` user.
 
@@ -31,14 +32,39 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Where a PostgreSQL program is (see the module documentation).
+fn program(name: &str) -> Option<PathBuf> {
+    let found = |dir: &Path| Some(dir.join(name)).filter(|p| p.is_file());
+    if let Some(dir) = std::env::var_os("TSUNAGU_PG_BIN") {
+        return found(Path::new(&dir));
+    }
+    if let Some(p) = std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find_map(|d| found(&d))) {
+        return Some(p);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .collect();
+    versions.sort();
+    versions.iter().rev().find_map(|(_, dir)| found(dir))
+}
+
+/// runuser is in /usr/sbin, which a root shell's PATH may lack.
+fn runuser() -> &'static str {
+    ["/usr/sbin/runuser", "/sbin/runuser"].into_iter().find(|p| Path::new(p).is_file()).unwrap_or("runuser")
+}
+
 /// `program args…`, as the `postgres` user when we are root.
-fn pg_command(program: &str) -> Command {
+fn pg_command(name: &str) -> Command {
+    let path = program(name).map_or_else(|| name.to_string(), |p| p.display().to_string());
     if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]);
+        let mut c = Command::new(runuser());
+        c.args(["-u", "postgres", "--", &path]);
         c
     } else {
-        Command::new(program)
+        Command::new(path)
     }
 }
 
@@ -52,8 +78,15 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
 }
 
 fn installed() -> bool {
-    ["initdb", "pg_ctl", "postgres", "pg_basebackup"].iter().all(|p| {
-        Command::new(p).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    ["initdb", "pg_ctl", "postgres", "pg_basebackup"].iter().all(|name| {
+        program(name).is_some_and(|p| {
+            Command::new(p)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
     })
 }
 
@@ -63,9 +96,9 @@ pub fn available() -> bool {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("PostgreSQL binaries (initdb, pg_ctl, postgres, pg_basebackup) are not on PATH, and CI=true");
+        panic!("PostgreSQL binaries (initdb, pg_ctl, postgres, pg_basebackup) are not installed, and CI=true");
     }
-    eprintln!("SKIPPED: PostgreSQL not installed (initdb, pg_ctl, postgres, pg_basebackup on PATH)");
+    eprintln!("SKIPPED: PostgreSQL not installed (initdb, pg_ctl, postgres, pg_basebackup not found)");
     false
 }
 
@@ -93,13 +126,11 @@ impl Cluster {
             c.args(["-R", "postgres:", &dir.display().to_string()]);
             run(c, "chown").expect("chown to postgres");
         }
-        let cluster = Cluster { dir, port: free_port(), replica_port: None, databases: AtomicUsize::new(0) };
+        let mut cluster = Cluster { dir, port: 0, replica_port: None, databases: AtomicUsize::new(0) };
         cluster.watchdog();
-        cluster.init().unwrap_or_else(|e| panic!("throwaway PostgreSQL: {e}"));
-        let mut cluster = cluster;
+        cluster.port = cluster.init().unwrap_or_else(|e| panic!("throwaway PostgreSQL: {e}"));
         if replica {
-            let port = free_port();
-            cluster.start_replica(port).unwrap_or_else(|e| panic!("throwaway PostgreSQL replica: {e}"));
+            let port = cluster.start_replica().unwrap_or_else(|e| panic!("throwaway PostgreSQL replica: {e}"));
             cluster.replica_port = Some(port);
         }
         Some(cluster)
@@ -113,39 +144,41 @@ impl Cluster {
         self.dir.join("replica")
     }
 
-    fn init(&self) -> Result<(), String> {
+    /// Creates and starts the primary; its port.
+    fn init(&self) -> Result<u16, String> {
         let data = self.data();
         let mut c = pg_command("initdb");
         c.args(["-D", &data.display().to_string(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
         c.args(["--locale=C"]);
         run(c, "initdb")?;
         let conf = format!(
-            "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
              full_page_writes = off\nshared_buffers = 16MB\nmax_connections = 300\nwal_level = replica\n\
              max_wal_senders = 4\nhot_standby = on\nlog_min_messages = warning\n",
-            self.port,
             self.dir.display()
         );
         append(&data.join("postgresql.conf"), &conf)?;
-        start(&data, &self.dir.join("primary.log"), None)
+        start_on_free_port(&data, &self.dir.join("primary.log"))
     }
 
-    fn start_replica(&self, port: u16) -> Result<(), String> {
+    /// Creates and starts the replica; its port.
+    fn start_replica(&self) -> Result<u16, String> {
         let replica = self.replica_data();
         let mut c = pg_command("pg_basebackup");
         c.args(["-D", &replica.display().to_string(), "-R", "-X", "stream", "-h", "127.0.0.1", "-U", "postgres"]);
         c.args(["-p", &self.port.to_string()]);
         run(c, "pg_basebackup")?;
-        start(&replica, &self.dir.join("replica.log"), Some(port))
+        start_on_free_port(&replica, &self.dir.join("replica.log"))
     }
 
     /// Stops the servers and removes the directory once this process has exited.
     fn watchdog(&self) {
         let dir = self.dir.display().to_string();
-        let as_pg = if is_root() { "runuser -u postgres -- " } else { "" };
+        let as_pg = if is_root() { format!("{} -u postgres -- ", runuser()) } else { String::new() };
+        let pg_ctl = program("pg_ctl").map_or_else(|| "pg_ctl".to_string(), |p| p.display().to_string());
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             for d in '{dir}/replica' '{dir}/data'; do [ -d \"$d\" ] && {as_pg}pg_ctl -D \"$d\" -m immediate stop >/dev/null 2>&1; done; \
+             for d in '{dir}/replica' '{dir}/data'; do [ -d \"$d\" ] && {as_pg}'{pg_ctl}' -D \"$d\" -m immediate stop >/dev/null 2>&1; done; \
              rm -rf '{dir}'",
             pid = std::process::id()
         );
@@ -192,7 +225,7 @@ impl Cluster {
     /// Stops the primary at once and starts it again (pooled connections are then broken).
     pub fn restart_primary(&self) {
         self.stop_primary();
-        start(&self.data(), &self.dir.join("primary.log"), None).unwrap_or_else(|e| panic!("restart: {e}"));
+        start(&self.data(), &self.dir.join("primary.log"), self.port).unwrap_or_else(|e| panic!("restart: {e}"));
     }
 }
 
@@ -202,13 +235,23 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
     f.write_all(text.as_bytes()).map_err(|e| e.to_string())
 }
 
-fn start(data: &Path, log: &Path, port: Option<u16>) -> Result<(), String> {
+/// Starts a server on a port found free; again on another if someone took it meanwhile.
+fn start_on_free_port(data: &Path, log: &Path) -> Result<u16, String> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        match start(data, log, port) {
+            Ok(()) => return Ok(port),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn start(data: &Path, log: &Path, port: u16) -> Result<(), String> {
     let mut c = pg_command("pg_ctl");
     c.args(["-D", &data.display().to_string(), "-l", &log.display().to_string(), "-w", "-t", "60"]);
-    if let Some(p) = port {
-        c.args(["-o", &format!("-p {p}")]);
-    }
-    c.arg("start");
+    c.args(["-o", &format!("-p {port}"), "start"]);
     run(c, "pg_ctl start").map_err(|e| format!("{e}\n{}", std::fs::read_to_string(log).unwrap_or_default()))
 }
 

@@ -277,3 +277,62 @@ fn works_from_spawn_blocking_and_plain_threads() {
     // Dropped on a blocking thread too (its connections' runtimes with it).
     rt.block_on(async move { tokio::task::spawn_blocking(move || drop(store)).await }).unwrap();
 }
+
+/// Called on an async task itself (a mistake the server avoids): on a multi-threaded
+/// runtime it works (in `block_in_place`), on a single-threaded one it is an error; never
+/// a panic, dropping included.
+#[test]
+fn calls_from_async_tasks_do_not_panic() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = cluster.fresh_config();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    multi.block_on(async {
+        let store = PostgresStore::open(&config).unwrap();
+        put(&store, "a", 1).unwrap();
+        assert!(store.read("Patient", "a").unwrap().is_some());
+        let view = store.pinned().unwrap();
+        assert!(view.read("Patient", "a").unwrap().is_some());
+        assert!(store.next_timestamp_ms() > 0);
+        drop(view);
+        drop(store);
+    });
+    let store = PostgresStore::open(&config).unwrap();
+    let view = store.pinned().unwrap();
+    let single = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    single.block_on(async {
+        assert!(matches!(store.read("Patient", "a"), Err(tsunagu_store::StoreError::Backend(_))));
+        assert!(put(&store, "b", 1).is_err());
+        assert!(view.read("Patient", "a").is_err());
+        assert!(store.next_timestamp_ms() > 0);
+        drop(view);
+        drop(store);
+    });
+}
+
+/// Run by `missing_binaries_skip_or_fail` in a child process whose PATH has no PostgreSQL.
+#[test]
+fn probe_without_binaries() {
+    if std::env::var("TSUNAGU_PG_PROBE").is_err() {
+        return;
+    }
+    assert!(throwaway::test_store().is_none());
+}
+
+/// Without the binaries a test skips loudly, and under `CI=true` fails.
+#[test]
+fn missing_binaries_skip_or_fail() {
+    let run = |ci: Option<&str>| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "probe_without_binaries", "--nocapture", "--test-threads", "1"]);
+        c.env("TSUNAGU_PG_BIN", "/nonexistent").env("TSUNAGU_PG_PROBE", "1").env_remove("CI");
+        if let Some(ci) = ci {
+            c.env("CI", ci);
+        }
+        c.output().unwrap()
+    };
+    let skipped = run(None);
+    assert!(skipped.status.success());
+    assert!(String::from_utf8_lossy(&skipped.stderr).contains("SKIPPED: PostgreSQL not installed"));
+    let failed = run(Some("true"));
+    assert!(!failed.status.success());
+}
