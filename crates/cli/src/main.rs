@@ -434,7 +434,9 @@ pub(crate) fn open_store(cfg: &config::Config) -> Result<Arc<dyn tsunagu_store::
 /// rather than act on a data directory the server does not use.
 pub(crate) fn sqlite_only(cfg: &config::Config, what: &str) -> Result<(), String> {
     match &cfg.database {
-        Some(db) => Err(format!("{what} works on the embedded SQLite store only, not yet on {}", config::redacted(&db.url))),
+        Some(db) => {
+            Err(format!("{what} works on the embedded SQLite store only, not yet on {}", config::redacted(&db.url)))
+        }
         None => Ok(()),
     }
 }
@@ -503,8 +505,8 @@ pub(crate) fn open_with_validator(
         consent_default_allow: cfg.consent_default_allow,
         ..Default::default()
     };
-    let mut fhir = tsunagu_interaction::Interactions::new(store, check, interaction_config)
-        .with_terminology(terminology);
+    let mut fhir =
+        tsunagu_interaction::Interactions::new(store, check, interaction_config).with_terminology(terminology);
     if has_packages {
         // JP-CLINS submissions are validated whatever `validate` says.
         let submissions = tsunagu_server::ProfileCheck { validator: validator.clone(), required: Default::default() };

@@ -77,11 +77,8 @@ fn sigkill_of_nodes_and_database_restarts_lose_no_acknowledged_write_and_make_no
     let start = Instant::now();
     for round in 0..iterations {
         let addrs: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
-        let mut nodes: Vec<Server> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| start_node(&dir.path().join(format!("node{i}")), a, &url))
-            .collect();
+        let mut nodes: Vec<Server> =
+            addrs.iter().enumerate().map(|(i, a)| start_node(&dir.path().join(format!("node{i}")), a, &url)).collect();
         for (a, n) in addrs.iter().zip(nodes.iter_mut()) {
             wait_ready(a, n);
         }
@@ -177,10 +174,13 @@ fn writer(addr: &str, stop: &AtomicBool, seed: u64, tag: &str) -> (Vec<Ack>, u64
             let body = serde_json::json!({"resourceType": "Patient",
                 "identifier": [{"system": "urn:x", "value": format!("shared-{k}")}]});
             let path = "/Patient";
-            let r = common::http_with(addr, "POST", path, Some(&body.to_string()), &[(
-                "If-None-Exist",
-                &format!("identifier=urn:x|shared-{k}"),
-            )]);
+            let r = common::http_with(
+                addr,
+                "POST",
+                path,
+                Some(&body.to_string()),
+                &[("If-None-Exist", &format!("identifier=urn:x|shared-{k}"))],
+            );
             match r {
                 Ok((200 | 201, _, _)) => conditional += 1,
                 Ok((s, _, b)) if s >= 500 && s != 503 => {

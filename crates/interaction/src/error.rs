@@ -183,6 +183,7 @@ impl InteractionError {
             },
             InteractionError::Entry { source, .. } => source.status(),
             InteractionError::Store(StoreError::VersionConflict(_)) => 409,
+            InteractionError::Store(StoreError::Unavailable(_)) => 503,
             InteractionError::Store(_) => 500,
             InteractionError::Terminology(e) => match e.kind() {
                 tsunagu_terminology::ErrorKind::NotFound => 404,
@@ -219,6 +220,7 @@ impl InteractionError {
             },
             InteractionError::Entry { source, .. } => source.issue_code(),
             InteractionError::Store(StoreError::VersionConflict(_)) => "conflict",
+            InteractionError::Store(StoreError::Unavailable(_)) => "transient",
             InteractionError::Store(_) => "exception",
             InteractionError::Terminology(e) => e.issue_type(),
         }
@@ -287,6 +289,12 @@ impl InteractionError {
             }
             E::Store(StoreError::VersionConflict(what)) if ja => {
                 format!("同時更新が競合しました（{what}）。再試行してください")
+            }
+            E::Store(StoreError::Unavailable(_)) if ja => {
+                "データベースに接続できず、要求を完了できませんでした。しばらくしてから再試行してください".to_string()
+            }
+            E::Store(StoreError::Unavailable(_)) => {
+                "The database could not be reached and the request was not completed; retry shortly".to_string()
             }
             E::Store(_) if ja => "サーバ内部でストレージのエラーが発生しました".to_string(),
             E::Store(_) => "An internal storage error occurred".to_string(),

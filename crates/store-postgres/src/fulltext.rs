@@ -7,11 +7,16 @@
 //! positions 1…, the other text's after a gap (so no phrase spans the two), unweighted. A
 //! `_text` query asks for weight `A`; `_content` for any. Tokens are cut as FTS5's `ascii`
 //! tokenizer cuts them (ASCII letters folded, other ASCII characters separate tokens).
-//! Positions stop at 16,383 (PostgreSQL's limit): every token after that point shares
-//! it, so single words there are found but phrases are not. PostgreSQL also keeps at most
-//! 256 positions per token and refuses a `tsvector` over 1 MB: tokens that would take it
-//! past [`MAX_TSVECTOR_BYTES`] are left out (only texts of several hundred thousand
-//! distinct words get there).
+//! Positions stop at 16,383 (PostgreSQL's limit) and PostgreSQL keeps at most 256 per
+//! token, so a `tsvector` cannot tell phrases apart in long texts. Phrases are therefore
+//! decided in two steps: the GIN index finds the versions that have every token of the
+//! phrase (`&`, a superset), and the phrase is then checked exactly in the token streams,
+//! which `idx_fulltext` keeps beside the vector as text (tokens separated by one space):
+//! the same answers as FTS5 at any length. PostgreSQL also refuses a `tsvector` over 1 MB:
+//! tokens that would take it past [`MAX_TSVECTOR_BYTES`] are left out of the vector (only
+//! texts of several hundred thousand distinct words get there).
+
+use crate::value::V;
 
 const MAX_POSITION: usize = 16_383;
 /// PostgreSQL refuses longer lexemes; such a token is left out of the index.
@@ -80,6 +85,66 @@ pub(crate) fn tsvector(narrative: Option<&str>, content: Option<&str>) -> Option
     (!out.is_empty()).then_some(out)
 }
 
+/// A token stream as stored for the exact phrase check: the tokens the vector was made
+/// of, separated by one space; `None` without tokens.
+pub(crate) fn token_text(stream: Option<&str>) -> Option<String> {
+    let text = ascii_tokens(stream?).collect::<Vec<_>>().join(" ");
+    (!text.is_empty()).then_some(text)
+}
+
+/// The condition on an `idx_fulltext` row for an FTS5 match expression, with its values
+/// pushed: the index-served `tsv @@ candidates` (phrases as `&` of their tokens) and the
+/// exact test of every phrase in the stored token text. `None` when nothing can match.
+pub(crate) fn row_condition(expr: &str, narrative_only: bool, values: &mut Vec<V>) -> Option<String> {
+    let candidates = tsquery_with(expr, narrative_only, " & ")?;
+    let pieces = pieces(expr)?;
+    let mut exact = String::new();
+    let mut exact_values = Vec::new();
+    for (i, p) in pieces.iter().enumerate() {
+        match p {
+            Piece::Open => exact.push('('),
+            Piece::Close => exact.push(')'),
+            Piece::And => exact.push_str(" AND "),
+            Piece::Or => exact.push_str(" OR "),
+            Piece::Not => exact.push_str(" AND NOT "),
+            Piece::Star => {}
+            Piece::Phrase(text) => {
+                let tokens: Vec<String> = ascii_tokens(text).collect();
+                let prefix = pieces.get(i + 1) == Some(&Piece::Star);
+                if tokens.len() < 2 {
+                    // One token: the vector answers it exactly.
+                    let mut q = String::new();
+                    quote(tokens.first()?, &mut q);
+                    let w = if narrative_only { "A" } else { "" };
+                    if prefix || !w.is_empty() {
+                        q.push_str(&format!(":{}{w}", if prefix { "*" } else { "" }));
+                    }
+                    exact_values.push(V::Text(q));
+                    exact.push_str("tsv @@ (?)::tsquery");
+                    continue;
+                }
+                // ' t1 t2 … tn ' inside ' ' || text || ' ' (the last token as a prefix: no
+                // space after it).
+                let needle = format!(" {}{}", tokens.join(" "), if prefix { "" } else { " " });
+                let test = |column: &str, exact_values: &mut Vec<V>| {
+                    exact_values.push(V::Text(needle.clone()));
+                    format!("strpos(' ' || COALESCE({column}, '') || ' ', ?) > 0")
+                };
+                if narrative_only {
+                    exact.push_str(&test("narrative", &mut exact_values));
+                } else {
+                    let n = test("narrative", &mut exact_values);
+                    let c = test("content", &mut exact_values);
+                    exact.push_str(&format!("({n} OR {c})"));
+                }
+            }
+        }
+    }
+    values.push(V::Text(candidates));
+    values.extend(exact_values);
+    Some(format!("tsv @@ (?)::tsquery AND ({exact})"))
+}
+
 /// Pieces of an FTS5 expression as the search crate writes them.
 #[derive(Debug, PartialEq)]
 enum Piece {
@@ -140,7 +205,14 @@ fn pieces(expr: &str) -> Option<Vec<Piece>> {
 /// for a prefix, `AND`, `OR`, `NOT`, parentheses); with `narrative_only`, every lexeme asks
 /// for weight `A`. `None` when a phrase has no tokens or a token is too long (then nothing
 /// matches).
-pub(crate) fn tsquery(expr: &str, narrative_only: bool) -> Option<String> {
+#[cfg(test)]
+fn tsquery(expr: &str, narrative_only: bool) -> Option<String> {
+    tsquery_with(expr, narrative_only, " <-> ")
+}
+
+/// As [`tsquery`], with the tokens of a phrase joined by `join` (`<->` for the phrase
+/// itself, `&` for the candidates that may hold it).
+fn tsquery_with(expr: &str, narrative_only: bool, join: &str) -> Option<String> {
     let weight = if narrative_only { "A" } else { "" };
     let pieces = pieces(expr)?;
     let mut out = String::new();
@@ -161,7 +233,7 @@ pub(crate) fn tsquery(expr: &str, narrative_only: bool) -> Option<String> {
                 out.push('(');
                 for (n, t) in tokens.iter().enumerate() {
                     if n > 0 {
-                        out.push_str(" <-> ");
+                        out.push_str(join);
                     }
                     quote(t, &mut out);
                     let star = if prefix && n + 1 == tokens.len() { "*" } else { "" };
@@ -203,5 +275,24 @@ mod tests {
         assert_eq!(tsquery("((\"x 線\" *))", false).unwrap(), "((('x' <-> '線':*)))");
         assert_eq!(tsquery("((\"it''s\"))", false), tsquery("((\"it s\"))", false));
         assert_eq!(tsquery("((\" - \"))", false), None);
+    }
+
+    #[test]
+    fn phrases_are_checked_in_the_token_text() {
+        assert_eq!(token_text(Some("It's  a LIST")).unwrap(), "it s a list");
+        let mut values = Vec::new();
+        let sql = row_condition("((\"a list\")) AND ((\"b\" *))", true, &mut values).unwrap();
+        assert_eq!(
+            sql,
+            "tsv @@ (?)::tsquery AND (((strpos(' ' || COALESCE(narrative, '') || ' ', ?) > 0)) AND ((tsv @@ (?)::tsquery)))"
+        );
+        assert_eq!(
+            values,
+            vec![
+                V::Text("((('a':A & 'list':A))) & ((('b':*A)))".into()),
+                V::Text(" a list ".into()),
+                V::Text("'b':*A".into())
+            ]
+        );
     }
 }

@@ -154,7 +154,7 @@ impl Table {
 /// Index rows of one or more versions, gathered before they are written.
 pub(crate) struct Rows {
     tables: Vec<Table>,
-    fulltext: Vec<(String, i64, String)>,
+    fulltext: Vec<FullTextRow>,
 }
 
 const TOKEN: usize = 0;
@@ -260,7 +260,14 @@ impl Rows {
             })
         };
         if let Some(tsv) = crate::fulltext::tsvector(column("_text"), column("_content")) {
-            self.fulltext.push((shard.to_string(), seq, tsv));
+            let text = |param| crate::fulltext::token_text(column(param));
+            self.fulltext.push(FullTextRow {
+                shard: shard.to_string(),
+                seq,
+                tsv,
+                narrative: text("_text"),
+                content: text("_content"),
+            });
         }
     }
 
@@ -268,20 +275,22 @@ impl Rows {
     /// statement (the same for every write, so prepared once per connection) of one
     /// `INSERT … unnest` per table.
     pub(crate) fn write(mut self, tx: &mut Cached<'_, Transaction<'_>>, copy: bool) -> Result<(), StoreError> {
-        let (shards, seqs, tsvs): (Vec<String>, Vec<i64>, Vec<String>) = std::mem::take(&mut self.fulltext)
-            .into_iter()
-            .fold(Default::default(), |(mut a, mut b, mut c), (x, y, z)| {
-                a.push(x);
-                b.push(y);
-                c.push(z);
-                (a, b, c)
-            });
+        let rows = std::mem::take(&mut self.fulltext);
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let mut shards = Vec::with_capacity(rows.len());
+        let (mut tsvs, mut narratives, mut contents) = (Vec::new(), Vec::new(), Vec::new());
+        for r in rows {
+            shards.push(r.shard);
+            tsvs.push(r.tsv);
+            narratives.push(r.narrative);
+            contents.push(r.content);
+        }
         if copy {
             for t in &mut self.tables {
                 t.copy(tx.c)?;
             }
             if !seqs.is_empty() {
-                tx.execute(&fulltext_sql(1), &[&shards, &seqs, &tsvs]).pg()?;
+                tx.execute(&fulltext_sql(1), &[&shards, &seqs, &tsvs, &narratives, &contents]).pg()?;
             }
             return Ok(());
         }
@@ -297,19 +306,30 @@ impl Rows {
         }
         let sql = format!("WITH {} {}", ctes.join(", "), fulltext_sql(arrays.len() + 1));
         let mut refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| a.as_ref()).collect();
-        refs.extend([&shards as &(dyn ToSql + Sync), &seqs, &tsvs]);
+        refs.extend([&shards as &(dyn ToSql + Sync), &seqs, &tsvs, &narratives, &contents]);
         tx.execute(&sql, &refs).pg()?;
         Ok(())
     }
 }
 
+/// One version's `idx_fulltext` row: the vector and the token texts phrases are checked in.
+struct FullTextRow {
+    shard: String,
+    seq: i64,
+    tsv: String,
+    narrative: Option<String>,
+    content: Option<String>,
+}
+
 fn fulltext_sql(first: usize) -> String {
     format!(
-        "INSERT INTO idx_fulltext (shard, seq, tsv) SELECT s, q, t::tsvector \
-         FROM unnest(${}::text[], ${}::int8[], ${}::text[]) AS u(s, q, t)",
+        "INSERT INTO idx_fulltext (shard, seq, tsv, narrative, content) SELECT s, q, t::tsvector, n, c \
+         FROM unnest(${}::text[], ${}::int8[], ${}::text[], ${}::text[], ${}::text[]) AS u(s, q, t, n, c)",
         first,
         first + 1,
-        first + 2
+        first + 2,
+        first + 3,
+        first + 4
     )
 }
 

@@ -96,10 +96,26 @@ pub(crate) trait Pg<T> {
 impl<T> Pg<T> for Result<T, postgres::Error> {
     fn pg(self) -> Result<T, StoreError> {
         self.map_err(|e| match e.as_db_error() {
+            _ if unavailable(&e) => StoreError::Unavailable(e.to_string()),
             Some(db) => StoreError::Backend(format!("{} ({}): {}", db.message(), db.code().code(), e)),
             None => StoreError::Backend(e.to_string()),
         })
     }
+}
+
+/// Whether the error means the server cannot be reached or is going away (so a retry later
+/// may succeed), not that the statement itself failed: a closed or refused connection, an
+/// I/O error, SQLSTATE class 08 (connection exception), shutdowns (57P01–57P03) and too
+/// many connections (53300).
+fn unavailable(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let c = code.code();
+        return c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 fn now_ms() -> i64 {
@@ -159,7 +175,7 @@ impl PostgresStore {
                     None => self.primary.get()?,
                 };
                 match f(&mut conn.db()) {
-                    Err(e @ StoreError::Backend(_)) => {
+                    Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) => {
                         conn.discard();
                         if tries == 2 {
                             return Err(e);
@@ -199,7 +215,7 @@ impl PostgresStore {
                 Ok(())
             }
             // The connection may be broken: not back to the pool.
-            Err(e @ StoreError::Backend(_)) => {
+            Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) => {
                 conn.discard();
                 Err(e)
             }

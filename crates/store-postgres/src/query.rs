@@ -144,11 +144,8 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
         }
         Condition::FullText { narrative_only, query, negate } => {
             let not = if *negate { "NOT " } else { "" };
-            match crate::fulltext::tsquery(query, *narrative_only) {
-                Some(tsq) => {
-                    values.push(V::Text(tsq));
-                    format!("{alias}.seq {not}IN (SELECT seq FROM idx_fulltext WHERE tsv @@ (?)::tsquery)")
-                }
+            match crate::fulltext::row_condition(query, *narrative_only, values) {
+                Some(test) => format!("{alias}.seq {not}IN (SELECT seq FROM idx_fulltext WHERE {test})"),
                 // Nothing searchable: matches nothing, as an FTS5 query without terms.
                 None if *negate => "TRUE".into(),
                 None => "FALSE".into(),

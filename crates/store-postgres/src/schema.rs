@@ -104,8 +104,10 @@ CREATE TABLE idx_composite (shard text COLLATE "C" NOT NULL, type text COLLATE "
     norm text COLLATE "C", exact text COLLATE "C", value double precision, uri text COLLATE "C",
     lo bigint, hi bigint, target_id text COLLATE "C", target_type text COLLATE "C", url text COLLATE "C");
 CREATE INDEX idx_composite_key ON idx_composite (type, param, c_code, c_system, seq);
+-- `narrative`/`content`: the token streams (tokens separated by one space) in which
+-- phrases are checked exactly, as the vector cannot in long texts (fulltext.rs).
 CREATE TABLE idx_fulltext (shard text COLLATE "C" NOT NULL, seq bigint NOT NULL, tsv tsvector NOT NULL,
-    PRIMARY KEY (seq, shard));
+    narrative text COLLATE "C", content text COLLATE "C", PRIMARY KEY (seq, shard));
 CREATE INDEX idx_fulltext_tsv ON idx_fulltext USING gin (tsv);
 CREATE TABLE audit (
     n        bigint PRIMARY KEY,

@@ -18,4 +18,9 @@ pub enum StoreError {
     /// text so that this crate does not depend on that backend's client.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached now (a PostgreSQL server down, restarting, refusing
+    /// connections); the same request may succeed later. A commit cut off this way may
+    /// or may not have been applied.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
