@@ -15,6 +15,9 @@ pub enum Which {
         /// Patients to create first.
         #[arg(long, default_value_t = 1000)]
         patients: usize,
+        /// Server nodes on the `--database` (PostgreSQL only), each with its own store.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
     /// A mix of search queries (token, string, date range, reference,
     /// chained, _has, _include, _revinclude, _sort, _summary=count) against the data
@@ -88,7 +91,9 @@ pub enum Which {
 
 pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
     match which {
-        Which::Read { clients, seconds, patients } => crate::bench_read::run(clients, seconds, patients),
+        Which::Read { clients, seconds, patients, nodes } => {
+            crate::bench_read::run(cfg, clients, seconds, patients, nodes)
+        }
         Which::Search { runs } => crate::bench_search::run(cfg, runs),
         Which::Auth { clients, seconds, rounds } => crate::bench_auth::run(clients, seconds, rounds.max(1)),
         Which::Clins { patients, seed, threads, group, documents, sample } => {

@@ -1,24 +1,44 @@
 //! Read throughput: starts the server on an ephemeral loopback port with a throwaway data
-//! directory, creates patients, then has N clients GET them for a fixed time.
+//! directory (or, with `--database`, `nodes` servers on that PostgreSQL database, each with
+//! its own store and connections, replicas as configured), creates patients, then has N
+//! clients GET them for a fixed time, spread over the nodes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub fn run(clients: usize, seconds: u64, patients: usize) -> Result<(), String> {
+pub fn run(
+    config: &crate::config::Config,
+    clients: usize,
+    seconds: u64,
+    patients: usize,
+    nodes: usize,
+) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("tsunagu-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg =
-        crate::config::Config { sync: tsunagu_store::SyncMode::Normal, ..crate::config::Config::defaults(dir.clone()) };
-    let fhir = crate::open(&cfg, true)?;
+    let cfg = crate::config::Config {
+        sync: tsunagu_store::SyncMode::Normal,
+        database: config.database.clone(),
+        ..crate::config::Config::defaults(dir.clone())
+    };
+    if nodes > 1 && cfg.database.is_none() {
+        return Err("--nodes needs --database postgres://… (SQLite serves one node)".into());
+    }
+    let fhirs = (0..nodes.max(1)).map(|_| crate::open(&cfg, true)).collect::<Result<Vec<_>, _>>()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let result = rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let base = format!("http://{addr}");
-        let limits = cfg.limits.clone();
-        let app = tsunagu_server::router(fhir, tsunagu_server::ServerConfig::new(base.clone()));
-        tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });
+        let mut bases = Vec::new();
+        for fhir in fhirs {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let node_base = format!("http://{addr}");
+            let limits = cfg.limits.clone();
+            let app = tsunagu_server::router(fhir, tsunagu_server::ServerConfig::new(node_base.clone()));
+            tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });
+            bases.push(node_base);
+        }
+        let base = bases[0].clone();
+        let bases = Arc::new(bases);
         let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().map_err(|e| e.to_string())?;
         let mut ids = Vec::with_capacity(patients);
         for i in 0..patients {
@@ -46,7 +66,8 @@ pub fn run(clients: usize, seconds: u64, patients: usize) -> Result<(), String> 
         let mut tasks = Vec::new();
         let start = Instant::now();
         for c in 0..clients {
-            let (client, ids, stop, base) = (client.clone(), ids.clone(), stop.clone(), base.clone());
+            let (client, ids, stop) = (client.clone(), ids.clone(), stop.clone());
+            let base = bases[c % bases.len()].clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut i = c;
@@ -75,7 +96,13 @@ pub fn run(clients: usize, seconds: u64, patients: usize) -> Result<(), String> 
         all.sort();
         let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
         println!(
-            "GET /Patient/{{id}}: {clients} clients, {} requests in {elapsed:.1} s = {:.0} req/s; p50 {:?}, p99 {:?} (client in the same process)",
+            "GET /Patient/{{id}}: {clients} clients on {} node(s) ({}), {} requests in {elapsed:.1} s = {:.0} req/s; p50 {:?}, p99 {:?} (client in the same process)",
+            bases.len(),
+            match &cfg.database {
+                None => "SQLite".to_string(),
+                Some(d) if d.replicas.is_empty() => "PostgreSQL".to_string(),
+                Some(d) => format!("PostgreSQL, {} replica(s)", d.replicas.len()),
+            },
             all.len(),
             all.len() as f64 / elapsed,
             pct(0.50),

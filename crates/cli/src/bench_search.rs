@@ -104,7 +104,12 @@ pub fn run(cfg: &crate::config::Config, runs: usize) -> Result<(), String> {
         let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).saturating_sub(1).min(times.len() - 1)];
         println!("{name:<44} {:>10.2?} {:>10.2?} {:>8}", pct(0.50), pct(0.95), matched / runs.max(1));
     }
-    let db = std::fs::metadata(cfg.data.join("tsunagu.sqlite")).map(|m| m.len()).unwrap_or(0);
+    let db = match &cfg.database {
+        Some(d) => tsunagu_store_postgres::PostgresStore::open(&tsunagu_store_postgres::PostgresConfig::new(&d.url))
+            .and_then(|s| s.database_bytes())
+            .map_err(|e| e.to_string())?,
+        None => std::fs::metadata(cfg.data.join("tsunagu.sqlite")).map(|m| m.len()).unwrap_or(0),
+    };
     let n = total["total"].as_u64().unwrap_or(1).max(1);
     println!(
         "database: {:.1} MiB, {:.0} bytes per resource (all versions and indexes)",

@@ -5,7 +5,9 @@
 //! task itself, these helpers keep it from panicking: on a multi-threaded runtime the call
 //! runs in `block_in_place`, on a single-threaded one it is refused with an error (a
 //! write's closure cannot move to another thread), and connections are dropped on a
-//! thread of their own.
+//! thread of their own. A `spawn_blocking` thread of a single-threaded runtime (as in
+//! `#[tokio::test]`) sees that runtime as current too; it is told apart from the runtime's
+//! own thread by running a task (the future `block_on` drives has no task id), and may block.
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tsunagu_store::StoreError;
@@ -15,6 +17,7 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T
     match Handle::try_current() {
         Err(_) => f(),
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(_) if tokio::task::try_id().is_some() => f(),
         Ok(_) => Err(StoreError::Backend(
             "the PostgreSQL store was called on a single-threaded async runtime; call it from \
              tokio::task::spawn_blocking"

@@ -257,6 +257,13 @@ impl PostgresStore {
         })
     }
 
+    /// The size of the database on disk (tables, indexes, TOAST), as PostgreSQL counts it.
+    pub fn database_bytes(&self) -> Result<u64, StoreError> {
+        let mut c = self.primary.get()?;
+        let n: i64 = c.client.query_one("SELECT pg_database_size(current_database())", &[]).pg()?.get(0);
+        Ok(n as u64)
+    }
+
     /// Whether a read now would go to a replica: one has replayed this store's last write
     /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
     pub fn replica_caught_up(&self) -> bool {

@@ -21,7 +21,11 @@ pub fn postgres_requested() -> bool {
 /// PostgreSQL where it is not installed fails: it must not pass on SQLite instead.
 pub fn fresh_store(dir: &Path) -> Arc<dyn Store> {
     if postgres_requested() {
-        let store = crate::throwaway::test_store()
+        // Opened on a plain thread: async tests call this on their runtime's thread, where
+        // the synchronous client must not block.
+        let store = std::thread::spawn(crate::throwaway::test_store)
+            .join()
+            .expect("the throwaway cluster started")
             .expect("TSUNAGU_TEST_BACKEND=postgres, but PostgreSQL is not installed (initdb, pg_ctl)");
         return store;
     }

@@ -305,8 +305,19 @@ fn calls_from_async_tasks_do_not_panic() {
         assert!(view.read("Patient", "a").is_err());
         assert!(store.next_timestamp_ms() > 0);
         drop(view);
-        drop(store);
     });
+    // A blocking task of the same runtime may use it (the server's requests run so).
+    let store = std::sync::Arc::new(store);
+    let s = store.clone();
+    single.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            put(s.as_ref(), "c", 1).unwrap();
+            assert!(s.read("Patient", "c").unwrap().is_some());
+        })
+        .await
+        .unwrap()
+    });
+    drop(store);
 }
 
 /// Run by `missing_binaries_skip_or_fail` in a child process whose PATH has no PostgreSQL.
