@@ -9,6 +9,39 @@ use tsunagu_store::{Clause, Condition, IndexKind, RangeOp, SearchQuery, SortKey,
 /// How many leading characters of a string value `idx_string.norm_key` holds.
 const NORM_KEY_CHARS: usize = 200;
 
+/// How many leading characters of a long-able text column (token code and system, URI,
+/// reference target id and type, composite first component) the lookup indexes hold
+/// (`left(col, 128)`, schema version 2): a B-tree entry holds at most about 2,700 bytes.
+/// Every lookup tests this bounded key first (through the index) and the whole value after.
+pub(crate) const KEY_CHARS: usize = 128;
+
+/// `col = ?` on an indexed long-able column: its key (the index) and then the whole value.
+fn keyed_eq(col: &str, v: &str, values: &mut Vec<V>) -> String {
+    values.push(V::Text(v.to_string()));
+    values.push(V::Text(v.to_string()));
+    format!("left({col}, {KEY_CHARS}) = left(?, {KEY_CHARS}) AND {col} = ?")
+}
+
+/// `col = ?` on `col`, through its key when `keyed` (the column's own table indexes it).
+fn eq(col: &str, v: &str, keyed: bool, values: &mut Vec<V>) -> String {
+    if keyed {
+        keyed_eq(col, v, values)
+    } else {
+        values.push(V::Text(v.to_string()));
+        format!("{col} = ?")
+    }
+}
+
+/// `col = ''` (an absent optional part), through the column's key when `keyed`: a key is
+/// empty exactly when its value is.
+fn empty(col: &str, keyed: bool) -> String {
+    if keyed {
+        format!("left({col}, {KEY_CHARS}) = ''")
+    } else {
+        format!("{col} = ''")
+    }
+}
+
 /// Date values up to this wide live only in `idx_date`; wider ones also in `idx_date_wide`.
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
@@ -117,12 +150,15 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
             values.push(V::Text(target_type.clone()));
+            values.push(V::Text(target_type.clone()));
             // Aliases grow with nesting so inner queries never shadow outer ones.
             let t = format!("{alias}t");
             let inner = where_clause(query, &t, values);
+            // The target's id through the key of `target_id` too (the index), then whole.
             format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND target_type = ? AND target_id IN \
-                 (SELECT {t}.id FROM resource {t} WHERE {inner}))"
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND left(target_type, {KEY_CHARS}) \
+                 = left(?, {KEY_CHARS}) AND target_type = ? AND (left(target_id, {KEY_CHARS}), target_id) IN \
+                 (SELECT left({t}.id, {KEY_CHARS}), {t}.id FROM resource {t} WHERE {inner}))"
             )
         }
         Condition::Has { source_type, param, query } => {
@@ -163,16 +199,13 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 values.push(V::Text(t.clone()));
                 values.push(V::Text(p.clone()));
             }
-            values.push(V::Text(target_type.clone()));
+            let type_test = keyed_eq("target_type", target_type, values);
             let id_test = match target_id {
-                Some(id) => {
-                    values.push(V::Text(id.clone()));
-                    " AND target_id = ?"
-                }
-                None => "",
+                Some(id) => format!(" AND {}", keyed_eq("target_id", id, values)),
+                None => String::new(),
             };
             format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND target_type = ?{id_test})",
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND {type_test}{id_test})",
                 pairs.join(" OR ")
             )
         }
@@ -277,20 +310,19 @@ fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> 
 /// kind's own table, `uri` in `idx_composite`, whose `value` is a number), and so also
 /// tells whether the row is a composite's.
 fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
+    // Long-able columns of the kind's own table are indexed by their keys; a composite's
+    // second component is not indexed.
+    let own = uri == "value";
     match t {
         Test::Token { system, code } => {
             let mut parts = Vec::new();
             if let Some(code) = code {
-                parts.push("code = ?".to_string());
-                values.push(V::Text(code.clone()));
+                parts.push(eq("code", code, own, values));
             }
             match system {
                 SystemMatch::Any => {}
-                SystemMatch::Absent => parts.push("system = ''".into()),
-                SystemMatch::Is(s) => {
-                    parts.push("system = ?".into());
-                    values.push(V::Text(s.clone()));
-                }
+                SystemMatch::Absent => parts.push(empty("system", own)),
+                SystemMatch::Is(s) => parts.push(eq("system", s, own, values)),
             }
             if parts.is_empty() {
                 "TRUE".into()
@@ -335,28 +367,23 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
         Test::Quantity { op, value, lo, hi, system, code } => {
             let mut sql = point_sql(*op, *value, *lo, *hi, values);
             if let Some(c) = code {
-                sql.push_str(" AND code = ?");
-                values.push(V::Text(c.clone()));
+                sql.push_str(&format!(" AND {}", eq("code", c, own, values)));
             }
             if let Some(s) = system {
-                sql.push_str(" AND system = ?");
-                values.push(V::Text(s.clone()));
+                sql.push_str(&format!(" AND {}", eq("system", s, own, values)));
             }
             sql
         }
         Test::Reference { target_type, target_id, url } => {
             let mut parts = Vec::new();
             if let Some(id) = target_id {
-                parts.push("target_id = ?");
-                values.push(V::Text(id.clone()));
+                parts.push(eq("target_id", id, own, values));
             }
             if let Some(t) = target_type {
-                parts.push("target_type = ?");
-                values.push(V::Text(t.clone()));
+                parts.push(eq("target_type", t, own, values));
             }
             if let Some(u) = url {
-                parts.push("url = ?");
-                values.push(V::Text(u.clone()));
+                parts.push(eq("url", u, false, values));
             }
             if parts.is_empty() {
                 "TRUE".into()
@@ -364,9 +391,14 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
                 parts.join(" AND ")
             }
         }
-        Test::UriExact(s) => {
-            values.push(V::Text(s.clone()));
-            format!("{uri} = ?")
+        Test::UriExact(s) => eq(uri, s, own, values),
+        Test::UriBelow(s) if own => {
+            // The keys starting with the key of `s` (the index), then the whole values.
+            values.extend([s.clone(), s.clone(), s.clone(), prefix_end(s)].map(V::Text));
+            format!(
+                "left({uri}, {KEY_CHARS}) >= left(?, {KEY_CHARS}) AND left({uri}, {KEY_CHARS}) < \
+                 (left(?, {KEY_CHARS}) || chr(1114111)) AND {uri} >= ? AND {uri} < ?"
+            )
         }
         Test::UriBelow(s) => {
             values.push(V::Text(s.clone()));
@@ -379,18 +411,15 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
         }
         Test::TokenIn(pairs) => token_in_sql(pairs, values),
         Test::Composite { system, code, second } => {
-            values.push(V::Text(code.clone()));
+            let code = keyed_eq("c_code", code, values);
             let system = match system {
                 SystemMatch::Any => String::new(),
-                SystemMatch::Absent => " AND c_system = ''".into(),
-                SystemMatch::Is(s) => {
-                    values.push(V::Text(s.clone()));
-                    " AND c_system = ?".into()
-                }
+                SystemMatch::Absent => format!(" AND {}", empty("c_system", true)),
+                SystemMatch::Is(s) => format!(" AND {}", keyed_eq("c_system", s, values)),
             };
             // The second component sits in the columns its own kind's table uses.
             let second = test_sql(second, "uri", values);
-            format!("c_code = ?{system} AND ({second})")
+            format!("{code}{system} AND ({second})")
         }
     }
 }
@@ -406,9 +435,14 @@ fn token_in_sql(pairs: &[(String, String)], values: &mut Vec<V>) -> String {
     }
     let mut parts = Vec::new();
     for (system, codes) in by_system {
+        // The codes' keys (computed once, the index), then the whole codes.
+        values.push(V::TextArray(codes.clone()));
         values.push(V::TextArray(codes));
-        values.push(V::Text(system.to_string()));
-        parts.push("(code = ANY(?) AND system = ?)");
+        let system = keyed_eq("system", system, values);
+        parts.push(format!(
+            "(left(code, {KEY_CHARS}) = ANY(ARRAY(SELECT left(x, {KEY_CHARS}) FROM unnest(?) AS x)) \
+             AND code = ANY(?) AND {system})"
+        ));
     }
     format!("({})", parts.join(" OR "))
 }

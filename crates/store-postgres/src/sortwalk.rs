@@ -8,7 +8,11 @@
 //! in write order, as `NULLS LAST` puts them.
 //!
 //! Only kinds whose index leads with the sort column qualify (token code, date start,
-//! number, URI); other sorts and filtered ones take the general plan.
+//! number, URI); other sorts and filtered ones take the general plan. Token codes and URIs
+//! are indexed by their first `KEY_CHARS` characters (their key): the walk orders by the
+//! key and then the whole value, which is the order of the whole value (a key is smaller
+//! than another only when its value is), the index giving the first and a sort within
+//! equal keys the rest.
 
 use std::collections::HashSet;
 
@@ -16,6 +20,7 @@ use postgres::GenericClient;
 use tsunagu_store::{IndexKind, SearchQuery, SortParam, StoreError};
 
 use crate::db::Cached;
+use crate::query::KEY_CHARS;
 use crate::value::{number, refs, V};
 use crate::Pg;
 
@@ -27,13 +32,14 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
     if !q.clauses.is_empty() {
         return Ok(None);
     }
-    let (table, column) = match kind {
-        IndexKind::Token => ("idx_token", "code"),
-        IndexKind::Date => ("idx_date", "lo"),
-        IndexKind::Number => ("idx_number", "value"),
-        IndexKind::Uri => ("idx_uri", "value"),
+    let (table, column, keyed) = match kind {
+        IndexKind::Token => ("idx_token", "code", true),
+        IndexKind::Date => ("idx_date", "lo", false),
+        IndexKind::Number => ("idx_number", "value", false),
+        IndexKind::Uri => ("idx_uri", "value", true),
         _ => return Ok(None),
     };
+    let bounded = format!("left({column}, {KEY_CHARS})");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
     let need = q.offset + q.count + 1;
     let mut found: Vec<i64> = Vec::new();
@@ -45,11 +51,20 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
         let mut values = vec![V::Text(ty.to_string()), V::Text(param.clone())];
         let mut sql = format!("SELECT seq, {column} FROM {table} WHERE type = ? AND param = ?");
         if let Some((v, s)) = after.take() {
+            if keyed {
+                // Where the index resumes (the key of the last value, included), then exactly.
+                sql.push_str(&format!(" AND {bounded} {cmp}= left(?, {KEY_CHARS})"));
+                values.push(v.clone());
+            }
             sql.push_str(&format!(" AND ({column}, seq) {cmp} (?, ?)"));
             values.push(v);
             values.push(V::Int(s));
         }
-        sql.push_str(&format!(" ORDER BY {column} {dir}, seq {dir} LIMIT ?"));
+        if keyed {
+            sql.push_str(&format!(" ORDER BY {bounded} {dir}, {column} {dir}, seq {dir} LIMIT ?"));
+        } else {
+            sql.push_str(&format!(" ORDER BY {column} {dir}, seq {dir} LIMIT ?"));
+        }
         values.push(V::Int(batch as i64));
         let rows = c.query(&number(&sql, &values), &refs(&values)).pg()?;
         for r in &rows {
