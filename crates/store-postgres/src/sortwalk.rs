@@ -9,7 +9,7 @@
 //!
 //! Only kinds whose index leads with the sort column qualify (token code, date start,
 //! number, URI); other sorts and filtered ones take the general plan. Token codes and URIs
-//! are indexed by their first `KEY_CHARS` characters (their key): the walk orders by the
+//! are indexed by their keys, their first `KEY_CHARS` characters: the walk orders by the
 //! key and then the whole value, which is the order of the whole value (a key is smaller
 //! than another only when its value is), the index giving the first and a sort within
 //! equal keys the rest.
@@ -39,7 +39,7 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
         IndexKind::Uri => ("idx_uri", "value", true),
         _ => return Ok(None),
     };
-    let bounded = format!("left({column}, {KEY_CHARS})");
+    let bounded = format!("{column}_key");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
     let need = q.offset + q.count + 1;
     let mut found: Vec<i64> = Vec::new();
