@@ -1005,6 +1005,12 @@ pub fn long_values_of_every_kind(store: &dyn Store) {
     assert_eq!(sorted_ids(store, "subject", IndexKind::Reference, false), ["short", "a", "b", "c"]);
     assert_eq!(sorted_ids(store, "name", IndexKind::String, true), ["b", "c", "a", "short"]);
     assert_eq!(sorted_ids(store, "value", IndexKind::Quantity, false), ["b", "a", "c", "short"]);
+    // Values of megabytes, as a request body may hold.
+    let huge = format!("{base}{}", noise(3_000_000, 8));
+    put(store, "Observation", "huge", 1, &[token("code", &huge, &huge, None), uri(&huge)]);
+    assert_eq!(obs(token_test(is(&huge), &huge), "code"), ["huge"]);
+    assert_eq!(obs(Test::UriExact(huge.clone()), "url"), ["huge"]);
+    assert_eq!(obs(Test::UriBelow(huge[..1_000_000].to_string()), "url"), ["huge"]);
 }
 
 /// Sixty resources with three long codes each, all sharing their first 5,000 characters,
