@@ -662,6 +662,25 @@ mod tests {
         // The sort walk's first batch and a later one (see `sortwalk.rs`).
         for (name, sql, values) in [
             (
+                "sort walk, keys alone",
+                "SELECT seq, code_key FROM idx_token WHERE type = ? AND param = ? ORDER BY code_key, seq LIMIT ?"
+                    .to_string(),
+                vec![V::Text("Observation".into()), V::Text("code".into()), V::Int(100)],
+            ),
+            (
+                "sort walk, keys alone, resumed",
+                "SELECT seq, code_key FROM idx_token WHERE type = ? AND param = ? AND (code_key, seq) > (?, ?) \
+                 ORDER BY code_key, seq LIMIT ?"
+                    .to_string(),
+                vec![
+                    V::Text("Observation".into()),
+                    V::Text("code".into()),
+                    V::Text("c42".into()),
+                    V::Int(42),
+                    V::Int(100),
+                ],
+            ),
+            (
                 "sort walk",
                 "SELECT seq, code FROM idx_token WHERE type = ? AND param = ? ORDER BY code_key, code, seq LIMIT ?"
                     .to_string(),

@@ -1013,15 +1013,20 @@ pub fn long_values_of_every_kind(store: &dyn Store) {
     assert_eq!(obs(Test::UriBelow(huge[..1_000_000].to_string()), "url"), ["huge"]);
 }
 
-/// Sixty resources with three long codes each, all sharing their first 5,000 characters,
-/// written in shuffled order: sorted pages (walked in batches on PostgreSQL) follow the
+/// Sixty resources with three codes each, written in shuffled order: forty with short
+/// codes, twenty with long ones all sharing their first 5,000 characters; sorted pages
+/// (walked in batches on PostgreSQL, through keys alone while they are short) follow the
 /// whole values, page after page.
 pub fn long_values_sharing_a_head_sort_and_page(store: &dyn Store) {
     let head = noise(5_000, 7);
     let rank = |i: usize| (i * 37) % 60;
     for i in 0..60 {
-        let codes: Vec<IndexEntry> =
-            (0..3).map(|j| token("code", "urn:x", &format!("{head}{:03}-{j}", rank(i)), None)).collect();
+        let codes: Vec<IndexEntry> = (0..3)
+            .map(|j| {
+                let code = format!("{:03}-{j}", rank(i));
+                token("code", "urn:x", &if rank(i) < 40 { code } else { format!("{head}{code}") }, None)
+            })
+            .collect();
         let uri = entry("url", IndexValue::Uri { value: format!("{head}{:03}", 59 - rank(i)) });
         let mut index = codes;
         index.push(uri);
@@ -1049,6 +1054,8 @@ pub fn long_values_sharing_a_head_sort_and_page(store: &dyn Store) {
         let want = by_rank(descending);
         assert_eq!(page("code", IndexKind::Token, descending, 0, 50), want[..50]);
         assert_eq!(page("code", IndexKind::Token, descending, 40, 30), want[40..]);
+        assert_eq!(page("code", IndexKind::Token, descending, 0, 10), want[..10]);
+        assert_eq!(page("code", IndexKind::Token, descending, 30, 20), want[30..50]);
         let mut by_uri = by_rank(!descending);
         by_uri.truncate(45);
         assert_eq!(page("url", IndexKind::Uri, descending, 0, 45), by_uri);
