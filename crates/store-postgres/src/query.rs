@@ -9,6 +9,50 @@ use tsunagu_store::{Clause, Condition, IndexKind, RangeOp, SearchQuery, SortKey,
 /// How many leading characters of a string value `idx_string.norm_key` holds.
 const NORM_KEY_CHARS: usize = 200;
 
+/// How many leading characters of a long-able text column (token code and system, URI,
+/// reference target id and type, composite first component) its key column `<col>_key`
+/// holds, which the lookup indexes hold instead of the column (schema version 2): a
+/// B-tree entry holds at most about 2,700 bytes.
+pub(crate) const KEY_CHARS: usize = 128;
+
+/// Whether `v` is shorter than a key can be (in bytes, so also in characters): then a key
+/// equals `v` only when its whole value does, and the key alone decides (an index-only
+/// scan, as before keys); a longer `v` needs the whole value tested too.
+fn fits_key(v: &str) -> bool {
+    v.len() < KEY_CHARS
+}
+
+/// `col = ?` on an indexed long-able column: its key (the index), and for a value as long
+/// as a key the whole value after.
+fn keyed_eq(col: &str, v: &str, values: &mut Vec<V>) -> String {
+    values.push(V::Text(v.to_string()));
+    if fits_key(v) {
+        return format!("{col}_key = ?");
+    }
+    values.push(V::Text(v.to_string()));
+    format!("{col}_key = left(?, {KEY_CHARS}) AND {col} = ?")
+}
+
+/// `col = ?` on `col`, through its key when `keyed` (the column's own table indexes it).
+fn eq(col: &str, v: &str, keyed: bool, values: &mut Vec<V>) -> String {
+    if keyed {
+        keyed_eq(col, v, values)
+    } else {
+        values.push(V::Text(v.to_string()));
+        format!("{col} = ?")
+    }
+}
+
+/// `col = ''` (an absent optional part), through the column's key when `keyed`: a key is
+/// empty exactly when its value is.
+fn empty(col: &str, keyed: bool) -> String {
+    if keyed {
+        format!("{col}_key = ''")
+    } else {
+        format!("{col} = ''")
+    }
+}
+
 /// Date values up to this wide live only in `idx_date`; wider ones also in `idx_date_wide`.
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
@@ -116,13 +160,15 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
         Condition::Chain { param, target_type, query } => {
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
-            values.push(V::Text(target_type.clone()));
+            let target_type = keyed_eq("target_type", target_type, values);
             // Aliases grow with nesting so inner queries never shadow outer ones.
             let t = format!("{alias}t");
             let inner = where_clause(query, &t, values);
+            // The target's id through the key of `target_id` too (the index), then whole.
             format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND target_type = ? AND target_id IN \
-                 (SELECT {t}.id FROM resource {t} WHERE {inner}))"
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND {target_type} AND \
+                 (target_id_key, target_id) IN (SELECT left({t}.id, {KEY_CHARS}), {t}.id FROM resource {t} \
+                 WHERE {inner}))"
             )
         }
         Condition::Has { source_type, param, query } => {
@@ -160,16 +206,13 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 values.push(V::Text(t.clone()));
                 values.push(V::Text(p.clone()));
             }
-            values.push(V::Text(target_type.clone()));
+            let type_test = keyed_eq("target_type", target_type, values);
             let id_test = match target_id {
-                Some(id) => {
-                    values.push(V::Text(id.clone()));
-                    " AND target_id = ?"
-                }
-                None => "",
+                Some(id) => format!(" AND {}", keyed_eq("target_id", id, values)),
+                None => String::new(),
             };
             format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND target_type = ?{id_test})",
+                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND {type_test}{id_test})",
                 pairs.join(" OR ")
             )
         }
@@ -274,20 +317,19 @@ fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> 
 /// kind's own table, `uri` in `idx_composite`, whose `value` is a number), and so also
 /// tells whether the row is a composite's.
 fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
+    // Long-able columns of the kind's own table are indexed by their keys; a composite's
+    // second component is not indexed.
+    let own = uri == "value";
     match t {
         Test::Token { system, code } => {
             let mut parts = Vec::new();
             if let Some(code) = code {
-                parts.push("code = ?".to_string());
-                values.push(V::Text(code.clone()));
+                parts.push(eq("code", code, own, values));
             }
             match system {
                 SystemMatch::Any => {}
-                SystemMatch::Absent => parts.push("system = ''".into()),
-                SystemMatch::Is(s) => {
-                    parts.push("system = ?".into());
-                    values.push(V::Text(s.clone()));
-                }
+                SystemMatch::Absent => parts.push(empty("system", own)),
+                SystemMatch::Is(s) => parts.push(eq("system", s, own, values)),
             }
             if parts.is_empty() {
                 "TRUE".into()
@@ -332,28 +374,23 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
         Test::Quantity { op, value, lo, hi, system, code } => {
             let mut sql = point_sql(*op, *value, *lo, *hi, values);
             if let Some(c) = code {
-                sql.push_str(" AND code = ?");
-                values.push(V::Text(c.clone()));
+                sql.push_str(&format!(" AND {}", eq("code", c, own, values)));
             }
             if let Some(s) = system {
-                sql.push_str(" AND system = ?");
-                values.push(V::Text(s.clone()));
+                sql.push_str(&format!(" AND {}", eq("system", s, own, values)));
             }
             sql
         }
         Test::Reference { target_type, target_id, url } => {
             let mut parts = Vec::new();
             if let Some(id) = target_id {
-                parts.push("target_id = ?");
-                values.push(V::Text(id.clone()));
+                parts.push(eq("target_id", id, own, values));
             }
             if let Some(t) = target_type {
-                parts.push("target_type = ?");
-                values.push(V::Text(t.clone()));
+                parts.push(eq("target_type", t, own, values));
             }
             if let Some(u) = url {
-                parts.push("url = ?");
-                values.push(V::Text(u.clone()));
+                parts.push(eq("url", u, false, values));
             }
             if parts.is_empty() {
                 "TRUE".into()
@@ -361,9 +398,20 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
                 parts.join(" AND ")
             }
         }
-        Test::UriExact(s) => {
+        Test::UriExact(s) => eq(uri, s, own, values),
+        Test::UriBelow(s) if own && fits_key(s) => {
+            // A value starts with a shorter `s` exactly when its key does.
             values.push(V::Text(s.clone()));
-            format!("{uri} = ?")
+            values.push(V::Text(prefix_end(s)));
+            format!("{uri}_key >= ? AND {uri}_key < ?")
+        }
+        Test::UriBelow(s) if own => {
+            // The keys starting with the key of `s` (the index), then the whole values.
+            values.extend([s.clone(), s.clone(), s.clone(), prefix_end(s)].map(V::Text));
+            format!(
+                "{uri}_key >= left(?, {KEY_CHARS}) AND {uri}_key < (left(?, {KEY_CHARS}) || chr(1114111)) \
+                 AND {uri} >= ? AND {uri} < ?"
+            )
         }
         Test::UriBelow(s) => {
             values.push(V::Text(s.clone()));
@@ -374,26 +422,23 @@ fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
             values.push(V::Text(s.clone()));
             format!("substr(?, 1, length({uri})) = {uri}")
         }
-        Test::TokenIn(pairs) => token_in_sql(pairs, values),
+        Test::TokenIn(pairs) => token_in_sql(pairs, own, values),
         Test::Composite { system, code, second } => {
-            values.push(V::Text(code.clone()));
+            let code = keyed_eq("c_code", code, values);
             let system = match system {
                 SystemMatch::Any => String::new(),
-                SystemMatch::Absent => " AND c_system = ''".into(),
-                SystemMatch::Is(s) => {
-                    values.push(V::Text(s.clone()));
-                    " AND c_system = ?".into()
-                }
+                SystemMatch::Absent => format!(" AND {}", empty("c_system", true)),
+                SystemMatch::Is(s) => format!(" AND {}", keyed_eq("c_system", s, values)),
             };
             // The second component sits in the columns its own kind's table uses.
             let second = test_sql(second, "uri", values);
-            format!("c_code = ?{system} AND ({second})")
+            format!("{code}{system} AND ({second})")
         }
     }
 }
 
 /// A list of codes per system as `code = ANY(?)`: one bound array however long the list.
-fn token_in_sql(pairs: &[(String, String)], values: &mut Vec<V>) -> String {
+fn token_in_sql(pairs: &[(String, String)], own: bool, values: &mut Vec<V>) -> String {
     let mut by_system: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for (system, code) in pairs {
         by_system.entry(system.as_str()).or_default().push(code.clone());
@@ -403,9 +448,20 @@ fn token_in_sql(pairs: &[(String, String)], values: &mut Vec<V>) -> String {
     }
     let mut parts = Vec::new();
     for (system, codes) in by_system {
-        values.push(V::TextArray(codes));
-        values.push(V::Text(system.to_string()));
-        parts.push("(code = ANY(?) AND system = ?)");
+        let codes_sql = if !own {
+            values.push(V::TextArray(codes));
+            "code = ANY(?)".to_string()
+        } else if codes.iter().all(|c| fits_key(c)) {
+            values.push(V::TextArray(codes));
+            "code_key = ANY(?)".to_string()
+        } else {
+            // The codes' keys (computed once, the index), then the whole codes.
+            values.push(V::TextArray(codes.clone()));
+            values.push(V::TextArray(codes));
+            format!("code_key = ANY(ARRAY(SELECT left(x, {KEY_CHARS}) FROM unnest(?) AS x)) AND code = ANY(?)")
+        };
+        let system = eq("system", system, own, values);
+        parts.push(format!("({codes_sql} AND {system})"));
     }
     format!("({})", parts.join(" OR "))
 }
@@ -453,4 +509,202 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
     let tie = if keys.first().is_some_and(|k| k.descending) { "DESC" } else { "ASC" };
     parts.push(format!("{alias}.seq {tie}"));
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use tsunagu_store::{Clause, Condition, RangeOp, SearchQuery, SystemMatch, Test};
+
+    use super::*;
+    use crate::value::{number, refs};
+
+    /// Rows of ordinary values, many per table, as a server holds them.
+    const DATA: &str = "
+        INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body)
+            SELECT 'p' || g % 500, g, 'Observation', 'o' || g, 1, g, false, true, 'POST', '{}'::bytea
+            FROM generate_series(1, 20000) g;
+        INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body)
+            SELECT 'p' || g, 100000 + g, 'Patient', 'p' || g, 1, g, false, true, 'POST', '{}'::bytea
+            FROM generate_series(1, 500) g;
+        INSERT INTO idx_token (shard, type, param, code, system, seq)
+            SELECT 'p' || g % 500, 'Observation', 'code', 'c' || g % 5000, 'http://loinc.org/' || g % 3, g
+            FROM generate_series(1, 20000) g;
+        INSERT INTO idx_uri (shard, type, param, value, seq)
+            SELECT 'p' || g % 500, 'Observation', 'url', 'http://e.org/fhir/' || g % 5000, g
+            FROM generate_series(1, 20000) g;
+        INSERT INTO idx_reference (shard, type, param, target_id, target_type, url, seq)
+            SELECT 'p' || g % 500, 'Observation', 'subject', 'p' || g % 500, 'Patient', 'Patient/p' || g % 500, g
+            FROM generate_series(1, 20000) g;
+        INSERT INTO idx_quantity (shard, type, param, code, value, system, seq)
+            SELECT 'p' || g % 500, 'Observation', 'value', 'u' || g % 50, g % 1000, 'http://unitsofmeasure.org', g
+            FROM generate_series(1, 20000) g;
+        INSERT INTO idx_composite (shard, type, param, c_code, c_system, seq, uri)
+            SELECT 'p' || g % 500, 'Observation', 'code-uri', 'c' || g % 5000, 'http://loinc.org', g,
+                'http://e.org/' || g % 7
+            FROM generate_series(1, 20000) g;
+        INSERT INTO idx_string (shard, type, param, norm, exact, seq)
+            SELECT 'p' || g, 'Patient', 'name', 'name' || g, 'Name' || g, 100000 + g FROM generate_series(1, 500) g;
+        ANALYZE;";
+
+    fn plan(c: &mut postgres::Client, sql: &str, values: &[V]) -> String {
+        let rows = c.query(&format!("EXPLAIN (COSTS OFF) {}", number(sql, values)), &refs(values)).unwrap();
+        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n")
+    }
+
+    fn search(param: &str, test: Test) -> SearchQuery {
+        SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: vec![Clause { any: vec![Condition::Index { param: param.into(), test, negate: false }] }],
+            ..Default::default()
+        }
+    }
+
+    /// Searches for ordinary values go through the same indexes as before version 2 (the
+    /// plans are printed: `cargo test -p tsunagu-store-postgres --lib plans -- --nocapture`).
+    #[test]
+    fn plans_of_ordinary_lookups_use_the_indexes() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let url = cluster.url(&cluster.create_database());
+        let mut c = crate::pool::connect(&url).unwrap();
+        crate::schema::migrate(&mut c).unwrap();
+        c.batch_execute(DATA).unwrap();
+        c.batch_execute("VACUUM ANALYZE").unwrap();
+        let is = |s: &str| SystemMatch::Is(s.into());
+        let token = |system, code: &str| Test::Token { system, code: Some(code.into()) };
+        let chain = Condition::Chain {
+            param: "subject".into(),
+            target_type: "Patient".into(),
+            query: Box::new(SearchQuery {
+                resource_type: Some("Patient".into()),
+                clauses: vec![Clause {
+                    any: vec![Condition::Index {
+                        param: "name".into(),
+                        test: Test::StringExact("Name7".into()),
+                        negate: false,
+                    }],
+                }],
+                ..Default::default()
+            }),
+        };
+        let compartment = Condition::Compartment {
+            params: vec![("Observation".into(), "subject".into())],
+            target_type: "Patient".into(),
+            target_id: Some("p7".into()),
+        };
+        let with = |condition: Condition| SearchQuery {
+            resource_type: None,
+            clauses: vec![Clause { any: vec![condition] }],
+            ..Default::default()
+        };
+        let shapes: Vec<(&str, SearchQuery, &str)> = vec![
+            ("token code|system", search("code", token(is("http://loinc.org/1"), "c42")), "idx_token_key"),
+            ("token code", search("code", token(SystemMatch::Any, "c42")), "idx_token_key"),
+            ("token |code", search("code", token(SystemMatch::Absent, "c42")), "idx_token_key"),
+            ("token, a long code", search("code", token(SystemMatch::Any, &"c".repeat(300))), "idx_token_key"),
+            (
+                "token in",
+                search("code", Test::TokenIn(vec![("http://loinc.org/1".into(), "c42".into()); 2])),
+                "idx_token_key",
+            ),
+            ("uri", search("url", Test::UriExact("http://e.org/fhir/42".into())), "idx_uri_key"),
+            ("uri:below", search("url", Test::UriBelow("http://e.org/fhir/42".into())), "idx_uri_key"),
+            (
+                "reference",
+                search(
+                    "subject",
+                    Test::Reference { target_type: Some("Patient".into()), target_id: Some("p7".into()), url: None },
+                ),
+                "idx_reference_key",
+            ),
+            (
+                "quantity",
+                search(
+                    "value",
+                    Test::Quantity {
+                        op: RangeOp::Eq,
+                        value: 42.0,
+                        lo: 41.5,
+                        hi: 42.5,
+                        system: Some("http://unitsofmeasure.org".into()),
+                        code: Some("u42".into()),
+                    },
+                ),
+                "idx_quantity_key",
+            ),
+            (
+                "composite",
+                search(
+                    "code-uri",
+                    Test::Composite {
+                        system: is("http://loinc.org"),
+                        code: "c42".into(),
+                        second: Box::new(Test::UriExact("http://e.org/0".into())),
+                    },
+                ),
+                "idx_composite_key",
+            ),
+            ("compartment", with(compartment), "idx_reference_"),
+            ("chain", with(chain), "idx_reference_"),
+        ];
+        let mut missing = Vec::new();
+        for (name, q, index) in shapes {
+            let mut values = Vec::new();
+            let sql = format!("SELECT r.seq FROM resource r WHERE {}", where_clause(&q, "r", &mut values));
+            let p = plan(&mut c, &sql, &values);
+            println!("== {name}\n{p}\n");
+            if !p.contains(index) {
+                missing.push(format!("{name}: no {index} in\n{p}"));
+            }
+        }
+        // The sort walk's first batch and a later one (see `sortwalk.rs`).
+        for (name, sql, values) in [
+            (
+                "sort walk, keys alone",
+                "SELECT seq, code_key FROM idx_token WHERE type = ? AND param = ? ORDER BY code_key, seq LIMIT ?"
+                    .to_string(),
+                vec![V::Text("Observation".into()), V::Text("code".into()), V::Int(100)],
+            ),
+            (
+                "sort walk, keys alone, resumed",
+                "SELECT seq, code_key FROM idx_token WHERE type = ? AND param = ? AND (code_key, seq) > (?, ?) \
+                 ORDER BY code_key, seq LIMIT ?"
+                    .to_string(),
+                vec![
+                    V::Text("Observation".into()),
+                    V::Text("code".into()),
+                    V::Text("c42".into()),
+                    V::Int(42),
+                    V::Int(100),
+                ],
+            ),
+            (
+                "sort walk",
+                "SELECT seq, code FROM idx_token WHERE type = ? AND param = ? ORDER BY code_key, code, seq LIMIT ?"
+                    .to_string(),
+                vec![V::Text("Observation".into()), V::Text("code".into()), V::Int(100)],
+            ),
+            (
+                "sort walk, resumed",
+                format!(
+                    "SELECT seq, code FROM idx_token WHERE type = ? AND param = ? AND code_key >= left(?, {KEY_CHARS}) \
+                     AND (code, seq) > (?, ?) ORDER BY code_key, code, seq LIMIT ?"
+                ),
+                vec![
+                    V::Text("Observation".into()),
+                    V::Text("code".into()),
+                    V::Text("c42".into()),
+                    V::Text("c42".into()),
+                    V::Int(42),
+                    V::Int(100),
+                ],
+            ),
+        ] {
+            let p = plan(&mut c, &sql, &values);
+            println!("== {name}\n{p}\n");
+            if !p.contains("idx_token_key") || p.contains("Seq Scan") {
+                missing.push(format!("{name}: not through idx_token_key:\n{p}"));
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n\n"));
+    }
 }

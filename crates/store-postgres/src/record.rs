@@ -11,13 +11,17 @@ use crate::{read, Pg};
 /// The distribution key of a resource (see the crate documentation): a Patient's own id;
 /// for another resource the id of the Patient it belongs to, from its first literal
 /// `Patient` reference under `patient`, else under `subject`, else under any parameter;
-/// otherwise `~Type/id`. Decided at the first version and kept for later ones.
+/// otherwise `~Type/id`. Decided at the first version and kept for later ones. A reference
+/// whose id is longer than a FHIR id may be (64 characters) names no Patient and is passed
+/// over: `shard` is in B-tree keys, which hold at most about 2,700 bytes.
 pub fn shard_key(resource_type: &str, id: &str, index: &[IndexEntry]) -> String {
     if resource_type == "Patient" {
         return id.to_string();
     }
     let patient = |e: &&IndexEntry| match &e.value {
-        IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. } if t == "Patient" && !id.is_empty() => {
+        IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. }
+            if t == "Patient" && !id.is_empty() && id.chars().count() <= MAX_ID_CHARS =>
+        {
             Some(id.clone())
         }
         _ => None,
@@ -30,6 +34,9 @@ pub fn shard_key(resource_type: &str, id: &str, index: &[IndexEntry]) -> String 
     }
     format!("~{resource_type}/{id}")
 }
+
+/// The longest FHIR id (`[A-Za-z0-9\-\.]{1,64}`).
+const MAX_ID_CHARS: usize = 64;
 
 pub(crate) struct PgTxn<'a, 't> {
     pub(crate) tx: Cached<'a, Transaction<'t>>,
@@ -274,5 +281,11 @@ mod tests {
         assert_eq!(shard_key("Observation", "o", &idx[..2]), "s");
         assert_eq!(shard_key("Observation", "o", &idx[..1]), "x");
         assert_eq!(shard_key("Observation", "o", &[reference("subject", "Group", "g")]), "~Observation/o");
+        // An id longer than a FHIR id names no Patient.
+        let long = "x".repeat(65);
+        assert_eq!(shard_key("Observation", "o", &[reference("subject", "Patient", &long)]), "~Observation/o");
+        let both = [reference("patient", "Patient", &long), reference("subject", "Patient", "s")];
+        assert_eq!(shard_key("Observation", "o", &both), "s");
+        assert_eq!(shard_key("Observation", "o", &[reference("subject", "Patient", &"x".repeat(64))]), "x".repeat(64));
     }
 }

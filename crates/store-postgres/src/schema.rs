@@ -34,7 +34,10 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x7473_756e_6167_7501;
 
 /// Migrations by version, in order. A released migration is never edited; a change is a
 /// new one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
+
+/// The version the migrations bring a database to.
+pub(crate) const LATEST: i32 = 2;
 
 const V1: &str = r#"
 CREATE TABLE counter (name text COLLATE "C" PRIMARY KEY, value bigint NOT NULL);
@@ -131,6 +134,45 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
     FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 "#;
 
+/// Version 2: values of any length. A B-tree entry holds at most about 2,700 bytes, so a
+/// token code or system, a URI, a reference's target id or type, or a composite's first
+/// component longer than that made the write fail. Each such column gets a key column
+/// `<col>_key`, its first `KEY_CHARS` (128) characters (at most 512 bytes, so an index
+/// entry stays under 1,100 bytes plus `type` and `param` even when every column is long),
+/// which the lookup indexes hold instead. A search for a value shorter than a key tests
+/// the key alone (an index-only scan, as before); a longer one tests the key (the index)
+/// and the whole value (see `query.rs`). Sort walks order by the key and then the whole
+/// value, which is the order of the whole value. Stored columns rather than indexes on
+/// `left(…)`, because PostgreSQL makes no index-only scans of expression indexes.
+/// `idx_string` already had its bounded `norm_key` and a hash index on `exact`.
+const V2: &str = r#"
+ALTER TABLE idx_token
+    ADD COLUMN code_key text COLLATE "C" GENERATED ALWAYS AS (left(code, 128)) STORED,
+    ADD COLUMN system_key text COLLATE "C" GENERATED ALWAYS AS (left(system, 128)) STORED;
+DROP INDEX idx_token_key;
+CREATE INDEX idx_token_key ON idx_token (type, param, code_key, system_key, seq);
+ALTER TABLE idx_quantity
+    ADD COLUMN code_key text COLLATE "C" GENERATED ALWAYS AS (left(code, 128)) STORED,
+    ADD COLUMN system_key text COLLATE "C" GENERATED ALWAYS AS (left(system, 128)) STORED;
+DROP INDEX idx_quantity_key;
+CREATE INDEX idx_quantity_key ON idx_quantity (type, param, code_key, value, system_key, seq);
+ALTER TABLE idx_reference
+    ADD COLUMN target_id_key text COLLATE "C" GENERATED ALWAYS AS (left(target_id, 128)) STORED,
+    ADD COLUMN target_type_key text COLLATE "C" GENERATED ALWAYS AS (left(target_type, 128)) STORED;
+DROP INDEX idx_reference_key;
+CREATE INDEX idx_reference_key ON idx_reference (type, param, target_id_key, target_type_key, seq);
+DROP INDEX idx_reference_target;
+CREATE INDEX idx_reference_target ON idx_reference (target_id_key, target_type_key);
+ALTER TABLE idx_uri ADD COLUMN value_key text COLLATE "C" GENERATED ALWAYS AS (left(value, 128)) STORED;
+DROP INDEX idx_uri_key;
+CREATE INDEX idx_uri_key ON idx_uri (type, param, value_key, seq);
+ALTER TABLE idx_composite
+    ADD COLUMN c_code_key text COLLATE "C" GENERATED ALWAYS AS (left(c_code, 128)) STORED,
+    ADD COLUMN c_system_key text COLLATE "C" GENERATED ALWAYS AS (left(c_system, 128)) STORED;
+DROP INDEX idx_composite_key;
+CREATE INDEX idx_composite_key ON idx_composite (type, param, c_code_key, c_system_key, seq);
+"#;
+
 /// Index tables with a (seq, param) index, created in a loop to keep V1 readable.
 pub(crate) const INDEX_TABLES: [&str; 10] = [
     "idx_token",
@@ -155,6 +197,11 @@ fn v1_seq_indexes() -> String {
 
 /// Applies the migrations this database has not had yet; returns how many it applied.
 pub(crate) fn migrate(c: &mut Client) -> Result<usize, StoreError> {
+    migrate_to(c, LATEST)
+}
+
+/// Applies the migrations this database has not had yet up to version `last`.
+pub(crate) fn migrate_to(c: &mut Client, last: i32) -> Result<usize, StoreError> {
     let mut tx = c.transaction().pg()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).pg()?;
     tx.batch_execute(
@@ -164,7 +211,7 @@ pub(crate) fn migrate(c: &mut Client) -> Result<usize, StoreError> {
     .pg()?;
     let done: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migration", &[]).pg()?.get(0);
     let mut applied = 0;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done) {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done && *v <= last) {
         tx.batch_execute(sql).pg()?;
         if *version == 1 {
             tx.batch_execute(&v1_seq_indexes()).pg()?;
@@ -174,4 +221,114 @@ pub(crate) fn migrate(c: &mut Client) -> Result<usize, StoreError> {
     }
     tx.commit().pg()?;
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use tsunagu_store::{Clause, Condition, IndexEntry, IndexValue, Method, NewVersion, SearchQuery, Store, Test};
+
+    use super::*;
+    use crate::{PostgresConfig, PostgresStore};
+
+    fn search(store: &dyn Store, param: &str, test: Test) -> Vec<String> {
+        let q = SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: vec![Clause { any: vec![Condition::Index { param: param.into(), test, negate: false }] }],
+            count: 10,
+            ..Default::default()
+        };
+        store.search(&q).unwrap().resources.into_iter().map(|v| v.id).collect()
+    }
+
+    /// Letters PostgreSQL cannot compress below its B-tree entry limit.
+    fn noise(len: usize) -> String {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..len)
+            .map(|_| {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                (b'a' + ((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 59) as u8) % 26) as char
+            })
+            .collect()
+    }
+
+    /// A database of version 1 holding index rows (which refuses a long code) is converted
+    /// by version 2: its rows are still found, and long values are then accepted.
+    #[test]
+    fn version_1_databases_are_converted() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let url = cluster.url(&cluster.create_database());
+        let mut c = crate::pool::connect(&url).unwrap();
+        assert_eq!(migrate_to(&mut c, 1).unwrap(), 1);
+        c.batch_execute(
+            "UPDATE counter SET value = 1 WHERE name = 'seq';
+             INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body)
+                 VALUES ('p1', 1, 'Observation', 'old', 1, 1, false, true, 'POST', '{}'::bytea);
+             INSERT INTO idx_token (shard, type, param, code, system, seq) VALUES ('p1', 'Observation', 'code', 'bp', 'urn:l', 1);
+             INSERT INTO idx_uri (shard, type, param, value, seq) VALUES ('p1', 'Observation', 'url', 'http://e.org/a', 1);
+             INSERT INTO idx_reference (shard, type, param, target_id, target_type, url, seq)
+                 VALUES ('p1', 'Observation', 'subject', 'p1', 'Patient', 'Patient/p1', 1);
+             INSERT INTO idx_quantity (shard, type, param, code, value, system, seq)
+                 VALUES ('p1', 'Observation', 'value', 'mg', 2.0, 'urn:u', 1);
+             INSERT INTO idx_composite (shard, type, param, c_code, c_system, seq, uri)
+                 VALUES ('p1', 'Observation', 'code-uri', 'bp', 'urn:l', 1, 'http://e.org/a');",
+        )
+        .unwrap();
+        let long = noise(10_000);
+        let refused = c.execute(
+            "INSERT INTO idx_token (shard, type, param, code, system, seq) VALUES ('p1', 'Observation', 'code', $1, '', 1)",
+            &[&long],
+        );
+        let refused = format!("{:?}", refused.unwrap_err());
+        assert!(refused.contains("index row"), "version 1 refuses a long code: {refused}");
+
+        assert_eq!(migrate(&mut c).unwrap(), 1);
+        let versions: Vec<i32> = c
+            .query("SELECT version FROM schema_migration ORDER BY version", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, [1, 2]);
+        let def: String =
+            c.query_one("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_token_key'", &[]).unwrap().get(0);
+        assert!(def.contains("code_key, system_key"), "{def}");
+
+        let store = PostgresStore::open(&PostgresConfig::new(&url)).unwrap();
+        let token = |code: &str| Test::Token {
+            system: tsunagu_store::SystemMatch::Is("urn:l".into()),
+            code: Some(code.into()),
+        };
+        assert_eq!(search(&store, "code", token("bp")), ["old"]);
+        assert_eq!(search(&store, "url", Test::UriBelow("http://e.org/".into())), ["old"]);
+        let subject = Test::Reference { target_type: Some("Patient".into()), target_id: Some("p1".into()), url: None };
+        assert_eq!(search(&store, "subject", subject), ["old"]);
+        let composite = Test::Composite {
+            system: tsunagu_store::SystemMatch::Any,
+            code: "bp".into(),
+            second: Box::new(Test::UriExact("http://e.org/a".into())),
+        };
+        assert_eq!(search(&store, "code-uri", composite), ["old"]);
+
+        let index = [IndexEntry {
+            param: "code".into(),
+            value: IndexValue::Token { system: Some("urn:l".into()), code: long.clone(), display: None },
+        }];
+        store
+            .write(&mut |txn| {
+                txn.put(&NewVersion {
+                    resource_type: "Observation",
+                    id: "new",
+                    version: 1,
+                    last_updated_ms: 2,
+                    method: Method::Post,
+                    body: Some(b"{}"),
+                    index: &index,
+                })
+            })
+            .unwrap();
+        assert_eq!(search(&store, "code", token(&long)), ["new"]);
+        assert_eq!(search(&store, "code", token("bp")), ["old"]);
+    }
 }

@@ -8,7 +8,12 @@
 //! in write order, as `NULLS LAST` puts them.
 //!
 //! Only kinds whose index leads with the sort column qualify (token code, date start,
-//! number, URI); other sorts and filtered ones take the general plan.
+//! number, URI); other sorts and filtered ones take the general plan. Token codes and URIs
+//! are indexed by their keys, their first `KEY_CHARS` characters: a batch is read from the
+//! keys alone (an index-only scan) when they all are shorter than a key can be, so whole
+//! values; else it orders by the key and then the whole value, which is the order of the
+//! whole value (a key is smaller than another only when its value is), the index giving
+//! the first and a sort within equal keys the rest.
 
 use std::collections::HashSet;
 
@@ -16,6 +21,7 @@ use postgres::GenericClient;
 use tsunagu_store::{IndexKind, SearchQuery, SortParam, StoreError};
 
 use crate::db::Cached;
+use crate::query::KEY_CHARS;
 use crate::value::{number, refs, V};
 use crate::Pg;
 
@@ -27,13 +33,14 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
     if !q.clauses.is_empty() {
         return Ok(None);
     }
-    let (table, column) = match kind {
-        IndexKind::Token => ("idx_token", "code"),
-        IndexKind::Date => ("idx_date", "lo"),
-        IndexKind::Number => ("idx_number", "value"),
-        IndexKind::Uri => ("idx_uri", "value"),
+    let (table, column, keyed) = match kind {
+        IndexKind::Token => ("idx_token", "code", true),
+        IndexKind::Date => ("idx_date", "lo", false),
+        IndexKind::Number => ("idx_number", "value", false),
+        IndexKind::Uri => ("idx_uri", "value", true),
         _ => return Ok(None),
     };
+    let bounded = format!("{column}_key");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
     let need = q.offset + q.count + 1;
     let mut found: Vec<i64> = Vec::new();
@@ -42,16 +49,38 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
     let mut batch = (need * 2).max(100);
     let mut exhausted = false;
     while found.len() < need {
-        let mut values = vec![V::Text(ty.to_string()), V::Text(param.clone())];
-        let mut sql = format!("SELECT seq, {column} FROM {table} WHERE type = ? AND param = ?");
-        if let Some((v, s)) = after.take() {
-            sql.push_str(&format!(" AND ({column}, seq) {cmp} (?, ?)"));
-            values.push(v);
-            values.push(V::Int(s));
+        // Keyed kinds first try the keys alone, in an index-only scan (after a value shorter
+        // than a key, so that the keys resume where the values do): a batch of keys all
+        // shorter than a key can be are whole values, in their order. Otherwise (a key
+        // perhaps cut short among them) the batch is read again ordered by whole values.
+        let short_after = after.as_ref().is_none_or(|(v, _)| matches!(v, V::Text(t) if t.len() < KEY_CHARS));
+        let modes: &[bool] = if keyed && short_after { &[true, false] } else { &[false] };
+        let mut rows = Vec::new();
+        for &keys_only in modes {
+            let col = if keys_only { bounded.as_str() } else { column };
+            let mut values = vec![V::Text(ty.to_string()), V::Text(param.clone())];
+            let mut sql = format!("SELECT seq, {col} FROM {table} WHERE type = ? AND param = ?");
+            if let Some((v, s)) = &after {
+                if keyed && !keys_only {
+                    // Where the index resumes (the key of the last value, included), then exactly.
+                    sql.push_str(&format!(" AND {bounded} {cmp}= left(?, {KEY_CHARS})"));
+                    values.push(v.clone());
+                }
+                sql.push_str(&format!(" AND ({col}, seq) {cmp} (?, ?)"));
+                values.push(v.clone());
+                values.push(V::Int(*s));
+            }
+            if keyed && !keys_only {
+                sql.push_str(&format!(" ORDER BY {bounded} {dir}, {column} {dir}, seq {dir} LIMIT ?"));
+            } else {
+                sql.push_str(&format!(" ORDER BY {col} {dir}, seq {dir} LIMIT ?"));
+            }
+            values.push(V::Int(batch as i64));
+            rows = c.query(&number(&sql, &values), &refs(&values)).pg()?;
+            if !keys_only || rows.iter().all(|r| r.get::<_, &str>(1).len() < KEY_CHARS) {
+                break;
+            }
         }
-        sql.push_str(&format!(" ORDER BY {column} {dir}, seq {dir} LIMIT ?"));
-        values.push(V::Int(batch as i64));
-        let rows = c.query(&number(&sql, &values), &refs(&values)).pg()?;
         for r in &rows {
             let seq: i64 = r.get(0);
             if seen.insert(seq) {

@@ -27,11 +27,52 @@ impl Rng {
     }
 }
 
-const SYSTEMS: [&str; 3] = ["", "urn:s1", "urn:s2"];
-const CODES: [&str; 5] = ["a", "b", "c", "A", "x_y"];
+const SHORT_SYSTEMS: [&str; 3] = ["", "urn:s1", "urn:s2"];
+const SHORT_CODES: [&str; 5] = ["a", "b", "c", "A", "x_y"];
 const DISPLAYS: [&str; 5] = ["Blood pressure", "blood sugar", "BLOOD", "血圧", "Heart % rate"];
 const STRINGS: [&str; 8] = ["Yamada", "yamada taro", "山田太郎", "Suzuki", "suzu%ki", "o'brien", "ÄBC", "a_b"];
-const URIS: [&str; 4] = ["http://e.org/fhir", "http://e.org/fhir/a", "http://e.org/fhir/a/b", "urn:uuid:1"];
+const SHORT_URIS: [&str; 4] = ["http://e.org/fhir", "http://e.org/fhir/a", "http://e.org/fhir/a/b", "urn:uuid:1"];
+
+/// 3,000 pseudo-random letters: longer than a PostgreSQL B-tree entry may be, and than
+/// its index keys (128 characters), which values made from it share.
+fn long_head() -> &'static str {
+    static HEAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HEAD.get_or_init(|| {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        (0..3_000).map(|_| (b'a' + rng.below(26) as u8) as char).collect()
+    })
+}
+
+/// The short values and some long ones (sharing their first 3,000 characters).
+fn with_long(short: &[&'static str], long: &[&str]) -> Vec<&'static str> {
+    let head = long_head();
+    let long = long.iter().map(|l| &*Box::leak(l.replace('H', head).into_boxed_str()));
+    short.iter().copied().chain(long).collect()
+}
+
+fn systems() -> &'static [&'static str] {
+    static V: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    V.get_or_init(|| with_long(&SHORT_SYSTEMS, &["urn:H"]))
+}
+
+fn codes() -> &'static [&'static str] {
+    static V: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    V.get_or_init(|| with_long(&SHORT_CODES, &["H", "Ha", "Hb"]))
+}
+
+fn uris() -> &'static [&'static str] {
+    static V: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    V.get_or_init(|| with_long(&SHORT_URIS, &["http://e.org/fhir/H", "http://e.org/fhir/H/a", "http://e.org/fhir/Hb"]))
+}
+
+/// A reference target id: `p0`…`p6`, or (7) one of 3,001 characters.
+fn target_id(n: usize) -> String {
+    if n == 7 {
+        format!("p{}", long_head())
+    } else {
+        format!("p{n}")
+    }
+}
 const WORDS: [&str; 8] = ["blood", "pressure", "high", "糖尿", "尿病", "病", "診断", "断"];
 const PARAMS: [&str; 3] = ["p", "q", "r"];
 
@@ -42,8 +83,8 @@ fn opt(s: &str) -> Option<String> {
 fn value(rng: &mut Rng, kind: usize) -> IndexValue {
     match kind {
         0 => IndexValue::Token {
-            system: opt(rng.pick(&SYSTEMS)),
-            code: rng.pick(&CODES).to_string(),
+            system: opt(rng.pick(systems())),
+            code: rng.pick(codes()).to_string(),
             display: rng.chance(60).then(|| rng.pick(&DISPLAYS).to_string()),
         },
         1 => {
@@ -68,7 +109,7 @@ fn value(rng: &mut Rng, kind: usize) -> IndexValue {
         5 => {
             if rng.chance(80) {
                 let ty = rng.pick(&["Patient", "Group"]);
-                let id = format!("p{}", rng.below(8));
+                let id = target_id(rng.below(8));
                 IndexValue::Reference {
                     target_type: Some(ty.to_string()),
                     target_id: Some(id.clone()),
@@ -82,10 +123,10 @@ fn value(rng: &mut Rng, kind: usize) -> IndexValue {
                 }
             }
         }
-        6 => IndexValue::Uri { value: rng.pick(&URIS).to_string() },
+        6 => IndexValue::Uri { value: rng.pick(uris()).to_string() },
         _ => IndexValue::Composite {
-            system: opt(rng.pick(&SYSTEMS)),
-            code: rng.pick(&CODES).to_string(),
+            system: opt(rng.pick(systems())),
+            code: rng.pick(codes()).to_string(),
             second: {
                 let k = rng.below(7);
                 Box::new(value(rng, k))
@@ -129,15 +170,15 @@ fn test(rng: &mut Rng, kind: usize) -> Test {
     let system = |rng: &mut Rng| match rng.below(3) {
         0 => SystemMatch::Any,
         1 => SystemMatch::Absent,
-        _ => SystemMatch::Is(rng.pick(&SYSTEMS[1..]).to_string()),
+        _ => SystemMatch::Is(rng.pick(&systems()[1..]).to_string()),
     };
     match kind {
         0 => match rng.below(4) {
             0 => Test::TokenText(rng.pick(&["blood", "BLOOD P", "血", "heart %", "b"]).to_string()),
             1 => Test::TokenIn(
-                (0..rng.below(4)).map(|_| (rng.pick(&SYSTEMS).to_string(), rng.pick(&CODES).to_string())).collect(),
+                (0..rng.below(4)).map(|_| (rng.pick(systems()).to_string(), rng.pick(codes()).to_string())).collect(),
             ),
-            _ => Test::Token { system: system(rng), code: rng.chance(80).then(|| rng.pick(&CODES).to_string()) },
+            _ => Test::Token { system: system(rng), code: rng.chance(80).then(|| rng.pick(codes()).to_string()) },
         },
         1 => {
             let s = rng.pick(&["yama", "Yamada", "山田", "zu", "%", "_", "o'b", "äbc", "a_b", "taro"]).to_string();
@@ -168,11 +209,11 @@ fn test(rng: &mut Rng, kind: usize) -> Test {
         }
         5 => Test::Reference {
             target_type: rng.chance(50).then(|| rng.pick(&["Patient", "Group"]).to_string()),
-            target_id: rng.chance(70).then(|| format!("p{}", rng.below(8))),
+            target_id: rng.chance(70).then(|| target_id(rng.below(8))),
             url: rng.chance(20).then(|| format!("http://x.org/{}", rng.below(3))),
         },
         6 => {
-            let u = rng.pick(&URIS).to_string();
+            let u = rng.pick(uris()).to_string();
             match rng.below(3) {
                 0 => Test::UriExact(u),
                 1 => Test::UriBelow(u),
@@ -181,7 +222,7 @@ fn test(rng: &mut Rng, kind: usize) -> Test {
         }
         _ => Test::Composite {
             system: system(rng),
-            code: rng.pick(&CODES).to_string(),
+            code: rng.pick(codes()).to_string(),
             second: {
                 let k = rng.below(7);
                 Box::new(test(rng, k))
@@ -237,7 +278,7 @@ fn condition(rng: &mut Rng, ty: Option<&str>, depth: usize) -> Condition {
         5 => Condition::Compartment {
             params: vec![("Observation".into(), "subject".into()), ("Patient".into(), "q5".into())],
             target_type: "Patient".into(),
-            target_id: rng.chance(70).then(|| format!("p{}", rng.below(8))),
+            target_id: rng.chance(70).then(|| target_id(rng.below(8))),
         },
         6 => Condition::ResourceType(rng.pick(&["Patient", "Observation"]).to_string()),
         9 => Condition::Chain {
@@ -374,8 +415,12 @@ fn unfiltered_sorts_agree_with_sqlite() {
             let mut e = Vec::new();
             if i % 7 != 0 {
                 for _ in 0..1 + rng.below(3) {
-                    let code = format!("c{}", rng.below(12));
-                    let system = opt(rng.pick(&SYSTEMS));
+                    // Some codes share their first 3,000 characters (PostgreSQL's keys).
+                    let code = match rng.below(12) {
+                        n if n < 3 => format!("{}{n}", long_head()),
+                        n => format!("c{n}"),
+                    };
+                    let system = opt(rng.pick(systems()));
                     e.push(IndexEntry {
                         param: "code".into(),
                         value: IndexValue::Token { system, code, display: None },
@@ -389,7 +434,7 @@ fn unfiltered_sorts_agree_with_sqlite() {
                         param: "n".into(),
                         value: IndexValue::Number { value: rng.below(30) as f64 / 2.0 },
                     });
-                    let value = rng.pick(&URIS).to_string();
+                    let value = rng.pick(uris()).to_string();
                     e.push(IndexEntry { param: "u".into(), value: IndexValue::Uri { value } });
                 }
             }

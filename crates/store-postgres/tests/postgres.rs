@@ -65,9 +65,13 @@ fn nodes_starting_together_apply_the_schema_once() {
         t.join().unwrap().unwrap();
     }
     let mut c = postgres::Client::connect(&config.url, postgres::NoTls).unwrap();
-    let rows: Vec<i32> =
-        c.query("SELECT version FROM schema_migration", &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(rows, [1]);
+    let rows: Vec<i32> = c
+        .query("SELECT version FROM schema_migration ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, [1, 2]);
     assert_eq!(PostgresStore::migrate(&config.url).unwrap(), 0);
 }
 

@@ -19,7 +19,8 @@ macro_rules! store_suite {
             pinned_views_do_not_see_later_writes, settings, token_string_and_uri_searches,
             date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
             full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
-            put_new_writes_batches, long_strings, huge_texts);
+            put_new_writes_batches, long_strings, huge_texts, long_values_of_every_kind,
+            long_values_sharing_a_head_sort_and_page);
     };
     (@tests $fresh:expr; $($name:ident),*) => {
         $(
@@ -857,4 +858,206 @@ pub fn huge_texts(store: &dyn Store) {
     };
     assert_eq!(find("((\"first second\"))"), ["big"]);
     assert_eq!(find("((\"w0000010\"))"), ["big"]);
+}
+
+/// `len` pseudo-random lowercase letters (deterministic by `seed`): a value PostgreSQL
+/// cannot compress below its B-tree entry limit, as a repeated letter would be.
+pub fn noise(len: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (b'a' + (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 59) as u8 % 26) as char
+        })
+        .collect()
+}
+
+/// Token codes and systems, URIs, references, quantities and composites far longer than a
+/// B-tree entry may be (PostgreSQL: about 2,700 bytes; its indexes hold the first 128
+/// characters): written, found exactly (and by prefix where the kind has one), told apart
+/// when they share their first thousands of characters, and sorted by the whole value.
+pub fn long_values_of_every_kind(store: &dyn Store) {
+    let head = format!("c{}", noise(10_000, 1));
+    let (code_a, code_b, code_c) = (format!("{head}a"), format!("{head}b"), format!("{head}a0"));
+    let system = format!("urn:{}", noise(5_000, 2));
+    let other_system = format!("{system}x");
+    let base = format!("http://e.org/{}", noise(20_000, 3));
+    let (uri_a, uri_b, uri_c) = (format!("{base}a"), format!("{base}b"), format!("{base}a/sub"));
+    let id_head = format!("r{}", noise(10_000, 4));
+    let (id_a, id_b) = (format!("{id_head}1"), format!("{id_head}2"));
+    let url = format!("http://x.org/{}", noise(10_000, 5));
+    let name = |tail: &str| format!("{}{}{tail}", "山".repeat(13_333), noise(60_000, 6));
+    let quantity = |code: &str| {
+        entry("value", IndexValue::Quantity { system: Some(system.clone()), code: Some(code.to_string()), value: 1.0 })
+    };
+    let composite = |code: &str, uri: &str| {
+        entry(
+            "code-uri",
+            IndexValue::Composite {
+                system: Some(system.clone()),
+                code: code.to_string(),
+                second: Box::new(IndexValue::Uri { value: uri.to_string() }),
+            },
+        )
+    };
+    let uri = |v: &str| entry("url", IndexValue::Uri { value: v.to_string() });
+    let reference_url =
+        entry("based-on", IndexValue::Reference { target_type: None, target_id: None, url: url.clone() });
+    // Written out of value order, so that write order (seq) cannot pass for value order.
+    let all = [
+        ("b", code_b.clone(), uri_b.clone(), id_b.clone(), name("b")),
+        ("a", code_a.clone(), uri_a.clone(), id_a.clone(), name("a")),
+        ("c", code_c.clone(), uri_c.clone(), format!("{id_head}3"), name("a0")),
+    ];
+    for (id, code, u, target, n) in &all {
+        let mut index = vec![
+            token("code", &system, code, Some(&format!("{}{id}", "d".repeat(10_000)))),
+            uri(u),
+            reference("subject", "Patient", target),
+            quantity(code),
+            composite(code, u),
+            string("name", n),
+        ];
+        if *id == "a" {
+            index.push(reference_url.clone());
+        }
+        put(store, "Observation", id, 1, &index);
+    }
+    put(
+        store,
+        "Observation",
+        "short",
+        1,
+        &[token("code", "", "c", None), uri("http://e.org/"), reference("subject", "Patient", "p1")],
+    );
+    let obs = |test: Test, param: &str| ids(store, &q(Some("Observation"), vec![vec![index(param, test)]]));
+    let token_test = |system: SystemMatch, code: &str| Test::Token { system, code: Some(code.to_string()) };
+    let is = |s: &str| SystemMatch::Is(s.to_string());
+    assert_eq!(obs(tok(&code_a), "code"), ["a"]);
+    assert_eq!(obs(tok(&code_b), "code"), ["b"]);
+    assert_eq!(obs(tok(&head), "code"), Vec::<String>::new());
+    assert_eq!(obs(token_test(is(&system), &code_a), "code"), ["a"]);
+    assert_eq!(obs(token_test(is(&other_system), &code_a), "code"), Vec::<String>::new());
+    assert_eq!(obs(token_test(SystemMatch::Absent, &code_a), "code"), Vec::<String>::new());
+    assert_eq!(obs(Test::Token { system: is(&system), code: None }, "code"), ["b", "a", "c"]);
+    assert_eq!(obs(Test::Token { system: SystemMatch::Absent, code: None }, "code"), ["short"]);
+    assert_eq!(
+        obs(Test::TokenIn(vec![(system.clone(), code_a.clone()), (system.clone(), code_c.clone())]), "code"),
+        ["a", "c"]
+    );
+    assert_eq!(obs(Test::TokenIn(vec![(other_system.clone(), code_a.clone())]), "code"), Vec::<String>::new());
+    assert_eq!(obs(Test::TokenText(format!("{}a", "d".repeat(10_000))), "code"), ["a"]);
+    // URIs: exact, below (a prefix), above (the value is a prefix of the search's).
+    assert_eq!(obs(Test::UriExact(uri_a.clone()), "url"), ["a"]);
+    assert_eq!(obs(Test::UriExact(base.clone()), "url"), Vec::<String>::new());
+    assert_eq!(obs(Test::UriBelow(uri_a.clone()), "url"), ["a", "c"]);
+    assert_eq!(obs(Test::UriBelow(base.clone()), "url"), ["b", "a", "c"]);
+    assert_eq!(obs(Test::UriBelow("http://e.org/".into()), "url"), ["b", "a", "c", "short"]);
+    assert_eq!(obs(Test::UriAbove(format!("{uri_c}/more")), "url"), ["a", "c", "short"]);
+    // References: by target id (with and without type), by URL, in a compartment.
+    let r = |t: Option<&str>, id: Option<&str>, url: Option<&str>| Test::Reference {
+        target_type: t.map(String::from),
+        target_id: id.map(String::from),
+        url: url.map(String::from),
+    };
+    assert_eq!(obs(r(Some("Patient"), Some(&id_a), None), "subject"), ["a"]);
+    assert_eq!(obs(r(None, Some(&id_b), None), "subject"), ["b"]);
+    assert_eq!(obs(r(None, Some(&id_head), None), "subject"), Vec::<String>::new());
+    assert_eq!(obs(r(None, None, Some(&url)), "based-on"), ["a"]);
+    let compartment = |id: &str| Condition::Compartment {
+        params: vec![("Observation".into(), "subject".into())],
+        target_type: "Patient".into(),
+        target_id: Some(id.to_string()),
+    };
+    assert_eq!(ids(store, &q(None, vec![vec![compartment(&id_a)]])), ["a"]);
+    assert_eq!(ids(store, &q(None, vec![vec![compartment(&id_head)]])), Vec::<String>::new());
+    // Quantities with a long unit code and system.
+    let quantity_test = |code: &str, system: &str| Test::Quantity {
+        op: RangeOp::Eq,
+        value: 1.0,
+        lo: 0.5,
+        hi: 1.5,
+        system: Some(system.to_string()),
+        code: Some(code.to_string()),
+    };
+    assert_eq!(obs(quantity_test(&code_b, &system), "value"), ["b"]);
+    assert_eq!(obs(quantity_test(&code_b, &other_system), "value"), Vec::<String>::new());
+    // Composites with a long first component and a long URI second.
+    let composite_test = |code: &str, second: Test| Test::Composite {
+        system: is(&system),
+        code: code.to_string(),
+        second: Box::new(second),
+    };
+    assert_eq!(obs(composite_test(&code_a, Test::UriExact(uri_a.clone())), "code-uri"), ["a"]);
+    assert_eq!(obs(composite_test(&code_a, Test::UriExact(uri_b.clone())), "code-uri"), Vec::<String>::new());
+    assert_eq!(obs(composite_test(&code_c, Test::UriBelow(uri_a.clone())), "code-uri"), ["c"]);
+    // A 100,000-byte string.
+    assert_eq!(obs(Test::StringExact(name("a")), "name"), ["a"]);
+    assert_eq!(obs(Test::StringStarts(name("a")), "name"), ["a", "c"]);
+    assert_eq!(obs(Test::StringStarts(name("")), "name"), ["b", "a", "c"]);
+    // Sorted by the whole value: "c" < head+"a" < head+"a0" < head+"b".
+    assert_eq!(sorted_ids(store, "code", IndexKind::Token, false), ["short", "a", "c", "b"]);
+    assert_eq!(sorted_ids(store, "code", IndexKind::Token, true), ["b", "c", "a", "short"]);
+    assert_eq!(sorted_ids(store, "url", IndexKind::Uri, false), ["short", "a", "c", "b"]);
+    assert_eq!(sorted_ids(store, "url", IndexKind::Uri, true), ["b", "c", "a", "short"]);
+    assert_eq!(sorted_ids(store, "subject", IndexKind::Reference, false), ["short", "a", "b", "c"]);
+    assert_eq!(sorted_ids(store, "name", IndexKind::String, true), ["b", "c", "a", "short"]);
+    assert_eq!(sorted_ids(store, "value", IndexKind::Quantity, false), ["b", "a", "c", "short"]);
+    // Values of megabytes, as a request body may hold.
+    let huge = format!("{base}{}", noise(3_000_000, 8));
+    put(store, "Observation", "huge", 1, &[token("code", &huge, &huge, None), uri(&huge)]);
+    assert_eq!(obs(token_test(is(&huge), &huge), "code"), ["huge"]);
+    assert_eq!(obs(Test::UriExact(huge.clone()), "url"), ["huge"]);
+    assert_eq!(obs(Test::UriBelow(huge[..1_000_000].to_string()), "url"), ["huge"]);
+}
+
+/// Sixty resources with three codes each, written in shuffled order: forty with short
+/// codes, twenty with long ones all sharing their first 5,000 characters; sorted pages
+/// (walked in batches on PostgreSQL, through keys alone while they are short) follow the
+/// whole values, page after page.
+pub fn long_values_sharing_a_head_sort_and_page(store: &dyn Store) {
+    let head = noise(5_000, 7);
+    let rank = |i: usize| (i * 37) % 60;
+    for i in 0..60 {
+        let codes: Vec<IndexEntry> = (0..3)
+            .map(|j| {
+                let code = format!("{:03}-{j}", rank(i));
+                token("code", "urn:x", &if rank(i) < 40 { code } else { format!("{head}{code}") }, None)
+            })
+            .collect();
+        let uri = entry("url", IndexValue::Uri { value: format!("{head}{:03}", 59 - rank(i)) });
+        let mut index = codes;
+        index.push(uri);
+        put(store, "Observation", &format!("o{i}"), 1, &index);
+    }
+    let by_rank = |descending: bool| {
+        let mut v: Vec<usize> = (0..60).collect();
+        v.sort_by_key(|i| rank(*i));
+        if descending {
+            v.reverse();
+        }
+        v.into_iter().map(|i| format!("o{i}")).collect::<Vec<_>>()
+    };
+    let page = |param: &str, kind: IndexKind, descending: bool, offset: usize, count: usize| {
+        let q = SearchQuery {
+            resource_type: Some("Observation".into()),
+            sort: vec![SortKey { param: SortParam::Index { param: param.into(), kind }, descending }],
+            count,
+            offset,
+            ..Default::default()
+        };
+        ids(store, &q)
+    };
+    for descending in [false, true] {
+        let want = by_rank(descending);
+        assert_eq!(page("code", IndexKind::Token, descending, 0, 50), want[..50]);
+        assert_eq!(page("code", IndexKind::Token, descending, 40, 30), want[40..]);
+        assert_eq!(page("code", IndexKind::Token, descending, 0, 10), want[..10]);
+        assert_eq!(page("code", IndexKind::Token, descending, 30, 20), want[30..50]);
+        let mut by_uri = by_rank(!descending);
+        by_uri.truncate(45);
+        assert_eq!(page("url", IndexKind::Uri, descending, 0, 45), by_uri);
+    }
 }
