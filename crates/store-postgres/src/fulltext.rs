@@ -46,43 +46,57 @@ fn quote(token: &str, out: &mut String) {
 }
 
 /// The `tsvector` literal of a version's narrative and other text; `None` when both are
-/// without tokens.
-pub(crate) fn tsvector(narrative: Option<&str>, content: Option<&str>) -> Option<String> {
-    let mut out = String::new();
+/// without tokens. Each lexeme is written once with all its positions (`'a':1A,7`):
+/// PostgreSQL's input counts every written lexeme against its 1 MB limit, repeats included.
+/// Also whether tokens had to be left out to stay within that limit (then the token text
+/// alone decides, see [`row_condition`]).
+pub(crate) fn tsvector(narrative: Option<&str>, content: Option<&str>) -> Option<(String, bool)> {
+    let mut overflow = false;
+    // Lexemes in order of first appearance, each with its positions (and weights).
+    let mut lexemes: Vec<(String, Vec<String>)> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = Default::default();
     let mut position = 0usize;
-    // The stored size as PostgreSQL counts it: per lexeme an entry, its bytes (aligned)
-    // and two bytes per position.
-    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    // The size as PostgreSQL counts it: per lexeme an entry and its bytes, and two bytes
+    // per position.
     let mut size = 0usize;
     for (stream, weight) in [(narrative, "A"), (content, "")] {
         let Some(stream) = stream else { continue };
         for token in ascii_tokens(stream) {
             position += 1;
             if token.len() > MAX_LEXEME_BYTES {
+                overflow = true;
                 continue;
             }
-            let positions = seen.entry(token.clone()).or_insert(0);
-            *positions += 1;
-            let grows = match *positions {
-                1 => 4 + token.len() + 4,
-                n if n <= MAX_POSITIONS => 2,
-                _ => 0,
-            };
-            if size + grows > MAX_TSVECTOR_BYTES {
-                *positions -= 1;
-                continue;
+            let p = format!("{}{weight}", position.min(MAX_POSITION));
+            match at.get(&token) {
+                Some(&i) if lexemes[i].1.len() < MAX_POSITIONS && size + 2 <= MAX_TSVECTOR_BYTES => {
+                    size += 2;
+                    lexemes[i].1.push(p);
+                }
+                // A position not kept (PostgreSQL keeps 256 per lexeme) loses nothing: the
+                // word is there, and phrases are checked in the token text.
+                Some(_) => {}
+                None if size + 4 + token.len() + 4 <= MAX_TSVECTOR_BYTES => {
+                    size += 4 + token.len() + 4;
+                    at.insert(token.clone(), lexemes.len());
+                    lexemes.push((token, vec![p]));
+                }
+                None => overflow = true,
             }
-            size += grows;
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            quote(&token, &mut out);
-            out.push_str(&format!(":{}{weight}", position.min(MAX_POSITION)));
         }
         // A gap between the two streams.
         position += 1;
     }
-    (!out.is_empty()).then_some(out)
+    let mut out = String::new();
+    for (token, positions) in &lexemes {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        quote(token, &mut out);
+        out.push(':');
+        out.push_str(&positions.join(","));
+    }
+    (!out.is_empty()).then_some((out, overflow))
 }
 
 /// A token stream as stored for the exact phrase check: the tokens the vector was made
@@ -111,8 +125,24 @@ pub(crate) fn row_condition(expr: &str, narrative_only: bool, values: &mut Vec<V
             Piece::Phrase(text) => {
                 let tokens: Vec<String> = ascii_tokens(text).collect();
                 let prefix = pieces.get(i + 1) == Some(&Piece::Star);
+                // ' t1 t2 … tn ' inside ' ' || text || ' ' (the last token as a prefix: no
+                // space after it).
+                let needle = format!(" {}{}", tokens.join(" "), if prefix { "" } else { " " });
+                let text_test = |exact_values: &mut Vec<V>| {
+                    let mut test = |column: &str| {
+                        exact_values.push(V::Text(needle.clone()));
+                        format!("strpos(' ' || COALESCE({column}, '') || ' ', ?) > 0")
+                    };
+                    if narrative_only {
+                        test("narrative")
+                    } else {
+                        let n = test("narrative");
+                        format!("({n} OR {})", test("content"))
+                    }
+                };
                 if tokens.len() < 2 {
-                    // One token: the vector answers it exactly.
+                    // One token: the vector answers it exactly, unless it had to leave
+                    // tokens out (`overflow`).
                     let mut q = String::new();
                     quote(tokens.first()?, &mut q);
                     let w = if narrative_only { "A" } else { "" };
@@ -120,29 +150,17 @@ pub(crate) fn row_condition(expr: &str, narrative_only: bool, values: &mut Vec<V
                         q.push_str(&format!(":{}{w}", if prefix { "*" } else { "" }));
                     }
                     exact_values.push(V::Text(q));
-                    exact.push_str("tsv @@ (?)::tsquery");
-                    continue;
-                }
-                // ' t1 t2 … tn ' inside ' ' || text || ' ' (the last token as a prefix: no
-                // space after it).
-                let needle = format!(" {}{}", tokens.join(" "), if prefix { "" } else { " " });
-                let test = |column: &str, exact_values: &mut Vec<V>| {
-                    exact_values.push(V::Text(needle.clone()));
-                    format!("strpos(' ' || COALESCE({column}, '') || ' ', ?) > 0")
-                };
-                if narrative_only {
-                    exact.push_str(&test("narrative", &mut exact_values));
+                    let in_text = text_test(&mut exact_values);
+                    exact.push_str(&format!("(tsv @@ (?)::tsquery OR (overflow AND {in_text}))"));
                 } else {
-                    let n = test("narrative", &mut exact_values);
-                    let c = test("content", &mut exact_values);
-                    exact.push_str(&format!("({n} OR {c})"));
+                    exact.push_str(&text_test(&mut exact_values));
                 }
             }
         }
     }
     values.push(V::Text(candidates));
     values.extend(exact_values);
-    Some(format!("tsv @@ (?)::tsquery AND ({exact})"))
+    Some(format!("(tsv @@ (?)::tsquery OR overflow) AND ({exact})"))
 }
 
 /// Pieces of an FTS5 expression as the search crate writes them.
@@ -255,17 +273,25 @@ mod tests {
     #[test]
     fn vectors_carry_positions_weights_and_escapes() {
         assert_eq!(
-            tsvector(Some("糖尿 尿病 病 a"), Some("it's x\\y")).unwrap(),
+            tsvector(Some("糖尿 尿病 病 a"), Some("it's x\\y")).unwrap().0,
             "'糖尿':1A '尿病':2A '病':3A 'a':4A 'it':6 's':7 'x':8 'y':9"
         );
         assert_eq!(tsvector(None, Some("")), None);
+        assert_eq!(tsvector(Some("a b a"), Some("a")).unwrap(), ("'a':1A,3A,5 'b':2A".to_string(), false));
     }
 
     #[test]
     fn huge_texts_stay_under_the_tsvector_limit() {
         let words: Vec<String> = (0..200_000).map(|i| format!("w{i:07}")).collect();
-        let v = tsvector(None, Some(&words.join(" "))).unwrap();
+        let (v, overflow) = tsvector(None, Some(&words.join(" "))).unwrap();
+        assert!(overflow);
         assert!(v.len() > 1_000_000 && v.len() < 4_000_000, "{}", v.len());
+        // Lexeme bytes as PostgreSQL's input counts them (each written lexeme once).
+        let lexeme_bytes = |v: &str| v.split(' ').map(|e| e.rsplit_once(':').unwrap().0.len() - 2).sum::<usize>();
+        assert!(lexeme_bytes(&v) < 1_048_575);
+        let repeated = vec!["abcdefghij"; 300_000].join(" ") + " " + &words.join(" ");
+        let (v, _) = tsvector(Some(&repeated), None).unwrap();
+        assert!(lexeme_bytes(&v) < 1_048_575);
     }
 
     #[test]
@@ -284,14 +310,16 @@ mod tests {
         let sql = row_condition("((\"a list\")) AND ((\"b\" *))", true, &mut values).unwrap();
         assert_eq!(
             sql,
-            "tsv @@ (?)::tsquery AND (((strpos(' ' || COALESCE(narrative, '') || ' ', ?) > 0)) AND ((tsv @@ (?)::tsquery)))"
+            "(tsv @@ (?)::tsquery OR overflow) AND (((strpos(' ' || COALESCE(narrative, '') || ' ', ?) > 0)) AND \
+             (((tsv @@ (?)::tsquery OR (overflow AND strpos(' ' || COALESCE(narrative, '') || ' ', ?) > 0)))))"
         );
         assert_eq!(
             values,
             vec![
                 V::Text("((('a':A & 'list':A))) & ((('b':*A)))".into()),
                 V::Text(" a list ".into()),
-                V::Text("'b':*A".into())
+                V::Text("'b':*A".into()),
+                V::Text(" b".into())
             ]
         );
     }

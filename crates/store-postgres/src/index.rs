@@ -259,7 +259,7 @@ impl Rows {
                 _ => None,
             })
         };
-        if let Some(tsv) = crate::fulltext::tsvector(column("_text"), column("_content")) {
+        if let Some((tsv, overflow)) = crate::fulltext::tsvector(column("_text"), column("_content")) {
             let text = |param| crate::fulltext::token_text(column(param));
             self.fulltext.push(FullTextRow {
                 shard: shard.to_string(),
@@ -267,6 +267,7 @@ impl Rows {
                 tsv,
                 narrative: text("_text"),
                 content: text("_content"),
+                overflow,
             });
         }
     }
@@ -278,19 +279,20 @@ impl Rows {
         let rows = std::mem::take(&mut self.fulltext);
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let mut shards = Vec::with_capacity(rows.len());
-        let (mut tsvs, mut narratives, mut contents) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut tsvs, mut narratives, mut contents, mut overflows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in rows {
             shards.push(r.shard);
             tsvs.push(r.tsv);
             narratives.push(r.narrative);
             contents.push(r.content);
+            overflows.push(r.overflow);
         }
         if copy {
             for t in &mut self.tables {
                 t.copy(tx.c)?;
             }
             if !seqs.is_empty() {
-                tx.execute(&fulltext_sql(1), &[&shards, &seqs, &tsvs, &narratives, &contents]).pg()?;
+                tx.execute(&fulltext_sql(1), &[&shards, &seqs, &tsvs, &narratives, &contents, &overflows]).pg()?;
             }
             return Ok(());
         }
@@ -306,7 +308,7 @@ impl Rows {
         }
         let sql = format!("WITH {} {}", ctes.join(", "), fulltext_sql(arrays.len() + 1));
         let mut refs: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| a.as_ref()).collect();
-        refs.extend([&shards as &(dyn ToSql + Sync), &seqs, &tsvs, &narratives, &contents]);
+        refs.extend([&shards as &(dyn ToSql + Sync), &seqs, &tsvs, &narratives, &contents, &overflows]);
         tx.execute(&sql, &refs).pg()?;
         Ok(())
     }
@@ -319,17 +321,21 @@ struct FullTextRow {
     tsv: String,
     narrative: Option<String>,
     content: Option<String>,
+    /// The vector had to leave tokens out (texts of hundreds of thousands of words).
+    overflow: bool,
 }
 
 fn fulltext_sql(first: usize) -> String {
     format!(
-        "INSERT INTO idx_fulltext (shard, seq, tsv, narrative, content) SELECT s, q, t::tsvector, n, c \
-         FROM unnest(${}::text[], ${}::int8[], ${}::text[], ${}::text[], ${}::text[]) AS u(s, q, t, n, c)",
+        "INSERT INTO idx_fulltext (shard, seq, tsv, narrative, content, overflow) \
+         SELECT s, q, t::tsvector, n, c, o \
+         FROM unnest(${}::text[], ${}::int8[], ${}::text[], ${}::text[], ${}::text[], ${}::bool[]) AS u(s, q, t, n, c, o)",
         first,
         first + 1,
         first + 2,
         first + 3,
-        first + 4
+        first + 4,
+        first + 5
     )
 }
 

@@ -109,9 +109,13 @@ CREATE TABLE idx_composite (shard text COLLATE "C" NOT NULL, type text COLLATE "
 CREATE INDEX idx_composite_key ON idx_composite (type, param, c_code, c_system, seq);
 -- `narrative`/`content`: the token streams (tokens separated by one space) in which
 -- phrases are checked exactly, as the vector cannot in long texts (fulltext.rs).
+-- `overflow`: the vector had to leave tokens out (PostgreSQL's 1 MB limit); such rows are
+-- always candidates and decided by the token text.
 CREATE TABLE idx_fulltext (shard text COLLATE "C" NOT NULL, seq bigint NOT NULL, tsv tsvector NOT NULL,
-    narrative text COLLATE "C", content text COLLATE "C", PRIMARY KEY (seq, shard));
+    narrative text COLLATE "C", content text COLLATE "C", overflow boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (seq, shard));
 CREATE INDEX idx_fulltext_tsv ON idx_fulltext USING gin (tsv);
+CREATE INDEX idx_fulltext_overflow ON idx_fulltext (seq) WHERE overflow;
 CREATE TABLE audit (
     n        bigint PRIMARY KEY,
     id       text COLLATE "C" NOT NULL UNIQUE,

@@ -858,6 +858,14 @@ pub fn huge_texts(store: &dyn Store) {
     };
     assert_eq!(find("((\"first second\"))"), ["big"]);
     assert_eq!(find("((\"w0000010\"))"), ["big"]);
+    // The same words many times over (as in the R4 publication's large Bundles), and a
+    // phrase far past PostgreSQL's last vector position.
+    let tokens = format!("{} {} tail phrase", vec!["repeated words here"; 200_000].join(" "), words.join(" "));
+    put(store, "DocumentReference", "repeats", 1, &[entry("_content", IndexValue::FullText { tokens })]);
+    assert_eq!(find("((\"repeated words\"))"), ["repeats"]);
+    assert_eq!(find("((\"tail phrase\"))"), ["repeats"]);
+    assert_eq!(find("((\"here repeated\"))"), ["repeats"]);
+    assert!(find("((\"words repeated\"))").is_empty());
 }
 
 /// `len` pseudo-random lowercase letters (deterministic by `seed`): a value PostgreSQL
