@@ -45,6 +45,7 @@ mod replica;
 mod schema;
 pub mod throwaway;
 mod value;
+mod versions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
