@@ -29,13 +29,15 @@ mod manifest;
 mod pack;
 mod prune;
 mod restore;
+mod source;
 mod verify;
 
-pub use create::{backup, Created};
+pub use create::{backup, backup_store, Created};
 pub use digest::{digest_dir, StoreDigest};
 pub use error::BackupError;
 pub use keys::{keygen, load_identity, parse_recipient, Identity, Recipient};
 pub use manifest::{load_all as generations, Found, Manifest, Stats};
 pub use prune::{prune, Keep, Pruned};
-pub use restore::{restore, Restored};
+pub use restore::{restore, restore_into_store, Restored};
+pub use source::{digest_store, digest_view};
 pub use verify::{verify, GenerationStatus, Verified};
