@@ -78,7 +78,7 @@ const QUERIES: &[(&str, &str)] = &[
     ("Patient", "gender=female"),
     ("Patient", "gender=male"),
     ("Patient", "gender=other"),
-    ("Patient", "family=Smith"),
+    ("Patient", "family=Tanaka"),
     ("Patient", "name=suzuki"),
     ("Patient", "identifier=urn:mrn|MRN-15"),
     ("Patient", "birthdate=ge1970-01-01"),
@@ -137,6 +137,12 @@ fn sqlite_source() -> Source {
     let (digest, index_sha256) = digest_dir(&path).unwrap();
     assert!(digest.versions >= 300, "{} versions", digest.versions);
     assert!(digest.resources > digest.live_resources);
+    // The queries have answers worth comparing: all but the single-id ones find several.
+    for (q, total, ids) in &answers {
+        assert_eq!(*total, ids.len() as u64, "{q}");
+        assert!(!ids.is_empty(), "{q} finds nothing");
+    }
+    assert!(answers.iter().filter(|(_, _, ids)| ids.len() >= 5).count() >= 10, "{answers:?}");
     Source { _dir: dir, path, digest, index_sha256, answers }
 }
 
