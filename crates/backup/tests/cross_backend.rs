@@ -209,6 +209,19 @@ fn sqlite_to_postgres_and_back() {
     let older = work.path().join("older");
     let r = restore(&from_pg, Some(&first_gen), &identity, &older).unwrap();
     assert_eq!(r.digest, src.digest);
+
+    // After a move to PostgreSQL, backups go on into the SQLite backup directory: the
+    // restored store holds the same versions in the same order, so the new generation
+    // is a delta on the SQLite one, and it restores onto SQLite with PostgreSQL's content.
+    let moved = backup_store(pg.as_ref(), &from_sqlite, &recipient).unwrap();
+    assert_eq!(moved.manifest.catalogs.len(), 2, "a delta on the SQLite generation");
+    assert_eq!(moved.manifest.stats.new_blobs, 2, "bodies already in the SQLite packs are not written again");
+    assert!(verify(&from_sqlite, Some(&moved.manifest_sha256)).unwrap().problems.is_empty());
+    let home = work.path().join("home");
+    let r = restore(&from_sqlite, None, &identity, &home).unwrap();
+    assert_eq!(r.digest, now);
+    assert!(!r.indexes_compared);
+    assert_eq!(answers(&fhir(sqlite(&home))), answers(&on_pg));
 }
 
 /// The store-generic paths (`backup_store`, `restore_into_store`, `check_store`) on
