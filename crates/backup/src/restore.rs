@@ -338,11 +338,8 @@ fn fill(
     offsets: &Offsets,
     dir: &Path,
 ) -> Result<(), BackupError> {
-    let fhir = tsunagu_interaction::Interactions::new(
-        store,
-        Arc::new(tsunagu_interaction::NoCheck),
-        Default::default(),
-    );
+    let fhir =
+        tsunagu_interaction::Interactions::new(store, Arc::new(tsunagu_interaction::NoCheck), Default::default());
     // Index extraction (parsing JSON, evaluating search expressions) is the costly part:
     // worker w prepares batches w, w + n, w + 2n … and the single writer takes them in
     // order from each worker's own channel, so the write order is the original one.

@@ -38,7 +38,10 @@ impl Source {
     }
 
     /// Every version in write order.
-    pub(crate) fn versions(&self, f: impl FnMut(ResourceVersion) -> Result<(), BackupError>) -> Result<(), BackupError> {
+    pub(crate) fn versions(
+        &self,
+        f: impl FnMut(ResourceVersion) -> Result<(), BackupError>,
+    ) -> Result<(), BackupError> {
         match self {
             Source::Sqlite(s) => s.versions(f),
             Source::Pinned(v) => all_versions(v.as_ref(), f),

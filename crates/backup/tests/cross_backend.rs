@@ -97,7 +97,11 @@ fn answers(f: &Interactions) -> Vec<(String, u64, Vec<String>)> {
     QUERIES
         .iter()
         .map(|(ty, q)| {
-            let query = if q.is_empty() { "_count=1000&_total=accurate".to_string() } else { format!("{q}&_count=1000&_total=accurate") };
+            let query = if q.is_empty() {
+                "_count=1000&_total=accurate".to_string()
+            } else {
+                format!("{q}&_count=1000&_total=accurate")
+            };
             let b = f.search(Some(ty), &SearchParams::parse(&query), &ctx()).unwrap();
             let mut ids: Vec<String> = b["entry"]
                 .as_array()

@@ -627,7 +627,10 @@ pub fn check_store(store: &dyn Store, options: &CheckOptions<'_>) -> Result<Chec
         (bad_bodies, "live versions with an empty body or deletions with a body"),
     ] {
         if n != 0 {
-            report.add(CheckProblem { kind: ProblemKind::Consistency, reference: None, message: format!("{n} {what}") }, max);
+            report.add(
+                CheckProblem { kind: ProblemKind::Consistency, reference: None, message: format!("{n} {what}") },
+                max,
+            );
         }
     }
     report.current_resources = last.values().filter(|(_, deleted)| !deleted).count() as u64;
