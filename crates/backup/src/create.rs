@@ -1,18 +1,19 @@
 //! `backup`: one new generation from one consistent snapshot of a live data directory.
 
-use crate::digest::{index_digest, DigestBuilder};
+use crate::digest::DigestBuilder;
 use crate::files::{self, sha256, sync_dir, NewFile, GENERATIONS, PACKS};
 use crate::keys::{encrypt_to, Recipient};
 use crate::manifest::{
     catalog_name, load_all, manifest_name, CatalogEntry, CatalogHeader, FileRef, Manifest, PreviousLink, Stats,
 };
 use crate::pack::{read_header, BlobId, PackWriter};
+use crate::source::Source;
 use crate::BackupError;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
-use tsunagu_store::Snapshot;
+use tsunagu_store::{Snapshot, Store};
 
 /// Longest chain of delta catalogs before a full one is written again, so that a restore
 /// never reads an unbounded number of files.
@@ -25,7 +26,27 @@ pub struct Created {
     pub manifest_sha256: String,
 }
 
+/// A new generation from a SQLite data directory, read through a [`Snapshot`] (it may
+/// run beside the server that owns `data`). Records the index digest of the SQLite index
+/// tables, so that a restore can show its rebuilt indexes are the same.
 pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created, BackupError> {
+    backup_from(dest, recipient, || Ok(Source::Sqlite(Snapshot::open(data)?)))
+}
+
+/// A new generation from a store of any backend (PostgreSQL), read through one
+/// [`tsunagu_store::PinnedView`] (`Store::pinned`), in the same format as [`backup`]: a
+/// SQLite backup and a store backup restore onto either backend. The index digest is
+/// left empty ("not comparable": index rows differ between backends), so a restore of
+/// this generation rebuilds the indexes without comparing them.
+pub fn backup_store(store: &dyn Store, dest: &Path, recipient: &Recipient) -> Result<Created, BackupError> {
+    backup_from(dest, recipient, || Source::of_store(store))
+}
+
+fn backup_from(
+    dest: &Path,
+    recipient: &Recipient,
+    open: impl FnOnce() -> Result<Source, BackupError>,
+) -> Result<Created, BackupError> {
     let start = Instant::now();
     let packs_dir = dest.join(PACKS);
     let gens_dir = dest.join(GENERATIONS);
@@ -50,7 +71,7 @@ pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created
         }
     }
 
-    let snap = Snapshot::open(data)?;
+    let snap = open()?;
     // A delta catalog continues the newest generation made for the same key, if the
     // versions it saw are still exactly there (history is append-only; if it was ever
     // rewritten, a full catalog is written instead).
@@ -135,7 +156,7 @@ pub fn backup(data: &Path, dest: &Path, recipient: &Recipient) -> Result<Created
     if !pack.is_empty() {
         flush(&mut pack, &mut pending, &mut known, &mut used, &mut stats)?;
     }
-    let index_sha256 = index_digest(&snap)?;
+    let index_sha256 = snap.index_digest()?;
     // The snapshot is released as soon as it has been read: a long-open reader stops
     // the server's WAL checkpoints from completing.
     drop(snap);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tsunagu_interaction::PreparedVersion;
-use tsunagu_store::{Method, ResourceVersion, Snapshot, SqliteStore, SyncMode};
+use tsunagu_store::{Method, ResourceVersion, Snapshot, SqliteStore, Store, SyncMode};
 
 /// Where each body is in the spool file: offset and length.
 type Offsets = HashMap<BlobId, (u64, u32)>;
@@ -33,20 +33,26 @@ pub struct Restored {
     pub generation: String,
     pub digest: StoreDigest,
     /// Rebuilt indexes equal those of the source at backup time (they differ only if the
-    /// index code changed between the two releases).
+    /// index code changed between the two releases). False when they were not compared.
     pub indexes_identical: bool,
+    /// Whether the rebuilt indexes could be compared with the source's: only when both
+    /// are SQLite data directories. A backup taken from another backend records no index
+    /// digest, and a restore into a store (PostgreSQL) has no SQLite index tables to
+    /// digest: the indexes were rebuilt, and not compared.
+    pub indexes_compared: bool,
     pub seconds: f64,
     /// Bytes of the packs decrypted.
     pub pack_bytes: u64,
 }
 
-pub fn restore(
-    dest: &Path,
-    generation: Option<&str>,
-    identity: &Identity,
-    target: &Path,
-) -> Result<Restored, BackupError> {
-    let start = Instant::now();
+/// The generation chosen, checked (key-less verify, key, catalog chain) and its catalog.
+struct Opened {
+    manifest: Manifest,
+    header: CatalogHeader,
+    entries: Vec<CatalogEntry>,
+}
+
+fn open_generation(dest: &Path, generation: Option<&str>, identity: &Identity) -> Result<Opened, BackupError> {
     let found = load_all(dest)?;
     let chosen = match generation {
         Some(g) => found.iter().find(|f| f.manifest.generation == g),
@@ -69,6 +75,21 @@ pub fn restore(
         return Err(BackupError::WrongKey { recipient: m.recipient.clone() });
     }
     let (header, entries) = read_catalog(dest, m, identity)?;
+    Ok(Opened { manifest: m.clone(), header, entries })
+}
+
+/// Restores a generation (the newest when `generation` is `None`) into a new SQLite data
+/// directory `target`: built beside it, proven (digest, integrity, consistency), then
+/// moved into place.
+pub fn restore(
+    dest: &Path,
+    generation: Option<&str>,
+    identity: &Identity,
+    target: &Path,
+) -> Result<Restored, BackupError> {
+    let start = Instant::now();
+    let Opened { manifest, header, entries } = open_generation(dest, generation, identity)?;
+    let m = &manifest;
     if target.exists() && std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_some()) {
         return Err(BackupError::Usage(format!(
             "{} is not empty; restore into a new directory (move the old one aside first)",
@@ -104,7 +125,8 @@ pub fn restore(
     if !problems.is_empty() {
         return Err(BackupError::Damaged(format!("the restored store is inconsistent: {}", problems.join("; "))));
     }
-    let indexes_identical = index_digest(&snap)? == header.index_sha256;
+    let indexes_compared = !header.index_sha256.is_empty();
+    let indexes_identical = indexes_compared && index_digest(&snap)? == header.index_sha256;
     drop(snap);
     if target.exists() {
         std::fs::remove_dir(target).map_err(BackupError::io(target))?;
@@ -115,6 +137,55 @@ pub fn restore(
         generation: m.generation.clone(),
         digest,
         indexes_identical,
+        indexes_compared,
+        seconds: start.elapsed().as_secs_f64(),
+        pack_bytes,
+    })
+}
+
+/// Restores a generation (the newest when `generation` is `None`) into `store`, a store
+/// of any backend (PostgreSQL) that must hold no version yet: every version is written
+/// in the original write order through the same index rebuild as [`restore`], then the
+/// store is read back through one pinned view and its digest compared with the backup's.
+/// Bodies are decrypted into an unnamed temporary file under `scratch` (the system's
+/// temporary directory when `None`).
+///
+/// Unlike [`restore`] nothing is built aside: if the restore fails part way (or the
+/// digest differs), the store holds what was written and should be emptied (a new
+/// database) before trying again. Audit records are not part of a backup, and the store's
+/// own are left as they are.
+pub fn restore_into_store(
+    dest: &Path,
+    generation: Option<&str>,
+    identity: &Identity,
+    store: Arc<dyn Store>,
+    scratch: Option<&Path>,
+) -> Result<Restored, BackupError> {
+    let start = Instant::now();
+    let Opened { manifest, header, entries } = open_generation(dest, generation, identity)?;
+    let m = &manifest;
+    let held = store.pinned()?.high_seq();
+    if held != 0 {
+        return Err(BackupError::Usage(format!(
+            "the target store is not empty (it holds versions up to seq {held}); restore into an empty database"
+        )));
+    }
+    let scratch = scratch.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let (spool, offsets, pack_bytes) = spool_bodies(dest, m, identity, &entries, &scratch)?;
+    fill(store.clone(), &entries, &spool, &offsets, &scratch)?;
+    drop(spool);
+    let digest = crate::source::digest_store(store.as_ref())?;
+    if digest != header.digest {
+        return Err(BackupError::Damaged(format!(
+            "the restored store differs from the backup ({} versions, digest {}; expected {} versions, digest {})",
+            digest.versions, digest.sha256, header.digest.versions, header.digest.sha256
+        )));
+    }
+    Ok(Restored {
+        generation: m.generation.clone(),
+        digest,
+        indexes_identical: false,
+        indexes_compared: false,
         seconds: start.elapsed().as_secs_f64(),
         pack_bytes,
     })
@@ -246,11 +317,29 @@ fn write_store(
     // NORMAL is safe here: nothing is acknowledged until the finished store has been
     // checked and moved into place, and closing the store checkpoints and syncs it.
     let store = Arc::new(SqliteStore::open(dir, SyncMode::Normal)?);
-    let fhir = tsunagu_interaction::Interactions::new(
-        store.clone(),
-        Arc::new(tsunagu_interaction::NoCheck),
-        Default::default(),
-    );
+    fill(store.clone(), entries, spool, offsets, dir)?;
+    drop(store);
+    for f in ["tsunagu.sqlite", ""] {
+        let p = dir.join(f);
+        if let Ok(file) = std::fs::File::open(&p) {
+            file.sync_all().map_err(BackupError::io(&p))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every catalog entry into `store`, in order, through the interaction layer's
+/// restore path (indexes recomputed as by a normal write). `dir` names the spool's place
+/// in errors.
+fn fill(
+    store: Arc<dyn Store>,
+    entries: &[CatalogEntry],
+    spool: &std::fs::File,
+    offsets: &Offsets,
+    dir: &Path,
+) -> Result<(), BackupError> {
+    let fhir =
+        tsunagu_interaction::Interactions::new(store, Arc::new(tsunagu_interaction::NoCheck), Default::default());
     // Index extraction (parsing JSON, evaluating search expressions) is the costly part:
     // worker w prepares batches w, w + n, w + 2n … and the single writer takes them in
     // order from each worker's own channel, so the write order is the original one.
@@ -287,13 +376,6 @@ fn write_store(
         Ok(())
     })?;
     drop(fhir);
-    drop(store);
-    for f in ["tsunagu.sqlite", ""] {
-        let p = dir.join(f);
-        if let Ok(file) = std::fs::File::open(&p) {
-            file.sync_all().map_err(BackupError::io(&p))?;
-        }
-    }
     Ok(())
 }
 

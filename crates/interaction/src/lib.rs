@@ -36,7 +36,8 @@ mod write;
 pub use access::{Access, Agent, Caller};
 pub use audit::{audit_entry, AuditEvent, AuditLog};
 pub use check::{
-    check_data, check_snapshot, CheckOptions, CheckProblem, CheckReport, CheckStage, IndexTableReport, ProblemKind,
+    check_data, check_snapshot, check_store, CheckOptions, CheckProblem, CheckReport, CheckStage, IndexTableReport,
+    ProblemKind,
 };
 pub use error::{ContentIssue, InteractionError, Lang};
 pub use export::{ExportConfig, ExportLevel, ExportStatus, Exports};

@@ -48,6 +48,7 @@ mod sortwalk;
 pub mod test_backend;
 pub mod throwaway;
 mod value;
+mod versions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

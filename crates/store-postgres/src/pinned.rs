@@ -50,6 +50,14 @@ impl PinnedView for PgPinned {
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
         crate::blocking::blocking(|| crate::read::current(&mut self.session().db(), resource_type, id))
     }
+
+    fn versions_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {
+        crate::versions::versions_after(&mut self.client.lock().db(), after_seq, limit)
+    }
+
+    fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError> {
+        crate::versions::count_versions_upto(&mut self.client.lock().db(), seq)
+    }
 }
 
 impl Drop for PgPinned {

@@ -130,6 +130,38 @@ pub trait PinnedView: Send {
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError>;
     /// As [`Store::read`], within the view.
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
+    /// Every stored version with `seq` above `after_seq` — older versions and deletions
+    /// included — in write order, at most `limit`. Paged with the last `seq` returned, it
+    /// reads the whole history as it was when the view was opened, on any backend
+    /// (backups and checks read through it; see [`all_versions`]).
+    fn versions_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError>;
+    /// Number of versions of any kind with `seq <= seq` in the view. History is
+    /// append-only, so this equals what a view pinned at `seq` held, unless history was
+    /// rewritten.
+    fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError>;
+}
+
+/// Versions per page of [`all_versions`].
+pub const VERSIONS_PAGE: usize = 1000;
+
+/// Walks every version a pinned view holds, in write order, one page of
+/// [`VERSIONS_PAGE`] at a time (memory stays one page whatever the data).
+pub fn all_versions<E: From<StoreError>>(
+    view: &dyn PinnedView,
+    mut f: impl FnMut(ResourceVersion) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut after = 0i64;
+    loop {
+        let page = view.versions_after(after, VERSIONS_PAGE)?;
+        let full = page.len() >= VERSIONS_PAGE;
+        for v in page {
+            after = v.seq;
+            f(v)?;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
 }
 
 /// Versioned resource storage.

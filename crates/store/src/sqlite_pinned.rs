@@ -46,6 +46,21 @@ impl PinnedView for SqlitePinned {
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
         crate::sqlite::current(&self.conn, resource_type, id)
     }
+
+    fn versions_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM resource WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            crate::sqlite::COLUMNS
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(rusqlite::params![after_seq, limit], crate::sqlite::row_to_version)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM resource WHERE seq <= ?1", [seq], |r| r.get(0))?;
+        Ok(n as u64)
+    }
 }
 
 impl Drop for SqlitePinned {
