@@ -71,8 +71,11 @@ pub fn run(cfg: &crate::config::Config, args: BackupArgs) -> Result<(), String> 
         None => {
             let to = args.create.to.ok_or("backup needs --to DIR (or a subcommand: keygen, verify, list, prune)")?;
             let recipient = recipient(&args.create.recipient)?;
-            crate::sqlite_only(cfg, "backup")?;
-            let c = backup::backup(&cfg.data, &to, &recipient).map_err(|e| e.to_string())?;
+            let c = match &cfg.database {
+                Some(_) => backup::backup_store(crate::open_store(cfg)?.as_ref(), &to, &recipient),
+                None => backup::backup(&cfg.data, &to, &recipient),
+            }
+            .map_err(|e| e.to_string())?;
             let s = &c.manifest.stats;
             println!(
                 "generation {}: {} versions ({} live resources, {:.1} MB of bodies) in {:.2} s",
@@ -202,8 +205,14 @@ pub fn restore(
     identity: &Path,
     force: bool,
 ) -> Result<(), String> {
-    crate::sqlite_only(cfg, "restore")?;
     let identity = backup::load_identity(identity).map_err(|e| e.to_string())?;
+    if let Some(db) = &cfg.database {
+        // Into the (empty) database; a server opened afterwards starts its clock there.
+        let store = crate::open_store(cfg)?;
+        let r = backup::restore_into_store(from, generation, &identity, store, None).map_err(|e| e.to_string())?;
+        report_restore(&r, &crate::config::redacted(&db.url));
+        return Ok(());
+    }
     let target = &cfg.data;
     if force && target.exists() {
         let aside = aside(target, "before-restore");
@@ -211,16 +220,16 @@ pub fn restore(
         eprintln!("moved the existing data directory to {}", aside.display());
     }
     let r = backup::restore(from, generation, &identity, target).map_err(|e| e.to_string())?;
-    report_restore(&r, target);
+    report_restore(&r, &target.display().to_string());
     Ok(())
 }
 
-fn report_restore(r: &backup::Restored, target: &Path) {
+fn report_restore(r: &backup::Restored, target: &str) {
     let d = &r.digest;
     println!(
         "restored generation {} into {}: {} versions, {} resources ({} live), {:.1} MB of bodies in {:.2} s",
         r.generation,
-        target.display(),
+        target,
         d.versions,
         d.resources,
         d.live_resources,
@@ -230,7 +239,9 @@ fn report_restore(r: &backup::Restored, target: &Path) {
     println!("content sha256 {} matches the backup", d.sha256);
     println!(
         "search indexes rebuilt: {}",
-        if r.indexes_identical {
+        if !r.indexes_compared {
+            "not compared (the backup was taken from PostgreSQL, which records no index digest)"
+        } else if r.indexes_identical {
             "identical to the source"
         } else {
             "they differ from the source's (the index code changed since the backup)"

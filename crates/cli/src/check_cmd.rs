@@ -16,12 +16,23 @@ pub fn run(
     max_problems: usize,
     scratch: Option<&Path>,
 ) -> Result<bool, String> {
-    crate::sqlite_only(cfg, "check")?;
     let start = std::time::Instant::now();
+    // On PostgreSQL: every version read back and checked through the store (the SQLite file
+    // checks and the index-row comparison are SQLite's own).
+    let store = match &cfg.database {
+        Some(_) => Some(crate::open_store(cfg)?),
+        None => None,
+    };
+    let place = match &cfg.database {
+        Some(d) => crate::config::redacted(&d.url),
+        None => cfg.data.display().to_string(),
+    };
     // The data directory must exist: a check never creates one.
-    let total = tsunagu_store::Snapshot::open(&cfg.data)
-        .and_then(|s| s.count_versions_upto(s.high_seq()))
-        .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+    let total = match &store {
+        Some(s) => s.pinned().and_then(|v| v.count_versions_upto(v.high_seq())),
+        None => tsunagu_store::Snapshot::open(&cfg.data).and_then(|s| s.count_versions_upto(s.high_seq())),
+    }
+    .map_err(|e| format!("cannot open {place}: {e}"))?;
     // The index is compared with what the server extracts: built-in parameters and those
     // of the installed and configured packages (as `crate::open_with_validator` adds them).
     let packages = crate::package_cmd::load_packages(cfg, &cfg.packages)?;
@@ -56,7 +67,11 @@ pub fn run(
         progress: Some(&progress),
         ..Default::default()
     };
-    let report = check_data(&cfg.data, &options).map_err(|e| e.to_string())?;
+    let report = match &store {
+        Some(s) => tsunagu_interaction::check_store(s.as_ref(), &options),
+        None => check_data(&cfg.data, &options),
+    }
+    .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
 
     for p in report.problems.iter().take(max_problems) {
@@ -83,13 +98,13 @@ pub fn run(
         start.elapsed().as_secs_f64()
     );
     if report.is_clean() {
-        println!("no problems found in {}", cfg.data.display());
+        println!("no problems found in {place}");
     } else {
         let kinds: Vec<String> = ProblemKind::ALL
             .iter()
             .filter_map(|k| report.found.get(k).filter(|n| **n > 0).map(|n| format!("{n} {k}")))
             .collect();
-        println!("{} problem(s) found in {}: {}", report.total(), cfg.data.display(), kinds.join(", "));
+        println!("{} problem(s) found in {place}: {}", report.total(), kinds.join(", "));
     }
     Ok(report.is_clean())
 }

@@ -52,11 +52,11 @@ impl PinnedView for PgPinned {
     }
 
     fn versions_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {
-        crate::versions::versions_after(&mut self.client.lock().db(), after_seq, limit)
+        crate::blocking::blocking(|| crate::versions::versions_after(&mut self.session().db(), after_seq, limit))
     }
 
     fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError> {
-        crate::versions::count_versions_upto(&mut self.client.lock().db(), seq)
+        crate::blocking::blocking(|| crate::versions::count_versions_upto(&mut self.session().db(), seq))
     }
 }
 
