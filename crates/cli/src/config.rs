@@ -255,8 +255,9 @@ pub struct Database {
 impl Database {
     pub fn new(url: String, replicas: Vec<String>) -> Result<Database, String> {
         for u in std::iter::once(&url).chain(&replicas) {
-            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-                return Err(format!("a database is a postgres://… URL, not \"{}\"", redacted(u)));
+            // A URL, or libpq's `host=… dbname=…` form.
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://") || u.contains('=')) {
+                return Err(format!("a database is a postgres://… URL (or host=… dbname=…), not \"{}\"", redacted(u)));
             }
         }
         Ok(Database { url, replicas })
@@ -265,14 +266,28 @@ impl Database {
 
 /// A database URL without its password, for messages.
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}{}{}", &url[..s + 3], if creds.contains(':') { ":***" } else { "" }, &url[at..])
-        }
-        _ => url.to_string(),
+    if !url.contains("://") {
+        return url
+            .split_whitespace()
+            .map(|kv| if kv.starts_with("password=") { "password=***" } else { kv })
+            .collect::<Vec<_>>()
+            .join(" ");
     }
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &base[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}{}{}", &base[..s + 3], if creds.contains(':') { ":***" } else { "" }, &base[at..])
+        }
+        _ => base.to_string(),
+    };
+    if let Some(q) = query {
+        let params: Vec<&str> =
+            q.split('&').map(|kv| if kv.starts_with("password=") { "password=***" } else { kv }).collect();
+        out = format!("{out}?{}", params.join("&"));
+    }
+    out
 }
 
 impl Config {
@@ -477,6 +492,18 @@ fn read(p: &Path) -> Result<File, String> {
 #[cfg(test)]
 mod tests {
     use super::Config;
+
+    #[test]
+    fn database_passwords_never_reach_messages() {
+        assert_eq!(super::redacted("postgres://u:secret@db/x"), "postgres://u:***@db/x");
+        assert_eq!(
+            super::redacted("postgres://u@db/x?sslmode=disable&password=s"),
+            "postgres://u@db/x?sslmode=disable&password=***"
+        );
+        assert_eq!(super::redacted("host=db password=s dbname=x"), "host=db password=*** dbname=x");
+        assert!(super::Database::new("mysql://db".into(), vec![]).is_err());
+        assert!(super::Database::new("postgres://db/x".into(), vec!["host=r dbname=x".into()]).is_ok());
+    }
 
     fn load(text: &str) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
