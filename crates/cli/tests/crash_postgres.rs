@@ -245,3 +245,55 @@ fn writer(addr: &str, stop: &AtomicBool, seed: u64, tag: &str) -> (Vec<Ack>, u64
     }
     (acks, conditional, failed)
 }
+
+/// Two nodes on one database, racing: 32 conditional creates of one identifier make one
+/// resource (one 201, the rest 200), and 16 updates with the same If-Match have one winner
+/// (one 200, the rest 412), whichever node each request reaches.
+#[test]
+fn races_across_two_nodes_have_one_winner() {
+    let Some(cluster) = tsunagu_store_postgres::throwaway::Cluster::start(false) else { return };
+    let url = cluster.url(&cluster.create_database());
+    let dir = tempfile::tempdir().unwrap();
+    let addrs: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let mut nodes: Vec<Server> =
+        addrs.iter().enumerate().map(|(i, a)| start_node(&dir.path().join(format!("n{i}")), a, &url)).collect();
+    for (a, n) in addrs.iter().zip(nodes.iter_mut()) {
+        wait_ready(a, n);
+    }
+    let addrs = &addrs;
+    let race = |n: usize, request: &(dyn Fn(&str) -> u16 + Sync)| -> Vec<u16> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n).map(|i| s.spawn(move || request(&addrs[i % 2]))).collect();
+            let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            statuses.sort();
+            statuses
+        })
+    };
+    let body = serde_json::json!({"resourceType": "Patient", "identifier": [{"system": "urn:x", "value": "race"}]});
+    let statuses = race(32, &|addr| {
+        common::http_with(
+            addr,
+            "POST",
+            "/Patient",
+            Some(&body.to_string()),
+            &[("If-None-Exist", "identifier=urn:x|race")],
+        )
+        .unwrap()
+        .0
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 201), "{statuses:?}");
+    let (_, _, found) = http(&addrs[1], "GET", "/Patient?identifier=urn:x|race", None).unwrap();
+    let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
+    assert_eq!(found["entry"].as_array().map_or(0, Vec::len), 1);
+    let id = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    let update = serde_json::json!({"resourceType": "Patient", "id": id, "active": true});
+    let statuses = race(16, &|addr| {
+        common::http_with(addr, "PUT", &format!("/Patient/{id}"), Some(&update.to_string()), &[("If-Match", "W/\"1\"")])
+            .unwrap()
+            .0
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 412), "{statuses:?}");
+    eprintln!("two nodes: 32 conditional creates made 1 resource; 16 If-Match updates had 1 winner");
+}
