@@ -80,6 +80,11 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     bar.finish_and_clear();
     // Closing the store copies the rest of the WAL into the database: part of the load.
     drop(fhir);
+    // PostgreSQL plans searches from statistics: refreshed for what was just loaded.
+    if let Some(db) = &cfg.database {
+        let pg = tsunagu_store_postgres::PostgresConfig::new(&db.url);
+        tsunagu_store_postgres::PostgresStore::open(&pg).and_then(|s| s.analyze()).map_err(|e| e.to_string())?;
+    }
     let secs = start.elapsed().as_secs_f64();
     for (name, why) in &failures {
         eprintln!("failed: {name}: {why}");
