@@ -326,6 +326,8 @@ impl Interactions {
                     .into());
             }
         }
+        let max_steps = self.config.limits.max_search_steps;
+        q.max_steps = (max_steps > 0).then_some(max_steps as u64);
         let page = self.store.search(q)?;
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
@@ -336,7 +338,9 @@ impl Interactions {
         let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
         if page.more {
             let next = if q.sort.is_empty() {
-                page.resources.last().map(|last| format!("_cursor={}", last.seq))
+                // A page the cost ceiling cut short goes on after the last resource it
+                // looked at, not the last it found.
+                page.resume_after.or(page.resources.last().map(|last| last.seq)).map(|seq| format!("_cursor={seq}"))
             } else {
                 // No link a client could follow only to be refused past max_search_offset.
                 let next = q.offset + q.count;
@@ -355,6 +359,20 @@ impl Interactions {
         let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, &ctx.caller)?;
         for v in &included {
             entries.push(search_entry(v, ctx, "include")?);
+        }
+        if page.resume_after.is_some() {
+            let oo = crate::outcome::information(
+                &format!(
+                    "This page stopped early at the limit max_search_steps = {max_steps}: it may hold fewer \
+                     entries than _count; the next link continues the search where it stopped"
+                ),
+                &format!(
+                    "このページは上限 max_search_steps = {max_steps} で打ち切られたため、_count より少ない件数の\
+                     ことがあります。next リンクで打ち切った位置から検索を続けられます"
+                ),
+                ctx.lang,
+            );
+            entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
         }
         Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
     }
@@ -614,10 +632,12 @@ impl Interactions {
                         negate: false,
                     })
                     .collect();
+                let max_steps = self.config.limits.max_search_steps;
                 let q = SearchQuery {
                     resource_type: Some(inc.source_type.clone()),
                     clauses: vec![Clause { any }],
                     count: MAX_INCLUDED,
+                    max_steps: (max_steps > 0).then_some(max_steps as u64),
                     ..Default::default()
                 };
                 for found in self.store.search(&q)?.resources {
