@@ -306,28 +306,8 @@ impl Interactions {
         self.confine(&ctx.caller, &mut parsed.query, confined_to)?;
         let q = &mut parsed.query;
         q.clauses.extend(extra);
-        q.count = self.page_size(params)?;
-        let summary_count = params.get("_summary") == Some("count");
-        if summary_count {
-            q.count = 0;
-        }
-        q.total = summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
-        let bad_cursor =
-            || InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です");
-        if let Some(c) = params.get("_cursor") {
-            q.after_seq = Some(c.parse().map_err(|_| bad_cursor())?);
-        }
-        if let Some(o) = params.get("_offset") {
-            q.offset = o.parse().map_err(|_| bad_cursor())?;
-            let max = self.config.limits.max_search_offset;
-            if q.offset > max {
-                return Err(tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::SearchOffset, max)
-                    .found(q.offset)
-                    .into());
-            }
-        }
+        self.page_of(q, params)?;
         let max_steps = self.config.limits.max_search_steps;
-        q.max_steps = (max_steps > 0).then_some(max_steps as u64);
         let page = self.store.search(q)?;
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
@@ -375,6 +355,45 @@ impl Interactions {
             entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
         }
         Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
+    }
+
+    /// Sets the paging of a parsed query from the request (`_count`, `_summary=count`,
+    /// `_total`, `_cursor`, `_offset`) and its cost ceiling.
+    fn page_of(&self, q: &mut SearchQuery, params: &SearchParams) -> Result<(), InteractionError> {
+        q.count = self.page_size(params)?;
+        let summary_count = params.get("_summary") == Some("count");
+        if summary_count {
+            q.count = 0;
+        }
+        q.total = summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
+        let bad_cursor =
+            || InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です");
+        if let Some(c) = params.get("_cursor") {
+            q.after_seq = Some(c.parse().map_err(|_| bad_cursor())?);
+        }
+        if let Some(o) = params.get("_offset") {
+            q.offset = o.parse().map_err(|_| bad_cursor())?;
+            let max = self.config.limits.max_search_offset;
+            if q.offset > max {
+                return Err(tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::SearchOffset, max)
+                    .found(q.offset)
+                    .into());
+            }
+        }
+        let max_steps = self.config.limits.max_search_steps;
+        q.max_steps = (max_steps > 0).then_some(max_steps as u64);
+        Ok(())
+    }
+
+    /// The store query one page of a type-level or system-level search by an operator runs
+    /// (for `tsunagu explain`): parsed, paged and with its ceiling as the search would.
+    pub fn search_query(&self, ty: Option<&str>, params: &SearchParams) -> Result<SearchQuery, InteractionError> {
+        if let Some(t) = ty {
+            self.known_type(t)?;
+        }
+        let mut parsed = self.build_query(ty, params, false, "http://localhost")?;
+        self.page_of(&mut parsed.query, params)?;
+        Ok(parsed.query)
     }
 
     /// `_contained=true|both`: contained resources of type `ty` that match, found by
