@@ -16,10 +16,15 @@ const LOINC: &str = "http://loinc.org";
 const CEILING: usize = 5_000;
 
 /// 40 patients with 100 Observations each (codes `common`, every third `other`), three
-/// `rare` ones, in a store whose searches have at most `max_steps` steps per page.
+/// `rare` ones, in a store whose searches have at most `max_steps` steps per page (none and
+/// no walks when 0: the reference).
 fn loaded(max_steps: usize) -> (tempfile::TempDir, Interactions) {
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    if max_steps == 0 {
+        // The reference: the general plans alone, no walk of any kind.
+        store.set_sort_walk(None);
+    }
     let mut config = InteractionConfig::default();
     config.limits.max_search_steps = max_steps;
     let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), config);

@@ -195,9 +195,11 @@ impl SqliteStore {
         })
     }
 
-    /// From how many estimated matches on a `_sort` page is found by walking the first sort
-    /// key's index (`sqlite_sort`; 2,000 unless set), or never (`None`): for tests and
-    /// benchmarks that compare that plan with the general one on the same data.
+    /// From how many estimated matches a page is found by a walk (a `_sort` page by walking
+    /// the first sort key's index, `sqlite_sort`; a page in write order by walking the
+    /// resources testing their index records, `dense_walk`; 2,000 unless set), or never
+    /// (`None`): for tests and benchmarks that compare those plans with the general one on
+    /// the same data.
     pub fn set_sort_walk(&self, min_matches: Option<u64>) {
         self.sort_walk.set(min_matches);
     }
@@ -459,6 +461,9 @@ fn ceilinged_page(
     walk: &crate::sqlite_sort::SortWalk,
     budget: &crate::sqlite_budget::Budget<'_>,
 ) -> Result<SearchPage, StoreError> {
+    if let Some(page) = dense_walk(c, q, walk, budget)? {
+        return Ok(page);
+    }
     let first = planned_page(c, q, walk, budget);
     match first {
         Err(e) if crate::sqlite_budget::interrupted(&e) => {}
@@ -481,6 +486,44 @@ fn ceilinged_page(
     let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
     let stopped = !full && !walked.finished;
     Ok(SearchPage { resources, total: None, more: full || stopped, resume_after: walked.last.filter(|_| stopped) })
+}
+
+/// Steps a write-order walk may take before the general plan answers instead.
+const DENSE_WALK_STEPS: u64 = 250_000;
+
+/// A page in write order whose every condition matches many resources, found by walking the
+/// type's resources from the cursor and testing each one's index record
+/// (`sqlite_budget::write_order_walk`): matches are dense, so the page fills after a few
+/// times its size, where the general plan first collects every match of each condition
+/// (`status=final&category=laboratory`, `code:missing=false`: hundreds of thousands). The
+/// walk gets [`DENSE_WALK_STEPS`]; when the conditions together turn out rare it gives way
+/// to the general plan. Tried from the same estimate as the sort walk, and never when that
+/// is switched off (`SqliteStore::set_sort_walk(None)`, which tests compare with).
+fn dense_walk(
+    c: &Connection,
+    q: &SearchQuery,
+    walk: &crate::sqlite_sort::SortWalk,
+    budget: &crate::sqlite_budget::Budget<'_>,
+) -> Result<Option<SearchPage>, StoreError> {
+    let min = walk.min_matches();
+    if !q.sort.is_empty() || q.total || q.count == 0 || q.resource_type.is_none() || min == i64::MAX {
+        return Ok(None);
+    }
+    if crate::sqlite_query::driver(q).is_some() || crate::sqlite_has::fewest_matches(c, q, min)? < min {
+        return Ok(None);
+    }
+    budget.limit_to(DENSE_WALK_STEPS);
+    let walked = crate::sqlite_budget::write_order_walk(c, q);
+    budget.reset();
+    let walked = walked?;
+    let full = walked.seqs.len() > q.count;
+    if !full && !walked.finished {
+        crate::sqlite_trace::plan(|| format!("dense write-order walk gave up after {DENSE_WALK_STEPS} steps"));
+        return Ok(None);
+    }
+    crate::sqlite_trace::plan(|| "dense write-order walk: each resource's index record tested".into());
+    let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
+    Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None }))
 }
 
 /// The page by the plan the query's shape chooses.

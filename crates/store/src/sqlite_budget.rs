@@ -63,6 +63,13 @@ impl<'c> Budget<'c> {
         self.left.store(self.max_calls, Ordering::Relaxed);
     }
 
+    /// A ceiling of `steps` from here on (never above the page's own); [`Budget::reset`]
+    /// gives the page's back.
+    pub(crate) fn limit_to(&self, steps: u64) {
+        let calls = i64::try_from(steps / STEPS_PER_CALL as u64).unwrap_or(i64::MAX).max(1);
+        self.left.store(calls.min(self.max_calls), Ordering::Relaxed);
+    }
+
     /// No ceiling from here on (fetching the bodies of a page already chosen).
     pub(crate) fn lift(&self) {
         self.left.store(i64::MAX, Ordering::Relaxed);

@@ -69,6 +69,11 @@ impl SortWalk {
         self.min_matches.store(n, Ordering::Relaxed);
     }
 
+    /// The estimated matches from which walks are tried (`i64::MAX`: never).
+    pub(crate) fn min_matches(&self) -> i64 {
+        self.min_matches.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn pages(&self) -> u64 {
         self.pages.load(Ordering::Relaxed)
     }
