@@ -491,7 +491,8 @@ fn ceilinged_page(
 /// Steps a write-order walk may take before the general plan answers instead.
 const DENSE_WALK_STEPS: u64 = 250_000;
 
-/// A page in write order whose every condition matches many resources, found by walking the
+/// A page in write order whose every countable condition matches many resources (and which
+/// has one), found by walking the
 /// type's resources from the cursor and testing each one's index record
 /// (`sqlite_budget::write_order_walk`): matches are dense, so the page fills after a few
 /// times its size, where the general plan first collects every match of each condition
@@ -509,8 +510,19 @@ fn dense_walk(
     if !q.sort.is_empty() || q.total || q.count == 0 || q.resource_type.is_none() || min == i64::MAX {
         return Ok(None);
     }
-    if crate::sqlite_query::driver(q).is_some() || crate::sqlite_has::fewest_matches(c, q, min)? < min {
+    if crate::sqlite_query::driver(q).is_some() {
         return Ok(None);
+    }
+    // Only on evidence: a query none of whose conditions can be counted (a chain, `_has`)
+    // may match nothing.
+    // The estimate is capped (`min` rows per condition): outside the ceiling, so that a
+    // small one cannot stop it.
+    budget.lift();
+    let estimate = crate::sqlite_has::estimate(c, q, min);
+    budget.reset();
+    match estimate? {
+        Some(n) if n as i64 >= min => {}
+        _ => return Ok(None),
     }
     budget.limit_to(DENSE_WALK_STEPS);
     let walked = crate::sqlite_budget::write_order_walk(c, q);
