@@ -570,6 +570,15 @@ fn json_string_array(items: &[&str]) -> String {
 /// `SELECT COUNT(*)` of the index rows matching a clause that is one positive index
 /// condition, stopping at `cap`: a cheap bound on how many resources the clause allows.
 pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    if let [Condition::Missing { param, kind, missing: false }] = c.any.as_slice() {
+        // `:missing=false`: the resources with a row of the parameter.
+        values.push(V::Text(ty.to_string()));
+        values.push(V::Text(param.clone()));
+        return Some(format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? LIMIT {cap})",
+            table(*kind)
+        ));
+    }
     let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
     values.push(V::Text(ty.to_string()));
     values.push(V::Text(param.clone()));
