@@ -15,6 +15,7 @@ mod bench_search;
 mod bench_tx;
 mod check_cmd;
 mod config;
+mod explain_cmd;
 mod fhirpath_cmd;
 mod import;
 mod jp_cmd;
@@ -141,6 +142,17 @@ enum Command {
         /// Skip the base-structure check (trusted data only).
         #[arg(long)]
         no_check: bool,
+    },
+    /// Shows how the store answers one search page: the plan taken (sort walk, driven
+    /// index, general SQL), SQLite's EXPLAIN QUERY PLAN of each statement, the estimate,
+    /// steps and rows examined, what came back and the time. E.g.
+    /// `tsunagu explain 'Observation?code=http://loinc.org|8302-2&_sort=date'`.
+    Explain {
+        /// The search: `Type?params` (or `?params` for a system-level search).
+        search: String,
+        /// Run without the max_search_steps ceiling (see what the page would cost).
+        #[arg(long)]
+        no_ceiling: bool,
     },
     /// Rebuild every search index from the stored resources (resumable: an interrupted
     /// run continues where it stopped unless --restart is given).
@@ -360,6 +372,7 @@ fn main() {
         Command::Bench { which } => bench::run(&cfg, which),
         Command::Validate { files, profiles, packages } => validate_cmd::run(&cfg, &files, &profiles, &packages),
         Command::Reindex { restart, batch } => reindex_cmd::run(&cfg, restart, batch.max(1)),
+        Command::Explain { search, no_ceiling } => explain_cmd::run(&cfg, &search, no_ceiling),
         Command::View { action: ViewAction::Run { view, files, format, out } } => {
             view_cmd::run(&cfg, &view, &files, &format, out.as_deref())
         }

@@ -111,7 +111,7 @@ pub enum InteractionError {
     #[error("transaction entry {index} failed: {source}")]
     Entry { index: usize, source: Box<InteractionError> },
     #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A terminology operation failed (unknown code system, bad parameters, too costly).
     #[error("terminology: {0}")]
     Terminology(#[from] tsunagu_terminology::TerminologyError),
@@ -178,7 +178,9 @@ impl InteractionError {
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes | tsunagu_limits::Limit::BodyValues => 413,
                 tsunagu_limits::Limit::HeaderBytes => 431,
-                tsunagu_limits::Limit::ExpansionSize | tsunagu_limits::Limit::ViewRows => 422,
+                tsunagu_limits::Limit::ExpansionSize
+                | tsunagu_limits::Limit::ViewRows
+                | tsunagu_limits::Limit::SearchSteps => 422,
                 _ => 400,
             },
             InteractionError::Entry { source, .. } => source.status(),
@@ -327,5 +329,33 @@ mod tests {
         assert_eq!(Lang::from_accept_language(Some("en-US,ja;q=0.5")), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("fr, ja-JP;q=0.9")), Lang::Ja);
         assert_eq!(Lang::from_accept_language(Some("fr")), Lang::En);
+    }
+}
+
+impl From<StoreError> for InteractionError {
+    /// A search past its cost ceiling is the `max_search_steps` limit, naming what could
+    /// not be answered within it and what to do instead.
+    fn from(e: StoreError) -> Self {
+        use tsunagu_limits::{Limit, LimitExceeded};
+        use tsunagu_store::CostlyPart;
+        let StoreError::TooCostly { part, max_steps } = e else { return InteractionError::Store(e) };
+        let max = usize::try_from(max_steps).unwrap_or(usize::MAX);
+        let limit = LimitExceeded::new(Limit::SearchSteps, max);
+        InteractionError::Limit(match part {
+            CostlyPart::Total => limit.at("_total").hint(
+                "Counting every match costs too much: leave out _total or add a more selective search parameter",
+                "全件の計数は負荷が大きすぎます。_total を外すか、より絞り込める検索パラメータを加えてください",
+            ),
+            CostlyPart::Sort => limit.at("_sort").hint(
+                "Sorting these matches costs too much: add a more selective search parameter (a code, subject or \
+                 date range), or leave out _sort (pages in write order continue by their next link)",
+                "この条件での並べ替えは負荷が大きすぎます。より絞り込める検索パラメータ（コード、対象者、日付の範囲など）\
+                 を加えるか、_sort を外してください（書き込み順のページは next リンクで続きを取得できます）",
+            ),
+            CostlyPart::Conditions => limit.at("search parameters").hint(
+                "A condition of this search costs too much to start: add a more selective search parameter",
+                "この検索の条件は開始するだけで負荷が大きすぎます。より絞り込める検索パラメータを加えてください",
+            ),
+        })
     }
 }

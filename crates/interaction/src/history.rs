@@ -67,8 +67,10 @@ impl Interactions {
             })?),
         };
         for (k, _) in &params.pairs {
-            if !matches!(k.as_str(), "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list")
-                && ctx.strict
+            if !matches!(
+                k.as_str(),
+                "_count" | "_since" | "_at" | "_cursor" | "_format" | "_pretty" | "_list" | "_total"
+            ) && ctx.strict
             {
                 return Err(InteractionError::bad_request(
                     format!("history does not take the parameter '{k}'"),
@@ -80,7 +82,11 @@ impl Interactions {
         let mut versions = self.store.history(&q)?;
         let full_page = versions.len() == count && count > 0;
         let last_seq = versions.last().map(|v| v.seq);
-        let total = if whole { Some(self.store.history_count(&q)?) } else { None };
+        // Counting every version of a type or the system reads them all: only when asked
+        // (`_total`). One resource's versions are few.
+        let total_asked = matches!(params.get("_total"), Some("accurate") | Some("estimate"))
+            || matches!(q.scope, HistoryScope::Instance(..));
+        let total = if whole && total_asked { Some(self.store.history_count(&q)?) } else { None };
         if !whole {
             versions.retain(|v| self.may_see_version(caller, Permission::Read, v));
         }

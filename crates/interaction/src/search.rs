@@ -306,6 +306,60 @@ impl Interactions {
         self.confine(&ctx.caller, &mut parsed.query, confined_to)?;
         let q = &mut parsed.query;
         q.clauses.extend(extra);
+        self.page_of(q, params)?;
+        let max_steps = self.config.limits.max_search_steps;
+        let page = self.store.search(q)?;
+        let path = path.unwrap_or_else(|| match ty {
+            Some(t) => format!("{}/{t}", ctx.base),
+            None => ctx.base.clone(),
+        });
+        let query = params.without_paging();
+        let sep = if query.is_empty() { "" } else { "&" };
+        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        if page.more {
+            let next = if q.sort.is_empty() {
+                // A page the cost ceiling cut short goes on after the last resource it
+                // looked at, not the last it found.
+                page.resume_after.or(page.resources.last().map(|last| last.seq)).map(|seq| format!("_cursor={seq}"))
+            } else {
+                // No link a client could follow only to be refused past max_search_offset.
+                let next = q.offset + q.count;
+                (next <= self.config.limits.max_search_offset).then(|| format!("_offset={next}"))
+            };
+            if let Some(next) = next {
+                links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}{next}") }));
+            }
+        }
+        if !q.sort.is_empty() && q.offset > 0 {
+            let prev = q.offset.saturating_sub(q.count);
+            links.push(json!({ "relation": "previous", "url": format!("{path}?{query}{sep}_offset={prev}") }));
+        }
+        let mut entries: Vec<Value> =
+            page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
+        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, &ctx.caller)?;
+        for v in &included {
+            entries.push(search_entry(v, ctx, "include")?);
+        }
+        if page.resume_after.is_some() {
+            let oo = crate::outcome::information(
+                &format!(
+                    "This page stopped early at the limit max_search_steps = {max_steps}: it may hold fewer \
+                     entries than _count; the next link continues the search where it stopped"
+                ),
+                &format!(
+                    "このページは上限 max_search_steps = {max_steps} で打ち切られたため、_count より少ない件数の\
+                     ことがあります。next リンクで打ち切った位置から検索を続けられます"
+                ),
+                ctx.lang,
+            );
+            entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
+        }
+        Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
+    }
+
+    /// Sets the paging of a parsed query from the request (`_count`, `_summary=count`,
+    /// `_total`, `_cursor`, `_offset`) and its cost ceiling.
+    fn page_of(&self, q: &mut SearchQuery, params: &SearchParams) -> Result<(), InteractionError> {
         q.count = self.page_size(params)?;
         let summary_count = params.get("_summary") == Some("count");
         if summary_count {
@@ -326,37 +380,20 @@ impl Interactions {
                     .into());
             }
         }
-        let page = self.store.search(q)?;
-        let path = path.unwrap_or_else(|| match ty {
-            Some(t) => format!("{}/{t}", ctx.base),
-            None => ctx.base.clone(),
-        });
-        let query = params.without_paging();
-        let sep = if query.is_empty() { "" } else { "&" };
-        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
-        if page.more {
-            let next = if q.sort.is_empty() {
-                page.resources.last().map(|last| format!("_cursor={}", last.seq))
-            } else {
-                // No link a client could follow only to be refused past max_search_offset.
-                let next = q.offset + q.count;
-                (next <= self.config.limits.max_search_offset).then(|| format!("_offset={next}"))
-            };
-            if let Some(next) = next {
-                links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}{next}") }));
-            }
+        let max_steps = self.config.limits.max_search_steps;
+        q.max_steps = (max_steps > 0).then_some(max_steps as u64);
+        Ok(())
+    }
+
+    /// The store query one page of a type-level or system-level search by an operator runs
+    /// (for `tsunagu explain`): parsed, paged and with its ceiling as the search would.
+    pub fn search_query(&self, ty: Option<&str>, params: &SearchParams) -> Result<SearchQuery, InteractionError> {
+        if let Some(t) = ty {
+            self.known_type(t)?;
         }
-        if !q.sort.is_empty() && q.offset > 0 {
-            let prev = q.offset.saturating_sub(q.count);
-            links.push(json!({ "relation": "previous", "url": format!("{path}?{query}{sep}_offset={prev}") }));
-        }
-        let mut entries: Vec<Value> =
-            page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
-        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, &ctx.caller)?;
-        for v in &included {
-            entries.push(search_entry(v, ctx, "include")?);
-        }
-        Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
+        let mut parsed = self.build_query(ty, params, false, "http://localhost")?;
+        self.page_of(&mut parsed.query, params)?;
+        Ok(parsed.query)
     }
 
     /// `_contained=true|both`: contained resources of type `ty` that match, found by
@@ -614,10 +651,12 @@ impl Interactions {
                         negate: false,
                     })
                     .collect();
+                let max_steps = self.config.limits.max_search_steps;
                 let q = SearchQuery {
                     resource_type: Some(inc.source_type.clone()),
                     clauses: vec![Clause { any }],
                     count: MAX_INCLUDED,
+                    max_steps: (max_steps > 0).then_some(max_steps as u64),
                     ..Default::default()
                 };
                 for found in self.store.search(&q)?.resources {

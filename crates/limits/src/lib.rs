@@ -61,6 +61,11 @@ pub struct Limits {
     pub max_search_offset: usize,
     /// Words (or quoted phrases) in one `_text` / `_content` value.
     pub max_text_terms: usize,
+    /// Work one search page may do in the store, in SQLite virtual-machine steps (a row
+    /// read from an index costs about 3, a condition probed for it 10–20 more): past it, a
+    /// page in write order stops where it got to and links to the rest; a sorted page,
+    /// `_total` or a condition too costly to start answers 422 instead. 0: no ceiling.
+    pub max_search_steps: usize,
 
     // --- Terminology ---
     /// Value sets importing value sets (`compose.include.valueSet`), counted in levels.
@@ -100,6 +105,7 @@ impl Default for Limits {
             max_include_iterations: 4,
             max_search_offset: 100_000,
             max_text_terms: 32,
+            max_search_steps: 5_000_000,
             max_value_set_import_depth: 10,
             max_expansion_size: 10_000,
             max_regex_bytes: 1024 * 1024,
@@ -124,6 +130,7 @@ pub enum Limit {
     IncludeIterations,
     SearchOffset,
     TextTerms,
+    SearchSteps,
     ValueSetImportDepth,
     ExpansionSize,
     RegexBytes,
@@ -146,6 +153,7 @@ impl Limit {
             Limit::IncludeIterations => "max_include_iterations",
             Limit::SearchOffset => "max_search_offset",
             Limit::TextTerms => "max_text_terms",
+            Limit::SearchSteps => "max_search_steps",
             Limit::ValueSetImportDepth => "max_value_set_import_depth",
             Limit::ExpansionSize => "max_expansion_size",
             Limit::RegexBytes => "max_regex_bytes",
@@ -170,6 +178,7 @@ impl Limit {
             }
             Limit::SearchOffset => ("_offset of a search", "検索の _offset"),
             Limit::TextTerms => ("words in one _text or _content value", "1つの _text・_content の値の語数"),
+            Limit::SearchSteps => ("work of one search page in the store", "1ページの検索でストアが行う処理量"),
             Limit::ValueSetImportDepth => {
                 ("levels of value sets importing value sets", "ValueSet の取り込み（compose.include.valueSet）の深さ")
             }
@@ -194,6 +203,7 @@ impl Limit {
             Limit::IncludeIterations => limits.max_include_iterations,
             Limit::SearchOffset => limits.max_search_offset,
             Limit::TextTerms => limits.max_text_terms,
+            Limit::SearchSteps => limits.max_search_steps,
             Limit::ValueSetImportDepth => limits.max_value_set_import_depth,
             Limit::ExpansionSize => limits.max_expansion_size,
             Limit::RegexBytes => limits.max_regex_bytes,
@@ -213,11 +223,13 @@ pub struct LimitExceeded {
     pub found: Option<usize>,
     /// Where in the request (`Patient.name[0]`, a parameter name), when it helps.
     pub at: Option<String>,
+    /// What the client can do instead, in English and Japanese, when there is advice.
+    pub hint: Option<(String, String)>,
 }
 
 impl LimitExceeded {
     pub fn new(limit: Limit, max: usize) -> Self {
-        LimitExceeded { limit, max, found: None, at: None }
+        LimitExceeded { limit, max, found: None, at: None, hint: None }
     }
 
     pub fn found(mut self, found: usize) -> Self {
@@ -230,6 +242,11 @@ impl LimitExceeded {
         self
     }
 
+    pub fn hint(mut self, en: impl Into<String>, ja: impl Into<String>) -> Self {
+        self.hint = Some((en.into(), ja.into()));
+        self
+    }
+
     pub fn message_en(&self) -> String {
         let (what, _) = self.limit.describe();
         let mut s = format!("The request goes past the limit {} = {} ({what})", self.limit.key(), self.max);
@@ -238,6 +255,9 @@ impl LimitExceeded {
         }
         if let Some(at) = &self.at {
             s.push_str(&format!(" at {at}"));
+        }
+        if let Some((en, _)) = &self.hint {
+            s.push_str(&format!(". {en}"));
         }
         s
     }
@@ -250,6 +270,9 @@ impl LimitExceeded {
         }
         if let Some(at) = &self.at {
             s.push_str(&format!("（場所: {at}）"));
+        }
+        if let Some((_, ja)) = &self.hint {
+            s.push_str(&format!("。{ja}"));
         }
         s
     }

@@ -56,6 +56,10 @@ async fn create_read_vread_update_delete_history() {
 
     // Type and system history see it too.
     let th = json(s.get("Patient/_history").await).await;
+    assert_eq!(th["entry"].as_array().unwrap().len(), 3);
+    // Type and system history count every version only when asked.
+    assert!(th.get("total").is_none(), "{th}");
+    let th = json(s.get("Patient/_history?_total=accurate").await).await;
     assert_eq!(th["total"], 3);
     let sh = json(s.get("_history?_count=1").await).await;
     assert_eq!(sh["entry"].as_array().unwrap().len(), 1);

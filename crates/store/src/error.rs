@@ -11,6 +11,10 @@ pub enum StoreError {
     /// A stored body could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A search would cost more than its `max_steps` and cannot stop early (sorted, or
+    /// counting its matches), or found nothing it could answer within them.
+    #[error("the search costs more than {max_steps} steps ({part:?})")]
+    TooCostly { part: CostlyPart, max_steps: u64 },
     /// Raised by a write closure to roll the transaction back; the caller keeps the reason.
     #[error("transaction aborted")]
     Aborted,
@@ -23,4 +27,15 @@ pub enum StoreError {
     /// or may not have been applied.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+}
+
+/// What made a search too costly to answer within its step ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostlyPart {
+    /// `_total`: counting every match.
+    Total,
+    /// `_sort`: ordering the matches.
+    Sort,
+    /// The conditions themselves: nothing could be examined within the ceiling.
+    Conditions,
 }

@@ -15,22 +15,25 @@ mod query;
 mod snapshot;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_budget;
 mod sqlite_checkpoint;
 mod sqlite_has;
 mod sqlite_index;
 mod sqlite_pinned;
 mod sqlite_query;
 mod sqlite_record;
+mod sqlite_rows;
 mod sqlite_sort;
+mod sqlite_trace;
 
 pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};
-pub use error::StoreError;
+pub use error::{CostlyPart, StoreError};
 pub use query::{
     Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
     SortKey, SortParam, SystemMatch, Test,
 };
 pub use snapshot::{IndexRowDiff, IndexTableComparison, Snapshot, UnreadableRow};
-pub use sqlite::{SqliteStore, SyncMode};
+pub use sqlite::{Explain, ExplainedStatement, SqliteStore, SyncMode};
 
 /// One stored version of a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]

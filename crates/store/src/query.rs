@@ -75,6 +75,10 @@ pub struct SearchQuery {
     pub offset: usize,
     /// Also count all matches.
     pub total: bool,
+    /// Most work (SQLite virtual-machine steps) the page may cost; `None`: unbounded. Past
+    /// it a page in write order (no sort, no total) stops early and says where
+    /// ([`SearchPage::resume_after`]); anything else is [`crate::StoreError::TooCostly`].
+    pub max_steps: Option<u64>,
 }
 
 /// Any of the conditions holds (a comma-separated parameter value).
@@ -229,6 +233,9 @@ pub struct SearchPage {
     pub total: Option<u64>,
     /// Whether more matches follow this page.
     pub more: bool,
+    /// Set when the page stopped early at `max_steps`: everything up to this `seq` has been
+    /// looked at, so the next page continues after it (not after its last resource).
+    pub resume_after: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

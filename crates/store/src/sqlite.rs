@@ -108,6 +108,48 @@ pub struct SqliteStore {
 }
 
 const MAX_IDLE_READERS: usize = 32;
+/// How far `explain` counts the most selective condition's index rows.
+const EXPLAIN_ESTIMATE_CAP: i64 = 1_000_000;
+
+/// How one search page was answered ([`SqliteStore::explain`]).
+#[derive(Debug)]
+pub struct Explain {
+    /// The plans taken, in order (a sort walk may give way to the general plan, a plan
+    /// stopped by the ceiling to the write-order walk).
+    pub plans: Vec<String>,
+    pub statements: Vec<ExplainedStatement>,
+    /// The fewest index rows of any single plain condition (the estimate plans are chosen
+    /// by), counted up to 1,000,000; `None` when no condition can be counted that way.
+    pub estimate: Option<u64>,
+    /// SQLite virtual-machine steps the page took (to the nearest thousand).
+    pub steps: u64,
+    /// Rows the store's own walks (sort walk, write-order walk) looked at.
+    pub examined: u64,
+    /// The page, or why there is none (the ceiling, say).
+    pub page: Result<SearchPage, StoreError>,
+    pub elapsed: std::time::Duration,
+}
+
+/// One statement a search ran, its bound values and SQLite's plan for it.
+#[derive(Debug)]
+pub struct ExplainedStatement {
+    pub sql: String,
+    pub values: Vec<String>,
+    /// `EXPLAIN QUERY PLAN` rows, indented by depth.
+    pub query_plan: Vec<String>,
+}
+
+fn show_value(v: &rusqlite::types::Value) -> String {
+    use rusqlite::types::Value as V;
+    match v {
+        V::Null => "NULL".into(),
+        V::Integer(n) => n.to_string(),
+        V::Real(f) => f.to_string(),
+        V::Text(t) if t.len() > 200 => format!("'{}…'", t.chars().take(200).collect::<String>()),
+        V::Text(t) => format!("'{t}'"),
+        V::Blob(b) => format!("<{} bytes>", b.len()),
+    }
+}
 pub(crate) const COLUMNS: &str = "type, id, version, last_updated, deleted, method, body, seq";
 
 impl SqliteStore {
@@ -153,9 +195,11 @@ impl SqliteStore {
         })
     }
 
-    /// From how many estimated matches on a `_sort` page is found by walking the first sort
-    /// key's index (`sqlite_sort`; 2,000 unless set), or never (`None`): for tests and
-    /// benchmarks that compare that plan with the general one on the same data.
+    /// From how many estimated matches a page is found by a walk (a `_sort` page by walking
+    /// the first sort key's index, `sqlite_sort`; a page in write order by walking the
+    /// resources testing their index records, `dense_walk`; 2,000 unless set), or never
+    /// (`None`): for tests and benchmarks that compare those plans with the general one on
+    /// the same data.
     pub fn set_sort_walk(&self, min_matches: Option<u64>) {
         self.sort_walk.set(min_matches);
     }
@@ -189,6 +233,46 @@ impl SqliteStore {
             idle.push(conn);
         }
         out
+    }
+
+    /// Runs one search page as [`Store::search`] would, recording how: the plans taken, the
+    /// statements run with SQLite's `EXPLAIN QUERY PLAN` of each, the estimate that chooses
+    /// between plans, steps, rows the store's walks examined, and the time (`tsunagu explain`).
+    pub fn explain(&self, q: &SearchQuery) -> Result<Explain, StoreError> {
+        self.with_reader(|c| {
+            let estimate = crate::sqlite_has::estimate(c, q, EXPLAIN_ESTIMATE_CAP)?;
+            crate::sqlite_trace::start();
+            let started = std::time::Instant::now();
+            let page = search_on(c, q, &self.sort_walk);
+            let elapsed = started.elapsed();
+            let trace = crate::sqlite_trace::take();
+            let mut statements = Vec::new();
+            for (sql, values) in trace.statements {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(3)?))
+                })?;
+                let rows: Vec<(i64, i64, String)> = rows.collect::<Result<_, _>>()?;
+                let mut depth: Vec<(i64, usize)> = Vec::new();
+                let mut plan = Vec::new();
+                for (id, parent, detail) in rows {
+                    let d = depth.iter().find(|(i, _)| *i == parent).map_or(0, |(_, d)| d + 1);
+                    depth.push((id, d));
+                    plan.push(format!("{}{detail}", "  ".repeat(d)));
+                }
+                let values = values.iter().map(show_value).collect();
+                statements.push(ExplainedStatement { sql, values, query_plan: plan });
+            }
+            Ok(Explain {
+                plans: trace.plans,
+                statements,
+                estimate,
+                steps: trace.steps,
+                examined: trace.examined,
+                page,
+                elapsed,
+            })
+        })
     }
 
     /// Runs SQLite's own integrity check; `Ok(())` when the database is sound.
@@ -355,65 +439,171 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 }
 
-/// One page of a search on connection `c` (a pooled reader or a pinned view).
+/// One page of a search on connection `c` (a pooled reader or a pinned view), within the
+/// query's cost ceiling (`sqlite_budget`).
 pub(crate) fn search_on(
     c: &Connection,
     q: &SearchQuery,
     walk: &crate::sqlite_sort::SortWalk,
 ) -> Result<SearchPage, StoreError> {
     crate::sqlite_has::with_plans(c, q, || {
-        let mut values = Vec::new();
-        let filter = where_clause(q, "r", &mut values);
-        let total = if q.total {
-            let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
-            let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
-            Some(n as u64)
-        } else {
-            None
-        };
-        if q.count == 0 {
-            return Ok(SearchPage { resources: Vec::new(), total, more: false });
-        }
-        let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
-        let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
-        let sql = if let Some(d) = driven {
-            let mut dvalues = d.values;
-            let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
-            let mut sql = format!("SELECT {cols} FROM {} AND {rest}", d.from);
-            if let Some(after) = q.after_seq {
-                sql.push_str(" AND d.seq > ?");
-                dvalues.push(rusqlite::types::Value::Integer(after));
-            }
-            // GROUP BY keeps one row per resource (two references to one target).
-            sql.push_str(&format!(" GROUP BY d.seq ORDER BY d.seq LIMIT {}", q.count + 1));
-            values = dvalues;
-            sql
-        } else if q.sort.is_empty() {
-            let mut page_filter = filter;
-            if let Some(after) = q.after_seq {
-                page_filter.push_str(" AND r.seq > ?");
-                values.push(rusqlite::types::Value::Integer(after));
-            }
-            format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
-        } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values, walk)? {
-            let more = seqs.len() > q.count;
-            let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
-            return Ok(SearchPage { resources, total, more });
-        } else {
-            let order = order_by(&q.sort, "r", &mut values);
-            format!(
-                "SELECT {cols} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
-                q.count + 1,
-                q.offset
-            )
-        };
-        let mut stmt = c.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
-        let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
-        let more = resources.len() > q.count;
-        resources.truncate(q.count);
-        Ok(SearchPage { resources, total, more })
+        let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
+        let out = ceilinged_page(c, q, walk, &budget);
+        crate::sqlite_trace::steps(budget.steps());
+        out
     })
+}
+
+/// The planned page, or where the ceiling stopped it, what can be answered.
+fn ceilinged_page(
+    c: &Connection,
+    q: &SearchQuery,
+    walk: &crate::sqlite_sort::SortWalk,
+    budget: &crate::sqlite_budget::Budget<'_>,
+) -> Result<SearchPage, StoreError> {
+    if let Some(page) = dense_walk(c, q, walk, budget)? {
+        return Ok(page);
+    }
+    let first = planned_page(c, q, walk, budget);
+    match first {
+        Err(e) if crate::sqlite_budget::interrupted(&e) => {}
+        other => return other,
+    }
+    let max_steps = q.max_steps.unwrap_or(0);
+    let part = crate::sqlite_budget::costly_part(q);
+    if part != crate::CostlyPart::Conditions || q.count == 0 {
+        return Err(StoreError::TooCostly { part, max_steps });
+    }
+    // A page in write order: walk the resources from the cursor, stopping at the ceiling.
+    crate::sqlite_trace::plan(|| "ceiling reached: write-order walk from the cursor".into());
+    budget.reset();
+    let walked = crate::sqlite_budget::write_order_walk(c, q)?;
+    budget.lift();
+    let full = walked.seqs.len() > q.count;
+    if !full && !walked.finished && walked.last.is_none() {
+        return Err(StoreError::TooCostly { part, max_steps });
+    }
+    let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
+    let stopped = !full && !walked.finished;
+    Ok(SearchPage { resources, total: None, more: full || stopped, resume_after: walked.last.filter(|_| stopped) })
+}
+
+/// Steps a write-order walk may take before the general plan answers instead.
+const DENSE_WALK_STEPS: u64 = 250_000;
+
+/// A page in write order whose every countable condition matches many resources (and which
+/// has one), found by walking the
+/// type's resources from the cursor and testing each one's index record
+/// (`sqlite_budget::write_order_walk`): matches are dense, so the page fills after a few
+/// times its size, where the general plan first collects every match of each condition
+/// (`status=final&category=laboratory`, `code:missing=false`: hundreds of thousands). The
+/// walk gets [`DENSE_WALK_STEPS`]; when the conditions together turn out rare it gives way
+/// to the general plan. Tried from the same estimate as the sort walk, and never when that
+/// is switched off (`SqliteStore::set_sort_walk(None)`, which tests compare with).
+fn dense_walk(
+    c: &Connection,
+    q: &SearchQuery,
+    walk: &crate::sqlite_sort::SortWalk,
+    budget: &crate::sqlite_budget::Budget<'_>,
+) -> Result<Option<SearchPage>, StoreError> {
+    let min = walk.min_matches();
+    if !q.sort.is_empty() || q.total || q.count == 0 || q.resource_type.is_none() || min == i64::MAX {
+        return Ok(None);
+    }
+    if crate::sqlite_query::driver(q).is_some() {
+        return Ok(None);
+    }
+    // Only on evidence: a query none of whose conditions can be counted (a chain, `_has`)
+    // may match nothing.
+    // The estimate is capped (`min` rows per condition): outside the ceiling, so that a
+    // small one cannot stop it.
+    budget.lift();
+    let estimate = crate::sqlite_has::estimate(c, q, min);
+    budget.reset();
+    match estimate? {
+        Some(n) if n as i64 >= min => {}
+        _ => return Ok(None),
+    }
+    budget.limit_to(DENSE_WALK_STEPS);
+    let walked = crate::sqlite_budget::write_order_walk(c, q);
+    budget.reset();
+    let walked = walked?;
+    let full = walked.seqs.len() > q.count;
+    if !full && !walked.finished {
+        crate::sqlite_trace::plan(|| format!("dense write-order walk gave up after {DENSE_WALK_STEPS} steps"));
+        return Ok(None);
+    }
+    crate::sqlite_trace::plan(|| "dense write-order walk: each resource's index record tested".into());
+    let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
+    Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None }))
+}
+
+/// The page by the plan the query's shape chooses.
+fn planned_page(
+    c: &Connection,
+    q: &SearchQuery,
+    walk: &crate::sqlite_sort::SortWalk,
+    budget: &crate::sqlite_budget::Budget<'_>,
+) -> Result<SearchPage, StoreError> {
+    use crate::sqlite_trace::{plan, statement};
+    let mut values = Vec::new();
+    let filter = where_clause(q, "r", &mut values);
+    let total = if q.total {
+        let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
+        plan(|| "_total: count every match".into());
+        statement(&sql, &values);
+        let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
+        Some(n as u64)
+    } else {
+        None
+    };
+    if q.count == 0 {
+        return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None });
+    }
+    let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
+    let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
+    let sql = if let Some(d) = driven {
+        plan(|| format!("driven index: the rows of clause {} in write order, the others tested on each", d.clause + 1));
+        let mut dvalues = d.values;
+        let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
+        let mut sql = format!("SELECT {cols} FROM {} AND {rest}", d.from);
+        if let Some(after) = q.after_seq {
+            sql.push_str(" AND d.seq > ?");
+            dvalues.push(rusqlite::types::Value::Integer(after));
+        }
+        // GROUP BY keeps one row per resource (two references to one target).
+        sql.push_str(&format!(" GROUP BY d.seq ORDER BY d.seq LIMIT {}", q.count + 1));
+        values = dvalues;
+        sql
+    } else if q.sort.is_empty() {
+        plan(|| "general SQL in write order".into());
+        let mut page_filter = filter;
+        if let Some(after) = q.after_seq {
+            page_filter.push_str(" AND r.seq > ?");
+            values.push(rusqlite::types::Value::Integer(after));
+        }
+        format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
+    } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values, walk)? {
+        budget.lift();
+        let more = seqs.len() > q.count;
+        let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
+        return Ok(SearchPage { resources, total, more, resume_after: None });
+    } else {
+        plan(|| "general SQL: every match sorted".into());
+        let order = order_by(&q.sort, "r", &mut values);
+        format!(
+            "SELECT {cols} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
+            q.count + 1,
+            q.offset
+        )
+    };
+    statement(&sql, &values);
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
+    let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
+    let more = resources.len() > q.count;
+    resources.truncate(q.count);
+    Ok(SearchPage { resources, total, more, resume_after: None })
 }
 
 impl Store for SqliteStore {
@@ -433,11 +623,26 @@ impl Store for SqliteStore {
     fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
         self.with_reader(|c| {
             let mut values = Vec::new();
-            let sql = format!(
-                "SELECT {COLUMNS} FROM resource r{} ORDER BY seq DESC LIMIT {}",
-                history_sql(q, &mut values),
-                q.count
-            );
+            let n = q.count;
+            let sql = if let HistoryScope::Type(_) = q.scope {
+                // One branch per (current, deleted) pair: each walks `resource_live` (type,
+                // current, deleted, seq) newest first and stops after a page, and the
+                // branches merge by `seq`. A single `type = ?` query would read and sort
+                // every version of the type for one page.
+                let branches: Vec<String> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                    .iter()
+                    .map(|(current, deleted)| {
+                        let filter = history_sql(q, &mut values);
+                        format!(
+                            "SELECT * FROM (SELECT {COLUMNS} FROM resource r{filter} AND current = {current} \
+                             AND deleted = {deleted} ORDER BY seq DESC LIMIT {n})"
+                        )
+                    })
+                    .collect();
+                format!("{} ORDER BY seq DESC LIMIT {n}", branches.join(" UNION ALL "))
+            } else {
+                format!("SELECT {COLUMNS} FROM resource r{} ORDER BY seq DESC LIMIT {n}", history_sql(q, &mut values))
+            };
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -89,3 +89,18 @@ pub(crate) fn fewest_matches_except(
     }
     Ok(fewest)
 }
+
+/// The fewest index rows of any single plain index condition of `q`, counted up to `cap`;
+/// `None` when no condition can be counted (for `explain`).
+pub(crate) fn estimate(c: &Connection, q: &SearchQuery, cap: i64) -> Result<Option<u64>, StoreError> {
+    let Some(ty) = q.resource_type.as_deref() else { return Ok(None) };
+    let mut fewest: Option<u64> = None;
+    for clause in &q.clauses {
+        let mut values = Vec::new();
+        if let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, cap, &mut values) {
+            let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
+            fewest = Some(fewest.map_or(n as u64, |f| f.min(n as u64)));
+        }
+    }
+    Ok(fewest)
+}

@@ -102,7 +102,55 @@ fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
     }
 }
 
+thread_local! {
+    /// Whether conditions on the outermost resource (`r`) test its index record rather
+    /// than collect their index rows ([`with_record_probes`]).
+    static RECORD_PROBES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Builds SQL with `f` in which every index condition on the outermost resource that its
+/// index record can decide (all but `:text` on tokens, composites and full text) is tested
+/// on that record (`sqlite_rows`): O(1) per resource, nothing collected first.
+pub(crate) fn with_record_probes<T>(f: impl FnOnce() -> T) -> T {
+    RECORD_PROBES.with(|p| p.set(true));
+    let out = f();
+    RECORD_PROBES.with(|p| p.set(false));
+    out
+}
+
+/// The record probe of condition `c` on resource `r`, when there is one.
+fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    use crate::sqlite_record::tag;
+    if alias != "r" || !RECORD_PROBES.with(|p| p.get()) {
+        return None;
+    }
+    let rows = "tsunagu_index_rows((SELECT entries FROM idx_record WHERE seq = r.seq))";
+    let (not, tbl, param, test) = match c {
+        Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => return None,
+        Condition::Index { param, test, negate } => (*negate, tag(table(test_kind(test))), param, Some(test)),
+        Condition::Missing { param, kind, missing } => (*missing, tag(table(*kind)), param, None),
+        Condition::DateWindow { param, lo, hi } => {
+            values.push(V::Text(param.clone()));
+            values.push(V::Integer(*hi));
+            values.push(V::Integer(*lo));
+            let t = tag("idx_date");
+            return Some(format!("EXISTS (SELECT 1 FROM {rows} WHERE tbl = {t} AND param = ? AND lo < ? AND hi > ?)"));
+        }
+        _ => return None,
+    };
+    values.push(V::Text(param.clone()));
+    let test = match test {
+        Some(t) => format!(" AND ({})", test_sql(t, values)),
+        None => String::new(),
+    };
+    let not = if not { "NOT " } else { "" };
+    Some(format!("{not}EXISTS (SELECT 1 FROM {rows} WHERE tbl = {tbl} AND param = ?{test})"))
+}
+
 fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+    if let Some(sql) = record_probe(c, alias, values) {
+        return sql;
+    }
     match c {
         Condition::Id(id) => match ty {
             // Through the (type, id, version) index: left to itself SQLite walks every
@@ -229,6 +277,18 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
         Condition::Compartment { params, target_type, target_id } => {
             if params.is_empty() {
                 return "0 = 1".into();
+            }
+            if target_id.is_none() {
+                // Membership in any compartment of the type (type-level `$everything`): the
+                // IN list would collect every reference to any target of the type before
+                // the first row; tested per candidate from its index record instead, a page
+                // in write order reads about as many resources as it returns.
+                let list: String = params.iter().map(|(t, p)| format!("{t}.{p}|")).collect();
+                values.push(V::Text(format!("|{list}")));
+                values.push(V::Text(target_type.clone()));
+                return format!(
+                    "(SELECT tsunagu_refers(entries, {alias}.type, ?, ?) FROM idx_record WHERE seq = {alias}.seq) = 1"
+                );
             }
             let pairs: Vec<&str> = params.iter().map(|_| "(type = ? AND param = ?)").collect();
             for (t, p) in params {
@@ -510,6 +570,15 @@ fn json_string_array(items: &[&str]) -> String {
 /// `SELECT COUNT(*)` of the index rows matching a clause that is one positive index
 /// condition, stopping at `cap`: a cheap bound on how many resources the clause allows.
 pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    if let [Condition::Missing { param, kind, missing: false }] = c.any.as_slice() {
+        // `:missing=false`: the resources with a row of the parameter.
+        values.push(V::Text(ty.to_string()));
+        values.push(V::Text(param.clone()));
+        return Some(format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? LIMIT {cap})",
+            table(*kind)
+        ));
+    }
     let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
     values.push(V::Text(ty.to_string()));
     values.push(V::Text(param.clone()));

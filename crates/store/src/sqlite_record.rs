@@ -361,6 +361,52 @@ pub(crate) fn register_sort_value(c: &Connection) -> Result<(), StoreError> {
             Ok(best.as_ref().map(|b| Value::from(view(b))))
         },
     )?;
+    register_refers(c)?;
+    crate::sqlite_rows::register(c)?;
+    Ok(())
+}
+
+/// Registers `tsunagu_refers(record, type, pairs, target_type)`: 1 when the record (of a
+/// resource of `type`) has a reference row of a parameter listed in `pairs`
+/// (`|Type.param|Type.param|…`) pointing at a resource of `target_type`, else 0: what
+/// `seq IN (SELECT seq FROM idx_reference WHERE (type, param) IN pairs AND target_type = ?)`
+/// says of one resource, without collecting the whole list.
+fn register_refers(c: &Connection) -> Result<(), StoreError> {
+    c.create_scalar_function(
+        "tsunagu_refers",
+        4,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let record = ctx.get_raw(0).as_blob_or_null()?.unwrap_or_default();
+            let ty = ctx.get_raw(1).as_bytes()?;
+            let pairs = ctx.get_raw(2).as_bytes()?;
+            let target = ctx.get_raw(3).as_bytes()?;
+            let mut found = false;
+            let mut key = Vec::with_capacity(64);
+            each_row(record, Some(table::REFERENCE), |t, values| {
+                if found || t != table::REFERENCE {
+                    return;
+                }
+                let (Some(ValueRef::Text(param)), Some(ValueRef::Text(tt))) =
+                    (values.first().map(view), values.get(2).map(view))
+                else {
+                    return;
+                };
+                if tt != target {
+                    return;
+                }
+                key.clear();
+                key.push(b'|');
+                key.extend_from_slice(ty);
+                key.push(b'.');
+                key.extend_from_slice(param);
+                key.push(b'|');
+                found = pairs.windows(key.len()).any(|w| w == key.as_slice());
+            })
+            .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            Ok(found as i64)
+        },
+    )?;
     Ok(())
 }
 

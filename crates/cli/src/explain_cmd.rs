@@ -1,0 +1,73 @@
+//! `tsunagu explain 'Observation?code=…&_sort=date'`: runs one search page as the server
+//! would for an operator and prints how the store answered it: the plans taken (sort walk,
+//! driven index, general SQL, the write-order walk past the ceiling), each statement with
+//! SQLite's `EXPLAIN QUERY PLAN`, the estimate plans are chosen by, the steps and rows
+//! examined, what came back, and the time.
+
+use tsunagu_interaction::SearchParams;
+
+pub fn run(cfg: &crate::config::Config, search: &str, no_ceiling: bool) -> Result<(), String> {
+    let search = search.trim_start_matches('/');
+    let (path, query) = search.split_once('?').unwrap_or((search, ""));
+    let ty = match path.trim_matches('/') {
+        "" => None,
+        t if t.contains('/') || t.starts_with('$') => {
+            return Err(format!("explain takes a type-level or system-level search (Type?params), not '{path}'"))
+        }
+        t => Some(t),
+    };
+    let fhir = crate::open(cfg, false)?;
+    let params = SearchParams::parse(query);
+    let mut q = fhir.search_query(ty, &params).map_err(|e| e.message(Default::default()))?;
+    if no_ceiling {
+        q.max_steps = None;
+    }
+    // A second handle on the same data directory: explaining is the SQLite store's own.
+    let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync)
+        .map_err(|e| format!("cannot open {}: {e}", cfg.data.display()))?;
+    let x = store.explain(&q).map_err(|e| e.to_string())?;
+    println!("search:    {}?{query}", ty.unwrap_or(""));
+    for (i, p) in x.plans.iter().enumerate() {
+        println!("{:<10} {p}", if i == 0 { "plan:" } else { "" });
+    }
+    match x.estimate {
+        Some(n) if n >= 1_000_000 => {
+            println!("estimate:  1,000,000 or more index rows for the most selective condition")
+        }
+        Some(n) => println!("estimate:  {n} index rows for the most selective condition"),
+        None => println!("estimate:  none (no condition counted on its own index)"),
+    }
+    let ceiling = match q.max_steps {
+        Some(m) => format!("ceiling max_search_steps = {m}"),
+        None => "no ceiling".into(),
+    };
+    println!("steps:     {} SQLite VM steps ({ceiling})", x.steps);
+    println!("examined:  {} rows by the store's own walks", x.examined);
+    match &x.page {
+        Ok(p) => {
+            let mut line = format!("returned:  {} resources", p.resources.len());
+            if let Some(t) = p.total {
+                line.push_str(&format!(", total {t}"));
+            }
+            if let Some(r) = p.resume_after {
+                line.push_str(&format!(", stopped at the ceiling (next page after seq {r})"));
+            } else if p.more {
+                line.push_str(", more follow");
+            }
+            println!("{line}");
+        }
+        Err(e) => println!("returned:  nothing: {e}"),
+    }
+    println!("time:      {:.1} ms", x.elapsed.as_secs_f64() * 1000.0);
+    for (i, s) in x.statements.iter().enumerate() {
+        println!("\nstatement {}:\n  {}", i + 1, s.sql);
+        if !s.values.is_empty() {
+            println!("  values: {}", s.values.join(", "));
+        }
+        println!("  query plan:");
+        for row in &s.query_plan {
+            println!("    {row}");
+        }
+    }
+    Ok(())
+}

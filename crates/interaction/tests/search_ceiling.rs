@@ -1,0 +1,169 @@
+//! The cost ceiling of a search page (`max_search_steps`). With a small ceiling a broad
+//! search in write order answers partial pages whose `next` links, followed to the end,
+//! give exactly what the same search gives without a ceiling; a sorted search or a total
+//! that cannot be answered within it is refused with 422 naming the limit. Both stores hold
+//! the same data, so the expected answers come from the one without a ceiling.
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tsunagu_interaction::{
+    InteractionConfig, InteractionError, Interactions, Lang, NoCheck, RequestContext, SearchParams,
+};
+
+const LOINC: &str = "http://loinc.org";
+/// Small enough that collecting the rows of a broad condition (4,000 Observations) does
+/// not fit, large enough for a walk to look at some resources.
+const CEILING: usize = 5_000;
+
+/// 40 patients with 100 Observations each (codes `common`, every third `other`), three
+/// `rare` ones, in a store whose searches have at most `max_steps` steps per page (none and
+/// no walks when 0: the reference).
+fn loaded(max_steps: usize) -> (tempfile::TempDir, Interactions) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    if max_steps == 0 {
+        // The reference: the general plans alone, no walk of any kind.
+        store.set_sort_walk(None);
+    }
+    let mut config = InteractionConfig::default();
+    config.limits.max_search_steps = max_steps;
+    let fhir = Interactions::new(Arc::new(store), Arc::new(NoCheck), config);
+    let mut staged = Vec::new();
+    for p in 0..40 {
+        staged.extend(fhir.stage(json!({"resourceType": "Patient", "id": format!("p{p}")})).unwrap());
+        for k in 0..100 {
+            let code = if k % 3 == 0 { "other" } else { "common" };
+            staged.extend(fhir.stage(observation(&format!("o{p}-{k}"), p, code, k)).unwrap());
+        }
+    }
+    for p in [0, 7, 21] {
+        staged.extend(fhir.stage(observation(&format!("rare{p}"), p, "rare", 50)).unwrap());
+    }
+    fhir.load(staged).unwrap();
+    (dir, fhir)
+}
+
+fn observation(id: &str, patient: usize, code: &str, k: usize) -> Value {
+    let status = if k % 5 == 0 { "preliminary" } else { "final" };
+    json!({"resourceType": "Observation", "id": id, "status": status,
+           "code": {"coding": [{"system": LOINC, "code": code}]},
+           "subject": {"reference": format!("Patient/p{patient}")},
+           "valueQuantity": {"value": k, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"},
+           "effectiveDateTime": format!("2024-{:02}-{:02}", 1 + k % 12, 1 + k % 28)})
+}
+
+/// Every match following `next` links (ids in page order), and how many pages said they
+/// stopped early at the ceiling.
+fn all_pages(fhir: &Interactions, ty: &str, query: &str) -> (Vec<String>, usize) {
+    let ctx = RequestContext::new("http://x");
+    let (mut out, mut cut) = (Vec::new(), 0);
+    let mut params = SearchParams::parse(query);
+    for _ in 0..100_000 {
+        let b = fhir.search(Some(ty), &params, &ctx).unwrap_or_else(|e| panic!("{query}: {e}"));
+        for e in b["entry"].as_array().into_iter().flatten() {
+            match e["search"]["mode"].as_str() {
+                Some("match") => out.push(e["resource"]["id"].as_str().unwrap().to_string()),
+                Some("outcome") if e["resource"].to_string().contains("max_search_steps") => cut += 1,
+                _ => {}
+            }
+        }
+        let next = b["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next");
+        match next {
+            Some(l) => params = SearchParams::parse(l["url"].as_str().unwrap().split_once('?').unwrap().1),
+            None => return (out, cut),
+        }
+    }
+    panic!("{query}: the pages never end");
+}
+
+#[test]
+fn partial_pages_in_write_order_add_up_to_the_whole_result() {
+    let (_a, unlimited) = loaded(0);
+    let (_b, ceiled) = loaded(CEILING);
+    let queries = [
+        "status=final&_count=50".to_string(),
+        "code:missing=false&_count=200".to_string(),
+        "value-quantity=gt60&_count=50".to_string(),
+        "date=ge2024-06-01&status:not=preliminary&_count=30".to_string(),
+        format!("code={LOINC}|other&status=final&_count=40"),
+        format!("code={LOINC}|rare&_count=2"),
+        "subject:Patient._id=p3,p9&_count=20".to_string(),
+        "code:missing=true".to_string(),
+    ];
+    let mut cut_somewhere = 0;
+    for q in &queries {
+        let (want, wcut) = all_pages(&unlimited, "Observation", q);
+        assert_eq!(wcut, 0, "{q}: no ceiling, no cut pages");
+        let (got, cut) = all_pages(&ceiled, "Observation", q);
+        assert_eq!(got.len(), want.len(), "{q}: as many matches with the ceiling as without");
+        assert_eq!(got, want, "{q}: the same matches in the same order, none lost or repeated");
+        cut_somewhere += cut;
+    }
+    assert!(cut_somewhere > 0, "the ceiling cut some pages short");
+    // Every Observation has a code: collecting the 4,003 rows does not fit the ceiling.
+    let (got, cut) = all_pages(&ceiled, "Observation", "code:missing=false&_count=200");
+    assert!(cut > 0 && got.len() == 4003, "{cut} pages cut");
+}
+
+#[test]
+fn sorted_and_counted_searches_past_the_ceiling_are_refused_naming_the_limit() {
+    let (_b, ceiled) = loaded(CEILING);
+    let ctx = RequestContext::new("http://x");
+    for (query, at) in [("status=final&_sort=-date", "_sort"), ("status=final&_total=accurate", "_total")] {
+        let err = ceiled.search(Some("Observation"), &SearchParams::parse(query), &ctx).unwrap_err();
+        assert!(matches!(err, InteractionError::Limit(_)), "{query}: {err:?}");
+        assert_eq!(err.status(), 422, "{query}");
+        assert_eq!(err.issue_code(), "too-costly");
+        let en = err.message(Lang::En);
+        assert!(en.contains(&format!("max_search_steps = {CEILING}")) && en.contains(at), "{en}");
+        assert!(en.contains("more selective"), "{en}");
+        let ja = err.message(Lang::Ja);
+        assert!(ja.contains("max_search_steps") && ja.contains("絞り込"), "{ja}");
+    }
+    // Within the ceiling both are answered as ever.
+    let b = ceiled
+        .search(
+            Some("Observation"),
+            &SearchParams::parse(&format!("code={LOINC}|rare&_sort=-date&_total=accurate")),
+            &ctx,
+        )
+        .unwrap();
+    assert_eq!(b["total"], 3);
+}
+
+/// With the smallest ceiling nearly every page is answered by the write-order walk, which
+/// tests each condition on the resource's index record: it must agree with the index
+/// tables' own SQL for every kind of condition it decides.
+#[test]
+fn record_probes_agree_with_the_index_tables() {
+    let (_a, unlimited) = loaded(0);
+    let (_b, tiny) = loaded(1_000);
+    let queries = [
+        "value-quantity=lt20|http://unitsofmeasure.org|mg/dL",
+        "value-quantity=ge50&value-quantity=le60",
+        "value-quantity=ap40",
+        "date=2024-03",
+        "date=ne2024-03-04",
+        "date=sa2024-06-01",
+        "date=eb2024-02-01",
+        "date=ap2024-05-05",
+        "date=ge2024-03-01&date=lt2024-04-01",
+        "status:not=final",
+        "subject:missing=true",
+        "subject:missing=false&status=preliminary",
+        "_id=o1-1,o2-2,rare7",
+        "code=http://loinc.org|rare,|common&status=preliminary",
+        "code=other",
+        "subject=Patient/p3&status=final",
+        "subject=p5,Patient/p6",
+    ];
+    let mut cut = 0;
+    for q in queries {
+        let q = format!("{q}&_count=25");
+        let (want, _) = all_pages(&unlimited, "Observation", &q);
+        let (got, c) = all_pages(&tiny, "Observation", &q);
+        assert_eq!(got, want, "{q}");
+        cut += c;
+    }
+    assert!(cut > 100, "{cut} pages cut");
+}

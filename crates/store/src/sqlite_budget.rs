@@ -1,0 +1,165 @@
+//! The cost ceiling of one search page (`SearchQuery::max_steps`, the `max_search_steps`
+//! limit), and what a page does when it reaches it.
+//!
+//! SQLite's progress handler runs every [`STEPS_PER_CALL`] virtual-machine steps of any
+//! statement on the connection; while a page runs it counts them and interrupts the
+//! statement past the ceiling. Steps bound the time of every plan shape alike (index walks,
+//! `IN` lists collected before the first row, `_has`, chains, counts, sorts), which a count
+//! of rows read by the store's own walks would not.
+//!
+//! A page in write order (no `_sort`, no `_total`) interrupted that way is answered again by
+//! [`write_order_walk`]: every live resource of the type after the cursor, in `seq` order,
+//! each tested against the whole filter, under a fresh ceiling. It stops where the ceiling
+//! stops it and reports the last `seq` it looked at, so the next page continues exactly
+//! there: no match is lost or repeated, and the page may hold fewer than `_count` entries,
+//! which FHIR allows. A sorted page or a total cannot be cut that way (the first entries
+//! are unknown until every match is seen), and neither can a walk that stops before its
+//! first row (a condition that must collect all its index rows first): those are
+//! [`StoreError::TooCostly`].
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::query::SearchQuery;
+use crate::{CostlyPart, StoreError};
+
+/// How often the progress handler runs.
+pub(crate) const STEPS_PER_CALL: i32 = 1000;
+
+/// The progress handler installed on a connection for one page; removed when dropped.
+pub(crate) struct Budget<'c> {
+    conn: &'c Connection,
+    /// Handler calls left before the statement is interrupted.
+    left: Arc<AtomicI64>,
+    /// Handler calls since installed.
+    calls: Arc<AtomicU64>,
+    max_calls: i64,
+}
+
+impl<'c> Budget<'c> {
+    /// Counts steps on `conn`, interrupting past `max_steps` (never when `None`).
+    pub(crate) fn install(conn: &'c Connection, max_steps: Option<u64>) -> Budget<'c> {
+        let max_calls = match max_steps {
+            Some(m) => i64::try_from(m / STEPS_PER_CALL as u64).unwrap_or(i64::MAX).max(1),
+            None => i64::MAX,
+        };
+        let left = Arc::new(AtomicI64::new(max_calls));
+        let calls = Arc::new(AtomicU64::new(0));
+        let (l, n) = (left.clone(), calls.clone());
+        conn.progress_handler(
+            STEPS_PER_CALL,
+            Some(move || {
+                n.fetch_add(1, Ordering::Relaxed);
+                l.fetch_sub(1, Ordering::Relaxed) <= 0
+            }),
+        );
+        Budget { conn, left, calls, max_calls }
+    }
+
+    /// A fresh ceiling (for the walk that answers after an interrupted plan).
+    pub(crate) fn reset(&self) {
+        self.left.store(self.max_calls, Ordering::Relaxed);
+    }
+
+    /// A ceiling of `steps` from here on (never above the page's own); [`Budget::reset`]
+    /// gives the page's back.
+    pub(crate) fn limit_to(&self, steps: u64) {
+        let calls = i64::try_from(steps / STEPS_PER_CALL as u64).unwrap_or(i64::MAX).max(1);
+        self.left.store(calls.min(self.max_calls), Ordering::Relaxed);
+    }
+
+    /// No ceiling from here on (fetching the bodies of a page already chosen).
+    pub(crate) fn lift(&self) {
+        self.left.store(i64::MAX, Ordering::Relaxed);
+    }
+
+    /// Steps run since installed (to the nearest [`STEPS_PER_CALL`]).
+    pub(crate) fn steps(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed) * STEPS_PER_CALL as u64
+    }
+}
+
+impl Drop for Budget<'_> {
+    fn drop(&mut self) {
+        self.conn.progress_handler(0, None::<fn() -> bool>);
+    }
+}
+
+/// Whether an error is the interruption of a statement by the ceiling.
+pub(crate) fn interrupted(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(e) if is_interrupt(e))
+}
+
+fn is_interrupt(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted)
+}
+
+/// What could not be answered within the ceiling, for the error.
+pub(crate) fn costly_part(q: &SearchQuery) -> CostlyPart {
+    if q.total {
+        CostlyPart::Total
+    } else if !q.sort.is_empty() {
+        CostlyPart::Sort
+    } else {
+        CostlyPart::Conditions
+    }
+}
+
+/// Where a write-order walk got to.
+pub(crate) struct Walked {
+    /// Matches in write order, at most `count + 1`.
+    pub seqs: Vec<i64>,
+    /// Whether the walk met every live resource after the cursor.
+    pub finished: bool,
+    /// The last `seq` looked at (`None`: none).
+    pub last: Option<i64>,
+}
+
+/// Walks the live resources of the query's type after its cursor in write order, testing
+/// each against the whole filter, until `count + 1` match, the resources run out, or the
+/// ceiling interrupts it.
+pub(crate) fn write_order_walk(c: &Connection, q: &SearchQuery) -> Result<Walked, StoreError> {
+    let mut values = Vec::new();
+    // Conditions tested on each resource's own index record: an `IN` list collected before
+    // the first row could use up the ceiling before the walk looks at anything.
+    let filter = crate::sqlite_query::with_record_probes(|| crate::sqlite_query::where_clause(q, "r", &mut values));
+    let mut sql = format!(
+        "SELECT r.seq, CASE WHEN {filter} THEN 1 ELSE 0 END FROM resource r WHERE r.current = 1 AND r.deleted = 0"
+    );
+    if let Some(t) = &q.resource_type {
+        sql.push_str(" AND r.type = ?");
+        values.push(rusqlite::types::Value::Text(t.clone()));
+    }
+    if let Some(after) = q.after_seq {
+        sql.push_str(" AND r.seq > ?");
+        values.push(rusqlite::types::Value::Integer(after));
+    }
+    sql.push_str(" ORDER BY r.seq");
+    crate::sqlite_trace::statement(&sql, &values);
+    let mut stmt = c.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+    let mut walked = Walked { seqs: Vec::new(), finished: false, last: None };
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => {
+                let seq: i64 = row.get(0)?;
+                walked.last = Some(seq);
+                if row.get::<_, i64>(1)? == 1 {
+                    walked.seqs.push(seq);
+                    if walked.seqs.len() > q.count {
+                        return Ok(walked);
+                    }
+                }
+                crate::sqlite_trace::examined(1);
+            }
+            Ok(None) => {
+                walked.finished = true;
+                return Ok(walked);
+            }
+            Err(e) if is_interrupt(&e) => return Ok(walked),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
