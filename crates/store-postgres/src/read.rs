@@ -78,7 +78,7 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) ->
         None
     };
     if q.count == 0 {
-        return Ok(SearchPage { resources: Vec::new(), total, more: false });
+        return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None });
     }
     if let Some(seqs) = crate::sortwalk::page(c, q)? {
         let more = seqs.len() > q.count;
@@ -86,7 +86,7 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) ->
         let rows = c.query(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs]).pg()?;
         let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();
         resources.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
-        return Ok(SearchPage { resources, total, more });
+        return Ok(SearchPage { resources, total, more, resume_after: None });
     }
     let sql = if q.sort.is_empty() {
         let mut page_filter = filter;
@@ -105,7 +105,7 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) ->
     let mut resources: Vec<ResourceVersion> = query(c, &sql, &values)?.iter().map(version).collect();
     let more = resources.len() > q.count;
     resources.truncate(q.count);
-    Ok(SearchPage { resources, total, more })
+    Ok(SearchPage { resources, total, more, resume_after: None })
 }
 
 fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
