@@ -42,7 +42,7 @@ fn patient(i: usize, gender: &str, family: &str) -> Value {
 fn observation(i: usize, value: f64) -> Value {
     json!({"resourceType": "Observation", "id": format!("o{i}"), "status": "final",
            "subject": {"reference": format!("Patient/p{}", i % 40)},
-           "code": {"coding": [{"system": "http://loinc.org", "code": if i % 2 == 0 { "718-7" } else { "8480-6" }}]},
+           "code": {"coding": [{"system": "http://loinc.org", "code": if i.is_multiple_of(2) { "718-7" } else { "8480-6" }}]},
            "effectiveDateTime": format!("2024-0{}-1{}", 1 + i % 9, i % 10),
            "valueQuantity": {"value": value, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"}})
 }

@@ -318,20 +318,6 @@ fn terminology_ja(e: &tsunagu_terminology::TerminologyError) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_language_picks_by_quality() {
-        assert_eq!(Lang::from_accept_language(None), Lang::En);
-        assert_eq!(Lang::from_accept_language(Some("ja,en;q=0.8")), Lang::Ja);
-        assert_eq!(Lang::from_accept_language(Some("en-US,ja;q=0.5")), Lang::En);
-        assert_eq!(Lang::from_accept_language(Some("fr, ja-JP;q=0.9")), Lang::Ja);
-        assert_eq!(Lang::from_accept_language(Some("fr")), Lang::En);
-    }
-}
-
 impl From<StoreError> for InteractionError {
     /// A search past its cost ceiling is the `max_search_steps` limit, naming what could
     /// not be answered within it and what to do instead.
@@ -357,5 +343,19 @@ impl From<StoreError> for InteractionError {
                 "この検索の条件は開始するだけで負荷が大きすぎます。より絞り込める検索パラメータを加えてください",
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_by_quality() {
+        assert_eq!(Lang::from_accept_language(None), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("ja,en;q=0.8")), Lang::Ja);
+        assert_eq!(Lang::from_accept_language(Some("en-US,ja;q=0.5")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("fr, ja-JP;q=0.9")), Lang::Ja);
+        assert_eq!(Lang::from_accept_language(Some("fr")), Lang::En);
     }
 }

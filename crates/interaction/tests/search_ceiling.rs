@@ -44,7 +44,7 @@ fn loaded(max_steps: usize) -> (tempfile::TempDir, Interactions) {
 }
 
 fn observation(id: &str, patient: usize, code: &str, k: usize) -> Value {
-    let status = if k % 5 == 0 { "preliminary" } else { "final" };
+    let status = if k.is_multiple_of(5) { "preliminary" } else { "final" };
     json!({"resourceType": "Observation", "id": id, "status": status,
            "code": {"coding": [{"system": LOINC, "code": code}]},
            "subject": {"reference": format!("Patient/p{patient}")},
