@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{free_port, http, start_server, wait_ready};
+use common::{free_port, http, start_server, wait_ready, Rng};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,19 +26,6 @@ struct Ack {
     version: u64,
     /// `None` for a delete.
     body: Option<serde_json::Value>,
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{free_port, http, wait_ready, Server};
+use common::{free_port, http, wait_ready, Rng, Server};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -28,19 +28,6 @@ struct Ack {
     version: u64,
     /// `None` for a delete.
     body: Option<serde_json::Value>,
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn start_node(data: &Path, addr: &str, url: &str) -> Server {

@@ -202,8 +202,8 @@ pub fn check_data(dir: &Path, options: &CheckOptions<'_>) -> Result<CheckReport,
     check_snapshot(&snapshot, options)
 }
 
-/// [`check_data`] over an open snapshot.
-pub fn check_snapshot(snapshot: &Snapshot, options: &CheckOptions<'_>) -> Result<CheckReport, InteractionError> {
+/// The built-in search parameters and the options' own, as the server has them.
+fn registry(options: &CheckOptions<'_>) -> Result<SearchRegistry, InteractionError> {
     let search = SearchRegistry::new();
     for sp in &options.search_parameters {
         search.add_search_parameter(sp).map_err(|e| {
@@ -213,6 +213,12 @@ pub fn check_snapshot(snapshot: &Snapshot, options: &CheckOptions<'_>) -> Result
             )
         })?;
     }
+    Ok(search)
+}
+
+/// [`check_data`] over an open snapshot.
+pub fn check_snapshot(snapshot: &Snapshot, options: &CheckOptions<'_>) -> Result<CheckReport, InteractionError> {
+    let search = registry(options)?;
     let progress = |s: CheckStage| {
         if let Some(p) = options.progress {
             p(s)
@@ -562,15 +568,7 @@ impl Drop for ScratchDir {
 /// Memory holds a chunk of versions and, per resource, its last version number (for the
 /// numbering check).
 pub fn check_store(store: &dyn Store, options: &CheckOptions<'_>) -> Result<CheckReport, InteractionError> {
-    let search = SearchRegistry::new();
-    for sp in &options.search_parameters {
-        search.add_search_parameter(sp).map_err(|e| {
-            InteractionError::bad_request(
-                format!("search parameter: {e}"),
-                format!("検索パラメータを追加できません: {e}"),
-            )
-        })?;
-    }
+    let search = registry(options)?;
     let progress = |s: CheckStage| {
         if let Some(p) = options.progress {
             p(s)
