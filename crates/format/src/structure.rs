@@ -503,6 +503,16 @@ impl Checker {
                 if !matches_format(code, s) {
                     return self.bad_format(s, code, loc);
                 }
+                // What XML cannot carry (U+FFFE/U+FFFF, most C0 controls) could be stored but
+                // never read back as XML.
+                if let Some(c) = crate::first_non_xml_char(s) {
+                    return self.push(
+                        IssueType::Invalid,
+                        loc,
+                        format!("Character U+{:04X} cannot appear in a FHIR string (XML cannot carry it)", c as u32),
+                        format!("文字 U+{:04X} は FHIR の文字列に使用できません（XML で表せません）", c as u32),
+                    );
+                }
                 if code == "code" {
                     self.binding(s, def, loc);
                 }

@@ -136,3 +136,16 @@ fn cardinality_maximum() {
     );
     assert_eq!(e.len(), 1);
 }
+
+#[test]
+fn characters_xml_cannot_carry() {
+    // Found by the json_structure fuzz target: an extension url with U+FFFF passed the check
+    // and could not be written as XML.
+    let p = json!({"resourceType": "Patient", "_birthDate": {"extension": [{"url": "http://x\u{FFFF}", "valueDecimal": 2.5}]},
+        "birthDate": "1970-01-01"});
+    let issue = only(p);
+    assert!(issue.message_en.contains("U+FFFF"), "{issue:?}");
+    let n = only(json!({"resourceType": "Patient", "name": [{"family": "a\u{1}b"}]}));
+    assert!(n.message_en.contains("U+0001"), "{n:?}");
+    assert_eq!(errors(json!({"resourceType": "Patient", "name": [{"family": "山田\u{10FFFD}"}]})), vec![]);
+}
