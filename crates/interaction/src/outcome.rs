@@ -40,6 +40,15 @@ fn issue_json(i: &ContentIssue, lang: Lang) -> Value {
     issue
 }
 
+/// A warning OperationOutcome with one issue (`code` from the FHIR issue-type codes).
+pub fn warning(code: &str, en: &str, ja: &str, lang: Lang) -> Value {
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": "warning", "code": code,
+                    "diagnostics": if lang == Lang::Ja { ja } else { en } }]
+    })
+}
+
 /// An informational OperationOutcome (for `Prefer: return=OperationOutcome`).
 pub fn information(en: &str, ja: &str, lang: Lang) -> Value {
     json!({

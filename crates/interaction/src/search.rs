@@ -88,9 +88,6 @@ impl From<SearchError> for InteractionError {
     }
 }
 
-/// Most resources one `_include`/`_revinclude` pass adds to a page.
-const MAX_INCLUDED: usize = 1000;
-
 impl Interactions {
     /// The store query for search parameters (used by search and by conditional
     /// interactions, which are always strict).
@@ -337,8 +334,25 @@ impl Interactions {
         let mut entries: Vec<Value> =
             page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
         let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, &ctx.caller)?;
-        for v in &included {
+        for v in &included.resources {
             entries.push(search_entry(v, ctx, "include")?);
+        }
+        if !included.complete {
+            let max = self.config.limits.max_included;
+            let oo = crate::outcome::warning(
+                "incomplete",
+                &format!(
+                    "The included resources of this page are incomplete: _include/_revinclude found more than \
+                     the limit max_included = {max} allows, or more than the limit max_search_steps lets one \
+                     page read; search for them directly (e.g. with the reference as a parameter) to get all"
+                ),
+                &format!(
+                    "このページの _include/_revinclude の結果は不完全です。上限 max_included = {max} または \
+                     max_search_steps を超えました。すべて取得するには参照をパラメータとして直接検索してください"
+                ),
+                ctx.lang,
+            );
+            entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
         }
         if page.resume_after.is_some() {
             let oo = crate::outcome::information(
@@ -593,25 +607,31 @@ impl Interactions {
     /// Resources named by `_include` (what the matches refer to) and `_revinclude` (what
     /// refers to the matches), repeated for `:iterate` until nothing new appears.
     /// Only resources the caller may read are included, and only they lead further
-    /// (`:iterate` never walks through a resource the caller cannot see).
+    /// (`:iterate` never walks through a resource the caller cannot see). At most
+    /// `max_included` are added; past it, or where the cost ceiling cut a `_revinclude`
+    /// search, the result says it is incomplete rather than silently holding fewer.
     fn includes(
         &self,
         matches: &[ResourceVersion],
         includes: &[Include],
         revincludes: &[Include],
         caller: &crate::Caller,
-    ) -> Result<Vec<ResourceVersion>, InteractionError> {
+    ) -> Result<Included, InteractionError> {
+        let max_included = self.config.limits.max_included;
         let mut seen: HashSet<(String, String)> =
             matches.iter().map(|v| (v.resource_type.clone(), v.id.clone())).collect();
-        let mut out: Vec<ResourceVersion> = Vec::new();
+        let mut out = Included { resources: Vec::new(), complete: true };
         let mut frontier: Vec<ResourceVersion> = matches.to_vec();
         let mut first = true;
         // Rounds after the first; each must find something new to count against the limit.
         let mut rounds = 0;
-        while !frontier.is_empty() && out.len() < MAX_INCLUDED {
+        while !frontier.is_empty() {
             if !first && !includes.iter().chain(revincludes).any(|i| i.iterate) {
                 break;
             }
+            // Found this round; a few more than fit are read, so that "more than fits" is
+            // known, then cut (what the caller may not see does not count).
+            let room = max_included.saturating_sub(out.resources.len());
             let mut next = Vec::new();
             for inc in includes.iter().filter(|i| first || i.iterate) {
                 for v in &frontier {
@@ -620,6 +640,9 @@ impl Interactions {
                     }
                     let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { continue };
                     for e in self.search.reference_entries(&v.resource_type, &resource, inc.param.as_deref()) {
+                        if next.len() > room {
+                            break;
+                        }
                         if let tsunagu_store::IndexValue::Reference {
                             target_type: Some(t), target_id: Some(id), ..
                         } = e.value
@@ -639,6 +662,9 @@ impl Interactions {
             }
             for inc in revincludes.iter().filter(|i| first || i.iterate) {
                 let Some(param) = &inc.param else { continue };
+                if next.len() > room {
+                    break;
+                }
                 let any: Vec<Condition> = frontier
                     .iter()
                     .map(|v| Condition::Index {
@@ -655,17 +681,33 @@ impl Interactions {
                 let q = SearchQuery {
                     resource_type: Some(inc.source_type.clone()),
                     clauses: vec![Clause { any }],
-                    count: MAX_INCLUDED,
+                    count: room + 1 - next.len(),
                     max_steps: (max_steps > 0).then_some(max_steps as u64),
                     ..Default::default()
                 };
-                for found in self.store.search(&q)?.resources {
+                let page = match self.store.search(&q) {
+                    Ok(page) => page,
+                    // Too costly even to start: nothing from this one, and said so.
+                    Err(tsunagu_store::StoreError::TooCostly { .. }) => {
+                        out.complete = false;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if page.resume_after.is_some() {
+                    out.complete = false;
+                }
+                for found in page.resources {
                     if seen.insert((found.resource_type.clone(), found.id.clone())) {
                         next.push(found);
                     }
                 }
             }
             next.retain(|v| self.may_see_version(caller, crate::Permission::Read, v));
+            if next.len() > room {
+                next.truncate(room);
+                out.complete = false;
+            }
             if !first && !next.is_empty() {
                 rounds += 1;
                 let max = self.config.limits.max_include_iterations;
@@ -675,13 +717,22 @@ impl Interactions {
                     );
                 }
             }
-            out.extend(next.iter().cloned());
+            out.resources.extend(next.iter().cloned());
             frontier = next;
             first = false;
+            if !out.complete {
+                break;
+            }
         }
         let _ = SystemMatch::Any;
         Ok(out)
     }
+}
+
+/// What `_include` and `_revinclude` added to a page, and whether it is all of it.
+struct Included {
+    resources: Vec<ResourceVersion>,
+    complete: bool,
 }
 
 fn params_string(params: &SearchParams) -> String {

@@ -251,3 +251,55 @@ fn contained_resources_are_searched_one_by_one() {
     assert_eq!(status(&fhir, "Medication", "_contained=true&_containedType=x"), 400);
     assert_eq!(status(&fhir, "Medication", "code=111&_contained=true&_sort=code"), 400);
 }
+
+/// `_revinclude` and `_include` add at most `max_included` resources to a page; a page
+/// that had more to add keeps what fits and says, in a warning outcome entry, that its
+/// included resources are incomplete. Within the limit no such entry appears.
+#[test]
+fn included_resources_past_the_limit_are_said_to_be_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let mut config = tsunagu_interaction::InteractionConfig::default();
+    config.limits.max_included = 5;
+    let fhir = Interactions::new(store, Arc::new(NoCheck), config);
+    for p in ["p1", "p2"] {
+        put(&fhir, json!({"resourceType": "Patient", "id": p}));
+    }
+    // p1 has 8 Observations, p2 has 3.
+    for k in 0..11 {
+        let p = if k < 8 { "p1" } else { "p2" };
+        put(
+            &fhir,
+            json!({"resourceType": "Observation", "id": format!("o{k}"), "status": "final",
+                   "code": {"text": "x"}, "subject": {"reference": format!("Patient/{p}")}}),
+        );
+    }
+    let page = |query: &str| {
+        let b = fhir.search(Some("Patient"), &SearchParams::parse(query), &RequestContext::new("http://x")).unwrap();
+        let entries = b["entry"].as_array().cloned().unwrap_or_default();
+        let included = entries.iter().filter(|e| e["search"]["mode"] == "include").count();
+        let warning = entries
+            .iter()
+            .find(|e| e["search"]["mode"] == "outcome" && e["resource"]["issue"][0]["code"] == "incomplete")
+            .map(|e| e["resource"]["issue"][0]["diagnostics"].as_str().unwrap().to_string());
+        (included, warning)
+    };
+    let (n, warning) = page("_id=p2&_revinclude=Observation:subject");
+    assert_eq!((n, warning), (3, None), "3 fit within 5: all of them, no warning");
+    let (n, warning) = page("_id=p1&_revinclude=Observation:subject");
+    assert_eq!(n, 5, "8 found, 5 kept");
+    let warning = warning.expect("a warning says the included resources are incomplete");
+    assert!(warning.contains("max_included = 5"), "{warning}");
+    // Forward includes count against the same limit.
+    let (n, warning) = page("_id=p1,p2&_revinclude=Observation:subject&_count=1");
+    assert!(n <= 5 && warning.is_some(), "{n}");
+    let b = fhir
+        .search(
+            Some("Observation"),
+            &SearchParams::parse("_include=Observation:subject"),
+            &RequestContext::new("http://x"),
+        )
+        .unwrap();
+    let included = b["entry"].as_array().unwrap().iter().filter(|e| e["search"]["mode"] == "include").count();
+    assert_eq!(included, 2, "two patients, each once");
+}

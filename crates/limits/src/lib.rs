@@ -57,6 +57,9 @@ pub struct Limits {
     pub max_values_per_parameter: usize,
     /// Rounds of `_include:iterate` / `_revinclude:iterate`.
     pub max_include_iterations: usize,
+    /// Resources `_include` and `_revinclude` add to one page; past it the page says, in an
+    /// outcome entry, that its included resources are incomplete.
+    pub max_included: usize,
     /// Largest `_offset`.
     pub max_search_offset: usize,
     /// Words (or quoted phrases) in one `_text` / `_content` value.
@@ -103,6 +106,7 @@ impl Default for Limits {
             max_search_conditions: 1_000,
             max_values_per_parameter: 1_000,
             max_include_iterations: 4,
+            max_included: 1_000,
             max_search_offset: 100_000,
             max_text_terms: 32,
             max_search_steps: 5_000_000,
