@@ -274,8 +274,11 @@ fn paged(fhir: &Interactions, ty: &str, query: &str, count: usize) -> Result<Vec
     Err("the pages never end".into())
 }
 
-/// The stored resources of each type, in write order (as the brute force sees them).
-fn load() -> Option<(tempfile::TempDir, Interactions, HashMap<&'static str, Vec<Value>>)> {
+/// The stored resources of each type, in write order.
+type ByType = HashMap<&'static str, Vec<Value>>;
+
+/// The loaded server and what it stored, by type in write order (as the brute force sees it).
+fn load() -> Option<(tempfile::TempDir, Interactions, ByType)> {
     let dir = tempfile::tempdir().unwrap();
     let config = InteractionConfig { max_count: 10_000, ..Default::default() };
     let (fhir, _) = brute::load_examples(dir.path(), TYPES, config)?;
