@@ -55,18 +55,6 @@ impl Rng {
     }
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~|:/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn plain(s: &str) -> bool {
     !s.is_empty() && s.len() < 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:/".contains(&b))
 }
@@ -119,13 +107,14 @@ fn pools(ty: &str, resources: &[Value]) -> (Vec<Condition>, Vec<Sortable>) {
                         codes.iter().map(|cs| cs.iter().any(|(s, c)| *c == code && *s == system)).collect();
                     let any_system: Vec<bool> = codes.iter().map(|cs| cs.iter().any(|(_, c)| *c == code)).collect();
                     if let Some(s) = &system {
-                        conditions.push(cond(format!("{}={}", p.code, encode(&format!("{s}|{code}"))), exact.clone()));
+                        conditions
+                            .push(cond(format!("{}={}", p.code, brute::encode(&format!("{s}|{code}"))), exact.clone()));
                     }
-                    conditions.push(cond(format!("{}={}", p.code, encode(&code)), any_system.clone()));
+                    conditions.push(cond(format!("{}={}", p.code, brute::encode(&code)), any_system.clone()));
                     if i == 0 {
                         // `:not`: the resources without a matching value, those without any value included.
                         conditions.push(cond(
-                            format!("{}:not={}", p.code, encode(&code)),
+                            format!("{}:not={}", p.code, brute::encode(&code)),
                             any_system.iter().map(|b| !b).collect(),
                         ));
                     }
@@ -180,7 +169,7 @@ fn pools(ty: &str, resources: &[Value]) -> (Vec<Condition>, Vec<Sortable>) {
                     .collect();
                 for start in frequent(&starts, 2) {
                     let holds = folded.iter().map(|ss| ss.iter().any(|s| s.starts_with(&start))).collect();
-                    conditions.push(cond(format!("{}={}", p.code, encode(&start)), holds));
+                    conditions.push(cond(format!("{}={}", p.code, brute::encode(&start)), holds));
                 }
                 if folded.iter().any(|ss| !ss.is_empty()) {
                     let keys = folded.iter().map(|ss| ss.iter().map(|s| Key::Text(s.clone())).collect()).collect();

@@ -72,7 +72,7 @@ impl Tally {
 
     /// Runs `name=value` on `ty` and compares the ids found with those the scan wants.
     fn check(&mut self, d: &Data, ty: &str, name: &str, value: &str, want: impl Fn(&Value) -> bool) {
-        let query = format!("{name}={}&_count=10000", encode(value));
+        let query = format!("{name}={}&_count=10000", brute::encode(value));
         let ctx = RequestContext::new(BASE);
         let got: BTreeSet<String> = match d.fhir.search(Some(ty), &SearchParams::parse(&query), &ctx) {
             Ok(b) => b["entry"]
@@ -105,19 +105,6 @@ impl Tally {
         assert!(self.queries >= at_least, "too few {} queries ({}) to mean anything", self.kind, self.queries);
         assert!(self.mismatches.is_empty());
     }
-}
-
-/// Percent-encodes all but letters, digits and the characters search syntax uses.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~|$:/,".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Values that would need search escapes, which these tests do not cover.

@@ -298,3 +298,16 @@ fn regex_free_strip(s: &str) -> String {
     }
     out
 }
+
+/// Percent-encodes all but letters, digits and the characters search syntax uses.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~|$:/,".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
