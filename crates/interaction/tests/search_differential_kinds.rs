@@ -49,10 +49,14 @@ struct Data {
 fn data() -> Option<&'static Data> {
     static DATA: OnceLock<Option<Data>> = OnceLock::new();
     DATA.get_or_init(|| {
-        // The directory lives as long as the test process.
-        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        // The store must outlive every test of the process, and a static is never dropped:
+        // a fixed directory under Cargo's scratch space, emptied here, so that each run
+        // leaves at most one behind (a leaked temporary directory left 400 MB per run).
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("search_differential_kinds");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let config = InteractionConfig { max_count: 10_000, ..Default::default() };
-        let (fhir, by_type) = differential::load_examples(dir.path(), TYPES, config)?;
+        let (fhir, by_type) = differential::load_examples(&dir, TYPES, config)?;
         Some(Data { fhir, by_type })
     })
     .as_ref()
