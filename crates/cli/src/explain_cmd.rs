@@ -1,8 +1,9 @@
 //! `tsunagu explain 'Observation?code=…&_sort=date'`: runs one search page as the server
 //! would for an operator and prints how the store answered it: the plans taken (sort walk,
-//! driven index, general SQL, the write-order walk past the ceiling), each statement with
-//! SQLite's `EXPLAIN QUERY PLAN`, the estimate plans are chosen by, the steps and rows
-//! examined, what came back, and the time.
+//! driven index, general SQL, the write-order walk past the ceiling), what came back, the
+//! time, and each statement with its plan. On SQLite: `EXPLAIN QUERY PLAN`, the estimate
+//! plans are chosen by, the steps and rows examined. On PostgreSQL: `EXPLAIN (ANALYZE,
+//! BUFFERS)` of each statement run again, with estimated and actual rows.
 
 use tsunagu_interaction::SearchParams;
 
@@ -21,6 +22,10 @@ pub fn run(cfg: &crate::config::Config, search: &str, no_ceiling: bool) -> Resul
     let mut q = fhir.search_query(ty, &params).map_err(|e| e.message(Default::default()))?;
     if no_ceiling {
         q.max_steps = None;
+        q.max_ms = None;
+    }
+    if let Some(db) = &cfg.database {
+        return postgres(cfg, db, &q, ty, query);
     }
     // A second handle on the same data directory: explaining is the SQLite store's own.
     let store = tsunagu_store::SqliteStore::open(&cfg.data, cfg.sync)
@@ -43,7 +48,61 @@ pub fn run(cfg: &crate::config::Config, search: &str, no_ceiling: bool) -> Resul
     };
     println!("steps:     {} SQLite VM steps ({ceiling})", x.steps);
     println!("examined:  {} rows by the store's own walks", x.examined);
-    match &x.page {
+    print_page(&x.page);
+    println!("time:      {:.1} ms", x.elapsed.as_secs_f64() * 1000.0);
+    for (i, s) in x.statements.iter().enumerate() {
+        println!("\nstatement {}:\n  {}", i + 1, s.sql);
+        if !s.values.is_empty() {
+            println!("  values: {}", s.values.join(", "));
+        }
+        println!("  query plan:");
+        for row in &s.query_plan {
+            println!("    {row}");
+        }
+    }
+    Ok(())
+}
+
+/// The same on PostgreSQL, through a second store on the configured database.
+fn postgres(
+    cfg: &crate::config::Config,
+    db: &crate::config::Database,
+    q: &tsunagu_store::SearchQuery,
+    ty: Option<&str>,
+    query: &str,
+) -> Result<(), String> {
+    let store = tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db))
+        .map_err(|e| format!("cannot open {}: {e}", crate::config::redacted(&db.url)))?;
+    let x = store.explain(q).map_err(|e| e.to_string())?;
+    println!("search:    {}?{query}", ty.unwrap_or(""));
+    for (i, p) in x.plans.iter().enumerate() {
+        println!("{:<10} {p}", if i == 0 { "plan:" } else { "" });
+    }
+    match q.max_ms {
+        Some(m) => println!("ceiling:   max_search_ms = {m} per statement"),
+        None => println!("ceiling:   none"),
+    }
+    print_page(&x.page);
+    println!("time:      {:.1} ms", x.elapsed.as_secs_f64() * 1000.0);
+    for (i, s) in x.statements.iter().enumerate() {
+        println!("\nstatement {}:\n  {}", i + 1, s.sql);
+        if !s.values.is_empty() {
+            println!("  values: {}", s.values.join(", "));
+        }
+        if s.analyzed {
+            println!("  EXPLAIN (ANALYZE, BUFFERS), run again (rows=: estimated; actual … rows=: found):");
+        } else {
+            println!("  EXPLAIN (run again, it went past the ceiling: estimates only):");
+        }
+        for row in &s.plan {
+            println!("    {row}");
+        }
+    }
+    Ok(())
+}
+
+fn print_page(page: &Result<tsunagu_store::SearchPage, tsunagu_store::StoreError>) {
+    match page {
         Ok(p) => {
             let mut line = format!("returned:  {} resources", p.resources.len());
             if let Some(t) = p.total {
@@ -58,16 +117,4 @@ pub fn run(cfg: &crate::config::Config, search: &str, no_ceiling: bool) -> Resul
         }
         Err(e) => println!("returned:  nothing: {e}"),
     }
-    println!("time:      {:.1} ms", x.elapsed.as_secs_f64() * 1000.0);
-    for (i, s) in x.statements.iter().enumerate() {
-        println!("\nstatement {}:\n  {}", i + 1, s.sql);
-        if !s.values.is_empty() {
-            println!("  values: {}", s.values.join(", "));
-        }
-        println!("  query plan:");
-        for row in &s.query_plan {
-            println!("    {row}");
-        }
-    }
-    Ok(())
 }

@@ -144,13 +144,15 @@ enum Command {
         no_check: bool,
     },
     /// Shows how the store answers one search page: the plan taken (sort walk, driven
-    /// index, general SQL), SQLite's EXPLAIN QUERY PLAN of each statement, the estimate,
-    /// steps and rows examined, what came back and the time. E.g.
+    /// index, general SQL), what came back and the time, and each statement's plan
+    /// (SQLite: EXPLAIN QUERY PLAN, the estimate, steps and rows examined; PostgreSQL:
+    /// EXPLAIN (ANALYZE, BUFFERS) with estimated and actual rows). E.g.
     /// `tsunagu explain 'Observation?code=http://loinc.org|8302-2&_sort=date'`.
     Explain {
         /// The search: `Type?params` (or `?params` for a system-level search).
         search: String,
-        /// Run without the max_search_steps ceiling (see what the page would cost).
+        /// Run without the search ceiling (`max_search_steps` on SQLite, `max_search_ms` on
+        /// PostgreSQL): see what the page would cost.
         #[arg(long)]
         no_ceiling: bool,
     },
@@ -421,17 +423,23 @@ fn with_database_flags(
     Ok(cfg)
 }
 
+/// How the configured PostgreSQL database is used: its replicas and the bounds on
+/// connections from `[limits]`.
+pub(crate) fn postgres_config(cfg: &config::Config, db: &config::Database) -> tsunagu_store_postgres::PostgresConfig {
+    tsunagu_store_postgres::PostgresConfig {
+        replicas: db.replicas.clone(),
+        max_connections: cfg.limits.max_database_connections,
+        wait_ms: cfg.limits.database_wait_ms,
+        ..tsunagu_store_postgres::PostgresConfig::new(&db.url)
+    }
+}
+
 /// The configured store: PostgreSQL when a database URL is set, else the embedded SQLite
 /// database in the data directory.
 pub(crate) fn open_store(cfg: &config::Config) -> Result<Arc<dyn tsunagu_store::Store>, String> {
     match &cfg.database {
         Some(db) => {
-            let pg = tsunagu_store_postgres::PostgresConfig {
-                url: db.url.clone(),
-                replicas: db.replicas.clone(),
-                ..tsunagu_store_postgres::PostgresConfig::new(&db.url)
-            };
-            let store = tsunagu_store_postgres::PostgresStore::open(&pg)
+            let store = tsunagu_store_postgres::PostgresStore::open(&postgres_config(cfg, db))
                 .map_err(|e| format!("cannot open {}: {e}", config::redacted(&db.url)))?;
             Ok(Arc::new(store))
         }

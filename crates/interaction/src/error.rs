@@ -180,7 +180,8 @@ impl InteractionError {
                 tsunagu_limits::Limit::HeaderBytes => 431,
                 tsunagu_limits::Limit::ExpansionSize
                 | tsunagu_limits::Limit::ViewRows
-                | tsunagu_limits::Limit::SearchSteps => 422,
+                | tsunagu_limits::Limit::SearchSteps
+                | tsunagu_limits::Limit::SearchMs => 422,
                 _ => 400,
             },
             InteractionError::Entry { source, .. } => source.status(),
@@ -319,14 +320,14 @@ fn terminology_ja(e: &tsunagu_terminology::TerminologyError) -> String {
 }
 
 impl From<StoreError> for InteractionError {
-    /// A search past its cost ceiling is the `max_search_steps` limit, naming what could
-    /// not be answered within it and what to do instead.
+    /// A search past its cost ceiling is the limit its backend counts it by
+    /// (`max_search_steps` on SQLite, `max_search_ms` on PostgreSQL), naming what could not
+    /// be answered within it and what to do instead.
     fn from(e: StoreError) -> Self {
-        use tsunagu_limits::{Limit, LimitExceeded};
         use tsunagu_store::CostlyPart;
-        let StoreError::TooCostly { part, max_steps } = e else { return InteractionError::Store(e) };
-        let max = usize::try_from(max_steps).unwrap_or(usize::MAX);
-        let limit = LimitExceeded::new(Limit::SearchSteps, max);
+        let StoreError::TooCostly { part, ceiling } = e else { return InteractionError::Store(e) };
+        let (limit, max) = ceiling_limit(ceiling);
+        let limit = tsunagu_limits::LimitExceeded::new(limit, max);
         InteractionError::Limit(match part {
             CostlyPart::Total => limit.at("_total").hint(
                 "Counting every match costs too much: leave out _total or add a more selective search parameter",
@@ -343,6 +344,15 @@ impl From<StoreError> for InteractionError {
                 "この検索の条件は開始するだけで負荷が大きすぎます。より絞り込める検索パラメータを加えてください",
             ),
         })
+    }
+}
+
+/// The limit a store's search ceiling is configured by, and its value.
+pub(crate) fn ceiling_limit(c: tsunagu_store::Ceiling) -> (tsunagu_limits::Limit, usize) {
+    use tsunagu_limits::Limit;
+    match c {
+        tsunagu_store::Ceiling::Steps(n) => (Limit::SearchSteps, usize::try_from(n).unwrap_or(usize::MAX)),
+        tsunagu_store::Ceiling::Millis(n) => (Limit::SearchMs, usize::try_from(n).unwrap_or(usize::MAX)),
     }
 }
 

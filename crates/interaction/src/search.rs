@@ -304,7 +304,6 @@ impl Interactions {
         let q = &mut parsed.query;
         q.clauses.extend(extra);
         self.page_of(q, params)?;
-        let max_steps = self.config.limits.max_search_steps;
         let page = self.store.search(q)?;
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
@@ -343,25 +342,27 @@ impl Interactions {
                 "incomplete",
                 &format!(
                     "The included resources of this page are incomplete: _include/_revinclude found more than \
-                     the limit max_included = {max} allows, or more than the limit max_search_steps lets one \
-                     page read; search for them directly (e.g. with the reference as a parameter) to get all"
+                     the limit max_included = {max} allows, or more than the search ceiling (max_search_steps, \
+                     max_search_ms on PostgreSQL) lets one page read; search for them directly (e.g. with the reference as a parameter) to get all"
                 ),
                 &format!(
-                    "このページの _include/_revinclude の結果は不完全です。上限 max_included = {max} または \
-                     max_search_steps を超えました。すべて取得するには参照をパラメータとして直接検索してください"
+                    "このページの _include/_revinclude の結果は不完全です。上限 max_included = {max} または検索の上限 \
+                     （max_search_steps、PostgreSQL では max_search_ms）を超えました。すべて取得するには参照をパラメータとして直接検索してください"
                 ),
                 ctx.lang,
             );
             entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
         }
-        if page.resume_after.is_some() {
+        if let Some(ceiling) = page.stopped_by.filter(|_| page.resume_after.is_some()) {
+            let (limit, max) = crate::error::ceiling_limit(ceiling);
+            let key = limit.key();
             let oo = crate::outcome::information(
                 &format!(
-                    "This page stopped early at the limit max_search_steps = {max_steps}: it may hold fewer \
-                     entries than _count; the next link continues the search where it stopped"
+                    "This page stopped early at the limit {key} = {max}: it may hold fewer entries than \
+                     _count; the next link continues the search where it stopped"
                 ),
                 &format!(
-                    "このページは上限 max_search_steps = {max_steps} で打ち切られたため、_count より少ない件数の\
+                    "このページは上限 {key} = {max} で打ち切られたため、_count より少ない件数の\
                      ことがあります。next リンクで打ち切った位置から検索を続けられます"
                 ),
                 ctx.lang,
@@ -394,8 +395,9 @@ impl Interactions {
                     .into());
             }
         }
-        let max_steps = self.config.limits.max_search_steps;
-        q.max_steps = (max_steps > 0).then_some(max_steps as u64);
+        let limits = &self.config.limits;
+        q.max_steps = (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64);
+        q.max_ms = (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64);
         Ok(())
     }
 
@@ -677,12 +679,13 @@ impl Interactions {
                         negate: false,
                     })
                     .collect();
-                let max_steps = self.config.limits.max_search_steps;
+                let limits = &self.config.limits;
                 let q = SearchQuery {
                     resource_type: Some(inc.source_type.clone()),
                     clauses: vec![Clause { any }],
                     count: room + 1 - next.len(),
-                    max_steps: (max_steps > 0).then_some(max_steps as u64),
+                    max_steps: (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64),
+                    max_ms: (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64),
                     ..Default::default()
                 };
                 let page = match self.store.search(&q) {

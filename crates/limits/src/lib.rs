@@ -35,6 +35,14 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// Open client connections; more wait in the listen queue until one closes.
     pub max_connections: usize,
+    /// PostgreSQL only: connections one server node opens to each database server (the
+    /// primary, and each replica), idle, in use, or held by a pinned view (an export);
+    /// the primary has one more for the shared clock. A request that finds all in use
+    /// waits up to `database_wait_ms` for one (a replica's: goes to the primary at once).
+    pub max_database_connections: usize,
+    /// PostgreSQL only: the longest wait, in ms, for a free database connection; then 503
+    /// with `Retry-After`.
+    pub database_wait_ms: u64,
 
     // --- Resources ---
     /// Nesting of objects and arrays in any resource written (JSON, XML, the result of a
@@ -68,7 +76,13 @@ pub struct Limits {
     /// read from an index costs about 3, a condition probed for it 10–20 more): past it, a
     /// page in write order stops where it got to and links to the rest; a sorted page,
     /// `_total` or a condition too costly to start answers 422 instead. 0: no ceiling.
+    /// The SQLite store's ceiling; PostgreSQL's is `max_search_ms`.
     pub max_search_steps: usize,
+    /// Time each statement of one search page may run on PostgreSQL, in ms (its
+    /// `statement_timeout`; a page runs a few: a count, the page, the write-order walk):
+    /// past it the page is answered as past `max_search_steps` on SQLite. 0: no ceiling.
+    /// The PostgreSQL store's ceiling; SQLite's is `max_search_steps`.
+    pub max_search_ms: usize,
 
     // --- Terminology ---
     /// Value sets importing value sets (`compose.include.valueSet`), counted in levels.
@@ -99,6 +113,8 @@ impl Default for Limits {
             idle_timeout_secs: 60,
             max_concurrent_requests: 64,
             max_connections: 512,
+            max_database_connections: 32,
+            database_wait_ms: 5_000,
             max_json_depth: 100,
             max_issues: 100,
             max_chain_depth: 4,
@@ -110,6 +126,7 @@ impl Default for Limits {
             max_search_offset: 100_000,
             max_text_terms: 32,
             max_search_steps: 5_000_000,
+            max_search_ms: 1_000,
             max_value_set_import_depth: 10,
             max_expansion_size: 10_000,
             max_regex_bytes: 1024 * 1024,
@@ -135,6 +152,7 @@ pub enum Limit {
     SearchOffset,
     TextTerms,
     SearchSteps,
+    SearchMs,
     ValueSetImportDepth,
     ExpansionSize,
     RegexBytes,
@@ -158,6 +176,7 @@ impl Limit {
             Limit::SearchOffset => "max_search_offset",
             Limit::TextTerms => "max_text_terms",
             Limit::SearchSteps => "max_search_steps",
+            Limit::SearchMs => "max_search_ms",
             Limit::ValueSetImportDepth => "max_value_set_import_depth",
             Limit::ExpansionSize => "max_expansion_size",
             Limit::RegexBytes => "max_regex_bytes",
@@ -183,6 +202,10 @@ impl Limit {
             Limit::SearchOffset => ("_offset of a search", "検索の _offset"),
             Limit::TextTerms => ("words in one _text or _content value", "1つの _text・_content の値の語数"),
             Limit::SearchSteps => ("work of one search page in the store", "1ページの検索でストアが行う処理量"),
+            Limit::SearchMs => (
+                "time of each database statement of one search page, in ms",
+                "1ページの検索でデータベースの各文にかけられる時間（ミリ秒）",
+            ),
             Limit::ValueSetImportDepth => {
                 ("levels of value sets importing value sets", "ValueSet の取り込み（compose.include.valueSet）の深さ")
             }
@@ -208,6 +231,7 @@ impl Limit {
             Limit::SearchOffset => limits.max_search_offset,
             Limit::TextTerms => limits.max_text_terms,
             Limit::SearchSteps => limits.max_search_steps,
+            Limit::SearchMs => limits.max_search_ms,
             Limit::ValueSetImportDepth => limits.max_value_set_import_depth,
             Limit::ExpansionSize => limits.max_expansion_size,
             Limit::RegexBytes => limits.max_regex_bytes,

@@ -11,8 +11,14 @@ use postgres::{Client, GenericClient, Row, Statement};
 /// cache starts again, closing those it held.
 const MAX_STATEMENTS: usize = 512;
 
+/// What a connection holds besides the client.
 #[derive(Default)]
-pub(crate) struct Cache(HashMap<String, Statement>);
+pub(crate) struct Cache {
+    statements: HashMap<String, Statement>,
+    /// A search page's `statement_timeout` is set and not yet undone (`ceiling.rs`): the
+    /// session must not serve anything else, so it is not returned to the pool.
+    pub(crate) timeout_in_force: bool,
+}
 
 /// A connection and its prepared statements.
 pub(crate) struct Session {
@@ -40,14 +46,14 @@ type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl<C: GenericClient> Cached<'_, C> {
     fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
-        if let Some(s) = self.cache.0.get(sql) {
+        if let Some(s) = self.cache.statements.get(sql) {
             return Ok(s.clone());
         }
         let s = self.c.prepare(sql)?;
-        if self.cache.0.len() >= MAX_STATEMENTS {
-            self.cache.0.clear();
+        if self.cache.statements.len() >= MAX_STATEMENTS {
+            self.cache.statements.clear();
         }
-        self.cache.0.insert(sql.to_string(), s.clone());
+        self.cache.statements.insert(sql.to_string(), s.clone());
         Ok(s)
     }
 

@@ -34,7 +34,9 @@
 
 mod audit;
 mod blocking;
+mod ceiling;
 mod db;
+mod explain;
 mod fulltext;
 mod index;
 mod pinned;
@@ -47,11 +49,13 @@ mod schema;
 mod sortwalk;
 pub mod test_backend;
 pub mod throwaway;
+mod trace;
 mod value;
 mod versions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+pub use explain::{Explain, ExplainedStatement};
 pub use record::shard_key;
 use tsunagu_store::{
     AuditQuery, AuditRecord, HistoryQuery, PinnedView, ResourceVersion, SearchPage, SearchQuery, Store, StoreError,
@@ -61,7 +65,7 @@ use tsunagu_store::{
 /// The advisory lock every write transaction holds ("tsunagu" + 2).
 pub const WRITE_LOCK: i64 = 0x7473_756e_6167_7502;
 
-/// Where the database is.
+/// Where the database is, and how many connections to it a store may hold.
 #[derive(Debug, Clone, Default)]
 pub struct PostgresConfig {
     /// The primary, as a libpq-style URL or key/value string
@@ -71,12 +75,37 @@ pub struct PostgresConfig {
     pub replicas: Vec<String>,
     /// Idle connections kept per server (more are opened under load).
     pub pool_size: usize,
+    /// Connections open at once per server (idle, in use, or held by a pinned view): the
+    /// primary and each replica (`max_database_connections`). The primary has one more,
+    /// kept for the shared clock (`Store::next_timestamp_ms`), which writers call while
+    /// holding a connection of their own.
+    pub max_connections: usize,
+    /// The longest wait, in ms, for a free connection when `max_connections` are open;
+    /// then [`StoreError::Unavailable`] (`database_wait_ms`). A replica with none free is
+    /// not waited for: the read goes to the primary.
+    pub wait_ms: u64,
 }
 
 impl PostgresConfig {
-    /// The primary alone, keeping up to 8 idle connections.
+    /// The primary alone, keeping up to 8 idle connections, with the default bounds of
+    /// `[limits]` (`max_database_connections`, `database_wait_ms`).
     pub fn new(url: &str) -> PostgresConfig {
-        PostgresConfig { url: url.to_string(), replicas: Vec::new(), pool_size: 8 }
+        let limits = tsunagu_limits::Limits::default();
+        PostgresConfig {
+            url: url.to_string(),
+            replicas: Vec::new(),
+            pool_size: 8,
+            max_connections: limits.max_database_connections,
+            wait_ms: limits.database_wait_ms,
+        }
+    }
+
+    fn bounds(&self) -> pool::Bounds {
+        pool::Bounds {
+            max_idle: self.pool_size,
+            max_open: self.max_connections,
+            wait: std::time::Duration::from_millis(self.wait_ms),
+        }
     }
 }
 
@@ -87,6 +116,17 @@ pub struct PostgresStore {
     primary: pool::Pool,
     replicas: replica::Replicas,
     clock: AtomicI64,
+    /// The primary connection the shared clock is advanced on, outside the pool's bound:
+    /// a writer asks for a timestamp while holding a pooled connection, and with every
+    /// other connection held by writers waiting for the write lock, it would wait for one
+    /// that only its own commit frees.
+    clock_conn: parking_lot::Mutex<Option<postgres::Client>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        crate::blocking::drop_outside_runtime(self.clock_conn.get_mut().take());
+    }
 }
 
 /// `postgres::Error` as a [`StoreError`] (neither type is this crate's, so no `From`).
@@ -98,6 +138,11 @@ impl<T> Pg<T> for Result<T, postgres::Error> {
     fn pg(self) -> Result<T, StoreError> {
         self.map_err(|e| match e.as_db_error() {
             _ if unavailable(&e) => StoreError::Unavailable(e.to_string()),
+            // A statement timeout, or an operator canceling it: a search's ceiling
+            // (`ceiling.rs`) when one is in force.
+            Some(db) if db.code() == &postgres::error::SqlState::QUERY_CANCELED => {
+                StoreError::Canceled(format!("{}: {}", db.message(), e))
+            }
             Some(db) => StoreError::Backend(format!("{} ({}): {}", db.message(), db.code().code(), e)),
             None => StoreError::Backend(e.to_string()),
         })
@@ -131,7 +176,7 @@ impl PostgresStore {
     }
 
     fn open_here(config: &PostgresConfig) -> Result<PostgresStore, StoreError> {
-        let primary = pool::Pool::new(&config.url, config.pool_size);
+        let primary = pool::Pool::new(&config.url, config.bounds());
         let mut c = primary.get()?;
         schema::migrate(&mut c.client)?;
         // The clock never starts below the newest stored version.
@@ -147,8 +192,9 @@ impl PostgresStore {
         drop(c);
         Ok(PostgresStore {
             primary,
-            replicas: replica::Replicas::new(&config.replicas, config.pool_size),
+            replicas: replica::Replicas::new(&config.replicas, config.bounds()),
             clock: AtomicI64::new(clock),
+            clock_conn: parking_lot::Mutex::new(None),
         })
     }
 
@@ -227,12 +273,20 @@ impl PostgresStore {
     /// Advances the clock row shared by every node: `GREATEST(value + 1, now)`, committed
     /// without waiting for the disk; `None` when the database cannot be reached.
     fn shared_clock(&self, now: i64) -> Option<i64> {
-        let mut c = self.primary.get().ok()?;
+        let mut conn = self.clock_conn.lock();
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            *conn = Some(self.primary.connect().ok()?);
+        }
         let sql = format!(
             "BEGIN; SET LOCAL synchronous_commit TO off; \
              UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
         );
-        let messages = c.client.simple_query(&sql).ok()?;
+        let Ok(messages) = conn.as_mut()?.simple_query(&sql) else {
+            // Perhaps broken (a transaction left open, the server gone): the next call
+            // opens another.
+            *conn = None;
+            return None;
+        };
         messages.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
             _ => None,
@@ -297,7 +351,7 @@ impl Store for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_reader(|c| read::search(c, q))
+        self.with_reader(|c| ceiling::search(c, q, ceiling::Scope::Session))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {

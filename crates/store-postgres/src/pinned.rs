@@ -4,6 +4,7 @@
 //! statement took.
 
 use crate::db::Session;
+use crate::pool::Detached;
 use parking_lot::Mutex;
 use tsunagu_store::{PinnedView, ResourceVersion, SearchPage, SearchQuery, StoreError};
 
@@ -11,16 +12,17 @@ use crate::Pg;
 
 pub(crate) struct PgPinned {
     /// `None` only while being dropped.
-    client: Mutex<Option<Session>>,
+    client: Mutex<Option<Detached>>,
     high_seq: i64,
     last_updated_ms: i64,
 }
 
 impl PgPinned {
-    pub(crate) fn begin(mut client: Session) -> Result<PgPinned, StoreError> {
-        client.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
+    pub(crate) fn begin(mut client: Detached) -> Result<PgPinned, StoreError> {
+        client.session.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
         // The first statement takes the snapshot; everything after sees this state.
         let row = client
+            .session
             .db()
             .query_one("SELECT COALESCE(MAX(seq), 0)::int8, COALESCE(MAX(last_updated), 0)::int8 FROM resource", &[])
             .pg()?;
@@ -30,7 +32,7 @@ impl PgPinned {
 
 impl PgPinned {
     fn session(&self) -> parking_lot::MappedMutexGuard<'_, Session> {
-        parking_lot::MutexGuard::map(self.client.lock(), |c| c.as_mut().expect("present until dropped"))
+        parking_lot::MutexGuard::map(self.client.lock(), |c| &mut c.as_mut().expect("present until dropped").session)
     }
 }
 
@@ -44,7 +46,9 @@ impl PinnedView for PgPinned {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        crate::blocking::blocking(|| crate::read::search(&mut self.session().db(), q))
+        // Under a savepoint: a statement canceled at the ceiling must not end the view.
+        let scope = crate::ceiling::Scope::Transaction;
+        crate::blocking::blocking(|| crate::ceiling::search(&mut self.session().db(), q, scope))
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
@@ -62,10 +66,10 @@ impl PinnedView for PgPinned {
 
 impl Drop for PgPinned {
     fn drop(&mut self) {
-        if let Some(mut session) = self.client.get_mut().take() {
+        if let Some(mut client) = self.client.get_mut().take() {
             // Ending the read transaction; closing the connection would end it too.
-            let _ = crate::blocking::blocking(|| session.client.batch_execute("COMMIT").pg());
-            crate::blocking::drop_outside_runtime(session);
+            let _ = crate::blocking::blocking(|| client.session.client.batch_execute("COMMIT").pg());
+            crate::blocking::drop_outside_runtime(client);
         }
     }
 }

@@ -1,24 +1,77 @@
 //! A small pool of connections to one server (the primary or one replica): idle
-//! connections kept in a list, new ones opened when none is idle. A connection that an
-//! error closed is dropped rather than returned.
+//! connections kept in a list, new ones opened when none is idle, up to a maximum of open
+//! connections (idle, in use, or held by a pinned view). When all are in use a caller
+//! waits a bounded time for one to come free, then gets [`StoreError::Unavailable`] (503
+//! and `Retry-After` to a client). A connection that an error closed is dropped rather
+//! than returned.
 
-use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 use postgres::{Client, NoTls};
 
 use crate::db::Session;
 use crate::{Pg, StoreError};
 
+/// How many connections a pool keeps and opens, and how long a caller waits for one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// At most this many idle connections are kept.
+    pub max_idle: usize,
+    /// At most this many are open at once.
+    pub max_open: usize,
+    /// The longest wait for a free connection when `max_open` are open.
+    pub wait: Duration,
+}
+
+struct State {
+    idle: Vec<Session>,
+    /// Connections open: idle, taken, or detached into a pinned view.
+    open: usize,
+}
+
+/// What the pool and the connections it handed out share.
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a connection goes back idle or is closed.
+    freed: Condvar,
+}
+
+impl Shared {
+    /// One connection fewer is open.
+    fn release(&self) {
+        self.state.lock().open -= 1;
+        self.freed.notify_one();
+    }
+}
+
 pub(crate) struct Pool {
     url: String,
-    idle: Mutex<Vec<Session>>,
-    /// At most this many idle connections are kept.
-    max_idle: usize,
+    shared: Arc<Shared>,
+    bounds: Bounds,
 }
 
 /// A connection taken from a pool; back to it when dropped, unless it was closed.
 pub(crate) struct Conn<'p> {
     pool: &'p Pool,
     client: Option<Session>,
+}
+
+/// A connection no longer the pool's (a pinned view's own), still counted among its open
+/// ones until dropped.
+pub(crate) struct Detached {
+    pub(crate) session: Session,
+    _slot: Slot,
+}
+
+/// One place among a pool's open connections, given back when dropped.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 impl std::ops::Deref for Conn<'_> {
@@ -40,15 +93,19 @@ impl Conn<'_> {
     /// well, since an idle connection cannot tell before it is used.
     pub(crate) fn discard(mut self) {
         if let Some(c) = self.client.take() {
-            if c.client.is_closed() {
-                self.pool.idle.lock().clear();
-            }
+            let mut state = self.pool.shared.state.lock();
+            let stale = if c.client.is_closed() { std::mem::take(&mut state.idle) } else { Vec::new() };
+            state.open -= 1 + stale.len();
+            drop(state);
+            self.pool.shared.freed.notify_all();
+            drop((c, stale));
         }
     }
 
     /// The session itself, no longer the pool's (a pinned view keeps its own).
-    pub(crate) fn detach(mut self) -> Session {
-        self.client.take().expect("present until dropped")
+    pub(crate) fn detach(mut self) -> Detached {
+        let session = self.client.take().expect("present until dropped");
+        Detached { session, _slot: Slot(self.pool.shared.clone()) }
     }
 }
 
@@ -62,39 +119,87 @@ impl Drop for Conn<'_> {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        crate::blocking::drop_outside_runtime(std::mem::take(&mut *self.idle.lock()));
+        crate::blocking::drop_outside_runtime(std::mem::take(&mut self.shared.state.lock().idle));
     }
 }
 
 impl Pool {
-    pub(crate) fn new(url: &str, max_idle: usize) -> Pool {
-        Pool { url: url.to_string(), idle: Mutex::new(Vec::new()), max_idle: max_idle.max(1) }
+    pub(crate) fn new(url: &str, bounds: Bounds) -> Pool {
+        let bounds = Bounds { max_idle: bounds.max_idle.max(1), max_open: bounds.max_open.max(1), ..bounds };
+        let state = State { idle: Vec::new(), open: 0 };
+        Pool {
+            url: url.to_string(),
+            shared: Arc::new(Shared { state: Mutex::new(state), freed: Condvar::new() }),
+            bounds,
+        }
     }
 
-    /// A new connection, not from the pool.
+    /// A new connection, not from the pool nor counted by it.
     pub(crate) fn connect(&self) -> Result<Client, StoreError> {
         connect(&self.url)
     }
 
+    /// A connection, waiting up to the pool's `wait` for one when all are in use.
     pub(crate) fn get(&self) -> Result<Conn<'_>, StoreError> {
+        self.get_within(self.bounds.wait)
+    }
+
+    /// A connection, waiting up to `wait` for one when all are in use.
+    pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
+        let deadline = Instant::now() + wait;
+        let mut state = self.shared.state.lock();
         loop {
-            let c = self.idle.lock().pop();
-            match c {
-                Some(c) if c.client.is_closed() => continue,
+            match state.idle.pop() {
+                Some(c) if c.client.is_closed() => {
+                    state.open -= 1;
+                    continue;
+                }
                 Some(c) => return Ok(Conn { pool: self, client: Some(c) }),
-                None => return Ok(Conn { pool: self, client: Some(Session::new(self.connect()?)) }),
+                None => {}
+            }
+            if state.open < self.bounds.max_open {
+                // The place is taken before connecting, outside the lock (a connection takes
+                // a round trip or more), and given back if connecting fails.
+                state.open += 1;
+                drop(state);
+                return match self.connect() {
+                    Ok(c) => Ok(Conn { pool: self, client: Some(Session::new(c)) }),
+                    Err(e) => {
+                        self.shared.release();
+                        Err(e)
+                    }
+                };
+            }
+            if self.shared.freed.wait_until(&mut state, deadline).timed_out() {
+                return Err(StoreError::Unavailable(format!(
+                    "no free database connection within {} ms: all {} (max_database_connections) are in use",
+                    wait.as_millis(),
+                    self.bounds.max_open
+                )));
             }
         }
     }
 
     fn put_back(&self, c: Session) {
-        if c.client.is_closed() {
+        // A session still under a search's timeout, or closed, is not used again.
+        let keep = !c.client.is_closed() && !c.cache.timeout_in_force;
+        let mut state = self.shared.state.lock();
+        if keep && state.idle.len() < self.bounds.max_idle {
+            state.idle.push(c);
+            drop(state);
+            self.shared.freed.notify_one();
             return;
         }
-        let mut idle = self.idle.lock();
-        if idle.len() < self.max_idle {
-            idle.push(c);
-        }
+        state.open -= 1;
+        drop(state);
+        self.shared.freed.notify_one();
+        drop(c);
+    }
+
+    /// Connections open now (idle, taken, or held by pinned views).
+    #[cfg(test)]
+    pub(crate) fn open(&self) -> usize {
+        self.shared.state.lock().open
     }
 }
 
@@ -109,4 +214,59 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     let mut c = Client::connect(url, NoTls).pg()?;
     c.batch_execute("SET plan_cache_mode = force_custom_plan; SET application_name = 'tsunagu'").pg()?;
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Bounds, Pool};
+    use crate::StoreError;
+
+    /// At most `max_open` connections are open, whether taken, idle or detached; the next
+    /// caller waits for one to come free, and past the wait is told the database is
+    /// unavailable (503 to a client).
+    #[test]
+    fn open_connections_are_bounded_and_callers_wait_a_bounded_time() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let url = cluster.url(&cluster.create_database());
+        let wait = Duration::from_millis(200);
+        let pool = Pool::new(&url, Bounds { max_idle: 1, max_open: 2, wait });
+        let a = pool.get().unwrap();
+        let b = pool.get().unwrap();
+        let started = Instant::now();
+        let Err(StoreError::Unavailable(m)) = pool.get() else { panic!("a third connection") };
+        assert!(started.elapsed() >= wait && m.contains("max_database_connections"), "{m}");
+        assert_eq!(pool.open(), 2);
+        // A connection given back serves the next caller; one detached into a pinned view
+        // still counts until dropped.
+        drop(a);
+        let pinned = pool.get().unwrap().detach();
+        assert!(pool.get_within(Duration::ZERO).is_err());
+        drop(pinned);
+        let c = pool.get().unwrap();
+        // A discarded one frees its place; so does one more than the idle ones kept.
+        c.discard();
+        assert_eq!(pool.open(), 1);
+        let c = pool.get().unwrap();
+        drop(b);
+        drop(c);
+        assert_eq!(pool.open(), 1, "one idle kept, the other closed");
+        // A caller waiting is served as soon as another gives one back.
+        let (x, y) = (pool.get().unwrap(), pool.get().unwrap());
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| pool.get().map(|_| ()));
+            std::thread::sleep(Duration::from_millis(50));
+            drop(x);
+            assert!(waiter.join().unwrap().is_ok());
+        });
+        // A session whose search timeout was not undone is closed, not pooled.
+        drop(y);
+        assert_eq!(pool.open(), 1);
+        let mut z = pool.get().unwrap();
+        z.cache.timeout_in_force = true;
+        drop(z);
+        assert_eq!(pool.open(), 0);
+        assert!(pool.shared.state.lock().idle.is_empty());
+    }
 }

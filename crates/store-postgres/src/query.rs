@@ -84,6 +84,19 @@ fn test_kind(t: &Test) -> IndexKind {
 
 /// `alias.current AND NOT alias.deleted AND …` for a query on `resource` rows aliased `alias`.
 pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
+    filter(q, alias, values, false)
+}
+
+/// As [`where_clause`], with each condition on index rows tested on the resource's own
+/// rows (`EXISTS (… WHERE seq = r.seq …)`, through the `(seq, param)` indexes): for the
+/// write-order walk past the ceiling (`ceiling.rs`), which tests a few hundred resources
+/// at a time. `NOT IN (…)` would collect every row of a negated condition first, for each
+/// batch, where `NOT EXISTS` probes the batch's own.
+pub(crate) fn probe_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
+    filter(q, alias, values, true)
+}
+
+fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
     let mut sql = format!("{alias}.current AND NOT {alias}.deleted");
     if let Some(t) = &q.resource_type {
         sql.push_str(&format!(" AND {alias}.type = ?"));
@@ -91,17 +104,29 @@ pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) ->
     }
     for clause in &q.clauses {
         sql.push_str(" AND ");
-        sql.push_str(&clause_sql(clause, q.resource_type.as_deref(), alias, values));
+        sql.push_str(&clause_sql(clause, q.resource_type.as_deref(), alias, values, probe));
     }
     sql
 }
 
-fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
     if c.any.is_empty() {
         return "FALSE".into();
     }
-    let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
+    let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values, probe)).collect();
     format!("({})", parts.join(" OR "))
+}
+
+/// `alias.seq [NOT] IN (SELECT seq FROM {table} WHERE {cond})`, or with `probe` the same
+/// test as `[NOT] EXISTS` on the rows of `alias` itself. `cond` holds its own `?`s only;
+/// the probe adds none, so the values stay in order.
+fn member(alias: &str, negate: bool, table: &str, cond: &str, probe: bool) -> String {
+    let not = if negate { "NOT " } else { "" };
+    if probe {
+        format!("{not}EXISTS (SELECT 1 FROM {table} WHERE seq = {alias}.seq AND {cond})")
+    } else {
+        format!("{alias}.seq {not}IN (SELECT seq FROM {table} WHERE {cond})")
+    }
 }
 
 fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
@@ -114,7 +139,7 @@ fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
     }
 }
 
-fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
     match c {
         Condition::Id(id) => {
             values.push(V::Text(id.clone()));
@@ -129,8 +154,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
             let t = test_sql(test, "value", values);
-            let not = if *negate { "NOT " } else { "" };
-            format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ? AND {t})", table(test_kind(test)))
+            member(alias, *negate, table(test_kind(test)), &format!("{tf}param = ? AND {t}"), probe)
         }
         Condition::DateWindow { param, lo, hi } => {
             let t = ty.unwrap_or("");
@@ -146,16 +170,21 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 V::Int(*hi),
                 V::Int(*lo),
             ]);
-            format!(
-                "{alias}.seq IN (SELECT seq FROM idx_date WHERE type = ? AND param = ? AND lo >= ? AND lo < ? AND hi > ? \
-                 UNION SELECT seq FROM idx_date_wide WHERE type = ? AND param = ? AND lo < ? AND hi > ?)"
-            )
+            let (narrow, wide) = (
+                "type = ? AND param = ? AND lo >= ? AND lo < ? AND hi > ?",
+                "type = ? AND param = ? AND lo < ? AND hi > ?",
+            );
+            if probe {
+                let (narrow, wide) =
+                    (member(alias, false, "idx_date", narrow, true), member(alias, false, "idx_date_wide", wide, true));
+                return format!("({narrow} OR {wide})");
+            }
+            format!("{alias}.seq IN (SELECT seq FROM idx_date WHERE {narrow} UNION SELECT seq FROM idx_date_wide WHERE {wide})")
         }
         Condition::Missing { param, kind, missing } => {
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
-            let not = if *missing { "NOT " } else { "" };
-            format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ?)", table(*kind))
+            member(alias, *missing, table(*kind), &format!("{tf}param = ?"), probe)
         }
         Condition::Chain { param, target_type, query } => {
             let tf = type_filter(ty, values);
@@ -165,11 +194,11 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let t = format!("{alias}t");
             let inner = where_clause(query, &t, values);
             // The target's id through the key of `target_id` too (the index), then whole.
-            format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND {target_type} AND \
-                 (target_id_key, target_id) IN (SELECT left({t}.id, {KEY_CHARS}), {t}.id FROM resource {t} \
-                 WHERE {inner}))"
-            )
+            let cond = format!(
+                "{tf}param = ? AND {target_type} AND (target_id_key, target_id) IN \
+                 (SELECT left({t}.id, {KEY_CHARS}), {t}.id FROM resource {t} WHERE {inner})"
+            );
+            member(alias, false, "idx_reference", &cond, probe)
         }
         Condition::Has { source_type, param, query } => {
             values.push(V::Text(source_type.clone()));
@@ -189,9 +218,8 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             )
         }
         Condition::FullText { narrative_only, query, negate } => {
-            let not = if *negate { "NOT " } else { "" };
             match crate::fulltext::row_condition(query, *narrative_only, values) {
-                Some(test) => format!("{alias}.seq {not}IN (SELECT seq FROM idx_fulltext WHERE {test})"),
+                Some(test) => member(alias, *negate, "idx_fulltext", &test, probe),
                 // Nothing searchable: matches nothing, as an FTS5 query without terms.
                 None if *negate => "TRUE".into(),
                 None => "FALSE".into(),
@@ -211,10 +239,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 Some(id) => format!(" AND {}", keyed_eq("target_id", id, values)),
                 None => String::new(),
             };
-            format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE ({}) AND {type_test}{id_test})",
-                pairs.join(" OR ")
-            )
+            member(alias, false, "idx_reference", &format!("({}) AND {type_test}{id_test}", pairs.join(" OR ")), probe)
         }
         Condition::ResourceType(t) => {
             values.push(V::Text(t.clone()));

@@ -5,7 +5,11 @@
 use postgres::{GenericClient, Row};
 
 use crate::db::Cached;
-use tsunagu_store::{HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError};
+use tsunagu_store::{
+    CostlyPart, HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError,
+};
+
+use crate::ceiling::Timeout;
 
 use crate::query::{order_by, where_clause};
 use crate::value::{number, refs, V};
@@ -36,7 +40,9 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
 }
 
 fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
-    c.query(&number(sql, values), &refs(values)).pg()
+    let sql = number(sql, values);
+    crate::trace::statement(&sql, values);
+    c.query(&sql, &refs(values)).pg()
 }
 
 pub(crate) fn current(
@@ -67,28 +73,41 @@ pub(crate) fn search_ids(
     Ok(query(c, &sql, &values)?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// One page of a search.
-pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+/// One page of a search, under the ceiling `t` when there is one (`ceiling.rs`, which
+/// sets it): a statement canceled there makes the page [`StoreError::TooCostly`], or for a
+/// page in write order, the write-order walk's.
+pub(crate) fn search<C: GenericClient>(
+    c: &mut Cached<'_, C>,
+    q: &SearchQuery,
+    t: Option<&Timeout>,
+) -> Result<SearchPage, StoreError> {
+    let costly = |part| move |e| crate::ceiling::costly(e, part, t);
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
     let total = if q.total {
-        let rows = query(c, &format!("SELECT COUNT(*) FROM resource r WHERE {filter}"), &values)?;
+        crate::trace::plan(|| "_total: count every match".into());
+        let rows = query(c, &format!("SELECT COUNT(*) FROM resource r WHERE {filter}"), &values)
+            .map_err(costly(CostlyPart::Total))?;
         Some(rows[0].get::<_, i64>(0) as u64)
     } else {
         None
     };
     if q.count == 0 {
-        return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None });
+        return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });
     }
-    if let Some(seqs) = crate::sortwalk::page(c, q)? {
+    if let Some(seqs) = crate::sortwalk::page(c, q).map_err(costly(CostlyPart::Sort))? {
         let more = seqs.len() > q.count;
         let seqs = &seqs[..seqs.len().min(q.count)];
-        let rows = c.query(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs]).pg()?;
+        let rows = c
+            .query(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs])
+            .pg()
+            .map_err(costly(CostlyPart::Sort))?;
         let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();
         resources.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
-        return Ok(SearchPage { resources, total, more, resume_after: None });
+        return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
     }
     let sql = if q.sort.is_empty() {
+        crate::trace::plan(|| "write order: the general SQL".into());
         let mut page_filter = filter;
         if let Some(after) = q.after_seq {
             page_filter.push_str(" AND r.seq > ?");
@@ -97,15 +116,22 @@ pub(crate) fn search(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) ->
         values.push(V::Int(q.count as i64 + 1));
         format!("SELECT {COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT ?")
     } else {
+        crate::trace::plan(|| "sorted: the general SQL".into());
         let order = order_by(&q.sort, "r", &mut values);
         values.push(V::Int(q.count as i64 + 1));
         values.push(V::Int(q.offset as i64));
         format!("SELECT {COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?")
     };
-    let mut resources: Vec<ResourceVersion> = query(c, &sql, &values)?.iter().map(version).collect();
+    let rows = match (query(c, &sql, &values), t) {
+        (Err(StoreError::Canceled(_)), Some(t)) if q.sort.is_empty() => {
+            return crate::ceiling::write_order_walk(c, q, t);
+        }
+        (rows, _) => rows.map_err(costly(CostlyPart::Sort))?,
+    };
+    let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();
     let more = resources.len() > q.count;
     resources.truncate(q.count);
-    Ok(SearchPage { resources, total, more, resume_after: None })
+    Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
 }
 
 fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 use tsunagu_store::StoreError;
 
-use crate::pool::{Conn, Pool};
+use crate::pool::{Bounds, Conn, Pool};
 use crate::Pg;
 
 pub(crate) const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -31,9 +31,9 @@ pub(crate) fn parse_lsn(s: &str) -> Option<u64> {
 }
 
 impl Replicas {
-    pub(crate) fn new(urls: &[String], pool_size: usize) -> Replicas {
+    pub(crate) fn new(urls: &[String], bounds: Bounds) -> Replicas {
         Replicas {
-            pools: urls.iter().map(|u| Pool::new(u, pool_size)).collect(),
+            pools: urls.iter().map(|u| Pool::new(u, bounds)).collect(),
             next: AtomicUsize::new(0),
             lsn: AtomicU64::new(0),
             served: AtomicU64::new(0),
@@ -56,9 +56,9 @@ impl Replicas {
                 .and_then(parse_lsn)
                 .ok_or_else(|| StoreError::Backend(format!("unreadable WAL position {s:?}")))
         };
-        // Any primary connection's position is past our commit; without one, no replica
-        // is trusted.
-        let lsn = read(c).or_else(|_| read(&mut primary.connect()?)).unwrap_or(u64::MAX);
+        // Any primary connection's position is past our commit; without one (none free
+        // at once either: this writer holds one already), no replica is trusted.
+        let lsn = read(c).or_else(|_| read(&mut primary.get_within(Duration::ZERO)?.client)).unwrap_or(u64::MAX);
         self.lsn.fetch_max(lsn, Ordering::SeqCst);
     }
 
@@ -79,7 +79,8 @@ impl Replicas {
             return None;
         }
         let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
-        let mut conn = pool.get().ok()?;
+        // A replica with none free: the primary now, rather than waiting here.
+        let mut conn = pool.get_within(Duration::ZERO).ok()?;
         let start = Instant::now();
         loop {
             let replayed = conn

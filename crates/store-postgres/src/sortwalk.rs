@@ -40,6 +40,7 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
         IndexKind::Uri => ("idx_uri", "value", true),
         _ => return Ok(None),
     };
+    crate::trace::plan(|| format!("sort walk: {table} in the order of {column}"));
     let bounded = format!("{column}_key");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
     let need = q.offset + q.count + 1;
@@ -76,7 +77,9 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
                 sql.push_str(&format!(" ORDER BY {col} {dir}, seq {dir} LIMIT ?"));
             }
             values.push(V::Int(batch as i64));
-            rows = c.query(&number(&sql, &values), &refs(&values)).pg()?;
+            let sql = number(&sql, &values);
+            crate::trace::statement(&sql, &values);
+            rows = c.query(&sql, &refs(&values)).pg()?;
             if !keys_only || rows.iter().all(|r| r.get::<_, &str>(1).len() < KEY_CHARS) {
                 break;
             }
@@ -114,7 +117,9 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
             "SELECT r.seq FROM resource r WHERE r.current AND NOT r.deleted AND r.type = ? AND NOT EXISTS \
              (SELECT 1 FROM {table} x WHERE x.seq = r.seq AND x.param = ?) ORDER BY r.seq {dir} LIMIT ? OFFSET ?"
         );
-        let rows = c.query(&number(&sql, &values), &refs(&values)).pg()?;
+        let sql = number(&sql, &values);
+        crate::trace::statement(&sql, &values);
+        let rows = c.query(&sql, &refs(&values)).pg()?;
         page.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
     }
     Ok(Some(page))

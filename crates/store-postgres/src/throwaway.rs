@@ -210,7 +210,7 @@ impl Cluster {
     /// A configuration for a fresh database (with the replica, if there is one).
     pub fn fresh_config(&self) -> PostgresConfig {
         let db = self.create_database();
-        PostgresConfig { url: self.url(&db), replicas: self.replica_url(&db).into_iter().collect(), pool_size: 8 }
+        PostgresConfig { replicas: self.replica_url(&db).into_iter().collect(), ..PostgresConfig::new(&self.url(&db)) }
     }
 
     /// Stops the primary at once (for tests of failing commits); the watchdog still cleans up.

@@ -50,6 +50,25 @@ pub(crate) fn number(sql: &str, values: &[V]) -> String {
     out
 }
 
+/// A value as `tsunagu explain` prints it (long text cut).
+pub(crate) fn show(v: &V) -> String {
+    fn text(t: &str) -> String {
+        match t.char_indices().nth(200) {
+            Some((at, _)) => format!("'{}…'", &t[..at]),
+            None => format!("'{t}'"),
+        }
+    }
+    match v {
+        V::Text(t) => text(t),
+        V::Int(n) => n.to_string(),
+        V::Real(f) => f.to_string(),
+        V::TextArray(a) if a.len() > 20 => {
+            format!("ARRAY[{}, … {} in all]", a[..20].iter().map(|t| text(t)).collect::<Vec<_>>().join(", "), a.len())
+        }
+        V::TextArray(a) => format!("ARRAY[{}]", a.iter().map(|t| text(t)).collect::<Vec<_>>().join(", ")),
+    }
+}
+
 pub(crate) fn refs(values: &[V]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(V::sql).collect()
 }

@@ -231,7 +231,7 @@ fn a_stopped_server_gives_errors() {
     // Without the database the clock still moves forward.
     let t = store.next_timestamp_ms();
     assert!(store.next_timestamp_ms() > t);
-    let bad = PostgresConfig { url: config.url.clone(), replicas: vec![], pool_size: 1 };
+    let bad = PostgresConfig { replicas: vec![], pool_size: 1, ..PostgresConfig::new(&config.url) };
     assert!(PostgresStore::open(&bad).is_err());
 }
 
@@ -350,4 +350,63 @@ fn missing_binaries_skip_or_fail() {
     assert!(String::from_utf8_lossy(&skipped.stderr).contains("SKIPPED: PostgreSQL not installed"));
     let failed = run(Some("true"));
     assert!(!failed.status.success());
+}
+
+/// With one connection allowed, a pinned view holding it makes a read wait and then fail as
+/// unavailable (503 to a client); writes still get timestamps (the shared clock has a
+/// connection of its own, which a writer needs while holding the pool's).
+#[test]
+fn connections_are_bounded_per_store() {
+    let Some(cluster) = throwaway::shared() else { return };
+    let config = PostgresConfig { max_connections: 1, wait_ms: 1000, ..cluster.fresh_config() };
+    let store = PostgresStore::open(&config).unwrap();
+    let started = std::time::Instant::now();
+    put(&store, "a", 1).unwrap();
+    let t = store.next_timestamp_ms();
+    store
+        .write(&mut |txn| {
+            let index = [identifier("b")];
+            txn.put(&NewVersion {
+                resource_type: "Patient",
+                id: "b",
+                version: 1,
+                last_updated_ms: store.next_timestamp_ms(),
+                method: Method::Post,
+                body: Some(b"{}"),
+                index: &index,
+            })
+        })
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000), "no write waited for a connection");
+    assert!(store.read("Patient", "b").unwrap().unwrap().last_updated_ms > t);
+    let view = store.pinned().unwrap();
+    let Err(tsunagu_store::StoreError::Unavailable(m)) = store.search(&by_identifier("a")) else {
+        panic!("the only connection is the view's")
+    };
+    assert!(m.contains("max_database_connections"), "{m}");
+    assert!(view.read("Patient", "a").unwrap().is_some());
+    drop(view);
+    assert_eq!(store.search(&by_identifier("a")).unwrap().resources.len(), 1);
+}
+
+/// `tsunagu explain` on PostgreSQL: each statement of the page with its plan from
+/// `EXPLAIN (ANALYZE, BUFFERS)`, estimated and actual rows.
+#[test]
+fn explain_gives_estimated_and_actual_rows() {
+    let Some(store) = throwaway::test_store() else { return };
+    for id in ["a", "b", "c"] {
+        put(&*store, id, 1).unwrap();
+    }
+    let q = SearchQuery { total: true, max_ms: Some(60_000), ..by_identifier("b") };
+    let x = store.explain(&q).unwrap();
+    let page = x.page.unwrap();
+    assert_eq!((page.total, page.resources.len()), (Some(1), 1));
+    assert!(x.plans.iter().any(|p| p.contains("_total")), "{:?}", x.plans);
+    assert_eq!(x.statements.len(), 2, "the count and the page");
+    for s in &x.statements {
+        assert!(s.analyzed && s.values.contains(&"'b'".to_string()), "{s:?}");
+        let plan = s.plan.join("\n");
+        assert!(plan.contains("rows=") && plan.contains("actual time=") && plan.contains("Buffers"), "{plan}");
+        assert!(plan.contains("Execution Time"), "{plan}");
+    }
 }

@@ -11,10 +11,15 @@ pub enum StoreError {
     /// A stored body could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// A search would cost more than its `max_steps` and cannot stop early (sorted, or
-    /// counting its matches), or found nothing it could answer within them.
-    #[error("the search costs more than {max_steps} steps ({part:?})")]
-    TooCostly { part: CostlyPart, max_steps: u64 },
+    /// A search would cost more than its ceiling and cannot stop early (sorted, or
+    /// counting its matches), or found nothing it could answer within it.
+    #[error("the search costs more than {ceiling} ({part:?})")]
+    TooCostly { part: CostlyPart, ceiling: Ceiling },
+    /// The database canceled a statement outside a search ceiling (PostgreSQL: an
+    /// operator's `pg_cancel_backend`, or a `statement_timeout` set on the role or
+    /// database). A search past its own ceiling is [`StoreError::TooCostly`] instead.
+    #[error("statement canceled: {0}")]
+    Canceled(String),
     /// Raised by a write closure to roll the transaction back; the caller keeps the reason.
     #[error("transaction aborted")]
     Aborted,
@@ -27,6 +32,26 @@ pub enum StoreError {
     /// or may not have been applied.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+}
+
+/// The ceiling a search page runs under, in the unit its backend counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ceiling {
+    /// SQLite virtual-machine steps per page ([`crate::SearchQuery::max_steps`], the
+    /// `max_search_steps` limit).
+    Steps(u64),
+    /// Milliseconds per statement on PostgreSQL ([`crate::SearchQuery::max_ms`], the
+    /// `max_search_ms` limit).
+    Millis(u64),
+}
+
+impl std::fmt::Display for Ceiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ceiling::Steps(n) => write!(f, "{n} steps"),
+            Ceiling::Millis(n) => write!(f, "{n} ms per statement"),
+        }
+    }
 }
 
 /// What made a search too costly to answer within its step ceiling.

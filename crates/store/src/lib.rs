@@ -27,7 +27,7 @@ mod sqlite_sort;
 mod sqlite_trace;
 
 pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};
-pub use error::{CostlyPart, StoreError};
+pub use error::{Ceiling, CostlyPart, StoreError};
 pub use query::{
     Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
     SortKey, SortParam, SystemMatch, Test,

@@ -75,10 +75,15 @@ pub struct SearchQuery {
     pub offset: usize,
     /// Also count all matches.
     pub total: bool,
-    /// Most work (SQLite virtual-machine steps) the page may cost; `None`: unbounded. Past
-    /// it a page in write order (no sort, no total) stops early and says where
-    /// ([`SearchPage::resume_after`]); anything else is [`crate::StoreError::TooCostly`].
+    /// Most work (SQLite virtual-machine steps) the page may cost on SQLite; `None`:
+    /// unbounded. Past it a page in write order (no sort, no total) stops early and says
+    /// where ([`SearchPage::resume_after`]); anything else is
+    /// [`crate::StoreError::TooCostly`]. PostgreSQL ignores it.
     pub max_steps: Option<u64>,
+    /// Longest time, in ms, each statement of the page may run on PostgreSQL (its
+    /// `statement_timeout`); `None`: unbounded. Past it the page is answered as past
+    /// `max_steps` on SQLite. SQLite ignores it.
+    pub max_ms: Option<u64>,
 }
 
 /// Any of the conditions holds (a comma-separated parameter value).
@@ -233,9 +238,11 @@ pub struct SearchPage {
     pub total: Option<u64>,
     /// Whether more matches follow this page.
     pub more: bool,
-    /// Set when the page stopped early at `max_steps`: everything up to this `seq` has been
+    /// Set when the page stopped early at its ceiling: everything up to this `seq` has been
     /// looked at, so the next page continues after it (not after its last resource).
     pub resume_after: Option<i64>,
+    /// Set with `resume_after`: the ceiling that stopped the page.
+    pub stopped_by: Option<crate::Ceiling>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

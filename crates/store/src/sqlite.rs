@@ -469,10 +469,10 @@ fn ceilinged_page(
         Err(e) if crate::sqlite_budget::interrupted(&e) => {}
         other => return other,
     }
-    let max_steps = q.max_steps.unwrap_or(0);
+    let ceiling = crate::Ceiling::Steps(q.max_steps.unwrap_or(0));
     let part = crate::sqlite_budget::costly_part(q);
     if part != crate::CostlyPart::Conditions || q.count == 0 {
-        return Err(StoreError::TooCostly { part, max_steps });
+        return Err(StoreError::TooCostly { part, ceiling });
     }
     // A page in write order: walk the resources from the cursor, stopping at the ceiling.
     crate::sqlite_trace::plan(|| "ceiling reached: write-order walk from the cursor".into());
@@ -481,11 +481,18 @@ fn ceilinged_page(
     budget.lift();
     let full = walked.seqs.len() > q.count;
     if !full && !walked.finished && walked.last.is_none() {
-        return Err(StoreError::TooCostly { part, max_steps });
+        return Err(StoreError::TooCostly { part, ceiling });
     }
     let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
     let stopped = !full && !walked.finished;
-    Ok(SearchPage { resources, total: None, more: full || stopped, resume_after: walked.last.filter(|_| stopped) })
+    let resume_after = walked.last.filter(|_| stopped);
+    Ok(SearchPage {
+        resources,
+        total: None,
+        more: full || stopped,
+        resume_after,
+        stopped_by: resume_after.map(|_| ceiling),
+    })
 }
 
 /// Steps a write-order walk may take before the general plan answers instead.
@@ -535,7 +542,7 @@ fn dense_walk(
     }
     crate::sqlite_trace::plan(|| "dense write-order walk: each resource's index record tested".into());
     let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
-    Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None }))
+    Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None, stopped_by: None }))
 }
 
 /// The page by the plan the query's shape chooses.
@@ -558,7 +565,7 @@ fn planned_page(
         None
     };
     if q.count == 0 {
-        return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None });
+        return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });
     }
     let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
     let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
@@ -587,7 +594,7 @@ fn planned_page(
         budget.lift();
         let more = seqs.len() > q.count;
         let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
-        return Ok(SearchPage { resources, total, more, resume_after: None });
+        return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
     } else {
         plan(|| "general SQL: every match sorted".into());
         let order = order_by(&q.sort, "r", &mut values);
@@ -603,7 +610,7 @@ fn planned_page(
     let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
     let more = resources.len() > q.count;
     resources.truncate(q.count);
-    Ok(SearchPage { resources, total, more, resume_after: None })
+    Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
 }
 
 impl Store for SqliteStore {
