@@ -41,6 +41,15 @@ const NDJSON_LINES_PER_UNIT: usize = 500;
 const SUBMISSIONS_PER_COMMIT: usize = 64;
 
 pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Result<(), String> {
+    let start = Instant::now();
+    // PostgreSQL, empty database: the lookup indexes are built once the rows are in, in one
+    // sorted pass each, instead of row by row (tsunagu_store_postgres::DeferredIndexes).
+    let deferred = match &cfg.database {
+        Some(db) => tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db))
+            .and_then(|s| s.defer_indexes())
+            .map_err(|e| e.to_string())?,
+        None => None,
+    };
     let fhir = crate::open(cfg, check)?;
     let total: u64 = paths.iter().map(|p| input_size(p)).sum();
     let bar = ProgressBar::new(total);
@@ -48,7 +57,6 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
             .expect("valid template"),
     );
-    let start = Instant::now();
     // Bounded queues keep memory bounded: parsed JSON is several times its text size. The
     // staged queue holds about one commit's worth, so the workers keep staging while the
     // writer commits (with 4 they stalled behind every commit and both sat idle by turns).
@@ -80,9 +88,14 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     bar.finish_and_clear();
     // Closing the store copies the rest of the WAL into the database: part of the load.
     drop(fhir);
+    if let Some(d) = deferred {
+        let built = Instant::now();
+        d.finish().map_err(|e| format!("building the lookup indexes: {e}"))?;
+        eprintln!("built the lookup indexes in {:.1} s", built.elapsed().as_secs_f64());
+    }
     // PostgreSQL plans searches from statistics: refreshed for what was just loaded.
     if let Some(db) = &cfg.database {
-        let pg = tsunagu_store_postgres::PostgresConfig::new(&db.url);
+        let pg = crate::postgres_config(cfg, db);
         tsunagu_store_postgres::PostgresStore::open(&pg).and_then(|s| s.analyze()).map_err(|e| e.to_string())?;
     }
     let secs = start.elapsed().as_secs_f64();

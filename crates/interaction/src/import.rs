@@ -173,7 +173,12 @@ impl Interactions {
             // see the current state (a PUT) writes them first, so order is kept.
             let mut fresh: Vec<(Staged, i64)> = Vec::new();
             let mut pending_ids: std::collections::HashSet<(String, String)> = Default::default();
-            for mut s in staged {
+            // Timestamps reserved for the fresh versions still to come (one step of a shared
+            // clock for a run of them, not one each); dropped at an update, which takes its
+            // own, so timestamps follow the order of writing.
+            let mut stamps = 0..0;
+            let total = staged.len();
+            for (i, mut s) in staged.into_iter().enumerate() {
                 let key = (s.resource_type.clone(), s.id.clone());
                 let is_new = s.method == Method::Post || {
                     if pending_ids.contains(&key) {
@@ -184,7 +189,12 @@ impl Interactions {
                 };
                 if is_new && s.timestamp_at > 0 {
                     // The common case: version 1, body ready; only the timestamp is filled in.
-                    let ts = self.store.next_timestamp_ms();
+                    let ts = stamps.next().unwrap_or_else(|| {
+                        let left = total - i;
+                        let first = self.store.next_timestamps_ms(left);
+                        stamps = first + 1..first + left as i64;
+                        first
+                    });
                     let stamp = crate::instant::format_instant(ts);
                     s.body[s.timestamp_at..s.timestamp_at + stamp.len()].copy_from_slice(stamp.as_bytes());
                     pending_ids.insert(key);
@@ -192,6 +202,7 @@ impl Interactions {
                 } else {
                     self.put_fresh(txn, &mut fresh)?;
                     pending_ids.clear();
+                    stamps = 0..0;
                     // An update of an existing resource: rebuild the body with its version.
                     let map = match serde_json::from_slice::<Value>(&s.body) {
                         Ok(Value::Object(m)) => m,

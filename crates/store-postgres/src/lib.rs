@@ -26,7 +26,9 @@
 //! **Timestamps.** [`Store::next_timestamp_ms`] is strictly increasing across every node
 //! on the database: it advances a `clock` counter row (`GREATEST(value + 1, now)`,
 //! committed without waiting for the disk), and per process never goes back; if the
-//! database cannot be reached it falls back to the process's own clock.
+//! database cannot be reached it falls back to the process's own clock. A bulk load takes
+//! a batch's timestamps in one step ([`Store::next_timestamps_ms`]): one round trip and one
+//! transaction per resource were half of an import's time.
 //!
 //! **Threads.** The synchronous `postgres` client runs a small runtime of its own per
 //! connection: call the store from plain threads or `tokio::task::spawn_blocking`, never
@@ -36,6 +38,7 @@ mod audit;
 mod blocking;
 mod ceiling;
 mod db;
+mod deferred;
 mod explain;
 mod fulltext;
 mod index;
@@ -55,6 +58,7 @@ mod versions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+pub use deferred::{DeferredIndexes, DEFERRING_SESSION, IMPORT_LOCK};
 pub use explain::{Explain, ExplainedStatement};
 pub use record::shard_key;
 use tsunagu_store::{
@@ -179,6 +183,8 @@ impl PostgresStore {
         let primary = pool::Pool::new(&config.url, config.bounds());
         let mut c = primary.get()?;
         schema::migrate(&mut c.client)?;
+        // Indexes an import that died left out (see `deferred`).
+        deferred::restore(&mut c.client)?;
         // The clock never starts below the newest stored version.
         let clock: i64 = c
             .client
@@ -270,16 +276,18 @@ impl PostgresStore {
         }
     }
 
-    /// Advances the clock row shared by every node: `GREATEST(value + 1, now)`, committed
-    /// without waiting for the disk; `None` when the database cannot be reached.
-    fn shared_clock(&self, now: i64) -> Option<i64> {
+    /// Advances the clock row shared by every node by `n` steps: `GREATEST(value + n, now +
+    /// n - 1)`, committed without waiting for the disk; the last of the `n` timestamps it
+    /// gave, `None` when the database cannot be reached.
+    fn shared_clock(&self, now: i64, n: i64) -> Option<i64> {
         let mut conn = self.clock_conn.lock();
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             *conn = Some(self.primary.connect().ok()?);
         }
         let sql = format!(
             "BEGIN; SET LOCAL synchronous_commit TO off; \
-             UPDATE counter SET value = GREATEST(value + 1, {now}) WHERE name = 'clock' RETURNING value; COMMIT"
+             UPDATE counter SET value = GREATEST(value + {n}, {now} + {n} - 1) WHERE name = 'clock' \
+             RETURNING value; COMMIT"
         );
         let Ok(messages) = conn.as_mut()?.simple_query(&sql) else {
             // Perhaps broken (a transaction left open, the server gone): the next call
@@ -359,16 +367,21 @@ impl Store for PostgresStore {
     }
 
     fn next_timestamp_ms(&self) -> i64 {
+        self.next_timestamps_ms(1)
+    }
+
+    fn next_timestamps_ms(&self, n: usize) -> i64 {
+        let n = n.max(1) as i64;
         let now = now_ms();
         // Across nodes: the shared clock row. `synchronous_commit` off: a crash may lose
         // the last steps, but `open` restarts the row at the newest stored version.
-        let shared = blocking::blocking(|| Ok(self.shared_clock(now))).ok().flatten();
-        let floor = shared.unwrap_or(now);
+        let shared = blocking::blocking(|| Ok(self.shared_clock(now, n))).ok().flatten();
+        let floor = shared.map_or(now, |last| last - n + 1);
         let mut prev = self.clock.load(Ordering::Relaxed);
         loop {
-            let next = floor.max(prev + 1);
-            match self.clock.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return next,
+            let first = floor.max(prev + 1);
+            match self.clock.compare_exchange_weak(prev, first + n - 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return first,
                 Err(p) => prev = p,
             }
         }

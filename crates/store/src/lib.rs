@@ -181,6 +181,10 @@ pub trait Store: Send + Sync + 'static {
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError>;
     /// A fresh, strictly increasing timestamp (ms) for a new version.
     fn next_timestamp_ms(&self) -> i64;
+    /// `n` fresh timestamps at once (a bulk load's batch): the first of them; `first..first
+    /// + n` are all greater than any timestamp given before, and the next one given is
+    /// greater than all of them. One step of a clock shared by several nodes instead of `n`.
+    fn next_timestamps_ms(&self, n: usize) -> i64;
     /// Current, live versions written after `after_seq`, in write order, at most `limit`.
     fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError>;
     /// How many current, live versions there are after `after_seq`.

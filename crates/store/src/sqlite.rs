@@ -740,6 +740,11 @@ impl Store for SqliteStore {
     }
 
     fn next_timestamp_ms(&self) -> i64 {
+        self.next_timestamps_ms(1)
+    }
+
+    fn next_timestamps_ms(&self, n: usize) -> i64 {
+        let n = n.max(1) as i64;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -748,9 +753,9 @@ impl Store for SqliteStore {
         // time agree with the write order.
         let mut prev = self.clock.load(Ordering::Relaxed);
         loop {
-            let next = now.max(prev + 1);
-            match self.clock.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return next,
+            let first = now.max(prev + 1);
+            match self.clock.compare_exchange_weak(prev, first + n - 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return first,
                 Err(p) => prev = p,
             }
         }

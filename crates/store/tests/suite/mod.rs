@@ -784,6 +784,12 @@ pub fn timestamps_increase(store: &dyn Store) {
         assert!(t > last, "{t} after {last}");
         last = t;
     }
+    // A batch's timestamps: all after the last one given, and the next one after all of them.
+    let first = store.next_timestamps_ms(1_000);
+    assert!(first > last, "{first} after {last}");
+    let next = store.next_timestamp_ms();
+    assert!(next >= first + 1_000, "{next} after {first}..{}", first + 1_000);
+    last = next;
     assert!(last > 4_102_444_800_000 || store.next_timestamp_ms() > 0);
 }
 
