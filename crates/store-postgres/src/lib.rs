@@ -39,6 +39,7 @@ mod blocking;
 mod ceiling;
 mod db;
 mod deferred;
+mod drive;
 mod explain;
 mod fulltext;
 mod index;
@@ -301,10 +302,41 @@ impl PostgresStore {
         })
     }
 
-    /// Refreshes the planner's statistics of every table (`ANALYZE`): after a bulk import,
-    /// before autovacuum gets to it, so that searches are planned on the data as it is.
+    /// Refreshes the planner's statistics of the store's tables (`ANALYZE`): after a bulk
+    /// import, before autovacuum gets to it, so that searches are planned on the data as it
+    /// is. The tables, largest first, are shared by two sessions (ANALYZE runs on one core
+    /// per table; the extended statistics of the index tables made it 5 s of a 20 s
+    /// Synthea import on one session, 1.9 s on two); the system catalogs are left alone.
     pub fn analyze(&self) -> Result<(), StoreError> {
-        blocking::blocking(|| self.primary.get()?.client.batch_execute("ANALYZE").pg())
+        blocking::blocking(|| {
+            let tables: Vec<String> = self
+                .primary
+                .get()?
+                .client
+                .query(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+                     ORDER BY pg_total_relation_size(quote_ident(tablename)) DESC",
+                    &[],
+                )
+                .pg()?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let analyze_some = || -> Result<(), StoreError> {
+                let mut c = self.primary.get()?;
+                while let Some(t) = tables.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    c.client.batch_execute(&format!("ANALYZE \"{}\"", t.replace('"', "\"\""))).pg()?;
+                }
+                Ok(())
+            };
+            std::thread::scope(|s| {
+                let other = s.spawn(analyze_some);
+                let mine = analyze_some();
+                other.join().unwrap_or_else(|_| Err(StoreError::Unavailable("ANALYZE thread panicked".into())))?;
+                mine
+            })
+        })
     }
 
     /// Number of live (not deleted) resources, by type.

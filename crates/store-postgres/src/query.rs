@@ -69,7 +69,7 @@ pub(crate) fn table(kind: IndexKind) -> &'static str {
     }
 }
 
-fn test_kind(t: &Test) -> IndexKind {
+pub(crate) fn test_kind(t: &Test) -> IndexKind {
     match t {
         Test::Token { .. } | Test::TokenText(_) | Test::TokenIn(_) => IndexKind::Token,
         Test::StringStarts(_) | Test::StringContains(_) | Test::StringExact(_) => IndexKind::String,
@@ -341,7 +341,7 @@ fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> 
 /// The test on one index row; `uri` names the column a URI value is in (`value` in the
 /// kind's own table, `uri` in `idx_composite`, whose `value` is a number), and so also
 /// tells whether the row is a composite's.
-fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
+pub(crate) fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
     // Long-able columns of the kind's own table are indexed by their keys; a composite's
     // second component is not indexed.
     let own = uri == "value";

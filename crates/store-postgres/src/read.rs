@@ -95,7 +95,22 @@ pub(crate) fn search<C: GenericClient>(
     if q.count == 0 {
         return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });
     }
-    if let Some(seqs) = crate::sortwalk::page(c, q).map_err(costly(CostlyPart::Sort))? {
+    match crate::drive::page(c, q) {
+        Ok(Some(mut resources)) => {
+            let more = resources.len() > q.count;
+            resources.truncate(q.count);
+            return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
+        }
+        Ok(None) => {}
+        // Past the ceiling (it reads a page's index rows, so hardly ever): as the general SQL.
+        Err(StoreError::Canceled(m)) => match t {
+            Some(t) => return crate::ceiling::write_order_walk(c, q, t),
+            None => return Err(StoreError::Canceled(m)),
+        },
+        Err(e) => return Err(e),
+    }
+    let walked = crate::sortwalk::page(c, q).map_err(costly(CostlyPart::Sort))?;
+    if let Some(seqs) = walked {
         let more = seqs.len() > q.count;
         let seqs = &seqs[..seqs.len().min(q.count)];
         let rows = c

@@ -1,0 +1,72 @@
+//! A page in write order whose one condition is an equality on the whole key of an index
+//! (`Observation?code=http://loinc.org|718-7`, `Observation?subject=Patient/p1`): that
+//! index holds the condition's rows in `seq` order, so the page is the first `count + 1`
+//! distinct `seq`s it lists after the cursor, read from the index alone and joined to
+//! their resources in the same statement. The general SQL leaves the choice to PostgreSQL's estimate of the
+//! condition's rows, which for a value outside the most common ones is often a few dozen
+//! when there are thousands: it then fetches every match and sorts them (4 ms for 588
+//! matches of a Synthea code, against 0.5 ms walking the index).
+//!
+//! Index rows exist only for current, live versions, so every `seq` found is a match; the
+//! join still tests it, and should a row point elsewhere the walk goes on after it.
+
+use postgres::GenericClient;
+use tsunagu_store::{Condition, ResourceVersion, SearchQuery, StoreError, SystemMatch, Test};
+
+use crate::db::Cached;
+use crate::value::{number, refs, V};
+use crate::Pg;
+
+/// The page's resources (at most `count + 1`, in order), or `None` when the query does
+/// not qualify. One statement per step: the index walk and the resources it found.
+pub(crate) fn page(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+) -> Result<Option<Vec<ResourceVersion>>, StoreError> {
+    let (Some(ty), [clause]) = (q.resource_type.as_deref(), q.clauses.as_slice()) else { return Ok(None) };
+    let [Condition::Index { param, test, negate: false }] = clause.any.as_slice() else { return Ok(None) };
+    if !q.sort.is_empty() || !whole_key(test) {
+        return Ok(None);
+    }
+    let table = crate::query::table(crate::query::test_kind(test));
+    crate::trace::plan(|| format!("driven walk: {table} in seq order"));
+    let need = q.count + 1;
+    let mut found = Vec::with_capacity(need);
+    let mut after = q.after_seq;
+    loop {
+        let mut values = vec![V::Text(ty.to_string()), V::Text(param.clone())];
+        let test = crate::query::test_sql(test, "value", &mut values);
+        let mut walk = format!("SELECT DISTINCT seq FROM {table} WHERE type = ? AND param = ? AND {test}");
+        if let Some(a) = after {
+            walk.push_str(" AND seq > ?");
+            values.push(V::Int(a));
+        }
+        let want = need - found.len();
+        values.push(V::Int(want as i64));
+        values.push(V::Text(ty.to_string()));
+        let sql = format!(
+            "WITH m AS MATERIALIZED ({walk} ORDER BY seq LIMIT ?) SELECT {}, m.seq FROM m LEFT JOIN resource r \
+             ON r.seq = m.seq AND r.current AND NOT r.deleted AND r.type = ? ORDER BY m.seq",
+            crate::read::COLUMNS
+        );
+        let sql = number(&sql, &values);
+        crate::trace::statement(&sql, &values);
+        let rows = c.query(&sql, &refs(&values)).pg()?;
+        found.extend(rows.iter().filter(|r| r.get::<_, Option<i64>>(7).is_some()).map(crate::read::version));
+        match rows.last() {
+            Some(last) if rows.len() == want && found.len() < need => after = Some(last.get(8)),
+            _ => return Ok(Some(found)),
+        }
+    }
+}
+
+/// Whether the test fixes every column of its index before `seq`, so the index lists its
+/// rows in `seq` order.
+fn whole_key(test: &Test) -> bool {
+    match test {
+        Test::Token { system: SystemMatch::Is(_) | SystemMatch::Absent, code: Some(_) } => true,
+        Test::Reference { target_type: Some(_), target_id: Some(_), .. } => true,
+        Test::UriExact(_) => true,
+        _ => false,
+    }
+}
