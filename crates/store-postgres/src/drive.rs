@@ -63,10 +63,10 @@ pub(crate) fn page(
 /// Whether the test fixes every column of its index before `seq`, so the index lists its
 /// rows in `seq` order.
 fn whole_key(test: &Test) -> bool {
-    match test {
-        Test::Token { system: SystemMatch::Is(_) | SystemMatch::Absent, code: Some(_) } => true,
-        Test::Reference { target_type: Some(_), target_id: Some(_), .. } => true,
-        Test::UriExact(_) => true,
-        _ => false,
-    }
+    matches!(
+        test,
+        Test::Token { system: SystemMatch::Is(_) | SystemMatch::Absent, code: Some(_) }
+            | Test::Reference { target_type: Some(_), target_id: Some(_), .. }
+            | Test::UriExact(_)
+    )
 }
