@@ -174,6 +174,7 @@ pub fn restore_into_store(
     let (spool, offsets, pack_bytes) = spool_bodies(dest, m, identity, &entries, &scratch)?;
     fill(store.clone(), &entries, &spool, &offsets, &scratch)?;
     drop(spool);
+    store.refresh_statistics()?;
     let digest = crate::source::digest_store(store.as_ref())?;
     if digest != header.digest {
         return Err(BackupError::Damaged(format!(

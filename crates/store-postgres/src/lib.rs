@@ -402,6 +402,10 @@ impl Store for PostgresStore {
         self.next_timestamps_ms(1)
     }
 
+    fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.analyze()
+    }
+
     fn next_timestamps_ms(&self, n: usize) -> i64 {
         let n = n.max(1) as i64;
         let now = now_ms();
