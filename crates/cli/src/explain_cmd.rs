@@ -51,10 +51,7 @@ pub fn run(cfg: &crate::config::Config, search: &str, no_ceiling: bool) -> Resul
     print_page(&x.page);
     println!("time:      {:.1} ms", x.elapsed.as_secs_f64() * 1000.0);
     for (i, s) in x.statements.iter().enumerate() {
-        println!("\nstatement {}:\n  {}", i + 1, s.sql);
-        if !s.values.is_empty() {
-            println!("  values: {}", s.values.join(", "));
-        }
+        print_statement(i, &s.sql, &s.values);
         println!("  query plan:");
         for row in &s.query_plan {
             println!("    {row}");
@@ -85,10 +82,7 @@ fn postgres(
     print_page(&x.page);
     println!("time:      {:.1} ms", x.elapsed.as_secs_f64() * 1000.0);
     for (i, s) in x.statements.iter().enumerate() {
-        println!("\nstatement {}:\n  {}", i + 1, s.sql);
-        if !s.values.is_empty() {
-            println!("  values: {}", s.values.join(", "));
-        }
+        print_statement(i, &s.sql, &s.values);
         if s.analyzed {
             println!("  EXPLAIN (ANALYZE, BUFFERS), run again (rows=: estimated; actual … rows=: found):");
         } else {
@@ -116,5 +110,13 @@ fn print_page(page: &Result<tsunagu_store::SearchPage, tsunagu_store::StoreError
             println!("{line}");
         }
         Err(e) => println!("returned:  nothing: {e}"),
+    }
+}
+
+/// The `i`th statement a page ran, as sent, with its bound values.
+fn print_statement(i: usize, sql: &str, values: &[String]) {
+    println!("\nstatement {}:\n  {sql}", i + 1);
+    if !values.is_empty() {
+        println!("  values: {}", values.join(", "));
     }
 }
