@@ -42,15 +42,16 @@ const SUBMISSIONS_PER_COMMIT: usize = 64;
 
 pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Result<(), String> {
     let start = Instant::now();
+    let fhir = crate::open(cfg, check)?;
     // PostgreSQL, empty database: the lookup indexes are built once the rows are in, in one
     // sorted pass each, instead of row by row (tsunagu_store_postgres::DeferredIndexes).
+    // From here on nothing returns before they are built, whatever the import's outcome.
     let deferred = match &cfg.database {
         Some(db) => tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db))
             .and_then(|s| s.defer_indexes())
             .map_err(|e| e.to_string())?,
         None => None,
     };
-    let fhir = crate::open(cfg, check)?;
     let total: u64 = paths.iter().map(|p| input_size(p)).sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -81,7 +82,7 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     }
     drop(out_tx);
     let (written, failures) = write_all(&fhir, out_rx, &bar);
-    let read_result = reader.join().map_err(|_| "the reader thread panicked".to_string())?;
+    let read_result = reader.join().unwrap_or_else(|_| Err("the reader thread panicked".to_string()));
     for h in handles {
         let _ = h.join();
     }
