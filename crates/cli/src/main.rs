@@ -428,6 +428,7 @@ fn with_database_flags(
 pub(crate) fn postgres_config(cfg: &config::Config, db: &config::Database) -> tsunagu_store_postgres::PostgresConfig {
     tsunagu_store_postgres::PostgresConfig {
         replicas: db.replicas.clone(),
+        pool_size: cfg.limits.max_database_connections,
         max_connections: cfg.limits.max_database_connections,
         wait_ms: cfg.limits.database_wait_ms,
         ..tsunagu_store_postgres::PostgresConfig::new(&db.url)
