@@ -141,7 +141,7 @@ pub(crate) fn write_order_walk<C: GenericClient>(
     q: &SearchQuery,
     t: &Timeout,
 ) -> Result<SearchPage, StoreError> {
-    crate::trace::plan(|| "ceiling reached: write-order walk from the cursor, a batch at a time".into());
+    tsunagu_store::trace::plan(|| "ceiling reached: write-order walk from the cursor, a batch at a time".into());
     let deadline = Instant::now() + Duration::from_millis(t.ms);
     walk(c, q, t, &mut || Instant::now() < deadline)
 }
@@ -242,7 +242,7 @@ fn walk_batch<C: GenericClient>(
          ARRAY(SELECT r.seq FROM resource r WHERE r.seq IN (SELECT seq FROM batch) AND {filter} ORDER BY r.seq LIMIT ?)"
     );
     let sql = number(&sql, &values);
-    crate::trace::statement(&sql, &values);
+    tsunagu_store::trace::statement(&sql, &values);
     let row = c.query_one(&sql, &refs(&values)).pg()?;
     Ok(Batch { looked_at: row.get(0), last: row.get(1), matches: row.get(2) })
 }

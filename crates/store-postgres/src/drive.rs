@@ -29,7 +29,7 @@ pub(crate) fn page(
         return Ok(None);
     }
     let table = crate::query::table(crate::query::test_kind(test));
-    crate::trace::plan(|| format!("driven walk: {table} in seq order"));
+    tsunagu_store::trace::plan(|| format!("driven walk: {table} in seq order"));
     let need = q.count + 1;
     let mut found = Vec::with_capacity(need);
     let mut after = q.after_seq;
@@ -50,7 +50,7 @@ pub(crate) fn page(
             crate::read::COLUMNS
         );
         let sql = number(&sql, &values);
-        crate::trace::statement(&sql, &values);
+        tsunagu_store::trace::statement(&sql, &values);
         let rows = c.query(&sql, &refs(&values)).pg()?;
         found.extend(rows.iter().filter(|r| r.get::<_, Option<i64>>(7).is_some()).map(crate::read::version));
         match rows.last() {

@@ -46,11 +46,11 @@ impl PostgresStore {
     /// the page and once explained.
     pub fn explain(&self, q: &SearchQuery) -> Result<Explain, StoreError> {
         self.with_reader(|c| {
-            crate::trace::start();
+            tsunagu_store::trace::start::<crate::value::V>();
             let started = Instant::now();
             let page = crate::ceiling::search(c, q, Scope::Session);
             let elapsed = started.elapsed();
-            let trace = crate::trace::take();
+            let trace = tsunagu_store::trace::take::<crate::value::V>();
             let mut statements = Vec::new();
             for (sql, values) in trace.statements {
                 let (plan, analyzed) = explained(c, q.max_ms.filter(|m| *m > 0), &sql, &values)?;

@@ -53,7 +53,6 @@ mod schema;
 mod sortwalk;
 pub mod test_backend;
 pub mod throwaway;
-mod trace;
 mod value;
 mod versions;
 

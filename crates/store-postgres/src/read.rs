@@ -41,7 +41,7 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
 
 fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
     let sql = number(sql, values);
-    crate::trace::statement(&sql, values);
+    tsunagu_store::trace::statement(&sql, values);
     c.query(&sql, &refs(values)).pg()
 }
 
@@ -85,7 +85,7 @@ pub(crate) fn search<C: GenericClient>(
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
     let total = if q.total {
-        crate::trace::plan(|| "_total: count every match".into());
+        tsunagu_store::trace::plan(|| "_total: count every match".into());
         let rows = query(c, &format!("SELECT COUNT(*) FROM resource r WHERE {filter}"), &values)
             .map_err(costly(CostlyPart::Total))?;
         Some(rows[0].get::<_, i64>(0) as u64)
@@ -122,7 +122,7 @@ pub(crate) fn search<C: GenericClient>(
         return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
     }
     let sql = if q.sort.is_empty() {
-        crate::trace::plan(|| "write order: the general SQL".into());
+        tsunagu_store::trace::plan(|| "write order: the general SQL".into());
         let mut page_filter = filter;
         if let Some(after) = q.after_seq {
             page_filter.push_str(" AND r.seq > ?");
@@ -131,7 +131,7 @@ pub(crate) fn search<C: GenericClient>(
         values.push(V::Int(q.count as i64 + 1));
         format!("SELECT {COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT ?")
     } else {
-        crate::trace::plan(|| "sorted: the general SQL".into());
+        tsunagu_store::trace::plan(|| "sorted: the general SQL".into());
         let order = order_by(&q.sort, "r", &mut values);
         values.push(V::Int(q.count as i64 + 1));
         values.push(V::Int(q.offset as i64));

@@ -40,7 +40,7 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
         IndexKind::Uri => ("idx_uri", "value", true),
         _ => return Ok(None),
     };
-    crate::trace::plan(|| format!("sort walk: {table} in the order of {column}"));
+    tsunagu_store::trace::plan(|| format!("sort walk: {table} in the order of {column}"));
     let bounded = format!("{column}_key");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
     let need = q.offset + q.count + 1;
@@ -78,7 +78,7 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
             }
             values.push(V::Int(batch as i64));
             let sql = number(&sql, &values);
-            crate::trace::statement(&sql, &values);
+            tsunagu_store::trace::statement(&sql, &values);
             rows = c.query(&sql, &refs(&values)).pg()?;
             if !keys_only || rows.iter().all(|r| r.get::<_, &str>(1).len() < KEY_CHARS) {
                 break;
@@ -118,7 +118,7 @@ pub(crate) fn page(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> R
              (SELECT 1 FROM {table} x WHERE x.seq = r.seq AND x.param = ?) ORDER BY r.seq {dir} LIMIT ? OFFSET ?"
         );
         let sql = number(&sql, &values);
-        crate::trace::statement(&sql, &values);
+        tsunagu_store::trace::statement(&sql, &values);
         let rows = c.query(&sql, &refs(&values)).pg()?;
         page.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
     }

@@ -24,7 +24,7 @@ mod sqlite_query;
 mod sqlite_record;
 mod sqlite_rows;
 mod sqlite_sort;
-mod sqlite_trace;
+pub mod trace;
 
 pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};
 pub use error::{Ceiling, CostlyPart, StoreError};

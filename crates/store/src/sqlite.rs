@@ -241,11 +241,11 @@ impl SqliteStore {
     pub fn explain(&self, q: &SearchQuery) -> Result<Explain, StoreError> {
         self.with_reader(|c| {
             let estimate = crate::sqlite_has::estimate(c, q, EXPLAIN_ESTIMATE_CAP)?;
-            crate::sqlite_trace::start();
+            crate::trace::start::<rusqlite::types::Value>();
             let started = std::time::Instant::now();
             let page = search_on(c, q, &self.sort_walk);
             let elapsed = started.elapsed();
-            let trace = crate::sqlite_trace::take();
+            let trace = crate::trace::take::<rusqlite::types::Value>();
             let mut statements = Vec::new();
             for (sql, values) in trace.statements {
                 let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
@@ -449,7 +449,7 @@ pub(crate) fn search_on(
     crate::sqlite_has::with_plans(c, q, || {
         let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
         let out = ceilinged_page(c, q, walk, &budget);
-        crate::sqlite_trace::steps(budget.steps());
+        crate::trace::steps(budget.steps());
         out
     })
 }
@@ -475,7 +475,7 @@ fn ceilinged_page(
         return Err(StoreError::TooCostly { part, ceiling });
     }
     // A page in write order: walk the resources from the cursor, stopping at the ceiling.
-    crate::sqlite_trace::plan(|| "ceiling reached: write-order walk from the cursor".into());
+    crate::trace::plan(|| "ceiling reached: write-order walk from the cursor".into());
     budget.reset();
     let walked = crate::sqlite_budget::write_order_walk(c, q)?;
     budget.lift();
@@ -537,10 +537,10 @@ fn dense_walk(
     let walked = walked?;
     let full = walked.seqs.len() > q.count;
     if !full && !walked.finished {
-        crate::sqlite_trace::plan(|| format!("dense write-order walk gave up after {DENSE_WALK_STEPS} steps"));
+        crate::trace::plan(|| format!("dense write-order walk gave up after {DENSE_WALK_STEPS} steps"));
         return Ok(None);
     }
-    crate::sqlite_trace::plan(|| "dense write-order walk: each resource's index record tested".into());
+    crate::trace::plan(|| "dense write-order walk: each resource's index record tested".into());
     let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
     Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None, stopped_by: None }))
 }
@@ -552,7 +552,7 @@ fn planned_page(
     walk: &crate::sqlite_sort::SortWalk,
     budget: &crate::sqlite_budget::Budget<'_>,
 ) -> Result<SearchPage, StoreError> {
-    use crate::sqlite_trace::{plan, statement};
+    use crate::trace::{plan, statement};
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
     let total = if q.total {

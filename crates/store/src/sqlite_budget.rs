@@ -137,7 +137,7 @@ pub(crate) fn write_order_walk(c: &Connection, q: &SearchQuery) -> Result<Walked
         values.push(rusqlite::types::Value::Integer(after));
     }
     sql.push_str(" ORDER BY r.seq");
-    crate::sqlite_trace::statement(&sql, &values);
+    crate::trace::statement(&sql, &values);
     let mut stmt = c.prepare(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     let mut walked = Walked { seqs: Vec::new(), finished: false, last: None };
@@ -152,7 +152,7 @@ pub(crate) fn write_order_walk(c: &Connection, q: &SearchQuery) -> Result<Walked
                         return Ok(walked);
                     }
                 }
-                crate::sqlite_trace::examined(1);
+                crate::trace::examined(1);
             }
             Ok(None) => {
                 walked.finished = true;

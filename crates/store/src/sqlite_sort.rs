@@ -114,7 +114,7 @@ pub(crate) fn sorted_page(
     // can make it long (and counting a half-open date condition reads half the index).
     let estimate = crate::sqlite_has::fewest_matches_except(c, q, min_matches, &bounds.clauses)?;
     if estimate < min_matches {
-        crate::sqlite_trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
+        crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
         return Ok(None);
     }
     let dir = if first.descending { "DESC" } else { "ASC" };
@@ -160,16 +160,16 @@ pub(crate) fn sorted_page(
     let mut seen = FxHashSet::default();
     let mut walked = 0;
     for (sql, params) in segments {
-        crate::sqlite_trace::statement(&sql, &params);
+        crate::trace::statement(&sql, &params);
         let mut stmt = c.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             // Conditions the estimate could not see (chains, `_has`, OR lists) may still make
             // the matches rare: past this many index rows the general plan is cheaper.
             walked += 1;
-            crate::sqlite_trace::examined(1);
+            crate::trace::examined(1);
             if walked > WALK_MAX_ROWS {
-                crate::sqlite_trace::plan(|| format!("sort walk over {table} gave up after {WALK_MAX_ROWS} rows"));
+                crate::trace::plan(|| format!("sort walk over {table} gave up after {WALK_MAX_ROWS} rows"));
                 return Ok(None);
             }
             let seq: i64 = row.get(1)?;
@@ -177,7 +177,7 @@ pub(crate) fn sorted_page(
                 continue;
             }
             if page.add(c, q, row.get(0)?, seq)? {
-                crate::sqlite_trace::plan(|| format!("sort walk over {table} ({param}), {walked} rows read"));
+                crate::trace::plan(|| format!("sort walk over {table} ({param}), {walked} rows read"));
                 walk.pages.fetch_add(1, Ordering::Relaxed);
                 return Ok(Some(page.seqs));
             }
@@ -185,7 +185,7 @@ pub(crate) fn sorted_page(
     }
     // Every match met (when each has a value of the first key) or only those with a value.
     if page.finish(c, q)? || every_match_has_value(q, param, *kind) {
-        crate::sqlite_trace::plan(|| format!("sort walk over {table} ({param}) to its end, {walked} rows read"));
+        crate::trace::plan(|| format!("sort walk over {table} ({param}) to its end, {walked} rows read"));
         walk.pages.fetch_add(1, Ordering::Relaxed);
         return Ok(Some(page.seqs));
     }
