@@ -104,16 +104,20 @@ impl Interactions {
     }
 
     fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
-        let mut entries = parse_entries(&map, ctx)?;
+        let mut entries = parse_entries(map, ctx)?;
         self.extract_early(&mut entries);
         let responses = crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, ctx, true))?;
         Ok(response_bundle("transaction-response", responses))
     }
 
     fn batch(&self, map: Map<String, Value>, ctx: &RequestContext) -> Value {
-        let raw = map.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut map = map;
+        let raw = match map.remove("entry") {
+            Some(Value::Array(entries)) => entries,
+            _ => Vec::new(),
+        };
         let mut responses = Vec::with_capacity(raw.len());
-        for (index, e) in raw.iter().enumerate() {
+        for (index, e) in raw.into_iter().enumerate() {
             let result = parse_entry(index, e, ctx).and_then(|mut entry| {
                 if matches!(entry.verb, Verb::Post | Verb::Put) {
                     if let Some(r) = entry.resource.take() {
@@ -615,12 +619,17 @@ pub(crate) fn rewrite_references(v: &mut Value, f: &mut dyn FnMut(&str) -> Optio
     }
 }
 
-fn parse_entries(map: &Map<String, Value>, ctx: &RequestContext) -> Result<Vec<Entry>, InteractionError> {
-    let raw = map.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    raw.iter().enumerate().map(|(i, e)| parse_entry(i, e, ctx)).collect()
+/// The Bundle's entries, their resources moved out of it (a large Bundle is not copied).
+fn parse_entries(mut map: Map<String, Value>, ctx: &RequestContext) -> Result<Vec<Entry>, InteractionError> {
+    let raw = match map.remove("entry") {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    raw.into_iter().enumerate().map(|(i, e)| parse_entry(i, e, ctx)).collect()
 }
 
-fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, InteractionError> {
+fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry, InteractionError> {
+    let resource = e.as_object_mut().and_then(|o| o.remove("resource"));
     let req = e
         .get("request")
         .ok_or_else(|| bad(index, "the entry has no request".into(), "エントリに request がありません".into()))?;
@@ -651,7 +660,6 @@ fn parse_entry(index: usize, e: &Value, ctx: &RequestContext) -> Result<Entry, I
         ));
     };
     let rest: Vec<String> = segments.collect();
-    let resource = e.get("resource").cloned();
     if matches!(verb, Verb::Post | Verb::Put) && resource.is_none() {
         return Err(bad(
             index,
