@@ -26,6 +26,11 @@ pub enum Which {
         /// Runs of each query (each with a different sampled value).
         #[arg(long, default_value_t = 20)]
         runs: usize,
+        /// Then the shapes clients send beyond the mix (multi-key sorts, sorted windows,
+        /// type-level $everything and history, `:missing`, quantity ranges, `_text` with
+        /// `_sort`, `_total=accurate`), each the same query `runs` times.
+        #[arg(long)]
+        shapes: bool,
     },
     /// What access control costs: reads and searches with tokens against without (two
     /// routers over one store, alternating rounds), tokens issued per second through the
@@ -94,7 +99,7 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
         Which::Read { clients, seconds, patients, nodes } => {
             crate::bench_read::run(cfg, clients, seconds, patients, nodes)
         }
-        Which::Search { runs } => crate::bench_search::run(cfg, runs),
+        Which::Search { runs, shapes } => crate::bench_search::run(cfg, runs, shapes),
         Which::Auth { clients, seconds, rounds } => crate::bench_auth::run(clients, seconds, rounds.max(1)),
         Which::Clins { patients, seed, threads, group, documents, sample } => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

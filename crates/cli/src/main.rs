@@ -12,6 +12,7 @@ mod bench_clins;
 mod bench_export;
 mod bench_read;
 mod bench_search;
+mod bench_shapes;
 mod bench_tx;
 mod check_cmd;
 mod config;
