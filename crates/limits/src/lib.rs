@@ -125,7 +125,7 @@ impl Default for Limits {
             max_included: 1_000,
             max_search_offset: 100_000,
             max_text_terms: 32,
-            max_search_steps: 5_000_000,
+            max_search_steps: 25_000_000,
             max_search_ms: 1_000,
             max_value_set_import_depth: 10,
             max_expansion_size: 10_000,
