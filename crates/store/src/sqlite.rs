@@ -302,7 +302,8 @@ fn versions_in_order(c: &Connection, seqs: &[i64]) -> Result<Vec<ResourceVersion
     let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM resource WHERE seq IN ({marks})"))?;
     let mut found: Vec<ResourceVersion> =
         stmt.query_map(rusqlite::params_from_iter(seqs), row_to_version)?.collect::<Result<_, _>>()?;
-    found.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
+    let position: rustc_hash::FxHashMap<i64, usize> = seqs.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    found.sort_by_key(|v| position.get(&v.seq).copied());
     Ok(found)
 }
 
@@ -589,7 +590,10 @@ fn planned_page(
             page_filter.push_str(" AND r.seq > ?");
             values.push(rusqlite::types::Value::Integer(after));
         }
-        format!("SELECT {cols} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1)
+        // The page's rows only, bodies after: the candidates of an `IN` list are sorted by
+        // `seq` in a temporary b-tree, which would otherwise carry every candidate's body.
+        let sql = format!("SELECT r.seq FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1);
+        return page_of_seqs(c, &sql, values, q.count, total);
     } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values, walk)? {
         budget.lift();
         let more = seqs.len() > q.count;
@@ -598,11 +602,12 @@ fn planned_page(
     } else {
         plan(|| "general SQL: every match sorted".into());
         let order = order_by(&q.sort, "r", &mut values);
-        format!(
-            "SELECT {cols} FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
+        let sql = format!(
+            "SELECT r.seq FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
             q.count + 1,
             q.offset
-        )
+        );
+        return page_of_seqs(c, &sql, values, q.count, total);
     };
     statement(&sql, &values);
     let mut stmt = c.prepare_cached(&sql)?;
@@ -610,6 +615,23 @@ fn planned_page(
     let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
     let more = resources.len() > q.count;
     resources.truncate(q.count);
+    Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
+}
+
+/// The page whose `seq`s `sql` selects (at most `count + 1`, the last only telling that
+/// more follow), read in that order.
+fn page_of_seqs(
+    c: &Connection,
+    sql: &str,
+    values: Vec<rusqlite::types::Value>,
+    count: usize,
+    total: Option<u64>,
+) -> Result<SearchPage, StoreError> {
+    crate::trace::statement(sql, &values);
+    let mut stmt = c.prepare_cached(sql)?;
+    let seqs: Vec<i64> = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let more = seqs.len() > count;
+    let resources = versions_in_order(c, &seqs[..seqs.len().min(count)])?;
     Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
 }
 

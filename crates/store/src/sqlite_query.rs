@@ -568,7 +568,8 @@ fn json_string_array(items: &[&str]) -> String {
 }
 
 /// `SELECT COUNT(*)` of the index rows matching a clause that is one positive index
-/// condition, stopping at `cap`: a cheap bound on how many resources the clause allows.
+/// condition or a date window, stopping at `cap`: a cheap bound on how many resources the
+/// clause allows.
 pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
     if let [Condition::Missing { param, kind, missing: false }] = c.any.as_slice() {
         // `:missing=false`: the resources with a row of the parameter.
@@ -579,7 +580,32 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
             table(*kind)
         ));
     }
-    let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
+    if let [Condition::DateWindow { param, lo, hi }] = c.any.as_slice() {
+        // The rows the window's own probe reads (see `condition_sql`): narrow values starting
+        // at most a day before it, and the wide ones. Counted as one half-open range
+        // (`lo < hi`) it would read every row before the window's end.
+        let day = crate::sqlite_index::DAY_MS;
+        values.extend([
+            V::Text(ty.to_string()),
+            V::Text(param.clone()),
+            V::Integer(lo.saturating_sub(day)),
+            V::Integer(*hi),
+            V::Integer(*lo),
+            V::Text(ty.to_string()),
+            V::Text(param.clone()),
+            V::Integer(*hi),
+            V::Integer(*lo),
+        ]);
+        return Some(format!(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM idx_date WHERE type = ? AND param = ? AND lo >= ? AND lo < ? \
+             AND hi > ? LIMIT {cap})) + (SELECT COUNT(*) FROM (SELECT 1 FROM idx_date_wide WHERE type = ? AND param = ? \
+             AND lo < ? AND hi > ? LIMIT {cap}))"
+        ));
+    }
+    let [cond @ Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
+    if let Some(sql) = bounded_date_estimate(cond, param, test, ty, cap, values) {
+        return Some(sql);
+    }
     values.push(V::Text(ty.to_string()));
     values.push(V::Text(param.clone()));
     let t = test_sql(test, values);
@@ -587,6 +613,46 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
         "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t} LIMIT {cap})",
         table(test_kind(test))
     ))
+}
+
+/// The count of a date condition whose matching values all start after a bound
+/// (`sqlite_sort::condition_bounds`: `ge`, `gt`, `sa`, `eq`, `ap`), read as a range of
+/// `idx_date`'s `lo` from that bound plus the wider values before it from `idx_date_wide`:
+/// the same rows the condition's own test finds, without reading every row before the
+/// bound (`hi > ? OR lo >= ?` cannot use the index, and its matches are at the end).
+fn bounded_date_estimate(
+    cond: &Condition,
+    param: &str,
+    test: &Test,
+    ty: &str,
+    cap: i64,
+    values: &mut Vec<V>,
+) -> Option<String> {
+    let Test::Date { .. } = test else { return None };
+    let bounds = crate::sqlite_sort::condition_bounds(cond, param)?;
+    let from = bounds.from?;
+    values.extend([V::Text(ty.to_string()), V::Text(param.to_string()), V::Integer(from)]);
+    let below = match bounds.below {
+        Some(b) => {
+            values.push(V::Integer(b));
+            " AND lo < ?"
+        }
+        None => "",
+    };
+    let t = test_sql(test, values);
+    let mut sql = format!(
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM idx_date WHERE type = ? AND param = ? AND lo >= ?{below} \
+         AND {t} LIMIT {cap}))"
+    );
+    if bounds.wide_before {
+        values.extend([V::Text(ty.to_string()), V::Text(param.to_string()), V::Integer(from)]);
+        let t = test_sql(test, values);
+        sql.push_str(&format!(
+            " + (SELECT COUNT(*) FROM (SELECT 1 FROM idx_date_wide WHERE type = ? AND param = ? AND lo < ? AND {t} \
+             LIMIT {cap}))"
+        ));
+    }
+    Some(sql)
 }
 
 /// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties.

@@ -207,13 +207,13 @@ fn every_match_has_value(q: &SearchQuery, param: &str, kind: IndexKind) -> bool 
 
 /// Where in `idx_date` a walk of a date parameter's values may start and stop.
 #[derive(Default, Debug)]
-struct Bounds {
+pub(crate) struct Bounds {
     /// Every match has its values at `lo >= from`, except (with `wide_before`) values wider
     /// than a day, which `idx_date_wide` lists again.
-    from: Option<i64>,
-    wide_before: bool,
+    pub(crate) from: Option<i64>,
+    pub(crate) wide_before: bool,
     /// Every match has its values at `lo < below`.
-    below: Option<i64>,
+    pub(crate) below: Option<i64>,
     /// The clauses that set them.
     clauses: Vec<usize>,
 }
@@ -268,7 +268,7 @@ fn date_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Result
 /// for every satisfying value, whatever its width or even with `hi < lo`, except that a
 /// lower bound may leave out values wider than a day (`wide_before`): a value at most a day
 /// wide (`hi - lo <= DAY`) with `hi > x` has `lo >= x + 1 - DAY`.
-fn condition_bounds(cond: &Condition, param: &str) -> Option<Bounds> {
+pub(crate) fn condition_bounds(cond: &Condition, param: &str) -> Option<Bounds> {
     const DAY: i64 = crate::sqlite_index::DAY_MS;
     let narrow_above = |x: i64| x.saturating_add(1).saturating_sub(DAY);
     let (from, wide_before, below) = match cond {
