@@ -21,6 +21,7 @@ mod sqlite_has;
 mod sqlite_index;
 mod sqlite_pinned;
 mod sqlite_query;
+mod sqlite_rare_dates;
 mod sqlite_record;
 mod sqlite_rows;
 mod sqlite_sort;

@@ -198,8 +198,9 @@ impl SqliteStore {
     /// From how many estimated matches a page is found by a walk (a `_sort` page by walking
     /// the first sort key's index, `sqlite_sort`; a page in write order by walking the
     /// resources testing their index records, `dense_walk`; 2,000 unless set), or never
-    /// (`None`): for tests and benchmarks that compare those plans with the general one on
-    /// the same data.
+    /// (`None`, which also has rare half-open dates probed, never collected:
+    /// `sqlite_rare_dates`): for tests and benchmarks that compare those plans with the
+    /// general one on the same data.
     pub fn set_sort_walk(&self, min_matches: Option<u64>) {
         self.sort_walk.set(min_matches);
     }
@@ -448,10 +449,12 @@ pub(crate) fn search_on(
     walk: &crate::sqlite_sort::SortWalk,
 ) -> Result<SearchPage, StoreError> {
     crate::sqlite_has::with_plans(c, q, || {
-        let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
-        let out = ceilinged_page(c, q, walk, &budget);
-        crate::trace::steps(budget.steps());
-        out
+        crate::sqlite_rare_dates::with_plans(c, q, walk, || {
+            let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
+            let out = ceilinged_page(c, q, walk, &budget);
+            crate::trace::steps(budget.steps());
+            out
+        })
     })
 }
 

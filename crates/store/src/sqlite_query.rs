@@ -151,6 +151,9 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
     if let Some(sql) = record_probe(c, alias, values) {
         return sql;
     }
+    if let Some(sql) = collected_date(c, ty, alias, values) {
+        return sql;
+    }
     match c {
         Condition::Id(id) => match ty {
             // Through the (type, id, version) index: left to itself SQLite walks every
@@ -171,8 +174,8 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             format!("({alias}.last_updated >= ? AND {alias}.last_updated < ?)")
         }
         Condition::Index { param, test: test @ Test::Date { op, .. }, negate: false } if half_open(*op) => {
-            // Half-open date conditions match most of the table: probing each candidate
-            // (found by a more selective condition) beats collecting every match first.
+            // Half-open date conditions usually match most of the table: probing each
+            // candidate (found by a more selective condition) beats collecting every match.
             values.push(V::Text(param.clone()));
             let t = test_sql(test, values);
             format!("EXISTS (SELECT 1 FROM idx_date WHERE seq = {alias}.seq AND param = ? AND {t})")
@@ -603,7 +606,7 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
         ));
     }
     let [cond @ Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
-    if let Some(sql) = bounded_date_estimate(cond, param, test, ty, cap, values) {
+    if let Some(sql) = bounded_date_estimate_sql(cond, ty, cap, values) {
         return Some(sql);
     }
     values.push(V::Text(ty.to_string()));
@@ -615,20 +618,35 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
     ))
 }
 
-/// The count of a date condition whose matching values all start after a bound
-/// (`sqlite_sort::condition_bounds`: `ge`, `gt`, `sa`, `eq`, `ap`), read as a range of
-/// `idx_date`'s `lo` from that bound plus the wider values before it from `idx_date_wide`:
-/// the same rows the condition's own test finds, without reading every row before the
-/// bound (`hi > ? OR lo >= ?` cannot use the index, and its matches are at the end).
-fn bounded_date_estimate(
-    cond: &Condition,
-    param: &str,
-    test: &Test,
-    ty: &str,
-    cap: i64,
-    values: &mut Vec<V>,
-) -> Option<String> {
-    let Test::Date { .. } = test else { return None };
+/// A half-open date condition chosen rare (`sqlite_rare_dates`), as the `seq`s of its
+/// matches collected from its lower bound ([`bounded_date_rows`]).
+fn collected_date(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    if !crate::sqlite_rare_dates::collected(c) {
+        return None;
+    }
+    let parts = bounded_date_rows(c, ty?, values)?;
+    let selects: Vec<String> = parts.iter().map(|p| format!("SELECT seq FROM {p}")).collect();
+    Some(format!("{alias}.seq IN ({})", selects.join(" UNION ALL ")))
+}
+
+/// The count of a date condition whose matching values all start after a bound, read as
+/// [`bounded_date_rows`] and stopping at `cap` per table: the same rows the condition's own
+/// test finds, without reading every row before the bound (`hi > ? OR lo >= ?` cannot use
+/// the index, and its matches are at the end). `None` for other conditions.
+pub(crate) fn bounded_date_estimate_sql(cond: &Condition, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    let parts = bounded_date_rows(cond, ty, values)?;
+    let counts: Vec<String> =
+        parts.iter().map(|p| format!("(SELECT COUNT(*) FROM (SELECT 1 FROM {p} LIMIT {cap}))")).collect();
+    Some(format!("SELECT {}", counts.join(" + ")))
+}
+
+/// The `FROM … WHERE …` parts (one or two) whose `seq`s are every resource a date condition
+/// matches, when its matching values all start after a bound
+/// (`sqlite_sort::condition_bounds`: `ge`, `gt`, `sa`, `eq`, `ap`): a range of `idx_date`'s
+/// `lo` from that bound, and where wide values may start before it, those from
+/// `idx_date_wide`. A `seq` may appear more than once.
+fn bounded_date_rows(cond: &Condition, ty: &str, values: &mut Vec<V>) -> Option<Vec<String>> {
+    let Condition::Index { param, test: test @ Test::Date { .. }, negate: false } = cond else { return None };
     let bounds = crate::sqlite_sort::condition_bounds(cond, param)?;
     let from = bounds.from?;
     values.extend([V::Text(ty.to_string()), V::Text(param.to_string()), V::Integer(from)]);
@@ -640,19 +658,13 @@ fn bounded_date_estimate(
         None => "",
     };
     let t = test_sql(test, values);
-    let mut sql = format!(
-        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM idx_date WHERE type = ? AND param = ? AND lo >= ?{below} \
-         AND {t} LIMIT {cap}))"
-    );
+    let mut parts = vec![format!("idx_date WHERE type = ? AND param = ? AND lo >= ?{below} AND {t}")];
     if bounds.wide_before {
         values.extend([V::Text(ty.to_string()), V::Text(param.to_string()), V::Integer(from)]);
         let t = test_sql(test, values);
-        sql.push_str(&format!(
-            " + (SELECT COUNT(*) FROM (SELECT 1 FROM idx_date_wide WHERE type = ? AND param = ? AND lo < ? AND {t} \
-             LIMIT {cap}))"
-        ));
+        parts.push(format!("idx_date_wide WHERE type = ? AND param = ? AND lo < ? AND {t}"));
     }
-    Some(sql)
+    Some(parts)
 }
 
 /// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties.

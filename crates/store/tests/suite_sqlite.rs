@@ -40,3 +40,52 @@ fn narrow_date_windows_are_estimated_by_their_own_rows() {
     let ids: Vec<String> = x.page.unwrap().resources.into_iter().map(|v| v.id).collect();
     assert_eq!(ids, (3000..3007).map(|d| format!("o{d}")).collect::<Vec<_>>());
 }
+
+/// A half-open date condition that matches few of many dated resources (`gt`, `ge`, `sa`
+/// near the newest date) is collected from its lower bound, wide values starting before
+/// it included, instead of probed on every resource: the same page in far fewer steps than
+/// the probe the store falls back to with its walks switched off.
+#[test]
+fn rare_half_open_dates_are_collected_from_their_lower_bound() {
+    use tsunagu_store::{RangeOp, Test};
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    for d in 0..8000 {
+        suite::put(&store, "Observation", &format!("o{d}"), 1, &[suite::date("date", d * DAY, d * DAY + DAY - 1)]);
+    }
+    // A period from the first day past the last: wide, starting long before any bound.
+    suite::put(&store, "Observation", "wide", 1, &[suite::date("date", 0, 9000 * DAY)]);
+    let day = |d: i64| (d * DAY, d * DAY + DAY - 1);
+    let cases = [
+        (RangeOp::Gt, day(7990), (7991..8000).map(|d| format!("o{d}")).chain(["wide".into()]).collect::<Vec<_>>()),
+        (RangeOp::Ge, day(7995), (7995..8000).map(|d| format!("o{d}")).chain(["wide".into()]).collect()),
+        (RangeOp::Sa, day(7996), (7997..8000).map(|d| format!("o{d}")).collect()),
+        (RangeOp::Gt, day(9500), Vec::new()),
+    ];
+    for (op, (lo, hi), want) in cases {
+        let q = suite::q(Some("Observation"), vec![vec![suite::index("date", Test::Date { op, lo, hi })]]);
+        let mut q = q;
+        q.total = true;
+        let collected = store.explain(&q).unwrap();
+        assert!(collected.plans.iter().any(|p| p.contains("collected")), "{op:?}: {:?}", collected.plans);
+        store.set_sort_walk(None);
+        let probed = store.explain(&q).unwrap();
+        store.set_sort_walk(Some(2000));
+        assert!(!probed.plans.iter().any(|p| p.contains("collected")), "{op:?}: {:?}", probed.plans);
+        let page = |x: tsunagu_store::Explain| {
+            let p = x.page.unwrap();
+            (p.resources.into_iter().map(|v| v.id).collect::<Vec<_>>(), p.total)
+        };
+        let (c_steps, p_steps) = (collected.steps, probed.steps);
+        let (c, p) = (page(collected), page(probed));
+        assert_eq!(c, p, "{op:?}: collected and probed pages");
+        let mut ids = c.0.clone();
+        ids.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(ids, want, "{op:?}");
+        assert_eq!(c.1, Some(want.len() as u64), "{op:?}");
+        assert!(p_steps > 0 && c_steps * 10 <= p_steps, "{op:?}: {c_steps} steps collected, {p_steps} probed");
+    }
+}
