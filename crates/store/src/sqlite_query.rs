@@ -118,13 +118,45 @@ pub(crate) fn with_record_probes<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The record probe of condition `c` on resource `r`, when there is one.
+thread_local! {
+    /// Top-level conditions (by address) tested on each candidate's index record whatever
+    /// the alias ([`with_probed`]).
+    static PROBED: std::cell::RefCell<rustc_hash::FxHashSet<usize>> = Default::default();
+}
+
+fn condition_key(c: &Condition) -> usize {
+    c as *const Condition as usize
+}
+
+/// Builds SQL with `f` in which the conditions `probed` (of the query being built) are
+/// tested on the index record of the row they filter instead of collecting their index
+/// rows first: for a walk that meets candidates in its own order and stops after a page,
+/// a condition matching hundreds of thousands of resources would otherwise be collected
+/// whole before the first row (`sqlite_sort`).
+pub(crate) fn with_probed<T>(probed: &[&Condition], f: impl FnOnce() -> T) -> T {
+    PROBED.with(|p| *p.borrow_mut() = probed.iter().map(|c| condition_key(c)).collect());
+    let out = f();
+    PROBED.with(|p| p.borrow_mut().clear());
+    out
+}
+
+/// Whether [`record_probe`] can decide condition `c` from an index record.
+pub(crate) fn probe_decides(c: &Condition) -> bool {
+    match c {
+        Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => false,
+        Condition::Index { .. } | Condition::Missing { .. } | Condition::DateWindow { .. } => true,
+        _ => false,
+    }
+}
+
+/// The record probe of condition `c` on the row aliased `alias`, when there is one.
 fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<String> {
     use crate::sqlite_record::tag;
-    if alias != "r" || !RECORD_PROBES.with(|p| p.get()) {
+    let everything = alias == "r" && RECORD_PROBES.with(|p| p.get());
+    if !everything && !PROBED.with(|p| p.borrow().contains(&condition_key(c))) {
         return None;
     }
-    let rows = "tsunagu_index_rows((SELECT entries FROM idx_record WHERE seq = r.seq))";
+    let rows = format!("tsunagu_index_rows((SELECT entries FROM idx_record WHERE seq = {alias}.seq))");
     let (not, tbl, param, test) = match c {
         Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => return None,
         Condition::Index { param, test, negate } => (*negate, tag(table(test_kind(test))), param, Some(test)),
