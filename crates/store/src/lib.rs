@@ -25,6 +25,7 @@ mod sqlite_rare_dates;
 mod sqlite_record;
 mod sqlite_rows;
 mod sqlite_sort;
+mod sqlite_sort_group;
 pub mod trace;
 
 pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};

@@ -12,7 +12,8 @@
 //! the sort direction like the general plan. With more keys, the resources sharing one
 //! first-key value form a group; a group that reaches into the page is ordered by the
 //! general plan's own `ORDER BY` terms for the later keys (computed for its members only),
-//! a group before the page is only counted. Resources without a first-key value sort last;
+//! or when large walked by the next key's index (`sqlite_sort_group`); a group before the
+//! page is only counted. Resources without a first-key value sort last;
 //! when the walk runs out before the page is full, the caller falls back to the general
 //! plan, which places them — unless a condition requires a value of the first key, when
 //! the walk has met every match.
@@ -47,7 +48,7 @@ use crate::StoreError;
 /// Below this many matches the general plan is cheap enough.
 const DRIVE_MIN_MATCHES: i64 = 2000;
 /// The longest walk before giving up on this plan.
-const WALK_MAX_ROWS: usize = 50_000;
+pub(crate) const WALK_MAX_ROWS: usize = 50_000;
 
 /// When the sort-driven plan is tried, and how often it answered: a store's setting, so that
 /// tests and benchmarks can compare it with the general plan on the same data.
@@ -82,7 +83,7 @@ impl SortWalk {
 }
 
 /// The index column a sort walks; `None` where the column does not lead the index key.
-fn sort_column(kind: IndexKind) -> Option<&'static str> {
+pub(crate) fn sort_column(kind: IndexKind) -> Option<&'static str> {
     match kind {
         IndexKind::Date => Some("lo"),
         IndexKind::Token => Some("code"),
@@ -140,6 +141,21 @@ pub(crate) fn sorted_page(
             (" CROSS JOIN resource r ON r.seq = d.seq".to_string(), filter, own)
         }
     });
+    // With later keys a group is ordered by them: the walk need not sort its ties by `seq`
+    // (a sort of the whole first group before its first row).
+    // With one key, the rows of a code (a normalized string) are walked in the primary
+    // key's order, and a value found in several systems (spellings) is collected.
+    let split = match kind {
+        _ if q.sort.len() > 1 => None,
+        IndexKind::Token => Some("system"),
+        IndexKind::String => Some("exact"),
+        _ => None,
+    };
+    let ties = match split {
+        _ if q.sort.len() > 1 => String::new(),
+        Some(split) => format!(", d.{split} {dir}, d.seq {dir}"),
+        None => format!(", d.seq {dir}"),
+    };
     let mut segments = Vec::new();
     let mut range = String::new();
     let mut main = vec![V::Text(ty.clone()), V::Text(param.clone())];
@@ -155,7 +171,7 @@ pub(crate) fn sorted_page(
     segments.push((
         format!(
             "SELECT d.{col}, d.seq FROM {table} d{join} \
-             WHERE d.type = ? AND d.param = ?{range} AND {filter} ORDER BY d.{col} {dir}, d.seq {dir}"
+             WHERE d.type = ? AND d.param = ?{range} AND {filter} ORDER BY d.{col} {dir}{ties}"
         ),
         main,
     ));
@@ -165,11 +181,15 @@ pub(crate) fn sorted_page(
         wide.extend(values.iter().cloned());
         let sql = format!(
             "SELECT d.lo, d.seq FROM idx_date_wide d{join} \
-             WHERE d.type = ? AND d.param = ? AND d.lo < ? AND {filter} ORDER BY d.lo {dir}, d.seq {dir}"
+             WHERE d.type = ? AND d.param = ? AND d.lo < ? AND {filter} ORDER BY d.lo {dir}{ties}"
         );
         segments.insert(if first.descending { 1 } else { 0 }, (sql, wide));
     }
-    let mut page = Page::new(q);
+    let f = crate::sqlite_sort_group::WalkFilter { join, filter, values };
+    let mut page = crate::sqlite_sort_group::Page::new(q, usize::try_from(min_matches).unwrap_or(usize::MAX));
+    if let Some(split) = split {
+        page = page.split_by(table, col, split, ty, param);
+    }
     let mut seen = FxHashSet::default();
     let mut walked = 0;
     for (sql, params) in segments {
@@ -189,7 +209,7 @@ pub(crate) fn sorted_page(
             if !seen.insert(seq) {
                 continue;
             }
-            if page.add(c, q, row.get(0)?, seq)? {
+            if page.add(c, q, &f, row.get(0)?, seq)? {
                 crate::trace::plan(|| format!("sort walk over {table} ({param}), {walked} rows read"));
                 walk.pages.fetch_add(1, Ordering::Relaxed);
                 return Ok(Some(page.seqs));
@@ -350,97 +370,4 @@ pub(crate) fn condition_bounds(cond: &Condition, param: &str) -> Option<Bounds> 
         _ => return None,
     };
     Some(Bounds { from, wide_before, below, clauses: Vec::new() })
-}
-
-/// A page filled from resources met in first-key order, group by group.
-struct Page {
-    /// The page's `seq`s so far (positions `offset..`).
-    seqs: Vec<i64>,
-    /// Resources in the groups already placed (before or in the page).
-    placed: usize,
-    /// `offset + count + 1`: the position after the last one wanted.
-    end: usize,
-    /// The resources sharing the current first-key value, in walk order.
-    group: Vec<i64>,
-    value: Option<V>,
-    /// Whether later keys order a group; without them the walk order is final.
-    later_keys: bool,
-}
-
-impl Page {
-    fn new(q: &SearchQuery) -> Page {
-        Page {
-            seqs: Vec::with_capacity(q.count + 1),
-            placed: 0,
-            end: q.offset + q.count + 1,
-            group: Vec::new(),
-            value: None,
-            later_keys: q.sort.len() > 1,
-        }
-    }
-
-    /// Adds the resource `seq` met first at first-key value `value`; true once the page is
-    /// full.
-    fn add(&mut self, c: &Connection, q: &SearchQuery, value: V, seq: i64) -> Result<bool, StoreError> {
-        if self.later_keys && self.value.as_ref() != Some(&value) {
-            if self.place_group(c, q)? {
-                return Ok(true);
-            }
-            self.value = Some(value);
-        }
-        self.group.push(seq);
-        if self.later_keys {
-            Ok(false)
-        } else {
-            self.place_group(c, q)
-        }
-    }
-
-    /// Places the last group (the walk ended); true when the page is full.
-    fn finish(&mut self, c: &Connection, q: &SearchQuery) -> Result<bool, StoreError> {
-        self.place_group(c, q)
-    }
-
-    /// Places the current group after the resources before it: the part of it inside the
-    /// page in the general plan's order. True once the page is full.
-    fn place_group(&mut self, c: &Connection, q: &SearchQuery) -> Result<bool, StoreError> {
-        let (from, to) = (self.placed, self.placed + self.group.len());
-        let (lo, hi) = (from.max(q.offset), to.min(self.end));
-        if lo < hi {
-            if self.group.len() == 1 {
-                self.seqs.push(self.group[0]);
-            } else {
-                self.seqs.extend(order_group(c, q, &self.group, lo - from, hi - lo)?);
-            }
-        }
-        self.placed = to;
-        self.group.clear();
-        Ok(self.placed >= self.end)
-    }
-}
-
-/// `take` resources of `group` (equal in the first key) from position `skip`, in the
-/// general plan's order of the later keys.
-fn order_group(
-    c: &Connection,
-    q: &SearchQuery,
-    group: &[i64],
-    skip: usize,
-    take: usize,
-) -> Result<Vec<i64>, StoreError> {
-    let list = format!("[{}]", group.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
-    let mut values = vec![V::Text(list)];
-    let order = crate::sqlite_query::order_by_from(&q.sort, 1, "r", &mut values);
-    values.extend([V::Integer(take as i64), V::Integer(skip as i64)]);
-    // Sort values of index keys come from the index record: the resource row is read only
-    // for `_id` and `_lastUpdated`.
-    let rows = if q.sort[1..].iter().all(|k| matches!(k.param, SortParam::Index { .. })) {
-        "(SELECT value AS seq FROM json_each(?)) r"
-    } else {
-        "resource r WHERE r.seq IN (SELECT value FROM json_each(?))"
-    };
-    let sql = format!("SELECT r.seq FROM {rows} ORDER BY {order} LIMIT ? OFFSET ?");
-    let mut stmt = c.prepare_cached(&sql)?;
-    let seqs = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?;
-    Ok(seqs.collect::<Result<_, _>>()?)
 }

@@ -89,3 +89,40 @@ fn rare_half_open_dates_are_collected_from_their_lower_bound() {
         assert!(p_steps > 0 && c_steps * 10 <= p_steps, "{op:?}: {c_steps} steps collected, {p_steps} probed");
     }
 }
+
+/// A one-key sort walks the token (string) index in its primary key's order: a code met in
+/// two systems (a string in two spellings) has its rows in two runs of `seq`, so its
+/// resources must be collected and put in `seq` order. The walk (from the first match,
+/// several pages, both directions) gives the general plan's pages.
+#[test]
+fn one_key_walks_order_values_split_over_systems_and_spellings_by_seq() {
+    use tsunagu_store::{IndexKind, SortKey, SortParam};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    for i in 0..60 {
+        let system = if i % 3 == 0 { "http://b" } else { "http://a" };
+        let code = ["final", "amended", "final", "preliminary"][i % 4];
+        let family = ["Smith", "smith", "SMITH", "Tanaka"][(i / 2) % 4];
+        let entries = [suite::token("status", system, code, None), suite::string("family", family)];
+        suite::put(&store, "Observation", &format!("o{i}"), 1, &entries);
+    }
+    for (param, kind) in [("status", IndexKind::Token), ("family", IndexKind::String)] {
+        for descending in [false, true] {
+            for (offset, count) in [(0, 7), (7, 7), (14, 20), (50, 20)] {
+                let mut q = suite::q(Some("Observation"), vec![]);
+                q.sort = vec![SortKey { param: SortParam::Index { param: param.into(), kind }, descending }];
+                (q.offset, q.count) = (offset, count);
+                store.set_sort_walk(None);
+                let general = suite::ids(&store, &q);
+                store.set_sort_walk(Some(0));
+                let before = store.sort_walk_pages();
+                let walked = suite::ids(&store, &q);
+                // A page reaching past the last match is left to the general plan.
+                let full = offset + count < 60;
+                assert_eq!(store.sort_walk_pages(), before + full as u64, "{param} answered by the walk");
+                assert_eq!(walked, general, "{param} descending {descending} offset {offset}");
+            }
+        }
+    }
+    store.set_sort_walk(Some(2000));
+}
