@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS resource (
 CREATE UNIQUE INDEX IF NOT EXISTS resource_version ON resource(type, id, version);
 CREATE INDEX IF NOT EXISTS resource_live ON resource(type, current, deleted, seq);
 CREATE INDEX IF NOT EXISTS resource_last_updated ON resource(last_updated);
+-- A type's resources in `_lastUpdated` order: a `_sort=-_lastUpdated` page walks it
+-- (`sqlite_sort_group::key_rows`) and stops after the page, whatever the other types.
+CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);
 CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Search indexes of the current version of each live resource. Rows of a superseded or
 -- deleted version are removed when the new version is written, so every row points at a

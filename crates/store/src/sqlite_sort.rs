@@ -103,12 +103,12 @@ pub(crate) fn sorted_page(
     walk: &SortWalk,
 ) -> Result<Option<Vec<i64>>, StoreError> {
     let Some(first) = q.sort.first() else { return Ok(None) };
-    let SortParam::Index { param, kind } = &first.param else { return Ok(None) };
-    let (Some(col), Some(ty)) = (sort_column(*kind), q.resource_type.as_ref()) else { return Ok(None) };
     let min_matches = walk.min_matches.load(Ordering::Relaxed);
-    if min_matches == i64::MAX {
-        return Ok(None);
-    }
+    let Some(ty) = q.resource_type.as_ref().filter(|_| min_matches != i64::MAX) else { return Ok(None) };
+    let SortParam::Index { param, kind } = &first.param else {
+        return resource_order_page(c, q, ty, filter, values, walk);
+    };
+    let Some(col) = sort_column(*kind) else { return Ok(None) };
     let bounds = match kind {
         IndexKind::Date => date_bounds(c, q, ty, param)?,
         _ => Bounds::default(),
@@ -122,25 +122,8 @@ pub(crate) fn sorted_page(
     }
     let dir = if first.descending { "DESC" } else { "ASC" };
     let table = crate::sqlite_query::table(*kind);
-    let probed = common_conditions(c, q, ty, &bounds.clauses, min_matches.saturating_mul(PROBE_FROM_WALK_MIN))?;
-    if !probed.is_empty() {
-        let n = probed.len();
-        crate::trace::plan(|| format!("{n} common condition(s) tested on each walked row's index record"));
-    }
-    // Index rows exist only for current, live versions: when every condition is an index
-    // test, the walk need not read the resource row of each.
-    let (join, filter, values) = crate::sqlite_query::with_probed(&probed, || {
-        if crate::sqlite_query::index_only(q) {
-            let mut own = Vec::new();
-            (String::new(), crate::sqlite_query::index_row_clause(q, "d", &mut own), own)
-        } else if probed.is_empty() {
-            (" CROSS JOIN resource r ON r.seq = d.seq".to_string(), filter.to_string(), values.to_vec())
-        } else {
-            let mut own = Vec::new();
-            let filter = crate::sqlite_query::where_clause(q, "r", &mut own);
-            (" CROSS JOIN resource r ON r.seq = d.seq".to_string(), filter, own)
-        }
-    });
+    let crate::sqlite_sort_group::WalkFilter { join, filter, values } =
+        walk_filter(c, q, ty, &bounds.clauses, min_matches, filter, values)?;
     // With later keys a group is ordered by them: the walk need not sort its ties by `seq`
     // (a sort of the whole first group before its first row).
     // With one key, the rows of a code (a normalized string) are walked in the primary
@@ -193,26 +176,16 @@ pub(crate) fn sorted_page(
     let mut seen = FxHashSet::default();
     let mut walked = 0;
     for (sql, params) in segments {
-        crate::trace::statement(&sql, &params);
-        let mut stmt = c.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = rows.next()? {
-            // Conditions the estimate could not see (chains, `_has`, OR lists) may still make
-            // the matches rare: past this many index rows the general plan is cheaper.
-            walked += 1;
-            crate::trace::examined(1);
-            if walked > WALK_MAX_ROWS {
-                crate::trace::plan(|| format!("sort walk over {table} gave up after {WALK_MAX_ROWS} rows"));
-                return Ok(None);
-            }
-            let seq: i64 = row.get(1)?;
-            if !seen.insert(seq) {
-                continue;
-            }
-            if page.add(c, q, &f, row.get(0)?, seq)? {
+        match page.walk(c, q, &f, &sql, params, &mut seen, &mut walked)? {
+            Some(true) => {
                 crate::trace::plan(|| format!("sort walk over {table} ({param}), {walked} rows read"));
                 walk.pages.fetch_add(1, Ordering::Relaxed);
                 return Ok(Some(page.seqs));
+            }
+            Some(false) => {}
+            None => {
+                crate::trace::plan(|| format!("sort walk over {table} gave up after {WALK_MAX_ROWS} rows"));
+                return Ok(None);
             }
         }
     }
@@ -223,6 +196,86 @@ pub(crate) fn sorted_page(
         return Ok(Some(page.seqs));
     }
     Ok(None)
+}
+
+/// A page whose first sort key is `_lastUpdated` or `_id`, by walking the resource table's
+/// own index of it (`sqlite_sort_group::key_rows`) as `sorted_page` walks an index: every
+/// resource has both, so a walk that ends has met every match.
+fn resource_order_page(
+    c: &Connection,
+    q: &SearchQuery,
+    ty: &str,
+    filter: &str,
+    values: &[V],
+    walk: &SortWalk,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    let min_matches = walk.min_matches.load(Ordering::Relaxed);
+    let estimate = crate::sqlite_has::fewest_matches(c, q, min_matches)?;
+    if estimate < min_matches {
+        crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
+        return Ok(None);
+    }
+    let f = walk_filter(c, q, ty, &[], min_matches, filter, values)?;
+    let first = &q.sort[0];
+    let Some(rows) = crate::sqlite_sort_group::key_rows(first, ty) else { return Ok(None) };
+    let dir = if first.descending { "DESC" } else { "ASC" };
+    let ties = if q.sort.len() > 1 { String::new() } else { format!(", d.seq {dir}") };
+    let sql = format!(
+        "SELECT d.{}, d.seq FROM {}{} WHERE {} AND {} ORDER BY d.{} {dir}{ties}",
+        rows.column, rows.from, f.join, rows.keyed, f.filter, rows.column
+    );
+    let mut params = rows.values;
+    params.extend(f.values.iter().cloned());
+    let mut page = crate::sqlite_sort_group::Page::new(q, usize::try_from(min_matches).unwrap_or(usize::MAX));
+    let (mut seen, mut walked) = (FxHashSet::default(), 0);
+    let name = rows.name;
+    match page.walk(c, q, &f, &sql, params, &mut seen, &mut walked)? {
+        None => {
+            crate::trace::plan(|| format!("sort walk over {name} gave up after {WALK_MAX_ROWS} rows"));
+            return Ok(None);
+        }
+        Some(true) => {}
+        Some(false) => {
+            page.finish(c, q)?;
+        }
+    }
+    crate::trace::plan(|| format!("sort walk over {name}, {walked} rows read"));
+    walk.pages.fetch_add(1, Ordering::Relaxed);
+    Ok(Some(page.seqs))
+}
+
+/// The join and filter of a walk's rows (aliased `d`): on the index rows alone when every
+/// condition is an index test (index rows exist only for current, live versions, so the
+/// walk need not read the resource row of each), else on the joined resource `r`; common
+/// conditions (`common_conditions`, leaving out the clauses `skip`) probed on each row.
+/// `filter` and `values` are the query's own, built without probes.
+pub(crate) fn walk_filter(
+    c: &Connection,
+    q: &SearchQuery,
+    ty: &str,
+    skip: &[usize],
+    min_matches: i64,
+    filter: &str,
+    values: &[V],
+) -> Result<crate::sqlite_sort_group::WalkFilter, StoreError> {
+    let probed = common_conditions(c, q, ty, skip, min_matches.saturating_mul(PROBE_FROM_WALK_MIN))?;
+    if !probed.is_empty() {
+        let n = probed.len();
+        crate::trace::plan(|| format!("{n} common condition(s) tested on each walked row's index record"));
+    }
+    let join = " CROSS JOIN resource r ON r.seq = d.seq".to_string();
+    Ok(crate::sqlite_query::with_probed(&probed, || {
+        let mut own = Vec::new();
+        let (join, filter) = if crate::sqlite_query::index_only(q) {
+            (String::new(), crate::sqlite_query::index_row_clause(q, "d", &mut own))
+        } else if probed.is_empty() {
+            own = values.to_vec();
+            (join, filter.to_string())
+        } else {
+            (join, crate::sqlite_query::where_clause(q, "r", &mut own))
+        };
+        crate::sqlite_sort_group::WalkFilter { join, filter, values: own }
+    }))
 }
 
 /// From this many times the walk's own threshold (`SortWalk::min_matches`, so 10,000 index

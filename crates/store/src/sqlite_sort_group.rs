@@ -15,7 +15,7 @@ use rusqlite::types::Value as V;
 use rusqlite::Connection;
 use rustc_hash::FxHashSet;
 
-use crate::query::{SearchQuery, SortParam};
+use crate::query::{SearchQuery, SortKey, SortParam};
 use crate::StoreError;
 
 /// The join and filter every statement of one sort walk shares, on index rows aliased `d`.
@@ -166,24 +166,8 @@ impl Page {
         let next = self.level + 1;
         let key = &q.sort[next];
         let Some(ty) = q.resource_type.as_ref() else { return Ok(None) };
-        // The rows walked, aliased `d` as the filter expects (an index row's `seq`, or the
-        // resource row's own), with their key condition.
-        let (table, col, keyed, mut values, param) = match &key.param {
-            SortParam::Index { param, kind } => {
-                let Some(col) = crate::sqlite_sort::sort_column(*kind) else { return Ok(None) };
-                let values = vec![V::Text(ty.clone()), V::Text(param.clone())];
-                let table = format!("{} d", crate::sqlite_query::table(*kind));
-                (table, col, "d.type = ? AND d.param = ?", values, param.as_str())
-            }
-            SortParam::LastUpdated | SortParam::Id => {
-                // Left to itself SQLite reads the type's resources and sorts them all.
-                let (table, col, name) = match key.param {
-                    SortParam::Id => ("resource d INDEXED BY resource_version", "id", "_id"),
-                    _ => ("resource d INDEXED BY resource_last_updated", "last_updated", "_lastUpdated"),
-                };
-                let keyed = "d.type = ? AND d.current = 1 AND d.deleted = 0";
-                (table.to_string(), col, keyed, vec![V::Text(ty.clone())], name)
-            }
+        let Some(KeyRows { from, column: col, keyed, mut values, name: param }) = key_rows(key, ty) else {
+            return Ok(None);
         };
         let mut prefix = self.prefix.clone();
         prefix.push((self.level, self.value.clone().unwrap_or(V::Null)));
@@ -205,37 +189,107 @@ impl Page {
         let order =
             if q.sort.len() > next + 1 { format!("d.{col} {dir}") } else { format!("d.{col} {dir}, d.seq {tie}") };
         let sql = format!(
-            "SELECT d.{col}, d.seq FROM {table}{} WHERE {keyed} AND {} AND {} ORDER BY {order}",
+            "SELECT d.{col}, d.seq FROM {from}{} WHERE {keyed} AND {} AND {} ORDER BY {order}",
             f.join,
             f.filter,
             tests.join(" AND ")
         );
-        crate::trace::statement(&sql, &values);
         let offset = self.offset.saturating_sub(self.placed);
         let mut page = Page::at(next, prefix, offset, self.end - self.placed, self.subwalk_from);
-        let mut seen = FxHashSet::default();
-        let mut walked = 0;
-        let mut stmt = c.prepare_cached(&sql)?;
+        let (mut seen, mut walked) = (FxHashSet::default(), 0);
+        let level = self.level + 1;
+        match page.walk(c, q, f, &sql, values, &mut seen, &mut walked)? {
+            Some(true) => {
+                crate::trace::plan(|| format!("group of key {level} walked by {param}, {walked} rows read"));
+                Ok(Some(page.seqs))
+            }
+            Some(false) if page.finish(c, q)? => {
+                crate::trace::plan(|| format!("group of key {level} walked by {param} to its end"));
+                Ok(Some(page.seqs))
+            }
+            Some(false) => Ok(None),
+            None => {
+                crate::trace::plan(|| format!("group walk over {param} gave up"));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Feeds the page the rows (value, `seq`) `sql` selects, each resource at its first row
+    /// (`seen` across a walk's statements): `Some(true)` once the page is full,
+    /// `Some(false)` when the rows ran out, `None` past `WALK_MAX_ROWS` rows (`walked`
+    /// counts them across statements; conditions the estimate could not see, chains, `_has`,
+    /// OR lists, may make matches rare, and then the general plan is cheaper).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn walk(
+        &mut self,
+        c: &Connection,
+        q: &SearchQuery,
+        f: &WalkFilter,
+        sql: &str,
+        values: Vec<V>,
+        seen: &mut FxHashSet<i64>,
+        walked: &mut usize,
+    ) -> Result<Option<bool>, StoreError> {
+        crate::trace::statement(sql, &values);
+        let mut stmt = c.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
         while let Some(row) = rows.next()? {
-            walked += 1;
+            *walked += 1;
             crate::trace::examined(1);
-            if walked > crate::sqlite_sort::WALK_MAX_ROWS {
-                crate::trace::plan(|| format!("group walk over {param} gave up"));
+            if *walked > crate::sqlite_sort::WALK_MAX_ROWS {
                 return Ok(None);
             }
             let seq: i64 = row.get(1)?;
-            if seen.insert(seq) && page.add(c, q, f, row.get(0)?, seq)? {
-                crate::trace::plan(|| format!("group of key {} walked by {param}, {walked} rows read", self.level + 1));
-                return Ok(Some(page.seqs));
+            if seen.insert(seq) && self.add(c, q, f, row.get(0)?, seq)? {
+                return Ok(Some(true));
             }
         }
-        if page.finish(c, q)? {
-            crate::trace::plan(|| format!("group of key {} walked by {param} to its end", self.level + 1));
-            return Ok(Some(page.seqs));
-        }
-        Ok(None)
+        Ok(Some(false))
     }
+}
+
+/// The rows a walk in one sort key's order reads, aliased `d`.
+pub(crate) struct KeyRows {
+    /// `FROM` part: the key's index table, or the resource table through its index.
+    pub from: String,
+    pub column: &'static str,
+    /// The rows' key condition, and its values.
+    pub keyed: &'static str,
+    pub values: Vec<V>,
+    /// The key's name, for `explain`.
+    pub name: String,
+}
+
+/// The rows to walk in `key`'s order, for resources of type `ty`: an index parameter's
+/// table, or for `_lastUpdated` and `_id` the resource table through its index of them
+/// (left to itself SQLite reads the type's resources and sorts them all). `None` for
+/// parameters whose index has no sort column.
+pub(crate) fn key_rows(key: &SortKey, ty: &str) -> Option<KeyRows> {
+    let ty = V::Text(ty.to_string());
+    Some(match &key.param {
+        SortParam::Index { param, kind } => KeyRows {
+            from: format!("{} d", crate::sqlite_query::table(*kind)),
+            column: crate::sqlite_sort::sort_column(*kind)?,
+            keyed: "d.type = ? AND d.param = ?",
+            values: vec![ty, V::Text(param.clone())],
+            name: param.clone(),
+        },
+        SortParam::LastUpdated => KeyRows {
+            from: "resource d INDEXED BY resource_type_updated".into(),
+            column: "last_updated",
+            keyed: "d.type = ? AND d.current = 1 AND d.deleted = 0",
+            values: vec![ty],
+            name: "_lastUpdated".into(),
+        },
+        SortParam::Id => KeyRows {
+            from: "resource d INDEXED BY resource_version".into(),
+            column: "id",
+            keyed: "d.type = ? AND d.current = 1 AND d.deleted = 0",
+            values: vec![ty],
+            name: "_id".into(),
+        },
+    })
 }
 
 /// `take` resources of `group` (equal in the keys before `from`) from position `skip`, in
