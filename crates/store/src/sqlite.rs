@@ -453,10 +453,12 @@ pub(crate) fn search_on(
 ) -> Result<SearchPage, StoreError> {
     crate::sqlite_has::with_plans(c, q, || {
         crate::sqlite_rare_dates::with_plans(c, q, walk, || {
-            let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
-            let out = ceilinged_page(c, q, walk, &budget);
-            crate::trace::steps(budget.steps());
-            out
+            crate::sqlite_common_chains::with_plans(c, q, walk, || {
+                let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
+                let out = ceilinged_page(c, q, walk, &budget);
+                crate::trace::steps(budget.steps());
+                out
+            })
         })
     })
 }

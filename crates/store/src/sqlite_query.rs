@@ -152,11 +152,27 @@ pub(crate) fn probe_decides(c: &Condition) -> bool {
 /// The record probe of condition `c` on the row aliased `alias`, when there is one.
 fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<String> {
     use crate::sqlite_record::tag;
+    let rows = format!("tsunagu_index_rows((SELECT entries FROM idx_record WHERE seq = {alias}.seq))");
+    if let Condition::Chain { param, target_type, query } = c {
+        if !crate::sqlite_common_chains::probed(c) {
+            return None;
+        }
+        // The candidate's own references to the type, against the matching targets' ids
+        // (collected once: the subquery is not correlated).
+        values.push(V::Text(param.clone()));
+        values.push(V::Text(target_type.clone()));
+        let t = format!("{}t", alias.trim_start_matches('+'));
+        let inner = where_clause(query, &t, values);
+        let r = tag("idx_reference");
+        return Some(format!(
+            "EXISTS (SELECT 1 FROM {rows} WHERE tbl = {r} AND param = ? AND target_type = ? AND target_id IN \
+             (SELECT {t}.id FROM resource {t} WHERE {inner}))"
+        ));
+    }
     let everything = alias == "r" && RECORD_PROBES.with(|p| p.get());
     if !everything && !PROBED.with(|p| p.borrow().contains(&condition_key(c))) {
         return None;
     }
-    let rows = format!("tsunagu_index_rows((SELECT entries FROM idx_record WHERE seq = {alias}.seq))");
     let (not, tbl, param, test) = match c {
         Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => return None,
         Condition::Index { param, test, negate } => (*negate, tag(table(test_kind(test))), param, Some(test)),

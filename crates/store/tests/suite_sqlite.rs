@@ -126,3 +126,70 @@ fn one_key_walks_order_values_split_over_systems_and_spellings_by_seq() {
     }
     store.set_sort_walk(Some(2000));
 }
+
+/// A chain whose inner query matches many targets is tested on each candidate's own
+/// references (its index record) instead of collecting every reference to every matching
+/// target first; either way the pages, their order and the totals are the same, alone, with
+/// another condition (a driven plan), sorted (a sort walk) and paged.
+#[test]
+fn chains_to_many_targets_are_probed_on_each_candidate_with_the_same_answers() {
+    use tsunagu_store::{Condition, IndexKind, SortKey, SortParam, Store, SystemMatch, Test};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    for p in 0..300 {
+        let gender = if p % 3 == 0 { "female" } else { "male" };
+        suite::put(&store, "Patient", &format!("p{p}"), 1, &[suite::token("gender", "", gender, None)]);
+    }
+    for o in 0..3000usize {
+        let patient = (o * 7919) % 331;
+        let code = ["a", "b", "c"][o % 3];
+        let mut entries = vec![suite::token("code", "http://loinc.org", code, None)];
+        // Some Observations refer to no patient, some to one that does not exist (p300..).
+        if o % 11 != 0 {
+            entries.push(suite::reference("subject", "Patient", &format!("p{patient}")));
+        }
+        suite::put(&store, "Observation", &format!("o{o}"), 1, &entries);
+    }
+    let female = || {
+        let inner = suite::q(
+            Some("Patient"),
+            vec![vec![suite::index("gender", Test::Token { system: SystemMatch::Any, code: Some("female".into()) })]],
+        );
+        Condition::Chain { param: "subject".into(), target_type: "Patient".into(), query: Box::new(inner) }
+    };
+    let code_a = || {
+        suite::index("code", Test::Token { system: SystemMatch::Is("http://loinc.org".into()), code: Some("a".into()) })
+    };
+    let shapes: Vec<(&str, Vec<Vec<Condition>>, bool)> = vec![
+        ("chain", vec![vec![female()]], false),
+        ("chain and code", vec![vec![female()], vec![code_a()]], false),
+        ("chain sorted by code", vec![vec![female()]], true),
+    ];
+    for (name, clauses, sorted) in shapes {
+        for (offset, count) in [(0, 10), (10, 25), (400, 50)] {
+            let mut q = suite::q(Some("Observation"), clauses.clone());
+            (q.offset, q.count) = (offset, count);
+            if sorted {
+                q.sort = vec![SortKey {
+                    param: SortParam::Index { param: "code".into(), kind: IndexKind::Token },
+                    descending: true,
+                }];
+            }
+            store.set_sort_walk(None);
+            let general = suite::ids(&store, &q);
+            store.set_sort_walk(Some(2000));
+            let x = store.explain(&q).unwrap();
+            assert!(x.plans.iter().any(|p| p.contains("chain")), "{name}: {:?}", x.plans);
+            let probed: Vec<String> = x.page.unwrap().resources.into_iter().map(|v| v.id).collect();
+            assert_eq!(probed, general, "{name}, offset {offset}");
+            assert!(!general.is_empty() || offset == 400, "{name}, offset {offset}: no matches");
+        }
+        let mut q = suite::q(Some("Observation"), clauses.clone());
+        q.total = true;
+        store.set_sort_walk(None);
+        let want = store.search(&q).unwrap().total;
+        store.set_sort_walk(Some(0));
+        assert_eq!(store.search(&q).unwrap().total, want, "{name}: total");
+    }
+    store.set_sort_walk(Some(2000));
+}
