@@ -17,6 +17,7 @@ mod sqlite;
 mod sqlite_audit;
 mod sqlite_budget;
 mod sqlite_checkpoint;
+mod sqlite_choices;
 mod sqlite_common_chains;
 mod sqlite_has;
 mod sqlite_index;

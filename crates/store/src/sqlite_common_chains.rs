@@ -12,10 +12,7 @@
 //! (`SqliteStore::set_sort_walk`: `None` never probes, `Some(0)` always), so tests can
 //! compare both plans. Per thread, for the one query being built, like `sqlite_has`.
 
-use std::cell::RefCell;
-
 use rusqlite::Connection;
-use rustc_hash::FxHashSet;
 
 use crate::query::{Condition, SearchQuery};
 use crate::StoreError;
@@ -24,17 +21,9 @@ use crate::StoreError;
 /// (2,000 unless set: 100 targets).
 const PROBE_MIN_TARGETS: i64 = 20;
 
-thread_local! {
-    static PROBED: RefCell<FxHashSet<usize>> = RefCell::new(FxHashSet::default());
-}
-
-fn key(c: &Condition) -> usize {
-    c as *const Condition as usize
-}
-
 /// Whether the SQL builder should probe this chain on each candidate's index record.
 pub(crate) fn probed(c: &Condition) -> bool {
-    PROBED.with(|s| s.borrow().contains(&key(c)))
+    crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedChain, c)
 }
 
 /// Decides, for every top-level chain of `q`, whether it is probed; runs `build` with
@@ -46,7 +35,7 @@ pub(crate) fn with_plans<T>(
     build: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let min = walk.min_matches();
-    let mut chosen = FxHashSet::default();
+    let mut chosen = Vec::new();
     // A total counts every match: collecting the references once is then cheaper than a
     // probe of every candidate.
     if min != i64::MAX && !q.total {
@@ -54,17 +43,13 @@ pub(crate) fn with_plans<T>(
         for cond in q.clauses.iter().flat_map(|cl| &cl.any) {
             let Condition::Chain { query, .. } = cond else { continue };
             if crate::sqlite_has::estimate(c, query, targets)?.is_some_and(|n| n as i64 >= targets.min(min)) {
-                chosen.insert(key(cond));
+                chosen.push(cond);
             }
         }
     }
-    if chosen.is_empty() {
-        return build();
+    if !chosen.is_empty() {
+        let n = chosen.len();
+        crate::trace::plan(|| format!("{n} chain(s) with many matching targets tested on each candidate's references"));
     }
-    let n = chosen.len();
-    crate::trace::plan(|| format!("{n} chain(s) with many matching targets tested on each candidate's references"));
-    PROBED.with(|cell| *cell.borrow_mut() = chosen);
-    let out = build();
-    PROBED.with(|cell| cell.borrow_mut().clear());
-    out
+    crate::sqlite_choices::with_made(crate::sqlite_choices::Choice::ProbedChain, &chosen, build)
 }

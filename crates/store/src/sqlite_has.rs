@@ -10,10 +10,7 @@
 //! the sort-driven plan does, and is taken before the SQL is built; the SQL builder reads
 //! the decision here (per thread, for the one query being built).
 
-use std::cell::RefCell;
-
 use rusqlite::Connection;
-use rustc_hash::FxHashSet;
 
 use crate::query::{Condition, SearchQuery};
 use crate::StoreError;
@@ -21,17 +18,9 @@ use crate::StoreError;
 /// From this many matching sources on, the correlated plan wins.
 const CORRELATED_MIN_MATCHES: i64 = 3000;
 
-thread_local! {
-    static CORRELATED: RefCell<FxHashSet<usize>> = RefCell::new(FxHashSet::default());
-}
-
-fn key(q: &SearchQuery) -> usize {
-    q as *const SearchQuery as usize
-}
-
 /// Whether the SQL builder should use the correlated plan for this `_has` inner query.
 pub(crate) fn correlated(inner: &SearchQuery) -> bool {
-    CORRELATED.with(|c| c.borrow().contains(&key(inner)))
+    crate::sqlite_choices::made(crate::sqlite_choices::Choice::CorrelatedHas, inner)
 }
 
 /// Decides the plan of every top-level `_has` of `q`, runs `build` (which builds the SQL
@@ -41,17 +30,14 @@ pub(crate) fn with_plans<T>(
     q: &SearchQuery,
     build: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut chosen = FxHashSet::default();
+    let mut chosen = Vec::new();
     for cond in q.clauses.iter().flat_map(|cl| &cl.any) {
         let Condition::Has { query, .. } = cond else { continue };
         if plain(query) && fewest_matches(c, query, CORRELATED_MIN_MATCHES)? >= CORRELATED_MIN_MATCHES {
-            chosen.insert(key(query));
+            chosen.push(query.as_ref());
         }
     }
-    CORRELATED.with(|cell| *cell.borrow_mut() = chosen);
-    let out = build();
-    CORRELATED.with(|cell| cell.borrow_mut().clear());
-    out
+    crate::sqlite_choices::with_made(crate::sqlite_choices::Choice::CorrelatedHas, &chosen, build)
 }
 
 /// Inner queries whose conditions are plain index tests on `seq` (no nested aliases, so

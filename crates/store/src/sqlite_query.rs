@@ -118,26 +118,13 @@ pub(crate) fn with_record_probes<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-thread_local! {
-    /// Top-level conditions (by address) tested on each candidate's index record whatever
-    /// the alias ([`with_probed`]).
-    static PROBED: std::cell::RefCell<rustc_hash::FxHashSet<usize>> = Default::default();
-}
-
-fn condition_key(c: &Condition) -> usize {
-    c as *const Condition as usize
-}
-
 /// Builds SQL with `f` in which the conditions `probed` (of the query being built) are
 /// tested on the index record of the row they filter instead of collecting their index
 /// rows first: for a walk that meets candidates in its own order and stops after a page,
 /// a condition matching hundreds of thousands of resources would otherwise be collected
 /// whole before the first row (`sqlite_sort`).
 pub(crate) fn with_probed<T>(probed: &[&Condition], f: impl FnOnce() -> T) -> T {
-    PROBED.with(|p| *p.borrow_mut() = probed.iter().map(|c| condition_key(c)).collect());
-    let out = f();
-    PROBED.with(|p| p.borrow_mut().clear());
-    out
+    crate::sqlite_choices::with_made(crate::sqlite_choices::Choice::ProbedInWalk, probed, f)
 }
 
 /// Whether [`record_probe`] can decide condition `c` from an index record.
@@ -170,7 +157,7 @@ fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<Strin
         ));
     }
     let everything = alias == "r" && RECORD_PROBES.with(|p| p.get());
-    if !everything && !PROBED.with(|p| p.borrow().contains(&condition_key(c))) {
+    if !everything && !crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedInWalk, c) {
         return None;
     }
     let (not, tbl, param, test) = match c {

@@ -12,10 +12,7 @@
 //! walks (`SqliteStore::set_sort_walk(None)`: always probe), so the tests that compare
 //! those plans with the general one on the same data compare this choice too.
 
-use std::cell::RefCell;
-
 use rusqlite::Connection;
-use rustc_hash::FxHashSet;
 
 use crate::query::{Condition, SearchQuery, Test};
 use crate::StoreError;
@@ -23,17 +20,9 @@ use crate::StoreError;
 /// Below this many matching index rows the condition's matches are collected.
 const COLLECT_MAX_MATCHES: i64 = 5000;
 
-thread_local! {
-    static COLLECTED: RefCell<FxHashSet<usize>> = RefCell::new(FxHashSet::default());
-}
-
-fn key(c: &Condition) -> usize {
-    c as *const Condition as usize
-}
-
 /// Whether the SQL builder should collect this condition's matches from its lower bound.
 pub(crate) fn collected(c: &Condition) -> bool {
-    COLLECTED.with(|s| s.borrow().contains(&key(c)))
+    crate::sqlite_choices::made(crate::sqlite_choices::Choice::CollectedDate, c)
 }
 
 /// Decides, for every top-level clause of `q` that is one half-open date condition with a
@@ -45,7 +34,7 @@ pub(crate) fn with_plans<T>(
     walk: &crate::sqlite_sort::SortWalk,
     build: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut chosen = FxHashSet::default();
+    let mut chosen = Vec::new();
     let ty = q.resource_type.as_deref().filter(|_| walk.min_matches() != i64::MAX);
     if let Some(ty) = ty {
         for clause in &q.clauses {
@@ -59,17 +48,13 @@ pub(crate) fn with_plans<T>(
             };
             let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
             if n < COLLECT_MAX_MATCHES {
-                chosen.insert(key(cond));
+                chosen.push(cond);
             }
         }
     }
-    if chosen.is_empty() {
-        return build();
+    if !chosen.is_empty() {
+        let n = chosen.len();
+        crate::trace::plan(|| format!("{n} rare half-open date condition(s) collected from their lower bound"));
     }
-    let n = chosen.len();
-    crate::trace::plan(|| format!("{n} rare half-open date condition(s) collected from their lower bound"));
-    COLLECTED.with(|cell| *cell.borrow_mut() = chosen);
-    let out = build();
-    COLLECTED.with(|cell| cell.borrow_mut().clear());
-    out
+    crate::sqlite_choices::with_made(crate::sqlite_choices::Choice::CollectedDate, &chosen, build)
 }
