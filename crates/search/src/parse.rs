@@ -504,9 +504,23 @@ fn parse_sort(env: &Env<'_>, ty: Option<&str>, value: &str) -> Result<Vec<SortKe
                 SortParam::Index { param: code.to_string(), kind }
             }
         };
-        keys.push(SortKey { param, descending });
+        // A key repeating an earlier one (same parameter, same direction) cannot reorder
+        // anything: the resources it would separate already share its value. Dropped, so
+        // `_sort=status,status,…` costs what `_sort=status` does. `date,-date` stays: the
+        // ascending key reads the lowest value, the descending one the highest.
+        if !keys.iter().any(|k: &SortKey| k.descending == descending && same_param(&k.param, &param)) {
+            keys.push(SortKey { param, descending });
+        }
     }
     Ok(keys)
+}
+
+fn same_param(a: &SortParam, b: &SortParam) -> bool {
+    match (a, b) {
+        (SortParam::Id, SortParam::Id) | (SortParam::LastUpdated, SortParam::LastUpdated) => true,
+        (SortParam::Index { param: a, .. }, SortParam::Index { param: b, .. }) => a == b,
+        _ => false,
+    }
 }
 
 fn parse_include(v: &str, iterate: bool) -> Result<Include, SearchError> {
@@ -678,6 +692,33 @@ mod tests {
             limit_of(limited("Patient", &[("_sort", &vec!["name"; 1001].join(","))], &l)),
             Some(Limit::ValuesPerParameter)
         );
+    }
+
+    #[test]
+    fn repeated_sort_keys_are_dropped_but_opposite_directions_kept() {
+        let keys = |v: &str| {
+            p("Observation", &[("_sort", v)])
+                .unwrap()
+                .query
+                .sort
+                .iter()
+                .map(|k| {
+                    let name = match &k.param {
+                        SortParam::Id => "_id".to_string(),
+                        SortParam::LastUpdated => "_lastUpdated".to_string(),
+                        SortParam::Index { param, .. } => param.clone(),
+                    };
+                    if k.descending {
+                        format!("-{name}")
+                    } else {
+                        name
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&vec!["status"; 60].join(",")), ["status"]);
+        assert_eq!(keys("date,-date,date,code,_id,_id,-_id"), ["date", "-date", "code", "_id", "-_id"]);
+        assert_eq!(keys("-_lastUpdated,status,-_lastUpdated"), ["-_lastUpdated", "status"]);
     }
 
     #[test]

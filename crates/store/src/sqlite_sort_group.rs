@@ -18,6 +18,11 @@ use rustc_hash::FxHashSet;
 use crate::query::{SearchQuery, SortKey, SortParam};
 use crate::StoreError;
 
+/// The deepest sort key whose groups are walked by the next key. Each walk that gives up has
+/// read up to `WALK_MAX_ROWS` rows, and a walk one key further can give up inside it, so
+/// the work of nested walks grows with their depth; past this key a group is collected.
+const MAX_SUBWALK_LEVEL: usize = 2;
+
 /// The join and filter every statement of one sort walk shares, on index rows aliased `d`.
 pub(crate) struct WalkFilter {
     /// Empty, or the join of `resource r` the filter reads.
@@ -128,7 +133,11 @@ impl Page {
             (self.value, self.tried) = (Some(value), false);
         }
         self.group.push(seq);
-        if !self.tried && self.group.len() >= self.subwalk_from && self.placed + self.group.len() > self.offset {
+        if !self.tried
+            && self.level < MAX_SUBWALK_LEVEL
+            && self.group.len() >= self.subwalk_from
+            && self.placed + self.group.len() > self.offset
+        {
             self.tried = true;
             if let Some(seqs) = self.subwalk(c, q, f)? {
                 self.seqs.extend(seqs);
