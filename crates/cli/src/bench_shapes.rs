@@ -1,7 +1,7 @@
 //! `tsunagu bench search --shapes`: the query shapes clients send beyond the sampled mix
 //! (multi-key sorts, sorted windows, type-level `$everything` and history, two common
-//! tokens, `:missing`, quantity ranges, `_text` with `_sort`), first pages and
-//! `_total=accurate`, each run the same way many times. A refusal (422 past the search
+//! tokens, several values of one token, `:missing`, quantity ranges, `_text` with
+//! `_sort`), first pages and `_total=accurate`, each run the same way many times. A refusal (422 past the search
 //! ceiling) is a result, printed with its status, not an error of the benchmark.
 
 use std::time::{Duration, Instant};
@@ -41,6 +41,11 @@ const SHAPES: &[(Call, &str)] = &[
     (Call::Search("Observation"), "category=vital-signs&_sort=-date&_count=10"),
     (Call::Search("Observation"), "date=gt2021-06-01&_count=10"),
     (Call::Search("Observation"), "subject:Patient.gender=female&_count=10"),
+    (Call::Search("Observation"), "status=amended,corrected,preliminary&_count=10"),
+    (Call::Search("Observation"), "status=final,amended&_count=10"),
+    (Call::Search("Observation"), "status=final,amended&_sort=-date&_count=10"),
+    (Call::Search("Observation"), "_sort=status,status,status,status,status,status,status,status&_count=5"),
+    (Call::Search("Observation"), "status=amended,corrected,preliminary,registered&_total=accurate&_count=1"),
     (Call::Search("Observation"), "category=laboratory&status=final&_total=accurate&_count=1"),
     (Call::Search("Observation"), "value-quantity=gt150&_total=accurate&_count=1"),
     (Call::Search("Observation"), "date=ge2020-01-01&date=lt2020-02-01&_total=accurate&_count=1"),

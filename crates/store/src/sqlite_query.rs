@@ -74,8 +74,52 @@ fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) ->
     if c.any.is_empty() {
         return "0 = 1".into();
     }
+    if let Some(sql) = collected_alternatives(c, ty, alias, values) {
+        return sql;
+    }
     let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
     balanced(&parts, " OR ")
+}
+
+/// The most alternatives one compound `SELECT` holds: SQLite refuses more than 500.
+const ALTERNATIVES_PER_COMPOUND: usize = 64;
+
+/// A clause of several plain index tests (`status=amended,corrected`, `code=a,b,c`) as one
+/// collection of their rows: `seq IN (SELECT … UNION ALL SELECT …)`. Written as an `OR` of
+/// one `seq IN` per value, SQLite cannot drive the page by any of them and tests every
+/// live resource of the type against each list (a full scan when none matches). Not for
+/// dates (half-open ones are probed, rare ones collected from their bound) or negations,
+/// nor where a value is tested on each row's index record instead of collected.
+fn collected_alternatives(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let probing = alias == "r" && RECORD_PROBES.with(|p| p.get());
+    let plain = |cond: &Condition| match cond {
+        Condition::Index { test, negate: false, .. } => {
+            test_kind(test) != IndexKind::Date
+                && !probing
+                && !crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedInWalk, cond)
+        }
+        _ => false,
+    };
+    if c.any.len() < 2 || !c.any.iter().all(plain) {
+        return None;
+    }
+    let mut lists = Vec::new();
+    for chunk in c.any.chunks(ALTERNATIVES_PER_COMPOUND) {
+        let selects: Vec<String> = chunk
+            .iter()
+            .filter_map(|cond| match cond {
+                Condition::Index { param, test, .. } => {
+                    let tf = type_filter(ty, values);
+                    values.push(V::Text(param.clone()));
+                    let t = test_sql(test, values);
+                    Some(format!("SELECT seq FROM {} WHERE {tf}param = ? AND {t}", table(test_kind(test))))
+                }
+                _ => None,
+            })
+            .collect();
+        lists.push(format!("{alias}.seq IN ({})", selects.join(" UNION ALL ")));
+    }
+    Some(balanced(&lists, " OR "))
 }
 
 /// `(a OR b OR c …)` nested as a balanced tree. SQLite parses a flat chain of n terms
@@ -640,6 +684,9 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
              AND lo < ? AND hi > ? LIMIT {cap}))"
         ));
     }
+    if c.any.len() > 1 {
+        return alternatives_estimate_sql(c, ty, cap, values);
+    }
     let [cond @ Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
     if let Some(sql) = bounded_date_estimate_sql(cond, ty, cap, values) {
         return Some(sql);
@@ -651,6 +698,27 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
         "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t} LIMIT {cap})",
         table(test_kind(test))
     ))
+}
+
+/// The index rows of a clause of several plain index tests (not dates), counted together up
+/// to `cap`: the compound stops at `cap` rows whichever values they come from. An upper
+/// bound of the matches (a resource with two of the values counts twice).
+fn alternatives_estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    if c.any.len() > ALTERNATIVES_PER_COMPOUND {
+        return None;
+    }
+    let mut selects = Vec::new();
+    for cond in &c.any {
+        let Condition::Index { param, test, negate: false } = cond else { return None };
+        if test_kind(test) == IndexKind::Date {
+            return None;
+        }
+        values.push(V::Text(ty.to_string()));
+        values.push(V::Text(param.clone()));
+        let t = test_sql(test, values);
+        selects.push(format!("SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t}", table(test_kind(test))));
+    }
+    Some(format!("SELECT COUNT(*) FROM ({} LIMIT {cap})", selects.join(" UNION ALL ")))
 }
 
 /// A half-open date condition chosen rare (`sqlite_rare_dates`), as the `seq`s of its

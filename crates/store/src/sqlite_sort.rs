@@ -285,10 +285,10 @@ pub(crate) fn walk_filter(
 /// page whose walk read 11 rows.
 const PROBE_FROM_WALK_MIN: i64 = 5;
 
-/// The conditions of `q` (each alone in its clause, not among the walk's bounding clauses
-/// `skip`) whose collection would read at least `min_rows` index rows, counted on their
-/// own index up to that: `:not` and `:missing` collect the rows of the positive test or of
-/// the whole parameter.
+/// The conditions of `q` (not among the walk's bounding clauses `skip`) whose collection
+/// would read at least `min_rows` index rows, counted on their own index up to that: `:not`
+/// and `:missing` collect the rows of the positive test or of the whole parameter, and the
+/// values of one clause are counted together.
 fn common_conditions<'q>(
     c: &Connection,
     q: &'q SearchQuery,
@@ -298,8 +298,25 @@ fn common_conditions<'q>(
 ) -> Result<Vec<&'q Condition>, StoreError> {
     let mut common = Vec::new();
     for (i, clause) in q.clauses.iter().enumerate() {
-        let [cond] = clause.any.as_slice() else { continue };
-        if skip.contains(&i) || !crate::sqlite_query::probe_decides(cond) {
+        if skip.contains(&i) {
+            continue;
+        }
+        let [cond] = clause.any.as_slice() else {
+            // Several values (`status=final,amended`): all probed, or all collected.
+            let plain = clause.any.iter().all(|c| matches!(c, Condition::Index { negate: false, .. }));
+            if plain && clause.any.iter().all(crate::sqlite_query::probe_decides) {
+                let mut values = Vec::new();
+                let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, min_rows.max(1), &mut values) else {
+                    continue;
+                };
+                let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
+                if n >= min_rows {
+                    common.extend(clause.any.iter());
+                }
+            }
+            continue;
+        };
+        if !crate::sqlite_query::probe_decides(cond) {
             continue;
         }
         let collected = match cond {

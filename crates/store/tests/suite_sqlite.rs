@@ -193,3 +193,77 @@ fn chains_to_many_targets_are_probed_on_each_candidate_with_the_same_answers() {
     }
     store.set_sort_walk(Some(2000));
 }
+
+/// A clause of several values (`status=amended,corrected`, a thousand codes) is one
+/// collection of their rows when they are rare — not a test of every resource of the type
+/// against one list per value — and a walk in write order or in sort order testing each
+/// row when they are common; every plan gives the general plan's pages and totals.
+#[test]
+fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
+    use tsunagu_store::{IndexKind, SortKey, SortParam, Store, SystemMatch, Test};
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let n = 5000;
+    for i in 0..n {
+        let status = if i % 1000 == 7 { "amended" } else { "final" };
+        let entries = [
+            suite::token("status", "http://hl7.org/fhir/observation-status", status, None),
+            suite::token("code", "http://loinc.org", &format!("c{}", i % 100), None),
+            suite::date("date", (i % 977) * DAY, (i % 977) * DAY + DAY - 1),
+        ];
+        suite::put(&store, "Observation", &format!("o{i}"), 1, &entries);
+    }
+    let code = |c: &str| Test::Token { system: SystemMatch::Any, code: Some(c.into()) };
+    let clause = |param: &str, codes: &[String]| codes.iter().map(|c| suite::index(param, code(c))).collect();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let rare =
+        suite::q(Some("Observation"), vec![clause("status", &strings(&["amended", "corrected", "preliminary"]))]);
+    let common = suite::q(Some("Observation"), vec![clause("status", &strings(&["final", "amended"]))]);
+    // A thousand codes, a tenth of them present: more than one compound SELECT holds.
+    let many =
+        suite::q(Some("Observation"), vec![clause("code", &(0..1000).map(|c| format!("c{c}")).collect::<Vec<_>>())]);
+    let scan = suite::q(Some("Observation"), vec![vec![suite::not("status", code("corrected"))]]);
+    let want = |keep: &dyn Fn(i64) -> bool| (0..n).filter(|i| keep(*i)).map(|i| format!("o{i}")).collect::<Vec<_>>();
+    let cases: [(&str, &tsunagu_store::SearchQuery, Vec<String>); 3] = [
+        ("rare", &rare, want(&|i| i % 1000 == 7)),
+        ("common", &common, want(&|_| true)),
+        ("many", &many, want(&|_| true)),
+    ];
+    for (name, q, want) in cases {
+        for (offset_seq, count) in [(None, 10), (Some(3), 25)] {
+            let mut q = q.clone();
+            (q.count, q.after_seq, q.total) = (count, offset_seq, false);
+            // Seqs count from 1 in write order: `o{i}` is seq i + 1.
+            let skip = offset_seq.map_or(0, |s| s as usize);
+            let want_page: Vec<String> =
+                want.iter().filter(|id| id[1..].parse::<usize>().unwrap() >= skip).take(count).cloned().collect();
+            assert_eq!(suite::ids(&store, &q), want_page, "{name} from {offset_seq:?}");
+        }
+        let mut q = q.clone();
+        (q.count, q.total) = (2, true);
+        assert_eq!(store.search(&q).unwrap().total, Some(want.len() as u64), "{name} total");
+    }
+    let (rare_x, scan_x) = (store.explain(&rare).unwrap(), store.explain(&scan).unwrap());
+    assert_eq!(rare_x.estimate, Some(5), "the rare values' own rows");
+    assert!(rare_x.steps * 10 <= scan_x.steps, "rare values: {} steps, a scan {}", rare_x.steps, scan_x.steps);
+    let common_x = store.explain(&common).unwrap();
+    assert!(common_x.plans.iter().any(|p| p.contains("dense")), "{:?}", common_x.plans);
+    // Sorted: the walk tests the common values on each row; its pages are the general plan's.
+    for descending in [false, true] {
+        for (offset, count) in [(0, 10), (40, 30)] {
+            let mut q = common.clone();
+            q.sort =
+                vec![SortKey { param: SortParam::Index { param: "date".into(), kind: IndexKind::Date }, descending }];
+            (q.offset, q.count) = (offset, count);
+            store.set_sort_walk(None);
+            let general = suite::ids(&store, &q);
+            store.set_sort_walk(Some(0));
+            let walked = store.explain(&q).unwrap();
+            assert!(walked.plans.iter().any(|p| p.contains("common condition")), "{:?}", walked.plans);
+            let walked: Vec<String> = walked.page.unwrap().resources.into_iter().map(|v| v.id).collect();
+            assert_eq!(walked, general, "descending {descending} offset {offset}");
+        }
+    }
+    store.set_sort_walk(Some(2000));
+}
