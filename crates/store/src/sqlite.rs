@@ -554,6 +554,31 @@ fn dense_walk(
     Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None, stopped_by: None }))
 }
 
+/// Steps a sort walk may take before the general plan answers instead: a walk whose rows
+/// rarely pass the filter (glucose values among every quantity in value order, the lowest
+/// first) would otherwise use the page's whole ceiling and answer 422 where the general
+/// plan, sorting the matches, takes tens of milliseconds.
+const SORT_WALK_STEPS: u64 = 1_000_000;
+
+/// The page's `seq`s by a sort walk (`sqlite_sort`), `None` where it does not apply or
+/// gives up, within [`SORT_WALK_STEPS`] of the page's ceiling.
+fn sort_walk(
+    c: &Connection,
+    q: &SearchQuery,
+    filter: &str,
+    values: &[rusqlite::types::Value],
+    walk: &crate::sqlite_sort::SortWalk,
+    budget: &crate::sqlite_budget::Budget<'_>,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    match budget.within(SORT_WALK_STEPS, || crate::sqlite_sort::sorted_page(c, q, filter, values, walk)) {
+        Err(e) if crate::sqlite_budget::interrupted(&e) => {
+            crate::trace::plan(|| format!("sort walk gave up after {SORT_WALK_STEPS} steps"));
+            Ok(None)
+        }
+        page => page,
+    }
+}
+
 /// The page by the plan the query's shape chooses.
 fn planned_page(
     c: &Connection,
@@ -602,7 +627,7 @@ fn planned_page(
         // `seq` in a temporary b-tree, which would otherwise carry every candidate's body.
         let sql = format!("SELECT r.seq FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1);
         return page_of_seqs(c, &sql, values, q.count, total);
-    } else if let Some(seqs) = crate::sqlite_sort::sorted_page(c, q, &filter, &values, walk)? {
+    } else if let Some(seqs) = sort_walk(c, q, &filter, &values, walk, budget)? {
         budget.lift();
         let more = seqs.len() > q.count;
         let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;

@@ -70,6 +70,19 @@ impl<'c> Budget<'c> {
         self.left.store(calls.min(self.max_calls), Ordering::Relaxed);
     }
 
+    /// Runs `f` under a ceiling of at most `steps`, then gives back what is left of the
+    /// ceiling before it, less what `f` used: a plan that may give up (a sort walk) cannot
+    /// use more than its share, nor a fresh ceiling after it.
+    pub(crate) fn within<T>(&self, steps: u64, f: impl FnOnce() -> T) -> T {
+        let (before, calls) = (self.left.load(Ordering::Relaxed), self.calls.load(Ordering::Relaxed));
+        let share = i64::try_from(steps / STEPS_PER_CALL as u64).unwrap_or(i64::MAX).max(1);
+        self.left.store(share.min(before), Ordering::Relaxed);
+        let out = f();
+        let used = i64::try_from(self.calls.load(Ordering::Relaxed) - calls).unwrap_or(i64::MAX);
+        self.left.store(before.saturating_sub(used), Ordering::Relaxed);
+        out
+    }
+
     /// No ceiling from here on (fetching the bodies of a page already chosen).
     pub(crate) fn lift(&self) {
         self.left.store(i64::MAX, Ordering::Relaxed);

@@ -82,15 +82,68 @@ impl SortWalk {
     }
 }
 
-/// The index column a sort walks; `None` where the column does not lead the index key.
+/// The index column a sort walks; `None` where the index cannot give its order. A quantity's
+/// `value` follows the unit code in its key: its walk merges one run per unit
+/// ([`quantity_walk`]).
 pub(crate) fn sort_column(kind: IndexKind) -> Option<&'static str> {
     match kind {
         IndexKind::Date => Some("lo"),
         IndexKind::Token => Some("code"),
         IndexKind::String => Some("norm"),
-        IndexKind::Number | IndexKind::Uri => Some("value"),
-        IndexKind::Quantity | IndexKind::Reference | IndexKind::Composite => None,
+        IndexKind::Number | IndexKind::Uri | IndexKind::Quantity => Some("value"),
+        IndexKind::Reference | IndexKind::Composite => None,
     }
+}
+
+/// The most unit codes of one quantity parameter a walk merges; past it the general plan
+/// answers (SQLite refuses a compound of more than 500 `SELECT`s).
+const MAX_MERGED_UNITS: usize = 64;
+
+/// The unit codes of quantity parameter `param` of `ty`, one primary-key probe each (a
+/// skip scan); `None` past [`MAX_MERGED_UNITS`].
+pub(crate) fn quantity_units(c: &Connection, ty: &str, param: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let sql = format!(
+        "WITH RECURSIVE u(code) AS (SELECT (SELECT MIN(code) FROM idx_quantity WHERE type = ?1 AND param = ?2) \
+         UNION ALL SELECT (SELECT MIN(code) FROM idx_quantity WHERE type = ?1 AND param = ?2 AND code > u.code) \
+         FROM u WHERE u.code IS NOT NULL LIMIT {}) SELECT code FROM u WHERE code IS NOT NULL",
+        MAX_MERGED_UNITS + 2
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let units: Vec<String> = stmt.query_map(rusqlite::params![ty, param], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok((units.len() <= MAX_MERGED_UNITS).then_some(units))
+}
+
+/// A walk statement giving (value, `seq`) of quantity parameter `param` in value order
+/// `dir`: one arm per unit code, each read in its primary key's value order, merged by
+/// SQLite (a compound `SELECT` with `ORDER BY`); one statement over the parameter would
+/// sort all its rows before the first. `rest` (with `rest_values`) filters the merged rows,
+/// aliased `d`, after `join`: inside the arms, an arm none of whose rows passes would be
+/// read to its end before the merge's first row (`LIMIT -1` keeps SQLite from pushing it
+/// there). `tie` orders equal values by `seq`, or leaves them unordered when later sort
+/// keys order them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quantity_walk(
+    units: &[String],
+    ty: &str,
+    param: &str,
+    join: &str,
+    rest: &str,
+    rest_values: &[V],
+    dir: &str,
+    tie: Option<&str>,
+) -> (String, Vec<V>) {
+    let mut values = Vec::new();
+    let arms: Vec<&str> = units
+        .iter()
+        .map(|unit| {
+            values.extend([V::Text(ty.into()), V::Text(param.into()), V::Text(unit.clone())]);
+            "SELECT value, seq FROM idx_quantity WHERE type = ? AND param = ? AND code = ?"
+        })
+        .collect();
+    values.extend(rest_values.iter().cloned());
+    let tie = tie.map_or(String::new(), |t| format!(", 2 {t}"));
+    let merged = format!("{} ORDER BY 1 {dir}{tie} LIMIT -1", arms.join(" UNION ALL "));
+    (format!("SELECT d.value, d.seq FROM ({merged}) d{join} WHERE {rest}"), values)
 }
 
 /// The `seq`s of the requested page (plus one, to tell whether more follow), or `None`
@@ -140,24 +193,28 @@ pub(crate) fn sorted_page(
         None => format!(", d.seq {dir}"),
     };
     let mut segments = Vec::new();
-    let mut range = String::new();
-    let mut main = vec![V::Text(ty.clone()), V::Text(param.clone())];
-    if let Some(lo) = bounds.from {
-        range.push_str(&format!(" AND d.{col} >= ?"));
-        main.push(V::Integer(lo));
-    }
-    if let Some(hi) = bounds.below {
-        range.push_str(&format!(" AND d.{col} < ?"));
-        main.push(V::Integer(hi));
-    }
-    main.extend(values.iter().cloned());
-    segments.push((
-        format!(
+    if *kind == IndexKind::Quantity {
+        let Some(units) = quantity_units(c, ty, param)? else { return Ok(None) };
+        let tie = (q.sort.len() == 1).then_some(dir);
+        segments.push(quantity_walk(&units, ty, param, &join, &filter, &values, dir, tie));
+    } else {
+        let mut range = String::new();
+        let mut main = vec![V::Text(ty.clone()), V::Text(param.clone())];
+        if let Some(lo) = bounds.from {
+            range.push_str(&format!(" AND d.{col} >= ?"));
+            main.push(V::Integer(lo));
+        }
+        if let Some(hi) = bounds.below {
+            range.push_str(&format!(" AND d.{col} < ?"));
+            main.push(V::Integer(hi));
+        }
+        main.extend(values.iter().cloned());
+        let sql = format!(
             "SELECT d.{col}, d.seq FROM {table} d{join} \
              WHERE d.type = ? AND d.param = ?{range} AND {filter} ORDER BY d.{col} {dir}{ties}"
-        ),
-        main,
-    ));
+        );
+        segments.push((sql, main));
+    }
     if let (Some(lo), true) = (bounds.from, bounds.wide_before) {
         // The wide values before the start: they come first ascending, last descending.
         let mut wide = vec![V::Text(ty.clone()), V::Text(param.clone()), V::Integer(lo)];

@@ -15,7 +15,7 @@ use rusqlite::types::Value as V;
 use rusqlite::Connection;
 use rustc_hash::FxHashSet;
 
-use crate::query::{SearchQuery, SortKey, SortParam};
+use crate::query::{IndexKind, SearchQuery, SortKey, SortParam};
 use crate::StoreError;
 
 /// The deepest sort key whose groups are walked by the next key. Each walk that gives up has
@@ -195,14 +195,34 @@ impl Page {
         let tie = if q.sort[0].descending { "DESC" } else { "ASC" };
         // Ties in the next key are ordered by the keys after it when there are any (the
         // sub-page's groups), by `seq` otherwise.
-        let order =
-            if q.sort.len() > next + 1 { format!("d.{col} {dir}") } else { format!("d.{col} {dir}, d.seq {tie}") };
-        let sql = format!(
-            "SELECT d.{col}, d.seq FROM {from}{} WHERE {keyed} AND {} AND {} ORDER BY {order}",
-            f.join,
-            f.filter,
-            tests.join(" AND ")
-        );
+        let last = q.sort.len() == next + 1;
+        let (sql, values) = match &key.param {
+            SortParam::Index { param, kind: IndexKind::Quantity } => {
+                let Some(units) = crate::sqlite_sort::quantity_units(c, ty, param)? else { return Ok(None) };
+                let rest = format!("{} AND {}", f.filter, tests.join(" AND "));
+                let rest_values = &values[2..];
+                crate::sqlite_sort::quantity_walk(
+                    &units,
+                    ty,
+                    param,
+                    &f.join,
+                    &rest,
+                    rest_values,
+                    dir,
+                    last.then_some(tie),
+                )
+            }
+            _ => {
+                let order = if last { format!("d.{col} {dir}, d.seq {tie}") } else { format!("d.{col} {dir}") };
+                let sql = format!(
+                    "SELECT d.{col}, d.seq FROM {from}{} WHERE {keyed} AND {} AND {} ORDER BY {order}",
+                    f.join,
+                    f.filter,
+                    tests.join(" AND ")
+                );
+                (sql, values)
+            }
+        };
         let offset = self.offset.saturating_sub(self.placed);
         let mut page = Page::at(next, prefix, offset, self.end - self.placed, self.subwalk_from);
         let (mut seen, mut walked) = (FxHashSet::default(), 0);

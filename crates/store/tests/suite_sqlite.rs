@@ -267,3 +267,110 @@ fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
     }
     store.set_sort_walk(Some(2000));
 }
+
+/// A sort by a quantity walks its values in order by merging one run per unit code (the
+/// primary key leads with the unit), as the first key, as a later key walking a large
+/// group, with a filter tested on each row and with resources holding values in several
+/// units or none: every page is the general plan's.
+#[test]
+fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
+    use tsunagu_store::{IndexKind, IndexValue, SortKey, SortParam, SystemMatch, Test};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let quantity = |unit: &str, value: f64| {
+        suite::entry(
+            "value-quantity",
+            IndexValue::Quantity { system: Some("http://unitsofmeasure.org".into()), code: Some(unit.into()), value },
+        )
+    };
+    for i in 0..1500_i64 {
+        let mut entries = vec![
+            suite::token("status", "", if i % 5 == 0 { "amended" } else { "final" }, None),
+            suite::token("code", "http://loinc.org", &format!("c{}", i % 7), None),
+        ];
+        if i % 11 != 0 {
+            let unit = ["mg", "g", "cm", "kg"][(i % 4) as usize];
+            entries.push(quantity(unit, ((i * 37) % 400) as f64 / 4.0));
+        }
+        if i % 13 == 0 {
+            entries.push(quantity("mmol/L", ((i * 7) % 90) as f64));
+        }
+        suite::put(&store, "Observation", &format!("o{i}"), 1, &entries);
+    }
+    let key =
+        |param: &str, kind, descending| SortKey { param: SortParam::Index { param: param.into(), kind }, descending };
+    let qty = |d| key("value-quantity", IndexKind::Quantity, d);
+    let status = |d| key("status", IndexKind::Token, d);
+    let sorts = [vec![qty(false)], vec![qty(true)], vec![status(false), qty(true)], vec![qty(false), status(true)]];
+    let code = suite::index("code", Test::Token { system: SystemMatch::Any, code: Some("c3".into()) });
+    let mut walked_first_key = 0;
+    for sort in &sorts {
+        for conditions in [vec![], vec![vec![code.clone()]]] {
+            for (offset, count) in [(0, 10), (35, 20), (1300, 40)] {
+                let mut q = suite::q(Some("Observation"), conditions.clone());
+                (q.sort, q.offset, q.count) = (sort.clone(), offset, count);
+                store.set_sort_walk(None);
+                let general = suite::ids(&store, &q);
+                store.set_sort_walk(Some(0));
+                let x = store.explain(&q).unwrap();
+                walked_first_key += x.plans.iter().any(|p| p.contains("sort walk over idx_quantity")) as usize;
+                let walked: Vec<String> = x.page.unwrap().resources.into_iter().map(|v| v.id).collect();
+                assert_eq!(walked, general, "{sort:?} {conditions:?} offset {offset}: {:?}", x.plans);
+            }
+        }
+    }
+    store.set_sort_walk(Some(2000));
+    assert!(walked_first_key >= 8, "quantity walks taken: {walked_first_key}");
+}
+
+/// A sort walk whose rows almost never pass the filter (`status:not=final` where every
+/// resource is final, newest first) gives up after its share of the ceiling and the
+/// general plan answers: an empty page, not a 422 after the whole ceiling.
+#[test]
+fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
+    use tsunagu_store::{IndexKind, Method, NewVersion, SortKey, SortParam, Store, SystemMatch, Test};
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let n = 100_000;
+    // One write transaction per thousand resources.
+    for start in (0..n).step_by(1000) {
+        store
+            .write(&mut |txn| {
+                for i in start..start + 1000 {
+                    let id = format!("o{i}");
+                    let index = [suite::token("status", "", "final", None), suite::date("date", i * DAY, i * DAY + 1)];
+                    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
+                    txn.put(&NewVersion {
+                        resource_type: "Observation",
+                        id: &id,
+                        version: 1,
+                        last_updated_ms: 1000,
+                        method: Method::Post,
+                        body: Some(body.as_bytes()),
+                        index: &index,
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let mut q = suite::q(
+        Some("Observation"),
+        vec![vec![suite::not("status", Test::Token { system: SystemMatch::Any, code: Some("final".into()) })]],
+    );
+    q.sort =
+        vec![SortKey { param: SortParam::Index { param: "date".into(), kind: IndexKind::Date }, descending: true }];
+    q.count = 10;
+    store.set_sort_walk(None);
+    let general = store.explain(&q).unwrap().steps;
+    // Room for the general plan and the walk's share (a million steps) only: a walk that
+    // ran on to its end first would pass the ceiling.
+    q.max_steps = Some(general + 1_200_000);
+    store.set_sort_walk(Some(0));
+    let x = store.explain(&q).unwrap();
+    store.set_sort_walk(Some(2000));
+    assert!(x.plans.iter().any(|p| p.contains("sort walk gave up")), "{:?}", x.plans);
+    let page = x.page.expect("answered by the general plan");
+    assert!(page.resources.is_empty() && !page.more);
+}
