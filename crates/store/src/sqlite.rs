@@ -3,7 +3,7 @@
 //! read-then-write sequences such as conditional create are serialised), and a small pool
 //! of reader connections that run in parallel thanks to WAL mode.
 
-use crate::query::{HistoryQuery, HistoryScope, IndexEntry, SearchPage, SearchQuery};
+use crate::query::{HistoryQuery, HistoryScope, IndexEntry, IndexKind, SearchPage, SearchQuery, SortParam};
 use crate::sqlite_query::{order_by, where_clause};
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
@@ -560,8 +560,14 @@ fn dense_walk(
 /// plan, sorting the matches, takes tens of milliseconds.
 const SORT_WALK_STEPS: u64 = 1_000_000;
 
+/// [`SORT_WALK_STEPS`] for a walk led by a quantity: its values cluster by unit and by
+/// code (glucose in mg/dL, heights in cm), so a filter on the code is met in runs after
+/// whole runs of other values, and a walk that has not filled its page within this many
+/// steps rarely does soon after.
+const QUANTITY_WALK_STEPS: u64 = 250_000;
+
 /// The page's `seq`s by a sort walk (`sqlite_sort`), `None` where it does not apply or
-/// gives up, within [`SORT_WALK_STEPS`] of the page's ceiling.
+/// gives up, within [`SORT_WALK_STEPS`] (or [`QUANTITY_WALK_STEPS`]) of the page's ceiling.
 fn sort_walk(
     c: &Connection,
     q: &SearchQuery,
@@ -570,9 +576,12 @@ fn sort_walk(
     walk: &crate::sqlite_sort::SortWalk,
     budget: &crate::sqlite_budget::Budget<'_>,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    match budget.within(SORT_WALK_STEPS, || crate::sqlite_sort::sorted_page(c, q, filter, values, walk)) {
+    let quantity =
+        matches!(q.sort.first(), Some(k) if matches!(k.param, SortParam::Index { kind: IndexKind::Quantity, .. }));
+    let share = if quantity { QUANTITY_WALK_STEPS } else { SORT_WALK_STEPS };
+    match budget.within(share, || crate::sqlite_sort::sorted_page(c, q, filter, values, walk)) {
         Err(e) if crate::sqlite_budget::interrupted(&e) => {
-            crate::trace::plan(|| format!("sort walk gave up after {SORT_WALK_STEPS} steps"));
+            crate::trace::plan(|| format!("sort walk gave up after {share} steps"));
             Ok(None)
         }
         page => page,
