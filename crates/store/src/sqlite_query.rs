@@ -103,23 +103,34 @@ fn collected_alternatives(c: &Clause, ty: Option<&str>, alias: &str, values: &mu
     if c.any.len() < 2 || !c.any.iter().all(plain) {
         return None;
     }
-    let mut lists = Vec::new();
-    for chunk in c.any.chunks(ALTERNATIVES_PER_COMPOUND) {
-        let selects: Vec<String> = chunk
-            .iter()
-            .filter_map(|cond| match cond {
-                Condition::Index { param, test, .. } => {
-                    let tf = type_filter(ty, values);
-                    values.push(V::Text(param.clone()));
-                    let t = test_sql(test, values);
-                    Some(format!("SELECT seq FROM {} WHERE {tf}param = ? AND {t}", table(test_kind(test))))
-                }
-                _ => None,
-            })
-            .collect();
-        lists.push(format!("{alias}.seq IN ({})", selects.join(" UNION ALL ")));
+    let selects: Vec<String> = c
+        .any
+        .iter()
+        .filter_map(|cond| match cond {
+            Condition::Index { param, test, .. } => {
+                let tf = type_filter(ty, values);
+                values.push(V::Text(param.clone()));
+                let t = test_sql(test, values);
+                Some(format!("SELECT seq FROM {} WHERE {tf}param = ? AND {t}", table(test_kind(test))))
+            }
+            _ => None,
+        })
+        .collect();
+    Some(format!("{alias}.seq IN ({})", union_all(selects)))
+}
+
+/// `SELECT`s of one column joined by `UNION ALL`, nested in groups of at most
+/// [`ALTERNATIVES_PER_COMPOUND`] (SQLite refuses a compound of more than 500), so a clause
+/// of a thousand values stays one list SQLite can drive a page from.
+fn union_all(selects: Vec<String>) -> String {
+    if selects.len() <= ALTERNATIVES_PER_COMPOUND {
+        return selects.join(" UNION ALL ");
     }
-    Some(balanced(&lists, " OR "))
+    let groups: Vec<String> = selects
+        .chunks(ALTERNATIVES_PER_COMPOUND)
+        .map(|group| format!("SELECT * FROM ({})", union_all(group.to_vec())))
+        .collect();
+    union_all(groups)
 }
 
 /// `(a OR b OR c …)` nested as a balanced tree. SQLite parses a flat chain of n terms
@@ -700,10 +711,13 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
     ))
 }
 
-/// The index rows of a clause of several plain index tests (not dates), counted together up
-/// to `cap`: the compound stops at `cap` rows whichever values they come from. An upper
-/// bound of the matches (a resource with two of the values counts twice).
+/// The index rows of a clause of several plain index tests (not dates, at most
+/// [`ALTERNATIVES_PER_COMPOUND`]), counted together up to `cap`: the compound stops at `cap`
+/// rows whichever values they come from. An upper bound of the matches (a resource with two
+/// of the values counts twice).
 fn alternatives_estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    // Unestimated, many values are collected, never tested on each row's index record (a
+    // dense or sort walk): that test reads the record once per value.
     if c.any.len() > ALTERNATIVES_PER_COMPOUND {
         return None;
     }

@@ -247,6 +247,13 @@ fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
     let (rare_x, scan_x) = (store.explain(&rare).unwrap(), store.explain(&scan).unwrap());
     assert_eq!(rare_x.estimate, Some(5), "the rare values' own rows");
     assert!(rare_x.steps * 10 <= scan_x.steps, "rare values: {} steps, a scan {}", rare_x.steps, scan_x.steps);
+    // A thousand values none of which is there: one list of their rows (about 15 steps a
+    // value), not a test of every resource against sixteen lists (half a million steps).
+    let absent =
+        suite::q(Some("Observation"), vec![clause("code", &(0..1000).map(|c| format!("x{c}")).collect::<Vec<_>>())]);
+    let absent_x = store.explain(&absent).unwrap();
+    assert!(absent_x.page.unwrap().resources.is_empty());
+    assert!(absent_x.steps <= 50_000, "absent values: {} steps", absent_x.steps);
     let common_x = store.explain(&common).unwrap();
     assert!(common_x.plans.iter().any(|p| p.contains("dense")), "{:?}", common_x.plans);
     // Sorted: the walk tests the common values on each row; its pages are the general plan's.
