@@ -3,7 +3,7 @@
 //! read-then-write sequences such as conditional create are serialised), and a small pool
 //! of reader connections that run in parallel thanks to WAL mode.
 
-use crate::query::{HistoryQuery, HistoryScope, IndexEntry, IndexKind, SearchPage, SearchQuery, SortParam};
+use crate::query::{HistoryQuery, HistoryScope, IndexEntry, SearchPage, SearchQuery};
 use crate::sqlite_query::{order_by, where_clause};
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
@@ -554,20 +554,10 @@ fn dense_walk(
     Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None, stopped_by: None }))
 }
 
-/// Steps a sort walk may take before the general plan answers instead: a walk whose rows
-/// rarely pass the filter (glucose values among every quantity in value order, the lowest
-/// first) would otherwise use the page's whole ceiling and answer 422 where the general
-/// plan, sorting the matches, takes tens of milliseconds.
-const SORT_WALK_STEPS: u64 = 1_000_000;
-
-/// [`SORT_WALK_STEPS`] for a walk led by a quantity: its values cluster by unit and by
-/// code (glucose in mg/dL, heights in cm), so a filter on the code is met in runs after
-/// whole runs of other values, and a walk that has not filled its page within this many
-/// steps rarely does soon after.
-const QUANTITY_WALK_STEPS: u64 = 250_000;
-
 /// The page's `seq`s by a sort walk (`sqlite_sort`), `None` where it does not apply or
-/// gives up, within [`SORT_WALK_STEPS`] (or [`QUANTITY_WALK_STEPS`]) of the page's ceiling.
+/// gives up: within its share of the page's ceiling (`sqlite_sort::walk_steps`), so that a
+/// walk whose rows rarely pass the filter leaves the rest to the general plan instead of
+/// using it all and answering 422.
 fn sort_walk(
     c: &Connection,
     q: &SearchQuery,
@@ -576,9 +566,7 @@ fn sort_walk(
     walk: &crate::sqlite_sort::SortWalk,
     budget: &crate::sqlite_budget::Budget<'_>,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    let quantity =
-        matches!(q.sort.first(), Some(k) if matches!(k.param, SortParam::Index { kind: IndexKind::Quantity, .. }));
-    let share = if quantity { QUANTITY_WALK_STEPS } else { SORT_WALK_STEPS };
+    let share = crate::sqlite_sort::walk_steps(q);
     match budget.within(share, || crate::sqlite_sort::sorted_page(c, q, filter, values, walk)) {
         Err(e) if crate::sqlite_budget::interrupted(&e) => {
             crate::trace::plan(|| format!("sort walk gave up after {share} steps"));

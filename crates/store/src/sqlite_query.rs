@@ -91,32 +91,42 @@ const ALTERNATIVES_PER_COMPOUND: usize = 64;
 /// dates (half-open ones are probed, rare ones collected from their bound) or negations,
 /// nor where a value is tested on each row's index record instead of collected.
 fn collected_alternatives(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let alternatives = plain_alternatives(c)?;
     let probing = alias == "r" && RECORD_PROBES.with(|p| p.get());
-    let plain = |cond: &Condition| match cond {
-        Condition::Index { test, negate: false, .. } => {
-            test_kind(test) != IndexKind::Date
-                && !probing
-                && !crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedInWalk, cond)
-        }
-        _ => false,
-    };
-    if c.any.len() < 2 || !c.any.iter().all(plain) {
+    if probing
+        || c.any.iter().any(|cond| crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedInWalk, cond))
+    {
         return None;
     }
-    let selects: Vec<String> = c
-        .any
+    let selects =
+        alternatives.into_iter().map(|(param, test)| alternative_rows("seq", ty, param, test, values)).collect();
+    Some(format!("{alias}.seq IN ({})", union_all(selects)))
+}
+
+/// The parameters and tests of a clause of two or more values that are all plain index
+/// tests: not negated, not dates (half-open ones are probed, rare ones collected from
+/// their bound).
+pub(crate) fn plain_alternatives(c: &Clause) -> Option<Vec<(&str, &Test)>> {
+    if c.any.len() < 2 {
+        return None;
+    }
+    c.any
         .iter()
-        .filter_map(|cond| match cond {
-            Condition::Index { param, test, .. } => {
-                let tf = type_filter(ty, values);
-                values.push(V::Text(param.clone()));
-                let t = test_sql(test, values);
-                Some(format!("SELECT seq FROM {} WHERE {tf}param = ? AND {t}", table(test_kind(test))))
+        .map(|cond| match cond {
+            Condition::Index { param, test, negate: false } if test_kind(test) != IndexKind::Date => {
+                Some((param.as_str(), test))
             }
             _ => None,
         })
-        .collect();
-    Some(format!("{alias}.seq IN ({})", union_all(selects)))
+        .collect()
+}
+
+/// `SELECT {column} FROM` the index rows of one value of a clause.
+fn alternative_rows(column: &str, ty: Option<&str>, param: &str, test: &Test, values: &mut Vec<V>) -> String {
+    let tf = type_filter(ty, values);
+    values.push(V::Text(param.to_string()));
+    let t = test_sql(test, values);
+    format!("SELECT {column} FROM {} WHERE {tf}param = ? AND {t}", table(test_kind(test)))
 }
 
 /// `SELECT`s of one column joined by `UNION ALL`, nested in groups of at most
@@ -721,17 +731,10 @@ fn alternatives_estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>
     if c.any.len() > ALTERNATIVES_PER_COMPOUND {
         return None;
     }
-    let mut selects = Vec::new();
-    for cond in &c.any {
-        let Condition::Index { param, test, negate: false } = cond else { return None };
-        if test_kind(test) == IndexKind::Date {
-            return None;
-        }
-        values.push(V::Text(ty.to_string()));
-        values.push(V::Text(param.clone()));
-        let t = test_sql(test, values);
-        selects.push(format!("SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t}", table(test_kind(test))));
-    }
+    let selects: Vec<String> = plain_alternatives(c)?
+        .into_iter()
+        .map(|(param, test)| alternative_rows("1", Some(ty), param, test, values))
+        .collect();
     Some(format!("SELECT COUNT(*) FROM ({} LIMIT {cap})", selects.join(" UNION ALL ")))
 }
 

@@ -82,6 +82,26 @@ impl SortWalk {
     }
 }
 
+/// Steps of the page's ceiling a sort walk may take before the general plan answers
+/// instead: a walk whose rows rarely pass the filter (glucose values among every quantity
+/// in value order, the lowest first) would otherwise use the whole ceiling and answer 422
+/// where the general plan, sorting the matches, takes tens of milliseconds.
+const SORT_WALK_STEPS: u64 = 1_000_000;
+
+/// [`SORT_WALK_STEPS`] for a walk led by a quantity: its values cluster by unit and by
+/// code (glucose in mg/dL, heights in cm), so a filter on the code is met in runs after
+/// whole runs of other values, and a walk that has not filled its page within this many
+/// steps rarely does soon after.
+const QUANTITY_WALK_STEPS: u64 = 250_000;
+
+/// The steps a sort walk for `q` may take ([`SORT_WALK_STEPS`], [`QUANTITY_WALK_STEPS`]).
+pub(crate) fn walk_steps(q: &SearchQuery) -> u64 {
+    match q.sort.first().map(|k| &k.param) {
+        Some(SortParam::Index { kind: IndexKind::Quantity, .. }) => QUANTITY_WALK_STEPS,
+        _ => SORT_WALK_STEPS,
+    }
+}
+
 /// The index column a sort walks; `None` where the index cannot give its order. A quantity's
 /// `value` follows the unit code in its key: its walk merges one run per unit
 /// ([`quantity_walk`]).
@@ -360,7 +380,7 @@ fn common_conditions<'q>(
         }
         let [cond] = clause.any.as_slice() else {
             // Several values (`status=final,amended`): all probed, or all collected.
-            let plain = clause.any.iter().all(|c| matches!(c, Condition::Index { negate: false, .. }));
+            let plain = crate::sqlite_query::plain_alternatives(clause).is_some();
             if plain && clause.any.iter().all(crate::sqlite_query::probe_decides) {
                 let mut values = Vec::new();
                 let Some(sql) = crate::sqlite_query::estimate_sql(clause, ty, min_rows.max(1), &mut values) else {

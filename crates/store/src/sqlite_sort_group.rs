@@ -180,16 +180,16 @@ impl Page {
         };
         let mut prefix = self.prefix.clone();
         prefix.push((self.level, self.value.clone().unwrap_or(V::Null)));
-        values.extend(f.values.iter().cloned());
-        let mut tests = Vec::new();
+        // The walk's filter, and each earlier key's sort value equal to the group's.
+        let (mut rest, mut rest_values) = (f.filter.clone(), f.values.clone());
         for (level, value) in &prefix {
             let k = &q.sort[*level];
             let SortParam::Index { param, kind } = &k.param else { return Ok(None) };
             let Some(col) = crate::sqlite_sort::sort_column(*kind) else { return Ok(None) };
-            values.push(V::Text(param.clone()));
-            values.push(value.clone());
+            rest_values.push(V::Text(param.clone()));
+            rest_values.push(value.clone());
             let table = crate::sqlite_query::table(*kind);
-            tests.push(format!("{} = ?", crate::sqlite_record::sort_value_sql(table, col, k.descending, "d")));
+            rest.push_str(&format!(" AND {} = ?", crate::sqlite_record::sort_value_sql(table, col, k.descending, "d")));
         }
         let dir = if key.descending { "DESC" } else { "ASC" };
         let tie = if q.sort[0].descending { "DESC" } else { "ASC" };
@@ -199,27 +199,14 @@ impl Page {
         let (sql, values) = match &key.param {
             SortParam::Index { param, kind: IndexKind::Quantity } => {
                 let Some(units) = crate::sqlite_sort::quantity_units(c, ty, param)? else { return Ok(None) };
-                let rest = format!("{} AND {}", f.filter, tests.join(" AND "));
-                let rest_values = &values[2..];
-                crate::sqlite_sort::quantity_walk(
-                    &units,
-                    ty,
-                    param,
-                    &f.join,
-                    &rest,
-                    rest_values,
-                    dir,
-                    last.then_some(tie),
-                )
+                let tie = last.then_some(tie);
+                crate::sqlite_sort::quantity_walk(&units, ty, param, &f.join, &rest, &rest_values, dir, tie)
             }
             _ => {
                 let order = if last { format!("d.{col} {dir}, d.seq {tie}") } else { format!("d.{col} {dir}") };
-                let sql = format!(
-                    "SELECT d.{col}, d.seq FROM {from}{} WHERE {keyed} AND {} AND {} ORDER BY {order}",
-                    f.join,
-                    f.filter,
-                    tests.join(" AND ")
-                );
+                let sql =
+                    format!("SELECT d.{col}, d.seq FROM {from}{} WHERE {keyed} AND {rest} ORDER BY {order}", f.join);
+                values.extend(rest_values);
                 (sql, values)
             }
         };

@@ -263,16 +263,11 @@ fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
             q.sort =
                 vec![SortKey { param: SortParam::Index { param: "date".into(), kind: IndexKind::Date }, descending }];
             (q.offset, q.count) = (offset, count);
-            store.set_sort_walk(None);
-            let general = suite::ids(&store, &q);
-            store.set_sort_walk(Some(0));
-            let walked = store.explain(&q).unwrap();
-            assert!(walked.plans.iter().any(|p| p.contains("common condition")), "{:?}", walked.plans);
-            let walked: Vec<String> = walked.page.unwrap().resources.into_iter().map(|v| v.id).collect();
+            let (general, walked, plans) = general_and_walked(&store, &q);
+            assert!(plans.iter().any(|p| p.contains("common condition")), "{plans:?}");
             assert_eq!(walked, general, "descending {descending} offset {offset}");
         }
     }
-    store.set_sort_walk(Some(2000));
 }
 
 /// A sort by a quantity walks its values in order by merging one run per unit code (the
@@ -316,17 +311,12 @@ fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
             for (offset, count) in [(0, 10), (35, 20), (1300, 40)] {
                 let mut q = suite::q(Some("Observation"), conditions.clone());
                 (q.sort, q.offset, q.count) = (sort.clone(), offset, count);
-                store.set_sort_walk(None);
-                let general = suite::ids(&store, &q);
-                store.set_sort_walk(Some(0));
-                let x = store.explain(&q).unwrap();
-                walked_first_key += x.plans.iter().any(|p| p.contains("sort walk over idx_quantity")) as usize;
-                let walked: Vec<String> = x.page.unwrap().resources.into_iter().map(|v| v.id).collect();
-                assert_eq!(walked, general, "{sort:?} {conditions:?} offset {offset}: {:?}", x.plans);
+                let (general, walked, plans) = general_and_walked(&store, &q);
+                walked_first_key += plans.iter().any(|p| p.contains("sort walk over idx_quantity")) as usize;
+                assert_eq!(walked, general, "{sort:?} {conditions:?} offset {offset}: {plans:?}");
             }
         }
     }
-    store.set_sort_walk(Some(2000));
     assert!(walked_first_key >= 8, "quantity walks taken: {walked_first_key}");
 }
 
@@ -380,4 +370,19 @@ fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
     assert!(x.plans.iter().any(|p| p.contains("sort walk gave up")), "{:?}", x.plans);
     let page = x.page.expect("answered by the general plan");
     assert!(page.resources.is_empty() && !page.more);
+}
+
+/// The page of `q` by the general plan (walks off), then by whatever walk applies (walks
+/// tried at any size) with the plans taken; walks back to their default after.
+fn general_and_walked(
+    store: &tsunagu_store::SqliteStore,
+    q: &tsunagu_store::SearchQuery,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    store.set_sort_walk(None);
+    let general = suite::ids(store, q);
+    store.set_sort_walk(Some(0));
+    let x = store.explain(q).unwrap();
+    store.set_sort_walk(Some(2000));
+    let walked = x.page.unwrap().resources.into_iter().map(|v| v.id).collect();
+    (general, walked, x.plans)
 }
