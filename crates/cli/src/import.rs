@@ -89,15 +89,17 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     bar.finish_and_clear();
     // Closing the store copies the rest of the WAL into the database: part of the load.
     drop(fhir);
-    if let Some(d) = deferred {
-        let built = Instant::now();
-        d.finish().map_err(|e| format!("building the lookup indexes: {e}"))?;
-        eprintln!("built the lookup indexes in {:.1} s", built.elapsed().as_secs_f64());
-    }
-    // PostgreSQL plans searches from statistics: refreshed for what was just loaded.
+    // PostgreSQL plans searches from statistics: refreshed for what was just loaded, after
+    // (and, table by table, beside) building the deferred indexes.
     if let Some(db) = &cfg.database {
-        let pg = crate::postgres_config(cfg, db);
-        tsunagu_store_postgres::PostgresStore::open(&pg).and_then(|s| s.analyze()).map_err(|e| e.to_string())?;
+        let built = Instant::now();
+        let store = tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db))
+            .map_err(|e| e.to_string())?;
+        match deferred {
+            Some(d) => d.finish(&store).map_err(|e| format!("building the lookup indexes: {e}"))?,
+            None => store.analyze().map_err(|e| e.to_string())?,
+        }
+        eprintln!("built the lookup indexes and statistics in {:.1} s", built.elapsed().as_secs_f64());
     }
     let secs = start.elapsed().as_secs_f64();
     for (name, why) in &failures {

@@ -18,10 +18,12 @@
 //! cannot be cut that way, and neither can a walk whose first batch does not finish: those
 //! are [`StoreError::TooCostly`].
 //!
-//! The timeout is set for the page only and never outlives it: on a pooled connection
-//! (no transaction open) it is `SET` and then `RESET` (a canceled statement leaves such a
-//! session usable), and a session whose reset did not happen is never pooled again
-//! (`db::Cache::timeout_in_force`); inside a pinned view's transaction it is `SET LOCAL`
+//! Only searches run under the timeout. On a pooled connection (no transaction open) it is
+//! `SET` when the session's differs and left in force after the page, so that the next
+//! search on the session sends nothing more (a canceled statement leaves such a session
+//! usable); the session remembers it (`db::Cache::timeout`), the pool `RESET`s it before
+//! handing the session to anything but a search, and a session whose `SET` did not
+//! complete is never pooled again. Inside a pinned view's transaction it is `SET LOCAL`
 //! under a savepoint, rolled back to after a cancel (which aborts the transaction) and at
 //! the end. Reads, writes and everything else on the store run without it.
 
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use postgres::GenericClient;
 use tsunagu_store::{Ceiling, CostlyPart, SearchPage, SearchQuery, StoreError};
 
-use crate::db::Cached;
+use crate::db::{Cached, SessionTimeout};
 use crate::value::{number, refs, V};
 use crate::Pg;
 
@@ -61,25 +63,26 @@ pub(crate) struct Timeout {
 
 impl Timeout {
     pub(crate) fn begin<C: GenericClient>(c: &mut Cached<'_, C>, scope: Scope, ms: u64) -> Result<Timeout, StoreError> {
-        // Marked before it is set: a session left between the two is not pooled again.
-        c.cache.timeout_in_force = true;
-        let sql = match scope {
-            Scope::Session => format!("SET statement_timeout = {ms}"),
-            Scope::Transaction => format!("SAVEPOINT tsunagu_search; SET LOCAL statement_timeout = {ms}"),
-        };
-        c.c.batch_execute(&sql).pg()?;
+        match scope {
+            Scope::Session => set_session(c, ms)?,
+            Scope::Transaction => {
+                c.c.batch_execute(&format!("SAVEPOINT tsunagu_search; SET LOCAL statement_timeout = {ms}")).pg()?
+            }
+        }
         Ok(Timeout { scope, ms, now: Cell::new(ms) })
     }
 
     /// A timeout of `ms` from the next statement on (0: none).
     pub(crate) fn set<C: GenericClient>(&self, c: &mut Cached<'_, C>, ms: u64) -> Result<(), StoreError> {
-        if self.now.get() == ms {
-            return Ok(());
+        match self.scope {
+            Scope::Session => set_session(c, ms),
+            Scope::Transaction if self.now.get() == ms => Ok(()),
+            Scope::Transaction => {
+                c.c.batch_execute(&format!("SET LOCAL statement_timeout = {ms}")).pg()?;
+                self.now.set(ms);
+                Ok(())
+            }
         }
-        let local = if self.scope == Scope::Transaction { "LOCAL " } else { "" };
-        c.c.batch_execute(&format!("SET {local}statement_timeout = {ms}")).pg()?;
-        self.now.set(ms);
-        Ok(())
     }
 
     /// After a canceled statement, a session that can run statements again, with a timeout
@@ -97,16 +100,27 @@ impl Timeout {
         }
     }
 
+    /// The page is done. A session keeps its timeout for the next search
+    /// (`db::Cache::timeout`); a transaction's is undone.
     pub(crate) fn end<C: GenericClient>(self, c: &mut Cached<'_, C>) -> Result<(), StoreError> {
-        let sql = match self.scope {
-            // The session's own default (the role's or the database's), not 0.
-            Scope::Session => "RESET statement_timeout",
-            Scope::Transaction => "ROLLBACK TO SAVEPOINT tsunagu_search; RELEASE SAVEPOINT tsunagu_search",
-        };
-        c.c.batch_execute(sql).pg()?;
-        c.cache.timeout_in_force = false;
+        if self.scope == Scope::Transaction {
+            c.c.batch_execute("ROLLBACK TO SAVEPOINT tsunagu_search; RELEASE SAVEPOINT tsunagu_search").pg()?;
+        }
         Ok(())
     }
+}
+
+/// The session's `statement_timeout` made `ms`, unless it is already: a pooled session
+/// remembers what the last search set (`db::Cache::timeout`).
+fn set_session<C: GenericClient>(c: &mut Cached<'_, C>, ms: u64) -> Result<(), StoreError> {
+    if c.cache.timeout == SessionTimeout::Ms(ms) {
+        return Ok(());
+    }
+    // Marked before it is set: a session left between the two is not pooled again.
+    c.cache.timeout = SessionTimeout::Unknown;
+    c.c.batch_execute(&format!("SET statement_timeout = {ms}")).pg()?;
+    c.cache.timeout = SessionTimeout::Ms(ms);
+    Ok(())
 }
 
 /// One page of a search, within the query's ceiling when it has one.
@@ -118,8 +132,8 @@ pub(crate) fn search<C: GenericClient>(
     let Some(ms) = q.max_ms.filter(|m| *m > 0) else { return crate::read::search(c, q, None) };
     let timeout = Timeout::begin(c, scope, ms)?;
     let page = crate::read::search(c, q, Some(&timeout));
-    // A session whose timeout could not be undone may be broken: that error wins, so that
-    // the caller drops the connection.
+    // A transaction whose savepoint could not be undone may be broken: that error wins, so
+    // that the caller drops the connection.
     timeout.end(c)?;
     page
 }

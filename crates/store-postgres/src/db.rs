@@ -15,9 +15,23 @@ const MAX_STATEMENTS: usize = 512;
 #[derive(Default)]
 pub(crate) struct Cache {
     statements: HashMap<String, Statement>,
-    /// A search page's `statement_timeout` is set and not yet undone (`ceiling.rs`): the
-    /// session must not serve anything else, so it is not returned to the pool.
-    pub(crate) timeout_in_force: bool,
+    /// The `statement_timeout` the session runs under. A search page sets its ceiling and
+    /// leaves it for the next search on the session (`ceiling.rs`: two round trips fewer a
+    /// page); the pool undoes it before the session serves anything else
+    /// ([`Pool::get`](crate::pool::Pool::get)).
+    pub(crate) timeout: SessionTimeout,
+}
+
+/// What a session's `statement_timeout` is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionTimeout {
+    /// The session's own default (the role's or the database's): never set.
+    #[default]
+    Default,
+    /// Set to this many milliseconds by a search (0: none).
+    Ms(u64),
+    /// Being set when an error came: not known, so the session is not pooled again.
+    Unknown,
 }
 
 /// A connection and its prepared statements.

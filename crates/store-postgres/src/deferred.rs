@@ -75,17 +75,74 @@ impl PostgresStore {
 }
 
 impl DeferredIndexes {
-    /// Builds the deferred indexes and ends the deferral.
-    pub fn finish(mut self) -> Result<(), StoreError> {
+    /// Builds the deferred indexes, refreshes the planner's statistics of every table (as
+    /// [`PostgresStore::analyze`]) and ends the deferral.
+    pub fn finish(mut self, store: &PostgresStore) -> Result<(), StoreError> {
         let mut c = self.session.take().expect("present until finished or dropped");
         let result = blocking::blocking(|| {
-            build_missing(&mut c)?;
+            build_and_analyze(store, Some(&mut c))?;
             c.execute("SELECT pg_advisory_unlock($1)", &[&IMPORT_LOCK]).pg()?;
             Ok(())
         });
         blocking::drop_outside_runtime(c);
         result
     }
+}
+
+/// Refreshes the statistics of the store's tables (`ANALYZE`), and with `deferring` (the
+/// session that holds [`IMPORT_LOCK`]) first builds the deferred indexes each lacks. Two
+/// sessions share the tables, largest first, so both cores work to the end: a table's
+/// indexes and then its statistics (`ANALYZE` waits for a `CREATE INDEX` on the same
+/// table), each index built by one session without parallel workers. On a Synthea import
+/// the builds and statistics one after the other, on one session and then two, took 3.3 s;
+/// the system catalogs are left alone.
+pub(crate) fn build_and_analyze(store: &PostgresStore, mut deferring: Option<&mut Client>) -> Result<(), StoreError> {
+    let mut first = store.primary.get()?;
+    let tables: Vec<String> = first
+        .client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+             ORDER BY pg_total_relation_size(quote_ident(tablename)) DESC",
+            &[],
+        )
+        .pg()?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let builds = match deferring {
+        Some(ref mut c) => missing(c)?,
+        None => Vec::new(),
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = |c: &mut Client| -> Result<(), StoreError> {
+        c.batch_execute(&format!(
+            "SET maintenance_work_mem = '{BUILD_MEMORY}'; SET max_parallel_maintenance_workers = 0"
+        ))
+        .pg()?;
+        while let Some(t) = tables.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            for (name, on) in builds.iter().filter(|(_, on)| table_of(on) == t) {
+                c.batch_execute(&format!("CREATE INDEX IF NOT EXISTS {name} {on}")).pg()?;
+            }
+            c.batch_execute(&format!("ANALYZE \"{}\"", t.replace('"', "\"\""))).pg()?;
+        }
+        c.batch_execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers").pg()?;
+        Ok(())
+    };
+    let mut second = store.primary.get()?;
+    std::thread::scope(|s| {
+        let other = s.spawn(|| work(&mut second.client));
+        let mine = match deferring {
+            Some(c) => work(c),
+            None => work(&mut first.client),
+        };
+        other.join().unwrap_or_else(|_| Err(StoreError::Unavailable("ANALYZE thread panicked".into())))?;
+        mine
+    })
+}
+
+/// The table of a deferrable index's `ON table USING …` clause.
+fn table_of(on: &str) -> &str {
+    on.split_whitespace().nth(1).unwrap_or_default()
 }
 
 impl Drop for DeferredIndexes {
@@ -172,6 +229,15 @@ mod tests {
         store.search(&q).unwrap().resources.len()
     }
 
+    /// Every deferrable index names its table where `build_and_analyze` looks for it.
+    #[test]
+    fn deferrable_indexes_name_their_tables() {
+        for (name, on) in DEFERRABLE_INDEXES {
+            let table = super::table_of(on);
+            assert!(name.starts_with(table), "{name}: {table}");
+        }
+    }
+
     /// The list of deferrable indexes is exactly what the migrations create: a migration
     /// that changes one of them must change the list too, or a deferred import would
     /// rebuild an old definition.
@@ -207,7 +273,7 @@ mod tests {
         assert_eq!(missing(&mut c).unwrap().len(), DEFERRABLE_INDEXES.len());
         put(&store, "a");
         assert_eq!(found(&store), 1);
-        deferred.finish().unwrap();
+        deferred.finish(&store).unwrap();
         assert!(missing(&mut c).unwrap().is_empty());
         assert_eq!(found(&store), 1);
         assert!(store.defer_indexes().unwrap().is_none(), "a database with resources does not defer");

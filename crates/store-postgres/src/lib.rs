@@ -221,13 +221,31 @@ impl PostgresStore {
         &self,
         f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_connection(false, f)
+    }
+
+    /// [`with_reader`](Self::with_reader) for a search page, which sets its own
+    /// `statement_timeout` (`ceiling.rs`) and may find one a search left.
+    fn with_searcher<T>(
+        &self,
+        f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_connection(true, f)
+    }
+
+    fn with_connection<T>(
+        &self,
+        search: bool,
+        f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         blocking::blocking(|| {
             let mut tries = 0;
             loop {
                 tries += 1;
-                let mut conn = match self.replicas.reader() {
-                    Some(c) => c,
-                    None => self.primary.get()?,
+                let mut conn = match (self.replicas.reader(search), search) {
+                    (Some(c), _) => c,
+                    (None, true) => self.primary.get_for_search()?,
+                    (None, false) => self.primary.get()?,
                 };
                 match f(&mut conn.db()) {
                     Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) => {
@@ -309,35 +327,7 @@ impl PostgresStore {
     /// per table; the extended statistics of the index tables made it 5 s of a 20 s
     /// Synthea import on one session, 1.9 s on two); the system catalogs are left alone.
     pub fn analyze(&self) -> Result<(), StoreError> {
-        blocking::blocking(|| {
-            let tables: Vec<String> = self
-                .primary
-                .get()?
-                .client
-                .query(
-                    "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
-                     ORDER BY pg_total_relation_size(quote_ident(tablename)) DESC",
-                    &[],
-                )
-                .pg()?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let analyze_some = || -> Result<(), StoreError> {
-                let mut c = self.primary.get()?;
-                while let Some(t) = tables.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    c.client.batch_execute(&format!("ANALYZE \"{}\"", t.replace('"', "\"\""))).pg()?;
-                }
-                Ok(())
-            };
-            std::thread::scope(|s| {
-                let other = s.spawn(analyze_some);
-                let mine = analyze_some();
-                other.join().unwrap_or_else(|_| Err(StoreError::Unavailable("ANALYZE thread panicked".into())))?;
-                mine
-            })
-        })
+        blocking::blocking(|| deferred::build_and_analyze(self, None))
     }
 
     /// Number of live (not deleted) resources, by type.
@@ -363,7 +353,7 @@ impl PostgresStore {
     /// Whether a read now would go to a replica: one has replayed this store's last write
     /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
     pub fn replica_caught_up(&self) -> bool {
-        blocking::blocking(|| Ok(self.replicas.reader().is_some())).unwrap_or(false)
+        blocking::blocking(|| Ok(self.replicas.reader(false).is_some())).unwrap_or(false)
     }
 
     /// How many reads replicas served, and how many went to the primary because no
@@ -392,7 +382,7 @@ impl Store for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_reader(|c| ceiling::search(c, q, ceiling::Scope::Session))
+        self.with_searcher(|c| ceiling::search(c, q, ceiling::Scope::Session))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
@@ -442,7 +432,7 @@ impl Store for PostgresStore {
 
     fn pinned(&self) -> Result<Box<dyn PinnedView>, StoreError> {
         blocking::blocking(|| {
-            let client = match self.replicas.reader() {
+            let client = match self.replicas.reader(false) {
                 Some(c) => c.detach(),
                 None => self.primary.get()?.detach(),
             };

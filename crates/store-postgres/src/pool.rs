@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use postgres::{Client, NoTls};
 
-use crate::db::Session;
+use crate::db::{Session, SessionTimeout};
 use crate::{Pg, StoreError};
 
 /// How many connections a pool keeps and opens, and how long a caller waits for one.
@@ -139,13 +139,36 @@ impl Pool {
         connect(&self.url)
     }
 
-    /// A connection, waiting up to the pool's `wait` for one when all are in use.
+    /// A connection under the session's own `statement_timeout`, waiting up to the
+    /// pool's `wait` for one when all are in use.
     pub(crate) fn get(&self) -> Result<Conn<'_>, StoreError> {
         self.get_within(self.bounds.wait)
     }
 
-    /// A connection, waiting up to `wait` for one when all are in use.
+    /// A connection under the session's own `statement_timeout`, waiting up to `wait` for
+    /// one when all are in use: a search's timeout left on an idle session is undone here.
     pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
+        loop {
+            let mut conn = self.get_for_search_within(wait)?;
+            let session: &mut Session = &mut conn;
+            if session.cache.timeout == SessionTimeout::Default {
+                return Ok(conn);
+            }
+            if session.client.batch_execute("RESET statement_timeout").is_ok() {
+                session.cache.timeout = SessionTimeout::Default;
+                return Ok(conn);
+            }
+            conn.discard();
+        }
+    }
+
+    /// A connection for a search page, which sets its own `statement_timeout`
+    /// (`ceiling.rs`): perhaps one a search left in force.
+    pub(crate) fn get_for_search(&self) -> Result<Conn<'_>, StoreError> {
+        self.get_for_search_within(self.bounds.wait)
+    }
+
+    pub(crate) fn get_for_search_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
         let deadline = Instant::now() + wait;
         let mut state = self.shared.state.lock();
         loop {
@@ -181,8 +204,8 @@ impl Pool {
     }
 
     fn put_back(&self, c: Session) {
-        // A session still under a search's timeout, or closed, is not used again.
-        let keep = !c.client.is_closed() && !c.cache.timeout_in_force;
+        // A session closed, or whose timeout is not known, is not used again.
+        let keep = !c.client.is_closed() && c.cache.timeout != SessionTimeout::Unknown;
         let mut state = self.shared.state.lock();
         if keep && state.idle.len() < self.bounds.max_idle {
             state.idle.push(c);
@@ -220,7 +243,7 @@ pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Bounds, Pool};
+    use super::{Bounds, Pool, SessionTimeout};
     use crate::StoreError;
 
     /// At most `max_open` connections are open, whether taken, idle or detached; the next
@@ -260,13 +283,28 @@ mod tests {
             drop(x);
             assert!(waiter.join().unwrap().is_ok());
         });
-        // A session whose search timeout was not undone is closed, not pooled.
+        // A session whose timeout is not known is closed, not pooled.
         drop(y);
         assert_eq!(pool.open(), 1);
         let mut z = pool.get().unwrap();
-        z.cache.timeout_in_force = true;
+        z.cache.timeout = SessionTimeout::Unknown;
         drop(z);
         assert_eq!(pool.open(), 0);
         assert!(pool.shared.state.lock().idle.is_empty());
+        // A search's timeout stays for the next search, and is undone for anything else.
+        let mut s = pool.get_for_search().unwrap();
+        (*s).client.batch_execute("SET statement_timeout = 1234").unwrap();
+        s.cache.timeout = SessionTimeout::Ms(1234);
+        drop(s);
+        let mut s = pool.get_for_search().unwrap();
+        assert_eq!(s.cache.timeout, SessionTimeout::Ms(1234));
+        let shown: String = (*s).client.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
+        assert_eq!(shown, "1234ms");
+        drop(s);
+        let mut s = pool.get().unwrap();
+        assert_eq!(s.cache.timeout, SessionTimeout::Default);
+        let shown: String = (*s).client.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
+        assert_eq!(shown, "0");
+        assert_eq!(pool.open(), 1);
     }
 }

@@ -62,25 +62,27 @@ impl Replicas {
         self.lsn.fetch_max(lsn, Ordering::SeqCst);
     }
 
-    /// A replica connection that has replayed this store's last write, if one comes in time.
-    pub(crate) fn reader(&self) -> Option<Conn<'_>> {
+    /// A replica connection that has replayed this store's last write, if one comes in time;
+    /// for a `search` page, perhaps under a search's timeout (`Pool::get_for_search`).
+    pub(crate) fn reader(&self, search: bool) -> Option<Conn<'_>> {
         if self.pools.is_empty() {
             return None;
         }
-        let found = self.caught_up();
+        let found = self.caught_up(search);
         let counter = if found.is_some() { &self.served } else { &self.fell_back };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    fn caught_up(&self) -> Option<Conn<'_>> {
+    fn caught_up(&self, search: bool) -> Option<Conn<'_>> {
         let wanted = self.lsn.load(Ordering::SeqCst);
         if wanted == u64::MAX {
             return None;
         }
         let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
         // A replica with none free: the primary now, rather than waiting here.
-        let mut conn = pool.get_within(Duration::ZERO).ok()?;
+        let taken = if search { pool.get_for_search_within(Duration::ZERO) } else { pool.get_within(Duration::ZERO) };
+        let mut conn = taken.ok()?;
         let start = Instant::now();
         loop {
             let replayed = conn
