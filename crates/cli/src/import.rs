@@ -93,8 +93,8 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
     // (and, table by table, beside) building the deferred indexes.
     if let Some(db) = &cfg.database {
         let built = Instant::now();
-        let store = tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db))
-            .map_err(|e| e.to_string())?;
+        let store =
+            tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db)).map_err(|e| e.to_string())?;
         match deferred {
             Some(d) => d.finish(&store).map_err(|e| format!("building the lookup indexes: {e}"))?,
             None => store.analyze().map_err(|e| e.to_string())?,

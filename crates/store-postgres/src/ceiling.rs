@@ -123,15 +123,17 @@ fn set_session<C: GenericClient>(c: &mut Cached<'_, C>, ms: u64) -> Result<(), S
     Ok(())
 }
 
-/// One page of a search, within the query's ceiling when it has one.
+/// One page of a search, within the query's ceiling when it has one; `walk_from` as
+/// `sortwalk::page` takes it.
 pub(crate) fn search<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
     scope: Scope,
+    walk_from: i64,
 ) -> Result<SearchPage, StoreError> {
-    let Some(ms) = q.max_ms.filter(|m| *m > 0) else { return crate::read::search(c, q, None) };
+    let Some(ms) = q.max_ms.filter(|m| *m > 0) else { return crate::read::search(c, q, None, walk_from) };
     let timeout = Timeout::begin(c, scope, ms)?;
-    let page = crate::read::search(c, q, Some(&timeout));
+    let page = crate::read::search(c, q, Some(&timeout), walk_from);
     // A transaction whose savepoint could not be undone may be broken: that error wins, so
     // that the caller drops the connection.
     timeout.end(c)?;
@@ -463,7 +465,7 @@ mod tests {
         let c = &mut conn.db();
         let mut cut = 0;
         for q in queries() {
-            let (want, _) = pages(|q| crate::read::search(c, q, None).unwrap(), &q);
+            let (want, _) = pages(|q| crate::read::search(c, q, None, crate::sortwalk::WALK_FROM).unwrap(), &q);
             assert!(!want.is_empty(), "{q:?} matches something");
             let (got, n) = pages(
                 |q| {

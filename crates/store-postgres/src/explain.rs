@@ -48,7 +48,7 @@ impl PostgresStore {
         self.with_searcher(|c| {
             tsunagu_store::trace::start::<crate::value::V>();
             let started = Instant::now();
-            let page = crate::ceiling::search(c, q, Scope::Session);
+            let page = crate::ceiling::search(c, q, Scope::Session, self.walk_from());
             let elapsed = started.elapsed();
             let trace = tsunagu_store::trace::take::<crate::value::V>();
             let mut statements = Vec::new();

@@ -127,6 +127,9 @@ pub struct PostgresStore {
     /// other connection held by writers waiting for the write lock, it would wait for one
     /// that only its own commit frees.
     clock_conn: parking_lot::Mutex<Option<postgres::Client>>,
+    /// From how many estimated matches a filtered `_sort` page walks the sort index
+    /// (`sortwalk::WALK_FROM` unless set; `i64::MAX`: never).
+    walk_from: AtomicI64,
 }
 
 impl Drop for PostgresStore {
@@ -203,7 +206,21 @@ impl PostgresStore {
             replicas: replica::Replicas::new(&config.replicas, config.bounds()),
             clock: AtomicI64::new(clock),
             clock_conn: parking_lot::Mutex::new(None),
+            walk_from: AtomicI64::new(sortwalk::WALK_FROM),
         })
+    }
+
+    /// From how many estimated matches a `_sort` page with conditions walks the sort
+    /// key's index (2,000 unless set), or never (`None`): for tests and benchmarks that
+    /// compare that plan with the general one on the same data, as
+    /// `SqliteStore::set_sort_walk`.
+    pub fn set_sort_walk(&self, min_matches: Option<u64>) {
+        let n = min_matches.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.walk_from.store(n, Ordering::Relaxed);
+    }
+
+    fn walk_from(&self) -> i64 {
+        self.walk_from.load(Ordering::Relaxed)
     }
 
     /// Applies the migrations without keeping a store (for `tsunagu migrate`-style
@@ -382,7 +399,7 @@ impl Store for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_searcher(|c| ceiling::search(c, q, ceiling::Scope::Session))
+        self.with_searcher(|c| ceiling::search(c, q, ceiling::Scope::Session, self.walk_from()))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
@@ -436,7 +453,7 @@ impl Store for PostgresStore {
                 Some(c) => c.detach(),
                 None => self.primary.get()?.detach(),
             };
-            Ok(Box::new(pinned::PgPinned::begin(client)?) as Box<dyn PinnedView>)
+            Ok(Box::new(pinned::PgPinned::begin(client, self.walk_from())?) as Box<dyn PinnedView>)
         })
     }
 }

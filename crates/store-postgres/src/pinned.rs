@@ -15,10 +15,12 @@ pub(crate) struct PgPinned {
     client: Mutex<Option<Detached>>,
     high_seq: i64,
     last_updated_ms: i64,
+    /// The store's `sortwalk` setting when the view began.
+    walk_from: i64,
 }
 
 impl PgPinned {
-    pub(crate) fn begin(mut client: Detached) -> Result<PgPinned, StoreError> {
+    pub(crate) fn begin(mut client: Detached, walk_from: i64) -> Result<PgPinned, StoreError> {
         client.session.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
         // The first statement takes the snapshot; everything after sees this state.
         let row = client
@@ -26,7 +28,7 @@ impl PgPinned {
             .db()
             .query_one("SELECT COALESCE(MAX(seq), 0)::int8, COALESCE(MAX(last_updated), 0)::int8 FROM resource", &[])
             .pg()?;
-        Ok(PgPinned { high_seq: row.get(0), last_updated_ms: row.get(1), client: Mutex::new(Some(client)) })
+        Ok(PgPinned { high_seq: row.get(0), last_updated_ms: row.get(1), walk_from, client: Mutex::new(Some(client)) })
     }
 }
 
@@ -48,7 +50,7 @@ impl PinnedView for PgPinned {
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         // Under a savepoint: a statement canceled at the ceiling must not end the view.
         let scope = crate::ceiling::Scope::Transaction;
-        crate::blocking::blocking(|| crate::ceiling::search(&mut self.session().db(), q, scope))
+        crate::blocking::blocking(|| crate::ceiling::search(&mut self.session().db(), q, scope, self.walk_from))
     }
 
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {

@@ -96,6 +96,38 @@ pub(crate) fn probe_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) ->
     filter(q, alias, values, true)
 }
 
+/// The query's clauses alone, each condition tested as in [`probe_clause`] on the `seq` of
+/// `alias`, which need be no resource (a walk's index rows); `None` when a condition reads
+/// another column of the resource (`_id`, `_lastUpdated`, `_has`, a type), or there is none.
+pub(crate) fn seq_probe(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let on_seq = |c: &Condition| {
+        !matches!(
+            c,
+            Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_)
+        )
+    };
+    if q.clauses.is_empty() || !q.clauses.iter().all(|c| c.any.iter().all(on_seq)) {
+        return None;
+    }
+    let parts: Vec<String> =
+        q.clauses.iter().map(|c| clause_sql(c, q.resource_type.as_deref(), alias, values, true)).collect();
+    Some(parts.join(" AND "))
+}
+
+/// The index rows of a clause of one positive index condition, counted up to `cap`
+/// (an index-only scan of at most `cap` entries); `None` for other clauses.
+pub(crate) fn capped_rows_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
+    values.push(V::Text(ty.to_string()));
+    values.push(V::Text(param.clone()));
+    let t = test_sql(test, "value", values);
+    values.push(V::Int(cap));
+    Some(format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t} LIMIT ?) x",
+        table(test_kind(test))
+    ))
+}
+
 fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
     let mut sql = format!("{alias}.current AND NOT {alias}.deleted");
     if let Some(t) = &q.resource_type {

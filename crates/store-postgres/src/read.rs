@@ -80,6 +80,7 @@ pub(crate) fn search<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
     t: Option<&Timeout>,
+    walk_from: i64,
 ) -> Result<SearchPage, StoreError> {
     let costly = |part| move |e| crate::ceiling::costly(e, part, t);
     let mut values = Vec::new();
@@ -109,7 +110,7 @@ pub(crate) fn search<C: GenericClient>(
         },
         Err(e) => return Err(e),
     }
-    let walked = crate::sortwalk::page(c, q).map_err(costly(CostlyPart::Sort))?;
+    let walked = crate::sortwalk::page(c, q, walk_from).map_err(costly(CostlyPart::Sort))?;
     if let Some(seqs) = walked {
         let more = seqs.len() > q.count;
         let seqs = &seqs[..seqs.len().min(q.count)];
