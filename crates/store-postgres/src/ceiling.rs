@@ -110,6 +110,17 @@ impl Timeout {
     }
 }
 
+/// The session back to its own `statement_timeout`, unless it is already.
+pub(crate) fn reset_session<C: GenericClient>(c: &mut Cached<'_, C>) -> Result<(), StoreError> {
+    if c.cache.timeout == SessionTimeout::Default {
+        return Ok(());
+    }
+    c.cache.timeout = SessionTimeout::Unknown;
+    c.c.batch_execute("RESET statement_timeout").pg()?;
+    c.cache.timeout = SessionTimeout::Default;
+    Ok(())
+}
+
 /// The session's `statement_timeout` made `ms`, unless it is already: a pooled session
 /// remembers what the last search set (`db::Cache::timeout`).
 fn set_session<C: GenericClient>(c: &mut Cached<'_, C>, ms: u64) -> Result<(), StoreError> {
@@ -131,7 +142,13 @@ pub(crate) fn search<C: GenericClient>(
     scope: Scope,
     walk_from: i64,
 ) -> Result<SearchPage, StoreError> {
-    let Some(ms) = q.max_ms.filter(|m| *m > 0) else { return crate::read::search(c, q, None, walk_from) };
+    let Some(ms) = q.max_ms.filter(|m| *m > 0) else {
+        // No ceiling: not one an earlier search left on the session either.
+        if scope == Scope::Session {
+            reset_session(c)?;
+        }
+        return crate::read::search(c, q, None, walk_from);
+    };
     let timeout = Timeout::begin(c, scope, ms)?;
     let page = crate::read::search(c, q, Some(&timeout), walk_from);
     // A transaction whose savepoint could not be undone may be broken: that error wins, so

@@ -150,12 +150,7 @@ impl Pool {
     pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
         loop {
             let mut conn = self.get_for_search_within(wait)?;
-            let session: &mut Session = &mut conn;
-            if session.cache.timeout == SessionTimeout::Default {
-                return Ok(conn);
-            }
-            if session.client.batch_execute("RESET statement_timeout").is_ok() {
-                session.cache.timeout = SessionTimeout::Default;
+            if crate::ceiling::reset_session(&mut conn.db()).is_ok() {
                 return Ok(conn);
             }
             conn.discard();
