@@ -7,7 +7,7 @@ use crate::error::InteractionError;
 use crate::instant::format_instant;
 use crate::{Interactions, RequestContext};
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tsunagu_search::{parse_search, Include, SearchError};
 use tsunagu_store::{Clause, Condition, ResourceVersion, SearchQuery, SystemMatch, Test};
 
@@ -612,6 +612,37 @@ impl Interactions {
     /// (`:iterate` never walks through a resource the caller cannot see). At most
     /// `max_included` are added; past it, or where the cost ceiling cut a `_revinclude`
     /// search, the result says it is incomplete rather than silently holding fewer.
+    /// The resources `inc` names from `frontier` that are not in `seen`: (type, id), each
+    /// once, in the order met.
+    fn include_targets(
+        &self,
+        frontier: &[ResourceVersion],
+        inc: &Include,
+        seen: &HashSet<(String, String)>,
+    ) -> Vec<(String, String)> {
+        let mut wanted = Vec::new();
+        let mut met = HashSet::new();
+        for v in frontier {
+            if inc.source_type != "*" && inc.source_type != v.resource_type {
+                continue;
+            }
+            let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { continue };
+            for e in self.search.reference_entries(&v.resource_type, &resource, inc.param.as_deref()) {
+                if let tsunagu_store::IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. } = e.value
+                {
+                    if inc.target_type.as_ref().is_some_and(|tt| *tt != t) {
+                        continue;
+                    }
+                    let key = (t, id);
+                    if !seen.contains(&key) && met.insert(key.clone()) {
+                        wanted.push(key);
+                    }
+                }
+            }
+        }
+        wanted
+    }
+
     fn includes(
         &self,
         matches: &[ResourceVersion],
@@ -636,28 +667,24 @@ impl Interactions {
             let room = max_included.saturating_sub(out.resources.len());
             let mut next = Vec::new();
             for inc in includes.iter().filter(|i| first || i.iterate) {
-                for v in &frontier {
-                    if inc.source_type != "*" && inc.source_type != v.resource_type {
-                        continue;
-                    }
-                    let Ok(resource) = serde_json::from_slice::<Value>(&v.body) else { continue };
-                    for e in self.search.reference_entries(&v.resource_type, &resource, inc.param.as_deref()) {
-                        if next.len() > room {
-                            break;
-                        }
-                        if let tsunagu_store::IndexValue::Reference {
-                            target_type: Some(t), target_id: Some(id), ..
-                        } = e.value
-                        {
-                            if inc.target_type.as_ref().is_some_and(|tt| *tt != t)
-                                || seen.contains(&(t.clone(), id.clone()))
-                            {
-                                continue;
-                            }
-                            if let Some(found) = self.store.read(&t, &id)?.filter(|f| !f.deleted) {
-                                seen.insert((t, id));
-                                next.push(found);
-                            }
+                let wanted = self.include_targets(&frontier, inc, &seen);
+                // A batch at a time, no more than still fits (and one more, to know that
+                // more did not fit), in the order the targets were met.
+                let mut rest = wanted.as_slice();
+                while !rest.is_empty() && next.len() <= room {
+                    let (batch, later) = rest.split_at((room + 1 - next.len()).min(rest.len()));
+                    rest = later;
+                    let mut found: HashMap<(String, String), ResourceVersion> = self
+                        .store
+                        .read_many(batch)?
+                        .into_iter()
+                        .filter(|f| !f.deleted)
+                        .map(|f| ((f.resource_type.clone(), f.id.clone()), f))
+                        .collect();
+                    for key in batch {
+                        if let Some(f) = found.remove(key) {
+                            seen.insert(key.clone());
+                            next.push(f);
                         }
                     }
                 }

@@ -386,6 +386,10 @@ impl Store for PostgresStore {
         self.with_reader(|c| read::current(c, ty, id))
     }
 
+    fn read_many(&self, keys: &[(String, String)]) -> Result<Vec<ResourceVersion>, StoreError> {
+        self.with_reader(|c| read::current_many(c, keys))
+    }
+
     fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
         self.with_reader(|c| read::vread(c, ty, id, version))
     }

@@ -54,6 +54,20 @@ pub(crate) fn current(
     Ok(c.query_opt(&sql, &[&ty, &id]).pg()?.as_ref().map(version))
 }
 
+/// The newest version of each (type, id) in `keys` that is stored, in one statement.
+pub(crate) fn current_many(
+    c: &mut Cached<'_, impl GenericClient>,
+    keys: &[(String, String)],
+) -> Result<Vec<ResourceVersion>, StoreError> {
+    let types: Vec<&str> = keys.iter().map(|(t, _)| t.as_str()).collect();
+    let ids: Vec<&str> = keys.iter().map(|(_, i)| i.as_str()).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM unnest($1::text[], $2::text[]) k(type, id) CROSS JOIN LATERAL \
+         (SELECT * FROM resource x WHERE x.type = k.type AND x.id = k.id ORDER BY x.version DESC LIMIT 1) r"
+    );
+    Ok(c.query(&sql, &[&types, &ids]).pg()?.iter().map(version).collect())
+}
+
 pub(crate) fn vread(
     c: &mut Cached<'_, impl GenericClient>,
     ty: &str,

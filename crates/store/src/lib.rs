@@ -175,6 +175,16 @@ pub fn all_versions<E: From<StoreError>>(
 pub trait Store: Send + Sync + 'static {
     /// The newest version of a resource (which may be a deletion).
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
+    /// [`read`](Self::read) of several resources (type, id): the versions found, in any
+    /// order. `_include` reads a page's targets with it; a backend across a network answers
+    /// in one round trip, where the default reads one at a time.
+    fn read_many(&self, keys: &[(String, String)]) -> Result<Vec<ResourceVersion>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for (ty, id) in keys {
+            found.extend(self.read(ty, id)?);
+        }
+        Ok(found)
+    }
     fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError>;
     /// Versions newest first, within the scope and bounds of the query.
     fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError>;

@@ -258,6 +258,14 @@ pub fn history_and_versions(store: &dyn Store) {
     assert!(b.deleted && b.body.is_empty() && b.method == Method::Delete);
     assert_eq!(store.vread("Patient", "a", 1).unwrap().unwrap().last_updated_ms, 100);
     assert!(store.vread("Patient", "a", 3).unwrap().is_none());
+    // Several at once: the newest version of each found, a deletion included, in any order.
+    let key = |t: &str, id: &str| (t.to_string(), id.to_string());
+    let keys = [key("Patient", "a"), key("Patient", "missing"), key("Patient", "b"), key("Observation", "a")];
+    let mut many: Vec<_> =
+        store.read_many(&keys).unwrap().into_iter().map(|v| (v.resource_type, v.id, v.version, v.deleted)).collect();
+    many.sort();
+    assert_eq!(many, [("Patient".into(), "a".into(), 2, false), ("Patient".into(), "b".into(), 2, true)]);
+    assert!(store.read_many(&[]).unwrap().is_empty());
     let h = |scope: HistoryScope, since: Option<i64>, at: Option<i64>, before: Option<i64>| HistoryQuery {
         scope,
         since_ms: since,
