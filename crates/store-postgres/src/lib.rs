@@ -200,10 +200,14 @@ impl PostgresStore {
             )
             .pg()?
             .get(0);
+        // Replicas serve this node once they have replayed its migrations too: a fresh
+        // schema on the primary is not yet on a replica.
+        let replicas = replica::Replicas::new(&config.replicas, config.bounds());
+        replicas.wrote(&mut c.client, &primary);
         drop(c);
         Ok(PostgresStore {
             primary,
-            replicas: replica::Replicas::new(&config.replicas, config.bounds()),
+            replicas,
             clock: AtomicI64::new(clock),
             clock_conn: parking_lot::Mutex::new(None),
             walk_from: AtomicI64::new(sortwalk::WALK_FROM),

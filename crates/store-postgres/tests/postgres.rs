@@ -184,6 +184,34 @@ fn a_write_is_read_back_at_once_through_a_store_with_a_replica() {
     assert_eq!(store.replica_reads().0, served + 1);
 }
 
+/// A node that has just migrated a fresh database reads from the primary until the replica
+/// has replayed the schema too (before, a replica without the tables answered its reads
+/// with an error).
+#[test]
+fn a_replica_that_has_not_replayed_the_schema_is_not_read() {
+    let Some(cluster) = Cluster::start(true) else { return };
+    let config = cluster.fresh_config();
+    // The empty database reaches the replica; then the replica stops replaying.
+    let start = std::time::Instant::now();
+    let mut replica = loop {
+        match postgres::Client::connect(&config.replicas[0], postgres::NoTls) {
+            Ok(c) => break c,
+            Err(e) => assert!(start.elapsed() < std::time::Duration::from_secs(10), "{e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    replica.batch_execute("SELECT pg_wal_replay_pause()").unwrap();
+    let store = PostgresStore::open(&config).unwrap();
+    let tables: i64 =
+        replica.query_one("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'resource'", &[]).unwrap().get(0);
+    assert_eq!(tables, 0, "the replica has not replayed the migrations");
+    assert!(store.read("Patient", "p").unwrap().is_none());
+    assert!(store.search(&by_identifier("p")).unwrap().resources.is_empty());
+    assert_eq!(store.pinned().unwrap().high_seq(), 0);
+    assert_eq!(store.replica_reads().0, 0, "nothing was read from the replica");
+    replica.batch_execute("SELECT pg_wal_replay_resume()").unwrap();
+}
+
 /// A replica that is not there: reads fall back to the primary.
 #[test]
 fn reads_fall_back_to_the_primary_without_a_replica() {
