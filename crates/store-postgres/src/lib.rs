@@ -383,6 +383,12 @@ impl PostgresStore {
         use std::sync::atomic::Ordering::Relaxed;
         (self.replicas.served.load(Relaxed), self.replicas.fell_back.load(Relaxed))
     }
+
+    /// How many reads waited for a replica to catch up and then went to the primary (a
+    /// replica that failed rests a second before it is asked again).
+    pub fn replica_waits(&self) -> u64 {
+        self.replicas.waited.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Store for PostgresStore {

@@ -214,6 +214,12 @@ impl Pool {
         drop(c);
     }
 
+    /// Every connection it may open is open and none is idle: a caller would wait.
+    pub(crate) fn is_full(&self) -> bool {
+        let state = self.shared.state.lock();
+        state.idle.is_empty() && state.open >= self.bounds.max_open
+    }
+
     /// Connections open now (idle, taken, or held by pinned views).
     #[cfg(test)]
     pub(crate) fn open(&self) -> usize {

@@ -1,7 +1,9 @@
 //! Read replicas that never show a client data older than its own writes: after each
-//! commit the store records the primary's WAL insert position, and a read goes to a
-//! replica only once that replica has replayed past it (polled for up to
-//! [`MAX_WAIT`]); otherwise to the primary.
+//! commit (and after migrating) the store records the primary's WAL insert position, and a
+//! read goes to a replica only once that replica has replayed past it (polled for up to
+//! [`MAX_WAIT`]); otherwise to the primary. A replica that did not catch up in time, or
+//! could not be asked, rests for [`REST`]: reads go straight to the primary meanwhile, so
+//! that a replica stuck or gone costs one wait a second, not one a read.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,6 +15,8 @@ use crate::pool::{Bounds, Conn, Pool};
 use crate::Pg;
 
 pub(crate) const MAX_WAIT: Duration = Duration::from_millis(100);
+/// How long a replica that failed a read is not asked again.
+pub(crate) const REST: Duration = Duration::from_secs(1);
 
 pub(crate) struct Replicas {
     pools: Vec<Pool>,
@@ -22,6 +26,11 @@ pub(crate) struct Replicas {
     /// Reads a replica served, and reads that went to the primary instead.
     pub(crate) served: AtomicU64,
     pub(crate) fell_back: AtomicU64,
+    /// Reads that waited [`MAX_WAIT`] for a replica in vain.
+    pub(crate) waited: AtomicU64,
+    /// Per replica: not asked before this many ms after `epoch` ([`REST`]).
+    resting_until: Vec<AtomicU64>,
+    epoch: Instant,
 }
 
 /// `16/B374D848` as a number.
@@ -38,6 +47,9 @@ impl Replicas {
             lsn: AtomicU64::new(0),
             served: AtomicU64::new(0),
             fell_back: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+            resting_until: urls.iter().map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
         }
     }
 
@@ -79,26 +91,39 @@ impl Replicas {
         if wanted == u64::MAX {
             return None;
         }
-        let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len();
+        let now_ms = || self.epoch.elapsed().as_millis() as u64;
+        if now_ms() < self.resting_until[i].load(Ordering::Relaxed) {
+            return None;
+        }
+        let rest = || {
+            self.resting_until[i].store(now_ms() + REST.as_millis() as u64, Ordering::Relaxed);
+            None
+        };
+        let pool = &self.pools[i];
         // A replica with none free: the primary now, rather than waiting here.
         let taken = if search { pool.get_for_search_within(Duration::ZERO) } else { pool.get_within(Duration::ZERO) };
-        let mut conn = taken.ok()?;
+        let mut conn = match taken {
+            Ok(c) => c,
+            Err(_) if pool.is_full() => return None,
+            Err(_) => return rest(),
+        };
         let start = Instant::now();
         loop {
-            let replayed = conn
-                .db()
-                .query_one("SELECT pg_last_wal_replay_lsn()::text", &[])
-                .ok()?
-                .get::<_, Option<String>>(0)
-                .and_then(|s| parse_lsn(&s));
-            // NULL: not a standby at all; not trusted.
-            if replayed? >= wanted {
-                return Some(conn);
+            let replayed = match conn.db().query_one("SELECT pg_last_wal_replay_lsn()::text", &[]) {
+                Ok(row) => row.get::<_, Option<String>>(0).and_then(|s| parse_lsn(&s)),
+                Err(_) => return rest(),
+            };
+            match replayed {
+                Some(at) if at >= wanted => return Some(conn),
+                // NULL: not a standby at all; not trusted.
+                None => return rest(),
+                Some(_) if start.elapsed() >= MAX_WAIT => {
+                    self.waited.fetch_add(1, Ordering::Relaxed);
+                    return rest();
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(5)),
             }
-            if start.elapsed() >= MAX_WAIT {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

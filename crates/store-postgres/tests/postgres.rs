@@ -209,6 +209,13 @@ fn a_replica_that_has_not_replayed_the_schema_is_not_read() {
     assert!(store.search(&by_identifier("p")).unwrap().resources.is_empty());
     assert_eq!(store.pinned().unwrap().high_seq(), 0);
     assert_eq!(store.replica_reads().0, 0, "nothing was read from the replica");
+    // A replica that did not catch up rests: not every read waits for it.
+    for _ in 0..5 {
+        assert!(store.read("Patient", "p").unwrap().is_none());
+    }
+    let (served, fell_back) = store.replica_reads();
+    assert_eq!((served, fell_back), (0, 8));
+    assert!(store.replica_waits() < 8, "{} of 8 reads waited for the replica", store.replica_waits());
     replica.batch_execute("SELECT pg_wal_replay_resume()").unwrap();
 }
 
