@@ -95,11 +95,17 @@ pub fn run(cfg: &crate::config::Config, paths: &[PathBuf], check: bool) -> Resul
         let built = Instant::now();
         let store =
             tsunagu_store_postgres::PostgresStore::open(&crate::postgres_config(cfg, db)).map_err(|e| e.to_string())?;
-        match deferred {
-            Some(d) => d.finish(&store).map_err(|e| format!("building the lookup indexes: {e}"))?,
-            None => store.analyze().map_err(|e| e.to_string())?,
-        }
-        eprintln!("built the lookup indexes and statistics in {:.1} s", built.elapsed().as_secs_f64());
+        let done = match deferred {
+            Some(d) => {
+                d.finish(&store).map_err(|e| format!("building the lookup indexes: {e}"))?;
+                "built the lookup indexes and the planner's statistics"
+            }
+            None => {
+                store.analyze().map_err(|e| e.to_string())?;
+                "refreshed the planner's statistics"
+            }
+        };
+        eprintln!("{done} in {:.1} s", built.elapsed().as_secs_f64());
     }
     let secs = start.elapsed().as_secs_f64();
     for (name, why) in &failures {
