@@ -427,6 +427,19 @@ pub fn token_string_and_uri_searches(store: &dyn Store) {
     assert_eq!(find(vec![vec![not("gender", tok("male"))]]), ["b"]);
     assert_eq!(find(vec![vec![index("gender", tok("female")), index("identifier", tok("id1"))]]), ["a", "b"]);
     assert_eq!(find(vec![vec![index("gender", tok("male"))], vec![index("identifier", tok("id1"))]]), ["a"]);
+    // Many values of one parameter (as many as `max_values_per_parameter` allows), and
+    // alternatives on different index tables.
+    let mut many: Vec<Condition> = (0..999).map(|i| index("gender", tok(&format!("x{i}")))).collect();
+    many.push(index("gender", tok("female")));
+    assert_eq!(find(vec![many.clone()]), ["b"]);
+    assert_eq!(find(vec![many, vec![index("identifier", tok("id1"))]]), ["b"]);
+    let names =
+        vec![index("name", Test::StringStarts("suzuki".into())), index("name", Test::StringStarts("山".into()))];
+    assert_eq!(find(vec![names]), ["a", "b"]);
+    assert_eq!(
+        find(vec![vec![index("gender", tok("female")), index("name", Test::StringStarts("yamada".into()))]]),
+        ["a", "b"]
+    );
     // :text is a case-insensitive (ASCII) prefix of the display.
     assert_eq!(find(vec![vec![index("code", Test::TokenText("blood".into()))]]), ["a", "b"]);
     assert_eq!(find(vec![vec![index("code", Test::TokenText("BLOOD P".into()))]]), ["a"]);
