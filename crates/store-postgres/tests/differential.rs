@@ -80,7 +80,17 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-fn value(rng: &mut Rng, kind: usize) -> IndexValue {
+/// The kind of a composite parameter's second component: fixed per parameter, as a
+/// search parameter's definition fixes it (`p7` a number, `q7` a quantity, `r7` a date).
+fn second_kind(param: &str) -> usize {
+    match param.as_bytes().first() {
+        Some(b'p') => 3,
+        Some(b'q') => 4,
+        _ => 2,
+    }
+}
+
+fn value(rng: &mut Rng, kind: usize, param: &str) -> IndexValue {
     match kind {
         0 => IndexValue::Token {
             system: opt(rng.pick(systems())),
@@ -127,10 +137,7 @@ fn value(rng: &mut Rng, kind: usize) -> IndexValue {
         _ => IndexValue::Composite {
             system: opt(rng.pick(systems())),
             code: rng.pick(codes()).to_string(),
-            second: {
-                let k = rng.below(7);
-                Box::new(value(rng, k))
-            },
+            second: Box::new(value(rng, second_kind(param), param)),
         },
     }
 }
@@ -140,10 +147,11 @@ fn entries(rng: &mut Rng) -> Vec<IndexEntry> {
     for _ in 0..rng.below(10) {
         let kind = rng.below(8);
         let param = format!("{}{kind}", rng.pick(&PARAMS));
-        out.push(IndexEntry { param, value: value(rng, kind) });
+        let value = value(rng, kind, &param);
+        out.push(IndexEntry { param, value });
     }
     if rng.chance(30) {
-        out.push(IndexEntry { param: "subject".into(), value: value(rng, 5) });
+        out.push(IndexEntry { param: "subject".into(), value: value(rng, 5, "subject") });
     }
     for param in ["_text", "_content"] {
         if rng.chance(50) {
@@ -155,7 +163,7 @@ fn entries(rng: &mut Rng) -> Vec<IndexEntry> {
     out
 }
 
-fn test(rng: &mut Rng, kind: usize) -> Test {
+fn test(rng: &mut Rng, kind: usize, param: &str) -> Test {
     let op = rng.pick(&[
         RangeOp::Eq,
         RangeOp::Ne,
@@ -223,10 +231,7 @@ fn test(rng: &mut Rng, kind: usize) -> Test {
         _ => Test::Composite {
             system: system(rng),
             code: rng.pick(codes()).to_string(),
-            second: {
-                let k = rng.below(7);
-                Box::new(test(rng, k))
-            },
+            second: Box::new(test(rng, second_kind(param), param)),
         },
     }
 }
@@ -291,13 +296,26 @@ fn condition(rng: &mut Rng, ty: Option<&str>, depth: usize) -> Condition {
             param: "subject".into(),
             query: Box::new(query(rng, Some("Observation"), depth + 1)),
         },
-        _ => Condition::Index { param, test: test(rng, kind), negate: rng.chance(15) },
+        _ => Condition::Index { test: test(rng, kind, &param), param, negate: rng.chance(15) },
     }
+}
+
+/// A clause of several values of one parameter (`code=a,b,c`).
+fn values_clause(rng: &mut Rng) -> Clause {
+    let kind = rng.below(8);
+    let param = format!("{}{kind}", rng.pick(&PARAMS));
+    let any = (0..2 + rng.below(5))
+        .map(|_| Condition::Index { param: param.clone(), test: test(rng, kind, &param), negate: false })
+        .collect();
+    Clause { any }
 }
 
 fn query(rng: &mut Rng, ty: Option<&str>, depth: usize) -> SearchQuery {
     let clauses = (0..rng.below(3))
-        .map(|_| Clause { any: (0..1 + rng.below(2)).map(|_| condition(rng, ty, depth)).collect() })
+        .map(|_| match rng.chance(25) {
+            true => values_clause(rng),
+            false => Clause { any: (0..1 + rng.below(2)).map(|_| condition(rng, ty, depth)).collect() },
+        })
         .collect();
     SearchQuery { resource_type: ty.map(String::from), clauses, count: 1000, ..Default::default() }
 }
