@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use postgres::GenericClient;
 use tsunagu_store::{Ceiling, CostlyPart, SearchPage, SearchQuery, StoreError};
 
-use crate::db::{Cached, SessionTimeout};
+use crate::db::Cached;
 use crate::value::{number, refs, V};
 use crate::Pg;
 
@@ -57,14 +57,15 @@ pub(crate) struct Timeout {
     scope: Scope,
     /// The page's ceiling.
     pub(crate) ms: u64,
-    /// The timeout in force now (0: none), so that a session is not told it again.
+    /// In a transaction, the timeout in force now (0: none), so that it is not set again; a
+    /// session keeps its own in `db::Cache::timeout`.
     now: Cell<u64>,
 }
 
 impl Timeout {
     pub(crate) fn begin<C: GenericClient>(c: &mut Cached<'_, C>, scope: Scope, ms: u64) -> Result<Timeout, StoreError> {
         match scope {
-            Scope::Session => set_session(c, ms)?,
+            Scope::Session => c.set_timeout(ms).pg()?,
             Scope::Transaction => {
                 c.c.batch_execute(&format!("SAVEPOINT tsunagu_search; SET LOCAL statement_timeout = {ms}")).pg()?
             }
@@ -75,7 +76,7 @@ impl Timeout {
     /// A timeout of `ms` from the next statement on (0: none).
     pub(crate) fn set<C: GenericClient>(&self, c: &mut Cached<'_, C>, ms: u64) -> Result<(), StoreError> {
         match self.scope {
-            Scope::Session => set_session(c, ms),
+            Scope::Session => c.set_timeout(ms).pg(),
             Scope::Transaction if self.now.get() == ms => Ok(()),
             Scope::Transaction => {
                 c.c.batch_execute(&format!("SET LOCAL statement_timeout = {ms}")).pg()?;
@@ -110,30 +111,6 @@ impl Timeout {
     }
 }
 
-/// The session back to its own `statement_timeout`, unless it is already.
-pub(crate) fn reset_session<C: GenericClient>(c: &mut Cached<'_, C>) -> Result<(), StoreError> {
-    if c.cache.timeout == SessionTimeout::Default {
-        return Ok(());
-    }
-    c.cache.timeout = SessionTimeout::Unknown;
-    c.c.batch_execute("RESET statement_timeout").pg()?;
-    c.cache.timeout = SessionTimeout::Default;
-    Ok(())
-}
-
-/// The session's `statement_timeout` made `ms`, unless it is already: a pooled session
-/// remembers what the last search set (`db::Cache::timeout`).
-fn set_session<C: GenericClient>(c: &mut Cached<'_, C>, ms: u64) -> Result<(), StoreError> {
-    if c.cache.timeout == SessionTimeout::Ms(ms) {
-        return Ok(());
-    }
-    // Marked before it is set: a session left between the two is not pooled again.
-    c.cache.timeout = SessionTimeout::Unknown;
-    c.c.batch_execute(&format!("SET statement_timeout = {ms}")).pg()?;
-    c.cache.timeout = SessionTimeout::Ms(ms);
-    Ok(())
-}
-
 /// One page of a search, within the query's ceiling when it has one; `walk_from` as
 /// `sortwalk::page` takes it.
 pub(crate) fn search<C: GenericClient>(
@@ -145,7 +122,7 @@ pub(crate) fn search<C: GenericClient>(
     let Some(ms) = q.max_ms.filter(|m| *m > 0) else {
         // No ceiling: not one an earlier search left on the session either.
         if scope == Scope::Session {
-            reset_session(c)?;
+            c.reset_timeout().pg()?;
         }
         return crate::read::search(c, q, None, walk_from);
     };

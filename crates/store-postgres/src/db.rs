@@ -1,6 +1,8 @@
 //! Statements prepared once per connection: a statement sent unprepared costs a second
 //! round trip (parse and describe) every time, about six times the cost of running a
 //! prepared one on the loopback. Each connection keeps its statements by SQL text.
+//! It also knows the `statement_timeout` a search left on it (`Cache::timeout`), which
+//! `Cached::set_timeout` and `Cached::reset_timeout` change only when it differs.
 
 use std::collections::HashMap;
 
@@ -59,6 +61,30 @@ pub(crate) struct Cached<'a, C> {
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl<C: GenericClient> Cached<'_, C> {
+    /// The session's `statement_timeout` made `ms` (0: none), unless it is already. Marked
+    /// unknown until the server confirmed it, so that a session left between the two is not
+    /// pooled again.
+    pub(crate) fn set_timeout(&mut self, ms: u64) -> Result<(), postgres::Error> {
+        if self.cache.timeout == SessionTimeout::Ms(ms) {
+            return Ok(());
+        }
+        self.cache.timeout = SessionTimeout::Unknown;
+        self.c.batch_execute(&format!("SET statement_timeout = {ms}"))?;
+        self.cache.timeout = SessionTimeout::Ms(ms);
+        Ok(())
+    }
+
+    /// The session back to its own `statement_timeout`, unless it is already.
+    pub(crate) fn reset_timeout(&mut self) -> Result<(), postgres::Error> {
+        if self.cache.timeout == SessionTimeout::Default {
+            return Ok(());
+        }
+        self.cache.timeout = SessionTimeout::Unknown;
+        self.c.batch_execute("RESET statement_timeout")?;
+        self.cache.timeout = SessionTimeout::Default;
+        Ok(())
+    }
+
     fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
         if let Some(s) = self.cache.statements.get(sql) {
             return Ok(s.clone());

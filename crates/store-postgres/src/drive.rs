@@ -34,9 +34,9 @@ pub(crate) fn page(
     let mut found = Vec::with_capacity(need);
     let mut after = q.after_seq;
     loop {
-        let mut values = vec![V::Text(ty.to_string()), V::Text(param.clone())];
-        let test = crate::query::test_sql(test, "value", &mut values);
-        let mut walk = format!("SELECT DISTINCT seq FROM {table} WHERE type = ? AND param = ? AND {test}");
+        let mut values = Vec::new();
+        let row = crate::query::index_row(Some(ty), param, test, &mut values);
+        let mut walk = format!("SELECT DISTINCT seq FROM {table} WHERE {row}");
         if let Some(a) = after {
             walk.push_str(" AND seq > ?");
             values.push(V::Int(a));

@@ -150,7 +150,7 @@ impl Pool {
     pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
         loop {
             let mut conn = self.get_for_search_within(wait)?;
-            if crate::ceiling::reset_session(&mut conn.db()).is_ok() {
+            if conn.db().reset_timeout().is_ok() {
                 return Ok(conn);
             }
             conn.discard();

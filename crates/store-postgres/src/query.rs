@@ -118,14 +118,9 @@ pub(crate) fn seq_probe(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> Op
 /// (an index-only scan of at most `cap` entries); `None` for other clauses.
 pub(crate) fn capped_rows_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
     let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
-    values.push(V::Text(ty.to_string()));
-    values.push(V::Text(param.clone()));
-    let t = test_sql(test, "value", values);
+    let cond = index_row(Some(ty), param, test, values);
     values.push(V::Int(cap));
-    Some(format!(
-        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t} LIMIT ?) x",
-        table(test_kind(test))
-    ))
+    Some(format!("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {cond} LIMIT ?) x", table(test_kind(test))))
 }
 
 fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
@@ -170,14 +165,8 @@ fn alternatives_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<
     if tests.len() < 2 || tests.iter().any(|(_, t)| table(test_kind(t)) != tbl) {
         return None;
     }
-    let arms: Vec<String> = tests
-        .iter()
-        .map(|(param, test)| {
-            let tf = type_filter(ty, values);
-            values.push(V::Text((*param).clone()));
-            format!("({tf}param = ? AND {})", test_sql(test, "value", values))
-        })
-        .collect();
+    let arms: Vec<String> =
+        tests.iter().map(|(param, test)| format!("({})", index_row(ty, param, test, values))).collect();
     Some(member(alias, false, tbl, &format!("({})", arms.join(" OR ")), probe))
 }
 
@@ -191,6 +180,14 @@ fn member(alias: &str, negate: bool, table: &str, cond: &str, probe: bool) -> St
     } else {
         format!("{alias}.seq {not}IN (SELECT seq FROM {table} WHERE {cond})")
     }
+}
+
+/// An index row of `param` (of type `ty`, when given) that passes `test`, in its kind's
+/// own table: `type = ? AND param = ? AND …`.
+pub(crate) fn index_row(ty: Option<&str>, param: &str, test: &Test, values: &mut Vec<V>) -> String {
+    let tf = type_filter(ty, values);
+    values.push(V::Text(param.to_string()));
+    format!("{tf}param = ? AND {}", test_sql(test, "value", values))
 }
 
 fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
@@ -215,10 +212,8 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             format!("({alias}.last_updated >= ? AND {alias}.last_updated < ?)")
         }
         Condition::Index { param, test, negate } => {
-            let tf = type_filter(ty, values);
-            values.push(V::Text(param.clone()));
-            let t = test_sql(test, "value", values);
-            member(alias, *negate, table(test_kind(test)), &format!("{tf}param = ? AND {t}"), probe)
+            let cond = index_row(ty, param, test, values);
+            member(alias, *negate, table(test_kind(test)), &cond, probe)
         }
         Condition::DateWindow { param, lo, hi } => {
             let t = ty.unwrap_or("");
