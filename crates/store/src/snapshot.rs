@@ -121,6 +121,9 @@ impl Snapshot {
                 problems.push(format!("{n} rows of {table} point at a version that is not current and live"));
             }
         }
+        if self.index_tables()?.iter().any(|t| t == "idx_presence") {
+            problems.extend(crate::sqlite_presence::recount_differences(&self.conn)?);
+        }
         Ok(problems)
     }
 

@@ -178,13 +178,19 @@ impl SqliteStore {
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
         let had_multi: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_date_multi'", [], |r| r.get(0))?;
+        let had_presence: bool =
+            writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_presence'", [], |r| r.get(0))?;
         writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(crate::sqlite_presence::SCHEMA)?;
         writer.execute_batch(crate::sqlite_audit::SCHEMA)?;
         if !had_records {
             crate::sqlite_record::build_missing(&writer)?;
         }
         if !had_multi {
             crate::sqlite_index::count_multi_dates_missing(&writer)?;
+        }
+        if !had_presence {
+            crate::sqlite_presence::count_missing(&writer)?;
         }
         crate::sqlite_record::register_sort_value(&writer)?;
         let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
@@ -341,6 +347,8 @@ fn search_ids(c: &Connection, q: &SearchQuery) -> Result<Vec<(String, String)>, 
 
 struct SqliteTxn<'c> {
     conn: &'c Connection,
+    /// Changes to the kept counts, written just before the commit.
+    presence: crate::sqlite_presence::Deltas,
 }
 
 impl WriteTxn for SqliteTxn<'_> {
@@ -350,14 +358,17 @@ impl WriteTxn for SqliteTxn<'_> {
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
         if v.version > 1 {
-            let old: Option<i64> = self
+            let old: Option<(i64, bool)> = self
                 .conn
-                .prepare_cached("SELECT seq FROM resource WHERE type = ?1 AND id = ?2 AND current = 1")?
-                .query_row(params![v.resource_type, v.id], |r| r.get(0))
+                .prepare_cached("SELECT seq, deleted FROM resource WHERE type = ?1 AND id = ?2 AND current = 1")?
+                .query_row(params![v.resource_type, v.id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            if let Some(old) = old {
-                crate::sqlite_record::delete(self.conn, old, v.resource_type)?;
+            if let Some((old, deleted)) = old {
+                crate::sqlite_record::delete(self.conn, old, v.resource_type, &mut self.presence)?;
                 self.conn.prepare_cached("UPDATE resource SET current = 0 WHERE seq = ?1")?.execute([old])?;
+                if !deleted {
+                    self.presence.resource(v.resource_type, -1);
+                }
             }
         }
         let mut stmt = self.conn.prepare_cached(
@@ -381,7 +392,8 @@ impl WriteTxn for SqliteTxn<'_> {
             Ok(_) => {
                 if v.body.is_some() {
                     let seq = self.conn.last_insert_rowid();
-                    crate::sqlite_index::insert(self.conn, seq, v.resource_type, v.index)?;
+                    crate::sqlite_index::insert(self.conn, seq, v.resource_type, v.index, &mut self.presence)?;
+                    self.presence.resource(v.resource_type, 1);
                 }
                 Ok(())
             }
@@ -405,13 +417,14 @@ impl WriteTxn for SqliteTxn<'_> {
                 Err(e) => return Err(e.into()),
                 Ok(_) => rows.push((self.conn.last_insert_rowid(), v.resource_type, v.index)),
             }
+            self.presence.resource(v.resource_type, 1);
         }
-        crate::sqlite_index::insert_sorted(self.conn, &rows)
+        crate::sqlite_index::insert_sorted(self.conn, &rows, &mut self.presence)
     }
 
     fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
-        crate::sqlite_record::delete(self.conn, seq, resource_type)?;
-        crate::sqlite_index::insert(self.conn, seq, resource_type, index)
+        crate::sqlite_record::delete(self.conn, seq, resource_type, &mut self.presence)?;
+        crate::sqlite_index::insert(self.conn, seq, resource_type, index, &mut self.presence)
     }
 
     fn append_audit(&mut self, entries: &[crate::AuditEntry]) -> Result<(), StoreError> {
@@ -454,10 +467,12 @@ pub(crate) fn search_on(
     crate::sqlite_has::with_plans(c, q, || {
         crate::sqlite_rare_dates::with_plans(c, q, walk, || {
             crate::sqlite_common_chains::with_plans(c, q, walk, || {
-                let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
-                let out = ceilinged_page(c, q, walk, &budget);
-                crate::trace::steps(budget.steps());
-                out
+                crate::sqlite_negation::with_plans(c, q, walk, || {
+                    let budget = crate::sqlite_budget::Budget::install(c, q.max_steps.filter(|m| *m > 0));
+                    let out = ceilinged_page(c, q, walk, &budget);
+                    crate::trace::steps(budget.steps());
+                    out
+                })
             })
         })
     })
@@ -742,7 +757,8 @@ impl Store for SqliteStore {
             }
         }
         let mut guard = Rollback(&conn, false);
-        let result = f(&mut SqliteTxn { conn: &conn });
+        let mut txn = SqliteTxn { conn: &conn, presence: Default::default() };
+        let result = f(&mut txn).and_then(|()| txn.presence.flush(&conn));
         guard.1 = true;
         match result {
             Ok(()) => match conn.execute_batch("COMMIT") {

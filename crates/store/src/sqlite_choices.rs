@@ -20,6 +20,13 @@ pub(crate) enum Choice {
     /// A common condition of a sort walk: tested on each walked row's index record
     /// (`sqlite_sort`).
     ProbedInWalk,
+    /// `:missing=true` where every resource has the parameter: no match (`sqlite_negation`).
+    NoneMissing,
+    /// A token `:not=` of a parameter every resource has: estimated by the rows of the
+    /// other values (`sqlite_negation`).
+    NotCounted,
+    /// A token `:not=` found through the rows of the other values (`sqlite_negation`).
+    NotByOthers,
 }
 
 thread_local! {

@@ -1,6 +1,7 @@
 //! Writing index rows for a new current version.
 
 use crate::query::{IndexEntry, IndexValue};
+use crate::sqlite_presence::Deltas;
 use crate::sqlite_record::{table, Record};
 use crate::StoreError;
 use rusqlite::{params, CachedStatement, Connection};
@@ -9,8 +10,16 @@ use rustc_hash::FxHashMap;
 /// Date values up to this wide live only in `idx_date`; wider ones also in `idx_date_wide`.
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
-/// Index rows, record and full-text row of a new current version.
-pub(crate) fn insert(c: &Connection, seq: i64, ty: &str, entries: &[IndexEntry]) -> Result<(), StoreError> {
+/// Index rows, record and full-text row of a new current version, and its parameters in
+/// the kept counts.
+pub(crate) fn insert(
+    c: &Connection,
+    seq: i64,
+    ty: &str,
+    entries: &[IndexEntry],
+    presence: &mut Deltas,
+) -> Result<(), StoreError> {
+    presence.entries(ty, entries, 1);
     let mut rows = RowInserter::new(c);
     entries.iter().try_for_each(|e| rows.insert(seq, ty, e))?;
     insert_record(c, seq, entries)?;
@@ -154,7 +163,12 @@ fn insert_fulltext(c: &Connection, seq: i64, entries: &[IndexEntry]) -> Result<(
 /// bulk load. The order only needs to be close to the tables' key order for that (it decides
 /// no result), so rows are sorted by a small key — table, type and parameter as one number,
 /// the first bytes of the leading value — and only rows equal there compare in full.
-pub(crate) fn insert_sorted(c: &Connection, versions: &[(i64, &str, &[IndexEntry])]) -> Result<(), StoreError> {
+pub(crate) fn insert_sorted(
+    c: &Connection,
+    versions: &[(i64, &str, &[IndexEntry])],
+    presence: &mut Deltas,
+) -> Result<(), StoreError> {
+    versions.iter().for_each(|(_, ty, entries)| presence.entries(ty, entries, 1));
     let mut groups: FxHashMap<(u8, &str, &str), u32> = FxHashMap::default();
     for (_, ty, entries) in versions {
         for e in entries.iter() {

@@ -248,6 +248,9 @@ fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<Strin
 }
 
 fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
+    if let Some(sql) = crate::sqlite_negation::condition_sql(c, ty, alias, values) {
+        return sql;
+    }
     if let Some(sql) = record_probe(c, alias, values) {
         return sql;
     }
@@ -524,7 +527,7 @@ fn point_sql(op: RangeOp, value: f64, lo: f64, hi: f64, values: &mut Vec<V>) -> 
     }
 }
 
-fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
+pub(crate) fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
     match t {
         Test::Token { system, code } => {
             let mut parts = Vec::new();
@@ -674,6 +677,11 @@ fn json_string_array(items: &[&str]) -> String {
 /// condition or a date window, stopping at `cap`: a cheap bound on how many resources the
 /// clause allows.
 pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    if let [cond] = c.any.as_slice() {
+        if let Some(sql) = crate::sqlite_negation::estimate_sql(cond, ty, cap, values) {
+            return Some(sql);
+        }
+    }
     if let [Condition::Missing { param, kind, missing: false }] = c.any.as_slice() {
         // `:missing=false`: the resources with a row of the parameter.
         values.push(V::Text(ty.to_string()));

@@ -231,8 +231,25 @@ fn corrupt() -> StoreError {
     StoreError::Corrupt("an index record does not decode".into())
 }
 
-/// Removes every index row of the version stored at `seq` (of type `ty`), by key.
-pub(crate) fn delete(c: &Connection, seq: i64, ty: &str) -> Result<(), StoreError> {
+/// The table tag and parameter of each row of a record.
+pub(crate) fn row_params(record: &[u8]) -> Result<Vec<(u8, &[u8])>, StoreError> {
+    let mut out = Vec::new();
+    each_row(record, Some(u8::MAX), |t, values| {
+        if let Some(ToSqlOutput::Borrowed(ValueRef::Text(p))) = values.first() {
+            out.push((t, *p));
+        }
+    })?;
+    Ok(out)
+}
+
+/// Removes every index row of the version stored at `seq` (of type `ty`), by key, and its
+/// parameters from the kept counts.
+pub(crate) fn delete(
+    c: &Connection,
+    seq: i64,
+    ty: &str,
+    presence: &mut crate::sqlite_presence::Deltas,
+) -> Result<(), StoreError> {
     let record: Option<Vec<u8>> = {
         let mut stmt = c.prepare_cached("SELECT entries FROM idx_record WHERE seq = ?1")?;
         let mut rows = stmt.query([seq])?;
@@ -253,6 +270,14 @@ pub(crate) fn delete(c: &Connection, seq: i64, ty: &str) -> Result<(), StoreErro
             }
         }
         crate::sqlite_index::count_multi_dates(c, ty, &mut dates, -1)?;
+        let mut params: Vec<(u8, &[u8])> = rows
+            .iter()
+            .filter_map(|(t, values)| match values.first().map(view) {
+                Some(ValueRef::Text(p)) => Some((*t, p)),
+                _ => None,
+            })
+            .collect();
+        presence.record_rows(ty, &mut params, -1);
         for (table, values) in rows {
             let (name, keys, _) = TABLES[table as usize];
             let tests: Vec<String> = keys.iter().map(|k| format!(" AND {k} = ?")).collect();

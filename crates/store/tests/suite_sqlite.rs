@@ -321,8 +321,9 @@ fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
 }
 
 /// A sort walk whose rows almost never pass the filter (`status:not=final` where every
-/// resource is final, newest first) gives up after its share of the ceiling and the
-/// general plan answers: an empty page, not a 422 after the whole ceiling.
+/// resource is final, and also registered so that the other values are many, newest
+/// first) gives up after its share of the ceiling and the general plan answers: an empty
+/// page, not a 422 after the whole ceiling.
 #[test]
 fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
     use tsunagu_store::{IndexKind, Method, NewVersion, SortKey, SortParam, Store, SystemMatch, Test};
@@ -336,7 +337,11 @@ fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
             .write(&mut |txn| {
                 for i in start..start + 1000 {
                     let id = format!("o{i}");
-                    let index = [suite::token("status", "", "final", None), suite::date("date", i * DAY, i * DAY + 1)];
+                    let index = [
+                        suite::token("status", "", "final", None),
+                        suite::token("status", "", "registered", None),
+                        suite::date("date", i * DAY, i * DAY + 1),
+                    ];
                     let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
                     txn.put(&NewVersion {
                         resource_type: "Observation",
@@ -385,4 +390,148 @@ fn general_and_walked(
     store.set_sort_walk(Some(2000));
     let walked = x.page.unwrap().resources.into_iter().map(|v| v.id).collect();
     (general, walked, x.plans)
+}
+
+/// Written with each version of a resource, for the test below.
+fn put_status(store: &tsunagu_store::SqliteStore, id: &str, version: u64, index: &[tsunagu_store::IndexEntry]) {
+    use tsunagu_store::{Method, NewVersion, Store};
+    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
+    store
+        .write(&mut |txn| {
+            txn.put(&NewVersion {
+                resource_type: "Observation",
+                id,
+                version,
+                last_updated_ms: 1000,
+                method: Method::Put,
+                body: Some(body.as_bytes()),
+                index,
+            })
+        })
+        .unwrap();
+}
+
+/// The kept counts of live resources and of the parameters they have stay equal to a
+/// recount through creates, updates that drop or add a parameter, deletes, re-creates and
+/// reindexing; while every resource has `status`, `status:missing=true` is answered as
+/// empty and `status:not=` through the other values' rows, and each answer equals the
+/// general plan's (which reads neither), for a code alone, with a system and with none;
+/// once one resource lacks `status` neither is used and that resource matches.
+#[test]
+fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
+    use tsunagu_store::{Condition, IndexKind, Method, NewVersion, Store, SystemMatch, Test};
+    const S: &str = "http://hl7.org/fhir/observation-status";
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let recount = || {
+        let problems = tsunagu_store::Snapshot::open(dir.path()).unwrap().consistency_check().unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    };
+    // Bulk first versions: most final with a system; some amended, some final without a
+    // system, some both.
+    let indexes: Vec<Vec<tsunagu_store::IndexEntry>> = (0..400)
+        .map(|i| match i % 40 {
+            0 => vec![suite::token("status", S, "amended", None)],
+            1 => vec![suite::token("status", "", "final", None)],
+            2 => vec![suite::token("status", S, "final", None), suite::token("status", S, "amended", None)],
+            3 => vec![suite::token("status", "http://other", "final", None)],
+            _ => vec![suite::token("status", S, "final", None), suite::token("category", "", "laboratory", None)],
+        })
+        .collect();
+    let ids: Vec<String> = (0..400).map(|i| format!("o{i}")).collect();
+    let body = br#"{"resourceType":"Observation"}"#;
+    store
+        .write(&mut |txn| {
+            let versions: Vec<NewVersion<'_>> = (0..400)
+                .map(|i| NewVersion {
+                    resource_type: "Observation",
+                    id: &ids[i],
+                    version: 1,
+                    last_updated_ms: 1000,
+                    method: Method::Post,
+                    body: Some(body),
+                    index: &indexes[i],
+                })
+                .collect();
+            txn.put_new(&versions)
+        })
+        .unwrap();
+    recount();
+    // An update that changes the value, one that drops `category`, a delete, a re-create,
+    // and a reindex of one resource.
+    put_status(&store, "o4", 2, &[suite::token("status", S, "corrected", None)]);
+    put_status(&store, "o5", 2, &[suite::token("status", S, "final", None)]);
+    store
+        .write(&mut |txn| {
+            txn.put(&NewVersion {
+                resource_type: "Observation",
+                id: "o6",
+                version: 2,
+                last_updated_ms: 1000,
+                method: Method::Delete,
+                body: None,
+                index: &[],
+            })
+        })
+        .unwrap();
+    put_status(&store, "o7", 2, &[]);
+    store
+        .write(&mut |txn| {
+            txn.put(&NewVersion {
+                resource_type: "Observation",
+                id: "o7",
+                version: 3,
+                last_updated_ms: 1000,
+                method: Method::Delete,
+                body: None,
+                index: &[],
+            })
+        })
+        .unwrap();
+    put_status(&store, "o7", 4, &[suite::token("status", S, "amended", None)]);
+    let seq = store.read("Observation", "o8").unwrap().unwrap().seq;
+    store
+        .write(&mut |txn| txn.replace_index(seq, "Observation", &[suite::token("status", S, "preliminary", None)]))
+        .unwrap();
+    recount();
+
+    let token = |system: SystemMatch| Test::Token { system, code: Some("final".into()) };
+    let queries = || {
+        vec![
+            vec![suite::not("status", token(SystemMatch::Any))],
+            vec![suite::not("status", token(SystemMatch::Is(S.into())))],
+            vec![suite::not("status", token(SystemMatch::Absent))],
+            vec![suite::not("category", Test::Token { system: SystemMatch::Any, code: Some("laboratory".into()) })],
+            vec![Condition::Missing { param: "status".into(), kind: IndexKind::Token, missing: true }],
+        ]
+    };
+    let answers = |expect_counts_used: bool| -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for (n, cond) in queries().into_iter().enumerate() {
+            let mut q = suite::q(Some("Observation"), vec![cond]);
+            q.count = 1000;
+            let (general, chosen, plans) = general_and_walked(&store, &q);
+            assert_eq!(chosen, general, "query {n}: {plans:?}");
+            let used = plans.iter().any(|p| p.contains("every resource has the parameter"));
+            // `category` is missing from some resources throughout.
+            assert_eq!(used, expect_counts_used && n != 3, "query {n}: {plans:?}");
+            out.push(general);
+        }
+        out
+    };
+    let before = answers(true);
+    // o4 corrected, o8 preliminary, o0/o40/… amended, o2/o42/… final and amended: not final.
+    assert!(before[0].contains(&"o4".to_string()) && before[0].contains(&"o8".to_string()));
+    assert!(!before[0].contains(&"o2".to_string()) && !before[0].contains(&"o1".to_string()));
+    // `S|final` excludes only that system's final; `|final` only final without a system.
+    assert!(before[1].contains(&"o1".to_string()) && before[1].contains(&"o3".to_string()));
+    assert!(!before[2].contains(&"o1".to_string()) && before[2].contains(&"o3".to_string()));
+    assert!(before[4].is_empty());
+    // One resource without `status`: it matches every negation and `:missing=true`.
+    put_status(&store, "o9", 2, &[suite::token("category", "", "laboratory", None)]);
+    recount();
+    let after = answers(false);
+    for (n, ids) in after.iter().enumerate().filter(|(n, _)| *n != 3) {
+        assert!(ids.contains(&"o9".to_string()), "query {n}: {ids:?}");
+    }
 }
