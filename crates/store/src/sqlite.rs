@@ -178,8 +178,15 @@ impl SqliteStore {
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
         let had_multi: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_date_multi'", [], |r| r.get(0))?;
-        let had_presence: bool =
-            writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_presence'", [], |r| r.get(0))?;
+        // The counts with `multi` (an earlier build's table without it is counted again).
+        let had_presence: bool = writer.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_presence' AND sql LIKE '%multi%'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !had_presence {
+            writer.execute_batch("DROP TABLE IF EXISTS idx_presence")?;
+        }
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(crate::sqlite_presence::SCHEMA)?;
         writer.execute_batch(crate::sqlite_audit::SCHEMA)?;
@@ -601,14 +608,17 @@ fn planned_page(
     use crate::trace::{plan, statement};
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
-    let total = if q.total {
+    let total = if !q.total {
+        None
+    } else if let Some(n) = crate::sqlite_negation::kept_total(c, q, walk)? {
+        plan(|| format!("_total: {n} from the kept counts of the type's resources"));
+        Some(n)
+    } else {
         let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
         plan(|| "_total: count every match".into());
         statement(&sql, &values);
         let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values.clone()), |r| r.get(0))?;
         Some(n as u64)
-    } else {
-        None
     };
     if q.count == 0 {
         return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });

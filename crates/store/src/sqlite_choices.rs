@@ -22,6 +22,8 @@ pub(crate) enum Choice {
     ProbedInWalk,
     /// `:missing=true` where every resource has the parameter: no match (`sqlite_negation`).
     NoneMissing,
+    /// `:missing=false` where every resource has the parameter: every resource matches.
+    AllHave,
     /// A token `:not=` of a parameter every resource has: estimated by the rows of the
     /// other values (`sqlite_negation`).
     NotCounted,

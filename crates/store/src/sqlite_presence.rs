@@ -1,5 +1,6 @@
-//! Kept statistics: how many current, live resources each type has, and how many of them
-//! have at least one index row of each parameter in each index table (`idx_presence`).
+//! Kept statistics: how many current, live resources each type has, how many of them have
+//! at least one index row of each parameter in each index table (`idx_presence.n`), and
+//! how many more than one entry of it (`multi`).
 //!
 //! They are exact, changed in the write transaction that changes what they count: the
 //! writes of a transaction sum their changes in memory ([`Deltas`]) and the sums are
@@ -7,8 +8,9 @@
 //! dozen small updates, not one per index row. The planner reads them to learn without
 //! visiting rows that every resource of a type has a parameter; then `:missing=true`
 //! matches nothing, and a token `:not=x` matches exactly the resources with another value
-//! and no `x`, which the index finds by range (`sqlite_negation`). `tsunagu check`
-//! recounts them ([`recount_differences`]).
+//! and no `x`, which the index finds by range (`sqlite_negation`); and that no resource has
+//! two values of a quantity, so that a walk sorted by it may start at the bound a condition
+//! on it sets (`sqlite_sort`). `tsunagu check` recounts them ([`recount_differences`]).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHashMap;
@@ -19,56 +21,70 @@ use crate::StoreError;
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS idx_presence (type TEXT NOT NULL, tbl INTEGER NOT NULL, param TEXT NOT NULL,
-    n INTEGER NOT NULL, PRIMARY KEY (type, tbl, param)) WITHOUT ROWID;
+    n INTEGER NOT NULL, multi INTEGER NOT NULL, PRIMARY KEY (type, tbl, param)) WITHOUT ROWID;
 ";
 
 /// The `tbl` of the row counting a type's live resources (its `param` is '').
 const RESOURCES: u8 = u8::MAX;
 
-/// Changes to the counts made by one write transaction, not yet written.
+type Key = (String, u8, String);
+
+/// Changes to the counts (`n`, `multi`) made by one write transaction, not yet written.
 #[derive(Default)]
-pub(crate) struct Deltas(FxHashMap<(String, u8, String), i64>);
+pub(crate) struct Deltas(FxHashMap<Key, (i64, i64)>);
 
 impl Deltas {
     /// A live current version of `ty` written (`delta` 1) or no longer current or live (-1).
     pub(crate) fn resource(&mut self, ty: &str, delta: i64) {
-        *self.0.entry((ty.to_string(), RESOURCES, String::new())).or_default() += delta;
+        self.0.entry((ty.to_string(), RESOURCES, String::new())).or_default().0 += delta;
     }
 
-    /// The parameters a version's entries give index rows, each once.
+    /// The parameters a version's entries give index rows.
     pub(crate) fn entries(&mut self, ty: &str, entries: &[IndexEntry], delta: i64) {
-        let mut seen: Vec<(u8, &str)> =
-            entries.iter().filter_map(|e| Some((entry_table(&e.value)?, &*e.param))).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for (tbl, param) in seen {
-            *self.0.entry((ty.to_string(), tbl, param.to_string())).or_default() += delta;
-        }
+        let mut rows: Vec<(u8, &[u8])> =
+            entries.iter().filter_map(|e| Some((entry_table(&e.value)?, e.param.as_bytes()))).collect();
+        self.record_rows(ty, &mut rows, delta);
     }
 
-    /// The parameters of a version's stored record rows (table tag, parameter), each once.
+    /// The parameters of a version's record rows (table tag, parameter): one row per entry,
+    /// and an `idx_date_wide` copy, which is left out.
     pub(crate) fn record_rows(&mut self, ty: &str, rows: &mut Vec<(u8, &[u8])>, delta: i64) {
-        rows.retain(|(t, _)| *t != table::DATE_WIDE);
-        rows.sort_unstable();
-        rows.dedup();
-        for (tbl, param) in rows.iter() {
-            let param = String::from_utf8_lossy(param).into_owned();
-            *self.0.entry((ty.to_string(), *tbl, param)).or_default() += delta;
+        for ((tbl, param), several) in per_parameter(rows) {
+            let d = self.0.entry((ty.to_string(), tbl, String::from_utf8_lossy(param).into_owned())).or_default();
+            d.0 += delta;
+            if several {
+                d.1 += delta;
+            }
         }
     }
 
     /// Writes the sums (one statement per key that changed) and forgets them.
     pub(crate) fn flush(&mut self, c: &Connection) -> Result<(), StoreError> {
-        for ((ty, tbl, param), delta) in self.0.drain().filter(|(_, d)| *d != 0) {
+        for ((ty, tbl, param), (n, multi)) in self.0.drain().filter(|(_, d)| *d != (0, 0)) {
             c.prepare_cached(
-                "INSERT INTO idx_presence (type, tbl, param, n) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (type, tbl, param) DO UPDATE SET n = n + ?4",
+                "INSERT INTO idx_presence (type, tbl, param, n, multi) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (type, tbl, param) DO UPDATE SET n = n + ?4, multi = multi + ?5",
             )?
-            .execute(params![ty, tbl, param, delta])?;
+            .execute(params![ty, tbl, param, n, multi])?;
         }
         c.prepare_cached("DELETE FROM idx_presence WHERE n <= 0")?.execute([])?;
         Ok(())
     }
+}
+
+/// Each (table, parameter) of one version's rows once, and whether it has more than one
+/// entry (a value repeated counts: this errs towards "several", which only costs a plan).
+fn per_parameter<'a>(rows: &mut Vec<(u8, &'a [u8])>) -> Vec<((u8, &'a [u8]), bool)> {
+    rows.retain(|(t, _)| *t != table::DATE_WIDE);
+    rows.sort_unstable();
+    let mut out: Vec<((u8, &[u8]), bool)> = Vec::new();
+    for row in rows.iter() {
+        match out.last_mut() {
+            Some((last, several)) if last == row => *several = true,
+            _ => out.push((*row, false)),
+        }
+    }
+    out
 }
 
 /// The table tag of the record row an entry gives (its `idx_date_wide` copy aside); `None`
@@ -99,38 +115,50 @@ pub(crate) fn everyone_has(c: &Connection, ty: &str, tbl: u8, param: &str) -> Re
     Ok(count(tbl, param)? == Some(resources))
 }
 
-/// The counts as the data gives them: live resources by type, and for each index record
-/// its parameters, each once.
-fn recount(c: &Connection) -> Result<FxHashMap<(String, u8, String), i64>, StoreError> {
-    let mut counts: FxHashMap<(String, u8, String), i64> = FxHashMap::default();
+/// Whether no live resource of `ty` has more than one entry of `param` in table `tbl`.
+pub(crate) fn single_valued(c: &Connection, ty: &str, tbl: u8, param: &str) -> Result<bool, StoreError> {
+    let multi: Option<i64> = c
+        .prepare_cached("SELECT multi FROM idx_presence WHERE type = ?1 AND tbl = ?2 AND param = ?3")?
+        .query_row(params![ty, tbl, param], |r| r.get(0))
+        .optional()?;
+    Ok(multi.unwrap_or(0) == 0)
+}
+
+/// The live resources of `ty`, from the counts.
+pub(crate) fn resources(c: &Connection, ty: &str) -> Result<u64, StoreError> {
+    let n: Option<i64> = c
+        .prepare_cached("SELECT n FROM idx_presence WHERE type = ?1 AND tbl = ?2 AND param = ''")?
+        .query_row(params![ty, RESOURCES], |r| r.get(0))
+        .optional()?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+/// The counts as the data gives them: live resources by type, and the parameters of each
+/// index record.
+fn recount(c: &Connection) -> Result<FxHashMap<Key, (i64, i64)>, StoreError> {
+    let mut counts = Deltas::default();
     let mut stmt = c.prepare("SELECT type, COUNT(*) FROM resource WHERE current = 1 AND deleted = 0 GROUP BY type")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        counts.insert((r.get(0)?, RESOURCES, String::new()), r.get(1)?);
+        counts.resource(&r.get::<_, String>(0)?, r.get(1)?);
     }
     let mut stmt = c.prepare("SELECT r.type, x.entries FROM idx_record x JOIN resource r ON r.seq = x.seq")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let ty: String = r.get(0)?;
         let record = r.get_ref(1)?.as_blob().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut params = crate::sqlite_record::row_params(record)?;
-        params.retain(|(t, _)| *t != table::DATE_WIDE);
-        params.sort_unstable();
-        params.dedup();
-        for (tbl, param) in params {
-            *counts.entry((ty.clone(), tbl, String::from_utf8_lossy(param).into_owned())).or_default() += 1;
-        }
+        counts.record_rows(&ty, &mut crate::sqlite_record::row_params(record)?, 1);
     }
-    Ok(counts)
+    Ok(counts.0)
 }
 
 /// Fills `idx_presence` from the data (a database written before it existed).
 pub(crate) fn count_missing(c: &Connection) -> Result<(), StoreError> {
     let tx = c.unchecked_transaction()?;
     tx.execute("DELETE FROM idx_presence", [])?;
-    for ((ty, tbl, param), n) in recount(&tx)? {
-        tx.prepare_cached("INSERT INTO idx_presence (type, tbl, param, n) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![ty, tbl, param, n])?;
+    for ((ty, tbl, param), (n, multi)) in recount(&tx)? {
+        tx.prepare_cached("INSERT INTO idx_presence (type, tbl, param, n, multi) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![ty, tbl, param, n, multi])?;
     }
     tx.commit()?;
     Ok(())
@@ -140,18 +168,18 @@ pub(crate) fn count_missing(c: &Connection) -> Result<(), StoreError> {
 pub(crate) fn recount_differences(c: &Connection) -> Result<Vec<String>, StoreError> {
     let mut actual = recount(c)?;
     let mut out = Vec::new();
-    let mut stmt = c.prepare("SELECT type, tbl, param, n FROM idx_presence")?;
+    let mut stmt = c.prepare("SELECT type, tbl, param, n, multi FROM idx_presence")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let key: (String, u8, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let kept: i64 = r.get(3)?;
-        let real = actual.remove(&key).unwrap_or(0);
+        let key: Key = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let kept: (i64, i64) = (r.get(3)?, r.get(4)?);
+        let real = actual.remove(&key).unwrap_or_default();
         if kept != real {
-            out.push(format!("idx_presence {}/{}/{}: kept {kept}, counted {real}", key.0, key.1, key.2));
+            out.push(format!("idx_presence {}/{}/{}: kept {kept:?}, counted {real:?}", key.0, key.1, key.2));
         }
     }
-    for ((ty, tbl, param), real) in actual {
-        out.push(format!("idx_presence {ty}/{tbl}/{param}: kept 0, counted {real}"));
+    for ((ty, tbl, param), real) in actual.into_iter().filter(|(_, r)| *r != (0, 0)) {
+        out.push(format!("idx_presence {ty}/{tbl}/{param}: kept none, counted {real:?}"));
     }
     out.sort();
     Ok(out)

@@ -26,8 +26,10 @@
 //! `gt`/`ge`/`ap`/a window holds for values at most a day wide, so the wider ones before it
 //! (`idx_date_wide`, few) are read apart and go first ascending, last descending. Bounds on
 //! `lo` from `le`/`eb`/`ne` are not used (they would need `lo <= hi`, which the data does
-//! not promise). The estimate that chooses this plan leaves out the bounding clauses: the
-//! walk reads only rows that can pass them.
+//! not promise). A quantity walk likewise starts (and stops) at the bounds conditions on
+//! the same quantity set (`value-quantity=gt150&_sort=value-quantity` from 150) while no
+//! resource has two values of it (`idx_presence.multi`). The estimate that chooses this
+//! plan leaves out the bounding clauses: the walk reads only rows that can pass them.
 //!
 //! Index rows exist only for current, live versions, so when every condition is an index
 //! test the walk reads index rows alone, and a group's later keys come from the index
@@ -134,7 +136,8 @@ pub(crate) fn quantity_units(c: &Connection, ty: &str, param: &str) -> Result<Op
 }
 
 /// A walk statement giving (value, `seq`) of quantity parameter `param` in value order
-/// `dir`: one arm per unit code, each read in its primary key's value order, merged by
+/// `dir`, within `range` (inclusive bounds, where given): one arm per unit code, each read
+/// in its primary key's value order, merged by
 /// SQLite (a compound `SELECT` with `ORDER BY`); one statement over the parameter would
 /// sort all its rows before the first. `rest` (with `rest_values`) filters the merged rows,
 /// aliased `d`, after `join`: inside the arms, an arm none of whose rows passes would be
@@ -146,6 +149,7 @@ pub(crate) fn quantity_walk(
     units: &[String],
     ty: &str,
     param: &str,
+    range: (Option<f64>, Option<f64>),
     join: &str,
     rest: &str,
     rest_values: &[V],
@@ -153,11 +157,18 @@ pub(crate) fn quantity_walk(
     tie: Option<&str>,
 ) -> (String, Vec<V>) {
     let mut values = Vec::new();
-    let arms: Vec<&str> = units
+    let bounded = match range {
+        (Some(_), Some(_)) => " AND value >= ? AND value <= ?",
+        (Some(_), None) => " AND value >= ?",
+        (None, Some(_)) => " AND value <= ?",
+        (None, None) => "",
+    };
+    let arms: Vec<String> = units
         .iter()
         .map(|unit| {
             values.extend([V::Text(ty.into()), V::Text(param.into()), V::Text(unit.clone())]);
-            "SELECT value, seq FROM idx_quantity WHERE type = ? AND param = ? AND code = ?"
+            values.extend([range.0, range.1].into_iter().flatten().map(V::Real));
+            format!("SELECT value, seq FROM idx_quantity WHERE type = ? AND param = ? AND code = ?{bounded}")
         })
         .collect();
     values.extend(rest_values.iter().cloned());
@@ -184,6 +195,7 @@ pub(crate) fn sorted_page(
     let Some(col) = sort_column(*kind) else { return Ok(None) };
     let bounds = match kind {
         IndexKind::Date => date_bounds(c, q, ty, param)?,
+        IndexKind::Quantity => quantity_bounds(c, q, ty, param)?,
         _ => Bounds::default(),
     };
     // The walk reads only index rows that can pass the bounding clauses, so only the others
@@ -195,8 +207,14 @@ pub(crate) fn sorted_page(
     }
     let dir = if first.descending { "DESC" } else { "ASC" };
     let table = crate::sqlite_query::table(*kind);
+    // A date's bounding clauses are probed through `idx_date`'s `seq` index as they are; a
+    // quantity's have no such index (and cannot be counted on their own: its key leads with
+    // the unit), so they are tested on each walked row's record rather than collected whole
+    // (every value of the parameter read) before the walk's first row.
+    let (skip, probe): (&[usize], &[usize]) =
+        if *kind == IndexKind::Date { (&bounds.clauses, &[]) } else { (&[], &bounds.clauses) };
     let crate::sqlite_sort_group::WalkFilter { join, filter, values } =
-        walk_filter(c, q, ty, &bounds.clauses, min_matches, filter, values)?;
+        walk_filter(c, q, ty, skip, probe, min_matches, filter, values)?;
     // With later keys a group is ordered by them: the walk need not sort its ties by `seq`
     // (a sort of the whole first group before its first row).
     // With one key, the rows of a code (a normalized string) are walked in the primary
@@ -216,7 +234,8 @@ pub(crate) fn sorted_page(
     if *kind == IndexKind::Quantity {
         let Some(units) = quantity_units(c, ty, param)? else { return Ok(None) };
         let tie = (q.sort.len() == 1).then_some(dir);
-        segments.push(quantity_walk(&units, ty, param, &join, &filter, &values, dir, tie));
+        let range = (bounds.value_from, bounds.value_to);
+        segments.push(quantity_walk(&units, ty, param, range, &join, &filter, &values, dir, tie));
     } else {
         let mut range = String::new();
         let mut main = vec![V::Text(ty.clone()), V::Text(param.clone())];
@@ -292,7 +311,7 @@ fn resource_order_page(
         crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
         return Ok(None);
     }
-    let f = walk_filter(c, q, ty, &[], min_matches, filter, values)?;
+    let f = walk_filter(c, q, ty, &[], &[], min_matches, filter, values)?;
     let first = &q.sort[0];
     let Some(rows) = crate::sqlite_sort_group::key_rows(first, ty) else { return Ok(None) };
     let dir = if first.descending { "DESC" } else { "ASC" };
@@ -324,18 +343,24 @@ fn resource_order_page(
 /// The join and filter of a walk's rows (aliased `d`): on the index rows alone when every
 /// condition is an index test (index rows exist only for current, live versions, so the
 /// walk need not read the resource row of each), else on the joined resource `r`; common
-/// conditions (`common_conditions`, leaving out the clauses `skip`) probed on each row.
-/// `filter` and `values` are the query's own, built without probes.
+/// conditions (`common_conditions`, leaving out the clauses `skip`) and the clauses `probe`
+/// probed on each row. `filter` and `values` are the query's own, built without probes.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn walk_filter(
     c: &Connection,
     q: &SearchQuery,
     ty: &str,
     skip: &[usize],
+    probe: &[usize],
     min_matches: i64,
     filter: &str,
     values: &[V],
 ) -> Result<crate::sqlite_sort_group::WalkFilter, StoreError> {
-    let probed = common_conditions(c, q, ty, skip, min_matches.saturating_mul(PROBE_FROM_WALK_MIN))?;
+    let not_counted: Vec<usize> = skip.iter().chain(probe).copied().collect();
+    let mut probed = common_conditions(c, q, ty, &not_counted, min_matches.saturating_mul(PROBE_FROM_WALK_MIN))?;
+    probed.extend(
+        probe.iter().flat_map(|i| q.clauses[*i].any.iter()).filter(|cond| crate::sqlite_query::probe_decides(cond)),
+    );
     if !probed.is_empty() {
         let n = probed.len();
         crate::trace::plan(|| format!("{n} common condition(s) tested on each walked row's index record"));
@@ -429,7 +454,7 @@ fn every_match_has_value(q: &SearchQuery, param: &str, kind: IndexKind) -> bool 
     })
 }
 
-/// Where in `idx_date` a walk of a date parameter's values may start and stop.
+/// Where a walk of a date parameter's values (in `idx_date`) or of a quantity's may start and stop.
 #[derive(Default, Debug)]
 pub(crate) struct Bounds {
     /// Every match has its values at `lo >= from`, except (with `wide_before`) values wider
@@ -438,6 +463,9 @@ pub(crate) struct Bounds {
     pub(crate) wide_before: bool,
     /// Every match has its values at `lo < below`.
     pub(crate) below: Option<i64>,
+    /// A quantity: every match has its value at least `value_from`, at most `value_to`.
+    pub(crate) value_from: Option<f64>,
+    pub(crate) value_to: Option<f64>,
     /// The clauses that set them.
     clauses: Vec<usize>,
 }
@@ -487,6 +515,43 @@ fn date_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Result
     Ok(b)
 }
 
+/// The bounds the quantity conditions on `param` set on the value of every match (inclusive
+/// ones: the conditions still filter the walk), when no resource has more than one entry of
+/// it (`sqlite_presence`): a condition holds for *some* value of a resource, which bounds
+/// its sort value only when that is its one value. `value-quantity=gt150&_sort=value-quantity`
+/// then starts its walk at 150 instead of reading every smaller value first.
+fn quantity_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Result<Bounds, StoreError> {
+    let mut b = Bounds::default();
+    for (i, clause) in q.clauses.iter().enumerate() {
+        let [Condition::Index { param: p, test: Test::Quantity { op, value, lo, hi, .. }, negate: false }] =
+            clause.any.as_slice()
+        else {
+            continue;
+        };
+        let (from, to) = match op {
+            _ if p != param => continue,
+            RangeOp::Eq | RangeOp::Ap => (Some(*lo), Some(*hi)),
+            RangeOp::Gt | RangeOp::Sa | RangeOp::Ge => (Some(*value), None),
+            RangeOp::Lt | RangeOp::Eb | RangeOp::Le => (None, Some(*value)),
+            RangeOp::Ne => continue,
+        };
+        b.clauses.push(i);
+        if let Some(from) = from {
+            b.value_from = Some(b.value_from.map_or(from, |f: f64| f.max(from)));
+        }
+        if let Some(to) = to {
+            b.value_to = Some(b.value_to.map_or(to, |t: f64| t.min(to)));
+        }
+    }
+    if b.clauses.is_empty()
+        || !crate::sqlite_presence::single_valued(c, ty, crate::sqlite_record::table::QUANTITY, param)?
+    {
+        return Ok(Bounds::default());
+    }
+    crate::trace::plan(|| format!("quantity walk bounded to {:?}..={:?}", b.value_from, b.value_to));
+    Ok(b)
+}
+
 /// The bounds one condition sets on the value (`lo`, `hi`) that satisfies it, from the SQL
 /// it becomes (`sqlite_query::range_sql` and the `DateWindow` probe). Only bounds that hold
 /// for every satisfying value, whatever its width or even with `hi < lo`, except that a
@@ -516,5 +581,5 @@ pub(crate) fn condition_bounds(cond: &Condition, param: &str) -> Option<Bounds> 
         Condition::DateWindow { param: p, lo, hi } if p == param => (Some(lo.saturating_sub(DAY)), true, Some(*hi)),
         _ => return None,
     };
-    Some(Bounds { from, wide_before, below, clauses: Vec::new() })
+    Some(Bounds { from, wide_before, below, ..Bounds::default() })
 }

@@ -200,7 +200,17 @@ impl Page {
             SortParam::Index { param, kind: IndexKind::Quantity } => {
                 let Some(units) = crate::sqlite_sort::quantity_units(c, ty, param)? else { return Ok(None) };
                 let tie = last.then_some(tie);
-                crate::sqlite_sort::quantity_walk(&units, ty, param, &f.join, &rest, &rest_values, dir, tie)
+                crate::sqlite_sort::quantity_walk(
+                    &units,
+                    ty,
+                    param,
+                    (None, None),
+                    &f.join,
+                    &rest,
+                    &rest_values,
+                    dir,
+                    tie,
+                )
             }
             _ => {
                 let order = if last { format!("d.{col} {dir}, d.seq {tie}") } else { format!("d.{col} {dir}") };

@@ -320,6 +320,80 @@ fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
     assert!(walked_first_key >= 8, "quantity walks taken: {walked_first_key}");
 }
 
+/// A walk sorted by a quantity starts at the bound a condition on the same quantity sets
+/// (`value-quantity=gt50&_sort=value-quantity`) while no resource has two values of it, and
+/// gives the general plan's pages for every prefix, in both directions, with a unit in the
+/// condition, with a window of two conditions and with a later key; once one resource has
+/// two values (one outside the bound: its sort value) the bound is not used.
+#[test]
+fn quantity_walks_start_at_a_bound_on_the_same_quantity() {
+    use tsunagu_store::{IndexKind, IndexValue, RangeOp, SortKey, SortParam, Test};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let quantity = |unit: &str, value: f64| {
+        suite::entry(
+            "value-quantity",
+            IndexValue::Quantity { system: Some("http://unitsofmeasure.org".into()), code: Some(unit.into()), value },
+        )
+    };
+    for i in 0..1200_i64 {
+        let mut entries = vec![suite::token("status", "", if i % 5 == 0 { "amended" } else { "final" }, None)];
+        if i % 11 != 0 {
+            entries.push(quantity(["mg", "g", "cm"][(i % 3) as usize], ((i * 37) % 400) as f64 / 4.0));
+        }
+        suite::put(&store, "Observation", &format!("o{i}"), 1, &entries);
+    }
+    let test = |op, value: f64, unit: Option<&str>| Test::Quantity {
+        op,
+        value,
+        lo: value - 0.5,
+        hi: value + 0.5,
+        system: None,
+        code: unit.map(String::from),
+    };
+    let cond = |t: Test| vec![suite::index("value-quantity", t)];
+    let filters: Vec<Vec<Vec<tsunagu_store::Condition>>> = vec![
+        vec![cond(test(RangeOp::Gt, 50.0, None))],
+        vec![cond(test(RangeOp::Ge, 50.0, Some("mg")))],
+        vec![cond(test(RangeOp::Lt, 20.0, None))],
+        vec![cond(test(RangeOp::Le, 20.25, None))],
+        vec![cond(test(RangeOp::Eq, 30.0, None))],
+        vec![cond(test(RangeOp::Ap, 30.0, Some("g")))],
+        vec![cond(test(RangeOp::Sa, 10.0, None)), cond(test(RangeOp::Eb, 60.0, None))],
+        vec![cond(test(RangeOp::Ne, 30.0, None))],
+    ];
+    let key =
+        |param: &str, kind, descending| SortKey { param: SortParam::Index { param: param.into(), kind }, descending };
+    let sorts = [
+        vec![key("value-quantity", IndexKind::Quantity, false)],
+        vec![key("value-quantity", IndexKind::Quantity, true)],
+        vec![key("value-quantity", IndexKind::Quantity, false), key("status", IndexKind::Token, true)],
+    ];
+    let run = |expect_bounded: bool| {
+        let mut bounded = 0;
+        for filter in &filters {
+            for sort in &sorts {
+                for (offset, count) in [(0, 10), (7, 30), (900, 40)] {
+                    let mut q = suite::q(Some("Observation"), filter.clone());
+                    (q.sort, q.offset, q.count) = (sort.clone(), offset, count);
+                    let (general, walked, plans) = general_and_walked(&store, &q);
+                    assert_eq!(walked, general, "{filter:?} {sort:?} offset {offset}: {plans:?}");
+                    bounded += plans.iter().any(|p| p.contains("quantity walk bounded")) as usize;
+                }
+            }
+        }
+        assert_eq!(bounded > 0, expect_bounded, "bounded walks: {bounded}");
+        // Every filter but `ne` bounds the walk, in every sort and page.
+        if expect_bounded {
+            assert_eq!(bounded, (filters.len() - 1) * sorts.len() * 3);
+        }
+    };
+    run(true);
+    // o1 gets a second value below every bound: its ascending sort value.
+    suite::put(&store, "Observation", "o1", 2, &[quantity("mg", 55.0), quantity("mg", 1.0)]);
+    run(false);
+}
+
 /// A sort walk whose rows almost never pass the filter (`status:not=final` where every
 /// resource is final, and also registered so that the other values are many, newest
 /// first) gives up after its share of the ceiling and the general plan answers: an empty
@@ -414,9 +488,10 @@ fn put_status(store: &tsunagu_store::SqliteStore, id: &str, version: u64, index:
 /// The kept counts of live resources and of the parameters they have stay equal to a
 /// recount through creates, updates that drop or add a parameter, deletes, re-creates and
 /// reindexing; while every resource has `status`, `status:missing=true` is answered as
-/// empty and `status:not=` through the other values' rows, and each answer equals the
-/// general plan's (which reads neither), for a code alone, with a system and with none;
-/// once one resource lacks `status` neither is used and that resource matches.
+/// empty, `:missing=false` as every resource and `status:not=` through the other values'
+/// rows, and each answer and total (and the type's `_summary=count`) equals the general
+/// plan's (which reads none of them), for a code alone, with a system and with none; once
+/// one resource lacks `status` they are not used and that resource matches.
 #[test]
 fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
     use tsunagu_store::{Condition, IndexKind, Method, NewVersion, Store, SystemMatch, Test};
@@ -503,7 +578,25 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
             vec![suite::not("status", token(SystemMatch::Absent))],
             vec![suite::not("category", Test::Token { system: SystemMatch::Any, code: Some("laboratory".into()) })],
             vec![Condition::Missing { param: "status".into(), kind: IndexKind::Token, missing: true }],
+            vec![Condition::Missing { param: "status".into(), kind: IndexKind::Token, missing: false }],
         ]
+    };
+    // Totals by the general plan and by the chosen one, for the queries and for the type
+    // alone (`_summary=count`).
+    let totals = || -> Vec<(Option<u64>, Option<u64>)> {
+        let mut all: Vec<Vec<Vec<Condition>>> = queries().into_iter().map(|c| vec![c]).collect();
+        all.push(Vec::new());
+        all.into_iter()
+            .map(|clauses| {
+                let mut q = suite::q(Some("Observation"), clauses);
+                q.total = true;
+                q.count = 0;
+                store.set_sort_walk(None);
+                let general = store.search(&q).unwrap().total;
+                store.set_sort_walk(Some(2000));
+                (general, store.search(&q).unwrap().total)
+            })
+            .collect()
     };
     let answers = |expect_counts_used: bool| -> Vec<Vec<String>> {
         let mut out = Vec::new();
@@ -520,6 +613,11 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
         out
     };
     let before = answers(true);
+    let t = totals();
+    assert!(t.iter().all(|(general, chosen)| general == chosen), "{t:?}");
+    assert_eq!(t[4].1, Some(0));
+    assert_eq!(t[5].1, Some(399));
+    assert_eq!(t[6].1, Some(399));
     // o4 corrected, o8 preliminary, o0/o40/… amended, o2/o42/… final and amended: not final.
     assert!(before[0].contains(&"o4".to_string()) && before[0].contains(&"o8".to_string()));
     assert!(!before[0].contains(&"o2".to_string()) && !before[0].contains(&"o1".to_string()));
@@ -531,7 +629,11 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
     put_status(&store, "o9", 2, &[suite::token("category", "", "laboratory", None)]);
     recount();
     let after = answers(false);
+    let t = totals();
+    assert!(t.iter().all(|(general, chosen)| general == chosen), "{t:?}");
+    assert_eq!((t[4].1, t[5].1, t[6].1), (Some(1), Some(398), Some(399)));
     for (n, ids) in after.iter().enumerate().filter(|(n, _)| *n != 3) {
-        assert!(ids.contains(&"o9".to_string()), "query {n}: {ids:?}");
+        // `:missing=false` is the one that leaves it out.
+        assert_eq!(ids.contains(&"o9".to_string()), n != 5, "query {n}: {ids:?}");
     }
 }
