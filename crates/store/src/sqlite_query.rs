@@ -248,10 +248,11 @@ fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<Strin
 }
 
 fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
-    if let Some(sql) = crate::sqlite_negation::condition_sql(c, ty, alias, values) {
+    // A probe of each walked row's record first: a walk must not collect the other values.
+    if let Some(sql) = record_probe(c, alias, values) {
         return sql;
     }
-    if let Some(sql) = record_probe(c, alias, values) {
+    if let Some(sql) = crate::sqlite_negation::condition_sql(c, ty, alias, values) {
         return sql;
     }
     if let Some(sql) = collected_date(c, ty, alias, values) {
