@@ -46,6 +46,9 @@ const SHAPES: &[(Call, &str)] = &[
     (Call::Search("Observation"), "category=laboratory&_sort=value-quantity&_count=10"),
     (Call::Search("Observation"), "code=http://loinc.org|2339-0&_sort=value-quantity&_count=10"),
     (Call::Search("Observation"), "status:not=final&_sort=-date&_count=10"),
+    (Call::Search("Observation"), "category:not=laboratory&_count=10"),
+    (Call::Search("Observation"), "value-quantity=gt150&_sort=value-quantity&_count=10"),
+    (Call::Search("Observation"), "value-quantity=ge100&value-quantity=le120&_sort=-value-quantity&_count=10"),
     (Call::Search("Observation"), "status=amended,corrected,preliminary&_count=10"),
     (Call::Search("Observation"), "status=final,amended&_count=10"),
     (Call::Search("Observation"), "status=final,amended&_sort=-date&_count=10"),
@@ -57,6 +60,7 @@ const SHAPES: &[(Call, &str)] = &[
     (Call::Search("Observation"), "code=http://loinc.org|8302-2&value-quantity=gt180&_total=accurate"),
     (Call::Search("Patient"), "birthdate=lt1950-01-01&gender=female&_total=accurate&_count=1"),
     (Call::Search("Observation"), "code:missing=true&_total=accurate"),
+    (Call::Search("Observation"), "code:missing=false&_total=accurate&_count=1"),
 ];
 
 fn answer(

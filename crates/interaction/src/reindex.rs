@@ -59,8 +59,10 @@ impl Interactions {
             None => 0,
         };
         if remaining == 0 && last.is_some() {
-            // Finished: the next reindex starts from the beginning again.
+            // Finished: the next reindex starts from the beginning again, and the store's
+            // kept statistics are counted again with the indexes.
             in_txn(self, |txn| Ok(txn.set_setting(CURSOR, None)?))?;
+            self.store.recount_statistics()?;
         }
         Ok(ReindexStep { done: versions.len(), remaining })
     }

@@ -213,6 +213,11 @@ pub trait Store: Send + Sync + 'static {
     fn current_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError>;
     /// How many current, live versions there are after `after_seq`.
     fn count_current_after(&self, after_seq: i64) -> Result<u64, StoreError>;
+    /// Counts again, from the data, the statistics the store keeps beside its indexes (a
+    /// reindex ends with it, so that it repairs them too). None by default.
+    fn recount_statistics(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Audit records in chain order after record `after_n`, at most `limit`.
     fn audit_chain(&self, after_n: i64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
     /// Audit records matching a query, newest first (one more than `q.count` when more follow).

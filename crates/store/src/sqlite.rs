@@ -806,6 +806,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn recount_statistics(&self) -> Result<(), StoreError> {
+        crate::sqlite_presence::count_missing(&self.writer.lock())
+    }
+
     fn count_current_after(&self, after_seq: i64) -> Result<u64, StoreError> {
         self.with_reader(|c| {
             let n: i64 = c.query_row(

@@ -152,7 +152,8 @@ fn recount(c: &Connection) -> Result<FxHashMap<Key, (i64, i64)>, StoreError> {
     Ok(counts.0)
 }
 
-/// Fills `idx_presence` from the data (a database written before it existed).
+/// Fills `idx_presence` from the data: a database written before it existed, and the end
+/// of a reindex (`Store::recount_statistics`).
 pub(crate) fn count_missing(c: &Connection) -> Result<(), StoreError> {
     let tx = c.unchecked_transaction()?;
     tx.execute("DELETE FROM idx_presence", [])?;
