@@ -48,7 +48,7 @@ pub(crate) fn with_plans<T>(
     let mut all_have = Vec::new();
     let mut counted = Vec::new();
     let mut by_others = Vec::new();
-    if let Some(ty) = q.resource_type.as_deref().filter(|_| walk.min_matches() != i64::MAX) {
+    if let Some(ty) = walk.planned_type(q) {
         for clause in &q.clauses {
             match clause.any.as_slice() {
                 [cond @ Condition::Missing { param, kind, missing }] => {
@@ -98,7 +98,7 @@ pub(crate) fn kept_total(
     q: &SearchQuery,
     walk: &crate::sqlite_sort::SortWalk,
 ) -> Result<Option<u64>, StoreError> {
-    let Some(ty) = q.resource_type.as_deref().filter(|_| walk.min_matches() != i64::MAX) else { return Ok(None) };
+    let Some(ty) = walk.planned_type(q) else { return Ok(None) };
     let mut none = false;
     for clause in &q.clauses {
         match clause.any.as_slice() {

@@ -35,7 +35,7 @@ pub(crate) fn with_plans<T>(
     build: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut chosen = Vec::new();
-    let ty = q.resource_type.as_deref().filter(|_| walk.min_matches() != i64::MAX);
+    let ty = walk.planned_type(q);
     if let Some(ty) = ty {
         for clause in &q.clauses {
             let [cond @ Condition::Index { test: Test::Date { .. }, negate: false, .. }] = clause.any.as_slice() else {

@@ -79,6 +79,13 @@ impl SortWalk {
         self.min_matches.load(Ordering::Relaxed)
     }
 
+    /// The type of `q` when plans other than the general one may be chosen for it: a
+    /// type-level search, with walks not switched off (the choices of `sqlite_rare_dates`
+    /// and `sqlite_negation` go with them, so tests compare them with the general plan).
+    pub(crate) fn planned_type<'q>(&self, q: &'q SearchQuery) -> Option<&'q str> {
+        q.resource_type.as_deref().filter(|_| self.min_matches() != i64::MAX)
+    }
+
     pub(crate) fn pages(&self) -> u64 {
         self.pages.load(Ordering::Relaxed)
     }

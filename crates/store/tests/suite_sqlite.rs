@@ -276,15 +276,9 @@ fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
 /// units or none: every page is the general plan's.
 #[test]
 fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
-    use tsunagu_store::{IndexKind, IndexValue, SortKey, SortParam, SystemMatch, Test};
+    use tsunagu_store::{IndexKind, SortKey, SortParam, SystemMatch, Test};
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let quantity = |unit: &str, value: f64| {
-        suite::entry(
-            "value-quantity",
-            IndexValue::Quantity { system: Some("http://unitsofmeasure.org".into()), code: Some(unit.into()), value },
-        )
-    };
     for i in 0..1500_i64 {
         let mut entries = vec![
             suite::token("status", "", if i % 5 == 0 { "amended" } else { "final" }, None),
@@ -327,15 +321,9 @@ fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
 /// two values (one outside the bound: its sort value) the bound is not used.
 #[test]
 fn quantity_walks_start_at_a_bound_on_the_same_quantity() {
-    use tsunagu_store::{IndexKind, IndexValue, RangeOp, SortKey, SortParam, Test};
+    use tsunagu_store::{IndexKind, RangeOp, SortKey, SortParam, Test};
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let quantity = |unit: &str, value: f64| {
-        suite::entry(
-            "value-quantity",
-            IndexValue::Quantity { system: Some("http://unitsofmeasure.org".into()), code: Some(unit.into()), value },
-        )
-    };
     for i in 0..1200_i64 {
         let mut entries = vec![suite::token("status", "", if i % 5 == 0 { "amended" } else { "final" }, None)];
         if i % 11 != 0 {
@@ -392,6 +380,18 @@ fn quantity_walks_start_at_a_bound_on_the_same_quantity() {
     // o1 gets a second value below every bound: its ascending sort value.
     suite::put(&store, "Observation", "o1", 2, &[quantity("mg", 55.0), quantity("mg", 1.0)]);
     run(false);
+}
+
+/// A `value-quantity` entry in UCUM unit `unit`, for the quantity tests.
+fn quantity(unit: &str, value: f64) -> tsunagu_store::IndexEntry {
+    suite::entry(
+        "value-quantity",
+        tsunagu_store::IndexValue::Quantity {
+            system: Some("http://unitsofmeasure.org".into()),
+            code: Some(unit.into()),
+            value,
+        },
+    )
 }
 
 /// A sort walk whose rows almost never pass the filter (`status:not=final` where every
@@ -466,25 +466,6 @@ fn general_and_walked(
     (general, walked, x.plans)
 }
 
-/// Written with each version of a resource, for the test below.
-fn put_status(store: &tsunagu_store::SqliteStore, id: &str, version: u64, index: &[tsunagu_store::IndexEntry]) {
-    use tsunagu_store::{Method, NewVersion, Store};
-    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
-    store
-        .write(&mut |txn| {
-            txn.put(&NewVersion {
-                resource_type: "Observation",
-                id,
-                version,
-                last_updated_ms: 1000,
-                method: Method::Put,
-                body: Some(body.as_bytes()),
-                index,
-            })
-        })
-        .unwrap();
-}
-
 /// The kept counts of live resources and of the parameters they have stay equal to a
 /// recount through creates, updates that drop or add a parameter, deletes, re-creates and
 /// reindexing; while every resource has `status`, `status:missing=true` is answered as
@@ -534,36 +515,12 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
     recount();
     // An update that changes the value, one that drops `category`, a delete, a re-create,
     // and a reindex of one resource.
-    put_status(&store, "o4", 2, &[suite::token("status", S, "corrected", None)]);
-    put_status(&store, "o5", 2, &[suite::token("status", S, "final", None)]);
-    store
-        .write(&mut |txn| {
-            txn.put(&NewVersion {
-                resource_type: "Observation",
-                id: "o6",
-                version: 2,
-                last_updated_ms: 1000,
-                method: Method::Delete,
-                body: None,
-                index: &[],
-            })
-        })
-        .unwrap();
-    put_status(&store, "o7", 2, &[]);
-    store
-        .write(&mut |txn| {
-            txn.put(&NewVersion {
-                resource_type: "Observation",
-                id: "o7",
-                version: 3,
-                last_updated_ms: 1000,
-                method: Method::Delete,
-                body: None,
-                index: &[],
-            })
-        })
-        .unwrap();
-    put_status(&store, "o7", 4, &[suite::token("status", S, "amended", None)]);
+    suite::put(&store, "Observation", "o4", 2, &[suite::token("status", S, "corrected", None)]);
+    suite::put(&store, "Observation", "o5", 2, &[suite::token("status", S, "final", None)]);
+    suite::delete(&store, "Observation", "o6", 2);
+    suite::put(&store, "Observation", "o7", 2, &[]);
+    suite::delete(&store, "Observation", "o7", 3);
+    suite::put(&store, "Observation", "o7", 4, &[suite::token("status", S, "amended", None)]);
     let seq = store.read("Observation", "o8").unwrap().unwrap().seq;
     store
         .write(&mut |txn| txn.replace_index(seq, "Observation", &[suite::token("status", S, "preliminary", None)]))
@@ -626,7 +583,7 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
     assert!(!before[2].contains(&"o1".to_string()) && before[2].contains(&"o3".to_string()));
     assert!(before[4].is_empty());
     // One resource without `status`: it matches every negation and `:missing=true`.
-    put_status(&store, "o9", 2, &[suite::token("category", "", "laboratory", None)]);
+    suite::put(&store, "Observation", "o9", 2, &[suite::token("category", "", "laboratory", None)]);
     recount();
     // Counts put wrong behind the store's back are found by the check and repaired by a
     // recount (what a reindex ends with).
