@@ -56,10 +56,10 @@ struct Entry {
     if_match: Option<u64>,
     /// The id a plain POST gets, chosen before the write transaction.
     new_id: Option<String>,
-    /// The resource as rewritten before the transaction (references to entries whose id
-    /// was already known) and its index entries, extracted outside the write lock; used
-    /// when the rewriting inside the transaction ends with the same resource.
-    early: Option<(Value, Vec<tsunagu_store::IndexEntry>)>,
+    /// The index entries of the resource as rewritten before the transaction (references
+    /// to entries whose id was already known), extracted outside the write lock; dropped
+    /// when the rewriting inside the transaction replaces a reference those did not know.
+    early: Option<Vec<tsunagu_store::IndexEntry>>,
 }
 
 /// What the identity pass decided for an entry.
@@ -149,15 +149,14 @@ impl Interactions {
     /// entry they change is extracted there instead.
     fn extract_early(&self, entries: &mut [Entry]) {
         let mut ids: HashMap<String, String> = HashMap::new();
-        for e in entries.iter_mut() {
+        for e in entries.iter_mut().filter(|e| e.id_known_early()) {
             let known = match e.verb {
-                Verb::Post if e.if_none_exist.is_none() => {
+                Verb::Post => {
                     let id = crate::resource::new_id();
                     e.new_id = Some(id.clone());
                     Some(id)
                 }
-                Verb::Put if e.criteria.is_none() => e.rest.first().cloned(),
-                _ => None,
+                _ => e.rest.first().cloned(),
             };
             // As `process` does: in a batch too, where it only matters for self-references.
             if let (Some(id), Some(f)) = (known, &e.full_url) {
@@ -171,7 +170,7 @@ impl Interactions {
                 let Some(mut resource) = e.resource.clone() else { continue };
                 rewrite_references(&mut resource, &mut |r| ids.get(r).cloned());
                 let index = self.search.index_entries(&e.ty, &resource);
-                e.early = Some((resource, index));
+                e.early = Some(index);
             }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -201,6 +200,9 @@ impl Interactions {
     ) -> Result<Vec<Value>, InteractionError> {
         // 1. Identities.
         let mut ids: HashMap<String, String> = HashMap::new();
+        // Full URLs whose id only the transaction could decide: the early extraction did
+        // not see references to them rewritten.
+        let mut late: HashSet<String> = HashSet::new();
         let mut plans = Vec::with_capacity(entries.len());
         let mut written: HashSet<(String, String)> = HashSet::new();
         for e in &entries {
@@ -210,6 +212,7 @@ impl Interactions {
                 Plan::Exists(v) => {
                     if let Some(f) = &e.full_url {
                         ids.insert(f.clone(), format!("{}/{}", e.ty, v.id));
+                        late.insert(f.clone());
                     }
                     None
                 }
@@ -225,6 +228,9 @@ impl Interactions {
                 }
                 if let (Some(f), Verb::Post | Verb::Put) = (&e.full_url, e.verb) {
                     ids.insert(f.clone(), format!("{}/{id}", e.ty));
+                    if !e.id_known_early() {
+                        late.insert(f.clone());
+                    }
                 }
             }
             plans.push(plan);
@@ -233,8 +239,10 @@ impl Interactions {
         for e in entries.iter_mut() {
             if let Some(resource) = e.resource.as_mut() {
                 let mut failure = None;
+                let mut unknown_early = false;
                 rewrite_references(resource, &mut |reference| {
                     if let Some(to) = ids.get(reference) {
+                        unknown_early |= late.contains(reference);
                         return Some(to.clone());
                     }
                     if !transaction {
@@ -248,7 +256,10 @@ impl Interactions {
                         return None;
                     }
                     match self.conditional_matches(txn, ty, query) {
-                        Ok(m) if m.len() == 1 => Some(format!("{ty}/{}", m[0].1)),
+                        Ok(m) if m.len() == 1 => {
+                            unknown_early = true;
+                            Some(format!("{ty}/{}", m[0].1))
+                        }
                         Ok(m) => {
                             failure.get_or_insert_with(|| {
                                 if m.is_empty() {
@@ -270,6 +281,9 @@ impl Interactions {
                 });
                 if let Some(err) = failure {
                     return Err(entry_error(e.index, err));
+                }
+                if unknown_early {
+                    e.early = None;
                 }
             }
         }
@@ -478,11 +492,20 @@ impl Interactions {
 }
 
 impl Entry {
+    /// Whether the entry's id is known before the transaction (a plain POST gets a new
+    /// one; a PUT names it), so references to it can be rewritten early.
+    fn id_known_early(&self) -> bool {
+        match self.verb {
+            Verb::Post => self.if_none_exist.is_none(),
+            Verb::Put => self.criteria.is_none(),
+            _ => false,
+        }
+    }
+
     /// The index entries extracted before the transaction, when the resource is still
     /// what they were extracted from (extraction ignores `id`, which an update sets).
     fn early_index(&mut self) -> Option<Vec<tsunagu_store::IndexEntry>> {
-        let (resource, index) = self.early.take()?;
-        (self.resource.as_ref() == Some(&resource)).then_some(index)
+        self.early.take()
     }
 }
 

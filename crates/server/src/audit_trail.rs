@@ -23,7 +23,7 @@ pub(crate) fn record(state: &AppState, c: &Call, status: u16) {
         query = [query.as_str(), form.as_ref()].iter().filter(|q| !q.is_empty()).copied().collect::<Vec<_>>().join("&");
     }
     if bundle {
-        entities = bundle_requests(&c.body);
+        entities = c.bundle_requests.get().cloned().unwrap_or_default();
     }
     let request = format!("{} /{}{}{}", c.method, c.segments.join("/"), if query.is_empty() { "" } else { "?" }, query);
     let event = AuditEvent { caller: &c.ctx.caller, subtype, action, status, entities, request: Some(request) };
@@ -46,9 +46,8 @@ pub(crate) fn record_unauthenticated(state: &AppState, parts: &http::request::Pa
 
 /// `METHOD url` of each entry of a batch or transaction (the first 1,000), so a batch's
 /// reads are named in the trail too (spaces become `_`: entities are space-separated).
-fn bundle_requests(body: &[u8]) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
-    v["entry"]
+pub(crate) fn bundle_requests(bundle: &serde_json::Value) -> Vec<String> {
+    bundle["entry"]
         .as_array()
         .into_iter()
         .flatten()

@@ -31,6 +31,9 @@ pub(crate) struct Call {
     pub html: Option<crate::document_page::HtmlAsk>,
     /// `max_json_depth` and `max_body_values`, for reading bodies.
     pub body_limits: crate::negotiate::BodyLimits,
+    /// A batch or transaction's entry requests, noted when its body is parsed (JSON or
+    /// XML) for the audit trail, which would otherwise parse the body a second time.
+    pub bundle_requests: std::sync::OnceLock<Vec<String>>,
 }
 
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -130,6 +133,7 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         render,
         html,
         body_limits,
+        bundle_requests: Default::default(),
     };
     let state = state.clone();
     // The slot goes with the work: a client that hangs up does not free it while its
@@ -278,6 +282,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::POST, ["_search"]) => bundle_reply(c, fhir.search(None, &form_params(c)?, &c.ctx)?),
         (&Method::POST, []) => {
             let body = resource_body(c)?;
+            let _ = c.bundle_requests.set(crate::audit_trail::bundle_requests(&body));
             let out = fhir.bundle(body, &c.ctx)?;
             ok_resource(c, 200, &out)
         }

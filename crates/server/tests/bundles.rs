@@ -48,6 +48,57 @@ async fn transaction_rewrites_references_and_orders_entries() {
     assert_eq!(obs["performer"][0]["reference"], format!("Patient/{known_id}"));
 }
 
+/// Index entries are extracted before the transaction from references already known
+/// there; a reference only the transaction resolves (a conditional create that found a
+/// match, a conditional reference) must leave the entry searchable by what it now names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_resolved_inside_the_transaction_are_searchable() {
+    let s = start().await;
+    let org = json!({"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": "1"}]});
+    let org_id = json(s.post_json("Organization", &org).await).await["id"].as_str().unwrap().to_string();
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "fullUrl": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000a", "resource": org,
+              "request": { "method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:org|1" } },
+            { "resource": { "resourceType": "Patient", "name": [{ "family": "条件" }],
+                            "managingOrganization": { "reference": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000a" },
+                            "generalPractitioner": [{ "reference": "Organization?identifier=urn:org|1" }] },
+              "request": { "method": "POST", "url": "Patient" } },
+            { "resource": { "resourceType": "Patient", "name": [{ "family": "新規" }],
+                            "managingOrganization": { "reference": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000d" } },
+              "request": { "method": "POST", "url": "Patient" } },
+            { "fullUrl": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000d",
+              "resource": { "resourceType": "Organization", "name": "new" },
+              "request": { "method": "POST", "url": "Organization" } }
+        ]
+    });
+    let r = s.post_json("", &bundle).await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    assert_eq!(b["entry"][0]["response"]["status"], "200 OK", "the conditional create found the match");
+    let new_org =
+        b["entry"][3]["response"]["location"].as_str().unwrap().split("/_history").next().unwrap().to_string();
+    let families = |q: String| {
+        let s = &s;
+        async move {
+            let page = json(s.get(&q).await).await;
+            let mut f: Vec<String> = page["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["resource"]["name"][0]["family"].as_str().unwrap().to_string())
+                .collect();
+            f.sort();
+            f
+        }
+    };
+    assert_eq!(families(format!("Patient?organization=Organization/{org_id}")).await, ["条件"]);
+    assert_eq!(families(format!("Patient?general-practitioner=Organization/{org_id}")).await, ["条件"]);
+    assert_eq!(families(format!("Patient?organization={new_org}")).await, ["新規"]);
+    assert!(families("Patient?organization:missing=true".into()).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_transaction_leaves_nothing_behind() {
     let s = start().await;
