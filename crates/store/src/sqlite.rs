@@ -356,6 +356,23 @@ struct SqliteTxn<'c> {
     conn: &'c Connection,
     /// Changes to the kept counts, written just before the commit.
     presence: crate::sqlite_presence::Deltas,
+    /// Index entries of versions `put` wrote (seq, type, entries), not yet in the index
+    /// tables: inserted together in key order (`sqlite_index::insert_sorted`), as a bulk
+    /// load does, before anything reads the index tables and before the commit.
+    pending: Vec<(i64, String, Vec<IndexEntry>)>,
+}
+
+impl SqliteTxn<'_> {
+    /// Writes the pending index rows.
+    fn flush_index(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let versions: Vec<(i64, &str, &[IndexEntry])> =
+            pending.iter().map(|(seq, ty, entries)| (*seq, ty.as_str(), entries.as_slice())).collect();
+        crate::sqlite_index::insert_sorted(self.conn, &versions, &mut self.presence)
+    }
 }
 
 impl WriteTxn for SqliteTxn<'_> {
@@ -365,6 +382,9 @@ impl WriteTxn for SqliteTxn<'_> {
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
         if v.version > 1 {
+            // The current version's index rows are removed through its record: it may be
+            // one this transaction wrote.
+            self.flush_index()?;
             let old: Option<(i64, bool)> = self
                 .conn
                 .prepare_cached("SELECT seq, deleted FROM resource WHERE type = ?1 AND id = ?2 AND current = 1")?
@@ -399,7 +419,7 @@ impl WriteTxn for SqliteTxn<'_> {
             Ok(_) => {
                 if v.body.is_some() {
                     let seq = self.conn.last_insert_rowid();
-                    crate::sqlite_index::insert(self.conn, seq, v.resource_type, v.index, &mut self.presence)?;
+                    self.pending.push((seq, v.resource_type.to_string(), v.index.to_vec()));
                     self.presence.resource(v.resource_type, 1);
                 }
                 Ok(())
@@ -408,6 +428,7 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn put_new(&mut self, versions: &[NewVersion<'_>]) -> Result<(), StoreError> {
+        self.flush_index()?;
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO resource (type, id, version, last_updated, deleted, current, method, body)
              VALUES (?1, ?2, 1, ?3, 0, 1, ?4, ?5)",
@@ -430,6 +451,7 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
+        self.flush_index()?;
         crate::sqlite_record::delete(self.conn, seq, resource_type, &mut self.presence)?;
         crate::sqlite_index::insert(self.conn, seq, resource_type, index, &mut self.presence)
     }
@@ -460,6 +482,7 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
+        self.flush_index()?;
         search_ids(self.conn, q)
     }
 }
@@ -767,8 +790,8 @@ impl Store for SqliteStore {
             }
         }
         let mut guard = Rollback(&conn, false);
-        let mut txn = SqliteTxn { conn: &conn, presence: Default::default() };
-        let result = f(&mut txn).and_then(|()| txn.presence.flush(&conn));
+        let mut txn = SqliteTxn { conn: &conn, presence: Default::default(), pending: Vec::new() };
+        let result = f(&mut txn).and_then(|()| txn.flush_index()).and_then(|()| txn.presence.flush(&conn));
         guard.1 = true;
         match result {
             Ok(()) => match conn.execute_batch("COMMIT") {

@@ -4,10 +4,24 @@
 #[path = "suite/mod.rs"]
 mod suite;
 
-fn fresh() -> Option<(tempfile::TempDir, std::sync::Arc<dyn tsunagu_store::Store>)> {
+fn fresh() -> Option<(Checked, std::sync::Arc<dyn tsunagu_store::Store>)> {
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    Some((dir, std::sync::Arc::new(store)))
+    Some((Checked(dir), std::sync::Arc::new(store)))
+}
+
+/// A suite test's data directory, whose store must pass the consistency check (no index
+/// rows of old versions, kept counts equal to a recount) when the test ends.
+struct Checked(tempfile::TempDir);
+
+impl Drop for Checked {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let problems = tsunagu_store::Snapshot::open(self.0.path()).unwrap().consistency_check().unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }
 
 store_suite!(fresh());

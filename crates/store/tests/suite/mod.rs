@@ -15,7 +15,7 @@ macro_rules! store_suite {
     ($fresh:expr) => {
         $crate::store_suite!(@tests $fresh;
             updates_and_deletes_leave_no_rows_of_old_versions, sort_values_are_min_and_max,
-            version_conflicts_and_rollbacks, history_and_versions, live_walk, audit_chain_and_search,
+            version_conflicts_and_rollbacks, many_versions_in_one_transaction, history_and_versions, live_walk, audit_chain_and_search,
             pinned_views_do_not_see_later_writes, settings, token_string_and_uri_searches,
             date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
             full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
@@ -244,6 +244,91 @@ pub fn version_conflicts_and_rollbacks(store: &dyn Store) {
         })
         .unwrap();
     assert_eq!(store.read("Patient", "a").unwrap().unwrap().version, 2);
+}
+
+/// Several versions written in one transaction (a Bundle's entries): a search inside it
+/// sees them, a second version written there replaces the first's index rows, and what
+/// commits is what one write per transaction would have left.
+pub fn many_versions_in_one_transaction(store: &dyn Store) {
+    let body = |id: &str, n: i64| format!(r#"{{"resourceType":"Observation","id":"{id}","v":{n}}}"#);
+    let bodies: Vec<String> = (0..40).map(|n| body(&format!("o{n}"), n)).collect();
+    let indexes: Vec<Vec<IndexEntry>> = (0..40).map(entries).collect();
+    let code = |txn: &mut dyn tsunagu_store::WriteTxn, c: &str| -> Vec<String> {
+        let found = txn.search_ids(&q(Some("Observation"), vec![vec![index("code", tok(c))]])).unwrap();
+        sorted(found.into_iter().map(|(_, id)| id).collect())
+    };
+    store
+        .write(&mut |txn| {
+            for n in 0..40 {
+                txn.put(&NewVersion {
+                    resource_type: "Observation",
+                    id: &format!("o{n}"),
+                    version: 1,
+                    last_updated_ms: 1000 + n as i64,
+                    method: Method::Post,
+                    body: Some(bodies[n].as_bytes()),
+                    index: &indexes[n],
+                })?;
+            }
+            // A second version of o3 in the same transaction, then a delete of o4.
+            let again = body("o3", 77);
+            txn.put(&NewVersion {
+                resource_type: "Observation",
+                id: "o3",
+                version: 2,
+                last_updated_ms: 2000,
+                method: Method::Put,
+                body: Some(again.as_bytes()),
+                index: &entries(77),
+            })?;
+            txn.put(&NewVersion {
+                resource_type: "Observation",
+                id: "o4",
+                version: 2,
+                last_updated_ms: 2001,
+                method: Method::Delete,
+                body: None,
+                index: &[],
+            })?;
+            assert_eq!(code(txn, "c3"), Vec::<String>::new());
+            assert_eq!(code(txn, "c77"), ["o3"]);
+            assert_eq!(code(txn, "c4"), Vec::<String>::new());
+            assert_eq!(code(txn, "c5"), ["o5"]);
+            assert_eq!(code(txn, "shared").len(), 39);
+            Ok(())
+        })
+        .unwrap();
+    let committed = |c: &str| sorted(ids(store, &q(Some("Observation"), vec![vec![index("code", tok(c))]])));
+    assert_eq!(committed("c3"), Vec::<String>::new());
+    assert_eq!(committed("c77"), ["o3"]);
+    assert_eq!(committed("c4"), Vec::<String>::new());
+    assert_eq!(committed("c39"), ["o39"]);
+    assert_eq!(committed("shared").len(), 39);
+    let text = |w: &str| {
+        let q = q(
+            Some("Observation"),
+            vec![vec![Condition::FullText { narrative_only: false, query: format!("((\"{w}\"))"), negate: false }]],
+        );
+        ids(store, &q)
+    };
+    assert_eq!(text("word77"), ["o3"]);
+    assert!(text("word3").is_empty() && text("word4").is_empty());
+    assert_eq!(text("word12"), ["o12"]);
+    // A rolled-back transaction leaves none of its index rows.
+    let aborted = store.write(&mut |txn| {
+        txn.put(&NewVersion {
+            resource_type: "Observation",
+            id: "gone",
+            version: 1,
+            last_updated_ms: 3000,
+            method: Method::Post,
+            body: Some(bodies[0].as_bytes()),
+            index: &entries(500),
+        })?;
+        Err(StoreError::Aborted)
+    });
+    assert!(matches!(aborted, Err(StoreError::Aborted)));
+    assert!(committed("c500").is_empty());
 }
 
 pub fn history_and_versions(store: &dyn Store) {
