@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// How hard a commit tries to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +106,7 @@ pub struct SqliteStore {
     /// Before the writer: the last connection to close checkpoints the WAL and removes it,
     /// which a read-only connection cannot do.
     readers: Mutex<Vec<Connection>>,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     clock: AtomicI64,
     sort_walk: std::sync::Arc<crate::sqlite_sort::SortWalk>,
 }
@@ -201,10 +202,11 @@ impl SqliteStore {
         }
         crate::sqlite_record::register_sort_value(&writer)?;
         let last: i64 = writer.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource", [], |r| r.get(0))?;
+        let writer = Arc::new(Mutex::new(writer));
         Ok(SqliteStore {
-            checkpointer: crate::sqlite_checkpoint::Checkpointer::start(&path, sync)?,
+            checkpointer: crate::sqlite_checkpoint::Checkpointer::start(&path, sync, writer.clone())?,
             path,
-            writer: Mutex::new(writer),
+            writer,
             readers: Mutex::new(Vec::new()),
             clock: AtomicI64::new(last),
             sort_walk: Default::default(),

@@ -6,7 +6,9 @@
 //! resources it was a fifth of a bulk load's writer time, while the other core waited. Here
 //! a thread with its own connection runs a PASSIVE checkpoint (it never blocks the writer
 //! or readers) after writes, at most once per interval; the writer's automatic checkpoint
-//! stays as a backstop at a larger size in case this thread falls behind.
+//! stays as a backstop at a larger size in case this thread falls behind. Once the WAL is
+//! large, a RESTART checkpoint right after a commit makes the next one write it from its
+//! beginning again (the writer waits briefly; see [`restart`]).
 
 use crate::sqlite::SyncMode;
 use parking_lot::{Condvar, Mutex};
@@ -33,9 +35,17 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn start(path: &Path, sync: SyncMode) -> Result<Checkpointer, crate::StoreError> {
+    /// `writer` is the store's writer connection: a RESTART is run while holding it, so
+    /// that no write transaction is open then.
+    pub(crate) fn start(
+        path: &Path,
+        sync: SyncMode,
+        writer: Arc<Mutex<Connection>>,
+    ) -> Result<Checkpointer, crate::StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // A PASSIVE pass never waits; a RESTART waits this long for the writer's lock and
+        // for readers, then continues as PASSIVE.
+        conn.busy_timeout(RESTART_WAIT)?;
         conn.execute_batch(match sync {
             SyncMode::Full => "PRAGMA synchronous=FULL;",
             SyncMode::Normal => "PRAGMA synchronous=NORMAL;",
@@ -44,7 +54,7 @@ impl Checkpointer {
         let state = shared.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &state))
+            .spawn(move || run(&conn, &state, &writer))
             .map_err(|e| crate::StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Checkpointer { shared, thread: Some(thread) })
     }
@@ -60,8 +70,9 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: &Connection, shared: &(Mutex<State>, Condvar)) {
+fn run(conn: &Connection, shared: &(Mutex<State>, Condvar), writer: &Mutex<Connection>) {
     let (state, wake) = shared;
+    let mut restart_after = 0u32;
     loop {
         {
             let mut s = state.lock();
@@ -81,8 +92,34 @@ fn run(conn: &Connection, shared: &(Mutex<State>, Condvar)) {
             let mut s = state.lock();
             while !s.stop && !wake.wait_until(&mut s, deadline).timed_out() {}
         }
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let frames = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)).unwrap_or(0);
+        restart_after = restart_after.saturating_sub(1);
+        if frames >= RESTART_FROM_FRAMES && restart_after == 0 && !restart(conn, writer) {
+            restart_after = RESTART_BACKOFF;
+        }
     }
+}
+
+/// WAL frames (8 KiB pages) from which a checkpoint makes the WAL start again.
+const RESTART_FROM_FRAMES: i64 = 8192;
+/// How long a RESTART checkpoint may wait for readers still using the WAL.
+const RESTART_WAIT: Duration = Duration::from_millis(50);
+/// Intervals without a RESTART after one that could not finish (a long reader).
+const RESTART_BACKOFF: u32 = 10;
+
+/// A RESTART checkpoint, holding the store's writer so that no write transaction is open:
+/// the rest of the WAL is copied and the next commit writes the WAL from its beginning.
+/// Under a steady writer PASSIVE passes never leave the WAL fully copied (commits append
+/// while they copy), so it only ever grew, to the writer's backstop of 512 MiB, every frame
+/// on a new block of the file (allocated and zeroed by the kernel: half of a commit's
+/// `pwrite` time); rewritten frames land on pages already cached. A second PASSIVE pass
+/// first copies what commits appended during the one before, so the writer waits only
+/// for the frames of a commit or two, the database fsync and at most `RESTART_WAIT` for
+/// readers. `false` when it could not finish (a reader still on the WAL).
+fn restart(conn: &Connection, writer: &Mutex<Connection>) -> bool {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    let _writer = writer.lock();
+    matches!(conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)), Ok(0))
 }
 
 impl Drop for Checkpointer {

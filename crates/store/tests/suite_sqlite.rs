@@ -616,3 +616,44 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
         assert_eq!(ids.contains(&"o9".to_string()), n != 5, "query {n}: {ids:?}");
     }
 }
+
+/// Under a steady writer the WAL starts again from its beginning once it is large (a
+/// RESTART checkpoint right after a commit): writing about 200 MiB of frames leaves a WAL
+/// file far smaller than that, where PASSIVE checkpoints alone let it grow to the writer's
+/// 512 MiB backstop. Everything written reads back.
+#[test]
+fn the_wal_starts_again_under_a_steady_writer() {
+    use tsunagu_store::{Method, NewVersion, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    // Each transaction writes 48 resources of about 4 KiB: about 30 pages of frames.
+    let text = suite::noise(4000, 7);
+    let mut written = 0;
+    for t in 0..900 {
+        let bodies: Vec<String> =
+            (0..48).map(|i| format!(r#"{{"resourceType":"Basic","id":"b{t}-{i}","text":"{text}{t}-{i}"}}"#)).collect();
+        let ids: Vec<String> = (0..48).map(|i| format!("b{t}-{i}")).collect();
+        let versions: Vec<NewVersion<'_>> = (0..48)
+            .map(|i| NewVersion {
+                resource_type: "Basic",
+                id: &ids[i],
+                version: 1,
+                last_updated_ms: t * 100 + i as i64,
+                method: Method::Post,
+                body: Some(bodies[i].as_bytes()),
+                index: &[],
+            })
+            .collect();
+        store.write(&mut |txn| versions.iter().try_for_each(|v| txn.put(v))).unwrap();
+        written += 48;
+        // A client's time between writes: the writes span several checkpoint intervals.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let wal = std::fs::metadata(dir.path().join("tsunagu.sqlite-wal")).map(|m| m.len()).unwrap_or(0);
+    let data = std::fs::metadata(dir.path().join("tsunagu.sqlite")).unwrap().len();
+    eprintln!("database {data} bytes, WAL {wal} bytes");
+    assert!(data + wal > 170 << 20, "the test wrote less than meant: {data} + {wal} bytes");
+    assert!(wal < 140 << 20, "the WAL grew to {wal} bytes");
+    assert_eq!(store.read("Basic", "b899-47").unwrap().unwrap().version, 1);
+    assert_eq!(written, 900 * 48);
+}
