@@ -59,6 +59,7 @@ struct Entry {
     /// The index entries of the resource as rewritten before the transaction (references
     /// to entries whose id was already known), extracted outside the write lock; dropped
     /// when the rewriting inside the transaction replaces a reference those did not know.
+    /// (Extraction ignores `id`, which an update sets afterwards.)
     early: Option<Vec<tsunagu_store::IndexEntry>>,
 }
 
@@ -381,7 +382,7 @@ impl Interactions {
         let written = |w: Written| written_response(&w, ctx);
         match plan {
             Plan::Create(id) => {
-                let index = e.early_index();
+                let index = e.early.take();
                 let map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
                 let version =
                     self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, Content::with_index(map, index))?;
@@ -389,7 +390,7 @@ impl Interactions {
             }
             Plan::Exists(v) => Ok(written(Written { version: v.clone(), created: false, existing: true })),
             Plan::Update(id) => {
-                let index = e.early_index();
+                let index = e.early.take();
                 let mut map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
                 match map.get("id").and_then(Value::as_str) {
                     Some(body_id) if body_id != id => {
@@ -500,12 +501,6 @@ impl Entry {
             Verb::Put => self.criteria.is_none(),
             _ => false,
         }
-    }
-
-    /// The index entries extracted before the transaction, when the resource is still
-    /// what they were extracted from (extraction ignores `id`, which an update sets).
-    fn early_index(&mut self) -> Option<Vec<tsunagu_store::IndexEntry>> {
-        self.early.take()
     }
 }
 

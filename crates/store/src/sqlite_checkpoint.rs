@@ -7,7 +7,7 @@
 //! a thread with its own connection runs a PASSIVE checkpoint (it never blocks the writer
 //! or readers) after writes, at most once per interval; the writer's automatic checkpoint
 //! stays as a backstop at a larger size in case this thread falls behind. Once the WAL is
-//! large, a RESTART checkpoint right after a commit makes the next one write it from its
+//! large, a RESTART checkpoint holding the writer makes the next commit write it from its
 //! beginning again (the writer waits briefly; see [`restart`]).
 
 use crate::sqlite::SyncMode;
@@ -43,8 +43,8 @@ impl Checkpointer {
         writer: Arc<Mutex<Connection>>,
     ) -> Result<Checkpointer, crate::StoreError> {
         let conn = Connection::open(path)?;
-        // A PASSIVE pass never waits; a RESTART waits this long for the writer's lock and
-        // for readers, then continues as PASSIVE.
+        // A PASSIVE pass never waits; a RESTART (run holding the writer) waits this long for
+        // readers still on the WAL, then continues as PASSIVE.
         conn.busy_timeout(RESTART_WAIT)?;
         conn.execute_batch(match sync {
             SyncMode::Full => "PRAGMA synchronous=FULL;",
