@@ -638,6 +638,14 @@ fn planned_page(
     } else if let Some(n) = crate::sqlite_negation::kept_total(c, q, walk)? {
         plan(|| format!("_total: {n} from the kept counts of the type's resources"));
         Some(n)
+    } else if let Some(source) = crate::sqlite_query::index_source(c, q, INDEX_SOURCE_COUNT_CAP)? {
+        let mut counted = source.values;
+        let rest = crate::sqlite_query::index_row_clause_except(q, "d", Some(source.clause), &mut counted);
+        let sql = format!("SELECT COUNT(*) FROM ({}) d WHERE {rest}", source.sql);
+        plan(|| format!("_total: count the index rows of clause {} that pass the others", source.clause + 1));
+        statement(&sql, &counted);
+        let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(counted), |r| r.get(0))?;
+        Some(n as u64)
     } else {
         let sql = format!("SELECT COUNT(*) FROM resource r WHERE {filter}");
         plan(|| "_total: count every match".into());
@@ -679,6 +687,18 @@ fn planned_page(
         let more = seqs.len() > q.count;
         let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
         return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
+    } else if let Some(source) = sorted_source(c, q)? {
+        plan(|| format!("general SQL: the index rows of clause {} that pass the others, sorted", source.clause + 1));
+        let mut values = source.values;
+        let rest = crate::sqlite_query::index_row_clause_except(q, "d", Some(source.clause), &mut values);
+        let order = order_by(&q.sort, "d", &mut values);
+        let sql = format!(
+            "SELECT d.seq FROM ({}) d WHERE {rest} ORDER BY {order} LIMIT {} OFFSET {}",
+            source.sql,
+            q.count + 1,
+            q.offset
+        );
+        return page_of_seqs(c, &sql, values, q.count, total);
     } else {
         plan(|| "general SQL: every match sorted".into());
         let order = order_by(&q.sort, "r", &mut values);
@@ -696,6 +716,18 @@ fn planned_page(
     let more = resources.len() > q.count;
     resources.truncate(q.count);
     Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
+}
+
+/// How far choosing an index-only general plan's source counts each candidate clause.
+const INDEX_SOURCE_COUNT_CAP: i64 = 100_000;
+
+/// The clause an index-only sorted page reads ([`crate::sqlite_query::index_source`]);
+/// `None` when a sort key (`_id`, `_lastUpdated`) needs the resource row.
+fn sorted_source(c: &Connection, q: &SearchQuery) -> Result<Option<crate::sqlite_query::IndexSource>, StoreError> {
+    if !q.sort.iter().all(|k| matches!(k.param, crate::query::SortParam::Index { .. })) {
+        return Ok(None);
+    }
+    Ok(crate::sqlite_query::index_source(c, q, INDEX_SOURCE_COUNT_CAP)?)
 }
 
 /// The page whose `seq`s `sql` selects (at most `count + 1`, the last only telling that
