@@ -873,13 +873,14 @@ pub(crate) struct Driver {
 /// (at a million resources that probe was half of sorting 28,000 heights by value).
 pub(crate) struct IndexSource {
     pub clause: usize,
-    /// `SELECT [DISTINCT] seq, type FROM … LIMIT -1`.
+    /// `SELECT DISTINCT seq, type FROM … LIMIT -1`.
     pub sql: String,
     pub values: Vec<V>,
 }
 
 /// The clause whose rows an index-only general plan reads: one positive token with a code
-/// (any system or one) or one literal reference with fewer than `cap` rows; of several,
+/// (any system or one), one literal reference or one resource's compartment, with fewer
+/// than `cap` rows; of several,
 /// the one with the fewest. Past `cap` the general plan on the resource table is as fast
 /// (SQLite then drives it by whichever list it prefers).
 pub(crate) fn index_source(
@@ -890,32 +891,14 @@ pub(crate) fn index_source(
     let Some(ty) = q.resource_type.as_ref().filter(|_| index_only(q)) else { return Ok(None) };
     let mut candidates = Vec::new();
     for (i, clause) in q.clauses.iter().enumerate() {
-        let [Condition::Index { param, test, negate: false }] = clause.any.as_slice() else { continue };
-        let (table, cond, mut keys, distinct) = match test {
-            Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
-                // One row per resource: (code, system, seq) is the key.
-                ("idx_token", "code = ? AND system = ?", vec![V::Text(code.clone()), V::Text(s.clone())], "")
-            }
-            Test::Token { system: SystemMatch::Any, code: Some(code) } => {
-                ("idx_token", "code = ?", vec![V::Text(code.clone())], "DISTINCT ")
-            }
-            Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => (
-                "idx_reference",
-                "target_id = ? AND target_type = ?",
-                vec![V::Text(id.clone()), V::Text(t.clone())],
-                "DISTINCT ",
-            ),
-            _ => continue,
-        };
-        let mut values = vec![V::Text(ty.clone()), V::Text(param.clone())];
-        values.append(&mut keys);
+        let [cond] = clause.any.as_slice() else { continue };
+        let Some((rows, values)) = source_rows(ty, cond) else { continue };
         // `type` too: a condition may read it (type-level compartment membership). `LIMIT -1`
         // keeps SQLite from flattening the source into the query, where it drove the plan
         // by another clause's list instead (470,000 `status=final` rows probed against
         // 28,000 of one code).
-        let sql = format!("SELECT {distinct}seq, type FROM {table} WHERE type = ? AND param = ? AND {cond} LIMIT -1");
-        let counted =
-            format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE type = ? AND param = ? AND {cond} LIMIT {cap})");
+        let sql = format!("SELECT DISTINCT seq, type FROM {rows} LIMIT -1");
+        let counted = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {rows} LIMIT {cap})");
         candidates.push((IndexSource { clause: i, sql, values }, counted));
     }
     let mut best: Option<(i64, IndexSource)> = None;
@@ -927,6 +910,44 @@ pub(crate) fn index_source(
         }
     }
     Ok(best.map(|(_, source)| source))
+}
+
+/// `table WHERE …` selecting the index rows of resources of type `ty` that pass `cond`,
+/// with its values, for the conditions [`index_source`] reads: a code, a literal
+/// reference, or membership in one resource's compartment. A resource may have several
+/// such rows (a code in two systems): the source reads `DISTINCT seq`.
+fn source_rows(ty: &str, cond: &Condition) -> Option<(String, Vec<V>)> {
+    let text = |s: &str| V::Text(s.to_string());
+    Some(match cond {
+        Condition::Index { param, test, negate: false } => {
+            let (table, test, keys) = match test {
+                Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
+                    ("idx_token", "code = ? AND system = ?", vec![text(code), text(s)])
+                }
+                Test::Token { system: SystemMatch::Any, code: Some(code) } => {
+                    ("idx_token", "code = ?", vec![text(code)])
+                }
+                Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => {
+                    ("idx_reference", "target_id = ? AND target_type = ?", vec![text(id), text(t)])
+                }
+                _ => return None,
+            };
+            (format!("{table} WHERE type = ? AND param = ? AND {test}"), [vec![text(ty), text(param)], keys].concat())
+        }
+        Condition::Compartment { params, target_type, target_id: Some(id) } => {
+            // Only the type's own parameters can give its resources' rows.
+            let own: Vec<&str> = params.iter().filter(|(t, _)| t == ty).map(|(_, p)| p.as_str()).collect();
+            if own.is_empty() {
+                return None;
+            }
+            let marks = vec!["?"; own.len()].join(", ");
+            let mut keys = vec![text(ty)];
+            keys.extend(own.iter().map(|p| text(p)));
+            keys.extend([text(target_type), text(id)]);
+            (format!("idx_reference WHERE type = ? AND param IN ({marks}) AND target_type = ? AND target_id = ?"), keys)
+        }
+        _ => return None,
+    })
 }
 
 pub(crate) fn driver(q: &SearchQuery) -> Option<Driver> {

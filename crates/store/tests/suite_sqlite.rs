@@ -659,7 +659,8 @@ fn the_wal_starts_again_under_a_steady_writer() {
 }
 
 /// Sorted pages and totals of queries whose conditions are all index tests read one
-/// clause's index rows (a code in one system or any, or a literal reference) without the
+/// clause's index rows (a code in one system or any, a literal reference, or one
+/// resource's compartment) without the
 /// resource table: the pages, their order and the totals are the brute-force answer,
 /// whichever clause is read, when a code appears in two systems of one resource (read
 /// once), and after deletes (index rows exist only for current, live versions).
@@ -703,6 +704,12 @@ fn index_only_general_plans_read_one_clauses_rows_with_the_same_answers() {
             Test::Reference { target_type: Some("Patient".into()), target_id: Some(format!("p{p}")), url: None },
         )
     };
+    // Patient/p{n}/Observation: the parameters of other types name no Observation rows.
+    let compartment = |p: usize| tsunagu_store::Condition::Compartment {
+        params: vec![("Encounter".into(), "patient".into()), ("Observation".into(), "subject".into())],
+        target_type: "Patient".into(),
+        target_id: Some(format!("p{p}")),
+    };
     type Keep = Box<dyn Fn(&(String, &str, bool, bool, f64, usize)) -> bool>;
     let shapes: Vec<(&str, Vec<Vec<tsunagu_store::Condition>>, Keep)> = vec![
         ("code in any system", vec![vec![code(None, "a")]], Box::new(|r| r.1 == "a")),
@@ -712,6 +719,12 @@ fn index_only_general_plans_read_one_clauses_rows_with_the_same_answers() {
             Box::new(|r| r.1 == "b" && r.3),
         ),
         ("subject and code", vec![vec![code(None, "c")], vec![subject(3)]], Box::new(|r| r.1 == "c" && r.5 == 3)),
+        ("compartment", vec![vec![compartment(4)]], Box::new(|r| r.5 == 4)),
+        (
+            "compartment and code",
+            vec![vec![compartment(2)], vec![code(None, "a")]],
+            Box::new(|r| r.5 == 2 && r.1 == "a"),
+        ),
     ];
     for (name, clauses, keep) in shapes {
         for descending in [false, true] {
