@@ -16,9 +16,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use tsunagu_store::{HistoryScope, WriteTxn};
 
-/// Entries from which a transaction's index extraction is split across threads (below it,
-/// starting threads costs more than it saves).
-const PARALLEL_EXTRACTION_MIN_ENTRIES: usize = 16;
+mod early;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verb {
@@ -54,8 +52,13 @@ struct Entry {
     resource: Option<Value>,
     if_none_exist: Option<String>,
     if_match: Option<u64>,
-    /// The id a plain POST gets, chosen before the write transaction.
+    /// The id a POST, or a conditional PUT that matches nothing and names none, gets if it
+    /// creates; chosen before the write transaction.
     new_id: Option<String>,
+    /// The id references to this entry were rewritten with before the transaction (see
+    /// [`Interactions::early_id`]); `process` extracts their entries again when the
+    /// transaction decides another.
+    early_id: Option<String>,
     /// The index entries of the resource as rewritten before the transaction (references
     /// to entries whose id was already known), extracted outside the write lock; dropped
     /// when the rewriting inside the transaction replaces a reference those did not know.
@@ -106,8 +109,9 @@ impl Interactions {
 
     fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let mut entries = parse_entries(map, ctx)?;
-        self.extract_early(&mut entries);
-        let responses = crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, ctx, true))?;
+        let guesses = self.extract_early(&mut entries, ctx);
+        let responses =
+            crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, &guesses, ctx, true))?;
         Ok(response_bundle("transaction-response", responses))
     }
 
@@ -126,8 +130,8 @@ impl Interactions {
                     }
                 }
                 let mut entries = vec![entry];
-                self.extract_early(&mut entries);
-                crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, ctx, false))
+                let guesses = self.extract_early(&mut entries, ctx);
+                crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, &guesses, ctx, false))
                     .map(|mut r| r.pop().unwrap_or(Value::Null))
             });
             responses.push(match result {
@@ -144,65 +148,19 @@ impl Interactions {
         response_bundle("batch-response", responses)
     }
 
-    /// Before the write lock: ids for plain POSTs, references to entries whose id is
-    /// already known rewritten, and index entries extracted from the result. Conditional
-    /// references and conditional entries can only be resolved inside the transaction; an
-    /// entry they change is extracted there instead.
-    fn extract_early(&self, entries: &mut [Entry]) {
-        let mut ids: HashMap<String, String> = HashMap::new();
-        for e in entries.iter_mut().filter(|e| e.id_known_early()) {
-            let known = match e.verb {
-                Verb::Post => {
-                    let id = crate::resource::new_id();
-                    e.new_id = Some(id.clone());
-                    Some(id)
-                }
-                _ => e.rest.first().cloned(),
-            };
-            // As `process` does: in a batch too, where it only matters for self-references.
-            if let (Some(id), Some(f)) = (known, &e.full_url) {
-                ids.insert(f.clone(), format!("{}/{id}", e.ty));
-            }
-        }
-        // Extraction (FHIRPath, full-text tokens) is most of a large Bundle's CPU outside
-        // the write lock: its chunks run on the cores in parallel.
-        let extract = |chunk: &mut [Entry]| {
-            for e in chunk.iter_mut().filter(|e| matches!(e.verb, Verb::Post | Verb::Put)) {
-                let Some(mut resource) = e.resource.clone() else { continue };
-                rewrite_references(&mut resource, &mut |r| ids.get(r).cloned());
-                let index = self.search.index_entries(&e.ty, &resource);
-                e.early = Some(index);
-            }
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || entries.len() < PARALLEL_EXTRACTION_MIN_ENTRIES {
-            return extract(entries);
-        }
-        let per = entries.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let mut chunks = entries.chunks_mut(per);
-            let first = chunks.next();
-            for chunk in chunks {
-                scope.spawn(|| extract(chunk));
-            }
-            if let Some(chunk) = first {
-                extract(chunk);
-            }
-        });
-    }
-
     /// Resolves identities, rewrites references and runs the entries inside `txn`.
     fn process(
         &self,
         txn: &mut dyn WriteTxn,
         mut entries: Vec<Entry>,
+        guesses: &HashMap<String, String>,
         ctx: &RequestContext,
         transaction: bool,
     ) -> Result<Vec<Value>, InteractionError> {
         // 1. Identities.
         let mut ids: HashMap<String, String> = HashMap::new();
-        // Full URLs whose id only the transaction could decide: the early extraction did
-        // not see references to them rewritten.
+        // Full URLs whose id the transaction decided otherwise than the early extraction
+        // assumed (or could not foresee): entries referring to them are extracted again.
         let mut late: HashSet<String> = HashSet::new();
         let mut plans = Vec::with_capacity(entries.len());
         let mut written: HashSet<(String, String)> = HashSet::new();
@@ -213,7 +171,9 @@ impl Interactions {
                 Plan::Exists(v) => {
                     if let Some(f) = &e.full_url {
                         ids.insert(f.clone(), format!("{}/{}", e.ty, v.id));
-                        late.insert(f.clone());
+                        if e.early_id.as_deref() != Some(v.id.as_str()) {
+                            late.insert(f.clone());
+                        }
                     }
                     None
                 }
@@ -229,7 +189,7 @@ impl Interactions {
                 }
                 if let (Some(f), Verb::Post | Verb::Put) = (&e.full_url, e.verb) {
                     ids.insert(f.clone(), format!("{}/{id}", e.ty));
-                    if !e.id_known_early() {
+                    if e.early_id.as_deref() != Some(id.as_str()) {
                         late.insert(f.clone());
                     }
                 }
@@ -252,14 +212,12 @@ impl Interactions {
                             return None;
                         }
                     }
-                    let (ty, query) = reference.split_once('?')?;
-                    if ty.contains('/') || !self.model.is_resource_type(ty) {
-                        return None;
-                    }
+                    let (ty, query) = self.conditional_reference(reference)?;
                     match self.conditional_matches(txn, ty, query) {
                         Ok(m) if m.len() == 1 => {
-                            unknown_early = true;
-                            Some(format!("{ty}/{}", m[0].1))
+                            let target = format!("{ty}/{}", m[0].1);
+                            unknown_early |= guesses.get(reference) != Some(&target);
+                            Some(target)
                         }
                         Ok(m) => {
                             failure.get_or_insert_with(|| {
@@ -318,7 +276,12 @@ impl Interactions {
                     let m = self.conditional_matches(txn, &e.ty, c)?;
                     let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str);
                     match m.as_slice() {
-                        [] => Plan::Update(body_id.map(str::to_string).unwrap_or_else(crate::resource::new_id)),
+                        [] => Plan::Update(
+                            body_id
+                                .map(str::to_string)
+                                .or_else(|| e.new_id.clone())
+                                .unwrap_or_else(crate::resource::new_id),
+                        ),
                         [(_, id)] => Plan::Update(id.clone()),
                         _ => return Err(multiple_matches(&e.ty, c, m.len())),
                     }
@@ -489,18 +452,6 @@ impl Interactions {
             out["resource"] = resource;
         }
         Ok(out)
-    }
-}
-
-impl Entry {
-    /// Whether the entry's id is known before the transaction (a plain POST gets a new
-    /// one; a PUT names it), so references to it can be rewritten early.
-    fn id_known_early(&self) -> bool {
-        match self.verb {
-            Verb::Post => self.if_none_exist.is_none(),
-            Verb::Put => self.criteria.is_none(),
-            _ => false,
-        }
     }
 }
 
@@ -713,6 +664,7 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
         if_none_exist: req.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
         if_match,
         new_id: None,
+        early_id: None,
         early: None,
     })
 }

@@ -1,11 +1,21 @@
 //! Conditional interactions: the criteria of `If-None-Exist`, conditional update, delete
 //! and patch, and conditional references in transactions, evaluated inside the write
-//! transaction that acts on them.
+//! transaction that acts on them. A Bundle may guess them from committed data first, so
+//! that its work can start before the write lock; the transaction's answer decides.
 
 use crate::error::InteractionError;
 use crate::search::SearchParams;
-use crate::Interactions;
+use crate::{Interactions, RequestContext};
 use tsunagu_store::WriteTxn;
+
+/// Most work (SQLite steps) a guess from committed data may cost: a guess only saves work,
+/// so costly criteria are left to the transaction.
+const GUESS_MAX_STEPS: u64 = 20_000;
+/// The same on PostgreSQL, in ms.
+const GUESS_MAX_MS: u64 = 100;
+/// Criteria with more parameters than this are not guessed (an identifier or two is what
+/// feeds send; a long list costs as much to plan as to run).
+const GUESS_MAX_PARAMS: usize = 4;
 
 impl Interactions {
     /// Resources of type `ty` matching `criteria` (a query string), as seen by `txn`.
@@ -26,5 +36,29 @@ impl Interactions {
         // Criteria are always strict: ignoring a parameter would widen the match.
         let parsed = self.build_query(Some(ty), &params, true, "")?;
         Ok(txn.search_ids(&parsed.query)?)
+    }
+
+    /// Ids of resources of type `ty` matching `criteria` in committed data (at most two),
+    /// read outside any write transaction: a guess at what [`Self::conditional_matches`]
+    /// will find, so a Bundle's work can start before the write lock. The transaction's
+    /// own answer always decides. Confined, as there, to what the caller may search.
+    /// `None` where the criteria are invalid, refused or costly.
+    pub(crate) fn committed_matches(&self, ty: &str, criteria: &str, ctx: &RequestContext) -> Option<Vec<String>> {
+        let params = SearchParams::parse(criteria);
+        if params.pairs.is_empty() || params.pairs.len() > GUESS_MAX_PARAMS {
+            return None;
+        }
+        let mut query = self.build_query(Some(ty), &params, true, "").ok()?.query;
+        query.count = 2;
+        query.total = false;
+        query.sort.clear();
+        query.max_steps = Some(GUESS_MAX_STEPS);
+        query.max_ms = Some(GUESS_MAX_MS);
+        self.confine(&ctx.caller, &mut query, None).ok()?;
+        let page = self.store.search(&query).ok()?;
+        if page.resume_after.is_some() {
+            return None;
+        }
+        Some(page.resources.into_iter().map(|v| v.id).collect())
     }
 }
