@@ -6,7 +6,7 @@
 use crate::error::InteractionError;
 use crate::search::SearchParams;
 use crate::{Interactions, RequestContext};
-use tsunagu_store::WriteTxn;
+use tsunagu_store::{SearchQuery, WriteTxn};
 
 /// Most work (SQLite steps) a guess from committed data may cost: a guess only saves work,
 /// so costly criteria are left to the transaction.
@@ -25,17 +25,20 @@ impl Interactions {
         ty: &str,
         criteria: &str,
     ) -> Result<Vec<(String, String)>, InteractionError> {
-        let criteria = criteria.trim_start_matches('?');
-        let params = SearchParams::parse(criteria);
+        let query = self.criteria_query(ty, &parse_criteria(criteria))?;
+        Ok(txn.search_ids(&query)?)
+    }
+
+    /// The query criteria select on type `ty`. Criteria are always strict: ignoring a
+    /// parameter would widen the match.
+    fn criteria_query(&self, ty: &str, params: &SearchParams) -> Result<SearchQuery, InteractionError> {
         if params.pairs.is_empty() {
             return Err(InteractionError::bad_request(
                 "conditional criteria must not be empty",
                 "条件付き操作の条件が空です",
             ));
         }
-        // Criteria are always strict: ignoring a parameter would widen the match.
-        let parsed = self.build_query(Some(ty), &params, true, "")?;
-        Ok(txn.search_ids(&parsed.query)?)
+        Ok(self.build_query(Some(ty), params, true, "")?.query)
     }
 
     /// Ids of resources of type `ty` matching `criteria` in committed data (at most two),
@@ -44,11 +47,11 @@ impl Interactions {
     /// own answer always decides. Confined, as there, to what the caller may search.
     /// `None` where the criteria are invalid, refused or costly.
     pub(crate) fn committed_matches(&self, ty: &str, criteria: &str, ctx: &RequestContext) -> Option<Vec<String>> {
-        let params = SearchParams::parse(criteria);
-        if params.pairs.is_empty() || params.pairs.len() > GUESS_MAX_PARAMS {
+        let params = parse_criteria(criteria);
+        if params.pairs.len() > GUESS_MAX_PARAMS {
             return None;
         }
-        let mut query = self.build_query(Some(ty), &params, true, "").ok()?.query;
+        let mut query = self.criteria_query(ty, &params).ok()?;
         query.count = 2;
         query.total = false;
         query.sort.clear();
@@ -61,4 +64,10 @@ impl Interactions {
         }
         Some(page.resources.into_iter().map(|v| v.id).collect())
     }
+}
+
+/// Conditional criteria as written in `If-None-Exist`, a conditional URL or reference (a
+/// leading `?` allowed).
+fn parse_criteria(criteria: &str) -> SearchParams {
+    SearchParams::parse(criteria.trim_start_matches('?'))
 }

@@ -880,9 +880,10 @@ pub(crate) struct IndexSource {
 
 /// The clause whose rows an index-only general plan reads: one positive token with a code
 /// (any system or one), one literal reference or one resource's compartment, with fewer
-/// than `cap` rows; of several,
-/// the one with the fewest. Past `cap` the general plan on the resource table is as fast
-/// (SQLite then drives it by whichever list it prefers).
+/// than `cap` rows; of several, the one with the fewest (each count runs under the page's
+/// step ceiling).
+/// Past `cap` the general plan on the resource table is as fast (SQLite then drives it by
+/// whichever list it prefers).
 pub(crate) fn index_source(
     c: &rusqlite::Connection,
     q: &SearchQuery,
@@ -912,65 +913,80 @@ pub(crate) fn index_source(
     Ok(best.map(|(_, source)| source))
 }
 
-/// `table WHERE …` selecting the index rows of resources of type `ty` that pass `cond`,
-/// with its values, for the conditions [`index_source`] reads: a code, a literal
-/// reference, or membership in one resource's compartment. A resource may have several
-/// such rows (a code in two systems): the source reads `DISTINCT seq`.
-fn source_rows(ty: &str, cond: &Condition) -> Option<(String, Vec<V>)> {
+/// The index rows a positive token with a code or a literal reference selects by their key
+/// alone: the table, the parameter, each key column with its value, and whether that is
+/// the whole key, so that the rows under it are stored in `seq` order (a code in one
+/// system, a `Type/id`; a code in any system spans several keys).
+fn key_rows(cond: &Condition) -> Option<KeyRows<'_>> {
+    let Condition::Index { param, test, negate: false } = cond else { return None };
     let text = |s: &str| V::Text(s.to_string());
-    Some(match cond {
-        Condition::Index { param, test, negate: false } => {
-            let (table, test, keys) = match test {
-                Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
-                    ("idx_token", "code = ? AND system = ?", vec![text(code), text(s)])
-                }
-                Test::Token { system: SystemMatch::Any, code: Some(code) } => {
-                    ("idx_token", "code = ?", vec![text(code)])
-                }
-                Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => {
-                    ("idx_reference", "target_id = ? AND target_type = ?", vec![text(id), text(t)])
-                }
-                _ => return None,
-            };
-            (format!("{table} WHERE type = ? AND param = ? AND {test}"), [vec![text(ty), text(param)], keys].concat())
+    let (table, keys, whole_key) = match test {
+        Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
+            ("idx_token", vec![("code", text(code)), ("system", text(s))], true)
         }
-        Condition::Compartment { params, target_type, target_id: Some(id) } => {
-            // Only the type's own parameters can give its resources' rows.
-            let own: Vec<&str> = params.iter().filter(|(t, _)| t == ty).map(|(_, p)| p.as_str()).collect();
-            if own.is_empty() {
-                return None;
-            }
-            let marks = vec!["?"; own.len()].join(", ");
-            let mut keys = vec![text(ty)];
-            keys.extend(own.iter().map(|p| text(p)));
-            keys.extend([text(target_type), text(id)]);
-            (format!("idx_reference WHERE type = ? AND param IN ({marks}) AND target_type = ? AND target_id = ?"), keys)
+        Test::Token { system: SystemMatch::Any, code: Some(code) } => ("idx_token", vec![("code", text(code))], false),
+        Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => {
+            ("idx_reference", vec![("target_id", text(id)), ("target_type", text(t))], true)
         }
         _ => return None,
-    })
+    };
+    Some(KeyRows { table, param, keys, whole_key })
+}
+
+/// See [`key_rows`].
+struct KeyRows<'c> {
+    table: &'static str,
+    param: &'c str,
+    keys: Vec<(&'static str, V)>,
+    whole_key: bool,
+}
+
+/// The table, the `WHERE` tests (on `alias.`, or unqualified where `alias` is empty) and
+/// their values selecting the rows of [`key_rows`] of resources of type `ty`.
+fn key_rows_sql(ty: &str, alias: &str, rows: KeyRows<'_>) -> (&'static str, String, Vec<V>) {
+    let KeyRows { table, param, keys, .. } = rows;
+    let a = if alias.is_empty() { String::new() } else { format!("{alias}.") };
+    let mut values = vec![V::Text(ty.to_string()), V::Text(param.to_string())];
+    let mut tests = vec![format!("{a}type = ?"), format!("{a}param = ?")];
+    for (column, value) in keys {
+        tests.push(format!("{a}{column} = ?"));
+        values.push(value);
+    }
+    (table, tests.join(" AND "), values)
+}
+
+/// `table WHERE …` selecting the index rows of resources of type `ty` that pass `cond`,
+/// with its values, for the conditions [`index_source`] reads: a code, a literal
+/// reference ([`key_rows`]), or membership in one resource's compartment. A resource may
+/// have several such rows (a code in two systems): the source reads `DISTINCT seq`.
+fn source_rows(ty: &str, cond: &Condition) -> Option<(String, Vec<V>)> {
+    if let Some(rows) = key_rows(cond) {
+        let (table, tests, values) = key_rows_sql(ty, "", rows);
+        return Some((format!("{table} WHERE {tests}"), values));
+    }
+    let Condition::Compartment { params, target_type, target_id: Some(id) } = cond else { return None };
+    // Only the type's own parameters can give its resources' rows.
+    let own: Vec<&str> = params.iter().filter(|(t, _)| t == ty).map(|(_, p)| p.as_str()).collect();
+    if own.is_empty() {
+        return None;
+    }
+    let text = |s: &str| V::Text(s.to_string());
+    let marks = vec!["?"; own.len()].join(", ");
+    let mut keys = vec![text(ty)];
+    keys.extend(own.iter().map(|p| text(p)));
+    keys.extend([text(target_type), text(id)]);
+    Some((format!("idx_reference WHERE type = ? AND param IN ({marks}) AND target_type = ? AND target_id = ?"), keys))
 }
 
 pub(crate) fn driver(q: &SearchQuery) -> Option<Driver> {
     let ty = q.resource_type.as_ref()?;
-    for (i, c) in q.clauses.iter().enumerate() {
-        let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { continue };
-        let (table, cond, mut keys) = match test {
-            Test::Token { system: SystemMatch::Is(s), code: Some(code) } => {
-                ("idx_token", "d.code = ? AND d.system = ?", vec![V::Text(code.clone()), V::Text(s.clone())])
-            }
-            Test::Reference { target_type: Some(t), target_id: Some(id), url: None } => (
-                "idx_reference",
-                "d.target_id = ? AND d.target_type = ?",
-                vec![V::Text(id.clone()), V::Text(t.clone())],
-            ),
-            _ => continue,
-        };
-        let mut values = vec![V::Text(ty.clone()), V::Text(param.clone())];
-        values.append(&mut keys);
-        let from = format!("{table} d JOIN resource r ON r.seq = d.seq WHERE d.type = ? AND d.param = ? AND {cond}");
-        return Some(Driver { clause: i, from, values });
-    }
-    None
+    q.clauses.iter().enumerate().find_map(|(i, c)| {
+        let [cond] = c.any.as_slice() else { return None };
+        let rows = key_rows(cond).filter(|rows| rows.whole_key)?;
+        let (table, tests, values) = key_rows_sql(ty, "d", rows);
+        let from = format!("{table} d JOIN resource r ON r.seq = d.seq WHERE {tests}");
+        Some(Driver { clause: i, from, values })
+    })
 }
 
 #[cfg(test)]

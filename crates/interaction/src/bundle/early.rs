@@ -89,7 +89,7 @@ impl Interactions {
     /// where nothing can be foreseen.
     fn early_id(e: &mut Entry, committed: &dyn Fn(&str, &str) -> Option<Vec<String>>) -> Option<String> {
         let ty = e.ty.clone();
-        let matches = |criteria: &str| committed(&ty, criteria.trim_start_matches('?'));
+        let matches = |criteria: &str| committed(&ty, criteria);
         match e.verb {
             Verb::Post => {
                 let id = crate::resource::new_id();
