@@ -43,6 +43,7 @@ mod drive;
 mod explain;
 mod fulltext;
 mod index;
+mod indexonly;
 mod pinned;
 mod pool;
 mod query;

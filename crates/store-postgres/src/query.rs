@@ -100,18 +100,18 @@ pub(crate) fn probe_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) ->
 /// `alias`, which need be no resource (a walk's index rows); `None` when a condition reads
 /// another column of the resource (`_id`, `_lastUpdated`, `_has`, a type), or there is none.
 pub(crate) fn seq_probe(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> Option<String> {
-    let on_seq = |c: &Condition| {
-        !matches!(
-            c,
-            Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_)
-        )
-    };
     if q.clauses.is_empty() || !q.clauses.iter().all(|c| c.any.iter().all(on_seq)) {
         return None;
     }
     let parts: Vec<String> =
         q.clauses.iter().map(|c| clause_sql(c, q.resource_type.as_deref(), alias, values, true)).collect();
     Some(parts.join(" AND "))
+}
+
+/// Whether a condition is a test of index rows by `seq` alone, so that it holds for a
+/// `seq` whether or not a resource row is at hand: not `_id`, `_lastUpdated`, `_has` or a type.
+pub(crate) fn on_seq(c: &Condition) -> bool {
+    !matches!(c, Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_))
 }
 
 /// The index rows of a clause of one positive index condition, counted up to `cap`
@@ -136,7 +136,7 @@ fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> Str
     sql
 }
 
-fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
+pub(crate) fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
     if c.any.is_empty() {
         return "FALSE".into();
     }
@@ -165,9 +165,73 @@ fn alternatives_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<
     if tests.len() < 2 || tests.iter().any(|(_, t)| table(test_kind(t)) != tbl) {
         return None;
     }
+    Some(member(alias, false, tbl, &alternative_rows(&tests, ty, values), probe))
+}
+
+/// `((row test 1) OR (row test 2) …)` of index conditions on one table.
+fn alternative_rows(tests: &[(&String, &Test)], ty: Option<&str>, values: &mut Vec<V>) -> String {
     let arms: Vec<String> =
         tests.iter().map(|(param, test)| format!("({})", index_row(ty, param, test, values))).collect();
-    Some(member(alias, false, tbl, &format!("({})", arms.join(" OR ")), probe))
+    format!("({})", arms.join(" OR "))
+}
+
+/// A clause whose matches are exactly the resources of some rows of one index table: one
+/// positive index condition, several on one table, or a compartment. Its table;
+/// [`clause_rows_sql`] writes the rows' condition.
+pub(crate) fn clause_rows(c: &Clause) -> Option<&'static str> {
+    match c.any.as_slice() {
+        [Condition::Index { test, negate: false, .. }] => Some(table(test_kind(test))),
+        [Condition::Compartment { params, .. }] if !params.is_empty() => Some("idx_reference"),
+        [first, ..] => {
+            let Condition::Index { test, negate: false, .. } = first else { return None };
+            let tbl = table(test_kind(test));
+            let same = |cond: &Condition| matches!(cond, Condition::Index { test, negate: false, .. } if table(test_kind(test)) == tbl);
+            c.any.iter().all(same).then_some(tbl)
+        }
+        [] => None,
+    }
+}
+
+/// The condition on rows of [`clause_rows`]'s table that a clause's matches have,
+/// for a clause `clause_rows` accepts.
+pub(crate) fn clause_rows_sql(c: &Clause, ty: Option<&str>, values: &mut Vec<V>) -> String {
+    match c.any.as_slice() {
+        [Condition::Index { param, test, .. }] => index_row(ty, param, test, values),
+        [Condition::Compartment { params, target_type, target_id }] => {
+            compartment_rows(params, target_type, target_id.as_deref(), values)
+        }
+        conds => {
+            let tests: Vec<(&String, &Test)> = conds
+                .iter()
+                .filter_map(|cond| match cond {
+                    Condition::Index { param, test, .. } => Some((param, test)),
+                    _ => None,
+                })
+                .collect();
+            alternative_rows(&tests, ty, values)
+        }
+    }
+}
+
+/// The `idx_reference` rows of a compartment: one of its (type, parameter) pairs naming
+/// the compartment's resource (or any of its type).
+fn compartment_rows(
+    params: &[(String, String)],
+    target_type: &str,
+    target_id: Option<&str>,
+    values: &mut Vec<V>,
+) -> String {
+    let pairs: Vec<&str> = params.iter().map(|_| "(type = ? AND param = ?)").collect();
+    for (t, p) in params {
+        values.push(V::Text(t.clone()));
+        values.push(V::Text(p.clone()));
+    }
+    let type_test = keyed_eq("target_type", target_type, values);
+    let id_test = match target_id {
+        Some(id) => format!(" AND {}", keyed_eq("target_id", id, values)),
+        None => String::new(),
+    };
+    format!("({}) AND {type_test}{id_test}", pairs.join(" OR "))
 }
 
 /// `alias.seq [NOT] IN (SELECT seq FROM {table} WHERE {cond})`, or with `probe` the same
@@ -288,17 +352,8 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             if params.is_empty() {
                 return "FALSE".into();
             }
-            let pairs: Vec<&str> = params.iter().map(|_| "(type = ? AND param = ?)").collect();
-            for (t, p) in params {
-                values.push(V::Text(t.clone()));
-                values.push(V::Text(p.clone()));
-            }
-            let type_test = keyed_eq("target_type", target_type, values);
-            let id_test = match target_id {
-                Some(id) => format!(" AND {}", keyed_eq("target_id", id, values)),
-                None => String::new(),
-            };
-            member(alias, false, "idx_reference", &format!("({}) AND {type_test}{id_test}", pairs.join(" OR ")), probe)
+            let rows = compartment_rows(params, target_type, target_id.as_deref(), values);
+            member(alias, false, "idx_reference", &rows, probe)
         }
         Condition::ResourceType(t) => {
             values.push(V::Text(t.clone()));

@@ -100,9 +100,18 @@ pub(crate) fn search<C: GenericClient>(
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
     let total = if q.total {
-        tsunagu_store::trace::plan(|| "_total: count every match".into());
-        let rows = query(c, &format!("SELECT COUNT(*) FROM resource r WHERE {filter}"), &values)
-            .map_err(costly(CostlyPart::Total))?;
+        let mut index_values = Vec::new();
+        let rows = match crate::indexonly::count(q, &mut index_values) {
+            Some(sql) => {
+                tsunagu_store::trace::plan(|| "_total: count the matches in index rows alone".into());
+                query(c, &sql, &index_values)
+            }
+            None => {
+                tsunagu_store::trace::plan(|| "_total: count every match".into());
+                query(c, &format!("SELECT COUNT(*) FROM resource r WHERE {filter}"), &values)
+            }
+        }
+        .map_err(costly(CostlyPart::Total))?;
         Some(rows[0].get::<_, i64>(0) as u64)
     } else {
         None
@@ -124,7 +133,15 @@ pub(crate) fn search<C: GenericClient>(
         },
         Err(e) => return Err(e),
     }
-    let walked = crate::sortwalk::page(c, q, walk_from).map_err(costly(CostlyPart::Sort))?;
+    let mut walked = crate::sortwalk::page(c, q, walk_from).map_err(costly(CostlyPart::Sort))?;
+    if walked.is_none() {
+        let mut index_values = Vec::new();
+        if let Some(sql) = crate::indexonly::sorted_page(q, &mut index_values) {
+            tsunagu_store::trace::plan(|| "sorted: the matches in index rows alone, then the page's resources".into());
+            let rows = query(c, &sql, &index_values).map_err(costly(CostlyPart::Sort))?;
+            walked = Some(rows.iter().map(|r| r.get::<_, i64>(0)).collect());
+        }
+    }
     if let Some(seqs) = walked {
         let more = seqs.len() > q.count;
         let seqs = &seqs[..seqs.len().min(q.count)];
