@@ -1,4 +1,4 @@
-//! `_sort` on one indexed parameter (`Observation?_sort=-date`,
+//! `_sort` led by an indexed parameter (`Observation?_sort=-date`,
 //! `Observation?code=…&_sort=-date`): the general plan computes every match's sort value
 //! before it can order them (about 2.5 µs per resource: 100 ms for 40,000; 8 ms for the
 //! 2,586 heights of the Synthea sample), so instead the parameter's index is walked in the
@@ -7,6 +7,12 @@
 //! sorts by. Index rows exist only for current, live versions of their type, so with no
 //! condition every resource met is a match; resources without a value follow in write
 //! order, as `NULLS LAST` puts them.
+//!
+//! With later sort keys (`_sort=-date,code`), the walk goes on past the page's last row
+//! to the end of its group of equal first-key values, and the matches met are ordered by
+//! every key (the general SQL's `ORDER BY` on their `seq`s alone): every match not met sorts
+//! after them. A walk that meets more than [`GROUPS_MAX_ROWS`] rows first (a first key of
+//! few values, `_sort=status,date`) leaves the page to the general SQL.
 //!
 //! With conditions, each batch's rows are tested on their own `seq` (`query::seq_probe`:
 //! PostgreSQL probes each row's index entries, or hashes a condition's rows when they are
@@ -39,6 +45,9 @@ use crate::Pg;
 pub const WALK_FROM: i64 = 2000;
 /// The most index rows a filtered walk reads before the general plan answers instead.
 const WALK_MAX_ROWS: usize = 50_000;
+/// The most index rows a walk for a sort with later keys reads (its groups of equal
+/// first keys are then ordered by every key, as the general SQL orders all matches).
+const GROUPS_MAX_ROWS: usize = 10_000;
 /// The largest batch of a filtered walk.
 const MAX_FILTERED_BATCH: usize = 16_384;
 
@@ -50,7 +59,8 @@ pub(crate) fn page(
     q: &SearchQuery,
     walk_from: i64,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    let (Some(ty), [key]) = (q.resource_type.as_deref(), q.sort.as_slice()) else { return Ok(None) };
+    let (Some(ty), Some(key)) = (q.resource_type.as_deref(), q.sort.first()) else { return Ok(None) };
+    let later_keys = q.sort.len() > 1;
     let SortParam::Index { param, kind } = &key.param else { return Ok(None) };
     let (table, column, keyed) = match kind {
         IndexKind::Token => ("idx_token", "code", true),
@@ -81,7 +91,11 @@ pub(crate) fn page(
     let mut batch = if probe.is_some() { (need * 8).max(400) } else { (need * 2).max(100) };
     let mut exhausted = false;
     let mut walked = 0;
-    while found.len() < need {
+    // With later keys: the first key's value of the page's last row, and whether a row of
+    // another value has been met since (the group is whole).
+    let mut boundary: Option<V> = None;
+    let mut closed = false;
+    while found.len() < need || (later_keys && !closed) {
         // Keyed kinds first try the keys alone, in an index-only scan (after a value shorter
         // than a key, so that the keys resume where the values do): a batch of keys all
         // shorter than a key can be are whole values, in their order. Otherwise (a key
@@ -124,27 +138,39 @@ pub(crate) fn page(
         }
         for r in &rows {
             let seq: i64 = r.get(0);
+            if boundary.as_ref().is_some_and(|b| *b != value(*kind, r)) {
+                closed = true;
+                break;
+            }
             // A resource's first row holds its sort value: it is a match or not there.
             if seen.insert(seq) && (probe.is_none() || r.get::<_, bool>(2)) {
                 found.push(seq);
+                if later_keys && found.len() == need {
+                    boundary = Some(value(*kind, r));
+                }
             }
         }
         walked += rows.len();
+        if closed {
+            break;
+        }
         let Some(last) = rows.last() else {
             exhausted = true;
             break;
         };
-        let v = match kind {
-            IndexKind::Date => V::Int(last.get(1)),
-            IndexKind::Number => V::Real(last.get(1)),
-            _ => V::Text(last.get(1)),
-        };
-        after = Some((v, last.get(0)));
+        after = Some((value(*kind, last), last.get(0)));
         if rows.len() < batch {
             exhausted = true;
             break;
         }
-        if probe.is_some() {
+        if later_keys && walked >= GROUPS_MAX_ROWS {
+            tsunagu_store::trace::plan(|| format!("sort walk given up after {walked} rows: the general SQL"));
+            return Ok(None);
+        }
+        if later_keys {
+            // Read no further than the walk may go.
+            batch = (batch * 4).min(GROUPS_MAX_ROWS - walked);
+        } else if probe.is_some() {
             if walked >= WALK_MAX_ROWS && found.len() < need {
                 tsunagu_store::trace::plan(|| format!("sort walk given up after {walked} rows: the general SQL"));
                 return Ok(None);
@@ -153,6 +179,9 @@ pub(crate) fn page(
         } else {
             batch *= 4;
         }
+    }
+    if later_keys {
+        return later_keys_page(c, q, found, need);
     }
     let valued = found.len();
     let mut page: Vec<i64> = found.into_iter().skip(q.offset).take(q.count + 1).collect();
@@ -173,6 +202,39 @@ pub(crate) fn page(
         page.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
     }
     Ok(Some(page))
+}
+
+/// A walked row's first-key value (its second column).
+fn value(kind: IndexKind, r: &postgres::Row) -> V {
+    match kind {
+        IndexKind::Date => V::Int(r.get(1)),
+        IndexKind::Number => V::Real(r.get(1)),
+        _ => V::Text(r.get(1)),
+    }
+}
+
+/// The page of a sort with later keys from the matches a walk met: every group of equal
+/// first-key values up to the page's last row, whole. Any match not met sorts after them,
+/// so ordering those met by every key (the general SQL's `ORDER BY`, on their `seq`s
+/// alone) gives the page; `None` when the walk ran out first (the matches without a first
+/// key are ordered by the later keys, which the general SQL does).
+fn later_keys_page(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+    found: Vec<i64>,
+    need: usize,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    if found.len() < need {
+        tsunagu_store::trace::plan(|| "sort walk ran out before the page: the general SQL".into());
+        return Ok(None);
+    }
+    tsunagu_store::trace::plan(|| format!("the {} matches met ordered by every sort key", found.len()));
+    let mut values = vec![V::IntArray(found)];
+    let order = crate::query::order_by(&q.sort, "m", &mut values);
+    values.extend([V::Int(q.count as i64 + 1), V::Int(q.offset as i64)]);
+    let sql = number(&format!("SELECT m.seq FROM unnest(?) AS m(seq) ORDER BY {order} LIMIT ? OFFSET ?"), &values);
+    tsunagu_store::trace::statement(&sql, &values);
+    Ok(Some(c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get::<_, i64>(0)).collect()))
 }
 
 /// The rows of the rarest clause of one positive index condition, each counted up to

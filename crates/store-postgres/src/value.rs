@@ -10,6 +10,7 @@ pub(crate) enum V {
     Int(i64),
     Real(f64),
     TextArray(Vec<String>),
+    IntArray(Vec<i64>),
 }
 
 impl V {
@@ -19,6 +20,7 @@ impl V {
             V::Int(_) => "int8",
             V::Real(_) => "float8",
             V::TextArray(_) => "text[]",
+            V::IntArray(_) => "int8[]",
         }
     }
 
@@ -28,6 +30,7 @@ impl V {
             V::Int(n) => n,
             V::Real(f) => f,
             V::TextArray(a) => a,
+            V::IntArray(a) => a,
         }
     }
 }
@@ -66,6 +69,8 @@ pub(crate) fn show(v: &V) -> String {
             format!("ARRAY[{}, … {} in all]", a[..20].iter().map(|t| text(t)).collect::<Vec<_>>().join(", "), a.len())
         }
         V::TextArray(a) => format!("ARRAY[{}]", a.iter().map(|t| text(t)).collect::<Vec<_>>().join(", ")),
+        V::IntArray(a) if a.len() > 20 => format!("ARRAY[{:?}, … {} in all]", &a[..20], a.len()),
+        V::IntArray(a) => format!("ARRAY{a:?}"),
     }
 }
 

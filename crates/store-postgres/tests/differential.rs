@@ -420,12 +420,12 @@ fn generated_searches_agree_with_sqlite() {
     eprintln!("differential: {compared} searches agree ({nonempty} with matches)");
 }
 
-/// Sorts on one parameter, with no other condition or with conditions tested on each
-/// walked row (PostgreSQL walks the index in batches; told to walk whatever the matches):
-/// many ties, several values per resource, resources without one, pages past the valued
-/// ones, matches among them rare or common.
+/// Sorts led by an indexed parameter, alone or with a later key, with no other condition
+/// or with conditions tested on each walked row (PostgreSQL walks the index in batches;
+/// told to walk whatever the matches): many ties, several values per resource, resources
+/// without one, pages past the valued ones, matches among them rare or common.
 #[test]
-fn single_key_sorts_agree_with_sqlite() {
+fn index_led_sorts_agree_with_sqlite() {
     let Some(pg) = tsunagu_store_postgres::throwaway::test_store() else { return };
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
@@ -512,36 +512,47 @@ fn single_key_sorts_agree_with_sqlite() {
         ],
         vec![one(index("code", token("absent"), false))],
     ];
+    let keys = [("code", IndexKind::Token), ("date", IndexKind::Date), ("n", IndexKind::Number), ("u", IndexKind::Uri)];
+    let key = |(param, kind): (&str, IndexKind), descending| SortKey {
+        param: SortParam::Index { param: param.into(), kind },
+        descending,
+    };
     let mut compared = 0;
+    let mut compare = |clauses: &Vec<Clause>, sort: Vec<SortKey>, offset, count| {
+        let q = SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: clauses.clone(),
+            sort,
+            count,
+            offset,
+            total: true,
+            ..Default::default()
+        };
+        let page = |p: tsunagu_store::SearchPage| {
+            (p.resources.into_iter().map(|v| v.seq).collect::<Vec<_>>(), p.total, p.more)
+        };
+        assert_eq!(page(sqlite.search(&q).unwrap()), page(pg.search(&q).unwrap()), "{q:?}");
+        compared += 1;
+    };
     for clauses in &filters {
-        for (param, kind) in
-            [("code", IndexKind::Token), ("date", IndexKind::Date), ("n", IndexKind::Number), ("u", IndexKind::Uri)]
-        {
+        for first in keys {
             for descending in [false, true] {
                 for offset in [0, 7, 150, 480, 500, 520, 560] {
                     for count in [1, 10, 200] {
-                        let q = SearchQuery {
-                            resource_type: Some("Observation".into()),
-                            clauses: clauses.clone(),
-                            sort: vec![SortKey { param: SortParam::Index { param: param.into(), kind }, descending }],
-                            count,
-                            offset,
-                            total: true,
-                            ..Default::default()
-                        };
-                        let key = |p: tsunagu_store::SearchPage| {
-                            (p.resources.into_iter().map(|v| v.seq).collect::<Vec<_>>(), p.total, p.more)
-                        };
-                        assert_eq!(
-                            key(sqlite.search(&q).unwrap()),
-                            key(pg.search(&q).unwrap()),
-                            "{clauses:?} {param} {descending} {offset} {count}"
-                        );
-                        compared += 1;
+                        compare(clauses, vec![key(first, descending)], offset, count);
+                    }
+                }
+                // A later key: the walk completes the page's last group of equal first keys.
+                for second in keys.into_iter().filter(|k| k.0 != first.0) {
+                    for later_descending in [false, true] {
+                        for (offset, count) in [(0, 1), (7, 10), (480, 10)] {
+                            let sort = vec![key(first, descending), key(second, later_descending)];
+                            compare(clauses, sort, offset, count);
+                        }
                     }
                 }
             }
         }
     }
-    eprintln!("single-key sorts: {compared} pages agree");
+    eprintln!("sorts led by an indexed parameter: {compared} pages agree");
 }
