@@ -11,23 +11,27 @@
 //! read first is only where the statement starts: the other clauses are semi-joins of one
 //! flat statement, which PostgreSQL orders by its own estimates, so no count chooses.
 
-use tsunagu_store::{SearchQuery, SortParam};
+use tsunagu_store::{Clause, Condition, SearchQuery, SortParam};
 
-use crate::query::{clause_rows, clause_rows_sql, clause_sql, on_seq, order_by};
+use crate::query::{clause_rows_select, clause_sql, is_rows_clause, on_seq, order_by};
 use crate::value::V;
 
-/// `SELECT DISTINCT x.seq …`: the `seq`s of `q`'s matches, from the rows of the first
-/// clause that is rows of one index table ([`clause_rows`]); `None` without a type, when
-/// a condition reads the resource row (`_id`, `_lastUpdated`, `_has`) or no clause qualifies.
+/// `SELECT DISTINCT x.seq …`: the `seq`s of `q`'s matches, from the rows of a date window
+/// or else the first clause that is index rows ([`is_rows_clause`]); `None` without a type, when a condition
+/// reads the resource row (`_id`, `_lastUpdated`, `_has`) or no clause qualifies. A
+/// source of one table is pulled up into the statement, so PostgreSQL may start from
+/// another clause.
 fn matches(q: &SearchQuery, values: &mut Vec<V>) -> Option<String> {
     let ty = q.resource_type.as_deref()?;
     if !q.clauses.iter().all(|c| c.any.iter().all(on_seq)) {
         return None;
     }
-    let (source, table) = q.clauses.iter().enumerate().find_map(|(i, c)| Some((i, clause_rows(c)?)))?;
-    values.push(V::Text(ty.to_string()));
-    let rows = clause_rows_sql(&q.clauses[source], Some(ty), values);
-    let mut sql = format!("SELECT DISTINCT x.seq FROM {table} x WHERE x.type = ? AND ({rows})");
+    // The parser's date window is there to be read first: each of its bounds alone may match
+    // half the table.
+    let window = |c: &Clause| matches!(c.any.as_slice(), [Condition::DateWindow { .. }]);
+    let source = q.clauses.iter().position(window).or_else(|| q.clauses.iter().position(is_rows_clause))?;
+    let rows = clause_rows_select(&q.clauses[source], ty, values);
+    let mut sql = format!("SELECT DISTINCT x.seq FROM ({rows}) x WHERE TRUE");
     for (_, c) in q.clauses.iter().enumerate().filter(|(i, _)| *i != source) {
         sql.push_str(" AND ");
         sql.push_str(&clause_sql(c, Some(ty), "x", values, false));

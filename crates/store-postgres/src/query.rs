@@ -114,9 +114,15 @@ pub(crate) fn on_seq(c: &Condition) -> bool {
     !matches!(c, Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_))
 }
 
-/// The index rows of a clause of one positive index condition, counted up to `cap`
-/// (an index-only scan of at most `cap` entries); `None` for other clauses.
+/// The index rows of a clause of one positive index condition or a date window, counted up
+/// to `cap` (index-only scans of at most `cap` entries); `None` for other clauses.
 pub(crate) fn capped_rows_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
+    if let [Condition::DateWindow { param, lo, hi }] = c.any.as_slice() {
+        // The parser's redundant window (`date=ge…&date=lt…`): few rows where each bound has many.
+        let (narrow, wide) = date_window_rows(Some(ty), param, *lo, *hi, values);
+        values.push(V::Int(cap));
+        return Some(format!("SELECT count(*) FROM ({} LIMIT ?) x", date_window_select(narrow, wide)));
+    }
     let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
     let cond = index_row(Some(ty), param, test, values);
     values.push(V::Int(cap));
@@ -175,30 +181,37 @@ fn alternative_rows(tests: &[(&String, &Test)], ty: Option<&str>, values: &mut V
     format!("({})", arms.join(" OR "))
 }
 
-/// A clause whose matches are exactly the resources of some rows of one index table: one
-/// positive index condition, several on one table, or a compartment. Its table;
-/// [`clause_rows_sql`] writes the rows' condition.
-pub(crate) fn clause_rows(c: &Clause) -> Option<&'static str> {
+/// Whether a clause's matches are exactly the resources of some index rows (one positive
+/// index condition, several on one table, a compartment, a date window), which
+/// [`clause_rows_select`] selects.
+pub(crate) fn is_rows_clause(c: &Clause) -> bool {
     match c.any.as_slice() {
-        [Condition::Index { test, negate: false, .. }] => Some(table(test_kind(test))),
-        [Condition::Compartment { params, .. }] if !params.is_empty() => Some("idx_reference"),
-        [first, ..] => {
-            let Condition::Index { test, negate: false, .. } = first else { return None };
+        [Condition::Compartment { params, .. }] => !params.is_empty(),
+        [Condition::DateWindow { .. }] => true,
+        [Condition::Index { test, negate: false, .. }, rest @ ..] => {
             let tbl = table(test_kind(test));
-            let same = |cond: &Condition| matches!(cond, Condition::Index { test, negate: false, .. } if table(test_kind(test)) == tbl);
-            c.any.iter().all(same).then_some(tbl)
+            rest.iter()
+                .all(|c| matches!(c, Condition::Index { test, negate: false, .. } if table(test_kind(test)) == tbl))
         }
-        [] => None,
+        _ => false,
     }
 }
 
-/// The condition on rows of [`clause_rows`]'s table that a clause's matches have,
-/// for a clause `clause_rows` accepts.
-pub(crate) fn clause_rows_sql(c: &Clause, ty: Option<&str>, values: &mut Vec<V>) -> String {
+/// `SELECT seq FROM …`: the index rows of a clause [`is_rows_clause`] accepts, of type `ty`.
+pub(crate) fn clause_rows_select(c: &Clause, ty: &str, values: &mut Vec<V>) -> String {
     match c.any.as_slice() {
-        [Condition::Index { param, test, .. }] => index_row(ty, param, test, values),
+        [Condition::Index { param, test, .. }] => {
+            let cond = index_row(Some(ty), param, test, values);
+            format!("SELECT seq FROM {} WHERE {cond}", table(test_kind(test)))
+        }
         [Condition::Compartment { params, target_type, target_id }] => {
-            compartment_rows(params, target_type, target_id.as_deref(), values)
+            values.push(V::Text(ty.to_string()));
+            let cond = compartment_rows(params, target_type, target_id.as_deref(), values);
+            format!("SELECT seq FROM idx_reference WHERE type = ? AND ({cond})")
+        }
+        [Condition::DateWindow { param, lo, hi }] => {
+            let (narrow, wide) = date_window_rows(Some(ty), param, *lo, *hi, values);
+            date_window_select(narrow, wide)
         }
         conds => {
             let tests: Vec<(&String, &Test)> = conds
@@ -208,7 +221,8 @@ pub(crate) fn clause_rows_sql(c: &Clause, ty: Option<&str>, values: &mut Vec<V>)
                     _ => None,
                 })
                 .collect();
-            alternative_rows(&tests, ty, values)
+            let tbl = tests.first().map_or("idx_token", |(_, t)| table(test_kind(t)));
+            format!("SELECT seq FROM {tbl} WHERE {}", alternative_rows(&tests, Some(ty), values))
         }
     }
 }
@@ -232,6 +246,35 @@ fn compartment_rows(
         None => String::new(),
     };
     format!("({}) AND {type_test}{id_test}", pairs.join(" OR "))
+}
+
+/// The conditions on `idx_date` rows (narrow values) and `idx_date_wide` rows of a date
+/// window, in that order in `values`.
+fn date_window_rows(
+    ty: Option<&str>,
+    param: &str,
+    lo: i64,
+    hi: i64,
+    values: &mut Vec<V>,
+) -> (&'static str, &'static str) {
+    let t = ty.unwrap_or("");
+    // Narrow values overlapping the window start at most a day before it.
+    values.extend([
+        V::Text(t.into()),
+        V::Text(param.into()),
+        V::Int(lo.saturating_sub(DAY_MS)),
+        V::Int(hi),
+        V::Int(lo),
+        V::Text(t.into()),
+        V::Text(param.into()),
+        V::Int(hi),
+        V::Int(lo),
+    ]);
+    ("type = ? AND param = ? AND lo >= ? AND lo < ? AND hi > ?", "type = ? AND param = ? AND lo < ? AND hi > ?")
+}
+
+fn date_window_select(narrow: &str, wide: &str) -> String {
+    format!("SELECT seq FROM idx_date WHERE {narrow} UNION SELECT seq FROM idx_date_wide WHERE {wide}")
 }
 
 /// `alias.seq [NOT] IN (SELECT seq FROM {table} WHERE {cond})`, or with `probe` the same
@@ -280,29 +323,13 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             member(alias, *negate, table(test_kind(test)), &cond, probe)
         }
         Condition::DateWindow { param, lo, hi } => {
-            let t = ty.unwrap_or("");
-            // Narrow values overlapping the window start at most a day before it.
-            values.extend([
-                V::Text(t.into()),
-                V::Text(param.clone()),
-                V::Int(lo.saturating_sub(DAY_MS)),
-                V::Int(*hi),
-                V::Int(*lo),
-                V::Text(t.into()),
-                V::Text(param.clone()),
-                V::Int(*hi),
-                V::Int(*lo),
-            ]);
-            let (narrow, wide) = (
-                "type = ? AND param = ? AND lo >= ? AND lo < ? AND hi > ?",
-                "type = ? AND param = ? AND lo < ? AND hi > ?",
-            );
+            let (narrow, wide) = date_window_rows(ty, param, *lo, *hi, values);
             if probe {
                 let (narrow, wide) =
                     (member(alias, false, "idx_date", narrow, true), member(alias, false, "idx_date_wide", wide, true));
                 return format!("({narrow} OR {wide})");
             }
-            format!("{alias}.seq IN (SELECT seq FROM idx_date WHERE {narrow} UNION SELECT seq FROM idx_date_wide WHERE {wide})")
+            format!("{alias}.seq IN ({})", date_window_select(narrow, wide))
         }
         Condition::Missing { param, kind, missing } => {
             let tf = type_filter(ty, values);
