@@ -114,19 +114,16 @@ pub(crate) fn on_seq(c: &Condition) -> bool {
     !matches!(c, Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_))
 }
 
-/// The index rows of a clause of one positive index condition or a date window, counted up
-/// to `cap` (index-only scans of at most `cap` entries); `None` for other clauses.
+/// The index rows of a clause that is index rows ([`is_rows_clause`]: a positive index
+/// condition, several on one table, a compartment, a date window), counted up to `cap`
+/// (index-only scans of at most `cap` entries); `None` for other clauses.
 pub(crate) fn capped_rows_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) -> Option<String> {
-    if let [Condition::DateWindow { param, lo, hi }] = c.any.as_slice() {
-        // The parser's redundant window (`date=ge…&date=lt…`): few rows where each bound has many.
-        let (narrow, wide) = date_window_rows(Some(ty), param, *lo, *hi, values);
-        values.push(V::Int(cap));
-        return Some(format!("SELECT count(*) FROM ({} LIMIT ?) x", date_window_select(narrow, wide)));
+    if !is_rows_clause(c) {
+        return None;
     }
-    let [Condition::Index { param, test, negate: false }] = c.any.as_slice() else { return None };
-    let cond = index_row(Some(ty), param, test, values);
+    let rows = clause_rows_select(c, ty, values);
     values.push(V::Int(cap));
-    Some(format!("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {cond} LIMIT ?) x", table(test_kind(test))))
+    Some(format!("SELECT count(*) FROM ({rows} LIMIT ?) x"))
 }
 
 fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> String {

@@ -17,7 +17,8 @@
 //! With conditions, each batch's rows are tested on their own `seq` (`query::seq_probe`:
 //! PostgreSQL probes each row's index entries, or hashes a condition's rows when they are
 //! few), which pays when matches are common among the walked rows: only when every
-//! clause of one index condition that can be counted has at least [`WALK_FROM`] rows
+//! clause that is index rows (`query::is_rows_clause`: one or more positive conditions on one
+//! table, a compartment, a date window) has at least [`WALK_FROM`] rows
 //! (counted up to that, as the SQLite store estimates), and for at most [`WALK_MAX_ROWS`]
 //! rows, after which the general plan answers. Conditions that read other columns of the
 //! resource (`_id`, `_lastUpdated`, `_has`) take the general plan.
@@ -237,7 +238,7 @@ fn later_keys_page(
     Ok(Some(c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get::<_, i64>(0)).collect()))
 }
 
-/// The rows of the rarest clause of one positive index condition or a date window, each counted up to
+/// The rows of the rarest clause that is index rows (`query::is_rows_clause`), each counted up to
 /// `cap`; 0 when no clause can be counted that way (nothing says the matches are many).
 fn fewest_rows(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery, ty: &str, cap: i64) -> Result<i64, StoreError> {
     let mut fewest = i64::MAX;
