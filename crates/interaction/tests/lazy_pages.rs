@@ -1,7 +1,8 @@
 //! Type-level history and type-level `Patient/$everything` are paged from their own order
 //! without reading everything first (history: one walk of `resource_live` per
 //! (current, deleted) pair, merged; `$everything`: compartment membership tested on each
-//! resource's index record). Their pages must be what the plain definitions give: every
+//! resource's index record, or on PostgreSQL on each batch of resources walked from the
+//! cursor). On the backend `TSUNAGU_TEST_BACKEND` names. Their pages must be what the plain definitions give: every
 //! version of the type newest first (system history filtered by type, which takes neither
 //! plan), and every live Patient or resource referring to a Patient through a Patient
 //! compartment parameter, in write order (worked out here from how the data was written).
@@ -13,8 +14,8 @@ use tsunagu_store::HistoryScope;
 
 fn fhir() -> (tempfile::TempDir, Interactions) {
     let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    (dir, Interactions::new(Arc::new(store), Arc::new(NoCheck), Default::default()))
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    (dir, Interactions::new(store, Arc::new(NoCheck), Default::default()))
 }
 
 fn put(fhir: &Interactions, r: Value) {

@@ -156,6 +156,20 @@ pub(crate) fn write_order_walk<C: GenericClient>(
     walk(c, q, t, &mut || Instant::now() < deadline)
 }
 
+/// A page in write order whose conditions match most resources (every patient's
+/// compartment: type-level `Patient/$everything`), walked from the cursor a batch at a
+/// time under the ceiling: the general SQL would collect every match of the compartment's
+/// many reference parameters before the first page.
+pub(crate) fn dense_walk<C: GenericClient>(
+    c: &mut Cached<'_, C>,
+    q: &SearchQuery,
+    t: &Timeout,
+) -> Result<SearchPage, StoreError> {
+    tsunagu_store::trace::plan(|| "write-order walk from the cursor: the conditions match most resources".into());
+    let deadline = Instant::now() + Duration::from_millis(t.ms);
+    walk(c, q, t, &mut || Instant::now() < deadline)
+}
+
 /// The walk, starting another batch while `go_on` says so (the time left; tests stop it
 /// after so many batches).
 fn walk<C: GenericClient>(

@@ -6,7 +6,7 @@ use postgres::{GenericClient, Row};
 
 use crate::db::Cached;
 use tsunagu_store::{
-    CostlyPart, HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError,
+    Condition, CostlyPart, HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError,
 };
 
 use crate::ceiling::Timeout;
@@ -153,6 +153,9 @@ pub(crate) fn search<C: GenericClient>(
         resources.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
         return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
     }
+    if let (true, Some(t)) = (q.sort.is_empty() && matches_most(q), t) {
+        return crate::ceiling::dense_walk(c, q, t).map(|page| SearchPage { total, ..page });
+    }
     let sql = if q.sort.is_empty() {
         tsunagu_store::trace::plan(|| "write order: the general SQL".into());
         let mut page_filter = filter;
@@ -179,6 +182,14 @@ pub(crate) fn search<C: GenericClient>(
     let more = resources.len() > q.count;
     resources.truncate(q.count);
     Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
+}
+
+/// Whether the query matches most resources: a compartment of every resource of its type
+/// (`Patient/$everything` at type level), otherwise only resource types.
+fn matches_most(q: &SearchQuery) -> bool {
+    let every = |c: &Condition| matches!(c, Condition::Compartment { target_id: None, .. });
+    let types_or_every = |c: &Condition| every(c) || matches!(c, Condition::ResourceType(_));
+    q.clauses.iter().any(|c| c.any.iter().any(every)) && q.clauses.iter().all(|c| c.any.iter().all(types_or_every))
 }
 
 fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
