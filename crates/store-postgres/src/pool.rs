@@ -235,26 +235,36 @@ impl Pool {
 /// execution with its values (`force_custom_plan`): a plan made once for all values of a
 /// search could scan a whole table for a rare code because a common one would.
 ///
-/// Where nobody configured `random_page_cost` (its source is PostgreSQL's default, 4), the
-/// session sets [`RANDOM_PAGE_COST`]: a server's index pages are cached, and at 4 an index
-/// probe per walked row looks dearer than hashing every row of a common condition
-/// (`Observation?category=laboratory&status=final&_sort=-date`: a walk batch 27–30 ms
-/// hashing 70,000 rows, 1.3–2 ms probing 400). A value set for the server, database or
+/// Where nobody configured them (their source is PostgreSQL's default), the session sets
+/// the planner settings of [`SESSION_DEFAULTS`]; a value set for the server, database or
 /// role is kept.
 pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     let mut c = Client::connect(url, NoTls).pg()?;
     c.batch_execute("SET plan_cache_mode = force_custom_plan; SET application_name = 'tsunagu'").pg()?;
-    let source: String =
-        c.query_one("SELECT source FROM pg_settings WHERE name = 'random_page_cost'", &[]).pg()?.get(0);
-    if source == "default" {
-        c.batch_execute(&format!("SET random_page_cost = {RANDOM_PAGE_COST}")).pg()?;
+    let names: Vec<&str> = SESSION_DEFAULTS.iter().map(|(name, _)| *name).collect();
+    let defaulted: Vec<String> = c
+        .query("SELECT name FROM pg_settings WHERE name = ANY($1) AND source = 'default'", &[&names])
+        .pg()?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (name, value) in SESSION_DEFAULTS.iter().filter(|(name, _)| defaulted.iter().any(|d| d == name)) {
+        c.batch_execute(&format!("SET {name} = {value}")).pg()?;
     }
     Ok(c)
 }
 
-/// The `random_page_cost` of a session where none was configured (see [`connect`]): the
-/// value commonly advised for SSDs and cached data.
-pub const RANDOM_PAGE_COST: f64 = 1.1;
+/// Planner settings of a session where the operator configured none (see [`connect`]);
+/// figures from `bench search --shapes` on the Synthea sample.
+/// - `random_page_cost` 1.1, as commonly advised for SSDs and cached data: at
+///   PostgreSQL's 4 an index probe per walked row looks dearer than hashing every row of a
+///   common condition (`Observation?category=laboratory&status=final&_sort=-date`: a walk
+///   batch 27–30 ms hashing 70,000 rows, 1.3–2 ms probing 400).
+/// - `max_parallel_workers_per_gather` 0: a search is one request's work among many, and
+///   starting a worker costs more than it saves on these statements
+///   (`Observation?code=8302-2&_sort=-value-quantity,-date` 40 → 14 ms,
+///   `code:missing=false&_total=accurate` 38 → 13 ms).
+pub const SESSION_DEFAULTS: [(&str, &str); 2] = [("random_page_cost", "1.1"), ("max_parallel_workers_per_gather", "0")];
 
 #[cfg(test)]
 mod tests {
@@ -263,21 +273,24 @@ mod tests {
     use super::{Bounds, Pool, SessionTimeout};
     use crate::StoreError;
 
-    /// A session plans with [`super::RANDOM_PAGE_COST`] unless `random_page_cost` was
-    /// configured, here for the database.
+    /// A session plans with [`super::SESSION_DEFAULTS`] unless a setting was configured,
+    /// here for the database.
     #[test]
-    fn sessions_keep_a_configured_random_page_cost() {
+    fn sessions_keep_configured_planner_settings() {
         let Some(cluster) = crate::throwaway::shared() else { return };
         let name = cluster.create_database();
         let url = cluster.url(&name);
-        let shown = || {
+        let shown = |setting: &str| {
             let mut c = super::connect(&url).unwrap();
-            c.query_one("SHOW random_page_cost", &[]).unwrap().get::<_, String>(0)
+            c.query_one(&format!("SHOW {setting}"), &[]).unwrap().get::<_, String>(0)
         };
-        assert_eq!(shown(), super::RANDOM_PAGE_COST.to_string());
+        for (setting, value) in super::SESSION_DEFAULTS {
+            assert_eq!(shown(setting), value);
+        }
         let mut admin = super::connect(&url).unwrap();
         admin.batch_execute(&format!("ALTER DATABASE \"{name}\" SET random_page_cost = 3")).unwrap();
-        assert_eq!(shown(), "3");
+        assert_eq!(shown("random_page_cost"), "3");
+        assert_eq!(shown("max_parallel_workers_per_gather"), "0");
     }
 
     /// At most `max_open` connections are open, whether taken, idle or detached; the next
