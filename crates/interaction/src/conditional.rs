@@ -25,7 +25,11 @@ impl Interactions {
         ty: &str,
         criteria: &str,
     ) -> Result<Vec<(String, String)>, InteractionError> {
-        let query = self.criteria_query(ty, &parse_criteria(criteria))?;
+        let mut query = self.criteria_query(ty, &parse_criteria(criteria))?;
+        // The search ceilings: criteria run under the write lock (a store may heed them there).
+        let limits = &self.config.limits;
+        query.max_steps = (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64);
+        query.max_ms = (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64);
         Ok(txn.search_ids(&query)?)
     }
 

@@ -233,6 +233,37 @@ fn sorted_and_counted_searches_past_the_ceiling_are_refused_naming_the_limit() {
     assert_eq!(b["total"], 3);
 }
 
+/// Conditional criteria run while the transaction holds the write lock: past the ceiling
+/// PostgreSQL refuses them (422) rather than plan a thousand parameters for minutes with
+/// every writer waiting; SQLite answers them (412: nothing matches). Either way nothing is
+/// written, and the next transaction that needs the lock gets it.
+#[test]
+fn costly_conditional_criteria_are_refused_and_leave_the_lock_free() {
+    let Setup { ceiling, .. } = setup();
+    let (_b, ceiled) = loaded(ceiling);
+    let ctx = RequestContext::new("http://x");
+    let referring = |criteria: String| {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": {"resourceType": "Patient", "managingOrganization": {"reference": format!("Organization?{criteria}")}},
+            "request": {"method": "POST", "url": "Patient"}}]})
+    };
+    let patients = || {
+        let b = ceiled.search(Some("Patient"), &SearchParams::parse("_summary=count"), &ctx).unwrap();
+        b["total"].as_u64().unwrap()
+    };
+    let before = patients();
+    let thousand: Vec<String> = (0..1000).map(|i| format!("name=a{i}")).collect();
+    let err = ceiled.bundle(referring(thousand.join("&")), &ctx).unwrap_err();
+    if postgres_requested() {
+        assert_eq!((err.status(), err.issue_code()), (422, "too-costly"), "{err:?}");
+    } else {
+        assert_eq!(err.status(), 412, "{err:?}");
+    }
+    let err = ceiled.bundle(referring("name=nothing".into()), &ctx).unwrap_err();
+    assert_eq!(err.status(), 412, "{err:?}");
+    assert_eq!(patients(), before);
+}
+
 /// With the smallest ceiling nearly every page is answered by the write-order walk, which
 /// tests each condition on the resource's index record: it must agree with the index
 /// tables' own SQL for every kind of condition it decides. SQLite only: a time ceiling

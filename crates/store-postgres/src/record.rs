@@ -2,9 +2,10 @@
 
 use postgres::Transaction;
 use tsunagu_store::{
-    AuditEntry, IndexEntry, IndexValue, NewVersion, ResourceVersion, SearchQuery, StoreError, WriteTxn,
+    AuditEntry, CostlyPart, IndexEntry, IndexValue, NewVersion, ResourceVersion, SearchQuery, StoreError, WriteTxn,
 };
 
+use crate::ceiling::{costly, Scope, Timeout};
 use crate::db::Cached;
 use crate::{read, Pg};
 
@@ -219,8 +220,15 @@ impl WriteTxn for PgTxn<'_, '_> {
         rows.write(&mut self.tx, copy)
     }
 
+    /// Under the query's ceiling when it has one: conditional criteria run while this
+    /// transaction holds the write lock of every node, and PostgreSQL took minutes to plan
+    /// a thousand parameters (`Organization?name=a0&…&name=a999` in a conditional reference).
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
-        read::search_ids(&mut self.tx, q)
+        let Some(ms) = q.max_ms.filter(|ms| *ms > 0) else { return read::search_ids(&mut self.tx, q) };
+        let t = Timeout::begin(&mut self.tx, Scope::Transaction, ms)?;
+        let found = read::search_ids(&mut self.tx, q).map_err(|e| costly(e, CostlyPart::Conditions, Some(&t)));
+        t.end(&mut self.tx)?;
+        found
     }
 
     fn replace_index(&mut self, seq: i64, _resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
