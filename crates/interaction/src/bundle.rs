@@ -165,7 +165,7 @@ impl Interactions {
         let mut plans = Vec::with_capacity(entries.len());
         let mut written: HashSet<(String, String)> = HashSet::new();
         for e in &entries {
-            let plan = self.plan(txn, e).map_err(|err| entry_error(e.index, err))?;
+            let plan = self.plan(txn, e, ctx).map_err(|err| entry_error(e.index, err))?;
             let target = match &plan {
                 Plan::Create(id) | Plan::Update(id) | Plan::Patch(id) | Plan::Delete(Some(id)) => Some(id.clone()),
                 Plan::Exists(v) => {
@@ -259,8 +259,9 @@ impl Interactions {
         Ok(responses)
     }
 
-    fn plan(&self, txn: &mut dyn WriteTxn, e: &Entry) -> Result<Plan, InteractionError> {
+    fn plan(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Plan, InteractionError> {
         self.known_type(&e.ty)?;
+        self.check_entry_permissions(e, ctx)?;
         let id_in_url = e.rest.first().cloned();
         Ok(match e.verb {
             Verb::Post => {
@@ -333,6 +334,28 @@ impl Interactions {
             },
             Verb::Get | Verb::Head => Plan::Read,
         })
+    }
+
+    /// What the entry's interaction needs of the caller's scopes whatever it finds, as the
+    /// same interaction checks over REST before reading anything: a conditional create that
+    /// finds its match writes nothing, yet it is a create, and its criteria a search. What a
+    /// write may reach is checked again when it is written (`access_txn`).
+    fn check_entry_permissions(&self, e: &Entry, ctx: &RequestContext) -> Result<(), InteractionError> {
+        let (needed, conditional) = match e.verb {
+            Verb::Post => (Some(crate::Permission::Create), e.if_none_exist.is_some()),
+            // Create or update, as the match decides: checked when written.
+            Verb::Put => (None, e.criteria.is_some()),
+            Verb::Delete => (Some(crate::Permission::Delete), e.criteria.is_some()),
+            Verb::Patch => (Some(crate::Permission::Update), e.criteria.is_some()),
+            Verb::Get | Verb::Head => (None, false),
+        };
+        if let Some(p) = needed {
+            self.check_permission(&ctx.caller, &e.ty, p)?;
+        }
+        if conditional {
+            self.check_permission(&ctx.caller, &e.ty, crate::Permission::Search)?;
+        }
+        Ok(())
     }
 
     fn execute(

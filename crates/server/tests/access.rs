@@ -289,6 +289,26 @@ async fn batch_entries_are_each_checked() {
     assert!(status[3].starts_with("403"), "{status:?}");
 }
 
+/// A conditional create in a transaction is a create even when it finds its match and
+/// writes nothing, as over REST: a read-only token gets 403, not the match.
+#[tokio::test]
+async fn conditional_entries_need_the_permissions_of_their_interaction() {
+    let w = world().await;
+    let admin = w.token("system/*.cruds", None);
+    let org = json!({"resourceType": "Organization", "identifier": [{"system": "urn:x", "value": "o1"}]});
+    let create = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": org, "request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:x|o1"}}]});
+    let (s, out) = w.call(&admin, Method::POST, "", Some(&create)).await;
+    assert_eq!(s, 200, "{out}");
+    let reader = w.token("patient/*.rs", Some(&w.a));
+    let (s, out) = w.call(&reader, Method::POST, "", Some(&create)).await;
+    assert_eq!(s, 403, "{out}");
+    assert!(!out.to_string().contains("Organization/"), "{out}");
+    let delete = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": "Organization?identifier=urn:x|nothing"}}]});
+    assert_eq!(w.call(&reader, Method::POST, "", Some(&delete)).await.0, 403);
+}
+
 #[tokio::test]
 async fn restricted_scopes_filter_reads_searches_and_totals() {
     let w = world().await;
