@@ -234,9 +234,9 @@ fn sorted_and_counted_searches_past_the_ceiling_are_refused_naming_the_limit() {
 }
 
 /// Conditional criteria run while the transaction holds the write lock: past the ceiling
-/// PostgreSQL refuses them (422) rather than plan a thousand parameters for minutes with
-/// every writer waiting; SQLite answers them (412: nothing matches). Either way nothing is
-/// written, and the next transaction that needs the lock gets it.
+/// they are refused (422), where PostgreSQL planned a thousand parameters for minutes with
+/// every writer waiting. Nothing is written, and the next transaction that needs the lock
+/// gets it.
 #[test]
 fn costly_conditional_criteria_are_refused_and_leave_the_lock_free() {
     let Setup { ceiling, .. } = setup();
@@ -254,11 +254,7 @@ fn costly_conditional_criteria_are_refused_and_leave_the_lock_free() {
     let before = patients();
     let thousand: Vec<String> = (0..1000).map(|i| format!("name=a{i}")).collect();
     let err = ceiled.bundle(referring(thousand.join("&")), &ctx).unwrap_err();
-    if postgres_requested() {
-        assert_eq!((err.status(), err.issue_code()), (422, "too-costly"), "{err:?}");
-    } else {
-        assert_eq!(err.status(), 412, "{err:?}");
-    }
+    assert_eq!((err.status(), err.issue_code()), (422, "too-costly"), "{err:?}");
     let err = ceiled.bundle(referring("name=nothing".into()), &ctx).unwrap_err();
     assert_eq!(err.status(), 412, "{err:?}");
     assert_eq!(patients(), before);

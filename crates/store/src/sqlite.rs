@@ -483,9 +483,18 @@ impl WriteTxn for SqliteTxn<'_> {
         Ok(())
     }
 
+    /// Under the query's step ceiling when it has one: conditional criteria run while this
+    /// transaction holds the write lock.
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
         self.flush_index()?;
-        search_ids(self.conn, q)
+        let max = q.max_steps.filter(|m| *m > 0);
+        let _budget = crate::sqlite_budget::Budget::install(self.conn, max);
+        search_ids(self.conn, q).map_err(|e| match max {
+            Some(m) if crate::sqlite_budget::interrupted(&e) => {
+                StoreError::TooCostly { part: crate::CostlyPart::Conditions, ceiling: crate::Ceiling::Steps(m) }
+            }
+            _ => e,
+        })
     }
 }
 
