@@ -143,29 +143,18 @@ pub(crate) fn costly(e: StoreError, part: CostlyPart, t: Option<&Timeout>) -> St
     }
 }
 
-/// The page of a query in write order whose plan was canceled at the ceiling: the
-/// resources after its cursor, walked in `seq` order a batch at a time, as far as a fresh
-/// ceiling allows.
+/// A page in write order walked from its cursor a batch at a time, as far as a fresh
+/// ceiling allows: for a query whose plan was canceled at the ceiling, and for one whose
+/// conditions match most resources (every patient's compartment: type-level
+/// `Patient/$everything`), where the general SQL would collect every match first. `why`
+/// is what `explain` shows.
 pub(crate) fn write_order_walk<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
     t: &Timeout,
+    why: &'static str,
 ) -> Result<SearchPage, StoreError> {
-    tsunagu_store::trace::plan(|| "ceiling reached: write-order walk from the cursor, a batch at a time".into());
-    let deadline = Instant::now() + Duration::from_millis(t.ms);
-    walk(c, q, t, &mut || Instant::now() < deadline)
-}
-
-/// A page in write order whose conditions match most resources (every patient's
-/// compartment: type-level `Patient/$everything`), walked from the cursor a batch at a
-/// time under the ceiling: the general SQL would collect every match of the compartment's
-/// many reference parameters before the first page.
-pub(crate) fn dense_walk<C: GenericClient>(
-    c: &mut Cached<'_, C>,
-    q: &SearchQuery,
-    t: &Timeout,
-) -> Result<SearchPage, StoreError> {
-    tsunagu_store::trace::plan(|| "write-order walk from the cursor: the conditions match most resources".into());
+    tsunagu_store::trace::plan(|| format!("{why}: write-order walk from the cursor, a batch at a time"));
     let deadline = Instant::now() + Duration::from_millis(t.ms);
     walk(c, q, t, &mut || Instant::now() < deadline)
 }

@@ -11,9 +11,9 @@
 //! read first is only where the statement starts: the other clauses are semi-joins of one
 //! flat statement, which PostgreSQL orders by its own estimates, so no count chooses.
 
-use tsunagu_store::{Clause, Condition, SearchQuery, SortParam};
+use tsunagu_store::{SearchQuery, SortParam};
 
-use crate::query::{clause_rows_select, clause_sql, is_rows_clause, on_seq, order_by};
+use crate::query::{clause_rows_select, clause_sql, is_date_window, is_rows_clause, on_seq, order_by};
 use crate::value::V;
 
 /// `SELECT DISTINCT x.seq …`: the `seq`s of `q`'s matches, from the rows of a date window
@@ -26,10 +26,7 @@ fn matches(q: &SearchQuery, values: &mut Vec<V>) -> Option<String> {
     if !q.clauses.iter().all(|c| c.any.iter().all(on_seq)) {
         return None;
     }
-    // The parser's date window is there to be read first: each of its bounds alone may match
-    // half the table.
-    let window = |c: &Clause| matches!(c.any.as_slice(), [Condition::DateWindow { .. }]);
-    let source = q.clauses.iter().position(window).or_else(|| q.clauses.iter().position(is_rows_clause))?;
+    let source = q.clauses.iter().position(is_date_window).or_else(|| q.clauses.iter().position(is_rows_clause))?;
     let rows = clause_rows_select(&q.clauses[source], ty, values);
     let mut sql = format!("SELECT DISTINCT x.seq FROM ({rows}) x WHERE TRUE");
     for (_, c) in q.clauses.iter().enumerate().filter(|(i, _)| *i != source) {

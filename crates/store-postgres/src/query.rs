@@ -178,6 +178,12 @@ fn alternative_rows(tests: &[(&String, &Test)], ty: Option<&str>, values: &mut V
     format!("({})", arms.join(" OR "))
 }
 
+/// Whether a clause is the parser's date window (`date=ge…&date=lt…`), there to be read
+/// before its bounds, each of which may match half the table.
+pub(crate) fn is_date_window(c: &Clause) -> bool {
+    matches!(c.any.as_slice(), [Condition::DateWindow { .. }])
+}
+
 /// Whether a clause's matches are exactly the resources of some index rows (one positive
 /// index condition, several on one table, a compartment, a date window), which
 /// [`clause_rows_select`] selects.

@@ -15,6 +15,9 @@ use crate::query::{order_by, where_clause};
 use crate::value::{number, refs, V};
 use crate::Pg;
 
+/// Why a page in write order is walked after its plan was canceled (`explain`).
+const CEILING_REACHED: &str = "ceiling reached";
+
 pub(crate) const COLUMNS: &str = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
 
 fn method(s: &str) -> Method {
@@ -128,7 +131,7 @@ pub(crate) fn search<C: GenericClient>(
         Ok(None) => {}
         // Past the ceiling (it reads a page's index rows, so hardly ever): as the general SQL.
         Err(StoreError::Canceled(m)) => match t {
-            Some(t) => return crate::ceiling::write_order_walk(c, q, t),
+            Some(t) => return crate::ceiling::write_order_walk(c, q, t, CEILING_REACHED),
             None => return Err(StoreError::Canceled(m)),
         },
         Err(e) => return Err(e),
@@ -154,7 +157,8 @@ pub(crate) fn search<C: GenericClient>(
         return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
     }
     if let (true, Some(t)) = (q.sort.is_empty() && matches_most(q), t) {
-        return crate::ceiling::dense_walk(c, q, t).map(|page| SearchPage { total, ..page });
+        let page = crate::ceiling::write_order_walk(c, q, t, "the conditions match most resources")?;
+        return Ok(SearchPage { total, ..page });
     }
     let sql = if q.sort.is_empty() {
         tsunagu_store::trace::plan(|| "write order: the general SQL".into());
@@ -174,7 +178,7 @@ pub(crate) fn search<C: GenericClient>(
     };
     let rows = match (query(c, &sql, &values), t) {
         (Err(StoreError::Canceled(_)), Some(t)) if q.sort.is_empty() => {
-            return crate::ceiling::write_order_walk(c, q, t);
+            return crate::ceiling::write_order_walk(c, q, t, CEILING_REACHED);
         }
         (rows, _) => rows.map_err(costly(CostlyPart::Sort))?,
     };

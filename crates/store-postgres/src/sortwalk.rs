@@ -242,8 +242,7 @@ fn later_keys_page(
 /// `cap`; 0 when no clause can be counted that way (nothing says the matches are many).
 fn fewest_rows(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery, ty: &str, cap: i64) -> Result<i64, StoreError> {
     let mut fewest = i64::MAX;
-    // A date window first: it is there because its bounds alone match many.
-    let window = |c: &&tsunagu_store::Clause| matches!(c.any.as_slice(), [tsunagu_store::Condition::DateWindow { .. }]);
+    let window = |c: &&tsunagu_store::Clause| crate::query::is_date_window(c);
     for clause in q.clauses.iter().filter(window).chain(q.clauses.iter().filter(|c| !window(c))) {
         let mut values = Vec::new();
         let Some(sql) = crate::query::capped_rows_sql(clause, ty, cap, &mut values) else { continue };
