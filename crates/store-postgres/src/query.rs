@@ -639,6 +639,12 @@ fn token_in_sql(pairs: &[(String, String)], own: bool, values: &mut Vec<V>) -> S
 /// first key's direction; each resource sorts by its smallest value ascending and its
 /// largest descending (a date by its start both ways), as in SQLite.
 pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> String {
+    order_by_tied(keys, keys.first().is_some_and(|k| k.descending), alias, values)
+}
+
+/// [`order_by`] with ties in the direction `tie_descending` rather than the first key's:
+/// for a group of resources equal in an earlier key, ordered by the keys after it.
+pub(crate) fn order_by_tied(keys: &[SortKey], tie_descending: bool, alias: &str, values: &mut Vec<V>) -> String {
     let mut parts = Vec::new();
     for k in keys {
         let dir = if k.descending { "DESC" } else { "ASC" };
@@ -651,8 +657,10 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
             format!("(SELECT {agg}({col}) FROM {table} WHERE seq = {alias}.seq AND param = ?) {dir} NULLS LAST")
         };
         match &k.param {
-            SortParam::Id => parts.push(format!("{alias}.id {dir} NULLS LAST")),
-            SortParam::LastUpdated => parts.push(format!("{alias}.last_updated {dir} NULLS LAST")),
+            // Never NULL, so without `NULLS LAST`, which would keep PostgreSQL from reading
+            // `resource_live_updated` backwards for a descending sort.
+            SortParam::Id => parts.push(format!("{alias}.id {dir}")),
+            SortParam::LastUpdated => parts.push(format!("{alias}.last_updated {dir}")),
             SortParam::Index { kind: IndexKind::Composite, .. } => {
                 // SQLite holds a number or a URI in one column and orders numbers first.
                 if k.descending {
@@ -675,7 +683,7 @@ pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> St
             }
         }
     }
-    let tie = if keys.first().is_some_and(|k| k.descending) { "DESC" } else { "ASC" };
+    let tie = if tie_descending { "DESC" } else { "ASC" };
     parts.push(format!("{alias}.seq {tie}"));
     parts.join(", ")
 }

@@ -11,8 +11,12 @@
 //! With later sort keys (`_sort=-date,code`), the walk goes on past the page's last row
 //! to the end of its group of equal first-key values, and the matches met are ordered by
 //! every key (the general SQL's `ORDER BY` on their `seq`s alone): every match not met sorts
-//! after them. A walk that meets more than [`GROUPS_MAX_ROWS`] rows first (a first key of
-//! few values, `_sort=status,date`) leaves the page to the general SQL.
+//! after them. A group reaching into the page with [`WALK_FROM`] members or more (a first
+//! key of few values, `_sort=status,date`: every Observation is `final`) is not walked to
+//! its end: its members are walked by the next key instead (that key's index, or for
+//! `_lastUpdated` and `_id` the resource table's order), each walked row tested for the
+//! group's value (`Group`), and the groups before it ordered as above. A walk that meets
+//! more than [`GROUPS_MAX_ROWS`] rows first leaves the page to the general SQL.
 //!
 //! With conditions, each batch's rows are tested on their own `seq` (`query::seq_probe`:
 //! PostgreSQL probes each row's index entries, or hashes a condition's rows when they are
@@ -60,9 +64,60 @@ pub(crate) fn page(
     q: &SearchQuery,
     walk_from: i64,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    let (Some(ty), Some(key)) = (q.resource_type.as_deref(), q.sort.first()) else { return Ok(None) };
-    let later_keys = q.sort.len() > 1;
-    let SortParam::Index { param, kind } = &key.param else { return Ok(None) };
+    walk(c, q, &Span { level: 0, group: None, offset: q.offset, need: q.offset + q.count + 1 }, walk_from)
+}
+
+/// What one walk pages: the matches in the order of sort key `level` (0: the query's
+/// page), or with `group` only those of one group of the first key (a large group reaching
+/// into the page, walked by the next key); positions `offset..need` of them.
+struct Span<'a> {
+    level: usize,
+    group: Option<&'a Group>,
+    offset: usize,
+    need: usize,
+}
+
+/// The resources whose sort value of the first key is `value`: a resource has a row of
+/// that value and none before it in the sort's direction (its smallest value ascending,
+/// its largest descending, as the walk meets it first).
+struct Group {
+    table: &'static str,
+    column: &'static str,
+    param: String,
+    value: V,
+    descending: bool,
+}
+
+impl Group {
+    /// The test of `alias.seq`'s membership, by probes of the `(seq, param)` index.
+    fn sql(&self, alias: &str, values: &mut Vec<V>) -> String {
+        let (t, col) = (self.table, self.column);
+        let before = if self.descending { ">" } else { "<" };
+        for _ in 0..2 {
+            values.extend([V::Text(self.param.clone()), self.value.clone()]);
+        }
+        format!(
+            "EXISTS (SELECT 1 FROM {t} g WHERE g.seq = {alias}.seq AND g.param = ? AND g.{col} = ?) AND NOT EXISTS \
+             (SELECT 1 FROM {t} g WHERE g.seq = {alias}.seq AND g.param = ? AND g.{col} {before} ?)"
+        )
+    }
+}
+
+fn walk(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+    span: &Span<'_>,
+    walk_from: i64,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    let (Some(ty), Some(key)) = (q.resource_type.as_deref(), q.sort.get(span.level)) else { return Ok(None) };
+    // A group's walk completes its last tie too, and orders what it met by every key.
+    let later_keys = q.sort.len() > span.level + 1 || span.level > 0;
+    let SortParam::Index { param, kind } = &key.param else {
+        return match span.group {
+            Some(g) => resource_order_group(c, q, span, g),
+            None => Ok(None),
+        };
+    };
     let (table, column, keyed) = match kind {
         IndexKind::Token => ("idx_token", "code", true),
         IndexKind::Date => ("idx_date", "lo", false),
@@ -70,21 +125,24 @@ pub(crate) fn page(
         IndexKind::Uri => ("idx_uri", "value", true),
         _ => return Ok(None),
     };
-    // The conditions tested on each walked row, and their values.
+    // The conditions tested on each walked row (and a group's membership), and their values.
     let mut probe_values = Vec::new();
-    let probe = if q.clauses.is_empty() {
-        None
-    } else {
+    let mut tests = Vec::new();
+    if !q.clauses.is_empty() {
         let Some(sql) = crate::query::seq_probe(q, "w", &mut probe_values) else { return Ok(None) };
-        if walk_from == i64::MAX || fewest_rows(c, q, ty, walk_from)? < walk_from {
+        if walk_from == i64::MAX || (span.level == 0 && fewest_rows(c, q, ty, walk_from)? < walk_from) {
             return Ok(None);
         }
-        Some(sql)
-    };
+        tests.push(sql);
+    }
+    if let Some(g) = span.group {
+        tests.push(g.sql("w", &mut probe_values));
+    }
+    let probe = (!tests.is_empty()).then(|| tests.join(" AND "));
     tsunagu_store::trace::plan(|| format!("sort walk: {table} in the order of {column}"));
     let bounded = format!("{column}_key");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
-    let need = q.offset + q.count + 1;
+    let need = span.need;
     let mut found: Vec<i64> = Vec::new();
     let mut seen: HashSet<i64> = HashSet::new();
     let mut after: Option<(V, i64)> = None;
@@ -96,6 +154,10 @@ pub(crate) fn page(
     // another value has been met since (the group is whole).
     let mut boundary: Option<V> = None;
     let mut closed = false;
+    // The value of the last match met and where in `found` its group began.
+    let mut group: Option<(V, usize)> = None;
+    // From how many members a group reaching into the page is walked by the next key.
+    let group_from = usize::try_from(walk_from).unwrap_or(usize::MAX);
     while found.len() < need || (later_keys && !closed) {
         // Keyed kinds first try the keys alone, in an index-only scan (after a value shorter
         // than a key, so that the keys resume where the values do): a batch of keys all
@@ -145,9 +207,22 @@ pub(crate) fn page(
             }
             // A resource's first row holds its sort value: it is a match or not there.
             if seen.insert(seq) && (probe.is_none() || r.get::<_, bool>(2)) {
+                let v = value(*kind, r);
+                if group.as_ref().is_none_or(|(g, _)| *g != v) {
+                    group = Some((v, found.len()));
+                }
                 found.push(seq);
                 if later_keys && found.len() == need {
                     boundary = Some(value(*kind, r));
+                }
+                // A large group reaching into the page: walked by the next key instead.
+                if span.level == 0
+                    && later_keys
+                    && group.as_ref().is_some_and(|(_, start)| found.len() - start >= group_from)
+                {
+                    let (value, start) = group.take().expect("checked above");
+                    let g = Group { table, column, param: param.clone(), value, descending: key.descending };
+                    return group_page(c, q, span, &found, start, &g, walk_from);
                 }
             }
         }
@@ -169,8 +244,8 @@ pub(crate) fn page(
             return Ok(None);
         }
         if later_keys {
-            // Read no further than the walk may go.
-            batch = (batch * 4).min(GROUPS_MAX_ROWS - walked);
+            // Read no further than the walk may go, nor far past a group's walk.
+            batch = (batch * 4).min(GROUPS_MAX_ROWS - walked).min(group_from.max(100));
         } else if probe.is_some() {
             if walked >= WALK_MAX_ROWS && found.len() < need {
                 tsunagu_store::trace::plan(|| format!("sort walk given up after {walked} rows: the general SQL"));
@@ -182,7 +257,7 @@ pub(crate) fn page(
         }
     }
     if later_keys {
-        return later_keys_page(c, q, found, need);
+        return later_keys_page(c, q, found, span.offset, need);
     }
     let valued = found.len();
     let mut page: Vec<i64> = found.into_iter().skip(q.offset).take(q.count + 1).collect();
@@ -217,12 +292,13 @@ fn value(kind: IndexKind, r: &postgres::Row) -> V {
 /// The page of a sort with later keys from the matches a walk met: every group of equal
 /// first-key values up to the page's last row, whole. Any match not met sorts after them,
 /// so ordering those met by every key (the general SQL's `ORDER BY`, on their `seq`s
-/// alone) gives the page; `None` when the walk ran out first (the matches without a first
-/// key are ordered by the later keys, which the general SQL does).
+/// alone) gives positions `offset..need`; `None` when the walk ran out first (the matches
+/// without a first key are ordered by the later keys, which the general SQL does).
 fn later_keys_page(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
     found: Vec<i64>,
+    offset: usize,
     need: usize,
 ) -> Result<Option<Vec<i64>>, StoreError> {
     if found.len() < need {
@@ -232,10 +308,72 @@ fn later_keys_page(
     tsunagu_store::trace::plan(|| format!("the {} matches met ordered by every sort key", found.len()));
     let mut values = vec![V::IntArray(found)];
     let order = crate::query::order_by(&q.sort, "m", &mut values);
-    values.extend([V::Int(q.count as i64 + 1), V::Int(q.offset as i64)]);
-    let sql = number(&format!("SELECT m.seq FROM unnest(?) AS m(seq) ORDER BY {order} LIMIT ? OFFSET ?"), &values);
+    values.extend([V::Int((need - offset) as i64), V::Int(offset as i64)]);
+    // `_lastUpdated` and `_id` are columns of the resource rows (current ones: the walk met them).
+    let from = if q.sort.iter().all(|k| matches!(k.param, SortParam::Index { .. })) {
+        "unnest(?) AS m(seq)"
+    } else {
+        "unnest(?) AS u(seq) JOIN resource m ON m.seq = u.seq AND m.current AND NOT m.deleted"
+    };
+    let sql = number(&format!("SELECT m.seq FROM {from} ORDER BY {order} LIMIT ? OFFSET ?"), &values);
     tsunagu_store::trace::statement(&sql, &values);
     Ok(Some(c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get::<_, i64>(0)).collect()))
+}
+
+/// The page when the walk of the first key gave up inside a large group (`_sort=status,date`:
+/// every Observation is `final`): the whole groups met before it, ordered by every key, then
+/// the group's members in the next key's order (its own walk, or for `_lastUpdated` and
+/// `_id` the resource table's order); `None` when that walk cannot fill its part.
+fn group_page(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+    span: &Span<'_>,
+    found: &[i64],
+    start: usize,
+    g: &Group,
+    walk_from: i64,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    tsunagu_store::trace::plan(|| {
+        format!("the group of the page's first key from position {start} walked by the next key")
+    });
+    let members = Span {
+        level: span.level + 1,
+        group: Some(g),
+        offset: span.offset.saturating_sub(start),
+        need: span.need - start,
+    };
+    let Some(members) = walk(c, q, &members, walk_from)? else { return Ok(None) };
+    let mut page = Vec::new();
+    if span.offset < start {
+        let Some(before) = later_keys_page(c, q, found[..start].to_vec(), span.offset, start)? else { return Ok(None) };
+        page = before;
+    }
+    page.extend(members);
+    Ok(Some(page))
+}
+
+/// A group's members in the order of a resource column (`_lastUpdated`, `_id`) and the keys
+/// after it, ties in the first key's direction: PostgreSQL reads `resource_live_updated`
+/// (or `resource_type_id`) in order and stops after the page.
+fn resource_order_group(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+    span: &Span<'_>,
+    g: &Group,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    let mut values = Vec::new();
+    let filter = crate::query::where_clause(q, "r", &mut values);
+    let member = g.sql("r", &mut values);
+    let tie = q.sort.first().is_some_and(|k| k.descending);
+    let order = crate::query::order_by_tied(&q.sort[span.level..], tie, "r", &mut values);
+    let want = span.need - span.offset;
+    values.extend([V::Int(want as i64), V::Int(span.offset as i64)]);
+    let sql = format!("SELECT r.seq FROM resource r WHERE {filter} AND {member} ORDER BY {order} LIMIT ? OFFSET ?");
+    let sql = number(&sql, &values);
+    tsunagu_store::trace::statement(&sql, &values);
+    let rows: Vec<i64> = c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get(0)).collect();
+    // Fewer: the page goes on into the next group, which the general SQL places.
+    Ok((rows.len() == want).then_some(rows))
 }
 
 /// The rows of the rarest clause that is index rows (`query::is_rows_clause`), each counted up to

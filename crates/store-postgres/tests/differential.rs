@@ -474,7 +474,8 @@ fn index_led_sorts_agree_with_sqlite() {
             resource_type: "Observation",
             id: &ids[i],
             version: 1,
-            last_updated_ms: i as i64,
+            // Ties, for sorts by `_lastUpdated` after another key.
+            last_updated_ms: i as i64 / 3,
             method: Method::Post,
             body: Some(body),
             index: &index[i],
@@ -547,12 +548,25 @@ fn index_led_sorts_agree_with_sqlite() {
                         compare(clauses, vec![key(first, descending)], offset, count);
                     }
                 }
-                // A later key: the walk completes the page's last group of equal first keys.
-                for second in keys.into_iter().filter(|k| k.0 != first.0) {
-                    for later_descending in [false, true] {
-                        for (offset, count) in [(0, 1), (7, 10), (480, 10)] {
-                            let sort = vec![key(first, descending), key(second, later_descending)];
-                            compare(clauses, sort, offset, count);
+            }
+        }
+    }
+    // A later key: the walk completes the page's last group of equal first keys, or with
+    // groups walked from 0 or 20 members, walks a group reaching into the page by the
+    // next key (its index, or the resource table's order for `_lastUpdated` and `_id`).
+    for walk_from in [None, Some(20), Some(0)] {
+        pg.set_sort_walk(walk_from);
+        for clauses in &filters {
+            for first in keys {
+                let seconds = keys
+                    .into_iter()
+                    .filter(|k| k.0 != first.0)
+                    .map(|k| SortParam::Index { param: k.0.into(), kind: k.1 });
+                for second in seconds.chain([SortParam::LastUpdated, SortParam::Id]) {
+                    for (descending, later_descending) in [(false, false), (false, true), (true, false), (true, true)] {
+                        for (offset, count) in [(0, 1), (30, 10), (480, 10)] {
+                            let later = SortKey { param: second.clone(), descending: later_descending };
+                            compare(clauses, vec![key(first, descending), later], offset, count);
                         }
                     }
                 }

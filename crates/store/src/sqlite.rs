@@ -112,6 +112,15 @@ pub struct SqliteStore {
 }
 
 const MAX_IDLE_READERS: usize = 32;
+/// How much of the database file a reader maps into memory (all of it, up to 1 TiB; the
+/// build raises SQLite's own cap to match, `.cargo/config.toml`): a page the reader's cache
+/// lacks is then read from the operating system's cache in place rather than copied in by
+/// a system call each time. At a million resources (4 GiB), mapping the first 2 GiB made
+/// the query mix's pages 1.3–1.9× faster (`bench search`, alternating runs). Readers only:
+/// the writer's cache holds what it dirties, and mapping it measured no import gain. An I/O
+/// error on a mapped page is a signal rather than an error code (SQLite's documented
+/// trade-off); the file only grows, so no page vanishes under a reader.
+const READER_MMAP_BYTES: u64 = 1 << 40;
 /// How far `explain` counts the most selective condition's index rows.
 const EXPLAIN_ESTIMATE_CAP: i64 = 1_000_000;
 
@@ -235,7 +244,7 @@ impl SqliteStore {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         c.busy_timeout(std::time::Duration::from_secs(30))?;
-        c.execute_batch("PRAGMA cache_size=-16384;")?;
+        c.execute_batch(&format!("PRAGMA cache_size=-16384; PRAGMA mmap_size={READER_MMAP_BYTES};"))?;
         crate::sqlite_record::register_sort_value(&c)?;
         Ok(c)
     }
@@ -943,4 +952,17 @@ fn history_sql(q: &HistoryQuery, values: &mut Vec<rusqlite::types::Value>) -> St
         values.push(V::Integer(before));
     }
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    /// Readers map the whole file: the build raised SQLite's cap (otherwise it answers
+    /// 2 GiB whatever was asked), so a large database is read in place.
+    #[test]
+    fn readers_map_up_to_the_raised_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open(dir.path(), super::SyncMode::Normal).unwrap();
+        let mapped: i64 = store.with_reader(|c| Ok(c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(mapped as u64, super::READER_MMAP_BYTES);
+    }
 }
