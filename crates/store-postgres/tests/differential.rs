@@ -463,6 +463,13 @@ fn index_led_sorts_agree_with_sqlite() {
                     });
                     let value = rng.pick(uris()).to_string();
                     e.push(IndexEntry { param: "u".into(), value: IndexValue::Uri { value } });
+                    // Several units, so a walk merges runs; equal values across them.
+                    let value = IndexValue::Quantity {
+                        system: opt(rng.pick(&["", "http://unitsofmeasure.org"])),
+                        code: rng.chance(80).then(|| rng.pick(&["mg", "g", "mm[Hg]"]).to_string()),
+                        value: rng.below(20) as f64 / 2.0,
+                    };
+                    e.push(IndexEntry { param: "q".into(), value });
                 }
             }
             e
@@ -518,7 +525,13 @@ fn index_led_sorts_agree_with_sqlite() {
         ],
         vec![one(index("code", token("absent"), false))],
     ];
-    let keys = [("code", IndexKind::Token), ("date", IndexKind::Date), ("n", IndexKind::Number), ("u", IndexKind::Uri)];
+    let keys = [
+        ("code", IndexKind::Token),
+        ("date", IndexKind::Date),
+        ("n", IndexKind::Number),
+        ("u", IndexKind::Uri),
+        ("q", IndexKind::Quantity),
+    ];
     let key = |(param, kind): (&str, IndexKind), descending| SortKey {
         param: SortParam::Index { param: param.into(), kind },
         descending,
