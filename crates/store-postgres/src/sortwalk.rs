@@ -140,11 +140,11 @@ fn walk(
     // A quantity's index leads with its unit: the walk merges one run per unit. Not under a
     // condition on the same quantity (`value-quantity=gt150`): the walk would start below
     // its bound.
+    let quantity = *kind == IndexKind::Quantity;
     let bounded_here = |c: &Condition| matches!(c, Condition::Index { param: p, .. } if p == param);
-    if *kind == IndexKind::Quantity && q.clauses.iter().any(|c| c.any.iter().any(bounded_here)) {
+    if quantity && q.clauses.iter().any(|c| c.any.iter().any(bounded_here)) {
         return Ok(None);
     }
-    let quantity = *kind == IndexKind::Quantity;
     let max_filtered = if quantity { QUANTITY_WALK_MAX_ROWS } else { WALK_MAX_ROWS };
     // The conditions tested on each walked row (and a group's membership), and their values.
     let mut probe_values = Vec::new();
@@ -162,12 +162,13 @@ fn walk(
         tests.push(g.sql("w", &mut probe_values));
     }
     let probe = (!tests.is_empty()).then(|| tests.join(" AND "));
-    let units = match kind {
-        IndexKind::Quantity => match quantity_units(c, ty, param)? {
+    let units = if quantity {
+        match quantity_units(c, ty, param)? {
             Some(units) if !units.is_empty() => Some(units),
             _ => return Ok(None),
-        },
-        _ => None,
+        }
+    } else {
+        None
     };
     tsunagu_store::trace::plan(|| format!("sort walk: {table} in the order of {column}"));
     let bounded = format!("{column}_key");
