@@ -23,11 +23,7 @@ pub(crate) fn page(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
 ) -> Result<Option<Vec<ResourceVersion>>, StoreError> {
-    let (Some(ty), [clause]) = (q.resource_type.as_deref(), q.clauses.as_slice()) else { return Ok(None) };
-    let [Condition::Index { param, test, negate: false }] = clause.any.as_slice() else { return Ok(None) };
-    if !q.sort.is_empty() || !whole_key(test) {
-        return Ok(None);
-    }
+    let Some((ty, param, test)) = driving(q) else { return Ok(None) };
     let table = crate::query::table(crate::query::test_kind(test));
     tsunagu_store::trace::plan(|| format!("driven walk: {table} in seq order"));
     let need = q.count + 1;
@@ -51,13 +47,28 @@ pub(crate) fn page(
         );
         let sql = number(&sql, &values);
         tsunagu_store::trace::statement(&sql, &values);
-        let rows = c.query(&sql, &refs(&values)).pg()?;
+        // One plan: every column of the key index before `seq` is fixed, so that index
+        // gives the rows in `seq` order whatever the values are.
+        let rows = c.query_once(&sql, &refs(&values)).pg()?;
         found.extend(rows.iter().filter(|r| r.get::<_, Option<i64>>(7).is_some()).map(crate::read::version));
         match rows.last() {
             Some(last) if rows.len() == want && found.len() < need => after = Some(last.get(8)),
             _ => return Ok(Some(found)),
         }
     }
+}
+
+/// The type, parameter and test of a query this walk answers.
+fn driving(q: &SearchQuery) -> Option<(&str, &str, &Test)> {
+    let (Some(ty), [clause]) = (q.resource_type.as_deref(), q.clauses.as_slice()) else { return None };
+    let [Condition::Index { param, test, negate: false }] = clause.any.as_slice() else { return None };
+    (q.sort.is_empty() && whole_key(test)).then_some((ty, param.as_str(), test))
+}
+
+/// Whether a page of `q` is this walk alone (no `_total` counted before it): then every
+/// statement of the page is planned once ([`Cached::query_once`]).
+pub(crate) fn alone(q: &SearchQuery) -> bool {
+    !q.total && q.count > 0 && driving(q).is_some()
 }
 
 /// Whether the test fixes every column of its index before `seq`, so the index lists its

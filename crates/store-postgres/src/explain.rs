@@ -45,7 +45,7 @@ impl PostgresStore {
     /// `EXPLAIN (ANALYZE, BUFFERS)` (`tsunagu explain`). The statements run twice, once for
     /// the page and once explained.
     pub fn explain(&self, q: &SearchQuery) -> Result<Explain, StoreError> {
-        self.with_searcher(|c| {
+        self.with_searcher(crate::db::Plans::PerValues, |c| {
             tsunagu_store::trace::start::<crate::value::V>();
             let started = Instant::now();
             let page = crate::ceiling::search(c, q, Scope::Session, self.walk_from());

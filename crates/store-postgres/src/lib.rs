@@ -243,33 +243,48 @@ impl PostgresStore {
         &self,
         f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_connection(false, f)
+        self.with_connection(false, db::Plans::PerValues, f)
+    }
+
+    /// [`with_reader`](Self::with_reader) for statements planned once
+    /// ([`db::Cached::query_once`]): a session already planning so is taken first.
+    fn with_reader_once<T>(
+        &self,
+        f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_connection(false, db::Plans::Once, f)
     }
 
     /// [`with_reader`](Self::with_reader) for a search page, which sets its own
     /// `statement_timeout` (`ceiling.rs`) and may find one a search left.
     fn with_searcher<T>(
         &self,
+        plans: db::Plans,
         f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_connection(true, f)
+        self.with_connection(true, plans, f)
     }
 
+    /// `plans`: how the statements `f` runs are mostly planned, so that a session already
+    /// planning so is taken first (`Pool::get_for_search_within`).
     fn with_connection<T>(
         &self,
         search: bool,
+        plans: db::Plans,
         f: impl Fn(&mut db::Cached<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         blocking::blocking(|| {
             let mut tries = 0;
             loop {
                 tries += 1;
-                let mut conn = match (self.replicas.reader(search), search) {
+                let mut conn = match (self.replicas.reader(search, plans), search) {
                     (Some(c), _) => c,
-                    (None, true) => self.primary.get_for_search()?,
-                    (None, false) => self.primary.get()?,
+                    (None, true) => self.primary.get_for_search(plans)?,
+                    (None, false) => self.primary.get_preferring(plans)?,
                 };
-                match f(&mut conn.db()) {
+                // Statements that want plans per values set them back themselves.
+                let planned = if plans == db::Plans::Once { conn.db().plans(plans).pg() } else { Ok(()) };
+                match planned.and_then(|()| f(&mut conn.db())) {
                     Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) => {
                         conn.discard();
                         if tries == 2 {
@@ -295,11 +310,15 @@ impl PostgresStore {
             // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
             let mut tx = client.transaction().pg()?;
             // Writes run the same few statements: plans made once serve them (searches keep
-            // planning per execution, see `pool::connect`).
+            // planning per execution, see `db`). `SET LOCAL` ends with the transaction, so
+            // the session's own setting is as it was after it.
             tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK}); SET LOCAL plan_cache_mode = auto"))
                 .pg()?;
+            let plans = std::mem::replace(&mut cache.plans, db::Plans::Fixed);
             let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
-            f(&mut txn)?;
+            let written = f(&mut txn);
+            txn.tx.cache.plans = plans;
+            written?;
             // An error here (the connection lost, the server gone) means the write may not
             // have committed: it is reported, never taken for a success.
             tx.commit().pg()
@@ -375,7 +394,7 @@ impl PostgresStore {
     /// Whether a read now would go to a replica: one has replayed this store's last write
     /// (for tests and health checks; counted in [`replica_reads`](Self::replica_reads)).
     pub fn replica_caught_up(&self) -> bool {
-        blocking::blocking(|| Ok(self.replicas.reader(false).is_some())).unwrap_or(false)
+        blocking::blocking(|| Ok(self.replicas.reader(false, db::Plans::PerValues).is_some())).unwrap_or(false)
     }
 
     /// How many reads replicas served, and how many went to the primary because no
@@ -394,15 +413,15 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        self.with_reader(|c| read::current(c, ty, id))
+        self.with_reader_once(|c| read::current(c, ty, id))
     }
 
     fn read_many(&self, keys: &[(String, String)]) -> Result<Vec<ResourceVersion>, StoreError> {
-        self.with_reader(|c| read::current_many(c, keys))
+        self.with_reader_once(|c| read::current_many(c, keys))
     }
 
     fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
-        self.with_reader(|c| read::vread(c, ty, id, version))
+        self.with_reader_once(|c| read::vread(c, ty, id, version))
     }
 
     fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
@@ -414,7 +433,8 @@ impl Store for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.with_searcher(|c| ceiling::search(c, q, ceiling::Scope::Session, self.walk_from()))
+        let plans = if drive::alone(q) { db::Plans::Once } else { db::Plans::PerValues };
+        self.with_searcher(plans, |c| ceiling::search(c, q, ceiling::Scope::Session, self.walk_from()))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
@@ -464,7 +484,7 @@ impl Store for PostgresStore {
 
     fn pinned(&self) -> Result<Box<dyn PinnedView>, StoreError> {
         blocking::blocking(|| {
-            let client = match self.replicas.reader(false) {
+            let client = match self.replicas.reader(false, db::Plans::PerValues) {
                 Some(c) => c.detach(),
                 None => self.primary.get()?.detach(),
             };

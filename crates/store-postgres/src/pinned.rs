@@ -21,6 +21,9 @@ pub(crate) struct PgPinned {
 
 impl PgPinned {
     pub(crate) fn begin(mut client: Detached, walk_from: i64) -> Result<PgPinned, StoreError> {
+        // The view's statements keep the plans in force: a savepoint rolled back after a
+        // canceled search would undo a change of them unseen.
+        client.session.cache.plans = crate::db::Plans::Fixed;
         client.session.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").pg()?;
         // The first statement takes the snapshot; everything after sees this state.
         let row = client

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use postgres::{Client, NoTls};
 
-use crate::db::{Session, SessionTimeout};
+use crate::db::{Plans, Session, SessionTimeout};
 use crate::{Pg, StoreError};
 
 /// How many connections a pool keeps and opens, and how long a caller waits for one.
@@ -142,14 +142,22 @@ impl Pool {
     /// A connection under the session's own `statement_timeout`, waiting up to the
     /// pool's `wait` for one when all are in use.
     pub(crate) fn get(&self) -> Result<Conn<'_>, StoreError> {
-        self.get_within(self.bounds.wait)
+        self.get_within(self.bounds.wait, Plans::PerValues)
+    }
+
+    /// [`get`](Self::get), taking first a session whose statements are planned as
+    /// `prefer` says.
+    pub(crate) fn get_preferring(&self, prefer: Plans) -> Result<Conn<'_>, StoreError> {
+        self.get_within(self.bounds.wait, prefer)
     }
 
     /// A connection under the session's own `statement_timeout`, waiting up to `wait` for
     /// one when all are in use: a search's timeout left on an idle session is undone here.
-    pub(crate) fn get_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
+    /// One whose statements are planned as `prefer` says is taken first
+    /// ([`get_for_search_within`](Self::get_for_search_within)).
+    pub(crate) fn get_within(&self, wait: Duration, prefer: Plans) -> Result<Conn<'_>, StoreError> {
         loop {
-            let mut conn = self.get_for_search_within(wait)?;
+            let mut conn = self.get_for_search_within(wait, prefer)?;
             if conn.db().reset_timeout().is_ok() {
                 return Ok(conn);
             }
@@ -159,21 +167,31 @@ impl Pool {
 
     /// A connection for a search page, which sets its own `statement_timeout`
     /// (`ceiling.rs`): perhaps one a search left in force.
-    pub(crate) fn get_for_search(&self) -> Result<Conn<'_>, StoreError> {
-        self.get_for_search_within(self.bounds.wait)
+    pub(crate) fn get_for_search(&self, prefer: Plans) -> Result<Conn<'_>, StoreError> {
+        self.get_for_search_within(self.bounds.wait, prefer)
     }
 
-    pub(crate) fn get_for_search_within(&self, wait: Duration) -> Result<Conn<'_>, StoreError> {
+    /// A connection perhaps under a search's timeout. An idle session whose statements are
+    /// planned as `prefer` says (`db::Plans`) is taken first, so that a caller rarely
+    /// changes that setting (a round trip); when none is, another is opened while fewer
+    /// than `max_idle` are open, so that reads and searches each come to keep sessions of
+    /// their own.
+    pub(crate) fn get_for_search_within(&self, wait: Duration, prefer: Plans) -> Result<Conn<'_>, StoreError> {
         let deadline = Instant::now() + wait;
         let mut state = self.shared.state.lock();
         loop {
-            match state.idle.pop() {
-                Some(c) if c.client.is_closed() => {
-                    state.open -= 1;
-                    continue;
+            let before = state.idle.len();
+            state.idle.retain(|c| !c.client.is_closed());
+            state.open -= before - state.idle.len();
+            if let Some(i) = state.idle.iter().rposition(|c| c.cache.plans == prefer) {
+                let c = state.idle.remove(i);
+                return Ok(Conn { pool: self, client: Some(c) });
+            }
+            let room = state.open < self.bounds.max_idle.min(self.bounds.max_open);
+            if !room {
+                if let Some(c) = state.idle.pop() {
+                    return Ok(Conn { pool: self, client: Some(c) });
                 }
-                Some(c) => return Ok(Conn { pool: self, client: Some(c) }),
-                None => {}
             }
             if state.open < self.bounds.max_open {
                 // The place is taken before connecting, outside the lock (a connection takes
@@ -199,8 +217,10 @@ impl Pool {
     }
 
     fn put_back(&self, c: Session) {
-        // A session closed, or whose timeout is not known, is not used again.
-        let keep = !c.client.is_closed() && c.cache.timeout != SessionTimeout::Unknown;
+        // A session closed, or whose timeout or plans are not known, is not used again.
+        let keep = !c.client.is_closed()
+            && c.cache.timeout != SessionTimeout::Unknown
+            && !matches!(c.cache.plans, Plans::Unknown | Plans::Fixed);
         let mut state = self.shared.state.lock();
         if keep && state.idle.len() < self.bounds.max_idle {
             state.idle.push(c);
@@ -231,9 +251,9 @@ impl Pool {
 /// connection, so this must not be called on an async runtime's own threads (call it from
 /// a plain thread or `tokio::task::spawn_blocking`).
 ///
-/// Statements are prepared once per connection (`db`), so each session plans every
-/// execution with its values (`force_custom_plan`): a plan made once for all values of a
-/// search could scan a whole table for a rare code because a common one would.
+/// Statements are prepared once per connection (`db`), and the session plans every
+/// execution with its values (`force_custom_plan`) unless a statement asks for one plan
+/// (`db::Plans`).
 ///
 /// Where nobody configured them (their source is PostgreSQL's default), the session sets
 /// the planner settings of [`SESSION_DEFAULTS`]; a value set for the server, database or
@@ -270,7 +290,7 @@ pub const SESSION_DEFAULTS: [(&str, &str); 2] = [("random_page_cost", "1.1"), ("
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Bounds, Pool, SessionTimeout};
+    use super::{Bounds, Plans, Pool, SessionTimeout};
     use crate::StoreError;
 
     /// A session plans with [`super::SESSION_DEFAULTS`] unless a setting was configured,
@@ -293,6 +313,34 @@ mod tests {
         assert_eq!(shown("max_parallel_workers_per_gather"), "0");
     }
 
+    /// An idle session planning as the caller wants is taken first; when none is, another
+    /// is opened while fewer than `max_idle` are open, and past that an idle one of the
+    /// other kind is taken.
+    #[test]
+    fn sessions_planning_as_wanted_are_taken_first() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let url = cluster.url(&cluster.create_database());
+        let pool = Pool::new(&url, Bounds { max_idle: 2, max_open: 3, wait: Duration::from_millis(200) });
+        let pid =
+            |c: &mut super::Conn<'_>| c.db().c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get::<_, i32>(0);
+        let mut once = pool.get_for_search(Plans::Once).unwrap();
+        once.db().plans(Plans::Once).unwrap();
+        let once_pid = pid(&mut once);
+        drop(once);
+        let mut per_values = pool.get_for_search(Plans::PerValues).unwrap();
+        assert_ne!(pid(&mut per_values), once_pid, "a second session rather than a change of plans");
+        assert_eq!(pool.open(), 2);
+        drop(per_values);
+        for _ in 0..3 {
+            let mut c = pool.get_for_search(Plans::Once).unwrap();
+            assert_eq!((pid(&mut c), c.cache.plans), (once_pid, Plans::Once));
+        }
+        let held = pool.get_for_search(Plans::PerValues).unwrap();
+        let mut other = pool.get_for_search(Plans::PerValues).unwrap();
+        assert_eq!((pid(&mut other), pool.open()), (once_pid, 2), "max_idle open: the other kind is taken");
+        drop((held, other));
+    }
+
     /// At most `max_open` connections are open, whether taken, idle or detached; the next
     /// caller waits for one to come free, and past the wait is told the database is
     /// unavailable (503 to a client).
@@ -312,7 +360,7 @@ mod tests {
         // still counts until dropped.
         drop(a);
         let pinned = pool.get().unwrap().detach();
-        assert!(pool.get_within(Duration::ZERO).is_err());
+        assert!(pool.get_within(Duration::ZERO, Plans::PerValues).is_err());
         drop(pinned);
         let c = pool.get().unwrap();
         // A discarded one frees its place; so does one more than the idle ones kept.
@@ -339,11 +387,11 @@ mod tests {
         assert_eq!(pool.open(), 0);
         assert!(pool.shared.state.lock().idle.is_empty());
         // A search's timeout stays for the next search, and is undone for anything else.
-        let mut s = pool.get_for_search().unwrap();
+        let mut s = pool.get_for_search(Plans::PerValues).unwrap();
         (*s).client.batch_execute("SET statement_timeout = 1234").unwrap();
         s.cache.timeout = SessionTimeout::Ms(1234);
         drop(s);
-        let mut s = pool.get_for_search().unwrap();
+        let mut s = pool.get_for_search(Plans::PerValues).unwrap();
         assert_eq!(s.cache.timeout, SessionTimeout::Ms(1234));
         let shown: String = (*s).client.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
         assert_eq!(shown, "1234ms");

@@ -54,7 +54,8 @@ pub(crate) fn current(
     id: &str,
 ) -> Result<Option<ResourceVersion>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM resource r WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1");
-    Ok(c.query_opt(&sql, &[&ty, &id]).pg()?.as_ref().map(version))
+    // One plan: the (type, id, version) index, whatever the id.
+    Ok(c.query_opt_once(&sql, &[&ty, &id]).pg()?.as_ref().map(version))
 }
 
 /// The newest version of each (type, id) in `keys` that is stored, in one statement.
@@ -68,7 +69,8 @@ pub(crate) fn current_many(
         "SELECT {COLUMNS} FROM unnest($1::text[], $2::text[]) k(type, id) CROSS JOIN LATERAL \
          (SELECT * FROM resource x WHERE x.type = k.type AND x.id = k.id ORDER BY x.version DESC LIMIT 1) r"
     );
-    Ok(c.query(&sql, &[&types, &ids]).pg()?.iter().map(version).collect())
+    // One plan: a probe of the (type, id, version) index per key.
+    Ok(c.query_once(&sql, &[&types, &ids]).pg()?.iter().map(version).collect())
 }
 
 pub(crate) fn vread(
@@ -78,7 +80,8 @@ pub(crate) fn vread(
     v: u64,
 ) -> Result<Option<ResourceVersion>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM resource r WHERE type = $1 AND id = $2 AND version = $3");
-    Ok(c.query_opt(&sql, &[&ty, &id, &(v as i64)]).pg()?.as_ref().map(version))
+    // One plan: the (type, id, version) index.
+    Ok(c.query_opt_once(&sql, &[&ty, &id, &(v as i64)]).pg()?.as_ref().map(version))
 }
 
 pub(crate) fn search_ids(
@@ -148,8 +151,9 @@ pub(crate) fn search<C: GenericClient>(
     if let Some(seqs) = walked {
         let more = seqs.len() > q.count;
         let seqs = &seqs[..seqs.len().min(q.count)];
+        // One plan: the page's rows by primary key.
         let rows = c
-            .query(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs])
+            .query_once(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs])
             .pg()
             .map_err(costly(CostlyPart::Sort))?;
         let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 use tsunagu_store::StoreError;
 
+use crate::db::Plans;
 use crate::pool::{Bounds, Conn, Pool};
 use crate::Pg;
 
@@ -70,23 +71,25 @@ impl Replicas {
         };
         // Any primary connection's position is past our commit; without one (none free
         // at once either: this writer holds one already), no replica is trusted.
-        let lsn = read(c).or_else(|_| read(&mut primary.get_within(Duration::ZERO)?.client)).unwrap_or(u64::MAX);
+        let lsn = read(c)
+            .or_else(|_| read(&mut primary.get_within(Duration::ZERO, Plans::PerValues)?.client))
+            .unwrap_or(u64::MAX);
         self.lsn.fetch_max(lsn, Ordering::SeqCst);
     }
 
     /// A replica connection that has replayed this store's last write, if one comes in time;
     /// for a `search` page, perhaps under a search's timeout (`Pool::get_for_search`).
-    pub(crate) fn reader(&self, search: bool) -> Option<Conn<'_>> {
+    pub(crate) fn reader(&self, search: bool, plans: Plans) -> Option<Conn<'_>> {
         if self.pools.is_empty() {
             return None;
         }
-        let found = self.caught_up(search);
+        let found = self.caught_up(search, plans);
         let counter = if found.is_some() { &self.served } else { &self.fell_back };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    fn caught_up(&self, search: bool) -> Option<Conn<'_>> {
+    fn caught_up(&self, search: bool, plans: Plans) -> Option<Conn<'_>> {
         let wanted = self.lsn.load(Ordering::SeqCst);
         if wanted == u64::MAX {
             return None;
@@ -102,7 +105,11 @@ impl Replicas {
         };
         let pool = &self.pools[i];
         // A replica with none free: the primary now, rather than waiting here.
-        let taken = if search { pool.get_for_search_within(Duration::ZERO) } else { pool.get_within(Duration::ZERO) };
+        let taken = if search {
+            pool.get_for_search_within(Duration::ZERO, plans)
+        } else {
+            pool.get_within(Duration::ZERO, plans)
+        };
         let mut conn = match taken {
             Ok(c) => c,
             Err(_) if pool.is_full() => return None,
