@@ -10,12 +10,12 @@
 //! a search could scan a whole table for a rare code because a common one would. Planning
 //! was most of a small statement's time, though: 0.2–0.6 ms of binding against 0.04–0.3 ms
 //! of executing, on the Synthea sample. Work made only of statements whose plans cannot
-//! depend on their values (a read by id, a walk of one index key in `seq` order) makes
-//! its session plan them once (`force_generic_plan`, [`Plans::Once`]) and runs them with
-//! [`Cached::query_once`]; any other statement makes its session plan per values again
-//! first. The setting is changed only when it differs (a round trip), and the pool hands
-//! out sessions already planning as the work wants first, so that reads and searches come
-//! to keep sessions of their own.
+//! depend on their values (a read by id, a search by ids alone, a walk of one index key in
+//! `seq` order) makes its session plan them once (`force_generic_plan`, [`Plans::Once`])
+//! and runs them with [`Cached::query_once`]; any other statement makes its session plan
+//! per values again first. The setting is changed only when it differs (a round trip), and
+//! the pool hands out sessions already planning as the work wants first, so that reads and
+//! searches come to keep sessions of their own.
 
 use std::collections::HashMap;
 
@@ -219,9 +219,10 @@ mod tests {
         }
     }
 
-    /// Reads and walks of one index key make their session plan once; any other search
-    /// makes it plan per values again; writes (`SET LOCAL`) and failed writes leave the
-    /// session as they found it; and the session's belief always matches the server.
+    /// Reads, searches by ids alone and walks of one index key make their session plan
+    /// once; any other search makes it plan per values again; writes (`SET LOCAL`) and
+    /// failed writes leave the session as they found it; and the session's belief always
+    /// matches the server.
     #[test]
     fn sessions_plan_as_their_work_wants() {
         let Some(cluster) = crate::throwaway::shared() else { return };
@@ -262,6 +263,16 @@ mod tests {
         let page = store.search(&search(Some("a"), true)).unwrap();
         assert_eq!((page.resources.len(), page.total), (1, Some(1)));
         assert_eq!(plans_of(&store), Plans::PerValues, "a total counted first plans per values");
+        let by_ids = SearchQuery {
+            resource_type: Some("Patient".into()),
+            clauses: vec![Clause { any: vec![Condition::Id("a".into()), Condition::Id("b".into())] }],
+            count: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.search(&by_ids).unwrap().resources.len(), 2);
+        assert_eq!(plans_of(&store), Plans::Once, "so does a search by ids alone");
+        let page = store.search(&search(None, false)).unwrap();
+        assert_eq!(page.resources.len(), 2);
         assert_eq!(store.read_many(&[("Patient".into(), "b".into())]).unwrap().len(), 1);
         assert_eq!(plans_of(&store), Plans::Once);
     }

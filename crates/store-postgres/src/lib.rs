@@ -433,7 +433,7 @@ impl Store for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let plans = if drive::alone(q) { db::Plans::Once } else { db::Plans::PerValues };
+        let plans = if drive::alone(q) || read::ids_alone(q) { db::Plans::Once } else { db::Plans::PerValues };
         self.with_searcher(plans, |c| ceiling::search(c, q, ceiling::Scope::Session, self.walk_from()))
     }
 

@@ -48,6 +48,26 @@ fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Res
     c.query(&sql, &refs(values)).pg()
 }
 
+/// [`query`] for a statement whose plan does not depend on its values
+/// ([`Cached::query_once`]).
+fn query_once(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
+    let sql = number(sql, values);
+    tsunagu_store::trace::statement(&sql, values);
+    c.query_once(&sql, &refs(values)).pg()
+}
+
+/// Whether a page of `q` is found by ids alone (`Patient?_id=a,b`), in write order and
+/// without a total: its one statement probes the (type, id, version) index whatever the
+/// ids, so it is planned once ([`Cached::query_once`]).
+pub(crate) fn ids_alone(q: &SearchQuery) -> bool {
+    q.resource_type.is_some()
+        && q.sort.is_empty()
+        && !q.total
+        && q.count > 0
+        && !q.clauses.is_empty()
+        && q.clauses.iter().all(|c| !c.any.is_empty() && c.any.iter().all(|c| matches!(c, Condition::Id(_))))
+}
+
 pub(crate) fn current(
     c: &mut Cached<'_, impl GenericClient>,
     ty: &str,
@@ -180,7 +200,8 @@ pub(crate) fn search<C: GenericClient>(
         values.push(V::Int(q.offset as i64));
         format!("SELECT {COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?")
     };
-    let rows = match (query(c, &sql, &values), t) {
+    let rows = if ids_alone(q) { query_once(c, &sql, &values) } else { query(c, &sql, &values) };
+    let rows = match (rows, t) {
         (Err(StoreError::Canceled(_)), Some(t)) if q.sort.is_empty() => {
             return crate::ceiling::write_order_walk(c, q, t, CEILING_REACHED);
         }
