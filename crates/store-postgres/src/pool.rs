@@ -252,8 +252,8 @@ impl Pool {
 /// a plain thread or `tokio::task::spawn_blocking`).
 ///
 /// Statements are prepared once per connection (`db`), and the session plans every
-/// execution with its values (`force_custom_plan`) unless a statement asks for one plan
-/// (`db::Plans`).
+/// execution with its values (`force_custom_plan`) until work that wants one plan per
+/// statement changes that (`db::Plans`).
 ///
 /// Where nobody configured them (their source is PostgreSQL's default), the session sets
 /// the planner settings of [`SESSION_DEFAULTS`]; a value set for the server, database or
