@@ -364,25 +364,6 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 }
                 None => format!("{alias}.type"),
             };
-            if query.resource_type.is_some()
-                && !query.clauses.is_empty()
-                && query.clauses.iter().all(|c| c.any.iter().all(on_seq))
-            {
-                // Index rows exist only for current, live versions: conditions that all
-                // test index rows hold on the reference row's own `seq`, without a join
-                // to the source's resource row (which led PostgreSQL to merge every
-                // Observation's row with a code's 2,500 for `_has:Observation:patient:code`).
-                let inner: Vec<String> = query
-                    .clauses
-                    .iter()
-                    .map(|c| clause_sql(c, query.resource_type.as_deref(), &i, values, false))
-                    .collect();
-                return format!(
-                    "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} \
-                     WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {target} AND {})",
-                    inner.join(" AND ")
-                );
-            }
             let inner = where_clause(query, &s, values);
             format!(
                 "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
