@@ -117,8 +117,10 @@ impl Replicas {
         };
         let start = Instant::now();
         loop {
-            let replayed = match conn.db().query_one("SELECT pg_last_wal_replay_lsn()::text", &[]) {
-                Ok(row) => row.get::<_, Option<String>>(0).and_then(|s| parse_lsn(&s)),
+            // No parameters, so one plan whatever the session's plans are: asked for without
+            // changing them (a round trip each way on every read of a session planning once).
+            let replayed = match conn.db().query_once("SELECT pg_last_wal_replay_lsn()::text", &[]) {
+                Ok(rows) => rows.first().and_then(|r| r.get::<_, Option<String>>(0)).and_then(|s| parse_lsn(&s)),
                 Err(_) => return rest(),
             };
             match replayed {
