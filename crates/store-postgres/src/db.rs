@@ -186,10 +186,7 @@ impl<C: GenericClient> Cached<'_, C> {
 
 #[cfg(test)]
 mod tests {
-    use tsunagu_store::{
-        Clause, Condition, IndexEntry, IndexValue, Method, NewVersion, SearchQuery, Store, StoreError, SystemMatch,
-        Test,
-    };
+    use tsunagu_store::{Clause, Condition, SearchQuery, Store, StoreError, SystemMatch, Test};
 
     use super::Plans;
     use crate::PostgresStore;
@@ -228,28 +225,12 @@ mod tests {
         let Some(cluster) = crate::throwaway::shared() else { return };
         let config = crate::PostgresConfig { pool_size: 1, ..cluster.fresh_config() };
         let store = PostgresStore::open(&config).unwrap();
-        let put = |id: &str| {
-            let index = [IndexEntry {
-                param: "identifier".into(),
-                value: IndexValue::Token { system: Some("urn:s".into()), code: id.into(), display: None },
-            }];
-            store.write(&mut |txn| {
-                txn.put(&NewVersion {
-                    resource_type: "Patient",
-                    id,
-                    version: 1,
-                    last_updated_ms: 1,
-                    method: Method::Post,
-                    body: Some(b"{}"),
-                    index: &index,
-                })
-            })
-        };
-        put("a").unwrap();
+        let put = |id: &str| crate::test_writes::put_token(&store, "Patient", id, "identifier", id);
+        put("a");
         assert_eq!(plans_of(&store), Plans::PerValues);
         assert_eq!(store.read("Patient", "a").unwrap().unwrap().id, "a");
         assert_eq!(plans_of(&store), Plans::Once);
-        put("b").unwrap();
+        put("b");
         assert_eq!(plans_of(&store), Plans::Once, "a write leaves the session's own plans");
         let failed = store.write(&mut |_| Err(StoreError::VersionConflict("refused".into())));
         assert!(failed.is_err());

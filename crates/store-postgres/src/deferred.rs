@@ -192,30 +192,14 @@ pub(crate) fn restore(c: &mut Client) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use tsunagu_store::{Clause, Condition, IndexEntry, IndexValue, Method, NewVersion, SearchQuery, Store, Test};
+    use tsunagu_store::{Clause, Condition, SearchQuery, Store, Test};
 
     use super::missing;
     use crate::schema::DEFERRABLE_INDEXES;
     use crate::PostgresStore;
 
     fn put(store: &PostgresStore, id: &str) {
-        let index = [IndexEntry {
-            param: "code".into(),
-            value: IndexValue::Token { system: Some("urn:s".into()), code: "c".into(), display: None },
-        }];
-        store
-            .write(&mut |txn| {
-                txn.put(&NewVersion {
-                    resource_type: "Observation",
-                    id,
-                    version: 1,
-                    last_updated_ms: 1,
-                    method: Method::Post,
-                    body: Some(b"{}"),
-                    index: &index,
-                })
-            })
-            .unwrap();
+        crate::test_writes::put_token(store, "Observation", id, "code", "c");
     }
 
     fn found(store: &PostgresStore) -> usize {

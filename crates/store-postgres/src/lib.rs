@@ -53,6 +53,8 @@ mod replica;
 mod schema;
 mod sortwalk;
 pub mod test_backend;
+#[cfg(test)]
+mod test_writes;
 pub mod throwaway;
 mod value;
 mod versions;
@@ -433,8 +435,7 @@ impl Store for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let plans = if drive::alone(q) || read::ids_alone(q) { db::Plans::Once } else { db::Plans::PerValues };
-        self.with_searcher(plans, |c| ceiling::search(c, q, ceiling::Scope::Session, self.walk_from()))
+        self.with_searcher(read::plans_for(q), |c| ceiling::search(c, q, ceiling::Scope::Session, self.walk_from()))
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {

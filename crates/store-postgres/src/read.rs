@@ -56,10 +56,20 @@ fn query_once(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -
     c.query_once(&sql, &refs(values)).pg()
 }
 
+/// How the statements of a search page of `q` are planned: once when the page is one walk
+/// of an index key (`drive::alone`) or found by ids alone, per values otherwise.
+pub(crate) fn plans_for(q: &SearchQuery) -> crate::db::Plans {
+    if crate::drive::alone(q) || ids_alone(q) {
+        crate::db::Plans::Once
+    } else {
+        crate::db::Plans::PerValues
+    }
+}
+
 /// Whether a page of `q` is found by ids alone (`Patient?_id=a,b`), in write order and
 /// without a total: its one statement probes the (type, id, version) index whatever the
 /// ids, so it is planned once ([`Cached::query_once`]).
-pub(crate) fn ids_alone(q: &SearchQuery) -> bool {
+fn ids_alone(q: &SearchQuery) -> bool {
     q.resource_type.is_some()
         && q.sort.is_empty()
         && !q.total
