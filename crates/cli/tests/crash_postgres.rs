@@ -2,7 +2,8 @@
 //! deletes and racing conditional creates to both nodes, a node is killed with SIGKILL
 //! (and every third round the PostgreSQL primary is stopped at once and restarted); the
 //! nodes are restarted and checked: every write either node acknowledged is present with
-//! the acknowledged content, and each conditionally created identifier exists exactly once.
+//! the acknowledged content, each conditionally created identifier exists exactly once, and
+//! the kept totals (`live_count`) equal a count of the data.
 //!
 //! `TSUNAGU_PG_CRASH_ITERATIONS` (default 12) and `TSUNAGU_CRASH_SEED` tune a run. Without
 //! PostgreSQL it says SKIPPED (and fails under CI=true).
@@ -110,7 +111,7 @@ fn sigkill_of_nodes_and_database_restarts_lose_no_acknowledged_write_and_make_no
 }
 
 /// Every acknowledged version is stored with its content; each shared identifier names at
-/// most one live Patient.
+/// most one live Patient; the kept totals equal a count of the data.
 fn check(url: &str, acks: &[Ack]) {
     let store = tsunagu_store_postgres::PostgresStore::open(&tsunagu_store_postgres::PostgresConfig::new(url)).unwrap();
     for a in acks {
@@ -143,6 +144,11 @@ fn check(url: &str, acks: &[Ack]) {
     .unwrap();
     let duplicates: Vec<_> = per_identifier.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "conditional creates made duplicates: {duplicates:?}");
+    // The kept totals changed with exactly the writes that committed.
+    for (ty, counted) in store.live_counts().unwrap() {
+        let q = tsunagu_store::SearchQuery { resource_type: Some(ty.clone()), total: true, ..Default::default() };
+        assert_eq!(store.search(&q).unwrap().total, Some(counted), "kept total of {ty}");
+    }
 }
 
 /// One client on one node: creates, updates and deletes its own Patients, and races the

@@ -556,12 +556,39 @@ impl Drop for ScratchDir {
     }
 }
 
+/// Where the totals the store gives without conditions (`Type?_summary=count`, which it
+/// may keep rather than count) differ from the live resources among the versions read, one
+/// line each: per type read, and over every type.
+fn count_differences(
+    view: &dyn tsunagu_store::PinnedView,
+    last: &HashMap<(String, String), (u64, bool)>,
+) -> Result<Vec<String>, StoreError> {
+    let mut live: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+    for ((ty, _), (_, deleted)) in last {
+        let n = live.entry(Some(ty.as_str())).or_default();
+        *n += u64::from(!deleted);
+        *live.entry(None).or_default() += u64::from(!deleted);
+    }
+    live.entry(None).or_default();
+    let mut out = Vec::new();
+    for (ty, read) in live {
+        let q = tsunagu_store::SearchQuery { resource_type: ty.map(str::to_string), total: true, ..Default::default() };
+        let given = view.search(&q)?.total.unwrap_or(0);
+        if given != read {
+            let what = ty.map_or("every type".to_string(), |t| format!("type {t}"));
+            out.push(format!("{what}: the store's total is {given} live resources, the versions read hold {read}"));
+        }
+    }
+    Ok(out)
+}
+
 /// Checks a store of any backend (PostgreSQL), read through one pinned view
 /// ([`tsunagu_store::all_versions`]): every version is read back in write order and its
 /// body checked as by [`check_snapshot`] (readable as JSON and XML, identity matching its
 /// row, the content check when given), and the history's own invariants are checked
 /// without SQL (versions numbered 1, 2, 3 … per resource in write order; a body exactly
-/// on live versions). What stays SQLite-only: `integrity_check`, the checks between
+/// on live versions), and so are the store's totals without conditions, which it may keep
+/// rather than count, per type read and over every type. What stays SQLite-only: `integrity_check`, the checks between
 /// versions and index tables, and the comparison of stored index rows with a fresh
 /// extraction; [`CheckReport::index_compared`] is false and the index figures are 0.
 ///
@@ -609,6 +636,11 @@ pub fn check_store(store: &dyn Store, options: &CheckOptions<'_>) -> Result<Chec
         Ok(())
     });
     flush(&mut chunk, &mut report);
+    if walked.is_ok() {
+        for m in count_differences(view.as_ref(), &last)? {
+            report.add(CheckProblem { kind: ProblemKind::Consistency, reference: None, message: m }, max);
+        }
+    }
     drop(view);
     if let Err(e) = walked {
         report.add(

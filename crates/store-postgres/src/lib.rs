@@ -37,6 +37,7 @@
 mod audit;
 mod blocking;
 mod ceiling;
+mod counts;
 mod db;
 mod deferred;
 mod drive;
@@ -317,8 +318,8 @@ impl PostgresStore {
             tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK}); SET LOCAL plan_cache_mode = auto"))
                 .pg()?;
             let plans = std::mem::replace(&mut cache.plans, db::Plans::Fixed);
-            let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache } };
-            let written = f(&mut txn);
+            let mut txn = record::PgTxn { tx: db::Cached { c: &mut tx, cache }, counts: Default::default() };
+            let written = f(&mut txn).and_then(|()| txn.finish());
             txn.tx.cache.plans = plans;
             written?;
             // An error here (the connection lost, the server gone) means the write may not
@@ -448,6 +449,10 @@ impl Store for PostgresStore {
 
     fn refresh_statistics(&self) -> Result<(), StoreError> {
         self.analyze()
+    }
+
+    fn recount_statistics(&self) -> Result<(), StoreError> {
+        blocking::blocking(|| counts::recount(&mut self.primary.get()?.client))
     }
 
     fn next_timestamps_ms(&self, n: usize) -> i64 {

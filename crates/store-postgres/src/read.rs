@@ -57,13 +57,20 @@ fn query_once(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -
 }
 
 /// How the statements of a search page of `q` are planned: once when the page is one walk
-/// of an index key (`drive::alone`) or found by ids alone, per values otherwise.
+/// of an index key (`drive::alone`), found by ids alone or only a kept total, per values
+/// otherwise.
 pub(crate) fn plans_for(q: &SearchQuery) -> crate::db::Plans {
-    if crate::drive::alone(q) || ids_alone(q) {
+    if crate::drive::alone(q) || ids_alone(q) || kept_total_alone(q) {
         crate::db::Plans::Once
     } else {
         crate::db::Plans::PerValues
     }
+}
+
+/// Whether `q` asks only for the total of a type or of every type, which is kept
+/// (`counts.rs`): a read of `live_count`'s key.
+fn kept_total_alone(q: &SearchQuery) -> bool {
+    q.total && q.count == 0 && q.clauses.is_empty()
 }
 
 /// Whether a page of `q` is found by ids alone (`Patient?_id=a,b`), in write order and
@@ -135,7 +142,10 @@ pub(crate) fn search<C: GenericClient>(
     let costly = |part| move |e| crate::ceiling::costly(e, part, t);
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);
-    let total = if q.total {
+    let total = if q.total && q.clauses.is_empty() {
+        tsunagu_store::trace::plan(|| "_total: the kept count of live resources".into());
+        Some(crate::counts::total(c, q.resource_type.as_deref())?)
+    } else if q.total {
         let mut index_values = Vec::new();
         let rows = match crate::indexonly::count(q, &mut index_values) {
             Some(sql) => {

@@ -41,6 +41,15 @@ const MAX_ID_CHARS: usize = 64;
 
 pub(crate) struct PgTxn<'a, 't> {
     pub(crate) tx: Cached<'a, Transaction<'t>>,
+    /// Changes to the kept counts, written just before the commit ([`PgTxn::finish`]).
+    pub(crate) counts: crate::counts::Deltas,
+}
+
+impl PgTxn<'_, '_> {
+    /// Writes what the transaction kept in memory; the caller commits.
+    pub(crate) fn finish(&mut self) -> Result<(), StoreError> {
+        self.counts.flush(&mut self.tx)
+    }
 }
 
 /// Reserves `n` sequence numbers from the counter row; the first of them.
@@ -119,21 +128,27 @@ impl WriteTxn for PgTxn<'_, '_> {
             .tx
             .query_opt(
                 "SELECT seq, shard, version, EXISTS (SELECT 1 FROM resource WHERE type = $1 AND id = $2 \
-                 AND version = $3) FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1",
+                 AND version = $3), deleted FROM resource WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1",
                 &[&v.resource_type, &v.id, &(v.version as i64)],
             )
             .pg()?
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, bool>(3)));
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, bool>(3), r.get::<_, bool>(4)));
         if cur.as_ref().is_some_and(|c| c.2) {
             return Err(conflict(v.resource_type, v.id, v.version));
         }
         if v.version > 1 {
-            if let Some((old, shard, _)) = &cur {
+            if let Some((old, shard, _, deleted)) = &cur {
                 crate::index::delete(&mut self.tx, *old, Some(shard))?;
+                if !deleted {
+                    self.counts.add(v.resource_type, -1);
+                }
             }
         }
+        if v.body.is_some() {
+            self.counts.add(v.resource_type, 1);
+        }
         let shard = match &cur {
-            Some((_, shard, _)) => shard.clone(),
+            Some((_, shard, ..)) => shard.clone(),
             None => shard_key(v.resource_type, v.id, v.index),
         };
         let body: &[u8] = v.body.unwrap_or(&[]);
@@ -194,6 +209,9 @@ impl WriteTxn for PgTxn<'_, '_> {
             }
         }
         let first = next_seqs(&mut self.tx, versions.len() as i64)?;
+        for v in versions {
+            self.counts.add(v.resource_type, 1);
+        }
         let shards: Vec<String> = versions.iter().map(|v| shard_key(v.resource_type, v.id, v.index)).collect();
         let seqs: Vec<i64> = (0..versions.len() as i64).map(|i| first + i).collect();
         let updated: Vec<i64> = versions.iter().map(|v| v.last_updated_ms).collect();
