@@ -42,6 +42,7 @@ mod db;
 mod deferred;
 mod drive;
 mod explain;
+mod few;
 mod fulltext;
 mod index;
 mod indexonly;

@@ -57,10 +57,10 @@ fn query_once(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -
 }
 
 /// How the statements of a search page of `q` are planned: once when the page is one walk
-/// of an index key (`drive::alone`), found by ids alone or only a kept total, per values
-/// otherwise.
+/// of an index key (`drive::alone`), a string test's few rows (`few::alone`), found by ids
+/// alone or only a kept total, per values otherwise.
 pub(crate) fn plans_for(q: &SearchQuery) -> crate::db::Plans {
-    if crate::drive::alone(q) || ids_alone(q) || kept_total_alone(q) {
+    if crate::drive::alone(q) || crate::few::alone(q) || ids_alone(q) || kept_total_alone(q) {
         crate::db::Plans::Once
     } else {
         crate::db::Plans::PerValues
@@ -165,7 +165,10 @@ pub(crate) fn search<C: GenericClient>(
     if q.count == 0 {
         return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });
     }
-    match crate::drive::page(c, q) {
+    match crate::drive::page(c, q).and_then(|p| match p {
+        Some(p) => Ok(Some(p)),
+        None => crate::few::page(c, q),
+    }) {
         Ok(Some(mut resources)) => {
             let more = resources.len() > q.count;
             resources.truncate(q.count);
