@@ -157,7 +157,7 @@ impl Pool {
     /// ([`get_for_search_within`](Self::get_for_search_within)).
     pub(crate) fn get_within(&self, wait: Duration, prefer: Plans) -> Result<Conn<'_>, StoreError> {
         loop {
-            let mut conn = self.get_for_search_within(wait, prefer)?;
+            let mut conn = self.take(wait, prefer, false)?;
             if conn.db().reset_timeout().is_ok() {
                 return Ok(conn);
             }
@@ -171,25 +171,36 @@ impl Pool {
         self.get_for_search_within(self.bounds.wait, prefer)
     }
 
-    /// A connection perhaps under a search's timeout. An idle session whose statements are
-    /// planned as `prefer` says (`db::Plans`) is taken first, so that a caller rarely
-    /// changes that setting (a round trip); when none is, another is opened while fewer
-    /// than `max_idle` are open, so that reads and searches each come to keep sessions of
-    /// their own.
+    /// A connection perhaps under a search's timeout ([`take`](Self::take)).
     pub(crate) fn get_for_search_within(&self, wait: Duration, prefer: Plans) -> Result<Conn<'_>, StoreError> {
+        self.take(wait, prefer, true)
+    }
+
+    /// An idle session as the caller would leave it is taken first: its statements planned
+    /// as `prefer` says (`db::Plans`), and under a search's timeout or not as `searching`
+    /// says, so that a caller rarely changes either setting (a round trip each: a search
+    /// page that reads its `_include`s by id after it set and reset the timeout every
+    /// time). When none is, another is opened while fewer than `max_idle` are open, so
+    /// that reads and searches of each kind come to keep sessions of their own; past that,
+    /// an idle one planning as wanted, else any.
+    fn take(&self, wait: Duration, prefer: Plans, searching: bool) -> Result<Conn<'_>, StoreError> {
         let deadline = Instant::now() + wait;
+        let as_left =
+            |c: &Session| c.cache.plans == prefer && matches!(c.cache.timeout, SessionTimeout::Ms(_)) == searching;
         let mut state = self.shared.state.lock();
         loop {
             let before = state.idle.len();
             state.idle.retain(|c| !c.client.is_closed());
             state.open -= before - state.idle.len();
-            if let Some(i) = state.idle.iter().rposition(|c| c.cache.plans == prefer) {
+            if let Some(i) = state.idle.iter().rposition(as_left) {
                 let c = state.idle.remove(i);
                 return Ok(Conn { pool: self, client: Some(c) });
             }
             let room = state.open < self.bounds.max_idle.min(self.bounds.max_open);
             if !room {
-                if let Some(c) = state.idle.pop() {
+                let planned = state.idle.iter().rposition(|c| c.cache.plans == prefer);
+                if let Some(i) = planned.or_else(|| state.idle.len().checked_sub(1)) {
+                    let c = state.idle.remove(i);
                     return Ok(Conn { pool: self, client: Some(c) });
                 }
             }
@@ -339,6 +350,39 @@ mod tests {
         let mut other = pool.get_for_search(Plans::PerValues).unwrap();
         assert_eq!((pid(&mut other), pool.open()), (once_pid, 2), "max_idle open: the other kind is taken");
         drop((held, other));
+    }
+
+    /// A session a search left under its timeout serves the next search, and one under its
+    /// own timeout the next read: neither is set and reset in turn.
+    #[test]
+    fn sessions_under_a_search_timeout_are_kept_for_searches() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let url = cluster.url(&cluster.create_database());
+        let pool = Pool::new(&url, Bounds { max_idle: 2, max_open: 3, wait: Duration::from_millis(200) });
+        let pid =
+            |c: &mut super::Conn<'_>| c.db().c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get::<_, i32>(0);
+        let mut search = pool.get_for_search(Plans::PerValues).unwrap();
+        search.db().set_timeout(1000).unwrap();
+        let search_pid = pid(&mut search);
+        drop(search);
+        let mut read = pool.get().unwrap();
+        let read_pid = pid(&mut read);
+        assert_ne!(read_pid, search_pid, "a second session rather than a reset timeout");
+        drop(read);
+        for _ in 0..2 {
+            let mut search = pool.get_for_search(Plans::PerValues).unwrap();
+            assert_eq!((pid(&mut search), search.cache.timeout), (search_pid, SessionTimeout::Ms(1000)));
+            drop(search);
+            let mut read = pool.get().unwrap();
+            assert_eq!((pid(&mut read), read.cache.timeout), (read_pid, SessionTimeout::Default));
+        }
+        // With `max_idle` open, a read takes the search's session and resets its timeout.
+        let held = pool.get().unwrap();
+        let mut read = pool.get().unwrap();
+        assert_eq!((pid(&mut read), read.cache.timeout, pool.open()), (search_pid, SessionTimeout::Default, 2));
+        let shown: String = read.db().c.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
+        assert_eq!(shown, "0");
+        drop((held, read));
     }
 
     /// At most `max_open` connections are open, whether taken, idle or detached; the next
