@@ -24,7 +24,7 @@ fn fits_key(v: &str) -> bool {
 
 /// `col = ?` on an indexed long-able column: its key (the index), and for a value as long
 /// as a key the whole value after.
-fn keyed_eq(col: &str, v: &str, values: &mut Vec<V>) -> String {
+pub(crate) fn keyed_eq(col: &str, v: &str, values: &mut Vec<V>) -> String {
     values.push(V::Text(v.to_string()));
     if fits_key(v) {
         return format!("{col}_key = ?");
