@@ -310,7 +310,8 @@ pub(crate) fn migrate(c: &mut Client) -> Result<usize, StoreError> {
     migrate_to(c, LATEST)
 }
 
-/// Applies the migrations this database has not had yet up to version `last`.
+/// Applies the migrations this database has not had yet up to version `last`; refuses a
+/// database a newer build migrated past [`LATEST`].
 pub(crate) fn migrate_to(c: &mut Client, last: i32) -> Result<usize, StoreError> {
     let mut tx = c.transaction().pg()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).pg()?;
@@ -320,6 +321,14 @@ pub(crate) fn migrate_to(c: &mut Client, last: i32) -> Result<usize, StoreError>
     )
     .pg()?;
     let done: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migration", &[]).pg()?.get(0);
+    // A build older than the database would write without what later versions keep (the
+    // kept totals of V6): it refuses to start rather than let them drift.
+    if done > LATEST {
+        return Err(StoreError::Backend(format!(
+            "the database's schema is at version {done}, newer than this build knows ({LATEST}): \
+             run the release that migrated it on every node"
+        )));
+    }
     let mut applied = 0;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done && *v <= last) {
         tx.batch_execute(sql).pg()?;
@@ -361,6 +370,17 @@ mod tests {
                 (b'a' + ((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 59) as u8) % 26) as char
             })
             .collect()
+    }
+
+    #[test]
+    fn a_build_older_than_the_database_refuses_it() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let url = cluster.url(&cluster.create_database());
+        let mut c = crate::pool::connect(&url).unwrap();
+        migrate(&mut c).unwrap();
+        c.execute("INSERT INTO schema_migration (version) VALUES ($1)", &[&(LATEST + 1)]).unwrap();
+        let Err(e) = PostgresStore::open(&PostgresConfig::new(&url)) else { panic!("opened a newer schema") };
+        assert!(e.to_string().contains("newer than this build knows"), "{e}");
     }
 
     #[test]
