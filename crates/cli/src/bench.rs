@@ -80,7 +80,8 @@ pub enum Which {
         sizes: Vec<usize>,
     },
     /// Transaction Bundles POSTed over HTTP one after another by one client, into a fresh
-    /// server with the configured `sync` (full unless set): resources/s, ms per Bundle.
+    /// server with the configured `sync` (full unless set): resources/s, ms per Bundle. With
+    /// `--database`, into that PostgreSQL database (use a scratch one: it is not emptied).
     Transactions {
         /// Transaction Bundles: a file, a directory or a .tar.zst archive (the Synthea sample).
         input: std::path::PathBuf,

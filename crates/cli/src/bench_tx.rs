@@ -1,5 +1,6 @@
 //! Transaction throughput over HTTP: starts the server on an ephemeral loopback port with a
-//! throwaway data directory (the configured `sync`, `full` by default), then one client
+//! throwaway data directory (the configured `sync`, `full` by default; with `--database`,
+//! resources go to that PostgreSQL database, which should be a scratch one), then one client
 //! POSTs transaction Bundles (the Synthea sample) one after another, as an EHR feeding a
 //! regional server would. Reports resources/s and the time per Bundle.
 
@@ -29,7 +30,14 @@ pub fn run(cfg: &crate::config::Config, plan: Plan) -> Result<(), String> {
     let bodies: Vec<Vec<u8>> = bodies.iter().map(|b| serde_json::to_vec(b).expect("serialises")).collect();
     let dir = std::env::temp_dir().join(format!("tsunagu-bench-tx-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let run_cfg = crate::config::Config { sync: cfg.sync, ..crate::config::Config::defaults(dir.clone()) };
+    let run_cfg = crate::config::Config {
+        sync: cfg.sync,
+        database: cfg.database.clone(),
+        ..crate::config::Config::defaults(dir.clone())
+    };
+    if let Some(db) = &cfg.database {
+        println!("into PostgreSQL {} (not emptied first)", crate::config::redacted(&db.url));
+    }
     let fhir = crate::open(&run_cfg, true)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let result = rt.block_on(async move {
@@ -63,19 +71,23 @@ pub fn run(cfg: &crate::config::Config, plan: Plan) -> Result<(), String> {
             resources += sizes[k];
         }
         let secs = start.elapsed().as_secs_f64();
-        report(&lat, resources, secs, process_cpu_seconds() - cpu_start, cfg.sync);
+        let store = match &cfg.database {
+            Some(_) => "PostgreSQL".to_string(),
+            None => format!("sync {:?}", cfg.sync),
+        };
+        report(&lat, resources, secs, process_cpu_seconds() - cpu_start, &store);
         Ok::<(), String>(())
     });
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn report(lat: &[Duration], resources: usize, secs: f64, cpu: f64, sync: tsunagu_store::SyncMode) {
+fn report(lat: &[Duration], resources: usize, secs: f64, cpu: f64, store: &str) {
     let mut sorted = lat.to_vec();
     sorted.sort();
     let pct = |p: f64| sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)];
     println!(
-        "transactions over HTTP (sync {sync:?}, one client): {} Bundles, {resources} resources in {secs:.2} s = \
+        "transactions over HTTP ({store}, one client): {} Bundles, {resources} resources in {secs:.2} s = \
          {:.0} resources/s, {:.1} Bundles/s; per Bundle p50 {:.1} ms, p95 {:.1} ms; CPU (client and server, \
          all threads) {:.1} ms per Bundle",
         lat.len(),

@@ -1,8 +1,11 @@
 //! Writing versions inside a write transaction (`WriteTxn`), and the shard key rule.
 
 use postgres::Transaction;
+use std::collections::HashSet;
+
 use tsunagu_store::{
-    AuditEntry, CostlyPart, IndexEntry, IndexValue, NewVersion, ResourceVersion, SearchQuery, StoreError, WriteTxn,
+    AuditEntry, CostlyPart, IndexEntry, IndexValue, Method, NewVersion, ResourceVersion, SearchQuery, StoreError,
+    WriteTxn,
 };
 
 use crate::ceiling::{costly, Scope, Timeout};
@@ -42,13 +45,90 @@ const MAX_ID_CHARS: usize = 64;
 pub(crate) struct PgTxn<'a, 't> {
     pub(crate) tx: Cached<'a, Transaction<'t>>,
     /// Changes to the kept counts, written just before the commit ([`PgTxn::finish`]).
-    pub(crate) counts: crate::counts::Deltas,
+    counts: crate::counts::Deltas,
+    /// First versions `put` was given, not yet written: written together, as `put_new`
+    /// writes a batch, before anything in the transaction reads resources or index rows,
+    /// and before the commit. Three round trips per resource were two thirds of a
+    /// 300-resource Bundle's time.
+    deferred: Vec<Deferred>,
+    /// The `(type, id)`s of `deferred`: a second first version of one is refused at once.
+    deferred_ids: HashSet<(String, String)>,
+    /// Index rows of later versions `put` wrote, not yet in the index tables.
+    pending: crate::index::Rows,
+    /// How many versions' rows `pending` holds.
+    pending_versions: usize,
 }
 
-impl PgTxn<'_, '_> {
+/// A first version waiting in [`PgTxn::deferred`].
+struct Deferred {
+    resource_type: String,
+    id: String,
+    last_updated_ms: i64,
+    method: Method,
+    body: Vec<u8>,
+    index: Vec<IndexEntry>,
+}
+
+impl<'a, 't> PgTxn<'a, 't> {
+    pub(crate) fn new(tx: Cached<'a, Transaction<'t>>) -> PgTxn<'a, 't> {
+        PgTxn {
+            tx,
+            counts: Default::default(),
+            deferred: Vec::new(),
+            deferred_ids: HashSet::new(),
+            pending: crate::index::Rows::new(),
+            pending_versions: 0,
+        }
+    }
+
     /// Writes what the transaction kept in memory; the caller commits.
     pub(crate) fn finish(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
         self.counts.flush(&mut self.tx)
+    }
+
+    /// Writes the deferred first versions and the pending index rows.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending_versions > 0 {
+            let rows = std::mem::replace(&mut self.pending, crate::index::Rows::new());
+            let copy = self.pending_versions >= COPY_MIN;
+            self.pending_versions = 0;
+            rows.write(&mut self.tx, copy)?;
+        }
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        self.deferred_ids.clear();
+        let versions: Vec<NewVersion<'_>> = deferred
+            .iter()
+            .map(|d| NewVersion {
+                resource_type: &d.resource_type,
+                id: &d.id,
+                version: 1,
+                last_updated_ms: d.last_updated_ms,
+                method: d.method,
+                body: Some(&d.body),
+                index: &d.index,
+            })
+            .collect();
+        self.write_first_versions(&versions)
+    }
+
+    /// Keeps a first version (with a body) for the next [`flush`](Self::flush).
+    fn defer(&mut self, v: &NewVersion<'_>, body: &[u8]) -> Result<(), StoreError> {
+        if !self.deferred_ids.insert((v.resource_type.to_string(), v.id.to_string())) {
+            return Err(conflict(v.resource_type, v.id, 1));
+        }
+        self.deferred.push(Deferred {
+            resource_type: v.resource_type.to_string(),
+            id: v.id.to_string(),
+            last_updated_ms: v.last_updated_ms,
+            method: v.method,
+            body: body.to_vec(),
+            index: v.index.to_vec(),
+        });
+        Ok(())
     }
 }
 
@@ -113,16 +193,99 @@ fn copy_versions(
     Ok(())
 }
 
+impl PgTxn<'_, '_> {
+    /// First versions of resources that do not exist yet, in one batch: from [`COPY_MIN`]
+    /// of them by `COPY` after a check for existing ones, else in one statement that takes
+    /// their `seq`s, checks and inserts (a single create is one round trip, and its index
+    /// rows another).
+    fn write_first_versions(&mut self, versions: &[NewVersion<'_>]) -> Result<(), StoreError> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let mut seen = HashSet::new();
+        for v in versions {
+            if v.version != 1 || v.body.is_none() {
+                return Err(StoreError::Corrupt(format!("{}/{}: put_new takes first versions", v.resource_type, v.id)));
+            }
+            if !seen.insert((v.resource_type, v.id)) {
+                return Err(conflict(v.resource_type, v.id, 1));
+            }
+        }
+        let types: Vec<&str> = versions.iter().map(|v| v.resource_type).collect();
+        let ids: Vec<&str> = versions.iter().map(|v| v.id).collect();
+        let shards: Vec<String> = versions.iter().map(|v| shard_key(v.resource_type, v.id, v.index)).collect();
+        let n = versions.len() as i64;
+        let copy = versions.len() >= COPY_MIN;
+        let first = if copy {
+            self.refuse_existing(&types, &ids)?;
+            let first = next_seqs(&mut self.tx, n)?;
+            copy_versions(self.tx.c, versions, &shards, first)?;
+            first
+        } else {
+            let updated: Vec<i64> = versions.iter().map(|v| v.last_updated_ms).collect();
+            let methods: Vec<&str> = versions.iter().map(|v| v.method.as_str()).collect();
+            let bodies: Vec<&[u8]> = versions.iter().map(|v| v.body.unwrap_or(&[])).collect();
+            let inserted = self
+                .tx
+                .query(
+                    "WITH c AS (UPDATE counter SET value = value + $7 WHERE name = 'seq' RETURNING value) \
+                     INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
+                     SELECT x.s, c.value - $7 + x.o, x.t, x.i, 1, x.u, false, true, x.m, x.b FROM c, \
+                     unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bytea[]) \
+                     WITH ORDINALITY AS x(s, t, i, u, m, b, o) \
+                     WHERE NOT EXISTS (SELECT 1 FROM resource r WHERE r.type = x.t AND r.id = x.i) RETURNING seq",
+                    &[&shards, &types, &ids, &updated, &methods, &bodies, &n],
+                )
+                .pg()?;
+            if inserted.len() < versions.len() {
+                // Some exist already: the transaction fails, naming one.
+                self.refuse_existing(&types, &ids)?;
+                return Err(StoreError::Corrupt("first versions left out without an existing version".into()));
+            }
+            inserted.iter().map(|r| r.get::<_, i64>(0)).min().unwrap_or_default()
+        };
+        let mut rows = crate::index::Rows::new();
+        for (i, v) in versions.iter().enumerate() {
+            self.counts.add(v.resource_type, 1);
+            rows.add(&shards[i], first + i as i64, v.resource_type, v.index);
+        }
+        rows.write(&mut self.tx, copy)
+    }
+
+    /// A conflict naming the first of `(types[i], ids[i])` that has a version already.
+    fn refuse_existing(&mut self, types: &[&str], ids: &[&str]) -> Result<(), StoreError> {
+        let existing = self
+            .tx
+            .query_opt(
+                "SELECT x.t, x.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(t, i, o) \
+                 WHERE EXISTS (SELECT 1 FROM resource r WHERE r.type = x.t AND r.id = x.i) ORDER BY x.o LIMIT 1",
+                &[&types, &ids],
+            )
+            .pg()?;
+        match existing {
+            Some(r) => Err(conflict(r.get(0), r.get(1), 1)),
+            None => Ok(()),
+        }
+    }
+}
+
 fn conflict(ty: &str, id: &str, version: u64) -> StoreError {
     StoreError::VersionConflict(format!("{ty}/{id}/_history/{version}"))
 }
 
 impl WriteTxn for PgTxn<'_, '_> {
     fn current(&mut self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        self.flush()?;
         read::current(&mut self.tx, ty, id)
     }
 
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
+        if let (1, Some(body)) = (v.version, v.body) {
+            return self.defer(v, body);
+        }
+        // The current version may be one this transaction wrote; its index rows are
+        // removed by its `seq`.
+        self.flush()?;
         // The newest version, and whether this version number is taken already.
         let cur = self
             .tx
@@ -173,83 +336,42 @@ impl WriteTxn for PgTxn<'_, '_> {
             .pg()?
             .get(0);
         if v.body.is_some() {
-            let mut rows = crate::index::Rows::new();
-            rows.add(&shard, seq, v.resource_type, v.index);
-            rows.write(&mut self.tx, false)?;
+            self.pending.add(&shard, seq, v.resource_type, v.index);
+            self.pending_versions += 1;
         }
         Ok(())
     }
 
     fn put_new(&mut self, versions: &[NewVersion<'_>]) -> Result<(), StoreError> {
-        if versions.is_empty() {
-            return Ok(());
-        }
-        for v in versions {
-            if v.version != 1 || v.body.is_none() {
-                return Err(StoreError::Corrupt(format!("{}/{}: put_new takes first versions", v.resource_type, v.id)));
-            }
-        }
-        let types: Vec<&str> = versions.iter().map(|v| v.resource_type).collect();
-        let ids: Vec<&str> = versions.iter().map(|v| v.id).collect();
-        let existing: std::collections::HashSet<(String, String)> = self
-            .tx
-            .query(
-                "SELECT type, id FROM resource WHERE (type, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-                &[&types, &ids],
-            )
-            .pg()?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        for v in versions {
-            let key = (v.resource_type.to_string(), v.id.to_string());
-            if existing.contains(&key) || !seen.insert(key) {
-                return Err(conflict(v.resource_type, v.id, 1));
-            }
-        }
-        let first = next_seqs(&mut self.tx, versions.len() as i64)?;
-        for v in versions {
-            self.counts.add(v.resource_type, 1);
-        }
-        let shards: Vec<String> = versions.iter().map(|v| shard_key(v.resource_type, v.id, v.index)).collect();
-        let seqs: Vec<i64> = (0..versions.len() as i64).map(|i| first + i).collect();
-        let updated: Vec<i64> = versions.iter().map(|v| v.last_updated_ms).collect();
-        let methods: Vec<&str> = versions.iter().map(|v| v.method.as_str()).collect();
-        let bodies: Vec<&[u8]> = versions.iter().map(|v| v.body.unwrap_or(&[])).collect();
-        let copy = versions.len() >= COPY_MIN;
-        if copy {
-            copy_versions(self.tx.c, versions, &shards, first)?;
-        } else {
-            self.tx
-                .execute(
-                    "INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body) \
-                     SELECT s, q, t, i, 1, u, false, true, m, b \
-                     FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bytea[]) \
-                     AS x(s, q, t, i, u, m, b)",
-                    &[&shards, &seqs, &types, &ids, &updated, &methods, &bodies],
-                )
-                .pg()?;
-        }
-        let mut rows = crate::index::Rows::new();
-        for (i, v) in versions.iter().enumerate() {
-            rows.add(&shards[i], seqs[i], v.resource_type, v.index);
-        }
-        rows.write(&mut self.tx, copy)
+        self.flush()?;
+        self.write_first_versions(versions)
     }
 
     /// Under the query's ceiling when it has one: conditional criteria run while this
     /// transaction holds the write lock of every node, and PostgreSQL took minutes to plan
     /// a thousand parameters (`Organization?name=a0&…&name=a999` in a conditional reference).
+    ///
+    /// Planned with their values, as searches are: under the write's `auto`, a statement
+    /// run five times took one plan for every identifier, 10 ms a conditional create on a
+    /// growing database. The savepoint's rollback (or the statement after) restores `auto`.
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
-        let Some(ms) = q.max_ms.filter(|ms| *ms > 0) else { return read::search_ids(&mut self.tx, q) };
+        const PER_VALUES: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+        self.flush()?;
+        let Some(ms) = q.max_ms.filter(|ms| *ms > 0) else {
+            self.tx.c.batch_execute(PER_VALUES).pg()?;
+            let found = read::search_ids(&mut self.tx, q)?;
+            self.tx.c.batch_execute("SET LOCAL plan_cache_mode = auto").pg()?;
+            return Ok(found);
+        };
         let t = Timeout::begin(&mut self.tx, Scope::Transaction, ms)?;
+        self.tx.c.batch_execute(PER_VALUES).pg()?;
         let found = read::search_ids(&mut self.tx, q).map_err(|e| costly(e, CostlyPart::Conditions, Some(&t)));
         t.end(&mut self.tx)?;
         found
     }
 
     fn replace_index(&mut self, seq: i64, _resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError> {
+        self.flush()?;
         let row = self.tx.query_opt("SELECT shard, type FROM resource WHERE seq = $1", &[&seq]).pg()?;
         let Some(row) = row else { return Ok(()) };
         let (shard, ty): (String, String) = (row.get(0), row.get(1));
@@ -313,5 +435,140 @@ mod tests {
         let both = [reference("patient", "Patient", &long), reference("subject", "Patient", "s")];
         assert_eq!(shard_key("Observation", "o", &both), "s");
         assert_eq!(shard_key("Observation", "o", &[reference("subject", "Patient", &"x".repeat(64))]), "x".repeat(64));
+    }
+
+    fn code(code: &str) -> Vec<IndexEntry> {
+        vec![IndexEntry {
+            param: "code".into(),
+            value: IndexValue::Token { system: Some("urn:s".into()), code: code.into(), display: None },
+        }]
+    }
+
+    fn coded(code: &str) -> SearchQuery {
+        let test = tsunagu_store::Test::Token {
+            system: tsunagu_store::SystemMatch::Is("urn:s".into()),
+            code: Some(code.into()),
+        };
+        SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: vec![tsunagu_store::Clause {
+                any: vec![tsunagu_store::Condition::Index { param: "code".into(), test, negate: false }],
+            }],
+            count: 1000,
+            ..Default::default()
+        }
+    }
+
+    fn version<'a>(id: &'a str, version: u64, index: &'a [IndexEntry]) -> NewVersion<'a> {
+        NewVersion {
+            resource_type: "Observation",
+            id,
+            version,
+            last_updated_ms: 1,
+            method: tsunagu_store::Method::Put,
+            body: Some(b"{}"),
+            index,
+        }
+    }
+
+    /// First versions and index rows wait in the transaction until something reads or
+    /// removes them: a read or a search inside it, a later version of a resource it wrote,
+    /// the commit.
+    #[test]
+    fn deferred_writes_are_written_before_anything_reads_them() {
+        use tsunagu_store::Store;
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let store = crate::PostgresStore::open(&cluster.fresh_config()).unwrap();
+        let (x, y) = (code("x"), code("y"));
+        store
+            .write(&mut |txn| {
+                txn.put(&version("a", 1, &x))?;
+                assert_eq!(txn.current("Observation", "a")?.map(|v| v.version), Some(1));
+                txn.put(&version("e", 1, &x))?;
+                assert!(matches!(txn.put(&version("e", 1, &x)), Err(StoreError::VersionConflict(_))));
+                assert_eq!(txn.search_ids(&coded("x"))?.len(), 2);
+                // The first version's rows, still pending, go with it.
+                txn.put(&version("b", 1, &x))?;
+                txn.put(&version("b", 2, &y))?;
+                txn.put(&version("c", 1, &x))?;
+                Ok(())
+            })
+            .unwrap();
+        let ids =
+            |q: &SearchQuery| -> Vec<String> { store.search(q).unwrap().resources.into_iter().map(|v| v.id).collect() };
+        assert_eq!(ids(&coded("x")), ["a", "e", "c"]);
+        assert_eq!(ids(&coded("y")), ["b"]);
+        // Enough versions for COPY, written by `put` one at a time.
+        let many: Vec<String> = (0..COPY_MIN + 6).map(|i| format!("m{i}")).collect();
+        let z = code("z");
+        store.write(&mut |txn| many.iter().try_for_each(|id| txn.put(&version(id, 1, &z)))).unwrap();
+        assert_eq!(ids(&coded("z")).len(), many.len());
+        // A first version of an id that has one is refused, and the transaction rolls back.
+        let err = store
+            .write(&mut |txn| {
+                txn.put(&version("d", 1, &z))?;
+                txn.put(&version("a", 1, &z))
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::VersionConflict(_)), "{err:?}");
+        assert!(store.read("Observation", "d").unwrap().is_none());
+        assert_eq!(ids(&coded("z")).len(), many.len());
+        assert_eq!(store.live_counts().unwrap(), vec![("Observation".to_string(), 4 + many.len() as u64)]);
+    }
+
+    /// Conditional criteria inside a write are planned with their values, with a ceiling
+    /// and without, however often they run.
+    #[test]
+    fn searches_in_a_write_are_planned_with_their_values() {
+        use tsunagu_store::Store;
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let store = crate::PostgresStore::open(&cluster.fresh_config()).unwrap();
+        let codes: Vec<Vec<IndexEntry>> = (0..8).map(|i| code(&format!("c{i}"))).collect();
+        let ids: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+        store.write(&mut |txn| (0..8).try_for_each(|i| txn.put(&version(&ids[i], 1, &codes[i])))).unwrap();
+        store
+            .write(&mut |txn| {
+                for i in 0..16 {
+                    let mut q = coded(&format!("c{}", i % 8));
+                    q.max_ms = (i % 2 == 0).then_some(1000);
+                    assert_eq!(txn.search_ids(&q)?.len(), 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut conn = store.primary.get().unwrap();
+        let row = conn
+            .client
+            .query_one(
+                "SELECT COALESCE(sum(generic_plans), 0)::int8, COALESCE(sum(custom_plans), 0)::int8 \
+                 FROM pg_prepared_statements WHERE statement LIKE 'SELECT r.type, r.id%'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1) >= 16), (0, true));
+    }
+
+    /// Inside a write, timestamps come from blocks of the shared clock and still increase
+    /// strictly; another node's later write gets later ones.
+    #[test]
+    fn timestamps_taken_in_blocks_keep_increasing_across_nodes() {
+        use tsunagu_store::Store;
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let config = cluster.fresh_config();
+        let (one, two) = (crate::PostgresStore::open(&config).unwrap(), crate::PostgresStore::open(&config).unwrap());
+        let mut taken = Vec::new();
+        one.write(&mut |_| {
+            taken.extend((0..300).map(|_| one.next_timestamp_ms()));
+            Ok(())
+        })
+        .unwrap();
+        assert!(taken.windows(2).all(|w| w[0] < w[1]), "{taken:?}");
+        let later = two.next_timestamp_ms();
+        assert!(later > *taken.last().unwrap());
+        // Leftover steps are skipped, at most a block's worth.
+        assert!(later - taken.last().unwrap() <= crate::MAX_TIMESTAMP_BLOCK + 1_000, "{later}");
+        // Outside a write, one step at a time as before.
+        let next = one.next_timestamp_ms();
+        assert!(next > later);
     }
 }
