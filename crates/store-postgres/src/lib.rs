@@ -165,7 +165,7 @@ impl Drop for Reservation {
 pub struct PostgresStore {
     primary: pool::Pool,
     replicas: replica::Replicas,
-    clock: AtomicI64,
+    clock: tsunagu_store::Clock,
     /// The primary connection the shared clock is advanced on, outside the pool's bound:
     /// a writer asks for a timestamp while holding a pooled connection, and with every
     /// other connection held by writers waiting for the write lock, it would wait for one
@@ -217,10 +217,6 @@ fn unavailable(e: &postgres::Error) -> bool {
     std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 impl PostgresStore {
     /// Connects to the primary, applies missing migrations (safe when several nodes open
     /// at once) and checks nothing else; replicas are connected when first used.
@@ -252,7 +248,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             primary,
             replicas,
-            clock: AtomicI64::new(clock),
+            clock: tsunagu_store::Clock::new(clock),
             clock_conn: parking_lot::Mutex::new(None),
             walk_from: AtomicI64::new(sortwalk::WALK_FROM),
         })
@@ -384,19 +380,11 @@ impl PostgresStore {
     /// `n` timestamps from the shared clock row (this process's own clock when the database
     /// cannot be reached), never before one this process gave; the first of them.
     fn take_timestamps(&self, n: i64) -> i64 {
-        let now = now_ms();
+        let now = tsunagu_store::now_ms();
         // Across nodes: the shared clock row. `synchronous_commit` off: a crash may lose
         // the last steps, but `open` restarts the row at the newest stored version.
         let shared = blocking::blocking(|| Ok(self.shared_clock(now, n))).ok().flatten();
-        let floor = shared.map_or(now, |last| last - n + 1);
-        let mut prev = self.clock.load(Ordering::Relaxed);
-        loop {
-            let first = floor.max(prev + 1);
-            match self.clock.compare_exchange_weak(prev, first + n - 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return first,
-                Err(p) => prev = p,
-            }
-        }
+        self.clock.take(shared.map_or(now, |last| last - n + 1), n)
     }
 
     /// Advances the clock row shared by every node by `n` steps: `GREATEST(value + n, now +

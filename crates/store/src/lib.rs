@@ -10,6 +10,7 @@
 //! bytes to it; callers hand in the index values they extracted.
 
 mod audit;
+mod clock;
 mod error;
 mod query;
 mod snapshot;
@@ -33,6 +34,7 @@ mod sqlite_sort_group;
 pub mod trace;
 
 pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};
+pub use clock::{now_ms, Clock};
 pub use error::{Ceiling, CostlyPart, StoreError};
 pub use query::{
     Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,

@@ -9,7 +9,6 @@ use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// How hard a commit tries to reach the disk.
@@ -107,7 +106,7 @@ pub struct SqliteStore {
     /// which a read-only connection cannot do.
     readers: Mutex<Vec<Connection>>,
     writer: Arc<Mutex<Connection>>,
-    clock: AtomicI64,
+    clock: crate::Clock,
     sort_walk: std::sync::Arc<crate::sqlite_sort::SortWalk>,
 }
 
@@ -217,7 +216,7 @@ impl SqliteStore {
             path,
             writer,
             readers: Mutex::new(Vec::new()),
-            clock: AtomicI64::new(last),
+            clock: crate::Clock::new(last),
             sort_walk: Default::default(),
         })
     }
@@ -901,21 +900,7 @@ impl Store for SqliteStore {
     }
 
     fn next_timestamps_ms(&self, n: usize) -> i64 {
-        let n = n.max(1) as i64;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        // Never go backwards (clock steps) and never repeat, so `_since` and ordering by
-        // time agree with the write order.
-        let mut prev = self.clock.load(Ordering::Relaxed);
-        loop {
-            let first = now.max(prev + 1);
-            match self.clock.compare_exchange_weak(prev, first + n - 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return first,
-                Err(p) => prev = p,
-            }
-        }
+        self.clock.take(crate::now_ms(), n.max(1) as i64)
     }
 }
 
