@@ -1,0 +1,218 @@
+//! transaction and batch Bundles against the real HTTP server.
+
+use crate::common;
+use common::{assert_outcome, json, start};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_rewrites_references_and_orders_entries() {
+    let s = start().await;
+    // An existing patient to delete and one to find by a conditional reference.
+    let old = json!({"resourceType": "Patient", "id": "old", "gender": "male"});
+    assert_eq!(s.put_json("Patient/old", &old).await.status(), 201);
+    let known = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "7"}]});
+    let known_id = json(s.post_json("Patient", &known).await).await["id"].as_str().unwrap().to_string();
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "request": { "method": "GET", "url": format!("Patient/{known_id}") } },
+            { "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
+              "resource": { "resourceType": "Observation", "status": "final",
+                            "code": { "text": "t" },
+                            "subject": { "reference": "urn:uuid:8a1e6f36-2c1c-4a43-a7bd-4bd1d6b3a0a1" },
+                            "performer": [{ "reference": "Patient?identifier=urn:mrn|7" }] },
+              "request": { "method": "POST", "url": "Observation" } },
+            { "fullUrl": "urn:uuid:8a1e6f36-2c1c-4a43-a7bd-4bd1d6b3a0a1",
+              "resource": { "resourceType": "Patient", "name": [{ "family": "新規" }] },
+              "request": { "method": "POST", "url": "Patient" } },
+            { "request": { "method": "DELETE", "url": "Patient/old" } }
+        ]
+    });
+    let r = s.post_json("", &bundle).await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    assert_eq!(b["type"], "transaction-response");
+    let e = b["entry"].as_array().unwrap();
+    assert_eq!(e.len(), 4);
+    assert_eq!(e[0]["response"]["status"], "200 OK");
+    assert_eq!(e[0]["resource"]["id"], known_id.as_str());
+    assert_eq!(e[3]["response"]["status"], "204 No Content");
+    assert_eq!(s.get("Patient/old").await.status(), 410);
+    assert_eq!(e[1]["response"]["status"], "201 Created");
+    assert_eq!(e[2]["response"]["status"], "201 Created");
+    let obs_loc = e[1]["response"]["location"].as_str().unwrap();
+    let pat_loc = e[2]["response"]["location"].as_str().unwrap();
+    let pat_ref = pat_loc.split("/_history").next().unwrap();
+    let obs = json(s.get(obs_loc.split("/_history").next().unwrap()).await).await;
+    assert_eq!(obs["subject"]["reference"], pat_ref);
+    assert_eq!(obs["performer"][0]["reference"], format!("Patient/{known_id}"));
+}
+
+/// Index entries are extracted before the transaction from references already known
+/// there; a reference only the transaction resolves (a conditional create that found a
+/// match, a conditional reference) must leave the entry searchable by what it now names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_resolved_inside_the_transaction_are_searchable() {
+    let s = start().await;
+    let org = json!({"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": "1"}]});
+    let org_id = json(s.post_json("Organization", &org).await).await["id"].as_str().unwrap().to_string();
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "fullUrl": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000a", "resource": org,
+              "request": { "method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:org|1" } },
+            { "resource": { "resourceType": "Patient", "name": [{ "family": "条件" }],
+                            "managingOrganization": { "reference": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000a" },
+                            "generalPractitioner": [{ "reference": "Organization?identifier=urn:org|1" }] },
+              "request": { "method": "POST", "url": "Patient" } },
+            { "resource": { "resourceType": "Patient", "name": [{ "family": "新規" }],
+                            "managingOrganization": { "reference": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000d" } },
+              "request": { "method": "POST", "url": "Patient" } },
+            { "fullUrl": "urn:uuid:0b7a3c1e-0000-4000-8000-00000000000d",
+              "resource": { "resourceType": "Organization", "name": "new" },
+              "request": { "method": "POST", "url": "Organization" } }
+        ]
+    });
+    let r = s.post_json("", &bundle).await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    assert_eq!(b["entry"][0]["response"]["status"], "200 OK", "the conditional create found the match");
+    let new_org =
+        b["entry"][3]["response"]["location"].as_str().unwrap().split("/_history").next().unwrap().to_string();
+    let families = |q: String| {
+        let s = &s;
+        async move {
+            let page = json(s.get(&q).await).await;
+            let mut f: Vec<String> = page["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["resource"]["name"][0]["family"].as_str().unwrap().to_string())
+                .collect();
+            f.sort();
+            f
+        }
+    };
+    assert_eq!(families(format!("Patient?organization=Organization/{org_id}")).await, ["条件"]);
+    assert_eq!(families(format!("Patient?general-practitioner=Organization/{org_id}")).await, ["条件"]);
+    assert_eq!(families(format!("Patient?organization={new_org}")).await, ["新規"]);
+    assert!(families("Patient?organization:missing=true".into()).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_transaction_leaves_nothing_behind() {
+    let s = start().await;
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "fullUrl": "urn:uuid:8f1c2a3b-0000-4000-8000-000000000001", "resource": { "resourceType": "Patient", "gender": "male" },
+              "request": { "method": "POST", "url": "Patient" } },
+            { "resource": { "resourceType": "Patient", "id": "x", "gender": "male" },
+              "request": { "method": "PUT", "url": "Patient/x" } },
+            { "request": { "method": "GET", "url": "Patient/does-not-exist" } }
+        ]
+    });
+    let r = s.post_json("", &bundle).await;
+    assert_eq!(r.status(), 404);
+    assert_outcome(&json(r).await);
+    let b = json(s.get("Patient?_summary=count").await).await;
+    assert_eq!(b["total"], 0);
+    // An invalid resource in an entry: 400, nothing written.
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "resource": { "resourceType": "Patient", "gender": "male" }, "request": { "method": "POST", "url": "Patient" } },
+            { "resource": { "resourceType": "Patient", "gender": "robot" }, "request": { "method": "POST", "url": "Patient" } }
+        ]
+    });
+    assert_eq!(s.post_json("", &bundle).await.status(), 400);
+    assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
+    // Two entries writing the same resource.
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "resource": { "resourceType": "Patient", "id": "a" }, "request": { "method": "PUT", "url": "Patient/a" } },
+            { "resource": { "resourceType": "Patient", "id": "a" }, "request": { "method": "PUT", "url": "Patient/a" } }
+        ]
+    });
+    assert_eq!(s.post_json("", &bundle).await.status(), 400);
+    assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_entries_are_independent() {
+    let s = start().await;
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "batch",
+        "entry": [
+            { "resource": { "resourceType": "Patient", "gender": "male" }, "request": { "method": "POST", "url": "Patient" } },
+            { "request": { "method": "GET", "url": "Patient/missing" } },
+            { "resource": { "resourceType": "Patient", "gender": "robot" }, "request": { "method": "POST", "url": "Patient" } },
+            { "request": { "method": "BREW", "url": "Patient" } }
+        ]
+    });
+    let r = s.post_json("", &bundle).await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    assert_eq!(b["type"], "batch-response");
+    let st: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    assert_eq!(st[0], "201 Created");
+    assert!(st[1].starts_with("404"));
+    assert!(st[2].starts_with("400"));
+    assert!(st[3].starts_with("400"));
+    assert_eq!(b["entry"][1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_bundle_types_are_refused_at_the_base() {
+    let s = start().await;
+    let r = s.post_json("", &json!({"resourceType": "Bundle", "type": "collection"})).await;
+    assert_eq!(r.status(), 400);
+    let r = s.post_json("", &json!({"resourceType": "Patient"})).await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthea_patient_loads_as_one_transaction() {
+    let Some(path) = tsunagu_reference::find("data/synthea-r4-dev.tar.zst") else { return };
+    // Read the first patient bundle from the archive with the system tools' format.
+    let file = std::fs::File::open(&path).unwrap();
+    let mut archive = tar::Archive::new(zstd_decoder(file));
+    let mut bundle = None;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy().ends_with(".json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            bundle = Some(serde_json::from_str::<serde_json::Value>(&text).unwrap());
+            break;
+        }
+    }
+    let bundle = bundle.unwrap();
+    let n = bundle["entry"].as_array().unwrap().len();
+    let s = start().await;
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "",
+            &[("content-type", "application/fhir+json"), ("prefer", "return=minimal")],
+            bundle.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), n);
+    let h = json(s.get("_history?_count=1&_total=accurate").await).await;
+    assert_eq!(h["total"], n);
+    // Every reference now points at a stored resource.
+    let patient = json(s.get("Patient").await).await;
+    let pid = patient["entry"][0]["resource"]["id"].as_str().unwrap();
+    let enc = json(s.get("Encounter?_count=1").await).await;
+    assert_eq!(enc["entry"][0]["resource"]["subject"]["reference"], format!("Patient/{pid}"));
+}
+
+fn zstd_decoder(f: std::fs::File) -> impl std::io::Read {
+    zstd::Decoder::new(f).unwrap()
+}

@@ -1,0 +1,462 @@
+//! Every REST interaction against the real HTTP server, bad input included.
+
+use crate::common;
+use common::{assert_outcome, json, start};
+use serde_json::json;
+
+fn patient(family: &str) -> serde_json::Value {
+    json!({ "resourceType": "Patient", "name": [{ "family": family }], "gender": "female" })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_read_vread_update_delete_history() {
+    let s = start().await;
+    let r = s.post_json("Patient", &patient("山田")).await;
+    assert_eq!(r.status(), 201);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    assert!(r.headers().contains_key("last-modified"));
+    let created = json(r).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(loc, s.url(&format!("Patient/{id}/_history/1")));
+    assert_eq!(created["meta"]["versionId"], "1");
+    assert!(created["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+
+    let read = json(s.get(&format!("Patient/{id}")).await).await;
+    assert_eq!(read, created);
+
+    let mut changed = read.clone();
+    changed["name"][0]["family"] = json!("佐藤");
+    let r = s.put_json(&format!("Patient/{id}"), &changed).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+    let v2 = json(r).await;
+    assert_eq!(v2["meta"]["versionId"], "2");
+    assert_eq!(v2["name"][0]["family"], "佐藤");
+
+    let v1 = json(s.get(&format!("Patient/{id}/_history/1")).await).await;
+    assert_eq!(v1["name"][0]["family"], "山田");
+    assert_eq!(s.get(&format!("Patient/{id}/_history/9")).await.status(), 404);
+
+    let r = s.client.delete(s.url(&format!("Patient/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s.get(&format!("Patient/{id}")).await;
+    assert_eq!(r.status(), 410);
+    assert_outcome(&json(r).await);
+    // Deleting again is not an error.
+    assert_eq!(s.client.delete(s.url(&format!("Patient/{id}"))).send().await.unwrap().status(), 204);
+
+    let h = json(s.get(&format!("Patient/{id}/_history")).await).await;
+    assert_eq!(h["type"], "history");
+    assert_eq!(h["total"], 3);
+    let methods: Vec<&str> =
+        h["entry"].as_array().unwrap().iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["DELETE", "PUT", "POST"]);
+    assert!(h["entry"][0].get("resource").is_none());
+
+    // Type and system history see it too.
+    let th = json(s.get("Patient/_history").await).await;
+    assert_eq!(th["entry"].as_array().unwrap().len(), 3);
+    // Type and system history count every version only when asked.
+    assert!(th.get("total").is_none(), "{th}");
+    let th = json(s.get("Patient/_history?_total=accurate").await).await;
+    assert_eq!(th["total"], 3);
+    let sh = json(s.get("_history?_count=1").await).await;
+    assert_eq!(sh["entry"].as_array().unwrap().len(), 1);
+    let next =
+        sh["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap();
+    let page2 = json(s.client.get(next).send().await.unwrap()).await;
+    assert_eq!(page2["entry"][0]["request"]["method"], "PUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_as_create_and_id_rules() {
+    let s = start().await;
+    let mut p = patient("Tanaka");
+    p["id"] = json!("pat-1");
+    let r = s.put_json("Patient/pat-1", &p).await;
+    assert_eq!(r.status(), 201);
+    // id mismatch
+    let r = s.put_json("Patient/pat-2", &p).await;
+    assert_eq!(r.status(), 400);
+    assert_outcome(&json(r).await);
+    // missing id in body
+    let r = s.put_json("Patient/pat-1", &patient("x")).await;
+    assert_eq!(r.status(), 400);
+    // bad id syntax
+    let mut bad = patient("x");
+    bad["id"] = json!("bad_id!");
+    assert_eq!(s.put_json("Patient/bad_id!", &bad).await.status(), 400);
+    // resourceType mismatch with the URL
+    let r = s.post_json("Observation", &patient("x")).await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimistic_locking_and_preconditions() {
+    let s = start().await;
+    let created = json(s.post_json("Patient", &patient("A")).await).await;
+    let id = created["id"].as_str().unwrap();
+    let put = |etag: &'static str| {
+        let body = created.clone();
+        let url = s.url(&format!("Patient/{id}"));
+        let c = s.client.clone();
+        async move {
+            c.put(url)
+                .header("content-type", "application/fhir+json")
+                .header("if-match", etag)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(put("W/\"1\"").await.status(), 200);
+    let r = put("W/\"1\"").await;
+    assert_eq!(r.status(), 412);
+    assert_outcome(&json(r).await);
+    // If-None-Match on read gives 304 for the current version.
+    let r = s.client.get(s.url(&format!("Patient/{id}"))).header("if-none-match", "W/\"2\"").send().await.unwrap();
+    assert_eq!(r.status(), 304);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_create_update_delete() {
+    let s = start().await;
+    let mut p = patient("Cond");
+    p["identifier"] = json!([{ "system": "urn:test", "value": "42" }]);
+    let create = |p: serde_json::Value| {
+        let c = s.client.clone();
+        let url = s.url("Patient");
+        async move {
+            c.post(url)
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", "identifier=urn:test|42")
+                .body(p.to_string())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(create(p.clone()).await.status(), 201);
+    let r = create(p.clone()).await;
+    assert_eq!(r.status(), 200);
+    // Conditional update on the same criteria updates the one match.
+    let r = s
+        .send(
+            reqwest::Method::PUT,
+            "Patient?identifier=urn:test|42",
+            &[("content-type", "application/fhir+json")],
+            p.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["meta"]["versionId"], "2");
+    // Conditional update with no match creates.
+    let mut p43 = p.clone();
+    p43["identifier"][0]["value"] = json!("43");
+    let r = s
+        .send(
+            reqwest::Method::PUT,
+            "Patient?identifier=urn:test|43",
+            &[("content-type", "application/fhir+json")],
+            p43.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    // Now two match urn:test| : conditional delete on that is refused.
+    let r = s.client.delete(s.url("Patient?identifier=urn:test|")).send().await.unwrap();
+    assert_eq!(r.status(), 412);
+    let r = s.client.delete(s.url("Patient?identifier=urn:test|42")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let b = json(s.get("Patient?identifier=urn:test|42").await).await;
+    assert!(b.get("entry").is_none(), "{b}");
+    // Criteria with an unknown parameter are refused, never widened.
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json"), ("if-none-exist", "nonsense=1")],
+            p.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefer_return() {
+    let s = start().await;
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json"), ("prefer", "return=minimal")],
+            patient("M").to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().contains_key("location"));
+    assert!(r.text().await.unwrap().is_empty());
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json"), ("prefer", "return=OperationOutcome")],
+            patient("M").to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(json(r).await["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_operation_outcomes() {
+    let s = common::start_with(|c| c.limits.max_body_bytes = 4096).await;
+    // Malformed JSON.
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+json")],
+            "{\"resourceType\": \"Patient\",",
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_outcome(&json(r).await);
+    // Malformed XML.
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+xml")],
+            "<Patient xmlns=\"http://hl7.org/fhir\"><gender value=\"male\"></Patient>",
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    // XXE is refused.
+    let r = s.send(reqwest::Method::POST, "Patient", &[("content-type", "application/fhir+xml")], "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").await;
+    assert_eq!(r.status(), 400);
+    // Wrong content type.
+    let r = s.send(reqwest::Method::POST, "Patient", &[("content-type", "text/plain")], "hi").await;
+    assert_eq!(r.status(), 415);
+    assert_outcome(&json(r).await);
+    // Body over the limit.
+    let big = json!({ "resourceType": "Patient", "name": [{ "text": "x".repeat(10_000) }] });
+    let r = s.post_json("Patient", &big).await;
+    assert_eq!(r.status(), 413);
+    assert_outcome(&json(r).await);
+    // Unknown resource type.
+    let r = s.get("Unicorn/1").await;
+    assert_eq!(r.status(), 404);
+    assert_outcome(&json(r).await);
+    let r = s.post_json("Unicorn", &json!({"resourceType": "Unicorn"})).await;
+    assert_eq!(r.status(), 404);
+    // Unknown element, wrong primitive type: structure errors with locations.
+    let r = s.post_json("Patient", &json!({"resourceType": "Patient", "birthDate": 1970, "colour": "x"})).await;
+    assert_eq!(r.status(), 400);
+    let oo = json(r).await;
+    let exprs: Vec<String> =
+        oo["issue"].as_array().unwrap().iter().filter_map(|i| i["expression"][0].as_str().map(String::from)).collect();
+    assert!(exprs.iter().any(|e| e.contains("birthDate")), "{oo}");
+    assert!(exprs.iter().any(|e| e.contains("colour")), "{oo}");
+    // Empty body.
+    let r = s.client.post(s.url("Patient")).header("content-type", "application/fhir+json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // A JSON array is not a resource.
+    assert_eq!(s.post_json("Patient", &json!([1, 2])).await.status(), 400);
+    // Unsupported Accept.
+    let r = s.client.get(s.url("metadata")).header("accept", "text/plain").send().await.unwrap();
+    assert_eq!(r.status(), 406);
+    // Method not allowed.
+    let r = s.client.post(s.url("Patient/1/_history")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // Nothing was written by any of the above.
+    let b = json(s.get("Patient?_summary=count").await).await;
+    assert_eq!(b["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_follow_accept_language() {
+    let s = start().await;
+    let ja = json(s.client.get(s.url("Patient/nope")).header("accept-language", "ja").send().await.unwrap()).await;
+    let en = json(s.client.get(s.url("Patient/nope")).header("accept-language", "en").send().await.unwrap()).await;
+    let ja_text = ja["issue"][0]["diagnostics"].as_str().unwrap();
+    let en_text = en["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(ja_text.contains("存在しません"), "{ja_text}");
+    assert!(en_text.contains("not known"), "{en_text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_in_and_out() {
+    let s = start().await;
+    let xml = r#"<Patient xmlns="http://hl7.org/fhir"><name><family value="鈴木"/></name><birthDate value="1980-02-03"/></Patient>"#;
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            &[("content-type", "application/fhir+xml"), ("accept", "application/fhir+xml")],
+            xml,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/fhir+xml"));
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("<family value=\"鈴木\"/>"), "{text}");
+    let id = loc.split("/Patient/").nth(1).unwrap().split('/').next().unwrap();
+    let j = json(s.get(&format!("Patient/{id}?_format=json")).await).await;
+    assert_eq!(j["birthDate"], "1980-02-03");
+    let x = s.get(&format!("Patient/{id}?_format=xml")).await.text().await.unwrap();
+    assert!(x.starts_with("<?xml") || x.starts_with("<Patient"), "{x}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_elements_and_search_basics() {
+    let s = start().await;
+    let mut p = patient("Sum");
+    p["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"});
+    p["birthDate"] = json!("1990-01-01");
+    let id = json(s.post_json("Patient", &p).await).await["id"].as_str().unwrap().to_string();
+    let e = json(s.get(&format!("Patient/{id}?_elements=birthDate")).await).await;
+    assert_eq!(e["birthDate"], "1990-01-01");
+    assert!(e.get("name").is_none());
+    let t = json(s.get(&format!("Patient/{id}?_summary=text")).await).await;
+    assert!(t.get("text").is_some());
+    assert!(t.get("name").is_none());
+    let d = json(s.get(&format!("Patient/{id}?_summary=data")).await).await;
+    assert!(d.get("text").is_none());
+    // _id and _lastUpdated search.
+    let b = json(s.get(&format!("Patient?_id={id}")).await).await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), 1);
+    assert_eq!(b["entry"][0]["search"]["mode"], "match");
+    let b = json(s.get("Patient?_lastUpdated=gt2000-01-01&_total=accurate").await).await;
+    assert_eq!(b["total"], 1);
+    let b = json(s.get("Patient?_lastUpdated=lt2000-01-01&_total=accurate").await).await;
+    assert_eq!(b["total"], 0);
+    assert_eq!(s.get("Patient?_lastUpdated=garbage").await.status(), 400);
+    // Unknown parameter: lenient ignores (and says so), strict refuses.
+    let b = json(s.get("Patient?foo=bar").await).await;
+    assert_eq!(b["entry"].as_array().unwrap().last().unwrap()["search"]["mode"], "outcome");
+    let r = s.client.get(s.url("Patient?foo=bar")).header("prefer", "handling=strict").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // POST _search
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "Patient/_search",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("_id={id}"),
+        )
+        .await;
+    assert_eq!(json(r).await["entry"].as_array().unwrap().len(), 1);
+    // Capability statement.
+    let cs = json(s.get("metadata").await).await;
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_patch() {
+    let s = start().await;
+    let id = json(s.post_json("Patient", &patient("P")).await).await["id"].as_str().unwrap().to_string();
+    let path = format!("Patient/{id}");
+    let json_patch = |ops: &'static str| {
+        s.send(reqwest::Method::PATCH, &path, &[("content-type", "application/json-patch+json")], ops)
+    };
+    let r = json_patch(
+        r#"[{"op":"replace","path":"/gender","value":"male"},{"op":"add","path":"/birthDate","value":"2000-01-01"}]"#,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["gender"], "male");
+    assert_eq!(v["meta"]["versionId"], "2");
+    // A patch that breaks the resource, changes the id or fails a test is refused, and
+    // nothing changes.
+    for ops in [
+        r#"[{"op":"replace","path":"/gender","value":"robot"}]"#,
+        r#"[{"op":"replace","path":"/id","value":"other"}]"#,
+        r#"[{"op":"test","path":"/gender","value":"female"}]"#,
+    ] {
+        assert_eq!(json_patch(ops).await.status(), 422, "{ops}");
+    }
+    assert_eq!(json(s.get(&format!("Patient/{id}")).await).await["meta"]["versionId"], "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhirpath_patch() {
+    let s = start().await;
+    let mut p = patient("FP");
+    p["identifier"] = json!([{ "system": "urn:a", "value": "1" }, { "system": "urn:b", "value": "2" }]);
+    let id = json(s.post_json("Patient", &p).await).await["id"].as_str().unwrap().to_string();
+    let params = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "operation", "part": [
+            { "name": "type", "valueCode": "replace" },
+            { "name": "path", "valueString": "Patient.gender" },
+            { "name": "value", "valueCode": "male" } ] },
+        { "name": "operation", "part": [
+            { "name": "type", "valueCode": "delete" },
+            { "name": "path", "valueString": "Patient.identifier.where(system = 'urn:a')" } ] },
+        { "name": "operation", "part": [
+            { "name": "type", "valueCode": "add" },
+            { "name": "path", "valueString": "Patient" },
+            { "name": "name", "valueString": "birthDate" },
+            { "name": "value", "valueDate": "1999-09-09" } ] }
+    ]});
+    let r = s
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/fhir+json")],
+            params.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v = json(r).await;
+    assert_eq!(v["gender"], "male");
+    assert_eq!(v["birthDate"], "1999-09-09");
+    assert_eq!(v["identifier"], json!([{ "system": "urn:b", "value": "2" }]));
+    // A path that selects two elements for replace is refused.
+    let bad = json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
+        { "name": "type", "valueCode": "replace" },
+        { "name": "path", "valueString": "Patient.name.family | Patient.gender" },
+        { "name": "value", "valueString": "x" } ] }]});
+    let r = s
+        .send(
+            reqwest::Method::PATCH,
+            &format!("Patient/{id}"),
+            &[("content-type", "application/fhir+json")],
+            bad.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_operation() {
+    let s = start().await;
+    let good = json!({"resourceType": "Patient", "gender": "male"});
+    let r = s.post_json("Patient/$validate", &good).await;
+    assert_eq!(r.status(), 200);
+    let oo = json(r).await;
+    assert_eq!(oo["issue"][0]["severity"], "information", "{oo}");
+    let bad = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "gender": "robot"}}]});
+    let oo = json(s.post_json("Patient/$validate", &bad).await).await;
+    assert!(
+        oo["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["severity"] == "error" && i["expression"][0] == "Patient.gender"),
+        "{oo}"
+    );
+    // Nothing was stored by validating.
+    assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
+    let id = json(s.post_json("Patient", &good).await).await["id"].as_str().unwrap().to_string();
+    let r = s.get(&format!("Patient/{id}/$validate")).await;
+    assert_eq!(r.status(), 200);
+    // A profile the server does not know is reported, not ignored.
+    let oo = json(s.get(&format!("Patient/{id}/$validate?profile=http://example.org/unknown")).await).await;
+    assert!(oo["issue"].as_array().unwrap().iter().any(|i| i["severity"] == "error"), "{oo}");
+    assert_eq!(s.post_json("Observation/$validate", &good).await.status(), 400);
+}

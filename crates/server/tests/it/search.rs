@@ -1,0 +1,641 @@
+//! Search over HTTP: each parameter type, prefix, modifier and result parameter, on a small
+//! data set whose expected answers are worked out by hand in the comments.
+
+use crate::common;
+use common::{json, TestServer};
+use serde_json::{json, Value};
+
+async fn ids(s: &TestServer, query: &str) -> Vec<String> {
+    let r = s.get(query).await;
+    assert_eq!(r.status(), 200, "{query}");
+    let b = json(r).await;
+    let mut out: Vec<String> = b["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+async fn load(s: &TestServer) {
+    let put = |v: Value| async move {
+        let path = format!("{}/{}", v["resourceType"].as_str().unwrap(), v["id"].as_str().unwrap());
+        let r = s.put_json(&path, &v).await;
+        assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
+    };
+    put(json!({"resourceType": "Organization", "id": "org1", "name": "つなぐ病院"})).await;
+    put(json!({"resourceType": "Patient", "id": "p1",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.11312345670", "value": "0001",
+                        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}],
+        "name": [{"family": "山田", "given": ["太郎"]}, {"family": "ヤマダ", "given": ["タロウ"]}],
+        "gender": "male", "birthDate": "1970-05-14", "active": true,
+        "managingOrganization": {"reference": "Organization/org1"},
+        "address": [{"city": "東京都", "postalCode": "100-0001"}]}))
+    .await;
+    put(json!({"resourceType": "Patient", "id": "p2",
+        "identifier": [{"system": "urn:other", "value": "0001"}],
+        "name": [{"family": "Müller", "given": ["Anna"]}],
+        "gender": "female", "birthDate": "1985", "active": false}))
+    .await;
+    put(json!({"resourceType": "Patient", "id": "p3", "name": [{"family": "Smithson"}], "gender": "female"})).await;
+    for (id, pat, code, value, date) in [
+        ("o1", "p1", "8480-6", 120.0, "2024-01-10T09:00:00+09:00"),
+        ("o2", "p1", "8480-6", 145.5, "2024-03-01"),
+        ("o3", "p2", "8462-4", 80.0, "2023-12-31T23:00:00Z"),
+    ] {
+        put(json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "血圧"},
+            "subject": {"reference": format!("Patient/{pat}")},
+            "performer": [{"identifier": {"system": "urn:oid:1.2.392.100495.20.3.41", "value": format!("doc-{pat}")}}],
+            "effectiveDateTime": date,
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "mm[Hg]", "unit": "mmHg"}}))
+        .await;
+    }
+    put(json!({"resourceType": "Encounter", "id": "e1", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "period": {"start": "2023-01-01", "end": "2023-12-31"}}))
+    .await;
+    put(json!({"resourceType": "RiskAssessment", "id": "r1", "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "prediction": [{"probabilityDecimal": 0.25}]}))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_parameter_type() {
+    let s = common::start().await;
+    load(&s).await;
+    // token: code, system|code, |code, system|
+    assert_eq!(ids(&s, "Patient?gender=male").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?identifier=0001").await, ["p1", "p2"]);
+    assert_eq!(ids(&s, "Patient?identifier=urn:other|0001").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?identifier=urn:other|").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?identifier=|0001").await, Vec::<String>::new());
+    assert_eq!(ids(&s, "Patient?active=true").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?gender:not=male").await, ["p2", "p3"]);
+    assert_eq!(ids(&s, "Observation?code:text=血圧").await, ["o1", "o2", "o3"]);
+    assert_eq!(ids(&s, "Patient?gender=male,female").await, ["p1", "p2", "p3"]);
+    // string: prefix, case/accent-insensitive, :exact, :contains, Japanese width and kana
+    assert_eq!(ids(&s, "Patient?family=smith").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?family=muller").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?family:exact=Smith").await, Vec::<String>::new());
+    assert_eq!(ids(&s, "Patient?family:exact=Smithson").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?family:contains=thso").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?name=%EF%BE%94%EF%BE%8F%EF%BE%80%EF%BE%9E").await, ["p1"]); // ﾔﾏﾀﾞ
+    assert_eq!(ids(&s, "Patient?name=やまだ").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?name=ヤマダ").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?name=山田").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?address-city=東京").await, ["p1"]);
+    // date: precision ranges and prefixes. p1 1970-05-14, p2 the year 1985.
+    assert_eq!(ids(&s, "Patient?birthdate=1970").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=1970-05-14").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=1985-06").await, Vec::<String>::new()); // 1985 is wider than June
+    assert_eq!(ids(&s, "Patient?birthdate=gt1980").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=lt1980").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=ge1985").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=le1970-05-14").await, ["p1"]);
+    assert_eq!(ids(&s, "Patient?birthdate=ne1970-05-14").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=sa1980").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=eb1980").await, ["p1"]);
+    // o1 is 2024-01-10T00:00Z, o3 2023-12-31T23:00Z
+    assert_eq!(ids(&s, "Observation?date=2024-01").await, ["o1"]);
+    assert_eq!(ids(&s, "Observation?date=ge2024-01-01&date=lt2024-02-01").await, ["o1"]);
+    assert_eq!(ids(&s, "Observation?date=2023").await, ["o3"]);
+    // both bounds on a single-valued date: narrow (a day) and wide (a year) values
+    assert_eq!(ids(&s, "Patient?birthdate=ge1970&birthdate=lt1986").await, ["p1", "p2"]);
+    // 1985 (the whole year) reaches past 1985-03-01 and starts before 1985-03-31.
+    assert_eq!(ids(&s, "Patient?birthdate=ge1985-03-01&birthdate=le1985-03-31").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?birthdate=gt1970-05-13&birthdate=lt1970-05-15").await, ["p1"]);
+    assert_eq!(ids(&s, "Encounter?date=ge2023-06-01&date=lt2023-06-02").await, ["e1"]);
+    assert_eq!(ids(&s, "Encounter?date=ge2024-06-01&date=lt2024-06-02").await, Vec::<String>::new());
+    // quantity
+    assert_eq!(ids(&s, "Observation?value-quantity=120").await, ["o1"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=gt100|http://unitsofmeasure.org|mm[Hg]").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=lt100||mm[Hg]").await, ["o3"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=145.5").await, ["o2"]);
+    assert_eq!(ids(&s, "Observation?value-quantity=gt100||kg").await, Vec::<String>::new());
+    // number
+    assert_eq!(ids(&s, "RiskAssessment?probability=0.25").await, ["r1"]);
+    assert_eq!(ids(&s, "RiskAssessment?probability=gt0.5").await, Vec::<String>::new());
+    // reference: Type/id, id, absolute URL, :Type
+    assert_eq!(ids(&s, "Observation?subject=Patient/p1").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?patient=p2").await, ["o3"]);
+    assert_eq!(ids(&s, &format!("Observation?subject={}/Patient/p1", s.base)).await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient=p1").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?subject:Group=p1").await, Vec::<String>::new());
+    // :identifier on references, :of-type on identifiers
+    assert_eq!(ids(&s, "Observation?performer:identifier=urn:oid:1.2.392.100495.20.3.41|doc-p2").await, ["o3"]);
+    assert_eq!(
+        ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|0001").await,
+        ["p1"]
+    );
+    assert_eq!(
+        ids(&s, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|9999").await,
+        Vec::<String>::new()
+    );
+    // :missing
+    assert_eq!(ids(&s, "Patient?birthdate:missing=true").await, ["p3"]);
+    assert_eq!(ids(&s, "Patient?birthdate:missing=false").await, ["p1", "p2"]);
+    // special parameters
+    assert_eq!(ids(&s, "Patient?_id=p1,p3").await, ["p1", "p3"]);
+    // AND across parameters
+    assert_eq!(ids(&s, "Patient?gender=female&family=smi").await, ["p3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_has_includes_sort_paging() {
+    let s = common::start().await;
+    load(&s).await;
+    // Chaining, with and without the type.
+    assert_eq!(ids(&s, "Observation?subject:Patient.name=やまだ").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Observation?patient.gender=female").await, ["o3"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient.organization.name=つなぐ").await, ["o1", "o2"]);
+    // Reverse chaining, nested.
+    assert_eq!(ids(&s, "Patient?_has:Observation:patient:code=8462-4").await, ["p2"]);
+    assert_eq!(ids(&s, "Patient?_has:Observation:subject:value-quantity=gt140").await, ["p1"]);
+    assert_eq!(ids(&s, "Organization?_has:Patient:organization:_has:Observation:patient:code=8480-6").await, ["org1"]);
+    // _include / _revinclude
+    let b = json(s.get("Observation?_id=o1&_include=Observation:subject").await).await;
+    let modes: Vec<(String, String)> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["resource"]["id"].as_str().unwrap().to_string(), e["search"]["mode"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(modes, [("o1".into(), "match".into()), ("p1".into(), "include".into())]);
+    let b = json(s.get("Patient?_id=p1&_revinclude=Observation:subject").await).await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), 3);
+    let b = json(s.get("Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization").await)
+        .await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), 3);
+    // `*`: every reference parameter (subject and patient name the same Patient, once).
+    let b = json(s.get("Observation?_id=o1&_include=Observation:*&_include:iterate=Patient:*").await).await;
+    let found: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert_eq!(found, ["o1", "p1", "org1"]);
+    // _sort, several keys, descending.
+    let b = json(s.get("Patient?_sort=-birthdate").await).await;
+    let order: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert_eq!(order, ["p2", "p1", "p3"]); // p3 has no birthDate: last
+    let b = json(s.get("Patient?_sort=gender,-family").await).await;
+    let order: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert_eq!(order, ["p3", "p2", "p1"]);
+    // Paging with _count follows next links to the end, with sort and without.
+    for q in ["Observation?_count=1", "Observation?_count=1&_sort=date"] {
+        let mut seen = Vec::new();
+        let mut url = s.url(q);
+        loop {
+            let b = json(s.client.get(&url).send().await.unwrap()).await;
+            for e in b["entry"].as_array().into_iter().flatten() {
+                seen.push(e["resource"]["id"].as_str().unwrap().to_string());
+            }
+            match b["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next") {
+                Some(l) => url = l["url"].as_str().unwrap().to_string(),
+                None => break,
+            }
+        }
+        if q.contains("_sort") {
+            assert_eq!(seen, ["o3", "o1", "o2"]);
+        }
+        seen.sort();
+        assert_eq!(seen, ["o1", "o2", "o3"], "{q}");
+    }
+    // _total and _summary=count.
+    assert_eq!(json(s.get("Observation?_total=accurate&_count=1").await).await["total"], 3);
+    let c = json(s.get("Observation?_summary=count").await).await;
+    assert_eq!(c["total"], 3);
+    assert!(c.get("entry").is_none());
+    // Compartment search and $everything.
+    assert_eq!(ids(&s, "Patient/p1/Observation").await, ["o1", "o2"]);
+    assert_eq!(ids(&s, "Patient/p1/Observation?code=8462-4").await, Vec::<String>::new());
+    assert_eq!(ids(&s, "Patient/p1/*").await, ["o1", "o2", "r1"]);
+    assert_eq!(ids(&s, "Patient/p1/$everything").await, ["o1", "o2", "p1", "r1"]);
+    // Type level: every patient and everything in any patient's compartment (not the
+    // Organization, not the Encounter without a subject).
+    assert_eq!(ids(&s, "Patient/$everything").await, ["o1", "o2", "o3", "p1", "p2", "p3", "r1"]);
+    assert_eq!(ids(&s, "Patient/$everything?_count=2").await.len(), 2);
+    // Errors: unknown parameter (strict), bad values, unsupported modifiers.
+    let strict = s.client.get(s.url("Patient?nonsense=1")).header("prefer", "handling=strict").send().await.unwrap();
+    assert_eq!(strict.status(), 400);
+    assert_eq!(s.get("Patient?birthdate=yesterday").await.status(), 400);
+    assert_eq!(s.get("Observation?value-quantity=abc").await.status(), 400);
+    assert_eq!(s.get("Patient?name:above=x").await.status(), 400);
+    assert_eq!(s.get("Patient?_sort=nonsense").await.status(), 400);
+    // Search sees updates and deletes.
+    let mut p3 = json(s.get("Patient/p3").await).await;
+    p3["gender"] = json!("male");
+    s.put_json("Patient/p3", &p3).await;
+    assert_eq!(ids(&s, "Patient?gender=male").await, ["p1", "p3"]);
+    s.client.delete(s.url("Patient/p1")).send().await.unwrap();
+    assert_eq!(ids(&s, "Patient?gender=male").await, ["p3"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient.name=やまだ").await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composite_terminology_full_text_and_contained() {
+    let s = common::start().await;
+    let put = |v: Value| {
+        let s = &s;
+        async move {
+            let path = format!("{}/{}", v["resourceType"].as_str().unwrap(), v["id"].as_str().unwrap());
+            let r = s.put_json(&path, &v).await;
+            assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
+        }
+    };
+    let bp = |id: &str, sys: f64, dia: f64| {
+        let c = |code: &str, v: f64| {
+            json!({"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "valueQuantity": {"value": v, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})
+        };
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">血圧測定 外来</div>"},
+            "component": [c("8480-6", sys), c("8462-4", dia)]})
+    };
+    put(bp("bp1", 150.0, 95.0)).await;
+    put(bp("bp2", 118.0, 150.0)).await;
+    // Systolic over 140: bp1; bp2's 150 is its diastolic value.
+    assert_eq!(ids(&s, "Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140").await, ["bp1"]);
+    // `||mmHg` matches the human unit as well as the code.
+    assert_eq!(ids(&s, "Observation?component-value-quantity=95||mmHg").await, ["bp1"]);
+    assert_eq!(ids(&s, "Observation?_text=%E8%A1%80%E5%9C%A7").await, ["bp1", "bp2"]); // 血圧
+    put(json!({"resourceType": "CodeSystem", "id": "dx", "url": "urn:dx", "status": "active", "content": "complete",
+        "concept": [{"code": "cardio", "concept": [{"code": "htn"}]}, {"code": "dm"}]}))
+    .await;
+    put(json!({"resourceType": "ValueSet", "id": "vs", "url": "urn:vs:dm", "status": "active",
+        "compose": {"include": [{"system": "urn:dx", "concept": [{"code": "dm"}]}]}}))
+    .await;
+    for (id, code) in [("c1", "htn"), ("c2", "dm")] {
+        put(json!({"resourceType": "Condition", "id": id, "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": "urn:dx", "code": code}]}}))
+        .await;
+    }
+    assert_eq!(ids(&s, "Condition?code:below=urn:dx|cardio").await, ["c1"]);
+    assert_eq!(ids(&s, "Condition?code:in=urn:vs:dm").await, ["c2"]);
+    assert_eq!(ids(&s, "Condition?code:not-in=urn:vs:dm").await, ["c1"]);
+    assert_eq!(s.get("Condition?code:in=urn:vs:nowhere").await.status(), 400);
+    put(json!({"resourceType": "MedicationRequest", "id": "mr", "status": "active", "intent": "order",
+        "subject": {"reference": "Patient/p"}, "medicationReference": {"reference": "#m"},
+        "contained": [{"resourceType": "Medication", "id": "m",
+                       "code": {"coding": [{"system": "urn:yj", "code": "111"}]}}]}))
+    .await;
+    assert!(ids(&s, "Medication?code=111").await.is_empty());
+    assert_eq!(ids(&s, "Medication?code=111&_contained=true").await, ["mr"]);
+    let cs = json(s.get("metadata").await).await;
+    let names = |ty: &str| -> Vec<String> {
+        let r = cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == ty).unwrap();
+        r["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(names("Observation").contains(&"component-code-value-quantity".to_string()));
+    assert!(!names("MolecularSequence").contains(&"chromosome-variant-coordinate".to_string()));
+}
+
+#[tokio::test]
+async fn include_iterate_stops_at_its_limit() {
+    let s = common::start().await;
+    // o0 is part of o1, which is part of o2, … up to o6.
+    for i in 0..7 {
+        let mut org = json!({"resourceType": "Organization", "id": format!("o{i}"), "name": format!("org {i}")});
+        if i < 6 {
+            org["partOf"] = json!({"reference": format!("Organization/o{}", i + 1)});
+        }
+        assert!(s.put_json(&format!("Organization/o{i}"), &org).await.status().is_success());
+    }
+    let count = |b: &Value| b["entry"].as_array().map_or(0, Vec::len);
+    // o3 → o4 (the first pass), then o5, o6: two further rounds.
+    let r = s.get("Organization?_id=o3&_include:iterate=Organization:partof").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(count(&json(r).await), 4);
+    // o0 needs six further rounds to reach o6; the default allows four.
+    let r = s.get("Organization?_id=o0&_include:iterate=Organization:partof").await;
+    assert_eq!(r.status(), 400);
+    let oo = json(r).await;
+    assert!(oo.to_string().contains("max_include_iterations"), "{oo}");
+    // Without :iterate the first pass is all there is.
+    let r = s.get("Organization?_id=o0&_include=Organization:partof").await;
+    assert_eq!(count(&json(r).await), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// The sort-driven plan against the general one.
+
+/// Every random search (1–3 conditions, 0–3 sort keys, an offset and a count) over Synthea
+/// patients answers the same page, order, total and next link whether the store walks the
+/// first sort key's index (forced: from 0 estimated matches on) or sorts every match.
+/// Extra Observations add wide, open, backwards and instant dates; then one with two dates
+/// (a Timing) takes the walk's start bounds away, and its deletion gives them back.
+#[test]
+fn sort_walk_pages_equal_the_general_plan() {
+    let Some(bundles) = synthea_bundles(12) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        std::sync::Arc::new(tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap());
+    let config = tsunagu_interaction::InteractionConfig { max_count: 1000, ..Default::default() };
+    let fhir = tsunagu_interaction::Interactions::new(
+        store.clone(),
+        std::sync::Arc::new(tsunagu_interaction::NoCheck),
+        config,
+    );
+    let ctx = tsunagu_interaction::RequestContext::new("http://x");
+    let mut samples = Samples::default();
+    for b in bundles {
+        samples.read(&b);
+        fhir.bundle(b, &ctx).unwrap();
+    }
+    for (i, effective) in [
+        json!({"effectivePeriod": {"start": "2015-03-01", "end": "2015-06-01"}}),
+        json!({"effectivePeriod": {"start": "2016-05-01"}}),
+        json!({"effectivePeriod": {"end": "2012-02-01"}}),
+        json!({"effectivePeriod": {"start": "2016-05-01T10:00:00Z", "end": "2016-01-01"}}),
+        json!({"effectiveDateTime": "2018"}),
+        json!({"effectiveDateTime": "2019-07"}),
+        json!({"effectiveInstant": "2017-04-02T08:30:00.123Z"}),
+        json!({"effectiveDateTime": "2016-02-10"}),
+        json!({"effectiveDateTime": "2013-11-30"}),
+        json!({"effectivePeriod": {"start": "2014-08-31T22:00:00Z", "end": "2014-09-01T03:00:00Z"}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut o = json!({"resourceType": "Observation", "id": format!("extra{i}"), "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+            "valueQuantity": {"value": 150 + i, "system": "http://unitsofmeasure.org", "code": "cm"}});
+        o.as_object_mut().unwrap().extend(effective.as_object().unwrap().clone());
+        samples.read(&json!({"entry": [{"resource": o.clone()}]}));
+        fhir.update("Observation", &format!("extra{i}"), o, None, &ctx).unwrap();
+    }
+    // Resources without the values the searches sort by: last in either direction.
+    for i in 0..3 {
+        let bare = [
+            json!({"resourceType": "Observation", "id": format!("bare{i}"), "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]}}),
+            json!({"resourceType": "Patient", "id": format!("bare{i}"), "active": true}),
+            json!({"resourceType": "Condition", "id": format!("bare{i}"), "subject": {"reference": "Patient/bare0"}}),
+            json!({"resourceType": "Encounter", "id": format!("bare{i}"), "status": "finished",
+                   "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}),
+        ];
+        for r in bare {
+            fhir.update(r["resourceType"].as_str().unwrap(), &format!("bare{i}"), r.clone(), None, &ctx).unwrap();
+        }
+    }
+    let mut rng = SplitMix(std::env::var("SORT_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(17));
+    let mut report = Differential::default();
+    report.run(&fhir, &store, &ctx, &samples, &mut rng, 1500);
+    let timing = json!({"resourceType": "Observation", "id": "timing", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+        "effectiveTiming": {"event": ["2014-01-01", "2021-06-01T12:00:00Z"]}});
+    fhir.update("Observation", "timing", timing, None, &ctx).unwrap();
+    report.run(&fhir, &store, &ctx, &samples, &mut rng, 500);
+    fhir.delete("Observation", "timing", None, &ctx).unwrap();
+    report.run(&fhir, &store, &ctx, &samples, &mut rng, 500);
+    println!(
+        "sort walk differential: {} searches, {} pages answered by the walk, {} mismatches",
+        report.cases,
+        report.walked,
+        report.mismatches.len()
+    );
+    for m in report.mismatches.iter().take(20) {
+        println!("  MISMATCH {m}");
+    }
+    assert!(report.mismatches.is_empty());
+    assert!(report.walked as usize >= report.cases / 3, "too few pages ({}) came from the walk", report.walked);
+}
+
+/// The first `n` Synthea patient bundles (SKIP without the shared data).
+fn synthea_bundles(n: usize) -> Option<Vec<Value>> {
+    let path = tsunagu_reference::find("data/synthea-r4-dev.tar.zst")?;
+    let mut archive = tar::Archive::new(zstd::Decoder::new(std::fs::File::open(path).unwrap()).unwrap());
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy().ends_with(".json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            out.push(serde_json::from_str(&text).unwrap());
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A small seeded generator (SplitMix64), so a failing case can be run again.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Values found in the loaded data, to search for.
+#[derive(Default)]
+struct Samples {
+    /// By resource type: the values of the date parameter its searches use.
+    dates: std::collections::HashMap<String, Vec<String>>,
+    codes: Vec<(String, String)>,
+    numbers: Vec<String>,
+    families: Vec<String>,
+}
+
+impl Samples {
+    fn read(&mut self, bundle: &Value) {
+        for e in bundle["entry"].as_array().into_iter().flatten() {
+            let r = &e["resource"];
+            let ty = r["resourceType"].as_str().unwrap_or_default();
+            for key in ["effectiveDateTime", "effectiveInstant", "birthDate", "onsetDateTime"] {
+                if let Some(d) = r[key].as_str() {
+                    self.dates.entry(ty.to_string()).or_default().push(d.to_string());
+                }
+            }
+            for period in [&r["period"], &r["effectivePeriod"]] {
+                for end in ["start", "end"] {
+                    if let Some(d) = period[end].as_str() {
+                        self.dates.entry(ty.to_string()).or_default().push(d.to_string());
+                    }
+                }
+            }
+            for c in r["code"]["coding"].as_array().into_iter().flatten().take(1) {
+                if let (Some(s), Some(c)) = (c["system"].as_str(), c["code"].as_str()) {
+                    self.codes.push((s.to_string(), c.to_string()));
+                }
+            }
+            if let Some(v) = r["valueQuantity"]["value"].as_f64() {
+                self.numbers.push(v.to_string());
+            }
+            for n in r["name"].as_array().into_iter().flatten() {
+                if let Some(f) = n["family"].as_str() {
+                    self.families.push(f.to_string());
+                }
+            }
+        }
+    }
+
+    /// A date from the data at a random precision, or another time of its day, as a
+    /// search value (`+` escaped).
+    fn date(&self, ty: &str, rng: &mut SplitMix) -> String {
+        let d = rng.pick(&self.dates[ty]);
+        let day = &d[..d.len().min(10)];
+        // Times of day find the day-wide values (birth dates) with both ends outside them.
+        match rng.below(6) {
+            0 => d[..d.len().min(4)].to_string(),
+            1 => d[..d.len().min(7)].to_string(),
+            2 => day.to_string(),
+            3 => d.replace('+', "%2B"),
+            _ if day.len() == 10 => format!("{day}T{:02}:{:02}:{:02}Z", rng.below(24), rng.below(60), rng.below(60)),
+            _ => day.to_string(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Differential {
+    cases: usize,
+    walked: u64,
+    mismatches: Vec<String>,
+}
+
+impl Differential {
+    fn run(
+        &mut self,
+        fhir: &tsunagu_interaction::Interactions,
+        store: &tsunagu_store::SqliteStore,
+        ctx: &tsunagu_interaction::RequestContext,
+        samples: &Samples,
+        rng: &mut SplitMix,
+        n: usize,
+    ) {
+        for _ in 0..n {
+            let (ty, query) = random_search(samples, rng);
+            // The general plan first: its total places the offset.
+            store.set_sort_walk(None);
+            let general = page(fhir, ctx, ty, &format!("{query}&_total=accurate&_count=1"));
+            let total = general.1.unwrap_or(0) as usize;
+            let offset = if rng.below(2) == 0 { 0 } else { rng.below(total + 3) };
+            let count = 1 + rng.below(12);
+            let paged = format!("{query}&_total=accurate&_count={count}&_offset={offset}");
+            let want = page(fhir, ctx, ty, &paged);
+            store.set_sort_walk(Some(0));
+            let before = store.sort_walk_pages();
+            let got = page(fhir, ctx, ty, &paged);
+            self.walked += store.sort_walk_pages() - before;
+            store.set_sort_walk(Some(2000));
+            self.cases += 1;
+            if got != want {
+                self.mismatches.push(format!("{ty}?{paged}: walk {got:?}, general {want:?}"));
+            }
+        }
+    }
+}
+
+/// The ids, total and whether a next link follows.
+fn page(
+    fhir: &tsunagu_interaction::Interactions,
+    ctx: &tsunagu_interaction::RequestContext,
+    ty: &str,
+    query: &str,
+) -> (Vec<String>, Option<u64>, bool) {
+    let params = tsunagu_interaction::SearchParams::parse(query);
+    let b = fhir.search(Some(ty), &params, ctx).unwrap_or_else(|e| panic!("{ty}?{query}: {e}"));
+    let ids = b["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let next = b["link"].as_array().into_iter().flatten().any(|l| l["relation"] == "next");
+    (ids, b["total"].as_u64(), next)
+}
+
+/// A type, 1–3 conditions and 0–3 sort keys (the sort is first, so it leads the walk).
+fn random_search(samples: &Samples, rng: &mut SplitMix) -> (&'static str, String) {
+    let ty = *rng.pick(&["Observation", "Observation", "Observation", "Patient", "Patient", "Condition", "Encounter"]);
+    let (date, sorts): (&str, &[&str]) = match ty {
+        "Observation" => {
+            ("date", &["date", "date", "code", "value-quantity", "status", "category", "_id", "_lastUpdated"])
+        }
+        "Patient" => ("birthdate", &["birthdate", "name", "family", "gender", "_id"]),
+        "Condition" => ("onset-date", &["onset-date", "code", "clinical-status", "recorded-date", "_lastUpdated"]),
+        _ => ("date", &["date", "class", "type", "status", "_id"]),
+    };
+    let mut parts = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let op = *rng.pick(&["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]);
+        let cond = match rng.below(8) {
+            0..=2 => format!("{date}={op}{}", samples.date(ty, rng)),
+            3 => {
+                // A window: both bounds on the one date.
+                let (a, b) = (samples.date(ty, rng), samples.date(ty, rng));
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                let (l, h) = (*rng.pick(&["ge", "gt", "sa"]), *rng.pick(&["lt", "le", "eb"]));
+                format!("{date}={l}{lo}&{date}={h}{hi}")
+            }
+            4 => {
+                let (s, c) = rng.pick(&samples.codes);
+                match (ty, rng.below(3)) {
+                    ("Patient", _) => format!("gender={}", rng.pick(&["male", "female"])),
+                    ("Encounter", _) => format!("status={}", rng.pick(&["finished", "in-progress"])),
+                    (_, 0) => format!("code={s}|{c}"),
+                    (_, 1) => format!("code={c},{}", rng.pick(&samples.codes).1),
+                    _ => format!("code:not={c}"),
+                }
+            }
+            5 => match ty {
+                "Observation" => format!("value-quantity={op}{}", rng.pick(&samples.numbers)),
+                "Patient" => {
+                    let f = rng.pick(&samples.families);
+                    format!("name={}", &f[..f.len().min(1 + rng.below(3))])
+                }
+                _ => format!("{date}:missing={}", rng.pick(&["true", "false"])),
+            },
+            6 => match ty {
+                "Observation" => format!("category={}", rng.pick(&["vital-signs", "laboratory", "survey", "exam"])),
+                "Condition" => format!("clinical-status={}", rng.pick(&["active", "resolved"])),
+                "Encounter" => format!("class={}", rng.pick(&["AMB", "EMER", "IMP", "WELLNESS"])),
+                _ => format!("birthdate={op}{}", samples.date(ty, rng)),
+            },
+            _ => match ty {
+                "Patient" => "active=true".into(),
+                "Condition" => format!("verification-status={}", rng.pick(&["confirmed", "provisional"])),
+                _ => format!("status{}={}", rng.pick(&["", ":not"]), rng.pick(&["final", "finished", "amended"])),
+            },
+        };
+        parts.push(cond);
+    }
+    let mut keys: Vec<String> = Vec::new();
+    if rng.below(2) == 0 {
+        // Half the searches sort by the date they may also be bounded on.
+        keys.push(format!("{}{date}", if rng.below(2) == 0 { "-" } else { "" }));
+    }
+    for _ in 0..rng.below(4 - keys.len()) {
+        let k = rng.pick(sorts);
+        if !keys.iter().any(|x| x.trim_start_matches('-') == *k) {
+            keys.push(format!("{}{k}", if rng.below(2) == 0 { "-" } else { "" }));
+        }
+    }
+    let mut query = parts.join("&");
+    if !keys.is_empty() {
+        query = format!("_sort={}&{query}", keys.join(","));
+    }
+    (ty, query)
+}
