@@ -14,6 +14,7 @@ use crate::write::{multiple_matches, Content, PatchBody};
 use crate::{etag, instant, parse_etag, Interactions, RequestContext, ReturnPreference, Written};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
+use tsunagu_limits::{Limit, LimitExceeded};
 use tsunagu_store::{HistoryScope, WriteTxn};
 
 mod early;
@@ -92,6 +93,7 @@ impl Interactions {
     /// `POST /` with a Bundle of type `transaction` or `batch`.
     pub fn bundle(&self, body: Value, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let map = expect_resource("Bundle", body)?;
+        self.check_entry_count(&map)?;
         match map.get("type").and_then(Value::as_str) {
             // A transaction is checked whole: one bad entry fails it anyway.
             Some("transaction") => self.transaction(self.checked_resource("Bundle", Value::Object(map))?, ctx),
@@ -105,6 +107,23 @@ impl Interactions {
                 ),
             )),
         }
+    }
+
+    /// Counted before anything in the Bundle is checked or run: a transaction holds the
+    /// write lock to its commit, so its size is what other writers wait for.
+    fn check_entry_count(&self, map: &Map<String, Value>) -> Result<(), InteractionError> {
+        let entries = map.get("entry").and_then(Value::as_array).map_or(0, Vec::len);
+        let max = self.config.limits.max_bundle_entries;
+        if entries <= max {
+            return Ok(());
+        }
+        Err(LimitExceeded::new(Limit::BundleEntries, max)
+            .found(entries)
+            .hint(
+                "Send it as several Bundles, or load large sets with `tsunagu import`",
+                "複数の Bundle に分けて送るか、大量のデータは `tsunagu import` で取り込んでください",
+            )
+            .into())
     }
 
     fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {

@@ -176,7 +176,9 @@ impl InteractionError {
             InteractionError::ExportFailed { .. } => 500,
             InteractionError::TooManyRequests { .. } => 429,
             InteractionError::Limit(l) => match l.limit {
-                tsunagu_limits::Limit::BodyBytes | tsunagu_limits::Limit::BodyValues => 413,
+                tsunagu_limits::Limit::BodyBytes
+                | tsunagu_limits::Limit::BodyValues
+                | tsunagu_limits::Limit::BundleEntries => 413,
                 tsunagu_limits::Limit::HeaderBytes => 431,
                 tsunagu_limits::Limit::ExpansionSize
                 | tsunagu_limits::Limit::ViewRows
@@ -218,6 +220,7 @@ impl InteractionError {
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes
                 | tsunagu_limits::Limit::BodyValues
+                | tsunagu_limits::Limit::BundleEntries
                 | tsunagu_limits::Limit::HeaderBytes => "too-long",
                 _ => "too-costly",
             },

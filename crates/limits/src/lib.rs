@@ -52,6 +52,10 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// Issues listed in one OperationOutcome; past it one issue says the list was cut.
     pub max_issues: usize,
+    /// Entries in one batch or transaction Bundle. A transaction holds the store's write
+    /// lock from its first entry to its commit, so this also bounds
+    /// how long other writers wait; large loads go through `tsunagu import`.
+    pub max_bundle_entries: usize,
 
     // --- Search ---
     /// Chained parameters in one search parameter (`subject:Patient.organization.name` is 2).
@@ -117,6 +121,7 @@ impl Default for Limits {
             database_wait_ms: 5_000,
             max_json_depth: 100,
             max_issues: 100,
+            max_bundle_entries: 5_000,
             max_chain_depth: 4,
             max_has_depth: 4,
             max_search_conditions: 1_000,
@@ -144,6 +149,7 @@ pub enum Limit {
     HeaderBytes,
     JsonDepth,
     Issues,
+    BundleEntries,
     ChainDepth,
     HasDepth,
     SearchConditions,
@@ -168,6 +174,7 @@ impl Limit {
             Limit::HeaderBytes => "max_header_bytes",
             Limit::JsonDepth => "max_json_depth",
             Limit::Issues => "max_issues",
+            Limit::BundleEntries => "max_bundle_entries",
             Limit::ChainDepth => "max_chain_depth",
             Limit::HasDepth => "max_has_depth",
             Limit::SearchConditions => "max_search_conditions",
@@ -192,6 +199,9 @@ impl Limit {
             Limit::HeaderBytes => ("bytes in the request line and headers", "リクエスト行とヘッダのバイト数"),
             Limit::JsonDepth => ("nesting depth of a resource", "リソースの入れ子の深さ"),
             Limit::Issues => ("issues in one OperationOutcome", "1つの OperationOutcome の問題数"),
+            Limit::BundleEntries => {
+                ("entries in one batch or transaction Bundle", "1つの batch・transaction Bundle のエントリ数")
+            }
             Limit::ChainDepth => ("chained parameters in one search parameter", "1つの検索パラメータのチェーンの深さ"),
             Limit::HasDepth => ("_has nested in one search parameter", "1つの検索パラメータの _has の入れ子の深さ"),
             Limit::SearchConditions => ("conditions one search expands to", "1回の検索が展開される条件の数"),
@@ -223,6 +233,7 @@ impl Limit {
             Limit::HeaderBytes => limits.max_header_bytes,
             Limit::JsonDepth => limits.max_json_depth,
             Limit::Issues => limits.max_issues,
+            Limit::BundleEntries => limits.max_bundle_entries,
             Limit::ChainDepth => limits.max_chain_depth,
             Limit::HasDepth => limits.max_has_depth,
             Limit::SearchConditions => limits.max_search_conditions,

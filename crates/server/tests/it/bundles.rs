@@ -216,3 +216,46 @@ async fn synthea_patient_loads_as_one_transaction() {
 fn zstd_decoder(f: std::fs::File) -> impl std::io::Read {
     zstd::Decoder::new(f).unwrap()
 }
+
+/// `max_bundle_entries` is counted before any entry is checked or run: one entry over it
+/// and nothing of the Bundle is written; at the limit it runs as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_over_max_bundle_entries_are_refused_whole() {
+    let s = common::start_with(|c| c.limits.max_bundle_entries = 3).await;
+    let bundle = |kind: &str, n: usize| {
+        let entry: Vec<_> = (0..n)
+            .map(|i| {
+                json!({ "resource": { "resourceType": "Patient", "identifier": [{ "system": "urn:cap", "value": format!("{kind}{i}") }] },
+                        "request": { "method": "POST", "url": "Patient" } })
+            })
+            .collect();
+        json!({ "resourceType": "Bundle", "type": kind, "entry": entry })
+    };
+    for kind in ["transaction", "batch"] {
+        let r = s.post_json("", &bundle(kind, 4)).await;
+        assert_eq!(r.status(), 413, "{kind}");
+        let oo = json(r).await;
+        assert_outcome(&oo);
+        assert_eq!(oo["issue"][0]["code"], "too-long", "{oo}");
+        let text = oo["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(text.contains("max_bundle_entries = 3") && text.contains("4"), "{text}");
+        assert_eq!(capped_count(&s).await, 0, "{kind}: nothing of a refused Bundle is written");
+    }
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "",
+            &[("content-type", "application/fhir+json"), ("accept-language", "ja")],
+            bundle("transaction", 4).to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 413);
+    assert!(json(r).await.to_string().contains("エントリ数"));
+    assert_eq!(s.post_json("", &bundle("transaction", 3)).await.status(), 200);
+    assert_eq!(s.post_json("", &bundle("batch", 3)).await.status(), 200);
+    assert_eq!(capped_count(&s).await, 6);
+}
+
+async fn capped_count(s: &common::TestServer) -> u64 {
+    json(s.get("Patient?identifier=urn:cap|&_summary=count").await).await["total"].as_u64().unwrap()
+}
