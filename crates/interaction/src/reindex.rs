@@ -58,10 +58,14 @@ impl Interactions {
             Some(seq) => self.store.count_current_after(seq)?,
             None => 0,
         };
-        if remaining == 0 && last.is_some() {
-            // Finished: the next reindex starts from the beginning again, and the store's
-            // kept statistics are counted again with the indexes.
-            in_txn(self, |txn| Ok(txn.set_setting(CURSOR, None)?))?;
+        if remaining == 0 {
+            // Finished (also when the last resources after the cursor were deleted since the
+            // step before, which leaves this one nothing to read): the next reindex starts
+            // from the beginning again, and the store's kept statistics are counted again
+            // with the indexes. An empty batch cleared the position in its transaction.
+            if last.is_some() {
+                in_txn(self, |txn| Ok(txn.set_setting(CURSOR, None)?))?;
+            }
             self.store.recount_statistics()?;
         }
         Ok(ReindexStep { done: versions.len(), remaining })

@@ -32,3 +32,29 @@ fn reindex_is_resumable_and_complete() {
     // Finished: the next run starts over.
     assert_eq!(fhir.reindex_step(100).unwrap().done, 7);
 }
+
+/// A reindex whose last resources were deleted between two steps finishes on the empty
+/// step: the position is cleared and the next run starts from the first resource.
+#[test]
+fn reindex_finishes_when_what_was_left_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let fhir = Interactions::new(store, Arc::new(NoCheck), Default::default());
+    let ctx = RequestContext::new("http://x");
+    let empty = fhir.reindex_step(10).unwrap();
+    assert_eq!((empty.done, empty.remaining), (0, 0));
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let w = fhir.create("Patient", json!({"resourceType": "Patient"}), None, &ctx).unwrap();
+        ids.push(w.version.id.clone());
+    }
+    let first = fhir.reindex_step(3).unwrap();
+    assert_eq!((first.done, first.remaining), (3, 2));
+    for id in &ids[3..] {
+        fhir.delete("Patient", id, None, &ctx).unwrap();
+    }
+    let last = fhir.reindex_step(3).unwrap();
+    assert_eq!((last.done, last.remaining), (0, 0));
+    let again = fhir.reindex_step(10).unwrap();
+    assert_eq!((again.done, again.remaining), (3, 0), "the next run starts over");
+}
