@@ -614,6 +614,8 @@ fn dense_walk(
         return Ok(None);
     }
     crate::trace::plan(|| "dense write-order walk: each resource's index record tested".into());
+    // The page is chosen: its bodies are read outside the ceiling, as after any plan.
+    budget.lift();
     let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
     Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None, stopped_by: None }))
 }

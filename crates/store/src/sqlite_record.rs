@@ -155,6 +155,7 @@ fn each_row<'r>(
     only: Option<u8>,
     mut f: impl FnMut(u8, &mut Vec<ToSqlOutput<'r>>),
 ) -> Result<(), StoreError> {
+    crate::sqlite_budget::charge_record(record.len());
     let mut texts: Vec<&[u8]> = Vec::new();
     let mut values: Vec<ToSqlOutput<'r>> = Vec::new();
     let mut at = 0;
