@@ -85,7 +85,9 @@ fn test_matches(test: &Test, value: &IndexValue) -> bool {
         (Test::Token { system, code: c }, V::Token { system: s, code, .. }) => {
             c.as_ref().is_none_or(|c| c == code) && system_matches(system, s)
         }
-        (Test::TokenText(t), V::Token { display, .. }) => display.as_ref().is_some_and(|d| d.starts_with(t.as_str())),
+        (Test::TokenText(t), V::Token { display, .. }) => display
+            .as_ref()
+            .is_some_and(|d| d.split(tsunagu_store::TOKEN_TEXT_SEPARATOR).any(|p| p.starts_with(t.as_str()))),
         (Test::TokenIn(pairs), V::Token { system, code, .. }) => {
             let s = system.as_deref().unwrap_or("");
             pairs.iter().any(|(ps, pc)| ps == s && pc == code)

@@ -7,7 +7,7 @@ use crate::registry::{ParamDef, SearchRegistry};
 use serde_json::{json, Value};
 use tsunagu_fhirpath::{EvalContext, Hooks, Item};
 use tsunagu_model::SearchParamType as K;
-use tsunagu_store::{IndexEntry, IndexValue};
+use tsunagu_store::{IndexEntry, IndexValue, TOKEN_TEXT_SEPARATOR};
 use tsunagu_text::normalize;
 
 /// `resolve()` during indexing: expressions such as `subject.where(resolve() is Patient)`
@@ -291,7 +291,16 @@ fn token(ty: &str, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
         "CodeableConcept" => {
             let text = field(json, "text");
             for c in json.and_then(|j| j.get("coding")).and_then(Value::as_array).into_iter().flatten() {
-                tok(field(Some(c), "system"), field(Some(c), "code"), text.clone().or(field(Some(c), "display")));
+                // `:text` searches CodeableConcept.text and Coding.display: both, when they
+                // differ, in one value (a row per code), apart by TOKEN_TEXT_SEPARATOR.
+                let shown = match (&text, field(Some(c), "display")) {
+                    (Some(t), Some(d)) if normalize(t) != normalize(&d) => {
+                        Some(format!("{t}{TOKEN_TEXT_SEPARATOR}{d}"))
+                    }
+                    (Some(t), _) => Some(t.clone()),
+                    (None, d) => d,
+                };
+                tok(field(Some(c), "system"), field(Some(c), "code"), shown);
             }
         }
         "ContactPoint" => tok(None, field(json, "value"), None),

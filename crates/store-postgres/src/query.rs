@@ -508,7 +508,8 @@ pub(crate) fn test_sql(t: &Test, uri: &str, values: &mut Vec<V>) -> String {
         }
         Test::TokenText(s) => {
             values.push(V::Text(format!("{}%", like_escape(s))));
-            "display ILIKE ? ESCAPE '\\'".into()
+            values.push(V::Text(format!("%{}{}%", tsunagu_store::TOKEN_TEXT_SEPARATOR, like_escape(s))));
+            "(display ILIKE ? ESCAPE '\\' OR display ILIKE ? ESCAPE '\\')".into()
         }
         Test::StringStarts(s) if uri == "value" => {
             // Through `norm_key` (the first NORM_KEY_CHARS characters of `norm`): a value

@@ -38,7 +38,7 @@ pub use clock::{now_ms, Clock};
 pub use error::{Ceiling, CostlyPart, StoreError};
 pub use query::{
     Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
-    SortKey, SortParam, SystemMatch, Test,
+    SortKey, SortParam, SystemMatch, Test, TOKEN_TEXT_SEPARATOR,
 };
 pub use snapshot::{IndexRowDiff, IndexTableComparison, Snapshot, UnreadableRow};
 pub use sqlite::{Explain, ExplainedStatement, SqliteStore, SyncMode};

@@ -9,9 +9,13 @@ pub struct IndexEntry {
     pub value: IndexValue,
 }
 
+/// Between the texts `:text` searches in one token row's `display` (a CodeableConcept's
+/// `text` and its Coding's `display`, when they differ): a match starts any one of them.
+pub const TOKEN_TEXT_SEPARATOR: char = '\u{1f}';
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexValue {
-    /// A coded value; `display` feeds `:text`.
+    /// A coded value; `display` feeds `:text` (texts apart by [`TOKEN_TEXT_SEPARATOR`]).
     Token {
         system: Option<String>,
         code: String,

@@ -568,7 +568,8 @@ pub(crate) fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
         }
         Test::TokenText(s) => {
             values.push(V::Text(format!("{}%", like_escape(s))));
-            "display LIKE ? ESCAPE '\\'".into()
+            values.push(V::Text(format!("%{}{}%", crate::TOKEN_TEXT_SEPARATOR, like_escape(s))));
+            "(display LIKE ? ESCAPE '\\' OR display LIKE ? ESCAPE '\\')".into()
         }
         Test::StringStarts(s) => {
             values.push(V::Text(s.clone()));

@@ -639,3 +639,37 @@ fn random_search(samples: &Samples, rng: &mut SplitMix) -> (&'static str, String
     }
     (ty, query)
 }
+
+/// `:text` on a token searches CodeableConcept.text and each Coding.display, a match
+/// starting either (R4 search: the text associated with the code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_text_searches_the_concept_text_and_the_coding_display() {
+    let s = common::start().await;
+    let obs = |id: &str, display: Option<&str>, text: Option<&str>| {
+        let mut coding = json!({"system": "http://loinc.org", "code": "2339-0"});
+        if let Some(d) = display {
+            coding["display"] = json!(d);
+        }
+        let mut code = json!({"coding": [coding]});
+        if let Some(t) = text {
+            code["text"] = json!(t);
+        }
+        json!({"resourceType": "Observation", "id": id, "status": "final", "code": code})
+    };
+    for (id, display, text) in [
+        ("both", Some("Glucose [Mass/volume] in Blood"), Some("血糖値")),
+        ("same", Some("Glucose"), Some("glucose")),
+        ("display", Some("Glucose in Serum"), None),
+        ("text", None, Some("随時血糖")),
+    ] {
+        let r = s.put_json(&format!("Observation/{id}"), &obs(id, display, text)).await;
+        assert_eq!(r.status(), 201, "{id}");
+    }
+    assert_eq!(ids(&s, "Observation?code:text=glucose").await, ["both", "display", "same"]);
+    assert_eq!(ids(&s, "Observation?code:text=ＧＬＵＣＯＳＥ%20in").await, ["display"]);
+    assert_eq!(ids(&s, "Observation?code:text=血糖").await, ["both"]);
+    assert_eq!(ids(&s, "Observation?code:text=随時").await, ["text"]);
+    // Each text from its start: not from a word inside it, nor across the two.
+    assert!(ids(&s, "Observation?code:text=blood").await.is_empty());
+    assert!(ids(&s, "Observation?code:text=値glucose").await.is_empty());
+}
