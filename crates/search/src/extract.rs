@@ -278,27 +278,32 @@ fn string(s: Option<&str>, push: &mut dyn FnMut(IndexValue)) {
 fn token(ty: &str, item: &Item<'_>, push: &mut dyn FnMut(IndexValue)) {
     let json = item.json();
     let field = |v: Option<&Value>, k: &str| v.and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_string);
+    // `display` already normalised.
     let mut tok = |system: Option<String>, code: Option<String>, display: Option<String>| {
         if let Some(code) = code.filter(|c| !c.is_empty()) {
-            push(IndexValue::Token { system, code, display: display.map(|d| normalize(&d)) });
+            push(IndexValue::Token { system, code, display });
         }
     };
+    let norm = |v: Option<String>| v.map(|d| normalize(&d));
     match ty {
         "Identifier" => {
-            tok(field(json, "system"), field(json, "value"), field(json.and_then(|j| j.get("type")), "text"))
+            tok(field(json, "system"), field(json, "value"), norm(field(json.and_then(|j| j.get("type")), "text")))
         }
-        "Coding" => tok(field(json, "system"), field(json, "code"), field(json, "display")),
+        "Coding" => tok(field(json, "system"), field(json, "code"), norm(field(json, "display"))),
         "CodeableConcept" => {
             let text = field(json, "text");
+            let normal_text = text.as_deref().map(normalize);
             for c in json.and_then(|j| j.get("coding")).and_then(Value::as_array).into_iter().flatten() {
                 // `:text` searches CodeableConcept.text and Coding.display: both, when they
-                // differ, in one value (a row per code), apart by TOKEN_TEXT_SEPARATOR.
-                let shown = match (&text, field(Some(c), "display")) {
-                    (Some(t), Some(d)) if normalize(t) != normalize(&d) => {
-                        Some(format!("{t}{TOKEN_TEXT_SEPARATOR}{d}"))
+                // differ, in one value (a row per code), apart by TOKEN_TEXT_SEPARATOR. Each
+                // is normalised once; a display written as the text costs nothing more.
+                let shown = match (&normal_text, field(Some(c), "display")) {
+                    (Some(t), Some(d)) if text.as_deref() != Some(d.as_str()) => {
+                        let d = normalize(&d);
+                        Some(if *t == d { d } else { format!("{t}{TOKEN_TEXT_SEPARATOR}{d}") })
                     }
                     (Some(t), _) => Some(t.clone()),
-                    (None, d) => d,
+                    (None, d) => norm(d),
                 };
                 tok(field(Some(c), "system"), field(Some(c), "code"), shown);
             }
