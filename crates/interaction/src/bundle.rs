@@ -5,6 +5,9 @@
 //! conditional reference (`Patient?identifier=…`) is rewritten, then the entries run in the
 //! order the specification gives — DELETE, POST, PUT/PATCH, GET/HEAD — and the responses
 //! come back in the order of the request. Any failure rolls everything back.
+//! Conditional creates that create, and carry the same criteria, make one resource (the
+//! first's), and a conditional reference with those criteria names it: the criteria are
+//! evaluated before any entry runs, so each would otherwise find nothing.
 //! A batch runs each entry on its own, each with its own response.
 
 use crate::error::InteractionError;
@@ -72,6 +75,9 @@ struct Entry {
 enum Plan {
     Create(String),
     Exists(tsunagu_store::ResourceVersion),
+    /// A conditional create whose criteria an earlier POST of this transaction already
+    /// carries and creates by: the resource that one creates, with the id given.
+    CreatedByEarlier(String),
     Update(String),
     Delete(Option<String>),
     Patch(String),
@@ -183,14 +189,28 @@ impl Interactions {
         let mut late: HashSet<String> = HashSet::new();
         let mut plans = Vec::with_capacity(entries.len());
         let mut written: HashSet<(String, String)> = HashSet::new();
+        // Conditional creates that create, by type and criteria: a second entry with the
+        // same criteria names the resource the first creates (as if the entries ran one
+        // after the other), not a duplicate of it.
+        let mut creating: HashMap<(String, Vec<(String, String)>), String> = HashMap::new();
         for e in &entries {
-            let plan = self.plan(txn, e, ctx).map_err(|err| entry_error(e.index, err))?;
+            let mut plan = self.plan(txn, e, ctx).map_err(|err| entry_error(e.index, err))?;
+            if let (Plan::Create(id), Some(cond), true) = (&plan, &e.if_none_exist, transaction) {
+                if let Some(key) = crate::conditional::criteria_key(&e.ty, cond) {
+                    match creating.get(&(e.ty.clone(), key.clone())) {
+                        Some(first) => plan = Plan::CreatedByEarlier(first.clone()),
+                        None => {
+                            creating.insert((e.ty.clone(), key), id.clone());
+                        }
+                    }
+                }
+            }
             let target = match &plan {
                 Plan::Create(id) | Plan::Update(id) | Plan::Patch(id) | Plan::Delete(Some(id)) => Some(id.clone()),
-                Plan::Exists(v) => {
+                Plan::Exists(tsunagu_store::ResourceVersion { id, .. }) | Plan::CreatedByEarlier(id) => {
                     if let Some(f) = &e.full_url {
-                        ids.insert(f.clone(), format!("{}/{}", e.ty, v.id));
-                        if e.early_id.as_deref() != Some(v.id.as_str()) {
+                        ids.insert(f.clone(), format!("{}/{id}", e.ty));
+                        if e.early_id.as_deref() != Some(id.as_str()) {
                             late.insert(f.clone());
                         }
                     }
@@ -232,6 +252,15 @@ impl Interactions {
                         }
                     }
                     let (ty, query) = self.conditional_reference(reference)?;
+                    // Criteria a conditional create of this transaction creates by name
+                    // what it creates (an existing match would have made it no create).
+                    let created = crate::conditional::criteria_key(ty, query)
+                        .and_then(|key| creating.get(&(ty.to_string(), key)));
+                    if let Some(id) = created {
+                        let target = format!("{ty}/{id}");
+                        unknown_early |= guesses.get(reference) != Some(&target);
+                        return Some(target);
+                    }
                     match self.conditional_matches(txn, ty, query) {
                         Ok(m) if m.len() == 1 => {
                             let target = format!("{ty}/{}", m[0].1);
@@ -394,6 +423,12 @@ impl Interactions {
                 Ok(written(Written { version, created: true, existing: false }))
             }
             Plan::Exists(v) => Ok(written(Written { version: v.clone(), created: false, existing: true })),
+            Plan::CreatedByEarlier(id) => {
+                // POSTs run in entry order, so the earlier entry has written it.
+                let version =
+                    txn.current(&e.ty, id)?.ok_or_else(|| InteractionError::NotFound(e.ty.clone(), id.clone()))?;
+                Ok(written(Written { version, created: false, existing: true }))
+            }
             Plan::Update(id) => {
                 let index = e.early.take();
                 let mut map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;

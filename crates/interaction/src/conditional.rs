@@ -25,7 +25,7 @@ impl Interactions {
         ty: &str,
         criteria: &str,
     ) -> Result<Vec<(String, String)>, InteractionError> {
-        let mut query = self.criteria_query(ty, &parse_criteria(criteria))?;
+        let mut query = self.criteria_query(ty, &parse_criteria(ty, criteria)?)?;
         // The search ceilings: criteria run under the write lock (a store may heed them there).
         let limits = &self.config.limits;
         query.max_steps = (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64);
@@ -51,7 +51,7 @@ impl Interactions {
     /// own answer always decides. Confined, as there, to what the caller may search.
     /// `None` where the criteria are invalid, refused or costly.
     pub(crate) fn committed_matches(&self, ty: &str, criteria: &str, ctx: &RequestContext) -> Option<Vec<String>> {
-        let params = parse_criteria(criteria);
+        let params = parse_criteria(ty, criteria).ok()?;
         if params.pairs.len() > GUESS_MAX_PARAMS {
             return None;
         }
@@ -70,8 +70,55 @@ impl Interactions {
     }
 }
 
-/// Conditional criteria as written in `If-None-Exist`, a conditional URL or reference (a
-/// leading `?` allowed).
-fn parse_criteria(criteria: &str) -> SearchParams {
-    SearchParams::parse(criteria.trim_start_matches('?'))
+/// Conditional criteria as written in `If-None-Exist`, a conditional URL or reference: a
+/// query string, with a leading `?` or `[type]?` allowed (`Patient?identifier=…`, as
+/// clients copy it from a search URL; a base URL before the type too). A type other than
+/// `ty` is refused: the criteria would be run against the wrong type.
+pub(crate) fn parse_criteria(ty: &str, criteria: &str) -> Result<SearchParams, InteractionError> {
+    let query = match criteria.split_once('?') {
+        Some((prefix, query)) if !prefix.contains(['=', '&']) => {
+            let named = prefix.rsplit('/').next().unwrap_or_default();
+            if !named.is_empty() && named != ty {
+                return Err(InteractionError::bad_request(
+                    format!("the conditional criteria '{criteria}' name {named}, not {ty}"),
+                    format!("条件 '{criteria}' は {ty} ではなく {named} を指定しています"),
+                ));
+            }
+            query
+        }
+        _ => criteria,
+    };
+    Ok(SearchParams::parse(query))
+}
+
+/// What makes two sets of criteria the same for one type: their parameters in any order.
+pub(crate) fn criteria_key(ty: &str, criteria: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = parse_criteria(ty, criteria).ok()?.pairs;
+    pairs.sort();
+    Some(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{criteria_key, parse_criteria};
+
+    #[test]
+    fn criteria_may_name_their_type() {
+        let pairs = |c: &str| parse_criteria("Patient", c).map(|p| p.pairs);
+        let expected = vec![("identifier".to_string(), "urn:x|1".to_string())];
+        for c in
+            ["identifier=urn:x|1", "?identifier=urn:x|1", "Patient?identifier=urn:x|1", "/Patient?identifier=urn:x|1"]
+        {
+            assert_eq!(pairs(c).unwrap(), expected, "{c}");
+        }
+        assert_eq!(pairs("http://example.org/fhir/Patient?identifier=urn:x|1").unwrap(), expected);
+        assert!(pairs("Organization?identifier=urn:x|1").is_err());
+        // A '?' inside a value is not a type prefix.
+        assert_eq!(pairs("identifier=a?b").unwrap(), vec![("identifier".to_string(), "a?b".to_string())]);
+        assert_eq!(
+            criteria_key("Patient", "b=2&a=1"),
+            criteria_key("Patient", "Patient?a=1&b=2"),
+            "the order of parameters does not matter"
+        );
+    }
 }

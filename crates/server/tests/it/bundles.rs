@@ -99,6 +99,61 @@ async fn references_resolved_inside_the_transaction_are_searchable() {
     assert!(families("Patient?organization:missing=true".into()).await.is_empty());
 }
 
+/// Two conditional creates with the same criteria (in any order, one naming its type) make
+/// one resource, and a conditional reference with those criteria names it, where each
+/// would find nothing before the transaction; other criteria still create their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_conditional_creates_in_a_transaction_make_one_resource() {
+    let s = start().await;
+    let org =
+        |v: &str| json!({"resourceType": "Organization", "name": v, "identifier": [{"system": "urn:org", "value": v}]});
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "fullUrl": "urn:uuid:3c0d4a52-0000-4000-8000-000000000001", "resource": org("1"),
+              "request": { "method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:org|1&name=1" } },
+            { "fullUrl": "urn:uuid:3c0d4a52-0000-4000-8000-000000000002", "resource": org("1"),
+              "request": { "method": "POST", "url": "Organization", "ifNoneExist": "Organization?name=1&identifier=urn:org|1" } },
+            { "resource": org("2"),
+              "request": { "method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:org|2" } },
+            { "resource": { "resourceType": "Patient", "name": [{ "family": "一" }],
+                            "managingOrganization": { "reference": "urn:uuid:3c0d4a52-0000-4000-8000-000000000002" },
+                            "generalPractitioner": [{ "reference": "Organization?name=1&identifier=urn:org|1" }] },
+              "request": { "method": "POST", "url": "Patient" } }
+        ]
+    });
+    let r = s.post_json("", &bundle).await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    let status = |i: usize| b["entry"][i]["response"]["status"].as_str().unwrap().to_string();
+    let location = |i: usize| {
+        b["entry"][i]["response"]["location"].as_str().unwrap().split("/_history").next().unwrap().to_string()
+    };
+    assert_eq!([status(0), status(1), status(2), status(3)], ["201 Created", "200 OK", "201 Created", "201 Created"]);
+    assert_eq!(location(0), location(1));
+    assert_ne!(location(0), location(2));
+    let total = |q: &'static str| {
+        let s = &s;
+        async move { json(s.get(q).await).await["total"].as_u64().unwrap() }
+    };
+    assert_eq!(total("Organization?identifier=urn:org|1&_summary=count").await, 1);
+    assert_eq!(total("Organization?_summary=count").await, 2);
+    let patient = json(s.get(&location(3)).await).await;
+    assert_eq!(patient["managingOrganization"]["reference"], location(0));
+    assert_eq!(patient["generalPractitioner"][0]["reference"], location(0));
+    let by_org = format!("Patient?organization={}&general-practitioner={}&_summary=count", location(0), location(0));
+    assert_eq!(json(s.get(&by_org).await).await["total"], 1, "searchable by what the transaction resolved");
+    // Sent again, both find the one resource; criteria naming another type are refused.
+    let again = json(s.post_json("", &bundle).await).await;
+    assert_eq!(again["entry"][1]["response"]["status"], "200 OK");
+    assert_eq!(total("Organization?_summary=count").await, 2);
+    let mut wrong = bundle.clone();
+    wrong["entry"][0]["request"]["ifNoneExist"] = json!("Patient?identifier=urn:org|1");
+    let r = s.post_json("", &wrong).await;
+    assert_eq!(r.status(), 400);
+    assert_outcome(&json(r).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_transaction_leaves_nothing_behind() {
     let s = start().await;
