@@ -94,6 +94,9 @@ fn param_entries(p: &ParamDef, resource: &Value, ctx: &EvalContext<'_>) -> Vec<I
                 modifier_values(p.kind, p.code, item, &mut found);
             }
         }
+        if p.kind == K::Token {
+            one_free_text_entry(&mut found);
+        }
         if p.kind == K::Composite {
             found = distinct(found);
         }
@@ -113,6 +116,33 @@ fn contained_types(resource: &Value, out: &mut Vec<IndexEntry>) {
             out.push(IndexEntry { param: crate::contained::CONTAINED_TYPE_PARAM.to_string(), value });
         }
     }
+}
+
+/// The `code:text` entries of one parameter's values made one: their key (no system, no
+/// code) allows one row, which must carry every text.
+fn one_free_text_entry(found: &mut Vec<IndexEntry>) {
+    let is_free = |e: &IndexEntry| e.param.ends_with(":text");
+    if found.iter().filter(|e| is_free(e)).count() < 2 {
+        return;
+    }
+    let first = found.iter().position(is_free).expect("counted above");
+    let mut texts: Vec<&str> = Vec::new();
+    for e in found.iter().filter(|e| is_free(e)) {
+        if let IndexValue::Token { display: Some(d), .. } = &e.value {
+            for t in d.split(TOKEN_TEXT_SEPARATOR) {
+                if !texts.contains(&t) {
+                    texts.push(t);
+                }
+            }
+        }
+    }
+    let display = Some(texts.join(&TOKEN_TEXT_SEPARATOR.to_string()));
+    let merged = IndexEntry {
+        param: found[first].param.clone(),
+        value: IndexValue::Token { system: None, code: String::new(), display },
+    };
+    found.retain(|e| !is_free(e));
+    found.insert(first.min(found.len()), merged);
 }
 
 /// `entries` without repeats, the first of each kept in place, in time linear in their
@@ -234,12 +264,34 @@ pub(crate) fn values(kind: K, item: &Item<'_>, push: &mut dyn FnMut(IndexValue))
 }
 
 /// Values for modifiers that search something other than the value itself, indexed under
-/// `code:modifier`: `:identifier` on references (the Reference.identifier) and `:of-type`
-/// on identifiers (type coding and value together).
+/// `code:modifier`: `:identifier` on references (the Reference.identifier), `:of-type`
+/// on identifiers (type coding and value together), and `:text` on a CodeableConcept
+/// with no code (its text and displays, which no coded row can carry: a row of the
+/// parameter itself would make the concept count for `_sort` and `:missing`).
 fn modifier_values(kind: K, code: &str, item: &Item<'_>, out: &mut Vec<IndexEntry>) {
     let Some(json) = item.json() else { return };
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     match (kind, item.type_name().as_ref()) {
+        (K::Token, "CodeableConcept") => {
+            let codings = json.get("coding").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            if codings.iter().any(|c| c.get("code").and_then(Value::as_str).is_some_and(|c| !c.is_empty())) {
+                return;
+            }
+            let mut texts: Vec<String> = Vec::new();
+            let written = json.get("text").into_iter().chain(codings.iter().filter_map(|c| c.get("display")));
+            for t in written.filter_map(Value::as_str).map(normalize) {
+                if !t.is_empty() && !texts.contains(&t) {
+                    texts.push(t);
+                }
+            }
+            if !texts.is_empty() {
+                let display = Some(texts.join(&TOKEN_TEXT_SEPARATOR.to_string()));
+                out.push(IndexEntry {
+                    param: format!("{code}:text"),
+                    value: IndexValue::Token { system: None, code: String::new(), display },
+                });
+            }
+        }
         (K::Reference, "Reference") => {
             if let Some(ident) = json.get("identifier") {
                 if let Some(value) = s(ident, "value") {
@@ -375,5 +427,26 @@ mod tests {
         ));
         assert!(has(&e, "date", |v| matches!(v, IndexValue::Date { .. })));
         assert!(has(&e, "code", |v| matches!(v, IndexValue::Token { code, .. } if code == "8480-6")));
+    }
+
+    #[test]
+    fn concepts_without_a_code_keep_their_texts_in_one_row() {
+        let r = SearchRegistry::new();
+        let c = json!({"resourceType": "Condition", "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": "urn:icd", "code": "E11", "display": "DM"}], "text": "糖尿病"},
+            "category": [{"text": "外来"}, {"coding": [{"display": "Main"}], "text": "主病名"}, {"text": "外来"}]});
+        let e = r.index_entries("Condition", &c);
+        let free: Vec<_> = e.iter().filter(|e| e.param.ends_with(":text")).collect();
+        assert_eq!(free.len(), 1, "{free:?}");
+        assert_eq!(free[0].param, "category:text");
+        let sep = TOKEN_TEXT_SEPARATOR;
+        let expected = format!("外来{sep}主病名{sep}main");
+        assert!(
+            matches!(&free[0].value, IndexValue::Token { system: None, code, display: Some(d) }
+            if code.is_empty() && *d == expected),
+            "{:?}",
+            free[0].value
+        );
+        assert!(!has(&e, "category", |_| true), "no row of the parameter itself");
     }
 }

@@ -264,7 +264,16 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
             (K::Token, Some(m @ ("in" | "not-in" | "below" | "above"))) => {
                 (crate::token_terms::test(env.terminology, m, name, v)?, m == "not-in")
             }
-            (K::Token, Some("text")) => (Test::TokenText(normalize(v)), false),
+            (K::Token, Some("text")) => {
+                if v.is_empty() {
+                    return Err(bad(name, v, "empty value"));
+                }
+                // The texts of coded values, or of a concept with no code (`code:text`).
+                let t = normalize(v);
+                any.push(Condition::Index { param: param.clone(), test: Test::TokenText(t.clone()), negate: false });
+                any.push(Condition::Index { param: format!("{param}:text"), test: Test::TokenText(t), negate: false });
+                continue;
+            }
             (K::String, Some("contains")) => (Test::StringContains(normalize(v)), false),
             (K::String, Some("exact")) => (Test::StringExact(v.clone()), false),
             (K::Reference, Some(m)) if tsunagu_model::r4().is_resource_type(m) => {

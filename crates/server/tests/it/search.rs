@@ -673,3 +673,39 @@ async fn token_text_searches_the_concept_text_and_the_coding_display() {
     assert!(ids(&s, "Observation?code:text=blood").await.is_empty());
     assert!(ids(&s, "Observation?code:text=値glucose").await.is_empty());
 }
+
+/// A concept with no code (free text, as 傷病名 often are) is found by `:text` by its text
+/// and its codings' displays, and the repeats of one parameter by each of their texts;
+/// it is still missing for `:missing` and absent from a sort by the parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_text_finds_concepts_without_a_code() {
+    let s = common::start().await;
+    let condition = |id: &str, code: Value, categories: Value| {
+        let mut c = json!({"resourceType": "Condition", "id": id, "subject": {"reference": "Patient/p"}, "code": code});
+        if categories != json!([]) {
+            c["category"] = categories;
+        }
+        c
+    };
+    let coded = json!({"coding": [{"system": "http://example.org/icd", "code": "E11"}], "text": "２型糖尿病"});
+    for (id, code, categories) in [
+        ("free", json!({"text": "右膝関節症の疑い"}), json!([{"text": "外来"}, {"text": "主病名"}])),
+        ("display-only", json!({"coding": [{"display": "Knee pain"}]}), json!([])),
+        ("coded", coded, json!([{"coding": [{"code": "problem-list-item"}], "text": "問題リスト"}])),
+    ] {
+        let r = s.put_json(&format!("Condition/{id}"), &condition(id, code, categories)).await;
+        assert_eq!(r.status(), 201, "{id}");
+    }
+    assert_eq!(ids(&s, "Condition?code:text=右膝").await, ["free"]);
+    assert_eq!(ids(&s, "Condition?code:text=knee").await, ["display-only"]);
+    assert_eq!(ids(&s, "Condition?code:text=２型").await, ["coded"]);
+    assert_eq!(ids(&s, "Condition?category:text=外来").await, ["free"]);
+    assert_eq!(ids(&s, "Condition?category:text=主病名").await, ["free"], "the second repeat too");
+    assert_eq!(ids(&s, "Condition?category:text=問題").await, ["coded"]);
+    assert_eq!(ids(&s, "Condition?code:text=右膝,knee").await, ["display-only", "free"]);
+    assert!(ids(&s, "Condition?code:text=関節").await.is_empty(), "from the start of a text only");
+    // No code: missing as before, and no sort value.
+    assert_eq!(ids(&s, "Condition?code:missing=true").await, ["display-only", "free"]);
+    let page = common::json(s.get("Condition?_sort=code").await).await;
+    assert_eq!(page["entry"][0]["resource"]["id"], "coded", "a value sorts before none");
+}
