@@ -337,43 +337,52 @@ impl PostgresStore {
     }
 
     fn write_here(&self, f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut conn = self.primary.get()?;
-        // A pooled connection the server has closed fails at BEGIN, before `f` ran: once,
-        // take another.
-        if conn.client.batch_execute("SELECT 1").is_err() {
-            conn.discard();
-            conn = self.primary.get()?;
-        }
-        let result = (|| {
-            let _timestamps = Reservation::open();
-            let db::Session { client, cache } = &mut *conn;
-            // Dropped without commit (an error or a panic in `f`), the transaction rolls back.
-            let mut tx = client.transaction().pg()?;
-            // Writes run the same few statements: plans made once serve them (searches keep
-            // planning per execution, see `db`). `SET LOCAL` ends with the transaction, so
-            // the session's own setting is as it was after it.
-            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK}); SET LOCAL plan_cache_mode = auto"))
+        let mut retried = false;
+        loop {
+            let mut conn = self.primary.get()?;
+            // A pooled connection the server has closed fails at BEGIN, before `f` ran:
+            // then, once, another is taken (rather than asking each first, a round trip
+            // per write).
+            let mut began = false;
+            let result = (|| {
+                let _timestamps = Reservation::open();
+                let db::Session { client, cache } = &mut *conn;
+                // Dropped without commit (an error or a panic in `f`), the transaction
+                // rolls back.
+                let mut tx = client.transaction().pg()?;
+                began = true;
+                // Writes run the same few statements: plans made once serve them (searches
+                // keep planning per execution, see `db`). `SET LOCAL` ends with the
+                // transaction, so the session's own setting is as it was after it.
+                tx.batch_execute(&format!(
+                    "SELECT pg_advisory_xact_lock({WRITE_LOCK}); SET LOCAL plan_cache_mode = auto"
+                ))
                 .pg()?;
-            let plans = std::mem::replace(&mut cache.plans, db::Plans::Fixed);
-            let mut txn = record::PgTxn::new(db::Cached { c: &mut tx, cache });
-            let written = f(&mut txn).and_then(|()| txn.finish());
-            txn.tx.cache.plans = plans;
-            written?;
-            // An error here (the connection lost, the server gone) means the write may not
-            // have committed: it is reported, never taken for a success.
-            tx.commit().pg()
-        })();
-        match result {
-            Ok(()) => {
-                self.replicas.wrote(&mut conn.client, &self.primary);
-                Ok(())
-            }
-            // The connection may be broken: not back to the pool.
-            Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) => {
-                conn.discard();
-                Err(e)
-            }
-            Err(e) => Err(e),
+                let plans = std::mem::replace(&mut cache.plans, db::Plans::Fixed);
+                let mut txn = record::PgTxn::new(db::Cached { c: &mut tx, cache });
+                let written = f(&mut txn).and_then(|()| txn.finish());
+                txn.tx.cache.plans = plans;
+                written?;
+                // An error here (the connection lost, the server gone) means the write may
+                // not have committed: it is reported, never taken for a success.
+                tx.commit().pg()
+            })();
+            return match result {
+                Ok(()) => {
+                    self.replicas.wrote(&mut conn.client, &self.primary);
+                    Ok(())
+                }
+                // The connection may be broken: not back to the pool.
+                Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) => {
+                    conn.discard();
+                    if !began && !retried {
+                        retried = true;
+                        continue;
+                    }
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            };
         }
     }
 
