@@ -254,7 +254,9 @@ impl Interactions {
                     let (ty, query) = self.conditional_reference(reference)?;
                     // Criteria a conditional create of this transaction creates by name
                     // what it creates (an existing match would have made it no create).
-                    let created = crate::conditional::criteria_key(ty, query)
+                    let created = (!creating.is_empty())
+                        .then(|| crate::conditional::criteria_key(ty, query))
+                        .flatten()
                         .and_then(|key| creating.get(&(ty.to_string(), key)));
                     if let Some(id) = created {
                         let target = format!("{ty}/{id}");
