@@ -122,27 +122,34 @@ impl Interactions {
     ) -> Result<Value, InteractionError> {
         let mut extra = Vec::new();
         if ty.is_none() && !ctx.caller.is_unrestricted() {
+            // `_type` itself is a condition of the query (the parser's); here only what
+            // the caller may search of the types it names.
             let listed: Option<Vec<String>> =
                 params.get("_type").map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
             let candidates: Vec<String> = match &listed {
                 Some(l) => l.clone(),
                 None => self.model.resource_types().iter().map(|t| t.to_string()).collect(),
             };
-            extra.push(self.types_clause(&ctx.caller, &candidates, listed.is_some(), None)?);
+            // A name that is no type is the parser's 400, not a refusal here.
+            if candidates.iter().all(|t| self.model.is_resource_type(t)) {
+                extra.extend(self.types_clause(&ctx.caller, &candidates, listed.is_some(), None)?);
+            }
         }
         self.search_with(ty, params, ctx, extra, None, None)
     }
 
     /// A clause limiting a search over several types to those the caller may search
-    /// whole. A type the caller reaches only in part must be searched on its own (where its
-    /// conditions apply); when `explicit` (the client named the types), that is refused.
+    /// whole; `None` when that is every candidate (a clause naming them all would only
+    /// cost: the store cannot page a list of many types in write order). A type the
+    /// caller reaches only in part must be searched on its own (where its conditions
+    /// apply); when `explicit` (the client named the types), that is refused.
     fn types_clause(
         &self,
         caller: &crate::Caller,
         candidates: &[String],
         explicit: bool,
         confined_to: Option<&str>,
-    ) -> Result<Clause, InteractionError> {
+    ) -> Result<Option<Clause>, InteractionError> {
         let mut any = Vec::new();
         for t in candidates {
             match self.reach(caller, t, crate::Permission::Search, confined_to) {
@@ -163,7 +170,7 @@ impl Interactions {
                 "アクセストークンのスコープではこれらのタイプをどれも検索できません",
             ));
         }
-        Ok(Clause { any })
+        Ok((any.len() < candidates.len()).then_some(Clause { any }))
     }
 
     /// Compartment search: `GET [Compartment]/[id]/[type]` (`ty` `None` for `*`).
@@ -182,11 +189,11 @@ impl Interactions {
             None => format!("{}/{compartment}/{id}/*", ctx.base),
         };
         let confined = (compartment == "Patient").then_some(id);
-        let mut extra = vec![clause];
-        if ty.is_none() && !ctx.caller.is_unrestricted() {
-            extra.push(self.types_clause(&ctx.caller, &self.member_types(compartment, false), false, confined)?);
+        let mut clause = clause;
+        if ty.is_none() {
+            self.reachable_part(&mut clause, ctx, &self.member_types(compartment, false), confined)?;
         }
-        self.search_with(ty, params, ctx, extra, Some(path), confined)
+        self.search_with(ty, params, ctx, vec![clause], Some(path), confined)
     }
 
     /// The types of a compartment (and the compartment's own type when `with_self`).
@@ -206,14 +213,12 @@ impl Interactions {
     /// `Patient/[id]/$everything`: the patient and every resource in its compartment, paged.
     pub fn everything(&self, id: &str, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let patient = self.read("Patient", id, ctx)?;
-        let clause = self.compartment_clause("Patient", Some(id), None)?;
+        let mut clause = self.compartment_clause("Patient", Some(id), None)?;
+        self.reachable_part(&mut clause, ctx, &self.member_types("Patient", false), Some(id))?;
         let path = format!("{}/Patient/{id}/$everything", ctx.base);
-        let mut extra = vec![clause];
-        if !ctx.caller.is_unrestricted() {
-            extra.push(self.types_clause(&ctx.caller, &self.member_types("Patient", false), false, Some(id))?);
-        }
-        let mut bundle = self.search_with(None, params, ctx, extra, Some(path), Some(id))?;
-        if params.get("_cursor").is_none() && params.get("_offset").is_none() {
+        let mut bundle = self.search_with(None, params, ctx, vec![clause], Some(path), Some(id))?;
+        let patient_wanted = params.get("_type").is_none_or(|t| t.split(',').any(|t| t.trim() == "Patient"));
+        if params.get("_cursor").is_none() && params.get("_offset").is_none() && patient_wanted {
             let entry = search_entry(&patient, ctx, "match")?;
             match bundle.get_mut("entry").and_then(Value::as_array_mut) {
                 Some(entries) => entries.insert(0, entry),
@@ -228,13 +233,46 @@ impl Interactions {
     pub fn everything_all(&self, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let mut clause = self.compartment_clause("Patient", None, None)?;
         clause.any.push(Condition::ResourceType("Patient".into()));
+        // Every patient's data: only of the types the caller may search whole.
+        self.reachable_part(&mut clause, ctx, &self.member_types("Patient", true), None)?;
         let path = format!("{}/Patient/$everything", ctx.base);
-        let mut extra = vec![clause];
-        if !ctx.caller.is_unrestricted() {
-            // Every patient's data: only for callers that may search each type whole.
-            extra.push(self.types_clause(&ctx.caller, &self.member_types("Patient", true), false, None)?);
+        self.search_with(None, params, ctx, vec![clause], Some(path), None)
+    }
+
+    /// A compartment clause (and the compartment's own type beside it) narrowed to the
+    /// `candidates` the caller may search whole ([`Self::types_clause`]). Narrowed in the
+    /// clause itself, not by a clause of types beside it: the store pages a compartment
+    /// of every patient in write order, which a list of types would keep it from.
+    fn reachable_part(
+        &self,
+        clause: &mut Clause,
+        ctx: &RequestContext,
+        candidates: &[String],
+        confined_to: Option<&str>,
+    ) -> Result<(), InteractionError> {
+        if ctx.caller.is_unrestricted() {
+            return Ok(());
         }
-        self.search_with(None, params, ctx, extra, Some(path), None)
+        let Some(reached) = self.types_clause(&ctx.caller, candidates, false, confined_to)? else { return Ok(()) };
+        let reached: HashSet<&str> = reached
+            .any
+            .iter()
+            .filter_map(|c| match c {
+                Condition::ResourceType(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        for c in clause.any.iter_mut() {
+            if let Condition::Compartment { params, .. } = c {
+                params.retain(|(member, _)| reached.contains(member.as_str()));
+            }
+        }
+        clause.any.retain(|c| match c {
+            Condition::ResourceType(t) => reached.contains(t.as_str()),
+            Condition::Compartment { params, .. } => !params.is_empty(),
+            _ => true,
+        });
+        Ok(())
     }
 
     fn compartment_clause(

@@ -100,6 +100,8 @@ pub fn parse_search(
         }
         match base_name {
             "_sort" => out.query.sort = parse_sort(&env, ty, value)?,
+            // The types of a search over several (system level, `$everything`).
+            "_type" if ty.is_none() => out.query.clauses.push(parse_types(&env, name, value)?),
             "_include" | "_revinclude" => {
                 let iterate = name.ends_with(":iterate") || name.ends_with(":recurse");
                 for v in split_values(&env, name, value)? {
@@ -122,6 +124,26 @@ pub fn parse_search(
         add_date_windows(registry, ty, &mut out.query.clauses);
     }
     Ok(out)
+}
+
+/// `_type=A,B`: resources of those types only; a name that is not a resource type is an
+/// error whatever the handling (ignoring it would widen the search to every type).
+fn parse_types(env: &Env<'_>, name: &str, value: &str) -> Result<Clause, SearchError> {
+    if name != "_type" {
+        return Err(SearchError::Unsupported(name.into()));
+    }
+    let mut any = Vec::new();
+    for t in split_values(env, name, value)? {
+        let t = t.trim();
+        if !tsunagu_model::r4().is_resource_type(t) {
+            return Err(bad(name, t, "not a resource type"));
+        }
+        any.push(Condition::ResourceType(t.to_string()));
+    }
+    if any.is_empty() {
+        return Err(bad(name, value, "empty value"));
+    }
+    Ok(Clause { any })
 }
 
 /// For a single-valued date parameter bounded below and above (`date=ge…&date=lt…`), the

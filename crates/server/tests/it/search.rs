@@ -709,3 +709,46 @@ async fn token_text_finds_concepts_without_a_code() {
     let page = common::json(s.get("Condition?_sort=code").await).await;
     assert_eq!(page["entry"][0]["resource"]["id"], "coded", "a value sorts before none");
 }
+
+/// `_type` limits a search over several types (system level, `$everything`) for every
+/// caller, not only those whose scopes made it a condition; a name that is no type is a
+/// 400 whatever the handling, as ignoring it would widen the search to every type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_limits_searches_over_several_types() {
+    let s = common::start().await;
+    let patient = json!({"resourceType": "Patient", "id": "p", "name": [{"family": "型"}]});
+    assert_eq!(s.put_json("Patient/p", &patient).await.status(), 201);
+    for (ty, id) in [("Observation", "o"), ("Condition", "c")] {
+        let mut r = json!({"resourceType": ty, "id": id, "subject": {"reference": "Patient/p"}, "code": {"text": "x"}});
+        if ty == "Observation" {
+            r["status"] = json!("final");
+        }
+        assert_eq!(s.put_json(&format!("{ty}/{id}"), &r).await.status(), 201);
+    }
+    let types = |q: &'static str| {
+        let s = &s;
+        async move {
+            let page = json(s.get(q).await).await;
+            let mut t: Vec<String> = page["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["search"]["mode"] != "outcome")
+                .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+                .collect();
+            t.sort();
+            t
+        }
+    };
+    assert_eq!(types("?_type=Condition").await, ["Condition"]);
+    assert_eq!(types("?_type=Condition,%20Patient").await, ["Condition", "Patient"]);
+    assert_eq!(types("Patient/$everything?_type=Observation").await, ["Observation"]);
+    assert_eq!(types("Patient/p/$everything?_type=Observation").await, ["Observation"]);
+    assert_eq!(types("Patient/p/$everything?_type=Patient,Condition").await, ["Condition", "Patient"]);
+    assert_eq!(types("Patient/p/$everything").await, ["Condition", "Observation", "Patient"]);
+    for q in ["?_type=Nope", "?_type=Condition,Nope", "Patient/$everything?_type=Nope"] {
+        let r = s.get(q).await;
+        assert_eq!(r.status(), 400, "{q}");
+        common::assert_outcome(&json(r).await);
+    }
+}
