@@ -67,7 +67,7 @@ pub enum InteractionError {
     #[error("{0}/{1} is not known")]
     NotFound(String, String),
     #[error("{0}/{1}/_history/{2} is not known")]
-    VersionNotFound(String, String, u64),
+    VersionNotFound(String, String, String),
     #[error("{0}/{1} was deleted")]
     Gone(String, String),
     #[error("invalid request: {en}")]

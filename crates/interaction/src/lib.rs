@@ -284,12 +284,12 @@ impl Interactions {
     ) -> Result<ResourceVersion, InteractionError> {
         let whole = self.reaches_whole(&ctx.caller, ty)?;
         let hidden = || access::outside(ty, id, Permission::Read);
-        let Ok(n) = version.parse::<u64>() else {
-            return Err(InteractionError::VersionNotFound(ty.into(), id.into(), 0));
-        };
+        // A version that is no number is not there either; named as it was asked for.
+        let not_found = || InteractionError::VersionNotFound(ty.into(), id.into(), version.into());
+        let Ok(n) = version.parse::<u64>() else { return Err(not_found()) };
         match self.store.vread(ty, id, n)? {
             None | Some(ResourceVersion { deleted: true, .. }) if !whole => Err(hidden()),
-            None => Err(InteractionError::VersionNotFound(ty.into(), id.into(), n)),
+            None => Err(not_found()),
             Some(v) if v.deleted => Err(InteractionError::Gone(ty.into(), id.into())),
             Some(v) => {
                 self.check_visible(&ctx.caller, Permission::Read, &v)?;

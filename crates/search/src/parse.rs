@@ -522,6 +522,7 @@ fn parse_sort(env: &Env<'_>, ty: Option<&str>, value: &str) -> Result<Vec<SortKe
             None => (false, v),
         };
         let param = match code {
+            "" => return Err(bad("_sort", v, "a parameter must follow '-'")),
             "_id" => SortParam::Id,
             "_lastUpdated" => SortParam::LastUpdated,
             _ => {

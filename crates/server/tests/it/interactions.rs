@@ -37,6 +37,16 @@ async fn create_read_vread_update_delete_history() {
     let v1 = json(s.get(&format!("Patient/{id}/_history/1")).await).await;
     assert_eq!(v1["name"][0]["family"], "山田");
     assert_eq!(s.get(&format!("Patient/{id}/_history/9")).await.status(), 404);
+    for asked in ["-1", "99999999999999999999", "x"] {
+        let r = s.get(&format!("Patient/{id}/_history/{asked}")).await;
+        assert_eq!(r.status(), 404, "{asked}");
+        let outcome = json(r).await;
+        let said = outcome["issue"][0]["diagnostics"].as_str().unwrap().to_string();
+        assert!(said.contains(&format!("_history/{asked}")) || said.contains(&format!("version {asked}")), "{said}");
+    }
+    let r = s.get("Patient?_sort=-").await;
+    assert_eq!(r.status(), 400);
+    assert!(json(r).await["issue"][0]["diagnostics"].as_str().unwrap().contains("'-'"));
 
     let r = s.client.delete(s.url(&format!("Patient/{id}"))).send().await.unwrap();
     assert_eq!(r.status(), 204);
