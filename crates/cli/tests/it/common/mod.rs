@@ -63,8 +63,19 @@ pub fn wait_ready(addr: &str, server: &mut Child) {
     panic!("server did not start on {addr}");
 }
 
+/// A loopback port free now and never handed out before in this process. The tests of
+/// this binary run at once: a port one test's server has not bound yet (or has released
+/// after a kill) could otherwise go to another's, and `wait_ready` would take that
+/// server's answer for its own.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 pub type Response = (u16, HashMap<String, String>, Vec<u8>);
