@@ -194,16 +194,22 @@ impl Interactions {
         // after the other), not a duplicate of it.
         let mut creating: HashMap<(String, Vec<(String, String)>), String> = HashMap::new();
         for e in &entries {
-            let mut plan = self.plan(txn, e, ctx).map_err(|err| entry_error(e.index, err))?;
-            if let (Plan::Create(id), Some(cond), true) = (&plan, &e.if_none_exist, transaction) {
-                if let Some(key) = crate::conditional::criteria_key(&e.ty, cond) {
-                    match creating.get(&(e.ty.clone(), key.clone())) {
-                        Some(first) => plan = Plan::CreatedByEarlier(first.clone()),
-                        None => {
-                            creating.insert((e.ty.clone(), key), id.clone());
-                        }
-                    }
+            let key = match (&e.if_none_exist, e.verb, transaction) {
+                (Some(cond), Verb::Post, true) => {
+                    crate::conditional::criteria_key(&e.ty, cond).map(|pairs| (e.ty.clone(), pairs))
                 }
+                _ => None,
+            };
+            // The criteria an earlier entry creates by are not searched again.
+            let plan = match key.as_ref().and_then(|k| creating.get(k)) {
+                Some(first) => {
+                    self.check_entry(e, ctx).map_err(|err| entry_error(e.index, err))?;
+                    Plan::CreatedByEarlier(first.clone())
+                }
+                None => self.plan(txn, e, ctx).map_err(|err| entry_error(e.index, err))?,
+            };
+            if let (Plan::Create(id), Some(key)) = (&plan, key) {
+                creating.insert(key, id.clone());
             }
             let target = match &plan {
                 Plan::Create(id) | Plan::Update(id) | Plan::Patch(id) | Plan::Delete(Some(id)) => Some(id.clone()),
@@ -309,9 +315,15 @@ impl Interactions {
         Ok(responses)
     }
 
-    fn plan(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Plan, InteractionError> {
+    /// What every entry is checked for before its plan: a known type, and the caller's
+    /// permissions for its interaction.
+    fn check_entry(&self, e: &Entry, ctx: &RequestContext) -> Result<(), InteractionError> {
         self.known_type(&e.ty)?;
-        self.check_entry_permissions(e, ctx)?;
+        self.check_entry_permissions(e, ctx)
+    }
+
+    fn plan(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Plan, InteractionError> {
+        self.check_entry(e, ctx)?;
         let id_in_url = e.rest.first().cloned();
         Ok(match e.verb {
             Verb::Post => {
