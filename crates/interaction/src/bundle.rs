@@ -21,6 +21,9 @@ use tsunagu_limits::{Limit, LimitExceeded};
 use tsunagu_store::{HistoryScope, WriteTxn};
 
 mod early;
+mod searches;
+
+use searches::BundleSearches;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verb {
@@ -33,6 +36,18 @@ enum Verb {
 }
 
 impl Verb {
+    fn parse(method: &str) -> Option<Verb> {
+        Some(match method {
+            "GET" => Verb::Get,
+            "HEAD" => Verb::Head,
+            "POST" => Verb::Post,
+            "PUT" => Verb::Put,
+            "PATCH" => Verb::Patch,
+            "DELETE" => Verb::Delete,
+            _ => return None,
+        })
+    }
+
     /// Processing order within a transaction.
     fn rank(self) -> u8 {
         match self {
@@ -100,6 +115,7 @@ impl Interactions {
     pub fn bundle(&self, body: Value, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let map = expect_resource("Bundle", body)?;
         self.check_entry_count(&map)?;
+        self.check_bundle_conditions(&map, &ctx.base)?;
         match map.get("type").and_then(Value::as_str) {
             // A transaction is checked whole: one bad entry fails it anyway.
             Some("transaction") => self.transaction(self.checked_resource("Bundle", Value::Object(map))?, ctx),
@@ -135,8 +151,10 @@ impl Interactions {
     fn transaction(&self, map: Map<String, Value>, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let mut entries = parse_entries(map, ctx)?;
         let guesses = self.extract_early(&mut entries, ctx);
-        let responses =
-            crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, &guesses, ctx, true))?;
+        let mut searches = BundleSearches::new(&self.config.limits);
+        let responses = crate::access_txn::in_request_txn(self, ctx, |txn| {
+            self.process(txn, entries, &guesses, &mut searches, ctx, true)
+        })?;
         Ok(response_bundle("transaction-response", responses))
     }
 
@@ -147,6 +165,8 @@ impl Interactions {
             _ => Vec::new(),
         };
         let mut responses = Vec::with_capacity(raw.len());
+        // One budget for the whole batch: its entries are one request.
+        let mut searches = BundleSearches::new(&self.config.limits);
         for (index, e) in raw.into_iter().enumerate() {
             let result = parse_entry(index, e, ctx).and_then(|mut entry| {
                 if matches!(entry.verb, Verb::Post | Verb::Put) {
@@ -156,8 +176,11 @@ impl Interactions {
                 }
                 let mut entries = vec![entry];
                 let guesses = self.extract_early(&mut entries, ctx);
-                crate::access_txn::in_request_txn(self, ctx, |txn| self.process(txn, entries, &guesses, ctx, false))
-                    .map(|mut r| r.pop().unwrap_or(Value::Null))
+                searches.forget_matches();
+                crate::access_txn::in_request_txn(self, ctx, |txn| {
+                    self.process(txn, entries, &guesses, &mut searches, ctx, false)
+                })
+                .map(|mut r| r.pop().unwrap_or(Value::Null))
             });
             responses.push(match result {
                 Ok(r) => r,
@@ -179,6 +202,7 @@ impl Interactions {
         txn: &mut dyn WriteTxn,
         mut entries: Vec<Entry>,
         guesses: &HashMap<String, String>,
+        searches: &mut BundleSearches,
         ctx: &RequestContext,
         transaction: bool,
     ) -> Result<Vec<Value>, InteractionError> {
@@ -206,7 +230,7 @@ impl Interactions {
                     self.check_entry(e, ctx).map_err(|err| entry_error(e.index, err))?;
                     Plan::CreatedByEarlier(first.clone())
                 }
-                None => self.plan(txn, e, ctx).map_err(|err| entry_error(e.index, err))?,
+                None => self.plan(txn, searches, e, ctx).map_err(|err| entry_error(e.index, err))?,
             };
             if let (Plan::Create(id), Some(key)) = (&plan, key) {
                 creating.insert(key, id.clone());
@@ -269,7 +293,7 @@ impl Interactions {
                         unknown_early |= guesses.get(reference) != Some(&target);
                         return Some(target);
                     }
-                    match self.conditional_matches(txn, ty, query) {
+                    match self.bundle_matches(txn, searches, ty, query) {
                         Ok(m) if m.len() == 1 => {
                             let target = format!("{ty}/{}", m[0].1);
                             unknown_early |= guesses.get(reference) != Some(&target);
@@ -302,14 +326,15 @@ impl Interactions {
                 }
             }
         }
-        // 3. Execution in the specified order.
+        // 3. Execution in the specified order. From here on, entries change what criteria match.
+        searches.forget_matches();
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| entries[i].verb.rank());
         let mut responses: Vec<Value> = vec![Value::Null; entries.len()];
         for i in order {
             let e = &mut entries[i];
             let index = e.index;
-            let r = self.execute(txn, e, &plans[i], ctx).map_err(|err| entry_error(index, err))?;
+            let r = self.execute(txn, searches, e, &plans[i], ctx).map_err(|err| entry_error(index, err))?;
             responses[i] = r;
         }
         Ok(responses)
@@ -322,13 +347,20 @@ impl Interactions {
         self.check_entry_permissions(e, ctx)
     }
 
-    fn plan(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Plan, InteractionError> {
+    fn plan(
+        &self,
+        txn: &mut dyn WriteTxn,
+        searches: &mut BundleSearches,
+        e: &Entry,
+        ctx: &RequestContext,
+    ) -> Result<Plan, InteractionError> {
         self.check_entry(e, ctx)?;
         let id_in_url = e.rest.first().cloned();
         Ok(match e.verb {
             Verb::Post => {
                 if let Some(cond) = &e.if_none_exist {
-                    if let Some(existing) = self.match_one_for_create(txn, &e.ty, cond)? {
+                    let m = self.bundle_matches(txn, searches, &e.ty, cond)?;
+                    if let Some(existing) = self.one_for_create(txn, &e.ty, cond, &m)? {
                         return Ok(Plan::Exists(existing));
                     }
                 }
@@ -336,7 +368,7 @@ impl Interactions {
             }
             Verb::Put => match (&e.criteria, id_in_url) {
                 (Some(c), _) => {
-                    let m = self.conditional_matches(txn, &e.ty, c)?;
+                    let m = self.bundle_matches(txn, searches, &e.ty, c)?;
                     let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str);
                     match m.as_slice() {
                         [] => Plan::Update(
@@ -362,7 +394,7 @@ impl Interactions {
             },
             Verb::Delete => match (&e.criteria, id_in_url) {
                 (Some(c), _) => {
-                    let m = self.conditional_matches(txn, &e.ty, c)?;
+                    let m = self.bundle_matches(txn, searches, &e.ty, c)?;
                     match m.as_slice() {
                         [] => Plan::Delete(None),
                         [(_, id)] => Plan::Delete(Some(id.clone())),
@@ -379,7 +411,7 @@ impl Interactions {
             },
             Verb::Patch => match (&e.criteria, id_in_url) {
                 (Some(c), _) => {
-                    let m = self.conditional_matches(txn, &e.ty, c)?;
+                    let m = self.bundle_matches(txn, searches, &e.ty, c)?;
                     match m.as_slice() {
                         [(_, id)] => Plan::Patch(id.clone()),
                         [] => return Err(InteractionError::NotFound(e.ty.clone(), c.clone())),
@@ -423,6 +455,7 @@ impl Interactions {
     fn execute(
         &self,
         txn: &mut dyn WriteTxn,
+        searches: &mut BundleSearches,
         e: &mut Entry,
         plan: &Plan,
         ctx: &RequestContext,
@@ -484,7 +517,8 @@ impl Interactions {
                 let patch = patch_from_resource(e.resource.as_ref())?;
                 Ok(written(self.patch_in(txn, &e.ty, id, &patch, e.if_match, None)?))
             }
-            Plan::Read => self.execute_read(txn, e, ctx),
+            // A read under the lock: its searches count with the Bundle's others.
+            Plan::Read => searches.charge(|_| self.execute_read(txn, e, ctx)),
         }
     }
 
@@ -679,6 +713,22 @@ pub(crate) fn rewrite_references(v: &mut Value, f: &mut dyn FnMut(&str) -> Optio
     }
 }
 
+/// Calls `f` on every `Reference.reference` in a resource (nested resources included).
+fn visit_references(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                match child {
+                    Value::String(s) if k == "reference" => f(s),
+                    _ => visit_references(child, f),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| visit_references(i, f)),
+        _ => {}
+    }
+}
+
 /// The Bundle's entries, their resources moved out of it (a large Bundle is not copied).
 fn parse_entries(mut map: Map<String, Value>, ctx: &RequestContext) -> Result<Vec<Entry>, InteractionError> {
     let raw = match map.remove("entry") {
@@ -694,16 +744,12 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
         .get("request")
         .ok_or_else(|| bad(index, "the entry has no request".into(), "エントリに request がありません".into()))?;
     let method = req.get("method").and_then(Value::as_str).unwrap_or("");
-    let verb = match method {
-        "GET" => Verb::Get,
-        "HEAD" => Verb::Head,
-        "POST" => Verb::Post,
-        "PUT" => Verb::Put,
-        "PATCH" => Verb::Patch,
-        "DELETE" => Verb::Delete,
-        m => {
-            return Err(bad(index, format!("unknown request.method '{m}'"), format!("request.method '{m}' は不明です")))
-        }
+    let Some(verb) = Verb::parse(method) else {
+        return Err(bad(
+            index,
+            format!("unknown request.method '{method}'"),
+            format!("request.method '{method}' は不明です"),
+        ));
     };
     let url = req.get("url").and_then(Value::as_str).unwrap_or("");
     let url = url.strip_prefix(&format!("{}/", ctx.base)).unwrap_or(url).trim_start_matches('/');

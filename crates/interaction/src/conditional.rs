@@ -6,7 +6,7 @@
 use crate::error::InteractionError;
 use crate::search::SearchParams;
 use crate::{Interactions, RequestContext};
-use tsunagu_store::{SearchQuery, WriteTxn};
+use tsunagu_store::{Ceiling, SearchQuery, StoreError, WriteTxn};
 
 /// Most work (SQLite steps) a guess from committed data may cost: a guess only saves work,
 /// so costly criteria are left to the transaction.
@@ -25,12 +25,37 @@ impl Interactions {
         ty: &str,
         criteria: &str,
     ) -> Result<Vec<(String, String)>, InteractionError> {
+        self.conditional_matches_within(txn, ty, criteria, None)
+    }
+
+    /// As [`Self::conditional_matches`], on PostgreSQL within `left_ms` too (the time left
+    /// to a Bundle's searches), when that is less than the search's own ceiling. A search
+    /// stopped there is a `TooCostly` naming `left_ms`, not converted: the caller knows
+    /// which limit it was.
+    pub(crate) fn conditional_matches_within(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        criteria: &str,
+        left_ms: Option<u64>,
+    ) -> Result<Vec<(String, String)>, InteractionError> {
         let mut query = self.criteria_query(ty, &parse_criteria(ty, criteria)?)?;
         // The search ceilings: criteria run under the write lock (a store may heed them there).
         let limits = &self.config.limits;
         query.max_steps = (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64);
-        query.max_ms = (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64);
-        Ok(txn.search_ids(&query)?)
+        let own_ms = (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64);
+        query.max_ms = match (own_ms, left_ms) {
+            (Some(own), Some(left)) if left < own => Some(left),
+            (None, Some(left)) => Some(left),
+            _ => own_ms,
+        };
+        match txn.search_ids(&query) {
+            Ok(found) => Ok(found),
+            Err(e @ StoreError::TooCostly { ceiling: Ceiling::Millis(ms), .. }) if Some(ms) == left_ms => {
+                Err(InteractionError::Store(e))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The query criteria select on type `ty`. Criteria are always strict: ignoring a

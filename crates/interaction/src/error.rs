@@ -183,7 +183,9 @@ impl InteractionError {
                 tsunagu_limits::Limit::ExpansionSize
                 | tsunagu_limits::Limit::ViewRows
                 | tsunagu_limits::Limit::SearchSteps
-                | tsunagu_limits::Limit::SearchMs => 422,
+                | tsunagu_limits::Limit::SearchMs
+                | tsunagu_limits::Limit::BundleConditions
+                | tsunagu_limits::Limit::BundleSearchMs => 422,
                 _ => 400,
             },
             InteractionError::Entry { source, .. } => source.status(),

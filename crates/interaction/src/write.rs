@@ -485,7 +485,19 @@ impl Interactions {
         criteria: &str,
     ) -> Result<Option<ResourceVersion>, InteractionError> {
         let matches = self.conditional_matches(txn, ty, criteria)?;
-        match matches.as_slice() {
+        self.one_for_create(txn, ty, criteria, &matches)
+    }
+
+    /// What a conditional create found: nothing, the one resource it leaves as it is, or
+    /// too many (412).
+    pub(crate) fn one_for_create(
+        &self,
+        txn: &mut dyn WriteTxn,
+        ty: &str,
+        criteria: &str,
+        matches: &[(String, String)],
+    ) -> Result<Option<ResourceVersion>, InteractionError> {
+        match matches {
             [] => Ok(None),
             [(t, id)] => Ok(txn.current(t, id)?),
             _ => Err(multiple_matches(ty, criteria, matches.len())),

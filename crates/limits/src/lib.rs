@@ -56,6 +56,17 @@ pub struct Limits {
     /// lock from its first entry to its commit, so this also bounds
     /// how long other writers wait; large loads go through `tsunagu import`.
     pub max_bundle_entries: usize,
+    /// Conditions of all the searches one batch or transaction Bundle asks for
+    /// (`ifNoneExist`, conditional URLs, conditional references, GET entries' searches;
+    /// the same criteria twice count once), counted as `max_search_conditions` counts
+    /// them, before any entry is checked or run. Each search alone is bounded, but a
+    /// transaction runs all of its own under the write lock, so their sum is what other
+    /// writers wait for.
+    pub max_bundle_conditions: usize,
+    /// Time the searches of one Bundle may take together, in ms (under the write lock for a
+    /// transaction). Past it the entry whose search went over fails: a transaction whole,
+    /// a batch from that entry on. 0: no ceiling.
+    pub max_bundle_search_ms: usize,
 
     // --- Search ---
     /// Chained parameters in one search parameter (`subject:Patient.organization.name` is 2).
@@ -122,6 +133,8 @@ impl Default for Limits {
             max_json_depth: 100,
             max_issues: 100,
             max_bundle_entries: 5_000,
+            max_bundle_conditions: 10_000,
+            max_bundle_search_ms: 5_000,
             max_chain_depth: 4,
             max_has_depth: 4,
             max_search_conditions: 1_000,
@@ -150,6 +163,8 @@ pub enum Limit {
     JsonDepth,
     Issues,
     BundleEntries,
+    BundleConditions,
+    BundleSearchMs,
     ChainDepth,
     HasDepth,
     SearchConditions,
@@ -175,6 +190,8 @@ impl Limit {
             Limit::JsonDepth => "max_json_depth",
             Limit::Issues => "max_issues",
             Limit::BundleEntries => "max_bundle_entries",
+            Limit::BundleConditions => "max_bundle_conditions",
+            Limit::BundleSearchMs => "max_bundle_search_ms",
             Limit::ChainDepth => "max_chain_depth",
             Limit::HasDepth => "max_has_depth",
             Limit::SearchConditions => "max_search_conditions",
@@ -202,6 +219,14 @@ impl Limit {
             Limit::BundleEntries => {
                 ("entries in one batch or transaction Bundle", "1つの batch・transaction Bundle のエントリ数")
             }
+            Limit::BundleConditions => (
+                "conditions of the searches of one Bundle",
+                "1つの Bundle の検索（条件付き操作・条件付き参照・GET）の条件の数",
+            ),
+            Limit::BundleSearchMs => (
+                "time of the searches of one Bundle together, in ms",
+                "1つの Bundle の検索（条件付き操作・条件付き参照・GET）の合計時間（ミリ秒）",
+            ),
             Limit::ChainDepth => ("chained parameters in one search parameter", "1つの検索パラメータのチェーンの深さ"),
             Limit::HasDepth => ("_has nested in one search parameter", "1つの検索パラメータの _has の入れ子の深さ"),
             Limit::SearchConditions => ("conditions one search expands to", "1回の検索が展開される条件の数"),
@@ -234,6 +259,8 @@ impl Limit {
             Limit::JsonDepth => limits.max_json_depth,
             Limit::Issues => limits.max_issues,
             Limit::BundleEntries => limits.max_bundle_entries,
+            Limit::BundleConditions => limits.max_bundle_conditions,
+            Limit::BundleSearchMs => limits.max_bundle_search_ms,
             Limit::ChainDepth => limits.max_chain_depth,
             Limit::HasDepth => limits.max_has_depth,
             Limit::SearchConditions => limits.max_search_conditions,

@@ -43,6 +43,8 @@ pub struct ParsedSearch {
     pub revincludes: Vec<Include>,
     /// Unknown parameters ignored under lenient handling.
     pub ignored: Vec<String>,
+    /// Conditions the search expands to, as `max_search_conditions` counts them.
+    pub conditions: usize,
 }
 
 /// What parsing needs besides the parameters: the search parameters, the terminology
@@ -123,6 +125,7 @@ pub fn parse_search(
     if let Some(ty) = ty {
         add_date_windows(registry, ty, &mut out.query.clauses);
     }
+    out.conditions = env.spent.get();
     Ok(out)
 }
 

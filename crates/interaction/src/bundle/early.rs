@@ -182,8 +182,11 @@ mod tests {
         it.delete("Organization", &c, None, &ctx).unwrap();
         let c2 = create("3");
         let d = create("4");
-        let responses =
-            crate::access_txn::in_request_txn(&it, &ctx, |txn| it.process(txn, entries, &guesses, &ctx, true)).unwrap();
+        let mut searches = super::super::BundleSearches::new(&it.config.limits);
+        let responses = crate::access_txn::in_request_txn(&it, &ctx, |txn| {
+            it.process(txn, entries, &guesses, &mut searches, &ctx, true)
+        })
+        .unwrap();
         let new_b = responses[1]["response"]["location"].as_str().unwrap().split('/').nth(1).unwrap().to_string();
         assert_ne!(new_b, b);
         let families = |query: String| {

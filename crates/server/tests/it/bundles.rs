@@ -2,7 +2,7 @@
 
 use crate::common;
 use common::{assert_outcome, json, start};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_rewrites_references_and_orders_entries() {
@@ -313,4 +313,84 @@ async fn bundles_over_max_bundle_entries_are_refused_whole() {
 
 async fn capped_count(s: &common::TestServer) -> u64 {
     json(s.get("Patient?identifier=urn:cap|&_summary=count").await).await["total"].as_u64().unwrap()
+}
+
+/// The searches of one Bundle are bounded together, since a transaction runs all of them
+/// under the write lock: their conditions before anything runs (`max_bundle_conditions`;
+/// the same criteria twice count once), their time as they run (`max_bundle_search_ms`).
+/// Either way a transaction past the limit writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_searches_of_one_bundle_are_bounded_together() {
+    let s = common::start_with(|c| c.limits.max_bundle_conditions = 6).await;
+    let entry = |i: usize, criteria: String| {
+        json!({ "resource": { "resourceType": "Patient", "identifier": [{ "system": "urn:sum", "value": i.to_string() }] },
+                "request": { "method": "POST", "url": "Patient", "ifNoneExist": criteria } })
+    };
+    let bundle = |kind: &str, entry: Vec<Value>| json!({ "resourceType": "Bundle", "type": kind, "entry": entry });
+    // 3 criteria of 2 conditions each: at the limit.
+    let three: Vec<_> = (0..3).map(|i| entry(i, format!("identifier=urn:sum|{i}&name=x"))).collect();
+    // Repeated criteria, and a conditional reference repeating them, count once.
+    let mut repeated = three.clone();
+    repeated.push(entry(0, "name=x&identifier=urn:sum|0".into()));
+    repeated.push(json!({ "resource": { "resourceType": "Observation", "status": "final", "code": { "text": "x" },
+                                          "subject": { "reference": "Patient?identifier=urn:sum|1&name=x" } },
+                          "request": { "method": "POST", "url": "Observation" } }));
+    // One condition more, in a conditional reference: refused whole, before anything runs.
+    let mut over = three.clone();
+    over.push(json!({ "resource": { "resourceType": "Observation", "status": "final", "code": { "text": "x" },
+                                      "subject": { "reference": "Patient?identifier=urn:sum|9" } },
+                      "request": { "method": "POST", "url": "Observation" } }));
+    for kind in ["transaction", "batch"] {
+        let r = s.post_json("", &bundle(kind, over.clone())).await;
+        assert_eq!(r.status(), 422, "{kind}");
+        let oo = json(r).await;
+        assert_outcome(&oo);
+        assert_eq!(oo["issue"][0]["code"], "too-costly", "{oo}");
+        assert!(oo.to_string().contains("max_bundle_conditions = 6"), "{oo}");
+        assert_eq!(sum_count(&s).await, 0, "{kind}: nothing of a refused Bundle is written");
+    }
+    // A GET entry's search counts too.
+    let mut with_get = three.clone();
+    with_get.push(json!({ "request": { "method": "GET", "url": "Patient?name=a" } }));
+    assert_eq!(s.post_json("", &bundle("transaction", with_get)).await.status(), 422);
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            "",
+            &[("content-type", "application/fhir+json"), ("accept-language", "ja")],
+            bundle("transaction", over).to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(json(r).await.to_string().contains("条件の数"));
+    let r = s.post_json("", &bundle("transaction", repeated)).await;
+    assert_eq!(r.status(), 200, "{}", json(r).await);
+    assert_eq!(sum_count(&s).await, 3);
+
+    // Time: 300 searches cannot all run within 1 ms. The transaction fails whole; a
+    // batch fails from the entry that went over, and its earlier entries stand.
+    let s = common::start_with(|c| c.limits.max_bundle_search_ms = 1).await;
+    let many: Vec<_> = (0..300).map(|i| entry(i, format!("identifier=urn:sum|{i}&name=n{i}"))).collect();
+    let r = s.post_json("", &bundle("transaction", many.clone())).await;
+    assert_eq!(r.status(), 422);
+    let oo = json(r).await;
+    assert_eq!(oo["issue"][0]["code"], "too-costly", "{oo}");
+    assert!(oo.to_string().contains("max_bundle_search_ms = 1"), "{oo}");
+    assert_eq!(sum_count(&s).await, 0);
+    let r = s.post_json("", &bundle("batch", many.clone())).await;
+    assert_eq!(r.status(), 200);
+    let statuses: Vec<String> =
+        json(r).await["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].to_string()).collect();
+    let first_refused = statuses.iter().position(|s| s.contains("422")).expect("some entry went over");
+    assert!(statuses[..first_refused].iter().all(|s| s.contains("201")), "{statuses:?}");
+    assert!(statuses[first_refused..].iter().all(|s| s.contains("422")), "{statuses:?}");
+    assert_eq!(sum_count(&s).await, first_refused as u64);
+    // Without the ceiling the same transaction runs.
+    let s = common::start_with(|c| c.limits.max_bundle_search_ms = 0).await;
+    assert_eq!(s.post_json("", &bundle("transaction", many)).await.status(), 200);
+    assert_eq!(sum_count(&s).await, 300);
+}
+
+async fn sum_count(s: &common::TestServer) -> u64 {
+    json(s.get("Patient?identifier=urn:sum|&_summary=count").await).await["total"].as_u64().unwrap()
 }
