@@ -138,10 +138,10 @@ fn stage_worker(fhir: &Interactions, rx: &Mutex<Receiver<Input>>, tx: &SyncSende
                 .bytes
                 .split(|b| *b == b'\n')
                 .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
-                .map(|l| serde_json::from_slice(l).map_err(|e| e.to_string()))
+                .map(|l| tsunagu_format::json_from_slice(l).map_err(|e| e.to_string()))
                 .collect()
         } else {
-            vec![serde_json::from_slice(&input.bytes).map_err(|e| e.to_string())]
+            vec![tsunagu_format::json_from_slice(&input.bytes).map_err(|e| e.to_string())]
         };
         for doc in docs {
             let out = match doc {

@@ -53,6 +53,15 @@ fn main() {
     let xmls: Vec<String> = values.iter().map(|v| tsunagu_format::json_to_xml(v, false).unwrap()).collect();
     let xml_bytes: usize = xmls.iter().map(String::len).sum();
     println!("{} examples, {:.1} MB JSON, {:.1} MB XML", values.len(), json_bytes as f64 / 1e6, xml_bytes as f64 / 1e6);
+    let texts: Vec<String> = values.iter().map(Value::to_string).collect();
+    for _ in 0..2 {
+        bench("JSON read strict", &texts, json_bytes, |t| {
+            std::hint::black_box(tsunagu_format::json_from_slice(t.as_bytes()).unwrap());
+        });
+        bench("JSON read serde", &texts, json_bytes, |t| {
+            std::hint::black_box(serde_json::from_slice::<Value>(t.as_bytes()).unwrap());
+        });
+    }
     bench("JSON→XML", &values, json_bytes, |v| {
         std::hint::black_box(tsunagu_format::json_to_xml(v, false).unwrap());
     });

@@ -1,4 +1,5 @@
-//! FHIR R4 wire formats for Tsunagu: lossless JSON ⇄ XML conversion, the base-structure
+//! FHIR R4 wire formats for Tsunagu: JSON read strictly (no property named twice),
+//! lossless JSON ⇄ XML conversion, the base-structure
 //! check of incoming resources against the core R4 definitions, and output shaping for
 //! `_summary` / `_elements`.
 //!
@@ -9,6 +10,7 @@
 
 mod error;
 mod issue;
+mod json_read;
 mod names;
 mod primitive;
 mod shaping;
@@ -19,6 +21,7 @@ mod xml_write;
 
 pub use error::FormatError;
 pub use issue::{Issue, IssueType, Severity};
+pub use json_read::json_from_slice;
 pub use shaping::{elements, summary, SummaryMode};
 pub use structure::{check_structure, check_structure_limited, truncation_issue};
 pub use xhtml::{check_narrative, internal_links, link_targets, InternalLink};

@@ -13,7 +13,8 @@ use crate::error::InteractionError;
 use crate::search::{full_url, SearchParams};
 use crate::{Interactions, RequestContext};
 
-const TYPE: &str = "AuditEvent";
+/// The type served from the audit chain, never from the resource table.
+pub(crate) const TYPE: &str = "AuditEvent";
 
 impl Interactions {
     /// `GET AuditEvent/[id]`.

@@ -128,7 +128,15 @@ impl Interactions {
                 params.get("_type").map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
             let candidates: Vec<String> = match &listed {
                 Some(l) => l.clone(),
-                None => self.model.resource_types().iter().map(|t| t.to_string()).collect(),
+                // AuditEvents are never in the resource table a search over every type
+                // reads: whether the caller reaches them does not narrow it.
+                None => self
+                    .model
+                    .resource_types()
+                    .iter()
+                    .filter(|t| **t != crate::audit_api::TYPE)
+                    .map(|t| t.to_string())
+                    .collect(),
             };
             // A name that is no type is the parser's 400, not a refusal here.
             if candidates.iter().all(|t| self.model.is_resource_type(t)) {

@@ -420,7 +420,7 @@ fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
     match body_kind(&c.headers)? {
         BodyKind::JsonPatch => {
             crate::negotiate::check_value_count(&c.body, false, c.body_limits.max_values)?;
-            serde_json::from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
+            tsunagu_format::json_from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
                 InteractionError::bad_request(
                     format!("the JSON Patch is not JSON: {e}"),
                     format!("JSON Patch が JSON として不正です: {e}"),

@@ -165,7 +165,7 @@ pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result
     check_value_count(body, format == Format::Xml, limits.max_values)?;
     let max_depth = limits.max_depth;
     match format {
-        Format::Json => serde_json::from_slice(body).map_err(|e| {
+        Format::Json => tsunagu_format::json_from_slice(body).map_err(|e| {
             // serde_json stops at 128 levels, before its own recursion can hurt.
             if e.to_string().starts_with("recursion limit exceeded") {
                 let limit = tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::JsonDepth, max_depth);

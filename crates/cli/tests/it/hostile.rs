@@ -199,6 +199,34 @@ fn hostile_requests_leave_the_server_alive_and_bounded() {
     let xml = "<Patient xmlns=\"http://hl7.org/fhir\"><name><family value=\"a&#27;\"/></name></Patient>";
     let r = t.send("&#27; in XML", "POST", "/Patient", &[("Content-Type", "application/fhir+xml")], xml.as_bytes());
     refused(&r, "&#27; in XML", 400, Some("U+001B"));
+    // A property named twice: one body must be one resource to every reader, so it is
+    // refused (serde_json alone keeps the last), as a resource, in a Bundle, as a patch.
+    let json_ct = [("Content-Type", "application/fhir+json")];
+    let twice = br#"{"resourceType":"Patient","id":"a","gender":"male","gender":"female"}"#;
+    refused(
+        &t.send("gender twice", "POST", "/Patient", &json_ct, twice),
+        "gender twice",
+        400,
+        Some("gender\\\" appears twice"),
+    );
+    let bundle =
+        br#"{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Patient"},
+        "resource":{"resourceType":"Patient","name":[{"family":"x","family":"y"}]}}]}"#;
+    refused(
+        &t.send("family twice in a Bundle", "POST", "/", &json_ct, bundle),
+        "family twice",
+        400,
+        Some("appears twice"),
+    );
+    let patch = br#"[{"op":"replace","path":"/gender","value":"male","value":"female"}]"#;
+    let r = t.send(
+        "a patch naming value twice",
+        "PATCH",
+        &format!("/Patient/{seed_id}"),
+        &[("Content-Type", "application/json-patch+json")],
+        patch,
+    );
+    refused(&r, "a patch naming value twice", 400, Some("appears twice"));
     for path in ["/Patient", "/_history", "/Patient/_history", "/Patient?_format=xml", "/_history?_format=xml"] {
         assert_eq!(t.get(path, path).0, 200, "{path}");
     }
