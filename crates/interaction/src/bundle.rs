@@ -307,7 +307,7 @@ impl Interactions {
                                         format!("条件付き参照 '{reference}' に一致するリソースがありません"),
                                     )
                                 } else {
-                                    multiple_matches(ty, query, m.len())
+                                    multiple_matches(ty, query)
                                 }
                             });
                             None
@@ -378,7 +378,7 @@ impl Interactions {
                                 .unwrap_or_else(crate::resource::new_id),
                         ),
                         [(_, id)] => Plan::Update(id.clone()),
-                        _ => return Err(multiple_matches(&e.ty, c, m.len())),
+                        _ => return Err(multiple_matches(&e.ty, c)),
                     }
                 }
                 (None, Some(id)) => {
@@ -398,7 +398,7 @@ impl Interactions {
                     match m.as_slice() {
                         [] => Plan::Delete(None),
                         [(_, id)] => Plan::Delete(Some(id.clone())),
-                        _ => return Err(multiple_matches(&e.ty, c, m.len())),
+                        _ => return Err(multiple_matches(&e.ty, c)),
                     }
                 }
                 (None, Some(id)) => Plan::Delete(Some(id)),
@@ -415,7 +415,7 @@ impl Interactions {
                     match m.as_slice() {
                         [(_, id)] => Plan::Patch(id.clone()),
                         [] => return Err(InteractionError::NotFound(e.ty.clone(), c.clone())),
-                        _ => return Err(multiple_matches(&e.ty, c, m.len())),
+                        _ => return Err(multiple_matches(&e.ty, c)),
                     }
                 }
                 (None, Some(id)) => Plan::Patch(id),

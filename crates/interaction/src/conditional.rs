@@ -18,7 +18,8 @@ const GUESS_MAX_MS: u64 = 100;
 const GUESS_MAX_PARAMS: usize = 4;
 
 impl Interactions {
-    /// Resources of type `ty` matching `criteria` (a query string), as seen by `txn`.
+    /// Resources of type `ty` matching `criteria` (a query string), as seen by `txn`: none,
+    /// one, or the first two of several.
     pub(crate) fn conditional_matches(
         &self,
         txn: &mut dyn WriteTxn,
@@ -40,6 +41,8 @@ impl Interactions {
         left_ms: Option<u64>,
     ) -> Result<Vec<(String, String)>, InteractionError> {
         let mut query = self.criteria_query(ty, &parse_criteria(ty, criteria)?)?;
+        // Whether none, one or several match is all any caller decides by.
+        query.count = 2;
         // The search ceilings: criteria run under the write lock (a store may heed them there).
         let limits = &self.config.limits;
         query.max_steps = (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64);

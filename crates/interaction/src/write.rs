@@ -158,7 +158,7 @@ impl Interactions {
                     ))
                 }
                 ([(_, found)], _) => found.clone(),
-                _ => return Err(multiple_matches(ty, criteria, matches.len())),
+                _ => return Err(multiple_matches(ty, criteria)),
             };
             self.check_id(&id)?;
             self.update_in(txn, ty, &id, Content::indexed(map, index), if_match, Method::Put)
@@ -193,7 +193,7 @@ impl Interactions {
             match matches.as_slice() {
                 [] => Ok(None),
                 [(_, id)] => self.delete_in(txn, ty, id, None),
-                _ => Err(multiple_matches(ty, criteria, matches.len())),
+                _ => Err(multiple_matches(ty, criteria)),
             }
         })
     }
@@ -226,7 +226,7 @@ impl Interactions {
                     match m.as_slice() {
                         [(_, id)] => id.clone(),
                         [] => return Err(InteractionError::NotFound(ty.into(), c.into())),
-                        _ => return Err(multiple_matches(ty, c, m.len())),
+                        _ => return Err(multiple_matches(ty, c)),
                     }
                 }
             };
@@ -500,7 +500,7 @@ impl Interactions {
         match matches {
             [] => Ok(None),
             [(t, id)] => Ok(txn.current(t, id)?),
-            _ => Err(multiple_matches(ty, criteria, matches.len())),
+            _ => Err(multiple_matches(ty, criteria)),
         }
     }
 }
@@ -582,10 +582,12 @@ fn check_if_match(ty: &str, id: &str, if_match: Option<u64>, current: u64) -> Re
     }
 }
 
-pub(crate) fn multiple_matches(ty: &str, criteria: &str, n: usize) -> InteractionError {
+/// A conditional interaction's criteria found more than one resource (the search stops at
+/// the second: how many more there are costs work and changes no answer).
+pub(crate) fn multiple_matches(ty: &str, criteria: &str) -> InteractionError {
     InteractionError::precondition(
-        format!("{n} {ty} resources match '{criteria}'; the criteria must select one"),
-        format!("条件 '{criteria}' に {ty} が {n} 件一致しました。1 件に絞り込む条件が必要です"),
+        format!("more than one {ty} matches '{criteria}'; the criteria must select one"),
+        format!("条件 '{criteria}' に一致する {ty} が複数あります。1 件に絞り込む条件が必要です"),
     )
 }
 

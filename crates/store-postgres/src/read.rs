@@ -126,7 +126,10 @@ pub(crate) fn search_ids(
     q: &SearchQuery,
 ) -> Result<Vec<(String, String)>, StoreError> {
     let mut values = Vec::new();
-    let sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
+    let mut sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
+    if q.count > 0 {
+        sql.push_str(&format!(" LIMIT {}", q.count));
+    }
     Ok(query(c, &sql, &values)?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 

@@ -119,7 +119,8 @@ pub trait WriteTxn {
     fn put_new(&mut self, versions: &[NewVersion<'_>]) -> Result<(), StoreError> {
         versions.iter().try_for_each(|v| self.put(v))
     }
-    /// Resource ids of live resources matching a query, seen from inside the transaction.
+    /// Resource ids of live resources matching a query, seen from inside the transaction;
+    /// at most `q.count` of them unless it is 0.
     fn search_ids(&mut self, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError>;
     /// Replaces the index entries of the current version stored at `seq` (reindexing).
     fn replace_index(&mut self, seq: i64, resource_type: &str, index: &[IndexEntry]) -> Result<(), StoreError>;

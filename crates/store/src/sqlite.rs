@@ -356,7 +356,10 @@ pub(crate) fn current(c: &Connection, ty: &str, id: &str) -> Result<Option<Resou
 
 fn search_ids(c: &Connection, q: &SearchQuery) -> Result<Vec<(String, String)>, StoreError> {
     let mut values = Vec::new();
-    let sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
+    let mut sql = format!("SELECT r.type, r.id FROM resource r WHERE {}", where_clause(q, "r", &mut values));
+    if q.count > 0 {
+        sql.push_str(&format!(" LIMIT {}", q.count));
+    }
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)

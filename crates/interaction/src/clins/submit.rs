@@ -213,7 +213,7 @@ impl Interactions {
                 }
                 (id.clone(), items)
             }
-            _ => return Err(crate::write::multiple_matches("Bundle", &criteria, found.len())),
+            _ => return Err(crate::write::multiple_matches("Bundle", &criteria)),
         };
         for (item, index) in items {
             self.write_item(txn, &id, item, index)?;

@@ -295,6 +295,9 @@ pub fn many_versions_in_one_transaction(store: &dyn Store) {
             assert_eq!(code(txn, "c4"), Vec::<String>::new());
             assert_eq!(code(txn, "c5"), ["o5"]);
             assert_eq!(code(txn, "shared").len(), 39);
+            // At most `count` (a conditional interaction asks for two: none, one or several).
+            let two = SearchQuery { count: 2, ..q(Some("Observation"), vec![vec![index("code", tok("shared"))]]) };
+            assert_eq!(txn.search_ids(&two)?.len(), 2);
             Ok(())
         })
         .unwrap();
