@@ -95,7 +95,7 @@ fn param_entries(p: &ParamDef, resource: &Value, ctx: &EvalContext<'_>) -> Vec<I
             }
         }
         if p.kind == K::Token {
-            one_free_text_entry(&mut found);
+            merge_shared_token_keys(&mut found);
         }
         if p.kind == K::Composite {
             found = distinct(found);
@@ -118,31 +118,71 @@ fn contained_types(resource: &Value, out: &mut Vec<IndexEntry>) {
     }
 }
 
-/// The `code:text` entries of one parameter's values made one: their key (no system, no
-/// code) allows one row, which must carry every text.
-fn one_free_text_entry(found: &mut Vec<IndexEntry>) {
-    let is_free = |e: &IndexEntry| e.param.ends_with(":text");
-    if found.iter().filter(|e| is_free(e)).count() < 2 {
+/// Token entries of one parameter that share their key (entry name, system, code; a
+/// `code:text` entry has neither system nor code) made one, in the place of the first,
+/// carrying every text: the index keeps one row per key, and a second concept with the
+/// same code (or a second free text) must stay findable by its own text.
+fn merge_shared_token_keys(found: &mut Vec<IndexEntry>) {
+    if found.len() < 2 {
         return;
     }
-    let first = found.iter().position(is_free).expect("counted above");
-    let mut texts: Vec<&str> = Vec::new();
-    for e in found.iter().filter(|e| is_free(e)) {
-        if let IndexValue::Token { display: Some(d), .. } = &e.value {
-            for t in d.split(TOKEN_TEXT_SEPARATOR) {
-                if !texts.contains(&t) {
-                    texts.push(t);
-                }
+    type Key = (String, Option<String>, String);
+    let key = |e: &IndexEntry| -> Option<Key> {
+        match &e.value {
+            IndexValue::Token { system, code, .. } => Some((e.param.clone(), system.clone(), code.clone())),
+            _ => None,
+        }
+    };
+    let same = |a: &IndexEntry, b: &IndexEntry| match (&a.value, &b.value) {
+        (IndexValue::Token { system: s1, code: c1, .. }, IndexValue::Token { system: s2, code: c2, .. }) => {
+            c1 == c2 && s1 == s2 && a.param == b.param
+        }
+        _ => false,
+    };
+    // Few entries (almost always) are compared in place; many through a map, so that a
+    // resource repeating a concept thousands of times costs linear time.
+    let many = found.len() > 16;
+    let mut at: rustc_hash::FxHashMap<Key, usize> = Default::default();
+    let mut kept: Vec<IndexEntry> = Vec::with_capacity(found.len());
+    for e in found.drain(..) {
+        if !matches!(e.value, IndexValue::Token { .. }) {
+            kept.push(e);
+            continue;
+        }
+        let earlier = if many {
+            let k = key(&e).expect("a token");
+            let i = at.get(&k).copied();
+            if i.is_none() {
+                at.insert(k, kept.len());
             }
+            i
+        } else {
+            kept.iter().position(|k| same(k, &e))
+        };
+        let Some(i) = earlier else {
+            kept.push(e);
+            continue;
+        };
+        let IndexValue::Token { display: Some(more), .. } = e.value else { continue };
+        if let IndexValue::Token { display, .. } = &mut kept[i].value {
+            *display = Some(match display.take() {
+                None => more,
+                Some(texts) => join_new_texts(texts, &more),
+            });
         }
     }
-    let display = Some(texts.join(&TOKEN_TEXT_SEPARATOR.to_string()));
-    let merged = IndexEntry {
-        param: found[first].param.clone(),
-        value: IndexValue::Token { system: None, code: String::new(), display },
-    };
-    found.retain(|e| !is_free(e));
-    found.insert(first.min(found.len()), merged);
+    *found = kept;
+}
+
+/// `texts` with the texts of `more` it does not hold yet (both apart by the separator).
+fn join_new_texts(mut texts: String, more: &str) -> String {
+    for t in more.split(TOKEN_TEXT_SEPARATOR) {
+        if !texts.split(TOKEN_TEXT_SEPARATOR).any(|have| have == t) {
+            texts.push(TOKEN_TEXT_SEPARATOR);
+            texts.push_str(t);
+        }
+    }
+    texts
 }
 
 /// `entries` without repeats, the first of each kept in place, in time linear in their
@@ -448,5 +488,31 @@ mod tests {
             free[0].value
         );
         assert!(!has(&e, "category", |_| true), "no row of the parameter itself");
+    }
+
+    #[test]
+    fn concepts_sharing_a_code_keep_every_text_in_its_row() {
+        let r = SearchRegistry::new();
+        let coded = |text: &str| json!({"coding": [{"system": "urn:c", "code": "x"}], "text": text});
+        let mut categories: Vec<_> = vec![coded("左膝"), coded("右膝"), coded("左膝")];
+        let c = json!({"resourceType": "Condition", "subject": {"reference": "Patient/p"}, "category": categories});
+        let rows = |c: &serde_json::Value| -> Vec<IndexEntry> {
+            r.index_entries("Condition", c).into_iter().filter(|e| e.param == "category").collect()
+        };
+        let sep = TOKEN_TEXT_SEPARATOR;
+        let found = rows(&c);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            matches!(&found[0].value, IndexValue::Token { system: Some(s), code, display: Some(d) }
+                if s == "urn:c" && code == "x" && *d == format!("左膝{sep}右膝")),
+            "{:?}",
+            found[0].value
+        );
+        // Many repeats (the map path) give the same row.
+        categories.extend((0..40).map(|i| coded(&format!("t{}", i % 3))));
+        let found = rows(&json!({"resourceType": "Condition", "category": categories}));
+        assert_eq!(found.len(), 1, "{found:?}");
+        let IndexValue::Token { display: Some(d), .. } = &found[0].value else { panic!("{found:?}") };
+        assert_eq!(*d, format!("左膝{sep}右膝{sep}t0{sep}t1{sep}t2"));
     }
 }

@@ -692,6 +692,12 @@ async fn token_text_finds_concepts_without_a_code() {
         ("free", json!({"text": "右膝関節症の疑い"}), json!([{"text": "外来"}, {"text": "主病名"}])),
         ("display-only", json!({"coding": [{"display": "Knee pain"}]}), json!([])),
         ("coded", coded, json!([{"coding": [{"code": "problem-list-item"}], "text": "問題リスト"}])),
+        // Two concepts with one code: the index keeps one row for the code, with both texts.
+        (
+            "same-code",
+            json!({"coding": [{"system": "urn:z", "code": "F00"}]}),
+            json!([{"coding": [{"code": "c"}], "text": "左側"}, {"coding": [{"code": "c"}], "text": "右側"}]),
+        ),
     ] {
         let r = s.put_json(&format!("Condition/{id}"), &condition(id, code, categories)).await;
         assert_eq!(r.status(), 201, "{id}");
@@ -702,6 +708,9 @@ async fn token_text_finds_concepts_without_a_code() {
     assert_eq!(ids(&s, "Condition?category:text=外来").await, ["free"]);
     assert_eq!(ids(&s, "Condition?category:text=主病名").await, ["free"], "the second repeat too");
     assert_eq!(ids(&s, "Condition?category:text=問題").await, ["coded"]);
+    assert_eq!(ids(&s, "Condition?category:text=左側").await, ["same-code"]);
+    assert_eq!(ids(&s, "Condition?category:text=右側").await, ["same-code"], "the second concept's text too");
+    assert_eq!(ids(&s, "Condition?category=c").await, ["same-code"]);
     assert_eq!(ids(&s, "Condition?code:text=右膝,knee").await, ["display-only", "free"]);
     assert!(ids(&s, "Condition?code:text=関節").await.is_empty(), "from the start of a text only");
     // No code: missing as before, and no sort value.
