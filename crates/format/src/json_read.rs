@@ -105,9 +105,15 @@ impl<'de> Visitor<'de> for StrictValue {
         let mut object = Map::new();
         object.insert(first, map.next_value_seed(StrictValue)?);
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrictValue)?;
-            if let Some(k) = duplicate(&mut object, key, value) {
-                return Err(de::Error::custom(format_args!("the property \"{k}\" appears twice in one object")));
+            // Refused before its value is read: the error points at the name.
+            match object.entry(key) {
+                serde_json::map::Entry::Occupied(o) => {
+                    let k = o.key();
+                    return Err(de::Error::custom(format_args!("the property \"{k}\" appears twice in one object")));
+                }
+                serde_json::map::Entry::Vacant(v) => {
+                    v.insert(map.next_value_seed(StrictValue)?);
+                }
             }
         }
         Ok(Value::Object(object))
@@ -150,18 +156,6 @@ impl<'de> Visitor<'de> for FirstKey {
     }
 }
 
-/// Inserts; the key again when the object already had it.
-#[inline]
-fn duplicate(object: &mut Map<String, Value>, key: String, value: Value) -> Option<String> {
-    match object.entry(key) {
-        serde_json::map::Entry::Occupied(o) => Some(o.key().clone()),
-        serde_json::map::Entry::Vacant(v) => {
-            v.insert(value);
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::json_from_slice;
@@ -189,6 +183,9 @@ mod tests {
             let e = json_from_slice(text.as_bytes()).unwrap_err();
             assert!(e.to_string().contains("appears twice"), "{e}");
             assert!(e.column() > 0, "{e}");
+            // At the second name, not at the end of its value.
+            let second = text.rfind(['"']).unwrap();
+            assert!(e.column() <= second + 1, "{e}");
         }
         // The same name in different objects is no duplicate.
         assert!(json_from_slice(br#"{"a":{"id":1},"b":{"id":1},"id":2}"#).is_ok());

@@ -597,7 +597,7 @@ fn patch_from_resource(resource: Option<&Value>) -> Result<PatchBody, Interactio
             let bytes = base64_decode(data).ok_or_else(|| {
                 InteractionError::bad_request("Binary.data is not base64", "Binary.data が base64 ではありません")
             })?;
-            let ops: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let ops: Value = tsunagu_format::json_from_slice(&bytes).map_err(|e| {
                 InteractionError::bad_request(
                     format!("JSON Patch is not JSON: {e}"),
                     format!("JSON Patch が JSON ではありません: {e}"),

@@ -109,33 +109,27 @@ impl Interactions {
     }
 
     /// Counted before any entry is checked or run: the conditions of every search the
-    /// Bundle asks for (each set of criteria once), against `max_bundle_conditions`.
-    /// Counting stops at the limit, so a Bundle far past it costs no more to refuse.
+    /// Bundle asks for, against `max_bundle_conditions`. Conditional criteria and
+    /// references repeated where they are answered from memory count once (in a
+    /// transaction, across it; in a batch, within an entry); GET entries count each time,
+    /// as each runs. Counting stops at the limit, so a Bundle far past it costs no more to
+    /// refuse.
     pub(super) fn check_bundle_conditions(
         &self,
         bundle: &Map<String, Value>,
         base: &str,
     ) -> Result<(), InteractionError> {
-        let max = self.config.limits.max_bundle_conditions;
-        let mut seen: HashSet<CriteriaKey> = HashSet::new();
-        let mut total = 0usize;
-        let mut count = |ty: &str, criteria: &str| -> Result<(), InteractionError> {
-            let Some(pairs) = crate::conditional::criteria_key(ty, criteria) else { return Ok(()) };
-            if pairs.is_empty() || !seen.insert((ty.to_string(), pairs)) {
-                return Ok(());
-            }
-            total = total.saturating_add(self.search_conditions(ty, criteria));
-            if total > max {
-                return Err(LimitExceeded::new(Limit::BundleConditions, max)
-                    .hint(
-                        "Send it as several Bundles, or use criteria with fewer parameters",
-                        "複数の Bundle に分けるか、パラメータの少ない条件を使ってください",
-                    )
-                    .into());
-            }
-            Ok(())
+        let transaction = bundle.get("type").and_then(Value::as_str) == Some("transaction");
+        let mut count = ConditionCount {
+            interactions: self,
+            seen: HashSet::new(),
+            total: 0,
+            max: self.config.limits.max_bundle_conditions,
         };
         for entry in bundle.get("entry").and_then(Value::as_array).into_iter().flatten() {
+            if !transaction {
+                count.seen.clear();
+            }
             let request = entry.get("request");
             let field = |name: &str| request.and_then(|r| r.get(name)).and_then(Value::as_str);
             let url = field("url").unwrap_or("");
@@ -145,10 +139,14 @@ impl Interactions {
             match field("method").and_then(Verb::parse) {
                 Some(Verb::Post) => {
                     if let Some(criteria) = field("ifNoneExist") {
-                        count(ty, criteria)?;
+                        count.conditional(ty, criteria)?;
                     }
                 }
-                Some(_) if !query.is_empty() => count(ty, query)?,
+                // Read as the entry's search reads it, and counted each time: each runs.
+                Some(Verb::Get | Verb::Head) if !query.is_empty() => {
+                    count.add(self.search_conditions(ty, SearchParams::parse(query)))?
+                }
+                Some(_) if !query.is_empty() => count.conditional(ty, query)?,
                 _ => {}
             }
             if let Some(resource) = entry.get("resource") {
@@ -156,7 +154,7 @@ impl Interactions {
                 visit_references(resource, &mut |reference| {
                     if failure.is_none() {
                         if let Some((ty, query)) = self.conditional_reference(reference) {
-                            failure = count(ty, query).err();
+                            failure = count.conditional(ty, query).err();
                         }
                     }
                 });
@@ -168,15 +166,52 @@ impl Interactions {
         Ok(())
     }
 
-    /// Conditions a search of `criteria` on `ty` expands to; criteria that do not parse
-    /// count one per parameter (they fail when run, at no more cost than that).
-    fn search_conditions(&self, ty: &str, criteria: &str) -> usize {
-        let Ok(params) = crate::conditional::parse_criteria(ty, criteria) else { return 1 };
+    /// Conditions a search of `params` on `ty` expands to; a search that does not parse
+    /// counts one per parameter.
+    fn search_conditions(&self, ty: &str, params: SearchParams) -> usize {
         let fallback = params.pairs.len().max(1);
         if !self.model.is_resource_type(ty) {
             return fallback;
         }
-        self.build_query(Some(ty), &SearchParams { pairs: params.pairs }, false, "")
-            .map_or(fallback, |parsed| parsed.conditions.max(1))
+        self.build_query(Some(ty), &params, false, "").map_or(fallback, |parsed| parsed.conditions.max(1))
+    }
+}
+
+/// The conditions counted so far against `max_bundle_conditions`, and the conditional
+/// criteria already counted where repeats are answered from memory.
+struct ConditionCount<'a> {
+    interactions: &'a Interactions,
+    seen: HashSet<CriteriaKey>,
+    total: usize,
+    max: usize,
+}
+
+impl ConditionCount<'_> {
+    fn add(&mut self, n: usize) -> Result<(), InteractionError> {
+        self.total = self.total.saturating_add(n);
+        if self.total <= self.max {
+            return Ok(());
+        }
+        Err(LimitExceeded::new(Limit::BundleConditions, self.max)
+            .hint(
+                "Send it as several Bundles, or use criteria with fewer parameters",
+                "複数の Bundle に分けるか、パラメータの少ない条件を使ってください",
+            )
+            .into())
+    }
+
+    /// Conditional criteria (`ifNoneExist`, a conditional URL or reference) on `ty`.
+    fn conditional(&mut self, ty: &str, criteria: &str) -> Result<(), InteractionError> {
+        let Some(pairs) = crate::conditional::criteria_key(ty, criteria) else {
+            // Criteria that do not parse fail before they search.
+            return self.add(1);
+        };
+        let key = (ty.to_string(), pairs);
+        if self.seen.contains(&key) {
+            return Ok(());
+        }
+        let n = self.interactions.search_conditions(ty, SearchParams { pairs: key.1.clone() });
+        self.seen.insert(key);
+        self.add(n)
     }
 }

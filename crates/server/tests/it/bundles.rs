@@ -363,6 +363,13 @@ async fn the_searches_of_one_bundle_are_bounded_together() {
         .await;
     assert_eq!(r.status(), 422);
     assert!(json(r).await.to_string().contains("条件の数"));
+    // Where repeats run again, they count again: each GET entry, each batch entry.
+    let gets: Vec<_> = (0..7).map(|_| json!({ "request": { "method": "GET", "url": "Patient?name=a" } })).collect();
+    assert_eq!(s.post_json("", &bundle("transaction", gets)).await.status(), 422);
+    // A GET search is counted as it is read (lenient), whatever a first pair looks like.
+    let sneaky = json!({ "request": { "method": "GET", "url": "Patient?x?y=1&name=a,b,c,d,e,f,g" } });
+    assert_eq!(s.post_json("", &bundle("batch", vec![sneaky])).await.status(), 422);
+    assert_eq!(s.post_json("", &bundle("batch", repeated.clone())).await.status(), 422);
     let r = s.post_json("", &bundle("transaction", repeated)).await;
     assert_eq!(r.status(), 200, "{}", json(r).await);
     assert_eq!(sum_count(&s).await, 3);
