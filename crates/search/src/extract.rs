@@ -144,6 +144,8 @@ fn merge_shared_token_keys(found: &mut Vec<IndexEntry>) {
     let many = found.len() > 16;
     let mut at: rustc_hash::FxHashMap<Key, usize> = Default::default();
     let mut kept: Vec<IndexEntry> = Vec::with_capacity(found.len());
+    // The texts of later entries, by the kept entry they join, joined once at the end.
+    let mut texts_of: rustc_hash::FxHashMap<usize, Vec<String>> = Default::default();
     for e in found.drain(..) {
         if !matches!(e.value, IndexValue::Token { .. }) {
             kept.push(e);
@@ -163,26 +165,31 @@ fn merge_shared_token_keys(found: &mut Vec<IndexEntry>) {
             kept.push(e);
             continue;
         };
-        let IndexValue::Token { display: Some(more), .. } = e.value else { continue };
+        if let IndexValue::Token { display: Some(more), .. } = e.value {
+            texts_of.entry(i).or_default().push(more);
+        }
+    }
+    for (i, more) in texts_of {
         if let IndexValue::Token { display, .. } = &mut kept[i].value {
-            *display = Some(match display.take() {
-                None => more,
-                Some(texts) => join_new_texts(texts, &more),
-            });
+            *display = Some(distinct_texts(display.take(), &more));
         }
     }
     *found = kept;
 }
 
-/// `texts` with the texts of `more` it does not hold yet (both apart by the separator).
-fn join_new_texts(mut texts: String, more: &str) -> String {
-    for t in more.split(TOKEN_TEXT_SEPARATOR) {
-        if !texts.split(TOKEN_TEXT_SEPARATOR).any(|have| have == t) {
-            texts.push(TOKEN_TEXT_SEPARATOR);
-            texts.push_str(t);
+/// The texts of `first` and `more` (each apart by the separator), each once, in order.
+fn distinct_texts(first: Option<String>, more: &[String]) -> String {
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut out = String::new();
+    for t in first.iter().chain(more).flat_map(|d| d.split(TOKEN_TEXT_SEPARATOR)) {
+        if seen.insert(t) {
+            if seen.len() > 1 {
+                out.push(TOKEN_TEXT_SEPARATOR);
+            }
+            out.push_str(t);
         }
     }
-    texts
+    out
 }
 
 /// `entries` without repeats, the first of each kept in place, in time linear in their
