@@ -1,7 +1,7 @@
 //! JSON read as FHIR reads it: an object never names one property twice (json.html; RFC
 //! 8259 leaves duplicates to the reader, and serde_json keeps the last). Two readers of one
 //! body must see one resource: a signature or a validator seeing the first `"id"` and the
-//! store the last would be two.
+//! store the last would be two. A leading byte order mark is ignored.
 //!
 //! Written here rather than taken from a crate: it is serde_json's own `Value` reader with
 //! the duplicate test added (its map insert returns what a key held), so the cost is that
@@ -18,6 +18,8 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// Parses `bytes` as one JSON value, refusing an object that names a property twice (the
 /// error says which, and where).
 pub fn json_from_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    // RFC 8259 §8.1 lets a reader ignore a byte order mark; Windows tools write one.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue.deserialize(&mut de)?;
     de.end()?;
@@ -189,6 +191,14 @@ mod tests {
         }
         // The same name in different objects is no duplicate.
         assert!(json_from_slice(br#"{"a":{"id":1},"b":{"id":1},"id":2}"#).is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let v = json_from_slice(b"\xEF\xBB\xBF{\"resourceType\":\"Patient\"}").unwrap();
+        assert_eq!(v["resourceType"], "Patient");
+        assert!(json_from_slice(b"\xEF\xBB\xBF").is_err());
+        assert!(json_from_slice(b"{}\xEF\xBB\xBF").is_err(), "only at the start");
     }
 
     #[test]

@@ -202,6 +202,9 @@ fn hostile_requests_leave_the_server_alive_and_bounded() {
     // A property named twice: one body must be one resource to every reader, so it is
     // refused (serde_json alone keeps the last), as a resource, in a Bundle, as a patch.
     let json_ct = [("Content-Type", "application/fhir+json")];
+    // A byte order mark (RFC 8259 lets a reader ignore it; Windows tools write one).
+    let bom = b"\xEF\xBB\xBF{\"resourceType\":\"Patient\",\"gender\":\"male\"}";
+    assert_eq!(t.send("a byte order mark", "POST", "/Patient", &json_ct, bom).0, 201);
     let twice = br#"{"resourceType":"Patient","id":"a","gender":"male","gender":"female"}"#;
     refused(
         &t.send("gender twice", "POST", "/Patient", &json_ct, twice),
