@@ -39,10 +39,11 @@ impl Interactions {
                 format!("{}/{t}/{id}/_history", ctx.base)
             }
         };
-        let instant = |name: &str| -> Result<Option<i64>, InteractionError> {
+        // A date of any precision is the period it names (`_at=2026`: the year).
+        let period = |name: &str| -> Result<Option<(i64, i64)>, InteractionError> {
             match params.get(name) {
                 None => Ok(None),
-                Some(v) => parse_range(v).map(|(lo, _)| Some(lo)).ok_or_else(|| {
+                Some(v) => parse_range(v).map(Some).ok_or_else(|| {
                     InteractionError::bad_request(
                         format!("{name} must be an instant, not '{v}'"),
                         format!("{name} の値 '{v}' は日時として不正です"),
@@ -78,7 +79,8 @@ impl Interactions {
                 ));
             }
         }
-        let q = HistoryQuery { scope, since_ms: instant("_since")?, at_ms: instant("_at")?, before_seq, count };
+        let since_ms = period("_since")?.map(|(from, _)| from);
+        let q = HistoryQuery { scope, since_ms, at: period("_at")?, before_seq, count };
         let mut versions = self.store.history(&q)?;
         let full_page = versions.len() == count && count > 0;
         let last_seq = versions.last().map(|v| v.seq);

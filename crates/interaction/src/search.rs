@@ -221,11 +221,13 @@ impl Interactions {
     /// `Patient/[id]/$everything`: the patient and every resource in its compartment, paged.
     pub fn everything(&self, id: &str, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let patient = self.read("Patient", id, ctx)?;
+        let params = &since_as_last_updated(params);
         let mut clause = self.compartment_clause("Patient", Some(id), None)?;
         self.reachable_part(&mut clause, ctx, &self.member_types("Patient", false), Some(id))?;
         let path = format!("{}/Patient/{id}/$everything", ctx.base);
         let mut bundle = self.search_with(None, params, ctx, vec![clause], Some(path), Some(id))?;
-        let patient_wanted = params.get("_type").is_none_or(|t| t.split(',').any(|t| t.trim() == "Patient"));
+        let patient_wanted = params.get("_type").is_none_or(|t| t.split(',').any(|t| t.trim() == "Patient"))
+            && updated_since(patient.last_updated_ms, params);
         if params.get("_cursor").is_none() && params.get("_offset").is_none() && patient_wanted {
             let entry = search_entry(&patient, ctx, "match")?;
             match bundle.get_mut("entry").and_then(Value::as_array_mut) {
@@ -239,6 +241,7 @@ impl Interactions {
     /// `Patient/$everything`: every patient and every resource in any patient's
     /// compartment, paged in write order (so a patient may follow its own data).
     pub fn everything_all(&self, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        let params = &since_as_last_updated(params);
         let mut clause = self.compartment_clause("Patient", None, None)?;
         clause.any.push(Condition::ResourceType("Patient".into()));
         // Every patient's data: only of the types the caller may search whole.
@@ -827,6 +830,28 @@ fn search_entry(v: &ResourceVersion, ctx: &RequestContext, mode: &str) -> Result
         "resource": resource,
         "search": { "mode": mode }
     }))
+}
+
+/// `$everything`'s `_since` (resources updated at or after it) as the search condition it
+/// is, `_lastUpdated=ge…`; a value that is no date is that parameter's 400.
+fn since_as_last_updated(params: &SearchParams) -> SearchParams {
+    let pairs = params
+        .pairs
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "_since" => ("_lastUpdated".to_string(), format!("ge{v}")),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    SearchParams { pairs }
+}
+
+/// Whether a version written at `updated_ms` meets every `_lastUpdated=ge…` of `params`
+/// (for the patient `$everything` adds beside its search).
+fn updated_since(updated_ms: i64, params: &SearchParams) -> bool {
+    params.pairs.iter().filter(|(k, _)| k == "_lastUpdated").all(|(_, v)| {
+        v.strip_prefix("ge").and_then(tsunagu_search::parse_range).is_none_or(|(since, _)| updated_ms >= since)
+    })
 }
 
 #[cfg(test)]

@@ -265,14 +265,15 @@ fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
         sql.push_str(" AND r.last_updated >= ?");
         values.push(V::Int(since));
     }
-    if let Some(at) = q.at_ms {
-        // The version current at `at`: written at or before it, and not yet superseded.
+    if let Some((from, until)) = q.at {
+        // Current at some moment of the period: written before its end, and not superseded
+        // at or before its start.
         sql.push_str(
-            " AND r.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM resource n WHERE n.type = r.type \
+            " AND r.last_updated < ? AND NOT EXISTS (SELECT 1 FROM resource n WHERE n.type = r.type \
               AND n.id = r.id AND n.version > r.version AND n.last_updated <= ?)",
         );
-        values.push(V::Int(at));
-        values.push(V::Int(at));
+        values.push(V::Int(until));
+        values.push(V::Int(from));
     }
     if let Some(before) = q.before_seq {
         sql.push_str(" AND r.seq < ?");

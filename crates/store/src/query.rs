@@ -261,8 +261,9 @@ pub struct HistoryQuery {
     pub scope: HistoryScope,
     /// `_since`: versions written at or after this instant (ms).
     pub since_ms: Option<i64>,
-    /// `_at`: the versions current at this instant.
-    pub at_ms: Option<i64>,
+    /// `_at`: the versions current at some moment of this period (its first ms, and the ms
+    /// after its last: `_at=2026` is the whole year, a full instant one ms).
+    pub at: Option<(i64, i64)>,
     /// Page cursor: versions older than this sequence number.
     pub before_seq: Option<i64>,
     pub count: usize,

@@ -470,3 +470,37 @@ async fn validate_operation() {
     assert!(oo["issue"].as_array().unwrap().iter().any(|i| i["severity"] == "error"), "{oo}");
     assert_eq!(s.post_json("Observation/$validate", &good).await.status(), 400);
 }
+
+/// `_at` names a period at the precision it is written (http.html#history: versions
+/// current at some point during it): a full instant, one moment; a year, the whole year.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_at_names_a_period() {
+    let s = start().await;
+    let v1 =
+        json(s.put_json("Patient/h", &json!({"resourceType": "Patient", "id": "h", "gender": "male"})).await).await;
+    let v2 =
+        json(s.put_json("Patient/h", &json!({"resourceType": "Patient", "id": "h", "gender": "female"})).await).await;
+    let at = |v: &serde_json::Value| v["meta"]["lastUpdated"].as_str().unwrap().to_string();
+    let versions = |query: String| {
+        let s = &s;
+        async move {
+            let b = json(s.get(&format!("Patient/h/_history?{query}")).await).await;
+            let mut v: Vec<String> = b["entry"]
+                .as_array()
+                .unwrap_or(&Vec::new())
+                .iter()
+                .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(versions(format!("_at={}", at(&v1))).await, ["1"]);
+    assert_eq!(versions(format!("_at={}", at(&v2))).await, ["2"]);
+    let year: i32 = at(&v2)[..4].parse().unwrap();
+    assert_eq!(versions(format!("_at={year}")).await, ["1", "2"], "both were current during the year");
+    assert_eq!(versions(format!("_at={}", &at(&v2)[..7])).await.last().map(String::as_str), Some("2"));
+    assert!(versions(format!("_at={}", year - 1)).await.is_empty(), "neither existed a year before");
+    assert_eq!(versions(format!("_since={year}")).await, ["1", "2"]);
+    assert!(versions(format!("_since={}", year + 1)).await.is_empty());
+}

@@ -761,3 +761,25 @@ async fn type_limits_searches_over_several_types() {
         common::assert_outcome(&json(r).await);
     }
 }
+
+/// `$everything`'s `_since`: only what was updated at or after it, the patient too (it
+/// was ignored, with a warning, though the operation declares it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_since_keeps_what_changed_since() {
+    let s = common::start().await;
+    let obs = |id: &str| json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/ps"}});
+    assert_eq!(s.put_json("Patient/ps", &json!({"resourceType": "Patient", "id": "ps"})).await.status(), 201);
+    assert_eq!(s.put_json("Observation/os1", &obs("os1")).await.status(), 201);
+    let later = json(s.put_json("Observation/os2", &obs("os2")).await).await;
+    let since = later["meta"]["lastUpdated"].as_str().unwrap().to_string();
+    let year = &since[..4];
+    assert_eq!(ids(&s, &format!("Patient/ps/$everything?_since={since}")).await, ["os2"]);
+    assert_eq!(ids(&s, &format!("Patient/$everything?_since={since}")).await, ["os2"]);
+    assert_eq!(ids(&s, &format!("Patient/ps/$everything?_since={year}")).await, ["os1", "os2", "ps"]);
+    assert_eq!(s.get("Patient/ps/$everything?_since=yesterday").await.status(), 400);
+    assert_eq!(
+        s.put_json("Patient/ps", &json!({"resourceType": "Patient", "id": "ps", "gender": "other"})).await.status(),
+        200
+    );
+    assert_eq!(ids(&s, &format!("Patient/ps/$everything?_since={since}")).await, ["os2", "ps"]);
+}

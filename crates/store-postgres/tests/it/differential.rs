@@ -405,9 +405,8 @@ fn generated_searches_agree_with_sqlite() {
         HistoryScope::Type("Patient".into()),
         HistoryScope::Instance("Observation".into(), "r5".into()),
     ] {
-        for at in [None, Some(150)] {
-            let h =
-                HistoryQuery { scope: scope.clone(), since_ms: Some(100), at_ms: at, before_seq: Some(350), count: 50 };
+        for at in [None, Some((150, 151)), Some((120, 250))] {
+            let h = HistoryQuery { scope: scope.clone(), since_ms: Some(100), at, before_seq: Some(350), count: 50 };
             let ids = |s: &dyn Store| {
                 s.history(&h).unwrap().into_iter().map(|v| (v.id, v.version, v.seq)).collect::<Vec<_>>()
             };

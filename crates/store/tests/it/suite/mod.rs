@@ -357,7 +357,7 @@ pub fn history_and_versions(store: &dyn Store) {
     let h = |scope: HistoryScope, since: Option<i64>, at: Option<i64>, before: Option<i64>| HistoryQuery {
         scope,
         since_ms: since,
-        at_ms: at,
+        at: at.map(|ms| (ms, ms + 1)),
         before_seq: before,
         count: 10,
     };
