@@ -787,17 +787,23 @@ impl Store for SqliteStore {
         self.with_reader(|c| {
             let mut values = Vec::new();
             let n = q.count;
-            let sql = if let HistoryScope::Type(_) = q.scope {
+            let sql = if let HistoryScope::Type(ty) = &q.scope {
                 // One branch per (current, deleted) pair: each walks `resource_live` (type,
                 // current, deleted, seq) newest first and stops after a page, and the
                 // branches merge by `seq`. A single `type = ?` query would read and sort
                 // every version of the type for one page.
+                let index = match q.since_ms {
+                    // SQLite takes any `_since` for selective and reads every version
+                    // since it by `last_updated`, then sorts them: when many are, walk.
+                    Some(since) if many_since(c, ty, since)? => " INDEXED BY resource_live",
+                    _ => "",
+                };
                 let branches: Vec<String> = [(0, 0), (0, 1), (1, 0), (1, 1)]
                     .iter()
                     .map(|(current, deleted)| {
                         let filter = history_sql(q, &mut values);
                         format!(
-                            "SELECT * FROM (SELECT {COLUMNS} FROM resource r{filter} AND current = {current} \
+                            "SELECT * FROM (SELECT {COLUMNS} FROM resource r{index}{filter} AND current = {current} \
                              AND deleted = {deleted} ORDER BY seq DESC LIMIT {n})"
                         )
                     })
@@ -907,6 +913,23 @@ impl Store for SqliteStore {
     fn next_timestamps_ms(&self, n: usize) -> i64 {
         self.clock.take(crate::now_ms(), n.max(1) as i64)
     }
+}
+
+/// Versions of a type written since `since` past which type history walks the type's
+/// versions newest first rather than reading those versions by time and sorting them: the
+/// walk finds a page among the newest when many match (timestamps follow write order), and
+/// reading by time is bounded by this many when few do.
+const HISTORY_SINCE_WALK_FROM: i64 = 2_000;
+
+/// Whether at least [`HISTORY_SINCE_WALK_FROM`] versions of `ty` were written since `since`
+/// (counted in the `(type, last_updated)` index, stopping there).
+fn many_since(c: &Connection, ty: &str, since: i64) -> Result<bool, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM resource INDEXED BY resource_type_updated \
+         WHERE type = ?1 AND last_updated >= ?2 LIMIT ?3)",
+    )?;
+    let n: i64 = stmt.query_row(params![ty, since, HISTORY_SINCE_WALK_FROM], |r| r.get(0))?;
+    Ok(n >= HISTORY_SINCE_WALK_FROM)
 }
 
 fn history_sql(q: &HistoryQuery, values: &mut Vec<rusqlite::types::Value>) -> String {
