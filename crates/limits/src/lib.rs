@@ -64,8 +64,8 @@ pub struct Limits {
     /// writers wait for.
     pub max_bundle_conditions: usize,
     /// Time the searches of one Bundle may take together, in ms (under the write lock for a
-    /// transaction). Past it the entry whose search went over fails: a transaction whole,
-    /// a batch from that entry on. 0: no ceiling.
+    /// transaction). Past it the entry whose search went over fails: a transaction whole;
+    /// in a batch that entry and every later one that searches. 0: no ceiling.
     pub max_bundle_search_ms: usize,
 
     // --- Search ---
