@@ -713,6 +713,16 @@ pub(crate) fn rewrite_references(v: &mut Value, f: &mut dyn FnMut(&str) -> Optio
     }
 }
 
+/// An entry's `request.url` as its path (from the type on, this server's base taken off)
+/// and its query string.
+fn request_target<'u>(url: &'u str, base: &str) -> (&'u str, Option<&'u str>) {
+    let url = url.strip_prefix(base).and_then(|u| u.strip_prefix('/')).unwrap_or(url).trim_start_matches('/');
+    match url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (url, None),
+    }
+}
+
 /// Calls `f` on every `Reference.reference` in a resource (nested resources included).
 fn visit_references(v: &Value, f: &mut dyn FnMut(&str)) {
     match v {
@@ -751,12 +761,8 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
             format!("request.method '{method}' は不明です"),
         ));
     };
-    let url = req.get("url").and_then(Value::as_str).unwrap_or("");
-    let url = url.strip_prefix(&format!("{}/", ctx.base)).unwrap_or(url).trim_start_matches('/');
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
-        None => (url, None),
-    };
+    let (path, query) = request_target(req.get("url").and_then(Value::as_str).unwrap_or(""), &ctx.base);
+    let query = query.map(str::to_string);
     let mut segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string);
     let Some(ty) = segments.next() else {
         return Err(bad(

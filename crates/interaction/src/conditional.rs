@@ -6,7 +6,7 @@
 use crate::error::InteractionError;
 use crate::search::SearchParams;
 use crate::{Interactions, RequestContext};
-use tsunagu_store::{Ceiling, SearchQuery, StoreError, WriteTxn};
+use tsunagu_store::{SearchQuery, WriteTxn};
 
 /// Most work (SQLite steps) a guess from committed data may cost: a guess only saves work,
 /// so costly criteria are left to the transaction.
@@ -30,9 +30,7 @@ impl Interactions {
     }
 
     /// As [`Self::conditional_matches`], on PostgreSQL within `left_ms` too (the time left
-    /// to a Bundle's searches), when that is less than the search's own ceiling. A search
-    /// stopped there is a `TooCostly` naming `left_ms`, not converted: the caller knows
-    /// which limit it was.
+    /// to a Bundle's searches), when that is less than the search's own ceiling.
     pub(crate) fn conditional_matches_within(
         &self,
         txn: &mut dyn WriteTxn,
@@ -52,13 +50,7 @@ impl Interactions {
             (None, Some(left)) => Some(left),
             _ => own_ms,
         };
-        match txn.search_ids(&query) {
-            Ok(found) => Ok(found),
-            Err(e @ StoreError::TooCostly { ceiling: Ceiling::Millis(ms), .. }) if Some(ms) == left_ms => {
-                Err(InteractionError::Store(e))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(txn.search_ids(&query)?)
     }
 
     /// The query criteria select on type `ty`. Criteria are always strict: ignoring a

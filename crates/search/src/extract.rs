@@ -126,51 +126,34 @@ fn merge_shared_token_keys(found: &mut Vec<IndexEntry>) {
     if found.len() < 2 {
         return;
     }
-    type Key = (String, Option<String>, String);
-    let key = |e: &IndexEntry| -> Option<Key> {
-        match &e.value {
-            IndexValue::Token { system, code, .. } => Some((e.param.clone(), system.clone(), code.clone())),
-            _ => None,
-        }
-    };
-    let same = |a: &IndexEntry, b: &IndexEntry| match (&a.value, &b.value) {
-        (IndexValue::Token { system: s1, code: c1, .. }, IndexValue::Token { system: s2, code: c2, .. }) => {
-            c1 == c2 && s1 == s2 && a.param == b.param
-        }
-        _ => false,
-    };
-    // Few entries (almost always) are compared in place; many through a map, so that a
-    // resource repeating a concept thousands of times costs linear time.
-    let many = found.len() > 16;
-    let mut at: rustc_hash::FxHashMap<Key, usize> = Default::default();
-    let mut kept: Vec<IndexEntry> = Vec::with_capacity(found.len());
-    // The texts of later entries, by the kept entry they join, joined once at the end.
-    let mut texts_of: rustc_hash::FxHashMap<usize, Vec<String>> = Default::default();
-    for e in found.drain(..) {
-        if !matches!(e.value, IndexValue::Token { .. }) {
-            kept.push(e);
-            continue;
-        }
-        let earlier = if many {
-            let k = key(&e).expect("a token");
-            let i = at.get(&k).copied();
-            if i.is_none() {
-                at.insert(k, kept.len());
+    // For each entry, the first entry with its key (itself when it is the first).
+    let mut first_of: rustc_hash::FxHashMap<(&str, Option<&str>, &str), usize> = Default::default();
+    let mut firsts: Vec<usize> = Vec::with_capacity(found.len());
+    for (i, e) in found.iter().enumerate() {
+        firsts.push(match &e.value {
+            IndexValue::Token { system, code, .. } => {
+                *first_of.entry((e.param.as_str(), system.as_deref(), code.as_str())).or_insert(i)
             }
-            i
-        } else {
-            kept.iter().position(|k| same(k, &e))
-        };
-        let Some(i) = earlier else {
+            _ => i,
+        });
+    }
+    if firsts.iter().enumerate().all(|(i, first)| i == *first) {
+        return;
+    }
+    // Later entries' texts by their first's place among those kept, joined once at the end.
+    let mut kept_at = vec![0; found.len()];
+    let mut texts_of: rustc_hash::FxHashMap<usize, Vec<String>> = Default::default();
+    let mut kept: Vec<IndexEntry> = Vec::with_capacity(found.len());
+    for (i, e) in found.drain(..).enumerate() {
+        if firsts[i] == i {
+            kept_at[i] = kept.len();
             kept.push(e);
-            continue;
-        };
-        if let IndexValue::Token { display: Some(more), .. } = e.value {
-            texts_of.entry(i).or_default().push(more);
+        } else if let IndexValue::Token { display: Some(more), .. } = e.value {
+            texts_of.entry(kept_at[firsts[i]]).or_default().push(more);
         }
     }
-    for (i, more) in texts_of {
-        if let IndexValue::Token { display, .. } = &mut kept[i].value {
+    for (k, more) in texts_of {
+        if let IndexValue::Token { display, .. } = &mut kept[k].value {
             *display = Some(distinct_texts(display.take(), &more));
         }
     }

@@ -9,7 +9,7 @@
 //! Criteria already searched before any entry ran answer again from memory: until the
 //! first entry executes, nothing in the transaction has changed what they match.
 
-use super::{visit_references, Verb};
+use super::{request_target, visit_references, Verb};
 use crate::error::InteractionError;
 use crate::search::SearchParams;
 use crate::Interactions;
@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tsunagu_limits::{Limit, LimitExceeded};
-use tsunagu_store::{Ceiling, StoreError, WriteTxn};
+use tsunagu_store::WriteTxn;
 
 /// Criteria as compared: their type and their parameters in any order.
 type CriteriaKey = (String, Vec<(String, String)>);
@@ -45,8 +45,7 @@ impl BundleSearches {
 
     /// Runs one search of the Bundle with the time left (ms, `None`: no ceiling), charges
     /// the time it took, and fails once the Bundle's searches together went past
-    /// `max_bundle_search_ms`. A search a store stopped at the time left is blamed on
-    /// that limit, not on the search's own.
+    /// `max_bundle_search_ms`.
     pub(super) fn charge<T>(
         &mut self,
         search: impl FnOnce(Option<u64>) -> Result<T, InteractionError>,
@@ -58,15 +57,11 @@ impl BundleSearches {
         let started = Instant::now();
         let out = search(left);
         self.spent += started.elapsed();
-        match out {
-            Err(InteractionError::Store(StoreError::TooCostly { ceiling: Ceiling::Millis(ms), .. }))
-                if Some(ms) == left =>
-            {
-                Err(self.exceeded())
-            }
-            _ if self.over() => Err(self.exceeded()),
-            out => out,
+        // A search cut at the time left (PostgreSQL) has spent it: this limit, not its own.
+        if self.over() {
+            return Err(self.exceeded());
         }
+        out
     }
 
     fn over(&self) -> bool {
@@ -132,10 +127,9 @@ impl Interactions {
             }
             let request = entry.get("request");
             let field = |name: &str| request.and_then(|r| r.get(name)).and_then(Value::as_str);
-            let url = field("url").unwrap_or("");
-            let url = url.strip_prefix(base).and_then(|u| u.strip_prefix('/')).unwrap_or(url).trim_start_matches('/');
-            let (path, query) = url.split_once('?').unwrap_or((url, ""));
-            let ty = path.split('/').next().unwrap_or("");
+            let (path, query) = request_target(field("url").unwrap_or(""), base);
+            let query = query.unwrap_or("");
+            let ty = path.split('/').find(|s| !s.is_empty()).unwrap_or("");
             match field("method").and_then(Verb::parse) {
                 Some(Verb::Post) => {
                     if let Some(criteria) = field("ifNoneExist") {
