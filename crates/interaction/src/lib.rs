@@ -14,6 +14,7 @@ mod access_txn;
 mod audit;
 mod audit_api;
 mod bundle;
+mod care_dates;
 mod check;
 pub mod clins;
 mod conditional;

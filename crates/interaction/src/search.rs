@@ -143,7 +143,7 @@ impl Interactions {
                 extra.extend(self.types_clause(&ctx.caller, &candidates, listed.is_some(), None)?);
             }
         }
-        self.search_with(ty, params, ctx, extra, None, None)
+        self.search_with(ty, params, ctx, extra, None, None, &[])
     }
 
     /// A clause limiting a search over several types to those the caller may search
@@ -201,7 +201,7 @@ impl Interactions {
         if ty.is_none() {
             self.reachable_part(&mut clause, ctx, &self.member_types(compartment, false), confined)?;
         }
-        self.search_with(ty, params, ctx, vec![clause], Some(path), confined)
+        self.search_with(ty, params, ctx, vec![clause], Some(path), confined, &[])
     }
 
     /// The types of a compartment (and the compartment's own type when `with_self`).
@@ -222,10 +222,15 @@ impl Interactions {
     pub fn everything(&self, id: &str, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let patient = self.read("Patient", id, ctx)?;
         let params = &since_as_last_updated(params);
+        let types = self.member_types("Patient", false);
         let mut clause = self.compartment_clause("Patient", Some(id), None)?;
-        self.reachable_part(&mut clause, ctx, &self.member_types("Patient", false), Some(id))?;
+        self.reachable_part(&mut clause, ctx, &types, Some(id))?;
+        let (mut clauses, narrowed) = crate::care_dates::clauses(&self.search, &types, params)?;
+        clauses.insert(0, clause);
         let path = format!("{}/Patient/{id}/$everything", ctx.base);
-        let mut bundle = self.search_with(None, params, ctx, vec![clause], Some(path), Some(id))?;
+        let mut bundle =
+            self.search_with(None, params, ctx, clauses, Some(path), Some(id), crate::care_dates::PARAMS)?;
+        care_dates_note(&mut bundle, &narrowed, ctx);
         let patient_wanted = params.get("_type").is_none_or(|t| t.split(',').any(|t| t.trim() == "Patient"))
             && updated_since(patient.last_updated_ms, params);
         if params.get("_cursor").is_none() && params.get("_offset").is_none() && patient_wanted {
@@ -242,12 +247,17 @@ impl Interactions {
     /// compartment, paged in write order (so a patient may follow its own data).
     pub fn everything_all(&self, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let params = &since_as_last_updated(params);
+        let types = self.member_types("Patient", true);
         let mut clause = self.compartment_clause("Patient", None, None)?;
         clause.any.push(Condition::ResourceType("Patient".into()));
         // Every patient's data: only of the types the caller may search whole.
-        self.reachable_part(&mut clause, ctx, &self.member_types("Patient", true), None)?;
+        self.reachable_part(&mut clause, ctx, &types, None)?;
+        let (mut clauses, narrowed) = crate::care_dates::clauses(&self.search, &types, params)?;
+        clauses.insert(0, clause);
         let path = format!("{}/Patient/$everything", ctx.base);
-        self.search_with(None, params, ctx, vec![clause], Some(path), None)
+        let mut bundle = self.search_with(None, params, ctx, clauses, Some(path), None, crate::care_dates::PARAMS)?;
+        care_dates_note(&mut bundle, &narrowed, ctx);
+        Ok(bundle)
     }
 
     /// A compartment clause (and the compartment's own type beside it) narrowed to the
@@ -325,6 +335,9 @@ impl Interactions {
         })
     }
 
+    /// One page of a search with `extra` clauses; `own` names the operation's own
+    /// parameters among `params`, which its links keep but the search does not parse.
+    #[allow(clippy::too_many_arguments)]
     fn search_with(
         &self,
         ty: Option<&str>,
@@ -333,10 +346,13 @@ impl Interactions {
         extra: Vec<Clause>,
         path: Option<String>,
         confined_to: Option<&str>,
+        own: &[&str],
     ) -> Result<Value, InteractionError> {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
+        let searched =
+            SearchParams { pairs: params.pairs.iter().filter(|(k, _)| !own.contains(&k.as_str())).cloned().collect() };
         match contained_mode(params)? {
             None => {}
             // Containers of every type are scanned: only for callers that reach everything.
@@ -346,9 +362,9 @@ impl Interactions {
                     "_contained 検索には制限のないアクセス権が必要です（あらゆるタイプのコンテナを走査するため）",
                 ))
             }
-            Some(mode) => return self.contained_search(ty, params, ctx, extra, path, mode),
+            Some(mode) => return self.contained_search(ty, &searched, ctx, extra, path, mode),
         }
-        let mut parsed = self.build_query(ty, params, ctx.strict, &ctx.base)?;
+        let mut parsed = self.build_query(ty, &searched, ctx.strict, &ctx.base)?;
         self.confine(&ctx.caller, &mut parsed.query, confined_to)?;
         let q = &mut parsed.query;
         q.clauses.extend(extra);
@@ -844,6 +860,31 @@ fn since_as_last_updated(params: &SearchParams) -> SearchParams {
         })
         .collect();
     SearchParams { pairs }
+}
+
+/// An outcome entry saying which types `start`/`end` narrowed (none: no entry): R4 leaves
+/// "care date" open, so the client is told how it was read.
+fn care_dates_note(bundle: &mut Value, narrowed: &[String], ctx: &RequestContext) {
+    if narrowed.is_empty() {
+        return;
+    }
+    let types = narrowed.join(", ");
+    let oo = crate::outcome::information(
+        &format!(
+            "start/end were applied as the care date (search parameter clinical-date) of {types}; \
+             resources of other types are included whatever their dates"
+        ),
+        &format!(
+            "start/end は {types} の診療日（検索パラメータ clinical-date）に適用しました。\
+             その他のタイプのリソースは日付にかかわらず含まれます"
+        ),
+        ctx.lang,
+    );
+    let entry = json!({ "resource": oo, "search": { "mode": "outcome" } });
+    match bundle.get_mut("entry").and_then(Value::as_array_mut) {
+        Some(entries) => entries.push(entry),
+        None => bundle["entry"] = json!([entry]),
+    }
 }
 
 /// Whether a version written at `updated_ms` meets every `_lastUpdated=ge…` of `params`

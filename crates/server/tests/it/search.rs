@@ -783,3 +783,59 @@ async fn everything_since_keeps_what_changed_since() {
     );
     assert_eq!(ids(&s, &format!("Patient/ps/$everything?_since={since}")).await, ["os2", "ps"]);
 }
+
+/// `$everything`'s `start`/`end`: care dates, read as `clinical-date` (`date` of the
+/// types it is defined on): kept when the date overlaps the period, left out without
+/// one; types without a care date are not narrowed, and the outcome says so. They were
+/// ignored, with a warning, though the operation declares them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_start_and_end_keep_care_in_the_period() {
+    let s = common::start().await;
+    let put = |r: Value| {
+        let s = &s;
+        async move {
+            let path = format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap());
+            assert_eq!(s.put_json(&path, &r).await.status(), 201, "{path}");
+        }
+    };
+    let obs = |id: &str, patient: &str| json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"}, "subject": {"reference": format!("Patient/{patient}")}});
+    for p in ["pd", "px"] {
+        put(json!({"resourceType": "Patient", "id": p})).await;
+    }
+    let mut o = obs("od2019", "pd");
+    o["effectiveDateTime"] = json!("2019-05-01");
+    put(o).await;
+    // A period from before 2021 into it: care in 2021 too.
+    let mut o = obs("od2020", "pd");
+    o["effectivePeriod"] = json!({"start": "2020-12-15", "end": "2021-02-01"});
+    put(o).await;
+    put(obs("odnone", "pd")).await;
+    let mut o = obs("ox", "px");
+    o["effectiveDateTime"] = json!("2020-03-01");
+    put(o).await;
+    put(json!({"resourceType": "Encounter", "id": "ed", "status": "finished", "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/pd"}, "period": {"start": "2021-06-01", "end": "2021-06-02"}}))
+    .await;
+    put(json!({"resourceType": "Condition", "id": "cd", "subject": {"reference": "Patient/pd"}, "onsetDateTime": "2010"}))
+        .await;
+    let every = |q: &str| format!("Patient/pd/$everything?{q}");
+    assert_eq!(ids(&s, &every("start=2021")).await, ["cd", "ed", "od2020", "pd"]);
+    assert_eq!(ids(&s, &every("end=2020")).await, ["cd", "od2019", "od2020", "pd"]);
+    assert_eq!(ids(&s, &every("start=2020-01&end=2020-12")).await, ["cd", "od2020", "pd"]);
+    assert_eq!(ids(&s, &every("start=2022")).await, ["cd", "pd"]);
+    assert_eq!(ids(&s, &every("")).await, ["cd", "ed", "od2019", "od2020", "odnone", "pd"]);
+    assert_eq!(ids(&s, "Patient/$everything?start=2020&end=2020-06").await, ["cd", "ox", "pd", "px"]);
+    // Paged: the next link keeps the period.
+    let page = json(s.get(&every("start=2021&_count=1")).await).await;
+    let next =
+        page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap();
+    assert!(next.contains("start=2021"), "{next}");
+    let outcome = page["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").unwrap();
+    let text = outcome["resource"]["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(text.contains("clinical-date") && text.contains("Observation") && !text.contains("Ignored"), "{text}");
+    for bad in ["start=soon", "end=2020-13"] {
+        let r = s.get(&every(bad)).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        common::assert_outcome(&json(r).await);
+    }
+}
