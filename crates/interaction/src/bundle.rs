@@ -185,6 +185,12 @@ impl Interactions {
             responses.push(match result {
                 Ok(r) => r,
                 Err(e) => {
+                    // The entry's own error: "transaction entry N failed, nothing was
+                    // written" is not what happened to a batch.
+                    let e = match e {
+                        InteractionError::Entry { source, .. } => *source,
+                        e => e,
+                    };
                     let status = e.status();
                     json!({ "response": {
                         "status": status_line(status),
@@ -518,7 +524,10 @@ impl Interactions {
                 Ok(written(self.patch_in(txn, &e.ty, id, &patch, e.if_match, None)?))
             }
             // A read under the lock: its searches count with the Bundle's others.
-            Plan::Read => searches.charge(|_| self.execute_read(txn, e, ctx)),
+            Plan::Read => searches.charge(|left| {
+                let ctx = &RequestContext { search_ms_cap: left, ..ctx.clone() };
+                self.execute_read(txn, e, ctx)
+            }),
         }
     }
 

@@ -102,6 +102,10 @@ pub struct RequestContext {
     /// Audit records written inside this request's write transactions (so the server
     /// does not record those requests a second time).
     pub audited: Arc<std::sync::atomic::AtomicUsize>,
+    /// The most a search page may take (ms), when less than `max_search_ms`: what a
+    /// Bundle's searches have left of `max_bundle_search_ms` for a GET entry. Cuts the
+    /// page on PostgreSQL (its statement timeout); SQLite pages keep their step ceiling.
+    pub search_ms_cap: Option<u64>,
 }
 
 impl RequestContext {
@@ -118,6 +122,7 @@ impl RequestContext {
             return_pref: ReturnPreference::Representation,
             caller: Arc::new(caller),
             audited: Default::default(),
+            search_ms_cap: None,
         }
     }
 }

@@ -369,6 +369,9 @@ impl Interactions {
         let q = &mut parsed.query;
         q.clauses.extend(extra);
         self.page_of(q, params)?;
+        if let Some(cap) = ctx.search_ms_cap {
+            q.max_ms = Some(q.max_ms.map_or(cap, |m| m.min(cap)));
+        }
         let page = self.store.search(q)?;
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),

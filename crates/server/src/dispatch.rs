@@ -115,6 +115,7 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         return_pref,
         caller: Arc::new(caller),
         audited: Default::default(),
+        search_ms_cap: None,
     };
     let segments: Vec<String> =
         parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();

@@ -386,11 +386,15 @@ async fn the_searches_of_one_bundle_are_bounded_together() {
     assert_eq!(sum_count(&s).await, 0);
     let r = s.post_json("", &bundle("batch", many.clone())).await;
     assert_eq!(r.status(), 200);
+    let answer = json(r).await;
     let statuses: Vec<String> =
-        json(r).await["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].to_string()).collect();
+        answer["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].to_string()).collect();
     let first_refused = statuses.iter().position(|s| s.contains("422")).expect("some entry went over");
     assert!(statuses[..first_refused].iter().all(|s| s.contains("201")), "{statuses:?}");
     assert!(statuses[first_refused..].iter().all(|s| s.contains("422")), "{statuses:?}");
+    // A batch entry's outcome is its own error, not a transaction's.
+    let outcome = answer["entry"][first_refused]["response"]["outcome"].to_string();
+    assert!(outcome.contains("max_bundle_search_ms") && !outcome.contains("ransaction"), "{outcome}");
     assert_eq!(sum_count(&s).await, first_refused as u64);
     // Without the ceiling the same transaction runs.
     let s = common::start_with(|c| c.limits.max_bundle_search_ms = 0).await;
