@@ -101,6 +101,15 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // unread (and the connection closed after the answer).
     let body = if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
         match read_body(&state, body).await {
+            Ok(b) if parts.headers.contains_key(http::header::CONTENT_ENCODING) => {
+                // Inflating up to max_body_bytes is CPU work: not on an async worker.
+                let (headers, max) = (parts.headers.clone(), state.config.limits.max_body_bytes);
+                match tokio::task::spawn_blocking(move || crate::content_coding::decoded(&headers, b, max)).await {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => return reply::error(&e, format, lang),
+                    Err(_) => return reply::panic_response(Box::new(())),
+                }
+            }
             Ok(b) => b,
             Err(e) => return reply::error(&e, format, lang),
         }

@@ -12,6 +12,7 @@ mod audit_trail;
 mod authn;
 mod capability;
 mod check;
+mod content_coding;
 mod dispatch;
 mod document_page;
 mod export;

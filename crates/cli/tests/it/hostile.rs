@@ -205,6 +205,24 @@ fn hostile_requests_leave_the_server_alive_and_bounded() {
     // A byte order mark (RFC 8259 lets a reader ignore it; Windows tools write one).
     let bom = b"\xEF\xBB\xBF{\"resourceType\":\"Patient\",\"gender\":\"male\"}";
     assert_eq!(t.send("a byte order mark", "POST", "/Patient", &json_ct, bom).0, 201);
+    // Content-Encoding: gzip is read, within max_body_bytes of what it inflates to (a bomb
+    // of 64 MiB in 64 kB is a 413, not memory); other codings are a 415.
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let gz_ct = [("Content-Type", "application/fhir+json"), ("Content-Encoding", "gzip")];
+    let plain = br#"{"resourceType":"Patient","gender":"male"}"#;
+    assert_eq!(t.send("a gzip body", "POST", "/Patient", &gz_ct, &gz(plain)).0, 201);
+    let mut inflating = br#"{"resourceType":"Patient","name":[{"family":""#.to_vec();
+    inflating.resize(64 << 20, b'a');
+    inflating.extend_from_slice(br#""}]}"#);
+    let bomb = gz(&inflating);
+    refused(&t.send("a gzip bomb", "POST", "/Patient", &gz_ct, &bomb), "a gzip bomb", 413, Some("max_body_bytes"));
+    refused(&t.send("gzip that is not", "POST", "/Patient", &gz_ct, plain), "gzip that is not", 400, Some("gzip"));
+    let br_ct = [("Content-Type", "application/fhir+json"), ("Content-Encoding", "br")];
+    refused(&t.send("a br body", "POST", "/Patient", &br_ct, plain), "a br body", 415, Some("br"));
     let twice = br#"{"resourceType":"Patient","id":"a","gender":"male","gender":"female"}"#;
     refused(
         &t.send("gender twice", "POST", "/Patient", &json_ct, twice),
