@@ -89,6 +89,10 @@ impl WriteTxn for CallerTxn<'_> {
         Ok(v)
     }
 
+    fn check_put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
+        self.admit(v)
+    }
+
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError> {
         self.admit(v)?;
         self.inner.put(v)?;

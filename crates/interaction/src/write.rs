@@ -265,6 +265,10 @@ impl Interactions {
         check_if_match(ty, id, if_match, current.version)?;
         if let Some(p) = early.filter(|p| p.version == current.version) {
             if p.map.get("id").and_then(Value::as_str) == Some(id) {
+                if unchanged(&current, &p.map) {
+                    self.check_unchanged(txn, &current, Method::Patch, &p.map, Some(&p.index))?;
+                    return Ok(Written { version: current, created: false, existing: false });
+                }
                 let version = self.put_version(
                     txn,
                     ty,
@@ -297,6 +301,10 @@ impl Interactions {
                 "パッチでリソースの id を変更することはできません".into(),
             )));
         }
+        if unchanged(&current, &map) {
+            self.check_unchanged(txn, &current, Method::Patch, &map, None)?;
+            return Ok(Written { version: current, created: false, existing: false });
+        }
         let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, Content::new(map))?;
         Ok(Written { version, created: false, existing: false })
     }
@@ -326,6 +334,10 @@ impl Interactions {
                 1
             }
         };
+        if let Some(cur) = current.as_ref().filter(|c| unchanged(c, &content.map)) {
+            self.check_unchanged(txn, cur, method, &content.map, content.index.as_deref())?;
+            return Ok(Written { version: cur.clone(), created: false, existing: false });
+        }
         let created = current.as_ref().is_none_or(|c| c.deleted);
         let version = self.put_version(txn, ty, id, next, method, content)?;
         Ok(Written { version, created, existing: false })
@@ -410,6 +422,38 @@ impl Interactions {
             body,
             seq: 0,
         })
+    }
+
+    /// An update that writes nothing (its content is `current`'s) is still one the caller
+    /// must be allowed to make: checked as if written, so that the answer cannot tell a
+    /// caller that may not write the resource what it holds.
+    fn check_unchanged(
+        &self,
+        txn: &mut dyn WriteTxn,
+        current: &ResourceVersion,
+        method: Method,
+        map: &serde_json::Map<String, Value>,
+        index: Option<&[tsunagu_store::IndexEntry]>,
+    ) -> Result<(), InteractionError> {
+        let ty = &current.resource_type;
+        let extracted;
+        let index = match index {
+            Some(i) => i,
+            None => {
+                extracted = self.search.index_entries(ty, &Value::Object(map.clone()));
+                &extracted
+            }
+        };
+        txn.check_put(&NewVersion {
+            resource_type: ty,
+            id: &current.id,
+            version: current.version + 1,
+            last_updated_ms: current.last_updated_ms,
+            method,
+            body: Some(&current.body),
+            index,
+        })?;
+        Ok(())
     }
 
     /// A PUT updates or creates: the caller needs one of the two on the type (which one
@@ -603,4 +647,37 @@ pub(crate) fn apply_patch(doc: Value, patch: &PatchBody) -> Result<Value, Intera
             ja: format!("パッチを適用できません: {e}"),
         }],
     })
+}
+
+/// Whether `map`, about to be written over `current`, is its content again: the same
+/// elements, and the same `meta` once `versionId` and `lastUpdated` are set aside (the id
+/// is the URL's). Such an update or patch writes no version and answers the current one,
+/// as HAPI, Blaze and Medplum do: a client that PUTs back what it read, an interface
+/// resending unchanged records or an import run twice does not grow the history.
+fn unchanged(current: &ResourceVersion, map: &serde_json::Map<String, Value>) -> bool {
+    if current.deleted {
+        return false;
+    }
+    let Ok(Value::Object(stored)) = serde_json::from_slice::<Value>(&current.body) else { return false };
+    let content = |m: &'_ serde_json::Map<String, Value>| {
+        m.iter().filter(|(k, _)| !matches!(k.as_str(), "resourceType" | "id" | "meta")).count()
+    };
+    let meta = |m: &serde_json::Map<String, Value>| {
+        let mut kept: Vec<(String, Value)> = m
+            .get("meta")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !matches!(k.as_str(), "versionId" | "lastUpdated"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        kept
+    };
+    content(&stored) == content(map)
+        && map
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "resourceType" | "id" | "meta"))
+            .all(|(k, v)| stored.get(k) == Some(v))
+        && meta(&stored) == meta(map)
 }

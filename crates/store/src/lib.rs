@@ -114,6 +114,12 @@ pub trait WriteTxn {
     fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
     /// Writes a new version, making it the current one.
     fn put(&mut self, v: &NewVersion<'_>) -> Result<(), StoreError>;
+    /// Whether `put` of `v` would be admitted, without writing it: for an update that
+    /// changes nothing and so writes nothing, yet must be one its caller may make. A store
+    /// admits everything; a wrapper that checks callers (the interaction layer's) decides.
+    fn check_put(&mut self, _v: &NewVersion<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Writes first versions (`version == 1`) of resources that do not exist yet, in this
     /// order. Same effect as `put` for each; a backend may write them faster together.
     fn put_new(&mut self, versions: &[NewVersion<'_>]) -> Result<(), StoreError> {

@@ -686,3 +686,21 @@ async fn a_batch_is_recorded_with_each_entry() {
     assert!(text.contains(&format!("GET_Patient/{}", w.b)), "the batch's read is named: {text}");
     assert!(text.contains("family=Baba"), "POST _search parameters are recorded: {text}");
 }
+
+/// A PUT of the current content writes nothing, yet must be one the caller may make: a
+/// caller that may delete a lab result but update only vital signs gets 403 for it, as
+/// for a change, so the answer cannot confirm what the resource holds.
+#[tokio::test]
+async fn an_update_that_changes_nothing_is_still_checked() {
+    let w = world().await;
+    let admin = w.token("system/*.cruds", None);
+    let vitals = "system/Observation.u?category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs";
+    let t = w.token(&format!("{vitals} system/Observation.d"), None);
+    let (_, lab) = w.get(&admin, &format!("Observation/{}", w.obs_a_lab)).await;
+    let (s, body) = w.call(&t, Method::PUT, &format!("Observation/{}", w.obs_a_lab), Some(&lab)).await;
+    assert_eq!(s, 403, "{body}");
+    let (_, vital) = w.get(&admin, &format!("Observation/{}", w.obs_a_vital)).await;
+    let (s, body) = w.call(&t, Method::PUT, &format!("Observation/{}", w.obs_a_vital), Some(&vital)).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["meta"]["versionId"], vital["meta"]["versionId"], "nothing was written");
+}

@@ -74,8 +74,11 @@ async fn concurrent_if_match_updates_let_exactly_one_win() {
     let s = start().await;
     let p = json!({"resourceType": "Patient", "id": "lock", "gender": "other"});
     assert_eq!(s.put_json("Patient/lock", &p).await.status(), 201);
-    let statuses = race(&s, 16, |_| {
+    // Each writer changes something (a PUT of the same content writes nothing).
+    let statuses = race(&s, 16, |i| {
         let headers = vec![(FHIR_JSON.0, FHIR_JSON.1.to_string()), ("if-match", "W/\"1\"".to_string())];
+        let mut p = p.clone();
+        p["name"] = json!([{ "family": format!("w{i}") }]);
         (reqwest::Method::PUT, "Patient/lock".into(), headers, p.to_string())
     })
     .await;

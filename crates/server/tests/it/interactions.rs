@@ -2,7 +2,7 @@
 
 use crate::common;
 use common::{assert_outcome, json, start};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn patient(family: &str) -> serde_json::Value {
     json!({ "resourceType": "Patient", "name": [{ "family": family }], "gender": "female" })
@@ -107,8 +107,10 @@ async fn optimistic_locking_and_preconditions() {
     let s = start().await;
     let created = json(s.post_json("Patient", &patient("A")).await).await;
     let id = created["id"].as_str().unwrap();
+    let mut changed = created.clone();
+    changed["active"] = json!(true);
     let put = |etag: &'static str| {
-        let body = created.clone();
+        let body = changed.clone();
         let url = s.url(&format!("Patient/{id}"));
         let c = s.client.clone();
         async move {
@@ -152,6 +154,7 @@ async fn conditional_create_update_delete() {
     let r = create(p.clone()).await;
     assert_eq!(r.status(), 200);
     // Conditional update on the same criteria updates the one match.
+    p["active"] = json!(true);
     let r = s
         .send(
             reqwest::Method::PUT,
@@ -503,4 +506,64 @@ async fn history_at_names_a_period() {
     assert!(versions(format!("_at={}", year - 1)).await.is_empty(), "neither existed a year before");
     assert_eq!(versions(format!("_since={year}")).await, ["1", "2"]);
     assert!(versions(format!("_since={}", year + 1)).await.is_empty());
+}
+
+/// An update or patch that changes nothing (the same elements, and the same meta but
+/// for versionId and lastUpdated) writes no version and answers the current one, as
+/// HAPI, Blaze and Medplum do; If-Match still applies, and any change writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_that_changes_nothing_writes_no_version() {
+    let s = start().await;
+    let mut p = patient("Same");
+    p["id"] = json!("same");
+    assert_eq!(s.put_json("Patient/same", &p).await.status(), 201);
+    let first = json(s.get("Patient/same").await).await;
+    // The same content again, also as read back (with its meta), in another key order.
+    for body in [p.clone(), first.clone(), serde_json::from_str(&reordered(&first)).unwrap()] {
+        let r = s.put_json("Patient/same", &body).await;
+        assert_eq!(r.status(), 200);
+        let b = json(r).await;
+        assert_eq!(b["meta"], first["meta"], "{b}");
+    }
+    let patch = |ops: Value| {
+        s.send(
+            reqwest::Method::PATCH,
+            "Patient/same",
+            &[("content-type", "application/json-patch+json")],
+            ops.to_string(),
+        )
+    };
+    let r = patch(json!([])).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["meta"]["versionId"], "1");
+    let r = patch(json!([{"op": "test", "path": "/id", "value": "same"}])).await;
+    assert_eq!(json(r).await["meta"]["versionId"], "1");
+    assert_eq!(json(s.get("Patient/same/_history").await).await["total"], 1);
+    // If-Match still decides first.
+    let r = s
+        .send(
+            reqwest::Method::PUT,
+            "Patient/same",
+            &[("content-type", "application/fhir+json"), ("if-match", "W/\"7\"")],
+            p.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 412);
+    // A change to meta (a tag) or to an element writes.
+    let mut tagged = p.clone();
+    tagged["meta"] = json!({"tag": [{"system": "urn:t", "code": "x"}]});
+    assert_eq!(json(s.put_json("Patient/same", &tagged).await).await["meta"]["versionId"], "2");
+    let r = patch(json!([{"op": "add", "path": "/active", "value": false}])).await;
+    assert_eq!(json(r).await["meta"]["versionId"], "3");
+    // After a delete the same content is written again.
+    assert_eq!(s.send(reqwest::Method::DELETE, "Patient/same", &[], String::new()).await.status(), 204);
+    assert_eq!(s.put_json("Patient/same", &tagged).await.status(), 201);
+}
+
+/// The keys of a resource's top-level object in reverse order.
+fn reordered(v: &Value) -> String {
+    let m = v.as_object().unwrap();
+    let parts: Vec<String> =
+        m.iter().rev().map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap())).collect();
+    format!("{{{}}}", parts.join(","))
 }
