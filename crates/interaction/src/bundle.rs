@@ -473,14 +473,16 @@ impl Interactions {
                 let map = expect_resource(&e.ty, e.resource.take().unwrap_or(Value::Null))?;
                 let version =
                     self.put_version(txn, &e.ty, id, 1, tsunagu_store::Method::Post, Content::with_index(map, index))?;
-                Ok(written(Written { version, created: true, existing: false }))
+                Ok(written(Written { version, created: true, existing: false, unchanged: false }))
             }
-            Plan::Exists(v) => Ok(written(Written { version: v.clone(), created: false, existing: true })),
+            Plan::Exists(v) => {
+                Ok(written(Written { version: v.clone(), created: false, existing: true, unchanged: false }))
+            }
             Plan::CreatedByEarlier(id) => {
                 // POSTs run in entry order, so the earlier entry has written it.
                 let version =
                     txn.current(&e.ty, id)?.ok_or_else(|| InteractionError::NotFound(e.ty.clone(), id.clone()))?;
-                Ok(written(Written { version, created: false, existing: true }))
+                Ok(written(Written { version, created: false, existing: true, unchanged: false }))
             }
             Plan::Update(id) => {
                 let index = e.early.take();

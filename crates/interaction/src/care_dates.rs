@@ -33,6 +33,15 @@ pub(crate) fn clauses(
     if bounds.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
+    // The OperationDefinition allows each once (0..1); repeats would only add clauses.
+    for name in PARAMS {
+        if bounds.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(InteractionError::bad_request(
+                format!("{name} may be given once"),
+                format!("{name} は一度だけ指定できます"),
+            ));
+        }
+    }
     let (dated, undated): (Vec<&String>, Vec<&String>) =
         candidates.iter().partition(|t| registry.params(t).iter().any(|p| p.code == "date" && p.url == CLINICAL_DATE));
     let mut clauses = Vec::new();

@@ -165,10 +165,12 @@ impl Interactions {
         })
     }
 
-    /// Writes staged resources in one atomic transaction; returns how many were written.
+    /// Writes staged resources in one atomic transaction; returns how many were written (an
+    /// update that changes nothing writes no version).
     pub fn load(&self, staged: Vec<Staged>) -> Result<usize, InteractionError> {
         let n = staged.len();
-        in_txn(self, |txn| {
+        let unchanged = in_txn(self, |txn| {
+            let mut unchanged = 0;
             // First versions gather here and go to the store together; anything that must
             // see the current state (a PUT) writes them first, so order is kept.
             let mut fresh: Vec<(Staged, i64)> = Vec::new();
@@ -212,12 +214,16 @@ impl Interactions {
                             )
                         }
                     };
-                    self.update_in(txn, &s.resource_type, &s.id, Content::indexed(map, s.index), None, Method::Put)?;
+                    let content = Content::indexed(map, s.index);
+                    if self.update_in(txn, &s.resource_type, &s.id, content, None, Method::Put)?.unchanged {
+                        unchanged += 1;
+                    }
                 }
             }
-            self.put_fresh(txn, &mut fresh)
+            self.put_fresh(txn, &mut fresh)?;
+            Ok(unchanged)
         })?;
-        Ok(n)
+        Ok(n - unchanged)
     }
 
     /// Writes gathered first versions with their timestamps.

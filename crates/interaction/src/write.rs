@@ -18,6 +18,8 @@ pub struct Written {
     pub created: bool,
     /// A conditional create found an existing match and wrote nothing.
     pub existing: bool,
+    /// An update or patch changed nothing and wrote nothing (the current version stands).
+    pub unchanged: bool,
 }
 
 impl Written {
@@ -86,7 +88,7 @@ impl Interactions {
         in_request_txn(self, ctx, |txn| {
             if let Some(cond) = condition {
                 if let Some(existing) = self.match_one_for_create(txn, ty, cond)? {
-                    return Ok(Written { version: existing, created: false, existing: true });
+                    return Ok(Written { version: existing, created: false, existing: true, unchanged: false });
                 }
             }
             let id = crate::resource::new_id();
@@ -94,6 +96,7 @@ impl Interactions {
                 version,
                 created: true,
                 existing: false,
+                unchanged: false,
             })
         })
     }
@@ -267,7 +270,7 @@ impl Interactions {
             if p.map.get("id").and_then(Value::as_str) == Some(id) {
                 if unchanged(&current, &p.map) {
                     self.check_unchanged(txn, &current, Method::Patch, &p.map, Some(&p.index))?;
-                    return Ok(Written { version: current, created: false, existing: false });
+                    return Ok(Written { version: current, created: false, existing: false, unchanged: true });
                 }
                 let version = self.put_version(
                     txn,
@@ -277,7 +280,7 @@ impl Interactions {
                     Method::Patch,
                     Content::indexed(p.map, p.index),
                 )?;
-                return Ok(Written { version, created: false, existing: false });
+                return Ok(Written { version, created: false, existing: false, unchanged: false });
             }
         }
         let doc: Value =
@@ -303,10 +306,10 @@ impl Interactions {
         }
         if unchanged(&current, &map) {
             self.check_unchanged(txn, &current, Method::Patch, &map, None)?;
-            return Ok(Written { version: current, created: false, existing: false });
+            return Ok(Written { version: current, created: false, existing: false, unchanged: true });
         }
         let version = self.put_version(txn, ty, id, current.version + 1, Method::Patch, Content::new(map))?;
-        Ok(Written { version, created: false, existing: false })
+        Ok(Written { version, created: false, existing: false, unchanged: false })
     }
 
     pub(crate) fn update_in(
@@ -336,11 +339,11 @@ impl Interactions {
         };
         if let Some(cur) = current.as_ref().filter(|c| unchanged(c, &content.map)) {
             self.check_unchanged(txn, cur, method, &content.map, content.index.as_deref())?;
-            return Ok(Written { version: cur.clone(), created: false, existing: false });
+            return Ok(Written { version: cur.clone(), created: false, existing: false, unchanged: true });
         }
         let created = current.as_ref().is_none_or(|c| c.deleted);
         let version = self.put_version(txn, ty, id, next, method, content)?;
-        Ok(Written { version, created, existing: false })
+        Ok(Written { version, created, existing: false, unchanged: false })
     }
 
     pub(crate) fn delete_in(
@@ -382,7 +385,7 @@ impl Interactions {
             body: Vec::new(),
             seq: 0,
         };
-        Ok(Some(Written { version, created: false, existing: false }))
+        Ok(Some(Written { version, created: false, existing: false, unchanged: false }))
     }
 
     /// Sets meta, serialises and writes one version.
@@ -655,10 +658,13 @@ pub(crate) fn apply_patch(doc: Value, patch: &PatchBody) -> Result<Value, Intera
 /// as HAPI, Blaze and Medplum do: a client that PUTs back what it read, an interface
 /// resending unchanged records or an import run twice does not grow the history.
 fn unchanged(current: &ResourceVersion, map: &serde_json::Map<String, Value>) -> bool {
-    if current.deleted {
-        return false;
-    }
-    let Ok(Value::Object(stored)) = serde_json::from_slice::<Value>(&current.body) else { return false };
+    !current.deleted && same_content(&current.body, map)
+}
+
+/// Whether a stored body and a new resource differ at most in `id`, `meta.versionId` and
+/// `meta.lastUpdated` (the order of keys aside).
+pub(crate) fn same_content(stored: &[u8], map: &serde_json::Map<String, Value>) -> bool {
+    let Ok(Value::Object(stored)) = serde_json::from_slice::<Value>(stored) else { return false };
     let content = |m: &'_ serde_json::Map<String, Value>| {
         m.iter().filter(|(k, _)| !matches!(k.as_str(), "resourceType" | "id" | "meta")).count()
     };

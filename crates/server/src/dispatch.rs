@@ -561,6 +561,11 @@ fn written_reply(c: &Call, w: &Written) -> Result<Response, InteractionError> {
                     "A matching resource exists; nothing was created",
                     "条件に一致するリソースが既に存在するため、作成しませんでした",
                 )
+            } else if w.unchanged {
+                (
+                    "The resource is unchanged; no new version was written",
+                    "リソースに変更がないため、新しいバージョンは作成しませんでした",
+                )
             } else {
                 ("The resource was stored", "リソースを保存しました")
             };

@@ -240,11 +240,13 @@ pub(crate) fn search<C: GenericClient>(
 }
 
 /// Whether the query matches most resources: a compartment of every resource of its type
-/// (`Patient/$everything` at type level), otherwise only resource types.
+/// (`Patient/$everything` at type level), otherwise clauses that take whole resource types
+/// (its care dates: a date test or one of the types without one).
 fn matches_most(q: &SearchQuery) -> bool {
     let every = |c: &Condition| matches!(c, Condition::Compartment { target_id: None, .. });
-    let types_or_every = |c: &Condition| every(c) || matches!(c, Condition::ResourceType(_));
-    q.clauses.iter().any(|c| c.any.iter().any(every)) && q.clauses.iter().all(|c| c.any.iter().all(types_or_every))
+    let types = |c: &Condition| matches!(c, Condition::ResourceType(_));
+    let broad = |c: &tsunagu_store::Clause| c.any.iter().all(|x| every(x) || types(x)) || c.any.iter().any(types);
+    q.clauses.iter().any(|c| c.any.iter().any(every)) && q.clauses.iter().all(broad)
 }
 
 fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {

@@ -195,8 +195,8 @@ impl Interactions {
                             "この identifier は他の医療機関の提出で使われています",
                         ));
                     }
-                    if same_content(&cur.body, &bundle) {
-                        return Ok(Written { version: cur.clone(), created: false, existing: true });
+                    if crate::write::same_content(&cur.body, &bundle) {
+                        return Ok(Written { version: cur.clone(), created: false, existing: true, unchanged: false });
                     }
                 }
                 // Replacing: the items take ids derived from the held Bundle's id.
@@ -222,7 +222,7 @@ impl Interactions {
         let (next, method) = current.as_ref().map_or((1, Method::Post), |c| (c.version + 1, Method::Put));
         let created = current.is_none_or(|c| c.deleted);
         let version = self.put_version(txn, "Bundle", &id, next, method, Content::indexed(bundle, bundle_index))?;
-        Ok(Written { version, created, existing: false })
+        Ok(Written { version, created, existing: false, unchanged: false })
     }
 
     /// Writes one item unless it already holds the same content; an id held by a resource
@@ -246,7 +246,7 @@ impl Interactions {
                         ja: format!("{ty}/{id} はこの提出の項目ではないリソースが使用しています"),
                     });
                 }
-                if same_content(&c.body, &map) {
+                if crate::write::same_content(&c.body, &map) {
                     return Ok(());
                 }
                 c.version + 1
@@ -344,25 +344,6 @@ fn submitter_of(body: &[u8]) -> Option<String> {
         .find(|t| t.get("system").and_then(Value::as_str) == Some(SUBMITTER_SYSTEM))
         .and_then(|t| t.get("code").and_then(Value::as_str))
         .map(str::to_string)
-}
-
-/// Whether a stored body and a new resource differ only in id, versionId and lastUpdated.
-fn same_content(stored: &[u8], new: &Map<String, Value>) -> bool {
-    let Ok(Value::Object(mut old)) = serde_json::from_slice::<Value>(stored) else {
-        return false;
-    };
-    let mut new = new.clone();
-    for m in [&mut old, &mut new] {
-        m.remove("id");
-        if let Some(Value::Object(meta)) = m.get_mut("meta") {
-            meta.remove("versionId");
-            meta.remove("lastUpdated");
-            if meta.is_empty() {
-                m.remove("meta");
-            }
-        }
-    }
-    old == new
 }
 
 /// `identifier=system|value` for finding the held submission; the value escaped as FHIR

@@ -539,6 +539,10 @@ async fn an_update_that_changes_nothing_writes_no_version() {
     let r = patch(json!([{"op": "test", "path": "/id", "value": "same"}])).await;
     assert_eq!(json(r).await["meta"]["versionId"], "1");
     assert_eq!(json(s.get("Patient/same/_history").await).await["total"], 1);
+    let headers = [("content-type", "application/fhir+json"), ("prefer", "return=OperationOutcome")];
+    let r = s.send(reqwest::Method::PUT, "Patient/same", &headers, p.to_string()).await;
+    assert_eq!(r.status(), 200);
+    assert!(json(r).await.to_string().contains("unchanged"));
     // If-Match still decides first.
     let r = s
         .send(
