@@ -145,6 +145,27 @@ fn matches_format(code: &str, s: &str) -> bool {
     }
 }
 
+/// Why a URI naming a UUID or an OID is refused, when that is why: its text alone looks
+/// like any other URI.
+fn format_hint(code: &str, s: &str) -> (&'static str, &'static str) {
+    if !matches!(code, "uri" | "url" | "canonical") {
+        return ("", "");
+    }
+    if s.starts_with("urn:uuid:") {
+        (
+            ": after urn:uuid: comes a UUID in lowercase hexadecimal (8-4-4-4-12 digits)",
+            "。urn:uuid: の後には小文字 16 進の UUID（8-4-4-4-12 桁）が必要です",
+        )
+    } else if s.starts_with("urn:oid:") {
+        (
+            ": after urn:oid: comes an OID (numbers joined by dots, such as 1.2.392.100495.20.3.51)",
+            "。urn:oid: の後には OID（1.2.392.100495.20.3.51 のようにドットでつないだ数字）が必要です",
+        )
+    } else {
+        ("", "")
+    }
+}
+
 /// Whether the day of a `YYYY-MM-DD…` value exists in its month (shorter values have none).
 fn calendar_day(s: &str) -> bool {
     let (Some(y), Some(m), Some(d)) = (s.get(0..4), s.get(5..7), s.get(8..10)) else { return true };
@@ -509,11 +530,12 @@ impl Checker {
     }
 
     fn bad_format(&mut self, text: &str, code: &str, loc: &Loc<'_>) {
+        let (en, ja) = format_hint(code, text);
         self.push(
             IssueType::Value,
             loc,
-            format!("Value '{}' is not a valid {code}", shown(text)),
-            format!("値 '{}' は {code} 型として不正です", shown(text)),
+            format!("Value '{}' is not a valid {code}{en}", shown(text)),
+            format!("値 '{}' は {code} 型として不正です{ja}", shown(text)),
         );
     }
 
@@ -696,6 +718,21 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A URI naming a UUID or an OID that is not one says what must follow the prefix.
+    #[test]
+    fn a_bad_uuid_or_oid_uri_says_why() {
+        let bundle = |url: &str| serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": url}]});
+        let issues = |url: &str| check_structure(&bundle(url));
+        assert!(issues("urn:uuid:0a1b2c3d-0000-4000-8000-00000000000f").is_empty());
+        assert!(issues("urn:oid:1.2.392.100495.20.3.51").is_empty());
+        let uuid = issues("urn:uuid:a");
+        assert_eq!(uuid.len(), 1);
+        assert!(uuid[0].message_en.ends_with("comes a UUID in lowercase hexadecimal (8-4-4-4-12 digits)"), "{uuid:?}");
+        assert!(uuid[0].message_ja.contains("UUID"), "{uuid:?}");
+        assert!(issues("urn:oid:x.1")[0].message_en.contains("after urn:oid: comes an OID"));
+        assert!(issues("http://example.org/a b")[0].message_en.ends_with("is not a valid uri"));
+    }
 
     fn walk(resource: &Value, max_issues: usize, split: bool) -> Vec<String> {
         let mut c = Checker { model: tsunagu_model::r4(), issues: Vec::new(), max_issues, truncated: false, split };
