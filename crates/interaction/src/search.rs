@@ -351,8 +351,14 @@ impl Interactions {
         if let Some(t) = ty {
             self.known_type(t)?;
         }
-        let searched =
-            SearchParams { pairs: params.pairs.iter().filter(|(k, _)| !own.contains(&k.as_str())).cloned().collect() };
+        // Only an operation's own parameters are set aside: a plain search is not copied.
+        let searched: std::borrow::Cow<'_, SearchParams> =
+            if params.pairs.iter().any(|(k, _)| own.contains(&k.as_str())) {
+                let pairs = params.pairs.iter().filter(|(k, _)| !own.contains(&k.as_str())).cloned().collect();
+                std::borrow::Cow::Owned(SearchParams { pairs })
+            } else {
+                std::borrow::Cow::Borrowed(params)
+            };
         match contained_mode(params)? {
             None => {}
             // Containers of every type are scanned: only for callers that reach everything.

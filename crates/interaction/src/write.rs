@@ -668,16 +668,10 @@ pub(crate) fn same_content(stored: &[u8], map: &serde_json::Map<String, Value>) 
     let content = |m: &'_ serde_json::Map<String, Value>| {
         m.iter().filter(|(k, _)| !matches!(k.as_str(), "resourceType" | "id" | "meta")).count()
     };
-    let meta = |m: &serde_json::Map<String, Value>| {
-        let mut kept: Vec<(String, Value)> = m
-            .get("meta")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| !matches!(k.as_str(), "versionId" | "lastUpdated"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        kept.sort_by(|a, b| a.0.cmp(&b.0));
+    let meta = |m: &serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
+        let mut kept = m.get("meta").and_then(Value::as_object).cloned().unwrap_or_default();
+        kept.remove("versionId");
+        kept.remove("lastUpdated");
         kept
     };
     content(&stored) == content(map)

@@ -100,16 +100,7 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // Only methods that carry content have their body read; any other body is left
     // unread (and the connection closed after the answer).
     let body = if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
-        match read_body(&state, body).await {
-            Ok(b) if parts.headers.contains_key(http::header::CONTENT_ENCODING) => {
-                // Inflating up to max_body_bytes is CPU work: not on an async worker.
-                let (headers, max) = (parts.headers.clone(), state.config.limits.max_body_bytes);
-                match tokio::task::spawn_blocking(move || crate::content_coding::decoded(&headers, b, max)).await {
-                    Ok(Ok(b)) => b,
-                    Ok(Err(e)) => return reply::error(&e, format, lang),
-                    Err(_) => return reply::panic_response(Box::new(())),
-                }
-            }
+        match read_body(&state, &parts.headers, body).await {
             Ok(b) => b,
             Err(e) => return reply::error(&e, format, lang),
         }
@@ -162,11 +153,24 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     }
 }
 
-/// The request body, within `max_body_bytes` (413) and `body_read_timeout_secs` (408).
-async fn read_body(state: &AppState, body: axum::body::Body) -> Result<bytes::Bytes, InteractionError> {
+/// The request body, within `max_body_bytes` (413) and `body_read_timeout_secs` (408),
+/// decoded when it came with a `Content-Encoding` (`content_coding`).
+async fn read_body(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<bytes::Bytes, InteractionError> {
     let limits = &state.config.limits;
     let timeout = std::time::Duration::from_secs(limits.body_read_timeout_secs.max(1));
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, limits.max_body_bytes)).await {
+        Ok(Ok(b)) if headers.contains_key(http::header::CONTENT_ENCODING) => {
+            // Inflating up to max_body_bytes is CPU work: not on an async worker. A panic
+            // there goes on to the catch-panic layer, as one in the handler would.
+            let (headers, max) = (headers.clone(), limits.max_body_bytes);
+            tokio::task::spawn_blocking(move || crate::content_coding::decoded(&headers, b, max))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        }
         Ok(Ok(b)) => Ok(b),
         Ok(Err(e)) if is_too_large(&e) => {
             Err(tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::BodyBytes, limits.max_body_bytes)

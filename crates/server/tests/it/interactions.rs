@@ -557,6 +557,11 @@ async fn an_update_that_changes_nothing_writes_no_version() {
     let mut tagged = p.clone();
     tagged["meta"] = json!({"tag": [{"system": "urn:t", "code": "x"}]});
     assert_eq!(json(s.put_json("Patient/same", &tagged).await).await["meta"]["versionId"], "2");
+    // The same meta in another order, with a stale versionId, is no change.
+    let mut again = tagged.clone();
+    again["meta"] =
+        json!({"versionId": "1", "tag": [{"system": "urn:t", "code": "x"}], "lastUpdated": "2000-01-01T00:00:00Z"});
+    assert_eq!(json(s.put_json("Patient/same", &again).await).await["meta"]["versionId"], "2");
     let r = patch(json!([{"op": "add", "path": "/active", "value": false}])).await;
     assert_eq!(json(r).await["meta"]["versionId"], "3");
     // After a delete the same content is written again.
