@@ -326,7 +326,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             // Without a type (system level; `$everything`'s care dates) a half-open date
             // test's rows are those of every type, read whole without an index that
             // leads with the parameter: each candidate is probed by its `seq` instead.
-            let every_type = ty.is_none() && !*negate && matches!(test, Test::Date { op, .. } if half_open(*op));
+            let every_type = ty.is_none() && !*negate && matches!(test, Test::Date { op, .. } if op.half_open());
             member(alias, *negate, table(test_kind(test)), &cond, probe || every_type)
         }
         Condition::DateWindow { param, lo, hi } => {
@@ -691,11 +691,6 @@ pub(crate) fn order_by_tied(keys: &[SortKey], tie_descending: bool, alias: &str,
     let tie = if tie_descending { "DESC" } else { "ASC" };
     parts.push(format!("{alias}.seq {tie}"));
     parts.join(", ")
-}
-
-/// Date prefixes whose matches reach to one end of time (or exclude a range).
-fn half_open(op: RangeOp) -> bool {
-    matches!(op, RangeOp::Gt | RangeOp::Lt | RangeOp::Ge | RangeOp::Le | RangeOp::Sa | RangeOp::Eb | RangeOp::Ne)
 }
 
 #[cfg(test)]

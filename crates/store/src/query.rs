@@ -197,6 +197,15 @@ pub enum RangeOp {
     Ap,
 }
 
+impl RangeOp {
+    /// Whether the values it matches reach to one end of time (or leave out only a
+    /// range): such a date test usually matches most rows, so stores probe candidates
+    /// found otherwise rather than collect its matches.
+    pub fn half_open(self) -> bool {
+        matches!(self, RangeOp::Gt | RangeOp::Lt | RangeOp::Ge | RangeOp::Le | RangeOp::Sa | RangeOp::Eb | RangeOp::Ne)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum SystemMatch {
     Any,

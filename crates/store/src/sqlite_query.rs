@@ -293,7 +293,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             values.push(V::Integer(*hi));
             format!("({alias}.last_updated >= ? AND {alias}.last_updated < ?)")
         }
-        Condition::Index { param, test: test @ Test::Date { op, .. }, negate: false } if half_open(*op) => {
+        Condition::Index { param, test: test @ Test::Date { op, .. }, negate: false } if op.half_open() => {
             // Half-open date conditions usually match most of the table: probing each
             // candidate (found by a more selective condition) beats collecting every match.
             values.push(V::Text(param.clone()));
@@ -448,10 +448,6 @@ pub(crate) fn index_only(q: &SearchQuery) -> bool {
                 Condition::Id(_) | Condition::LastUpdated { .. } | Condition::Has { .. } | Condition::ResourceType(_)
             )
         })
-}
-
-fn half_open(op: RangeOp) -> bool {
-    matches!(op, RangeOp::Gt | RangeOp::Lt | RangeOp::Ge | RangeOp::Le | RangeOp::Sa | RangeOp::Eb | RangeOp::Ne)
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
