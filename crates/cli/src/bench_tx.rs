@@ -44,7 +44,9 @@ pub fn run(cfg: &crate::config::Config, plan: Plan) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let limits = run_cfg.limits.clone();
-        let app = tsunagu_server::router(fhir, tsunagu_server::ServerConfig::new(base.clone()));
+        let mut server_cfg = tsunagu_server::ServerConfig::new(base.clone());
+        server_cfg.audit_flush = Duration::from_millis(cfg.audit_flush_ms);
+        let app = tsunagu_server::router(fhir, server_cfg);
         tokio::spawn(async move { tsunagu_server::serve(listener, app, &limits).await });
         let client = reqwest::Client::new();
         let mut lat = Vec::with_capacity(plan.bundles);
