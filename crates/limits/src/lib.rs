@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_body_values: usize,
     /// Largest request line plus headers, in bytes (431 beyond).
     pub max_header_bytes: usize,
+    /// Header fields in one request head (431 beyond; HTTP/1.1).
+    pub max_header_fields: usize,
     /// Seconds a client has to send the complete request head (the connection is closed
     /// after that).
     pub header_read_timeout_secs: u64,
@@ -123,6 +125,7 @@ impl Default for Limits {
             max_body_bytes: 32 * 1024 * 1024,
             max_body_values: 1_000_000,
             max_header_bytes: 256 * 1024,
+            max_header_fields: 100,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 60,
             idle_timeout_secs: 60,

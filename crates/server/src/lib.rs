@@ -23,6 +23,7 @@ mod negotiate;
 mod oauth;
 mod reply;
 mod signature;
+mod unparsed;
 
 pub use check::{content_issues, ProfileCheck, StructureCheck};
 pub use listen::{serve, serve_tls, Peer};

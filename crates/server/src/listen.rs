@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tsunagu_interaction::Limits;
 
+use crate::unparsed::HeadLimits;
+
 /// Who is on the other end of a connection; every request carries it as an extension.
 #[derive(Debug, Clone)]
 pub struct Peer {
@@ -44,9 +46,13 @@ pub async fn serve_tls(
     let timeouts = Timeouts {
         header: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
         idle: Duration::from_secs(limits.idle_timeout_secs.max(1)),
+        head: HeadLimits {
+            max_header_bytes: limits.max_header_bytes.max(8192),
+            max_header_fields: limits.max_header_fields.max(1),
+        },
     };
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(limits.max_header_bytes.max(8192));
+    builder.http1().max_buf_size(limits.max_header_bytes.max(8192)).max_headers(limits.max_header_fields.max(1));
     builder.http2().max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32);
     let builder = Arc::new(builder);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -112,7 +118,7 @@ async fn serve_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), head: timeouts.head, redressed: None });
     let service = {
         let activity = activity.clone();
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -146,6 +152,8 @@ async fn serve_connection<S>(
 struct Timeouts {
     header: Duration,
     idle: Duration,
+    /// Named in the answer to a head past them (`unparsed`).
+    head: HeadLimits,
 }
 
 /// What a connection is doing, shared by its I/O wrapper, its service and its watchdog.
@@ -234,10 +242,43 @@ impl Drop for InFlight {
     }
 }
 
-/// The connection's stream (TCP or TLS), reporting every byte moved to its [`Activity`].
+/// The connection's stream (TCP or TLS), reporting every byte moved to its [`Activity`],
+/// and writing an OperationOutcome where hyper answers a head it could not parse with an
+/// empty body (`unparsed`).
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    head: HeadLimits,
+    redressed: Option<Redressed>,
+}
+
+/// The answer written in place of hyper's: its bytes, how many are written, and how many
+/// of hyper's it stands for (reported written once all of it is).
+struct Redressed {
+    bytes: Vec<u8>,
+    written: usize,
+    replaces: usize,
+}
+
+impl<S: AsyncWrite + Unpin> Watched<S> {
+    /// Writes the redressed answer on; hyper sees its own bytes written once it all is
+    /// (until then it offers them again).
+    fn poll_redressed(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let Some(r) = self.redressed.as_mut() else { return Poll::Ready(Ok(0)) };
+        while r.written < r.bytes.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &r.bytes[r.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    r.written += n;
+                    self.activity.bytes_written();
+                }
+                other => return other,
+            }
+        }
+        let replaces = r.replaces;
+        self.redressed = None;
+        Poll::Ready(Ok(replaces))
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -253,6 +294,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        if self.redressed.is_none() {
+            if let Some(bytes) = crate::unparsed::redress(data, self.head) {
+                self.redressed = Some(Redressed { bytes, written: 0, replaces: data.len() });
+            }
+        }
+        if self.redressed.is_some() {
+            return self.poll_redressed(cx);
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.bytes_written();
@@ -265,6 +314,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        // hyper's answer to an unparsable head is a short head alone: look at it whole.
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if self.redressed.is_none() && total <= 256 {
+            let data = bufs.iter().flat_map(|b| b.iter().copied()).collect::<Vec<u8>>();
+            if let Some(bytes) = crate::unparsed::redress(&data, self.head) {
+                self.redressed = Some(Redressed { bytes, written: 0, replaces: total });
+            }
+        }
+        if self.redressed.is_some() {
+            return self.poll_redressed(cx);
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.bytes_written();
