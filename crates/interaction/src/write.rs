@@ -6,7 +6,7 @@
 use crate::access_txn::in_request_txn;
 use crate::error::InteractionError;
 use crate::resource::{expect_resource, valid_id, with_identity};
-use crate::{instant, Interactions, Permission, RequestContext};
+use crate::{instant, Caller, Interactions, Permission, RequestContext};
 use serde_json::Value;
 use tsunagu_store::{Method, NewVersion, ResourceVersion, StoreError, WriteTxn};
 
@@ -461,6 +461,24 @@ impl Interactions {
 
     /// A PUT updates or creates: the caller needs one of the two on the type (which one
     /// applies is decided inside the transaction).
+    /// Refuses (403) a write of `verb` (`POST`, `PUT` or `PATCH` of `[type]`, `[type]/[id]` or
+    /// `[type]?criteria`) that the caller's scopes allow on no resource of `ty`, whatever
+    /// its body: the HTTP layer asks before reading a body it would only throw away. A POST
+    /// of a Bundle may be a JP-CLINS submission, which has rules of its own; it is let through.
+    pub fn check_write_before_body(&self, caller: &Caller, ty: &str, verb: &str) -> Result<(), InteractionError> {
+        if caller.is_unrestricted() || !self.model.is_resource_type(ty) {
+            return Ok(());
+        }
+        match verb {
+            "POST" if ty != "Bundle" => self.check_permission(caller, ty, Permission::Create),
+            "PUT" => self
+                .check_permission(caller, ty, Permission::Update)
+                .or_else(|_| self.check_permission(caller, ty, Permission::Create)),
+            "PATCH" => self.check_permission(caller, ty, Permission::Update),
+            _ => Ok(()),
+        }
+    }
+
     fn may_put(&self, ctx: &RequestContext, ty: &str) -> Result<(), InteractionError> {
         self.check_permission(&ctx.caller, ty, Permission::Update)
             .or_else(|_| self.check_permission(&ctx.caller, ty, Permission::Create))

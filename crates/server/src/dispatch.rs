@@ -97,9 +97,21 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         elements: params.get("_elements").map(|e| e.split(',').map(|s| s.trim().to_string()).collect()),
         lang,
     };
+    let segments: Vec<String> =
+        parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
+    // A write the caller may make to no resource of its type is refused before its body is
+    // read (up to max_body_bytes, for nothing).
+    let refused = match segments.as_slice() {
+        [ty] | [ty, _] if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) => {
+            let post_to_instance = parts.method == Method::POST && segments.len() == 2;
+            let verb = if post_to_instance { "" } else { parts.method.as_str() };
+            state.fhir.check_write_before_body(&caller, ty, verb).err()
+        }
+        _ => None,
+    };
     // Only methods that carry content have their body read; any other body is left
     // unread (and the connection closed after the answer).
-    let body = if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
+    let body = if refused.is_none() && matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
         match read_body(&state, &parts.headers, body).await {
             Ok(b) => b,
             Err(e) => return reply::error(&e, format, lang),
@@ -117,8 +129,6 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         audited: Default::default(),
         search_ms_cap: None,
     };
-    let segments: Vec<String> =
-        parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
     let limits = &state.config.limits;
     let body_limits =
         crate::negotiate::BodyLimits { max_depth: limits.max_json_depth, max_values: limits.max_body_values };
@@ -141,7 +151,10 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // request still runs.
     let work = move || {
         let _permit = permit;
-        let r = route(&state, &call);
+        let r = match &refused {
+            Some(e) => reply::error(e, call.render.format, call.render.lang),
+            None => route(&state, &call),
+        };
         if !public {
             crate::audit_trail::record(&state, &call, r.status().as_u16());
         }
