@@ -681,7 +681,8 @@ pub(crate) fn order_by_tied(keys: &[SortKey], tie_descending: bool, alias: &str,
                     IndexKind::Date => "lo",
                     IndexKind::Token => "code",
                     IndexKind::String => "norm",
-                    IndexKind::Reference => "url",
+                    // As SQLite's `reference_sort_key`: target id, type, then the reference.
+                    IndexKind::Reference => "target_id || chr(1) || target_type || chr(1) || url",
                     _ => "value",
                 };
                 parts.push(sort_value(table(*kind), col));

@@ -824,6 +824,10 @@ pub(crate) fn order_by_from(keys: &[SortKey], from: usize, alias: &str, values: 
         let expr = match &k.param {
             SortParam::Id => format!("{alias}.id"),
             SortParam::LastUpdated => format!("{alias}.last_updated"),
+            SortParam::Index { param, kind: IndexKind::Reference } => {
+                values.push(V::Text(param.clone()));
+                crate::sqlite_record::reference_sort_sql(k.descending, alias)
+            }
             SortParam::Index { param, kind } => {
                 // A date range sorts by its start in both directions (the index leads with
                 // `lo`, so the sort-driven plan can walk it either way).
@@ -835,7 +839,6 @@ pub(crate) fn order_by_from(keys: &[SortKey], from: usize, alias: &str, values: 
                         match k {
                             IndexKind::Token => "code",
                             IndexKind::String => "norm",
-                            IndexKind::Reference => "url",
                             _ => "value",
                         },
                     ),

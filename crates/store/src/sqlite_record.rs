@@ -387,8 +387,55 @@ pub(crate) fn register_sort_value(c: &Connection) -> Result<(), StoreError> {
             Ok(best.as_ref().map(|b| Value::from(view(b))))
         },
     )?;
+    register_reference_sort(c)?;
     register_refers(c)?;
     crate::sqlite_rows::register(c)?;
+    Ok(())
+}
+
+/// What a reference sorts by: its target's id, then its type, then the reference as written
+/// — `idx_reference`'s own key order, so that a sort walk can read it — in one text, the
+/// parts joined by U+0001, which no string a resource may hold contains (FHIR strings carry
+/// no control character but tab, CR and LF), so the text compares as the parts do.
+pub(crate) fn reference_sort_key(target_id: &[u8], target_type: &[u8], url: &[u8]) -> Vec<u8> {
+    [target_id, b"\x01", target_type, b"\x01", url].concat()
+}
+
+/// SQL for the sort value of the row `alias` by a reference parameter (one `?`: the
+/// parameter): the smallest [`reference_sort_key`] of its rows, or with `max` the largest.
+pub(crate) fn reference_sort_sql(max: bool, alias: &str) -> String {
+    format!("(SELECT tsunagu_reference_sort(entries, ?, {}) FROM idx_record WHERE seq = {alias}.seq)", max as u8)
+}
+
+/// Registers `tsunagu_reference_sort(record, param, max)`: the smallest (or with `max` the
+/// largest) [`reference_sort_key`] of the record's reference rows of `param`, or NULL.
+fn register_reference_sort(c: &Connection) -> Result<(), StoreError> {
+    c.create_scalar_function(
+        "tsunagu_reference_sort",
+        3,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let record = ctx.get_raw(0).as_blob_or_null()?.unwrap_or_default();
+            let param = ctx.get_raw(1).as_bytes()?;
+            let max = ctx.get::<i64>(2)? != 0;
+            let mut best: Option<Vec<u8>> = None;
+            each_row(record, Some(table::REFERENCE), |t, values| {
+                if t != table::REFERENCE || values.first().map(view) != Some(ValueRef::Text(param)) {
+                    return;
+                }
+                let part = |i: usize| match values.get(i).map(view) {
+                    Some(ValueRef::Text(b)) => b.to_vec(),
+                    _ => Vec::new(),
+                };
+                let key = reference_sort_key(&part(1), &part(2), &part(3));
+                if best.as_ref().is_none_or(|b| if max { key > *b } else { key < *b }) {
+                    best = Some(key);
+                }
+            })
+            .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            Ok(best.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        },
+    )?;
     Ok(())
 }
 

@@ -199,6 +199,9 @@ pub(crate) fn sorted_page(
     let SortParam::Index { param, kind } = &first.param else {
         return resource_order_page(c, q, ty, filter, values, walk);
     };
+    if *kind == IndexKind::Reference {
+        return reference_page(c, q, ty, param, filter, values, walk);
+    }
     let Some(col) = sort_column(*kind) else { return Ok(None) };
     let bounds = match kind {
         IndexKind::Date => date_bounds(c, q, ty, param)?,
@@ -343,6 +346,58 @@ fn resource_order_page(
         }
     }
     crate::trace::plan(|| format!("sort walk over {name}, {walked} rows read"));
+    walk.pages.fetch_add(1, Ordering::Relaxed);
+    Ok(Some(page.seqs))
+}
+
+/// A page whose first sort key is a reference parameter, by walking `idx_reference` in its
+/// primary key's order, which is the order references sort in (target id, target type,
+/// the reference as written: `sqlite_record::reference_sort_key`, the value each row
+/// gives, so that resources equal in it form a group for the later keys), ties by `seq`.
+/// A large group is collected rather than walked by the next key (`sort_column` has no
+/// single column for a reference).
+fn reference_page(
+    c: &Connection,
+    q: &SearchQuery,
+    ty: &str,
+    param: &str,
+    filter: &str,
+    values: &[V],
+    walk: &SortWalk,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    let min_matches = walk.min_matches();
+    let estimate = crate::sqlite_has::fewest_matches(c, q, min_matches)?;
+    if estimate < min_matches {
+        crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
+        return Ok(None);
+    }
+    let f = walk_filter(c, q, ty, &[], &[], min_matches, filter, values)?;
+    let dir = if q.sort[0].descending { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT d.target_id || char(1) || d.target_type || char(1) || d.url, d.seq FROM idx_reference d{} \
+         WHERE d.type = ? AND d.param = ? AND {} \
+         ORDER BY d.target_id {dir}, d.target_type {dir}, d.url {dir}, d.seq {dir}",
+        f.join, f.filter
+    );
+    let mut params = vec![V::Text(ty.to_string()), V::Text(param.to_string())];
+    params.extend(f.values.iter().cloned());
+    let mut page = crate::sqlite_sort_group::Page::new(q, usize::try_from(min_matches).unwrap_or(usize::MAX));
+    let (mut seen, mut walked) = (FxHashSet::default(), 0);
+    match page.walk(c, q, &f, &sql, params, &mut seen, &mut walked)? {
+        None => {
+            crate::trace::plan(|| format!("sort walk over idx_reference gave up after {WALK_MAX_ROWS} rows"));
+            return Ok(None);
+        }
+        Some(true) => {}
+        // Every match with a reference met; those without one sort last, which the
+        // general plan places unless a condition requires one.
+        Some(false) => {
+            if !page.finish(c, q)? && !every_match_has_value(q, param, IndexKind::Reference) {
+                return Ok(None);
+            }
+        }
+    }
+    crate::trace::plan(|| format!("sort walk over idx_reference ({param}), {walked} rows read"));
     walk.pages.fetch_add(1, Ordering::Relaxed);
     Ok(Some(page.seqs))
 }

@@ -43,6 +43,26 @@ struct Sortable {
     keys: Vec<Vec<Key>>,
 }
 
+/// What a reference sorts by: the target's id, its type (both as the reference names them,
+/// a version left out; empty for a reference that names none), then the reference as
+/// written (a canonical's `|version` included), joined by U+0001.
+fn reference_sort_key(v: &Value) -> Option<String> {
+    let (named, written) = match v.get("reference") {
+        Some(r) => (r.as_str()?, r.as_str()?),
+        None => {
+            let u = v.as_str()?;
+            (u.split('|').next().unwrap_or(u), u)
+        }
+    };
+    let path = named.find("/_history/").map_or(named, |i| &named[..i]);
+    let mut parts = path.rsplit('/');
+    let (id, ty) = match (parts.next(), parts.next()) {
+        (Some(id), Some(ty)) if !id.is_empty() && tsunagu_model::r4().is_resource_type(ty) => (id, ty),
+        _ => ("", ""),
+    };
+    Some(format!("{id}\u{1}{ty}\u{1}{written}"))
+}
+
 /// xorshift64*: the queries are the same in every run (the seed is printed).
 struct Rng(u64);
 
@@ -194,6 +214,13 @@ fn pools(ty: &str, resources: &[Value]) -> (Vec<Condition>, Vec<Sortable>) {
                     }
                     let holds = targets.iter().map(|ts| ts.iter().any(|(a, b)| *a == t && *b == id)).collect();
                     conditions.push(cond(format!("{}={t}/{id}", p.code), holds));
+                }
+                let keys: Vec<Vec<Key>> = nodes
+                    .iter()
+                    .map(|ns| ns.iter().filter_map(|(_, v)| reference_sort_key(v)).map(Key::Text).collect())
+                    .collect();
+                if keys.iter().any(|k| !k.is_empty()) {
+                    sortables.push(Sortable { param: p.code, keys });
                 }
             }
             _ => {}

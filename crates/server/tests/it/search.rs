@@ -571,12 +571,15 @@ fn page(
 fn random_search(samples: &Samples, rng: &mut SplitMix) -> (&'static str, String) {
     let ty = *rng.pick(&["Observation", "Observation", "Observation", "Patient", "Patient", "Condition", "Encounter"]);
     let (date, sorts): (&str, &[&str]) = match ty {
-        "Observation" => {
-            ("date", &["date", "date", "code", "value-quantity", "status", "category", "_id", "_lastUpdated"])
-        }
+        "Observation" => (
+            "date",
+            &["date", "date", "code", "value-quantity", "status", "category", "_id", "_lastUpdated", "subject"],
+        ),
         "Patient" => ("birthdate", &["birthdate", "name", "family", "gender", "_id"]),
-        "Condition" => ("onset-date", &["onset-date", "code", "clinical-status", "recorded-date", "_lastUpdated"]),
-        _ => ("date", &["date", "class", "type", "status", "_id"]),
+        "Condition" => {
+            ("onset-date", &["onset-date", "code", "clinical-status", "recorded-date", "_lastUpdated", "patient"])
+        }
+        _ => ("date", &["date", "class", "type", "status", "_id", "subject"]),
     };
     let mut parts = Vec::new();
     for _ in 0..1 + rng.below(3) {
