@@ -792,11 +792,19 @@ impl Store for SqliteStore {
                 // current, deleted, seq) newest first and stops after a page, and the
                 // branches merge by `seq`. A single `type = ?` query would read and sort
                 // every version of the type for one page.
-                let index = match q.since_ms {
-                    // SQLite takes any `_since` for selective and reads every version
-                    // since it by `last_updated`, then sorts them: when many are, walk.
-                    Some(since) if many_since(c, ty, since)? => " INDEXED BY resource_live",
-                    _ => "",
+                // SQLite takes any `_since` or `_at` for selective and reads every version
+                // in its range by `last_updated`, then sorts them: when many are, walk.
+                let since_many = match q.since_ms {
+                    Some(since) => Some(many_written(c, ty, ">=", since)?),
+                    None => None,
+                };
+                let before_many = match q.at {
+                    Some((_, until)) => Some(many_written(c, ty, "<", until)?),
+                    None => None,
+                };
+                let index = match (since_many, before_many) {
+                    (None, None) | (Some(false), _) | (_, Some(false)) => "",
+                    _ => " INDEXED BY resource_live",
                 };
                 let branches: Vec<String> = [(0, 0), (0, 1), (1, 0), (1, 1)]
                     .iter()
@@ -915,20 +923,20 @@ impl Store for SqliteStore {
     }
 }
 
-/// Versions of a type written since `since` past which type history walks the type's
-/// versions newest first rather than reading those versions by time and sorting them: the
-/// walk finds a page among the newest when many match (timestamps follow write order), and
-/// reading by time is bounded by this many when few do.
+/// Versions of a type in the time range of `_since` (or before the end of `_at`) past which
+/// type history walks the type's versions newest first rather than reading those versions
+/// by time and sorting them: the walk finds a page among the newest when many match
+/// (timestamps follow write order), and reading by time is bounded by this many when few do.
 const HISTORY_SINCE_WALK_FROM: i64 = 2_000;
 
-/// Whether at least [`HISTORY_SINCE_WALK_FROM`] versions of `ty` were written since `since`
-/// (counted in the `(type, last_updated)` index, stopping there).
-fn many_since(c: &Connection, ty: &str, since: i64) -> Result<bool, StoreError> {
-    let mut stmt = c.prepare_cached(
+/// Whether at least [`HISTORY_SINCE_WALK_FROM`] versions of `ty` were written at a time
+/// `op` (`>=` or `<`) `ms` (counted in the `(type, last_updated)` index, stopping there).
+fn many_written(c: &Connection, ty: &str, op: &str, ms: i64) -> Result<bool, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT count(*) FROM (SELECT 1 FROM resource INDEXED BY resource_type_updated \
-         WHERE type = ?1 AND last_updated >= ?2 LIMIT ?3)",
-    )?;
-    let n: i64 = stmt.query_row(params![ty, since, HISTORY_SINCE_WALK_FROM], |r| r.get(0))?;
+         WHERE type = ?1 AND last_updated {op} ?2 LIMIT ?3)"
+    ))?;
+    let n: i64 = stmt.query_row(params![ty, ms, HISTORY_SINCE_WALK_FROM], |r| r.get(0))?;
     Ok(n >= HISTORY_SINCE_WALK_FROM)
 }
 
@@ -953,10 +961,12 @@ fn history_sql(q: &HistoryQuery, values: &mut Vec<rusqlite::types::Value>) -> St
     }
     if let Some((from, until)) = q.at {
         // Current at some moment of the period: written before its end, and not superseded
-        // at or before its start.
+        // at or before its start. The later versions are found by the resource's own key:
+        // left to itself SQLite read every version of the type up to the start for each
+        // one (type history with `_at` took seconds per thousand versions).
         sql.push_str(
-            " AND last_updated < ? AND NOT EXISTS (SELECT 1 FROM resource n WHERE n.type = r.type
-              AND n.id = r.id AND n.version > r.version AND n.last_updated <= ?)",
+            " AND last_updated < ? AND NOT EXISTS (SELECT 1 FROM resource n INDEXED BY resource_version
+              WHERE n.type = r.type AND n.id = r.id AND n.version > r.version AND n.last_updated <= ?)",
         );
         values.push(V::Integer(until));
         values.push(V::Integer(from));
