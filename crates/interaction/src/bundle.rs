@@ -106,6 +106,25 @@ fn entry_error(index: usize, e: InteractionError) -> InteractionError {
     }
 }
 
+/// R4 bdl-7: a fullUrl names one entry, unless the entries are versions of one resource
+/// (different `meta.versionId`). Two entries under one fullUrl would make references to it
+/// ambiguous: which resource a `urn:uuid:` names.
+fn unique_full_urls(map: &Map<String, Value>) -> Result<(), InteractionError> {
+    let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
+    for (i, e) in map.get("entry").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let Some(url) = e.get("fullUrl").and_then(Value::as_str) else { continue };
+        let version = e.pointer("/resource/meta/versionId").and_then(Value::as_str);
+        if !seen.insert((url, version)) {
+            return Err(bad(
+                i,
+                format!("fullUrl '{url}' is that of an earlier entry too (bdl-7: a fullUrl names one entry)"),
+                format!("fullUrl '{url}' は前のエントリと重複しています（bdl-7: fullUrl は 1 つのエントリを指します）"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn bad(index: usize, en: String, ja: String) -> InteractionError {
     entry_error(index, InteractionError::BadRequest { en, ja })
 }
@@ -115,6 +134,7 @@ impl Interactions {
     pub fn bundle(&self, body: Value, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let map = expect_resource("Bundle", body)?;
         self.check_entry_count(&map)?;
+        unique_full_urls(&map)?;
         self.check_bundle_conditions(&map, &ctx.base)?;
         match map.get("type").and_then(Value::as_str) {
             // A transaction is checked whole: one bad entry fails it anyway.

@@ -43,7 +43,7 @@ pub use check::{
 pub use error::{ContentIssue, InteractionError, Lang};
 pub use export::{ExportConfig, ExportLevel, ExportStatus, Exports};
 pub use import::{needs_transaction, Staged};
-pub use instant::{format_instant, http_date, parse_range};
+pub use instant::{format_instant, http_date, parse_http_date, parse_range};
 pub use outcome::{information, operation_outcome, validation_outcome};
 pub use reindex::ReindexStep;
 pub use resource::{NoCheck, ResourceCheck};

@@ -211,6 +211,13 @@ fn is_too_large(e: &axum::Error) -> bool {
 /// Refuses a `Host` outside the allowed names (DNS rebinding: a page on an attacker's
 /// name that resolves to this server would otherwise be same-origin with it).
 fn check_host(config: &crate::ServerConfig, parts: &http::request::Parts) -> Result<(), InteractionError> {
+    // RFC 9112 §3.2: a request with more than one Host is answered 400, whichever names us.
+    if parts.headers.get_all(header::HOST).iter().nth(1).is_some() {
+        return Err(InteractionError::bad_request(
+            "The request has more than one Host header",
+            "リクエストに Host ヘッダが複数あります",
+        ));
+    }
     if config.allowed_hosts.is_empty() {
         return Ok(());
     }
@@ -350,7 +357,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         }
         (&Method::GET, [ty, id]) => {
             let v = fhir.read(ty, id, &c.ctx)?;
-            if header(&c.headers, "if-none-match").and_then(parse_etag) == Some(v.version) {
+            if not_modified(&c.headers, &v) {
                 let mut r = reply::empty(304);
                 version_headers(&mut r, &v);
                 return Ok(r);
@@ -545,20 +552,26 @@ fn bundle_reply(c: &Call, bundle: Value) -> Result<Response, InteractionError> {
     ok_resource(c, 200, &bundle)
 }
 
+/// A conditional read the current version satisfies (RFC 9110 §13.1.2, §13.1.3):
+/// `If-None-Match` naming its ETag or `*`; without `If-None-Match`, `If-Modified-Since` no
+/// earlier than its `Last-Modified` (whole seconds, as that header has them).
+fn not_modified(h: &HeaderMap, v: &ResourceVersion) -> bool {
+    if let Some(tags) = header(h, "if-none-match") {
+        return tags.split(',').map(str::trim).any(|t| t == "*" || parse_etag(t) == Some(v.version));
+    }
+    let since = header(h, "if-modified-since").and_then(tsunagu_interaction::parse_http_date);
+    since.is_some_and(|ms| v.last_updated_ms.div_euclid(1000) <= ms.div_euclid(1000))
+}
+
 fn version_headers(r: &mut Response, v: &ResourceVersion) {
     reply::set_header(r, header::ETAG, &etag(v.version));
     reply::set_header(r, header::LAST_MODIFIED, &http_date(v.last_updated_ms));
 }
 
 pub(crate) fn stored_reply(c: &Call, v: ResourceVersion) -> Result<Response, InteractionError> {
-    let mut r = if c.method == Method::HEAD {
-        let mut r = reply::empty(200);
-        reply::set_header(&mut r, header::CONTENT_TYPE, c.render.format.content_type());
-        r
-    } else {
-        let body = c.render.stored(v.body.clone())?;
-        reply::with_body(200, c.render.format, body)
-    };
+    // HEAD too: hyper sends the head alone, with the Content-Length GET would have.
+    let body = c.render.stored(v.body.clone())?;
+    let mut r = reply::with_body(200, c.render.format, body);
     version_headers(&mut r, &v);
     Ok(r)
 }

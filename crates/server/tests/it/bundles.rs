@@ -192,6 +192,21 @@ async fn failing_transaction_leaves_nothing_behind() {
     });
     assert_eq!(s.post_json("", &bundle).await.status(), 400);
     assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
+    // Two entries under one fullUrl (bdl-7), in a transaction or a batch: 400, nothing written.
+    for kind in ["transaction", "batch"] {
+        let same = "urn:uuid:8f1c2a3b-0000-4000-8000-000000000003";
+        let bundle = json!({
+            "resourceType": "Bundle", "type": kind,
+            "entry": [
+                { "fullUrl": same, "resource": { "resourceType": "Patient" }, "request": { "method": "POST", "url": "Patient" } },
+                { "fullUrl": same, "resource": { "resourceType": "Patient" }, "request": { "method": "POST", "url": "Patient" } }
+            ]
+        });
+        let r = s.post_json("", &bundle).await;
+        assert_eq!(r.status(), 400, "{kind}");
+        assert!(json(r).await.to_string().contains("bdl-7"));
+        assert_eq!(json(s.get("Patient?_summary=count").await).await["total"], 0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

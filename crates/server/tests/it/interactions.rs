@@ -127,9 +127,41 @@ async fn optimistic_locking_and_preconditions() {
     let r = put("W/\"1\"").await;
     assert_eq!(r.status(), 412);
     assert_outcome(&json(r).await);
-    // If-None-Match on read gives 304 for the current version.
-    let r = s.client.get(s.url(&format!("Patient/{id}"))).header("if-none-match", "W/\"2\"").send().await.unwrap();
-    assert_eq!(r.status(), 304);
+    // If-None-Match on read gives 304 for the current version, or for `*`; an older one
+    // gets the resource.
+    let get = |name: &'static str, value: String| {
+        let req = s.client.get(s.url(&format!("Patient/{id}"))).header(name, value);
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(get("if-none-match", "W/\"2\"".into()).await.status(), 304);
+    assert_eq!(get("if-none-match", "W/\"1\", W/\"2\"".into()).await.status(), 304);
+    assert_eq!(get("if-none-match", "*".into()).await.status(), 304);
+    assert_eq!(get("if-none-match", "W/\"1\"".into()).await.status(), 200);
+    // If-Modified-Since: 304 from the version's own Last-Modified on, 200 before it.
+    let r = get("accept", "application/fhir+json".into()).await;
+    let modified = r.headers()["last-modified"].to_str().unwrap().to_string();
+    let length = r.bytes().await.unwrap().len();
+    assert_eq!(get("if-modified-since", modified.clone()).await.status(), 304);
+    assert_eq!(get("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT".into()).await.status(), 200);
+    // HEAD has GET's headers, Content-Length included, and no body.
+    let r = s.client.head(s.url(&format!("Patient/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"].to_str().unwrap(), length.to_string());
+    assert_eq!(r.headers()["last-modified"].to_str().unwrap(), modified);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_are_a_bad_request() {
+    let s = start().await;
+    let addr = s.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!("GET /Patient HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut c, req.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut c, &mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("OperationOutcome"), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
