@@ -17,6 +17,9 @@ const PARALLEL_EXTRACTION_MIN_ENTRIES: usize = 16;
 /// Guesses from committed data one Bundle may make before the write lock (each is a
 /// bounded search; past this many, the rest is left to the transaction).
 const GUESSES_PER_BUNDLE: usize = 256;
+/// Time all of one Bundle's guesses may take: a guess's step ceiling does not see every
+/// cost (a `:contains` over a very long string is one step), and a guess only saves work.
+const GUESS_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Interactions {
     /// Before the write lock: ids for POSTs, references rewritten as far as they can be
@@ -27,7 +30,11 @@ impl Interactions {
     /// guessed (reference → `Type/id`).
     pub(super) fn extract_early(&self, entries: &mut [Entry], ctx: &RequestContext) -> HashMap<String, String> {
         let budget = AtomicUsize::new(GUESSES_PER_BUNDLE);
+        let deadline = std::time::Instant::now() + GUESS_TIME;
         let committed = |ty: &str, criteria: &str| {
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
             budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).ok()?;
             self.committed_matches(ty, criteria, ctx)
         };
