@@ -36,7 +36,15 @@ pub(crate) fn check(resource: &Value, limits: &Limits, narrative: bool) -> Resul
                 }
                 stack.extend(items.iter().map(|c| (c, depth + 1, key)));
             }
-            Value::String(s) => characters(s, key)?,
+            Value::String(s) => {
+                // base64Binary (`data` of Attachment, Binary, Signature) and xhtml are not
+                // FHIR strings; every other value in JSON is one (or a number in quotes).
+                if s.len() > limits.max_string_bytes && !matches!(key, "data" | "div") {
+                    let e = LimitExceeded::new(Limit::StringBytes, limits.max_string_bytes).found(s.len()).at(key);
+                    return Err(e.into());
+                }
+                characters(s, key)?
+            }
             _ => {}
         }
     }
@@ -120,6 +128,25 @@ mod tests {
         let err = check(&nested(4), &limits, true).unwrap_err();
         assert_eq!(err.status(), 400);
         assert!(err.message(crate::Lang::En).contains("max_json_depth = 10"), "{}", err.message(crate::Lang::En));
+    }
+
+    #[test]
+    fn strings_past_max_string_bytes_are_refused_but_not_base64_or_narrative() {
+        let limits = Limits { max_string_bytes: 10, ..Limits::default() };
+        let long = "a".repeat(11);
+        let family = json!({"resourceType": "Patient", "name": [{"family": long, "given": ["x"]}]});
+        let err = check(&family, &limits, true).unwrap_err();
+        assert_eq!((err.status(), err.issue_code()), (400, "too-long"));
+        assert!(err.message(crate::Lang::En).contains("max_string_bytes = 10"), "{}", err.message(crate::Lang::En));
+        let given = json!({"resourceType": "Patient", "name": [{"given": ["x", long]}]});
+        assert!(check(&given, &limits, true).is_err(), "array items are strings too");
+        let ten = json!({"resourceType": "Patient", "name": [{"family": "a".repeat(10)}]});
+        assert!(check(&ten, &limits, true).is_ok());
+        let data = json!({"resourceType": "Binary", "contentType": "text/plain", "data": "QUFB".repeat(10)});
+        assert!(check(&data, &limits, true).is_ok());
+        let div = format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", "a".repeat(20));
+        let narrative = json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}});
+        assert!(check(&narrative, &limits, true).is_ok());
     }
 
     #[test]
