@@ -19,6 +19,24 @@ use tsunagu_text::normalize;
 /// own, and searched by `_content` too) rather than text.
 const NOT_TEXT: &[&str] = &["id", "reference", "system", "url", "data", "resourceType", "div", "fullUrl", "meta"];
 
+/// Text of one resource indexed for `_text`, and again for `_content`: what follows is not
+/// found by them. The full-text index holds a resource's distinct words in memory until
+/// its transaction commits, so a narrative of millions of distinct words (a body within
+/// `max_body_bytes` may be one) would cost gigabytes there; real narratives are far shorter.
+pub const INDEXED_TEXT_BYTES: usize = 1024 * 1024;
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn within(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The `_text` and `_content` entries of a resource. The `_content` tokens leave out the
 /// narrative: a `_content` search looks in both columns.
 pub(crate) fn entries(resource: &Value, out: &mut Vec<IndexEntry>) {
@@ -31,7 +49,7 @@ pub(crate) fn entries(resource: &Value, out: &mut Vec<IndexEntry>) {
     seen.sort_unstable();
     let content = seen.join(" ; ");
     for (param, text) in [("_text", narrative), ("_content", content)] {
-        let tokens = tokens(&text);
+        let tokens = tokens(within(&text, INDEXED_TEXT_BYTES));
         if !tokens.is_empty() {
             out.push(IndexEntry { param: param.into(), value: IndexValue::FullText { tokens } });
         }
@@ -284,6 +302,20 @@ mod tests {
         assert!(is_prose("Body Height") && is_prose("Aspirin") && is_prose("高血圧") && is_prose("blood pressure"));
         assert!(!is_prose("final") && !is_prose("8480-6") && !is_prose("2024-01-02T10:00:00Z") && !is_prose("USD"));
         assert_eq!(strip_markup("<div><p>高血圧&amp;糖尿病</p></div>"), "  高血圧&糖尿病  ");
+    }
+
+    #[test]
+    fn text_past_the_indexed_bytes_is_left_out_at_a_character_boundary() {
+        assert_eq!(within("山田太郎", 7), "山田");
+        assert_eq!(within("abc", 7), "abc");
+        let words: Vec<String> = (0..200_000).map(|i| format!("w{i}")).collect();
+        let div = format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>", words.join(" "));
+        let patient = serde_json::json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}});
+        let mut out = Vec::new();
+        entries(&patient, &mut out);
+        let IndexValue::FullText { tokens } = &out[0].value else { panic!("{:?}", out[0]) };
+        assert!(tokens.len() <= INDEXED_TEXT_BYTES && tokens.starts_with("w0 w1 "));
+        assert!(!tokens.contains("w199999"));
     }
 
     #[test]
