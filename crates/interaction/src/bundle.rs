@@ -134,7 +134,9 @@ impl Interactions {
     pub fn bundle(&self, body: Value, ctx: &RequestContext) -> Result<Value, InteractionError> {
         let map = expect_resource("Bundle", body)?;
         self.check_entry_count(&map)?;
-        unique_full_urls(&map)?;
+        if matches!(map.get("type").and_then(Value::as_str), Some("transaction" | "batch")) {
+            unique_full_urls(&map)?;
+        }
         self.check_bundle_conditions(&map, &ctx.base)?;
         match map.get("type").and_then(Value::as_str) {
             // A transaction is checked whole: one bad entry fails it anyway.

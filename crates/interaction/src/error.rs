@@ -223,7 +223,7 @@ impl InteractionError {
                 tsunagu_limits::Limit::BodyBytes
                 | tsunagu_limits::Limit::BodyValues
                 | tsunagu_limits::Limit::BundleEntries
-                | tsunagu_limits::Limit::StringBytes
+                | tsunagu_limits::Limit::StringChars
                 | tsunagu_limits::Limit::HeaderBytes => "too-long",
                 _ => "too-costly",
             },

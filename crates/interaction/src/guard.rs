@@ -1,6 +1,7 @@
 //! The safety guard every written resource passes, whatever the configured validation:
 //! nesting within `max_json_depth` (deeper documents cannot be read back by the JSON
-//! reader, and every recursive walk over them risks the stack), only characters both wire
+//! reader, and every recursive walk over them risks the stack), strings within
+//! `max_string_chars` (every index and search over one carries it whole), only characters both wire
 //! formats can carry (a string with U+001B could be stored from JSON and then never be
 //! written as XML), and narrative that is safe to show in a browser (FHIR's txt-1 and
 //! txt-2).
@@ -37,10 +38,11 @@ pub(crate) fn check(resource: &Value, limits: &Limits, narrative: bool) -> Resul
                 stack.extend(items.iter().map(|c| (c, depth + 1, key)));
             }
             Value::String(s) => {
-                // base64Binary (`data` of Attachment, Binary, Signature) and xhtml are not
-                // FHIR strings; every other value in JSON is one (or a number in quotes).
-                if s.len() > limits.max_string_bytes && !matches!(key, "data" | "div") {
-                    let e = LimitExceeded::new(Limit::StringBytes, limits.max_string_bytes).found(s.len()).at(key);
+                // Counted in characters, as R4's maxLength is (bytes first: cheap, and never
+                // fewer). base64Binary and xhtml are not strings: bounded by the body alone.
+                let max = limits.max_string_chars;
+                if s.len() > max && !base64_or_xhtml(key) && s.chars().count() > max {
+                    let e = LimitExceeded::new(Limit::StringChars, max).found(s.chars().count()).at(key);
                     return Err(e.into());
                 }
                 characters(s, key)?
@@ -49,6 +51,14 @@ pub(crate) fn check(resource: &Value, limits: &Limits, narrative: bool) -> Resul
         }
     }
     Ok(())
+}
+
+/// Properties whose values are base64Binary or xhtml in R4: `data` (Attachment, Binary,
+/// Signature; SampledData's string `data` too, which is no loss), `value[x]` and the
+/// ElementDefinition choices as base64Binary, `Device.udiCarrier.carrierAIDC`,
+/// `AuditEvent.entity.query`, and the narrative `div`.
+fn base64_or_xhtml(key: &str) -> bool {
+    matches!(key, "data" | "div" | "carrierAIDC" | "query") || key.ends_with("Base64Binary")
 }
 
 /// FHIR strings should hold no control characters but tab, CR and LF (datatypes.html);
@@ -131,13 +141,18 @@ mod tests {
     }
 
     #[test]
-    fn strings_past_max_string_bytes_are_refused_but_not_base64_or_narrative() {
-        let limits = Limits { max_string_bytes: 10, ..Limits::default() };
+    fn strings_past_max_string_chars_are_refused_but_not_base64_or_narrative() {
+        let limits = Limits { max_string_chars: 10, ..Limits::default() };
         let long = "a".repeat(11);
         let family = json!({"resourceType": "Patient", "name": [{"family": long, "given": ["x"]}]});
         let err = check(&family, &limits, true).unwrap_err();
         assert_eq!((err.status(), err.issue_code()), (400, "too-long"));
-        assert!(err.message(crate::Lang::En).contains("max_string_bytes = 10"), "{}", err.message(crate::Lang::En));
+        assert!(err.message(crate::Lang::En).contains("max_string_chars = 10"), "{}", err.message(crate::Lang::En));
+        // Characters, not bytes: ten kanji are thirty bytes.
+        let kanji = json!({"resourceType": "Patient", "name": [{"family": "山".repeat(10)}]});
+        assert!(check(&kanji, &limits, true).is_ok());
+        let ext = json!({"resourceType": "Patient", "extension": [{"url": "http://x", "valueBase64Binary": "QUFB".repeat(10)}]});
+        assert!(check(&ext, &limits, true).is_ok());
         let given = json!({"resourceType": "Patient", "name": [{"given": ["x", long]}]});
         assert!(check(&given, &limits, true).is_err(), "array items are strings too");
         let ten = json!({"resourceType": "Patient", "name": [{"family": "a".repeat(10)}]});

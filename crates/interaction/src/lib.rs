@@ -52,7 +52,7 @@ pub use search::{decode as percent_decode, SearchParams};
 pub use terminology_ops::{is_terminology_operation, OperationInput};
 pub use tsunagu_auth::Permission;
 pub use tsunagu_limits::{Limit, LimitExceeded, Limits};
-pub use write::{PatchBody, PatchTarget, Written};
+pub use write::{PatchBody, PatchTarget, WriteKind, Written};
 
 use std::sync::Arc;
 use tsunagu_model::Model;

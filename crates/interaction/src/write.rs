@@ -10,6 +10,18 @@ use crate::{instant, Caller, Interactions, Permission, RequestContext};
 use serde_json::Value;
 use tsunagu_store::{Method, NewVersion, ResourceVersion, StoreError, WriteTxn};
 
+/// The writes of a resource at `[type]`, `[type]/[id]` or `[type]?criteria`, for the check
+/// made before their body is read ([`Interactions::check_write_before_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// `POST [type]`.
+    Create,
+    /// `PUT`: an update, or a create with the client's id.
+    Put,
+    /// `PATCH`.
+    Patch,
+}
+
 /// The outcome of a write.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -128,7 +140,7 @@ impl Interactions {
             }
         }
         self.check_id(id)?;
-        self.may_put(ctx, ty)?;
+        self.may_put(&ctx.caller, ty)?;
         let (map, index) = self.prepared(ty, Value::Object(map))?;
         in_request_txn(self, ctx, |txn| {
             self.update_in(txn, ty, id, Content::indexed(map, index), if_match, Method::Put)
@@ -145,7 +157,7 @@ impl Interactions {
         ctx: &RequestContext,
     ) -> Result<Written, InteractionError> {
         self.known_type(ty)?;
-        self.may_put(ctx, ty)?;
+        self.may_put(&ctx.caller, ty)?;
         self.check_permission(&ctx.caller, ty, Permission::Search)?;
         let (map, index) = self.prepared(ty, body)?;
         let body_id = map.get("id").and_then(Value::as_str).map(str::to_string);
@@ -459,29 +471,28 @@ impl Interactions {
         Ok(())
     }
 
-    /// A PUT updates or creates: the caller needs one of the two on the type (which one
-    /// applies is decided inside the transaction).
-    /// Refuses (403) a write of `verb` (`POST`, `PUT` or `PATCH` of `[type]`, `[type]/[id]` or
-    /// `[type]?criteria`) that the caller's scopes allow on no resource of `ty`, whatever
-    /// its body: the HTTP layer asks before reading a body it would only throw away. A POST
-    /// of a Bundle may be a JP-CLINS submission, which has rules of its own; it is let through.
-    pub fn check_write_before_body(&self, caller: &Caller, ty: &str, verb: &str) -> Result<(), InteractionError> {
+    /// Refuses (403) a write `kind` of a resource of `ty` that the caller's scopes allow on
+    /// no resource of the type, whatever its body: the HTTP layer asks before reading a body
+    /// it would only throw away. A POST of a Bundle may be a JP-CLINS submission, which has
+    /// rules of its own; it is let through. May read the store (consent and sharing rules):
+    /// not for an async worker.
+    pub fn check_write_before_body(&self, caller: &Caller, ty: &str, kind: WriteKind) -> Result<(), InteractionError> {
         if caller.is_unrestricted() || !self.model.is_resource_type(ty) {
             return Ok(());
         }
-        match verb {
-            "POST" if ty != "Bundle" => self.check_permission(caller, ty, Permission::Create),
-            "PUT" => self
-                .check_permission(caller, ty, Permission::Update)
-                .or_else(|_| self.check_permission(caller, ty, Permission::Create)),
-            "PATCH" => self.check_permission(caller, ty, Permission::Update),
-            _ => Ok(()),
+        match kind {
+            WriteKind::Create if ty == "Bundle" => Ok(()),
+            WriteKind::Create => self.check_permission(caller, ty, Permission::Create),
+            WriteKind::Put => self.may_put(caller, ty),
+            WriteKind::Patch => self.check_permission(caller, ty, Permission::Update),
         }
     }
 
-    fn may_put(&self, ctx: &RequestContext, ty: &str) -> Result<(), InteractionError> {
-        self.check_permission(&ctx.caller, ty, Permission::Update)
-            .or_else(|_| self.check_permission(&ctx.caller, ty, Permission::Create))
+    /// A PUT updates or creates: the caller needs one of the two on the type (which one
+    /// applies is decided inside the transaction).
+    fn may_put(&self, caller: &Caller, ty: &str) -> Result<(), InteractionError> {
+        self.check_permission(caller, ty, Permission::Update)
+            .or_else(|_| self.check_permission(caller, ty, Permission::Create))
     }
 
     pub(crate) fn check_id(&self, id: &str) -> Result<(), InteractionError> {

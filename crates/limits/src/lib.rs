@@ -47,11 +47,11 @@ pub struct Limits {
     pub database_wait_ms: u64,
 
     // --- Resources ---
-    /// Bytes in one string value of any resource written (R4 datatypes: strings SHALL NOT
-    /// exceed 1 MB); base64Binary `data` and the narrative `div` are not strings and are
+    /// Characters in one string value of any resource written (R4: a string's maxLength is
+    /// 1,048,576); base64Binary values and the narrative `div` are not strings and are
     /// bounded by the body alone. A longer value is refused: every search index and the
     /// conditional searches over it would carry it whole.
-    pub max_string_bytes: usize,
+    pub max_string_chars: usize,
     /// Nesting of objects and arrays in any resource written (JSON, XML, the result of a
     /// PATCH, each Bundle entry), counted from the outermost resource of the request (the
     /// entries of a transaction from their Bundle). JSON bodies deeper than 127 levels are
@@ -131,7 +131,7 @@ impl Default for Limits {
             max_body_values: 1_000_000,
             max_header_bytes: 256 * 1024,
             max_header_fields: 100,
-            max_string_bytes: 1024 * 1024,
+            max_string_chars: 1024 * 1024,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 60,
             idle_timeout_secs: 60,
@@ -170,7 +170,7 @@ pub enum Limit {
     BodyValues,
     HeaderBytes,
     JsonDepth,
-    StringBytes,
+    StringChars,
     Issues,
     BundleEntries,
     BundleConditions,
@@ -198,7 +198,7 @@ impl Limit {
             Limit::BodyValues => "max_body_values",
             Limit::HeaderBytes => "max_header_bytes",
             Limit::JsonDepth => "max_json_depth",
-            Limit::StringBytes => "max_string_bytes",
+            Limit::StringChars => "max_string_chars",
             Limit::Issues => "max_issues",
             Limit::BundleEntries => "max_bundle_entries",
             Limit::BundleConditions => "max_bundle_conditions",
@@ -226,7 +226,7 @@ impl Limit {
             Limit::BodyValues => ("values in a request body", "リクエスト本文の値の数"),
             Limit::HeaderBytes => ("bytes in the request line and headers", "リクエスト行とヘッダのバイト数"),
             Limit::JsonDepth => ("nesting depth of a resource", "リソースの入れ子の深さ"),
-            Limit::StringBytes => ("bytes in one string of a resource", "リソースの 1 つの文字列のバイト数"),
+            Limit::StringChars => ("characters in one string of a resource", "リソースの 1 つの文字列の文字数"),
             Limit::Issues => ("issues in one OperationOutcome", "1つの OperationOutcome の問題数"),
             Limit::BundleEntries => {
                 ("entries in one batch or transaction Bundle", "1つの batch・transaction Bundle のエントリ数")
@@ -269,7 +269,7 @@ impl Limit {
             Limit::BodyValues => limits.max_body_values,
             Limit::HeaderBytes => limits.max_header_bytes,
             Limit::JsonDepth => limits.max_json_depth,
-            Limit::StringBytes => limits.max_string_bytes,
+            Limit::StringChars => limits.max_string_chars,
             Limit::Issues => limits.max_issues,
             Limit::BundleEntries => limits.max_bundle_entries,
             Limit::BundleConditions => limits.max_bundle_conditions,

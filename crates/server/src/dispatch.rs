@@ -101,11 +101,13 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
     // A write the caller may make to no resource of its type is refused before its body is
     // read (up to max_body_bytes, for nothing).
-    let refused = match segments.as_slice() {
-        [ty] | [ty, _] if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) => {
-            let post_to_instance = parts.method == Method::POST && segments.len() == 2;
-            let verb = if post_to_instance { "" } else { parts.method.as_str() };
-            state.fhir.check_write_before_body(&caller, ty, verb).err()
+    let refused = match write_of(&parts.method, &segments) {
+        Some((ty, kind)) if !caller.is_unrestricted() => {
+            // Scope checks may read the store (consent, sharing): not on an async worker.
+            let (state, caller, ty) = (state.clone(), caller.clone(), ty.to_string());
+            tokio::task::spawn_blocking(move || state.fhir.check_write_before_body(&caller, &ty, kind).err())
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
         }
         _ => None,
     };
@@ -163,6 +165,23 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     match tokio::task::spawn_blocking(work).await {
         Ok(r) => r,
         Err(_) => reply::panic_response(Box::new(())),
+    }
+}
+
+/// The resource write a request is, by its method and path: `POST [type]`, `PUT` or
+/// `PATCH` of `[type]` (conditional) or `[type]/[id]` — not operations, `_search` or history.
+fn write_of<'s>(method: &Method, segments: &'s [String]) -> Option<(&'s str, tsunagu_interaction::WriteKind)> {
+    use tsunagu_interaction::WriteKind;
+    let kind = match *method {
+        Method::POST => WriteKind::Create,
+        Method::PUT => WriteKind::Put,
+        Method::PATCH => WriteKind::Patch,
+        _ => return None,
+    };
+    match segments {
+        [ty] => Some((ty, kind)),
+        [ty, id] if kind != WriteKind::Create && !id.starts_with(['$', '_']) => Some((ty, kind)),
+        _ => None,
     }
 }
 
@@ -556,8 +575,9 @@ fn bundle_reply(c: &Call, bundle: Value) -> Result<Response, InteractionError> {
 /// `If-None-Match` naming its ETag or `*`; without `If-None-Match`, `If-Modified-Since` no
 /// earlier than its `Last-Modified` (whole seconds, as that header has them).
 fn not_modified(h: &HeaderMap, v: &ResourceVersion) -> bool {
-    if let Some(tags) = header(h, "if-none-match") {
-        return tags.split(',').map(str::trim).any(|t| t == "*" || parse_etag(t) == Some(v.version));
+    if h.contains_key("if-none-match") {
+        let mut tags = h.get_all("if-none-match").iter().filter_map(|l| l.to_str().ok()).flat_map(|l| l.split(','));
+        return tags.any(|t| t.trim() == "*" || parse_etag(t.trim()) == Some(v.version));
     }
     let since = header(h, "if-modified-since").and_then(tsunagu_interaction::parse_http_date);
     since.is_some_and(|ms| v.last_updated_ms.div_euclid(1000) <= ms.div_euclid(1000))

@@ -294,7 +294,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        if self.redressed.is_none() {
+        if self.redressed.is_none() && data.len() <= crate::unparsed::LONGEST {
             if let Some(bytes) = crate::unparsed::redress(data, self.head) {
                 self.redressed = Some(Redressed { bytes, written: 0, replaces: data.len() });
             }
@@ -316,7 +316,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     ) -> Poll<std::io::Result<usize>> {
         // hyper's answer to an unparsable head is a short head alone: look at it whole.
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if self.redressed.is_none() && total <= 256 {
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+        if self.redressed.is_none() && total <= crate::unparsed::LONGEST && first.starts_with(b"HTTP/1.1 4") {
             let data = bufs.iter().flat_map(|b| b.iter().copied()).collect::<Vec<u8>>();
             if let Some(bytes) = crate::unparsed::redress(&data, self.head) {
                 self.redressed = Some(Redressed { bytes, written: 0, replaces: total });

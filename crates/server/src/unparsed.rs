@@ -19,6 +19,10 @@ pub(crate) struct HeadLimits {
     pub max_header_fields: usize,
 }
 
+/// Longer than any of hyper's answers (a status line and three short fields): longer writes
+/// are not looked at.
+pub(crate) const LONGEST: usize = 256;
+
 const AUTOMATIC: [(&[u8], u16); 3] = [
     (b"HTTP/1.1 400 Bad Request\r\n", 400),
     (b"HTTP/1.1 414 URI Too Long\r\n", 414),

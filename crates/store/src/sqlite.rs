@@ -793,16 +793,18 @@ impl Store for SqliteStore {
                 // branches merge by `seq`. A single `type = ?` query would read and sort
                 // every version of the type for one page.
                 // SQLite takes any `_since` or `_at` for selective and reads every version
-                // in its range by `last_updated`, then sorts them: when many are, walk.
+                // in its range by `last_updated`, then sorts them: when many are, walk the
+                // type newest first instead. With `_at` only while few versions came at or
+                // after its end: the walk passes each of those before its first match.
                 let since_many = match q.since_ms {
                     Some(since) => Some(many_written(c, ty, ">=", since)?),
                     None => None,
                 };
-                let before_many = match q.at {
-                    Some((_, until)) => Some(many_written(c, ty, "<", until)?),
+                let at_walkable = match q.at {
+                    Some((_, until)) => Some(many_written(c, ty, "<", until)? && !many_written(c, ty, ">=", until)?),
                     None => None,
                 };
-                let index = match (since_many, before_many) {
+                let index = match (since_many, at_walkable) {
                     (None, None) | (Some(false), _) | (_, Some(false)) => "",
                     _ => " INDEXED BY resource_live",
                 };
@@ -927,17 +929,17 @@ impl Store for SqliteStore {
 /// type history walks the type's versions newest first rather than reading those versions
 /// by time and sorting them: the walk finds a page among the newest when many match
 /// (timestamps follow write order), and reading by time is bounded by this many when few do.
-const HISTORY_SINCE_WALK_FROM: i64 = 2_000;
+const HISTORY_WALK_FROM: i64 = 2_000;
 
-/// Whether at least [`HISTORY_SINCE_WALK_FROM`] versions of `ty` were written at a time
+/// Whether at least [`HISTORY_WALK_FROM`] versions of `ty` were written at a time
 /// `op` (`>=` or `<`) `ms` (counted in the `(type, last_updated)` index, stopping there).
 fn many_written(c: &Connection, ty: &str, op: &str, ms: i64) -> Result<bool, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT count(*) FROM (SELECT 1 FROM resource INDEXED BY resource_type_updated \
          WHERE type = ?1 AND last_updated {op} ?2 LIMIT ?3)"
     ))?;
-    let n: i64 = stmt.query_row(params![ty, ms, HISTORY_SINCE_WALK_FROM], |r| r.get(0))?;
-    Ok(n >= HISTORY_SINCE_WALK_FROM)
+    let n: i64 = stmt.query_row(params![ty, ms, HISTORY_WALK_FROM], |r| r.get(0))?;
+    Ok(n >= HISTORY_WALK_FROM)
 }
 
 fn history_sql(q: &HistoryQuery, values: &mut Vec<rusqlite::types::Value>) -> String {

@@ -108,7 +108,13 @@ pub fn http_with(
 }
 
 /// Reads a whole response from a connection the server closes after it.
-pub fn read_response(mut s: TcpStream) -> std::io::Result<Response> {
+pub fn read_response(s: TcpStream) -> std::io::Result<Response> {
+    read_response_to(s, false)
+}
+
+/// [`read_response`]; `to_head`: the answer to a HEAD, whose Content-Length is GET's and
+/// which has no body.
+fn read_response_to(mut s: TcpStream, to_head: bool) -> std::io::Result<Response> {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let split =
@@ -125,7 +131,9 @@ pub fn read_response(mut s: TcpStream) -> std::io::Result<Response> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut payload = raw[split + 4..].to_vec();
-    if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+    if to_head {
+        payload.clear();
+    } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
         payload = dechunk(&payload)?;
     } else if let Some(len) = headers.get("content-length").and_then(|l| l.parse::<usize>().ok()) {
         if payload.len() < len {
@@ -197,7 +205,7 @@ pub fn http_raw(
     // A server may answer (413, 431) and close before taking the whole body; the answer
     // is what counts.
     let _ = s.write_all(body);
-    read_response(s)
+    read_response_to(s, method == "HEAD")
 }
 
 /// Peak resident memory of a process, in bytes (VmHWM).
