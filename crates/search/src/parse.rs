@@ -97,6 +97,9 @@ pub fn parse_search(
     out.query.resource_type = ty.map(str::to_string);
     for (name, value) in pairs {
         let base_name = name.split(':').next().unwrap_or("");
+        if base_name == "_total" && strict && !matches!(value.as_str(), "none" | "estimate" | "accurate") {
+            return Err(bad("_total", value, "expected none, estimate or accurate"));
+        }
         if RESULT_PARAMS.contains(&base_name) {
             continue;
         }
@@ -108,6 +111,15 @@ pub fn parse_search(
                 let iterate = name.ends_with(":iterate") || name.ends_with(":recurse");
                 for v in split_values(&env, name, value)? {
                     let inc = parse_include(&v, iterate)?;
+                    // A parameter the source type does not have, or not a reference: under
+                    // strict handling an error, as an unknown search parameter is.
+                    let known = inc
+                        .param
+                        .as_deref()
+                        .is_none_or(|p| registry.param(&inc.source_type, p).is_some_and(|d| d.kind == K::Reference));
+                    if !known && strict {
+                        return Err(bad(base_name, &v, "the type has no reference search parameter of that name"));
+                    }
                     if base_name == "_include" {
                         out.includes.push(inc)
                     } else {
@@ -633,7 +645,12 @@ fn instant_ranges(op: RangeOp, lo: i64, hi: i64) -> Vec<(i64, i64)> {
 /// A number and the range its written precision implies (`100` → [99.5, 100.5)); `ap`
 /// widens to ±10%.
 fn number(name: &str, s: &str, op: RangeOp) -> Result<(f64, f64, f64), SearchError> {
-    let value: f64 = s.parse().map_err(|_| bad(name, s, "not a number"))?;
+    // A decimal as FHIR writes it: Rust would also take `NaN`, `inf`, and `1e99999` as
+    // infinity, which no stored value equals or orders against usefully.
+    let decimal =
+        s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) && s.bytes().any(|b| b.is_ascii_digit());
+    let value: f64 =
+        s.parse().ok().filter(|v: &f64| decimal && v.is_finite()).ok_or_else(|| bad(name, s, "not a number"))?;
     let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
     let exp: i32 = s.split(['e', 'E']).nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
     let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i32);
@@ -664,6 +681,26 @@ mod tests {
             "http://x",
             &Limits::default(),
         )
+    }
+
+    #[test]
+    fn strict_handling_refuses_unknown_totals_and_includes() {
+        assert!(p("Observation", &[("_total", "bogus")]).is_err());
+        assert!(p("Observation", &[("_total", "accurate"), ("_include", "Observation:subject")]).is_ok());
+        assert!(p("Observation", &[("_include", "Observation:foo")]).is_err());
+        assert!(p("Observation", &[("_include", "Observation:code")]).is_err(), "a token, not a reference");
+        assert!(p("Observation", &[("_include", "Observation:*"), ("_revinclude", "*")]).is_ok());
+    }
+
+    #[test]
+    fn numbers_are_finite_decimals() {
+        for v in ["NaN", "inf", "-infinity", "1e99999999", "0x10", "five"] {
+            assert!(p("Observation", &[("value-quantity", v)]).is_err(), "{v}");
+            assert!(p("RiskAssessment", &[("probability", v)]).is_err(), "{v}");
+        }
+        for v in ["5", "-5.40", "1e3", "gt1.5e-3"] {
+            assert!(p("Observation", &[("value-quantity", v)]).is_ok(), "{v}");
+        }
     }
 
     #[test]
