@@ -315,13 +315,7 @@ fn resource_order_page(
     values: &[V],
     walk: &SortWalk,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    let min_matches = walk.min_matches.load(Ordering::Relaxed);
-    let estimate = crate::sqlite_has::fewest_matches(c, q, min_matches)?;
-    if estimate < min_matches {
-        crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
-        return Ok(None);
-    }
-    let f = walk_filter(c, q, ty, &[], &[], min_matches, filter, values)?;
+    let Some(f) = one_statement_filter(c, q, ty, filter, values, walk)? else { return Ok(None) };
     let first = &q.sort[0];
     let Some(rows) = crate::sqlite_sort_group::key_rows(first, ty) else { return Ok(None) };
     let dir = if first.descending { "DESC" } else { "ASC" };
@@ -332,22 +326,7 @@ fn resource_order_page(
     );
     let mut params = rows.values;
     params.extend(f.values.iter().cloned());
-    let mut page = crate::sqlite_sort_group::Page::new(q, usize::try_from(min_matches).unwrap_or(usize::MAX));
-    let (mut seen, mut walked) = (FxHashSet::default(), 0);
-    let name = rows.name;
-    match page.walk(c, q, &f, &sql, params, &mut seen, &mut walked)? {
-        None => {
-            crate::trace::plan(|| format!("sort walk over {name} gave up after {WALK_MAX_ROWS} rows"));
-            return Ok(None);
-        }
-        Some(true) => {}
-        Some(false) => {
-            page.finish(c, q)?;
-        }
-    }
-    crate::trace::plan(|| format!("sort walk over {name}, {walked} rows read"));
-    walk.pages.fetch_add(1, Ordering::Relaxed);
-    Ok(Some(page.seqs))
+    one_statement_page(c, q, walk, &f, &sql, params, &rows.name, true)
 }
 
 /// A page whose first sort key is a reference parameter, by walking `idx_reference` in its
@@ -365,13 +344,7 @@ fn reference_page(
     values: &[V],
     walk: &SortWalk,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    let min_matches = walk.min_matches();
-    let estimate = crate::sqlite_has::fewest_matches(c, q, min_matches)?;
-    if estimate < min_matches {
-        crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
-        return Ok(None);
-    }
-    let f = walk_filter(c, q, ty, &[], &[], min_matches, filter, values)?;
+    let Some(f) = one_statement_filter(c, q, ty, filter, values, walk)? else { return Ok(None) };
     let dir = if q.sort[0].descending { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT d.target_id || char(1) || d.target_type || char(1) || d.url, d.seq FROM idx_reference d{} \
@@ -381,23 +354,59 @@ fn reference_page(
     );
     let mut params = vec![V::Text(ty.to_string()), V::Text(param.to_string())];
     params.extend(f.values.iter().cloned());
-    let mut page = crate::sqlite_sort_group::Page::new(q, usize::try_from(min_matches).unwrap_or(usize::MAX));
+    // Resources without a reference sort last: a walk that ends has met every match only
+    // when a condition requires one.
+    let complete = every_match_has_value(q, param, IndexKind::Reference);
+    one_statement_page(c, q, walk, &f, &sql, params, &format!("idx_reference ({param})"), complete)
+}
+
+/// The filter of a walk read by one statement, or `None` when too few resources match for a
+/// walk to be worth it.
+fn one_statement_filter(
+    c: &Connection,
+    q: &SearchQuery,
+    ty: &str,
+    filter: &str,
+    values: &[V],
+    walk: &SortWalk,
+) -> Result<Option<crate::sqlite_sort_group::WalkFilter>, StoreError> {
+    let min_matches = walk.min_matches();
+    let estimate = crate::sqlite_has::fewest_matches(c, q, min_matches)?;
+    if estimate < min_matches {
+        crate::trace::plan(|| format!("no sort walk: about {estimate} matches (walk from {min_matches})"));
+        return Ok(None);
+    }
+    walk_filter(c, q, ty, &[], &[], min_matches, filter, values).map(Some)
+}
+
+/// The page `sql` (rows of value and `seq`, in sort order) walks to, or `None` when the walk
+/// gives up, or runs out without having met every match (`complete`: a walk to the end has).
+#[allow(clippy::too_many_arguments)]
+fn one_statement_page(
+    c: &Connection,
+    q: &SearchQuery,
+    walk: &SortWalk,
+    f: &crate::sqlite_sort_group::WalkFilter,
+    sql: &str,
+    params: Vec<V>,
+    name: &str,
+    complete: bool,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    let mut page = crate::sqlite_sort_group::Page::new(q, usize::try_from(walk.min_matches()).unwrap_or(usize::MAX));
     let (mut seen, mut walked) = (FxHashSet::default(), 0);
-    match page.walk(c, q, &f, &sql, params, &mut seen, &mut walked)? {
+    match page.walk(c, q, f, sql, params, &mut seen, &mut walked)? {
         None => {
-            crate::trace::plan(|| format!("sort walk over idx_reference gave up after {WALK_MAX_ROWS} rows"));
+            crate::trace::plan(|| format!("sort walk over {name} gave up after {WALK_MAX_ROWS} rows"));
             return Ok(None);
         }
         Some(true) => {}
-        // Every match with a reference met; those without one sort last, which the
-        // general plan places unless a condition requires one.
         Some(false) => {
-            if !page.finish(c, q)? && !every_match_has_value(q, param, IndexKind::Reference) {
+            if !page.finish(c, q)? && !complete {
                 return Ok(None);
             }
         }
     }
-    crate::trace::plan(|| format!("sort walk over idx_reference ({param}), {walked} rows read"));
+    crate::trace::plan(|| format!("sort walk over {name}, {walked} rows read"));
     walk.pages.fetch_add(1, Ordering::Relaxed);
     Ok(Some(page.seqs))
 }
