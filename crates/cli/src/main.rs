@@ -514,8 +514,9 @@ pub(crate) fn open_with_validator(
     check: bool,
 ) -> Result<(Arc<tsunagu_interaction::Interactions>, Option<Arc<tsunagu_validation::Validator>>), String> {
     use config::Validate;
-    // One regex cache per process (FHIRPath matches() in invariants and patches).
+    // One regex cache and one step limit per process (FHIRPath in invariants, patches, views).
     tsunagu_fhirpath::set_regex_limits(cfg.limits.max_regex_bytes, cfg.limits.regex_cache_bytes);
+    tsunagu_fhirpath::set_step_limit(cfg.limits.max_fhirpath_steps);
     let store = open_store(cfg)?;
     let packages = package_cmd::load_packages(cfg, &cfg.packages)?;
     let terminology = Arc::new(tsunagu_terminology::Terminology::new(&packages).with_limits(&cfg.limits));

@@ -1,6 +1,6 @@
-//! The crate's single error type. Three kinds, because callers react differently: a syntax
+//! The crate's single error type. Four kinds, because callers react differently: a syntax
 //! or semantic error is a bug in the expression (reject it once, at compile time), an
-//! execution error depends on the data.
+//! execution error depends on the data, a limit is the cost of both together.
 
 use thiserror::Error;
 
@@ -17,6 +17,11 @@ pub enum FhirPathError {
     /// were found). `pos` is the offset of the failing sub-expression.
     #[error("execution error at offset {pos}: {msg}")]
     Execution { pos: usize, msg: String },
+    /// Evaluation went past a limit of this process (`max_fhirpath_steps`): neither the
+    /// expression nor the data is wrong, but together they cost too much. `pos` is the
+    /// sub-expression where the count passed the limit.
+    #[error("evaluation stopped at offset {pos}: {limit}")]
+    Limit { pos: usize, limit: Box<tsunagu_limits::LimitExceeded> },
 }
 
 impl FhirPathError {
@@ -25,6 +30,15 @@ impl FhirPathError {
             FhirPathError::Syntax { .. } => ErrorKind::Syntax,
             FhirPathError::Semantic { .. } => ErrorKind::Semantic,
             FhirPathError::Execution { .. } => ErrorKind::Execution,
+            FhirPathError::Limit { .. } => ErrorKind::Limit,
+        }
+    }
+
+    /// The limit an evaluation went past, when that is what stopped it.
+    pub fn limit_exceeded(&self) -> Option<&tsunagu_limits::LimitExceeded> {
+        match self {
+            FhirPathError::Limit { limit, .. } => Some(limit),
+            _ => None,
         }
     }
 
@@ -44,6 +58,7 @@ pub enum ErrorKind {
     Syntax,
     Semantic,
     Execution,
+    Limit,
 }
 
 pub type Result<T> = std::result::Result<T, FhirPathError>;

@@ -1,6 +1,7 @@
 //! The evaluator: walks the compiled tree over borrowed JSON.
 
 use crate::ast::BinOp;
+use crate::budget::Budget;
 use crate::compile::{ChildStep, Node as CNode, Op, SysType, TypeTest};
 use crate::datetime::DateTime;
 use crate::error::{FhirPathError, Result};
@@ -93,6 +94,8 @@ pub(crate) struct Env<'a> {
     pub general_only: bool,
     /// Strict mode: a name the model does not know on a typed node is an error.
     pub strict: bool,
+    /// The work done so far (`max_fhirpath_steps`).
+    pub budget: Budget,
 }
 
 /// `$this`, `$index`, `$total` in the current function scope.
@@ -180,7 +183,15 @@ fn untyped_system_type(n: &Node) -> Option<SysType> {
 }
 
 impl<'a> Env<'a> {
+    /// Evaluates one node, charging the items it produced (loops that could produce many
+    /// before returning charge as they go).
     pub(crate) fn eval(&self, n: &CNode, sc: Scope<'_, 'a>) -> Result<Items<'a>> {
+        let items = self.eval_op(n, sc)?;
+        self.budget.items(items.len() + 1, n.pos)?;
+        Ok(items)
+    }
+
+    fn eval_op(&self, n: &CNode, sc: Scope<'_, 'a>) -> Result<Items<'a>> {
         match &n.op {
             Op::Literal(i) => Ok(vec![i.clone()]),
             Op::Empty => Ok(Vec::new()),
@@ -198,18 +209,13 @@ impl<'a> Env<'a> {
                         for it in sc.this.iter().filter(|i| type_matches(i, t, false)) {
                             self.children_of(it, step, &mut out, n.pos)?;
                         }
+                        self.budget.items(out.len(), n.pos)?;
                     }
                     Some(inp) => {
                         let items = self.eval(inp, sc)?;
-                        for it in &items {
-                            self.children_of(it, step, &mut out, n.pos)?;
-                        }
+                        self.children_of_each(&items, step, &mut out, n.pos)?;
                     }
-                    None => {
-                        for it in sc.this {
-                            self.children_of(it, step, &mut out, n.pos)?;
-                        }
-                    }
+                    None => self.children_of_each(sc.this, step, &mut out, n.pos)?,
                 }
                 Ok(out)
             }
@@ -277,8 +283,10 @@ impl<'a> Env<'a> {
                 }
                 let mut out = Vec::new();
                 for it in sc.this {
-                    if let Item::Node(n) = it {
-                        fp.walk_into(n, &mut out);
+                    if let Item::Node(node) = it {
+                        let before = out.len();
+                        fp.walk_into(node, &mut out);
+                        self.budget.items(out.len() - before, n.pos)?;
                     }
                 }
                 if !fp.complete(&out) {
@@ -293,9 +301,12 @@ impl<'a> Env<'a> {
                 let mut distinct = false;
                 for (op, r, pos) in rest {
                     if *op == BinOp::Union {
-                        let mut out =
-                            if distinct { acc.into_owned() } else { union_into(Vec::with_capacity(acc.len()), &acc) };
-                        out = union_into(out, &self.operand(r, sc)?);
+                        let mut out = if distinct {
+                            acc.into_owned()
+                        } else {
+                            self.union_into(Vec::with_capacity(acc.len()), &acc, *pos)?
+                        };
+                        out = self.union_into(out, &self.operand(r, sc)?, *pos)?;
                         acc = Cow::Owned(out);
                         distinct = true;
                     } else {
@@ -329,6 +340,17 @@ impl<'a> Env<'a> {
                 Err(exec(pos, format!("undefined variable %{name}")))
             }
         }
+    }
+
+    /// Appends the children named by `step` of each item, charging as it goes: a focus may
+    /// hold one large node many times (`x.combine(x)…`).
+    fn children_of_each(&self, items: &[Item<'a>], step: &ChildStep, out: &mut Items<'a>, pos: usize) -> Result<()> {
+        for it in items {
+            let before = out.len();
+            self.children_of(it, step, out, pos)?;
+            self.budget.items(out.len() - before, pos)?;
+        }
+        Ok(())
     }
 
     /// Appends the children named by `step` of one item.
@@ -430,8 +452,8 @@ impl<'a> Env<'a> {
     ) -> Result<Items<'a>> {
         use BinOp::*;
         if op == Union {
-            let out = union_into(Vec::with_capacity(a.len()), &a);
-            return Ok(union_into(out, &self.operand(r, sc)?));
+            let out = self.union_into(Vec::with_capacity(a.len()), &a, pos)?;
+            return self.union_into(out, &self.operand(r, sc)?, pos);
         }
         // `implies`/`and`/`or` with a decided left side need not look right.
         match op {
@@ -501,6 +523,9 @@ impl<'a> Env<'a> {
                 boolean(if op == Ne { r.map(|v| !v) } else { r })
             }
             Equiv | NotEquiv => {
+                if a.len() == b.len() {
+                    self.budget.comparisons(a.len().saturating_mul(b.len()), pos)?;
+                }
                 let r = a.len() == b.len() && {
                     let mut used = vec![false; b.len()];
                     a.iter().all(|x| {
@@ -530,6 +555,7 @@ impl<'a> Env<'a> {
             }
             In | Contains => {
                 let (needle, hay) = if op == In { (&*a, &*b) } else { (&*b, &*a) };
+                self.budget.comparisons(hay.len(), pos)?;
                 match singleton(needle, pos, op.symbol())? {
                     None => Ok(vec![]),
                     Some(x) => boolean(Some(hay.iter().any(|y| ops::eq(x, y) == Some(true)))),
@@ -546,12 +572,17 @@ impl<'a> Env<'a> {
                         Some(i) => i.as_str().map(str::to_string).ok_or_else(|| exec(pos, "& needs strings")),
                     }
                 };
-                Ok(vec![Item::string(&(text(&a)? + &text(&b)?))])
+                let (x, y) = (text(&a)?, text(&b)?);
+                self.budget.bytes(x.len() + y.len(), pos)?;
+                Ok(vec![Item::string(&(x + &y))])
             }
             Add | Sub | Mul | Div | IntDiv | Mod => {
                 let (Some(x), Some(y)) = (singleton(&a, pos, "arithmetic")?, singleton(&b, pos, "arithmetic")?) else {
                     return Ok(vec![]);
                 };
+                if let (Some(x), Some(y)) = (x.as_str(), y.as_str()) {
+                    self.budget.bytes(x.len() + y.len(), pos)?;
+                }
                 let aop = match op {
                     Add => ArithOp::Add,
                     Sub => ArithOp::Sub,
@@ -564,6 +595,17 @@ impl<'a> Env<'a> {
             }
             And | Or | Implies => unreachable!("handled above"),
         }
+    }
+
+    /// Appends the items of `more` not already in `out`.
+    fn union_into(&self, mut out: Items<'a>, more: &[Item<'a>], pos: usize) -> Result<Items<'a>> {
+        for i in more {
+            self.budget.comparisons(out.len(), pos)?;
+            if !out.iter().any(|o| ops::eq(o, i) == Some(true)) {
+                out.push(i.clone());
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn now(&self) -> DateTime {
@@ -612,16 +654,6 @@ impl<'a> Env<'a> {
         let v = ctx.hooks?.resolve(reference)?;
         Some(Node::resource(ctx.keep(v)))
     }
-}
-
-/// Appends the items of `more` not already in `out`.
-fn union_into<'a>(mut out: Items<'a>, more: &[Item<'a>]) -> Items<'a> {
-    for i in more {
-        if !out.iter().any(|o| ops::eq(o, i) == Some(true)) {
-            out.push(i.clone());
-        }
-    }
-    out
 }
 
 /// `map[key]` and `map[ext_key]` in one pass. FHIR objects are small, and a linear scan

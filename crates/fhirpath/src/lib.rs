@@ -21,6 +21,7 @@
 //! ```
 
 mod ast;
+mod budget;
 mod compile;
 mod datetime;
 mod decimal;
@@ -38,6 +39,7 @@ mod quantity;
 mod regex_cache;
 
 pub use ast::{BinOp, Expr, ExprKind, TypeSpec, UnaryOp};
+pub use budget::set_step_limit;
 pub use datetime::{DateTime, Precision, Time};
 pub use decimal::Decimal;
 pub use error::{ErrorKind, FhirPathError, Result};
@@ -184,6 +186,7 @@ impl Expression {
             now: Cell::new(None),
             general_only,
             strict: self.strict,
+            budget: budget::Budget::new(),
         };
         let this = [context];
         env.eval(&self.plan, eval::Scope { this: &this, index: 0, total: None })

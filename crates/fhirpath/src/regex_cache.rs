@@ -131,8 +131,15 @@ pub(crate) fn with_regex<T>(
 
 /// `regex::Regex::replace_all(haystack, replacement)` (`$1`, `${name}`, `$$` in the
 /// replacement), on a meta regex with an explicit cache.
-pub(crate) fn replace_all(re: &Regex, cache: &mut Cache, haystack: &str, replacement: &str) -> String {
-    let mut out = String::with_capacity(haystack.len());
+/// `None` when the output would pass `max_bytes`.
+pub(crate) fn replace_all(
+    re: &Regex,
+    cache: &mut Cache,
+    haystack: &str,
+    replacement: &str,
+    max_bytes: usize,
+) -> Option<String> {
+    let mut out = String::with_capacity(haystack.len().min(max_bytes));
     let mut last = 0;
     let mut it = Searcher::new(Input::new(haystack));
     if !replacement.contains('$') {
@@ -140,6 +147,9 @@ pub(crate) fn replace_all(re: &Regex, cache: &mut Cache, haystack: &str, replace
             out.push_str(&haystack[last..m.start()]);
             out.push_str(replacement);
             last = m.end();
+            if out.len() > max_bytes {
+                return None;
+            }
         }
     } else {
         let mut caps = re.create_captures();
@@ -150,10 +160,13 @@ pub(crate) fn replace_all(re: &Regex, cache: &mut Cache, haystack: &str, replace
             out.push_str(&haystack[last..m.start()]);
             caps.interpolate_string_into(haystack, replacement, &mut out);
             last = m.end();
+            if out.len() > max_bytes {
+                return None;
+            }
         }
     }
     out.push_str(&haystack[last..]);
-    out
+    (out.len() <= max_bytes).then_some(out)
 }
 
 /// Compiles as `regex::RegexBuilder::new(pattern).size_limit(max).dfa_size_limit(..)`

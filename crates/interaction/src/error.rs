@@ -182,6 +182,9 @@ impl InteractionError {
                 tsunagu_limits::Limit::HeaderBytes => 431,
                 tsunagu_limits::Limit::ExpansionSize
                 | tsunagu_limits::Limit::ViewRows
+                | tsunagu_limits::Limit::ViewMs
+                | tsunagu_limits::Limit::ViewBytes
+                | tsunagu_limits::Limit::FhirPathSteps
                 | tsunagu_limits::Limit::SearchSteps
                 | tsunagu_limits::Limit::SearchMs
                 | tsunagu_limits::Limit::BundleConditions

@@ -117,11 +117,27 @@ pub struct Limits {
     pub max_regex_bytes: usize,
     /// Memory of all compiled regular expressions kept for reuse, in bytes.
     pub regex_cache_bytes: usize,
+    /// Work one evaluation of one expression on one resource may do, in steps (a step is
+    /// an item produced; four comparisons of items, or 16 bytes of string built, are one
+    /// too). Client expressions (PATCH paths, `$run` columns, uploaded profiles) can be
+    /// quadratic or worse in the resource; past it the evaluation fails naming this.
+    /// 0: no limit.
+    pub max_fhirpath_steps: usize,
 
     // --- Views ---
     /// Rows one `ViewDefinition/$run` answers (its `_limit` may ask for fewer; whole
     /// stores go through `tsunagu view export`).
     pub max_view_rows: usize,
+    /// Time one `ViewDefinition/$run` may take, in ms (checked between resources; each
+    /// expression on one resource is bounded by `max_fhirpath_steps`).
+    pub max_view_ms: usize,
+    /// Bytes of output one `ViewDefinition/$run` builds (before the Binary's base64).
+    pub max_view_bytes: usize,
+}
+
+impl Limits {
+    /// `max_fhirpath_steps`' default, also what evaluations use before a server sets it.
+    pub const DEFAULT_FHIRPATH_STEPS: usize = 10_000_000;
 }
 
 impl Default for Limits {
@@ -158,7 +174,10 @@ impl Default for Limits {
             max_expansion_size: 10_000,
             max_regex_bytes: 1024 * 1024,
             regex_cache_bytes: 32 * 1024 * 1024,
+            max_fhirpath_steps: Limits::DEFAULT_FHIRPATH_STEPS,
             max_view_rows: 100_000,
+            max_view_ms: 30_000,
+            max_view_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -187,7 +206,10 @@ pub enum Limit {
     ValueSetImportDepth,
     ExpansionSize,
     RegexBytes,
+    FhirPathSteps,
     ViewRows,
+    ViewMs,
+    ViewBytes,
 }
 
 impl Limit {
@@ -215,7 +237,10 @@ impl Limit {
             Limit::ValueSetImportDepth => "max_value_set_import_depth",
             Limit::ExpansionSize => "max_expansion_size",
             Limit::RegexBytes => "max_regex_bytes",
+            Limit::FhirPathSteps => "max_fhirpath_steps",
             Limit::ViewRows => "max_view_rows",
+            Limit::ViewMs => "max_view_ms",
+            Limit::ViewBytes => "max_view_bytes",
         }
     }
 
@@ -258,7 +283,14 @@ impl Limit {
             }
             Limit::ExpansionSize => ("codes in one value-set expansion", "1つの ValueSet 展開のコード数"),
             Limit::RegexBytes => ("compiled size of one regular expression", "1つの正規表現のコンパイル後のサイズ"),
+            Limit::FhirPathSteps => {
+                ("work of one FHIRPath evaluation, in steps", "1回の FHIRPath 式の評価の処理量（ステップ数）")
+            }
             Limit::ViewRows => ("rows of one ViewDefinition/$run", "1回の ViewDefinition/$run の行数"),
+            Limit::ViewMs => ("time of one ViewDefinition/$run, in ms", "1回の ViewDefinition/$run の時間（ミリ秒）"),
+            Limit::ViewBytes => {
+                ("bytes of output of one ViewDefinition/$run", "1回の ViewDefinition/$run の出力のバイト数")
+            }
         }
     }
 
@@ -286,7 +318,10 @@ impl Limit {
             Limit::ValueSetImportDepth => limits.max_value_set_import_depth,
             Limit::ExpansionSize => limits.max_expansion_size,
             Limit::RegexBytes => limits.max_regex_bytes,
+            Limit::FhirPathSteps => limits.max_fhirpath_steps,
             Limit::ViewRows => limits.max_view_rows,
+            Limit::ViewMs => limits.max_view_ms,
+            Limit::ViewBytes => limits.max_view_bytes,
         }
     }
 }

@@ -67,6 +67,15 @@ impl ViewError {
         ViewError::Invalid { at: at.into(), reason: reason.into() }
     }
 
+    /// The limit an expression's evaluation went past (`max_fhirpath_steps`), when that
+    /// is what stopped the view.
+    pub fn limit_exceeded(&self) -> Option<&tsunagu_limits::LimitExceeded> {
+        match self {
+            ViewError::Evaluation { source, .. } => source.limit_exceeded(),
+            _ => None,
+        }
+    }
+
     /// Whether the ViewDefinition itself is at fault (as opposed to the data or the output).
     pub fn is_definition_error(&self) -> bool {
         matches!(self, ViewError::Invalid { .. } | ViewError::Expression { .. } | ViewError::UndefinedConstant { .. })

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use convert::{conv, to_boolean, to_date, to_datetime, to_decimal, to_integer, to_long, to_quantity, to_time, type_of};
 use math::boundary;
-use tree::{children, distinct, same_item};
+use tree::{children, same_item};
 
 /// Bound on `repeat()` results: the function has no other way to stop on inputs whose
 /// projection always yields new values.
@@ -145,13 +145,14 @@ impl<'a> Env<'a> {
             SubsetOf | SupersetOf => {
                 let other = self.arg(args, 0, sc)?;
                 let (small, big) = if f == SubsetOf { (&items, &other) } else { (&other, &items) };
+                self.budget.comparisons(small.len().saturating_mul(big.len()), pos)?;
                 b(small.iter().all(|x| big.iter().any(|y| ops::eq(x, y) == Some(true))))
             }
             Count => Ok(vec![Item::Integer(items.len() as i64)]),
-            Distinct => Ok(distinct(items)),
+            Distinct => self.distinct(items, pos),
             IsDistinct => {
                 let n = items.len();
-                b(distinct(items).len() == n)
+                b(self.distinct(items, pos)?.len() == n)
             }
             Where => {
                 let mut out = Vec::new();
@@ -178,6 +179,7 @@ impl<'a> Env<'a> {
                     let mut next = Vec::new();
                     self.each(&frontier, &args[0], sc, |_, _, r| {
                         for i in r {
+                            self.budget.comparisons(out.len(), pos)?;
                             if !out.iter().any(|o| same_item(o, &i)) {
                                 out.push(i.clone());
                                 next.push(i);
@@ -203,6 +205,7 @@ impl<'a> Env<'a> {
                         next.extend(r);
                         Ok(true)
                     })?;
+                    self.budget.items(next.len(), pos)?;
                     out.extend(next.iter().cloned());
                     if out.len() > REPEAT_LIMIT {
                         return Err(exec(pos, format!("repeatAll() produced over {REPEAT_LIMIT} items")));
@@ -231,19 +234,21 @@ impl<'a> Env<'a> {
             }
             Intersect => {
                 let other = self.arg(args, 0, sc)?;
+                self.budget.comparisons(items.len().saturating_mul(other.len()), pos)?;
                 let keep: Items<'a> =
                     items.into_iter().filter(|x| other.iter().any(|y| ops::eq(x, y) == Some(true))).collect();
-                Ok(distinct(keep))
+                self.distinct(keep, pos)
             }
             Exclude => {
                 let other = self.arg(args, 0, sc)?;
+                self.budget.comparisons(items.len().saturating_mul(other.len()), pos)?;
                 Ok(items.into_iter().filter(|x| !other.iter().any(|y| ops::eq(x, y) == Some(true))).collect())
             }
             Union => {
                 let other = self.arg(args, 0, sc)?;
                 let mut all = items;
                 all.extend(other);
-                Ok(distinct(all))
+                self.distinct(all, pos)
             }
             Combine => {
                 let mut all = items;
@@ -300,6 +305,8 @@ impl<'a> Env<'a> {
                 for i in &items {
                     parts.push(i.as_str().ok_or_else(|| exec(pos, "join() needs strings"))?.to_string());
                 }
+                let bytes = parts.iter().map(String::len).sum::<usize>();
+                self.budget.bytes(bytes.saturating_add(sep.len().saturating_mul(parts.len())), pos)?;
                 Ok(vec![Item::string(&parts.join(&sep))])
             }
             Abs | Ceiling | Exp | Floor | Ln | Log | Power | Round | Sqrt | Truncate => {
@@ -308,7 +315,9 @@ impl<'a> Env<'a> {
             Children => {
                 let mut out = Vec::new();
                 for i in &items {
+                    let before = out.len();
                     children(i, &mut out);
+                    self.budget.items(out.len() - before, pos)?;
                 }
                 Ok(out)
             }
@@ -318,7 +327,9 @@ impl<'a> Env<'a> {
                 while !frontier.is_empty() {
                     let mut next = Vec::new();
                     for i in &frontier {
+                        let before = next.len();
                         children(i, &mut next);
+                        self.budget.items(next.len() - before, pos)?;
                     }
                     out.extend(next.iter().cloned());
                     frontier = next;
@@ -527,7 +538,21 @@ impl<'a> Env<'a> {
         })
     }
 
+    /// The items without repeats, first occurrence kept; charged per comparison.
+    fn distinct(&self, items: Items<'a>, pos: usize) -> Result<Items<'a>> {
+        let mut out: Items<'a> = Vec::with_capacity(items.len());
+        for i in items {
+            self.budget.comparisons(out.len(), pos)?;
+            if !out.iter().any(|o| ops::eq(o, &i) == Some(true)) {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
     fn sort(&self, items: Items<'a>, args: &[CNode], sc: Scope<'_, 'a>, pos: usize) -> Result<Items<'a>> {
+        let n = items.len();
+        self.budget.comparisons(n.saturating_mul(usize::BITS as usize - n.leading_zeros() as usize), pos)?;
         // Each key: (expression, descending). A leading unary minus means descending.
         let keys: Vec<(&CNode, bool)> = args
             .iter()

@@ -1,7 +1,7 @@
 //! String functions.
 
+use super::b;
 use super::codec::{decode, encode, escape, unescape};
-use super::{b, opt};
 use crate::compile::Node as CNode;
 use crate::error::Result;
 use crate::eval::{Env, Items, Scope};
@@ -23,7 +23,12 @@ impl<'a> Env<'a> {
         let Some(s) = Self::input_str(items, pos)? else {
             return Ok(vec![]);
         };
-        let st = |v: String| Ok(vec![Item::string(&v)]);
+        // Strings built from the input are charged before they are built where their size
+        // is known (replace, replaceMatches), else when built (at most a few times `s`).
+        let st = |v: String| {
+            self.budget.bytes(v.len(), pos)?;
+            Ok(vec![Item::string(&v)])
+        };
         // Functions whose first argument is required: an empty argument gives empty.
         let a0 = if matches!(f, Upper | Lower | Length | ToChars | Trim | Substring) {
             None
@@ -75,6 +80,8 @@ impl<'a> Env<'a> {
                 let Some(to) = self.arg_str(args, 1, sc, pos)? else {
                     return Ok(vec![]);
                 };
+                let hits = if a.is_empty() { s.chars().count() + 1 } else { s.matches(a.as_str()).count() };
+                self.budget.bytes(s.len().saturating_add(hits.saturating_mul(to.len())), pos)?;
                 st(s.replace(&a, &to[..]))
             }
             // Compiled regexes are cached process-wide, bounded in bytes (see `regex_cache`).
@@ -89,12 +96,26 @@ impl<'a> Env<'a> {
                 if a.is_empty() {
                     return st(s);
                 }
-                st(with_regex("replaceMatches", &a, Mode::Replace, pos, |re, c| replace_all(re, c, &s, &to))?)
+                // The output's size is known only while it is built: the budget's bytes left
+                // bound it (a pattern matching everywhere, a replacement naming groups).
+                let room = self.budget.bytes_left();
+                match with_regex("replaceMatches", &a, Mode::Replace, pos, |re, c| replace_all(re, c, &s, &to, room))? {
+                    Some(v) => st(v),
+                    None => Err(self.budget.exhausted(pos)),
+                }
             }
-            Encode => opt(encode(&s, &a).map(|v| Item::string(&v))),
-            Decode => opt(decode(&s, &a).map(|v| Item::string(&v))),
-            Escape => opt(escape(&s, &a).map(|v| Item::string(&v))),
-            Unescape => opt(unescape(&s, &a).map(|v| Item::string(&v))),
+            Encode | Decode | Escape | Unescape => {
+                let v = match f {
+                    Encode => encode(&s, &a),
+                    Decode => decode(&s, &a),
+                    Escape => escape(&s, &a),
+                    _ => unescape(&s, &a),
+                };
+                match v {
+                    Some(v) => st(v),
+                    None => Ok(vec![]),
+                }
+            }
             _ => unreachable!(),
         }
     }

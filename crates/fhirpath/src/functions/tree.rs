@@ -19,16 +19,6 @@ pub(super) fn same_item(a: &Item, b: &Item) -> bool {
     }
 }
 
-pub(super) fn distinct<'a>(items: Items<'a>) -> Items<'a> {
-    let mut out: Items<'a> = Vec::with_capacity(items.len());
-    for i in items {
-        if !out.iter().any(|o| ops::eq(o, &i) == Some(true)) {
-            out.push(i);
-        }
-    }
-    out
-}
-
 /// Children of a node in JSON order, typed through the model where it knows them.
 pub(super) fn children<'a>(i: &Item<'a>, out: &mut Items<'a>) {
     let Item::Node(n) = i else { return };

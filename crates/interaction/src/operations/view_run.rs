@@ -1,13 +1,17 @@
 //! `ViewDefinition/$run` (SQL on FHIR v2): a ViewDefinition given inline (`viewResource`,
 //! or the body itself) evaluated over the resources the caller may search — or over
 //! inline `resource` parameters — answered as a Binary in `_format` (json, ndjson, csv,
-//! parquet). `patient`, `_since` and `_limit` narrow it; at most `max_view_rows` rows.
+//! parquet). `patient`, `_since` and `_limit` narrow it; at most `max_view_rows` rows,
+//! `max_view_bytes` of output and `max_view_ms` of time (checked between resources; each
+//! expression on one resource is bounded by `max_fhirpath_steps`).
 //!
 //! ViewDefinition is not an R4 resource type, so views are not stored: `viewReference`
 //! is refused with a message saying so.
 
 use base64::Engine;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tsunagu_limits::{Limit, LimitExceeded};
 use tsunagu_store::{Clause, Condition, SearchQuery};
 use tsunagu_view::{CsvSink, Format, JsonSink, NdjsonSink, ParquetOptions, ParquetSink, RowSink, View};
 
@@ -33,6 +37,34 @@ pub(super) const VIEW_RUN: Operation = Operation {
     output: Output::Binary,
     run: |fhir, _, inv, ctx| fhir.view_run(inv, ctx),
 };
+
+const NARROW_EN: &str = "Narrow the run with patient, _since or _limit, simplify the view's expressions, \
+     or export the whole store with `tsunagu view export`";
+const NARROW_JA: &str = "patient・_since・_limit で範囲を絞るか、ビューの式を簡単にするか、\
+     ストア全体は `tsunagu view export` で出力してください";
+
+/// The output buffer of one run, refusing to grow past `max_view_bytes` (and saying so in
+/// `over`, since the sinks report a write error only as their own).
+struct Capped<'b> {
+    out: &'b mut Vec<u8>,
+    max: usize,
+    over: &'b AtomicBool,
+}
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len().saturating_add(buf.len()) > self.max {
+            self.over.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("the output is past max_view_bytes"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The inputs of one call, from the query and the Parameters body.
 #[derive(Default)]
@@ -137,18 +169,31 @@ impl Interactions {
                 bad(format!("_limit '{l}' is not a positive integer"), format!("_limit '{l}' は正の整数ではありません"))
             })?),
         };
+        let limits = &self.config.limits;
+        let started = std::time::Instant::now();
+        let past = |limit: Limit| LimitExceeded::new(limit, limit.value(limits)).hint(NARROW_EN, NARROW_JA);
+        let over = AtomicBool::new(false);
         let mut out = Vec::new();
+        let capped = Capped { out: &mut out, max: limits.max_view_bytes, over: &over };
+        let sink_error = |e: tsunagu_view::ViewError| -> InteractionError {
+            match over.load(Ordering::Relaxed) {
+                true => past(Limit::ViewBytes).into(),
+                false => bad(e.to_string(), e.message_ja()),
+            }
+        };
         let mut sink: Box<dyn RowSink + '_> = match format {
-            Format::Json => Box::new(JsonSink::new(&mut out, view.columns())),
-            Format::Ndjson => Box::new(NdjsonSink::new(&mut out, view.columns())),
-            Format::Csv => Box::new(CsvSink::new(&mut out, view.columns())),
-            Format::Parquet => Box::new(
-                ParquetSink::new(&mut out, view.columns(), ParquetOptions::default())
-                    .map_err(|e| bad(e.to_string(), e.message_ja()))?,
-            ),
+            Format::Json => Box::new(JsonSink::new(capped, view.columns())),
+            Format::Ndjson => Box::new(NdjsonSink::new(capped, view.columns())),
+            Format::Csv => Box::new(CsvSink::new(capped, view.columns())),
+            Format::Parquet => {
+                Box::new(ParquetSink::new(capped, view.columns(), ParquetOptions::default()).map_err(sink_error)?)
+            }
         };
         let mut rows = 0usize;
         let mut push = |resource: &Value| -> Result<bool, InteractionError> {
+            if limits.max_view_ms > 0 && started.elapsed().as_millis() > limits.max_view_ms as u128 {
+                return Err(past(Limit::ViewMs).into());
+            }
             let mut full = false;
             view.for_each_row(resource, |row| {
                 if limit.is_some_and(|l| rows >= l) {
@@ -159,17 +204,24 @@ impl Interactions {
                 sink.push(&row)
             })
             .map_err(|e| {
-                if matches!(e, tsunagu_view::ViewError::TooManyRows { .. }) {
-                    return tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::ViewRows, max).into();
-                }
                 let id = resource.get("id").and_then(Value::as_str).unwrap_or("?");
+                if matches!(e, tsunagu_view::ViewError::TooManyRows { .. }) {
+                    return LimitExceeded::new(Limit::ViewRows, max).into();
+                }
+                if over.load(Ordering::Relaxed) {
+                    return past(Limit::ViewBytes).into();
+                }
+                if let Some(l) = e.limit_exceeded() {
+                    let at = format!("{}/{id}", view.resource_type());
+                    return l.clone().at(at).hint(NARROW_EN, NARROW_JA).into();
+                }
                 bad(
                     format!("{}/{id}: {e}", view.resource_type()),
                     format!("{}/{id}: {}", view.resource_type(), e.message_ja()),
                 )
             })?;
             if rows > max {
-                return Err(tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::ViewRows, max).into());
+                return Err(LimitExceeded::new(Limit::ViewRows, max).into());
             }
             Ok(full || limit.is_some_and(|l| rows >= l))
         };
@@ -182,7 +234,7 @@ impl Interactions {
                 }
             }
         }
-        sink.finish().map_err(|e| bad(e.to_string(), e.message_ja()))?;
+        sink.finish().map_err(sink_error)?;
         drop(sink);
         Ok(json!({
             "resourceType": "Binary",

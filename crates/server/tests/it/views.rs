@@ -118,3 +118,50 @@ async fn broken_views_and_misplaced_formats_are_refused() {
     let ops = cs["rest"][0]["operation"].as_array().unwrap();
     assert!(ops.iter().any(|o| o["name"] == "run"), "{ops:?}");
 }
+
+/// An Observation with `n` components (3 nodes each).
+fn wide_observation(id: &str, n: usize) -> Value {
+    let components: Vec<Value> = (0..n).map(|k| json!({"code": {"text": format!("c{k}")}})).collect();
+    json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"},
+        "component": components})
+}
+
+fn one_column(path: &str, resources: &[Value]) -> Value {
+    let view = json!({"resourceType": "ViewDefinition", "resource": "Observation", "status": "active",
+        "select": [{"column": [{"name": "n", "path": path, "type": "integer"}]}]});
+    let mut p = vec![json!({"name": "viewResource", "resource": view})];
+    p.extend(resources.iter().map(|r| json!({"name": "resource", "resource": r})));
+    json!({"resourceType": "Parameters", "parameter": p})
+}
+
+async fn refused_naming(r: reqwest::Response, limit: &str) {
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(text.contains(limit) && text.contains("OperationOutcome"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_views_stop_at_their_limits() {
+    let s = start().await;
+    let wide = [wide_observation("w1", 2000), wide_observation("w2", 2000), wide_observation("w3", 2000)];
+    // Linear columns over the same resources are answered.
+    let r = run(&s, "", &one_column("descendants().count()", &wide)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await, json!([{"n": 6004}, {"n": 6004}, {"n": 6004}]));
+    // Every node's subtree walked from every node: 36 million items on one resource.
+    let r = run(&s, "", &one_column("descendants().select(%resource.descendants()).count()", &wide)).await;
+    refused_naming(r, "max_fhirpath_steps").await;
+
+    // Output past max_view_bytes; time past max_view_ms (each resource here compares
+    // 18 million pairs of nodes, far more than a millisecond's work).
+    let s = common::start_with(|c| {
+        c.limits.max_view_bytes = 100;
+        c.limits.max_view_ms = 1;
+    })
+    .await;
+    let many: Vec<Value> = (0..20).map(|k| wide_observation(&format!("o{k}"), 1)).collect();
+    let r = run(&s, "", &one_column("component.count()", &many)).await;
+    refused_naming(r, "max_view_bytes").await;
+    let r = run(&s, "", &one_column("(descendants() | code).count()", &wide)).await;
+    refused_naming(r, "max_view_ms").await;
+}
