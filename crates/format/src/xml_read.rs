@@ -3,12 +3,14 @@
 //! narrative, and whether it repeats, which is all JSON needs that XML does not say.
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::NsReader;
 use serde_json::{Map, Value};
 use tsunagu_model::Model;
 
 use crate::error::FormatError;
 use crate::primitive::from_text;
+use crate::xhtml::XHTML_NS;
 use crate::xml_write::FHIR_NS;
 
 /// Converts a FHIR XML resource to FHIR JSON. Comments and processing instructions are
@@ -28,7 +30,7 @@ pub fn xml_to_json_limited(xml: &str, max_depth: usize) -> Result<Value, FormatE
         let position = xml.find(c).unwrap_or(0) as u64;
         return Err(FormatError::MalformedXml { position, message: not_xml_char(c) });
     }
-    let mut p = Parser { r: Reader::from_str(xml), src: xml, model: tsunagu_model::r4(), depth: 0, max_depth };
+    let mut p = Parser { r: NsReader::from_str(xml), src: xml, model: tsunagu_model::r4(), depth: 0, max_depth };
     p.r.config_mut().check_comments = true;
     loop {
         match p.next()? {
@@ -51,7 +53,7 @@ pub fn xml_to_json_limited(xml: &str, max_depth: usize) -> Result<Value, FormatE
 }
 
 struct Parser<'a> {
-    r: Reader<&'a [u8]>,
+    r: NsReader<&'a [u8]>,
     src: &'a str,
     model: &'static Model,
     depth: usize,
@@ -135,28 +137,42 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// The element's local name; FHIR content never uses prefixes.
-    fn name(&self, e: &BytesStart<'a>) -> Result<&'a str, FormatError> {
+    /// The element's local name and whether its namespace (by its prefix, or the default
+    /// one in scope) is `ns`.
+    fn local_name(&self, e: &BytesStart<'a>, ns: &str) -> Result<(&'a str, bool), FormatError> {
+        let (resolved, local) = self.r.resolve_element(e.name());
         // `from_str` readers borrow events from the input; re-slice the input by offset to
         // get the name with the input's lifetime.
-        let n = e.name().into_inner();
+        let n = local.into_inner();
         let off = (n.as_ptr() as usize).wrapping_sub(self.src.as_ptr() as usize);
         let name = match self.src.get(off..off.wrapping_add(n.len())) {
             Some(s) if s.as_bytes() == n => s,
             _ => return Err(self.malformed("invalid element name")),
         };
-        if name.contains(':') {
-            return Err(FormatError::unknown("(xml)", name));
+        match resolved {
+            ResolveResult::Bound(Namespace(uri)) => Ok((name, uri == ns.as_bytes())),
+            ResolveResult::Unbound => Ok((name, false)),
+            ResolveResult::Unknown(prefix) => Err(self.malformed(format!(
+                "the namespace prefix '{}' of <{}> is not declared",
+                String::from_utf8_lossy(&prefix),
+                String::from_utf8_lossy(e.name().as_ref())
+            ))),
+        }
+    }
+
+    /// The local name of an element that must be in FHIR's namespace (declared as the
+    /// default or bound to any prefix): an element of another namespace is not FHIR
+    /// content, whatever its local name, and JSON could not carry it.
+    fn name(&self, e: &BytesStart<'a>) -> Result<&'a str, FormatError> {
+        let (name, fhir) = self.local_name(e, FHIR_NS)?;
+        if !fhir {
+            return Err(not_in_namespace(name, FHIR_NS));
         }
         Ok(name)
     }
 
     fn root(&mut self, e: &BytesStart<'a>, empty: bool) -> Result<Value, FormatError> {
         let name = self.name(e)?;
-        let ns = e.try_get_attribute("xmlns").map_err(|err| self.malformed(err.to_string()))?;
-        if ns.as_ref().map(|a| a.value.as_ref()) != Some(FHIR_NS.as_bytes()) {
-            return Err(FormatError::invalid(name, format!("the root element must be in the namespace {FHIR_NS}")));
-        }
         self.resource(name, e, empty)
     }
 
@@ -233,10 +249,17 @@ impl<'a> Parser<'a> {
     }
 
     fn child(&mut self, e: &BytesStart<'a>, empty: bool, parent: &str, b: &mut Builder<'a>) -> Result<(), FormatError> {
-        let name = self.name(e)?;
+        // The narrative is XHTML's; everything else FHIR's.
+        let (name, xhtml) = self.local_name(e, XHTML_NS)?;
         let Some((def, ty)) = crate::names::child(self.model, parent, name) else {
             return Err(FormatError::unknown(parent, name));
         };
+        if def.xhtml != xhtml {
+            return Err(not_in_namespace(name, if def.xhtml { XHTML_NS } else { FHIR_NS }));
+        }
+        if !def.xhtml && !self.local_name(e, FHIR_NS)?.1 {
+            return Err(not_in_namespace(name, FHIR_NS));
+        }
         if def.xml_attr {
             return Err(FormatError::invalid(parent, format!("`{name}` must be an attribute")));
         }
@@ -311,7 +334,7 @@ impl<'a> Parser<'a> {
             self.depth += 1;
             loop {
                 match self.next()? {
-                    Event::Start(c) | Event::Empty(c) if c.name().as_ref() != b"extension" => {
+                    Event::Start(c) | Event::Empty(c) if self.name(&c)? != "extension" => {
                         let n = String::from_utf8_lossy(c.name().as_ref()).into_owned();
                         return Err(FormatError::unknown(path, &n));
                     }
@@ -422,6 +445,10 @@ impl<'a> Parser<'a> {
     fn str<'b>(&self, b: &'b [u8]) -> Result<&'b str, FormatError> {
         std::str::from_utf8(b).map_err(|_| self.malformed("invalid UTF-8"))
     }
+}
+
+fn not_in_namespace(name: &str, ns: &str) -> FormatError {
+    FormatError::invalid(name, format!("<{name}> must be in the namespace {ns}"))
 }
 
 fn not_xml_char(c: char) -> String {

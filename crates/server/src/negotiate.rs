@@ -60,24 +60,87 @@ pub fn response_format(headers: &HeaderMap, params: &SearchParams) -> Result<For
     let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(Format::Json);
     };
-    let mut any = false;
-    for part in accept.split(',') {
-        let mime = part.split(';').next().unwrap_or("").trim();
-        if let Some(f) = format_of_mime(mime) {
-            return Ok(f);
+    accepted_format(accept).ok_or_else(|| {
+        InteractionError::not_acceptable(
+            format!(
+                "cannot answer in '{accept}'; this server speaks application/fhir+json and application/fhir+xml \
+                 (fhirVersion=4.0)"
+            ),
+            format!(
+                "'{accept}' では応答できません。application/fhir+json か application/fhir+xml（fhirVersion=4.0）\
+                 を指定してください"
+            ),
+        )
+    })
+}
+
+/// The FHIR version this server speaks, as media types carry it (`fhirVersion=4.0`; a
+/// patch release such as `4.0.1` names the same version).
+fn fhir_version_matches(params: &str) -> bool {
+    params.split(';').filter_map(|p| p.split_once('=')).all(|(k, v)| {
+        !k.trim().eq_ignore_ascii_case("fhirVersion") || {
+            let v = v.trim().trim_matches('"');
+            v == "4.0" || v.starts_with("4.0.")
         }
-        if mime == "*/*" || mime == "application/*" || mime.starts_with("text/html") || mime.is_empty() {
-            any = true;
+    })
+}
+
+/// The format an `Accept` header asks for (RFC 9110 §12.5.1): each format takes the
+/// quality of the most specific range that matches it (`application/fhir+json` before
+/// `application/*` before `*/*`); `q=0` refuses; a range naming another `fhirVersion`
+/// matches nothing. The higher quality wins, JSON on a tie unless XML is named first.
+/// A header asking only for a web page (`text/html`) gets JSON; one naming nothing this
+/// server speaks gets `None` (406).
+fn accepted_format(accept: &str) -> Option<Format> {
+    // (quality, specificity, position) of the best range for JSON and for XML.
+    let mut best: [Option<(u16, u8, usize)>; 2] = [None, None];
+    let mut page = false;
+    for (pos, part) in accept.split(',').enumerate() {
+        let (mime, params) = part.split_once(';').unwrap_or((part, ""));
+        let mime = mime.trim().to_ascii_lowercase();
+        let q = quality(params);
+        if !fhir_version_matches(params) {
+            continue;
+        }
+        let specific = |f: Format| match format_of_mime(&mime) {
+            Some(g) if g == f => Some(3),
+            _ if mime == "application/*" || (f == Format::Xml && mime == "text/*") => Some(2),
+            _ if mime == "*/*" || mime.is_empty() => Some(1),
+            _ => None,
+        };
+        for (slot, f) in [Format::Json, Format::Xml].into_iter().enumerate() {
+            if let Some(spec) = specific(f) {
+                if best[slot].is_none_or(|(_, s, _)| spec > s) {
+                    best[slot] = Some((q, spec, pos));
+                }
+            }
+        }
+        page |= mime == "text/html" && q > 0;
+    }
+    let (json, xml) = (best[0].filter(|b| b.0 > 0), best[1].filter(|b| b.0 > 0));
+    match (json, xml) {
+        (Some(j), Some(x)) => Some(if x.0 > j.0 || (x.0 == j.0 && x.1 == 3 && (j.1 < 3 || x.2 < j.2)) {
+            Format::Xml
+        } else {
+            Format::Json
+        }),
+        (Some(_), None) => Some(Format::Json),
+        (None, Some(_)) => Some(Format::Xml),
+        (None, None) if page && best[0].is_none() => Some(Format::Json),
+        (None, None) => None,
+    }
+}
+
+/// A range's `q`, in thousandths (1000 when absent or unreadable).
+fn quality(params: &str) -> u16 {
+    for p in params.split(';') {
+        if let Some((k, v)) = p.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("q") {
+                return v.trim().parse::<f32>().map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0).round() as u16);
+            }
         }
     }
-    if any {
-        Ok(Format::Json)
-    } else {
-        Err(InteractionError::not_acceptable(
-            format!("cannot answer in '{accept}'; this server speaks application/fhir+json and application/fhir+xml"),
-            format!("'{accept}' では応答できません。application/fhir+json か application/fhir+xml を指定してください"),
-        ))
-    }
+    1000
 }
 
 /// What a request body is, by its `Content-Type`.
@@ -99,7 +162,14 @@ pub fn body_kind(headers: &HeaderMap) -> Result<BodyKind, InteractionError> {
         ));
     };
     let ct = ct.to_str().unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (mime, params) = ct.split_once(';').unwrap_or((ct, ""));
+    let mime = mime.trim().to_ascii_lowercase();
+    if !fhir_version_matches(params) {
+        return Err(InteractionError::unsupported_media_type(
+            format!("Content-Type '{ct}' names a FHIR version this server does not speak; it speaks 4.0 (R4)"),
+            format!("Content-Type '{ct}' の FHIR バージョンには対応していません（対応は 4.0、R4 です）"),
+        ));
+    }
     match mime.as_str() {
         "application/json-patch+json" => Ok(BodyKind::JsonPatch),
         "application/fhir+json" | "application/json" | "application/json+fhir" => Ok(BodyKind::Resource(Format::Json)),
@@ -203,6 +273,31 @@ pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_is_read_by_quality_specificity_and_fhir_version() {
+        let f = accepted_format;
+        assert_eq!(f("application/fhir+xml"), Some(Format::Xml));
+        assert_eq!(f("application/fhir+xml;q=0.5, application/fhir+json"), Some(Format::Json));
+        assert_eq!(f("application/fhir+json;q=0.2, application/fhir+xml;q=0.9"), Some(Format::Xml));
+        assert_eq!(f("application/fhir+json;q=0, */*"), Some(Format::Xml));
+        assert_eq!(f("application/fhir+json;q=0, application/fhir+xml;q=0"), None);
+        assert_eq!(f("*/*;q=0.1, application/fhir+xml"), Some(Format::Xml));
+        assert_eq!(f("application/*"), Some(Format::Json));
+        assert_eq!(f("text/*"), Some(Format::Xml));
+        // A browser: XML named, JSON only through */*.
+        assert_eq!(f("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), Some(Format::Xml));
+        assert_eq!(f("text/html"), Some(Format::Json));
+        assert_eq!(f("image/png"), None);
+        // fhirVersion: 4.0 and its patch releases are this server; others are not.
+        assert_eq!(f("application/fhir+json; fhirVersion=4.0"), Some(Format::Json));
+        assert_eq!(f("application/fhir+xml; fhirVersion=4.0.1"), Some(Format::Xml));
+        assert_eq!(f("application/fhir+json; fhirVersion=5.0"), None);
+        assert_eq!(f("application/fhir+json; fhirVersion=3.0, application/fhir+xml"), Some(Format::Xml));
+        // Ties go to JSON unless XML is named first and JSON is not named.
+        assert_eq!(f("application/fhir+xml, application/fhir+json"), Some(Format::Xml));
+        assert_eq!(f("application/fhir+json, application/fhir+xml"), Some(Format::Json));
+    }
 
     #[test]
     fn values_are_counted_outside_strings() {

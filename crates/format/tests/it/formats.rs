@@ -151,3 +151,37 @@ fn characters_outside_xml_are_refused() {
     let ok = format!(r#"<Patient {ns}><id value="a&#9;b"/><gender value="&#x672C;"/></Patient>"#);
     assert!(xml_to_json(&ok).is_ok());
 }
+
+#[test]
+fn elements_are_read_by_namespace_not_by_prefix() {
+    let want = json!({"resourceType": "Patient", "id": "p", "active": true});
+    // FHIR's namespace under any prefix, or as the default, is FHIR content.
+    for same in [
+        r#"<f:Patient xmlns:f="http://hl7.org/fhir"><f:id value="p"/><f:active value="true"/></f:Patient>"#,
+        r#"<Patient xmlns="http://hl7.org/fhir" xmlns:f="http://hl7.org/fhir"><f:id value="p"/><active value="true"/></Patient>"#,
+        r#"<f:Patient xmlns:f="http://hl7.org/fhir" xmlns="urn:other"><f:id value="p"/><f:active value="true"/></f:Patient>"#,
+    ] {
+        assert_eq!(xml_to_json(same).unwrap(), want, "{same}");
+    }
+    // An element of another namespace is not, whatever its local name; nor an element in
+    // no namespace, nor one with an undeclared prefix.
+    for foreign in [
+        r#"<Patient xmlns="http://hl7.org/fhir"><id value="p"/><x:active xmlns:x="urn:evil" value="true"/></Patient>"#,
+        r#"<Patient xmlns="http://hl7.org/fhir"><id value="p"/><active xmlns="urn:evil" value="true"/></Patient>"#,
+        r#"<Patient xmlns="http://hl7.org/fhir"><id value="p"/><active xmlns="" value="true"/></Patient>"#,
+        r#"<x:Patient xmlns:x="urn:evil"><x:id value="p"/></x:Patient>"#,
+        r#"<Patient xmlns="http://hl7.org/fhir"><name><given value="a"><x:extension xmlns:x="urn:evil" url="http://e"><x:valueString value="v"/></x:extension></given></name></Patient>"#,
+    ] {
+        assert!(
+            matches!(xml_to_json(foreign), Err(FormatError::Invalid { .. })),
+            "{foreign}: {:?}",
+            xml_to_json(foreign)
+        );
+    }
+    let undeclared = r#"<Patient xmlns="http://hl7.org/fhir"><q:active value="true"/></Patient>"#;
+    assert!(matches!(xml_to_json(undeclared), Err(FormatError::MalformedXml { .. })), "{:?}", xml_to_json(undeclared));
+    // The narrative is XHTML's, not FHIR's.
+    let div_in_fhir =
+        r#"<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><div><p>x</p></div></text></Patient>"#;
+    assert!(matches!(xml_to_json(div_in_fhir), Err(FormatError::Invalid { .. })), "{:?}", xml_to_json(div_in_fhir));
+}
