@@ -221,6 +221,23 @@ fn split_escaped(v: &str) -> Vec<String> {
     out
 }
 
+/// Splits on every unescaped `|`, unescaping `\|` in the parts.
+pub(crate) fn split_bars(v: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                chars.next();
+                parts.last_mut().unwrap().push('|');
+            }
+            '|' => parts.push(String::new()),
+            c => parts.last_mut().unwrap().push(c),
+        }
+    }
+    parts
+}
+
 /// Splits a token on its first unescaped `|`.
 pub(crate) fn split_bar(v: &str) -> (Option<String>, String) {
     let mut prev = '\0';
@@ -262,6 +279,9 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
         "_id" => {
             if modifier.is_some() && modifier != Some("missing") {
                 return Err(SearchError::Unsupported(name.into()));
+            }
+            if values.iter().any(String::is_empty) {
+                return Err(bad(name, value, "empty value"));
             }
             return Ok(Clause { any: values.into_iter().map(Condition::Id).collect() });
         }
@@ -386,11 +406,14 @@ pub(crate) fn value_test(kind: K, name: &str, v: &str, targets: &[&str], base: &
         }
         K::Quantity => {
             let (op, rest) = prefixed(v);
-            let mut parts = rest.splitn(3, '|');
-            let num = parts.next().unwrap_or("");
-            let (value, lo, hi) = number(name, num, op)?;
-            let system = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-            let code = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+            // number|system|code, a `|` inside the system or code escaped as `\|`.
+            let parts = split_bars(rest);
+            if parts.len() > 3 {
+                return Err(bad(name, v, "a quantity has at most three parts: number|system|code"));
+            }
+            let (value, lo, hi) = number(name, &parts[0], op)?;
+            let part = |k: usize| parts.get(k).filter(|s| !s.is_empty()).cloned();
+            let (system, code) = (part(1), part(2));
             Test::Quantity { op, value, lo, hi, system, code }
         }
         K::Reference => reference_test(v, None, targets, base),
@@ -698,8 +721,14 @@ mod tests {
             assert!(p("Observation", &[("value-quantity", v)]).is_err(), "{v}");
             assert!(p("RiskAssessment", &[("probability", v)]).is_err(), "{v}");
         }
-        for v in ["5", "-5.40", "1e3", "gt1.5e-3"] {
+        for v in ["5", "-5.40", "1e3", "gt1.5e-3", "5||mg", "5|http://unitsofmeasure.org|mg", "5|a\\|b|c"] {
             assert!(p("Observation", &[("value-quantity", v)]).is_ok(), "{v}");
+        }
+        assert!(p("Patient", &[("_id", "")]).is_err());
+        assert!(p("Patient", &[("_id", "a,")]).is_err());
+        // More than number|system|code, or a unit without a number.
+        for v in ["5|||", "5|s|c|d", "|s|c"] {
+            assert!(p("Observation", &[("value-quantity", v)]).is_err(), "{v}");
         }
     }
 

@@ -1,7 +1,12 @@
 //! `$validate` (R4 Resource-validate): type level with a resource in the body (or a
-//! Parameters with `resource` and `profile`), instance level on the stored resource (or
-//! on a body given with it). Answers an OperationOutcome whatever it finds, as the
+//! Parameters with `resource`, `mode` and `profile`), instance level on the stored resource
+//! (or on a body given with it). Answers an OperationOutcome whatever it finds, as the
 //! operation defines; profiles are checked by the configured profile validation.
+//!
+//! `mode` says what the content is meant for: `create` (the default: the content alone),
+//! `update` (an update must name its id, and at instance level the instance's), `delete`
+//! (no content: whether the stored instance exists and this caller may delete it) —
+//! `profile` as a mode is refused, a profile being its own parameter.
 
 use serde_json::Value;
 
@@ -33,8 +38,14 @@ fn run(
     let ty = inv.ty.unwrap_or("");
     let mut profiles: Vec<String> =
         inv.params.pairs.iter().filter(|(k, _)| k == "profile").map(|(_, v)| v.clone()).collect();
-    let resource = match (&inv.body, inv.id) {
-        (Some(body), _) => unwrap_parameters(body.clone(), &mut profiles),
+    let mut mode = inv.params.get("mode").map(str::to_string);
+    let body = inv.body.clone().map(|b| unwrap_parameters(b, &mut profiles, &mut mode));
+    let mode = Mode::parse(mode.as_deref())?;
+    if mode == Mode::Delete {
+        return can_delete(fhir, ty, inv.id, ctx);
+    }
+    let resource = match (body, inv.id) {
+        (Some(body), _) => body,
         (None, Some(id)) => {
             let stored = fhir.read(ty, id, ctx)?;
             serde_json::from_slice(&stored.body)
@@ -54,12 +65,83 @@ fn run(
         ));
     }
     let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
-    Ok(validation_outcome(&fhir.validation_issues(&resource, &profiles), ctx.lang))
+    let mut issues = fhir.validation_issues(&resource, &profiles);
+    if mode == Mode::Update {
+        let id = resource.get("id").and_then(Value::as_str);
+        let problem = match (id, inv.id) {
+            (None, _) => {
+                Some(("An update must carry the id of the resource it updates", "更新するリソースには id が必要です"))
+            }
+            (Some(a), Some(b)) if a != b => Some((
+                "The resource's id is not the id of the instance validated",
+                "リソースの id が検証対象のインスタンスの id と異なります",
+            )),
+            _ => None,
+        };
+        issues.extend(problem.map(|(en, ja)| ContentIssue {
+            severity: "error",
+            code: "invalid",
+            expression: Some(format!("{ty}.id")),
+            en: en.into(),
+            ja: ja.into(),
+        }));
+    }
+    Ok(validation_outcome(&issues, ctx.lang))
 }
 
-/// The resource from a `$validate` body (a resource, or a Parameters with `resource` and
-/// `profile`); the profiles it names join `profiles`.
-fn unwrap_parameters(body: Value, profiles: &mut Vec<String>) -> Value {
+/// What the content is validated for (R4's `resource-validation-mode`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Mode {
+    fn parse(mode: Option<&str>) -> Result<Mode, InteractionError> {
+        match mode {
+            None | Some("create") => Ok(Mode::Create),
+            Some("update") => Ok(Mode::Update),
+            Some("delete") => Ok(Mode::Delete),
+            Some(other) => Err(InteractionError::bad_request(
+                format!("$validate mode '{other}' is not one of create, update, delete (a profile is its own parameter)"),
+                format!("$validate の mode '{other}' は create・update・delete のいずれでもありません（プロファイルは profile で指定します）"),
+            )),
+        }
+    }
+}
+
+/// `mode=delete`: whether the stored instance exists (a read, with the caller's read
+/// rights) and the caller may delete resources of its type.
+fn can_delete(
+    fhir: &Interactions,
+    ty: &str,
+    id: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<Value, InteractionError> {
+    let Some(id) = id else {
+        return Err(InteractionError::bad_request(
+            format!("$validate with mode=delete is asked of an instance: {ty}/[id]/$validate"),
+            format!("mode=delete の $validate はインスタンスに対して行います（{ty}/[id]/$validate）"),
+        ));
+    };
+    fhir.read(ty, id, ctx)?;
+    let issues = match fhir.check_permission(&ctx.caller, ty, crate::Permission::Delete) {
+        Ok(()) => vec![],
+        Err(e) => vec![ContentIssue {
+            severity: "error",
+            code: "forbidden",
+            expression: None,
+            en: e.message(crate::Lang::En),
+            ja: e.message(crate::Lang::Ja),
+        }],
+    };
+    Ok(validation_outcome(&issues, ctx.lang))
+}
+
+/// The resource from a `$validate` body (a resource, or a Parameters with `resource`,
+/// `mode` and `profile`); the profiles it names join `profiles`.
+fn unwrap_parameters(body: Value, profiles: &mut Vec<String>, mode: &mut Option<String>) -> Value {
     if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
         return body;
     }
@@ -67,6 +149,11 @@ fn unwrap_parameters(body: Value, profiles: &mut Vec<String>) -> Value {
     for p in body.get("parameter").and_then(Value::as_array).into_iter().flatten() {
         match p.get("name").and_then(Value::as_str) {
             Some("resource") => resource = p.get("resource").cloned(),
+            Some("mode") => {
+                if let Some(m) = p.get("valueCode").or(p.get("valueString")).and_then(Value::as_str) {
+                    *mode = Some(m.to_string());
+                }
+            }
             Some("profile") => {
                 if let Some(u) = p.get("valueUri").or(p.get("valueCanonical")).and_then(Value::as_str) {
                     profiles.push(u.to_string());

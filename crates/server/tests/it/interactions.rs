@@ -504,6 +504,25 @@ async fn validate_operation() {
     let oo = json(s.get(&format!("Patient/{id}/$validate?profile=http://example.org/unknown")).await).await;
     assert!(oo["issue"].as_array().unwrap().iter().any(|i| i["severity"] == "error"), "{oo}");
     assert_eq!(s.post_json("Observation/$validate", &good).await.status(), 400);
+
+    // Modes: delete asks about the stored instance, no content; update needs the id.
+    let errors =
+        |oo: &serde_json::Value| oo["issue"].as_array().unwrap().iter().filter(|i| i["severity"] == "error").count();
+    let r = s.get(&format!("Patient/{id}/$validate?mode=delete")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(errors(&json(r).await), 0);
+    assert_eq!(s.get("Patient/nobody/$validate?mode=delete").await.status(), 404);
+    assert_eq!(s.get("Patient/$validate?mode=delete").await.status(), 400);
+    assert_eq!(s.get(&format!("Patient/{id}/$validate?mode=sideways")).await.status(), 400);
+    let oo = json(s.post_json("Patient/$validate?mode=update", &good).await).await;
+    assert_eq!(errors(&oo), 1, "{oo}");
+    let with_id = json!({"resourceType": "Patient", "id": id, "gender": "male"});
+    let oo = json(s.post_json(&format!("Patient/{id}/$validate?mode=update"), &with_id).await).await;
+    assert_eq!(errors(&oo), 0, "{oo}");
+    let params = json!({"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "update"},
+        {"name": "resource", "resource": with_id}]});
+    let oo = json(s.post_json("Patient/other/$validate", &params).await).await;
+    assert_eq!(errors(&oo), 1, "the id is not the instance's: {oo}");
 }
 
 /// `_at` names a period at the precision it is written (http.html#history: versions
