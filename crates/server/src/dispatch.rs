@@ -34,6 +34,9 @@ pub(crate) struct Call {
     /// A batch or transaction's entry requests, noted when its body is parsed (JSON or
     /// XML) for the audit trail, which would otherwise parse the body a second time.
     pub bundle_requests: std::sync::OnceLock<Vec<String>>,
+    /// A Binary read whose `Accept` names no FHIR format: the content itself is asked for
+    /// (`binary.rs`); holds that `Accept`.
+    pub raw_binary: Option<String>,
 }
 
 pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -73,8 +76,21 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     };
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = SearchParams::parse(&query);
+    let segments: Vec<String> =
+        parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
+    // A Binary read may ask for its content rather than a FHIR format; errors stay FHIR.
+    let raw_binary = match parts.method {
+        Method::GET | Method::HEAD if crate::binary::is_read(&segments) && params.get("_format").is_none() => parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .filter(|a| response_format(&parts.headers, &params).is_err() && !a.trim().is_empty())
+            .map(str::to_string),
+        _ => None,
+    };
     let format = match response_format(&parts.headers, &params) {
         Ok(f) => f,
+        Err(_) if raw_binary.is_some() => Format::Json,
         Err(e) => return reply::error(&e, Format::Json, lang),
     };
     let summary = match params.get("_summary") {
@@ -97,8 +113,6 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         elements: params.get("_elements").map(|e| e.split(',').map(|s| s.trim().to_string()).collect()),
         lang,
     };
-    let segments: Vec<String> =
-        parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
     // A write the caller may make to no resource of its type is refused before its body is
     // read (up to max_body_bytes, for nothing).
     let refused = match write_of(&parts.method, &segments) {
@@ -147,6 +161,7 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         html,
         body_limits,
         bundle_requests: Default::default(),
+        raw_binary,
     };
     let state = state.clone();
     // The slot goes with the work: a client that hangs up does not free it while its
@@ -350,7 +365,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         }
         (&Method::POST, [ty]) => {
             fhir.known_type(ty)?;
-            let body = resource_body(c)?;
+            let body = binary_or_resource_body(c, ty, None)?;
             let w = fhir.create(ty, body, header(&c.headers, "if-none-exist"), &c.ctx)?;
             written_reply(c, &w)
         }
@@ -381,11 +396,14 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
                 version_headers(&mut r, &v);
                 return Ok(r);
             }
-            stored_reply(c, v)
+            match &c.raw_binary {
+                Some(accept) => crate::binary::raw_reply(&v, accept),
+                None => stored_reply(c, v),
+            }
         }
         (&Method::PUT, [ty, id]) => {
             fhir.known_type(ty)?;
-            let body = resource_body(c)?;
+            let body = binary_or_resource_body(c, ty, Some(id))?;
             let w = fhir.update(ty, id, body, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
@@ -402,7 +420,13 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::GET, [ty, id, "_history"]) => {
             bundle_reply(c, fhir.history(HistoryScope::Instance(ty.to_string(), id.to_string()), &c.params, &c.ctx)?)
         }
-        (&Method::GET, [ty, id, "_history", vid]) => stored_reply(c, fhir.vread(ty, id, vid, &c.ctx)?),
+        (&Method::GET, [ty, id, "_history", vid]) => {
+            let v = fhir.vread(ty, id, vid, &c.ctx)?;
+            match &c.raw_binary {
+                Some(accept) => crate::binary::raw_reply(&v, accept),
+                None => stored_reply(c, v),
+            }
+        }
         (&Method::GET, [comp, id, "*"]) => bundle_reply(c, fhir.compartment_search(comp, id, None, &c.params, &c.ctx)?),
         (&Method::GET, [comp, id, ty]) if !ty.starts_with(['_', '$']) => {
             bundle_reply(c, fhir.compartment_search(comp, id, Some(ty), &c.params, &c.ctx)?)
@@ -457,6 +481,17 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
     let mut p = SearchParams::parse(text);
     p.pairs.extend(c.params.pairs.iter().cloned());
     Ok(p)
+}
+
+/// A create or update's body: for Binary, content of another type is the Binary's own
+/// (`binary.rs`); otherwise a FHIR resource.
+fn binary_or_resource_body(c: &Call, ty: &str, id: Option<&str>) -> Result<Value, InteractionError> {
+    if ty == "Binary" {
+        if let Some(content_type) = crate::binary::raw_content_type(c)? {
+            return crate::binary::from_raw(c, &content_type, id);
+        }
+    }
+    resource_body(c)
 }
 
 pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
@@ -583,7 +618,7 @@ fn not_modified(h: &HeaderMap, v: &ResourceVersion) -> bool {
     since.is_some_and(|ms| v.last_updated_ms.div_euclid(1000) <= ms.div_euclid(1000))
 }
 
-fn version_headers(r: &mut Response, v: &ResourceVersion) {
+pub(crate) fn version_headers(r: &mut Response, v: &ResourceVersion) {
     reply::set_header(r, header::ETAG, &etag(v.version));
     reply::set_header(r, header::LAST_MODIFIED, &http_date(v.last_updated_ms));
 }

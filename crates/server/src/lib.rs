@@ -10,6 +10,7 @@
 
 mod audit_trail;
 mod authn;
+mod binary;
 mod capability;
 mod check;
 mod content_coding;

@@ -627,3 +627,58 @@ fn reordered(v: &Value) -> String {
         m.iter().rev().map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap())).collect();
     format!("{{{}}}", parts.join(","))
 }
+
+/// Binary in its native form: content of a non-FHIR type is stored as a Binary and read
+/// back as itself when asked for by its type, as the resource otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_content_goes_in_and_out_in_its_own_type() {
+    use reqwest::Method;
+    let s = start().await;
+    let pdf: Vec<u8> = b"%PDF-1.4\n\x00\x01\xff binary".to_vec();
+    let r = s
+        .send(
+            Method::POST,
+            "Binary",
+            &[("content-type", "application/pdf"), ("x-security-context", "Patient/p1")],
+            pdf.clone(),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let created = json(r).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["contentType"], "application/pdf");
+    assert_eq!(created["securityContext"]["reference"], "Patient/p1");
+
+    let raw = s.send(Method::GET, &format!("Binary/{id}"), &[("accept", "application/pdf")], "").await;
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.headers()["content-type"], "application/pdf");
+    assert!(raw.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert_eq!(raw.headers()["etag"], "W/\"1\"");
+    assert_eq!(raw.bytes().await.unwrap().as_ref(), &pdf[..]);
+    let version = s.send(Method::GET, &format!("Binary/{id}/_history/1"), &[("accept", "application/pdf")], "").await;
+    assert_eq!(version.bytes().await.unwrap().as_ref(), &pdf[..]);
+    // `application/*` takes FHIR JSON too, which a FHIR server answers in.
+    let r = s.send(Method::GET, &format!("Binary/{id}"), &[("accept", "application/*")], "").await;
+    assert_eq!(json(r).await["resourceType"], "Binary");
+    // A FHIR format, or none named, is the resource; another type is 406.
+    let r = s.send(Method::GET, &format!("Binary/{id}"), &[("accept", "application/fhir+json")], "").await;
+    assert_eq!(json(r).await["resourceType"], "Binary");
+    assert_eq!(json(s.get(&format!("Binary/{id}")).await).await["resourceType"], "Binary");
+    let r = s.send(Method::GET, &format!("Binary/{id}"), &[("accept", "image/png")], "").await;
+    assert_eq!(r.status(), 406);
+    assert_eq!(json(r).await["resourceType"], "OperationOutcome");
+    // Other types still take only FHIR content.
+    let r = s.send(Method::GET, "Patient/x", &[("accept", "application/pdf")], "").await;
+    assert_eq!(r.status(), 406);
+    let r = s.send(Method::POST, "Patient", &[("content-type", "application/pdf")], pdf.clone()).await;
+    assert_eq!(r.status(), 415);
+
+    // An update in the native type keeps the id; a type any page may send cross-site is
+    // taken only with an Authorization header.
+    let r = s.send(Method::PUT, &format!("Binary/{id}"), &[("content-type", "image/png")], vec![1u8, 2, 3]).await;
+    assert_eq!(r.status(), 200);
+    let raw = s.send(Method::GET, &format!("Binary/{id}"), &[("accept", "image/*")], "").await;
+    assert_eq!(raw.bytes().await.unwrap().as_ref(), &[1u8, 2, 3]);
+    let r = s.send(Method::POST, "Binary", &[("content-type", "text/plain")], "hello").await;
+    assert_eq!(r.status(), 415);
+}
