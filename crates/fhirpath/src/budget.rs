@@ -7,7 +7,8 @@
 //! function is wrong; only the sum is. So every evaluation counts its work and stops with
 //! an error naming the limit when the count passes it.
 //!
-//! A step is one item produced. Finer work is counted in quarter steps: one comparison of
+//! A step is one item produced by a loop (children, descendants, members of a
+//! collection), or one evaluation of a lambda argument and the items it gave. Finer work is counted in quarter steps: one comparison of
 //! two items (the cheap, inner-loop cost of `distinct()`, `|`, `in`, `~`) and four bytes of
 //! string built (so a step limit of 10,000,000 lets one evaluation build up to 160 MB of
 //! strings, and produce up to ten million items or compare forty million pairs). Work is

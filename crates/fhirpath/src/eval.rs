@@ -183,15 +183,11 @@ fn untyped_system_type(n: &Node) -> Option<SysType> {
 }
 
 impl<'a> Env<'a> {
-    /// Evaluates one node, charging the items it produced (loops that could produce many
-    /// before returning charge as they go).
+    /// Evaluates one node. Work is charged to the budget where it can grow: in loops that
+    /// produce items and in each evaluation of a lambda argument (`where()`, `select()`,
+    /// `aggregate()`, sort keys) — without iteration a node is evaluated at most once per
+    /// evaluation of its parent, so that bounds the rest by the expression's size.
     pub(crate) fn eval(&self, n: &CNode, sc: Scope<'_, 'a>) -> Result<Items<'a>> {
-        let items = self.eval_op(n, sc)?;
-        self.budget.items(items.len() + 1, n.pos)?;
-        Ok(items)
-    }
-
-    fn eval_op(&self, n: &CNode, sc: Scope<'_, 'a>) -> Result<Items<'a>> {
         match &n.op {
             Op::Literal(i) => Ok(vec![i.clone()]),
             Op::Empty => Ok(Vec::new()),

@@ -77,6 +77,7 @@ impl<'a> Env<'a> {
         for (k, it) in items.iter().enumerate() {
             let s = Scope { this: std::slice::from_ref(it), index: k as i64, total: sc.total };
             let r = self.eval(arg, s)?;
+            self.budget.items(r.len() + 1, arg.pos)?;
             if !f(k, it, r)? {
                 break;
             }
@@ -372,6 +373,7 @@ impl<'a> Env<'a> {
                 for (k, it) in items.iter().enumerate() {
                     let s = Scope { this: std::slice::from_ref(it), index: k as i64, total: Some(&total) };
                     total = self.eval(&args[0], s)?;
+                    self.budget.items(total.len() + 1, pos)?;
                 }
                 Ok(total)
             }
@@ -570,6 +572,7 @@ impl<'a> Env<'a> {
             for (e, _) in &keys {
                 let s = Scope { this: std::slice::from_ref(&it), index: k as i64, total: sc.total };
                 let r = self.eval(e, s)?;
+                self.budget.items(r.len() + 1, pos)?;
                 kv.push(singleton(&r, pos, "a sort key")?.cloned());
             }
             rows.push((kv, it));

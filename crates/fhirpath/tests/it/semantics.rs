@@ -359,17 +359,18 @@ fn long_chains_and_deep_nesting_stay_within_a_test_thread_stack() {
     let and = format!("true{}", " and true".repeat(1500));
     assert_eq!(one(&and, &p), "true");
     // Nesting is bounded by the parser; the deepest accepted still evaluates without
-    // overflowing the stack — here its work doubles at each level, so at 20 levels it is
-    // stopped by the step limit (depth first, after reaching the bottom), at 12 answered.
-    let nest = |levels| {
+    // overflowing the stack. Work multiplies at each level (2^20 lambda evaluations here);
+    // with four items a level, 4^12 is stopped by the step limit (depth first, after
+    // reaching the bottom).
+    let nest = |levels, items| {
         let mut nested = String::from("true");
         for _ in 0..levels {
-            nested = format!("(1 | 2).where({nested}).exists()");
+            nested = format!("({items}).where({nested}).exists()");
         }
         nested
     };
-    assert_eq!(one(&nest(12), &p), "true");
-    assert_eq!(err_kind(&nest(20), &p, None), ErrorKind::Limit);
+    assert_eq!(one(&nest(20, "1 | 2"), &p), "true");
+    assert_eq!(err_kind(&nest(12, "1 | 2 | 3 | 4"), &p, None), ErrorKind::Limit);
     let minus = format!("{}1", "-".repeat(60));
     assert_eq!(one(&minus, &p), "1");
     let parens = format!("{}1{}", "(".repeat(120), ")".repeat(120));
