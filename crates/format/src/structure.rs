@@ -180,6 +180,18 @@ fn calendar_day(s: &str) -> bool {
     (1..=last).contains(&d)
 }
 
+/// Every string of `v` that starts with `#` (local references), at any depth.
+fn local_references<'v>(v: &'v Value, out: &mut std::collections::HashSet<&'v str>) {
+    match v {
+        Value::String(s) if s.starts_with('#') => {
+            out.insert(s);
+        }
+        Value::Object(m) => m.values().for_each(|x| local_references(x, out)),
+        Value::Array(a) => a.iter().for_each(|x| local_references(x, out)),
+        _ => {}
+    }
+}
+
 /// Shortens a value for a message (base64 payloads can be megabytes).
 fn shown(s: &str) -> String {
     match s.char_indices().nth(64) {
@@ -258,6 +270,58 @@ impl Checker {
             );
         }
         self.object(obj, rt, loc, true);
+        if let Some(Value::Array(contained)) = obj.get("contained") {
+            self.contained_rules(obj, contained, loc);
+        }
+    }
+
+    /// DomainResource's rules on contained resources: none holds resources of its own
+    /// (dom-2), none carries a version, update time (dom-4) or security labels (dom-5) —
+    /// those belong to the container —, and each is referenced (`#id`) from the resource or
+    /// another contained one, or refers to its container (`#`) itself (dom-3). A reference
+    /// is any string `#…` in the resource, as R4's expression reads references, canonicals,
+    /// uris and urls alike.
+    fn contained_rules(&mut self, obj: &Map<String, Value>, contained: &[Value], loc: &Loc<'_>) {
+        let list = Loc::Field(loc, "contained");
+        let mut refs = std::collections::HashSet::new();
+        obj.values().for_each(|v| local_references(v, &mut refs));
+        for (i, c) in contained.iter().enumerate() {
+            let Some(c) = c.as_object() else { continue };
+            let at = Loc::Index(&list, i);
+            if c.contains_key("contained") {
+                self.push(
+                    IssueType::Invalid,
+                    &Loc::Field(&at, "contained"),
+                    "A contained resource cannot contain resources itself (dom-2)".into(),
+                    "contained のリソースがさらにリソースを含むことはできません（dom-2）".into(),
+                );
+            }
+            let meta = c.get("meta").and_then(Value::as_object);
+            for (key, rule) in [("versionId", "dom-4"), ("lastUpdated", "dom-4"), ("security", "dom-5")] {
+                if meta.is_some_and(|m| m.contains_key(key)) {
+                    self.push(
+                        IssueType::Invalid,
+                        &Loc::Field(&Loc::Field(&at, "meta"), key),
+                        format!("A contained resource has no meta.{key} of its own; its container's applies ({rule})"),
+                        format!("contained のリソースは meta.{key} を持てません（含んでいるリソースのものが適用されます。{rule}）"),
+                    );
+                }
+            }
+            let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+            let referenced = refs.contains(format!("#{id}").as_str()) && !id.is_empty() || {
+                let mut inner = std::collections::HashSet::new();
+                c.values().for_each(|v| local_references(v, &mut inner));
+                inner.contains("#")
+            };
+            if !referenced {
+                self.push(
+                    IssueType::Invalid,
+                    &at,
+                    format!("The contained resource '{id}' is not referenced from the resource containing it (dom-3)"),
+                    format!("contained のリソース '{id}' が、含んでいるリソースから参照されていません（dom-3）"),
+                );
+            }
+        }
     }
 
     /// Checks the properties of one object whose definition is `parent` (type name or

@@ -3,7 +3,9 @@
 //!
 //! - ele-1 is checked wherever `hasValue() or children().count() > id.count()` could
 //!   fail and the structure check does not already say so: an element with an id alone;
-//! - dom-3 applies `as()` to whole collections, which FHIRPath (rightly) rejects;
+//! - dom-3 applies `as()` to whole collections, which FHIRPath (rightly) rejects: it is
+//!   checked, with dom-2, dom-4 and dom-5, by the base structure check
+//!   (`tsunagu_format::check_structure`), which every validation runs first;
 //! - ref-1 reads `%rootResource.contained`, and `%rootResource` of a contained resource is
 //!   its container, which the walk does not hand to the evaluator;
 //! - eld-19's regular expression repeats a negated class 64 times, which compiles past
@@ -16,48 +18,12 @@ use tsunagu_format::{IssueType, Severity};
 
 use crate::walk::Walk;
 
-/// Constraint keys whose expressions are never evaluated but checked here (the structure
-/// check rejects the empty objects, arrays and strings that also break ele-1).
-pub(crate) const NATIVE_CONSTRAINTS: &[&str] = &["ele-1", "dom-3", "ref-1", "eld-19"];
+/// Constraint keys whose expressions are never evaluated but checked here or by the base
+/// structure check (which rejects the empty objects, arrays and strings that also break
+/// ele-1, and checks dom-2 to dom-5).
+pub(crate) const NATIVE_CONSTRAINTS: &[&str] = &["ele-1", "dom-2", "dom-3", "dom-4", "dom-5", "ref-1", "eld-19"];
 
 impl<'a> Walk<'_, 'a> {
-    /// dom-3: every contained resource is referenced (`#id`) from the resource or another
-    /// contained resource.
-    pub(crate) fn check_contained_referenced(&mut self, resource: &'a Value, loc: &str) {
-        let Some(contained) = resource.get("contained").and_then(Value::as_array) else {
-            return;
-        };
-        let mut refs = FxHashSet::default();
-        collect_local_references(resource, &mut refs);
-        for (i, c) in contained.iter().enumerate() {
-            // Without an id nothing can point at it; dom-3 still holds when the contained
-            // resource itself refers back to its container ('#').
-            let id = c.get("id").and_then(Value::as_str).unwrap_or("");
-            let back = || {
-                let mut inner = FxHashSet::default();
-                collect_local_references(c, &mut inner);
-                inner.contains("#")
-            };
-            let referenced =
-                if id.is_empty() { back() } else { refs.contains(format!("#{id}").as_str()) || refs.contains("#") };
-            if !referenced {
-                self.push(
-                    Severity::Error,
-                    IssueType::Invalid,
-                    format!("{loc}.contained[{i}]"),
-                    format!(
-                        "Contained resource '{id}' is not referenced from the containing resource (dom-3{})",
-                        if id.is_empty() { "; it has no id" } else { "" }
-                    ),
-                    format!(
-                        "contained のリソース '{id}' が、含んでいるリソースから参照されていません（dom-3{}）",
-                        if id.is_empty() { "、id がありません" } else { "" }
-                    ),
-                );
-            }
-        }
-    }
-
     /// Element.id is "unique … within a resource": two elements of one resource (its
     /// contained and nested resources each being a resource of their own) share no id.
     pub(crate) fn check_element_ids(&mut self, resource: &'a Value, loc: &str) {
@@ -192,17 +158,6 @@ fn element_ids<'a>(v: &'a Value, root: bool, seen: &mut FxHashSet<&'a str>, dup:
 
 /// Every local reference (`#…`) in a resource, contained resources included: Reference
 /// strings, and canonicals or uris pointing inside the resource.
-fn collect_local_references<'a>(v: &'a Value, out: &mut FxHashSet<&'a str>) {
-    match v {
-        Value::String(s) if s.starts_with('#') => {
-            out.insert(s);
-        }
-        Value::Object(m) => m.values().for_each(|x| collect_local_references(x, out)),
-        Value::Array(a) => a.iter().for_each(|x| collect_local_references(x, out)),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::valid_element_path;

@@ -145,7 +145,6 @@ impl Validator {
             depth: 0,
         };
         let root = Node::resource(resource);
-        walk.check_contained_referenced(resource, rt);
         walk.check_element_ids(resource, rt);
         if rt == "Bundle" {
             walk.check_bundle(resource);

@@ -468,7 +468,6 @@ impl<'v, 'a> Walk<'v, 'a> {
                         inner_container = json;
                     }
                     let loc = self.location(&child);
-                    self.check_contained_referenced(json, &loc);
                     self.check_element_ids(json, &loc);
                     let declared = declared_profiles(json);
                     for url in &declared {

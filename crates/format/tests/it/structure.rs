@@ -22,7 +22,8 @@ fn valid_resource_passes() {
         "name": [{"family": "Yamada", "given": ["Taro", null], "_given": [null, {"extension": [{"url": "http://x", "valueString": "y"}]}]}],
         "gender": "male", "birthDate": "1970-01-01", "deceasedBoolean": false,
         "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"},
-        "contained": [{"resourceType": "Organization", "id": "o", "name": "Org"}]
+        "contained": [{"resourceType": "Organization", "id": "o", "name": "Org"}],
+        "managingOrganization": {"reference": "#o"}
     });
     assert_eq!(errors(p), vec![]);
 }
@@ -114,7 +115,8 @@ fn nested_resources_are_checked() {
     let b = json!({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Patient", "gender": "x"}},
         {"resource": {"resourceType": "Observation", "status": "final", "code": {},
-                      "contained": [{"resourceType": "Patient", "bogus": 1}]}}
+                      "contained": [{"resourceType": "Patient", "id": "p", "bogus": 1}],
+                      "subject": {"reference": "#p"}}}
     ]});
     let locs: Vec<String> = errors(b).into_iter().map(|i| i.location).collect();
     assert_eq!(
@@ -148,4 +150,44 @@ fn characters_xml_cannot_carry() {
     let n = only(json!({"resourceType": "Patient", "name": [{"family": "a\u{1}b"}]}));
     assert!(n.message_en.contains("U+0001"), "{n:?}");
     assert_eq!(errors(json!({"resourceType": "Patient", "name": [{"family": "山田\u{10FFFD}"}]})), vec![]);
+}
+
+#[test]
+fn contained_resources_follow_the_domain_resource_rules() {
+    let with = |contained: Value, extra: Value| {
+        let mut p = json!({"resourceType": "Patient", "contained": contained});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        check_structure(&p)
+    };
+    let org = |v: Value| {
+        let mut o = json!({"resourceType": "Organization", "id": "o1", "name": "x"});
+        for (k, x) in v.as_object().unwrap() {
+            o[k] = x.clone();
+        }
+        o
+    };
+    let referenced = json!({"managingOrganization": {"reference": "#o1"}});
+    assert!(with(json!([org(json!({}))]), referenced.clone()).is_empty());
+    // Referring back to the container is enough too.
+    let back = org(json!({"partOf": {"reference": "#"}}));
+    assert!(with(json!([back]), json!({})).is_empty());
+    let rules = |issues: Vec<tsunagu_format::Issue>| -> Vec<String> {
+        issues.iter().map(|i| format!("{} {}", i.location, &i.message_en[i.message_en.len() - 6..])).collect()
+    };
+    assert_eq!(rules(with(json!([org(json!({}))]), json!({}))), ["Patient.contained[0] dom-3)"]);
+    let nested = org(json!({"contained": [{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}],
+        "partOf": {"reference": "#b"}}));
+    assert_eq!(rules(with(json!([nested]), referenced.clone())), ["Patient.contained[0].contained dom-2)"]);
+    let meta = org(json!({"meta": {"versionId": "1", "lastUpdated": "2020-01-01T00:00:00Z",
+        "security": [{"code": "R"}]}}));
+    assert_eq!(
+        rules(with(json!([meta]), referenced)),
+        [
+            "Patient.contained[0].meta.versionId dom-4)",
+            "Patient.contained[0].meta.lastUpdated dom-4)",
+            "Patient.contained[0].meta.security dom-5)"
+        ]
+    );
 }

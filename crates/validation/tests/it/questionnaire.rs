@@ -463,11 +463,13 @@ fn contained_answer_value_set() {
     let mut q = form();
     q.as_object_mut().unwrap().remove("url");
     q["id"] = json!("q");
-    q["contained"] = json!([{"resourceType": "ValueSet", "id": "vs", "status": "active",
-        "compose": {"include": [{"system": DISEASE_CODES, "concept": [{"code": "measles"}]}]}}]);
+    // Contained resources sit side by side in their container (dom-2: none contains
+    // another); one refers to another as `#id`.
+    let vs = json!({"resourceType": "ValueSet", "id": "vs", "status": "active",
+        "compose": {"include": [{"system": DISEASE_CODES, "concept": [{"code": "measles"}]}]}});
     q["item"][2]["answerValueSet"] = json!("#vs");
     let mut r = with("/questionnaire", Some(json!("#q")));
-    r["contained"] = json!([q]);
+    r["contained"] = json!([q, vs]);
     assert_valid(&r);
     r["item"][2]["answer"][0]["valueCoding"]["code"] = json!("rubella");
     assert_only(&r, Severity::Error, "QuestionnaireResponse.item[2].answer[0].valueCoding", "not in the value set #vs");
