@@ -16,6 +16,7 @@
 //! a comparison loop), so nothing grows far past the limit before it is noticed.
 
 use crate::error::{FhirPathError, Result};
+use crate::item::Item;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tsunagu_limits::{Limit, LimitExceeded, Limits};
@@ -63,6 +64,13 @@ impl Budget {
 
     pub fn comparisons(&self, n: usize, pos: usize) -> Result<()> {
         self.charge((n as u64).saturating_mul(COMPARE), pos)
+    }
+
+    /// One comparison of two items: strings are compared (or normalised, for `~`) byte by
+    /// byte, so two long ones cost their length too.
+    pub fn compare(&self, a: &Item<'_>, b: &Item<'_>, pos: usize) -> Result<()> {
+        let len = |i: &Item<'_>| i.as_str().map_or(0, str::len);
+        self.charge(COMPARE + (len(a).max(len(b)) as u64) / 4, pos)
     }
 
     pub fn bytes(&self, n: usize, pos: usize) -> Result<()> {

@@ -499,6 +499,7 @@ impl<'a> Env<'a> {
                     let mut unknown = false;
                     let mut all = true;
                     for (x, y) in a.iter().zip(b.iter()) {
+                        self.budget.compare(x, y, pos)?;
                         match ops::eq(x, y) {
                             Some(true) => {}
                             Some(false) => {
@@ -519,28 +520,32 @@ impl<'a> Env<'a> {
                 boolean(if op == Ne { r.map(|v| !v) } else { r })
             }
             Equiv | NotEquiv => {
-                if a.len() == b.len() {
-                    self.budget.comparisons(a.len().saturating_mul(b.len()), pos)?;
-                }
-                let r = a.len() == b.len() && {
-                    let mut used = vec![false; b.len()];
-                    a.iter().all(|x| {
-                        let found = b.iter().enumerate().position(|(k, y)| !used[k] && ops::equiv(x, y));
-                        match found {
-                            Some(k) => {
-                                used[k] = true;
-                                true
-                            }
-                            None => false,
+                let mut r = a.len() == b.len();
+                let mut used = vec![false; b.len()];
+                for x in a.iter() {
+                    if !r {
+                        break;
+                    }
+                    let mut found = None;
+                    for (k, y) in b.iter().enumerate().filter(|(k, _)| !used[*k]) {
+                        self.budget.compare(x, y, pos)?;
+                        if ops::equiv(x, y) {
+                            found = Some(k);
+                            break;
                         }
-                    })
-                };
+                    }
+                    match found {
+                        Some(k) => used[k] = true,
+                        None => r = false,
+                    }
+                }
                 boolean(Some(if op == NotEquiv { !r } else { r }))
             }
             Lt | Gt | Le | Ge => {
                 let (Some(x), Some(y)) = (singleton(&a, pos, "comparison")?, singleton(&b, pos, "comparison")?) else {
                     return Ok(vec![]);
                 };
+                self.budget.compare(x, y, pos)?;
                 let o = ops::compare(x, y).map_err(|m| exec(pos, m))?;
                 boolean(o.map(|o| match op {
                     Lt => o.is_lt(),
@@ -551,10 +556,9 @@ impl<'a> Env<'a> {
             }
             In | Contains => {
                 let (needle, hay) = if op == In { (&*a, &*b) } else { (&*b, &*a) };
-                self.budget.comparisons(hay.len(), pos)?;
                 match singleton(needle, pos, op.symbol())? {
                     None => Ok(vec![]),
-                    Some(x) => boolean(Some(hay.iter().any(|y| ops::eq(x, y) == Some(true)))),
+                    Some(x) => boolean(Some(self.holds_equal(hay, x, pos)?)),
                 }
             }
             Xor => match (to_bool(&a, pos)?, to_bool(&b, pos)?) {
@@ -596,12 +600,22 @@ impl<'a> Env<'a> {
     /// Appends the items of `more` not already in `out`.
     fn union_into(&self, mut out: Items<'a>, more: &[Item<'a>], pos: usize) -> Result<Items<'a>> {
         for i in more {
-            self.budget.comparisons(out.len(), pos)?;
-            if !out.iter().any(|o| ops::eq(o, i) == Some(true)) {
+            if !self.holds_equal(&out, i, pos)? {
                 out.push(i.clone());
             }
         }
         Ok(out)
+    }
+
+    /// Whether `hay` holds an item equal to `x`, each comparison charged.
+    pub(crate) fn holds_equal(&self, hay: &[Item<'a>], x: &Item<'a>, pos: usize) -> Result<bool> {
+        for y in hay {
+            self.budget.compare(x, y, pos)?;
+            if ops::eq(x, y) == Some(true) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     pub(crate) fn now(&self) -> DateTime {

@@ -61,6 +61,14 @@ fn quadratic_and_exponential_expressions_stop_at_the_limit() {
     assert_limit("Patient.name.family.replace('', Patient.name.family)", &p, steps);
     assert_limit("Patient.name.family.replaceMatches('y*', Patient.name.family)", &p, steps);
     assert_limit("Patient.identifier.value.join(Patient.name.family)", &p, steps);
+    // Few items, long strings: each comparison or scan costs the string's length.
+    let l = format!("'{}'", "a".repeat(64));
+    let pairs = format!("{l}.toChars().select({l}.toChars())");
+    assert_limit(&format!("{pairs}.select(%resource.name.family ~ %resource.name.family)"), &p, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name.family = %resource.name.family)"), &p, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name.family.indexOf('c'))"), &p, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name.family.length())"), &p, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name.family).distinct()"), &p, steps);
 }
 
 #[test]

@@ -27,7 +27,8 @@ impl Lang {
             } else {
                 continue;
             };
-            if best.is_none_or(|(bq, _)| q > bq) {
+            // q=0 is "not acceptable" (RFC 9110 §12.4.2), not a weak preference.
+            if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
                 best = Some((q, lang));
             }
         }
@@ -376,5 +377,7 @@ mod tests {
         assert_eq!(Lang::from_accept_language(Some("en-US,ja;q=0.5")), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("fr, ja-JP;q=0.9")), Lang::Ja);
         assert_eq!(Lang::from_accept_language(Some("fr")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("ja;q=0")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("en;q=0, ja;q=0.1")), Lang::Ja);
     }
 }

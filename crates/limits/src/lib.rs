@@ -118,9 +118,10 @@ pub struct Limits {
     /// Memory of all compiled regular expressions kept for reuse, in bytes.
     pub regex_cache_bytes: usize,
     /// Work one evaluation of one expression on one resource may do, in steps (a step is
-    /// an item produced; four comparisons of items, or 16 bytes of string built, are one
-    /// too). Client expressions (PATCH paths, `$run` columns, uploaded profiles) can be
-    /// quadratic or worse in the resource; past it the evaluation fails naming this.
+    /// an item produced; four comparisons of items, or 16 bytes of string built, scanned
+    /// or compared, are one too). Client expressions (PATCH paths, `$run` columns, uploaded
+    /// profiles) can be quadratic or worse in the resource; past it the evaluation fails
+    /// naming this. It bounds memory too: two million items are a few hundred MB at most.
     /// 0: no limit.
     pub max_fhirpath_steps: usize,
 
@@ -137,7 +138,7 @@ pub struct Limits {
 
 impl Limits {
     /// `max_fhirpath_steps`' default, also what evaluations use before a server sets it.
-    pub const DEFAULT_FHIRPATH_STEPS: usize = 10_000_000;
+    pub const DEFAULT_FHIRPATH_STEPS: usize = 2_000_000;
 }
 
 impl Default for Limits {

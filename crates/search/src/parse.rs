@@ -667,13 +667,30 @@ fn instant_ranges(op: RangeOp, lo: i64, hi: i64) -> Vec<(i64, i64)> {
 
 /// A number and the range its written precision implies (`100` → [99.5, 100.5)); `ap`
 /// widens to ±10%.
+/// `-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?`: FHIR's decimal (leading zeros let through).
+fn fhir_decimal(s: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let (mantissa, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (s, None),
+    };
+    let mantissa = mantissa.strip_prefix('-').unwrap_or(mantissa);
+    let whole = match mantissa.split_once('.') {
+        Some((i, f)) => digits(i) && digits(f),
+        None => digits(mantissa),
+    };
+    whole && exp.is_none_or(digits)
+}
+
 fn number(name: &str, s: &str, op: RangeOp) -> Result<(f64, f64, f64), SearchError> {
-    // A decimal as FHIR writes it: Rust would also take `NaN`, `inf`, and `1e99999` as
-    // infinity, which no stored value equals or orders against usefully.
-    let decimal =
-        s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) && s.bytes().any(|b| b.is_ascii_digit());
-    let value: f64 =
-        s.parse().ok().filter(|v: &f64| decimal && v.is_finite()).ok_or_else(|| bad(name, s, "not a number"))?;
+    // A decimal as FHIR writes it (digits on both sides of a point): Rust would also take
+    // `.5`, `NaN`, `inf`, and `1e99999` as infinity, which no stored value equals or
+    // orders against usefully.
+    let value: f64 = s
+        .parse()
+        .ok()
+        .filter(|v: &f64| fhir_decimal(s) && v.is_finite())
+        .ok_or_else(|| bad(name, s, "not a number"))?;
     let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
     let exp: i32 = s.split(['e', 'E']).nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
     let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i32);
@@ -717,7 +734,7 @@ mod tests {
 
     #[test]
     fn numbers_are_finite_decimals() {
-        for v in ["NaN", "inf", "-infinity", "1e99999999", "0x10", "five"] {
+        for v in ["NaN", "inf", "-infinity", "1e99999999", "0x10", "five", ".5", "5.", "+5", "1e", "1.2.3", "--1"] {
             assert!(p("Observation", &[("value-quantity", v)]).is_err(), "{v}");
             assert!(p("RiskAssessment", &[("probability", v)]).is_err(), "{v}");
         }

@@ -18,7 +18,6 @@ use tsunagu_interaction::InteractionError;
 use tsunagu_store::ResourceVersion;
 
 use crate::dispatch::{version_headers, Call};
-
 /// Whether a GET of `segments` is a Binary read (current or a version).
 pub(crate) fn is_read(segments: &[String]) -> bool {
     matches!(segments, [t, _] if t == "Binary") || matches!(segments, [t, _, h, _] if t == "Binary" && h == "_history")
@@ -54,7 +53,25 @@ pub(crate) fn raw_content_type(c: &Call) -> Result<Option<String>, InteractionEr
 
 /// The Binary a raw write body is: its content type, the body as `data`, the id of the
 /// URL (an update), and `X-Security-Context` as its `securityContext`.
-pub(crate) fn from_raw(c: &Call, content_type: &str, id: Option<&str>) -> Result<Value, InteractionError> {
+pub(crate) fn from_raw(
+    c: &Call,
+    content_type: &str,
+    id: Option<&str>,
+    max_body_bytes: usize,
+) -> Result<Value, InteractionError> {
+    // Stored as base64 inside FHIR JSON, the content must still fit a request body, or the
+    // Binary could not be sent back as a resource.
+    let max = max_body_bytes.saturating_sub(64 * 1024) / 4 * 3;
+    if c.body.len() > max {
+        let e = tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::BodyBytes, max_body_bytes);
+        return Err(e
+            .found(c.body.len())
+            .hint(
+                format!("Content sent as itself is kept as base64 in the Binary, so it may be at most {max} bytes"),
+                format!("そのままの形で送る内容は Binary の中で base64 になるため、{max} バイトまでです"),
+            )
+            .into());
+    }
     let mut b = json!({
         "resourceType": "Binary",
         "contentType": content_type,
@@ -63,30 +80,65 @@ pub(crate) fn from_raw(c: &Call, content_type: &str, id: Option<&str>) -> Result
     if let Some(id) = id {
         b["id"] = json!(id);
     }
-    if let Some(sc) = c.headers.get("x-security-context") {
-        let sc = sc.to_str().map_err(|_| {
-            InteractionError::bad_request(
-                "X-Security-Context is not a reference",
-                "X-Security-Context が参照として不正です",
-            )
-        })?;
-        b["securityContext"] = json!({ "reference": sc.trim() });
+    let mut contexts = c.headers.get_all("x-security-context").iter();
+    if let Some(sc) = contexts.next() {
+        let sc = sc.to_str().ok().map(str::trim).filter(|s| contexts.next().is_none() && is_reference(s));
+        let Some(sc) = sc else {
+            return Err(InteractionError::bad_request(
+                "X-Security-Context must be one reference to a resource ([type]/[id], or an absolute URL ending so)",
+                "X-Security-Context はリソースへの参照 1 つ（[type]/[id]、またはそれで終わる絶対 URL）でなければなりません",
+            ));
+        };
+        b["securityContext"] = json!({ "reference": sc });
     }
     Ok(b)
 }
 
-/// The content of a stored Binary, when `accept` takes its content type (exactly, or as
-/// `type/*`); 406 when it does not.
-pub(crate) fn raw_reply(v: &ResourceVersion, accept: &str) -> Result<Response, InteractionError> {
+/// A literal reference: `[type]/[id]`, or an absolute http(s) URL ending so.
+fn is_reference(s: &str) -> bool {
+    let local = match s.split_once("://") {
+        Some(("http" | "https", rest)) => rest.split_once('/').map_or("", |(_, path)| path),
+        Some(_) => return false,
+        None => s,
+    };
+    let mut parts = local.rsplit('/');
+    let (Some(id), Some(ty)) = (parts.next(), parts.next()) else { return false };
+    let id_ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let path_ok = s.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'`'));
+    id_ok && path_ok && tsunagu_model::r4().is_resource_type(ty)
+}
+
+/// Whether `accept` names a specific media type other than FHIR's (only then may a read
+/// of a Binary answer its content).
+pub(crate) fn names_other_type(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mime = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        !matches!(mime.as_str(), "" | "*/*" | "application/*" | "text/*" | "text/html")
+            && crate::negotiate::format_of_mime(&mime).is_none()
+    })
+}
+
+/// A stored Binary read under `accept`: its content when `accept` prefers its content type
+/// (exactly or as `type/*`, by quality, then by order) to a FHIR format; the resource when
+/// a FHIR format is preferred; 406 when neither is acceptable.
+pub(crate) fn reply(c: &Call, v: ResourceVersion, accept: &str) -> Result<Response, InteractionError> {
     let binary: Value = serde_json::from_slice(&v.body)
         .map_err(|e| InteractionError::Store(tsunagu_store::StoreError::Corrupt(e.to_string())))?;
     let content_type = binary["contentType"].as_str().unwrap_or("application/octet-stream");
-    if !accepts(accept, content_type) {
-        return Err(InteractionError::not_acceptable(
+    let fhir = crate::negotiate::fhir_quality(accept);
+    match (own_quality(accept, content_type), fhir) {
+        (Some((q, pos)), f) if f.is_none_or(|(fq, fpos)| q > fq || (q == fq && pos < fpos)) => {
+            raw(&v, &binary, content_type)
+        }
+        (_, Some(_)) => crate::dispatch::stored_reply(c, v),
+        _ => Err(InteractionError::not_acceptable(
             format!("Binary/{} is {content_type}, which '{accept}' does not take", v.id),
             format!("Binary/{} は {content_type} のため '{accept}' では応答できません", v.id),
-        ));
+        )),
     }
+}
+
+fn raw(v: &ResourceVersion, binary: &Value, content_type: &str) -> Result<Response, InteractionError> {
     let data = match binary["data"].as_str() {
         Some(d) => base64::engine::general_purpose::STANDARD.decode(d).map_err(|_| {
             InteractionError::Store(tsunagu_store::StoreError::Corrupt(format!("Binary/{}: data is not base64", v.id)))
@@ -104,32 +156,45 @@ pub(crate) fn raw_reply(v: &ResourceVersion, accept: &str) -> Result<Response, I
     Ok(r)
 }
 
-/// Whether an `Accept` header takes `content_type`: a range naming it, or its `type/*`,
-/// with a quality above zero.
-fn accepts(accept: &str, content_type: &str) -> bool {
+/// The quality and position of the most specific range of `accept` naming `content_type`
+/// (exactly, or as `type/*`; `*/*` does not count: it takes FHIR as well). `None` when no
+/// range names it, or the one that does has `q=0`.
+fn own_quality(accept: &str, content_type: &str) -> Option<(u16, usize)> {
     let want = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let top = want.split('/').next().unwrap_or("");
-    accept.split(',').any(|range| {
-        let mut parts = range.split(';');
-        let mime = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            p.split_once('=').is_some_and(|(k, v)| k.trim() == "q" && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
-        });
-        !refused && (mime == want || mime.strip_suffix("/*").is_some_and(|t| t == top))
-    })
+    let mut best: Option<(u8, u16, usize)> = None;
+    for (pos, range) in accept.split(',').enumerate() {
+        let (mime, params) = range.split_once(';').unwrap_or((range, ""));
+        let mime = mime.trim().to_ascii_lowercase();
+        let specific = if mime == want {
+            2
+        } else if mime.strip_suffix("/*").is_some_and(|t| t == top) {
+            1
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(s, _, _)| specific > s) {
+            best = Some((specific, crate::negotiate::quality(params), pos));
+        }
+    }
+    best.filter(|(_, q, _)| *q > 0).map(|(_, q, pos)| (q, pos))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::accepts;
+    use super::own_quality;
 
     #[test]
     fn accept_ranges_take_the_content_type_or_its_family() {
-        assert!(accepts("application/pdf", "application/pdf"));
-        assert!(accepts("image/*", "image/png"));
-        assert!(accepts("text/plain, application/pdf;q=0.5", "application/pdf; name=x"));
-        assert!(!accepts("application/pdf;q=0", "application/pdf"));
-        assert!(!accepts("image/png", "application/pdf"));
-        assert!(!accepts("application/pdfx", "application/pdf"));
+        let takes = |a, ct| own_quality(a, ct).is_some();
+        assert!(takes("application/pdf", "application/pdf"));
+        assert!(takes("image/*", "image/png"));
+        assert!(takes("text/plain, application/pdf;q=0.5", "application/pdf; name=x"));
+        assert!(!takes("application/pdf;q=0", "application/pdf"));
+        assert!(!takes("application/pdf;q=0, application/*", "application/pdf"));
+        assert!(!takes("image/png", "application/pdf"));
+        assert!(!takes("application/pdfx", "application/pdf"));
+        assert!(!takes("*/*", "application/pdf"));
+        assert_eq!(own_quality("application/*;q=0.2, application/pdf;q=0.7", "application/pdf"), Some((700, 1)));
     }
 }

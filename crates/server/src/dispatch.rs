@@ -80,12 +80,10 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         parts.uri.path().split('/').filter(|s| !s.is_empty()).map(tsunagu_interaction::percent_decode).collect();
     // A Binary read may ask for its content rather than a FHIR format; errors stay FHIR.
     let raw_binary = match parts.method {
-        Method::GET | Method::HEAD if crate::binary::is_read(&segments) && params.get("_format").is_none() => parts
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .filter(|a| response_format(&parts.headers, &params).is_err() && !a.trim().is_empty())
-            .map(str::to_string),
+        Method::GET | Method::HEAD if crate::binary::is_read(&segments) && params.get("_format").is_none() => {
+            let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+            accept.filter(|a| crate::binary::names_other_type(a)).map(str::to_string)
+        }
         _ => None,
     };
     let format = match response_format(&parts.headers, &params) {
@@ -340,6 +338,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry(), smart);
             ok_resource(c, 200, &cs)
         }
+        (_, ["metadata"]) => Err(InteractionError::MethodNotAllowed(format!("{m} /metadata"))),
         (&Method::GET, ["AuditEvent", id]) => ok_resource(c, 200, &fhir.audit_event(id, &c.ctx)?),
         (&Method::GET, ["AuditEvent"]) => bundle_reply(c, fhir.audit_events(&c.params, &c.ctx)?),
         (&Method::POST, ["AuditEvent", "_search"]) => bundle_reply(c, fhir.audit_events(&form_params(c)?, &c.ctx)?),
@@ -365,14 +364,14 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         }
         (&Method::POST, [ty]) => {
             fhir.known_type(ty)?;
-            let body = binary_or_resource_body(c, ty, None)?;
+            let body = binary_or_resource_body(state, c, ty, None)?;
             let w = fhir.create(ty, body, header(&c.headers, "if-none-exist"), &c.ctx)?;
             written_reply(c, &w)
         }
         (&Method::PUT, [ty]) => {
             fhir.known_type(ty)?;
             let criteria = criteria(c)?;
-            let body = resource_body(c)?;
+            let body = binary_or_resource_body(state, c, ty, None)?;
             let w = fhir.conditional_update(ty, &criteria, body, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
@@ -397,13 +396,13 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
                 return Ok(r);
             }
             match &c.raw_binary {
-                Some(accept) => crate::binary::raw_reply(&v, accept),
+                Some(accept) => crate::binary::reply(c, v, accept),
                 None => stored_reply(c, v),
             }
         }
         (&Method::PUT, [ty, id]) => {
             fhir.known_type(ty)?;
-            let body = binary_or_resource_body(c, ty, Some(id))?;
+            let body = binary_or_resource_body(state, c, ty, Some(id))?;
             let w = fhir.update(ty, id, body, if_match(&c.headers)?, &c.ctx)?;
             written_reply(c, &w)
         }
@@ -423,7 +422,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         (&Method::GET, [ty, id, "_history", vid]) => {
             let v = fhir.vread(ty, id, vid, &c.ctx)?;
             match &c.raw_binary {
-                Some(accept) => crate::binary::raw_reply(&v, accept),
+                Some(accept) => crate::binary::reply(c, v, accept),
                 None => stored_reply(c, v),
             }
         }
@@ -485,10 +484,10 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
 
 /// A create or update's body: for Binary, content of another type is the Binary's own
 /// (`binary.rs`); otherwise a FHIR resource.
-fn binary_or_resource_body(c: &Call, ty: &str, id: Option<&str>) -> Result<Value, InteractionError> {
+fn binary_or_resource_body(state: &AppState, c: &Call, ty: &str, id: Option<&str>) -> Result<Value, InteractionError> {
     if ty == "Binary" {
         if let Some(content_type) = crate::binary::raw_content_type(c)? {
-            return crate::binary::from_raw(c, &content_type, id);
+            return crate::binary::from_raw(c, &content_type, id, state.config.limits.max_body_bytes);
         }
     }
     resource_body(c)

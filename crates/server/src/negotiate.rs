@@ -33,7 +33,7 @@ pub fn rows_format(f: &str) -> bool {
     )
 }
 
-fn format_of_mime(m: &str) -> Option<Format> {
+pub(crate) fn format_of_mime(m: &str) -> Option<Format> {
     let m = m.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match m.as_str() {
         "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => Some(Format::Json),
@@ -50,7 +50,8 @@ pub fn response_format(headers: &HeaderMap, params: &SearchParams) -> Result<For
             // its rows format; errors stay FHIR JSON.
             return Ok(Format::Json);
         }
-        return format_of_mime(f).ok_or_else(|| {
+        let version = f.split_once(';').map_or("", |(_, p)| p);
+        return format_of_mime(f).filter(|_| fhir_version_matches(version)).ok_or_else(|| {
             InteractionError::not_acceptable(
                 format!("_format '{f}' is not supported; use json or xml"),
                 format!("_format '{f}' には対応していません（json または xml）"),
@@ -92,7 +93,37 @@ fn fhir_version_matches(params: &str) -> bool {
 /// A header asking only for a web page (`text/html`) gets JSON; one naming nothing this
 /// server speaks gets `None` (406).
 fn accepted_format(accept: &str) -> Option<Format> {
-    // (quality, specificity, position) of the best range for JSON and for XML.
+    let (best, page) = fhir_ranges(accept);
+    let (json, xml) = (best[0].filter(|b| b.0 > 0), best[1].filter(|b| b.0 > 0));
+    match (json, xml) {
+        (Some(j), Some(x)) => Some(if x.0 > j.0 || (x.0 == j.0 && x.1 == 3 && (j.1 < 3 || x.2 < j.2)) {
+            Format::Xml
+        } else {
+            Format::Json
+        }),
+        (Some(_), None) => Some(Format::Json),
+        (None, Some(_)) => Some(Format::Xml),
+        (None, None) if page && best[0].is_none() => Some(Format::Json),
+        (None, None) => None,
+    }
+}
+
+/// The quality and position in `accept` of the best range that takes a FHIR format
+/// (`None` when none does), to weigh it against another type (a Binary's own).
+pub(crate) fn fhir_quality(accept: &str) -> Option<(u16, usize)> {
+    let (best, _) = fhir_ranges(accept);
+    best.into_iter()
+        .flatten()
+        .filter(|b| b.0 > 0)
+        .map(|(q, _, pos)| (q, pos))
+        .max_by_key(|(q, pos)| (*q, usize::MAX - pos))
+}
+
+/// For JSON and for XML, the (quality, specificity, position) of the most specific range
+/// of `accept` that takes it; and whether a page (`text/html`) is asked for.
+type Ranges = ([Option<(u16, u8, usize)>; 2], bool);
+
+fn fhir_ranges(accept: &str) -> Ranges {
     let mut best: [Option<(u16, u8, usize)>; 2] = [None, None];
     let mut page = false;
     for (pos, part) in accept.split(',').enumerate() {
@@ -117,22 +148,11 @@ fn accepted_format(accept: &str) -> Option<Format> {
         }
         page |= mime == "text/html" && q > 0;
     }
-    let (json, xml) = (best[0].filter(|b| b.0 > 0), best[1].filter(|b| b.0 > 0));
-    match (json, xml) {
-        (Some(j), Some(x)) => Some(if x.0 > j.0 || (x.0 == j.0 && x.1 == 3 && (j.1 < 3 || x.2 < j.2)) {
-            Format::Xml
-        } else {
-            Format::Json
-        }),
-        (Some(_), None) => Some(Format::Json),
-        (None, Some(_)) => Some(Format::Xml),
-        (None, None) if page && best[0].is_none() => Some(Format::Json),
-        (None, None) => None,
-    }
+    (best, page)
 }
 
 /// A range's `q`, in thousandths (1000 when absent or unreadable).
-fn quality(params: &str) -> u16 {
+pub(crate) fn quality(params: &str) -> u16 {
     for p in params.split(';') {
         if let Some((k, v)) = p.split_once('=') {
             if k.trim().eq_ignore_ascii_case("q") {

@@ -146,8 +146,12 @@ impl<'a> Env<'a> {
             SubsetOf | SupersetOf => {
                 let other = self.arg(args, 0, sc)?;
                 let (small, big) = if f == SubsetOf { (&items, &other) } else { (&other, &items) };
-                self.budget.comparisons(small.len().saturating_mul(big.len()), pos)?;
-                b(small.iter().all(|x| big.iter().any(|y| ops::eq(x, y) == Some(true))))
+                for x in small.iter() {
+                    if !self.holds_equal(big, x, pos)? {
+                        return b(false);
+                    }
+                }
+                b(true)
             }
             Count => Ok(vec![Item::Integer(items.len() as i64)]),
             Distinct => self.distinct(items, pos),
@@ -180,7 +184,9 @@ impl<'a> Env<'a> {
                     let mut next = Vec::new();
                     self.each(&frontier, &args[0], sc, |_, _, r| {
                         for i in r {
-                            self.budget.comparisons(out.len(), pos)?;
+                            for o in &out {
+                                self.budget.compare(o, &i, pos)?;
+                            }
                             if !out.iter().any(|o| same_item(o, &i)) {
                                 out.push(i.clone());
                                 next.push(i);
@@ -235,15 +241,23 @@ impl<'a> Env<'a> {
             }
             Intersect => {
                 let other = self.arg(args, 0, sc)?;
-                self.budget.comparisons(items.len().saturating_mul(other.len()), pos)?;
-                let keep: Items<'a> =
-                    items.into_iter().filter(|x| other.iter().any(|y| ops::eq(x, y) == Some(true))).collect();
+                let mut keep = Vec::new();
+                for x in items {
+                    if self.holds_equal(&other, &x, pos)? {
+                        keep.push(x);
+                    }
+                }
                 self.distinct(keep, pos)
             }
             Exclude => {
                 let other = self.arg(args, 0, sc)?;
-                self.budget.comparisons(items.len().saturating_mul(other.len()), pos)?;
-                Ok(items.into_iter().filter(|x| !other.iter().any(|y| ops::eq(x, y) == Some(true))).collect())
+                let mut keep = Vec::new();
+                for x in items {
+                    if !self.holds_equal(&other, &x, pos)? {
+                        keep.push(x);
+                    }
+                }
+                Ok(keep)
             }
             Union => {
                 let other = self.arg(args, 0, sc)?;
@@ -544,8 +558,7 @@ impl<'a> Env<'a> {
     fn distinct(&self, items: Items<'a>, pos: usize) -> Result<Items<'a>> {
         let mut out: Items<'a> = Vec::with_capacity(items.len());
         for i in items {
-            self.budget.comparisons(out.len(), pos)?;
-            if !out.iter().any(|o| ops::eq(o, &i) == Some(true)) {
+            if !self.holds_equal(&out, &i, pos)? {
                 out.push(i);
             }
         }

@@ -39,6 +39,8 @@ impl<'a> Env<'a> {
             return Ok(vec![]);
         }
         let a: String = a0.as_deref().unwrap_or("").to_string();
+        // Every string function scans its input (and argument) at least once.
+        self.budget.bytes(s.len() + a.len(), pos)?;
         match f {
             IndexOf => Ok(vec![Item::Integer(match s.find(&a) {
                 Some(byte) => s[..byte].chars().count() as i64,

@@ -38,8 +38,15 @@ fn run(
     let ty = inv.ty.unwrap_or("");
     let mut profiles: Vec<String> =
         inv.params.pairs.iter().filter(|(k, _)| k == "profile").map(|(_, v)| v.clone()).collect();
-    let mut mode = inv.params.get("mode").map(str::to_string);
-    let body = inv.body.clone().map(|b| unwrap_parameters(b, &mut profiles, &mut mode));
+    let modes: Vec<String> = inv.params.pairs.iter().filter(|(k, _)| k == "mode").map(|(_, v)| v.clone()).collect();
+    let mut mode = modes.first().cloned();
+    let body = match inv.body.clone() {
+        Some(b) => Some(unwrap_parameters(b, &mut profiles, &mut mode)?),
+        None => None,
+    };
+    if modes.len() > 1 {
+        return Err(once("mode"));
+    }
     let mode = Mode::parse(mode.as_deref())?;
     if mode == Mode::Delete {
         return can_delete(fhir, ty, inv.id, ctx);
@@ -141,16 +148,24 @@ fn can_delete(
 
 /// The resource from a `$validate` body (a resource, or a Parameters with `resource`,
 /// `mode` and `profile`); the profiles it names join `profiles`.
-fn unwrap_parameters(body: Value, profiles: &mut Vec<String>, mode: &mut Option<String>) -> Value {
+fn unwrap_parameters(
+    body: Value,
+    profiles: &mut Vec<String>,
+    mode: &mut Option<String>,
+) -> Result<Value, InteractionError> {
     if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-        return body;
+        return Ok(body);
     }
     let mut resource = None;
     for p in body.get("parameter").and_then(Value::as_array).into_iter().flatten() {
         match p.get("name").and_then(Value::as_str) {
+            Some("resource") if resource.is_some() => return Err(once("resource")),
             Some("resource") => resource = p.get("resource").cloned(),
             Some("mode") => {
                 if let Some(m) = p.get("valueCode").or(p.get("valueString")).and_then(Value::as_str) {
+                    if mode.as_deref().is_some_and(|had| had != m) {
+                        return Err(once("mode"));
+                    }
                     *mode = Some(m.to_string());
                 }
             }
@@ -163,7 +178,15 @@ fn unwrap_parameters(body: Value, profiles: &mut Vec<String>, mode: &mut Option<
         }
     }
     // A Parameters without a `resource` parameter is itself the resource to validate.
-    resource.unwrap_or(body)
+    Ok(resource.unwrap_or(body))
+}
+
+/// A parameter given more than once where the operation takes one (0..1).
+fn once(name: &str) -> InteractionError {
+    InteractionError::bad_request(
+        format!("$validate takes at most one {name}"),
+        format!("$validate の {name} は 1 つまでです"),
+    )
 }
 
 impl Interactions {

@@ -523,6 +523,11 @@ async fn validate_operation() {
         {"name": "resource", "resource": with_id}]});
     let oo = json(s.post_json("Patient/other/$validate", &params).await).await;
     assert_eq!(errors(&oo), 1, "the id is not the instance's: {oo}");
+    // Each is 0..1.
+    assert_eq!(s.get(&format!("Patient/{id}/$validate?mode=create&mode=update")).await.status(), 400);
+    let twice = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": good},
+        {"name": "resource", "resource": good}]});
+    assert_eq!(s.post_json("Patient/$validate", &twice).await.status(), 400);
 }
 
 /// `_at` names a period at the precision it is written (http.html#history: versions
@@ -681,4 +686,58 @@ async fn binary_content_goes_in_and_out_in_its_own_type() {
     assert_eq!(raw.bytes().await.unwrap().as_ref(), &[1u8, 2, 3]);
     let r = s.send(Method::POST, "Binary", &[("content-type", "text/plain")], "hello").await;
     assert_eq!(r.status(), 415);
+    // A conditional update in the native type too.
+    let r = s.send(Method::PUT, &format!("Binary?_id={id}"), &[("content-type", "image/png")], vec![4u8, 5]).await;
+    assert_eq!(r.status(), 200);
+
+    // Quality decides between the content and the resource, then order.
+    let pdf_id = json(s.send(Method::POST, "Binary", &[("content-type", "application/pdf")], pdf.clone()).await).await
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kind = |accept: &'static str| {
+        let (s, path) = (&s, format!("Binary/{pdf_id}"));
+        async move {
+            let r = s.send(Method::GET, &path, &[("accept", accept)], "").await;
+            (r.status().as_u16(), r.headers()["content-type"].to_str().unwrap().split(';').next().unwrap().to_string())
+        }
+    };
+    assert_eq!(kind("application/pdf;q=0.9, application/fhir+json;q=0.1").await.1, "application/pdf");
+    assert_eq!(kind("application/pdf;q=0.1, application/fhir+json;q=0.9").await.1, "application/fhir+json");
+    assert_eq!(kind("application/pdf, application/fhir+json").await.1, "application/pdf");
+    assert_eq!(kind("application/fhir+xml, application/pdf").await.1, "application/fhir+xml");
+    assert_eq!(kind("*/*;q=0.1, application/pdf").await.1, "application/pdf");
+    assert_eq!(kind("application/pdf;q=0, application/fhir+json").await.1, "application/fhir+json");
+    assert_eq!(kind("application/pdf;q=0, image/png").await.0, 406);
+
+    // X-Security-Context is one reference; anything else is refused.
+    for bad in ["\"><script>", "javascript:alert(1)", "Nobody/1", "Patient/", "ftp://x/Patient/1"] {
+        let r = s
+            .send(Method::POST, "Binary", &[("content-type", "application/pdf"), ("x-security-context", bad)], "x")
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let r = s
+        .send(
+            Method::POST,
+            "Binary",
+            &[("content-type", "application/pdf"), ("x-security-context", "https://example.org/fhir/Patient/p1")],
+            "x",
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    // /metadata is read only; `_format` names a FHIR version as Accept does.
+    assert_eq!(s.send(Method::DELETE, "metadata", &[], "").await.status(), 405);
+    assert_eq!(s.get("metadata?_format=application/fhir%2Bjson;fhirVersion=3.0").await.status(), 406);
+    assert_eq!(s.get("metadata?_format=application/fhir%2Bjson;fhirVersion=4.0").await.status(), 200);
+
+    // Content sent as itself must fit a request body once it is base64 in the resource.
+    let small = common::start_with(|c| c.limits.max_body_bytes = 200_000).await;
+    let r = small.send(Method::POST, "Binary", &[("content-type", "application/pdf")], vec![7u8; 150_000]).await;
+    assert_eq!(r.status(), 413);
+    let r = small.send(Method::POST, "Binary", &[("content-type", "application/pdf")], vec![7u8; 90_000]).await;
+    assert_eq!(r.status(), 201);
+    let stored = json(r).await;
+    assert_eq!(small.put_json(&format!("Binary/{}", stored["id"].as_str().unwrap()), &stored).await.status(), 200);
 }
