@@ -8,12 +8,14 @@
 //! an error naming the limit when the count passes it.
 //!
 //! A step is one item produced by a loop (children, descendants, members of a
-//! collection), or one evaluation of a lambda argument and the items it gave. Finer work is counted in quarter steps: one comparison of
-//! two items (the cheap, inner-loop cost of `distinct()`, `|`, `in`, `~`) and four bytes of
-//! string built (so a step limit of 10,000,000 lets one evaluation build up to 160 MB of
-//! strings, and produce up to ten million items or compare forty million pairs). Work is
-//! charged before it is done where its size is known beforehand (a `replace()`, a `join()`,
-//! a comparison loop), so nothing grows far past the limit before it is noticed.
+//! collection, characters), or one evaluation of a lambda argument and the items it gave.
+//! Finer work is counted in quarter steps: one comparison of two items (the inner-loop
+//! cost of `distinct()`, `|`, `in`, `~`, `=`), one JSON node walked when complex elements
+//! are compared, and four bytes of string built, scanned or compared. So the default of
+//! 2,000,000 steps lets one evaluation produce two million items (a few hundred MB at
+//! most), compare eight million pairs or go through 32 MB of strings. Work is charged
+//! before it is done where its size is known beforehand (a `replace()`, a `join()`, a
+//! comparison), so nothing grows far past the limit before it is noticed.
 
 use crate::error::{FhirPathError, Result};
 use crate::item::Item;
@@ -71,6 +73,12 @@ impl Budget {
     pub fn compare(&self, a: &Item<'_>, b: &Item<'_>, pos: usize) -> Result<()> {
         let len = |i: &Item<'_>| i.as_str().map_or(0, str::len);
         self.charge(COMPARE + (len(a).max(len(b)) as u64) / 4, pos)
+    }
+
+    /// The nodes and strings complex elements compared since the last call walked (two
+    /// `name`s are compared whole, however deep).
+    pub fn compared_elements(&self, pos: usize) -> Result<()> {
+        self.charge(crate::ops::take_json_work(), pos)
     }
 
     pub fn bytes(&self, n: usize, pos: usize) -> Result<()> {

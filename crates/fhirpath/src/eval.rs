@@ -500,7 +500,9 @@ impl<'a> Env<'a> {
                     let mut all = true;
                     for (x, y) in a.iter().zip(b.iter()) {
                         self.budget.compare(x, y, pos)?;
-                        match ops::eq(x, y) {
+                        let equal = ops::eq(x, y);
+                        self.budget.compared_elements(pos)?;
+                        match equal {
                             Some(true) => {}
                             Some(false) => {
                                 all = false;
@@ -527,9 +529,15 @@ impl<'a> Env<'a> {
                         break;
                     }
                     let mut found = None;
-                    for (k, y) in b.iter().enumerate().filter(|(k, _)| !used[*k]) {
+                    for (k, y) in b.iter().enumerate() {
+                        self.budget.comparisons(1, pos)?;
+                        if used[k] {
+                            continue;
+                        }
                         self.budget.compare(x, y, pos)?;
-                        if ops::equiv(x, y) {
+                        let same = ops::equiv(x, y);
+                        self.budget.compared_elements(pos)?;
+                        if same {
                             found = Some(k);
                             break;
                         }
@@ -611,7 +619,9 @@ impl<'a> Env<'a> {
     pub(crate) fn holds_equal(&self, hay: &[Item<'a>], x: &Item<'a>, pos: usize) -> Result<bool> {
         for y in hay {
             self.budget.compare(x, y, pos)?;
-            if ops::eq(x, y) == Some(true) {
+            let equal = ops::eq(x, y) == Some(true);
+            self.budget.compared_elements(pos)?;
+            if equal {
                 return Ok(true);
             }
         }

@@ -69,6 +69,16 @@ fn quadratic_and_exponential_expressions_stop_at_the_limit() {
     assert_limit(&format!("{pairs}.select(%resource.name.family.indexOf('c'))"), &p, steps);
     assert_limit(&format!("{pairs}.select(%resource.name.family.length())"), &p, steps);
     assert_limit(&format!("{pairs}.select(%resource.name.family).distinct()"), &p, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name.family).join('')"), &p, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name.family).sort()"), &p, steps);
+    // Complex elements compared whole (two equal names; an element compared with itself
+    // is known equal at once).
+    let mut two = p.clone();
+    two["name"] = json!([p["name"][0].clone(), p["name"][0].clone()]);
+    assert_eq!(run(&format!("{pairs}.select(%resource.name[0] = %resource.name[0])"), &two).unwrap(), 4096);
+    assert_limit(&format!("{pairs}.select(%resource.name[0] = %resource.name[1])"), &two, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name[0] ~ %resource.name[1])"), &two, steps);
+    assert_limit(&format!("{pairs}.select(%resource.name).distinct()"), &two, steps);
 }
 
 #[test]

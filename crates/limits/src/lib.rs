@@ -129,8 +129,8 @@ pub struct Limits {
     /// Rows one `ViewDefinition/$run` answers (its `_limit` may ask for fewer; whole
     /// stores go through `tsunagu view export`).
     pub max_view_rows: usize,
-    /// Time one `ViewDefinition/$run` may take, in ms (checked between resources; each
-    /// expression on one resource is bounded by `max_fhirpath_steps`).
+    /// Time one `ViewDefinition/$run` may take, in ms (checked before every expression is
+    /// evaluated; each evaluation is bounded by `max_fhirpath_steps`).
     pub max_view_ms: usize,
     /// Bytes of output one `ViewDefinition/$run` builds (before the Binary's base64).
     pub max_view_bytes: usize,

@@ -693,8 +693,8 @@ fn number(name: &str, s: &str, op: RangeOp) -> Result<(f64, f64, f64), SearchErr
         .ok_or_else(|| bad(name, s, "not a number"))?;
     let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
     let exp: i32 = s.split(['e', 'E']).nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
-    let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i32);
-    let half = 0.5 * 10f64.powi(exp - decimals);
+    let decimals = mantissa.split_once('.').map_or(0, |(_, f)| i32::try_from(f.len()).unwrap_or(i32::MAX));
+    let half = 0.5 * 10f64.powi(exp.saturating_sub(decimals));
     if op == RangeOp::Ap {
         let w = (value.abs() * 0.1).max(half);
         return Ok((value, value - w, value + w));

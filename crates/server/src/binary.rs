@@ -20,7 +20,9 @@ use tsunagu_store::ResourceVersion;
 use crate::dispatch::{version_headers, Call};
 /// Whether a GET of `segments` is a Binary read (current or a version).
 pub(crate) fn is_read(segments: &[String]) -> bool {
-    matches!(segments, [t, _] if t == "Binary") || matches!(segments, [t, _, h, _] if t == "Binary" && h == "_history")
+    let id = |s: &String| !s.starts_with(['_', '$']);
+    matches!(segments, [t, i] if t == "Binary" && id(i))
+        || matches!(segments, [t, i, h, _] if t == "Binary" && id(i) && h == "_history")
 }
 
 /// The content type of a raw write body: a media type that is not FHIR's (nor JSON

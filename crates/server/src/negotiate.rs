@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(f("application/fhir+xml; fhirVersion=4.0.1"), Some(Format::Xml));
         assert_eq!(f("application/fhir+json; fhirVersion=5.0"), None);
         assert_eq!(f("application/fhir+json; fhirVersion=3.0, application/fhir+xml"), Some(Format::Xml));
-        // Ties go to JSON unless XML is named first and JSON is not named.
+        // Ties go to the one named exactly, then to the one named first.
         assert_eq!(f("application/fhir+xml, application/fhir+json"), Some(Format::Xml));
         assert_eq!(f("application/fhir+json, application/fhir+xml"), Some(Format::Json));
     }

@@ -156,8 +156,6 @@ fn element_ids<'a>(v: &'a Value, root: bool, seen: &mut FxHashSet<&'a str>, dup:
     }
 }
 
-/// Every local reference (`#…`) in a resource, contained resources included: Reference
-/// strings, and canonicals or uris pointing inside the resource.
 #[cfg(test)]
 mod tests {
     use super::valid_element_path;

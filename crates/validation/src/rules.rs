@@ -210,9 +210,16 @@ impl<'a> Walk<'_, 'a> {
                 },
                 Err(e) => {
                     let loc = self.location(node);
+                    // Too costly to check is not passed: an error-level constraint the
+                    // resource makes too costly to evaluate refuses it (else padding a
+                    // resource would slip it past its profile).
+                    let (severity, code) = match e.kind() {
+                        tsunagu_fhirpath::ErrorKind::Limit if c.error => (Severity::Error, IssueType::TooCostly),
+                        _ => (Severity::Warning, IssueType::Invalid),
+                    };
                     self.push(
-                        Severity::Warning,
-                        IssueType::Invalid,
+                        severity,
+                        code,
                         loc,
                         format!("Constraint {} could not be evaluated: {e}", c.key),
                         format!("制約 {} を評価できませんでした: {e}", c.key),

@@ -48,6 +48,10 @@ pub enum ViewError {
     #[error("one resource gives more than {limit} rows (nested forEach/unionAll crossed)")]
     TooManyRows { limit: usize },
 
+    /// The deadline set with [`crate::with_deadline`] passed during an evaluation.
+    #[error("the view ran past its time limit")]
+    TimeUp,
+
     /// A row handed to a sink does not fit the schema it was opened with.
     #[error("row does not fit the output schema: {reason}")]
     RowShape { reason: String },
@@ -104,6 +108,7 @@ impl ViewError {
             ViewError::TooManyRows { limit } => {
                 format!("1 つのリソースから {limit} 行を超える行ができます（入れ子の forEach・unionAll の組み合わせ）")
             }
+            ViewError::TimeUp => "ビューの実行が制限時間を超えました".to_string(),
             ViewError::RowShape { reason } => format!("行が出力スキーマに合いません: {reason}"),
             ViewError::Io(e) => format!("ビューの出力に失敗しました: {e}"),
             ViewError::Parquet(e) => format!("Parquet の書き込みに失敗しました: {e}"),

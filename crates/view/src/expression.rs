@@ -26,6 +26,21 @@ fn reference_id_pattern(type_name: Option<&str>) -> String {
     format!("^(?:(?:.*/)?{ty}/([-A-Za-z0-9.]{{1,64}})(?:/_history/.*)?|.*)$")
 }
 
+thread_local! {
+    /// When evaluations on this thread stop (see [`with_deadline`]).
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every expression evaluated on this thread (by any view) answering
+/// [`ViewError::TimeUp`] once `deadline` has passed: one resource may ask for many rows,
+/// each with several evaluations, so a time limit checked between resources is not enough.
+pub fn with_deadline<T>(deadline: Option<std::time::Instant>, f: impl FnOnce() -> T) -> T {
+    let before = DEADLINE.replace(deadline);
+    let out = f();
+    DEADLINE.set(before);
+    out
+}
+
 /// A compiled expression of the view and its text (for error messages).
 #[derive(Debug)]
 pub(crate) struct ViewExpr {
@@ -63,6 +78,9 @@ impl ViewExpr {
         resource: &'a Value,
         ctx: &'a EvalContext<'a>,
     ) -> Result<Vec<Item<'a>>> {
+        if DEADLINE.get().is_some_and(|d| std::time::Instant::now() > d) {
+            return Err(ViewError::TimeUp);
+        }
         self.compiled
             .evaluate_on(focus, resource, Some(ctx))
             .map_err(|source| ViewError::Evaluation { expr: self.source.clone(), source })

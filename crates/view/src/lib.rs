@@ -33,5 +33,6 @@ pub mod sink;
 
 pub use definition::{Status, View, ViewDefinition, DEFAULT_MAX_ROWS_PER_RESOURCE};
 pub use error::{Result, ViewError};
+pub use expression::with_deadline;
 pub use row::{Cell, Column, ColumnType, Row};
 pub use sink::{CsvSink, Format, JsonSink, NdjsonSink, ParquetOptions, ParquetSink, PartitionedParquet, RowSink};

@@ -316,12 +316,13 @@ impl<'a> Env<'a> {
             | Unescape => self.string_fn(f, &items, args, sc, pos),
             Join => {
                 let sep = self.arg_str(args, 0, sc, pos)?.map(|s| s.to_string()).unwrap_or_default();
-                let mut parts = Vec::with_capacity(items.len());
+                // Charged before anything is copied: the items may be one long string many times.
+                let mut bytes = sep.len().saturating_mul(items.len());
                 for i in &items {
-                    parts.push(i.as_str().ok_or_else(|| exec(pos, "join() needs strings"))?.to_string());
+                    bytes = bytes.saturating_add(i.as_str().ok_or_else(|| exec(pos, "join() needs strings"))?.len());
                 }
-                let bytes = parts.iter().map(String::len).sum::<usize>();
-                self.budget.bytes(bytes.saturating_add(sep.len().saturating_mul(parts.len())), pos)?;
+                self.budget.bytes(bytes, pos)?;
+                let parts: Vec<&str> = items.iter().filter_map(Item::as_str).collect();
                 Ok(vec![Item::string(&parts.join(&sep))])
             }
             Abs | Ceiling | Exp | Floor | Ln | Log | Power | Round | Sqrt | Truncate => {
@@ -566,8 +567,11 @@ impl<'a> Env<'a> {
     }
 
     fn sort(&self, items: Items<'a>, args: &[CNode], sc: Scope<'_, 'a>, pos: usize) -> Result<Items<'a>> {
+        // n log n comparisons, each of up to the longest string key (charged once the keys
+        // are known, below).
         let n = items.len();
-        self.budget.comparisons(n.saturating_mul(usize::BITS as usize - n.leading_zeros() as usize), pos)?;
+        let log_n = usize::BITS as usize - n.leading_zeros() as usize;
+        self.budget.comparisons(n.saturating_mul(log_n), pos)?;
         // Each key: (expression, descending). A leading unary minus means descending.
         let keys: Vec<(&CNode, bool)> = args
             .iter()
@@ -590,6 +594,8 @@ impl<'a> Env<'a> {
             }
             rows.push((kv, it));
         }
+        let longest = rows.iter().flat_map(|(kv, _)| kv.iter().flatten()).filter_map(Item::as_str).map(str::len).max();
+        self.budget.bytes(longest.unwrap_or(0).saturating_mul(n.saturating_mul(log_n)), pos)?;
         let mut err = None;
         rows.sort_by(|(a, _), (c, _)| {
             for (k, (x, y)) in a.iter().zip(c).enumerate() {

@@ -75,9 +75,16 @@ impl<'a> Env<'a> {
             Upper => st(s.to_uppercase()),
             Lower => st(s.to_lowercase()),
             Length => Ok(vec![Item::Integer(s.chars().count() as i64)]),
-            ToChars => Ok(s.chars().map(|c| Item::string(c.encode_utf8(&mut [0; 4]))).collect()),
+            ToChars => {
+                self.budget.items(s.chars().count(), pos)?;
+                Ok(s.chars().map(|c| Item::string(c.encode_utf8(&mut [0; 4]))).collect())
+            }
             Trim => st(s.trim().to_string()),
-            Split => Ok(s.split(a.as_str()).map(Item::string).collect()),
+            Split => {
+                let parts: Items<'a> = s.split(a.as_str()).map(Item::string).collect();
+                self.budget.items(parts.len(), pos)?;
+                Ok(parts)
+            }
             Replace => {
                 let Some(to) = self.arg_str(args, 1, sc, pos)? else {
                     return Ok(vec![]);

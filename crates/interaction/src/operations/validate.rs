@@ -5,8 +5,8 @@
 //!
 //! `mode` says what the content is meant for: `create` (the default: the content alone),
 //! `update` (an update must name its id, and at instance level the instance's), `delete`
-//! (no content: whether the stored instance exists and this caller may delete it) —
-//! `profile` as a mode is refused, a profile being its own parameter.
+//! (no content: whether the stored instance exists and this caller may delete it),
+//! `profile` (the content against the `profile` given, as every mode checks it).
 
 use serde_json::Value;
 
@@ -107,12 +107,13 @@ enum Mode {
 impl Mode {
     fn parse(mode: Option<&str>) -> Result<Mode, InteractionError> {
         match mode {
-            None | Some("create") => Ok(Mode::Create),
+            // `profile`: the content against the profile named, which every mode does.
+            None | Some("create") | Some("profile") => Ok(Mode::Create),
             Some("update") => Ok(Mode::Update),
             Some("delete") => Ok(Mode::Delete),
             Some(other) => Err(InteractionError::bad_request(
-                format!("$validate mode '{other}' is not one of create, update, delete (a profile is its own parameter)"),
-                format!("$validate の mode '{other}' は create・update・delete のいずれでもありません（プロファイルは profile で指定します）"),
+                format!("$validate mode '{other}' is not one of create, update, delete, profile"),
+                format!("$validate の mode '{other}' は create・update・delete・profile のいずれでもありません"),
             )),
         }
     }

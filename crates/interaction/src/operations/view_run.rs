@@ -2,8 +2,8 @@
 //! or the body itself) evaluated over the resources the caller may search — or over
 //! inline `resource` parameters — answered as a Binary in `_format` (json, ndjson, csv,
 //! parquet). `patient`, `_since` and `_limit` narrow it; at most `max_view_rows` rows,
-//! `max_view_bytes` of output and `max_view_ms` of time (checked between resources; each
-//! expression on one resource is bounded by `max_fhirpath_steps`).
+//! `max_view_bytes` of output and `max_view_ms` of time (checked before every expression
+//! is evaluated; each evaluation is bounded by `max_fhirpath_steps`).
 //!
 //! ViewDefinition is not an R4 resource type, so views are not stored: `viewReference`
 //! is refused with a message saying so.
@@ -211,6 +211,9 @@ impl Interactions {
                 if over.load(Ordering::Relaxed) {
                     return past(Limit::ViewBytes).into();
                 }
+                if matches!(e, tsunagu_view::ViewError::TimeUp) {
+                    return past(Limit::ViewMs).into();
+                }
                 if let Some(l) = e.limit_exceeded() {
                     let at = format!("{}/{id}", view.resource_type());
                     return l.clone().at(at).hint(NARROW_EN, NARROW_JA).into();
@@ -225,15 +228,19 @@ impl Interactions {
             }
             Ok(full || limit.is_some_and(|l| rows >= l))
         };
-        if input.resources.is_empty() {
-            self.view_source(&view, &input, ctx, &mut push)?;
-        } else {
+        let deadline =
+            (limits.max_view_ms > 0).then(|| started + std::time::Duration::from_millis(limits.max_view_ms as u64));
+        tsunagu_view::with_deadline(deadline, || {
+            if input.resources.is_empty() {
+                return self.view_source(&view, &input, ctx, &mut push);
+            }
             for r in &input.resources {
                 if push(r)? {
                     break;
                 }
             }
-        }
+            Ok(())
+        })?;
         sink.finish().map_err(sink_error)?;
         drop(sink);
         Ok(json!({

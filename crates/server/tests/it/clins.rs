@@ -127,8 +127,13 @@ async fn submission_replacement_and_withdrawal() {
 
     // An invalid submission is refused whole: the held one stays as it was.
     let mut invalid = replaced.clone();
-    // JP_Observation_LabResult_eCS needs a specimen; base R4 does not.
-    invalid["entry"][1]["resource"].as_object_mut().unwrap().remove("specimen");
+    // JP_Observation_LabResult_eCS needs a specimen; base R4 does not (the contained
+    // Specimen goes too: unreferenced it would break R4's dom-3, a 400).
+    let lab = invalid["entry"][1]["resource"].as_object_mut().unwrap();
+    lab.remove("specimen");
+    if let Some(Value::Array(contained)) = lab.get_mut("contained") {
+        contained.retain(|c| c["resourceType"] != "Specimen");
+    }
     invalid["entry"][2]["resource"]["valueQuantity"]["value"] = json!(1.0);
     let r = s.post_json("Bundle", &invalid).await;
     assert_eq!(r.status(), 422);

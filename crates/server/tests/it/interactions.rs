@@ -514,6 +514,7 @@ async fn validate_operation() {
     assert_eq!(s.get("Patient/nobody/$validate?mode=delete").await.status(), 404);
     assert_eq!(s.get("Patient/$validate?mode=delete").await.status(), 400);
     assert_eq!(s.get(&format!("Patient/{id}/$validate?mode=sideways")).await.status(), 400);
+    assert_eq!(s.get(&format!("Patient/{id}/$validate?mode=profile")).await.status(), 200);
     let oo = json(s.post_json("Patient/$validate?mode=update", &good).await).await;
     assert_eq!(errors(&oo), 1, "{oo}");
     let with_id = json!({"resourceType": "Patient", "id": id, "gender": "male"});
@@ -672,7 +673,10 @@ async fn binary_content_goes_in_and_out_in_its_own_type() {
     let r = s.send(Method::GET, &format!("Binary/{id}"), &[("accept", "image/png")], "").await;
     assert_eq!(r.status(), 406);
     assert_eq!(json(r).await["resourceType"], "OperationOutcome");
-    // Other types still take only FHIR content.
+    // Binary's history and searches are Bundles, never content; other types take only
+    // FHIR content.
+    let r = s.send(Method::GET, "Binary/_history", &[("accept", "application/pdf")], "").await;
+    assert_eq!(r.status(), 406);
     let r = s.send(Method::GET, "Patient/x", &[("accept", "application/pdf")], "").await;
     assert_eq!(r.status(), 406);
     let r = s.send(Method::POST, "Patient", &[("content-type", "application/pdf")], pdf.clone()).await;
