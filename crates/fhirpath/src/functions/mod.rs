@@ -557,6 +557,18 @@ impl<'a> Env<'a> {
 
     /// The items without repeats, first occurrence kept; charged per comparison.
     fn distinct(&self, items: Items<'a>, pos: usize) -> Result<Items<'a>> {
+        // Strings are equal only when identical: a hash set finds repeats in one pass
+        // (invariants such as bdl-7 and csd-1 ask this of thousands of values).
+        if items.iter().all(|i| i.as_str().is_some()) {
+            let bytes: usize = items.iter().filter_map(Item::as_str).map(str::len).sum();
+            self.budget.comparisons(items.len(), pos)?;
+            self.budget.bytes(bytes, pos)?;
+            let first: Vec<bool> = {
+                let mut seen = std::collections::HashSet::with_capacity(items.len());
+                items.iter().map(|i| seen.insert(i.as_str().unwrap_or_default())).collect()
+            };
+            return Ok(items.into_iter().zip(first).filter_map(|(i, keep)| keep.then_some(i)).collect());
+        }
         let mut out: Items<'a> = Vec::with_capacity(items.len());
         for i in items {
             if !self.holds_equal(&out, &i, pos)? {
