@@ -37,6 +37,19 @@ pub fn set_step_limit(steps: usize) {
     STEP_LIMIT.store(steps as u64, Ordering::Relaxed);
 }
 
+/// The length of a string item, read without converting it (`Item::prim()` would parse
+/// a quantity or a date only to be told it is not a string).
+fn string_len(i: &Item<'_>) -> usize {
+    match i {
+        Item::String(s) => s.len(),
+        Item::Node(n) => match n.value {
+            Some(serde_json::Value::String(s)) => s.len(),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
 /// The work counted so far by one evaluation, in quarter steps.
 pub(crate) struct Budget {
     used: Cell<u64>,
@@ -71,8 +84,7 @@ impl Budget {
     /// One comparison of two items: strings are compared (or normalised, for `~`) byte by
     /// byte, so two long ones cost their length too.
     pub fn compare(&self, a: &Item<'_>, b: &Item<'_>, pos: usize) -> Result<()> {
-        let len = |i: &Item<'_>| i.as_str().map_or(0, str::len);
-        self.charge(COMPARE + (len(a).max(len(b)) as u64) / 4, pos)
+        self.charge(COMPARE + (string_len(a).max(string_len(b)) as u64) / 4, pos)
     }
 
     /// The nodes and strings complex elements compared since the last call walked (two
