@@ -669,15 +669,19 @@ pub(crate) fn multiple_matches(ty: &str, criteria: &str) -> InteractionError {
 
 /// Applies a patch document to a resource.
 pub(crate) fn apply_patch(doc: Value, patch: &PatchBody) -> Result<Value, InteractionError> {
-    tsunagu_patch::apply(doc, patch).map_err(|e| InteractionError::Invalid {
-        status: 422,
-        issues: vec![crate::ContentIssue {
-            severity: "error",
-            code: "processing",
-            expression: None,
-            en: format!("The patch could not be applied: {e}"),
-            ja: format!("パッチを適用できません: {e}"),
-        }],
+    tsunagu_patch::apply(doc, patch).map_err(|e| match e {
+        // Too costly is the limit's answer (422 too-costly, in both languages).
+        tsunagu_patch::PatchError::Limit { path, limit } => (*limit).at(format!("path '{path}'")).into(),
+        e => InteractionError::Invalid {
+            status: 422,
+            issues: vec![crate::ContentIssue {
+                severity: "error",
+                code: "processing",
+                expression: None,
+                en: format!("The patch could not be applied: {e}"),
+                ja: format!("パッチを適用できません: {e}"),
+            }],
+        },
     })
 }
 

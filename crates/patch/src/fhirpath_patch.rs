@@ -65,7 +65,10 @@ pub(crate) fn apply(mut doc: Value, params: &Value) -> Result<Value, PatchError>
 /// Locations of the nodes `path` selects.
 fn select(doc: &Value, path: &str) -> Result<Vec<Vec<PathSegment>>, PatchError> {
     let expr = tsunagu_fhirpath::compile(path).map_err(|e| err(format!("path '{path}': {e}")))?;
-    let items = expr.evaluate(doc).map_err(|e| err(format!("path '{path}': {e}")))?;
+    let items = expr.evaluate(doc).map_err(|e| match e.limit_exceeded() {
+        Some(l) => PatchError::Limit { path: path.to_string(), limit: Box::new(l.clone()) },
+        None => err(format!("path '{path}': {e}")),
+    })?;
     items
         .iter()
         .map(|i| {

@@ -27,6 +27,9 @@ pub enum PatchError {
     JsonPatchFailed(String),
     #[error("FHIRPath Patch: {0}")]
     FhirPath(String),
+    /// A path cost more than a limit allows (`max_fhirpath_steps`); `path` is the path.
+    #[error("FHIRPath Patch: path '{path}': {limit}")]
+    Limit { path: String, limit: Box<tsunagu_limits::LimitExceeded> },
 }
 
 /// Applies `patch` to `doc`. On error, nothing is returned: the caller keeps the original.

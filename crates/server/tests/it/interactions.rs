@@ -745,3 +745,33 @@ async fn binary_content_goes_in_and_out_in_its_own_type() {
     let stored = json(r).await;
     assert_eq!(small.put_json(&format!("Binary/{}", stored["id"].as_str().unwrap()), &stored).await.status(), 200);
 }
+
+/// A FHIRPath Patch path past `max_fhirpath_steps` is the limit's answer: 422
+/// `too-costly`, in the language asked for, naming the limit and the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_costly_patch_path_is_refused_naming_the_limit() {
+    use reqwest::Method;
+    let s = start().await;
+    let names: Vec<Value> = (0..3000).map(|k| json!({"family": format!("f{k}")})).collect();
+    let r = s.put_json("Patient/wide", &json!({"resourceType": "Patient", "id": "wide", "name": names})).await;
+    assert!(r.status().is_success());
+    let patch = json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": "Patient.name.where(%resource.name.select(%resource.name.family).count() > 0).family"},
+        {"name": "value", "valueString": "x"}]}]});
+    let r = s
+        .send(
+            Method::PATCH,
+            "Patient/wide",
+            &[("content-type", "application/fhir+json"), ("accept-language", "ja")],
+            patch.to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let oo = json(r).await;
+    assert_eq!(oo["issue"][0]["code"], "too-costly", "{oo}");
+    let text = oo["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(text.contains("max_fhirpath_steps") && text.contains("上限"), "{text}");
+    // Nothing was written.
+    assert_eq!(json(s.get("Patient/wide").await).await["meta"]["versionId"], "1");
+}
