@@ -213,7 +213,7 @@ impl<'a> Parser<'a> {
         for a in e.attributes() {
             let a = a.map_err(|err| self.malformed(err.to_string()))?;
             let key = self.str(a.key.into_inner())?;
-            if is_ignored_attr(key) {
+            if self.ignored_attr(a.key, parent)? {
                 continue;
             }
             match crate::names::child(self.model, parent, key) {
@@ -325,7 +325,7 @@ impl<'a> Parser<'a> {
                 "id" => {
                     ext.insert("id".to_string(), Value::String(self.attr_value(&a.value)?));
                 }
-                k if is_ignored_attr(k) => {}
+                _ if self.ignored_attr(a.key, path)? => {}
                 k => return Err(FormatError::unknown(path, &format!("@{k}"))),
             }
         }
@@ -442,6 +442,29 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Whether an attribute carries no FHIR content and is passed over: a namespace
+    /// declaration, or one in XML Schema's or XML's namespace. An attribute of any other
+    /// namespace is refused (as an unknown attribute): JSON could not carry it, and
+    /// dropping it would lose what the sender meant.
+    fn ignored_attr(&self, key: quick_xml::name::QName<'_>, at: &str) -> Result<bool, FormatError> {
+        let raw = key.as_ref();
+        if raw == b"xmlns" || raw.starts_with(b"xmlns:") {
+            return Ok(true);
+        }
+        if !raw.contains(&b':') {
+            return Ok(false);
+        }
+        match self.r.resolve_attribute(key).0 {
+            ResolveResult::Bound(Namespace(ns)) if IGNORED_ATTRIBUTE_NAMESPACES.contains(&ns) => Ok(true),
+            ResolveResult::Unknown(prefix) => Err(self.malformed(format!(
+                "the namespace prefix '{}' of the attribute {} is not declared",
+                String::from_utf8_lossy(&prefix),
+                String::from_utf8_lossy(raw)
+            ))),
+            _ => Err(FormatError::unknown(at, &format!("@{}", String::from_utf8_lossy(raw)))),
+        }
+    }
+
     fn str<'b>(&self, b: &'b [u8]) -> Result<&'b str, FormatError> {
         std::str::from_utf8(b).map_err(|_| self.malformed("invalid UTF-8"))
     }
@@ -455,8 +478,6 @@ fn not_xml_char(c: char) -> String {
     format!("character U+{:04X} is not allowed in XML 1.0, raw or as a reference", c as u32)
 }
 
-/// Namespace declarations and namespaced attributes (`xsi:schemaLocation`) carry no FHIR
-/// content.
-fn is_ignored_attr(key: &str) -> bool {
-    key == "xmlns" || key.contains(':')
-}
+/// XML Schema's instance namespace (`xsi:schemaLocation`) and XML's own (`xml:lang`).
+const IGNORED_ATTRIBUTE_NAMESPACES: [&[u8]; 2] =
+    [b"http://www.w3.org/2001/XMLSchema-instance", b"http://www.w3.org/XML/1998/namespace"];

@@ -178,6 +178,19 @@ fn elements_are_read_by_namespace_not_by_prefix() {
             xml_to_json(foreign)
         );
     }
+    // Attributes: namespace declarations, xsi: and xml: ones carry nothing and are passed
+    // over; one of another namespace is refused, not silently dropped.
+    let schema = r#"<Patient xmlns="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://hl7.org/fhir x.xsd"><id value="p" xml:lang="ja"/><active value="true"/></Patient>"#;
+    assert_eq!(xml_to_json(schema).unwrap(), want);
+    let foreign_attr = r#"<Patient xmlns="http://hl7.org/fhir" xmlns:e="urn:evil"><id value="p"/><active e:value="false" value="true"/></Patient>"#;
+    assert!(
+        matches!(xml_to_json(foreign_attr), Err(FormatError::UnknownElement { .. })),
+        "{:?}",
+        xml_to_json(foreign_attr)
+    );
+    let undeclared_attr =
+        r#"<Patient xmlns="http://hl7.org/fhir"><id value="p"/><active q:value="false" value="true"/></Patient>"#;
+    assert!(matches!(xml_to_json(undeclared_attr), Err(FormatError::MalformedXml { .. })));
     let undeclared = r#"<Patient xmlns="http://hl7.org/fhir"><q:active value="true"/></Patient>"#;
     assert!(matches!(xml_to_json(undeclared), Err(FormatError::MalformedXml { .. })), "{:?}", xml_to_json(undeclared));
     // The narrative is XHTML's, not FHIR's.
