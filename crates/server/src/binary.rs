@@ -113,10 +113,9 @@ fn is_reference(s: &str) -> bool {
 /// Whether `accept` names a specific media type other than FHIR's (only then may a read
 /// of a Binary answer its content).
 pub(crate) fn names_other_type(accept: &str) -> bool {
-    accept.split(',').any(|range| {
-        let mime = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        !matches!(mime.as_str(), "" | "*/*" | "application/*" | "text/*" | "text/html")
-            && crate::negotiate::format_of_mime(&mime).is_none()
+    crate::negotiate::accept_ranges(accept).any(|r| {
+        !matches!(r.mime.as_str(), "" | "*/*" | "application/*" | "text/*" | "text/html")
+            && crate::negotiate::format_of_mime(&r.mime).is_none()
     })
 }
 
@@ -165,18 +164,16 @@ fn own_quality(accept: &str, content_type: &str) -> Option<(u16, usize)> {
     let want = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let top = want.split('/').next().unwrap_or("");
     let mut best: Option<(u8, u16, usize)> = None;
-    for (pos, range) in accept.split(',').enumerate() {
-        let (mime, params) = range.split_once(';').unwrap_or((range, ""));
-        let mime = mime.trim().to_ascii_lowercase();
-        let specific = if mime == want {
+    for r in crate::negotiate::accept_ranges(accept) {
+        let specific = if r.mime == want {
             2
-        } else if mime.strip_suffix("/*").is_some_and(|t| t == top) {
+        } else if r.mime.strip_suffix("/*").is_some_and(|t| t == top) {
             1
         } else {
             continue;
         };
         if best.is_none_or(|(s, _, _)| specific > s) {
-            best = Some((specific, crate::negotiate::quality(params), pos));
+            best = Some((specific, r.q, r.pos));
         }
     }
     best.filter(|(_, q, _)| *q > 0).map(|(_, q, pos)| (q, pos))

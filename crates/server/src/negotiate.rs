@@ -126,10 +126,7 @@ type Ranges = ([Option<(u16, u8, usize)>; 2], bool);
 fn fhir_ranges(accept: &str) -> Ranges {
     let mut best: [Option<(u16, u8, usize)>; 2] = [None, None];
     let mut page = false;
-    for (pos, part) in accept.split(',').enumerate() {
-        let (mime, params) = part.split_once(';').unwrap_or((part, ""));
-        let mime = mime.trim().to_ascii_lowercase();
-        let q = quality(params);
+    for AcceptRange { pos, mime, params, q } in accept_ranges(accept) {
         if !fhir_version_matches(params) {
             continue;
         }
@@ -151,8 +148,29 @@ fn fhir_ranges(accept: &str) -> Ranges {
     (best, page)
 }
 
+/// One media range of an `Accept` header.
+pub(crate) struct AcceptRange<'h> {
+    /// Its place in the header (earlier wins a tie).
+    pub pos: usize,
+    /// The media range, lower-case (`application/pdf`, `image/*`).
+    pub mime: String,
+    /// Everything after its first `;`.
+    pub params: &'h str,
+    /// Its quality, in thousandths.
+    pub q: u16,
+}
+
+/// The media ranges of an `Accept` header, in order: the one parser of the header, for
+/// FHIR formats and for a Binary's own type alike.
+pub(crate) fn accept_ranges(accept: &str) -> impl Iterator<Item = AcceptRange<'_>> {
+    accept.split(',').enumerate().map(|(pos, part)| {
+        let (mime, params) = part.split_once(';').unwrap_or((part, ""));
+        AcceptRange { pos, mime: mime.trim().to_ascii_lowercase(), params, q: quality(params) }
+    })
+}
+
 /// A range's `q`, in thousandths (1000 when absent or unreadable).
-pub(crate) fn quality(params: &str) -> u16 {
+fn quality(params: &str) -> u16 {
     for p in params.split(';') {
         if let Some((k, v)) = p.split_once('=') {
             if k.trim().eq_ignore_ascii_case("q") {
