@@ -556,6 +556,9 @@ impl Interactions {
     }
 
     fn execute_read(&self, txn: &mut dyn WriteTxn, e: &Entry, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        // The Bundle's read entries share one `max_page_bytes`: nothing is read past it.
+        let max_page_bytes = self.config.limits.max_page_bytes;
+        ctx.check_room(max_page_bytes)?;
         let params = SearchParams::parse(e.criteria.as_deref().unwrap_or(""));
         let rest: Vec<&str> = e.rest.iter().map(String::as_str).collect();
         if let Some((op, id)) = crate::operations::entry_operation(&e.ty, &rest) {
@@ -582,11 +585,13 @@ impl Interactions {
                 Some(v) if v.deleted => return Err(InteractionError::Gone(e.ty.clone(), id.to_string())),
                 Some(v) => {
                     self.check_visible(&ctx.caller, crate::Permission::Read, &v)?;
+                    ctx.spend_one(max_page_bytes, &v)?;
                     (parse_body(&v)?, Some(v))
                 }
             },
             [id, "_history", vid] => {
                 let v = self.vread(&e.ty, id, vid, ctx)?;
+                ctx.spend_one(max_page_bytes, &v)?;
                 (parse_body(&v)?, Some(v))
             }
             [id, "_history"] => {

@@ -185,6 +185,7 @@ impl InteractionError {
                 | tsunagu_limits::Limit::ViewRows
                 | tsunagu_limits::Limit::ViewMs
                 | tsunagu_limits::Limit::ViewBytes
+                | tsunagu_limits::Limit::PageBytes
                 | tsunagu_limits::Limit::FhirPathSteps
                 | tsunagu_limits::Limit::SearchSteps
                 | tsunagu_limits::Limit::SearchMs
@@ -363,6 +364,7 @@ pub(crate) fn ceiling_limit(c: tsunagu_store::Ceiling) -> (tsunagu_limits::Limit
     match c {
         tsunagu_store::Ceiling::Steps(n) => (Limit::SearchSteps, usize::try_from(n).unwrap_or(usize::MAX)),
         tsunagu_store::Ceiling::Millis(n) => (Limit::SearchMs, usize::try_from(n).unwrap_or(usize::MAX)),
+        tsunagu_store::Ceiling::Bytes(n) => (Limit::PageBytes, usize::try_from(n).unwrap_or(usize::MAX)),
     }
 }
 

@@ -80,9 +80,17 @@ impl Interactions {
             }
         }
         let since_ms = period("_since")?.map(|(from, _)| from);
-        let q = HistoryQuery { scope, since_ms, at: period("_at")?, before_seq, count };
-        let mut versions = self.store.history(&q)?;
-        let full_page = versions.len() == count && count > 0;
+        let max_page_bytes = self.config.limits.max_page_bytes;
+        let max_bytes = ctx.page_cap(max_page_bytes);
+        let q = HistoryQuery { scope, since_ms, at: period("_at")?, before_seq, count, max_bytes };
+        let page = self.store.history(&q)?;
+        if page.cut && page.versions.is_empty() {
+            return Err(ctx.refused_by(max_page_bytes));
+        }
+        ctx.spend(&page.versions);
+        let mut versions = page.versions;
+        // A page cut by its bytes goes on after its last version too.
+        let full_page = (versions.len() == count && count > 0) || page.cut;
         let last_seq = versions.last().map(|v| v.seq);
         // Counting every version of a type or the system reads them all: only when asked
         // (`_total`). One resource's versions are few.

@@ -106,6 +106,9 @@ pub struct RequestContext {
     /// Bundle's searches have left of `max_bundle_search_ms` for a GET entry. Cuts the
     /// page on PostgreSQL (its statement timeout); SQLite pages keep their step ceiling.
     pub search_ms_cap: Option<u64>,
+    /// Bytes of resources this request has read into its response, against
+    /// `max_page_bytes`; shared by the entries of a Bundle (clones share it).
+    pub read_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RequestContext {
@@ -123,7 +126,46 @@ impl RequestContext {
             caller: Arc::new(caller),
             audited: Default::default(),
             search_ms_cap: None,
+            read_bytes: Default::default(),
         }
+    }
+
+    /// The byte bound of the next page this request reads: what it has left of `max`
+    /// (`max_page_bytes`; 0: none). Its first page takes its first resource whatever its
+    /// size; a later one (a Bundle's next read entry) takes only what fits.
+    pub(crate) fn page_cap(&self, max: usize) -> Option<tsunagu_store::ByteCap> {
+        let spent = self.read_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        (max > 0).then(|| tsunagu_store::ByteCap { max: (max as u64).saturating_sub(spent), first_always: spent == 0 })
+    }
+
+    /// Counts the bodies of `versions` as read into the response.
+    pub(crate) fn spend(&self, versions: &[tsunagu_store::ResourceVersion]) {
+        self.read_bytes.fetch_add(tsunagu_store::body_bytes(versions), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Fails a Bundle's read entry, before it reads, when the request has nothing left
+    /// of `max` (`max_page_bytes`): an earlier entry used it up, or was refused by it.
+    pub(crate) fn check_room(&self, max: usize) -> Result<(), InteractionError> {
+        match self.page_cap(max) {
+            Some(cap) if !cap.first_always && cap.max == 0 => Err(self.refused_by(max)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one resource a Bundle's read entry read: past `max` after an earlier entry
+    /// read something, the entry fails naming the limit, and so does every later one.
+    pub(crate) fn spend_one(&self, max: usize, v: &tsunagu_store::ResourceVersion) -> Result<(), InteractionError> {
+        if self.page_cap(max).is_some_and(|c| !c.first_always && v.body.len() as u64 > c.max) {
+            return Err(self.refused_by(max));
+        }
+        self.spend(std::slice::from_ref(v));
+        Ok(())
+    }
+
+    /// The limit's error for a read past `max`; nothing more is read in this request.
+    pub(crate) fn refused_by(&self, max: usize) -> InteractionError {
+        self.read_bytes.fetch_max(max as u64, std::sync::atomic::Ordering::Relaxed);
+        tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::PageBytes, max).into()
     }
 }
 

@@ -378,7 +378,14 @@ impl Interactions {
         if let Some(cap) = ctx.search_ms_cap {
             q.max_ms = Some(q.max_ms.map_or(cap, |m| m.min(cap)));
         }
+        let max_page_bytes = self.config.limits.max_page_bytes;
+        q.max_bytes = ctx.page_cap(max_page_bytes);
         let page = self.store.search(q)?;
+        let cut_by_bytes = matches!(page.stopped_by, Some(tsunagu_store::Ceiling::Bytes(_)));
+        if cut_by_bytes && page.resources.is_empty() {
+            return Err(ctx.refused_by(max_page_bytes));
+        }
+        ctx.spend(&page.resources);
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
             None => ctx.base.clone(),
@@ -393,7 +400,8 @@ impl Interactions {
                 page.resume_after.or(page.resources.last().map(|last| last.seq)).map(|seq| format!("_cursor={seq}"))
             } else {
                 // No link a client could follow only to be refused past max_search_offset.
-                let next = q.offset + q.count;
+                // A page cut by its bytes goes on after its last resource.
+                let next = q.offset + if cut_by_bytes { page.resources.len() } else { q.count };
                 (next <= self.config.limits.max_search_offset).then(|| format!("_offset={next}"))
             };
             if let Some(next) = next {
@@ -406,7 +414,7 @@ impl Interactions {
         }
         let mut entries: Vec<Value> =
             page.resources.iter().map(|v| search_entry(v, ctx, "match")).collect::<Result<_, _>>()?;
-        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, &ctx.caller)?;
+        let included = self.includes(&page.resources, &parsed.includes, &parsed.revincludes, ctx)?;
         for v in &included.resources {
             entries.push(search_entry(v, ctx, "include")?);
         }
@@ -416,12 +424,14 @@ impl Interactions {
                 "incomplete",
                 &format!(
                     "The included resources of this page are incomplete: _include/_revinclude found more than \
-                     the limit max_included = {max} allows, or more than the search ceiling (max_search_steps, \
-                     max_search_ms on PostgreSQL) lets one page read; search for them directly (e.g. with the reference as a parameter) to get all"
+                     the limit max_included = {max} allows, more than the search ceiling (max_search_steps, \
+                     max_search_ms on PostgreSQL) lets one page read, or more bytes than max_page_bytes = \
+                     {max_page_bytes} leaves room for; search for them directly (e.g. with the reference as a parameter) to get all"
                 ),
                 &format!(
-                    "このページの _include/_revinclude の結果は不完全です。上限 max_included = {max} または検索の上限 \
-                     （max_search_steps、PostgreSQL では max_search_ms）を超えました。すべて取得するには参照をパラメータとして直接検索してください"
+                    "このページの _include/_revinclude の結果は不完全です。上限 max_included = {max}、検索の上限 \
+                     （max_search_steps、PostgreSQL では max_search_ms）または max_page_bytes = {max_page_bytes} を超えました。\
+                     すべて取得するには参照をパラメータとして直接検索してください"
                 ),
                 ctx.lang,
             );
@@ -573,13 +583,16 @@ impl Interactions {
         const MAX_SCANNED: usize = 10_000;
         let test = Test::Token { system: SystemMatch::Any, code: Some(ty.to_string()) };
         let holds = Condition::Index { param: tsunagu_search::CONTAINED_TYPE_PARAM.into(), test, negate: false };
+        // The containers read at once, and the matches kept, are bounded in bytes too.
+        let max_bytes = self.config.limits.max_page_bytes as u64;
         let mut q = SearchQuery {
             clauses: vec![Clause { any: vec![holds] }],
             count: BATCH,
             after_seq: after,
+            max_bytes: (max_bytes > 0).then_some(tsunagu_store::ByteCap { max: max_bytes, first_always: true }),
             ..Default::default()
         };
-        let (mut found, mut scanned, mut containers) = (Vec::new(), 0, 0);
+        let (mut found, mut scanned, mut containers, mut found_bytes) = (Vec::new(), 0, 0, 0u64);
         loop {
             let page = self.store.search(&q)?;
             for v in &page.resources {
@@ -602,7 +615,8 @@ impl Interactions {
                     hit = true;
                 }
                 containers += usize::from(hit);
-                let stop = containers > count || scanned >= MAX_SCANNED;
+                found_bytes += if hit { v.body.len() as u64 } else { 0 };
+                let stop = containers > count || scanned >= MAX_SCANNED || (max_bytes > 0 && found_bytes > max_bytes);
                 if stop {
                     return Ok((found, Some(v.seq)));
                 }
@@ -722,9 +736,11 @@ impl Interactions {
         matches: &[ResourceVersion],
         includes: &[Include],
         revincludes: &[Include],
-        caller: &crate::Caller,
+        ctx: &RequestContext,
     ) -> Result<Included, InteractionError> {
+        let caller = &*ctx.caller;
         let max_included = self.config.limits.max_included;
+        let max_page_bytes = self.config.limits.max_page_bytes;
         let mut seen: HashSet<(String, String)> =
             matches.iter().map(|v| (v.resource_type.clone(), v.id.clone())).collect();
         let mut out = Included { resources: Vec::new(), complete: true };
@@ -745,12 +761,13 @@ impl Interactions {
                 // A batch at a time, no more than still fits (and one more, to know that
                 // more did not fit), in the order the targets were met.
                 let mut rest = wanted.as_slice();
-                while !rest.is_empty() && next.len() <= room {
+                while !rest.is_empty() && next.len() <= room && out.complete {
                     let (batch, later) = rest.split_at((room + 1 - next.len()).min(rest.len()));
                     rest = later;
-                    let mut found: HashMap<(String, String), ResourceVersion> = self
-                        .store
-                        .read_many(batch)?
+                    let (read, cut) = self.store.read_many(batch, ctx.page_cap(max_page_bytes))?;
+                    ctx.spend(&read);
+                    out.complete &= !cut;
+                    let mut found: HashMap<(String, String), ResourceVersion> = read
                         .into_iter()
                         .filter(|f| !f.deleted)
                         .map(|f| ((f.resource_type.clone(), f.id.clone()), f))
@@ -765,7 +782,7 @@ impl Interactions {
             }
             for inc in revincludes.iter().filter(|i| first || i.iterate) {
                 let Some(param) = &inc.param else { continue };
-                if next.len() > room {
+                if next.len() > room || !out.complete {
                     break;
                 }
                 let any: Vec<Condition> = frontier
@@ -787,6 +804,7 @@ impl Interactions {
                     count: room + 1 - next.len(),
                     max_steps: (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64),
                     max_ms: (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64),
+                    max_bytes: ctx.page_cap(max_page_bytes),
                     ..Default::default()
                 };
                 let page = match self.store.search(&q) {
@@ -798,9 +816,10 @@ impl Interactions {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                if page.resume_after.is_some() {
+                if page.resume_after.is_some() || page.stopped_by.is_some() {
                     out.complete = false;
                 }
+                ctx.spend(&page.resources);
                 for found in page.resources {
                     if seen.insert((found.resource_type.clone(), found.id.clone())) {
                         next.push(found);

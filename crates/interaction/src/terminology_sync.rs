@@ -53,7 +53,14 @@ pub(crate) fn load_after(
     for ty in TYPES {
         let mut after = Some(after_seq).filter(|s| *s > 0);
         loop {
-            let q = SearchQuery { resource_type: Some(ty.into()), count: 200, after_seq: after, ..Default::default() };
+            let q = SearchQuery {
+                resource_type: Some(ty.into()),
+                count: 200,
+                after_seq: after,
+                // A page of large code systems is cut and continued, not held whole.
+                max_bytes: Some(tsunagu_store::ByteCap { max: 64 << 20, first_always: true }),
+                ..Default::default()
+            };
             let page = store.search(&q)?;
             for v in &page.resources {
                 if let Ok(resource) = serde_json::from_slice::<Value>(&v.body) {

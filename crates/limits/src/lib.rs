@@ -92,6 +92,13 @@ pub struct Limits {
     pub max_included: usize,
     /// Largest `_offset`.
     pub max_search_offset: usize,
+    /// Bytes of resources (as stored) one response reads: a page of search or history and
+    /// its `_include`d resources, the read entries of a batch or transaction together.
+    /// A page stops before the resource that would pass it (never before its first) and
+    /// links to the rest; included resources past it are left out with a warning; a
+    /// Bundle's read entry past it fails naming it. A response is built in memory, so this
+    /// bounds its memory: `_count=1000` of 32 MiB Binaries would be 32 GB. 0: no bound.
+    pub max_page_bytes: usize,
     /// Words (or quoted phrases) in one `_text` / `_content` value.
     pub max_text_terms: usize,
     /// Work one search page may do in the store, in SQLite virtual-machine steps (a row
@@ -168,6 +175,7 @@ impl Default for Limits {
             max_include_iterations: 4,
             max_included: 1_000,
             max_search_offset: 100_000,
+            max_page_bytes: 64 * 1024 * 1024,
             max_text_terms: 32,
             max_search_steps: 25_000_000,
             max_search_ms: 1_000,
@@ -201,6 +209,7 @@ pub enum Limit {
     ValuesPerParameter,
     IncludeIterations,
     SearchOffset,
+    PageBytes,
     TextTerms,
     SearchSteps,
     SearchMs,
@@ -232,6 +241,7 @@ impl Limit {
             Limit::ValuesPerParameter => "max_values_per_parameter",
             Limit::IncludeIterations => "max_include_iterations",
             Limit::SearchOffset => "max_search_offset",
+            Limit::PageBytes => "max_page_bytes",
             Limit::TextTerms => "max_text_terms",
             Limit::SearchSteps => "max_search_steps",
             Limit::SearchMs => "max_search_ms",
@@ -273,6 +283,7 @@ impl Limit {
                 ("rounds of _include/_revinclude :iterate", "_include/_revinclude :iterate の繰り返し回数")
             }
             Limit::SearchOffset => ("_offset of a search", "検索の _offset"),
+            Limit::PageBytes => ("bytes of resources one response reads", "1つの応答で読み出すリソースのバイト数"),
             Limit::TextTerms => ("words in one _text or _content value", "1つの _text・_content の値の語数"),
             Limit::SearchSteps => ("work of one search page in the store", "1ページの検索でストアが行う処理量"),
             Limit::SearchMs => (
@@ -313,6 +324,7 @@ impl Limit {
             Limit::ValuesPerParameter => limits.max_values_per_parameter,
             Limit::IncludeIterations => limits.max_include_iterations,
             Limit::SearchOffset => limits.max_search_offset,
+            Limit::PageBytes => limits.max_page_bytes,
             Limit::TextTerms => limits.max_text_terms,
             Limit::SearchSteps => limits.max_search_steps,
             Limit::SearchMs => limits.max_search_ms,

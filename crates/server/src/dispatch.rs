@@ -142,6 +142,7 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         caller: Arc::new(caller),
         audited: Default::default(),
         search_ms_cap: None,
+        read_bytes: Default::default(),
     };
     let limits = &state.config.limits;
     let body_limits =

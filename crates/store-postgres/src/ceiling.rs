@@ -202,10 +202,15 @@ fn walk<C: GenericClient>(
     // The page is chosen: its bodies are read whatever the time left.
     t.set(c, 0)?;
     let seqs = &found[..found.len().min(q.count)];
-    let rows =
-        c.query(&format!("SELECT {} FROM resource r WHERE r.seq = ANY($1)", crate::read::COLUMNS), &[&seqs]).pg()?;
-    let mut resources: Vec<_> = rows.iter().map(crate::read::version).collect();
-    resources.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
+    let rows = c
+        .query(&format!("SELECT {} FROM resource r WHERE r.seq = ANY($1)", crate::read::PAGE_COLUMNS), &[&seqs])
+        .pg()?;
+    let mut rows: Vec<_> = rows.iter().map(crate::read::sized_row).collect();
+    rows.sort_by_key(|(v, _)| seqs.iter().position(|s| *s == v.seq));
+    let (resources, cut) = crate::read::fit(c, rows, q.max_bytes)?;
+    if cut {
+        return Ok(SearchPage::fitted(resources, cut, true, None, q));
+    }
     let stopped = !full && !finished;
     let resume_after = after.filter(|_| stopped);
     Ok(SearchPage {

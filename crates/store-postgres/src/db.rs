@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(plans_of(&store), Plans::Once, "so does a search by ids alone");
         let page = store.search(&search(None, false)).unwrap();
         assert_eq!(page.resources.len(), 2);
-        assert_eq!(store.read_many(&[("Patient".into(), "b".into())]).unwrap().len(), 1);
+        assert_eq!(store.read_many(&[("Patient".into(), "b".into())], None).unwrap().0.len(), 1);
         assert_eq!(plans_of(&store), Plans::Once);
     }
 }

@@ -11,18 +11,19 @@
 //! join still tests it, and should a row point elsewhere the walk goes on after it.
 
 use postgres::GenericClient;
-use tsunagu_store::{Condition, ResourceVersion, SearchQuery, StoreError, SystemMatch, Test};
+use tsunagu_store::{Condition, SearchQuery, SizedRow, StoreError, SystemMatch, Test};
 
 use crate::db::Cached;
 use crate::value::{number, refs, V};
 use crate::Pg;
 
-/// The page's resources (at most `count + 1`, in order), or `None` when the query does
-/// not qualify. One statement per step: the index walk and the resources it found.
+/// The page's rows (at most `count + 1`, in order, `read::sized_row`), or `None` when the
+/// query does not qualify. One statement per step: the index walk and the resources it
+/// found.
 pub(crate) fn page(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
-) -> Result<Option<Vec<ResourceVersion>>, StoreError> {
+) -> Result<Option<Vec<SizedRow>>, StoreError> {
     let Some((ty, param, test)) = driving(q) else { return Ok(None) };
     let table = crate::query::table(crate::query::test_kind(test));
     tsunagu_store::trace::plan(|| format!("driven walk: {table} in seq order"));
@@ -43,16 +44,16 @@ pub(crate) fn page(
         let sql = format!(
             "WITH m AS MATERIALIZED ({walk} ORDER BY seq LIMIT ?) SELECT {}, m.seq FROM m LEFT JOIN resource r \
              ON r.seq = m.seq AND r.current AND NOT r.deleted AND r.type = ? ORDER BY m.seq",
-            crate::read::COLUMNS
+            crate::read::PAGE_COLUMNS
         );
         let sql = number(&sql, &values);
         tsunagu_store::trace::statement(&sql, &values);
         // One plan: every column of the key index before `seq` is fixed, so that index
         // gives the rows in `seq` order whatever the values are.
         let rows = c.query_once(&sql, &refs(&values)).pg()?;
-        found.extend(rows.iter().filter(|r| r.get::<_, Option<i64>>(7).is_some()).map(crate::read::version));
+        found.extend(rows.iter().filter(|r| r.get::<_, Option<i64>>(7).is_some()).map(crate::read::sized_row));
         match rows.last() {
-            Some(last) if rows.len() == want && found.len() < need => after = Some(last.get(8)),
+            Some(last) if rows.len() == want && found.len() < need => after = Some(last.get(9)),
             _ => return Ok(Some(found)),
         }
     }

@@ -22,7 +22,7 @@
 //! read by key still tests it, and should a row point elsewhere the page goes on after it.
 
 use postgres::GenericClient;
-use tsunagu_store::{Clause, Condition, ResourceVersion, SearchQuery, StoreError, Test};
+use tsunagu_store::{Clause, Condition, SearchQuery, SizedRow, StoreError, Test};
 
 use crate::db::Cached;
 use crate::query::{index_row, keyed_eq, table, test_kind, KEY_CHARS};
@@ -47,15 +47,15 @@ struct Plan<'q> {
     others: Vec<&'q Clause>,
 }
 
-/// The page's resources (at most `count + 1`, in order), or `None` when the query does
+/// The page's rows (at most `count + 1`, in order, `read::sized_row`), or `None` when the query does
 /// not qualify or its driving condition has more than [`FEW`] index rows.
 pub(crate) fn page(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
-) -> Result<Option<Vec<ResourceVersion>>, StoreError> {
+) -> Result<Option<Vec<SizedRow>>, StoreError> {
     let Some(plan) = plan(q) else { return Ok(None) };
     let need = q.count + 1;
-    let mut found: Vec<ResourceVersion> = Vec::with_capacity(need);
+    let mut found: Vec<SizedRow> = Vec::with_capacity(need);
     let mut after = q.after_seq.unwrap_or(0);
     loop {
         let mut values = Vec::new();
@@ -65,7 +65,7 @@ pub(crate) fn page(
         // One plan whatever the values (see the module's documentation).
         let rows = c.query_once(&sql, &refs(&values)).pg()?;
         let (read_whole, targets) =
-            rows.first().map_or((0, 0), |r| (r.get::<_, i64>(9) as usize, r.get::<_, i64>(10) as usize));
+            rows.first().map_or((0, 0), |r| (r.get::<_, i64>(10) as usize, r.get::<_, i64>(11) as usize));
         if read_whole > FEW || targets > FEW {
             return Ok(None);
         }
@@ -79,10 +79,11 @@ pub(crate) fn page(
             }
             });
         }
-        let page: Vec<&postgres::Row> = rows.iter().filter(|r| r.get::<_, Option<i64>>(8).is_some()).collect();
-        found.extend(page.iter().filter(|r| r.get::<_, Option<String>>(0).is_some()).map(|r| crate::read::version(r)));
+        let page: Vec<&postgres::Row> = rows.iter().filter(|r| r.get::<_, Option<i64>>(9).is_some()).collect();
+        found
+            .extend(page.iter().filter(|r| r.get::<_, Option<String>>(0).is_some()).map(|r| crate::read::sized_row(r)));
         match page.last() {
-            Some(last) if page.len() == want && found.len() < need => after = last.get(8),
+            Some(last) if page.len() == want && found.len() < need => after = last.get(9),
             _ => return Ok(Some(found)),
         }
     }
@@ -136,7 +137,7 @@ fn statement(plan: &Plan<'_>, after: i64, want: usize, values: &mut Vec<V>) -> S
          (p LEFT JOIN resource r ON r.seq = p.seq AND r.current AND NOT r.deleted AND r.type = ?) ON true \
          ORDER BY p.seq",
         with.join(", "),
-        crate::read::COLUMNS
+        crate::read::PAGE_COLUMNS
     )
 }
 

@@ -476,15 +476,19 @@ impl Store for PostgresStore {
         self.with_reader_once(|c| read::current(c, ty, id))
     }
 
-    fn read_many(&self, keys: &[(String, String)]) -> Result<Vec<ResourceVersion>, StoreError> {
-        self.with_reader_once(|c| read::current_many(c, keys))
+    fn read_many(
+        &self,
+        keys: &[(String, String)],
+        cap: Option<tsunagu_store::ByteCap>,
+    ) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
+        self.with_reader_once(|c| read::current_many(c, keys, cap))
     }
 
     fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
         self.with_reader_once(|c| read::vread(c, ty, id, version))
     }
 
-    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
+    fn history(&self, q: &HistoryQuery) -> Result<tsunagu_store::HistoryPage, StoreError> {
         self.with_reader(|c| read::history(c, q))
     }
 

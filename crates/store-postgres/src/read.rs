@@ -6,7 +6,8 @@ use postgres::{GenericClient, Row};
 
 use crate::db::Cached;
 use tsunagu_store::{
-    Condition, CostlyPart, HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage, SearchQuery, StoreError,
+    ByteCap, Condition, CostlyPart, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage,
+    SearchQuery, SizedRow, StoreError,
 };
 
 use crate::ceiling::Timeout;
@@ -19,6 +20,29 @@ use crate::Pg;
 const CEILING_REACHED: &str = "ceiling reached";
 
 pub(crate) const COLUMNS: &str = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
+
+/// The columns of a page's rows (alias `r`), for [`sized_row`]: each body only when it is
+/// at most [`tsunagu_store::INLINE_BODY_BYTES`] (`octet_length` of a stored value reads its
+/// header, not the value), and every body's length.
+pub(crate) const PAGE_COLUMNS: &str = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, \
+     CASE WHEN octet_length(r.body) <= 65536 THEN r.body END, r.seq, octet_length(r.body)::int8";
+
+pub(crate) fn sized_row(r: &Row) -> SizedRow {
+    (version(r), r.get::<_, i64>(8) as u64)
+}
+
+/// The rows of `rows` that fit `cap`, the large bodies read now (`page_bytes::fit`).
+pub(crate) fn fit(
+    c: &mut Cached<'_, impl GenericClient>,
+    rows: Vec<SizedRow>,
+    cap: Option<ByteCap>,
+) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
+    tsunagu_store::fit_page_bytes(rows, cap, |seq| {
+        // One plan: the primary key.
+        let row = c.query_opt_once("SELECT body FROM resource WHERE seq = $1", &[&seq]).pg()?;
+        row.map(|r| r.get(0)).ok_or_else(|| StoreError::Corrupt(format!("the body at seq {seq} is gone")))
+    })
+}
 
 fn method(s: &str) -> Method {
     match s {
@@ -37,7 +61,8 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
         last_updated_ms: r.get(3),
         deleted: r.get(4),
         method: method(r.get(5)),
-        body: r.get(6),
+        // NULL: a page's body too large to come with its row (`PAGE_COLUMNS`).
+        body: r.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
         seq: r.get(7),
     }
 }
@@ -95,19 +120,23 @@ pub(crate) fn current(
     Ok(c.query_opt_once(&sql, &[&ty, &id]).pg()?.as_ref().map(version))
 }
 
-/// The newest version of each (type, id) in `keys` that is stored, in one statement.
+/// The newest version of each (type, id) in `keys` that is stored, in the order of
+/// `keys`, while they fit `cap`, in one statement (and one per large body).
 pub(crate) fn current_many(
     c: &mut Cached<'_, impl GenericClient>,
     keys: &[(String, String)],
-) -> Result<Vec<ResourceVersion>, StoreError> {
+    cap: Option<ByteCap>,
+) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
     let types: Vec<&str> = keys.iter().map(|(t, _)| t.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|(_, i)| i.as_str()).collect();
     let sql = format!(
-        "SELECT {COLUMNS} FROM unnest($1::text[], $2::text[]) k(type, id) CROSS JOIN LATERAL \
-         (SELECT * FROM resource x WHERE x.type = k.type AND x.id = k.id ORDER BY x.version DESC LIMIT 1) r"
+        "SELECT {PAGE_COLUMNS} FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(type, id, n) CROSS JOIN \
+         LATERAL (SELECT * FROM resource x WHERE x.type = k.type AND x.id = k.id ORDER BY x.version DESC LIMIT 1) r \
+         ORDER BY k.n"
     );
     // One plan: a probe of the (type, id, version) index per key.
-    Ok(c.query_once(&sql, &[&types, &ids]).pg()?.iter().map(version).collect())
+    let rows = c.query_once(&sql, &[&types, &ids]).pg()?.iter().map(sized_row).collect();
+    fit(c, rows, cap)
 }
 
 pub(crate) fn vread(
@@ -172,10 +201,11 @@ pub(crate) fn search<C: GenericClient>(
         Some(p) => Ok(Some(p)),
         None => crate::few::page(c, q),
     }) {
-        Ok(Some(mut resources)) => {
-            let more = resources.len() > q.count;
-            resources.truncate(q.count);
-            return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
+        Ok(Some(mut rows)) => {
+            let more = rows.len() > q.count;
+            rows.truncate(q.count);
+            let (resources, cut) = fit(c, rows, q.max_bytes)?;
+            return Ok(SearchPage::fitted(resources, cut, more, total, q));
         }
         Ok(None) => {}
         // Past the ceiling (it reads a page's index rows, so hardly ever): as the general SQL.
@@ -199,12 +229,13 @@ pub(crate) fn search<C: GenericClient>(
         let seqs = &seqs[..seqs.len().min(q.count)];
         // One plan: the page's rows by primary key.
         let rows = c
-            .query_once(&format!("SELECT {COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs])
+            .query_once(&format!("SELECT {PAGE_COLUMNS} FROM resource r WHERE r.seq = ANY($1)"), &[&seqs])
             .pg()
             .map_err(costly(CostlyPart::Sort))?;
-        let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();
-        resources.sort_by_key(|v| seqs.iter().position(|s| *s == v.seq));
-        return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
+        let mut rows: Vec<SizedRow> = rows.iter().map(sized_row).collect();
+        rows.sort_by_key(|(v, _)| seqs.iter().position(|s| *s == v.seq));
+        let (resources, cut) = fit(c, rows, q.max_bytes)?;
+        return Ok(SearchPage::fitted(resources, cut, more, total, q));
     }
     if let (true, Some(t)) = (q.sort.is_empty() && matches_most(q), t) {
         let page = crate::ceiling::write_order_walk(c, q, t, "the conditions match most resources")?;
@@ -218,13 +249,13 @@ pub(crate) fn search<C: GenericClient>(
             values.push(V::Int(after));
         }
         values.push(V::Int(q.count as i64 + 1));
-        format!("SELECT {COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT ?")
+        format!("SELECT {PAGE_COLUMNS} FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT ?")
     } else {
         tsunagu_store::trace::plan(|| "sorted: the general SQL".into());
         let order = order_by(&q.sort, "r", &mut values);
         values.push(V::Int(q.count as i64 + 1));
         values.push(V::Int(q.offset as i64));
-        format!("SELECT {COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?")
+        format!("SELECT {PAGE_COLUMNS} FROM resource r WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?")
     };
     let rows = if ids_alone(q) { query_once(c, &sql, &values) } else { query(c, &sql, &values) };
     let rows = match (rows, t) {
@@ -233,10 +264,11 @@ pub(crate) fn search<C: GenericClient>(
         }
         (rows, _) => rows.map_err(costly(CostlyPart::Sort))?,
     };
-    let mut resources: Vec<ResourceVersion> = rows.iter().map(version).collect();
-    let more = resources.len() > q.count;
-    resources.truncate(q.count);
-    Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
+    let mut rows: Vec<SizedRow> = rows.iter().map(sized_row).collect();
+    let more = rows.len() > q.count;
+    rows.truncate(q.count);
+    let (resources, cut) = fit(c, rows, q.max_bytes)?;
+    Ok(SearchPage::fitted(resources, cut, more, total, q))
 }
 
 /// Whether the query matches most resources: a compartment of every resource of its type
@@ -284,14 +316,14 @@ fn history_sql(q: &HistoryQuery, values: &mut Vec<V>) -> String {
     sql
 }
 
-pub(crate) fn history(
-    c: &mut Cached<'_, impl GenericClient>,
-    q: &HistoryQuery,
-) -> Result<Vec<ResourceVersion>, StoreError> {
+pub(crate) fn history(c: &mut Cached<'_, impl GenericClient>, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
     let mut values = Vec::new();
-    let sql = format!("SELECT {COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT ?", history_sql(q, &mut values));
+    let sql =
+        format!("SELECT {PAGE_COLUMNS} FROM resource r{} ORDER BY r.seq DESC LIMIT ?", history_sql(q, &mut values));
     values.push(V::Int(q.count as i64));
-    Ok(query(c, &sql, &values)?.iter().map(version).collect())
+    let rows = query(c, &sql, &values)?.iter().map(sized_row).collect();
+    let (versions, cut) = fit(c, rows, q.max_bytes)?;
+    Ok(HistoryPage { versions, cut })
 }
 
 pub(crate) fn history_count(c: &mut Cached<'_, impl GenericClient>, q: &HistoryQuery) -> Result<u64, StoreError> {

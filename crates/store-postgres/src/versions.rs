@@ -5,7 +5,7 @@
 use postgres::GenericClient;
 
 use crate::db::Cached;
-use crate::read::{version, COLUMNS};
+use crate::read::{fit, sized_row, PAGE_COLUMNS};
 use crate::Pg;
 use tsunagu_store::{ResourceVersion, StoreError};
 
@@ -14,9 +14,11 @@ pub(crate) fn versions_after(
     after_seq: i64,
     limit: usize,
 ) -> Result<Vec<ResourceVersion>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM resource r WHERE r.seq > $1 ORDER BY r.seq LIMIT $2");
+    let sql = format!("SELECT {PAGE_COLUMNS} FROM resource r WHERE r.seq > $1 ORDER BY r.seq LIMIT $2");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(c.query(&sql, &[&after_seq, &limit]).pg()?.iter().map(version).collect())
+    let rows = c.query(&sql, &[&after_seq, &limit]).pg()?.iter().map(sized_row).collect();
+    let cap = tsunagu_store::ByteCap { max: tsunagu_store::VERSIONS_PAGE_BYTES, first_always: true };
+    Ok(fit(c, rows, Some(cap))?.0)
 }
 
 pub(crate) fn count_versions_upto(c: &mut Cached<'_, impl GenericClient>, seq: i64) -> Result<u64, StoreError> {

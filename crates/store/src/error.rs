@@ -43,6 +43,9 @@ pub enum Ceiling {
     /// Milliseconds per statement on PostgreSQL ([`crate::SearchQuery::max_ms`], the
     /// `max_search_ms` limit).
     Millis(u64),
+    /// Bytes of bodies per page ([`crate::SearchQuery::max_bytes`], the `max_page_bytes`
+    /// limit), on either store.
+    Bytes(u64),
 }
 
 impl std::fmt::Display for Ceiling {
@@ -50,6 +53,7 @@ impl std::fmt::Display for Ceiling {
         match self {
             Ceiling::Steps(n) => write!(f, "{n} steps"),
             Ceiling::Millis(n) => write!(f, "{n} ms per statement"),
+            Ceiling::Bytes(n) => write!(f, "{n} bytes per page"),
         }
     }
 }

@@ -12,6 +12,7 @@
 mod audit;
 mod clock;
 mod error;
+mod page_bytes;
 mod query;
 mod snapshot;
 mod sqlite;
@@ -36,9 +37,10 @@ pub mod trace;
 pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak, ChainReport, ChainWalker, GENESIS};
 pub use clock::{now_ms, Clock};
 pub use error::{Ceiling, CostlyPart, StoreError};
+pub use page_bytes::{body_bytes, fit as fit_page_bytes, ByteCap, SizedRow, INLINE_BODY_BYTES};
 pub use query::{
-    Clause, Condition, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage, SearchQuery,
-    SortKey, SortParam, SystemMatch, Test, TOKEN_TEXT_SEPARATOR,
+    Clause, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage,
+    SearchQuery, SortKey, SortParam, SystemMatch, Test, TOKEN_TEXT_SEPARATOR,
 };
 pub use snapshot::{IndexRowDiff, IndexTableComparison, Snapshot, UnreadableRow};
 pub use sqlite::{Explain, ExplainedStatement, SqliteStore, SyncMode};
@@ -151,7 +153,9 @@ pub trait PinnedView: Send {
     /// Every stored version with `seq` above `after_seq` — older versions and deletions
     /// included — in write order, at most `limit`. Paged with the last `seq` returned, it
     /// reads the whole history as it was when the view was opened, on any backend
-    /// (backups and checks read through it; see [`all_versions`]).
+    /// (backups and checks read through it; see [`all_versions`]). A page stops early once
+    /// its bodies would pass [`VERSIONS_PAGE_BYTES`] (its first version is always taken):
+    /// only an empty page is the end.
     fn versions_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError>;
     /// Number of versions of any kind with `seq <= seq` in the view. History is
     /// append-only, so this equals what a view pinned at `seq` held, unless history was
@@ -162,8 +166,13 @@ pub trait PinnedView: Send {
 /// Versions per page of [`all_versions`].
 pub const VERSIONS_PAGE: usize = 1000;
 
-/// Walks every version a pinned view holds, in write order, one page of
-/// [`VERSIONS_PAGE`] at a time (memory stays one page whatever the data).
+/// Bytes of bodies per page of [`PinnedView::versions_after`] (past its first version):
+/// a thousand 32 MiB Binaries are not read into memory at once.
+pub const VERSIONS_PAGE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Walks every version a pinned view holds, in write order, one page of at most
+/// [`VERSIONS_PAGE`] versions and [`VERSIONS_PAGE_BYTES`] at a time (memory stays one page
+/// whatever the data).
 pub fn all_versions<E: From<StoreError>>(
     view: &dyn PinnedView,
     mut f: impl FnMut(ResourceVersion) -> Result<(), E>,
@@ -171,13 +180,12 @@ pub fn all_versions<E: From<StoreError>>(
     let mut after = 0i64;
     loop {
         let page = view.versions_after(after, VERSIONS_PAGE)?;
-        let full = page.len() >= VERSIONS_PAGE;
+        if page.is_empty() {
+            return Ok(());
+        }
         for v in page {
             after = v.seq;
             f(v)?;
-        }
-        if !full {
-            return Ok(());
         }
     }
 }
@@ -186,19 +194,17 @@ pub fn all_versions<E: From<StoreError>>(
 pub trait Store: Send + Sync + 'static {
     /// The newest version of a resource (which may be a deletion).
     fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
-    /// [`read`](Self::read) of several resources (type, id): the versions found, in any
-    /// order. `_include` reads a page's targets with it; a backend across a network answers
-    /// in one round trip, where the default reads one at a time.
-    fn read_many(&self, keys: &[(String, String)]) -> Result<Vec<ResourceVersion>, StoreError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for (ty, id) in keys {
-            found.extend(self.read(ty, id)?);
-        }
-        Ok(found)
-    }
+    /// [`read`](Self::read) of several resources (type, id): the versions found, in the
+    /// order of `keys`, while their bodies fit `cap`, and whether some did not. `_include`
+    /// reads a page's targets with it (in one round trip on PostgreSQL).
+    fn read_many(
+        &self,
+        keys: &[(String, String)],
+        cap: Option<ByteCap>,
+    ) -> Result<(Vec<ResourceVersion>, bool), StoreError>;
     fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError>;
     /// Versions newest first, within the scope and bounds of the query.
-    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError>;
+    fn history(&self, q: &HistoryQuery) -> Result<HistoryPage, StoreError>;
     fn history_count(&self, q: &HistoryQuery) -> Result<u64, StoreError>;
     /// Live resources matching a query, in write order, one page.
     fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError>;

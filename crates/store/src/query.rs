@@ -88,6 +88,10 @@ pub struct SearchQuery {
     /// `statement_timeout`); `None`: unbounded. Past it the page is answered as past
     /// `max_steps` on SQLite. SQLite ignores it.
     pub max_ms: Option<u64>,
+    /// The most bytes of bodies the page may carry (`max_page_bytes`); `None`: unbounded.
+    /// A page cut by it says so as one stopped by its ceiling ([`SearchPage::stopped_by`]
+    /// [`crate::Ceiling::Bytes`], `resume_after` its last resource).
+    pub max_bytes: Option<crate::ByteCap>,
 }
 
 /// Any of the conditions holds (a comma-separated parameter value).
@@ -258,6 +262,30 @@ pub struct SearchPage {
     pub stopped_by: Option<crate::Ceiling>,
 }
 
+impl SearchPage {
+    /// A page of the resources [`crate::fit_page_bytes`] kept: when it left some out
+    /// (`cut`), more follow from its last resource (from `after_seq` when it kept none),
+    /// and the page says its byte bound stopped it.
+    pub fn fitted(
+        resources: Vec<super::ResourceVersion>,
+        cut: bool,
+        more: bool,
+        total: Option<u64>,
+        q: &SearchQuery,
+    ) -> SearchPage {
+        match q.max_bytes.filter(|_| cut) {
+            Some(cap) => SearchPage {
+                resume_after: resources.last().map(|v| v.seq).or(q.after_seq),
+                stopped_by: Some(crate::Ceiling::Bytes(cap.max)),
+                more: true,
+                total,
+                resources,
+            },
+            None => SearchPage { resources, total, more, resume_after: None, stopped_by: None },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HistoryScope {
     System,
@@ -276,4 +304,15 @@ pub struct HistoryQuery {
     /// Page cursor: versions older than this sequence number.
     pub before_seq: Option<i64>,
     pub count: usize,
+    /// The most bytes of bodies the page may carry; `None`: unbounded.
+    pub max_bytes: Option<crate::ByteCap>,
+}
+
+/// One page of history, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    pub versions: Vec<super::ResourceVersion>,
+    /// Whether the page stopped at its byte bound (`HistoryQuery::max_bytes`) before
+    /// `count` versions: more may follow its last.
+    pub cut: bool,
 }

@@ -3,7 +3,7 @@
 //! read-then-write sequences such as conditional create are serialised), and a small pool
 //! of reader connections that run in parallel thanks to WAL mode.
 
-use crate::query::{HistoryQuery, HistoryScope, IndexEntry, SearchPage, SearchQuery};
+use crate::query::{HistoryPage, HistoryQuery, HistoryScope, IndexEntry, SearchPage, SearchQuery};
 use crate::sqlite_query::{order_by, where_clause};
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
@@ -323,15 +323,42 @@ impl SqliteStore {
     }
 }
 
-/// The current versions stored at `seqs`, in that order.
-fn versions_in_order(c: &Connection, seqs: &[i64]) -> Result<Vec<ResourceVersion>, StoreError> {
+/// The columns of a page's rows (table alias `r`), for [`sized_row`]: each body only when
+/// it is at most [`crate::INLINE_BODY_BYTES`] (`length()` of a blob reads no overflow
+/// page), and every body's length.
+pub(crate) const PAGE_COLUMNS: &str = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, \
+     CASE WHEN length(r.body) <= 65536 THEN r.body ELSE x'' END, r.seq, length(r.body)";
+
+pub(crate) fn sized_row(r: &Row<'_>) -> rusqlite::Result<crate::SizedRow> {
+    Ok((row_to_version(r)?, r.get::<_, i64>(8)? as u64))
+}
+
+/// The rows of `rows` that fit `cap`, the large bodies read now (`page_bytes::fit`).
+pub(crate) fn fit(
+    c: &Connection,
+    rows: Vec<crate::SizedRow>,
+    cap: Option<crate::ByteCap>,
+) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
+    crate::fit_page_bytes(rows, cap, |seq| {
+        let mut stmt = c.prepare_cached("SELECT body FROM resource WHERE seq = ?1")?;
+        Ok(stmt.query_row([seq], |r| r.get(0))?)
+    })
+}
+
+/// The versions stored at `seqs`, in that order, while they fit `cap`, and whether some
+/// did not.
+fn versions_in_order(
+    c: &Connection,
+    seqs: &[i64],
+    cap: Option<crate::ByteCap>,
+) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
     let marks = vec!["?"; seqs.len()].join(", ");
-    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM resource WHERE seq IN ({marks})"))?;
-    let mut found: Vec<ResourceVersion> =
-        stmt.query_map(rusqlite::params_from_iter(seqs), row_to_version)?.collect::<Result<_, _>>()?;
+    let mut stmt = c.prepare_cached(&format!("SELECT {PAGE_COLUMNS} FROM resource r WHERE r.seq IN ({marks})"))?;
+    let mut found: Vec<crate::SizedRow> =
+        stmt.query_map(rusqlite::params_from_iter(seqs), sized_row)?.collect::<Result<_, _>>()?;
     let position: rustc_hash::FxHashMap<i64, usize> = seqs.iter().enumerate().map(|(i, s)| (*s, i)).collect();
-    found.sort_by_key(|v| position.get(&v.seq).copied());
-    Ok(found)
+    found.sort_by_key(|(v, _)| position.get(&v.seq).copied());
+    fit(c, found, cap)
 }
 
 pub(crate) fn row_to_version(r: &Row<'_>) -> rusqlite::Result<ResourceVersion> {
@@ -559,7 +586,10 @@ fn ceilinged_page(
     if !full && !walked.finished && walked.last.is_none() {
         return Err(StoreError::TooCostly { part, ceiling });
     }
-    let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
+    let (resources, cut) = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)], q.max_bytes)?;
+    if cut {
+        return Ok(SearchPage::fitted(resources, cut, true, None, q));
+    }
     let stopped = !full && !walked.finished;
     let resume_after = walked.last.filter(|_| stopped);
     Ok(SearchPage {
@@ -619,8 +649,8 @@ fn dense_walk(
     crate::trace::plan(|| "dense write-order walk: each resource's index record tested".into());
     // The page is chosen: its bodies are read outside the ceiling, as after any plan.
     budget.lift();
-    let resources = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)])?;
-    Ok(Some(SearchPage { resources, total: None, more: full, resume_after: None, stopped_by: None }))
+    let (resources, cut) = versions_in_order(c, &walked.seqs[..walked.seqs.len().min(q.count)], q.max_bytes)?;
+    Ok(Some(SearchPage::fitted(resources, cut, full, None, q)))
 }
 
 /// The page's `seq`s by a sort walk (`sqlite_sort`), `None` where it does not apply or
@@ -678,13 +708,12 @@ fn planned_page(
     if q.count == 0 {
         return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });
     }
-    let cols = "r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq";
     let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
     let sql = if let Some(d) = driven {
         plan(|| format!("driven index: the rows of clause {} in write order, the others tested on each", d.clause + 1));
         let mut dvalues = d.values;
         let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
-        let mut sql = format!("SELECT {cols} FROM {} AND {rest}", d.from);
+        let mut sql = format!("SELECT {PAGE_COLUMNS} FROM {} AND {rest}", d.from);
         if let Some(after) = q.after_seq {
             sql.push_str(" AND d.seq > ?");
             dvalues.push(rusqlite::types::Value::Integer(after));
@@ -703,12 +732,12 @@ fn planned_page(
         // The page's rows only, bodies after: the candidates of an `IN` list are sorted by
         // `seq` in a temporary b-tree, which would otherwise carry every candidate's body.
         let sql = format!("SELECT r.seq FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1);
-        return page_of_seqs(c, &sql, values, q.count, total);
+        return page_of_seqs(c, &sql, values, q, total);
     } else if let Some(seqs) = sort_walk(c, q, &filter, &values, walk, budget)? {
         budget.lift();
         let more = seqs.len() > q.count;
-        let resources = versions_in_order(c, &seqs[..seqs.len().min(q.count)])?;
-        return Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None });
+        let (resources, cut) = versions_in_order(c, &seqs[..seqs.len().min(q.count)], q.max_bytes)?;
+        return Ok(SearchPage::fitted(resources, cut, more, total, q));
     } else if let Some(source) = sorted_source(c, q)? {
         plan(|| format!("general SQL: the index rows of clause {} that pass the others, sorted", source.clause + 1));
         let mut values = source.values;
@@ -720,7 +749,7 @@ fn planned_page(
             q.count + 1,
             q.offset
         );
-        return page_of_seqs(c, &sql, values, q.count, total);
+        return page_of_seqs(c, &sql, values, q, total);
     } else {
         plan(|| "general SQL: every match sorted".into());
         let order = order_by(&q.sort, "r", &mut values);
@@ -729,15 +758,16 @@ fn planned_page(
             q.count + 1,
             q.offset
         );
-        return page_of_seqs(c, &sql, values, q.count, total);
+        return page_of_seqs(c, &sql, values, q, total);
     };
     statement(&sql, &values);
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
-    let mut resources: Vec<ResourceVersion> = rows.collect::<Result<_, _>>()?;
-    let more = resources.len() > q.count;
-    resources.truncate(q.count);
-    Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), sized_row)?;
+    let mut rows: Vec<crate::SizedRow> = rows.collect::<Result<_, _>>()?;
+    let more = rows.len() > q.count;
+    rows.truncate(q.count);
+    let (resources, cut) = fit(c, rows, q.max_bytes)?;
+    Ok(SearchPage::fitted(resources, cut, more, total, q))
 }
 
 /// How far choosing an index-only general plan's source counts each candidate clause.
@@ -752,26 +782,43 @@ fn sorted_source(c: &Connection, q: &SearchQuery) -> Result<Option<crate::sqlite
     Ok(crate::sqlite_query::index_source(c, q, INDEX_SOURCE_COUNT_CAP)?)
 }
 
-/// The page whose `seq`s `sql` selects (at most `count + 1`, the last only telling that
+/// The page whose `seq`s `sql` selects (at most `q.count + 1`, the last only telling that
 /// more follow), read in that order.
 fn page_of_seqs(
     c: &Connection,
     sql: &str,
     values: Vec<rusqlite::types::Value>,
-    count: usize,
+    q: &SearchQuery,
     total: Option<u64>,
 ) -> Result<SearchPage, StoreError> {
     crate::trace::statement(sql, &values);
     let mut stmt = c.prepare_cached(sql)?;
     let seqs: Vec<i64> = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?.collect::<Result<_, _>>()?;
-    let more = seqs.len() > count;
-    let resources = versions_in_order(c, &seqs[..seqs.len().min(count)])?;
-    Ok(SearchPage { resources, total, more, resume_after: None, stopped_by: None })
+    let more = seqs.len() > q.count;
+    let (resources, cut) = versions_in_order(c, &seqs[..seqs.len().min(q.count)], q.max_bytes)?;
+    Ok(SearchPage::fitted(resources, cut, more, total, q))
 }
 
 impl Store for SqliteStore {
     fn read(&self, ty: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
         self.with_reader(|c| current(c, ty, id))
+    }
+
+    fn read_many(
+        &self,
+        keys: &[(String, String)],
+        cap: Option<crate::ByteCap>,
+    ) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PAGE_COLUMNS} FROM resource r WHERE r.type = ?1 AND r.id = ?2 ORDER BY r.version DESC LIMIT 1"
+            ))?;
+            let mut rows = Vec::with_capacity(keys.len());
+            for (ty, id) in keys {
+                rows.extend(stmt.query_row(params![ty, id], sized_row).optional()?);
+            }
+            fit(c, rows, cap)
+        })
     }
 
     fn vread(&self, ty: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
@@ -783,7 +830,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn history(&self, q: &HistoryQuery) -> Result<Vec<ResourceVersion>, StoreError> {
+    fn history(&self, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.with_reader(|c| {
             let mut values = Vec::new();
             let n = q.count;
@@ -813,18 +860,22 @@ impl Store for SqliteStore {
                     .map(|(current, deleted)| {
                         let filter = history_sql(q, &mut values);
                         format!(
-                            "SELECT * FROM (SELECT {COLUMNS} FROM resource r{index}{filter} AND current = {current} \
+                            "SELECT * FROM (SELECT {PAGE_COLUMNS} FROM resource r{index}{filter} AND current = {current} \
                              AND deleted = {deleted} ORDER BY seq DESC LIMIT {n})"
                         )
                     })
                     .collect();
                 format!("{} ORDER BY seq DESC LIMIT {n}", branches.join(" UNION ALL "))
             } else {
-                format!("SELECT {COLUMNS} FROM resource r{} ORDER BY seq DESC LIMIT {n}", history_sql(q, &mut values))
+                format!(
+                    "SELECT {PAGE_COLUMNS} FROM resource r{} ORDER BY seq DESC LIMIT {n}",
+                    history_sql(q, &mut values)
+                )
             };
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(values), row_to_version)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), sized_row)?;
+            let (versions, cut) = fit(c, rows.collect::<Result<_, _>>()?, q.max_bytes)?;
+            Ok(HistoryPage { versions, cut })
         })
     }
 

@@ -49,12 +49,13 @@ impl PinnedView for SqlitePinned {
 
     fn versions_after(&self, after_seq: i64, limit: usize) -> Result<Vec<ResourceVersion>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {} FROM resource WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            crate::sqlite::COLUMNS
+            "SELECT {} FROM resource r WHERE r.seq > ?1 ORDER BY r.seq LIMIT ?2",
+            crate::sqlite::PAGE_COLUMNS
         ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(rusqlite::params![after_seq, limit], crate::sqlite::row_to_version)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map(rusqlite::params![after_seq, limit], crate::sqlite::sized_row)?;
+        let cap = crate::ByteCap { max: crate::VERSIONS_PAGE_BYTES, first_always: true };
+        Ok(crate::sqlite::fit(&self.conn, rows.collect::<Result<_, _>>()?, Some(cap))?.0)
     }
 
     fn count_versions_upto(&self, seq: i64) -> Result<u64, StoreError> {

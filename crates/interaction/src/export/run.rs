@@ -12,6 +12,9 @@ use tsunagu_store::{PinnedView, ResourceVersion, SearchQuery};
 use super::{Exports, Job, OutputFile, Status, TypePlan};
 use crate::error::InteractionError;
 
+/// Bytes of bodies one page of one stream holds (past its first resource).
+const STREAM_PAGE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// One query read in pages of `page` resources, in write order.
 struct Stream<'a> {
     view: &'a dyn PinnedView,
@@ -154,6 +157,8 @@ fn write_all(
                 let mut query = q.clone();
                 query.count = per_stream;
                 query.total = false;
+                // A page of large resources is cut and continued, not held whole.
+                query.max_bytes = Some(tsunagu_store::ByteCap { max: STREAM_PAGE_BYTES, first_always: true });
                 Stream { view, query, buffer: Default::default(), more: true }
             })
             .collect();

@@ -842,3 +842,90 @@ async fn everything_start_and_end_keep_care_in_the_period() {
         common::assert_outcome(&json(r).await);
     }
 }
+
+/// `max_page_bytes`: pages of search (in write order and sorted), history and `_include`,
+/// and a batch's read entries together, stop at the bound instead of reading every body
+/// into memory; following the links reaches every resource once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_stop_at_max_page_bytes() {
+    // Each patient carries a 100 KB photo: two fit the bound, three do not.
+    let s = common::start_with(|c| c.limits.max_page_bytes = 250_000).await;
+    let photo = "QUFB".repeat(25_000);
+    for i in 0..5 {
+        let p = json!({"resourceType": "Patient", "id": format!("p{i}"), "photo": [{"data": photo}]});
+        assert!(s.put_json(&format!("Patient/p{i}"), &p).await.status().is_success());
+        let o = json!({"resourceType": "Observation", "id": format!("o{i}"), "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": format!("Patient/p{i}")}});
+        assert!(s.put_json(&format!("Observation/o{i}"), &o).await.status().is_success());
+    }
+    let matches = |b: &Value| -> Vec<String> {
+        let entries = b["entry"].as_array().into_iter().flatten();
+        entries
+            .filter(|e| e["search"]["mode"] == "match")
+            .map(|e| e["resource"]["id"].as_str().unwrap().into())
+            .collect()
+    };
+    let next = |b: &Value| -> Option<String> {
+        let links = b["link"].as_array().unwrap();
+        links.iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_string())
+    };
+    let names_limit = |b: &Value| {
+        let entries = b["entry"].as_array().into_iter().flatten();
+        entries.filter(|e| e["search"]["mode"] == "outcome").any(|e| e.to_string().contains("max_page_bytes"))
+    };
+    // In write order, and sorted: two a page, with an outcome naming the limit.
+    for (first, order) in [
+        ("Patient?_count=10", ["p0", "p1", "p2", "p3", "p4"]),
+        ("Patient?_count=10&_sort=-_id", ["p4", "p3", "p2", "p1", "p0"]),
+    ] {
+        let (mut url, mut seen) = (s.url(first), Vec::new());
+        loop {
+            let b = json(s.client.get(&url).send().await.unwrap()).await;
+            let page = matches(&b);
+            assert!(!page.is_empty() && page.len() <= 2, "{url}: {page:?}");
+            seen.extend(page);
+            match next(&b) {
+                Some(n) => {
+                    assert!(names_limit(&b), "{b}");
+                    url = n;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, order, "{first}");
+    }
+    // Included resources past the bound are left out, and said so.
+    let b = json(s.get("Observation?_include=Observation:subject&_count=10").await).await;
+    let entries = b["entry"].as_array().unwrap();
+    assert_eq!(matches(&b).len(), 5);
+    let included = entries.iter().filter(|e| e["search"]["mode"] == "include").count();
+    assert!(included < 5, "{included} included");
+    assert!(entries.iter().any(|e| e["search"]["mode"] == "outcome" && e.to_string().contains("incomplete")));
+    // History: cut, with a next link that goes on from its last version.
+    let (mut url, mut seen) = (s.url("Patient/_history?_count=10"), 0);
+    while let Some(b) = Some(json(s.client.get(&url).send().await.unwrap()).await) {
+        let n = b["entry"].as_array().map_or(0, Vec::len);
+        assert!(n <= 2, "{n} versions on one page");
+        seen += n;
+        match next(&b) {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    assert_eq!(seen, 5);
+    // A batch's reads share the bound: the third large read fails naming it, and so does
+    // every read after it, whatever its size.
+    let get = |url: &str| json!({"request": {"method": "GET", "url": url}});
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        get("Patient/p0"), get("Patient/p1"), get("Patient/p2"), get("Patient?_id=p3"), get("Observation/o1")]});
+    let r = s.post_json("", &batch).await;
+    assert_eq!(r.status(), 200);
+    let b = json(r).await;
+    let statuses: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses[..2], ["200 OK", "200 OK"]);
+    for (i, e) in b["entry"].as_array().unwrap().iter().enumerate().skip(2) {
+        assert!(statuses[i].starts_with("422"), "{e}");
+        assert!(e["response"]["outcome"].to_string().contains("max_page_bytes"), "{e}");
+    }
+}

@@ -406,9 +406,16 @@ fn generated_searches_agree_with_sqlite() {
         HistoryScope::Instance("Observation".into(), "r5".into()),
     ] {
         for at in [None, Some((150, 151)), Some((120, 250))] {
-            let h = HistoryQuery { scope: scope.clone(), since_ms: Some(100), at, before_seq: Some(350), count: 50 };
+            let h = HistoryQuery {
+                scope: scope.clone(),
+                since_ms: Some(100),
+                at,
+                before_seq: Some(350),
+                count: 50,
+                max_bytes: None,
+            };
             let ids = |s: &dyn Store| {
-                s.history(&h).unwrap().into_iter().map(|v| (v.id, v.version, v.seq)).collect::<Vec<_>>()
+                s.history(&h).unwrap().versions.into_iter().map(|v| (v.id, v.version, v.seq)).collect::<Vec<_>>()
             };
             assert_eq!(ids(&sqlite), ids(&*pg));
             assert_eq!(sqlite.history_count(&h).unwrap(), pg.history_count(&h).unwrap());

@@ -796,7 +796,10 @@ fn type_history_since_pages_alike_whatever_it_reads() {
     suite::put(&store, "Patient", "p", 1, &[]);
     let page = |since: i64, count: usize, before_seq: Option<i64>| {
         let scope = HistoryScope::Type("Observation".into());
-        store.history(&HistoryQuery { scope, since_ms: Some(since), at: None, before_seq, count }).unwrap()
+        store
+            .history(&HistoryQuery { scope, since_ms: Some(since), at: None, before_seq, count, max_bytes: None })
+            .unwrap()
+            .versions
     };
     let names = |vs: &[tsunagu_store::ResourceVersion]| {
         vs.iter().map(|v| format!("{}/{}", v.id, v.version)).collect::<Vec<_>>()

@@ -20,7 +20,7 @@ macro_rules! store_suite {
             date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
             full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
             put_new_writes_batches, long_strings, huge_texts, long_values_of_every_kind,
-            long_values_sharing_a_head_sort_and_page);
+            long_values_sharing_a_head_sort_and_page, pages_are_bounded_in_bytes);
     };
     (@tests $fresh:expr; $($name:ident),*) => {
         $(
@@ -349,20 +349,21 @@ pub fn history_and_versions(store: &dyn Store) {
     // Several at once: the newest version of each found, a deletion included, in any order.
     let key = |t: &str, id: &str| (t.to_string(), id.to_string());
     let keys = [key("Patient", "a"), key("Patient", "missing"), key("Patient", "b"), key("Observation", "a")];
-    let mut many: Vec<_> =
-        store.read_many(&keys).unwrap().into_iter().map(|v| (v.resource_type, v.id, v.version, v.deleted)).collect();
-    many.sort();
+    let (many, cut) = store.read_many(&keys, None).unwrap();
+    let many: Vec<_> = many.into_iter().map(|v| (v.resource_type, v.id, v.version, v.deleted)).collect();
     assert_eq!(many, [("Patient".into(), "a".into(), 2, false), ("Patient".into(), "b".into(), 2, true)]);
-    assert!(store.read_many(&[]).unwrap().is_empty());
+    assert!(!cut);
+    assert!(store.read_many(&[], None).unwrap().0.is_empty());
     let h = |scope: HistoryScope, since: Option<i64>, at: Option<i64>, before: Option<i64>| HistoryQuery {
         scope,
         since_ms: since,
         at: at.map(|ms| (ms, ms + 1)),
         before_seq: before,
         count: 10,
+        max_bytes: None,
     };
     let versions = |q: &HistoryQuery| -> Vec<(String, u64)> {
-        store.history(q).unwrap().into_iter().map(|v| (v.id, v.version)).collect()
+        store.history(q).unwrap().versions.into_iter().map(|v| (v.id, v.version)).collect()
     };
     let s = |id: &str, v: u64| (id.to_string(), v);
     assert_eq!(
@@ -378,7 +379,7 @@ pub fn history_and_versions(store: &dyn Store) {
         [s("a", 2), s("a", 1)]
     );
     assert_eq!(versions(&h(HistoryScope::Type("Patient".into()), None, Some(250), None)), [s("b", 1), s("a", 1)]);
-    let all = store.history(&h(HistoryScope::System, None, None, None)).unwrap();
+    let all = store.history(&h(HistoryScope::System, None, None, None)).unwrap().versions;
     let before = h(HistoryScope::System, None, None, Some(all[1].seq));
     assert_eq!(versions(&before), [s("a", 2), s("b", 1), s("a", 1)]);
     assert_eq!(store.history_count(&before).unwrap(), 5);
@@ -1183,4 +1184,109 @@ pub fn long_values_sharing_a_head_sort_and_page(store: &dyn Store) {
         by_uri.truncate(45);
         assert_eq!(page("url", IndexKind::Uri, descending, 0, 45), by_uri);
     }
+}
+
+/// `max_bytes` of a page (`max_page_bytes`): pages of search (in write order, sorted, driven
+/// by an index), history and `read_many` stop before the resource that would pass it,
+/// bodies larger than what comes with a page's rows are read whole, and paging from where
+/// a cut page stopped reaches every resource once.
+pub fn pages_are_bounded_in_bytes(store: &dyn Store) {
+    let big = tsunagu_store::INLINE_BODY_BYTES as usize + 30_000;
+    // b0 small, b1 and b2 large, b3 small, b4 large.
+    let sizes = [100, big, big + 1, 200, big + 2];
+    let body = |i: usize| format!(r#"{{"resourceType":"Binary","id":"b{i}","data":"{}"}}"#, "A".repeat(sizes[i]));
+    for i in 0..sizes.len() {
+        let (id, b) = (format!("b{i}"), body(i));
+        let index = [token("t", "", "x", None)];
+        store
+            .write(&mut |txn| {
+                txn.put(&NewVersion {
+                    resource_type: "Binary",
+                    id: &id,
+                    version: 1,
+                    last_updated_ms: 1000 + i as i64,
+                    method: Method::Post,
+                    body: Some(b.as_bytes()),
+                    index: &index,
+                })
+            })
+            .unwrap();
+    }
+    let len = |i: usize| body(i).len() as u64;
+    // Room for one large body and a small one, not two large ones.
+    let cap = tsunagu_store::ByteCap { max: len(4) + len(3), first_always: true };
+    let ids = |vs: &[tsunagu_store::ResourceVersion]| vs.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+    let whole = |vs: &[tsunagu_store::ResourceVersion]| {
+        for v in vs {
+            let i: usize = v.id[1..].parse().unwrap();
+            assert_eq!(v.body, body(i).as_bytes(), "{} read whole", v.id);
+        }
+    };
+    for driven in [false, true] {
+        let mut query =
+            if driven { q(Some("Binary"), vec![vec![index("t", tok("x"))]]) } else { q(Some("Binary"), vec![]) };
+        query.count = 10;
+        query.max_bytes = Some(cap);
+        let mut pages = Vec::new();
+        loop {
+            let page = store.search(&query).unwrap();
+            whole(&page.resources);
+            pages.push(ids(&page.resources));
+            if !page.more {
+                assert_eq!(page.stopped_by, None);
+                break;
+            }
+            assert_eq!(page.stopped_by, Some(tsunagu_store::Ceiling::Bytes(cap.max)));
+            assert_eq!(page.resume_after, page.resources.last().map(|v| v.seq));
+            query.after_seq = page.resume_after;
+        }
+        assert_eq!(pages, [vec!["b0", "b1"], vec!["b2", "b3"], vec!["b4"]], "driven: {driven}");
+    }
+    // Sorted: the page stops the same way; the next offset is what it holds.
+    let mut sorted_q = q(Some("Binary"), vec![]);
+    sorted_q.sort = vec![SortKey { param: SortParam::Id, descending: true }];
+    sorted_q.count = 10;
+    sorted_q.max_bytes = Some(cap);
+    let page = store.search(&sorted_q).unwrap();
+    assert_eq!((ids(&page.resources), page.more), (vec!["b4".to_string(), "b3".into()], true));
+    whole(&page.resources);
+    // A bound that is not a page's first takes only what fits: here nothing.
+    let mut strict = q(Some("Binary"), vec![]);
+    strict.max_bytes = Some(tsunagu_store::ByteCap { max: 10, first_always: false });
+    let page = store.search(&strict).unwrap();
+    assert!(page.resources.is_empty() && page.more);
+    assert_eq!(page.stopped_by, Some(tsunagu_store::Ceiling::Bytes(10)));
+    // Alone larger than the bound, a first resource still comes whole.
+    let mut one = q(Some("Binary"), vec![]);
+    one.after_seq = pages_after(store, "b0");
+    one.max_bytes = Some(tsunagu_store::ByteCap { max: 10, first_always: true });
+    let page = store.search(&one).unwrap();
+    assert_eq!((ids(&page.resources), page.more), (vec!["b1".to_string()], true));
+    whole(&page.resources);
+    // History, newest first.
+    let h = HistoryQuery {
+        scope: HistoryScope::Type("Binary".into()),
+        since_ms: None,
+        at: None,
+        before_seq: None,
+        count: 10,
+        max_bytes: Some(cap),
+    };
+    let page = store.history(&h).unwrap();
+    assert_eq!((ids(&page.versions), page.cut), (vec!["b4".to_string(), "b3".into()], true));
+    whole(&page.versions);
+    let page = store.history(&HistoryQuery { max_bytes: None, ..h }).unwrap();
+    assert_eq!((page.versions.len(), page.cut), (5, false));
+    whole(&page.versions);
+    // Several reads at once, in the order asked.
+    let keys: Vec<(String, String)> =
+        ["b4", "b0", "b1", "b3"].iter().map(|i| ("Binary".into(), i.to_string())).collect();
+    let (read, cut) = store.read_many(&keys, Some(cap)).unwrap();
+    assert_eq!((ids(&read), cut), (vec!["b4".to_string(), "b0".into()], true));
+    whole(&read);
+}
+
+/// The `seq` of the live Binary `id`.
+fn pages_after(store: &dyn Store, id: &str) -> Option<i64> {
+    Some(store.read("Binary", id).unwrap().unwrap().seq)
 }
