@@ -107,8 +107,10 @@ pub struct RequestContext {
     /// page on PostgreSQL (its statement timeout); SQLite pages keep their step ceiling.
     pub search_ms_cap: Option<u64>,
     /// Bytes of resources this request has read into its response, against
-    /// `max_page_bytes`; shared by the entries of a Bundle (clones share it).
-    pub read_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// `max_page_bytes`; shared by the entries of a Bundle (clones share it). `None`: no
+    /// bound (the contexts of tools, which page on their own and may read far more than
+    /// one response over many calls).
+    pub read_bytes: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl RequestContext {
@@ -126,7 +128,7 @@ impl RequestContext {
             caller: Arc::new(caller),
             audited: Default::default(),
             search_ms_cap: None,
-            read_bytes: Default::default(),
+            read_bytes: None,
         }
     }
 
@@ -134,13 +136,15 @@ impl RequestContext {
     /// (`max_page_bytes`; 0: none). Its first page takes its first resource whatever its
     /// size; a later one (a Bundle's next read entry) takes only what fits.
     pub(crate) fn page_cap(&self, max: usize) -> Option<tsunagu_store::ByteCap> {
-        let spent = self.read_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let spent = self.read_bytes.as_ref()?.load(std::sync::atomic::Ordering::Relaxed);
         (max > 0).then(|| tsunagu_store::ByteCap { max: (max as u64).saturating_sub(spent), first_always: spent == 0 })
     }
 
     /// Counts the bodies of `versions` as read into the response.
     pub(crate) fn spend(&self, versions: &[tsunagu_store::ResourceVersion]) {
-        self.read_bytes.fetch_add(tsunagu_store::body_bytes(versions), std::sync::atomic::Ordering::Relaxed);
+        if let Some(read) = &self.read_bytes {
+            read.fetch_add(tsunagu_store::body_bytes(versions), std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Fails a Bundle's read entry, before it reads, when the request has nothing left
@@ -164,7 +168,9 @@ impl RequestContext {
 
     /// The limit's error for a read past `max`; nothing more is read in this request.
     pub(crate) fn refused_by(&self, max: usize) -> InteractionError {
-        self.read_bytes.fetch_max(max as u64, std::sync::atomic::Ordering::Relaxed);
+        if let Some(read) = &self.read_bytes {
+            read.fetch_max(max as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::PageBytes, max).into()
     }
 }

@@ -142,7 +142,8 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         caller: Arc::new(caller),
         audited: Default::default(),
         search_ms_cap: None,
-        read_bytes: Default::default(),
+        // Each request its own bound, shared by its Bundle's entries.
+        read_bytes: Some(Default::default()),
     };
     let limits = &state.config.limits;
     let body_limits =
