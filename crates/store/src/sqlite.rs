@@ -770,8 +770,9 @@ fn planned_page(
     Ok(SearchPage::fitted(resources, cut, more, total, q))
 }
 
-/// How far choosing an index-only general plan's source counts each candidate clause.
-const INDEX_SOURCE_COUNT_CAP: i64 = 100_000;
+/// How far choosing an index-only general plan's source counts each candidate clause
+/// (`index_source`): past it the clause's rows are too many to read for one page.
+const INDEX_SOURCE_COUNT_CAP: i64 = 1_000_000;
 
 /// The clause an index-only sorted page reads ([`crate::sqlite_query::index_source`]);
 /// `None` when a sort key (`_id`, `_lastUpdated`) needs the resource row.

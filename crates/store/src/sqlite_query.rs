@@ -881,9 +881,11 @@ pub(crate) struct IndexSource {
 /// The clause whose rows an index-only general plan reads: one positive token with a code
 /// (any system or one), one literal reference or one resource's compartment, with fewer
 /// than `cap` rows; of several, the one with the fewest (each count runs under the page's
-/// step ceiling).
-/// Past `cap` the general plan on the resource table is as fast (SQLite then drives it by
-/// whichever list it prefers).
+/// step ceiling). Counted up to [`FIRST_COUNT`] first, so that a selective clause is found
+/// without counting a common one far.
+/// Reading a clause's index rows beats the general plan on the resource table, which
+/// probes the resource table for every candidate, even for common clauses (132,000
+/// `category=vital-signs` rows: 270 ms sorted against 345 ms).
 pub(crate) fn index_source(
     c: &rusqlite::Connection,
     q: &SearchQuery,
@@ -899,19 +901,28 @@ pub(crate) fn index_source(
         // by another clause's list instead (470,000 `status=final` rows probed against
         // 28,000 of one code).
         let sql = format!("SELECT DISTINCT seq, type FROM {rows} LIMIT -1");
-        let counted = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {rows} LIMIT {cap})");
-        candidates.push((IndexSource { clause: i, sql, values }, counted));
+        candidates.push((IndexSource { clause: i, sql, values }, rows));
     }
-    let mut best: Option<(i64, IndexSource)> = None;
-    for (source, counted) in candidates {
-        let n: i64 =
-            c.prepare_cached(&counted)?.query_row(rusqlite::params_from_iter(source.values.iter()), |r| r.get(0))?;
-        if n < cap && best.as_ref().is_none_or(|(fewest, _)| n < *fewest) {
-            best = Some((n, source));
+    for cap in [cap.min(FIRST_COUNT), cap] {
+        let mut best: Option<(i64, usize)> = None;
+        for (k, (source, rows)) in candidates.iter().enumerate() {
+            let counted = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {rows} LIMIT {cap})");
+            let n: i64 = c
+                .prepare_cached(&counted)?
+                .query_row(rusqlite::params_from_iter(source.values.iter()), |r| r.get(0))?;
+            if n < cap && best.is_none_or(|(fewest, _)| n < fewest) {
+                best = Some((n, k));
+            }
+        }
+        if let Some((_, k)) = best {
+            return Ok(Some(candidates.swap_remove(k).0));
         }
     }
-    Ok(best.map(|(_, source)| source))
+    Ok(None)
 }
+
+/// The rows [`index_source`] counts its candidates to first.
+const FIRST_COUNT: i64 = 100_000;
 
 /// The index rows a positive token with a code or a literal reference selects by their key
 /// alone: the table, the parameter, each key column with its value, and whether that is
