@@ -799,7 +799,11 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
             format!("request.method '{method}' は不明です"),
         ));
     };
-    let (path, query) = request_target(req.get("url").and_then(Value::as_str).unwrap_or(""), &ctx.base);
+    let url = req.get("url").and_then(Value::as_str).unwrap_or("");
+    if !crate::search::decodes_as_utf8(url) {
+        return Err(entry_error(index, crate::search::not_utf8()));
+    }
+    let (path, query) = request_target(url, &ctx.base);
     let query = query.map(str::to_string);
     let mut segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string);
     let Some(ty) = segments.next() else {

@@ -48,7 +48,7 @@ pub use outcome::{information, operation_outcome, validation_outcome};
 pub use reindex::ReindexStep;
 pub use resource::{NoCheck, ResourceCheck};
 pub use restore::PreparedVersion;
-pub use search::{decode as percent_decode, SearchParams};
+pub use search::{decode as percent_decode, decodes_as_utf8, not_utf8, SearchParams};
 pub use terminology_ops::{is_terminology_operation, OperationInput};
 pub use tsunagu_auth::Permission;
 pub use tsunagu_limits::{Limit, LimitExceeded, Limits};

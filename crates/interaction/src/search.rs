@@ -45,8 +45,28 @@ impl SearchParams {
     }
 }
 
-/// Percent-decoding of a query component (`+` is a space).
+/// Percent-decoding of a query component (`+` is a space); bytes that are not UTF-8 become
+/// U+FFFD (requests are checked with [`decodes_as_utf8`] first).
 pub fn decode(s: &str) -> String {
+    String::from_utf8_lossy(&decode_bytes(s)).into_owned()
+}
+
+/// Whether `s` (a query string, a path, a Bundle entry's URL) percent-decodes to UTF-8: a
+/// value that does not would otherwise be searched for as U+FFFD, not as sent.
+pub fn decodes_as_utf8(s: &str) -> bool {
+    std::str::from_utf8(&decode_bytes(s)).is_ok()
+}
+
+/// The error for a request URL (or a Bundle entry's `request.url`, or a search form) that
+/// does not percent-decode to UTF-8.
+pub fn not_utf8() -> InteractionError {
+    InteractionError::bad_request(
+        "the request URL has percent-encoded bytes that are not UTF-8",
+        "リクエストの URL に UTF-8 でないパーセントエンコードのバイトがあります",
+    )
+}
+
+fn decode_bytes(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -62,7 +82,7 @@ pub fn decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn encode(s: &str) -> String {

@@ -91,6 +91,9 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         Err(_) if raw_binary.is_some() => Format::Json,
         Err(e) => return reply::error(&e, Format::Json, lang),
     };
+    if !tsunagu_interaction::decodes_as_utf8(&query) || !tsunagu_interaction::decodes_as_utf8(parts.uri.path()) {
+        return reply::error(&tsunagu_interaction::not_utf8(), format, lang);
+    }
     let summary = match params.get("_summary") {
         None | Some("false") | Some("count") => None,
         Some(s) => match tsunagu_format::SummaryMode::parse(s) {
@@ -479,6 +482,9 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
     let text = std::str::from_utf8(&c.body).map_err(|_| {
         InteractionError::bad_request("the form body is not UTF-8", "フォーム本文が UTF-8 ではありません")
     })?;
+    if !tsunagu_interaction::decodes_as_utf8(text) {
+        return Err(tsunagu_interaction::not_utf8());
+    }
     let mut p = SearchParams::parse(text);
     p.pairs.extend(c.params.pairs.iter().cloned());
     Ok(p)

@@ -929,3 +929,29 @@ async fn responses_stop_at_max_page_bytes() {
         assert!(e["response"]["outcome"].to_string().contains("max_page_bytes"), "{e}");
     }
 }
+
+/// Percent-encoded bytes that are not UTF-8 are a 400, not a search for U+FFFD: in the
+/// query, the path, a search form and a Bundle entry's URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_that_are_not_utf8_are_refused() {
+    let s = common::start().await;
+    let p = json!({"resourceType": "Patient", "id": "y", "name": [{"family": "山田"}]});
+    assert!(s.put_json("Patient/y", &p).await.status().is_success());
+    assert_eq!(ids(&s, "Patient?family=%E5%B1%B1").await, ["y"]);
+    for path in ["Patient?family=%FF", "Patient?family=%E5%B1", "Patient/%C3", "Patient?%FF=x"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let b = json(r).await;
+        common::assert_outcome(&b);
+        assert!(b.to_string().contains("UTF-8"), "{b}");
+    }
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let r = s.send(reqwest::Method::POST, "Patient/_search", &form, "family=%FF").await;
+    assert_eq!(r.status(), 400);
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient?family=%FF"}},
+        {"request": {"method": "GET", "url": "Patient?family=%E5%B1%B1"}}]});
+    let b = json(s.post_json("", &batch).await).await;
+    assert!(b["entry"][0]["response"]["status"].as_str().unwrap().starts_with("400"), "{b}");
+    assert!(b["entry"][1]["response"]["status"].as_str().unwrap().starts_with("200"), "{b}");
+}
