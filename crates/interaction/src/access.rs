@@ -104,6 +104,26 @@ const SHARED_TYPES: [&str; 22] = [
     "MedicationKnowledge",
 ];
 
+/// Whether a restricted caller may read resources of `ty` through their security context:
+/// Binaries, when a scope without a restriction names Binary for reading.
+pub(crate) fn reads_by_context(caller: &Caller, ty: &str) -> bool {
+    let Access::Scoped { scopes, .. } = &caller.access else { return false };
+    ty == "Binary" && scopes.reaching("Binary", Permission::Read).any(|s| s.restriction.is_empty())
+}
+
+/// The `Type/id` a Binary's `securityContext.reference` names on this server: relative,
+/// with or without a version (`Type/id/_history/n`); absolute URLs name no local resource.
+fn security_context(reference: &str) -> Option<(&str, &str)> {
+    let mut parts = reference.split('/');
+    let (ty, id) = (parts.next()?, parts.next()?);
+    let rest: Vec<&str> = parts.collect();
+    let valid = ty.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && ty.chars().all(|c| c.is_ascii_alphabetic())
+        && !id.is_empty()
+        && matches!(rest.as_slice(), [] | ["_history", _]);
+    valid.then_some((ty, id))
+}
+
 fn verb(p: Permission) -> (&'static str, &'static str) {
     match p {
         Permission::Create => ("create", "作成"),
@@ -250,6 +270,11 @@ impl Interactions {
         if caller.is_unrestricted() {
             return true;
         }
+        self.may_see_by_scopes(caller, p, v) || (p == Permission::Read && self.binary_context_visible(caller, v))
+    }
+
+    /// [`Interactions::may_see_version`] as the scopes and sharing alone decide it.
+    fn may_see_by_scopes(&self, caller: &Caller, p: Permission, v: &ResourceVersion) -> bool {
         match self.reach(caller, &v.resource_type, p, None) {
             Err(_) => false,
             // The hot path: a caller that reaches the whole type needs no look inside.
@@ -273,11 +298,35 @@ impl Interactions {
         p: Permission,
         v: &ResourceVersion,
     ) -> Result<(), InteractionError> {
+        if p == Permission::Read && !caller.is_unrestricted() && self.binary_context_visible(caller, v) {
+            return Ok(());
+        }
         self.reach(caller, &v.resource_type, p, None)?;
         if self.may_see_version(caller, p, v) {
             Ok(())
         } else {
             Err(outside(&v.resource_type, &v.id, p))
+        }
+    }
+
+    /// R4 `Binary.securityContext`: a Binary is read as the resource it names would be. A
+    /// restricted caller whose scopes name Binary for reading, without a restriction, reads
+    /// one whose `securityContext` (a relative `Type/id`) it may read: a patient's app the
+    /// content of its own documents, which `patient/` scopes reach no other way. A Binary
+    /// without one stays as the scopes decide; a context naming a Binary grants nothing.
+    fn binary_context_visible(&self, caller: &Caller, v: &ResourceVersion) -> bool {
+        if v.deleted || !reads_by_context(caller, &v.resource_type) {
+            return false;
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(&v.body) else { return false };
+        let Some((ty, id)) = body["securityContext"]["reference"].as_str().and_then(security_context) else {
+            return false;
+        };
+        match self.store.read(ty, id) {
+            Ok(Some(target)) if ty != "Binary" && !target.deleted => {
+                self.may_see_by_scopes(caller, Permission::Read, &target)
+            }
+            _ => false,
         }
     }
 

@@ -740,3 +740,54 @@ async fn writes_no_scope_allows_are_refused_before_the_body() {
     let (s, body) = w.call(&reader, Method::POST, "", Some(&batch)).await;
     assert_eq!(s, 200, "{body}");
 }
+
+/// R4 Binary.securityContext: a patient's app reads a Binary whose context it may read
+/// (its own Patient, a resource in its compartment), and no other; scopes that do not name
+/// Binary reach none; searches of Binary stay out of reach.
+#[tokio::test]
+async fn a_binary_is_read_as_its_security_context() {
+    let w = world().await;
+    let admin = w.token("system/*.cruds", None);
+    let binary = |context: Option<String>| {
+        let mut b = json!({"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8="});
+        if let Some(c) = context {
+            b["securityContext"] = json!({ "reference": c });
+        }
+        b
+    };
+    let mut ids = Vec::new();
+    for context in [
+        Some(format!("Patient/{}", w.a)),
+        Some(format!("Observation/{}/_history/1", w.obs_a_lab)),
+        Some(format!("Patient/{}", w.b)),
+        Some(format!("Observation/{}", w.obs_b_lab)),
+        None,
+        Some(format!("http://elsewhere.example/fhir/Patient/{}", w.a)),
+    ] {
+        let (s, body) = w.call(&admin, Method::POST, "Binary", Some(&binary(context))).await;
+        assert_eq!(s, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let t = w.token("patient/*.rs", Some(&w.a));
+    let expected = [200, 200, 403, 403, 403, 403];
+    for (id, want) in ids.iter().zip(expected) {
+        assert_eq!(w.get(&t, &format!("Binary/{id}")).await.0, want, "Binary/{id}");
+        assert_eq!(w.get(&t, &format!("Binary/{id}/_history/1")).await.0, want, "Binary/{id}/_history/1");
+    }
+    // Its content in its own type too.
+    let r = w
+        .server
+        .client
+        .get(w.server.url(&format!("Binary/{}", ids[0])))
+        .bearer_auth(&t)
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "hello");
+    // Scopes that do not name Binary reach none; searching Binary stays out of reach.
+    let obs_only = w.token("patient/Observation.rs patient/Patient.r", Some(&w.a));
+    assert_eq!(w.get(&obs_only, &format!("Binary/{}", ids[0])).await.0, 403);
+    assert_eq!(w.get(&t, &format!("Binary?_id={}", ids[0])).await.0, 403);
+}
