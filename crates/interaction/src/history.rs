@@ -84,14 +84,12 @@ impl Interactions {
         let max_bytes = ctx.page_cap(max_page_bytes);
         let q = HistoryQuery { scope, since_ms, at: period("_at")?, before_seq, count, max_bytes };
         let page = self.store.history(&q)?;
-        if page.cut && page.versions.is_empty() {
-            return Err(ctx.refused_by(max_page_bytes));
-        }
         ctx.spend(&page.versions);
         let mut versions = page.versions;
-        // A page cut by its bytes goes on after its last version too.
+        // A page cut by its bytes goes on after its last version too; one left empty (a
+        // Bundle's entries read before it) from where it started, in a request of its own.
         let full_page = (versions.len() == count && count > 0) || page.cut;
-        let last_seq = versions.last().map(|v| v.seq);
+        let last_seq = versions.last().map(|v| v.seq).or(q.before_seq);
         // Counting every version of a type or the system reads them all: only when asked
         // (`_total`). One resource's versions are few.
         let total_asked = matches!(params.get("_total"), Some("accurate") | Some("estimate"))
@@ -110,10 +108,12 @@ impl Interactions {
         let mut links =
             vec![json!({ "relation": "self", "url": format!("{path}?{base_query}").trim_end_matches('?') })];
         if full_page {
-            if let Some(last) = last_seq {
-                let sep = if base_query.is_empty() { "" } else { "&" };
-                links.push(json!({ "relation": "next", "url": format!("{path}?{base_query}{sep}_cursor={last}") }));
-            }
+            let sep = if base_query.is_empty() { "" } else { "&" };
+            let url = match last_seq {
+                Some(last) => format!("{path}?{base_query}{sep}_cursor={last}"),
+                None => format!("{path}?{base_query}").trim_end_matches('?').to_string(),
+            };
+            links.push(json!({ "relation": "next", "url": url }));
         }
         let mut entries = Vec::with_capacity(versions.len());
         for v in &versions {

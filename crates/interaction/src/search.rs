@@ -248,12 +248,17 @@ impl Interactions {
         let (mut clauses, narrowed) = crate::care_dates::clauses(&self.search, &types, params)?;
         clauses.insert(0, clause);
         let path = format!("{}/Patient/{id}/$everything", ctx.base);
+        let patient_wanted = params.get("_type").is_none_or(|t| t.split(',').any(|t| t.trim() == "Patient"))
+            && updated_since(patient.last_updated_ms, params);
+        let first_page = params.get("_cursor").is_none() && params.get("_offset").is_none();
+        if first_page && patient_wanted {
+            // The Patient is on the first page: it counts against max_page_bytes with it.
+            ctx.spend(std::slice::from_ref(&patient));
+        }
         let mut bundle =
             self.search_with(None, params, ctx, clauses, Some(path), Some(id), crate::care_dates::PARAMS)?;
         care_dates_note(&mut bundle, &narrowed, ctx);
-        let patient_wanted = params.get("_type").is_none_or(|t| t.split(',').any(|t| t.trim() == "Patient"))
-            && updated_since(patient.last_updated_ms, params);
-        if params.get("_cursor").is_none() && params.get("_offset").is_none() && patient_wanted {
+        if first_page && patient_wanted {
             let entry = search_entry(&patient, ctx, "match")?;
             match bundle.get_mut("entry").and_then(Value::as_array_mut) {
                 Some(entries) => entries.insert(0, entry),
@@ -401,10 +406,10 @@ impl Interactions {
         let max_page_bytes = self.config.limits.max_page_bytes;
         q.max_bytes = ctx.page_cap(max_page_bytes);
         let page = self.store.search(q)?;
+        // A page cut by its bytes may be empty when this request read others before (a
+        // Bundle's entries, `$everything`'s Patient): its next link, followed in a request
+        // of its own, goes on from where it stopped.
         let cut_by_bytes = matches!(page.stopped_by, Some(tsunagu_store::Ceiling::Bytes(_)));
-        if cut_by_bytes && page.resources.is_empty() {
-            return Err(ctx.refused_by(max_page_bytes));
-        }
         ctx.spend(&page.resources);
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
@@ -413,16 +418,19 @@ impl Interactions {
         let query = params.without_paging();
         let sep = if query.is_empty() { "" } else { "&" };
         let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        let mut past_offset = false;
         if page.more {
             let next = if q.sort.is_empty() {
                 // A page the cost ceiling cut short goes on after the last resource it
                 // looked at, not the last it found.
                 page.resume_after.or(page.resources.last().map(|last| last.seq)).map(|seq| format!("_cursor={seq}"))
             } else {
-                // No link a client could follow only to be refused past max_search_offset.
+                // No link a client could follow only to be refused past max_search_offset;
+                // an outcome entry says the results go on there instead.
                 // A page cut by its bytes goes on after its last resource.
                 let next = q.offset + if cut_by_bytes { page.resources.len() } else { q.count };
-                (next <= self.config.limits.max_search_offset).then(|| format!("_offset={next}"))
+                past_offset = next > self.config.limits.max_search_offset;
+                (!past_offset).then(|| format!("_offset={next}"))
             };
             if let Some(next) = next {
                 links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}{next}") }));
@@ -457,21 +465,27 @@ impl Interactions {
             );
             entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
         }
-        if let Some(ceiling) = page.stopped_by.filter(|_| page.resume_after.is_some()) {
-            let (limit, max) = crate::error::ceiling_limit(ceiling);
-            let key = limit.key();
-            let oo = crate::outcome::information(
+        if past_offset {
+            let max = self.config.limits.max_search_offset;
+            let oo = crate::outcome::warning(
+                "incomplete",
                 &format!(
-                    "This page stopped early at the limit {key} = {max}: it may hold fewer entries than \
-                     _count; the next link continues the search where it stopped"
+                    "More results follow, past the limit max_search_offset = {max} of a sorted search's \
+                     pages: add a parameter that narrows the search to reach them"
                 ),
                 &format!(
-                    "このページは上限 {key} = {max} で打ち切られたため、_count より少ない件数の\
-                     ことがあります。next リンクで打ち切った位置から検索を続けられます"
+                    "続きの結果がありますが、並べ替えた検索のページの上限 max_search_offset = {max} を超えます。\
+                     取得するには検索を絞り込むパラメータを加えてください"
                 ),
                 ctx.lang,
             );
             entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
+        }
+        if let Some(ceiling) = page.stopped_by.filter(|_| page.resume_after.is_some() && !past_offset) {
+            let (limit, max) = crate::error::ceiling_limit(ceiling);
+            // A Bundle's later entry gets what is left of max_page_bytes: named as configured.
+            let max = if limit == tsunagu_limits::Limit::PageBytes { max_page_bytes } else { max };
+            entries.push(stopped_early(limit.key(), max, ctx));
         }
         Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
     }
@@ -549,29 +563,51 @@ impl Interactions {
         };
         let mut items: Vec<ContainedHit> = Vec::new();
         let mut own_more = false;
+        let mut own_horizon = None;
+        let max_page_bytes = self.config.limits.max_page_bytes;
         if mode.both {
             let mut q = parsed.query.clone();
             (q.count, q.after_seq) = (count, after);
+            q.max_bytes = ctx.page_cap(max_page_bytes);
             let page = self.store.search(&q)?;
             own_more = page.more;
+            // A page its bytes cut looked no further than its last resource.
+            own_horizon = page.resume_after.filter(|_| page.stopped_by.is_some());
+            ctx.spend(&page.resources);
             for v in &page.resources {
                 let e = search_entry(v, ctx, "match")?;
-                items.push((v.seq, full_url(ctx, &v.resource_type, &v.id), e["resource"].clone()));
+                let bytes = v.body.len() as u64;
+                items.push((v.seq, full_url(ctx, &v.resource_type, &v.id), e["resource"].clone(), bytes));
             }
         }
         let (found, horizon) = self.contained_matches(ty, &parsed.query, after, count, mode.return_contained, ctx)?;
         items.extend(found);
         // Everything at or before the horizon has been looked at by both streams.
+        let horizon = match (horizon, own_horizon) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(h) = horizon {
-            items.retain(|(seq, _, _)| *seq <= h);
+            items.retain(|(seq, ..)| *seq <= h);
         }
-        items.sort_by_key(|(seq, _, _)| *seq);
-        let mut taken = 0;
-        while taken < items.len() && (taken < count || (taken > 0 && items[taken].0 == items[taken - 1].0)) {
+        items.sort_by_key(|(seq, ..)| *seq);
+        // At most `count` containers' matches, and no more bytes than max_page_bytes leaves
+        // (the first container's whole); a container's matches are never split.
+        let cap = ctx.page_cap(max_page_bytes);
+        let (mut taken, mut bytes, mut bytes_stopped) = (0, 0u64, own_horizon.is_some());
+        while taken < items.len() {
+            let same_container = taken > 0 && items[taken].0 == items[taken - 1].0;
+            let fits = cap.is_none_or(|c| bytes + items[taken].3 <= c.max || (taken == 0 && c.first_always));
+            if !same_container && (taken >= count || !fits) {
+                bytes_stopped |= !fits && taken < count;
+                break;
+            }
+            bytes += items[taken].3;
             taken += 1;
         }
-        let more = taken < items.len() || horizon.is_some() || own_more;
-        let cursor = items[..taken].last().map(|(seq, _, _)| *seq).or(horizon).or(after);
+        let cut = taken < items.len();
+        let more = cut || horizon.is_some() || own_more;
+        let cursor = items[..taken].last().map(|(seq, ..)| *seq).or(horizon).or(after).or(Some(0));
         items.truncate(taken);
         let path = path.unwrap_or_else(|| format!("{}/{ty}", ctx.base));
         let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
@@ -580,10 +616,13 @@ impl Interactions {
             let sep = if query.is_empty() { "" } else { "&" };
             links.push(json!({ "relation": "next", "url": format!("{path}?{query}{sep}_cursor={c}") }));
         }
-        let entries = items
+        let mut entries: Vec<Value> = items
             .into_iter()
-            .map(|(_, url, resource)| json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } }))
+            .map(|(_, url, resource, _)| json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } }))
             .collect();
+        if bytes_stopped {
+            entries.push(stopped_early(tsunagu_limits::Limit::PageBytes.key(), max_page_bytes, ctx));
+        }
         Ok(searchset(None, links, entries, &parsed.ignored, ctx))
     }
 
@@ -628,9 +667,10 @@ impl Interactions {
                     }
                     if return_contained {
                         let url = format!("{}#{id}", full_url(ctx, &v.resource_type, &v.id));
-                        found.push((v.seq, url, c.clone()));
+                        found.push((v.seq, url, c.clone(), c.to_string().len() as u64));
                     } else if !hit {
-                        found.push((v.seq, full_url(ctx, &v.resource_type, &v.id), container.clone()));
+                        let url = full_url(ctx, &v.resource_type, &v.id);
+                        found.push((v.seq, url, container.clone(), v.body.len() as u64));
                     }
                     hit = true;
                 }
@@ -649,9 +689,26 @@ impl Interactions {
     }
 }
 
-/// A match of a `_contained` search: its write position (the container's), fullUrl and
-/// resource.
-type ContainedHit = (i64, String, Value);
+/// The outcome entry of a page that stopped early at the limit `key` (`max`), whose next
+/// link goes on where it stopped.
+fn stopped_early(key: &str, max: usize, ctx: &RequestContext) -> Value {
+    let oo = crate::outcome::information(
+        &format!(
+            "This page stopped early at the limit {key} = {max}: it may hold fewer entries than \
+             _count; the next link continues the search where it stopped"
+        ),
+        &format!(
+            "このページは上限 {key} = {max} で打ち切られたため、_count より少ない件数の\
+             ことがあります。next リンクで打ち切った位置から検索を続けられます"
+        ),
+        ctx.lang,
+    );
+    json!({ "resource": oo, "search": { "mode": "outcome" } })
+}
+
+/// A match of a `_contained` search: its write position (the container's), fullUrl,
+/// resource and its bytes (against `max_page_bytes`).
+type ContainedHit = (i64, String, Value, u64);
 
 /// `_contained` and `_containedType` (search.html#contained).
 #[derive(Debug, Clone, Copy)]

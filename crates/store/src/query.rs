@@ -264,8 +264,8 @@ pub struct SearchPage {
 
 impl SearchPage {
     /// A page of the resources [`crate::fit_page_bytes`] kept: when it left some out
-    /// (`cut`), more follow from its last resource (from `after_seq` when it kept none),
-    /// and the page says its byte bound stopped it.
+    /// (`cut`), more follow from its last resource (from `after_seq`, or the start, when it
+    /// kept none), and the page says its byte bound stopped it.
     pub fn fitted(
         resources: Vec<super::ResourceVersion>,
         cut: bool,
@@ -275,7 +275,7 @@ impl SearchPage {
     ) -> SearchPage {
         match q.max_bytes.filter(|_| cut) {
             Some(cap) => SearchPage {
-                resume_after: resources.last().map(|v| v.seq).or(q.after_seq),
+                resume_after: resources.last().map(|v| v.seq).or(q.after_seq).or(Some(0)),
                 stopped_by: Some(crate::Ceiling::Bytes(cap.max)),
                 more: true,
                 total,

@@ -50,7 +50,7 @@ impl Interactions {
                 if system == INSURANCE_SYSTEM || system == PUBLIC_PAYER_SYSTEM {
                     person_keys(&json!({ "identifier": [{ "system": system, "value": value }] }))
                 } else {
-                    patients = self.found("Patient", vec![("identifier".into(), token.to_string())], ctx)?;
+                    patients = self.found("Patient", vec![("identifier".into(), token.to_string())], ctx)?.0;
                     patients.iter().flat_map(person_keys).collect()
                 }
             }
@@ -64,9 +64,9 @@ impl Interactions {
         };
         keys.sort();
         keys.dedup();
-        let tagged = |ty: &str| -> Result<Vec<Value>, InteractionError> {
+        let tagged = |ty: &str| -> Result<(Vec<Value>, bool), InteractionError> {
             if keys.is_empty() {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), true));
             }
             let any = keys
                 .iter()
@@ -76,7 +76,7 @@ impl Interactions {
             self.found(ty, vec![("_tag".into(), any)], ctx)
         };
         if !keys.is_empty() {
-            patients.extend(tagged("Patient")?);
+            patients.extend(tagged("Patient")?.0);
         }
         let mut seen = std::collections::HashSet::new();
         patients.retain(|p| seen.insert(p.get("id").cloned()));
@@ -85,38 +85,43 @@ impl Interactions {
         }
         // The newest Patient resource is the subject.
         patients.sort_by(|a, b| last_updated(b).cmp(last_updated(a)));
-        let mut sections: Vec<(&str, &str, Vec<Value>)> = Vec::new();
-        let observations = tagged("Observation")?;
+        let mut sections: Vec<Section> = Vec::new();
+        let (observations, observations_complete) = tagged("Observation")?;
         let (infections, labs): (Vec<Value>, Vec<Value>) = observations.into_iter().partition(|o| self.is_infection(o));
         let (mut infections, mut labs) = (Some(infections), Some(labs));
         for (code, title, ty) in SECTIONS {
-            let items = match (code, ty) {
-                ("520", _) => infections.take().unwrap_or_default(),
-                ("620", _) => labs.take().unwrap_or_default(),
+            let (items, complete) = match (code, ty) {
+                ("520", _) => (infections.take().unwrap_or_default(), observations_complete),
+                ("620", _) => (labs.take().unwrap_or_default(), observations_complete),
                 _ => tagged(ty)?,
             };
-            sections.push((code, title, items));
+            sections.push(Section { code, title, items, complete });
         }
         Ok(document(&ctx.base, patients, sections))
     }
 
-    /// The current resources of `ty` matching `pairs` that the caller may see.
+    /// The current resources of `ty` matching `pairs` that the caller may see (one page),
+    /// and whether that is all of them: a page stops at [`MAX_PER_TYPE`] or at
+    /// `max_page_bytes`.
     fn found(
         &self,
         ty: &str,
         mut pairs: Vec<(String, String)>,
         ctx: &RequestContext,
-    ) -> Result<Vec<Value>, InteractionError> {
+    ) -> Result<(Vec<Value>, bool), InteractionError> {
         pairs.push(("_count".into(), MAX_PER_TYPE.to_string()));
         let page = self.search(Some(ty), &SearchParams { pairs }, ctx)?;
-        Ok(page["entry"]
+        let links = page["link"].as_array().into_iter().flatten();
+        let complete = !links.into_iter().any(|l| l["relation"] == "next");
+        let items = page["entry"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|e| e.pointer("/search/mode").and_then(Value::as_str) != Some("outcome"))
             .filter_map(|e| e.get("resource").cloned())
             .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some(ty))
-            .collect())
+            .collect();
+        Ok((items, complete))
     }
 
     /// An infection test: one of its codes is in the JP-CLINS infection-test code system.
@@ -139,23 +144,42 @@ fn full_url(base: &str, r: &Value) -> String {
     format!("{base}/{ty}/{id}")
 }
 
-fn document(base: &str, patients: Vec<Value>, sections: Vec<(&str, &str, Vec<Value>)>) -> Value {
+/// One section of a summary: its code and title, its items, and whether they are all of
+/// them.
+struct Section<'a> {
+    code: &'a str,
+    title: &'a str,
+    items: Vec<Value>,
+    complete: bool,
+}
+
+/// The narrative of a section that holds only some of its items, so that no reader takes
+/// it for the whole.
+const INCOMPLETE_SECTION: &str = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>このセクションは上限（1 種類あたり \
+     1000 件、または応答のバイト数の上限 max_page_bytes）により一部のみです。すべての項目は検索で取得してください。\
+     This section lists only some of its items: a limit (1000 per type, or max_page_bytes) was reached; search for \
+     all of them.</p></div>";
+
+fn document(base: &str, patients: Vec<Value>, sections: Vec<Section<'_>>) -> Value {
     let now = crate::instant::format_instant(chrono::Utc::now().timestamp_millis());
     let subject = full_url(base, &patients[0]);
     let mut composition_sections = Vec::new();
     let mut entries: Vec<Value> = Vec::new();
-    for (code, title, items) in &sections {
+    for Section { code, title, items, complete } in &sections {
         let mut section = Map::new();
         section.insert("title".into(), json!(title));
         section
             .insert("code".into(), json!({ "coding": [{ "system": SECTION_SYSTEM, "code": code, "display": title }] }));
-        if items.is_empty() {
+        if !complete {
+            section.insert("text".into(), json!({ "status": "additional", "div": INCOMPLETE_SECTION }));
+        }
+        if items.is_empty() && *complete {
             section.insert(
                 "emptyReason".into(),
                 json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
                                     "code": "nilknown", "display": "Nil Known" }] }),
             );
-        } else {
+        } else if !items.is_empty() {
             let refs: Vec<Value> = items.iter().map(|r| json!({ "reference": full_url(base, r) })).collect();
             section.insert("entry".into(), Value::Array(refs));
         }
@@ -179,7 +203,7 @@ fn document(base: &str, patients: Vec<Value>, sections: Vec<(&str, &str, Vec<Val
     for p in patients {
         entries.push(json!({ "fullUrl": full_url(base, &p), "resource": p }));
     }
-    for (_, _, items) in sections {
+    for Section { items, .. } in sections {
         for r in items {
             entries.push(json!({ "fullUrl": full_url(base, &r), "resource": r }));
         }

@@ -38,14 +38,17 @@ fn example(name: &str) -> Option<Value> {
 /// A server whose writes get the base-structure check only (`validate` off for
 /// profiles): submissions must be validated anyway.
 async fn server() -> Option<TestServer> {
+    server_with(|_| {}).await
+}
+
+/// [`server`] with its configuration adjusted by `tune`.
+async fn server_with(tune: impl FnOnce(&mut tsunagu_server::ServerConfig)) -> Option<TestServer> {
     let v = validator()?;
     let submissions = Arc::new(tsunagu_server::ProfileCheck { validator: v, required: Default::default() });
     Some(
-        start_adjusted(
-            |_| {},
-            Arc::new(tsunagu_server::StructureCheck::default()),
-            move |fhir| fhir.with_profile_validation(submissions),
-        )
+        start_adjusted(tune, Arc::new(tsunagu_server::StructureCheck::default()), move |fhir| {
+            fhir.with_profile_validation(submissions)
+        })
         .await,
     )
 }
@@ -755,4 +758,22 @@ fn group_commit() {
     assert!(results[1].is_err(), "several Bundles match its identifier");
     assert!(results[2].as_ref().is_ok_and(|w| w.created));
     assert_eq!(count("_total=accurate"), 8 + in_referral);
+}
+
+/// A summary whose section could not hold every item (here `max_page_bytes` left no room
+/// for the lab results) says so in the section's narrative instead of passing for whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_section_cut_by_a_limit_says_so() {
+    let Some(s) = server_with(|c| c.limits.max_page_bytes = 3_000).await else { return };
+    let Some(observations) = example("Bundle-Bundle-CLINS-Observations-Example-01.json") else { return };
+    assert_eq!(s.post_json("Bundle", &observations).await.status(), 201);
+    let member = "00012345:あいう:１８７:01";
+    let r = s.get(&format!("Patient/$summary?identifier={}", encoded(&format!("{INSURANCE}|{member}")))).await;
+    assert_eq!(r.status(), 200);
+    let summary = json(r).await;
+    let sections = summary["entry"][0]["resource"]["section"].as_array().unwrap().clone();
+    let labs = sections.iter().find(|s| s["code"]["coding"][0]["code"] == "620").unwrap();
+    assert!(labs["entry"].as_array().map_or(0, Vec::len) < 4, "{labs}");
+    assert!(labs["emptyReason"].is_null(), "{labs}");
+    assert!(labs["text"]["div"].as_str().unwrap().contains("max_page_bytes"), "{labs}");
 }

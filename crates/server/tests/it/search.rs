@@ -913,6 +913,61 @@ async fn responses_stop_at_max_page_bytes() {
         }
     }
     assert_eq!(seen, 5);
+    // Instance $everything counts its Patient: with two large resources in its compartment
+    // the first page holds the Patient and one of them.
+    for k in 0..2 {
+        let o = json!({"resourceType": "Observation", "id": format!("big{k}"), "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": "Patient/p0"}, "valueString": "v".repeat(100_000)});
+        assert!(s.put_json(&format!("Observation/big{k}"), &o).await.status().is_success());
+    }
+    let b = json(s.get("Patient/p0/$everything?_count=50").await).await;
+    let bigs = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["id"].as_str().unwrap_or("").starts_with("big"))
+        .count();
+    assert!(bigs <= 1 && next(&b).is_some(), "{bigs} large resources beside the Patient");
+    let (mut url, mut seen) = (s.url("Patient/p0/$everything?_count=50"), Vec::new());
+    loop {
+        let b = json(s.client.get(&url).send().await.unwrap()).await;
+        seen.extend(
+            b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["resource"]["id"].as_str().map(String::from))
+                .filter(|i| !i.is_empty()),
+        );
+        match next(&b) {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["big0", "big1", "o0", "p0"], "each once across the pages");
+    // Contained resources: pages of containers stop at the bound too.
+    for k in 0..4 {
+        let c = json!({"resourceType": "Observation", "id": format!("c{k}"), "status": "final", "code": {"text": "x"},
+            "contained": [{"resourceType": "Patient", "id": "in", "photo": [{"data": photo}]}],
+            "subject": {"reference": "#in"}});
+        assert!(s.put_json(&format!("Observation/c{k}"), &c).await.status().is_success());
+    }
+    let (mut url, mut containers) = (s.url("Patient?_contained=true&_count=10"), 0);
+    loop {
+        let b = json(s.client.get(&url).send().await.unwrap()).await;
+        let page = matches(&b).len();
+        assert!(page <= 2, "{page} contained resources on one page");
+        containers += page;
+        match next(&b) {
+            Some(n) => {
+                assert!(page == 0 || names_limit(&b) || page == 2, "{b}");
+                url = n;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(containers, 4);
     // A batch's reads share the bound: the third large read fails naming it, and so does
     // every read after it, whatever its size.
     let get = |url: &str| json!({"request": {"method": "GET", "url": url}});
@@ -954,4 +1009,24 @@ async fn urls_that_are_not_utf8_are_refused() {
     let b = json(s.post_json("", &batch).await).await;
     assert!(b["entry"][0]["response"]["status"].as_str().unwrap().starts_with("400"), "{b}");
     assert!(b["entry"][1]["response"]["status"].as_str().unwrap().starts_with("200"), "{b}");
+}
+
+/// A sorted search whose next page would pass `max_search_offset` has no next link, and
+/// says why in an outcome entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_pages_past_max_search_offset_say_so() {
+    let s = common::start_with(|c| c.limits.max_search_offset = 3).await;
+    for i in 0..6 {
+        let p = json!({"resourceType": "Patient", "id": format!("s{i}")});
+        assert!(s.put_json(&format!("Patient/s{i}"), &p).await.status().is_success());
+    }
+    let b = json(s.get("Patient?_sort=_id&_count=2&_offset=2").await).await;
+    let links = b["link"].as_array().unwrap();
+    assert!(links.iter().all(|l| l["relation"] != "next"), "{b}");
+    let warned = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["search"]["mode"] == "outcome" && e.to_string().contains("max_search_offset"));
+    assert!(warned, "{b}");
 }
