@@ -371,6 +371,11 @@ impl Interactions {
     /// What every entry is checked for before its plan: a known type, and the caller's
     /// permissions for its interaction.
     fn check_entry(&self, e: &Entry, ctx: &RequestContext) -> Result<(), InteractionError> {
+        // A read at system level (a search across types, `_history`, `$op`) names no type:
+        // what it reads is checked as it reads.
+        if matches!(e.verb, Verb::Get | Verb::Head) && system_level(&e.ty) {
+            return Ok(());
+        }
         self.known_type(&e.ty)?;
         self.check_entry_permissions(e, ctx)
     }
@@ -561,6 +566,18 @@ impl Interactions {
         ctx.check_room(max_page_bytes)?;
         let params = SearchParams::parse(e.criteria.as_deref().unwrap_or(""));
         let rest: Vec<&str> = e.rest.iter().map(String::as_str).collect();
+        let read = |resource: Value| {
+            let mut out = json!({ "response": { "status": "200 OK" } });
+            if e.verb == Verb::Get {
+                out["resource"] = resource;
+            }
+            out
+        };
+        match (e.ty.as_str(), rest.as_slice()) {
+            ("", []) => return Ok(read(self.search(None, &params, ctx)?)),
+            ("_history", []) => return Ok(read(self.history(HistoryScope::System, &params, ctx)?)),
+            _ => {}
+        }
         if let Some((op, id)) = crate::operations::entry_operation(&e.ty, &rest) {
             // Operations that change nothing, as GET would invoke them; they read
             // committed data, not this Bundle's earlier entries.
@@ -571,12 +588,7 @@ impl Interactions {
                 ));
             }
             let invocation = crate::operations::Invocation { ty: Some(&e.ty), id, params: &params, body: None };
-            let resource = self.invoke(op, &invocation, ctx)?;
-            let mut out = json!({ "response": { "status": "200 OK" } });
-            if e.verb == Verb::Get {
-                out["resource"] = resource;
-            }
-            return Ok(out);
+            return Ok(read(self.invoke(op, &invocation, ctx)?));
         }
         let (resource, version) = match rest.as_slice() {
             ["_history"] => (self.history(HistoryScope::Type(e.ty.clone()), &params, ctx)?, None),
@@ -616,6 +628,12 @@ impl Interactions {
         }
         Ok(out)
     }
+}
+
+/// Whether an entry's first segment is a system-level read rather than a type: none (a
+/// search across types), `_history` or `$op`.
+fn system_level(ty: &str) -> bool {
+    ty.is_empty() || ty == "_history" || ty.starts_with('$')
 }
 
 fn parse_body(v: &tsunagu_store::ResourceVersion) -> Result<Value, InteractionError> {
@@ -806,7 +824,9 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
     let (path, query) = request_target(url, &ctx.base);
     let query = query.map(str::to_string);
     let mut segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string);
-    let Some(ty) = segments.next() else {
+    // A search across types (`?_type=…`) names none.
+    let system_search = matches!(verb, Verb::Get | Verb::Head) && query.is_some();
+    let Some(ty) = segments.next().or_else(|| system_search.then(String::new)) else {
         return Err(bad(
             index,
             "request.url names no resource type".into(),

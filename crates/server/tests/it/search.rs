@@ -1030,3 +1030,29 @@ async fn sorted_pages_past_max_search_offset_say_so() {
         .any(|e| e["search"]["mode"] == "outcome" && e.to_string().contains("max_search_offset"));
     assert!(warned, "{b}");
 }
+
+/// Batch and transaction entries read at system level too: `_history` and a search across
+/// types (`?_type=`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_level_reads_in_bundles() {
+    let s = common::start().await;
+    for i in 0..3 {
+        let p = json!({"resourceType": "Patient", "id": format!("h{i}")});
+        assert!(s.put_json(&format!("Patient/h{i}"), &p).await.status().is_success());
+    }
+    for kind in ["batch", "transaction"] {
+        let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
+            {"request": {"method": "GET", "url": "_history?_count=2"}},
+            {"request": {"method": "GET", "url": "?_type=Patient&_count=10"}}]});
+        let r = s.post_json("", &bundle).await;
+        assert_eq!(r.status(), 200, "{kind}");
+        let b = json(r).await;
+        let history = &b["entry"][0];
+        assert_eq!(history["response"]["status"], "200 OK", "{b}");
+        assert_eq!(history["resource"]["type"], "history");
+        assert_eq!(history["resource"]["entry"].as_array().unwrap().len(), 2);
+        let search = &b["entry"][1]["resource"];
+        assert_eq!(search["type"], "searchset", "{b}");
+        assert_eq!(search["entry"].as_array().unwrap().len(), 3);
+    }
+}
