@@ -322,6 +322,20 @@ impl Interactions {
         let Some((ty, id)) = body["securityContext"]["reference"].as_str().and_then(security_context) else {
             return false;
         };
+        // The context stands in for the scopes only: the Binary's own sharing rules (its
+        // submitter's tags, consent) still apply, and a context everyone reads (a shared
+        // type) grants nothing.
+        if SHARED_TYPES.contains(&ty) {
+            return false;
+        }
+        let sharing = self.sharing_clauses(caller, Permission::Read);
+        if !sharing.is_empty() {
+            let codes = params_in(&sharing, "Binary");
+            let entries = self.search.entries_of("Binary", &body, &codes);
+            if !tsunagu_search::resource_matches(&sharing, "Binary", &v.id, &entries).unwrap_or(false) {
+                return false;
+            }
+        }
         match self.store.read(ty, id) {
             Ok(Some(target)) if ty != "Binary" && !target.deleted => {
                 self.may_see_by_scopes(caller, Permission::Read, &target)

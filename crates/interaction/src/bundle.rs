@@ -576,6 +576,17 @@ impl Interactions {
         match (e.ty.as_str(), rest.as_slice()) {
             ("", []) => return Ok(read(self.search(None, &params, ctx)?)),
             ("_history", []) => return Ok(read(self.history(HistoryScope::System, &params, ctx)?)),
+            // The one system-level operation, `$export`, answers through a status URL.
+            (op, []) if op.starts_with('$') => {
+                return Err(InteractionError::bad_request(
+                    format!(
+                        "{op} is not an operation a Bundle entry can invoke (system-level operations are asynchronous)"
+                    ),
+                    format!(
+                        "{op} は Bundle のエントリで呼び出せる操作ではありません（システムレベルの操作は非同期です）"
+                    ),
+                ))
+            }
             _ => {}
         }
         if let Some((op, id)) = crate::operations::entry_operation(&e.ty, &rest) {

@@ -108,6 +108,9 @@ pub(crate) fn parse_criteria(ty: &str, criteria: &str) -> Result<SearchParams, I
         }
         _ => criteria,
     };
+    if !crate::search::decodes_as_utf8(query) {
+        return Err(crate::search::not_utf8());
+    }
     Ok(SearchParams::parse(query))
 }
 

@@ -142,8 +142,13 @@ impl RequestContext {
 
     /// Counts the bodies of `versions` as read into the response.
     pub(crate) fn spend(&self, versions: &[tsunagu_store::ResourceVersion]) {
+        self.spend_bytes(tsunagu_store::body_bytes(versions));
+    }
+
+    /// Counts `n` bytes of resources as read into the response.
+    pub(crate) fn spend_bytes(&self, n: u64) {
         if let Some(read) = &self.read_bytes {
-            read.fetch_add(tsunagu_store::body_bytes(versions), std::sync::atomic::Ordering::Relaxed);
+            read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -151,7 +156,7 @@ impl RequestContext {
     /// of `max` (`max_page_bytes`): an earlier entry used it up, or was refused by it.
     pub(crate) fn check_room(&self, max: usize) -> Result<(), InteractionError> {
         match self.page_cap(max) {
-            Some(cap) if !cap.first_always && cap.max == 0 => Err(self.refused_by(max)),
+            Some(cap) if !cap.first_always && cap.max == 0 => Err(self.refuse_rest(max)),
             _ => Ok(()),
         }
     }
@@ -160,14 +165,15 @@ impl RequestContext {
     /// read something, the entry fails naming the limit, and so does every later one.
     pub(crate) fn spend_one(&self, max: usize, v: &tsunagu_store::ResourceVersion) -> Result<(), InteractionError> {
         if self.page_cap(max).is_some_and(|c| !c.first_always && v.body.len() as u64 > c.max) {
-            return Err(self.refused_by(max));
+            return Err(self.refuse_rest(max));
         }
         self.spend(std::slice::from_ref(v));
         Ok(())
     }
 
-    /// The limit's error for a read past `max`; nothing more is read in this request.
-    pub(crate) fn refused_by(&self, max: usize) -> InteractionError {
+    /// The limit's error for a read past `max`, which also uses up what is left: nothing
+    /// more is read in this request.
+    pub(crate) fn refuse_rest(&self, max: usize) -> InteractionError {
         if let Some(read) = &self.read_bytes {
             read.fetch_max(max as u64, std::sync::atomic::Ordering::Relaxed);
         }

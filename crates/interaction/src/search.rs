@@ -565,15 +565,16 @@ impl Interactions {
         let mut own_more = false;
         let mut own_horizon = None;
         let max_page_bytes = self.config.limits.max_page_bytes;
+        // What the page may hold, taken once: its resources are counted when chosen below.
+        let cap = ctx.page_cap(max_page_bytes);
         if mode.both {
             let mut q = parsed.query.clone();
             (q.count, q.after_seq) = (count, after);
-            q.max_bytes = ctx.page_cap(max_page_bytes);
+            q.max_bytes = cap;
             let page = self.store.search(&q)?;
             own_more = page.more;
             // A page its bytes cut looked no further than its last resource.
             own_horizon = page.resume_after.filter(|_| page.stopped_by.is_some());
-            ctx.spend(&page.resources);
             for v in &page.resources {
                 let e = search_entry(v, ctx, "match")?;
                 let bytes = v.body.len() as u64;
@@ -593,7 +594,6 @@ impl Interactions {
         items.sort_by_key(|(seq, ..)| *seq);
         // At most `count` containers' matches, and no more bytes than max_page_bytes leaves
         // (the first container's whole); a container's matches are never split.
-        let cap = ctx.page_cap(max_page_bytes);
         let (mut taken, mut bytes, mut bytes_stopped) = (0, 0u64, own_horizon.is_some());
         while taken < items.len() {
             let same_container = taken > 0 && items[taken].0 == items[taken - 1].0;
@@ -609,6 +609,7 @@ impl Interactions {
         let more = cut || horizon.is_some() || own_more;
         let cursor = items[..taken].last().map(|(seq, ..)| *seq).or(horizon).or(after).or(Some(0));
         items.truncate(taken);
+        ctx.spend_bytes(bytes);
         let path = path.unwrap_or_else(|| format!("{}/{ty}", ctx.base));
         let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
         if let (true, Some(c)) = (more, cursor) {

@@ -40,6 +40,9 @@ pub(crate) fn load_stored(store: &dyn Store, terminology: &Terminology) -> Resul
     load_after(store, terminology, 0).map(|(n, _)| n)
 }
 
+/// Bytes of bodies one page of the loader holds (past its first resource).
+const PAGE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Adds the stored CodeSystem, ValueSet and ConceptMap resources whose current version was
 /// written after `after_seq` (by any node on a shared database); returns how many it took
 /// and the highest `seq` it saw (at least `after_seq`), where the next call goes on from.
@@ -58,7 +61,7 @@ pub(crate) fn load_after(
                 count: 200,
                 after_seq: after,
                 // A page of large code systems is cut and continued, not held whole.
-                max_bytes: Some(tsunagu_store::ByteCap { max: 64 << 20, first_always: true }),
+                max_bytes: Some(tsunagu_store::ByteCap { max: PAGE_BYTES, first_always: true }),
                 ..Default::default()
             };
             let page = store.search(&q)?;

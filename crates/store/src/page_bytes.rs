@@ -30,11 +30,12 @@ pub type SizedRow = (ResourceVersion, u64);
 
 /// The rows of `rows` (in page order) whose bodies together fit `cap`, each with its
 /// body (read by `seq` through `read_body` where the row came without it), and whether
-/// any were left out.
+/// any were left out. A body gone by the time it is read (a purge in between) ends the
+/// page there, as the bound would.
 pub fn fit(
     rows: Vec<SizedRow>,
     cap: Option<ByteCap>,
-    mut read_body: impl FnMut(i64) -> Result<Vec<u8>, StoreError>,
+    mut read_body: impl FnMut(i64) -> Result<Option<Vec<u8>>, StoreError>,
 ) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     let mut used: u64 = 0;
@@ -47,7 +48,10 @@ pub fn fit(
         }
         used = used.saturating_add(len);
         if !v.deleted && v.body.len() as u64 != len {
-            v.body = read_body(v.seq)?;
+            match read_body(v.seq)? {
+                Some(body) => v.body = body,
+                None => return Ok((out, true)),
+            }
         }
         out.push(v);
     }
@@ -84,7 +88,7 @@ mod tests {
         let cap = ByteCap { max: 150, first_always: true };
         let (page, cut) = fit(rows, Some(cap), |seq| {
             read.push(seq);
-            Ok(vec![b'y'; 100])
+            Ok(Some(vec![b'y'; 100]))
         })
         .unwrap();
         assert_eq!(page.iter().map(|v| v.seq).collect::<Vec<_>>(), [1, 2]);
@@ -96,12 +100,21 @@ mod tests {
     #[test]
     fn the_first_row_is_taken_whole_only_when_the_cap_says_so() {
         let rows = || vec![row(1, 500, false), row(2, 1, true)];
-        let body = |_| Ok(vec![b'y'; 500]);
+        let body = |_| Ok(Some(vec![b'y'; 500]));
         let (page, cut) = fit(rows(), Some(ByteCap { max: 100, first_always: true }), body).unwrap();
         assert_eq!((page.len(), cut), (1, true));
         let (page, cut) = fit(rows(), Some(ByteCap { max: 100, first_always: false }), body).unwrap();
         assert_eq!((page.len(), cut), (0, true));
         let (page, cut) = fit(rows(), None, body).unwrap();
         assert_eq!((page.len(), cut), (2, false));
+        // A large body purged before it was read ends the page.
+        let (page, cut) = fit(rows(), None, |_| Ok(None)).unwrap();
+        assert_eq!((page.len(), cut), (0, true));
+    }
+
+    #[test]
+    fn page_columns_inline_what_this_module_says() {
+        let inline = format!("<= {INLINE_BODY_BYTES} THEN");
+        assert!(crate::sqlite::PAGE_COLUMNS.contains(&inline), "{}", crate::sqlite::PAGE_COLUMNS);
     }
 }

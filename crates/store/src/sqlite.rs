@@ -341,7 +341,7 @@ pub(crate) fn fit(
 ) -> Result<(Vec<ResourceVersion>, bool), StoreError> {
     crate::fit_page_bytes(rows, cap, |seq| {
         let mut stmt = c.prepare_cached("SELECT body FROM resource WHERE seq = ?1")?;
-        Ok(stmt.query_row([seq], |r| r.get(0))?)
+        Ok(stmt.query_row([seq], |r| r.get(0)).optional()?)
     })
 }
 

@@ -906,11 +906,12 @@ pub(crate) fn index_source(
     for cap in [cap.min(FIRST_COUNT), cap] {
         let mut best: Option<(i64, usize)> = None;
         for (k, (source, rows)) in candidates.iter().enumerate() {
-            let counted = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {rows} LIMIT {cap})");
-            let n: i64 = c
-                .prepare_cached(&counted)?
-                .query_row(rusqlite::params_from_iter(source.values.iter()), |r| r.get(0))?;
-            if n < cap && best.is_none_or(|(fewest, _)| n < fewest) {
+            // No further than the fewest so far: a clause with more cannot be chosen.
+            let limit = best.map_or(cap, |(fewest, _)| fewest);
+            let counted = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {rows} LIMIT ?)");
+            let values = source.values.iter().cloned().chain([V::Integer(limit)]);
+            let n: i64 = c.prepare_cached(&counted)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
+            if n < limit {
                 best = Some((n, k));
             }
         }

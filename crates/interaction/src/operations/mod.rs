@@ -147,8 +147,6 @@ impl Interactions {
 /// batch or transaction entry.
 pub(crate) fn entry_operation<'a>(ty: &'a str, rest: &'a [&'a str]) -> Option<(&'static Operation, Option<&'a str>)> {
     match rest {
-        // `$op` alone: at system level (the entry's first segment is the operation).
-        [] if ty.starts_with('$') => find(ty, None, Level::System).map(|o| (o, None)),
         [op] if op.starts_with('$') => find(op, Some(ty), Level::Type).map(|o| (o, None)),
         [id, op] if op.starts_with('$') => find(op, Some(ty), Level::Instance).map(|o| (o, Some(*id))),
         _ => None,

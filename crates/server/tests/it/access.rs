@@ -755,6 +755,9 @@ async fn a_binary_is_read_as_its_security_context() {
         }
         b
     };
+    let (s, org) = w.call(&admin, Method::POST, "Organization", Some(&json!({"resourceType": "Organization"}))).await;
+    assert_eq!(s, 201, "{org}");
+    let org = org["id"].as_str().unwrap().to_string();
     let mut ids = Vec::new();
     for context in [
         Some(format!("Patient/{}", w.a)),
@@ -763,13 +766,15 @@ async fn a_binary_is_read_as_its_security_context() {
         Some(format!("Observation/{}", w.obs_b_lab)),
         None,
         Some(format!("http://elsewhere.example/fhir/Patient/{}", w.a)),
+        // Everyone reads an Organization: as a context it grants nothing.
+        Some(format!("Organization/{org}")),
     ] {
         let (s, body) = w.call(&admin, Method::POST, "Binary", Some(&binary(context))).await;
         assert_eq!(s, 201, "{body}");
         ids.push(body["id"].as_str().unwrap().to_string());
     }
     let t = w.token("patient/*.rs", Some(&w.a));
-    let expected = [200, 200, 403, 403, 403, 403];
+    let expected = [200, 200, 403, 403, 403, 403, 403];
     for (id, want) in ids.iter().zip(expected) {
         assert_eq!(w.get(&t, &format!("Binary/{id}")).await.0, want, "Binary/{id}");
         assert_eq!(w.get(&t, &format!("Binary/{id}/_history/1")).await.0, want, "Binary/{id}/_history/1");
@@ -789,5 +794,8 @@ async fn a_binary_is_read_as_its_security_context() {
     // Scopes that do not name Binary reach none; searching Binary stays out of reach.
     let obs_only = w.token("patient/Observation.rs patient/Patient.r", Some(&w.a));
     assert_eq!(w.get(&obs_only, &format!("Binary/{}", ids[0])).await.0, 403);
+    // Its history as its reads.
+    assert_eq!(w.get(&t, &format!("Binary/{}/_history", ids[0])).await.0, 200);
+    assert_eq!(w.get(&t, &format!("Binary/{}/_history", ids[2])).await.0, 403);
     assert_eq!(w.get(&t, &format!("Binary?_id={}", ids[0])).await.0, 403);
 }

@@ -968,6 +968,26 @@ async fn responses_stop_at_max_page_bytes() {
         }
     }
     assert_eq!(containers, 4);
+    // Both the patients and the contained ones: every one once, no page empty or over.
+    let (mut url, mut both) = (s.url("Patient?_contained=both&_count=10"), Vec::new());
+    loop {
+        let b = json(s.client.get(&url).send().await.unwrap()).await;
+        let page: Vec<String> = b["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["search"]["mode"] == "match")
+            .map(|e| e["fullUrl"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!page.is_empty() && page.len() <= 2, "{page:?}");
+        both.extend(page);
+        match next(&b) {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    let unique: std::collections::HashSet<&String> = both.iter().collect();
+    assert_eq!((both.len(), unique.len()), (9, 9), "{both:?}");
     // A batch's reads share the bound: the third large read fails naming it, and so does
     // every read after it, whatever its size.
     let get = |url: &str| json!({"request": {"method": "GET", "url": url}});
