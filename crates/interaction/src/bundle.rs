@@ -737,13 +737,22 @@ fn status_line(status: u16) -> String {
         201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         409 => "Conflict",
         410 => "Gone",
         412 => "Precondition Failed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     format!("{status} {reason}")
@@ -888,6 +897,13 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_statuses_carry_their_reason_phrase() {
+        assert_eq!(status_line(403), "403 Forbidden");
+        assert_eq!(status_line(413), "413 Content Too Large");
+        assert_eq!(status_line(299), "299 Error");
+    }
 
     #[test]
     fn base64_decodes() {
