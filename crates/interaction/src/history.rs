@@ -66,12 +66,7 @@ impl Interactions {
             })?,
         }
         .min(self.config.max_count);
-        let before_seq = match params.get("_cursor") {
-            None => None,
-            Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
-            })?),
-        };
+        let before_seq = crate::search::cursor(params)?;
         for (k, _) in &params.pairs {
             if !matches!(
                 k.as_str(),

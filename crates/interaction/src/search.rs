@@ -499,11 +499,7 @@ impl Interactions {
             q.count = 0;
         }
         q.total = summary_count || matches!(params.get("_total"), Some("accurate") | Some("estimate"));
-        let bad_cursor =
-            || InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です");
-        if let Some(c) = params.get("_cursor") {
-            q.after_seq = Some(c.parse().map_err(|_| bad_cursor())?);
-        }
+        q.after_seq = cursor(params)?;
         if let Some(o) = params.get("_offset") {
             q.offset = o.parse().map_err(|_| bad_cursor())?;
             let max = self.config.limits.max_search_offset;
@@ -555,12 +551,7 @@ impl Interactions {
             return Err(unsupported("_sort, _include or _revinclude"));
         }
         let count = self.page_size(params)?;
-        let after = match params.get("_cursor") {
-            Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
-            })?),
-            None => None,
-        };
+        let after = cursor(params)?;
         let mut items: Vec<ContainedHit> = Vec::new();
         let mut own_more = false;
         let mut own_horizon = None;
@@ -688,6 +679,19 @@ impl Interactions {
             }
         }
     }
+}
+
+/// `_cursor`: a position in the write order the server wrote into a `next` link (a
+/// non-negative `seq`).
+pub(crate) fn cursor(params: &SearchParams) -> Result<Option<i64>, InteractionError> {
+    match params.get("_cursor") {
+        None => Ok(None),
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(bad_cursor),
+    }
+}
+
+fn bad_cursor() -> InteractionError {
+    InteractionError::bad_request("the paging cursor is invalid", "ページングのカーソルが不正です")
 }
 
 /// The outcome entry of a page that stopped early at the limit `key` (`max`), whose next

@@ -1076,3 +1076,15 @@ async fn system_level_reads_in_bundles() {
         assert_eq!(search["entry"].as_array().unwrap().len(), 3);
     }
 }
+
+/// `_cursor` is a position the server wrote into a next link: a negative one is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_cursors_are_refused() {
+    let s = common::start().await;
+    for path in ["Patient?_cursor=-1", "Patient/_history?_cursor=-5", "_history?_cursor=-1", "Patient?_cursor=x"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        common::assert_outcome(&json(r).await);
+    }
+    assert_eq!(s.get("Patient?_cursor=0").await.status(), 200);
+}
