@@ -794,7 +794,11 @@ fn page_of_seqs(
 ) -> Result<SearchPage, StoreError> {
     crate::trace::statement(sql, &values);
     let mut stmt = c.prepare_cached(sql)?;
-    let seqs: Vec<i64> = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut seqs: Vec<i64> =
+        stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?.collect::<Result<_, _>>()?;
+    // A resource twice (an index source read without DISTINCT while a write added a row): once.
+    let mut seen = rustc_hash::FxHashSet::default();
+    seqs.retain(|s| seen.insert(*s));
     let more = seqs.len() > q.count;
     let (resources, cut) = versions_in_order(c, &seqs[..seqs.len().min(q.count)], q.max_bytes)?;
     Ok(SearchPage::fitted(resources, cut, more, total, q))

@@ -916,10 +916,35 @@ pub(crate) fn index_source(
             }
         }
         if let Some((_, k)) = best {
-            return Ok(Some(candidates.swap_remove(k).0));
+            let (mut source, rows) = candidates.swap_remove(k);
+            if in_one_system(c, ty, &q.clauses[source.clause])? {
+                // Each resource has one row: its rows come without a sort for DISTINCT (30 ms
+                // of 132,000 `category=vital-signs` rows).
+                source.sql = format!("SELECT seq, type FROM {rows} LIMIT -1");
+            }
+            return Ok(Some(source));
         }
     }
     Ok(None)
+}
+
+/// Whether `clause` is a code in any system whose index rows all have one system (two
+/// probes of the key's ends): then a resource has at most one of them. Were another system
+/// written between this and the page's statement, a resource could come twice; the page
+/// drops repeats (`page_of_seqs`).
+fn in_one_system(c: &rusqlite::Connection, ty: &str, clause: &Clause) -> rusqlite::Result<bool> {
+    let [Condition::Index { param, test: Test::Token { system: SystemMatch::Any, code: Some(code) }, negate: false }] =
+        clause.any.as_slice()
+    else {
+        return Ok(false);
+    };
+    let end = |dir: &str| {
+        format!(
+            "(SELECT system FROM idx_token WHERE type = ?1 AND param = ?2 AND code = ?3 ORDER BY system {dir} LIMIT 1)"
+        )
+    };
+    let sql = format!("SELECT {} IS {}", end("ASC"), end("DESC"));
+    c.prepare_cached(&sql)?.query_row(rusqlite::params![ty, param, code], |r| r.get(0))
 }
 
 /// The rows [`index_source`] counts its candidates to first.
