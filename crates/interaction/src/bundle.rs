@@ -628,14 +628,11 @@ impl Interactions {
                 ))
             }
         };
-        let mut out = json!({ "response": { "status": "200 OK" } });
+        let mut out = read(resource);
         if let Some(v) = &version {
             out["response"]["etag"] = json!(etag(v.version));
             out["response"]["lastModified"] = json!(instant::format_instant(v.last_updated_ms));
             out["fullUrl"] = json!(full_url(ctx, &v.resource_type, &v.id));
-        }
-        if e.verb == Verb::Get {
-            out["resource"] = resource;
         }
         Ok(out)
     }
