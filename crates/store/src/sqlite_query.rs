@@ -217,8 +217,9 @@ pub(crate) fn probe_decides(c: &Condition) -> bool {
     }
 }
 
-/// The record probe of condition `c` on the row aliased `alias`, when there is one.
-fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<String> {
+/// The record probe of condition `c` on the row aliased `alias` (a resource of type `ty`,
+/// where known), when there is one.
+fn record_probe(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
     use crate::sqlite_record::tag;
     let rows = format!("tsunagu_index_rows((SELECT entries FROM idx_record WHERE seq = {alias}.seq))");
     if let Condition::Chain { param, target_type, query } = c {
@@ -240,6 +241,9 @@ fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<Strin
     let everything = alias == "r" && RECORD_PROBES.with(|p| p.get());
     if !everything && !crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedInWalk, c) {
         return None;
+    }
+    if let Some(sql) = ty.and_then(|ty| token_key_probe(c, ty, alias, values)) {
+        return Some(sql);
     }
     let (not, tbl, param, test) = match c {
         Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => return None,
@@ -263,9 +267,41 @@ fn record_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<Strin
     Some(format!("{not}EXISTS (SELECT 1 FROM {rows} WHERE tbl = {tbl} AND param = ?{test})"))
 }
 
+/// A token condition with a code probed by `idx_token`'s whole primary key rather than on
+/// the row's index record: one B-tree lookup per system instead of decoding a record of
+/// hundreds of bytes, which made a walk of `category=vital-signs&_sort=-value-quantity`
+/// (14,000 rows of larger lab values before the page) give up. Without a system, the
+/// code's systems are found once per statement by a skip scan (an uncorrelated `IN`).
+fn token_key_probe(c: &Condition, ty: &str, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let Condition::Index { param, test: Test::Token { system, code: Some(code) }, negate } = c else { return None };
+    values.extend([V::Text(ty.into()), V::Text(param.clone()), V::Text(code.clone())]);
+    let systems = match system {
+        SystemMatch::Absent => "= ''".to_string(),
+        SystemMatch::Is(s) => {
+            values.push(V::Text(s.clone()));
+            "= ?".to_string()
+        }
+        SystemMatch::Any => {
+            for _ in 0..2 {
+                values.extend([V::Text(ty.into()), V::Text(param.clone()), V::Text(code.clone())]);
+            }
+            "IN (WITH RECURSIVE s(v) AS (\
+             SELECT (SELECT MIN(system) FROM idx_token WHERE type = ? AND param = ? AND code = ?) \
+             UNION ALL SELECT (SELECT MIN(system) FROM idx_token WHERE type = ? AND param = ? AND code = ? \
+             AND system > s.v) FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL)"
+                .to_string()
+        }
+    };
+    let not = if *negate { "NOT " } else { "" };
+    Some(format!(
+        "{not}EXISTS (SELECT 1 FROM idx_token WHERE type = ? AND param = ? AND code = ? AND system {systems} \
+         AND seq = {alias}.seq)"
+    ))
+}
+
 fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> String {
     // A probe of each walked row's record first: a walk must not collect the other values.
-    if let Some(sql) = record_probe(c, alias, values) {
+    if let Some(sql) = record_probe(c, ty, alias, values) {
         return sql;
     }
     if let Some(sql) = crate::sqlite_negation::condition_sql(c, ty, alias, values) {
@@ -871,8 +907,11 @@ pub(crate) struct Driver {
 /// condition is an index test ([`index_only`]): index rows exist only for current, live
 /// versions of their type, so such a plan need not probe the resource table for each match
 /// (at a million resources that probe was half of sorting 28,000 heights by value).
+#[derive(Clone)]
 pub(crate) struct IndexSource {
     pub clause: usize,
+    /// Its index rows, as counted when it was chosen.
+    pub rows: i64,
     /// `SELECT DISTINCT seq, type FROM … LIMIT -1`.
     pub sql: String,
     pub values: Vec<V>,
@@ -901,7 +940,7 @@ pub(crate) fn index_source(
         // by another clause's list instead (470,000 `status=final` rows probed against
         // 28,000 of one code).
         let sql = format!("SELECT DISTINCT seq, type FROM {rows} LIMIT -1");
-        candidates.push((IndexSource { clause: i, sql, values }, rows));
+        candidates.push((IndexSource { clause: i, rows: 0, sql, values }, rows));
     }
     for cap in [cap.min(FIRST_COUNT), cap] {
         let mut best: Option<(i64, usize)> = None;
@@ -915,8 +954,9 @@ pub(crate) fn index_source(
                 best = Some((n, k));
             }
         }
-        if let Some((_, k)) = best {
+        if let Some((n, k)) = best {
             let (mut source, rows) = candidates.swap_remove(k);
+            source.rows = n;
             if in_one_system(c, ty, &q.clauses[source.clause])? {
                 // Each resource has one row: its rows come without a sort for DISTINCT (30 ms
                 // of 132,000 `category=vital-signs` rows).

@@ -465,6 +465,73 @@ fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
     assert!(page.resources.is_empty() && !page.more);
 }
 
+/// A quantity walk whose page lies past many other units' larger values gives up on its
+/// first share and is tried again with a quarter of what the general plan would take,
+/// because the filter's clause has many rows (the general plan decodes each one's sort
+/// value): the page is the general plan's, found by the walk.
+#[test]
+fn a_quantity_walk_past_other_units_is_tried_again() {
+    use tsunagu_store::{IndexKind, IndexValue, Method, NewVersion, SortKey, SortParam, Store, SystemMatch, Test};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    // 30,000 lab values (mg, from 200,000 up) above 100,000 vital signs (cm, below 130,000):
+    // descending, the walk passes every lab value before the first vital sign.
+    let (labs, vitals) = (30_000, 100_000);
+    for start in (0..labs + vitals).step_by(1000) {
+        store
+            .write(&mut |txn| {
+                for i in start..start + 1000 {
+                    let id = format!("o{i}");
+                    let (category, unit, value) = if i < labs {
+                        ("laboratory", "mg", 200_000.0 + i as f64)
+                    } else {
+                        ("vital-signs", "cm", i as f64)
+                    };
+                    let index = [
+                        suite::token(
+                            "category",
+                            "http://terminology.hl7.org/CodeSystem/observation-category",
+                            category,
+                            None,
+                        ),
+                        suite::entry("value", IndexValue::Quantity { system: None, code: Some(unit.into()), value }),
+                    ];
+                    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
+                    txn.put(&NewVersion {
+                        resource_type: "Observation",
+                        id: &id,
+                        version: 1,
+                        last_updated_ms: 1000,
+                        method: Method::Post,
+                        body: Some(body.as_bytes()),
+                        index: &index,
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let mut q = suite::q(
+        Some("Observation"),
+        vec![vec![suite::index(
+            "category",
+            Test::Token { system: SystemMatch::Any, code: Some("vital-signs".into()) },
+        )]],
+    );
+    q.sort = vec![SortKey {
+        param: SortParam::Index { param: "value".into(), kind: IndexKind::Quantity },
+        descending: true,
+    }];
+    q.count = 10;
+    let (general, walked, plans) = general_and_walked(&store, &q);
+    let expected: Vec<String> = (0..10).map(|k| format!("o{}", labs + vitals - 1 - k)).collect();
+    assert_eq!(general, expected);
+    assert_eq!(walked, expected);
+    assert!(plans.iter().any(|p| p.contains("sort walk gave up")), "{plans:?}");
+    assert!(plans.iter().any(|p| p.contains("sort walk tried again")), "{plans:?}");
+    assert!(plans.iter().any(|p| p.contains("sort walk over idx_quantity")), "{plans:?}");
+}
+
 /// The page of `q` by the general plan (walks off), then by whatever walk applies (walks
 /// tried at any size) with the plans taken; walks back to their default after.
 fn general_and_walked(
