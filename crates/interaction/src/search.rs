@@ -271,6 +271,14 @@ impl Interactions {
     /// `Patient/$everything`: every patient and every resource in any patient's
     /// compartment, paged in write order (so a patient may follow its own data).
     pub fn everything_all(&self, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
+        // As a search parameter `_id` would keep only resources with that id (the Patient
+        // alone), not that patient's data: said rather than answered so.
+        if params.get("_id").is_some() {
+            return Err(InteractionError::bad_request(
+                "Patient/$everything does not take _id: ask Patient/[id]/$everything for one patient's data",
+                "Patient/$everything では _id は使えません。一人の患者のデータは Patient/[id]/$everything で取得してください",
+            ));
+        }
         let params = &since_as_last_updated(params);
         let types = self.member_types("Patient", true);
         let mut clause = self.compartment_clause("Patient", None, None)?;
@@ -813,6 +821,32 @@ impl Interactions {
         wanted
     }
 
+    /// The (source type, reference parameter) pairs a `_revinclude` searches: the one it
+    /// names, every reference parameter of its type (`Type:*`), or of every type (`*`),
+    /// leaving out parameters that cannot point at any resource of `frontier`.
+    fn revinclude_params(&self, inc: &Include, frontier: &[ResourceVersion]) -> Vec<(String, String)> {
+        if let Some(param) = &inc.param {
+            return vec![(inc.source_type.clone(), param.clone())];
+        }
+        let types: Vec<&str> = match inc.source_type.as_str() {
+            "*" => self.model.resource_types().to_vec(),
+            ty => vec![ty],
+        };
+        let reaches = |targets: &[&str]| {
+            targets.is_empty()
+                || frontier.iter().any(|v| targets.iter().any(|t| *t == v.resource_type || *t == "Resource"))
+        };
+        let mut pairs = Vec::new();
+        for ty in types {
+            for p in self.search.params(ty).iter() {
+                if p.index_kind() == Some(tsunagu_store::IndexKind::Reference) && reaches(&p.targets) {
+                    pairs.push((ty.to_string(), p.code.to_string()));
+                }
+            }
+        }
+        pairs
+    }
+
     fn includes(
         &self,
         matches: &[ResourceVersion],
@@ -862,13 +896,18 @@ impl Interactions {
                     }
                 }
             }
-            for inc in revincludes.iter().filter(|i| first || i.iterate) {
-                let Some(param) = &inc.param else { continue };
+            let pairs = revincludes.iter().filter(|i| first || i.iterate).flat_map(|inc| {
+                self.revinclude_params(inc, &frontier).into_iter().map(move |(ty, param)| (inc, ty, param))
+            });
+            for (inc, source_type, param) in pairs {
                 if next.len() > room || !out.complete {
                     break;
                 }
+                let targets = self.search.param(&source_type, &param).map(|p| p.targets.clone()).unwrap_or_default();
                 let any: Vec<Condition> = frontier
                     .iter()
+                    .filter(|v| inc.target_type.as_ref().is_none_or(|t| *t == v.resource_type))
+                    .filter(|v| targets.is_empty() || targets.iter().any(|t| *t == v.resource_type || *t == "Resource"))
                     .map(|v| Condition::Index {
                         param: param.clone(),
                         test: Test::Reference {
@@ -879,9 +918,12 @@ impl Interactions {
                         negate: false,
                     })
                     .collect();
+                if any.is_empty() {
+                    continue;
+                }
                 let limits = &self.config.limits;
                 let q = SearchQuery {
-                    resource_type: Some(inc.source_type.clone()),
+                    resource_type: Some(source_type),
                     clauses: vec![Clause { any }],
                     count: room + 1 - next.len(),
                     max_steps: (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64),

@@ -303,3 +303,60 @@ fn included_resources_past_the_limit_are_said_to_be_incomplete() {
     let included = b["entry"].as_array().unwrap().iter().filter(|e| e["search"]["mode"] == "include").count();
     assert_eq!(included, 2, "two patients, each once");
 }
+
+/// `_revinclude=Type:*` adds what refers to the matches through any reference parameter of
+/// the type, `_revinclude=*` through any parameter of any type, and
+/// `_revinclude=Type:param:Target` only what refers to matches of type Target.
+#[test]
+fn revinclude_wildcards_and_target_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let fhir = Interactions::new(store, Arc::new(NoCheck), Default::default());
+    put(&fhir, json!({"resourceType": "Patient", "id": "p1"}));
+    put(&fhir, json!({"resourceType": "Patient", "id": "p2"}));
+    put(&fhir, json!({"resourceType": "Group", "id": "g1", "type": "person", "actual": true}));
+    put(
+        &fhir,
+        json!({"resourceType": "Observation", "id": "o-subject", "status": "final", "code": {"text": "x"},
+               "subject": {"reference": "Patient/p1"}}),
+    );
+    put(
+        &fhir,
+        json!({"resourceType": "Observation", "id": "o-performer", "status": "final", "code": {"text": "x"},
+               "performer": [{"reference": "Patient/p1"}]}),
+    );
+    put(
+        &fhir,
+        json!({"resourceType": "Observation", "id": "o-group", "status": "final", "code": {"text": "x"},
+               "subject": {"reference": "Group/g1"}}),
+    );
+    put(&fhir, json!({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}));
+    put(&fhir, json!({"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/p2"}}));
+    let included = |ty: &str, query: &str| {
+        let b = fhir.search(Some(ty), &SearchParams::parse(query), &RequestContext::new("http://x")).unwrap();
+        let mut ids: Vec<String> = b["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["search"]["mode"] == "include")
+            .map(|e| {
+                format!("{}/{}", e["resource"]["resourceType"].as_str().unwrap(), e["resource"]["id"].as_str().unwrap())
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        included("Patient", "_id=p1&_revinclude=Observation:*"),
+        ["Observation/o-performer", "Observation/o-subject"]
+    );
+    assert_eq!(
+        included("Patient", "_id=p1&_revinclude=*"),
+        ["Condition/c1", "Observation/o-performer", "Observation/o-subject"]
+    );
+    assert_eq!(included("Patient", "_id=p2&_revinclude=*"), ["Condition/c2"]);
+    // The target type narrows which matches are referred to.
+    assert_eq!(included("Patient", "_id=p1&_revinclude=Observation:subject:Patient"), ["Observation/o-subject"]);
+    assert!(included("Patient", "_id=p1&_revinclude=Observation:subject:Group").is_empty());
+    assert_eq!(included("Group", "_id=g1&_revinclude=Observation:subject:Group"), ["Observation/o-group"]);
+}
