@@ -60,11 +60,16 @@ pub(crate) fn parse_clause(
     for v in split_escaped(value, ',') {
         let parts = split_escaped(&v, '$');
         let [first, second] = parts.as_slice() else {
-            return Err(bad(name, &v, "a composite value is first$second"));
+            return Err(bad(
+                name,
+                &v,
+                "a composite value is first$second",
+                "複合パラメータの値は 最初$二番目 の形です",
+            ));
         };
         let (system, code) = split_bar(&unescape(first));
         if code.is_empty() || second.is_empty() {
-            return Err(bad(name, &v, "both components need a value"));
+            return Err(bad(name, &v, "both components need a value", "両方の成分に値が必要です"));
         }
         let system = match system {
             None => SystemMatch::Any,

@@ -218,8 +218,14 @@ pub(crate) fn parse_clause(
                 tsunagu_limits::LimitExceeded::new(tsunagu_limits::Limit::TextTerms, max_terms).found(terms).at(name);
             return Err(e.into());
         }
-        let query = match_expression(v)
-            .ok_or_else(|| crate::parse::bad(name, v, "no words to search for (letters, digits or kanji/kana)"))?;
+        let query = match_expression(v).ok_or_else(|| {
+            crate::parse::bad(
+                name,
+                v,
+                "no words to search for (letters, digits or kanji/kana)",
+                "検索する語（文字、数字、漢字・かな）がありません",
+            )
+        })?;
         any.push(Condition::FullText { narrative_only, query, negate });
     }
     if negate && any.len() > 1 {

@@ -98,7 +98,12 @@ pub fn parse_search(
     for (name, value) in pairs {
         let base_name = name.split(':').next().unwrap_or("");
         if base_name == "_total" && strict && !matches!(value.as_str(), "none" | "estimate" | "accurate") {
-            return Err(bad("_total", value, "expected none, estimate or accurate"));
+            return Err(bad(
+                "_total",
+                value,
+                "expected none, estimate or accurate",
+                "none、estimate、accurate のいずれかを指定してください",
+            ));
         }
         if RESULT_PARAMS.contains(&base_name) {
             continue;
@@ -118,7 +123,12 @@ pub fn parse_search(
                         .as_deref()
                         .is_none_or(|p| registry.param(&inc.source_type, p).is_some_and(|d| d.kind == K::Reference));
                     if !known && strict {
-                        return Err(bad(base_name, &v, "the type has no reference search parameter of that name"));
+                        return Err(bad(
+                            base_name,
+                            &v,
+                            "the type has no reference search parameter of that name",
+                            "このタイプにその名前の参照検索パラメータはありません",
+                        ));
                     }
                     if base_name == "_include" {
                         out.includes.push(inc)
@@ -151,12 +161,12 @@ fn parse_types(env: &Env<'_>, name: &str, value: &str) -> Result<Clause, SearchE
     for t in split_values(env, name, value)? {
         let t = t.trim();
         if !tsunagu_model::r4().is_resource_type(t) {
-            return Err(bad(name, t, "not a resource type"));
+            return Err(bad(name, t, "not a resource type", "リソースタイプではありません"));
         }
         any.push(Condition::ResourceType(t.to_string()));
     }
     if any.is_empty() {
-        return Err(bad(name, value, "empty value"));
+        return Err(bad(name, value, "empty value", "値が空です"));
     }
     Ok(Clause { any })
 }
@@ -250,8 +260,8 @@ pub(crate) fn split_bar(v: &str) -> (Option<String>, String) {
     (None, v.replace("\\|", "|"))
 }
 
-pub(crate) fn bad(param: &str, value: &str, why: &str) -> SearchError {
-    SearchError::BadValue { param: param.into(), value: value.into(), why: why.into() }
+pub(crate) fn bad(param: &str, value: &str, why: &str, why_ja: &str) -> SearchError {
+    SearchError::BadValue { param: param.into(), value: value.into(), why: why.into(), why_ja: why_ja.into() }
 }
 
 fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: Depth) -> Result<Clause, SearchError> {
@@ -281,7 +291,7 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
                 return Err(SearchError::Unsupported(name.into()));
             }
             if values.iter().any(String::is_empty) {
-                return Err(bad(name, value, "empty value"));
+                return Err(bad(name, value, "empty value", "値が空です"));
             }
             return Ok(Clause { any: values.into_iter().map(Condition::Id).collect() });
         }
@@ -306,7 +316,7 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
         let missing = match value {
             "true" => true,
             "false" => false,
-            _ => return Err(bad(name, value, "must be true or false")),
+            _ => return Err(bad(name, value, "must be true or false", "true か false を指定してください")),
         };
         return Ok(Clause { any: vec![Condition::Missing { param, kind, missing }] });
     }
@@ -323,7 +333,7 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
             }
             (K::Token, Some("text")) => {
                 if v.is_empty() {
-                    return Err(bad(name, v, "empty value"));
+                    return Err(bad(name, v, "empty value", "値が空です"));
                 }
                 // The texts of coded values, or of a concept with no code (`code:text`).
                 let t = normalize(v);
@@ -353,7 +363,12 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
             (K::Token, Some("of-type")) => {
                 let mut parts = v.splitn(3, '|');
                 let (Some(sys), Some(ty_code), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
-                    return Err(bad(name, v, "of-type takes system|code|value"));
+                    return Err(bad(
+                        name,
+                        v,
+                        "of-type takes system|code|value",
+                        "of-type は system|code|value の形です",
+                    ));
                 };
                 let system = if sys.is_empty() { SystemMatch::Absent } else { SystemMatch::Is(sys.to_string()) };
                 any.push(Condition::Index {
@@ -368,7 +383,7 @@ fn parse_param(env: &Env<'_>, ty: Option<&str>, name: &str, value: &str, depth: 
             (_, Some(m)) => return Err(SearchError::Unsupported(format!("{code}:{m}"))),
         };
         if v.is_empty() {
-            return Err(bad(name, v, "empty value"));
+            return Err(bad(name, v, "empty value", "値が空です"));
         }
         any.push(Condition::Index { param: param.clone(), test, negate });
     }
@@ -409,7 +424,12 @@ pub(crate) fn value_test(kind: K, name: &str, v: &str, targets: &[&str], base: &
             // number|system|code, a `|` inside the system or code escaped as `\|`.
             let parts = split_bars(rest);
             if parts.len() > 3 {
-                return Err(bad(name, v, "a quantity has at most three parts: number|system|code"));
+                return Err(bad(
+                    name,
+                    v,
+                    "a quantity has at most three parts: number|system|code",
+                    "数量は 数値|system|code の最大三つの部分からなります",
+                ));
             }
             let (value, lo, hi) = number(name, &parts[0], op)?;
             let part = |k: usize| parts.get(k).filter(|s| !s.is_empty()).cloned();
@@ -453,7 +473,12 @@ fn parse_chain(
     };
     let def = env.registry.param(ty, code).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     if def.kind != K::Reference {
-        return Err(bad(name, value, "only reference parameters can be chained"));
+        return Err(bad(
+            name,
+            value,
+            "only reference parameters can be chained",
+            "チェーンできるのは参照パラメータだけです",
+        ));
     }
     let targets: Vec<String> = match type_mod {
         Some(t) => vec![t.to_string()],
@@ -524,18 +549,33 @@ fn parse_has(
 ) -> Result<Clause, SearchError> {
     let mut parts = rest.splitn(3, ':');
     let (Some(source), Some(param), Some(inner)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad(name, value, "_has needs _has:Type:reference:parameter"));
+        return Err(bad(
+            name,
+            value,
+            "_has needs _has:Type:reference:parameter",
+            "_has は _has:Type:reference:parameter の形です",
+        ));
     };
     if !tsunagu_model::r4().is_resource_type(source) {
         return Err(SearchError::UnknownParameter(name.into()));
     }
     let def = env.registry.param(source, param).ok_or_else(|| SearchError::UnknownParameter(name.into()))?;
     if def.kind != K::Reference {
-        return Err(bad(name, value, "the _has link must be a reference parameter"));
+        return Err(bad(
+            name,
+            value,
+            "the _has link must be a reference parameter",
+            "_has のリンクは参照パラメータでなければなりません",
+        ));
     }
     if let Some(ty) = ty {
         if !def.targets.is_empty() && !def.targets.contains(&ty) {
-            return Err(bad(name, value, &format!("{source}.{param} cannot refer to {ty}")));
+            return Err(bad(
+                name,
+                value,
+                &format!("{source}.{param} cannot refer to {ty}"),
+                &format!("{source}.{param} は {ty} を参照できません"),
+            ));
         }
     }
     env.spend(1, shorten(name))?;
@@ -560,7 +600,7 @@ fn parse_sort(env: &Env<'_>, ty: Option<&str>, value: &str) -> Result<Vec<SortKe
             None => (false, v),
         };
         let param = match code {
-            "" => return Err(bad("_sort", v, "a parameter must follow '-'")),
+            "" => return Err(bad("_sort", v, "a parameter must follow '-'", "'-' の後にパラメータが必要です")),
             "_id" => SortParam::Id,
             "_lastUpdated" => SortParam::LastUpdated,
             _ => {
@@ -602,7 +642,12 @@ fn parse_include(v: &str, iterate: bool) -> Result<Include, SearchError> {
     let param = parts.next();
     let target = parts.next();
     if !tsunagu_model::r4().is_resource_type(source) || param.is_none() {
-        return Err(bad("_include", v, "expected Type:parameter[:targetType]"));
+        return Err(bad(
+            "_include",
+            v,
+            "expected Type:parameter[:targetType]",
+            "Type:parameter[:targetType] の形で指定してください",
+        ));
     }
     Ok(Include {
         source_type: source.into(),
@@ -636,7 +681,9 @@ fn prefixed(v: &str) -> (RangeOp, &str) {
 
 fn date_value(name: &str, v: &str) -> Result<(RangeOp, i64, i64), SearchError> {
     let (op, date) = prefixed(v);
-    let (lo, hi) = parse_range(date).ok_or_else(|| bad(name, v, "not a FHIR date, dateTime or instant"))?;
+    let (lo, hi) = parse_range(date).ok_or_else(|| {
+        bad(name, v, "not a FHIR date, dateTime or instant", "FHIR の date、dateTime、instant ではありません")
+    })?;
     Ok((op, lo, hi))
 }
 
@@ -690,7 +737,7 @@ fn number(name: &str, s: &str, op: RangeOp) -> Result<(f64, f64, f64), SearchErr
         .parse()
         .ok()
         .filter(|v: &f64| fhir_decimal(s) && v.is_finite())
-        .ok_or_else(|| bad(name, s, "not a number"))?;
+        .ok_or_else(|| bad(name, s, "not a number", "数値ではありません"))?;
     let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
     let exp: i32 = s.split(['e', 'E']).nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
     let decimals = mantissa.split_once('.').map_or(0, |(_, f)| i32::try_from(f.len()).unwrap_or(i32::MAX));
@@ -767,6 +814,10 @@ mod tests {
         assert!(p("Patient", &[("name:missing", "true")]).is_ok());
         assert!(matches!(p("Patient", &[("nonsense", "1")]), Err(SearchError::UnknownParameter(_))));
         assert!(matches!(p("Patient", &[("birthdate", "soon")]), Err(SearchError::BadValue { .. })));
+        // Why a value is refused, in each language (not English inside the Japanese).
+        let e = p("Patient", &[("birthdate", "soon")]).err().unwrap();
+        assert!(e.to_string().contains("not a FHIR date"), "{e}");
+        assert!(e.japanese().contains("FHIR の date") && !e.japanese().contains("not a"), "{}", e.japanese());
         assert!(matches!(p("Patient", &[("name:above", "x")]), Err(SearchError::Unsupported(_))));
         let r = p("Patient", &[("_include", "Patient:organization"), ("_revinclude:iterate", "Observation:subject")])
             .unwrap();

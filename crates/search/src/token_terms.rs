@@ -12,16 +12,28 @@ use tsunagu_terminology::Terminology;
 pub(crate) fn test(terminology: &Terminology, modifier: &str, name: &str, v: &str) -> Result<Test, SearchError> {
     match modifier {
         "in" | "not-in" => {
-            let codes = terminology.expand_codes(v).map_err(|e| bad(name, v, &e.to_string()))?;
+            let codes = terminology
+                .expand_codes(v)
+                .map_err(|e| bad(name, v, &e.to_string(), &format!("値セットを展開できません（{e}）")))?;
             Ok(Test::TokenIn(codes))
         }
         _ => {
             let (system, code) = split_bar(v);
             let Some(system) = system.filter(|s| !s.is_empty()) else {
-                return Err(bad(name, v, &format!(":{modifier} needs system|code")));
+                return Err(bad(
+                    name,
+                    v,
+                    &format!(":{modifier} needs system|code"),
+                    &format!(":{modifier} には system|code が必要です"),
+                ));
             };
             if code.is_empty() {
-                return Err(bad(name, v, &format!(":{modifier} needs system|code")));
+                return Err(bad(
+                    name,
+                    v,
+                    &format!(":{modifier} needs system|code"),
+                    &format!(":{modifier} には system|code が必要です"),
+                ));
             }
             // An unknown system or code has no hierarchy: the code matches itself only.
             let related = if modifier == "below" {
