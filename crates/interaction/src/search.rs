@@ -273,7 +273,7 @@ impl Interactions {
     pub fn everything_all(&self, params: &SearchParams, ctx: &RequestContext) -> Result<Value, InteractionError> {
         // As a search parameter `_id` would keep only resources with that id (the Patient
         // alone), not that patient's data: said rather than answered so.
-        if params.get("_id").is_some() {
+        if params.pairs.iter().any(|(k, _)| k == "_id" || k.starts_with("_id:")) {
             return Err(InteractionError::bad_request(
                 "Patient/$everything does not take _id: ask Patient/[id]/$everything for one patient's data",
                 "Patient/$everything では _id は使えません。一人の患者のデータは Patient/[id]/$everything で取得してください",
@@ -704,6 +704,10 @@ fn bad_cursor() -> InteractionError {
 
 /// The outcome entry of a page that stopped early at the limit `key` (`max`), whose next
 /// link goes on where it stopped.
+/// Conditions (a parameter referring to one match) in one `_revinclude` search: SQLite
+/// binds a few values for each and allows 32,766 in a statement.
+const REVINCLUDE_CONDITIONS_PER_SEARCH: usize = 1000;
+
 fn stopped_early(key: &str, max: usize, ctx: &RequestContext) -> Value {
     let oo = crate::outcome::information(
         &format!(
@@ -821,6 +825,51 @@ impl Interactions {
         wanted
     }
 
+    /// The searches one round of `_revinclude`s makes: one per source type, for any of its
+    /// named parameters referring to any resource of `frontier` (of the named target type,
+    /// and one the parameter may point at), each condition once however many `_revinclude`
+    /// values (`*`, `Type:*`, `Type:param`) name it.
+    fn revinclude_searches(
+        &self,
+        revincludes: &[Include],
+        first: bool,
+        frontier: &[ResourceVersion],
+    ) -> Vec<(String, Vec<Condition>)> {
+        let mut searches: Vec<(String, Vec<Condition>)> = Vec::new();
+        let mut met: HashSet<(String, String, String, String)> = HashSet::new();
+        for inc in revincludes.iter().filter(|i| first || i.iterate) {
+            for (source_type, param) in self.revinclude_params(inc, frontier) {
+                let targets = self.search.param(&source_type, &param).map(|p| p.targets.clone()).unwrap_or_default();
+                let referred =
+                    frontier.iter().filter(|v| inc.target_type.as_ref().is_none_or(|t| *t == v.resource_type)).filter(
+                        |v| targets.is_empty() || targets.iter().any(|t| *t == v.resource_type || *t == "Resource"),
+                    );
+                for v in referred {
+                    let key = (source_type.clone(), param.clone(), v.resource_type.clone(), v.id.clone());
+                    if !met.insert(key) {
+                        continue;
+                    }
+                    let condition = Condition::Index {
+                        param: param.clone(),
+                        test: Test::Reference {
+                            target_type: Some(v.resource_type.clone()),
+                            target_id: Some(v.id.clone()),
+                            url: None,
+                        },
+                        negate: false,
+                    };
+                    // At most as many conditions in one search as one parameter's own search
+                    // had: a page of `max_count` matches.
+                    match searches.iter_mut().rev().find(|(t, _)| *t == source_type) {
+                        Some((_, any)) if any.len() < REVINCLUDE_CONDITIONS_PER_SEARCH => any.push(condition),
+                        _ => searches.push((source_type.clone(), vec![condition])),
+                    }
+                }
+            }
+        }
+        searches
+    }
+
     /// The (source type, reference parameter) pairs a `_revinclude` searches: the one it
     /// names, every reference parameter of its type (`Type:*`), or of every type (`*`),
     /// leaving out parameters that cannot point at any resource of `frontier`.
@@ -896,30 +945,9 @@ impl Interactions {
                     }
                 }
             }
-            let pairs = revincludes.iter().filter(|i| first || i.iterate).flat_map(|inc| {
-                self.revinclude_params(inc, &frontier).into_iter().map(move |(ty, param)| (inc, ty, param))
-            });
-            for (inc, source_type, param) in pairs {
+            for (source_type, any) in self.revinclude_searches(revincludes, first, &frontier) {
                 if next.len() > room || !out.complete {
                     break;
-                }
-                let targets = self.search.param(&source_type, &param).map(|p| p.targets.clone()).unwrap_or_default();
-                let any: Vec<Condition> = frontier
-                    .iter()
-                    .filter(|v| inc.target_type.as_ref().is_none_or(|t| *t == v.resource_type))
-                    .filter(|v| targets.is_empty() || targets.iter().any(|t| *t == v.resource_type || *t == "Resource"))
-                    .map(|v| Condition::Index {
-                        param: param.clone(),
-                        test: Test::Reference {
-                            target_type: Some(v.resource_type.clone()),
-                            target_id: Some(v.id.clone()),
-                            url: None,
-                        },
-                        negate: false,
-                    })
-                    .collect();
-                if any.is_empty() {
-                    continue;
                 }
                 let limits = &self.config.limits;
                 let q = SearchQuery {
@@ -927,7 +955,9 @@ impl Interactions {
                     clauses: vec![Clause { any }],
                     count: room + 1 - next.len(),
                     max_steps: (limits.max_search_steps > 0).then_some(limits.max_search_steps as u64),
-                    max_ms: (limits.max_search_ms > 0).then_some(limits.max_search_ms as u64),
+                    max_ms: (limits.max_search_ms > 0)
+                        .then_some(limits.max_search_ms as u64)
+                        .map(|m| ctx.search_ms_cap.map_or(m, |cap| m.min(cap))),
                     max_bytes: ctx.page_cap(max_page_bytes),
                     ..Default::default()
                 };

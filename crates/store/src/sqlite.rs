@@ -663,8 +663,9 @@ fn dense_walk(
 /// plan decodes a sort value for every row of its source, and a walk over a quantity's
 /// merged unit runs may need more than its first share to pass other codes' values
 /// (`category=vital-signs&_sort=-value-quantity` at 937k: 14,000 rows of larger lab values
-/// before the page, against 132,000 vital signs to sort). Where both give up, the page
-/// costs at most about 1.3 times the general plan alone.
+/// before the page, against 132,000 vital signs to sort). Only a walk stopped by its share
+/// is tried again, and only while the ceiling leaves room for the general plan after it:
+/// where both give up, the page costs at most about 1.3 times the general plan alone.
 fn sort_walk(
     c: &Connection,
     q: &SearchQuery,
@@ -675,24 +676,31 @@ fn sort_walk(
     sources: &mut Sources,
 ) -> Result<Option<Vec<i64>>, StoreError> {
     let share = crate::sqlite_sort::walk_steps(q);
+    // The page, or whether the walk ran out of steps (only then is a longer one worth it).
     let attempt =
         |share: u64| match budget.within(share, || crate::sqlite_sort::sorted_page(c, q, filter, values, walk)) {
             Err(e) if crate::sqlite_budget::interrupted(&e) => {
                 crate::trace::plan(|| format!("sort walk gave up after {share} steps"));
-                Ok(None)
+                Ok(Err(true))
             }
-            page => page,
+            Ok(Some(page)) => Ok(Ok(page)),
+            Ok(None) => Ok(Err(false)),
+            Err(e) => Err(e),
         };
-    if let Some(page) = attempt(share)? {
-        return Ok(Some(page));
-    }
-    let Some(source) = sources.sorted(c, q)? else { return Ok(None) };
+    let interrupted = match attempt(share)? {
+        Ok(page) => return Ok(Some(page)),
+        Err(interrupted) => interrupted,
+    };
+    let Some(source) = sources.sorted(c, q)?.filter(|_| interrupted) else { return Ok(None) };
     let general = u64::try_from(source.rows).unwrap_or(0).saturating_mul(SORTED_SOURCE_STEPS_PER_ROW);
-    if general / 4 < share.saturating_mul(WALK_RETRY_FACTOR) {
+    let retry = general / 4;
+    // Only with room for the general plan after it: a second walk that also gives up must
+    // not turn a page the general plan answers into a 422.
+    if retry < share.saturating_mul(WALK_RETRY_FACTOR) || budget.left() < general.saturating_add(retry) {
         return Ok(None);
     }
     crate::trace::plan(|| format!("sort walk tried again: the general plan would sort {} rows", source.rows));
-    attempt(general / 4)
+    Ok(attempt(retry)?.ok())
 }
 
 /// SQLite steps the general sorted plan takes per row of its source (decoding the row's

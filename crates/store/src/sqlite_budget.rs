@@ -130,6 +130,11 @@ impl<'c> Budget<'c> {
         out
     }
 
+    /// Steps left under the ceiling (to the nearest [`STEPS_PER_CALL`]).
+    pub(crate) fn left(&self) -> u64 {
+        u64::try_from(self.left.load(Ordering::Relaxed)).unwrap_or(0).saturating_mul(STEPS_PER_CALL as u64)
+    }
+
     /// No ceiling from here on (fetching the bodies of a page already chosen).
     pub(crate) fn lift(&self) {
         forgive_decoded();

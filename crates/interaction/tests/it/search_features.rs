@@ -355,6 +355,11 @@ fn revinclude_wildcards_and_target_types() {
         ["Condition/c1", "Observation/o-performer", "Observation/o-subject"]
     );
     assert_eq!(included("Patient", "_id=p2&_revinclude=*"), ["Condition/c2"]);
+    // Named again and again, each resource is searched for once and included once.
+    assert_eq!(
+        included("Patient", "_id=p1&_revinclude=*,*,Observation:*&_revinclude=Observation:subject"),
+        ["Condition/c1", "Observation/o-performer", "Observation/o-subject"]
+    );
     // The target type narrows which matches are referred to.
     assert_eq!(included("Patient", "_id=p1&_revinclude=Observation:subject:Patient"), ["Observation/o-subject"]);
     assert!(included("Patient", "_id=p1&_revinclude=Observation:subject:Group").is_empty());

@@ -221,6 +221,7 @@ async fn chains_has_includes_sort_paging() {
     assert_eq!(ids(&s, "Patient/$everything?_count=2").await.len(), 2);
     // `_id` would keep the Patient alone: one patient's data is the instance operation.
     assert_eq!(s.get("Patient/$everything?_id=p1").await.status(), 400);
+    assert_eq!(s.get("Patient/$everything?_id:not=p1").await.status(), 400);
     // Errors: unknown parameter (strict), bad values, unsupported modifiers.
     let strict = s.client.get(s.url("Patient?nonsense=1")).header("prefer", "handling=strict").send().await.unwrap();
     assert_eq!(strict.status(), 400);
