@@ -576,6 +576,15 @@ impl Interactions {
         match (e.ty.as_str(), rest.as_slice()) {
             ("", []) => return Ok(read(self.search(None, &params, ctx)?)),
             ("_history", []) => return Ok(read(self.history(HistoryScope::System, &params, ctx)?)),
+            ("metadata", []) => {
+                return match self.capability_statement(&ctx.base) {
+                    Some(cs) => Ok(read(cs)),
+                    None => Err(InteractionError::bad_request(
+                        "metadata is answered by a server only",
+                        "metadata はサーバだけが応答します",
+                    )),
+                }
+            }
             // The one system-level operation, `$export`, answers through a status URL.
             (op, []) if op.starts_with('$') => {
                 return Err(InteractionError::bad_request(
@@ -639,9 +648,9 @@ impl Interactions {
 }
 
 /// Whether an entry's first segment is a system-level read rather than a type: none (a
-/// search across types), `_history` or `$op`.
+/// search across types), `_history`, `metadata` or `$op`.
 fn system_level(ty: &str) -> bool {
-    ty.is_empty() || ty == "_history" || ty.starts_with('$')
+    ty.is_empty() || ty == "_history" || ty == "metadata" || ty.starts_with('$')
 }
 
 fn parse_body(v: &tsunagu_store::ResourceVersion) -> Result<Value, InteractionError> {

@@ -209,10 +209,26 @@ pub struct Interactions {
     /// The store's newest write (`seq`) when stored terminology was last loaded: where
     /// following other nodes' writes starts.
     terminology_seen: std::sync::atomic::AtomicI64,
+    /// The CapabilityStatement, built by the layer that serves `/metadata` (it knows the
+    /// server's authorization), for a Bundle's `GET metadata` entry.
+    capability: std::sync::OnceLock<CapabilityStatement>,
     pub config: InteractionConfig,
 }
 
+/// Builds the CapabilityStatement for a base URL.
+pub type CapabilityStatement = Box<dyn Fn(&Interactions, &str) -> serde_json::Value + Send + Sync>;
+
 impl Interactions {
+    /// Sets what a Bundle's `GET metadata` entry answers (once; later calls are ignored).
+    pub fn serve_capability(&self, build: CapabilityStatement) {
+        let _ = self.capability.set(build);
+    }
+
+    /// The CapabilityStatement for `base`, when the serving layer has set how it is built.
+    pub(crate) fn capability_statement(&self, base: &str) -> Option<serde_json::Value> {
+        self.capability.get().map(|build| build(self, base))
+    }
+
     pub fn new(store: Arc<dyn Store>, check: Arc<dyn ResourceCheck>, config: InteractionConfig) -> Self {
         Interactions {
             store,
@@ -224,6 +240,7 @@ impl Interactions {
             search: Arc::new(tsunagu_search::SearchRegistry::new()),
             terminology: Arc::new(tsunagu_terminology::Terminology::default()),
             terminology_seen: Default::default(),
+            capability: Default::default(),
             config,
         }
     }

@@ -1054,8 +1054,8 @@ async fn sorted_pages_past_max_search_offset_say_so() {
     assert!(warned, "{b}");
 }
 
-/// Batch and transaction entries read at system level too: `_history` and a search across
-/// types (`?_type=`).
+/// Batch and transaction entries read at system level too: `_history`, a search across
+/// types (`?_type=`) and `metadata`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_level_reads_in_bundles() {
     let s = common::start().await;
@@ -1066,7 +1066,8 @@ async fn system_level_reads_in_bundles() {
     for kind in ["batch", "transaction"] {
         let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
             {"request": {"method": "GET", "url": "_history?_count=2"}},
-            {"request": {"method": "GET", "url": "?_type=Patient&_count=10"}}]});
+            {"request": {"method": "GET", "url": "?_type=Patient&_count=10"}},
+            {"request": {"method": "GET", "url": "metadata"}}]});
         let r = s.post_json("", &bundle).await;
         assert_eq!(r.status(), 200, "{kind}");
         let b = json(r).await;
@@ -1077,6 +1078,10 @@ async fn system_level_reads_in_bundles() {
         let search = &b["entry"][1]["resource"];
         assert_eq!(search["type"], "searchset", "{b}");
         assert_eq!(search["entry"].as_array().unwrap().len(), 3);
+        // The same CapabilityStatement as GET /metadata.
+        let metadata = json(s.get("metadata").await).await;
+        assert_eq!(b["entry"][2]["response"]["status"], "200 OK", "{b}");
+        assert_eq!(b["entry"][2]["resource"], metadata);
     }
 }
 
