@@ -835,35 +835,46 @@ impl Interactions {
         first: bool,
         frontier: &[ResourceVersion],
     ) -> Vec<(String, Vec<Condition>)> {
-        let mut searches: Vec<(String, Vec<Condition>)> = Vec::new();
-        let mut met: HashSet<(String, String, String, String)> = HashSet::new();
+        // Each value once (`_revinclude=*,*,…` is one `*`), then for each (source type,
+        // parameter) the matches it may refer to, whichever values named it.
+        let mut values: HashSet<(&str, Option<&str>, Option<&str>)> = HashSet::new();
+        let mut asked: Vec<((String, String), Vec<bool>)> = Vec::new();
+        let mut slot_of: HashMap<(String, String), usize> = HashMap::new();
         for inc in revincludes.iter().filter(|i| first || i.iterate) {
-            for (source_type, param) in self.revinclude_params(inc, frontier) {
-                let targets = self.search.param(&source_type, &param).map(|p| p.targets.clone()).unwrap_or_default();
-                let referred =
-                    frontier.iter().filter(|v| inc.target_type.as_ref().is_none_or(|t| *t == v.resource_type)).filter(
-                        |v| targets.is_empty() || targets.iter().any(|t| *t == v.resource_type || *t == "Resource"),
-                    );
-                for v in referred {
-                    let key = (source_type.clone(), param.clone(), v.resource_type.clone(), v.id.clone());
-                    if !met.insert(key) {
-                        continue;
-                    }
-                    let condition = Condition::Index {
-                        param: param.clone(),
-                        test: Test::Reference {
-                            target_type: Some(v.resource_type.clone()),
-                            target_id: Some(v.id.clone()),
-                            url: None,
-                        },
-                        negate: false,
-                    };
-                    // At most as many conditions in one search as one parameter's own search
-                    // had: a page of `max_count` matches.
-                    match searches.iter_mut().rev().find(|(t, _)| *t == source_type) {
-                        Some((_, any)) if any.len() < REVINCLUDE_CONDITIONS_PER_SEARCH => any.push(condition),
-                        _ => searches.push((source_type.clone(), vec![condition])),
-                    }
+            if !values.insert((inc.source_type.as_str(), inc.param.as_deref(), inc.target_type.as_deref())) {
+                continue;
+            }
+            for pair in self.revinclude_params(inc, frontier) {
+                let targets = self.search.param(&pair.0, &pair.1).map(|p| p.targets.clone()).unwrap_or_default();
+                let slot = *slot_of.entry(pair.clone()).or_insert_with(|| {
+                    asked.push((pair, vec![false; frontier.len()]));
+                    asked.len() - 1
+                });
+                for (i, v) in frontier.iter().enumerate() {
+                    let named = inc.target_type.as_ref().is_none_or(|t| *t == v.resource_type);
+                    let possible =
+                        targets.is_empty() || targets.iter().any(|t| *t == v.resource_type || *t == "Resource");
+                    asked[slot].1[i] |= named && possible;
+                }
+            }
+        }
+        let mut searches: Vec<(String, Vec<Condition>)> = Vec::new();
+        for ((source_type, param), referred) in asked {
+            for v in frontier.iter().zip(referred).filter_map(|(v, r)| r.then_some(v)) {
+                let condition = Condition::Index {
+                    param: param.clone(),
+                    test: Test::Reference {
+                        target_type: Some(v.resource_type.clone()),
+                        target_id: Some(v.id.clone()),
+                        url: None,
+                    },
+                    negate: false,
+                };
+                // At most as many conditions in one search as one parameter's own search
+                // had: a page of `max_count` matches.
+                match searches.iter_mut().rev().find(|(t, _)| *t == source_type) {
+                    Some((_, any)) if any.len() < REVINCLUDE_CONDITIONS_PER_SEARCH => any.push(condition),
+                    _ => searches.push((source_type.clone(), vec![condition])),
                 }
             }
         }
