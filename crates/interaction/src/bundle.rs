@@ -578,12 +578,16 @@ impl Interactions {
             ("_history", []) => return Ok(read(self.history(HistoryScope::System, &params, ctx)?)),
             ("metadata", []) => {
                 return match self.capability_statement(&ctx.base) {
-                    Some(cs) => Ok(read(cs)),
+                    Some(cs) => {
+                        // Hundreds of kilobytes each: a Bundle of them must not pass the bound.
+                        ctx.spend_bytes(json_bytes(&cs));
+                        Ok(read(cs))
+                    }
                     None => Err(InteractionError::bad_request(
                         "metadata is answered by a server only",
                         "metadata はサーバだけが応答します",
                     )),
-                }
+                };
             }
             // The one system-level operation, `$export`, answers through a status URL.
             (op, []) if op.starts_with('$') => {
@@ -608,7 +612,13 @@ impl Interactions {
                 ));
             }
             let invocation = crate::operations::Invocation { ty: Some(&e.ty), id, params: &params, body: None };
-            return Ok(read(self.invoke(op, &invocation, ctx)?));
+            let out = self.invoke(op, &invocation, ctx)?;
+            // A searchset counted what it read; any other answer (an expansion, a
+            // document) counts as it is.
+            if op.output != crate::operations::Output::Searchset {
+                ctx.spend_bytes(json_bytes(&out));
+            }
+            return Ok(read(out));
         }
         let (resource, version) = match rest.as_slice() {
             ["_history"] => (self.history(HistoryScope::Type(e.ty.clone()), &params, ctx)?, None),
@@ -645,6 +655,23 @@ impl Interactions {
         }
         Ok(out)
     }
+}
+
+/// The bytes of `v` as compact JSON, counted without keeping them.
+fn json_bytes(v: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// Whether an entry's first segment is a system-level read rather than a type: none (a
@@ -848,6 +875,14 @@ fn parse_entry(index: usize, mut e: Value, ctx: &RequestContext) -> Result<Entry
         return Err(entry_error(index, crate::search::not_utf8()));
     }
     let (path, query) = request_target(url, &ctx.base);
+    // An absolute URL not under this server's base names nothing here.
+    if path.contains("://") || path.starts_with("urn:") {
+        return Err(bad(
+            index,
+            format!("request.url '{url}' is not on this server ({})", ctx.base),
+            format!("request.url '{url}' はこのサーバ（{}）の URL ではありません", ctx.base),
+        ));
+    }
     let query = query.map(str::to_string);
     let mut segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_string);
     // A search across types (`?_type=…`) names none.

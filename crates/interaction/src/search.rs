@@ -425,7 +425,8 @@ impl Interactions {
         });
         let query = params.without_paging();
         let sep = if query.is_empty() { "" } else { "&" };
-        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        let used = params_string(params, &parsed.ignored);
+        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{used}") })];
         let mut past_offset = false;
         if page.more {
             let next = if q.sort.is_empty() {
@@ -610,7 +611,8 @@ impl Interactions {
         items.truncate(taken);
         ctx.spend_bytes(bytes);
         let path = path.unwrap_or_else(|| format!("{}/{ty}", ctx.base));
-        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{}", params_string(params)) })];
+        let used = params_string(params, &parsed.ignored);
+        let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{used}") })];
         if let (true, Some(c)) = (more, cursor) {
             let query = params.without_paging();
             let sep = if query.is_empty() { "" } else { "&" };
@@ -775,8 +777,8 @@ fn searchset(
     bundle.insert("link".into(), Value::Array(links));
     if !ignored.is_empty() {
         let oo = crate::outcome::information(
-            &format!("Ignored unknown search parameters: {}", ignored.join(", ")),
-            &format!("不明な検索パラメータを無視しました: {}", ignored.join(", ")),
+            &format!("Ignored unknown or unusable search parameters: {}", ignored.join(", ")),
+            &format!("不明または使えない検索パラメータを無視しました: {}", ignored.join(", ")),
             ctx.lang,
         );
         entries.push(json!({ "resource": oo, "search": { "mode": "outcome" } }));
@@ -1023,8 +1025,16 @@ struct Included {
     complete: bool,
 }
 
-fn params_string(params: &SearchParams) -> String {
-    params.pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+/// The parameters as a query string, leaving out those the search `ignored`: a self link
+/// names the search that was run (search.html: the parameters actually used).
+fn params_string(params: &SearchParams, ignored: &[String]) -> String {
+    params
+        .pairs
+        .iter()
+        .filter(|(k, _)| !ignored.contains(k))
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub(crate) fn full_url(ctx: &RequestContext, ty: &str, id: &str) -> String {

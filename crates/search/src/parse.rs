@@ -97,7 +97,12 @@ pub fn parse_search(
     out.query.resource_type = ty.map(str::to_string);
     for (name, value) in pairs {
         let base_name = name.split(':').next().unwrap_or("");
-        if base_name == "_total" && strict && !matches!(value.as_str(), "none" | "estimate" | "accurate") {
+        if base_name == "_total" && !matches!(value.as_str(), "none" | "estimate" | "accurate") {
+            // Leniently ignored as an unknown parameter is, and said so.
+            if !strict {
+                out.ignored.push(name.clone());
+                continue;
+            }
             return Err(bad(
                 "_total",
                 value,
@@ -115,7 +120,7 @@ pub fn parse_search(
             "_include" | "_revinclude" => {
                 let iterate = name.ends_with(":iterate") || name.ends_with(":recurse");
                 for v in split_values(&env, name, value)? {
-                    let inc = parse_include(&v, iterate)?;
+                    let inc = parse_include(base_name, &v, iterate)?;
                     // A parameter the source type does not have, or not a reference: under
                     // strict handling an error, as an unknown search parameter is.
                     let known = inc
@@ -633,7 +638,8 @@ fn same_param(a: &SortParam, b: &SortParam) -> bool {
     }
 }
 
-fn parse_include(v: &str, iterate: bool) -> Result<Include, SearchError> {
+/// One `_include` or `_revinclude` (`name`) value.
+fn parse_include(name: &str, v: &str, iterate: bool) -> Result<Include, SearchError> {
     if v == "*" {
         return Ok(Include { source_type: "*".into(), param: None, target_type: None, iterate });
     }
@@ -643,7 +649,7 @@ fn parse_include(v: &str, iterate: bool) -> Result<Include, SearchError> {
     let target = parts.next();
     if !tsunagu_model::r4().is_resource_type(source) || param.is_none() {
         return Err(bad(
-            "_include",
+            name,
             v,
             "expected Type:parameter[:targetType]",
             "Type:parameter[:targetType] の形で指定してください",
@@ -814,6 +820,9 @@ mod tests {
         assert!(p("Patient", &[("name:missing", "true")]).is_ok());
         assert!(matches!(p("Patient", &[("nonsense", "1")]), Err(SearchError::UnknownParameter(_))));
         assert!(matches!(p("Patient", &[("birthdate", "soon")]), Err(SearchError::BadValue { .. })));
+        // The parameter named is the one given.
+        let e = p("Patient", &[("_revinclude", "foo")]).err().unwrap();
+        assert!(e.to_string().contains("'_revinclude'"), "{e}");
         // Why a value is refused, in each language (not English inside the Japanese).
         let e = p("Patient", &[("birthdate", "soon")]).err().unwrap();
         assert!(e.to_string().contains("not a FHIR date"), "{e}");

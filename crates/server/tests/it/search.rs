@@ -225,6 +225,19 @@ async fn chains_has_includes_sort_paging() {
     // Errors: unknown parameter (strict), bad values, unsupported modifiers.
     let strict = s.client.get(s.url("Patient?nonsense=1")).header("prefer", "handling=strict").send().await.unwrap();
     assert_eq!(strict.status(), 400);
+    // Leniently, what was ignored is said in an outcome entry and left out of the self link
+    // (which names the search that ran); a `_total` it cannot use is ignored the same way.
+    for (query, ignored) in [
+        ("nonsense=1&_count=1", "nonsense"),
+        ("_has:Foo:patient:_id=x&_count=1", "_has:Foo:patient:_id"),
+        ("_total=maybe&_count=1", "_total"),
+    ] {
+        let b = json(s.get(&format!("Patient?{query}")).await).await;
+        let self_link = b["link"].as_array().unwrap().iter().find(|l| l["relation"] == "self").unwrap();
+        assert!(self_link["url"].as_str().unwrap().ends_with("/Patient?_count=1"), "{query}: {self_link}");
+        let outcome = b["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").unwrap();
+        assert!(outcome["resource"]["issue"][0]["diagnostics"].as_str().unwrap().contains(ignored), "{query}");
+    }
     assert_eq!(s.get("Patient?birthdate=yesterday").await.status(), 400);
     assert_eq!(s.get("Observation?value-quantity=abc").await.status(), 400);
     assert_eq!(s.get("Patient?name:above=x").await.status(), 400);
@@ -1006,6 +1019,16 @@ async fn responses_stop_at_max_page_bytes() {
         assert!(statuses[i].starts_with("422"), "{e}");
         assert!(e["response"]["outcome"].to_string().contains("max_page_bytes"), "{e}");
     }
+    // Answers that are not stored resources count too: a CapabilityStatement (hundreds of
+    // kilobytes) and an operation's answer. A batch of them stops at the bound.
+    let batch = json!({"resourceType": "Bundle", "type": "batch",
+        "entry": (0..20).map(|_| get("metadata")).collect::<Vec<_>>()});
+    let b = json(s.post_json("", &batch).await).await;
+    let entries = b["entry"].as_array().unwrap();
+    assert_eq!(entries[0]["response"]["status"], "200 OK");
+    let answered = entries.iter().filter(|e| e["response"]["status"] == "200 OK").count();
+    assert!(answered < 3, "{answered} CapabilityStatements past a 250 kB bound");
+    assert!(entries.last().unwrap()["response"]["status"].as_str().unwrap().starts_with("422"));
 }
 
 /// Percent-encoded bytes that are not UTF-8 are a 400, not a search for U+FFFD: in the
@@ -1078,6 +1101,14 @@ async fn system_level_reads_in_bundles() {
         let search = &b["entry"][1]["resource"];
         assert_eq!(search["type"], "searchset", "{b}");
         assert_eq!(search["entry"].as_array().unwrap().len(), 3);
+        // An absolute URL elsewhere names nothing here.
+        let elsewhere = json!({"resourceType": "Bundle", "type": kind, "entry": [
+            {"request": {"method": "GET", "url": "http://elsewhere.example/Patient/h0"}}]});
+        let r = s.post_json("", &elsewhere).await;
+        let status = r.status();
+        let body = json(r).await;
+        let entry_status = body["entry"][0]["response"]["status"].as_str().map(str::to_string);
+        assert!(status == 400 || entry_status.as_deref() == Some("400 Bad Request"), "{kind}: {status} {body}");
         // The same CapabilityStatement as GET /metadata.
         let metadata = json(s.get("metadata").await).await;
         assert_eq!(b["entry"][2]["response"]["status"], "200 OK", "{b}");
