@@ -414,37 +414,18 @@ fn quantity(unit: &str, value: f64) -> tsunagu_store::IndexEntry {
 /// page, not a 422 after the whole ceiling.
 #[test]
 fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
-    use tsunagu_store::{IndexKind, Method, NewVersion, SortKey, SortParam, Store, SystemMatch, Test};
+    use tsunagu_store::{IndexKind, SortKey, SortParam, SystemMatch, Test};
     const DAY: i64 = 86_400_000;
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    let n = 100_000;
-    // One write transaction per thousand resources.
-    for start in (0..n).step_by(1000) {
-        store
-            .write(&mut |txn| {
-                for i in start..start + 1000 {
-                    let id = format!("o{i}");
-                    let index = [
-                        suite::token("status", "", "final", None),
-                        suite::token("status", "", "registered", None),
-                        suite::date("date", i * DAY, i * DAY + 1),
-                    ];
-                    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
-                    txn.put(&NewVersion {
-                        resource_type: "Observation",
-                        id: &id,
-                        version: 1,
-                        last_updated_ms: 1000,
-                        method: Method::Post,
-                        body: Some(body.as_bytes()),
-                        index: &index,
-                    })?;
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
+    put_observations(&store, 100_000, |i| {
+        let i = i as i64;
+        vec![
+            suite::token("status", "", "final", None),
+            suite::token("status", "", "registered", None),
+            suite::date("date", i * DAY, i * DAY + 1),
+        ]
+    });
     let mut q = suite::q(
         Some("Observation"),
         vec![vec![suite::not("status", Test::Token { system: SystemMatch::Any, code: Some("final".into()) })]],
@@ -471,46 +452,20 @@ fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
 /// value): the page is the general plan's, found by the walk.
 #[test]
 fn a_quantity_walk_past_other_units_is_tried_again() {
-    use tsunagu_store::{IndexKind, IndexValue, Method, NewVersion, SortKey, SortParam, Store, SystemMatch, Test};
+    use tsunagu_store::{IndexKind, IndexValue, SortKey, SortParam, SystemMatch, Test};
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
     // 30,000 lab values (mg, from 200,000 up) above 100,000 vital signs (cm, below 130,000):
     // descending, the walk passes every lab value before the first vital sign.
     let (labs, vitals) = (30_000, 100_000);
-    for start in (0..labs + vitals).step_by(1000) {
-        store
-            .write(&mut |txn| {
-                for i in start..start + 1000 {
-                    let id = format!("o{i}");
-                    let (category, unit, value) = if i < labs {
-                        ("laboratory", "mg", 200_000.0 + i as f64)
-                    } else {
-                        ("vital-signs", "cm", i as f64)
-                    };
-                    let index = [
-                        suite::token(
-                            "category",
-                            "http://terminology.hl7.org/CodeSystem/observation-category",
-                            category,
-                            None,
-                        ),
-                        suite::entry("value", IndexValue::Quantity { system: None, code: Some(unit.into()), value }),
-                    ];
-                    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
-                    txn.put(&NewVersion {
-                        resource_type: "Observation",
-                        id: &id,
-                        version: 1,
-                        last_updated_ms: 1000,
-                        method: Method::Post,
-                        body: Some(body.as_bytes()),
-                        index: &index,
-                    })?;
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
+    put_observations(&store, labs + vitals, |i| {
+        let (category, unit, value) =
+            if i < labs { ("laboratory", "mg", 200_000.0 + i as f64) } else { ("vital-signs", "cm", i as f64) };
+        vec![
+            suite::token("category", "http://terminology.hl7.org/CodeSystem/observation-category", category, None),
+            suite::entry("value", IndexValue::Quantity { system: None, code: Some(unit.into()), value }),
+        ]
+    });
     let mut q = suite::q(
         Some("Observation"),
         vec![vec![suite::index(
@@ -530,6 +485,37 @@ fn a_quantity_walk_past_other_units_is_tried_again() {
     assert!(plans.iter().any(|p| p.contains("sort walk gave up")), "{plans:?}");
     assert!(plans.iter().any(|p| p.contains("sort walk tried again")), "{plans:?}");
     assert!(plans.iter().any(|p| p.contains("sort walk over idx_quantity")), "{plans:?}");
+}
+
+/// Observations `o0`… `o{n-1}` with the index entries `index(i)` gives, one write
+/// transaction per thousand.
+fn put_observations(
+    store: &tsunagu_store::SqliteStore,
+    n: usize,
+    index: impl Fn(usize) -> Vec<tsunagu_store::IndexEntry>,
+) {
+    use tsunagu_store::{Method, NewVersion, Store};
+    for start in (0..n).step_by(1000) {
+        store
+            .write(&mut |txn| {
+                for i in start..(start + 1000).min(n) {
+                    let id = format!("o{i}");
+                    let entries = index(i);
+                    let body = format!(r#"{{"resourceType":"Observation","id":"{id}"}}"#);
+                    txn.put(&NewVersion {
+                        resource_type: "Observation",
+                        id: &id,
+                        version: 1,
+                        last_updated_ms: 1000,
+                        method: Method::Post,
+                        body: Some(body.as_bytes()),
+                        index: &entries,
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }
 
 /// The page of `q` by the general plan (walks off), then by whatever walk applies (walks
