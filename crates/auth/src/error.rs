@@ -68,6 +68,50 @@ impl AuthError {
         }
     }
 
+    /// Why a bearer token was refused, in Japanese (the reasons `InvalidToken` carries are
+    /// this crate's own sentences; one it does not know is given as written).
+    pub fn token_reason_ja(&self) -> String {
+        let AuthError::InvalidToken(reason) = self else { return self.to_string() };
+        let ja = match reason.as_str() {
+            "not a signed JWT" => "署名された JWT ではありません",
+            "the token must be signed with ES384" => "トークンは ES384 で署名されている必要があります",
+            "the token names no key (kid)" => "トークンに鍵の指定（kid）がありません",
+            "the token was signed with an unknown or retired key" => {
+                "トークンが未知の鍵または廃止された鍵で署名されています"
+            }
+            "the signature does not verify" => "署名を検証できません",
+            "the token was issued by someone else" => "トークンの発行者が異なります",
+            "the token is for another server" => "トークンは別のサーバ向けです",
+            "the token is for another audience" => "トークンは別の宛先（audience）向けです",
+            "the token lacks a required claim" => "トークンに必須のクレームがありません",
+            "the token is malformed" => "トークンの形式が不正です",
+            "the token is malformed or lacks a required claim" => "トークンの形式が不正か、必須のクレームがありません",
+            "the token has expired" => "トークンの有効期限が切れています",
+            "the token was issued in the future" => "トークンの発行時刻が未来です",
+            "the client or user has been disabled" => "クライアントまたは利用者が無効にされています",
+            "the identity provider's token must be signed with RS256, RS384, ES256 or ES384" => {
+                "認証基盤のトークンは RS256、RS384、ES256、ES384 のいずれかで署名されている必要があります"
+            }
+            "the identity provider has no key with this kid" => "認証基盤にこの kid の鍵がありません",
+            "the identity provider's key with this kid is not a signing key" => {
+                "この kid の認証基盤の鍵は署名用ではありません"
+            }
+            "the identity provider's key with this kid is for another algorithm" => {
+                "この kid の認証基盤の鍵は別のアルゴリズム用です"
+            }
+            "unreadable key" => "鍵を読み取れません",
+            "unusable key" => "鍵を使用できません",
+            "exp is not a number" => "exp が数値ではありません",
+            "the token lives longer than this server accepts (a day)" => {
+                "トークンの有効期間がこのサーバの上限（1 日）を超えています"
+            }
+            "the token's role is not a platform role" => "トークンのロールはプラットフォームのロールではありません",
+            "the token carries no platform role" => "トークンにプラットフォームのロールがありません",
+            other => return other.to_string(),
+        };
+        ja.to_string()
+    }
+
     /// The HTTP status of that answer: 401 for a client that did not prove itself, 500
     /// for the server's own trouble, 503 when busy, 400 otherwise.
     pub fn http_status(&self) -> u16 {
@@ -76,6 +120,29 @@ impl AuthError {
             AuthError::Key(_) | AuthError::Registry(_) => 500,
             AuthError::TemporarilyUnavailable(_) => 503,
             _ => 400,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthError;
+
+    /// Every reason a token is refused for, as the verifiers write it, has its Japanese.
+    #[test]
+    fn every_token_reason_is_written_in_japanese() {
+        let sources = [include_str!("token.rs"), include_str!("external.rs"), include_str!("authority.rs")];
+        let mut reasons = Vec::new();
+        for source in sources {
+            for part in source.split("bad(\"").skip(1).chain(source.split("InvalidToken(\"").skip(1)) {
+                reasons.push(part.split('"').next().unwrap().to_string());
+            }
+        }
+        assert!(reasons.len() >= 20, "{reasons:?}");
+        for reason in reasons {
+            let ja = AuthError::InvalidToken(reason.clone()).token_reason_ja();
+            assert_ne!(ja, reason, "no Japanese for '{reason}'");
+            assert!(!ja.is_ascii(), "{ja}");
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn caller(state: &AppState, parts: &http::request::Parts, lang: Lang)
             let reason = err.to_string();
             let e = InteractionError::unauthorized(
                 format!("The access token was refused: {reason}"),
-                format!("アクセストークンを受け付けられません: {reason}"),
+                format!("アクセストークンを受け付けられません: {}", err.token_reason_ja()),
             );
             let value = format!(
                 "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",

@@ -518,7 +518,7 @@ fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
             tsunagu_format::json_from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
                 InteractionError::bad_request(
                     format!("the JSON Patch is not JSON: {e}"),
-                    format!("JSON Patch が JSON として不正です: {e}"),
+                    format!("JSON Patch が JSON として不正です: {}", crate::negotiate::json_error_ja(&e)),
                 )
             })
         }

@@ -283,7 +283,7 @@ pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result
                 "structure",
                 None,
                 format!("The body is not valid JSON: {e}"),
-                format!("本文が JSON として不正です: {e}"),
+                format!("本文が JSON として不正です: {}", json_error_ja(&e)),
             )
         }),
         Format::Xml => {
@@ -308,9 +308,35 @@ pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result
     }
 }
 
+/// Where and why a body is not JSON, in Japanese (serde_json's own message is English).
+pub(crate) fn json_error_ja(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    let why = match e.classify() {
+        Category::Eof => "本文が途中で終わっています".to_string(),
+        Category::Syntax => "構文が誤っています".to_string(),
+        Category::Io => "本文を読み取れません".to_string(),
+        // The reader's own refusal: a property twice in one object.
+        Category::Data => match text.split('"').nth(1).filter(|_| text.contains("appears twice")) {
+            Some(key) => format!("プロパティ \"{key}\" が一つのオブジェクトに二度現れます"),
+            None => "値を読み取れません".to_string(),
+        },
+    };
+    format!("{} 行 {} 列目で{why}", e.line(), e.column())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Why a body is not JSON, said in Japanese with its place: no English inside.
+    #[test]
+    fn json_errors_in_japanese() {
+        let ja = |body: &str| json_error_ja(&tsunagu_format::json_from_slice(body.as_bytes()).unwrap_err());
+        assert_eq!(ja(r#"{"resourceType":"Patient","#), "1 行 26 列目で本文が途中で終わっています");
+        assert_eq!(ja("{\n  x}"), "2 行 3 列目で構文が誤っています");
+        assert!(ja(r#"{"a":1,"a":2}"#).contains("プロパティ \"a\" が一つのオブジェクトに二度現れます"));
+    }
 
     #[test]
     fn accept_is_read_by_quality_specificity_and_fhir_version() {
