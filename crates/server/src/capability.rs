@@ -142,3 +142,39 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
         }]
     })
 }
+
+/// `GET /metadata?mode=terminology` (R4 http.html#capabilities): the code systems the
+/// terminology operations know (from packages and stored CodeSystems), and what
+/// `$expand`, `$validate-code` and `$translate` do here.
+/// `code_systems`: canonical URLs with their versions.
+pub fn terminology_capabilities(base: &str, code_systems: Vec<(String, Vec<String>)>) -> Value {
+    let code_systems: Vec<Value> = code_systems
+        .into_iter()
+        .map(|(uri, versions)| {
+            let mut cs = json!({ "uri": uri });
+            if !versions.is_empty() {
+                cs["version"] = versions.into_iter().map(|v| json!({ "code": v })).collect();
+            }
+            cs
+        })
+        .collect();
+    let mut tc = json!({
+        "resourceType": "TerminologyCapabilities",
+        "status": "active",
+        "date": "2026-12-07",
+        "publisher": "Tsunagu",
+        "kind": "instance",
+        "software": { "name": "Tsunagu", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "Tsunagu FHIR R4 server: terminology", "url": base },
+        "expansion": {
+            "paging": true,
+            "textFilter": "filter: every word is found in a concept's code, display or designations, folded for width, case, accents and kana"
+        },
+        "codeSearch": "all",
+        "translation": { "needsMap": true }
+    });
+    if !code_systems.is_empty() {
+        tc["codeSystem"] = Value::Array(code_systems);
+    }
+    tc
+}

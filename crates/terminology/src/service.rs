@@ -143,6 +143,20 @@ impl Terminology {
         self.registry.read().resolve(kind, canonical, version)
     }
 
+    /// The code systems this service knows, by canonical URL, each with its versions
+    /// (sorted, without repeats): what a TerminologyCapabilities lists.
+    pub fn code_systems(&self) -> Vec<(String, Vec<String>)> {
+        let mut by_url: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+        for cs in self.all(ResourceKind::CodeSystem) {
+            let Some(url) = cs.get("url").and_then(Value::as_str) else { continue };
+            let versions = by_url.entry(url.to_string()).or_default();
+            if let Some(v) = cs.get("version").and_then(Value::as_str) {
+                versions.insert(v.to_string());
+            }
+        }
+        by_url.into_iter().map(|(url, versions)| (url, versions.into_iter().collect())).collect()
+    }
+
     pub(crate) fn all(&self, kind: ResourceKind) -> Vec<Arc<Value>> {
         self.registry.read().all(kind).cloned().collect()
     }

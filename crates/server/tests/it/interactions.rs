@@ -397,6 +397,17 @@ async fn summary_elements_and_search_basics() {
     // Capability statement.
     let cs = json(s.get("metadata").await).await;
     assert_eq!(cs["fhirVersion"], "4.0.1");
+    assert_eq!(json(s.get("metadata?mode=full").await).await, cs);
+    // mode=terminology: the code systems the terminology operations know, stored ones too.
+    let code_system = serde_json::json!({"resourceType": "CodeSystem", "url": "urn:test:colours", "version": "2",
+        "status": "active", "content": "complete", "concept": [{"code": "red"}]});
+    assert!(s.post_json("CodeSystem", &code_system).await.status().is_success());
+    let tc = json(s.get("metadata?mode=terminology").await).await;
+    assert_eq!(tc["resourceType"], "TerminologyCapabilities", "{tc}");
+    assert_eq!(tc["kind"], "instance");
+    let listed = tc["codeSystem"].as_array().unwrap().iter().find(|c| c["uri"] == "urn:test:colours").cloned();
+    assert_eq!(listed, Some(serde_json::json!({"uri": "urn:test:colours", "version": [{"code": "2"}]})), "{tc}");
+    assert_eq!(s.get("metadata?mode=everything").await.status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
