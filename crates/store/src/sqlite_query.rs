@@ -242,7 +242,9 @@ fn record_probe(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V
     if !everything && !crate::sqlite_choices::made(crate::sqlite_choices::Choice::ProbedInWalk, c) {
         return None;
     }
-    if let Some(sql) = ty.and_then(|ty| token_key_probe(c, ty, alias, values)) {
+    // In a sort walk only: a dense write-order walk meets few rows per page, and there the
+    // record (one lookup) beats finding the code's systems first.
+    if let Some(sql) = ty.filter(|_| !everything).and_then(|ty| token_key_probe(c, ty, alias, values)) {
         return Some(sql);
     }
     let (not, tbl, param, test) = match c {
