@@ -577,8 +577,9 @@ impl Interactions {
             ("", []) => return Ok(read(self.search(None, &params, ctx)?)),
             ("_history", []) => return Ok(read(self.history(HistoryScope::System, &params, ctx)?)),
             ("metadata", []) => {
-                return match self.capability_statement(&ctx.base) {
+                return match self.capability_statement(&ctx.base, params.get("mode")) {
                     Some(cs) => {
+                        let cs = cs?;
                         // Hundreds of kilobytes each: a Bundle of them must not pass the bound.
                         ctx.spend_bytes(json_bytes(&cs));
                         Ok(read(cs))

@@ -215,8 +215,9 @@ pub struct Interactions {
     pub config: InteractionConfig,
 }
 
-/// Builds the CapabilityStatement for a base URL.
-pub type CapabilityStatement = Box<dyn Fn(&Interactions, &str) -> serde_json::Value + Send + Sync>;
+/// Builds what `GET metadata` answers for a base URL and a `mode` (R4 http.html#capabilities).
+pub type CapabilityStatement =
+    Box<dyn Fn(&Interactions, &str, Option<&str>) -> Result<serde_json::Value, InteractionError> + Send + Sync>;
 
 impl Interactions {
     /// Sets what a Bundle's `GET metadata` entry answers (once; later calls are ignored).
@@ -225,8 +226,12 @@ impl Interactions {
     }
 
     /// The CapabilityStatement for `base`, when the serving layer has set how it is built.
-    pub(crate) fn capability_statement(&self, base: &str) -> Option<serde_json::Value> {
-        self.capability.get().map(|build| build(self, base))
+    pub(crate) fn capability_statement(
+        &self,
+        base: &str,
+        mode: Option<&str>,
+    ) -> Option<Result<serde_json::Value, InteractionError>> {
+        self.capability.get().map(|build| build(self, base, mode))
     }
 
     pub fn new(store: Arc<dyn Store>, check: Arc<dyn ResourceCheck>, config: InteractionConfig) -> Self {

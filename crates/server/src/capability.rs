@@ -143,6 +143,25 @@ pub fn capability_statement(base: &str, registry: &tsunagu_search::SearchRegistr
     })
 }
 
+/// What `GET metadata` answers for `mode` (R4 http.html#capabilities): the
+/// CapabilityStatement (`full`, `normative` or none) or the TerminologyCapabilities
+/// (`terminology`); the one place both the HTTP route and a Bundle's entry ask.
+pub fn for_mode(
+    fhir: &tsunagu_interaction::Interactions,
+    base: &str,
+    smart: bool,
+    mode: Option<&str>,
+) -> Result<Value, tsunagu_interaction::InteractionError> {
+    match mode {
+        None | Some("full") | Some("normative") => Ok(capability_statement(base, fhir.search_registry(), smart)),
+        Some("terminology") => Ok(terminology_capabilities(base, fhir.terminology().code_systems())),
+        Some(other) => Err(tsunagu_interaction::InteractionError::bad_request(
+            format!("metadata mode '{other}' is not full, normative or terminology"),
+            format!("metadata の mode '{other}' は full、normative、terminology のいずれでもありません"),
+        )),
+    }
+}
+
 /// `GET /metadata?mode=terminology` (R4 http.html#capabilities): the code systems the
 /// terminology operations know (from packages and stored CodeSystems), and what
 /// `$expand`, `$validate-code` and `$translate` do here.

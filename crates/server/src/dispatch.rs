@@ -338,21 +338,10 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
             "Only documents (Bundle/{id}, Patient/$summary) are rendered as HTML",
             "HTML で表示できるのは文書（Bundle/{id}、Patient/$summary）だけです",
         )),
-        (&Method::GET, ["metadata"]) => match c.params.get("mode") {
-            None | Some("full") | Some("normative") => {
-                let smart = matches!(state.config.authorization, crate::Authorization::Required(_));
-                let cs = crate::capability::capability_statement(&c.ctx.base, fhir.search_registry(), smart);
-                ok_resource(c, 200, &cs)
-            }
-            Some("terminology") => {
-                let code_systems = fhir.terminology().code_systems();
-                ok_resource(c, 200, &crate::capability::terminology_capabilities(&c.ctx.base, code_systems))
-            }
-            Some(other) => Err(InteractionError::bad_request(
-                format!("metadata mode '{other}' is not full, normative or terminology"),
-                format!("metadata の mode '{other}' は full、normative、terminology のいずれでもありません"),
-            )),
-        },
+        (&Method::GET, ["metadata"]) => {
+            let smart = matches!(state.config.authorization, crate::Authorization::Required(_));
+            ok_resource(c, 200, &crate::capability::for_mode(fhir, &c.ctx.base, smart, c.params.get("mode"))?)
+        }
         (_, ["metadata"]) => Err(InteractionError::MethodNotAllowed(format!("{m} /metadata"))),
         (&Method::GET, ["AuditEvent", id]) => ok_resource(c, 200, &fhir.audit_event(id, &c.ctx)?),
         (&Method::GET, ["AuditEvent"]) => bundle_reply(c, fhir.audit_events(&c.params, &c.ctx)?),

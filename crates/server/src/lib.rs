@@ -135,9 +135,7 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
         a.set_jwks_fetcher(Arc::new(fetcher));
     }
     let smart = matches!(config.authorization, Authorization::Required(_));
-    fhir.serve_capability(Box::new(move |fhir, base| {
-        capability::capability_statement(base, fhir.search_registry(), smart)
-    }));
+    fhir.serve_capability(Box::new(move |fhir, base, mode| capability::for_mode(fhir, base, smart, mode)));
     let cors = headers::cors(&config.cors_origins);
     let in_process = Arc::new(tokio::sync::Semaphore::new(config.limits.max_concurrent_requests.max(1)));
     let audit = Arc::new(tsunagu_interaction::AuditLog::start(fhir.store().clone(), config.audit_flush, 10_000));

@@ -1090,7 +1090,8 @@ async fn system_level_reads_in_bundles() {
         let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
             {"request": {"method": "GET", "url": "_history?_count=2"}},
             {"request": {"method": "GET", "url": "?_type=Patient&_count=10"}},
-            {"request": {"method": "GET", "url": "metadata"}}]});
+            {"request": {"method": "GET", "url": "metadata"}},
+            {"request": {"method": "GET", "url": "metadata?mode=terminology"}}]});
         let r = s.post_json("", &bundle).await;
         assert_eq!(r.status(), 200, "{kind}");
         let b = json(r).await;
@@ -1113,6 +1114,9 @@ async fn system_level_reads_in_bundles() {
         let metadata = json(s.get("metadata").await).await;
         assert_eq!(b["entry"][2]["response"]["status"], "200 OK", "{b}");
         assert_eq!(b["entry"][2]["resource"], metadata);
+        // A mode is answered as GET /metadata answers it.
+        assert_eq!(b["entry"][3]["resource"], json(s.get("metadata?mode=terminology").await).await);
+        assert_eq!(b["entry"][3]["resource"]["resourceType"], "TerminologyCapabilities");
     }
 }
 
