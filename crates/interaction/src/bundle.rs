@@ -581,7 +581,7 @@ impl Interactions {
                     Some(cs) => {
                         let cs = cs?;
                         // Hundreds of kilobytes each: a Bundle of them must not pass the bound.
-                        ctx.spend_bytes(json_bytes(&cs));
+                        ctx.spend_bytes(json_bytes(&cs))?;
                         Ok(read(cs))
                     }
                     None => Err(InteractionError::bad_request(
@@ -617,7 +617,7 @@ impl Interactions {
             // A searchset counted what it read; any other answer (an expansion, a
             // document) counts as it is.
             if op.output != crate::operations::Output::Searchset {
-                ctx.spend_bytes(json_bytes(&out));
+                ctx.spend_bytes(json_bytes(&out))?;
             }
             return Ok(read(out));
         }

@@ -105,6 +105,10 @@ pub enum InteractionError {
     /// Too many requests of a kind at once (bulk export jobs past `max_running_jobs`).
     #[error("too many requests: {en}")]
     TooManyRequests { en: String, ja: String },
+    /// The requests in progress hold `max_memory_bytes` between them and this one found no
+    /// room within `memory_wait_ms` (`memory.rs`).
+    #[error("the server's memory budget max_memory_bytes = {limit} had no room for this request within memory_wait_ms = {wait_ms}; retry shortly")]
+    MemoryBusy { limit: u64, wait_ms: u64 },
     /// The request goes past a configured limit (named in the message).
     #[error("{0}")]
     Limit(#[from] tsunagu_limits::LimitExceeded),
@@ -176,6 +180,7 @@ impl InteractionError {
             InteractionError::Forbidden { .. } => 403,
             InteractionError::ExportFailed { .. } => 500,
             InteractionError::TooManyRequests { .. } => 429,
+            InteractionError::MemoryBusy { .. } => 503,
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes
                 | tsunagu_limits::Limit::BodyValues
@@ -224,6 +229,7 @@ impl InteractionError {
             InteractionError::Forbidden { .. } => "forbidden",
             InteractionError::ExportFailed { .. } => "exception",
             InteractionError::TooManyRequests { .. } => "throttled",
+            InteractionError::MemoryBusy { .. } => "transient",
             InteractionError::Limit(l) => match l.limit {
                 tsunagu_limits::Limit::BodyBytes
                 | tsunagu_limits::Limit::BodyValues
@@ -281,6 +287,9 @@ impl InteractionError {
             | E::Forbidden { en, .. }
             | E::ExportFailed { en, .. }
             | E::TooManyRequests { en, .. } => en.clone(),
+            E::MemoryBusy { limit, wait_ms } if ja => format!(
+                "処理中のリクエストがサーバのメモリ上限 max_memory_bytes = {limit} を使っており、memory_wait_ms = {wait_ms} 以内に空きができませんでした。しばらくしてから再試行してください"
+            ),
             E::MethodNotAllowed(m) if ja => format!("この操作は許可されていません: {m}"),
             E::RequestTimeout(s) if ja => {
                 format!("リクエスト本文が {s} 秒以内に届きませんでした（上限 body_read_timeout_secs）")

@@ -84,7 +84,7 @@ impl Interactions {
         let max_bytes = ctx.page_cap(max_page_bytes);
         let q = HistoryQuery { scope, since_ms, at: period("_at")?, before_seq, count, max_bytes };
         let page = self.store.history(&q)?;
-        ctx.spend(&page.versions);
+        ctx.spend(&page.versions)?;
         let mut versions = page.versions;
         // A page cut by its bytes goes on after its last version too; one left empty (a
         // Bundle's entries read before it) from where it started, in a request of its own.

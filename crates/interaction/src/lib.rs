@@ -24,6 +24,7 @@ mod guard;
 mod history;
 mod import;
 mod instant;
+mod memory;
 pub mod operations;
 mod outcome;
 mod reindex;
@@ -44,6 +45,7 @@ pub use error::{ContentIssue, InteractionError, Lang};
 pub use export::{ExportConfig, ExportLevel, ExportStatus, Exports};
 pub use import::{needs_transaction, Staged};
 pub use instant::{format_instant, http_date, parse_http_date, parse_range};
+pub use memory::{MemoryBudget, MemoryHold};
 pub use outcome::{information, operation_outcome, validation_outcome};
 pub use reindex::ReindexStep;
 pub use resource::{NoCheck, ResourceCheck};
@@ -111,6 +113,9 @@ pub struct RequestContext {
     /// bound (the contexts of tools, which page on their own and may read far more than
     /// one response over many calls).
     pub read_bytes: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// What this request holds of the server's `max_memory_bytes` (`memory.rs`); shared by
+    /// its clones, given back when the last is dropped. `None`: not counted (tools).
+    pub memory: Option<Arc<MemoryHold>>,
 }
 
 impl RequestContext {
@@ -129,33 +134,64 @@ impl RequestContext {
             audited: Default::default(),
             search_ms_cap: None,
             read_bytes: None,
+            memory: None,
         }
     }
 
     /// The byte bound of the next page this request reads: what it has left of `max`
     /// (`max_page_bytes`; 0: none). Its first page takes its first resource whatever its
-    /// size; a later one (a Bundle's next read entry) takes only what fits.
+    /// size; a later one (a Bundle's next read entry) takes only what fits. Cut further to
+    /// the room left in `max_memory_bytes` (see [`RequestContext::page_cut_by_memory`]).
     pub(crate) fn page_cap(&self, max: usize) -> Option<tsunagu_store::ByteCap> {
-        let spent = self.read_bytes.as_ref()?.load(std::sync::atomic::Ordering::Relaxed);
+        let left = self.page_left(max);
+        match (left, self.memory.as_ref().and_then(|m| m.page_room())) {
+            (Some(cap), Some(room)) => Some(tsunagu_store::ByteCap { max: cap.max.min(room), ..cap }),
+            (None, Some(room)) if self.read_bytes.is_some() => {
+                Some(tsunagu_store::ByteCap { max: room, first_always: self.spent() == 0 })
+            }
+            (left, _) => left,
+        }
+    }
+
+    /// Whether a page read under `cap` and cut by its bytes was cut by the memory budget
+    /// rather than by `max_page_bytes`: it then names `max_memory_bytes`.
+    pub(crate) fn page_cut_by_memory(&self, max: usize, cap: Option<tsunagu_store::ByteCap>) -> bool {
+        let Some(cap) = cap else { return false };
+        self.page_left(max).is_none_or(|left| cap.max < left.max)
+    }
+
+    /// What this request has left of `max` (`max_page_bytes`; 0: none).
+    fn page_left(&self, max: usize) -> Option<tsunagu_store::ByteCap> {
+        self.read_bytes.as_ref()?;
+        let spent = self.spent();
         (max > 0).then(|| tsunagu_store::ByteCap { max: (max as u64).saturating_sub(spent), first_always: spent == 0 })
     }
 
-    /// Counts the bodies of `versions` as read into the response.
-    pub(crate) fn spend(&self, versions: &[tsunagu_store::ResourceVersion]) {
-        self.spend_bytes(tsunagu_store::body_bytes(versions));
+    fn spent(&self) -> u64 {
+        self.read_bytes.as_ref().map_or(0, |r| r.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Counts `n` bytes of resources as read into the response.
-    pub(crate) fn spend_bytes(&self, n: u64) {
+    /// Counts the bodies of `versions` as read into the response.
+    pub(crate) fn spend(&self, versions: &[tsunagu_store::ResourceVersion]) -> Result<(), InteractionError> {
+        self.spend_bytes(tsunagu_store::body_bytes(versions))
+    }
+
+    /// Counts `n` bytes of resources as read into the response, and waits for room in
+    /// `max_memory_bytes` to build the response from them.
+    pub(crate) fn spend_bytes(&self, n: u64) -> Result<(), InteractionError> {
         if let Some(read) = &self.read_bytes {
             read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        match &self.memory {
+            Some(m) => m.spend_page(n),
+            None => Ok(()),
         }
     }
 
     /// Fails a Bundle's read entry, before it reads, when the request has nothing left
     /// of `max` (`max_page_bytes`): an earlier entry used it up, or was refused by it.
     pub(crate) fn check_room(&self, max: usize) -> Result<(), InteractionError> {
-        match self.page_cap(max) {
+        match self.page_left(max) {
             Some(cap) if !cap.first_always && cap.max == 0 => Err(self.refuse_rest(max)),
             _ => Ok(()),
         }
@@ -164,11 +200,10 @@ impl RequestContext {
     /// Counts one resource a Bundle's read entry read: past `max` after an earlier entry
     /// read something, the entry fails naming the limit, and so does every later one.
     pub(crate) fn spend_one(&self, max: usize, v: &tsunagu_store::ResourceVersion) -> Result<(), InteractionError> {
-        if self.page_cap(max).is_some_and(|c| !c.first_always && v.body.len() as u64 > c.max) {
+        if self.page_left(max).is_some_and(|c| !c.first_always && v.body.len() as u64 > c.max) {
             return Err(self.refuse_rest(max));
         }
-        self.spend(std::slice::from_ref(v));
-        Ok(())
+        self.spend(std::slice::from_ref(v))
     }
 
     /// The limit's error for a read past `max`, which also uses up what is left: nothing

@@ -253,7 +253,7 @@ impl Interactions {
         let first_page = params.get("_cursor").is_none() && params.get("_offset").is_none();
         if first_page && patient_wanted {
             // The Patient is on the first page: it counts against max_page_bytes with it.
-            ctx.spend(std::slice::from_ref(&patient));
+            ctx.spend(std::slice::from_ref(&patient))?;
         }
         let mut bundle =
             self.search_with(None, params, ctx, clauses, Some(path), Some(id), crate::care_dates::PARAMS)?;
@@ -413,12 +413,13 @@ impl Interactions {
         }
         let max_page_bytes = self.config.limits.max_page_bytes;
         q.max_bytes = ctx.page_cap(max_page_bytes);
+        let by_memory = ctx.page_cut_by_memory(max_page_bytes, q.max_bytes);
         let page = self.store.search(q)?;
         // A page cut by its bytes may be empty when this request read others before (a
         // Bundle's entries, `$everything`'s Patient): its next link, followed in a request
         // of its own, goes on from where it stopped.
         let cut_by_bytes = matches!(page.stopped_by, Some(tsunagu_store::Ceiling::Bytes(_)));
-        ctx.spend(&page.resources);
+        ctx.spend(&page.resources)?;
         let path = path.unwrap_or_else(|| match ty {
             Some(t) => format!("{}/{t}", ctx.base),
             None => ctx.base.clone(),
@@ -493,8 +494,14 @@ impl Interactions {
         if let Some(ceiling) = page.stopped_by.filter(|_| page.resume_after.is_some() && !past_offset) {
             let (limit, max) = crate::error::ceiling_limit(ceiling);
             // A Bundle's later entry gets what is left of max_page_bytes: named as configured.
-            let max = if limit == tsunagu_limits::Limit::PageBytes { max_page_bytes } else { max };
-            entries.push(stopped_early(limit.key(), max, ctx));
+            let (key, max) = match limit {
+                tsunagu_limits::Limit::PageBytes if by_memory => {
+                    (tsunagu_limits::Limit::MemoryBytes.key(), self.config.limits.max_memory_bytes)
+                }
+                tsunagu_limits::Limit::PageBytes => (limit.key(), max_page_bytes),
+                _ => (limit.key(), max),
+            };
+            entries.push(stopped_early(key, max, ctx));
         }
         Ok(searchset(page.total, links, entries, &parsed.ignored, ctx))
     }
@@ -609,7 +616,7 @@ impl Interactions {
         let more = cut || horizon.is_some() || own_more;
         let cursor = items[..taken].last().map(|(seq, ..)| *seq).or(horizon).or(after).or(Some(0));
         items.truncate(taken);
-        ctx.spend_bytes(bytes);
+        ctx.spend_bytes(bytes)?;
         let path = path.unwrap_or_else(|| format!("{}/{ty}", ctx.base));
         let used = params_string(params, &parsed.ignored);
         let mut links = vec![json!({ "relation": "self", "url": format!("{path}?{used}") })];
@@ -623,7 +630,11 @@ impl Interactions {
             .map(|(_, url, resource, _)| json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } }))
             .collect();
         if bytes_stopped {
-            entries.push(stopped_early(tsunagu_limits::Limit::PageBytes.key(), max_page_bytes, ctx));
+            let limit = match ctx.page_cut_by_memory(max_page_bytes, cap) {
+                true => (tsunagu_limits::Limit::MemoryBytes.key(), self.config.limits.max_memory_bytes),
+                false => (tsunagu_limits::Limit::PageBytes.key(), max_page_bytes),
+            };
+            entries.push(stopped_early(limit.0, limit.1, ctx));
         }
         Ok(searchset(None, links, entries, &parsed.ignored, ctx))
     }
@@ -943,7 +954,7 @@ impl Interactions {
                     let (batch, later) = rest.split_at((room + 1 - next.len()).min(rest.len()));
                     rest = later;
                     let (read, cut) = self.store.read_many(batch, ctx.page_cap(max_page_bytes))?;
-                    ctx.spend(&read);
+                    ctx.spend(&read)?;
                     out.complete &= !cut;
                     let mut found: HashMap<(String, String), ResourceVersion> = read
                         .into_iter()
@@ -986,7 +997,7 @@ impl Interactions {
                 if page.resume_after.is_some() || page.stopped_by.is_some() {
                     out.complete = false;
                 }
-                ctx.spend(&page.resources);
+                ctx.spend(&page.resources)?;
                 for found in page.resources {
                     if seen.insert((found.resource_type.clone(), found.id.clone())) {
                         next.push(found);

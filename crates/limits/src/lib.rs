@@ -47,6 +47,19 @@ pub struct Limits {
     /// PostgreSQL only: the longest wait, in ms, for a free database connection; then 503
     /// with `Retry-After`.
     pub database_wait_ms: u64,
+    /// Memory the requests in progress may hold together, in bytes, as estimated before
+    /// the costly work of each: a body before it is parsed (twice its bytes, and 600 per
+    /// JSON value or XML tag, as parsed and indexed), a response page once its resources
+    /// are read (8 times their stored bytes, as the response is built); a page also reads
+    /// no more than the room left (at least 1 MiB). Each request alone is bounded by the
+    /// limits above; this bounds their sum (12 concurrent bodies of 990,000 values peaked
+    /// at 5.6 GB without it; a page's stored bytes, read before its room is taken, come on
+    /// top). A request that finds no room waits up to `memory_wait_ms`,
+    /// then gets 503 with `Retry-After`; one whose estimate is above the whole budget runs
+    /// when it is alone. 0: no budget.
+    pub max_memory_bytes: usize,
+    /// The longest wait, in ms, for room in `max_memory_bytes`.
+    pub memory_wait_ms: u64,
 
     // --- Resources ---
     /// Characters in one string value of any resource written (R4: a string's maxLength is
@@ -165,6 +178,8 @@ impl Default for Limits {
             max_connections: 512,
             max_database_connections: 32,
             database_wait_ms: 5_000,
+            max_memory_bytes: 2 * 1024 * 1024 * 1024,
+            memory_wait_ms: 10_000,
             max_json_depth: 100,
             max_issues: 100,
             max_bundle_entries: 5_000,
@@ -212,6 +227,7 @@ pub enum Limit {
     IncludeIterations,
     SearchOffset,
     PageBytes,
+    MemoryBytes,
     TextTerms,
     SearchSteps,
     SearchMs,
@@ -244,6 +260,7 @@ impl Limit {
             Limit::IncludeIterations => "max_include_iterations",
             Limit::SearchOffset => "max_search_offset",
             Limit::PageBytes => "max_page_bytes",
+            Limit::MemoryBytes => "max_memory_bytes",
             Limit::TextTerms => "max_text_terms",
             Limit::SearchSteps => "max_search_steps",
             Limit::SearchMs => "max_search_ms",
@@ -286,6 +303,9 @@ impl Limit {
             }
             Limit::SearchOffset => ("_offset of a search", "検索の _offset"),
             Limit::PageBytes => ("bytes of resources one response reads", "1つの応答で読み出すリソースのバイト数"),
+            Limit::MemoryBytes => {
+                ("memory the requests in progress hold together", "処理中のリクエストが合わせて使うメモリ")
+            }
             Limit::TextTerms => ("words in one _text or _content value", "1つの _text・_content の値の語数"),
             Limit::SearchSteps => ("work of one search page in the store", "1ページの検索でストアが行う処理量"),
             Limit::SearchMs => (
@@ -327,6 +347,7 @@ impl Limit {
             Limit::IncludeIterations => limits.max_include_iterations,
             Limit::SearchOffset => limits.max_search_offset,
             Limit::PageBytes => limits.max_page_bytes,
+            Limit::MemoryBytes => limits.max_memory_bytes,
             Limit::TextTerms => limits.max_text_terms,
             Limit::SearchSteps => limits.max_search_steps,
             Limit::SearchMs => limits.max_search_ms,

@@ -147,10 +147,14 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
         search_ms_cap: None,
         // Each request its own bound, shared by its Bundle's entries.
         read_bytes: Some(Default::default()),
+        memory: Some(tsunagu_interaction::MemoryHold::new(state.memory.clone())),
     };
     let limits = &state.config.limits;
-    let body_limits =
-        crate::negotiate::BodyLimits { max_depth: limits.max_json_depth, max_values: limits.max_body_values };
+    let body_limits = crate::negotiate::BodyLimits {
+        max_depth: limits.max_json_depth,
+        max_values: limits.max_body_values,
+        values: None,
+    };
     let html = crate::document_page::html_asked(&parts.headers, &params);
     let call = Call {
         method: parts.method,
@@ -171,7 +175,19 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // request still runs.
     let work = move || {
         let _permit = permit;
-        let r = match &refused {
+        let mut call = call;
+        // Counted once, off the async workers; then room for the body as parsed and
+        // indexed before any of that work starts.
+        call.body_limits.values = crate::negotiate::body_values(&call.headers, &call.body);
+        let reserved = match &call.ctx.memory {
+            Some(m) => {
+                // A body past max_body_values is refused as it is parsed, right after.
+                let values = call.body_limits.values.map_or(0, |(n, _)| n.min(call.body_limits.max_values));
+                m.reserve_body(call.body.len(), values)
+            }
+            None => Ok(()),
+        };
+        let r = match refused.as_ref().or(reserved.as_ref().err()) {
             Some(e) => reply::error(e, call.render.format, call.render.lang),
             None => route(&state, &call),
         };

@@ -127,6 +127,8 @@ pub(crate) struct AppState {
     pub audit: Arc<tsunagu_interaction::AuditLog>,
     /// Bulk export jobs, when configured.
     pub exports: Option<Arc<tsunagu_interaction::Exports>>,
+    /// What the requests in progress hold together (`max_memory_bytes`).
+    pub memory: Arc<tsunagu_interaction::MemoryBudget>,
 }
 
 /// The complete HTTP application.
@@ -149,7 +151,11 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
             None
         }
     });
-    let state = Arc::new(AppState { fhir, config, in_process, audit, exports });
+    let memory = tsunagu_interaction::MemoryBudget::new(
+        config.limits.max_memory_bytes as u64,
+        std::time::Duration::from_millis(config.limits.memory_wait_ms),
+    );
+    let state = Arc::new(AppState { fhir, config, in_process, audit, exports, memory });
     let app = axum::Router::new().fallback(dispatch::handle).with_state(state);
     let app = match cors {
         Some(cors) => app.layer(cors),

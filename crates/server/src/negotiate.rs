@@ -224,13 +224,41 @@ pub fn body_kind(headers: &HeaderMap) -> Result<BodyKind, InteractionError> {
 pub struct BodyLimits {
     pub max_depth: usize,
     pub max_values: usize,
+    /// The body's values and whether they were counted as XML, counted once as it arrived
+    /// (`body_values`), when it is JSON or XML.
+    pub values: Option<(usize, bool)>,
 }
 
-/// Refuses a body with more values than `max_values` before parsing it: one linear pass
-/// over the bytes, counting what each parsed value would be built from (for JSON the
-/// commas, brackets and braces outside strings; for XML the tags).
+/// The values of a body sent as JSON or XML (`value_count`), for the memory it will
+/// hold (`max_memory_bytes`) and `max_body_values`; `None` for other content (a Binary's
+/// own bytes, a form).
+pub fn body_values(headers: &http::HeaderMap, body: &[u8]) -> Option<(usize, bool)> {
+    if body.is_empty() {
+        return None;
+    }
+    let ct = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?.to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let xml = essence.ends_with("xml");
+    (xml || essence.ends_with("json")).then(|| (value_count(body, xml), xml))
+}
+
+/// Refuses a body with more values than `max_values` before parsing it.
 pub fn check_value_count(body: &[u8], xml: bool, max_values: usize) -> Result<(), InteractionError> {
-    let count = if xml {
+    check_count(value_count(body, xml), max_values)
+}
+
+fn check_count(count: usize, max_values: usize) -> Result<(), InteractionError> {
+    if count > max_values {
+        let e = tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::BodyValues, max_values);
+        return Err(e.found(count).into());
+    }
+    Ok(())
+}
+
+/// One linear pass over the bytes, counting what each parsed value would be built from
+/// (for JSON the commas, brackets and braces outside strings; for XML the tags).
+fn value_count(body: &[u8], xml: bool) -> usize {
+    if xml {
         memchr_count(b'<', body)
     } else {
         let (mut n, mut in_string, mut escaped) = (1usize, false, false);
@@ -251,12 +279,7 @@ pub fn check_value_count(body: &[u8], xml: bool, max_values: usize) -> Result<()
             }
         }
         n
-    };
-    if count > max_values {
-        let e = tsunagu_interaction::LimitExceeded::new(tsunagu_interaction::Limit::BodyValues, max_values);
-        return Err(e.found(count).into());
     }
-    Ok(())
 }
 
 fn memchr_count(needle: u8, hay: &[u8]) -> usize {
@@ -270,7 +293,9 @@ pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InteractionError::bad_request("the request body is empty", "リクエスト本文が空です"));
     }
-    check_value_count(body, format == Format::Xml, limits.max_values)?;
+    let xml = format == Format::Xml;
+    let counted = limits.values.filter(|&(_, as_xml)| as_xml == xml).map(|(n, _)| n);
+    check_count(counted.unwrap_or_else(|| value_count(body, xml)), limits.max_values)?;
     let max_depth = limits.max_depth;
     match format {
         Format::Json => tsunagu_format::json_from_slice(body).map_err(|e| {

@@ -859,6 +859,51 @@ async fn everything_start_and_end_keep_care_in_the_period() {
     }
 }
 
+/// `max_memory_bytes` bounds what all requests hold together: a page reads no more than the
+/// room left (its outcome then names the budget, and the next link goes on), and a body
+/// whose estimate is above the whole budget still runs, alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_stop_at_the_room_left_in_max_memory_bytes() {
+    // Idle, the budget leaves room for 24 MiB / 8 = 3 MiB of stored resources a page.
+    let s = common::start_with(|c| c.limits.max_memory_bytes = 24 << 20).await;
+    let photo = "QUFB".repeat(300_000);
+    for i in 0..5 {
+        let p = json!({"resourceType": "Patient", "id": format!("m{i}"), "photo": [{"data": photo}]});
+        assert!(s.put_json(&format!("Patient/m{i}"), &p).await.status().is_success());
+    }
+    let (mut url, mut seen, mut pages) = (s.url("Patient?_count=10"), Vec::new(), 0);
+    loop {
+        let b = json(s.client.get(&url).send().await.unwrap()).await;
+        pages += 1;
+        let entries = b["entry"].as_array().cloned().unwrap_or_default();
+        let page: Vec<String> = entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "match")
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!page.is_empty() && page.len() <= 2, "{page:?}");
+        seen.extend(page);
+        let links = b["link"].as_array().unwrap();
+        match links.iter().find(|l| l["relation"] == "next") {
+            Some(n) => {
+                let outcome = entries.iter().find(|e| e["search"]["mode"] == "outcome").expect("an outcome entry");
+                assert!(outcome.to_string().contains("max_memory_bytes"), "{outcome}");
+                url = n["url"].as_str().unwrap().to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["m0", "m1", "m2", "m3", "m4"]);
+    assert!(pages >= 3, "{pages} pages");
+
+    // A budget smaller than one body's estimate: the body runs when it is alone.
+    let s = common::start_with(|c| c.limits.max_memory_bytes = 100_000).await;
+    let names: Vec<String> = (0..5_000).map(|i| format!("n{i}")).collect();
+    let p = json!({"resourceType": "Patient", "name": [{"given": names}]});
+    let r = s.post_json("Patient", &p).await;
+    assert_eq!(r.status(), 201);
+}
+
 /// `max_page_bytes`: pages of search (in write order and sorted), history and `_include`,
 /// and a batch's read entries together, stop at the bound instead of reading every body
 /// into memory; following the links reaches every resource once.
