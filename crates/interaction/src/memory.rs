@@ -112,9 +112,9 @@ impl MemoryHold {
         )
     }
 
-    /// Counts `stored` bytes of resources as read into the response, waiting for room to
-    /// build the response from them.
-    pub(crate) fn spend_page(&self, stored: u64) -> Result<(), InteractionError> {
+    /// Counts `stored` bytes of resources as read into the response (a page, or one
+    /// resource read by id), waiting for room to build the response from them.
+    pub fn spend_page(&self, stored: u64) -> Result<(), InteractionError> {
         self.reserve(stored.saturating_mul(PAGE_BYTES_FACTOR))
     }
 

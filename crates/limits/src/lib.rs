@@ -49,8 +49,9 @@ pub struct Limits {
     pub database_wait_ms: u64,
     /// Memory the requests in progress may hold together, in bytes, as estimated before
     /// the costly work of each: a body before it is parsed (twice its bytes, and 600 per
-    /// JSON value or XML tag, as parsed and indexed), a response page once its resources
-    /// are read (8 times their stored bytes, as the response is built); a page also reads
+    /// JSON value or XML tag, as parsed and indexed), a response page or a resource read by
+    /// id once read (8 times their stored bytes, as the response is built), a `$run` output
+    /// as it grows (3 times its bytes); a page also reads
     /// no more than the room left (at least 1 MiB). Each request alone is bounded by the
     /// limits above; this bounds their sum (12 concurrent bodies of 990,000 values peaked
     /// at 5.6 GB without it; a page's stored bytes, read before its room is taken, come on

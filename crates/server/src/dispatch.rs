@@ -410,6 +410,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         }
         (&Method::GET, [ty, id]) => {
             let v = fhir.read(ty, id, &c.ctx)?;
+            reserve_read(c, &v)?;
             if not_modified(&c.headers, &v) {
                 let mut r = reply::empty(304);
                 version_headers(&mut r, &v);
@@ -441,6 +442,7 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         }
         (&Method::GET, [ty, id, "_history", vid]) => {
             let v = fhir.vread(ty, id, vid, &c.ctx)?;
+            reserve_read(c, &v)?;
             match &c.raw_binary {
                 Some(accept) => crate::binary::reply(c, v, accept),
                 None => stored_reply(c, v),
@@ -503,6 +505,12 @@ fn form_params(c: &Call) -> Result<SearchParams, InteractionError> {
     let mut p = SearchParams::parse(text);
     p.pairs.extend(c.params.pairs.iter().cloned());
     Ok(p)
+}
+
+/// Room in `max_memory_bytes` for answering a resource read by id (parsed again for
+/// `_elements`, `_summary` or XML).
+fn reserve_read(c: &Call, v: &ResourceVersion) -> Result<(), InteractionError> {
+    c.ctx.memory.as_ref().map_or(Ok(()), |m| m.spend_page(v.body.len() as u64))
 }
 
 /// A create or update's body: for Binary, content of another type is the Binary's own

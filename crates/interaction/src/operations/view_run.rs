@@ -49,13 +49,31 @@ struct Capped<'b> {
     out: &'b mut Vec<u8>,
     max: usize,
     over: &'b AtomicBool,
+    /// Room in `max_memory_bytes`, taken a step ahead of the output: the output is held
+    /// again as base64 in the answer, and once more as it is sent.
+    memory: Option<&'b crate::MemoryHold>,
+    reserved: u64,
+    no_room: &'b std::sync::Mutex<Option<InteractionError>>,
 }
+
+/// Bytes of `max_memory_bytes` taken at a time as a `$run` output grows.
+const OUTPUT_ROOM_STEP: u64 = 4 << 20;
 
 impl std::io::Write for Capped<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.out.len().saturating_add(buf.len()) > self.max {
+        let len = self.out.len().saturating_add(buf.len());
+        if len > self.max {
             self.over.store(true, Ordering::Relaxed);
             return Err(std::io::Error::other("the output is past max_view_bytes"));
+        }
+        let need = (len as u64).saturating_mul(3);
+        if let Some(m) = self.memory.filter(|_| need > self.reserved) {
+            let step = (need - self.reserved).max(OUTPUT_ROOM_STEP);
+            if let Err(e) = m.reserve(step) {
+                *self.no_room.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                return Err(std::io::Error::other("no room in max_memory_bytes"));
+            }
+            self.reserved += step;
         }
         self.out.extend_from_slice(buf);
         Ok(buf.len())
@@ -173,9 +191,21 @@ impl Interactions {
         let started = std::time::Instant::now();
         let past = |limit: Limit| LimitExceeded::new(limit, limit.value(limits)).hint(NARROW_EN, NARROW_JA);
         let over = AtomicBool::new(false);
+        let no_room = std::sync::Mutex::new(None);
         let mut out = Vec::new();
-        let capped = Capped { out: &mut out, max: limits.max_view_bytes, over: &over };
+        let capped = Capped {
+            out: &mut out,
+            max: limits.max_view_bytes,
+            over: &over,
+            memory: ctx.memory.as_deref(),
+            reserved: 0,
+            no_room: &no_room,
+        };
+        let room_error = || no_room.lock().unwrap_or_else(|p| p.into_inner()).take();
         let sink_error = |e: tsunagu_view::ViewError| -> InteractionError {
+            if let Some(e) = room_error() {
+                return e;
+            }
             match over.load(Ordering::Relaxed) {
                 true => past(Limit::ViewBytes).into(),
                 false => bad(e.to_string(), e.message_ja()),
@@ -207,6 +237,9 @@ impl Interactions {
                 let id = resource.get("id").and_then(Value::as_str).unwrap_or("?");
                 if matches!(e, tsunagu_view::ViewError::TooManyRows { .. }) {
                     return LimitExceeded::new(Limit::ViewRows, max).into();
+                }
+                if let Some(e) = room_error() {
+                    return e;
                 }
                 if over.load(Ordering::Relaxed) {
                     return past(Limit::ViewBytes).into();
