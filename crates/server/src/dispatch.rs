@@ -356,7 +356,9 @@ fn route_inner(state: &AppState, c: &Call) -> Result<Response, InteractionError>
         )),
         (&Method::GET, ["metadata"]) => {
             let smart = matches!(state.config.authorization, crate::Authorization::Required(_));
-            ok_resource(c, 200, &crate::capability::for_mode(fhir, &c.ctx.base, smart, c.params.get("mode"))?)
+            let statement = crate::capability::for_mode(fhir, &c.ctx.base, smart, c.params.get("mode"))?;
+            // `_summary` and `_elements` as on any read.
+            ok_resource(c, 200, &c.render.shape(statement))
         }
         (_, ["metadata"]) => Err(InteractionError::MethodNotAllowed(format!("{m} /metadata"))),
         (&Method::GET, ["AuditEvent", id]) => ok_resource(c, 200, &fhir.audit_event(id, &c.ctx)?),

@@ -398,6 +398,15 @@ async fn summary_elements_and_search_basics() {
     let cs = json(s.get("metadata").await).await;
     assert_eq!(cs["fhirVersion"], "4.0.1");
     assert_eq!(json(s.get("metadata?mode=full").await).await, cs);
+    // _summary and _elements shape it as any read: the summary keeps what R4 marks as
+    // summary (rest.resource.type and operation) and leaves out the rest (searchParam).
+    let short = json(s.get("metadata?_summary=true").await).await;
+    assert_eq!(short["fhirVersion"], "4.0.1");
+    assert!(cs["rest"][0]["resource"][0].get("searchParam").is_some(), "{cs}");
+    assert!(short["rest"][0]["resource"][0].get("type").is_some(), "{short}");
+    assert!(short["rest"][0]["resource"][0].get("searchParam").is_none(), "{short}");
+    let some = json(s.get("metadata?_elements=software").await).await;
+    assert!(some.get("software").is_some() && some.get("rest").is_none(), "{some}");
     // mode=terminology: the code systems the terminology operations know, stored ones too.
     let code_system = serde_json::json!({"resourceType": "CodeSystem", "url": "urn:test:colours", "version": "2",
         "status": "active", "content": "complete", "concept": [{"code": "red"}]});
