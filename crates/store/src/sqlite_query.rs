@@ -743,6 +743,16 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
             table(*kind)
         ));
     }
+    if let [Condition::LastUpdated { lo, hi }] = c.any.as_slice() {
+        // Versions of the type in the range (`resource_type_updated`): superseded ones count
+        // too, which only raises the bound. `_lastUpdated=gt…` often matches nearly every
+        // resource; counted, it lets the dense walk answer instead of sorting every match.
+        values.extend([V::Text(ty.to_string()), V::Integer(*lo), V::Integer(*hi)]);
+        return Some(format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM resource INDEXED BY resource_type_updated \
+             WHERE type = ? AND last_updated >= ? AND last_updated < ? LIMIT {cap})"
+        ));
+    }
     if let [Condition::DateWindow { param, lo, hi }] = c.any.as_slice() {
         // The rows the window's own probe reads (see `condition_sql`): narrow values starting
         // at most a day before it, and the wide ones. Counted as one half-open range
