@@ -745,19 +745,21 @@ fn planned_page(
         return Ok(SearchPage { resources: Vec::new(), total, more: false, resume_after: None, stopped_by: None });
     }
     let driven = if q.sort.is_empty() { crate::sqlite_query::driver(q) } else { None };
-    let sql = if let Some(d) = driven {
+    if let Some(d) = driven {
         plan(|| format!("driven index: the rows of clause {} in write order, the others tested on each", d.clause + 1));
         let mut dvalues = d.values;
         let rest = crate::sqlite_query::where_clause_except(q, "r", Some(d.clause), &mut dvalues);
-        let mut sql = format!("SELECT {PAGE_COLUMNS} FROM {} AND {rest}", d.from);
+        // The page's `seq`s only, bodies after: grouped rows go through a sorter, which
+        // would carry each candidate's whole body (a page of one 33 MB DocumentReference
+        // among six peaked at 550 MB and took 380 ms).
+        let mut sql = format!("SELECT d.seq FROM {} AND {rest}", d.from);
         if let Some(after) = q.after_seq {
             sql.push_str(" AND d.seq > ?");
             dvalues.push(rusqlite::types::Value::Integer(after));
         }
         // GROUP BY keeps one row per resource (two references to one target).
         sql.push_str(&format!(" GROUP BY d.seq ORDER BY d.seq LIMIT {}", q.count + 1));
-        values = dvalues;
-        sql
+        page_of_seqs(c, &sql, dvalues, q, total)
     } else if q.sort.is_empty() {
         plan(|| "general SQL in write order".into());
         let mut page_filter = filter;
@@ -768,16 +770,18 @@ fn planned_page(
         // The page's rows only, bodies after: the candidates of an `IN` list are sorted by
         // `seq` in a temporary b-tree, which would otherwise carry every candidate's body.
         let sql = format!("SELECT r.seq FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1);
-        return page_of_seqs(c, &sql, values, q, total);
+        page_of_seqs(c, &sql, values, q, total)
     } else if let Some(seqs) = sort_walk(c, q, &filter, &values, walk, budget, &mut sources)? {
         budget.lift();
         let more = seqs.len() > q.count;
         let (resources, cut) = versions_in_order(c, &seqs[..seqs.len().min(q.count)], q.max_bytes)?;
-        return Ok(SearchPage::fitted(resources, cut, more, total, q));
+        Ok(SearchPage::fitted(resources, cut, more, total, q))
     } else if let Some(source) = sources.sorted(c, q)? {
         plan(|| format!("general SQL: the index rows of clause {} that pass the others, sorted", source.clause + 1));
         let mut values = source.values;
-        let rest = crate::sqlite_query::index_row_clause_except(q, "d", Some(source.clause), &mut values);
+        let rest = crate::sqlite_common_chains::collected(|| {
+            crate::sqlite_query::index_row_clause_except(q, "d", Some(source.clause), &mut values)
+        });
         let order = order_by(&q.sort, "d", &mut values);
         let sql = format!(
             "SELECT d.seq FROM ({}) d WHERE {rest} ORDER BY {order} LIMIT {} OFFSET {}",
@@ -785,25 +789,19 @@ fn planned_page(
             q.count + 1,
             q.offset
         );
-        return page_of_seqs(c, &sql, values, q, total);
+        page_of_seqs(c, &sql, values, q, total)
     } else {
         plan(|| "general SQL: every match sorted".into());
+        let mut values = Vec::new();
+        let filter = crate::sqlite_common_chains::collected(|| where_clause(q, "r", &mut values));
         let order = order_by(&q.sort, "r", &mut values);
         let sql = format!(
             "SELECT r.seq FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
             q.count + 1,
             q.offset
         );
-        return page_of_seqs(c, &sql, values, q, total);
-    };
-    statement(&sql, &values);
-    let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), sized_row)?;
-    let mut rows: Vec<crate::SizedRow> = rows.collect::<Result<_, _>>()?;
-    let more = rows.len() > q.count;
-    rows.truncate(q.count);
-    let (resources, cut) = fit(c, rows, q.max_bytes)?;
-    Ok(SearchPage::fitted(resources, cut, more, total, q))
+        page_of_seqs(c, &sql, values, q, total)
+    }
 }
 
 /// How far choosing an index-only general plan's source counts each candidate clause

@@ -55,9 +55,22 @@ pub(crate) fn with_made<I, R>(choice: Choice, items: &[&I], build: impl FnOnce()
     out
 }
 
+/// Runs `build` as if `choice` had been made for nothing, then restores what was made.
+pub(crate) fn without<R>(choice: Choice, build: impl FnOnce() -> R) -> R {
+    let taken: Vec<(Choice, usize)> = MADE.with(|m| {
+        let mut m = m.borrow_mut();
+        let taken = m.iter().filter(|(c, _)| *c == choice).copied().collect::<Vec<_>>();
+        m.retain(|(c, _)| *c != choice);
+        taken
+    });
+    let out = build();
+    MADE.with(|m| m.borrow_mut().extend(taken));
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{made, with_made, Choice};
+    use super::{made, with_made, without, Choice};
 
     #[test]
     fn choices_hold_only_inside_their_build_and_only_for_their_items() {
@@ -68,6 +81,10 @@ mod tests {
             })
         });
         assert_eq!(inside, (true, true, false));
+        let lifted = with_made(Choice::ProbedChain, &[&a], || {
+            (without(Choice::ProbedChain, || made(Choice::ProbedChain, &a)), made(Choice::ProbedChain, &a))
+        });
+        assert_eq!(lifted, (false, true));
         assert!(!made(Choice::ProbedChain, &a) && !made(Choice::CollectedDate, &b));
     }
 }

@@ -53,3 +53,11 @@ pub(crate) fn with_plans<T>(
     }
     crate::sqlite_choices::with_made(crate::sqlite_choices::Choice::ProbedChain, &chosen, build)
 }
+
+/// Runs `build` with no chain probed: for a plan that visits every match anyway (a sorted
+/// general plan), where collecting each chain's references once beats probing every
+/// candidate of the type (`Observation?encounter.type=…&_sort=-date` at a million
+/// resources: 430,000 records decoded, past the ceiling).
+pub(crate) fn collected<T>(build: impl FnOnce() -> T) -> T {
+    crate::sqlite_choices::without(crate::sqlite_choices::Choice::ProbedChain, build)
+}

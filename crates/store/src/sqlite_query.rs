@@ -93,6 +93,9 @@ fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) ->
     if let Some(sql) = collected_alternatives(c, ty, alias, values) {
         return sql;
     }
+    if let Some(sql) = collected_chains(c, ty, alias, values) {
+        return sql;
+    }
     let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
     balanced(&parts, " OR ")
 }
@@ -117,6 +120,39 @@ fn collected_alternatives(c: &Clause, ty: Option<&str>, alias: &str, values: &mu
     let selects =
         alternatives.into_iter().map(|(param, test)| alternative_rows("seq", ty, param, test, values)).collect();
     Some(format!("{alias}.seq IN ({})", union_all(selects)))
+}
+
+/// A clause of chains through a reference to several target types (`encounter.type=x`
+/// reaches Encounter and EpisodeOfCare) as one collection of the referring rows, for the
+/// reason above: as an `OR` of one `seq IN` per type, every live resource of the type was
+/// tested against both lists (`Observation?encounter.type=…&_summary=count` at a million
+/// resources: 430,000 rows, 190 ms). Not when a chain is probed on each candidate instead.
+fn collected_chains(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    if c.any.len() < 2 || c.any.len() > ALTERNATIVES_PER_COMPOUND {
+        return None;
+    }
+    let plain =
+        |cond: &Condition| matches!(cond, Condition::Chain { .. }) && !crate::sqlite_common_chains::probed(cond);
+    if !c.any.iter().all(plain) {
+        return None;
+    }
+    let selects = c.any.iter().filter_map(|cond| chain_rows(cond, ty, alias, values)).collect();
+    Some(format!("{alias}.seq IN ({})", union_all(selects)))
+}
+
+/// The `seq`s of the rows referring to a chain's matching targets.
+fn chain_rows(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let Condition::Chain { param, target_type, query } = c else { return None };
+    let tf = type_filter(ty, values);
+    values.push(V::Text(param.clone()));
+    values.push(V::Text(target_type.clone()));
+    // Aliases grow with nesting so inner queries never shadow outer ones.
+    let t = format!("{alias}t");
+    let inner = where_clause(query, &t, values);
+    Some(format!(
+        "SELECT seq FROM idx_reference WHERE {tf}param = ? AND target_type = ? AND target_id IN \
+         (SELECT {t}.id FROM resource {t} WHERE {inner})"
+    ))
 }
 
 /// The parameters and tests of a clause of two or more values that are all plain index
@@ -371,17 +407,8 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let not = if *missing { "NOT " } else { "" };
             format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ?)", table(*kind))
         }
-        Condition::Chain { param, target_type, query } => {
-            let tf = type_filter(ty, values);
-            values.push(V::Text(param.clone()));
-            values.push(V::Text(target_type.clone()));
-            // Aliases grow with nesting so inner queries never shadow outer ones.
-            let t = format!("{alias}t");
-            let inner = where_clause(query, &t, values);
-            format!(
-                "{alias}.seq IN (SELECT seq FROM idx_reference WHERE {tf}param = ? AND target_type = ? AND target_id IN \
-                 (SELECT {t}.id FROM resource {t} WHERE {inner}))"
-            )
+        Condition::Chain { .. } => {
+            format!("{alias}.seq IN ({})", chain_rows(c, ty, alias, values).expect("a chain"))
         }
         Condition::Has { source_type, param, query } => {
             values.push(V::Text(source_type.clone()));
