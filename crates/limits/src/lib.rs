@@ -48,7 +48,7 @@ pub struct Limits {
     /// with `Retry-After`.
     pub database_wait_ms: u64,
     /// Memory the requests in progress may hold together, in bytes, as estimated before
-    /// the costly work of each: a body before it is parsed (twice its bytes, and 600 per
+    /// the costly work of each: a body before it is parsed (16 times its bytes, and 600 per
     /// JSON value or XML tag, as parsed and indexed), a response page or a resource read by
     /// id once read (8 times their stored bytes, as the response is built), a `$run` output
     /// as it grows (3 times its bytes); a page also reads
