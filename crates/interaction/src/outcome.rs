@@ -14,7 +14,8 @@ pub fn operation_outcome(err: &InteractionError, lang: Lang) -> Value {
         InteractionError::Invalid { issues: found, .. } => found.iter().map(|i| issue_json(i, lang)).collect(),
         _ => Vec::new(),
     };
-    let severity = if err.status() >= 500 { "fatal" } else { "error" };
+    // A 503 asks to retry (a transient shortage), the server did not fail.
+    let severity = if err.status() >= 500 && err.status() != 503 { "fatal" } else { "error" };
     issues.insert(0, json!({ "severity": severity, "code": err.issue_code(), "diagnostics": err.message(lang) }));
     json!({ "resourceType": "OperationOutcome", "issue": issues })
 }

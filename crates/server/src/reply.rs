@@ -97,7 +97,11 @@ pub fn empty(status: u16) -> Response {
 /// negotiation itself).
 pub fn error(err: &InteractionError, format: Format, lang: Lang) -> Response {
     let status = err.status();
-    if status >= 500 {
+    if matches!(err, InteractionError::MemoryBusy { .. }) {
+        // The client is told to retry: one line each would flood the log under the very
+        // load that causes it.
+        tracing::debug!(error = %err, "request refused for now");
+    } else if status >= 500 {
         tracing::error!(error = %err, "request failed");
     }
     let oo = operation_outcome(err, lang);
