@@ -37,6 +37,11 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Requests processed at once; more are answered 503 with `Retry-After`.
     pub max_concurrent_requests: usize,
+    /// Of those, the most one identity (a client's token, a user's) holds at once, from
+    /// when its token is checked (before its body is read); more are answered 429 with
+    /// `Retry-After`. One token could otherwise hold every slot with bodies sent a few
+    /// bytes at a time. Not counted with authorization off. 0: no share.
+    pub max_concurrent_requests_per_client: usize,
     /// Open client connections; more wait in the listen queue until one closes.
     pub max_connections: usize,
     /// PostgreSQL only: connections one server node opens to each database server (the
@@ -176,6 +181,7 @@ impl Default for Limits {
             body_read_timeout_secs: 60,
             idle_timeout_secs: 60,
             max_concurrent_requests: 64,
+            max_concurrent_requests_per_client: 16,
             max_connections: 512,
             max_database_connections: 32,
             database_wait_ms: 5_000,

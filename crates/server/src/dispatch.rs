@@ -74,6 +74,22 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
             }
         }
     };
+    // With authorization on, one identity holds at most its share of the slots.
+    let max_share = match state.config.authorization {
+        crate::Authorization::Required(_) if !public => state.config.limits.max_concurrent_requests_per_client,
+        _ => 0,
+    };
+    let Some(client_slot) = state.shares.take(&caller.agent.who, max_share) else {
+        let e = InteractionError::TooManyRequests {
+            en: format!(
+                "This client already has {max_share} requests in progress (limit max_concurrent_requests_per_client); retry shortly"
+            ),
+            ja: format!(
+                "このクライアントは既に {max_share} 件のリクエストを処理中です（上限 max_concurrent_requests_per_client）。しばらくしてから再試行してください"
+            ),
+        };
+        return reply::error(&e, Format::Json, lang);
+    };
     let query = parts.uri.query().unwrap_or("").to_string();
     let params = SearchParams::parse(&query);
     let segments: Vec<String> =
@@ -175,6 +191,7 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
     // request still runs.
     let work = move || {
         let _permit = permit;
+        let _client_slot = client_slot;
         let mut call = call;
         // Counted once, off the async workers; then room for the body as parsed and
         // indexed before any of that work starts.

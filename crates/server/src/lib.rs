@@ -13,6 +13,7 @@ mod authn;
 mod binary;
 mod capability;
 mod check;
+mod client_share;
 mod content_coding;
 mod dispatch;
 mod document_page;
@@ -129,6 +130,8 @@ pub(crate) struct AppState {
     pub exports: Option<Arc<tsunagu_interaction::Exports>>,
     /// What the requests in progress hold together (`max_memory_bytes`).
     pub memory: Arc<tsunagu_interaction::MemoryBudget>,
+    /// The request slots each identity holds (`max_concurrent_requests_per_client`).
+    pub shares: Arc<client_share::ClientShares>,
 }
 
 /// The complete HTTP application.
@@ -155,7 +158,8 @@ pub fn router(fhir: Arc<Interactions>, config: ServerConfig) -> axum::Router {
         config.limits.max_memory_bytes as u64,
         std::time::Duration::from_millis(config.limits.memory_wait_ms),
     );
-    let state = Arc::new(AppState { fhir, config, in_process, audit, exports, memory });
+    let shares = Default::default();
+    let state = Arc::new(AppState { fhir, config, in_process, audit, exports, memory, shares });
     let app = axum::Router::new().fallback(dispatch::handle).with_state(state);
     let app = match cors {
         Some(cors) => app.layer(cors),

@@ -114,7 +114,7 @@ pub fn error(err: &InteractionError, format: Format, lang: Lang) -> Response {
     if let InteractionError::MethodNotAllowed(_) = err {
         r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
     }
-    if status == 503 {
+    if status == 503 || status == 429 {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     r

@@ -799,3 +799,53 @@ async fn a_binary_is_read_as_its_security_context() {
     assert_eq!(w.get(&t, &format!("Binary/{}/_history", ids[2])).await.0, 403);
     assert_eq!(w.get(&t, &format!("Binary?_id={}", ids[0])).await.0, 403);
 }
+
+/// One identity holds at most `max_concurrent_requests_per_client` slots, from when its
+/// token is checked: a body sent slowly keeps its slot, the same client's next request is
+/// 429 with `Retry-After`, another client is served, and the slot comes back when the body
+/// is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_its_share_of_the_slots() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = world().await;
+    let slow = w.token_for("slow", "system/*.cruds", None);
+    let other = w.token_for("other", "system/*.rs", None);
+    let addr = w.server.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let addr = addr.split('/').next().unwrap().to_string();
+    let body = json!({"resourceType": "Basic", "code": {"text": "x"}}).to_string();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /Basic HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {slow}\r\n\
+             Content-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&body.as_bytes()[..4]).await.unwrap();
+        held.push(s);
+    }
+    // The slots are taken once the heads are read.
+    let mut refused = None;
+    for _ in 0..50 {
+        let r = w.server.client.get(w.server.url("Basic")).bearer_auth(&slow).send().await.unwrap();
+        if r.status() == 429 {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = refused.expect("the 17th request of one client is refused");
+    assert_eq!(r.headers()["retry-after"], "1");
+    let oo: Value = r.json().await.unwrap();
+    assert!(oo.to_string().contains("max_concurrent_requests_per_client"), "{oo}");
+    assert_eq!(w.get(&other, "Basic").await.0, 200, "another client is served");
+    // The bodies finish: their slots come back.
+    for s in &mut held {
+        s.write_all(&body.as_bytes()[4..]).await.unwrap();
+        let mut answer = [0u8; 12];
+        s.read_exact(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 201"), "{}", String::from_utf8_lossy(&answer));
+    }
+    assert_eq!(w.get(&slow, "Basic").await.0, 200);
+}
