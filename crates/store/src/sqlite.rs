@@ -762,15 +762,22 @@ fn planned_page(
         page_of_seqs(c, &sql, dvalues, q, total)
     } else if q.sort.is_empty() {
         plan(|| "general SQL in write order".into());
-        let mut page_filter = filter;
-        if let Some(after) = q.after_seq {
-            page_filter.push_str(" AND r.seq > ?");
-            values.push(rusqlite::types::Value::Integer(after));
+        if !crate::sqlite_common_chains::any_probed(q) {
+            return write_order_page(c, q, filter, values, total);
         }
-        // The page's rows only, bodies after: the candidates of an `IN` list are sorted by
-        // `seq` in a temporary b-tree, which would otherwise carry every candidate's body.
-        let sql = format!("SELECT r.seq FROM resource r WHERE {page_filter} ORDER BY r.seq LIMIT {}", q.count + 1);
-        page_of_seqs(c, &sql, values, q, total)
+        // A probed chain fills the page after a few candidates when its matches are dense;
+        // when they are not (3,640 emergency encounters, 870 of 430,000 Observations
+        // referring to them) collecting the references once is cheaper.
+        let probed = budget.within(PROBED_CHAIN_STEPS, || write_order_page(c, q, filter, values, total));
+        match probed {
+            Err(e) if crate::sqlite_budget::interrupted(&e) => {
+                plan(|| format!("probed chain gave up after {PROBED_CHAIN_STEPS} steps: references collected"));
+                let mut values = Vec::new();
+                let filter = crate::sqlite_common_chains::collected(|| where_clause(q, "r", &mut values));
+                write_order_page(c, q, filter, values, total)
+            }
+            other => other,
+        }
     } else if let Some(seqs) = sort_walk(c, q, &filter, &values, walk, budget, &mut sources)? {
         budget.lift();
         let more = seqs.len() > q.count;
@@ -802,6 +809,28 @@ fn planned_page(
         );
         page_of_seqs(c, &sql, values, q, total)
     }
+}
+
+/// Steps a write-order page probing a chain on each candidate may take before the chain's
+/// references are collected instead.
+const PROBED_CHAIN_STEPS: u64 = 250_000;
+
+/// A page in write order by the general SQL with `filter` (its values in `values`): the
+/// page's rows only, bodies after, since the candidates of an `IN` list are sorted by
+/// `seq` in a temporary b-tree, which would otherwise carry every candidate's body.
+fn write_order_page(
+    c: &Connection,
+    q: &SearchQuery,
+    mut filter: String,
+    mut values: Vec<rusqlite::types::Value>,
+    total: Option<u64>,
+) -> Result<SearchPage, StoreError> {
+    if let Some(after) = q.after_seq {
+        filter.push_str(" AND r.seq > ?");
+        values.push(rusqlite::types::Value::Integer(after));
+    }
+    let sql = format!("SELECT r.seq FROM resource r WHERE {filter} ORDER BY r.seq LIMIT {}", q.count + 1);
+    page_of_seqs(c, &sql, values, q, total)
 }
 
 /// How far choosing an index-only general plan's source counts each candidate clause

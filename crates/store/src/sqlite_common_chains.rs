@@ -61,3 +61,8 @@ pub(crate) fn with_plans<T>(
 pub(crate) fn collected<T>(build: impl FnOnce() -> T) -> T {
     crate::sqlite_choices::without(crate::sqlite_choices::Choice::ProbedChain, build)
 }
+
+/// Whether a top-level chain of `q` is probed in the query being built.
+pub(crate) fn any_probed(q: &SearchQuery) -> bool {
+    q.clauses.iter().flat_map(|cl| &cl.any).any(probed)
+}
