@@ -556,7 +556,7 @@ pub(crate) fn resource_body(c: &Call) -> Result<Value, InteractionError> {
 fn patch_body(c: &Call) -> Result<PatchBody, InteractionError> {
     match body_kind(&c.headers)? {
         BodyKind::JsonPatch => {
-            crate::negotiate::check_value_count(&c.body, false, c.body_limits.max_values)?;
+            crate::negotiate::check_body_values(&c.body, false, c.body_limits)?;
             tsunagu_format::json_from_slice(&c.body).map(PatchBody::Json).map_err(|e| {
                 InteractionError::bad_request(
                     format!("the JSON Patch is not JSON: {e}"),

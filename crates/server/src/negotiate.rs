@@ -242,9 +242,11 @@ pub fn body_values(headers: &http::HeaderMap, body: &[u8]) -> Option<(usize, boo
     (xml || essence.ends_with("json")).then(|| (value_count(body, xml), xml))
 }
 
-/// Refuses a body with more values than `max_values` before parsing it.
-pub fn check_value_count(body: &[u8], xml: bool, max_values: usize) -> Result<(), InteractionError> {
-    check_count(value_count(body, xml), max_values)
+/// Refuses a body with more values than `max_values` before parsing it, from the count
+/// made as it arrived when that counted it the same way.
+pub fn check_body_values(body: &[u8], xml: bool, limits: BodyLimits) -> Result<(), InteractionError> {
+    let counted = limits.values.filter(|&(_, as_xml)| as_xml == xml).map(|(n, _)| n);
+    check_count(counted.unwrap_or_else(|| value_count(body, xml)), limits.max_values)
 }
 
 fn check_count(count: usize, max_values: usize) -> Result<(), InteractionError> {
@@ -293,9 +295,7 @@ pub fn parse_resource(format: Format, body: &[u8], limits: BodyLimits) -> Result
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InteractionError::bad_request("the request body is empty", "リクエスト本文が空です"));
     }
-    let xml = format == Format::Xml;
-    let counted = limits.values.filter(|&(_, as_xml)| as_xml == xml).map(|(n, _)| n);
-    check_count(counted.unwrap_or_else(|| value_count(body, xml)), limits.max_values)?;
+    check_body_values(body, format == Format::Xml, limits)?;
     let max_depth = limits.max_depth;
     match format {
         Format::Json => tsunagu_format::json_from_slice(body).map_err(|e| {
@@ -352,6 +352,10 @@ pub(crate) fn json_error_ja(e: &serde_json::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    fn check_value_count(body: &[u8], xml: bool, max_values: usize) -> Result<(), InteractionError> {
+        check_body_values(body, xml, BodyLimits { max_depth: 100, max_values, values: None })
+    }
+
     use super::*;
 
     /// Why a body is not JSON, said in Japanese with its place: no English inside.

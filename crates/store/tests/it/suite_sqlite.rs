@@ -150,10 +150,7 @@ fn chains_to_many_targets_are_probed_on_each_candidate_with_the_same_answers() {
     use tsunagu_store::{Condition, IndexKind, SortKey, SortParam, Store, SystemMatch, Test};
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    for p in 0..300 {
-        let gender = if p % 3 == 0 { "female" } else { "male" };
-        suite::put(&store, "Patient", &format!("p{p}"), 1, &[suite::token("gender", "", gender, None)]);
-    }
+    put_patients(&store, |p| p % 3 == 0);
     for o in 0..3000usize {
         let patient = (o * 7919) % 331;
         let code = ["a", "b", "c"][o % 3];
@@ -164,13 +161,7 @@ fn chains_to_many_targets_are_probed_on_each_candidate_with_the_same_answers() {
         }
         suite::put(&store, "Observation", &format!("o{o}"), 1, &entries);
     }
-    let female = || {
-        let inner = suite::q(
-            Some("Patient"),
-            vec![vec![suite::index("gender", Test::Token { system: SystemMatch::Any, code: Some("female".into()) })]],
-        );
-        Condition::Chain { param: "subject".into(), target_type: "Patient".into(), query: Box::new(inner) }
-    };
+    let female = female_subjects;
     let code_a = || {
         suite::index("code", Test::Token { system: SystemMatch::Is("http://loinc.org".into()), code: Some("a".into()) })
     };
@@ -208,19 +199,33 @@ fn chains_to_many_targets_are_probed_on_each_candidate_with_the_same_answers() {
     store.set_sort_walk(Some(2000));
 }
 
+/// Patients `p0`..`p299`, female where `female(p)`, male otherwise.
+fn put_patients(store: &tsunagu_store::SqliteStore, female: impl Fn(usize) -> bool) {
+    for p in 0..300 {
+        let gender = if female(p) { "female" } else { "male" };
+        suite::put(store, "Patient", &format!("p{p}"), 1, &[suite::token("gender", "", gender, None)]);
+    }
+}
+
+/// `subject:Patient.gender=female`.
+fn female_subjects() -> tsunagu_store::Condition {
+    use tsunagu_store::{SystemMatch, Test};
+    let inner = suite::q(
+        Some("Patient"),
+        vec![vec![suite::index("gender", Test::Token { system: SystemMatch::Any, code: Some("female".into()) })]],
+    );
+    tsunagu_store::Condition::Chain { param: "subject".into(), target_type: "Patient".into(), query: Box::new(inner) }
+}
+
 /// A chain to many targets whose referrers are rare among the candidates: the page in
 /// write order probing each candidate gives up after its steps and the references are
 /// collected instead (`Observation?encounter.type=…` at a million resources: 91 ms of
 /// probing 5,000 candidates), with the general plan's pages.
 #[test]
 fn a_probed_chain_with_rare_referrers_gives_way_to_collecting_them() {
-    use tsunagu_store::{Condition, SystemMatch, Test};
     let dir = tempfile::tempdir().unwrap();
     let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
-    for p in 0..300 {
-        let gender = if p % 2 == 0 { "female" } else { "male" };
-        suite::put(&store, "Patient", &format!("p{p}"), 1, &[suite::token("gender", "", gender, None)]);
-    }
+    put_patients(&store, |p| p % 2 == 0);
     // 50,000 Observations of men, then 30 of women.
     let n = 50_030;
     put_observations(&store, n, |i| {
@@ -231,11 +236,7 @@ fn a_probed_chain_with_rare_referrers_gives_way_to_collecting_them() {
             suite::reference("subject", "Patient", &format!("p{patient}")),
         ]
     });
-    let inner = suite::q(
-        Some("Patient"),
-        vec![vec![suite::index("gender", Test::Token { system: SystemMatch::Any, code: Some("female".into()) })]],
-    );
-    let chain = Condition::Chain { param: "subject".into(), target_type: "Patient".into(), query: Box::new(inner) };
+    let chain = female_subjects();
     for (after_seq, count) in [(None, 10), (Some(1_000), 10)] {
         let mut q = suite::q(Some("Observation"), vec![vec![chain.clone()]]);
         (q.after_seq, q.count) = (after_seq, count);
