@@ -799,3 +799,81 @@ async fn a_binary_is_read_as_its_security_context() {
     assert_eq!(w.get(&t, &format!("Binary/{}/_history", ids[2])).await.0, 403);
     assert_eq!(w.get(&t, &format!("Binary?_id={}", ids[0])).await.0, 403);
 }
+
+/// One identity holds at most `max_concurrent_requests_per_client` slots, from when its
+/// token is checked: of 17 requests of one client whose bodies are held back, exactly one
+/// (whichever head the server reads last) is answered 429 with `Retry-After` at once; the
+/// 16 others keep their slots, another client is served meanwhile, and once the bodies
+/// arrive all 16 are created and the slots come back. Nothing else of that client is sent
+/// while the heads are read, so which one is refused cannot race with a probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_its_share_of_the_slots() {
+    use futures::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = world().await;
+    let slow = w.token_for("slow", "system/*.cruds", None);
+    let other = w.token_for("other", "system/*.rs", None);
+    let url = reqwest::Url::parse(&w.server.url("")).unwrap();
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let body = json!({"resourceType": "Basic", "code": {"text": "x"}}).to_string();
+    let (mut readers, mut writers) = (Vec::new(), Vec::new());
+    for _ in 0..17 {
+        let s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (r, mut wr) = s.into_split();
+        let head = format!(
+            "POST /Basic HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {slow}\r\n\
+             Content-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        wr.write_all(head.as_bytes()).await.unwrap();
+        wr.write_all(&body.as_bytes()[..4]).await.unwrap();
+        readers.push(r);
+        writers.push(wr);
+    }
+    // The refused one answers as soon as its head is read; the others answer nothing.
+    let answer = |(i, mut r): (usize, tokio::net::tcp::OwnedReadHalf)| async move {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !whole_answer(&got) {
+            let n = r.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the connection closed after {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        (i, String::from_utf8_lossy(&got).into_owned())
+    };
+    let mut answers: futures::stream::FuturesUnordered<_> = readers.into_iter().enumerate().map(answer).collect();
+    let wait = std::time::Duration::from_secs(60);
+    let (refused_at, refused) = tokio::time::timeout(wait, answers.next())
+        .await
+        .expect("one of 17 held requests of one client is answered")
+        .unwrap();
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("retry-after: 1"), "{refused}");
+    assert!(refused.contains("max_concurrent_requests_per_client"), "{refused}");
+    assert_eq!(w.get(&other, "Basic").await.0, 200, "another client is served");
+    let again = w.server.client.get(w.server.url("Basic")).bearer_auth(&slow).send().await.unwrap();
+    assert_eq!(again.status(), 429, "the client's 16 slots are still held");
+    // The bodies arrive: the 16 held are created, and the client's slots come back.
+    for (i, wr) in writers.iter_mut().enumerate() {
+        if i != refused_at {
+            wr.write_all(&body.as_bytes()[4..]).await.unwrap();
+        }
+    }
+    for _ in 0..16 {
+        let (_, a) = tokio::time::timeout(wait, answers.next()).await.expect("each held request is answered").unwrap();
+        assert!(a.starts_with("HTTP/1.1 201"), "{a}");
+    }
+    assert_eq!(w.get(&slow, "Basic").await.0, 200);
+}
+
+/// Whether `got` holds an HTTP/1.1 answer's head and its `Content-Length` of body.
+fn whole_answer(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some(end) = text.find("\r\n\r\n") else { return false };
+    let length = text[..end]
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    got.len() >= end + 4 + length
+}
