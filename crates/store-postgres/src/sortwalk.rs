@@ -28,8 +28,8 @@
 //! resource (`_id`, `_lastUpdated`, `_has`) take the general plan.
 //!
 //! Only kinds whose index leads with the sort column qualify (token code, date start,
-//! number, URI), and quantities, whose index leads with the unit, by merging one run per
-//! unit (at most [`MAX_MERGED_UNITS`]; a filtered quantity walk gives up after
+//! number, URI, and as the only key a reference's target id), and quantities, whose index
+//! leads with the unit, by merging one run per unit (at most [`MAX_MERGED_UNITS`]; a filtered quantity walk gives up after
 //! [`QUANTITY_WALK_MAX_ROWS`]); other sorts take the general plan. Token codes and URIs
 //! are indexed by their keys, their first `KEY_CHARS` characters: a batch is read from the
 //! keys alone (an index-only scan) when they all are shorter than a key can be, so whole
@@ -135,7 +135,16 @@ fn walk(
         IndexKind::Number => ("idx_number", "value", false),
         IndexKind::Uri => ("idx_uri", "value", true),
         IndexKind::Quantity => ("idx_quantity", "value", false),
+        // One key only: a group's membership would test the whole sort value (target id,
+        // type and reference), which no one column holds.
+        IndexKind::Reference if !later_keys => ("idx_reference", "target_id", true),
         _ => return Ok(None),
+    };
+    // The index column after the sort column, before `seq` (see `by_split`).
+    let split_column = match kind {
+        IndexKind::Token => Some("system_key"),
+        IndexKind::Reference => Some("target_type_key"),
+        _ => None,
     };
     // A quantity's index leads with its unit: the walk merges one run per unit. Not under a
     // condition on the same quantity (`value-quantity=gt150`): the walk would start below
@@ -177,6 +186,16 @@ fn walk(
     let mut found: Vec<i64> = Vec::new();
     let mut seen: HashSet<i64> = HashSet::new();
     let mut after: Option<(V, i64)> = None;
+    // A token's index orders a code's rows by system before `seq`: walked in that order
+    // (index only, stopping after the batch) while every code met has one system, whose
+    // rows are then in `seq` order; else by code and `seq`, which sorts all of a code's
+    // rows first (`_sort=status`: 42,960 `final`s read for a page of 10). A reference's
+    // orders a target id's rows by the target's type, as its sort value does (id, type,
+    // then the reference as written): walked in that order while each target met is
+    // written one way, else the general plan. `split` is the last row's value of that
+    // column, where the walk resumes.
+    let mut by_split = split_column.is_some();
+    let mut split: Option<String> = None;
     // A filtered walk starts wider: its matches are at least common, not every row.
     let mut batch = if probe.is_some() { (need * 8).max(400) } else { (need * 2).max(100) };
     let mut exhausted = false;
@@ -200,9 +219,19 @@ fn walk(
         for &keys_only in modes {
             let col = if keys_only { bounded.as_str() } else { column };
             let mut values = vec![V::Text(ty.to_string()), V::Text(param.clone())];
-            let mut sql = format!("SELECT seq, {col} FROM {table} WHERE type = ? AND param = ?");
+            let in_split = by_split && keys_only;
+            if *kind == IndexKind::Reference && !in_split {
+                tsunagu_store::trace::plan(|| "a long target id: the general SQL".into());
+                return Ok(None);
+            }
+            let sc = split_column.unwrap_or("");
+            let sys = split_column.map(|c| format!(", {c}")).unwrap_or_default();
+            let mut sql = format!("SELECT seq, {col}{sys} FROM {table} WHERE type = ? AND param = ?");
             if let Some(units) = &units {
                 (sql, values) = merged_units(units, ty, param, after.as_ref(), (cmp, dir), batch);
+            } else if let (Some((v, s)), true, Some(last)) = (&after, in_split, &split) {
+                sql.push_str(&format!(" AND ({col}, {sc}, seq) {cmp} (?, ?, ?)"));
+                values.extend([v.clone(), V::Text(last.clone()), V::Int(*s)]);
             } else if let Some((v, s)) = &after {
                 if keyed && !keys_only {
                     // Where the index resumes (the key of the last value, included), then exactly.
@@ -215,13 +244,18 @@ fn walk(
             }
             if keyed && !keys_only {
                 sql.push_str(&format!(" ORDER BY {bounded} {dir}, {column} {dir}, seq {dir} LIMIT ?"));
+            } else if in_split {
+                sql.push_str(&format!(" ORDER BY {col} {dir}, {sc} {dir}, seq {dir} LIMIT ?"));
             } else {
                 sql.push_str(&format!(" ORDER BY {col} {dir}, seq {dir} LIMIT ?"));
             }
             values.push(V::Int(batch as i64));
             if let Some(p) = &probe {
+                // The split column last, so that the probe's answer stays the third column.
+                let sys = split_column.map(|c| format!(", w.{c}")).unwrap_or_default();
+                let by = if in_split { format!(", 4 {dir}") } else { String::new() };
                 sql = format!(
-                    "WITH w AS MATERIALIZED ({sql}) SELECT w.seq, w.{col}, {p} FROM w ORDER BY 2 {dir}, 1 {dir}"
+                    "WITH w AS MATERIALIZED ({sql}) SELECT w.seq, w.{col}, {p}{sys} FROM w ORDER BY 2 {dir}{by}, 1 {dir}"
                 );
                 values.extend(probe_values.iter().cloned());
             }
@@ -230,6 +264,18 @@ fn walk(
             rows = c.query(&sql, &refs(&values)).pg()?;
             if !keys_only || rows.iter().all(|r| r.get::<_, &str>(1).len() < KEY_CHARS) {
                 break;
+            }
+        }
+        if by_split && !rows.is_empty() {
+            if *kind == IndexKind::Reference {
+                if several_spellings(c, ty, param, &rows)? {
+                    tsunagu_store::trace::plan(|| "a target met is referred to in two ways: the general SQL".into());
+                    return Ok(None);
+                }
+            } else if several_systems(c, ty, param, &rows)? {
+                tsunagu_store::trace::plan(|| "a code met has several systems: walked by code and seq".into());
+                by_split = false;
+                continue;
             }
         }
         for r in &rows {
@@ -268,6 +314,9 @@ fn walk(
             break;
         };
         after = Some((value(*kind, last), last.get(0)));
+        if split_column.is_some() {
+            split = Some(last.get(last.len() - 1));
+        }
         if rows.len() < batch {
             exhausted = true;
             break;
@@ -369,6 +418,48 @@ fn merged_units(
         })
         .collect();
     (format!("SELECT seq, value FROM ({}) x WHERE true", arms.join(" UNION ALL ")), values)
+}
+
+/// Whether a code of the walked token rows (their second column) has rows of more than
+/// one system in the parameter's index: two probes of its ends each.
+fn several_systems(
+    c: &mut Cached<'_, impl GenericClient>,
+    ty: &str,
+    param: &str,
+    rows: &[postgres::Row],
+) -> Result<bool, StoreError> {
+    let mut codes: Vec<String> = rows.iter().map(|r| r.get::<_, String>(1)).collect();
+    codes.dedup();
+    let end = |agg: &str| {
+        format!("(SELECT {agg}(system_key) FROM idx_token WHERE type = ? AND param = ? AND code_key = left(k, {KEY_CHARS}))")
+    };
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM unnest(?) k WHERE {} IS DISTINCT FROM {})", end("min"), end("max"));
+    let t = || [V::Text(ty.into()), V::Text(param.into())];
+    let values: Vec<V> = [V::TextArray(codes)].into_iter().chain(t()).chain(t()).collect();
+    let sql = number(&sql, &values);
+    tsunagu_store::trace::statement(&sql, &values);
+    Ok(c.query_one(&sql, &refs(&values)).pg()?.get(0))
+}
+
+/// Whether a target of the walked reference rows (target id and type: their second and
+/// last columns) is referred to by more than one `url` (relative and absolute, say), which
+/// the sort value orders by but the index does not hold: the target's rows are read.
+fn several_spellings(
+    c: &mut Cached<'_, impl GenericClient>,
+    ty: &str,
+    param: &str,
+    rows: &[postgres::Row],
+) -> Result<bool, StoreError> {
+    let mut targets: Vec<(String, String)> =
+        rows.iter().map(|r| (r.get::<_, String>(1), r.get::<_, String>(r.len() - 1))).collect();
+    targets.dedup();
+    let (ids, types): (Vec<String>, Vec<String>) = targets.into_iter().unzip();
+    let sql = "SELECT EXISTS (SELECT 1 FROM unnest(?, ?) k(i, t) WHERE (SELECT count(DISTINCT url) FROM idx_reference \
+               WHERE type = ? AND param = ? AND target_id_key = k.i AND target_type_key = k.t) > 1)";
+    let values = [V::TextArray(ids), V::TextArray(types), V::Text(ty.into()), V::Text(param.into())];
+    let sql = number(sql, &values);
+    tsunagu_store::trace::statement(&sql, &values);
+    Ok(c.query_one(&sql, &refs(&values)).pg()?.get(0))
 }
 
 /// A walked row's first-key value (its second column).
@@ -552,5 +643,106 @@ mod tests {
             .find_map(|p| p.strip_prefix("sort walk read ")?.strip_suffix(" index rows")?.parse().ok())
             .unwrap_or_else(|| panic!("{:?}", explained.plans));
         assert!((510..=1_000).contains(&read), "{read} rows read: {:?}", explained.plans);
+    }
+
+    /// Every id of `ty` sorted by `key`, read page by page (pages of 3 through the walk),
+    /// and the plans explained for the first page.
+    fn sorted_ids(store: &PostgresStore, key: SortKey, n: usize) -> (Vec<String>, Vec<String>) {
+        let mut q =
+            SearchQuery { resource_type: Some("Observation".into()), sort: vec![key], count: 3, ..Default::default() };
+        let plans = store.explain(&q).unwrap().plans;
+        let mut ids = Vec::new();
+        while q.offset < n + 3 {
+            ids.extend(store.search(&q).unwrap().resources.into_iter().map(|v| v.id));
+            q.offset += 3;
+        }
+        (ids, plans)
+    }
+
+    fn observations(
+        entries: impl Fn(usize) -> Vec<IndexEntry>,
+        n: usize,
+    ) -> Vec<(&'static str, String, Vec<IndexEntry>)> {
+        (0..n).map(|i| ("Observation", format!("o{i:02}"), entries(i))).collect()
+    }
+
+    /// A token sort walks the index in its order (code, system, `seq`) while each code met
+    /// has one system; a code in two systems, whose rows that order interleaves, is walked
+    /// by code and `seq` instead: either way each code's resources come in write order.
+    #[test]
+    fn a_token_sort_orders_a_code_of_two_systems_by_write_order() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let n = 30;
+        let code = |i: usize| ["b", "a", "c"][i % 3];
+        for split in [false, true] {
+            let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+            let system = |i: usize| if split && code(i) == "a" && i.is_multiple_of(2) { "urn:2" } else { "urn:1" };
+            let token = |i: usize| IndexEntry {
+                param: "status".into(),
+                value: IndexValue::Token { system: Some(system(i).into()), code: code(i).into(), display: None },
+            };
+            crate::test_writes::put_first(&store, &observations(|i| vec![token(i)], n));
+            for descending in [false, true] {
+                let key =
+                    SortKey { param: SortParam::Index { param: "status".into(), kind: IndexKind::Token }, descending };
+                let (got, plans) = sorted_ids(&store, key, n);
+                let mut want: Vec<usize> = (0..n).collect();
+                want.sort_by_key(|&i| (code(i), i));
+                if descending {
+                    want.reverse();
+                }
+                let want: Vec<String> = want.iter().map(|i| format!("o{i:02}")).collect();
+                assert_eq!(got, want, "split {split}, descending {descending}");
+                let fell_back = plans.iter().any(|p| p.contains("several systems"));
+                assert!(plans.iter().any(|p| p.starts_with("sort walk")), "{plans:?}");
+                assert_eq!(fell_back, split, "{plans:?}");
+            }
+        }
+    }
+
+    /// A reference sort walks the index by target id, then type, then `seq`, as the sort
+    /// value orders (id, type, reference); a target referred to in two ways (relative and
+    /// absolute) is left to the general SQL. Resources without one come last.
+    #[test]
+    fn a_reference_sort_walks_target_ids_then_types() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let n = 30;
+        let target = |i: usize, absolute: bool| -> Option<(String, &'static str, String)> {
+            let (id, ty) = (format!("p{}", i % 4), if i.is_multiple_of(5) { "Group" } else { "Patient" });
+            let url =
+                if absolute && i == 7 { format!("http://elsewhere.jp/fhir/{ty}/{id}") } else { format!("{ty}/{id}") };
+            (i != 11).then_some((id, ty, url))
+        };
+        for absolute in [false, true] {
+            let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+            let entries = |i: usize| {
+                target(i, absolute)
+                    .map(|(id, ty, url)| IndexEntry {
+                        param: "subject".into(),
+                        value: IndexValue::Reference { target_type: Some(ty.into()), target_id: Some(id), url },
+                    })
+                    .into_iter()
+                    .collect()
+            };
+            crate::test_writes::put_first(&store, &observations(entries, n));
+            for descending in [false, true] {
+                let key = SortKey {
+                    param: SortParam::Index { param: "subject".into(), kind: IndexKind::Reference },
+                    descending,
+                };
+                let (got, plans) = sorted_ids(&store, key, n);
+                let mut valued: Vec<usize> = (0..n).filter(|&i| target(i, absolute).is_some()).collect();
+                valued.sort_by_key(|&i| (target(i, absolute), i));
+                if descending {
+                    valued.reverse();
+                }
+                // Without a value: last, in write order in the sort's direction.
+                valued.push(11);
+                let want: Vec<String> = valued.iter().map(|i| format!("o{i:02}")).collect();
+                assert_eq!(got, want, "absolute {absolute}, descending {descending}");
+                let walked = plans.iter().any(|p| p.starts_with("sort walk read"));
+                assert_eq!(walked, !absolute, "{plans:?}");
+            }
+        }
     }
 }
