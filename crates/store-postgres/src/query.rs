@@ -346,9 +346,26 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
         Condition::Chain { param, target_type, query } => {
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
+            let target = target_type.clone();
             let target_type = keyed_eq("target_type", target_type, values);
             // Aliases grow with nesting so inner queries never shadow outer ones.
             let t = format!("{alias}t");
+            if probe {
+                // Each reference of the resource to its target, found by type and id, and
+                // the target tested on its own rows: correlated throughout, so that a walk
+                // tests a batch's rows (1 ms for 64) instead of collecting every reference to
+                // every target first (18,389 for `subject:Patient.gender=female`, 10 ms).
+                // The target's tests under `IS TRUE`, which PostgreSQL does not turn into
+                // joins (it drove them from the target's index rows, one estimated for 133).
+                let x = format!("{alias}x");
+                values.push(V::Text(target));
+                let inner = probe_clause(query, &t, values);
+                return format!(
+                    "EXISTS (SELECT 1 FROM idx_reference {x} WHERE {x}.seq = {alias}.seq AND {tf}param = ? \
+                     AND {target_type} AND EXISTS (SELECT 1 FROM resource {t} WHERE {t}.type = ? \
+                     AND {t}.id = {x}.target_id AND ({inner}) IS TRUE))"
+                );
+            }
             let inner = where_clause(query, &t, values);
             // The target's id through the key of `target_id` too (the index), then whole.
             let cond = format!(

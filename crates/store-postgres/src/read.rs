@@ -240,6 +240,14 @@ pub(crate) fn search<C: GenericClient>(
         let page = crate::ceiling::write_order_walk(c, q, t, "the conditions match most resources")?;
         return Ok(SearchPage { total, ..page });
     }
+    if let (true, Some(t)) = (q.sort.is_empty() && probed_when_common(q), t) {
+        match crate::ceiling::common_walk(c, q, t) {
+            Ok(Some(page)) => return Ok(SearchPage { total, ..page }),
+            Ok(None) => {}
+            Err(StoreError::Canceled(_)) => return crate::ceiling::write_order_walk(c, q, t, CEILING_REACHED),
+            Err(e) => return Err(e),
+        }
+    }
     let sql = if q.sort.is_empty() {
         tsunagu_store::trace::plan(|| "write order: the general SQL".into());
         let mut page_filter = filter;
@@ -268,6 +276,20 @@ pub(crate) fn search<C: GenericClient>(
     rows.truncate(q.count);
     let (resources, cut) = fit(c, rows, q.max_bytes)?;
     Ok(SearchPage::fitted(resources, cut, more, total, q))
+}
+
+/// Whether a page in write order has a condition the general SQL answers by collecting
+/// every match before ordering them, where a walk probing each resource stops after the
+/// page when the matches are common: a chain or a negation. (`_has` and `:missing` were
+/// slower walked: a `_has` is tested against every one of its rows collected anyway, and
+/// PostgreSQL already walks a `:missing` in write order.)
+fn probed_when_common(q: &SearchQuery) -> bool {
+    let probed = |c: &Condition| match c {
+        Condition::Chain { .. } => true,
+        Condition::Index { negate, .. } | Condition::FullText { negate, .. } => *negate,
+        _ => false,
+    };
+    q.resource_type.is_some() && q.count > 0 && q.clauses.iter().any(|c| c.any.iter().any(probed))
 }
 
 /// Whether the query matches most resources: a compartment of every resource of its type

@@ -52,6 +52,10 @@ use crate::Pg;
 pub const WALK_FROM: i64 = 2000;
 /// The most index rows a filtered walk reads before the general plan answers instead.
 const WALK_MAX_ROWS: usize = 50_000;
+/// The most index rows a filtered walk reads when none of its conditions can be counted
+/// (a chain, a negation, `:missing`, `_text`): common ones fill a page well within it
+/// (`subject:Patient.gender=female&_sort=-date`), rare ones give up soon for the general plan.
+const UNCOUNTED_WALK_MAX_ROWS: usize = 2_000;
 /// The most index rows a walk for a sort with later keys reads (its groups of equal
 /// first keys are then ordered by every key, as the general SQL orders all matches).
 const GROUPS_MAX_ROWS: usize = 10_000;
@@ -154,7 +158,7 @@ fn walk(
     if quantity && q.clauses.iter().any(|c| c.any.iter().any(bounded_here)) {
         return Ok(None);
     }
-    let max_filtered = if quantity { QUANTITY_WALK_MAX_ROWS } else { WALK_MAX_ROWS };
+    let mut max_filtered = if quantity { QUANTITY_WALK_MAX_ROWS } else { WALK_MAX_ROWS };
     // The conditions tested on each walked row (and a group's membership), and their values.
     let mut probe_values = Vec::new();
     let mut tests = Vec::new();
@@ -162,8 +166,16 @@ fn walk(
         let Some(sql) = crate::query::seq_probe(q, "w", &mut probe_values) else { return Ok(None) };
         // A quantity walk needs more matches: its values cluster by code.
         let from = if quantity { walk_from.saturating_mul(QUANTITY_WALK_FACTOR) } else { walk_from };
-        if walk_from == i64::MAX || (span.level == 0 && fewest_rows(c, q, ty, from)? < from) {
+        if walk_from == i64::MAX {
             return Ok(None);
+        }
+        if span.level == 0 {
+            match fewest_rows(c, q, ty, from)? {
+                Some(n) if n < from => return Ok(None),
+                Some(_) => {}
+                // Nothing to count (a chain, a negation): tried, but not far.
+                None => max_filtered = max_filtered.min(UNCOUNTED_WALK_MAX_ROWS),
+            }
         }
         tests.push(sql);
     }
@@ -559,8 +571,13 @@ fn resource_order_group(
 }
 
 /// The rows of the rarest clause that is index rows (`query::is_rows_clause`), each counted up to
-/// `cap`; 0 when no clause can be counted that way (nothing says the matches are many).
-fn fewest_rows(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery, ty: &str, cap: i64) -> Result<i64, StoreError> {
+/// `cap`; `None` when no clause can be counted that way.
+fn fewest_rows(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+    ty: &str,
+    cap: i64,
+) -> Result<Option<i64>, StoreError> {
     let mut fewest = i64::MAX;
     let window = |c: &&tsunagu_store::Clause| crate::query::is_date_window(c);
     for clause in q.clauses.iter().filter(window).chain(q.clauses.iter().filter(|c| !window(c))) {
@@ -575,10 +592,13 @@ fn fewest_rows(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery, ty: &str
         }
     }
     if fewest == i64::MAX {
-        return Ok(0);
+        tsunagu_store::trace::plan(|| {
+            format!("no condition counted: a walk of {UNCOUNTED_WALK_MAX_ROWS} rows at most")
+        });
+        return Ok(None);
     }
     tsunagu_store::trace::plan(|| format!("about {fewest} matches at most (walk from {cap})"));
-    Ok(fewest)
+    Ok(Some(fewest))
 }
 
 #[cfg(test)]
