@@ -352,7 +352,10 @@ fn walk(
                 0 => batch * 4,
                 met => (need.saturating_sub(met) * walked).div_ceil(met) * 3 / 2,
             }
-            .clamp(100, MAX_FILTERED_BATCH);
+            .clamp(100, MAX_FILTERED_BATCH)
+            // No further than the walk may go (once the page is full, the loop ends anyway).
+            .min(max_filtered.saturating_sub(walked))
+            .max(1);
         } else {
             batch *= 4;
         }
@@ -763,6 +766,63 @@ mod tests {
                 let walked = plans.iter().any(|p| p.starts_with("sort walk read"));
                 assert_eq!(walked, !absolute, "{plans:?}");
             }
+        }
+    }
+
+    /// A filtered sort walk whose condition cannot be counted (a negation) is tried for at
+    /// most `UNCOUNTED_WALK_MAX_ROWS` index rows: a common one fills its page from the walk,
+    /// a rare one gives way to the general plan; both answer as the general plan does.
+    #[test]
+    fn uncounted_conditions_walk_a_bounded_number_of_rows() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+        let day = 86_400_000i64;
+        let n = 6_000i64;
+        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..n)
+            .map(|i| {
+                let code = if i % 500 == 7 { "rare" } else { "common" };
+                let entries = vec![
+                    IndexEntry {
+                        param: "code".into(),
+                        value: IndexValue::Token { system: Some("urn:s".into()), code: code.into(), display: None },
+                    },
+                    IndexEntry {
+                        param: "date".into(),
+                        value: IndexValue::Date { lo: (i * 7919 % n) * day, hi: (i * 7919 % n) * day + day - 1 },
+                    },
+                ];
+                ("Observation", format!("o{i}"), entries)
+            })
+            .collect();
+        crate::test_writes::put_first(&store, &observations);
+        let not = |code: &str| SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: vec![Clause {
+                any: vec![Condition::Index {
+                    param: "code".into(),
+                    test: Test::Token { system: SystemMatch::Any, code: Some(code.into()) },
+                    negate: true,
+                }],
+            }],
+            sort: vec![SortKey {
+                param: SortParam::Index { param: "date".into(), kind: IndexKind::Date },
+                descending: true,
+            }],
+            count: 10,
+            ..Default::default()
+        };
+        let ids = |store: &PostgresStore, q: &SearchQuery| -> Vec<String> {
+            store.search(q).unwrap().resources.into_iter().map(|v| v.id).collect()
+        };
+        for (q, walked) in [(not("rare"), true), (not("common"), false)] {
+            store.set_sort_walk(None);
+            let general = ids(&store, &q);
+            store.set_sort_walk(Some(super::WALK_FROM as u64));
+            assert_eq!(ids(&store, &q), general);
+            let plans = store.explain(&q).unwrap().plans.join("; ");
+            assert!(plans.contains("no condition counted"), "{plans}");
+            assert_eq!(plans.contains("sort walk read"), walked, "{plans}");
+            assert_eq!(plans.contains("sort walk given up after"), !walked, "{plans}");
         }
     }
 }
