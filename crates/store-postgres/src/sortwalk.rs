@@ -612,6 +612,26 @@ mod tests {
 
     use crate::PostgresStore;
 
+    /// `n` Observations `o0`… with a code (`code(i)`, system `urn:s`) and a date of one day,
+    /// the dates not in write order, so that a walk's order is its own.
+    fn put_dated_codes(store: &PostgresStore, n: i64, code: impl Fn(i64) -> &'static str) {
+        let day = 86_400_000i64;
+        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..n)
+            .map(|i| {
+                let lo = (i * 7919 % n) * day;
+                let entries = vec![
+                    IndexEntry {
+                        param: "code".into(),
+                        value: IndexValue::Token { system: Some("urn:s".into()), code: code(i).into(), display: None },
+                    },
+                    IndexEntry { param: "date".into(), value: IndexValue::Date { lo, hi: lo + day - 1 } },
+                ];
+                ("Observation", format!("o{i}"), entries)
+            })
+            .collect();
+        crate::test_writes::put_first(store, &observations);
+    }
+
     /// A filtered walk's later batches are sized by the matches its earlier ones met: one
     /// match in ten, a page of 50 reads about 500 rows, not 2,000; the page is the general
     /// SQL's.
@@ -619,28 +639,7 @@ mod tests {
     fn later_batches_follow_the_matches_met() {
         let Some(cluster) = crate::throwaway::shared() else { return };
         let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
-        let day = 86_400_000i64;
-        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..2_000i64)
-            .map(|i| {
-                let code = if i % 10 == 3 { "a" } else { "b" };
-                let entries = vec![
-                    IndexEntry {
-                        param: "code".into(),
-                        value: IndexValue::Token { system: Some("urn:s".into()), code: code.into(), display: None },
-                    },
-                    // Dates not in write order, so that the walk's order is its own.
-                    IndexEntry {
-                        param: "date".into(),
-                        value: IndexValue::Date {
-                            lo: (i * 7919 % 2_000) * day,
-                            hi: (i * 7919 % 2_000) * day + day - 1,
-                        },
-                    },
-                ];
-                ("Observation", format!("o{i}"), entries)
-            })
-            .collect();
-        crate::test_writes::put_first(&store, &observations);
+        put_dated_codes(&store, 2_000, |i| if i % 10 == 3 { "a" } else { "b" });
         let test = Test::Token { system: SystemMatch::Is("urn:s".into()), code: Some("a".into()) };
         let q = SearchQuery {
             resource_type: Some("Observation".into()),
@@ -776,25 +775,7 @@ mod tests {
     fn uncounted_conditions_walk_a_bounded_number_of_rows() {
         let Some(cluster) = crate::throwaway::shared() else { return };
         let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
-        let day = 86_400_000i64;
-        let n = 6_000i64;
-        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..n)
-            .map(|i| {
-                let code = if i % 500 == 7 { "rare" } else { "common" };
-                let entries = vec![
-                    IndexEntry {
-                        param: "code".into(),
-                        value: IndexValue::Token { system: Some("urn:s".into()), code: code.into(), display: None },
-                    },
-                    IndexEntry {
-                        param: "date".into(),
-                        value: IndexValue::Date { lo: (i * 7919 % n) * day, hi: (i * 7919 % n) * day + day - 1 },
-                    },
-                ];
-                ("Observation", format!("o{i}"), entries)
-            })
-            .collect();
-        crate::test_writes::put_first(&store, &observations);
+        put_dated_codes(&store, 6_000, |i| if i % 500 == 7 { "rare" } else { "common" });
         let not = |code: &str| SearchQuery {
             resource_type: Some("Observation".into()),
             clauses: vec![Clause {
