@@ -169,7 +169,7 @@ const COMMON_WALK_ROWS: i64 = 448;
 /// (`Observation?subject:Patient.gender=female`: 18,389 on the Synthea sample, 55 ms),
 /// where a page is met among the first hundred resources. `None` when the first
 /// [`COMMON_WALK_ROWS`] resources do not fill the page (the matches are rarer): the
-/// general SQL answers then.
+/// general SQL answers then. Past the ceiling's time, it answers as [`write_order_walk`].
 pub(crate) fn common_walk<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
@@ -178,13 +178,41 @@ pub(crate) fn common_walk<C: GenericClient>(
     tsunagu_store::trace::plan(|| {
         format!("write-order walk from the cursor, for {COMMON_WALK_ROWS} resources at most")
     });
-    let walked = batches(c, q, &mut |looked_at| looked_at < COMMON_WALK_ROWS)?;
+    let deadline = Instant::now() + Duration::from_millis(t.ms);
+    common_walk_while(c, q, t, &mut || Instant::now() < deadline)
+}
+
+/// [`common_walk`], starting another batch while `in_time` says so (the ceiling's time, as
+/// [`write_order_walk`]; tests stop it after so many batches): a page stopped by it is
+/// answered as that walk's (what it met, and where the next page goes on), not tried again.
+fn common_walk_while<C: GenericClient>(
+    c: &mut Cached<'_, C>,
+    q: &SearchQuery,
+    t: &Timeout,
+    in_time: &mut dyn FnMut() -> bool,
+) -> Result<Option<SearchPage>, StoreError> {
+    let mut out_of_time = false;
+    let walked = batches(c, q, &mut |looked_at| {
+        out_of_time = !in_time();
+        !out_of_time && looked_at < COMMON_WALK_ROWS
+    });
+    let too_costly = || StoreError::TooCostly { part: CostlyPart::Conditions, ceiling: Ceiling::Millis(t.ms) };
+    let walked = match walked {
+        Err(StoreError::Canceled(_)) => {
+            t.recover(c, 0)?;
+            return Err(too_costly());
+        }
+        Err(e) => return Err(e),
+        Ok(w) => w,
+    };
     if walked.canceled {
-        t.recover(c, t.ms)?;
-    }
-    if !walked.full(q) && !walked.finished {
+        t.recover(c, 0)?;
+    } else if !out_of_time && !walked.full(q) && !walked.finished {
         tsunagu_store::trace::plan(|| format!("too few matches in {COMMON_WALK_ROWS} resources: the general SQL"));
         return Ok(None);
+    }
+    if !walked.walked_any && !walked.full(q) && !walked.finished {
+        return Err(too_costly());
     }
     page_of(c, q, t, walked).map(Some)
 }
@@ -618,6 +646,37 @@ mod tests {
         assert!(walked.contains("write-order walk") && !walked.contains("too few"), "{walked}");
         let left = plans(&few);
         assert!(left.contains("too few matches") && left.contains("the general SQL"), "{left}");
+    }
+
+    /// A common walk stopped by the ceiling's time answers what it met and where the next
+    /// page goes on: stopped after each batch, the pages add up to the general SQL's.
+    #[test]
+    fn common_walks_stopped_by_time_add_up_to_the_whole_result() {
+        let Some((store, _)) = loaded() else { return };
+        let mut conn = store.primary.get().unwrap();
+        let c = &mut conn.db();
+        // One Observation in 35: a batch of 64 never fills a page of 25.
+        let q = query(
+            "Observation",
+            vec![vec![cond("status", code("final"), true)], vec![cond("code", code("c3"), false)]],
+        );
+        let (want, _) = pages(|q| crate::read::search(c, q, None, crate::sortwalk::WALK_FROM).unwrap(), &q);
+        assert!(!want.is_empty());
+        let (got, cut) = pages(
+            |q| {
+                let t = Timeout::begin(c, Scope::Session, 60_000).unwrap();
+                let mut batches = 0;
+                let page = super::common_walk_while(c, q, &t, &mut || {
+                    batches += 1;
+                    batches == 1
+                });
+                t.end(c).unwrap();
+                page.unwrap().expect("a page, stopped or full")
+            },
+            &q,
+        );
+        assert_eq!(got, want);
+        assert!(cut > 0, "{cut} pages stopped early");
     }
 
     fn costly(part: CostlyPart, ms: u64) -> impl Fn(&StoreError) -> bool {

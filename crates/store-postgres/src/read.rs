@@ -241,11 +241,8 @@ pub(crate) fn search<C: GenericClient>(
         return Ok(SearchPage { total, ..page });
     }
     if let (true, Some(t)) = (q.sort.is_empty() && probed_when_common(q), t) {
-        match crate::ceiling::common_walk(c, q, t) {
-            Ok(Some(page)) => return Ok(SearchPage { total, ..page }),
-            Ok(None) => {}
-            Err(StoreError::Canceled(_)) => return crate::ceiling::write_order_walk(c, q, t, CEILING_REACHED),
-            Err(e) => return Err(e),
+        if let Some(page) = crate::ceiling::common_walk(c, q, t)? {
+            return Ok(SearchPage { total, ..page });
         }
     }
     let sql = if q.sort.is_empty() {
