@@ -50,6 +50,7 @@ mod few;
 mod fulltext;
 mod index;
 mod indexonly;
+mod known;
 mod pinned;
 mod pool;
 mod query;

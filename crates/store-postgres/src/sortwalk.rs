@@ -24,8 +24,11 @@
 //! clause that is index rows (`query::is_rows_clause`: one or more positive conditions on one
 //! table, a compartment, a date window) has at least [`WALK_FROM`] rows
 //! (counted up to that, as the SQLite store estimates), and for at most [`WALK_MAX_ROWS`]
-//! rows, after which the general plan answers. Conditions that read other columns of the
-//! resource (`_id`, `_lastUpdated`, `_has`) take the general plan.
+//! rows, after which the general plan answers. The first countable clause is read whole
+//! when it has at most `known::KNOWN_MAX` rows: the walk then tests it in the process, the
+//! other clauses on its matches alone, and is tried from fewer matches than [`WALK_FROM`]
+//! while it costs less than the general plan (`known.rs`). Conditions that read other
+//! columns of the resource (`_id`, `_lastUpdated`, `_has`) take the general plan.
 //!
 //! Only kinds whose index leads with the sort column qualify (token code, date start,
 //! number, URI, and as the only key a reference's target id), and quantities, whose index
@@ -43,6 +46,7 @@ use postgres::GenericClient;
 use tsunagu_store::{Condition, IndexKind, SearchQuery, SortParam, StoreError};
 
 use crate::db::Cached;
+use crate::known::{self, Known};
 use crate::query::KEY_CHARS;
 use crate::value::{number, refs, V};
 use crate::Pg;
@@ -162,6 +166,8 @@ fn walk(
     // The conditions tested on each walked row (and a group's membership), and their values.
     let mut probe_values = Vec::new();
     let mut tests = Vec::new();
+    // A clause's matches read whole, when few (`known.rs`).
+    let mut known: Option<Known> = None;
     if !q.clauses.is_empty() {
         let Some(sql) = crate::query::seq_probe(q, "w", &mut probe_values) else { return Ok(None) };
         // A quantity walk needs more matches: its values cluster by code.
@@ -170,14 +176,27 @@ fn walk(
             return Ok(None);
         }
         if span.level == 0 {
-            match fewest_rows(c, q, ty, from)? {
-                Some(n) if n < from => return Ok(None),
-                Some(_) => {}
+            let fewest = fewest_rows(c, q, ty, from)?;
+            match (fewest.rows, &fewest.known) {
+                (Some(n), _) if n < from => return Ok(None),
+                (_, Some(k)) if k.len() as i64 >= from => {}
+                // Fewer, but read whole: walked while that costs less than the general plan.
+                (_, Some(k)) if k.worth_walking(span.need) => max_filtered = max_filtered.min(k.walk_bound()),
+                (_, Some(_)) => {
+                    tsunagu_store::trace::plan(|| "too few to walk: the general SQL".into());
+                    return Ok(None);
+                }
+                (Some(_), None) => {}
                 // Nothing to count (a chain, a negation): tried, but not far.
-                None => max_filtered = max_filtered.min(UNCOUNTED_WALK_MAX_ROWS),
+                (None, None) => max_filtered = max_filtered.min(UNCOUNTED_WALK_MAX_ROWS),
             }
+            known = fewest.known;
         }
-        tests.push(sql);
+        match known {
+            // Tested in the process instead (`known::Known::matches`).
+            Some(_) => probe_values.clear(),
+            None => tests.push(sql),
+        }
     }
     if let Some(g) = span.group {
         tests.push(g.sql("w", &mut probe_values));
@@ -209,7 +228,12 @@ fn walk(
     let mut by_split = split_column.is_some();
     let mut split: Option<String> = None;
     // A filtered walk starts wider: its matches are at least common, not every row.
-    let mut batch = if probe.is_some() { (need * 8).max(400) } else { (need * 2).max(100) };
+    let filtered = probe.is_some() || known.is_some();
+    let mut batch = match &known {
+        Some(k) => k.first_batch(need, MAX_FILTERED_BATCH),
+        None if filtered => (need * 8).max(400),
+        None => (need * 2).max(100),
+    };
     let mut exhausted = false;
     let mut walked = 0;
     // With later keys: the first key's value of the page's last row, and whether a row of
@@ -290,14 +314,22 @@ fn walk(
                 continue;
             }
         }
+        let known_matches = match &known {
+            Some(k) => Some(k.matches(c, rows.iter().map(|r| r.get::<_, i64>(0)))?),
+            None => None,
+        };
         for r in &rows {
             let seq: i64 = r.get(0);
+            let matches = match &known_matches {
+                Some(m) => m.contains(&seq),
+                None => probe.is_none() || r.get::<_, bool>(2),
+            };
             if boundary.as_ref().is_some_and(|b| *b != value(*kind, r)) {
                 closed = true;
                 break;
             }
             // A resource's first row holds its sort value: it is a match or not there.
-            if seen.insert(seq) && (probe.is_none() || r.get::<_, bool>(2)) {
+            if seen.insert(seq) && matches {
                 let v = value(*kind, r);
                 if group.as_ref().is_none_or(|(g, _)| *g != v) {
                     group = Some((v, found.len()));
@@ -340,7 +372,7 @@ fn walk(
         if later_keys {
             // Read no further than the walk may go, nor far past a group's walk.
             batch = (batch * 4).min(GROUPS_MAX_ROWS - walked).min(group_from.max(100));
-        } else if probe.is_some() {
+        } else if filtered {
             if walked >= max_filtered && found.len() < need {
                 tsunagu_store::trace::plan(|| format!("sort walk given up after {walked} rows: the general SQL"));
                 return Ok(None);
@@ -573,35 +605,66 @@ fn resource_order_group(
     Ok((rows.len() == want).then_some(rows))
 }
 
-/// The rows of the rarest clause that is index rows (`query::is_rows_clause`), each counted up to
-/// `cap`; `None` when no clause can be counted that way.
+/// What the clauses that are index rows (`query::is_rows_clause`) say before a filtered walk.
+struct Fewest {
+    /// The rows of the rarest but the one read whole, each counted up to `cap` (the first
+    /// up to [`known::KNOWN_MAX`]); `None` when no other clause can be counted that way.
+    rows: Option<i64>,
+    /// The first one's matches, when they were few enough to read whole.
+    known: Option<Known>,
+}
+
+/// Counts the clauses that are index rows (date windows first) until one has fewer than
+/// `cap`; the first is read whole when it has at most [`known::KNOWN_MAX`] rows.
 fn fewest_rows(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
     ty: &str,
     cap: i64,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Fewest, StoreError> {
     let mut fewest = i64::MAX;
-    let window = |c: &&tsunagu_store::Clause| crate::query::is_date_window(c);
-    for clause in q.clauses.iter().filter(window).chain(q.clauses.iter().filter(|c| !window(c))) {
-        let mut values = Vec::new();
-        let Some(sql) = crate::query::capped_rows_sql(clause, ty, cap, &mut values) else { continue };
-        let sql = number(&sql, &values);
-        tsunagu_store::trace::statement(&sql, &values);
-        let n: i64 = c.query_one(&sql, &refs(&values)).pg()?.get(0);
+    let mut known = None;
+    let mut read_first = false;
+    let window = |(_, c): &(usize, &tsunagu_store::Clause)| crate::query::is_date_window(c);
+    let clauses = q.clauses.iter().enumerate();
+    for (at, clause) in clauses.clone().filter(window).chain(clauses.filter(|c| !window(c))) {
+        if !crate::query::is_rows_clause(clause) {
+            continue;
+        }
+        let n = if !read_first {
+            read_first = true;
+            let rows = known::read(c, clause, ty)?;
+            known = rows.seqs.map(|seqs| Known::new(q, at, seqs, rows.type_total));
+            if known.is_some() {
+                // Judged by its own measure (`Known::worth_walking`).
+                continue;
+            }
+            rows.count
+        } else {
+            let mut values = Vec::new();
+            let sql = crate::query::capped_rows_sql(clause, ty, cap, &mut values).expect("a rows clause");
+            let sql = number(&sql, &values);
+            tsunagu_store::trace::statement(&sql, &values);
+            c.query_one(&sql, &refs(&values)).pg()?.get(0)
+        };
         fewest = fewest.min(n);
         if fewest < cap {
             break;
         }
     }
+    if let Some(k) = &known {
+        tsunagu_store::trace::plan(|| format!("{} matches at most, read whole", k.len()));
+    }
     if fewest == i64::MAX {
-        tsunagu_store::trace::plan(|| {
-            format!("no condition counted: a walk of {UNCOUNTED_WALK_MAX_ROWS} rows at most")
-        });
-        return Ok(None);
+        if known.is_none() {
+            tsunagu_store::trace::plan(|| {
+                format!("no condition counted: a walk of {UNCOUNTED_WALK_MAX_ROWS} rows at most")
+            });
+        }
+        return Ok(Fewest { rows: None, known });
     }
     tsunagu_store::trace::plan(|| format!("about {fewest} matches at most (walk from {cap})"));
-    Ok(Some(fewest))
+    Ok(Fewest { rows: Some(fewest), known })
 }
 
 #[cfg(test)]
@@ -665,6 +728,65 @@ mod tests {
             .find_map(|p| p.strip_prefix("sort walk read ")?.strip_suffix(" index rows")?.parse().ok())
             .unwrap_or_else(|| panic!("{:?}", explained.plans));
         assert!((510..=1_000).contains(&read), "{read} rows read: {:?}", explained.plans);
+    }
+
+    /// A condition with fewer rows than `WALK_FROM` but read whole is walked when that
+    /// costs less than the general plan (`known.rs`): the walk tests it in the process and
+    /// the other conditions in SQL on its matches alone; a code met late in the walk (the
+    /// oldest dates, newest first) stops the walk at its bound for the general plan. Every
+    /// page equals the general plan's.
+    #[test]
+    fn a_condition_read_whole_is_walked_while_that_costs_less() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+        let n = 3_000;
+        // The day of `o{i}` is `i * 7919 % n` (`put_dated_codes`): "old" are the 200 oldest.
+        put_dated_codes(&store, n, |i| match i {
+            _ if i * 7919 % n < 200 => "old",
+            _ if i % 4 == 1 => "a",
+            _ => "b",
+        });
+        let code = |c: &str| Clause {
+            any: vec![Condition::Index {
+                param: "code".into(),
+                test: Test::Token { system: SystemMatch::Is("urn:s".into()), code: Some(c.into()) },
+                negate: false,
+            }],
+        };
+        let from_day = Clause {
+            any: vec![Condition::Index {
+                param: "date".into(),
+                test: Test::Date { op: tsunagu_store::RangeOp::Ge, lo: 400 * 86_400_000, hi: 401 * 86_400_000 },
+                negate: false,
+            }],
+        };
+        let query = |clauses: Vec<Clause>, descending: bool, offset: usize| SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses,
+            sort: vec![SortKey { param: SortParam::Index { param: "date".into(), kind: IndexKind::Date }, descending }],
+            count: 10,
+            offset,
+            ..Default::default()
+        };
+        let ids =
+            |q: &SearchQuery| -> Vec<String> { store.search(q).unwrap().resources.into_iter().map(|v| v.id).collect() };
+        let cases = [
+            (vec![code("a")], true, "sort walk read"),
+            (vec![code("a"), from_day.clone()], false, "sort walk read"),
+            (vec![code("old")], true, "sort walk given up after"),
+        ];
+        for (clauses, descending, plan) in cases {
+            for offset in [0, 40] {
+                let q = query(clauses.clone(), descending, offset);
+                store.set_sort_walk(None);
+                let general = ids(&q);
+                assert_eq!(general.len(), 10);
+                store.set_sort_walk(Some(super::WALK_FROM as u64));
+                assert_eq!(ids(&q), general, "{clauses:?}, offset {offset}");
+                let plans = store.explain(&q).unwrap().plans.join("; ");
+                assert!(plans.contains("read whole") && plans.contains(plan), "{plans}");
+            }
+        }
     }
 
     /// Every id of `ty` sorted by `key`, read page by page (pages of 3 through the walk),
