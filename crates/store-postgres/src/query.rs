@@ -88,10 +88,10 @@ pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) ->
 }
 
 /// As [`where_clause`], with each condition on index rows tested on the resource's own
-/// rows (`EXISTS (… WHERE seq = r.seq …)`, through the `(seq, param)` indexes): for the
-/// write-order walk past the ceiling (`ceiling.rs`), which tests a few hundred resources
-/// at a time. `NOT IN (…)` would collect every row of a negated condition first, for each
-/// batch, where `NOT EXISTS` probes the batch's own.
+/// rows (`(SELECT 1 … WHERE seq = r.seq … LIMIT 1) IS NOT NULL`, through the `(seq, param)`
+/// indexes): for the write-order walk past the ceiling (`ceiling.rs`), which tests a few
+/// hundred resources at a time. `NOT IN (…)` would collect every row of a negated
+/// condition first, for each batch, where the probe reads the batch's own.
 pub(crate) fn probe_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
     filter(q, alias, values, true)
 }
@@ -295,12 +295,19 @@ fn date_window_select(narrow: &str, wide: &str) -> String {
 }
 
 /// `alias.seq [NOT] IN (SELECT seq FROM {table} WHERE {cond})`, or with `probe` the same
-/// test as `[NOT] EXISTS` on the rows of `alias` itself. `cond` holds its own `?`s only;
+/// test as a probe of the rows of `alias` itself. `cond` holds its own `?`s only;
 /// the probe adds none, so the values stay in order.
+///
+/// The probe is a scalar subquery, not `EXISTS`: PostgreSQL may run an `EXISTS` as a hash
+/// of every row of the condition, which it costs far too low. A walk's batch of 400 rows
+/// tested for `category=laboratory` hashed its 26,528 rows, 9.5 ms, against 0.8 ms probed.
+/// Walks test conditions of thousands of rows (`sortwalk.rs` reads rarer ones whole) on
+/// batches of hundreds, where probing is the cheaper of the two.
 fn member(alias: &str, negate: bool, table: &str, cond: &str, probe: bool) -> String {
     let not = if negate { "NOT " } else { "" };
     if probe {
-        format!("{not}EXISTS (SELECT 1 FROM {table} WHERE seq = {alias}.seq AND {cond})")
+        let is = if negate { "IS NULL" } else { "IS NOT NULL" };
+        format!("(SELECT 1 FROM {table} WHERE seq = {alias}.seq AND {cond} LIMIT 1) {is}")
     } else {
         format!("{alias}.seq {not}IN (SELECT seq FROM {table} WHERE {cond})")
     }
