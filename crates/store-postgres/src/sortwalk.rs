@@ -176,7 +176,13 @@ fn walk(
             return Ok(None);
         }
         if span.level == 0 {
-            let fewest = fewest_rows(c, q, ty, from)?;
+            // Read whole only where the walk starts at its matches' values: not for a
+            // quantity (its values cluster by code, its filtered walk gives up soon), nor
+            // under a condition on the sorted parameter (a window the walk reaches only
+            // after every value before it).
+            let on_key = |c: &Condition| matches!(c, Condition::Index { param: p, .. } | Condition::DateWindow { param: p, .. } if p == param);
+            let read_whole = !quantity && !q.clauses.iter().any(|c| c.any.iter().any(on_key));
+            let fewest = fewest_rows(c, q, ty, from, read_whole)?;
             match (fewest.rows, &fewest.known) {
                 (Some(n), _) if n < from => return Ok(None),
                 (_, Some(k)) if k.len() as i64 >= from => {}
@@ -615,12 +621,14 @@ struct Fewest {
 }
 
 /// Counts the clauses that are index rows (date windows first) until one has fewer than
-/// `cap`; the first is read whole when it has at most [`known::KNOWN_MAX`] rows.
+/// `cap`; with `read_whole`, the first is read whole when it has at most
+/// [`known::KNOWN_MAX`] rows.
 fn fewest_rows(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
     ty: &str,
     cap: i64,
+    read_whole: bool,
 ) -> Result<Fewest, StoreError> {
     let mut fewest = i64::MAX;
     let mut known = None;
@@ -631,7 +639,7 @@ fn fewest_rows(
         if !crate::query::is_rows_clause(clause) {
             continue;
         }
-        let n = if !read_first {
+        let read = if read_whole && !read_first {
             read_first = true;
             let rows = known::read(c, clause, ty)?;
             known = rows.seqs.map(|seqs| Known::new(q, at, seqs, rows.type_total));
@@ -639,13 +647,20 @@ fn fewest_rows(
                 // Judged by its own measure (`Known::worth_walking`).
                 continue;
             }
-            rows.count
+            // More than were read: enough, unless the cap is higher (or none were read).
+            Some(rows.count).filter(|&n| n >= cap)
         } else {
-            let mut values = Vec::new();
-            let sql = crate::query::capped_rows_sql(clause, ty, cap, &mut values).expect("a rows clause");
-            let sql = number(&sql, &values);
-            tsunagu_store::trace::statement(&sql, &values);
-            c.query_one(&sql, &refs(&values)).pg()?.get(0)
+            None
+        };
+        let n = match read {
+            Some(n) => n,
+            None => {
+                let mut values = Vec::new();
+                let sql = crate::query::capped_rows_sql(clause, ty, cap, &mut values).expect("a rows clause");
+                let sql = number(&sql, &values);
+                tsunagu_store::trace::statement(&sql, &values);
+                c.query_one(&sql, &refs(&values)).pg()?.get(0)
+            }
         };
         fewest = fewest.min(n);
         if fewest < cap {
@@ -675,8 +690,9 @@ mod tests {
 
     use crate::PostgresStore;
 
-    /// `n` Observations `o0`… with a code (`code(i)`, system `urn:s`) and a date of one day,
-    /// the dates not in write order, so that a walk's order is its own.
+    /// `n` Observations `o0`… with a code (`code(i)`, system `urn:s`), a date of one day,
+    /// the dates not in write order, so that a walk's order is its own, and a status
+    /// (`preliminary` for every third, else `final`).
     fn put_dated_codes(store: &PostgresStore, n: i64, code: impl Fn(i64) -> &'static str) {
         let day = 86_400_000i64;
         let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..n)
@@ -688,6 +704,14 @@ mod tests {
                         value: IndexValue::Token { system: Some("urn:s".into()), code: code(i).into(), display: None },
                     },
                     IndexEntry { param: "date".into(), value: IndexValue::Date { lo, hi: lo + day - 1 } },
+                    IndexEntry {
+                        param: "status".into(),
+                        value: IndexValue::Token {
+                            system: None,
+                            code: if i % 3 == 0 { "preliminary" } else { "final" }.into(),
+                            display: None,
+                        },
+                    },
                 ];
                 ("Observation", format!("o{i}"), entries)
             })
@@ -732,7 +756,7 @@ mod tests {
 
     /// A condition with fewer rows than `WALK_FROM` but read whole is walked when that
     /// costs less than the general plan (`known.rs`): the walk tests it in the process and
-    /// the other conditions in SQL on its matches alone; a code met late in the walk (the
+    /// the other conditions (here a status of 2,000 rows) in SQL on its matches alone; a code met late in the walk (the
     /// oldest dates, newest first) stops the walk at its bound for the general plan. Every
     /// page equals the general plan's.
     #[test]
@@ -753,10 +777,10 @@ mod tests {
                 negate: false,
             }],
         };
-        let from_day = Clause {
+        let is_final = Clause {
             any: vec![Condition::Index {
-                param: "date".into(),
-                test: Test::Date { op: tsunagu_store::RangeOp::Ge, lo: 400 * 86_400_000, hi: 401 * 86_400_000 },
+                param: "status".into(),
+                test: Test::Token { system: SystemMatch::Any, code: Some("final".into()) },
                 negate: false,
             }],
         };
@@ -772,7 +796,7 @@ mod tests {
             |q: &SearchQuery| -> Vec<String> { store.search(q).unwrap().resources.into_iter().map(|v| v.id).collect() };
         let cases = [
             (vec![code("a")], true, "sort walk read"),
-            (vec![code("a"), from_day.clone()], false, "sort walk read"),
+            (vec![code("a"), is_final.clone()], false, "sort walk read"),
             (vec![code("old")], true, "sort walk given up after"),
         ];
         for (clauses, descending, plan) in cases {
