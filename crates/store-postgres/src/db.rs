@@ -38,7 +38,7 @@ pub(crate) struct Cache {
     /// The session's `plan_cache_mode`.
     pub(crate) plans: Plans,
     /// Clauses a sort walk found too many to read whole, and when (`known.rs`).
-    pub(crate) large_clauses: HashMap<String, std::time::Instant>,
+    pub(crate) large_clauses: HashMap<u64, std::time::Instant>,
 }
 
 /// Which plans a session's prepared statements get.

@@ -53,7 +53,13 @@ pub(crate) struct Rows {
 pub(crate) fn read(c: &mut Cached<'_, impl GenericClient>, clause: &Clause, ty: &str) -> Result<Rows, StoreError> {
     let mut values = Vec::new();
     let rows = crate::query::clause_rows_select(clause, ty, &mut values);
-    let key = format!("{rows} {values:?}");
+    // A hash, not the text: a clause of a thousand long values would keep kilobytes. Two
+    // clauses of one hash only share the plan choice.
+    let key = {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&format!("{rows} {values:?}"), &mut h);
+        std::hash::Hasher::finish(&h)
+    };
     if c.cache.large_clauses.get(&key).is_some_and(|at| at.elapsed() < LARGE_FOR) {
         tsunagu_store::trace::plan(|| format!("more than {KNOWN_MAX} rows, as found lately"));
         return Ok(Rows { count: 0, seqs: None, type_total: 0 });
