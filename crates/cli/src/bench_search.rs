@@ -18,14 +18,26 @@ fn resources(b: &Value) -> Vec<&Value> {
 pub fn run(cfg: &crate::config::Config, runs: usize, shapes: bool) -> Result<(), String> {
     let fhir = crate::open(cfg, false)?;
     let ctx = RequestContext::new("http://localhost:8080");
-    // Sample values from the data.
-    let (_, pats) = search(&fhir, &ctx, Some("Patient"), "_count=200")?;
-    let (_, obs) = search(&fhir, &ctx, Some("Observation"), "_count=500")?;
+    // Sample values from the data, in an order of the data itself: ids and the order of
+    // writing differ between two imports of the same data (into SQLite and PostgreSQL), and
+    // two stores are compared on the same values.
+    let (_, pats) = search(&fhir, &ctx, Some("Patient"), "_sort=family,given,birthdate&_count=200")?;
     let patients: Vec<(String, String)> = resources(&pats)
         .iter()
         .filter_map(|p| Some((p["id"].as_str()?.to_string(), p["name"][0]["family"].as_str()?.to_string())))
         .collect();
-    let codes: Vec<String> = resources(&obs)
+    // The first patients' Observations, each patient's by date and code.
+    let mut obs: Vec<Value> = Vec::new();
+    for (id, _) in &patients {
+        let left = 500 - obs.len();
+        if left == 0 {
+            break;
+        }
+        let q = format!("subject=Patient/{id}&_sort=date,code&_count={left}");
+        let (_, b) = search(&fhir, &ctx, Some("Observation"), &q)?;
+        obs.extend(resources(&b).into_iter().cloned());
+    }
+    let codes: Vec<String> = obs
         .iter()
         .filter_map(|o| {
             let c = &o["code"]["coding"][0];
@@ -33,7 +45,7 @@ pub fn run(cfg: &crate::config::Config, runs: usize, shapes: bool) -> Result<(),
         })
         .collect();
     let years: Vec<String> =
-        resources(&obs).iter().filter_map(|o| o["effectiveDateTime"].as_str().map(|d| d[..7].to_string())).collect();
+        obs.iter().filter_map(|o| o["effectiveDateTime"].as_str().map(|d| d[..7].to_string())).collect();
     if patients.is_empty() || codes.is_empty() || years.is_empty() {
         return Err("no Patients or Observations to sample: load data first (tsunagu import …)".into());
     }
