@@ -180,7 +180,10 @@ fn walk(
             // quantity (its values cluster by code, its filtered walk gives up soon), nor
             // under a condition on the sorted parameter (a window the walk reaches only
             // after every value before it).
-            let on_key = |c: &Condition| matches!(c, Condition::Index { param: p, .. } | Condition::DateWindow { param: p, .. } if p == param);
+            let on_key = |c: &Condition| match c {
+                Condition::Index { param: p, .. } | Condition::DateWindow { param: p, .. } => p == param,
+                _ => false,
+            };
             let read_whole = !quantity && !q.clauses.iter().any(|c| c.any.iter().any(on_key));
             let fewest = fewest_rows(c, q, ty, from, read_whole)?;
             match (fewest.rows, &fewest.known) {
