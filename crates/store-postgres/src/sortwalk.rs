@@ -169,7 +169,9 @@ fn walk(
     // A clause's matches read whole, when few (`known.rs`).
     let mut known: Option<Known> = None;
     if !q.clauses.is_empty() {
-        let Some(sql) = crate::query::seq_probe(q, "w", &mut probe_values) else { return Ok(None) };
+        if !q.clauses.iter().all(|c| c.any.iter().all(crate::query::on_seq)) {
+            return Ok(None);
+        }
         // A quantity walk needs more matches: its values cluster by code.
         let from = if quantity { walk_from.saturating_mul(QUANTITY_WALK_FACTOR) } else { walk_from };
         if walk_from == i64::MAX {
@@ -201,10 +203,9 @@ fn walk(
             }
             known = fewest.known;
         }
-        match known {
-            // Tested in the process instead (`known::Known::matches`).
-            Some(_) => probe_values.clear(),
-            None => tests.push(sql),
+        // Unless read whole, when they are tested in the process instead (`Known::matches`).
+        if known.is_none() {
+            tests.push(crate::query::seq_probe(q, "w", &mut probe_values).expect("every condition on seq"));
         }
     }
     if let Some(g) = span.group {
@@ -642,28 +643,22 @@ fn fewest_rows(
         if !crate::query::is_rows_clause(clause) {
             continue;
         }
-        let read = if read_whole && !read_first {
+        let n = if read_whole && !read_first {
             read_first = true;
             let rows = known::read(c, clause, ty)?;
-            known = rows.seqs.map(|seqs| Known::new(q, at, seqs, rows.type_total));
-            if known.is_some() {
+            if let Some(seqs) = rows.seqs {
                 // Judged by its own measure (`Known::worth_walking`).
+                known = Some(Known::new(q, at, seqs, rows.type_total));
                 continue;
             }
             // More than were read: enough, unless the cap is higher (or none were read).
-            Some(rows.count).filter(|&n| n >= cap)
-        } else {
-            None
-        };
-        let n = match read {
-            Some(n) => n,
-            None => {
-                let mut values = Vec::new();
-                let sql = crate::query::capped_rows_sql(clause, ty, cap, &mut values).expect("a rows clause");
-                let sql = number(&sql, &values);
-                tsunagu_store::trace::statement(&sql, &values);
-                c.query_one(&sql, &refs(&values)).pg()?.get(0)
+            if rows.count >= cap {
+                rows.count
+            } else {
+                capped_rows(c, clause, ty, cap)?
             }
+        } else {
+            capped_rows(c, clause, ty, cap)?
         };
         fewest = fewest.min(n);
         if fewest < cap {
@@ -683,6 +678,20 @@ fn fewest_rows(
     }
     tsunagu_store::trace::plan(|| format!("about {fewest} matches at most (walk from {cap})"));
     Ok(Fewest { rows: Some(fewest), known })
+}
+
+/// The index rows of `clause`, one `query::is_rows_clause` accepts, counted up to `cap`.
+fn capped_rows(
+    c: &mut Cached<'_, impl GenericClient>,
+    clause: &tsunagu_store::Clause,
+    ty: &str,
+    cap: i64,
+) -> Result<i64, StoreError> {
+    let mut values = Vec::new();
+    let sql = crate::query::capped_rows_sql(clause, ty, cap, &mut values).expect("a rows clause");
+    let sql = number(&sql, &values);
+    tsunagu_store::trace::statement(&sql, &values);
+    Ok(c.query_one(&sql, &refs(&values)).pg()?.get(0))
 }
 
 #[cfg(test)]
