@@ -47,6 +47,15 @@ const SHAPES: &[(Call, &str)] = &[
     (Call::Search("Observation"), "code=http://loinc.org|2339-0&_sort=value-quantity&_count=10"),
     (Call::Search("Observation"), "code=http://loinc.org|8302-2&_sort=value-quantity&_count=10"),
     (Call::Search("Observation"), "code=8302-2&_sort=-value-quantity,-date&_count=10"),
+    (Call::Search("Observation"), "code=2339-0&value-quantity=gt150&_sort=-date&_count=10"),
+    (
+        Call::Search("Observation"),
+        "code=8302-2&value-quantity=ge100&value-quantity=le120&_sort=-value-quantity&_count=10",
+    ),
+    (
+        Call::Search("Observation"),
+        "code=http://loinc.org|8302-2&value-quantity=lt60&_sort=value-quantity&_total=accurate&_count=10",
+    ),
     (Call::Search("Observation"), "category=vital-signs&_sort=-value-quantity&_count=10"),
     (Call::Search("Observation"), "_sort=subject&_count=10"),
     (Call::Search("Observation"), "status:not=final&_sort=-date&_count=10"),

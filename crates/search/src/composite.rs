@@ -7,11 +7,14 @@
 use crate::error::SearchError;
 use crate::extract::values;
 use crate::parse::{bad, split_bar, value_test};
-use crate::registry::ParamDef;
+use crate::registry::{ParamDef, SearchRegistry};
 use serde_json::Value;
 use tsunagu_fhirpath::{EvalContext, Item};
 use tsunagu_model::SearchParamType as K;
-use tsunagu_store::{Clause, Condition, IndexEntry, IndexValue, SystemMatch, Test};
+use tsunagu_store::{
+    Clause, Condition, IndexEntry, IndexKind, IndexValue, SearchQuery, SortKey, SortParam, SortWithin, SystemMatch,
+    Test,
+};
 
 /// The composite values of one node the composite's expression found.
 pub(crate) fn node_values<'a>(
@@ -39,6 +42,86 @@ pub(crate) fn node_values<'a>(
             let value =
                 IndexValue::Composite { system: system.clone(), code: code.clone(), second: Box::new(s.clone()) };
             out.push(IndexEntry { param: p.code.to_string(), value });
+        }
+    }
+}
+
+/// The composite of `ty` that pairs, on the resource itself, token parameter `token` with
+/// quantity parameter `second`: its expression is the resource (not a repeating part of it, as
+/// `component-code-value-quantity`'s is) and its components are those two parameters. Its
+/// rows with code `c` then hold exactly the values of `second` of every resource with
+/// code `c` (`composite_pairs_hold_the_values_of_their_parameters` checks this on the R4
+/// examples).
+fn root_pair<'r>(params: &'r [ParamDef], ty: &str, token: &str, second: &str) -> Option<&'r ParamDef> {
+    let url = |code: &str| params.iter().find(|p| p.code == code).map(|p| p.url);
+    let (token, second) = (url(token)?, url(second)?);
+    params.iter().find(|p| {
+        p.kind == K::Composite
+            && p.expression.as_ref().is_some_and(|e| e.source() == ty)
+            && matches!(p.components.as_slice(), [a, b]
+                if a.definition == token && b.definition == second && b.kind == K::Quantity)
+    })
+}
+
+/// Tells the store where a quantity sort key's values are held paired with a code the
+/// search requires ([`SortWithin`]): `Observation?code=8302-2&_sort=value-quantity` can walk
+/// the `code-value-quantity` rows of 8302-2 in value order instead of every quantity.
+pub(crate) fn pair_sort(registry: &SearchRegistry, ty: &str, query: &mut SearchQuery) {
+    let Some(SortKey { param: SortParam::Index { param: sorted, kind: IndexKind::Quantity }, .. }) = query.sort.first()
+    else {
+        return;
+    };
+    let params = registry.params(ty);
+    for clause in &query.clauses {
+        let [Condition::Index { param, test: Test::Token { system, code: Some(code) }, negate: false }] =
+            clause.any.as_slice()
+        else {
+            continue;
+        };
+        let system = match system {
+            SystemMatch::Is(s) => Some(s.clone()),
+            SystemMatch::Any => None,
+            _ => continue,
+        };
+        if let Some(p) = root_pair(&params, ty, param, sorted) {
+            query.sort_within = Some(SortWithin { composite: p.code.to_string(), code: code.clone(), system });
+            return;
+        }
+    }
+}
+
+/// A required quantity condition that a composite of the type pairs, on the resource
+/// itself, with a required code (`Observation?code=8302-2&value-quantity=gt180`) becomes
+/// the same test on the composite (`code-value-quantity=8302-2$gt180`): with the code
+/// required it holds exactly when the quantity condition does ([`root_pair`]), and its
+/// rows are one short index range where the quantity condition alone matches every
+/// code's values.
+pub(crate) fn pair_quantity_conditions(registry: &SearchRegistry, ty: &str, clauses: &mut [Clause]) {
+    let params = registry.params(ty);
+    let codes: Vec<(String, SystemMatch, String)> = clauses
+        .iter()
+        .filter_map(|c| match c.any.as_slice() {
+            [Condition::Index { param, test: Test::Token { system, code: Some(code) }, negate: false }]
+                if matches!(system, SystemMatch::Is(_) | SystemMatch::Any) =>
+            {
+                Some((param.clone(), system.clone(), code.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for clause in clauses.iter_mut() {
+        let [Condition::Index { param: quantity, test: second @ Test::Quantity { .. }, negate: false }] =
+            clause.any.as_slice()
+        else {
+            continue;
+        };
+        let paired = codes.iter().find_map(|(token, system, code)| {
+            let p = root_pair(&params, ty, token, quantity)?;
+            let test = Test::Composite { system: system.clone(), code: code.clone(), second: Box::new(second.clone()) };
+            Some(Condition::Index { param: p.code.to_string(), test, negate: false })
+        });
+        if let Some(condition) = paired {
+            clause.any = vec![condition];
         }
     }
 }

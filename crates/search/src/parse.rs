@@ -151,6 +151,8 @@ pub fn parse_search(
     }
     if let Some(ty) = ty {
         add_date_windows(registry, ty, &mut out.query.clauses);
+        crate::composite::pair_quantity_conditions(registry, ty, &mut out.query.clauses);
+        crate::composite::pair_sort(registry, ty, &mut out.query);
     }
     out.conditions = env.spent.get();
     Ok(out)
@@ -832,6 +834,70 @@ mod tests {
             .unwrap();
         assert_eq!(r.includes.len(), 1);
         assert!(r.revincludes[0].iterate);
+    }
+
+    #[test]
+    fn a_quantity_sort_is_paired_with_a_required_code_on_the_resource_itself() {
+        let within = |ty: &str, q: &[(&str, &str)]| p(ty, q).unwrap().query.sort_within;
+        let loinc = |code: &str, system: Option<&str>| {
+            Some(tsunagu_store::SortWithin {
+                composite: "code-value-quantity".into(),
+                code: code.into(),
+                system: system.map(str::to_string),
+            })
+        };
+        let sorted = ("_sort", "-value-quantity,date");
+        assert_eq!(within("Observation", &[("code", "8302-2"), sorted]), loinc("8302-2", None));
+        assert_eq!(
+            within("Observation", &[("status", "final"), ("code", "http://loinc.org|8302-2"), sorted]),
+            loinc("8302-2", Some("http://loinc.org"))
+        );
+        // Not where the code is one of several, negated, without a system by request, or
+        // not the first sort key's partner.
+        for q in [
+            vec![("code", "8302-2,8310-5"), sorted],
+            vec![("code:not", "8302-2"), sorted],
+            vec![("code", "|8302-2"), sorted],
+            vec![("code", "8302-2"), ("_sort", "date,value-quantity")],
+            vec![("code", "8302-2")],
+            // The combo and component composites pair values of parts of the resource.
+            vec![("combo-code", "8302-2"), ("_sort", "combo-value-quantity")],
+            vec![("component-code", "8480-6"), ("_sort", "component-value-quantity")],
+        ] {
+            assert_eq!(within("Observation", &q), None, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn a_quantity_condition_is_tested_with_its_required_code() {
+        let params = |q: &[(&str, &str)]| -> Vec<String> {
+            let clauses = p("Observation", q).unwrap().query.clauses;
+            clauses
+                .iter()
+                .flat_map(|c| &c.any)
+                .map(|c| match c {
+                    Condition::Index { param, .. } => param.clone(),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        let both = ["code", "code-value-quantity"];
+        assert_eq!(params(&[("code", "http://loinc.org|8302-2"), ("value-quantity", "gt180")]), both);
+        assert_eq!(params(&[("value-quantity", "gt180||cm"), ("code", "8302-2")]), ["code-value-quantity", "code"]);
+        assert_eq!(
+            params(&[("code", "8302-2"), ("value-quantity", "gt1"), ("value-quantity", "lt9")]),
+            ["code", "code-value-quantity", "code-value-quantity"]
+        );
+        // Only with one code required, on the resource's own composite.
+        let unpaired = [
+            [("code", "8302-2,8310-5"), ("value-quantity", "gt180")],
+            [("code:not", "8302-2"), ("value-quantity", "gt180")],
+            [("code", "8302-2"), ("value-quantity", "gt1,lt0")],
+            [("combo-code", "8302-2"), ("combo-value-quantity", "gt180")],
+        ];
+        for q in unpaired {
+            assert!(!params(&q).contains(&"code-value-quantity".to_string()), "{q:?}");
+        }
     }
 
     fn limited(ty: &str, q: &[(&str, &str)], limits: &Limits) -> Result<ParsedSearch, SearchError> {

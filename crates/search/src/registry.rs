@@ -33,6 +33,8 @@ pub struct Component {
     pub kind: SearchParamType,
     /// Relative to the node the composite's expression finds.
     pub expression: Expression,
+    /// The canonical URL of the component's own search parameter.
+    pub definition: &'static str,
 }
 
 impl ParamDef {
@@ -210,7 +212,7 @@ fn components(ty: &str, defs: &[(&'static str, &'static str)]) -> Vec<Component>
         // what the definition means.
         let expr = expr.replace(".as(DateTime)", ".as(dateTime)");
         let (Some(kind), Ok(expression)) = (kind_of(url), tsunagu_fhirpath::compile(&expr)) else { return Vec::new() };
-        out.push(Component { kind, expression });
+        out.push(Component { kind, expression, definition: url });
     }
     let shaped = out.len() == 2
         && out[0].kind == SearchParamType::Token

@@ -40,7 +40,7 @@ pub use error::{Ceiling, CostlyPart, StoreError};
 pub use page_bytes::{body_bytes, fit as fit_page_bytes, ByteCap, SizedRow, INLINE_BODY_BYTES};
 pub use query::{
     Clause, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage,
-    SearchQuery, SortKey, SortParam, SystemMatch, Test, TOKEN_TEXT_SEPARATOR,
+    SearchQuery, SortKey, SortParam, SortWithin, SystemMatch, Test, TOKEN_TEXT_SEPARATOR,
 };
 pub use snapshot::{IndexRowDiff, IndexTableComparison, Snapshot, UnreadableRow};
 pub use sqlite::{Explain, ExplainedStatement, SqliteStore, SyncMode};

@@ -92,6 +92,24 @@ pub struct SearchQuery {
     /// A page cut by it says so as one stopped by its ceiling ([`SearchPage::stopped_by`]
     /// [`crate::Ceiling::Bytes`], `resume_after` its last resource).
     pub max_bytes: Option<crate::ByteCap>,
+    /// Where the first sort key's values are also held paired with a code the query
+    /// requires (see [`SortWithin`]); `None`: nowhere. Only a hint to the planner.
+    pub sort_within: Option<SortWithin>,
+}
+
+/// The caller's promise that, for every resource of the query's type with the token index
+/// row `code` (in `system`, or any system when `None`) of some parameter a clause requires,
+/// the rows of composite parameter `composite` with that first component hold exactly the
+/// values of the first sort key (a quantity). A walk of those rows in value order then
+/// meets the matches at their sort values without reading the other codes' values
+/// (`Observation?code=8302-2&_sort=value-quantity` walks `code-value-quantity` of
+/// 8302-2, not every quantity). The store never derives this: it knows no parameter's
+/// meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortWithin {
+    pub composite: String,
+    pub code: String,
+    pub system: Option<String>,
 }
 
 /// Any of the conditions holds (a comma-separated parameter value).

@@ -88,7 +88,10 @@ CREATE TABLE IF NOT EXISTS idx_uri (type TEXT NOT NULL, param TEXT NOT NULL, val
 CREATE TABLE IF NOT EXISTS idx_composite (type TEXT NOT NULL, param TEXT NOT NULL, c_code TEXT NOT NULL,
     c_system TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT, system TEXT, display TEXT, norm TEXT, exact TEXT,
     value, lo INTEGER, hi INTEGER, target_id TEXT, target_type TEXT, url TEXT);
-CREATE INDEX IF NOT EXISTS idx_composite_key ON idx_composite(type, param, c_code, c_system, seq);
+-- The first component, then the second's number or quantity value: a test of both is one
+-- range, and `SortWithin` walks one code's values in order (an index of an earlier build
+-- that ended at c_system is dropped on open).
+CREATE INDEX IF NOT EXISTS idx_composite_value ON idx_composite(type, param, c_code, c_system, value, seq);
 -- `_text` and `_content`: one row per resource version (rowid = seq) holding the token
 -- streams the search crate produced (narrative; the rest of the text). Contentless (the
 -- text is in `resource.body` already) with delete support (which needs the column sizes
@@ -196,6 +199,7 @@ impl SqliteStore {
         if !had_presence {
             writer.execute_batch("DROP TABLE IF EXISTS idx_presence")?;
         }
+        writer.execute_batch("DROP INDEX IF EXISTS idx_composite_key")?;
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(crate::sqlite_presence::SCHEMA)?;
         writer.execute_batch(crate::sqlite_audit::SCHEMA)?;

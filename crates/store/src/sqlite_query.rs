@@ -247,10 +247,18 @@ pub(crate) fn with_probed<T>(probed: &[&Condition], f: impl FnOnce() -> T) -> T 
 /// Whether [`record_probe`] can decide condition `c` from an index record.
 pub(crate) fn probe_decides(c: &Condition) -> bool {
     match c {
-        Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => false,
+        Condition::Index { test: Test::Composite { second, .. }, .. } => record_holds_second(second),
+        Condition::Index { test: Test::TokenText(_), .. } => false,
         Condition::Index { .. } | Condition::Missing { .. } | Condition::DateWindow { .. } => true,
         _ => false,
     }
+}
+
+/// Whether a composite's second test reads only what an index record keeps of a composite
+/// row besides its first component: the value of a number or of a quantity (its unit is
+/// not kept).
+fn record_holds_second(second: &Test) -> bool {
+    matches!(second, Test::Number { .. } | Test::Quantity { system: None, code: None, .. })
 }
 
 /// The record probe of condition `c` on the row aliased `alias` (a resource of type `ty`,
@@ -284,7 +292,8 @@ fn record_probe(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V
         return Some(sql);
     }
     let (not, tbl, param, test) = match c {
-        Condition::Index { test: Test::TokenText(_) | Test::Composite { .. }, .. } => return None,
+        Condition::Index { test: Test::Composite { second, .. }, .. } if !record_holds_second(second) => return None,
+        Condition::Index { test: Test::TokenText(_), .. } => return None,
         Condition::Index { param, test, negate } => (*negate, tag(table(test_kind(test))), param, Some(test)),
         Condition::Missing { param, kind, missing } => (*missing, tag(table(*kind)), param, None),
         Condition::DateWindow { param, lo, hi } => {

@@ -25,7 +25,7 @@ pub(crate) const TABLES: [(&str, &[&str], &[&str]); 9] = [
     ("idx_quantity", &["param", "code", "value", "system"], &[]),
     ("idx_reference", &["param", "target_id", "target_type", "url"], &[]),
     ("idx_uri", &["param", "value"], &[]),
-    // Rowid table: its key index is (type, param, c_code, c_system, seq); `value` follows
+    // Rowid table: its index is (type, param, c_code, c_system, value, seq); `value` follows
     // for sorting.
     ("idx_composite", &["param", "c_code", "c_system"], &["value"]),
 ];

@@ -43,7 +43,7 @@ use rusqlite::types::Value as V;
 use rusqlite::Connection;
 use rustc_hash::FxHashSet;
 
-use crate::query::{Condition, IndexKind, RangeOp, SearchQuery, SortParam, Test};
+use crate::query::{Condition, IndexKind, RangeOp, SearchQuery, SortParam, SortWithin, Test};
 use crate::sqlite_query::test_kind;
 use crate::StoreError;
 
@@ -97,7 +97,7 @@ impl SortWalk {
 /// where the general plan, sorting the matches, takes tens of milliseconds.
 const SORT_WALK_STEPS: u64 = 1_000_000;
 
-/// [`SORT_WALK_STEPS`] for a walk led by a quantity: its values cluster by unit and by
+/// [`SORT_WALK_STEPS`] for a walk led by a quantity over every unit: its values cluster by unit and by
 /// code (glucose in mg/dL, heights in cm), so a filter on the code is met in runs after
 /// whole runs of other values, and a walk that has not filled its page within this many
 /// steps rarely does soon after.
@@ -106,7 +106,8 @@ const QUANTITY_WALK_STEPS: u64 = 250_000;
 /// The steps a sort walk for `q` may take ([`SORT_WALK_STEPS`], [`QUANTITY_WALK_STEPS`]).
 pub(crate) fn walk_steps(q: &SearchQuery) -> u64 {
     match q.sort.first().map(|k| &k.param) {
-        Some(SortParam::Index { kind: IndexKind::Quantity, .. }) => QUANTITY_WALK_STEPS,
+        // A walk of one code's paired values meets no other code's runs.
+        Some(SortParam::Index { kind: IndexKind::Quantity, .. }) if q.sort_within.is_none() => QUANTITY_WALK_STEPS,
         _ => SORT_WALK_STEPS,
     }
 }
@@ -142,9 +143,46 @@ pub(crate) fn quantity_units(c: &Connection, ty: &str, param: &str) -> Result<Op
     Ok((units.len() <= MAX_MERGED_UNITS).then_some(units))
 }
 
-/// A walk statement giving (value, `seq`) of quantity parameter `param` in value order
-/// `dir`, within `range` (inclusive bounds, where given): one arm per unit code, each read
-/// in its primary key's value order, merged by
+/// Where a quantity walk reads its values: one arm of a merge per key prefix, each read in
+/// value order.
+pub(crate) enum Arms<'a> {
+    /// `idx_quantity` rows of quantity parameter `param`, one arm per unit code.
+    Units { param: &'a str, units: &'a [String] },
+    /// `idx_composite` rows of `within`'s composite and code, one arm per system of that
+    /// code ([`paired_systems`]).
+    Paired { within: &'a SortWithin, systems: &'a [String] },
+}
+
+impl Arms<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Arms::Units { units, .. } => units.is_empty(),
+            Arms::Paired { systems, .. } => systems.is_empty(),
+        }
+    }
+}
+
+/// The systems `within`'s code has in its composite's rows, one index probe each (a skip
+/// scan); only its own system when it names one; `None` past [`MAX_MERGED_UNITS`].
+pub(crate) fn paired_systems(c: &Connection, ty: &str, within: &SortWithin) -> Result<Option<Vec<String>>, StoreError> {
+    if let Some(s) = &within.system {
+        return Ok(Some(vec![s.clone()]));
+    }
+    let sql = format!(
+        "WITH RECURSIVE u(s) AS (SELECT (SELECT MIN(c_system) FROM idx_composite WHERE type = ?1 AND param = ?2 \
+         AND c_code = ?3) UNION ALL SELECT (SELECT MIN(c_system) FROM idx_composite WHERE type = ?1 AND param = ?2 \
+         AND c_code = ?3 AND c_system > u.s) FROM u WHERE u.s IS NOT NULL LIMIT {}) SELECT s FROM u WHERE s IS NOT NULL",
+        MAX_MERGED_UNITS + 2
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let systems: Vec<String> = stmt
+        .query_map(rusqlite::params![ty, within.composite, within.code], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok((systems.len() <= MAX_MERGED_UNITS).then_some(systems))
+}
+
+/// A walk statement giving (value, `seq`) from `arms` in value order `dir`, within `range`
+/// (inclusive bounds, where given): each arm read in its index's value order, merged by
 /// SQLite (a compound `SELECT` with `ORDER BY`); one statement over the parameter would
 /// sort all its rows before the first. `rest` (with `rest_values`) filters the merged rows,
 /// aliased `d`, after `join`: inside the arms, an arm none of whose rows passes would be
@@ -153,9 +191,8 @@ pub(crate) fn quantity_units(c: &Connection, ty: &str, param: &str) -> Result<Op
 /// keys order them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn quantity_walk(
-    units: &[String],
+    arms: &Arms<'_>,
     ty: &str,
-    param: &str,
     range: (Option<f64>, Option<f64>),
     join: &str,
     rest: &str,
@@ -170,12 +207,22 @@ pub(crate) fn quantity_walk(
         (None, Some(_)) => " AND value <= ?",
         (None, None) => "",
     };
-    let arms: Vec<String> = units
+    // Each arm's key prefix after `type`.
+    let (table, key, prefixes): (_, _, Vec<Vec<&str>>) = match arms {
+        Arms::Units { param, units } => ("idx_quantity", "code = ?", units.iter().map(|u| vec![*param, u]).collect()),
+        Arms::Paired { within, systems } => (
+            "idx_composite",
+            "c_code = ? AND c_system = ? AND value IS NOT NULL",
+            systems.iter().map(|s| vec![within.composite.as_str(), &within.code, s]).collect(),
+        ),
+    };
+    let arms: Vec<String> = prefixes
         .iter()
-        .map(|unit| {
-            values.extend([V::Text(ty.into()), V::Text(param.into()), V::Text(unit.clone())]);
+        .map(|prefix| {
+            values.push(V::Text(ty.into()));
+            values.extend(prefix.iter().map(|p| V::Text(p.to_string())));
             values.extend([range.0, range.1].into_iter().flatten().map(V::Real));
-            format!("SELECT value, seq FROM idx_quantity WHERE type = ? AND param = ? AND code = ?{bounded}")
+            format!("SELECT value, seq FROM {table} WHERE type = ? AND param = ? AND {key}{bounded}")
         })
         .collect();
     values.extend(rest_values.iter().cloned());
@@ -242,10 +289,27 @@ pub(crate) fn sorted_page(
     };
     let mut segments = Vec::new();
     if *kind == IndexKind::Quantity {
-        let Some(units) = quantity_units(c, ty, param)? else { return Ok(None) };
         let tie = (q.sort.len() == 1).then_some(dir);
         let range = (bounds.value_from, bounds.value_to);
-        segments.push(quantity_walk(&units, ty, param, range, &join, &filter, &values, dir, tie));
+        // The caller's paired composite when it gives this key's values, else every unit.
+        let paired = match &q.sort_within {
+            Some(w) => paired_systems(c, ty, w)?.map(|systems| (w, systems)),
+            None => None,
+        };
+        let units = if paired.is_none() { quantity_units(c, ty, param)? } else { None };
+        let arms = match (&paired, &units) {
+            (Some((within, systems)), _) => Arms::Paired { within, systems },
+            (None, Some(units)) => Arms::Units { param, units },
+            (None, None) => return Ok(None),
+        };
+        if let Arms::Paired { within, .. } = &arms {
+            crate::trace::plan(|| format!("the quantity walk reads {} of code {}", within.composite, within.code));
+        }
+        // No arm (no resource with the code has a value): no row to walk, the matches are
+        // found without values below.
+        if !arms.is_empty() {
+            segments.push(quantity_walk(&arms, ty, range, &join, &filter, &values, dir, tie));
+        }
     } else {
         let mut range = String::new();
         let mut main = vec![V::Text(ty.clone()), V::Text(param.clone())];
@@ -594,13 +658,9 @@ fn date_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Result
 fn quantity_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Result<Bounds, StoreError> {
     let mut b = Bounds::default();
     for (i, clause) in q.clauses.iter().enumerate() {
-        let [Condition::Index { param: p, test: Test::Quantity { op, value, lo, hi, .. }, negate: false }] =
-            clause.any.as_slice()
-        else {
-            continue;
-        };
+        let [cond] = clause.any.as_slice() else { continue };
+        let Some(Test::Quantity { op, value, lo, hi, .. }) = quantity_test(q, param, cond) else { continue };
         let (from, to) = match op {
-            _ if p != param => continue,
             RangeOp::Eq | RangeOp::Ap => (Some(*lo), Some(*hi)),
             RangeOp::Gt | RangeOp::Sa | RangeOp::Ge => (Some(*value), None),
             RangeOp::Lt | RangeOp::Eb | RangeOp::Le => (None, Some(*value)),
@@ -621,6 +681,19 @@ fn quantity_bounds(c: &Connection, q: &SearchQuery, ty: &str, param: &str) -> Re
     }
     crate::trace::plan(|| format!("quantity walk bounded to {:?}..={:?}", b.value_from, b.value_to));
     Ok(b)
+}
+
+/// The test of `cond` on quantity `param`: its own, or one on the composite a paired walk
+/// reads with the walk's code (whose rows hold the same values of each match).
+fn quantity_test<'q>(q: &'q SearchQuery, param: &str, cond: &'q Condition) -> Option<&'q Test> {
+    match cond {
+        Condition::Index { param: p, test, negate: false } if p == param => Some(test),
+        Condition::Index { param: p, test: Test::Composite { code, second, .. }, negate: false } => {
+            let within = q.sort_within.as_ref()?;
+            (&within.composite == p && &within.code == code).then_some(second.as_ref())
+        }
+        _ => None,
+    }
 }
 
 /// The bounds one condition sets on the value (`lo`, `hi`) that satisfies it, from the SQL

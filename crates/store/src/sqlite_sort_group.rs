@@ -201,9 +201,8 @@ impl Page {
                 let Some(units) = crate::sqlite_sort::quantity_units(c, ty, param)? else { return Ok(None) };
                 let tie = last.then_some(tie);
                 crate::sqlite_sort::quantity_walk(
-                    &units,
+                    &crate::sqlite_sort::Arms::Units { param, units: &units },
                     ty,
-                    param,
                     (None, None),
                     &f.join,
                     &rest,

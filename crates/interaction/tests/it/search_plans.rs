@@ -93,3 +93,76 @@ fn sorted_pages_agree_with_a_sort_of_everything() {
     let rare = all_pages(&fhir, "Observation", &format!("code={LOINC}|rare&_sort=-date"));
     assert_eq!(rare, ["rare21", "rare7", "rare0"]);
 }
+
+/// `code=…&value-quantity=…` also runs as the one `code-value-quantity` test the search
+/// adds: it must match exactly what the two conditions do, never a component's code or
+/// value, a code in another system, another unit or a value that is not a Quantity.
+#[test]
+fn a_code_and_its_quantity_match_as_the_two_conditions_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store_postgres::test_backend::fresh_store(dir.path());
+    let fhir = Interactions::new(store, Arc::new(NoCheck), Default::default());
+    let ctx = RequestContext::new("http://x");
+    let coding = |s: &str, c: &str| json!({"system": s, "code": c});
+    let cm = |v: f64| json!({"value": v, "unit": "cm", "system": "http://unitsofmeasure.org", "code": "cm"});
+    let observations = [
+        ("o1", json!([coding(LOINC, "A")]), Some(cm(200.0)), None),
+        ("o2", json!([coding(LOINC, "A")]), Some(cm(150.0)), None),
+        ("o3", json!([coding(LOINC, "B"), coding("http://other", "A")]), Some(cm(190.0)), None),
+        (
+            "o4",
+            json!([coding(LOINC, "B")]),
+            None,
+            Some(json!([{"code": {"coding": [coding(LOINC, "A")]}, "valueQuantity": cm(300.0)}])),
+        ),
+        (
+            "o5",
+            json!([coding(LOINC, "A")]),
+            None,
+            Some(json!([{"code": {"coding": [coding(LOINC, "C")]}, "valueQuantity": cm(500.0)}])),
+        ),
+        (
+            "o6",
+            json!([coding(LOINC, "A")]),
+            Some(json!({"value": 185, "unit": "in", "system": "http://unitsofmeasure.org", "code": "[in_i]"})),
+            None,
+        ),
+    ];
+    for (id, codings, value, components) in observations {
+        let mut o = json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"coding": codings}});
+        if let Some(v) = value {
+            o["valueQuantity"] = v;
+        }
+        if let Some(c) = components {
+            o["component"] = c;
+        }
+        fhir.update("Observation", id, o, None, &ctx).unwrap();
+    }
+    fhir.update(
+        "Observation",
+        "o7",
+        json!({"resourceType": "Observation", "id": "o7", "status": "final",
+        "code": {"coding": [coding(LOINC, "A")]},
+        "valueSampledData": {"origin": cm(1000.0), "period": 1, "dimensions": 1, "data": "1 2"}}),
+        None,
+        &ctx,
+    )
+    .unwrap();
+    let ids = |q: &str| {
+        let mut got = all_pages(&fhir, "Observation", q);
+        got.sort();
+        got
+    };
+    assert_eq!(ids("code=A&value-quantity=gt180"), ["o1", "o3", "o6"]);
+    assert_eq!(ids(&format!("code={LOINC}|A&value-quantity=gt180")), ["o1", "o6"]);
+    assert_eq!(ids("value-quantity=gt180||cm&code=A"), ["o1", "o3"]);
+    assert_eq!(ids("code=B&value-quantity=gt180"), ["o3"]);
+    assert_eq!(ids("code=C&value-quantity=gt0"), Vec::<String>::new());
+    assert_eq!(ids("code=A&value-quantity=lt160&_count=1"), ["o2"]);
+    // Sorted by the quantity: the values first, then the codes without one.
+    let sorted = all_pages(&fhir, "Observation", "code=A&_sort=-value-quantity&_count=2");
+    assert_eq!(sorted[..4], ["o1", "o3", "o6", "o2"]);
+    let mut rest = sorted[4..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["o5", "o7"]);
+}

@@ -403,14 +403,16 @@ fn sort_walk_pages_equal_the_general_plan() {
     }
     let mut rng = SplitMix(std::env::var("SORT_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(17));
     let mut report = Differential::default();
-    report.run(&fhir, &store, &ctx, &samples, &mut rng, 1500);
+    report.run(&fhir, &store, &ctx, &mut rng, 1500, &|rng| random_search(&samples, rng));
+    // A code with a quantity sort walks that code's `code-value-quantity` rows.
+    report.run(&fhir, &store, &ctx, &mut rng, 300, &|rng| paired_search(&samples, rng));
     let timing = json!({"resourceType": "Observation", "id": "timing", "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
         "effectiveTiming": {"event": ["2014-01-01", "2021-06-01T12:00:00Z"]}});
     fhir.update("Observation", "timing", timing, None, &ctx).unwrap();
-    report.run(&fhir, &store, &ctx, &samples, &mut rng, 500);
+    report.run(&fhir, &store, &ctx, &mut rng, 500, &|rng| random_search(&samples, rng));
     fhir.delete("Observation", "timing", None, &ctx).unwrap();
-    report.run(&fhir, &store, &ctx, &samples, &mut rng, 500);
+    report.run(&fhir, &store, &ctx, &mut rng, 500, &|rng| random_search(&samples, rng));
     println!(
         "sort walk differential: {} searches, {} pages answered by the walk, {} mismatches",
         report.cases,
@@ -537,12 +539,12 @@ impl Differential {
         fhir: &tsunagu_interaction::Interactions,
         store: &tsunagu_store::SqliteStore,
         ctx: &tsunagu_interaction::RequestContext,
-        samples: &Samples,
         rng: &mut SplitMix,
         n: usize,
+        search: &dyn Fn(&mut SplitMix) -> (&'static str, String),
     ) {
         for _ in 0..n {
-            let (ty, query) = random_search(samples, rng);
+            let (ty, query) = search(rng);
             // The general plan first: its total places the offset.
             store.set_sort_walk(None);
             let general = page(fhir, ctx, ty, &format!("{query}&_total=accurate&_count=1"));
@@ -581,6 +583,23 @@ fn page(
         .collect();
     let next = b["link"].as_array().into_iter().flatten().any(|l| l["relation"] == "next");
     (ids, b["total"].as_u64(), next)
+}
+
+/// An Observation code (with or without its system) sorted by its quantity first, maybe
+/// with quantity bounds or another condition.
+fn paired_search(samples: &Samples, rng: &mut SplitMix) -> (&'static str, String) {
+    let (s, c) = rng.pick(&samples.codes);
+    let code = if rng.below(2) == 0 { format!("code={s}|{c}") } else { format!("code={c}") };
+    let sort = rng.pick(&["value-quantity", "-value-quantity", "value-quantity,-date", "-value-quantity,date"]);
+    let extra = match rng.below(5) {
+        0 => format!("&value-quantity=gt{}", rng.pick(&samples.numbers)),
+        1 => "&status=final".to_string(),
+        2 => {
+            format!("&value-quantity=ge{}&value-quantity=le{}", rng.pick(&samples.numbers), rng.pick(&samples.numbers))
+        }
+        _ => String::new(),
+    };
+    ("Observation", format!("_sort={sort}&{code}{extra}"))
 }
 
 /// A type, 1–3 conditions and 0–3 sort keys (the sort is first, so it leads the walk).
