@@ -6,28 +6,17 @@
 //! example of a type with such a composite (Observations with quantities, SampledData,
 //! components, several codings).
 
-use serde_json::Value;
+mod examples;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use tsunagu_model::SearchParamType as K;
 use tsunagu_store::IndexValue;
 
 #[test]
 fn composite_pairs_hold_the_values_of_their_parameters() {
-    let Some(path) = tsunagu_reference::find("fhir/hl7.fhir.r4.examples-4.0.1.tgz") else { return };
     let registry = tsunagu_search::SearchRegistry::new();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()));
     let (mut resources, mut pairs_checked) = (0, 0);
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".json") || name.contains(".index") || name.ends_with("package.json") {
-            continue;
-        }
-        let mut text = String::new();
-        entry.read_to_string(&mut text).unwrap();
-        let Ok(resource) = serde_json::from_str::<Value>(&text) else { continue };
-        let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else { continue };
+    let found = examples::each_r4_example(|name, ty, resource| {
         let params = registry.params(ty);
         let code_of = |url: &str| params.iter().find(|p| p.url == url).map(|p| p.code);
         let roots: Vec<_> = params
@@ -39,7 +28,7 @@ fn composite_pairs_hold_the_values_of_their_parameters() {
             })
             .collect();
         if roots.is_empty() {
-            continue;
+            return;
         }
         resources += 1;
         let entries = registry.index_entries(ty, &resource);
@@ -60,6 +49,9 @@ fn composite_pairs_hold_the_values_of_their_parameters() {
             }
             assert!(paired.is_empty(), "{name}: {composite} has codes {first} lacks: {paired:?}");
         }
+    });
+    if !found {
+        return;
     }
     println!("{resources} examples with a composite on the resource itself, {pairs_checked} codes checked");
     assert!(resources > 50 && pairs_checked > 60, "only {resources} examples, {pairs_checked} codes");
