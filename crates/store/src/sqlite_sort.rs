@@ -97,10 +97,10 @@ impl SortWalk {
 /// where the general plan, sorting the matches, takes tens of milliseconds.
 const SORT_WALK_STEPS: u64 = 1_000_000;
 
-/// [`SORT_WALK_STEPS`] for a walk led by a quantity over every unit: its values cluster by unit and by
-/// code (glucose in mg/dL, heights in cm), so a filter on the code is met in runs after
-/// whole runs of other values, and a walk that has not filled its page within this many
-/// steps rarely does soon after.
+/// [`SORT_WALK_STEPS`] for a walk led by a quantity over every unit: its values cluster by
+/// unit and by code (glucose in mg/dL, heights in cm), so a filter on the code is met in
+/// runs after whole runs of other values, and a walk that has not filled its page within
+/// this many steps rarely does soon after.
 const QUANTITY_WALK_STEPS: u64 = 250_000;
 
 /// The steps a sort walk for `q` may take ([`SORT_WALK_STEPS`], [`QUANTITY_WALK_STEPS`]).
