@@ -198,7 +198,10 @@ impl Page {
         let last = q.sort.len() == next + 1;
         let (sql, values) = match &key.param {
             SortParam::Index { param, kind: IndexKind::Quantity } => {
-                let Some(units) = crate::sqlite_sort::quantity_units(c, ty, param)? else { return Ok(None) };
+                // No unit (no resource has a value): no walk, the group is ordered by its
+                // members' sort values instead.
+                let units = crate::sqlite_sort::quantity_units(c, ty, param)?;
+                let Some(units) = units.filter(|u| !u.is_empty()) else { return Ok(None) };
                 let tie = last.then_some(tie);
                 crate::sqlite_sort::quantity_walk(
                     &crate::sqlite_sort::Arms::Units { param, units: &units },
