@@ -4,7 +4,7 @@
 //! of reader connections that run in parallel thanks to WAL mode.
 
 use crate::query::{HistoryPage, HistoryQuery, HistoryScope, IndexEntry, SearchPage, SearchQuery};
-use crate::sqlite_query::{order_by, where_clause};
+use crate::sqlite_query::where_clause;
 use crate::{Method, NewVersion, ResourceVersion, Store, StoreError, WriteTxn};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -793,7 +793,8 @@ fn planned_page(
         let rest = crate::sqlite_common_chains::collected(|| {
             crate::sqlite_query::index_row_clause_except(q, "d", Some(source.clause), &mut values)
         });
-        let order = order_by(&q.sort, "d", &mut values);
+        let valued = crate::sqlite_presence::sort_keys_with_values(c, q)?;
+        let order = crate::sqlite_query::order_by_kept(&q.sort, |i| valued[i], "d", &mut values);
         let sql = format!(
             "SELECT d.seq FROM ({}) d WHERE {rest} ORDER BY {order} LIMIT {} OFFSET {}",
             source.sql,
@@ -805,7 +806,8 @@ fn planned_page(
         plan(|| "general SQL: every match sorted".into());
         let mut values = Vec::new();
         let filter = crate::sqlite_common_chains::collected(|| where_clause(q, "r", &mut values));
-        let order = order_by(&q.sort, "r", &mut values);
+        let valued = crate::sqlite_presence::sort_keys_with_values(c, q)?;
+        let order = crate::sqlite_query::order_by_kept(&q.sort, |i| valued[i], "r", &mut values);
         let sql = format!(
             "SELECT r.seq FROM resource r WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
             q.count + 1,

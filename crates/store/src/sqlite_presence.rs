@@ -15,7 +15,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::FxHashMap;
 
-use crate::query::{IndexEntry, IndexValue};
+use crate::query::{IndexEntry, IndexKind, IndexValue, SearchQuery, SortParam};
 use crate::sqlite_record::table;
 use crate::StoreError;
 
@@ -113,6 +113,26 @@ pub(crate) fn everyone_has(c: &Connection, ty: &str, tbl: u8, param: &str) -> Re
     };
     let Some(resources) = count(RESOURCES, "")? else { return Ok(false) };
     Ok(count(tbl, param)? == Some(resources))
+}
+
+/// For each sort key of `q`, whether some live resource of its type may have a value of it:
+/// `false` only for a parameter held in one index table (not a date, whose wide values are
+/// kept apart) with no row there, from the counts.
+pub(crate) fn sort_keys_with_values(c: &Connection, q: &SearchQuery) -> Result<Vec<bool>, StoreError> {
+    let Some(ty) = q.resource_type.as_deref() else { return Ok(vec![true; q.sort.len()]) };
+    let mut stmt = c.prepare_cached("SELECT n FROM idx_presence WHERE type = ?1 AND tbl = ?2 AND param = ?3")?;
+    q.sort
+        .iter()
+        .map(|k| {
+            let SortParam::Index { param, kind } = &k.param else { return Ok(true) };
+            if matches!(kind, IndexKind::Date | IndexKind::Composite) {
+                return Ok(true);
+            }
+            let tbl = crate::sqlite_record::tag(crate::sqlite_query::table(*kind));
+            let n: Option<i64> = stmt.query_row(params![ty, tbl, param], |r| r.get(0)).optional()?;
+            Ok(n.unwrap_or(0) > 0)
+        })
+        .collect()
 }
 
 /// Whether no live resource of `ty` has more than one entry of `param` in table `tbl`.

@@ -893,17 +893,24 @@ fn bounded_date_rows(cond: &Condition, ty: &str, values: &mut Vec<V>) -> Option<
     Some(parts)
 }
 
-/// `ORDER BY` for the query's sort keys (missing values last), `seq` breaking ties.
-pub(crate) fn order_by(keys: &[SortKey], alias: &str, values: &mut Vec<V>) -> String {
-    order_by_from(keys, 0, alias, values)
-}
-
-/// [`order_by`] leaving out the keys before `from` (the sort-driven plan orders a group of
+/// [`order_by_kept`] leaving out the keys before `from` (the sort-driven plan orders a group of
 /// resources equal in those): the same terms for the keys that remain and the same
 /// tie-break, `seq` in the first key's direction.
 pub(crate) fn order_by_from(keys: &[SortKey], from: usize, alias: &str, values: &mut Vec<V>) -> String {
+    order_by_kept(keys, |i| i >= from, alias, values)
+}
+
+/// `ORDER BY` for the query's sort keys that `keep` keeps (by position; missing values
+/// last), `seq` breaking ties in the first key's direction. A key no resource has a value
+/// of sorts every match alike, so leaving its term out changes no order.
+pub(crate) fn order_by_kept(
+    keys: &[SortKey],
+    keep: impl Fn(usize) -> bool,
+    alias: &str,
+    values: &mut Vec<V>,
+) -> String {
     let mut parts = Vec::new();
-    for k in keys.iter().skip(from) {
+    for (_, k) in keys.iter().enumerate().filter(|(i, _)| keep(*i)) {
         let dir = if k.descending { "DESC" } else { "ASC" };
         let expr = match &k.param {
             SortParam::Id => format!("{alias}.id"),

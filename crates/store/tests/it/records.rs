@@ -135,9 +135,9 @@ fn sort_values_come_from_records_as_min_and_max() {
     assert_eq!(sorted_ids(&store, "source", IndexKind::Reference, false), ["one", "two", "three", "none"]);
 }
 
-/// A quantity no resource has a value of, sorted on first or after another key with the
-/// walk tried at once: every match in write order (the walk has no unit to merge; it once
-/// built a statement of no arms, a syntax error).
+/// A quantity no resource has a value of, sorted on first or after another key, by the walk
+/// and by the general plan: every match in write order (the walk has no unit to merge; it
+/// once built a statement of no arms, a syntax error).
 #[test]
 fn a_quantity_without_values_sorts_every_match_last() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +146,6 @@ fn a_quantity_without_values_sorts_every_match_last() {
         let code = entry("status", IndexValue::Token { system: None, code: "final".into(), display: None });
         put(&store, id, 1, &[code, entry("date", IndexValue::Date { lo: n * 1000, hi: n * 1000 + 1 })], false);
     }
-    store.set_sort_walk(Some(0));
     let key =
         |param: &str, kind, descending| SortKey { param: SortParam::Index { param: param.into(), kind }, descending };
     for (sort, want) in [
@@ -165,14 +164,18 @@ fn a_quantity_without_values_sorts_every_match_last() {
             ["one", "two", "three"],
         ),
     ] {
-        let q = SearchQuery {
-            resource_type: Some("Observation".into()),
-            sort: sort.clone(),
-            count: 10,
-            ..Default::default()
-        };
-        let got: Vec<String> = store.search(&q).unwrap().resources.into_iter().map(|v| v.id).collect();
-        assert_eq!(got, want, "{sort:?}");
+        // The walk tried at once, and the general plan (which leaves the key's term out).
+        for walk in [Some(0), None] {
+            store.set_sort_walk(walk);
+            let q = SearchQuery {
+                resource_type: Some("Observation".into()),
+                sort: sort.clone(),
+                count: 10,
+                ..Default::default()
+            };
+            let got: Vec<String> = store.search(&q).unwrap().resources.into_iter().map(|v| v.id).collect();
+            assert_eq!(got, want, "{sort:?}, walk from {walk:?}");
+        }
     }
 }
 
