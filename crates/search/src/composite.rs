@@ -72,22 +72,30 @@ pub(crate) fn pair_sort(registry: &SearchRegistry, ty: &str, query: &mut SearchQ
         return;
     };
     let params = registry.params(ty);
-    for clause in &query.clauses {
-        let [Condition::Index { param, test: Test::Token { system, code: Some(code) }, negate: false }] =
-            clause.any.as_slice()
-        else {
-            continue;
-        };
+    query.sort_within = required_codes(&query.clauses).into_iter().find_map(|(token, system, code)| {
+        let p = root_pair(&params, ty, &token, sorted)?;
         let system = match system {
-            SystemMatch::Is(s) => Some(s.clone()),
-            SystemMatch::Any => None,
-            _ => continue,
+            SystemMatch::Is(s) => Some(s),
+            _ => None,
         };
-        if let Some(p) = root_pair(&params, ty, param, sorted) {
-            query.sort_within = Some(SortWithin { composite: p.code.to_string(), code: code.clone(), system });
-            return;
-        }
-    }
+        Some(SortWithin { composite: p.code.to_string(), code, system })
+    });
+}
+
+/// The clauses that require one code of a token parameter, in one system or any:
+/// (parameter, system, code).
+fn required_codes(clauses: &[Clause]) -> Vec<(String, SystemMatch, String)> {
+    clauses
+        .iter()
+        .filter_map(|c| match c.any.as_slice() {
+            [Condition::Index { param, test: Test::Token { system, code: Some(code) }, negate: false }]
+                if matches!(system, SystemMatch::Is(_) | SystemMatch::Any) =>
+            {
+                Some((param.clone(), system.clone(), code.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A required quantity condition that a composite of the type pairs, on the resource
@@ -98,17 +106,7 @@ pub(crate) fn pair_sort(registry: &SearchRegistry, ty: &str, query: &mut SearchQ
 /// code's values.
 pub(crate) fn pair_quantity_conditions(registry: &SearchRegistry, ty: &str, clauses: &mut [Clause]) {
     let params = registry.params(ty);
-    let codes: Vec<(String, SystemMatch, String)> = clauses
-        .iter()
-        .filter_map(|c| match c.any.as_slice() {
-            [Condition::Index { param, test: Test::Token { system, code: Some(code) }, negate: false }]
-                if matches!(system, SystemMatch::Is(_) | SystemMatch::Any) =>
-            {
-                Some((param.clone(), system.clone(), code.clone()))
-            }
-            _ => None,
-        })
-        .collect();
+    let codes = required_codes(clauses);
     for clause in clauses.iter_mut() {
         let [Condition::Index { param: quantity, test: second @ Test::Quantity { .. }, negate: false }] =
             clause.any.as_slice()

@@ -106,13 +106,15 @@ fn entry_table(v: &IndexValue) -> Option<u8> {
 /// Whether every live resource of `ty` has a row of `param` in table `tbl` (and there is at
 /// least one resource): from the counts, without visiting rows.
 pub(crate) fn everyone_has(c: &Connection, ty: &str, tbl: u8, param: &str) -> Result<bool, StoreError> {
-    let count = |tbl: u8, param: &str| -> Result<Option<i64>, StoreError> {
-        Ok(c.prepare_cached("SELECT n FROM idx_presence WHERE type = ?1 AND tbl = ?2 AND param = ?3")?
-            .query_row(params![ty, tbl, param], |r| r.get(0))
-            .optional()?)
-    };
-    let Some(resources) = count(RESOURCES, "")? else { return Ok(false) };
-    Ok(count(tbl, param)? == Some(resources))
+    let Some(resources) = having(c, ty, RESOURCES, "")? else { return Ok(false) };
+    Ok(having(c, ty, tbl, param)? == Some(resources))
+}
+
+/// The live resources of `ty` with a row of `param` in table `tbl` (`None`: never counted).
+fn having(c: &Connection, ty: &str, tbl: u8, param: &str) -> Result<Option<i64>, StoreError> {
+    Ok(c.prepare_cached("SELECT n FROM idx_presence WHERE type = ?1 AND tbl = ?2 AND param = ?3")?
+        .query_row(params![ty, tbl, param], |r| r.get(0))
+        .optional()?)
 }
 
 /// For each sort key of `q`, whether some live resource of its type may have a value of it:
@@ -120,7 +122,6 @@ pub(crate) fn everyone_has(c: &Connection, ty: &str, tbl: u8, param: &str) -> Re
 /// kept apart) with no row there, from the counts.
 pub(crate) fn sort_keys_with_values(c: &Connection, q: &SearchQuery) -> Result<Vec<bool>, StoreError> {
     let Some(ty) = q.resource_type.as_deref() else { return Ok(vec![true; q.sort.len()]) };
-    let mut stmt = c.prepare_cached("SELECT n FROM idx_presence WHERE type = ?1 AND tbl = ?2 AND param = ?3")?;
     q.sort
         .iter()
         .map(|k| {
@@ -129,8 +130,7 @@ pub(crate) fn sort_keys_with_values(c: &Connection, q: &SearchQuery) -> Result<V
                 return Ok(true);
             }
             let tbl = crate::sqlite_record::tag(crate::sqlite_query::table(*kind));
-            let n: Option<i64> = stmt.query_row(params![ty, tbl, param], |r| r.get(0)).optional()?;
-            Ok(n.unwrap_or(0) > 0)
+            Ok(having(c, ty, tbl, param)?.unwrap_or(0) > 0)
         })
         .collect()
 }
