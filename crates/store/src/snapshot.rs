@@ -16,9 +16,11 @@ use std::path::Path;
 /// Tables that are not derived from the resources: the versions themselves and the audit
 /// chain (which no rebuild could give back).
 const PRIMARY_TABLES: &[&str] = &["resource", "audit"];
-/// Statistics derived from the other tables, checked by recounting them
-/// (`consistency_check`), not row by row against a fresh extraction of the indexes.
-const STATISTICS_TABLES: &[&str] = &["idx_presence"];
+/// Statistics derived from the other tables, checked against them (`consistency_check`),
+/// not row by row against a fresh extraction of the indexes: the counts are recounted, and
+/// the displays `:text` looks up must cover `idx_token`'s (they may hold displays no row
+/// has any longer).
+const STATISTICS_TABLES: &[&str] = &["idx_presence", "idx_token_text"];
 
 pub struct Snapshot {
     conn: Connection,
@@ -128,6 +130,21 @@ impl Snapshot {
             self.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_presence'", [], |r| r.get(0))?;
         if presence {
             problems.extend(crate::sqlite_presence::recount_differences(&self.conn)?);
+        }
+        let token_texts: bool =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_token_text'", [], |r| r.get(0))?;
+        if token_texts {
+            let n: i64 = self.conn.query_row(
+                "SELECT COUNT(*) FROM idx_token t WHERE display IS NOT NULL AND NOT EXISTS (SELECT 1 FROM idx_token_text x \
+                 WHERE x.type = t.type AND x.param = t.param AND x.display = t.display AND x.code = t.code \
+                 AND x.system = t.system)",
+                [],
+                |r| r.get(0),
+            )?;
+            if n != 0 {
+                problems.push(format!("{n} rows of idx_token whose display idx_token_text does not hold"));
+            }
         }
         Ok(problems)
     }

@@ -51,6 +51,13 @@ CREATE TABLE IF NOT EXISTS idx_record (seq INTEGER PRIMARY KEY, entries BLOB NOT
 CREATE TABLE IF NOT EXISTS idx_token (type TEXT NOT NULL, param TEXT NOT NULL, code TEXT NOT NULL,
     system TEXT NOT NULL, seq INTEGER NOT NULL, display TEXT,
     PRIMARY KEY (type, param, code, system, seq)) WITHOUT ROWID;
+-- The distinct displays (with their code and system) idx_token has held, so that `:text`
+-- finds the codes whose display matches in this small table and reads only those codes'
+-- rows, not every row of the parameter. Rows are never removed: one whose last token row
+-- is gone costs a lookup that finds nothing (`sqlite_query::token_text_sql`).
+CREATE TABLE IF NOT EXISTS idx_token_text (type TEXT NOT NULL, param TEXT NOT NULL, display TEXT NOT NULL,
+    code TEXT NOT NULL, system TEXT NOT NULL,
+    PRIMARY KEY (type, param, display, code, system)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idx_string (type TEXT NOT NULL, param TEXT NOT NULL, norm TEXT NOT NULL,
     exact TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (type, param, norm, exact, seq)) WITHOUT ROWID;
@@ -188,6 +195,8 @@ impl SqliteStore {
         writer.busy_timeout(std::time::Duration::from_secs(30))?;
         let had_records: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_record'", [], |r| r.get(0))?;
+        let had_token_text: bool =
+            writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_token_text'", [], |r| r.get(0))?;
         let had_multi: bool =
             writer.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_date_multi'", [], |r| r.get(0))?;
         // The counts with `multi` (an earlier build's table without it is counted again).
@@ -205,6 +214,9 @@ impl SqliteStore {
         writer.execute_batch(crate::sqlite_audit::SCHEMA)?;
         if !had_records {
             crate::sqlite_record::build_missing(&writer)?;
+        }
+        if !had_token_text {
+            crate::sqlite_index::token_texts_missing(&writer)?;
         }
         if !had_multi {
             crate::sqlite_index::count_multi_dates_missing(&writer)?;
@@ -547,6 +559,8 @@ pub(crate) fn search_on(
     q: &SearchQuery,
     walk: &crate::sqlite_sort::SortWalk,
 ) -> Result<SearchPage, StoreError> {
+    let trimmed = crate::sqlite_presence::without_valueless_later_keys(c, q)?;
+    let q = trimmed.as_ref().unwrap_or(q);
     crate::sqlite_has::with_plans(c, q, || {
         crate::sqlite_rare_dates::with_plans(c, q, walk, || {
             crate::sqlite_common_chains::with_plans(c, q, walk, || {

@@ -22,6 +22,7 @@ pub(crate) fn insert(
     presence.entries(ty, entries, 1);
     let mut rows = RowInserter::new(c);
     entries.iter().try_for_each(|e| rows.insert(seq, ty, e))?;
+    insert_token_texts(c, entries.iter().map(|e| (ty, e)))?;
     insert_record(c, seq, entries)?;
     count_multi_dates(c, ty, &mut date_rows(entries), 1)?;
     insert_fulltext(c, seq, entries)
@@ -141,6 +142,41 @@ pub(crate) fn count_multi_dates_missing(c: &Connection) -> Result<(), StoreError
     Ok(())
 }
 
+/// The displays of the token entries among `entries` (with their resource types) in
+/// `idx_token_text`, each distinct one once: a batch repeats a few displays many times.
+fn insert_token_texts<'a>(
+    c: &Connection,
+    entries: impl Iterator<Item = (&'a str, &'a IndexEntry)>,
+) -> Result<(), StoreError> {
+    let mut seen: rustc_hash::FxHashSet<(&str, &str, &str, &str, &str)> = Default::default();
+    for (ty, e) in entries {
+        if let IndexValue::Token { system, code, display: Some(display) } = &e.value {
+            seen.insert((ty, &e.param, display, code, system.as_deref().unwrap_or("")));
+        }
+    }
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = c.prepare_cached(
+        "INSERT OR IGNORE INTO idx_token_text (type, param, display, code, system) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut rows: Vec<_> = seen.into_iter().collect();
+    rows.sort_unstable();
+    for (ty, param, display, code, system) in rows {
+        stmt.execute(params![ty, param, display, code, system])?;
+    }
+    Ok(())
+}
+
+/// Fills `idx_token_text` from `idx_token` (a database written before it existed).
+pub(crate) fn token_texts_missing(c: &Connection) -> Result<(), StoreError> {
+    c.execute_batch(
+        "INSERT OR IGNORE INTO idx_token_text (type, param, display, code, system) \
+         SELECT DISTINCT type, param, display, code, system FROM idx_token WHERE display IS NOT NULL",
+    )?;
+    Ok(())
+}
+
 /// The one full-text row of a version: `_text` and `_content` entries share it (rowid =
 /// seq), so they cannot go row by row like the other kinds.
 fn insert_fulltext(c: &Connection, seq: i64, entries: &[IndexEntry]) -> Result<(), StoreError> {
@@ -195,6 +231,7 @@ pub(crate) fn insert_sorted(
     });
     let mut inserter = RowInserter::new(c);
     rows.iter().try_for_each(|r| inserter.insert(r.seq, r.ty, r.entry))?;
+    insert_token_texts(c, rows.iter().map(|r| (r.ty, r.entry)))?;
     versions.iter().try_for_each(|(seq, _, entries)| insert_record(c, *seq, entries))?;
     versions.iter().try_for_each(|(_, ty, entries)| count_multi_dates(c, ty, &mut date_rows(entries), 1))?;
     versions.iter().try_for_each(|(seq, _, entries)| insert_fulltext(c, *seq, entries))

@@ -96,6 +96,9 @@ fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) ->
     if let Some(sql) = collected_chains(c, ty, alias, values) {
         return sql;
     }
+    if let Some(sql) = collected_ids(c, ty, alias, values) {
+        return sql;
+    }
     let parts: Vec<String> = c.any.iter().map(|cond| condition_sql(cond, ty, alias, values)).collect();
     balanced(&parts, " OR ")
 }
@@ -140,6 +143,22 @@ fn collected_chains(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<
     Some(format!("{alias}.seq IN ({})", union_all(selects)))
 }
 
+/// A clause of several ids of one type (`Observation?_id=a,b`) as one lookup through the
+/// (type, id) index, for the reason above: as an `OR` of one `seq IN` per id, SQLite tested
+/// every live resource of the type (937,000 resources: 94 ms for two ids that match none).
+fn collected_ids(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let ty = ty?;
+    let ids: Vec<&String> =
+        c.any.iter().map(|cond| if let Condition::Id(id) = cond { Some(id) } else { None }).collect::<Option<_>>()?;
+    if ids.len() < 2 {
+        return None;
+    }
+    values.push(V::Text(ty.to_string()));
+    values.extend(ids.iter().map(|id| V::Text(id.to_string())));
+    let marks = vec!["?"; ids.len()].join(", ");
+    Some(format!("{alias}.seq IN (SELECT seq FROM resource WHERE type = ? AND id IN ({marks}))"))
+}
+
 /// The `seq`s of the rows referring to a chain's matching targets.
 fn chain_rows(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>) -> Option<String> {
     let Condition::Chain { param, target_type, query } = c else { return None };
@@ -177,7 +196,7 @@ pub(crate) fn plain_alternatives(c: &Clause) -> Option<Vec<(&str, &Test)>> {
 fn alternative_rows(column: &str, ty: Option<&str>, param: &str, test: &Test, values: &mut Vec<V>) -> String {
     let tf = type_filter(ty, values);
     values.push(V::Text(param.to_string()));
-    let t = test_sql(test, values);
+    let t = index_test_sql(ty, param, test, values);
     format!("SELECT {column} FROM {} WHERE {tf}param = ? AND {t}", table(test_kind(test)))
 }
 
@@ -387,7 +406,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let kind = test_kind(test);
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
-            let t = test_sql(test, values);
+            let t = index_test_sql(ty, param, test, values);
             let not = if *negate { "NOT " } else { "" };
             format!("{alias}.seq {not}IN (SELECT seq FROM {} WHERE {tf}param = ? AND {t})", table(kind))
         }
@@ -524,6 +543,28 @@ pub(crate) fn index_only(q: &SearchQuery) -> bool {
         })
 }
 
+/// Whether the `display` column holds a text starting with `s` (`:text`).
+fn display_like(s: &str, values: &mut Vec<V>) -> String {
+    values.push(V::Text(format!("{}%", like_escape(s))));
+    values.push(V::Text(format!("%{}{}%", crate::TOKEN_TEXT_SEPARATOR, like_escape(s))));
+    "(display LIKE ? ESCAPE '\\' OR display LIKE ? ESCAPE '\\')".into()
+}
+
+/// [`test_sql`] of a test on `param`'s rows of type `ty` in its index table. A `:text` test
+/// also names the codes whose display matches, from `idx_token_text`, so that only their
+/// rows are read: `Observation?code:text=glucose` tested every code row's display (600,000
+/// at 937,000 resources) for the 25,820 it matched.
+pub(crate) fn index_test_sql(ty: Option<&str>, param: &str, test: &Test, values: &mut Vec<V>) -> String {
+    let t = test_sql(test, values);
+    let (Test::TokenText(s), Some(ty)) = (test, ty) else { return t };
+    values.push(V::Text(ty.to_string()));
+    values.push(V::Text(param.to_string()));
+    let like = display_like(s, values);
+    format!(
+        "{t} AND (code, system) IN (SELECT code, system FROM idx_token_text WHERE type = ? AND param = ? AND {like})"
+    )
+}
+
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
 fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
@@ -636,11 +677,7 @@ pub(crate) fn test_sql(t: &Test, values: &mut Vec<V>) -> String {
                 parts.join(" AND ")
             }
         }
-        Test::TokenText(s) => {
-            values.push(V::Text(format!("{}%", like_escape(s))));
-            values.push(V::Text(format!("%{}{}%", crate::TOKEN_TEXT_SEPARATOR, like_escape(s))));
-            "(display LIKE ? ESCAPE '\\' OR display LIKE ? ESCAPE '\\')".into()
-        }
+        Test::TokenText(s) => display_like(s, values),
         Test::StringStarts(s) => {
             values.push(V::Text(s.clone()));
             values.push(V::Text(prefix_end(s)));
@@ -820,7 +857,7 @@ pub(crate) fn estimate_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V>) 
     }
     values.push(V::Text(ty.to_string()));
     values.push(V::Text(param.clone()));
-    let t = test_sql(test, values);
+    let t = index_test_sql(Some(ty), param, test, values);
     Some(format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE type = ? AND param = ? AND {t} LIMIT {cap})",
         table(test_kind(test))

@@ -40,6 +40,11 @@ const COLUMNS: [&str; 15] = [
 ];
 const ENTRIES: c_int = COLUMNS.len() as c_int;
 
+/// `idx_num` flags: which arguments `filter` receives, in this order.
+const HAS_RECORD: c_int = 1;
+const HAS_TBL: c_int = 2;
+const HAS_PARAM: c_int = 4;
+
 /// Where each value of a record row of a table goes among [`COLUMNS`].
 fn placement(tag: u8) -> &'static [usize] {
     match tag {
@@ -75,27 +80,42 @@ unsafe impl<'vtab> VTab<'vtab> for RowsTab {
     }
 
     fn best_index(&self, info: &mut IndexInfo) -> rusqlite::Result<()> {
-        let mut arg = None;
+        // The record argument, and `tbl = …` and `param = …` tested while decoding, so that
+        // a probe materialises only the rows it asks about (a record holds 30 to 50).
+        let (mut arg, mut tbl, mut param) = (None, None, None);
         for (i, c) in info.constraints().enumerate() {
-            if c.column() == ENTRIES && c.is_usable() && c.operator() == IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ {
-                arg = Some(i);
+            if !c.is_usable() || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ {
+                continue;
+            }
+            match c.column() {
+                ENTRIES => arg = Some(i),
+                0 => tbl = Some(i),
+                1 => param = Some(i),
+                _ => {}
             }
         }
-        match arg {
-            Some(i) => {
-                let mut usage = info.constraint_usage(i);
-                usage.set_argv_index(1);
-                usage.set_omit(true);
-                info.set_idx_num(1);
-                info.set_estimated_cost(10.0);
-                info.set_estimated_rows(50);
+        let Some(arg) = arg else {
+            // Without a record there is nothing to list.
+            info.set_idx_num(0);
+            info.set_estimated_cost(1e12);
+            return Ok(());
+        };
+        let (mut idx_num, mut argv) = (HAS_RECORD, 1);
+        for (constraint, flag) in
+            [(arg, 0), (tbl.unwrap_or(usize::MAX), HAS_TBL), (param.unwrap_or(usize::MAX), HAS_PARAM)]
+        {
+            if constraint == usize::MAX {
+                continue;
             }
-            None => {
-                // Without a record there is nothing to list.
-                info.set_idx_num(0);
-                info.set_estimated_cost(1e12);
-            }
+            let mut usage = info.constraint_usage(constraint);
+            usage.set_argv_index(argv);
+            usage.set_omit(true);
+            argv += 1;
+            idx_num |= flag;
         }
+        info.set_idx_num(idx_num);
+        info.set_estimated_cost(10.0 / argv as f64);
+        info.set_estimated_rows(if idx_num & HAS_PARAM != 0 { 2 } else { 50 });
         Ok(())
     }
 
@@ -117,14 +137,42 @@ unsafe impl VTabCursor for RowsCursor<'_> {
     fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Values<'_>) -> rusqlite::Result<()> {
         self.rows.clear();
         self.at = 0;
-        if idx_num != 1 {
+        if idx_num & HAS_RECORD == 0 {
             return Ok(());
         }
         let record: Option<Vec<u8>> = args.get(0)?;
         let Some(record) = record else { return Ok(()) };
+        let mut next = 1;
+        let mut argument = |flag: c_int| -> rusqlite::Result<Option<Value>> {
+            if idx_num & flag == 0 {
+                return Ok(None);
+            }
+            next += 1;
+            args.get(next - 1).map(Some)
+        };
+        // An equality SQL would not find true (NULL, another type) keeps no row.
+        let tbl = match argument(HAS_TBL)? {
+            None => None,
+            Some(Value::Integer(t)) => Some(t),
+            Some(Value::Real(r)) if r.fract() == 0.0 && (0.0..256.0).contains(&r) => Some(r as i64),
+            Some(_) => return Ok(()),
+        };
+        let param = match argument(HAS_PARAM)? {
+            None => None,
+            Some(Value::Text(p)) => Some(p),
+            Some(_) => return Ok(()),
+        };
         let decoded = crate::sqlite_record::rows(&record)
             .map_err(|e| rusqlite::Error::ModuleError(format!("tsunagu_index_rows: {e}")))?;
         for (tag, values) in decoded {
+            if tbl.is_some_and(|t| t != tag as i64) {
+                continue;
+            }
+            if let Some(p) = &param {
+                if !matches!(values.first().map(view), Some(rusqlite::types::ValueRef::Text(t)) if t == p.as_bytes()) {
+                    continue;
+                }
+            }
             let mut row: [Value; COLUMNS.len()] = std::array::from_fn(|_| Value::Null);
             row[0] = Value::Integer(tag as i64);
             for (v, col) in values.iter().zip(placement(tag)) {
@@ -153,5 +201,51 @@ unsafe impl VTabCursor for RowsCursor<'_> {
 
     fn rowid(&self) -> rusqlite::Result<i64> {
         Ok(self.at as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::types::ValueRef as R;
+
+    use crate::sqlite_record::{table, Record};
+
+    /// `tbl` and `param` tested while decoding give the rows SQLite's own test of each row
+    /// gives (a `+` keeps a term from being offered to the table), whatever the operand.
+    #[test]
+    fn pushed_down_equalities_keep_the_rows_sqlite_would() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        super::register(&c).unwrap();
+        let mut record = Record::default();
+        record.row(table::TOKEN, &[R::Text(b"code"), R::Text(b"c1"), R::Text(b"")]);
+        record.row(table::TOKEN, &[R::Text(b"status"), R::Text(b"final"), R::Text(b"")]);
+        record.row(table::DATE, &[R::Text(b"code"), R::Integer(1), R::Integer(2)]);
+        record.row(table::NUMBER, &[R::Text(b"2"), R::Real(2.0)]);
+        let bytes = record.bytes().to_vec();
+        for test in [
+            "tbl = 0",
+            "tbl = 0 AND param = 'code'",
+            "param = 'code'",
+            "tbl = 2.0",
+            "tbl = '0'",
+            "tbl = NULL",
+            "param = 2",
+            "param = x'636f6465'",
+            "tbl = 4 AND param = '2'",
+            "tbl = 0 AND param = 'code' AND code = 'c1'",
+        ] {
+            let count = |where_: &str| -> i64 {
+                let sql = format!("SELECT COUNT(*) FROM tsunagu_index_rows(?1) WHERE {where_}");
+                c.query_row(&sql, [&bytes], |r| r.get(0)).unwrap()
+            };
+            let unpushed = test.replace("tbl =", "+tbl =").replace("param =", "+param =");
+            assert_eq!(count(test), count(&unpushed), "{test}");
+        }
+        let mut explain = c
+            .prepare("EXPLAIN QUERY PLAN SELECT 1 FROM tsunagu_index_rows(?1) WHERE tbl = 0 AND param = 'code'")
+            .unwrap();
+        let plan: Vec<String> = explain.query_map([&bytes], |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+        let plan = plan.join(" ");
+        assert!(plan.contains("INDEX 7"), "{plan}");
     }
 }

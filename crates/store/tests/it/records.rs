@@ -163,6 +163,16 @@ fn a_quantity_without_values_sorts_every_match_last() {
             ],
             ["one", "two", "three"],
         ),
+        // A first key without values still gives the ties its direction when a later key
+        // without values is left out.
+        (
+            vec![
+                key("value", IndexKind::Quantity, true),
+                key("status", IndexKind::Token, false),
+                key("length", IndexKind::Quantity, false),
+            ],
+            ["three", "one", "two"],
+        ),
     ] {
         // The walk tried at once, and the general plan (which leaves the key's term out).
         for walk in [Some(0), None] {
@@ -252,4 +262,71 @@ fn resources_with_several_values_of_a_date_parameter_are_counted() {
     put(&store, "d", 2, &[], true);
     assert_eq!(counts(dir.path()), obs(1));
     assert_eq!(problems(dir.path()), Vec::<String>::new());
+}
+
+/// `code:text=prefix` over the Observations of `store`, their ids in write order.
+fn text_matches(store: &SqliteStore, text: &str) -> Vec<String> {
+    let q = SearchQuery {
+        resource_type: Some("Observation".into()),
+        clauses: vec![tsunagu_store::Clause {
+            any: vec![tsunagu_store::Condition::Index {
+                param: "code".into(),
+                test: tsunagu_store::Test::TokenText(text.into()),
+                negate: false,
+            }],
+        }],
+        count: 10,
+        ..Default::default()
+    };
+    store.search(&q).unwrap().resources.into_iter().map(|v| v.id).collect()
+}
+
+fn coded(code: &str, display: &str) -> Vec<IndexEntry> {
+    let token =
+        IndexValue::Token { system: Some("http://loinc.org".into()), code: code.into(), display: Some(display.into()) };
+    vec![entry("code", token)]
+}
+
+#[test]
+fn text_search_finds_every_display_a_code_is_written_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+    // One code with two displays (only one matching), another code with a matching one,
+    // a display with LIKE's own characters.
+    put(&store, "a", 1, &coded("2339-0", "glucose"), false);
+    put(&store, "b", 1, &coded("2339-0", "blood sugar"), false);
+    put(&store, "c", 1, &coded("5792-7", "glucose [mass/volume] in urine"), false);
+    put(&store, "d", 1, &coded("x", "100%_sure"), false);
+    assert_eq!(text_matches(&store, "glucose"), ["a", "c"]);
+    assert_eq!(text_matches(&store, "blood"), ["b"]);
+    assert_eq!(text_matches(&store, "100%_"), ["d"]);
+    assert_eq!(text_matches(&store, "100_"), Vec::<String>::new());
+    // A new display of a known code is found; the one it replaced no longer matches.
+    put(&store, "a", 2, &coded("2339-0", "fasting glucose"), false);
+    assert_eq!(text_matches(&store, "fasting"), ["a"]);
+    assert_eq!(text_matches(&store, "glucose"), ["c"]);
+    put(&store, "c", 2, &[], true);
+    assert_eq!(text_matches(&store, "glucose"), Vec::<String>::new());
+    assert_eq!(problems(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_database_without_the_displays_table_gains_it_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+        put(&store, "a", 1, &coded("2339-0", "glucose"), false);
+        put(&store, "b", 1, &coded("8302-2", "body height"), false);
+    }
+    let c = rusqlite::Connection::open(dir.path().join("tsunagu.sqlite")).unwrap();
+    c.execute_batch("DROP TABLE idx_token_text").unwrap();
+    drop(c);
+    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
+    assert_eq!(text_matches(&store, "body"), ["b"]);
+    assert_eq!(problems(dir.path()), Vec::<String>::new());
+    // A display the table lost is reported by the consistency check.
+    let c = rusqlite::Connection::open(dir.path().join("tsunagu.sqlite")).unwrap();
+    c.execute_batch("DELETE FROM idx_token_text WHERE display = 'glucose'").unwrap();
+    drop(c);
+    assert_eq!(problems(dir.path()), ["1 rows of idx_token whose display idx_token_text does not hold"]);
 }
