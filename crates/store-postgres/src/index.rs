@@ -155,6 +155,9 @@ impl Table {
 pub(crate) struct Rows {
     tables: Vec<Table>,
     fulltext: Vec<FullTextRow>,
+    /// The token entries' displays for `idx_token_text` (type, param, display, code,
+    /// system), each once and in key order.
+    displays: std::collections::BTreeSet<[String; 5]>,
 }
 
 const TOKEN: usize = 0;
@@ -197,6 +200,7 @@ impl Rows {
                 ),
             ],
             fulltext: Vec::new(),
+            displays: Default::default(),
         }
     }
 
@@ -213,6 +217,10 @@ impl Rows {
             let mut row = head();
             let table = match &e.value {
                 IndexValue::Token { system, code, display } => {
+                    if let Some(d) = display {
+                        let key = [ty, &e.param, d, code, system.as_deref().unwrap_or("")].map(str::to_string);
+                        self.displays.insert(key);
+                    }
                     row.extend([text(code), opt(system), Cell::OptT(display.clone())]);
                     TOKEN
                 }
@@ -276,6 +284,7 @@ impl Rows {
     /// statement (the same for every write, so prepared once per connection) of one
     /// `INSERT … unnest` per table.
     pub(crate) fn write(mut self, tx: &mut Cached<'_, Transaction<'_>>, copy: bool) -> Result<(), StoreError> {
+        write_displays(tx, std::mem::take(&mut self.displays))?;
         let rows = std::mem::take(&mut self.fulltext);
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let mut shards = Vec::with_capacity(rows.len());
@@ -312,6 +321,33 @@ impl Rows {
         tx.execute(&sql, &refs).pg()?;
         Ok(())
     }
+}
+
+/// Adds the displays not yet in `idx_token_text`, in key order (so that two writers
+/// adding the same ones wait for each other rather than deadlock).
+fn write_displays(
+    tx: &mut Cached<'_, Transaction<'_>>,
+    displays: std::collections::BTreeSet<[String; 5]>,
+) -> Result<(), StoreError> {
+    if displays.is_empty() {
+        return Ok(());
+    }
+    let mut columns: [Vec<String>; 5] = Default::default();
+    for row in displays {
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    let [types, params, texts, codes, systems] = &columns;
+    tx.execute(
+        "INSERT INTO idx_token_text (type, param, display, code, system, digest) \
+         SELECT t, p, d, c, s, sha256(convert_to(length(d) || ':' || d || length(c) || ':' || c || s, 'UTF8')) \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(t, p, d, c, s) \
+         ON CONFLICT DO NOTHING",
+        &[types as &(dyn ToSql + Sync), params, texts, codes, systems],
+    )
+    .pg()?;
+    Ok(())
 }
 
 /// One version's `idx_fulltext` row: the vector and the token texts phrases are checked in.

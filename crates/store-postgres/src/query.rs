@@ -315,10 +315,22 @@ fn member(alias: &str, negate: bool, table: &str, cond: &str, probe: bool) -> St
 
 /// An index row of `param` (of type `ty`, when given) that passes `test`, in its kind's
 /// own table: `type = ? AND param = ? AND …`.
+/// A `:text` test also names the codes whose display matches, from `idx_token_text`, so
+/// that only their rows are read: as an array (computed once) that `idx_token_key` is
+/// searched by, which PostgreSQL does even inside an `OR` of alternatives, where an
+/// `IN (subquery)` was only a filter on every row of the parameter.
 pub(crate) fn index_row(ty: Option<&str>, param: &str, test: &Test, values: &mut Vec<V>) -> String {
     let tf = type_filter(ty, values);
     values.push(V::Text(param.to_string()));
-    format!("{tf}param = ? AND {}", test_sql(test, "value", values))
+    let row = format!("{tf}param = ? AND {}", test_sql(test, "value", values));
+    let (Test::TokenText(_), Some(ty)) = (test, ty) else { return row };
+    values.push(V::Text(ty.to_string()));
+    values.push(V::Text(param.to_string()));
+    let like = test_sql(test, "value", values);
+    format!(
+        "{row} AND code_key = ANY (ARRAY(SELECT DISTINCT left(code, {KEY_CHARS}) FROM idx_token_text \
+         WHERE type = ? AND param = ? AND {like}))"
+    )
 }
 
 fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {

@@ -6,8 +6,8 @@ use postgres::{GenericClient, Row};
 
 use crate::db::Cached;
 use tsunagu_store::{
-    ByteCap, Condition, CostlyPart, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceVersion, SearchPage,
-    SearchQuery, SizedRow, StoreError,
+    ByteCap, Condition, CostlyPart, HistoryPage, HistoryQuery, HistoryScope, IndexKind, Method, ResourceVersion,
+    SearchPage, SearchQuery, SizedRow, SortParam, StoreError,
 };
 
 use crate::ceiling::Timeout;
@@ -109,6 +109,38 @@ fn ids_alone(q: &SearchQuery) -> bool {
         && q.clauses.iter().all(|c| !c.any.is_empty() && c.any.iter().all(|c| matches!(c, Condition::Id(_))))
 }
 
+/// `q` without the later sort keys no live resource of its type has a value of: every
+/// match sorts alike on them, so the order is the same, and the keys left may drive the
+/// page from their index (`Encounter?_sort=status,length` walks `status`). One probe of
+/// the key's index per key (dates and composites excepted: their values are kept in more
+/// than one place). The first key stays, since ties follow its direction.
+fn without_valueless_later_keys(
+    c: &mut Cached<'_, impl GenericClient>,
+    q: &SearchQuery,
+) -> Result<Option<SearchQuery>, StoreError> {
+    let Some(ty) = q.resource_type.as_deref().filter(|_| q.sort.len() > 1) else { return Ok(None) };
+    let mut kept = vec![q.sort[0].clone()];
+    for key in &q.sort[1..] {
+        let valued = match &key.param {
+            SortParam::Index { param, kind } if !matches!(kind, IndexKind::Date | IndexKind::Composite) => {
+                let sql = format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE type = ? AND param = ?)",
+                    crate::query::table(*kind)
+                );
+                query_once(c, &sql, &[V::Text(ty.to_string()), V::Text(param.clone())])?[0].get::<_, bool>(0)
+            }
+            _ => true,
+        };
+        if valued {
+            kept.push(key.clone());
+        }
+    }
+    if kept.len() == q.sort.len() {
+        return Ok(None);
+    }
+    Ok(Some(SearchQuery { sort: kept, ..q.clone() }))
+}
+
 pub(crate) fn current(
     c: &mut Cached<'_, impl GenericClient>,
     ty: &str,
@@ -170,6 +202,8 @@ pub(crate) fn search<C: GenericClient>(
     t: Option<&Timeout>,
     walk_from: i64,
 ) -> Result<SearchPage, StoreError> {
+    let trimmed = without_valueless_later_keys(c, q)?;
+    let q = trimmed.as_ref().unwrap_or(q);
     let costly = |part| move |e| crate::ceiling::costly(e, part, t);
     let mut values = Vec::new();
     let filter = where_clause(q, "r", &mut values);

@@ -16,7 +16,7 @@
 //!   FROM unnest(ARRAY['idx_token', 'idx_string', 'idx_date', 'idx_date_wide', 'idx_number',
 //!     'idx_quantity', 'idx_reference', 'idx_uri', 'idx_composite', 'idx_fulltext']) AS t;
 //! SELECT create_reference_table(t)
-//!   FROM unnest(ARRAY['schema_migration', 'counter', 'live_count', 'setting', 'audit']) AS t;
+//!   FROM unnest(ARRAY['schema_migration', 'counter', 'live_count', 'setting', 'audit', 'idx_token_text']) AS t;
 //! ```
 //!
 //! (`resource`, `idx_*`: distributed by `shard`, co-located; the small global tables
@@ -35,10 +35,10 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x7473_756e_6167_7501;
 
 /// Migrations by version, in order. A released migration is never edited; a change is a
 /// new one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
 
 /// The version the migrations bring a database to.
-pub(crate) const LATEST: i32 = 6;
+pub(crate) const LATEST: i32 = 7;
 
 const V1: &str = r#"
 CREATE TABLE counter (name text COLLATE "C" PRIMARY KEY, value bigint NOT NULL);
@@ -257,6 +257,26 @@ INSERT INTO live_count (type, n)
     SELECT type, COUNT(*) FROM resource WHERE current AND NOT deleted GROUP BY type;
 "#;
 
+/// V7: the distinct displays `idx_token` has held, with their code and system, so that
+/// `:text` finds the codes whose display matches in this small table and reads only their
+/// rows through `idx_token_key`, instead of testing the display of every row of the
+/// parameter (`query::index_row`). Rows are never removed: a display no row has any longer
+/// costs one lookup that finds nothing. Unique by a digest of the row (a display may be
+/// too long for a b-tree key), lengths first so that no two rows share one text; written
+/// `ON CONFLICT DO NOTHING` in key order (`index::Rows::write`). No `shard`: a reference
+/// table under Citus.
+const V7: &str = r#"
+CREATE TABLE idx_token_text (type text COLLATE "C" NOT NULL, param text COLLATE "C" NOT NULL,
+    display text COLLATE "C" NOT NULL, code text COLLATE "C" NOT NULL, system text COLLATE "C" NOT NULL,
+    digest bytea NOT NULL);
+CREATE UNIQUE INDEX idx_token_text_key ON idx_token_text (type, param, digest);
+INSERT INTO idx_token_text (type, param, display, code, system, digest)
+    SELECT type, param, display, code, system,
+        sha256(convert_to(length(display) || ':' || display || length(code) || ':' || code || system, 'UTF8'))
+    FROM (SELECT DISTINCT type, param, display, code, system FROM idx_token WHERE display IS NOT NULL) d
+    ON CONFLICT DO NOTHING;
+"#;
+
 /// The secondary indexes an import into an empty database builds once the rows are in,
 /// rather than maintaining them row by row (see `deferred.rs`): name and `ON …` clause,
 /// exactly as the migrations leave them (a test compares the two through `pg_indexes`).
@@ -400,7 +420,8 @@ mod tests {
             "UPDATE counter SET value = 1 WHERE name = 'seq';
              INSERT INTO resource (shard, seq, type, id, version, last_updated, deleted, current, method, body)
                  VALUES ('p1', 1, 'Observation', 'old', 1, 1, false, true, 'POST', '{}'::bytea);
-             INSERT INTO idx_token (shard, type, param, code, system, seq) VALUES ('p1', 'Observation', 'code', 'bp', 'urn:l', 1);
+             INSERT INTO idx_token (shard, type, param, code, system, seq, display)
+                 VALUES ('p1', 'Observation', 'code', 'bp', 'urn:l', 1, 'blood pressure');
              INSERT INTO idx_uri (shard, type, param, value, seq) VALUES ('p1', 'Observation', 'url', 'http://e.org/a', 1);
              INSERT INTO idx_reference (shard, type, param, target_id, target_type, url, seq)
                  VALUES ('p1', 'Observation', 'subject', 'p1', 'Patient', 'Patient/p1', 1);
@@ -439,6 +460,8 @@ mod tests {
             code: Some(code.into()),
         };
         assert_eq!(search(&store, "code", token("bp")), ["old"]);
+        // Version 7 collected the displays `:text` looks codes up by.
+        assert_eq!(search(&store, "code", Test::TokenText("blood".into())), ["old"]);
         assert_eq!(search(&store, "url", Test::UriBelow("http://e.org/".into())), ["old"]);
         let subject = Test::Reference { target_type: Some("Patient".into()), target_id: Some("p1".into()), url: None };
         assert_eq!(search(&store, "subject", subject), ["old"]);

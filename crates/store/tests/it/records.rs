@@ -288,29 +288,6 @@ fn coded(code: &str, display: &str) -> Vec<IndexEntry> {
 }
 
 #[test]
-fn text_search_finds_every_display_a_code_is_written_with() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), SyncMode::Normal).unwrap();
-    // One code with two displays (only one matching), another code with a matching one,
-    // a display with LIKE's own characters.
-    put(&store, "a", 1, &coded("2339-0", "glucose"), false);
-    put(&store, "b", 1, &coded("2339-0", "blood sugar"), false);
-    put(&store, "c", 1, &coded("5792-7", "glucose [mass/volume] in urine"), false);
-    put(&store, "d", 1, &coded("x", "100%_sure"), false);
-    assert_eq!(text_matches(&store, "glucose"), ["a", "c"]);
-    assert_eq!(text_matches(&store, "blood"), ["b"]);
-    assert_eq!(text_matches(&store, "100%_"), ["d"]);
-    assert_eq!(text_matches(&store, "100_"), Vec::<String>::new());
-    // A new display of a known code is found; the one it replaced no longer matches.
-    put(&store, "a", 2, &coded("2339-0", "fasting glucose"), false);
-    assert_eq!(text_matches(&store, "fasting"), ["a"]);
-    assert_eq!(text_matches(&store, "glucose"), ["c"]);
-    put(&store, "c", 2, &[], true);
-    assert_eq!(text_matches(&store, "glucose"), Vec::<String>::new());
-    assert_eq!(problems(dir.path()), Vec::<String>::new());
-}
-
-#[test]
 fn a_database_without_the_displays_table_gains_it_when_opened() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -18,7 +18,7 @@ macro_rules! store_suite {
             version_conflicts_and_rollbacks, many_versions_in_one_transaction, history_and_versions, live_walk, audit_chain_and_search,
             pinned_views_do_not_see_later_writes, settings, token_string_and_uri_searches,
             date_number_quantity_searches, references_chains_has_and_compartments, composite_and_missing,
-            full_text, paging_sorting_and_totals, timestamps_increase, replace_index_reindexes,
+            full_text, text_finds_every_display_of_a_code, paging_sorting_and_totals, sort_keys_without_values, timestamps_increase, replace_index_reindexes,
             put_new_writes_batches, long_strings, huge_texts, long_values_of_every_kind,
             long_values_sharing_a_head_sort_and_page, pages_are_bounded_in_bytes);
     };
@@ -822,6 +822,63 @@ pub fn full_text(store: &dyn Store) {
     assert_eq!(find(false, "((\"pres\" *))", false), ["a", "b"]);
     assert_eq!(find(false, "((\"病\" *))", false), ["a", "b"]);
     assert_eq!(find(true, "((\"糖尿 尿病\"))", true), ["b", "c"]);
+}
+
+/// `:text` finds a code's resources by each display it is written with (the stores look
+/// codes up by display first), after updates and deletes too.
+pub fn text_finds_every_display_of_a_code(store: &dyn Store) {
+    let coded = |code: &str, display: &str| [token("code", "http://loinc.org", code, Some(display))];
+    put(store, "Observation", "a", 1, &coded("2339-0", "glucose"));
+    put(store, "Observation", "b", 1, &coded("2339-0", "blood sugar"));
+    put(store, "Observation", "c", 1, &coded("5792-7", "glucose [mass/volume] in urine"));
+    put(store, "Observation", "d", 1, &coded("x", "100%_sure"));
+    let find =
+        |text: &str| ids(store, &q(Some("Observation"), vec![vec![index("code", Test::TokenText(text.into()))]]));
+    assert_eq!(find("glucose"), ["a", "c"]);
+    assert_eq!(find("blood"), ["b"]);
+    assert_eq!(find("100%_"), ["d"]);
+    assert_eq!(find("100_"), Vec::<String>::new());
+    // A new display of a known code is found; the one it replaced no longer matches.
+    put(store, "Observation", "a", 2, &coded("2339-0", "fasting glucose"));
+    assert_eq!(find("fasting"), ["a"]);
+    assert_eq!(find("glucose"), ["c"]);
+    delete(store, "Observation", "c", 2);
+    assert_eq!(find("glucose"), Vec::<String>::new());
+    // Another type's display of the same code is its own.
+    put(store, "Condition", "e", 1, &coded("2339-0", "glucose"));
+    assert_eq!(find("glucose"), Vec::<String>::new());
+}
+
+/// Sort keys no resource has a value of sort every match alike (the stores leave the later
+/// ones out before planning), whatever their position; the first key's direction still
+/// orders ties.
+pub fn sort_keys_without_values(store: &dyn Store) {
+    for (n, id) in [(2, "two"), (1, "one"), (3, "three")] {
+        put(store, "Observation", id, 1, &[token("status", "", "final", None), date("date", n * 1000, n * 1000 + 1)]);
+    }
+    let key =
+        |param: &str, kind, descending| SortKey { param: SortParam::Index { param: param.into(), kind }, descending };
+    let (status, length, value) = (IndexKind::Token, IndexKind::Number, IndexKind::Quantity);
+    for (sort, want) in [
+        (vec![key("status", status, false), key("length", length, false)], ["two", "one", "three"]),
+        (vec![key("status", status, true), key("length", length, false)], ["three", "one", "two"]),
+        (
+            vec![key("value", value, true), key("status", status, false), key("length", length, false)],
+            ["three", "one", "two"],
+        ),
+        (
+            vec![key("status", status, false), key("value", value, true), key("date", IndexKind::Date, true)],
+            ["three", "two", "one"],
+        ),
+    ] {
+        let query = SearchQuery {
+            resource_type: Some("Observation".into()),
+            sort: sort.clone(),
+            count: 10,
+            ..Default::default()
+        };
+        assert_eq!(ids(store, &query), want, "{sort:?}");
+    }
 }
 
 pub fn paging_sorting_and_totals(store: &dyn Store) {
