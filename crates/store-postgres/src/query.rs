@@ -874,7 +874,7 @@ mod tests {
                         second: Box::new(Test::UriExact("http://e.org/0".into())),
                     },
                 ),
-                "idx_composite_key",
+                "idx_composite_value",
             ),
             ("compartment", with(compartment), "idx_reference_"),
             ("chain", with(chain), "idx_reference_"),

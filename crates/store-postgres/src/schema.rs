@@ -35,10 +35,10 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x7473_756e_6167_7501;
 
 /// Migrations by version, in order. A released migration is never edited; a change is a
 /// new one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8)];
 
 /// The version the migrations bring a database to.
-pub(crate) const LATEST: i32 = 7;
+pub(crate) const LATEST: i32 = 8;
 
 const V1: &str = r#"
 CREATE TABLE counter (name text COLLATE "C" PRIMARY KEY, value bigint NOT NULL);
@@ -277,6 +277,16 @@ INSERT INTO idx_token_text (type, param, display, code, system, digest)
     ON CONFLICT DO NOTHING;
 "#;
 
+/// V8: `idx_composite` indexed by first component, then the second's number or quantity
+/// value, as SQLite's `idx_composite_value`: a test of both (`code=X&value-quantity=gt180`,
+/// which the search crate pairs) is one range, and a quantity sort beside a required code
+/// walks that code's values in order (`SearchQuery::sort_within`, `sortwalk.rs`). It
+/// replaces `idx_composite_key`, which ended at the system.
+const V8: &str = r#"
+DROP INDEX IF EXISTS idx_composite_key;
+CREATE INDEX IF NOT EXISTS idx_composite_value ON idx_composite (type, param, c_code_key, c_system_key, value, seq);
+"#;
+
 /// The secondary indexes an import into an empty database builds once the rows are in,
 /// rather than maintaining them row by row (see `deferred.rs`): name and `ON …` clause,
 /// exactly as the migrations leave them (a test compares the two through `pg_indexes`).
@@ -299,7 +309,7 @@ pub(crate) const DEFERRABLE_INDEXES: &[(&str, &str)] = &[
     ("idx_reference_key", "ON idx_reference USING btree (type, param, target_id_key, target_type_key, seq)"),
     ("idx_reference_target", "ON idx_reference USING btree (target_id_key, target_type_key)"),
     ("idx_uri_key", "ON idx_uri USING btree (type, param, value_key, seq)"),
-    ("idx_composite_key", "ON idx_composite USING btree (type, param, c_code_key, c_system_key, seq)"),
+    ("idx_composite_value", "ON idx_composite USING btree (type, param, c_code_key, c_system_key, value, seq)"),
     ("idx_fulltext_tsv", "ON idx_fulltext USING gin (tsv)"),
 ];
 

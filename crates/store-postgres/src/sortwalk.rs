@@ -43,7 +43,7 @@
 use std::collections::HashSet;
 
 use postgres::GenericClient;
-use tsunagu_store::{Condition, IndexKind, SearchQuery, SortParam, StoreError};
+use tsunagu_store::{Condition, IndexKind, SearchQuery, SortParam, SortWithin, StoreError};
 
 use crate::db::Cached;
 use crate::known::{self, Known};
@@ -158,7 +158,11 @@ fn walk(
     // condition on the same quantity (`value-quantity=gt150`): the walk would start below
     // its bound.
     let quantity = *kind == IndexKind::Quantity;
-    let bounded_here = |c: &Condition| matches!(c, Condition::Index { param: p, .. } if p == param);
+    // The caller's composite pairing this quantity with a required code, whose rows of that
+    // code hold exactly the values of the matches (`SearchQuery::sort_within`); a condition
+    // on it bounds the walk as one on the quantity does.
+    let within = q.sort_within.as_ref().filter(|_| quantity && span.level == 0);
+    let bounded_here = |c: &Condition| matches!(c, Condition::Index { param: p, .. } if p == param || within.is_some_and(|w| *p == w.composite));
     if quantity && q.clauses.iter().any(|c| c.any.iter().any(bounded_here)) {
         return Ok(None);
     }
@@ -212,14 +216,25 @@ fn walk(
         tests.push(g.sql("w", &mut probe_values));
     }
     let probe = (!tests.is_empty()).then(|| tests.join(" AND "));
-    let units = if quantity {
-        match quantity_units(c, ty, param)? {
-            Some(units) if !units.is_empty() => Some(units),
+    let arms = if quantity {
+        let paired = match within {
+            Some(w) => paired_systems(c, ty, w)?.map(|systems| Arms::Paired(w, systems)),
+            None => None,
+        };
+        let arms = match paired {
+            Some(arms) => Some(arms),
+            None => quantity_units(c, ty, param)?.map(Arms::Units),
+        };
+        match arms {
+            Some(arms) if !arms.is_empty() => Some(arms),
             _ => return Ok(None),
         }
     } else {
         None
     };
+    if let Some(Arms::Paired(w, _)) = &arms {
+        tsunagu_store::trace::plan(|| format!("the quantity walk reads {} of code {}", w.composite, w.code));
+    }
     tsunagu_store::trace::plan(|| format!("sort walk: {table} in the order of {column}"));
     let bounded = format!("{column}_key");
     let (dir, cmp) = if key.descending { ("DESC", "<") } else { ("ASC", ">") };
@@ -273,8 +288,8 @@ fn walk(
             let sc = split_column.unwrap_or("");
             let sys = split_column.map(|c| format!(", {c}")).unwrap_or_default();
             let mut sql = format!("SELECT seq, {col}{sys} FROM {table} WHERE type = ? AND param = ?");
-            if let Some(units) = &units {
-                (sql, values) = merged_units(units, ty, param, after.as_ref(), (cmp, dir), batch);
+            if let Some(arms) = &arms {
+                (sql, values) = merged_arms(arms, ty, param, after.as_ref(), (cmp, dir), batch);
             } else if let (Some((v, s)), true, Some(last)) = (&after, in_split, &split) {
                 sql.push_str(&format!(" AND ({col}, {sc}, seq) {cmp} (?, ?, ?)"));
                 values.extend([v.clone(), V::Text(last.clone()), V::Int(*s)]);
@@ -447,12 +462,57 @@ fn quantity_units(
     Ok((units.len() <= MAX_MERGED_UNITS).then_some(units))
 }
 
-/// A batch's source for a quantity: each unit's first `batch` rows from where the walk
+/// Where a quantity walk reads its values: one run per key prefix, merged by value.
+enum Arms<'q> {
+    /// `idx_quantity` rows of the parameter, one run per unit key.
+    Units(Vec<String>),
+    /// `idx_composite` rows of the pairing composite and its code, one run per system key
+    /// ([`paired_systems`]).
+    Paired(&'q SortWithin, Vec<String>),
+}
+
+impl Arms<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Arms::Units(keys) | Arms::Paired(_, keys) => keys.is_empty(),
+        }
+    }
+}
+
+/// The system keys of `within`'s code among its composite's rows: its own system when the
+/// query names one, else one index probe each (a loose index scan); `None` past
+/// [`MAX_MERGED_UNITS`].
+fn paired_systems(
+    c: &mut Cached<'_, impl GenericClient>,
+    ty: &str,
+    within: &SortWithin,
+) -> Result<Option<Vec<String>>, StoreError> {
+    if let Some(s) = &within.system {
+        return Ok(Some(vec![s.chars().take(KEY_CHARS).collect()]));
+    }
+    let next = format!(
+        "SELECT min(c_system_key) FROM idx_composite WHERE type = ? AND param = ? AND c_code_key = left(?, {KEY_CHARS}) \
+         AND c_code = ?"
+    );
+    let sql = format!(
+        "WITH RECURSIVE u(k) AS (SELECT ({next}) UNION ALL SELECT ({next} AND c_system_key > u.k) FROM u \
+         WHERE u.k IS NOT NULL) SELECT k FROM u WHERE k IS NOT NULL LIMIT {}",
+        MAX_MERGED_UNITS + 1
+    );
+    let key = [V::Text(ty.into()), V::Text(within.composite.clone()), V::Text(within.code.clone())];
+    let values: Vec<V> = key.iter().chain([&key[2]]).chain(&key).chain([&key[2]]).cloned().collect();
+    let sql = number(&sql, &values);
+    tsunagu_store::trace::statement(&sql, &values);
+    let systems: Vec<String> = c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get(0)).collect();
+    Ok((systems.len() <= MAX_MERGED_UNITS).then_some(systems))
+}
+
+/// A batch's source for a quantity: each run's first `batch` rows from where the walk
 /// stopped (`after`; `cmp` and `dir` its direction), each read in its index's order with
 /// ties on a value sorted by `seq`, and merged (PostgreSQL's Merge Append; over the arms
 /// without their own `LIMIT` it appended and sorted every row of the parameter instead).
-fn merged_units(
-    units: &[String],
+fn merged_arms(
+    arms: &Arms<'_>,
     ty: &str,
     param: &str,
     after: Option<&(V, i64)>,
@@ -460,12 +520,36 @@ fn merged_units(
     batch: usize,
 ) -> (String, Vec<V>) {
     let mut values = Vec::new();
-    let arms: Vec<String> = units
-        .iter()
-        .map(|unit| {
-            values.extend([V::Text(ty.into()), V::Text(param.into()), V::Text(unit.clone())]);
-            let mut arm =
-                "SELECT seq, value FROM idx_quantity WHERE type = ? AND param = ? AND code_key = ?".to_string();
+    let (table, key, prefixes): (_, _, Vec<Vec<V>>) = match arms {
+        Arms::Units(units) => (
+            "idx_quantity",
+            "code_key = ?".to_string(),
+            units.iter().map(|u| vec![V::Text(param.into()), V::Text(u.clone())]).collect(),
+        ),
+        // A system the query names is matched whole (a key may be shared by longer ones).
+        Arms::Paired(w, systems) => (
+            "idx_composite",
+            format!(
+                "c_code_key = left(?, {KEY_CHARS}) AND c_code = ? AND c_system_key = ?{} AND value IS NOT NULL",
+                if w.system.is_some() { " AND c_system = ?" } else { "" }
+            ),
+            systems
+                .iter()
+                .map(|s| {
+                    let code = V::Text(w.code.clone());
+                    let mut prefix = vec![V::Text(w.composite.clone()), code.clone(), code, V::Text(s.clone())];
+                    prefix.extend(w.system.iter().map(|s| V::Text(s.clone())));
+                    prefix
+                })
+                .collect(),
+        ),
+    };
+    let arms: Vec<String> = prefixes
+        .into_iter()
+        .map(|prefix| {
+            values.push(V::Text(ty.into()));
+            values.extend(prefix);
+            let mut arm = format!("SELECT seq, value FROM {table} WHERE type = ? AND param = ? AND {key}");
             if let Some((v, s)) = after {
                 arm.push_str(&format!(" AND value {cmp}= ? AND (value, seq) {cmp} (?, ?)"));
                 values.extend([v.clone(), v.clone(), V::Int(*s)]);
@@ -849,6 +933,73 @@ mod tests {
     /// A token sort walks the index in its order (code, system, `seq`) while each code met
     /// has one system; a code in two systems, whose rows that order interleaves, is walked
     /// by code and `seq` instead: either way each code's resources come in write order.
+    /// A quantity sort beside a required code walks that code's values in the composite
+    /// pairing them (`sort_within`): the same pages as the general plan, in both
+    /// directions, with the code's system named or not, and its values in two systems,
+    /// among other codes' values and resources of the code without one.
+    #[test]
+    fn a_paired_quantity_walk_pages_as_the_general_plan() {
+        let Some(cluster) = crate::throwaway::shared() else { return };
+        let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
+        let n = 60;
+        // Codes a (systems urn:1 and urn:2), b and c; no value for every seventh.
+        let code = |i: usize| ["a", "b", "a", "c"][i % 4];
+        let system = |i: usize| if i % 8 == 2 { "urn:2" } else { "urn:1" };
+        let value = |i: usize| ((i * 37) % 23) as f64 - 5.0;
+        let entries = |i: usize| {
+            let token = IndexValue::Token { system: Some(system(i).into()), code: code(i).into(), display: None };
+            let mut e = vec![IndexEntry { param: "code".into(), value: token }];
+            if i % 7 != 3 {
+                let quantity = IndexValue::Quantity { system: None, code: Some("cm".into()), value: value(i) };
+                e.push(IndexEntry { param: "value-quantity".into(), value: quantity });
+                let pair = IndexValue::Composite {
+                    system: Some(system(i).into()),
+                    code: code(i).into(),
+                    second: Box::new(IndexValue::Quantity { system: None, code: None, value: value(i) }),
+                };
+                e.push(IndexEntry { param: "code-value-quantity".into(), value: pair });
+            }
+            e
+        };
+        crate::test_writes::put_first(&store, &observations(entries, n));
+        for (system, named) in [(SystemMatch::Any, None), (SystemMatch::Is("urn:1".into()), Some("urn:1"))] {
+            for descending in [false, true] {
+                let test = Test::Token { system: system.clone(), code: Some("a".into()) };
+                let mut q = SearchQuery {
+                    resource_type: Some("Observation".into()),
+                    clauses: vec![Clause { any: vec![Condition::Index { param: "code".into(), test, negate: false }] }],
+                    sort: vec![SortKey {
+                        param: SortParam::Index { param: "value-quantity".into(), kind: IndexKind::Quantity },
+                        descending,
+                    }],
+                    sort_within: Some(tsunagu_store::SortWithin {
+                        composite: "code-value-quantity".into(),
+                        code: "a".into(),
+                        system: named.map(String::from),
+                    }),
+                    count: 4,
+                    ..Default::default()
+                };
+                let mut pages = Vec::new();
+                for walk in [Some(0), None] {
+                    store.set_sort_walk(walk);
+                    let plans = store.explain(&q).unwrap().plans;
+                    let walked = plans.iter().any(|p| p.contains("reads code-value-quantity of code a"));
+                    assert_eq!(walked, walk.is_some(), "{plans:?}");
+                    let mut ids = Vec::new();
+                    q.offset = 0;
+                    while q.offset < n {
+                        ids.extend(store.search(&q).unwrap().resources.into_iter().map(|v| v.id));
+                        q.offset += 4;
+                    }
+                    pages.push(ids);
+                }
+                assert!(pages[0].len() > 20, "{pages:?}");
+                assert_eq!(pages[0], pages[1], "{named:?}, descending {descending}");
+            }
+        }
+    }
+
     #[test]
     fn a_token_sort_orders_a_code_of_two_systems_by_write_order() {
         let Some(cluster) = crate::throwaway::shared() else { return };
