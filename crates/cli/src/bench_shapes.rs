@@ -1,7 +1,7 @@
 //! `tsunagu bench search --shapes`: the query shapes clients send beyond the sampled mix
 //! (multi-key sorts, sorted windows, type-level `$everything` and history, two common
 //! tokens, several values of one token, `:missing`, quantity ranges, `_text` with
-//! `_sort`), first pages and `_total=accurate`, each run the same way many times. A refusal (422 past the search
+//! `_sort`, `:text`, several ids, chains), first pages and `_total=accurate`, each run the same way many times. A refusal (422 past the search
 //! ceiling) is a result, printed with its status, not an error of the benchmark.
 
 use std::time::{Duration, Instant};
@@ -73,6 +73,17 @@ const SHAPES: &[(Call, &str)] = &[
     (Call::Search("Observation"), "code=http://loinc.org|8302-2&value-quantity=gt180&_total=accurate"),
     (Call::Search("Observation"), "code=http://loinc.org|8302-2&status=final&_total=accurate&_count=1"),
     (Call::Search("Patient"), "birthdate=lt1950-01-01&gender=female&_total=accurate&_count=1"),
+    (Call::Search("Observation"), "code:text=glucose&_count=10"),
+    (Call::Search("Observation"), "code:text=glucose&_sort=-date&_count=10"),
+    (Call::Search("Observation"), "code:text=glucose&_total=accurate&_count=1"),
+    (Call::Search("Observation"), "_id=o-none-1,o-none-2&_count=10"),
+    (Call::Search("Encounter"), "_sort=status,length&_count=5"),
+    (Call::Search("Observation"), "date=2015&_sort=value-quantity&_count=10"),
+    (Call::Search("Observation"), "encounter.class=EMER&_count=10"),
+    (
+        Call::Search("Observation"),
+        "patient.gender=female&patient.birthdate=lt1960&code=8302-2&_sort=-value-quantity&_count=10",
+    ),
     (Call::Search("Observation"), "code:missing=true&_total=accurate"),
     (Call::Search("Observation"), "code:missing=false&_total=accurate&_count=1"),
 ];

@@ -428,8 +428,13 @@ mod tests {
                 for i in 0..600usize {
                     let id = format!("o{i}");
                     let day = 86_400_000 * (i % 28) as i64;
+                    let coded = IndexValue::Token {
+                        system: Some("urn:s".into()),
+                        code: format!("c{}", i % 7),
+                        display: Some(format!("Code c{}", i % 7)),
+                    };
                     let mut index = vec![
-                        token("code", &format!("c{}", i % 7)),
+                        IndexEntry { param: "code".into(), value: coded },
                         token("status", if i % 5 == 0 { "preliminary" } else { "final" }),
                         IndexEntry { param: "date".into(), value: IndexValue::Date { lo: day, hi: day + 86_400_000 } },
                         IndexEntry {
@@ -619,8 +624,14 @@ mod tests {
             "Observation",
             vec![vec![cond("status", code("final"), true)], vec![cond("code", code("c3"), false)]],
         );
+        let text = |t: &str| {
+            query(
+                "Observation",
+                vec![vec![Condition::Index { param: "code".into(), test: Test::TokenText(t.into()), negate: false }]],
+            )
+        };
         let mut all = queries();
-        all.extend([many.clone(), few.clone()]);
+        all.extend([many.clone(), few.clone(), text("code c3"), text("CODE"), text("code c9")]);
         {
             let mut conn = store.primary.get().unwrap();
             let c = &mut conn.db();
@@ -642,8 +653,10 @@ mod tests {
             let q = SearchQuery { max_ms: Some(60_000), ..q.clone() };
             store.explain(&q).unwrap().plans.join("; ")
         };
-        let walked = plans(&many);
-        assert!(walked.contains("write-order walk") && !walked.contains("too few"), "{walked}");
+        for q in [&many, &text("code c3")] {
+            let walked = plans(q);
+            assert!(walked.contains("write-order walk") && !walked.contains("too few"), "{walked}");
+        }
         let left = plans(&few);
         assert!(left.contains("too few matches") && left.contains("the general SQL"), "{left}");
     }

@@ -7,7 +7,7 @@ use postgres::{GenericClient, Row};
 use crate::db::Cached;
 use tsunagu_store::{
     ByteCap, Condition, CostlyPart, HistoryPage, HistoryQuery, HistoryScope, IndexKind, Method, ResourceVersion,
-    SearchPage, SearchQuery, SizedRow, SortParam, StoreError,
+    SearchPage, SearchQuery, SizedRow, SortParam, StoreError, Test,
 };
 
 use crate::ceiling::Timeout;
@@ -311,12 +311,13 @@ pub(crate) fn search<C: GenericClient>(
 
 /// Whether a page in write order has a condition the general SQL answers by collecting
 /// every match before ordering them, where a walk probing each resource stops after the
-/// page when the matches are common: a chain or a negation. (`_has` and `:missing` were
+/// page when the matches are common: a chain, a negation or a `:text` (its codes' rows
+/// are collected: `Observation?code:text=glucose`, 12,910 of 937,000, 120 ms). (`_has` and `:missing` were
 /// slower walked: a `_has` is tested against every one of its rows collected anyway, and
 /// PostgreSQL already walks a `:missing` in write order.)
 fn probed_when_common(q: &SearchQuery) -> bool {
     let probed = |c: &Condition| match c {
-        Condition::Chain { .. } => true,
+        Condition::Chain { .. } | Condition::Index { test: Test::TokenText(_), .. } => true,
         Condition::Index { negate, .. } | Condition::FullText { negate, .. } => *negate,
         _ => false,
     };
