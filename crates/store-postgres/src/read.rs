@@ -109,19 +109,18 @@ fn ids_alone(q: &SearchQuery) -> bool {
         && q.clauses.iter().all(|c| !c.any.is_empty() && c.any.iter().all(|c| matches!(c, Condition::Id(_))))
 }
 
-/// `q` without the later sort keys no live resource of its type has a value of: every
-/// match sorts alike on them, so the order is the same, and the keys left may drive the
-/// page from their index (`Encounter?_sort=status,length` walks `status`). One probe of
-/// the key's index per key (dates and composites excepted: their values are kept in more
-/// than one place). The first key stays, since ties follow its direction.
-fn without_valueless_later_keys(
+/// `q` with only the sort keys some live resource of its type has a value of
+/// ([`tsunagu_store::sort_keys_with_values_only`]): one probe of the key's index per key
+/// (dates and composites are taken to have values: theirs are kept in more than one
+/// place). `None`: nothing to leave out.
+fn without_valueless_keys(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
 ) -> Result<Option<SearchQuery>, StoreError> {
     let Some(ty) = q.resource_type.as_deref().filter(|_| q.sort.len() > 1) else { return Ok(None) };
-    let mut kept = vec![q.sort[0].clone()];
-    for key in &q.sort[1..] {
-        let valued = match &key.param {
+    let mut valued = Vec::with_capacity(q.sort.len());
+    for key in &q.sort {
+        valued.push(match &key.param {
             SortParam::Index { param, kind } if !matches!(kind, IndexKind::Date | IndexKind::Composite) => {
                 let sql = format!(
                     "SELECT EXISTS (SELECT 1 FROM {} WHERE type = ? AND param = ?)",
@@ -130,15 +129,9 @@ fn without_valueless_later_keys(
                 query_once(c, &sql, &[V::Text(ty.to_string()), V::Text(param.clone())])?[0].get::<_, bool>(0)
             }
             _ => true,
-        };
-        if valued {
-            kept.push(key.clone());
-        }
+        });
     }
-    if kept.len() == q.sort.len() {
-        return Ok(None);
-    }
-    Ok(Some(SearchQuery { sort: kept, ..q.clone() }))
+    Ok(tsunagu_store::sort_keys_with_values_only(&q.sort, &valued).map(|sort| SearchQuery { sort, ..q.clone() }))
 }
 
 pub(crate) fn current(
@@ -202,7 +195,7 @@ pub(crate) fn search<C: GenericClient>(
     t: Option<&Timeout>,
     walk_from: i64,
 ) -> Result<SearchPage, StoreError> {
-    let trimmed = without_valueless_later_keys(c, q)?;
+    let trimmed = without_valueless_keys(c, q)?;
     let q = trimmed.as_ref().unwrap_or(q);
     let costly = |part| move |e| crate::ceiling::costly(e, part, t);
     let mut values = Vec::new();

@@ -38,6 +38,7 @@ pub use audit::{chain_hash, hex, AuditEntry, AuditQuery, AuditRecord, ChainBreak
 pub use clock::{now_ms, Clock};
 pub use error::{Ceiling, CostlyPart, StoreError};
 pub use page_bytes::{body_bytes, fit as fit_page_bytes, ByteCap, SizedRow, INLINE_BODY_BYTES};
+pub use query::sort_keys_with_values_only;
 pub use query::{
     Clause, Condition, HistoryPage, HistoryQuery, HistoryScope, IndexEntry, IndexKind, IndexValue, RangeOp, SearchPage,
     SearchQuery, SortKey, SortParam, SortWithin, SystemMatch, Test, TOKEN_TEXT_SEPARATOR,

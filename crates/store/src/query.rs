@@ -242,6 +242,20 @@ pub struct SortKey {
     pub descending: bool,
 }
 
+/// The sort keys that order matches as `keys` do without those no match has a value of
+/// (`valued[i]` false): every match sorts alike on such a key. Ties follow the first key's
+/// direction, so a first key without values stays unless the first key kept sorts the same
+/// way. `None`: nothing can be left out. Both stores plan with the keys this leaves
+/// (`Encounter?_sort=status,length` walks `status`).
+pub fn sort_keys_with_values_only(keys: &[SortKey], valued: &[bool]) -> Option<Vec<SortKey>> {
+    let first = keys.first()?;
+    let mut kept: Vec<SortKey> = keys.iter().zip(valued).filter(|(_, v)| **v).map(|(k, _)| k.clone()).collect();
+    if !valued.first().copied().unwrap_or(true) && kept.first().is_none_or(|k| k.descending != first.descending) {
+        kept.insert(0, first.clone());
+    }
+    (kept.len() < keys.len()).then_some(kept)
+}
+
 #[derive(Debug, Clone)]
 pub enum SortParam {
     Id,

@@ -559,7 +559,7 @@ pub(crate) fn search_on(
     q: &SearchQuery,
     walk: &crate::sqlite_sort::SortWalk,
 ) -> Result<SearchPage, StoreError> {
-    let trimmed = crate::sqlite_presence::without_valueless_later_keys(c, q)?;
+    let trimmed = crate::sqlite_presence::without_valueless_keys(c, q)?;
     let q = trimmed.as_ref().unwrap_or(q);
     crate::sqlite_has::with_plans(c, q, || {
         crate::sqlite_rare_dates::with_plans(c, q, walk, || {

@@ -135,29 +135,15 @@ pub(crate) fn sort_keys_with_values(c: &Connection, q: &SearchQuery) -> Result<V
         .collect()
 }
 
-/// `q` without the later sort keys no live resource has a value of
-/// ([`sort_keys_with_values`]): every match sorts alike on them, so the order is the same,
-/// and the keys left may drive the page from their index (`Encounter?_sort=status,length`
-/// walks `status`). The first key stays even without values, since ties follow its
-/// direction. `None`: nothing to leave out.
-pub(crate) fn without_valueless_later_keys(c: &Connection, q: &SearchQuery) -> Result<Option<SearchQuery>, StoreError> {
+/// `q` with only the sort keys some live resource has a value of, by the kept counts
+/// ([`sort_keys_with_values`], [`crate::sort_keys_with_values_only`]); `None`: nothing
+/// to leave out.
+pub(crate) fn without_valueless_keys(c: &Connection, q: &SearchQuery) -> Result<Option<SearchQuery>, StoreError> {
     if q.sort.len() < 2 {
         return Ok(None);
     }
     let valued = sort_keys_with_values(c, q)?;
-    if valued[1..].iter().all(|v| *v) {
-        return Ok(None);
-    }
-    let mut trimmed = q.clone();
-    trimmed.sort = q
-        .sort
-        .iter()
-        .zip(&valued)
-        .enumerate()
-        .filter(|(i, (_, v))| *i == 0 || **v)
-        .map(|(_, (k, _))| k.clone())
-        .collect();
-    Ok(Some(trimmed))
+    Ok(crate::sort_keys_with_values_only(&q.sort, &valued).map(|sort| SearchQuery { sort, ..q.clone() }))
 }
 
 /// Whether no live resource of `ty` has more than one entry of `param` in table `tbl`.

@@ -849,9 +849,9 @@ pub fn text_finds_every_display_of_a_code(store: &dyn Store) {
     assert_eq!(find("glucose"), Vec::<String>::new());
 }
 
-/// Sort keys no resource has a value of sort every match alike (the stores leave the later
-/// ones out before planning), whatever their position; the first key's direction still
-/// orders ties.
+/// Sort keys no resource has a value of sort every match alike (the stores leave them out
+/// before planning), whatever their position; the first key's direction still orders
+/// ties, so a first key without values stays unless the next key sorts the same way.
 pub fn sort_keys_without_values(store: &dyn Store) {
     for (n, id) in [(2, "two"), (1, "one"), (3, "three")] {
         put(store, "Observation", id, 1, &[token("status", "", "final", None), date("date", n * 1000, n * 1000 + 1)]);
@@ -869,6 +869,12 @@ pub fn sort_keys_without_values(store: &dyn Store) {
         (
             vec![key("status", status, false), key("value", value, true), key("date", IndexKind::Date, true)],
             ["three", "two", "one"],
+        ),
+        (vec![key("value", value, false), key("status", status, false)], ["two", "one", "three"]),
+        (vec![key("value", value, true), key("status", status, true)], ["three", "one", "two"]),
+        (
+            vec![key("value", value, true), key("length", length, false), key("date", IndexKind::Date, false)],
+            ["one", "two", "three"],
         ),
     ] {
         let query = SearchQuery {
