@@ -449,17 +449,30 @@ fn quantity_units(
     ty: &str,
     param: &str,
 ) -> Result<Option<Vec<String>>, StoreError> {
-    let next = "SELECT min(code_key) FROM idx_quantity WHERE type = ? AND param = ?";
+    distinct_keys(c, "idx_quantity", "code_key", "type = ? AND param = ?", &[V::Text(ty.into()), V::Text(param.into())])
+}
+
+/// The distinct values of index column `column` of `table` among the rows `filter` (with
+/// `values`) selects, in order, one index probe each (a loose index scan: PostgreSQL has
+/// no skip scan); `None` past [`MAX_MERGED_UNITS`].
+fn distinct_keys(
+    c: &mut Cached<'_, impl GenericClient>,
+    table: &str,
+    column: &str,
+    filter: &str,
+    values: &[V],
+) -> Result<Option<Vec<String>>, StoreError> {
+    let next = format!("SELECT min({column}) FROM {table} WHERE {filter}");
     let sql = format!(
-        "WITH RECURSIVE u(k) AS (SELECT ({next}) UNION ALL SELECT ({next} AND code_key > u.k) FROM u \
+        "WITH RECURSIVE u(k) AS (SELECT ({next}) UNION ALL SELECT ({next} AND {column} > u.k) FROM u \
          WHERE u.k IS NOT NULL) SELECT k FROM u WHERE k IS NOT NULL LIMIT {}",
         MAX_MERGED_UNITS + 1
     );
-    let values = [V::Text(ty.into()), V::Text(param.into()), V::Text(ty.into()), V::Text(param.into())];
+    let values: Vec<V> = values.iter().chain(values).cloned().collect();
     let sql = number(&sql, &values);
     tsunagu_store::trace::statement(&sql, &values);
-    let units: Vec<String> = c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get(0)).collect();
-    Ok((units.len() <= MAX_MERGED_UNITS).then_some(units))
+    let keys: Vec<String> = c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get(0)).collect();
+    Ok((keys.len() <= MAX_MERGED_UNITS).then_some(keys))
 }
 
 /// Where a quantity walk reads its values: one run per key prefix, merged by value.
@@ -490,21 +503,10 @@ fn paired_systems(
     if let Some(s) = &within.system {
         return Ok(Some(vec![s.chars().take(KEY_CHARS).collect()]));
     }
-    let next = format!(
-        "SELECT min(c_system_key) FROM idx_composite WHERE type = ? AND param = ? AND c_code_key = left(?, {KEY_CHARS}) \
-         AND c_code = ?"
-    );
-    let sql = format!(
-        "WITH RECURSIVE u(k) AS (SELECT ({next}) UNION ALL SELECT ({next} AND c_system_key > u.k) FROM u \
-         WHERE u.k IS NOT NULL) SELECT k FROM u WHERE k IS NOT NULL LIMIT {}",
-        MAX_MERGED_UNITS + 1
-    );
-    let key = [V::Text(ty.into()), V::Text(within.composite.clone()), V::Text(within.code.clone())];
-    let values: Vec<V> = key.iter().chain([&key[2]]).chain(&key).chain([&key[2]]).cloned().collect();
-    let sql = number(&sql, &values);
-    tsunagu_store::trace::statement(&sql, &values);
-    let systems: Vec<String> = c.query(&sql, &refs(&values)).pg()?.iter().map(|r| r.get(0)).collect();
-    Ok((systems.len() <= MAX_MERGED_UNITS).then_some(systems))
+    let filter = format!("type = ? AND param = ? AND c_code_key = left(?, {KEY_CHARS}) AND c_code = ?");
+    let code = V::Text(within.code.clone());
+    let values = [V::Text(ty.into()), V::Text(within.composite.clone()), code.clone(), code];
+    distinct_keys(c, "idx_composite", "c_system_key", &filter, &values)
 }
 
 /// A batch's source for a quantity: each run's first `batch` rows from where the walk
