@@ -34,6 +34,7 @@ use postgres::GenericClient;
 use tsunagu_store::{Ceiling, CostlyPart, SearchPage, SearchQuery, StoreError};
 
 use crate::db::Cached;
+use crate::query::Probe;
 use crate::value::{number, refs, V};
 use crate::Pg;
 
@@ -174,12 +175,13 @@ pub(crate) fn common_walk<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
     t: &Timeout,
+    probe: Probe,
 ) -> Result<Option<SearchPage>, StoreError> {
     tsunagu_store::trace::plan(|| {
         format!("write-order walk from the cursor, for {COMMON_WALK_ROWS} resources at most")
     });
     let deadline = Instant::now() + Duration::from_millis(t.ms);
-    common_walk_while(c, q, t, &mut || Instant::now() < deadline)
+    common_walk_while(c, q, t, probe, &mut || Instant::now() < deadline)
 }
 
 /// [`common_walk`], starting another batch while `in_time` says so (the ceiling's time, as
@@ -189,10 +191,11 @@ fn common_walk_while<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
     t: &Timeout,
+    probe: Probe,
     in_time: &mut dyn FnMut() -> bool,
 ) -> Result<Option<SearchPage>, StoreError> {
     let mut out_of_time = false;
-    let walked = batches(c, q, &mut |looked_at| {
+    let walked = batches(c, q, probe, &mut |looked_at| {
         out_of_time = !in_time();
         !out_of_time && looked_at < COMMON_WALK_ROWS
     });
@@ -242,6 +245,7 @@ impl Walked {
 fn batches<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
+    probe: Probe,
     go_on: &mut dyn FnMut(i64) -> bool,
 ) -> Result<Walked, StoreError> {
     let mut w = Walked { found: Vec::new(), finished: false, walked_any: false, after: q.after_seq, canceled: false };
@@ -249,7 +253,7 @@ fn batches<C: GenericClient>(
     let mut looked_at = 0;
     while go_on(looked_at) {
         let need = (q.count + 1 - w.found.len()) as i64;
-        match walk_batch(c, q, w.after, batch, need) {
+        match walk_batch(c, q, probe, w.after, batch, need) {
             Ok(b) => {
                 w.walked_any = true;
                 w.found.extend(b.matches);
@@ -286,7 +290,7 @@ fn walk<C: GenericClient>(
     go_on: &mut dyn FnMut() -> bool,
 ) -> Result<SearchPage, StoreError> {
     t.recover(c, t.ms)?;
-    let walked = match batches(c, q, &mut |_| go_on()) {
+    let walked = match batches(c, q, Probe::Each, &mut |_| go_on()) {
         Err(StoreError::Canceled(_)) => {
             t.recover(c, 0)?;
             return Err(StoreError::TooCostly { part: CostlyPart::Conditions, ceiling: Ceiling::Millis(t.ms) });
@@ -352,6 +356,7 @@ struct Batch {
 fn walk_batch<C: GenericClient>(
     c: &mut Cached<'_, C>,
     q: &SearchQuery,
+    probe: Probe,
     after: Option<i64>,
     size: i64,
     need: i64,
@@ -368,7 +373,7 @@ fn walk_batch<C: GenericClient>(
     }
     batch.push_str(" ORDER BY b.seq LIMIT ?");
     values.push(V::Int(size));
-    let filter = crate::query::probe_clause(q, "r", &mut values);
+    let filter = crate::query::probe_clause(q, "r", &mut values, probe);
     values.push(V::Int(need));
     // The filter in a select list behind `OFFSET 0`, so that PostgreSQL tests it on each
     // resource of the batch: in a `WHERE` it may turn a condition into a join and collect
@@ -392,6 +397,7 @@ mod tests {
     };
 
     use super::{walk, Scope, Timeout};
+    use crate::query::Probe;
     use crate::PostgresStore;
 
     fn token(param: &str, code: &str) -> IndexEntry {
@@ -630,8 +636,25 @@ mod tests {
                 vec![vec![Condition::Index { param: "code".into(), test: Test::TokenText(t.into()), negate: false }]],
             )
         };
+        // `_has` over 600 Observations, pages of 25: walked from √(26 × 600) = 125 source
+        // rows, hashed below 500 of them.
+        let has = |clauses: Vec<Vec<Condition>>, also: Vec<Vec<Condition>>| {
+            let source = query("Observation", clauses);
+            let has =
+                Condition::Has { source_type: "Observation".into(), param: "subject".into(), query: Box::new(source) };
+            query("Patient", [vec![vec![has]], also].concat())
+        };
+        let final_ = || cond("status", code("final"), false);
+        let hashed = has(vec![vec![final_()], vec![cond("code", code("c3"), true)]], vec![]);
+        let each = has(vec![vec![final_(), cond("status", code("preliminary"), false)]], vec![]);
+        // Another clause walked (a negation), with a `_has` of conditions on the resource row.
+        let joined = has(
+            vec![vec![Condition::Id("o5".into()), Condition::Id("o13".into())]],
+            vec![vec![cond("name", Test::StringExact("N3".into()), true)]],
+        );
         let mut all = queries();
         all.extend([many.clone(), few.clone(), text("code c3"), text("CODE"), text("code c9")]);
+        all.extend([hashed.clone(), each.clone(), joined.clone()]);
         {
             let mut conn = store.primary.get().unwrap();
             let c = &mut conn.db();
@@ -657,6 +680,9 @@ mod tests {
             let walked = plans(q);
             assert!(walked.contains("write-order walk") && !walked.contains("too few"), "{walked}");
         }
+        let counted = |n| format!("_has: {n} of at most 500 source rows counted, walked from 125: ");
+        assert!(plans(&hashed).contains(&(counted(480) + "hashed")), "{}", plans(&hashed));
+        assert!(plans(&each).contains(&(counted(500) + "each probed")), "{}", plans(&each));
         let left = plans(&few);
         assert!(left.contains("too few matches") && left.contains("the general SQL"), "{left}");
     }
@@ -679,7 +705,7 @@ mod tests {
             |q| {
                 let t = Timeout::begin(c, Scope::Session, 60_000).unwrap();
                 let mut batches = 0;
-                let page = super::common_walk_while(c, q, &t, &mut || {
+                let page = super::common_walk_while(c, q, &t, Probe::Each, &mut || {
                     batches += 1;
                     batches == 1
                 });

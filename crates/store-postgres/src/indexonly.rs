@@ -13,7 +13,7 @@
 
 use tsunagu_store::{SearchQuery, SortParam};
 
-use crate::query::{clause_rows_select, clause_sql, is_date_window, is_rows_clause, on_seq, order_by};
+use crate::query::{clause_rows_select, clause_sql, is_date_window, is_rows_clause, on_seq, order_by, Probe};
 use crate::value::V;
 
 /// `SELECT DISTINCT x.seq …`: the `seq`s of `q`'s matches, from the rows of a date window
@@ -31,7 +31,7 @@ fn matches(q: &SearchQuery, values: &mut Vec<V>) -> Option<String> {
     let mut sql = format!("SELECT DISTINCT x.seq FROM ({rows}) x WHERE TRUE");
     for (_, c) in q.clauses.iter().enumerate().filter(|(i, _)| *i != source) {
         sql.push_str(" AND ");
-        sql.push_str(&clause_sql(c, Some(ty), "x", values, false));
+        sql.push_str(&clause_sql(c, Some(ty), "x", values, Probe::No));
     }
     Some(sql)
 }

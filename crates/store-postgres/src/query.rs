@@ -82,9 +82,30 @@ pub(crate) fn test_kind(t: &Test) -> IndexKind {
     }
 }
 
+/// How conditions on index rows are tested.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Probe {
+    /// Every row of the condition collected: `alias.seq IN (SELECT seq …)`.
+    No,
+    /// A probe of the rows of `alias` itself (see [`probe_clause`]).
+    Each,
+    /// As `Each`, but a `_has` tests each reference probed against its source conditions'
+    /// rows collected once per statement (a hash): for source conditions of thousands of
+    /// rows, where probing those rows for each reference read them again for every one of
+    /// a Patient's references (143 each at 937k resources).
+    EachHashingHas,
+}
+
+impl Probe {
+    /// Whether the rows of `alias` itself are probed.
+    pub(crate) fn on(self) -> bool {
+        self != Probe::No
+    }
+}
+
 /// `alias.current AND NOT alias.deleted AND …` for a query on `resource` rows aliased `alias`.
 pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
-    filter(q, alias, values, false)
+    filter(q, alias, values, Probe::No)
 }
 
 /// As [`where_clause`], with each condition on index rows tested on the resource's own
@@ -92,8 +113,8 @@ pub(crate) fn where_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) ->
 /// indexes): for the write-order walk past the ceiling (`ceiling.rs`), which tests a few
 /// hundred resources at a time. `NOT IN (…)` would collect every row of a negated
 /// condition first, for each batch, where the probe reads the batch's own.
-pub(crate) fn probe_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> String {
-    filter(q, alias, values, true)
+pub(crate) fn probe_clause(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: Probe) -> String {
+    filter(q, alias, values, probe)
 }
 
 /// The query's clauses alone, each condition tested as in [`probe_clause`] on the `seq` of
@@ -104,7 +125,7 @@ pub(crate) fn seq_probe(q: &SearchQuery, alias: &str, values: &mut Vec<V>) -> Op
         return None;
     }
     let parts: Vec<String> =
-        q.clauses.iter().map(|c| clause_sql(c, q.resource_type.as_deref(), alias, values, true)).collect();
+        q.clauses.iter().map(|c| clause_sql(c, q.resource_type.as_deref(), alias, values, Probe::Each)).collect();
     Some(parts.join(" AND "))
 }
 
@@ -126,7 +147,7 @@ pub(crate) fn capped_rows_sql(c: &Clause, ty: &str, cap: i64, values: &mut Vec<V
     Some(format!("SELECT count(*) FROM ({rows} LIMIT ?) x"))
 }
 
-fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
+fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: Probe) -> String {
     let mut sql = format!("{alias}.current AND NOT {alias}.deleted");
     if let Some(t) = &q.resource_type {
         sql.push_str(&format!(" AND {alias}.type = ?"));
@@ -139,7 +160,7 @@ fn filter(q: &SearchQuery, alias: &str, values: &mut Vec<V>, probe: bool) -> Str
     sql
 }
 
-pub(crate) fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
+pub(crate) fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: Probe) -> String {
     if c.any.is_empty() {
         return "FALSE".into();
     }
@@ -155,7 +176,7 @@ pub(crate) fn clause_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut
 /// any of them, which PostgreSQL reads as one bitmap OR of index scans: an OR of one
 /// membership per value made a subplan each, and 1,000 of them under a sort ran 20 s
 /// without heeding `statement_timeout`. `None` for other clauses.
-fn alternatives_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> Option<String> {
+fn alternatives_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: Probe) -> Option<String> {
     let tests: Vec<(&String, &Test)> = c
         .any
         .iter()
@@ -168,7 +189,7 @@ fn alternatives_sql(c: &Clause, ty: Option<&str>, alias: &str, values: &mut Vec<
     if tests.len() < 2 || tests.iter().any(|(_, t)| table(test_kind(t)) != tbl) {
         return None;
     }
-    Some(member(alias, false, tbl, &alternative_rows(&tests, ty, values), probe))
+    Some(member(alias, false, tbl, &alternative_rows(&tests, ty, values), probe.on()))
 }
 
 /// `((row test 1) OR (row test 2) …)` of index conditions on one table.
@@ -343,7 +364,7 @@ fn type_filter(ty: Option<&str>, values: &mut Vec<V>) -> String {
     }
 }
 
-fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: bool) -> String {
+fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: Probe) -> String {
     match c {
         Condition::Id(id) => {
             values.push(V::Text(id.clone()));
@@ -360,11 +381,11 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             // test's rows are those of every type, read whole without an index that
             // leads with the parameter: each candidate is probed by its `seq` instead.
             let every_type = ty.is_none() && !*negate && matches!(test, Test::Date { op, .. } if op.half_open());
-            member(alias, *negate, table(test_kind(test)), &cond, probe || every_type)
+            member(alias, *negate, table(test_kind(test)), &cond, probe.on() || every_type)
         }
         Condition::DateWindow { param, lo, hi } => {
             let (narrow, wide) = date_window_rows(ty, param, *lo, *hi, values);
-            if probe {
+            if probe.on() {
                 let (narrow, wide) =
                     (member(alias, false, "idx_date", narrow, true), member(alias, false, "idx_date_wide", wide, true));
                 return format!("({narrow} OR {wide})");
@@ -374,7 +395,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
         Condition::Missing { param, kind, missing } => {
             let tf = type_filter(ty, values);
             values.push(V::Text(param.clone()));
-            member(alias, *missing, table(*kind), &format!("{tf}param = ?"), probe)
+            member(alias, *missing, table(*kind), &format!("{tf}param = ?"), probe.on())
         }
         Condition::Chain { param, target_type, query } => {
             let tf = type_filter(ty, values);
@@ -383,7 +404,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
             let target_type = keyed_eq("target_type", target_type, values);
             // Aliases grow with nesting so inner queries never shadow outer ones.
             let t = format!("{alias}t");
-            if probe {
+            if probe.on() {
                 // Each reference of the resource to its target, found by type and id, and
                 // the target tested on its own rows: correlated throughout, so that a walk
                 // tests a batch's rows (1 ms for 64) instead of collecting every reference to
@@ -392,7 +413,7 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 // joins (it drove them from the target's index rows, one estimated for 133).
                 let x = format!("{alias}x");
                 values.push(V::Text(target));
-                let inner = probe_clause(query, &t, values);
+                let inner = probe_clause(query, &t, values, Probe::Each);
                 return format!(
                     "EXISTS (SELECT 1 FROM idx_reference {x} WHERE {x}.seq = {alias}.seq AND {tf}param = ? \
                      AND {target_type} AND EXISTS (SELECT 1 FROM resource {t} WHERE {t}.type = ? \
@@ -405,28 +426,12 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 "{tf}param = ? AND {target_type} AND (target_id_key, target_id) IN \
                  (SELECT left({t}.id, {KEY_CHARS}), {t}.id FROM resource {t} WHERE {inner})"
             );
-            member(alias, false, "idx_reference", &cond, probe)
+            member(alias, false, "idx_reference", &cond, probe.on())
         }
-        Condition::Has { source_type, param, query } => {
-            values.push(V::Text(source_type.clone()));
-            values.push(V::Text(param.clone()));
-            let (s, i) = (format!("{alias}s"), format!("{alias}i"));
-            let target = match ty {
-                Some(t) => {
-                    values.push(V::Text(t.to_string()));
-                    "?".to_string()
-                }
-                None => format!("{alias}.type"),
-            };
-            let inner = where_clause(query, &s, values);
-            format!(
-                "{alias}.id IN (SELECT {i}.target_id FROM idx_reference {i} JOIN resource {s} ON {s}.seq = {i}.seq \
-                 WHERE {i}.type = ? AND {i}.param = ? AND {i}.target_type = {target} AND {inner})"
-            )
-        }
+        Condition::Has { .. } => has_sql(c, ty, alias, values, probe),
         Condition::FullText { narrative_only, query, negate } => {
             match crate::fulltext::row_condition(query, *narrative_only, values) {
-                Some(test) => member(alias, *negate, "idx_fulltext", &test, probe),
+                Some(test) => member(alias, *negate, "idx_fulltext", &test, probe.on()),
                 // Nothing searchable: matches nothing, as an FTS5 query without terms.
                 None if *negate => "TRUE".into(),
                 None => "FALSE".into(),
@@ -437,13 +442,74 @@ fn condition_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<
                 return "FALSE".into();
             }
             let rows = compartment_rows(params, target_type, target_id.as_deref(), values);
-            member(alias, false, "idx_reference", &rows, probe)
+            member(alias, false, "idx_reference", &rows, probe.on())
         }
         Condition::ResourceType(t) => {
             values.push(V::Text(t.clone()));
             format!("{alias}.type = ?")
         }
     }
+}
+
+/// `_has`: the resource is the target of a reference of `param` from a resource of
+/// `source_type` that passes `query`. Index rows exist only for current, live versions, so
+/// where each condition of `query` tests index rows by `seq`, it is tested on the
+/// reference's own `seq` and no source resource is read (that read every live source of
+/// the type: 429,595 Observations for `Patient?_has:Observation:patient:code=…` at 937k
+/// resources). Probed (a walk's batch), the resource's own references are read through the
+/// reference key, and the first that passes ends the test; otherwise the targets of every
+/// passing reference are collected.
+fn has_sql(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V>, probe: Probe) -> String {
+    let Condition::Has { source_type, param, query } = c else { unreachable!("has_sql of another condition") };
+    let (s, i) = (format!("{alias}s"), format!("{alias}i"));
+    values.push(V::Text(source_type.clone()));
+    values.push(V::Text(param.clone()));
+    let target_type = match (ty, probe.on()) {
+        (Some(t), true) => keyed_eq(&format!("{i}.target_type"), t, values),
+        (Some(t), false) => {
+            values.push(V::Text(t.to_string()));
+            format!("{i}.target_type = ?")
+        }
+        (None, true) => {
+            format!("{i}.target_type_key = left({alias}.type, {KEY_CHARS}) AND {i}.target_type = {alias}.type")
+        }
+        (None, false) => format!("{i}.target_type = {alias}.type"),
+    };
+    let target = if probe.on() {
+        format!("{target_type} AND {i}.target_id_key = left({alias}.id, {KEY_CHARS}) AND {}", same_id(&i, alias))
+    } else {
+        target_type
+    };
+    let (join, inner) = if query.clauses.iter().all(|c| c.any.iter().all(on_seq)) {
+        // Hashing: each clause's rows collected (a hash built once), tested `IS TRUE`, which
+        // PostgreSQL does not turn into a join run again for each resource probed.
+        let (form, test): (Probe, fn(String) -> String) = match probe {
+            Probe::EachHashingHas => (Probe::No, |p| format!(" AND ({p}) IS TRUE")),
+            _ => (probe, |p| format!(" AND {p}")),
+        };
+        let parts: Vec<String> =
+            query.clauses.iter().map(|c| test(clause_sql(c, Some(source_type), &i, values, form))).collect();
+        (String::new(), parts.concat())
+    } else {
+        (format!(" JOIN resource {s} ON {s}.seq = {i}.seq"), format!(" AND {}", filter(query, &s, values, probe)))
+    };
+    let rows = format!("FROM idx_reference {i}{join} WHERE {i}.type = ? AND {i}.param = ? AND {target}{inner}");
+    if probe.on() {
+        format!("EXISTS (SELECT 1 {rows})")
+    } else {
+        format!("{alias}.id IN (SELECT {i}.target_id {rows})")
+    }
+}
+
+/// That the reference `x` (found by `target_id_key`) names the id of `alias` exactly. An id
+/// shorter than the key is equal to its key, so this reads nothing more and the references
+/// are read from their key alone (index-only): `target_id` itself, not in the key, was a
+/// read of each reference's table row, half of a `_has` probe's time.
+pub(crate) fn same_id(x: &str, alias: &str) -> String {
+    format!(
+        "(length({alias}.id) < {KEY_CHARS} OR EXISTS (SELECT 1 FROM idx_reference {x}e WHERE {x}e.seq = {x}.seq \
+         AND {x}e.param = {x}.param AND {x}e.target_id = {alias}.id))"
+    )
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.

@@ -1,6 +1,8 @@
 //! Differential test of the planner on combinations: seeded random searches of 2–4
 //! conditions (token, `:not`, `:missing`, date ranges, string prefixes, references) and
-//! 0–3 sort keys over the R4 examples and some Synthea patients, each answered three ways —
+//! 0–3 sort keys over the R4 examples and some Synthea patients (for Patients, `_has` of
+//! Observations, Conditions and Encounters meeting one of their own conditions too), each
+//! answered three ways —
 //! one large page, small pages followed through their `next` links, and `_total` — and
 //! compared with a brute-force answer (`differential/`): the resources every condition
 //! holds for, ordered by the sort keys (each resource by its smallest value ascending and
@@ -229,6 +231,46 @@ fn pools(ty: &str, resources: &[Value]) -> (Vec<Condition>, Vec<Sortable>) {
     (conditions, sortables)
 }
 
+/// Source types and their reference to a Patient for `_has` conditions on Patients.
+const HAS_SOURCES: &[(&str, &str)] = &[("Observation", "subject"), ("Condition", "subject"), ("Encounter", "subject")];
+
+/// `_has:{source}:subject:{condition}` for each plain condition (no modifier) of the
+/// sources' own pools, at most six per source: a Patient holds when some source resource
+/// that refers to it holds the condition.
+fn has_conditions(patients: &[Value], by_type: &ByType) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for (source, param) in HAS_SOURCES {
+        let resources = &by_type[source];
+        let p = tsunagu_model::r4().search_params(source).into_iter().find(|p| p.code == *param).expect("param");
+        let expr = tsunagu_fhirpath::compile_for(source, &brute::as_meant(p.expression)).unwrap();
+        let refers: Vec<Vec<String>> = resources
+            .iter()
+            .map(|r| {
+                brute::nodes(&expr, r)
+                    .iter()
+                    .filter_map(|(_, v)| match brute::target(v, BASE)? {
+                        brute::Target::Literal(t, id) if t == "Patient" => Some(id),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let (conditions, _) = pools(source, resources);
+        let plain = conditions.iter().filter(|c| c.query.split('=').next().is_some_and(|p| !p.contains(':')));
+        for c in plain.take(6) {
+            let holds = patients
+                .iter()
+                .map(|patient| {
+                    let id = patient["id"].as_str().unwrap_or_default();
+                    (0..resources.len()).any(|i| c.holds[i] && refers[i].iter().any(|r| r == id))
+                })
+                .collect();
+            out.push(Condition { query: format!("_has:{source}:{param}:{}", c.query), holds });
+        }
+    }
+    out
+}
+
 /// The brute-force answer: the resources (by write order) every condition holds for, in
 /// the order of `sort`.
 fn expected(conditions: &[&Condition], sort: &[(&Sortable, bool)], n: usize) -> Vec<usize> {
@@ -334,9 +376,13 @@ fn combined_conditions_and_sorts_match_a_brute_force_answer() {
     let seed = 0x5eed_2026_1203_u64;
     let mut rng = Rng(seed);
     let (mut queries, mut nonempty, mut sorted, mut mismatches) = (0, 0, 0, Vec::new());
+    let mut has_matched = 0;
     for ty in TYPES {
         let resources = &by_type[ty];
-        let (conditions, sortables) = pools(ty, resources);
+        let (mut conditions, sortables) = pools(ty, resources);
+        if *ty == "Patient" {
+            conditions.extend(has_conditions(resources, &by_type));
+        }
         if conditions.len() < 4 {
             continue;
         }
@@ -377,6 +423,7 @@ fn combined_conditions_and_sorts_match_a_brute_force_answer() {
             let query = query.join("&");
             queries += 1;
             nonempty += usize::from(!want.is_empty());
+            has_matched += usize::from(!want.is_empty() && query.contains("_has:"));
             let ctx = RequestContext::new(BASE);
             let whole = fhir.search(Some(ty), &SearchParams::parse(&format!("{query}&_count=10000")), &ctx);
             let got = match whole {
@@ -411,13 +458,14 @@ fn combined_conditions_and_sorts_match_a_brute_force_answer() {
         }
     }
     println!(
-        "search differential (combined): {queries} queries ({nonempty} with matches, {sorted} sorted), {} mismatches \
-         (seed {seed:#x})",
+        "search differential (combined): {queries} queries ({nonempty} with matches, {has_matched} of them with \
+         `_has`, {sorted} sorted), {} mismatches (seed {seed:#x})",
         mismatches.len()
     );
     for m in mismatches.iter().take(25) {
         println!("  MISMATCH {m}");
     }
     assert!(queries >= 500 && nonempty >= 200, "too few queries with matches ({nonempty} of {queries})");
+    assert!(has_matched >= 20, "too few `_has` queries with matches ({has_matched})");
     assert!(mismatches.is_empty());
 }
