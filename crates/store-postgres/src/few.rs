@@ -207,6 +207,11 @@ fn prefix(c: &Clause) -> Option<(&str, &Test)> {
     }
 }
 
+/// Whether this module plans `q`'s page (a string prefix or a chain to one drives it).
+pub(crate) fn drives(q: &SearchQuery) -> bool {
+    plan(q).is_some()
+}
+
 /// Whether a page of `q` may be this one alone (no `_total` counted before it): then its
 /// session plans once, and should the driving condition have too many rows, the general
 /// SQL sets it back.
