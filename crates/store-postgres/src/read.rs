@@ -333,10 +333,19 @@ fn common_has(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> Result
     if q.resource_type.is_none() || q.count == 0 {
         return Ok(None);
     }
+    // Each source type's live resources read once, however many `_has` name it.
+    let mut lives: Vec<(&str, u64)> = Vec::new();
     for cond in q.clauses.iter().flat_map(|c| &c.any) {
         let Condition::Has { source_type, query: inner, .. } = cond else { continue };
         let Some(rows) = inner.clauses.iter().find(|c| crate::query::is_rows_clause(c)) else { continue };
-        let live = crate::counts::total(c, Some(source_type))?;
+        let live = match lives.iter().find(|(t, _)| t == source_type) {
+            Some((_, n)) => *n,
+            None => {
+                let n = crate::counts::total(c, Some(source_type))?;
+                lives.push((source_type, n));
+                n
+            }
+        };
         let threshold = ((q.count as f64 + 1.0) * live as f64).sqrt().ceil() as i64;
         let mut values = Vec::new();
         let Some(sql) = crate::query::capped_rows_sql(rows, source_type, threshold * HASHED_HAS, &mut values) else {
