@@ -31,6 +31,9 @@ pub enum Which {
         /// `_sort`, `_total=accurate`), each the same query `runs` times.
         #[arg(long)]
         shapes: bool,
+        /// Print each row's slowest query under it, to see what makes its p95.
+        #[arg(long)]
+        slowest: bool,
     },
     /// What access control costs: reads and searches with tokens against without (two
     /// routers over one store, alternating rounds), tokens issued per second through the
@@ -100,7 +103,7 @@ pub fn run(cfg: &crate::config::Config, which: Which) -> Result<(), String> {
         Which::Read { clients, seconds, patients, nodes } => {
             crate::bench_read::run(cfg, clients, seconds, patients, nodes)
         }
-        Which::Search { runs, shapes } => crate::bench_search::run(cfg, runs, shapes),
+        Which::Search { runs, shapes, slowest } => crate::bench_search::run(cfg, runs, shapes, slowest),
         Which::Auth { clients, seconds, rounds } => crate::bench_auth::run(clients, seconds, rounds.max(1)),
         Which::Clins { patients, seed, threads, group, documents, sample } => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -15,7 +15,7 @@ fn resources(b: &Value) -> Vec<&Value> {
     b["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource")).collect()
 }
 
-pub fn run(cfg: &crate::config::Config, runs: usize, shapes: bool) -> Result<(), String> {
+pub fn run(cfg: &crate::config::Config, runs: usize, shapes: bool, slowest: bool) -> Result<(), String> {
     let fhir = crate::open(cfg, false)?;
     let ctx = RequestContext::new("http://localhost:8080");
     // Sample values from the data, in an order of the data itself: ids and the order of
@@ -107,6 +107,7 @@ pub fn run(cfg: &crate::config::Config, runs: usize, shapes: bool) -> Result<(),
     for (name, make) in &mix {
         let mut times = Vec::with_capacity(runs);
         let (mut matched, mut refused) = (0usize, None);
+        let mut worst = (Duration::ZERO, String::new());
         for i in 0..runs {
             let (ty, q) = make(i * 7 + 3);
             let t = Instant::now();
@@ -117,12 +118,19 @@ pub fn run(cfg: &crate::config::Config, runs: usize, shapes: bool) -> Result<(),
                 }
                 Err(e) => refused = Some(format!("{} {}", e.status(), e.issue_code())),
             }
-            times.push(t.elapsed());
+            let took = t.elapsed();
+            if took > worst.0 {
+                worst = (took, q);
+            }
+            times.push(took);
         }
         times.sort();
         let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).saturating_sub(1).min(times.len() - 1)];
         let matches = refused.unwrap_or_else(|| (matched / runs.max(1)).to_string());
         println!("{name:<44} {:>10.2?} {:>10.2?} {matches:>8}", pct(0.50), pct(0.95));
+        if slowest {
+            println!("    slowest {:.2?}: {}", worst.0, worst.1);
+        }
     }
     let db = match &cfg.database {
         Some(d) => tsunagu_store_postgres::PostgresStore::open(&tsunagu_store_postgres::PostgresConfig::new(&d.url))

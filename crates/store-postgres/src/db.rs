@@ -37,8 +37,8 @@ pub(crate) struct Cache {
     pub(crate) timeout: SessionTimeout,
     /// The session's `plan_cache_mode`.
     pub(crate) plans: Plans,
-    /// Clauses a sort walk found too many to read whole, and when (`known.rs`).
-    pub(crate) large_clauses: HashMap<u64, std::time::Instant>,
+    /// Clauses a sort walk found too many to read whole, and when (`known.rs`): the pool's.
+    pub(crate) large_clauses: std::sync::Arc<crate::known::LargeClauses>,
 }
 
 /// Which plans a session's prepared statements get.
@@ -75,8 +75,9 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(client: Client) -> Session {
-        Session { client, cache: Cache::default() }
+    /// A session of `client`, sharing what its pool knows of large clauses.
+    pub(crate) fn new(client: Client, large_clauses: std::sync::Arc<crate::known::LargeClauses>) -> Session {
+        Session { client, cache: Cache { large_clauses, ..Cache::default() } }
     }
 
     pub(crate) fn db(&mut self) -> Cached<'_, Client> {

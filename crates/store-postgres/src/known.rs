@@ -1,16 +1,17 @@
 //! The matches of a filtered sort walk's first countable clause, read whole when they are
-//! few enough (at most [`KNOWN_MAX`] index rows): `Observation?code=…&_sort=-date`, whose
+//! few enough ([`read_max`] index rows): `Observation?code=…&_sort=-date`, whose
 //! commonest code has 2,798 rows on the Synthea sample. The walk then reads its index rows
 //! unfiltered and tests each `seq` in the process, and the query's other clauses on those
 //! matches alone, one statement per batch. Tested in SQL, each walked row cost an index
 //! probe, about 2.5 µs: that page read 1,100 rows in three batches after a count, 3 ms;
-//! read whole, its `seq`s cost 0.7 ms and an unfiltered walk 0.4 ms. Past [`KNOWN_MAX`]
+//! read whole, its `seq`s cost 0.7 ms and an unfiltered walk 0.4 ms. Past [`read_max`]
 //! rows the clause is common, reading them would cost more than probing the few rows the
 //! walk needs, and the walk probes in SQL instead.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use postgres::GenericClient;
 use tsunagu_store::{Clause, SearchQuery, StoreError};
 
@@ -18,10 +19,28 @@ use crate::db::Cached;
 use crate::value::{number, refs, V};
 use crate::Pg;
 
-/// The most index rows of a clause read whole.
-pub(crate) const KNOWN_MAX: usize = 4096;
+/// The fewest index rows of a clause read whole, however small the type.
+pub(crate) const KNOWN_MIN_MAX: usize = 4096;
 
-/// How long a session remembers that a clause had more than [`KNOWN_MAX`] rows, and does
+/// The most, however large the type.
+const KNOWN_MAX_MAX: usize = 65_536;
+
+/// How many rows read whole cost as much as one walked row probed in SQL: reading 16,385
+/// `seq`s took 4.7 ms at 937k resources, a probed walk 1.6 ms for 408 rows.
+const PROBE_PER_READ_ROW: f64 = 13.5;
+
+/// The most index rows of a clause read whole for a walk of `need` matches among `live`
+/// resources of the type. A clause of n rows read whole costs n reads; probed in SQL, the
+/// walk reads about need × live ÷ n rows, each worth [`PROBE_PER_READ_ROW`] reads: so
+/// √([`PROBE_PER_READ_ROW`] × need × live). At 937k resources (429,600 Observations,
+/// need 51): 17,207, where a fixed 4,096 sent codes of 4,000–17,000 rows to probed walks
+/// or the sorted page (`explain`, `code=…32623-1&_sort=-date`, 5,840 rows: 54 → 8 ms).
+pub(crate) fn read_max(need: usize, live: u64) -> usize {
+    let n = (PROBE_PER_READ_ROW * need as f64 * live as f64).sqrt();
+    (n as usize).clamp(KNOWN_MIN_MAX, KNOWN_MAX_MAX)
+}
+
+/// How long a pool remembers that a clause had more than it read, and does
 /// not read them again (reading 4,097 rows cost a common clause, `category=vital-signs`,
 /// 0.7 ms of a 4 ms page); they are counted up to what the walk needs to know instead, as
 /// before. Only the plan depends on it: a clause that has become rare since is sorted by
@@ -29,28 +48,30 @@ pub(crate) const KNOWN_MAX: usize = 4096;
 /// without this file.
 const LARGE_FOR: Duration = Duration::from_secs(60);
 
-/// The most such clauses a session remembers; past it, it forgets them all.
+/// The most such clauses a pool remembers; past it, it forgets them all.
 const LARGE_CLAUSES_KEPT: usize = 1024;
 
 /// About how many unfiltered index rows a walk reads in the time the general plan takes
 /// to compute one match's sort value.
 const WALK_COST_RATIO: u64 = 5;
 
-/// A clause's index rows, read up to [`KNOWN_MAX`] + 1.
+/// A clause's index rows, read up to a most + 1.
 pub(crate) struct Rows {
-    /// How many were read (more than [`KNOWN_MAX`]: the clause has more; 0: none were).
+    /// How many were read (more than the most: the clause has more; 0: none were).
     pub count: i64,
     /// Their `seq`s, when every row was read.
     pub seqs: Option<Vec<i64>>,
-    /// The live resources of the type, from the kept counts.
-    pub type_total: u64,
 }
 
-/// The index rows of `clause` (one `query::is_rows_clause` accepts) of type `ty`, and the
-/// type's live resources, in one statement; or none read (`count` 0, for the caller to
-/// count them as before), when the session found the clause to have more than
-/// [`KNOWN_MAX`] rows in the last [`LARGE_FOR`].
-pub(crate) fn read(c: &mut Cached<'_, impl GenericClient>, clause: &Clause, ty: &str) -> Result<Rows, StoreError> {
+/// The index rows of `clause` (one `query::is_rows_clause` accepts) of type `ty`, at most
+/// `max` + 1; or none read (`count` 0, for the caller to count them as before), when the
+/// pool found the clause to have more rows than it read in the last [`LARGE_FOR`].
+pub(crate) fn read(
+    c: &mut Cached<'_, impl GenericClient>,
+    clause: &Clause,
+    ty: &str,
+    max: usize,
+) -> Result<Rows, StoreError> {
     let mut values = Vec::new();
     let rows = crate::query::clause_rows_select(clause, ty, &mut values);
     // A hash, not the text: a clause of a thousand long values would keep kilobytes. Two
@@ -60,27 +81,42 @@ pub(crate) fn read(c: &mut Cached<'_, impl GenericClient>, clause: &Clause, ty: 
         std::hash::Hash::hash(&format!("{rows} {values:?}"), &mut h);
         std::hash::Hasher::finish(&h)
     };
-    if c.cache.large_clauses.get(&key).is_some_and(|at| at.elapsed() < LARGE_FOR) {
-        tsunagu_store::trace::plan(|| format!("more than {KNOWN_MAX} rows, as found lately"));
-        return Ok(Rows { count: 0, seqs: None, type_total: 0 });
+    if c.cache.large_clauses.recent(key) {
+        tsunagu_store::trace::plan(|| "more rows than are read whole, as found lately".into());
+        return Ok(Rows { count: 0, seqs: None });
     }
-    values.extend([V::Int(KNOWN_MAX as i64 + 1), V::Text(ty.to_string())]);
-    let sql =
-        format!("SELECT (SELECT array_agg(seq) FROM ({rows} LIMIT ?) x), (SELECT n FROM live_count WHERE type = ?)");
+    values.push(V::Int(max as i64 + 1));
+    let sql = format!("SELECT (SELECT array_agg(seq) FROM ({rows} LIMIT ?) x)");
     let sql = number(&sql, &values);
     tsunagu_store::trace::statement(&sql, &values);
     let row = c.query_one(&sql, &refs(&values)).pg()?;
     let seqs: Vec<i64> = row.get::<_, Option<Vec<i64>>>(0).unwrap_or_default();
-    let type_total = row.get::<_, Option<i64>>(1).unwrap_or(0).max(0) as u64;
     let count = seqs.len() as i64;
-    if seqs.len() > KNOWN_MAX {
-        let large = &mut c.cache.large_clauses;
+    if seqs.len() > max {
+        c.cache.large_clauses.insert(key);
+    }
+    Ok(Rows { count, seqs: (seqs.len() <= max).then_some(seqs) })
+}
+
+/// Clauses found to have more rows than were read whole, by a hash of their statement and
+/// values, and when: shared by the sessions of a pool, so that each does not read a common
+/// clause once more (20 pages of common codes read 17,000 rows on nearly every one: the
+/// bench's queries met eight sessions).
+#[derive(Default)]
+pub(crate) struct LargeClauses(Mutex<HashMap<u64, Instant>>);
+
+impl LargeClauses {
+    fn recent(&self, key: u64) -> bool {
+        self.0.lock().get(&key).is_some_and(|at| at.elapsed() < LARGE_FOR)
+    }
+
+    fn insert(&self, key: u64) {
+        let mut large = self.0.lock();
         if large.len() >= LARGE_CLAUSES_KEPT {
             large.clear();
         }
         large.insert(key, Instant::now());
     }
-    Ok(Rows { count, seqs: (seqs.len() <= KNOWN_MAX).then_some(seqs), type_total })
 }
 
 /// The matches of one clause of a query, known whole, and the test of its other clauses.
@@ -154,18 +190,29 @@ impl Known {
 mod tests {
     use tsunagu_store::{Clause, Condition, IndexEntry, IndexValue, SystemMatch, Test};
 
-    use super::{read, KNOWN_MAX};
+    use super::{read, read_max, KNOWN_MIN_MAX};
     use crate::db::Plans;
     use crate::PostgresStore;
 
-    /// A clause of more than `KNOWN_MAX` rows is read once, then left for the caller to
-    /// count while the session remembers it; a smaller one is read whole every time.
+    /// Read whole up to the square root of the walk's cost, within bounds.
     #[test]
-    fn a_session_reads_a_large_clause_once() {
+    fn the_rows_read_whole_grow_with_the_page_and_the_type() {
+        assert_eq!(read_max(51, 1_000), KNOWN_MIN_MAX);
+        assert_eq!(read_max(51, 429_600), 17_198);
+        assert!(read_max(501, 429_600) > read_max(51, 429_600));
+        assert_eq!(read_max(10_000, 100_000_000), super::KNOWN_MAX_MAX);
+    }
+
+    /// A clause of more than the most rows read whole is read once, then left for the
+    /// caller to count while the pool remembers it, on any of its sessions; a smaller one
+    /// is read whole every time.
+    #[test]
+    fn a_pool_reads_a_large_clause_once() {
+        const MAX: usize = 200;
         let Some(cluster) = crate::throwaway::shared() else { return };
         let store = PostgresStore::open(&cluster.fresh_config()).unwrap();
-        let code = |i: usize| if i < KNOWN_MAX + 1 { "large" } else { "small" };
-        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..KNOWN_MAX + 11)
+        let code = |i: usize| if i < MAX + 1 { "large" } else { "small" };
+        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..MAX + 11)
             .map(|i| {
                 let token = IndexValue::Token { system: Some("urn:s".into()), code: code(i).into(), display: None };
                 ("Observation", format!("o{i}"), vec![IndexEntry { param: "code".into(), value: token }])
@@ -181,13 +228,16 @@ mod tests {
         };
         let mut session = store.primary.get_for_search(Plans::PerValues).unwrap();
         let mut c = session.db();
-        let first = read(&mut c, &clause("large"), "Observation").unwrap();
-        assert_eq!((first.count, first.seqs.is_none()), (KNOWN_MAX as i64 + 1, true));
-        let again = read(&mut c, &clause("large"), "Observation").unwrap();
+        let first = read(&mut c, &clause("large"), "Observation", MAX).unwrap();
+        assert_eq!((first.count, first.seqs.is_none()), (MAX as i64 + 1, true));
+        let again = read(&mut c, &clause("large"), "Observation", MAX).unwrap();
         assert_eq!((again.count, again.seqs.is_none()), (0, true));
+        let mut other = store.primary.get_for_search(Plans::PerValues).unwrap();
+        let elsewhere = read(&mut other.db(), &clause("large"), "Observation", MAX).unwrap();
+        assert_eq!((elsewhere.count, elsewhere.seqs.is_none()), (0, true));
         for _ in 0..2 {
-            let small = read(&mut c, &clause("small"), "Observation").unwrap();
-            assert_eq!((small.count, small.seqs.map(|s| s.len()), small.type_total), (10, Some(10), 4107));
+            let small = read(&mut c, &clause("small"), "Observation", MAX).unwrap();
+            assert_eq!((small.count, small.seqs.map(|s| s.len())), (10, Some(10)));
         }
     }
 }

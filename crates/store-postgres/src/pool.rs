@@ -50,6 +50,8 @@ pub(crate) struct Pool {
     url: String,
     shared: Arc<Shared>,
     bounds: Bounds,
+    /// What its sessions' sort walks found of large clauses (`known.rs`).
+    large_clauses: Arc<crate::known::LargeClauses>,
 }
 
 /// A connection taken from a pool; back to it when dropped, unless it was closed.
@@ -131,6 +133,7 @@ impl Pool {
             url: url.to_string(),
             shared: Arc::new(Shared { state: Mutex::new(state), freed: Condvar::new() }),
             bounds,
+            large_clauses: Arc::default(),
         }
     }
 
@@ -210,7 +213,7 @@ impl Pool {
                 state.open += 1;
                 drop(state);
                 return match self.connect() {
-                    Ok(c) => Ok(Conn { pool: self, client: Some(Session::new(c)) }),
+                    Ok(c) => Ok(Conn { pool: self, client: Some(Session::new(c, self.large_clauses.clone())) }),
                     Err(e) => {
                         self.shared.release();
                         Err(e)

@@ -25,7 +25,7 @@
 //! table, a compartment, a date window) has at least [`WALK_FROM`] rows
 //! (counted up to that, as the SQLite store estimates), and for at most [`WALK_MAX_ROWS`]
 //! rows, after which the general plan answers. The first countable clause is read whole
-//! when it has at most `known::KNOWN_MAX` rows: the walk then tests it in the process, the
+//! when it has at most `known::read_max` rows: the walk then tests it in the process, the
 //! other clauses on its matches alone, and is tried from fewer matches than [`WALK_FROM`]
 //! while it costs less than the general plan (`known.rs`). Conditions that read other
 //! columns of the resource (`_id`, `_lastUpdated`, `_has`) take the general plan.
@@ -193,9 +193,10 @@ fn walk(
             let read_whole = !quantity && !q.clauses.iter().any(|c| c.any.iter().any(on_key));
             // Probing each walked row in SQL costs more than the sorted page per match (a
             // `walk_from` a test set is kept, so that small data walks).
+            let live = crate::counts::total(c, Some(ty))?;
             let cap =
-                if quantity || walk_from != WALK_FROM { from } else { from.max(probed_walk_from(c, ty, span.need)?) };
-            let fewest = fewest_rows(c, q, ty, cap, read_whole)?;
+                if quantity || walk_from != WALK_FROM { from } else { from.max(probed_walk_from(span.need, live)) };
+            let fewest = fewest_rows(c, q, ty, cap, read_whole.then(|| known::read_max(span.need, live)), live)?;
             match (fewest.rows, &fewest.known) {
                 (Some(n), _) if n < cap => return Ok(None),
                 (_, Some(k)) if k.len() as i64 >= from => {}
@@ -713,9 +714,8 @@ fn resource_order_group(
 /// 5,234. `code=…&_sort=-date` (`explain`, two runs each): a code of 4,230 rows walked
 /// 42–49 ms, sorted 27–30 ms; of 5,680 rows walked 30 ms, sorted 36 ms; of 27,980 rows
 /// walked 15 ms, sorted 80 ms.
-fn probed_walk_from(c: &mut Cached<'_, impl GenericClient>, ty: &str, need: usize) -> Result<i64, StoreError> {
-    let live = crate::counts::total(c, Some(ty))?;
-    Ok((PROBED_ROW_COST * need as f64 * live as f64).sqrt().ceil() as i64)
+fn probed_walk_from(need: usize, live: u64) -> i64 {
+    (PROBED_ROW_COST * need as f64 * live as f64).sqrt().ceil() as i64
 }
 
 /// See [`probed_walk_from`].
@@ -724,21 +724,22 @@ const PROBED_ROW_COST: f64 = 1.25;
 /// What the clauses that are index rows (`query::is_rows_clause`) say before a filtered walk.
 struct Fewest {
     /// The rows of the rarest but the one read whole, each counted up to `cap` (the first
-    /// up to [`known::KNOWN_MAX`]); `None` when no other clause can be counted that way.
+    /// up to `known::read_max`); `None` when no other clause can be counted that way.
     rows: Option<i64>,
     /// The first one's matches, when they were few enough to read whole.
     known: Option<Known>,
 }
 
 /// Counts the clauses that are index rows (date windows first) until one has fewer than
-/// `cap`; with `read_whole`, the first is read whole when it has at most
-/// [`known::KNOWN_MAX`] rows.
+/// `cap`; with `read_whole` (`known::read_max`), the first is read whole when it has at
+/// most that many rows.
 fn fewest_rows(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
     ty: &str,
     cap: i64,
-    read_whole: bool,
+    read_whole: Option<usize>,
+    live: u64,
 ) -> Result<Fewest, StoreError> {
     let mut fewest = i64::MAX;
     let mut known = None;
@@ -749,12 +750,12 @@ fn fewest_rows(
         if !crate::query::is_rows_clause(clause) {
             continue;
         }
-        let n = if read_whole && !read_first {
+        let n = if let (Some(max), false) = (read_whole, read_first) {
             read_first = true;
-            let rows = known::read(c, clause, ty)?;
+            let rows = known::read(c, clause, ty, max)?;
             if let Some(seqs) = rows.seqs {
                 // Judged by its own measure (`Known::worth_walking`).
-                known = Some(Known::new(q, at, seqs, rows.type_total));
+                known = Some(Known::new(q, at, seqs, live));
                 continue;
             }
             // More than were read: enough, unless the cap is higher (or none were read).

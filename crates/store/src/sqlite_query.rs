@@ -579,9 +579,13 @@ fn range_sql(op: RangeOp, lo_col: &str, hi_col: &str, lo: V, hi: V, values: &mut
     let mut bind = |v: &V| values.push(v.clone());
     match op {
         RangeOp::Eq => {
+            // `lo <= hi`, implied (a value starts before it ends), bounds the index range
+            // above: `Observation?date=2015-03-05` read every value from that day on
+            // (40 ms at 937k resources).
             bind(&lo);
             bind(&hi);
-            format!("({lo_col} >= ? AND {hi_col} <= ?)")
+            bind(&hi);
+            format!("({lo_col} >= ? AND {lo_col} <= ? AND {hi_col} <= ?)")
         }
         RangeOp::Ne => {
             bind(&lo);

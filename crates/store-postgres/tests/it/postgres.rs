@@ -71,7 +71,7 @@ fn nodes_starting_together_apply_the_schema_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(rows, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(rows, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(PostgresStore::migrate(&config.url).unwrap(), 0);
 }
 
