@@ -124,7 +124,7 @@ fn statement(plan: &Plan<'_>, after: i64, want: usize, values: &mut Vec<V>) -> S
         }
     };
     values.push(V::Int(after));
-    let others: String = plan.others.iter().map(|c| format!(" AND {}", clause_probe(c, ty, "s", values))).collect();
+    let others: String = plan.others.iter().map(|c| format!(" AND {}", clause_probe(c, "s", values))).collect();
     values.push(V::Int(want as i64));
     // `OFFSET 0` keeps the other clauses out of the ordered subquery, so they are tested
     // in `seq` order until the page is full.
@@ -144,7 +144,7 @@ fn statement(plan: &Plan<'_>, after: i64, want: usize, values: &mut Vec<V>) -> S
 
 /// A clause tested on the row `alias`: each condition a scalar subquery probing that
 /// row's own index rows (see the module's documentation), any of them.
-fn clause_probe(c: &Clause, ty: &str, alias: &str, values: &mut Vec<V>) -> String {
+fn clause_probe(c: &Clause, alias: &str, values: &mut Vec<V>) -> String {
     let probe = |table: &str, cond: &str, none: bool| {
         let is = if none { "IS NULL" } else { "IS NOT NULL" };
         format!("(SELECT 1 FROM {table} WHERE seq = {alias}.seq AND {cond} LIMIT 1) {is}")
@@ -153,13 +153,16 @@ fn clause_probe(c: &Clause, ty: &str, alias: &str, values: &mut Vec<V>) -> Strin
         .any
         .iter()
         .map(|cond| match cond {
+            // No type: the row's own, and so through the `(seq, param)` index that holds
+            // what the tests read (`query::row_type`): a chain's 3,820 candidates probed
+            // for a code at 937k resources, 11 ms through the index led by the type.
             Condition::Index { param, test, negate } => {
-                let row = index_row(Some(ty), param, test, values);
+                let row = index_row(None, param, test, values);
                 probe(table(test_kind(test)), &row, *negate)
             }
             Condition::Missing { param, kind, missing } => {
-                values.extend([V::Text(ty.into()), V::Text(param.clone())]);
-                probe(table(*kind), "type = ? AND param = ?", *missing)
+                values.push(V::Text(param.clone()));
+                probe(table(*kind), "param = ?", *missing)
             }
             // Not planned here (see `probed`).
             _ => "FALSE".into(),
