@@ -758,7 +758,7 @@ fn fewest_rows(
                 known = Some(Known::new(q, at, seqs, live));
                 continue;
             }
-            // More than were read: enough, unless the cap is higher (or none were read).
+            // More than were read (or found lately): enough, unless the cap is higher.
             if rows.count >= cap {
                 rows.count
             } else {
