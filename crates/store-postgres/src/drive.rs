@@ -51,7 +51,8 @@ struct Driving<'q> {
 }
 
 /// The page's rows (at most `count + 1`, in order, `read::sized_row`), or `None` when the
-/// query does not qualify, or beside other clauses the rows it may walk did not fill it. One statement per step: the index walk and the resources it found.
+/// query does not qualify, or beside other clauses the rows it may walk did not fill it.
+/// One statement per step: the index walk and the resources it found.
 pub(crate) fn page(
     c: &mut Cached<'_, impl GenericClient>,
     q: &SearchQuery,
@@ -89,12 +90,7 @@ fn rare_driver<'q>(c: &mut Cached<'_, impl GenericClient>, d: &Driving<'q>) -> R
         if !matches!(clause.any.as_slice(), [Condition::Index { negate: false, .. }]) {
             continue;
         }
-        let mut values = Vec::new();
-        let sql =
-            crate::query::capped_rows_sql(clause, d.ty, RARE_DRIVER_ROWS + 1, &mut values).expect("a rows clause");
-        let sql = number(&sql, &values);
-        tsunagu_store::trace::statement(&sql, &values);
-        let n: i64 = c.query_one(&sql, &refs(&values)).pg()?.get(0);
+        let n = crate::read::capped_rows(c, clause, d.ty, RARE_DRIVER_ROWS + 1)?.expect("a rows clause");
         if n <= RARE_DRIVER_ROWS && fewest.is_none_or(|(f, _)| n < f) {
             fewest = Some((n, i));
         }

@@ -66,6 +66,19 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
     }
 }
 
+/// The index rows of `clause` of type `ty`, counted up to `cap` (`query::capped_rows_sql`);
+/// `None` for a clause that is not index rows.
+pub(crate) fn capped_rows(
+    c: &mut Cached<'_, impl GenericClient>,
+    clause: &tsunagu_store::Clause,
+    ty: &str,
+    cap: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut values = Vec::new();
+    let Some(sql) = crate::query::capped_rows_sql(clause, ty, cap, &mut values) else { return Ok(None) };
+    Ok(Some(query(c, &sql, &values)?[0].get(0)))
+}
+
 fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
     let sql = number(sql, values);
     tsunagu_store::trace::statement(&sql, values);
@@ -347,11 +360,7 @@ fn common_has(c: &mut Cached<'_, impl GenericClient>, q: &SearchQuery) -> Result
             }
         };
         let threshold = ((q.count as f64 + 1.0) * live as f64).sqrt().ceil() as i64;
-        let mut values = Vec::new();
-        let Some(sql) = crate::query::capped_rows_sql(rows, source_type, threshold * HASHED_HAS, &mut values) else {
-            continue;
-        };
-        let n = query(c, &sql, &values)?[0].get::<_, i64>(0);
+        let Some(n) = capped_rows(c, rows, source_type, threshold * HASHED_HAS)? else { continue };
         let how = if n >= threshold * HASHED_HAS {
             Probe::Each
         } else if n >= threshold {

@@ -193,7 +193,8 @@ fn walk(
             let read_whole = !quantity && !q.clauses.iter().any(|c| c.any.iter().any(on_key));
             // Probing each walked row in SQL costs more than the sorted page per match (a
             // `walk_from` a test set is kept, so that small data walks).
-            let live = crate::counts::total(c, Some(ty))?;
+            // The type's live resources, for the thresholds below (a quantity walk has none).
+            let live = if quantity { 0 } else { crate::counts::total(c, Some(ty))? };
             let cap =
                 if quantity || walk_from != WALK_FROM { from } else { from.max(probed_walk_from(span.need, live)) };
             let fewest = fewest_rows(c, q, ty, cap, read_whole.then(|| known::read_max(span.need, live)), live)?;
@@ -794,11 +795,7 @@ fn capped_rows(
     ty: &str,
     cap: i64,
 ) -> Result<i64, StoreError> {
-    let mut values = Vec::new();
-    let sql = crate::query::capped_rows_sql(clause, ty, cap, &mut values).expect("a rows clause");
-    let sql = number(&sql, &values);
-    tsunagu_store::trace::statement(&sql, &values);
-    Ok(c.query_one(&sql, &refs(&values)).pg()?.get(0))
+    Ok(crate::read::capped_rows(c, clause, ty, cap)?.expect("a rows clause"))
 }
 
 #[cfg(test)]
