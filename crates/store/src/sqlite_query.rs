@@ -310,6 +310,9 @@ fn record_probe(c: &Condition, ty: Option<&str>, alias: &str, values: &mut Vec<V
     if let Some(sql) = ty.filter(|_| !everything).and_then(|ty| token_key_probe(c, ty, alias, values)) {
         return Some(sql);
     }
+    if let Some(sql) = date_key_probe(c, alias, values) {
+        return Some(sql);
+    }
     let (not, tbl, param, test) = match c {
         Condition::Index { test: Test::Composite { second, .. }, .. } if !record_holds_second(second) => return None,
         Condition::Index { test: Test::TokenText(_), .. } => return None,
@@ -362,6 +365,34 @@ fn token_key_probe(c: &Condition, ty: &str, alias: &str, values: &mut Vec<V>) ->
     Some(format!(
         "{not}EXISTS (SELECT 1 FROM idx_token WHERE type = ? AND param = ? AND code = ? AND system {systems} \
          AND seq = {alias}.seq)"
+    ))
+}
+
+/// A date condition (or a date's `:missing`) probed through `idx_date_seq` rather than on
+/// the row's index record: `idx_date` holds every date value, wide ones included, and its
+/// `seq` index carries the whole key, so a probe is one lookup by an integer where the
+/// record is decoded whole. A walk of `date=2015&_sort=value-quantity` at 937k resources
+/// (one value in a hundred passes) gave up on the record and took 86 ms by the general
+/// plan; probed here it reads its page in about 15.
+fn date_key_probe(c: &Condition, alias: &str, values: &mut Vec<V>) -> Option<String> {
+    let (not, param) = match c {
+        Condition::Index { param, test: Test::Date { .. }, negate } => (*negate, param),
+        Condition::DateWindow { param, .. } => (false, param),
+        Condition::Missing { param, kind: IndexKind::Date, missing } => (*missing, param),
+        _ => return None,
+    };
+    values.push(V::Text(param.clone()));
+    let test = match c {
+        Condition::Index { test, .. } => format!(" AND ({})", test_sql(test, values)),
+        Condition::DateWindow { lo, hi, .. } => {
+            values.extend([V::Integer(*hi), V::Integer(*lo)]);
+            " AND lo < ? AND hi > ?".to_string()
+        }
+        _ => String::new(),
+    };
+    let not = if not { "NOT " } else { "" };
+    Some(format!(
+        "{not}EXISTS (SELECT 1 FROM idx_date INDEXED BY idx_date_seq WHERE seq = {alias}.seq AND param = ?{test})"
     ))
 }
 

@@ -103,6 +103,21 @@ const SORT_WALK_STEPS: u64 = 1_000_000;
 /// this many steps rarely does soon after.
 const QUANTITY_WALK_STEPS: u64 = 250_000;
 
+thread_local! {
+    /// Matching rows the last sort walk on this thread had met when it stopped: read after
+    /// its share of the ceiling ran out, to project the steps a whole page would take.
+    static MET_WHEN_STOPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The steps a page of `q` would take by the sort walk that just ran out of `spent` steps,
+/// projected from the matching rows it had met (each resource of the page needs one);
+/// `None` when it met none.
+pub(crate) fn projected_steps(q: &SearchQuery, spent: u64) -> Option<u64> {
+    let met = MET_WHEN_STOPPED.with(|m| m.get()) as u64;
+    let wanted = (q.offset + q.count + 1) as u64;
+    (met > 0).then(|| spent.saturating_mul(wanted) / met)
+}
+
 /// The steps a sort walk for `q` may take ([`SORT_WALK_STEPS`], [`QUANTITY_WALK_STEPS`]).
 pub(crate) fn walk_steps(q: &SearchQuery) -> u64 {
     match q.sort.first().map(|k| &k.param) {
@@ -345,8 +360,11 @@ pub(crate) fn sorted_page(
     }
     let mut seen = FxHashSet::default();
     let mut walked = 0;
+    MET_WHEN_STOPPED.with(|m| m.set(0));
     for (sql, params) in segments {
-        match page.walk(c, q, &f, &sql, params, &mut seen, &mut walked)? {
+        let step = page.walk(c, q, &f, &sql, params, &mut seen, &mut walked);
+        MET_WHEN_STOPPED.with(|m| m.set(walked));
+        match step? {
             Some(true) => {
                 crate::trace::plan(|| format!("sort walk over {table} ({param}), {walked} rows read"));
                 walk.pages.fetch_add(1, Ordering::Relaxed);

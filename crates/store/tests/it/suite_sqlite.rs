@@ -530,6 +530,45 @@ fn a_quantity_walk_past_other_units_is_tried_again() {
     assert!(plans.iter().any(|p| p.contains("sort walk over idx_quantity")), "{plans:?}");
 }
 
+/// A quantity walk whose first matches are sparse (one in 1,000 of the lowest values) gives
+/// up on its first share having met a few; those project the whole page within a quarter
+/// of what the general plan would sort, so the walk is tried again, with the date probed
+/// through `idx_date`'s `seq` index: the page is the general plan's.
+#[test]
+fn a_walk_whose_matches_project_a_page_is_tried_again() {
+    use tsunagu_store::{IndexKind, IndexValue, RangeOp, SortKey, SortParam, Test};
+    const YEAR: i64 = 31_536_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    // Values below 10,000 match once in 1,000 (10 of them), every one from 10,000 on: the
+    // first share (about 6,000 rows here) meets 6, and 35,010 matches leave the second try
+    // 700,000 steps, less than the four shares it gets without a projection.
+    let n = 45_000;
+    put_observations(&store, n, |i| {
+        let year = if i >= 10_000 || i % 1000 == 0 { 45 } else { 40 };
+        vec![
+            suite::date("date", year * YEAR, year * YEAR + 1),
+            suite::entry("value", IndexValue::Quantity { system: None, code: Some("mg".into()), value: i as f64 }),
+        ]
+    });
+    let mut q = suite::q(
+        Some("Observation"),
+        vec![vec![suite::index("date", Test::Date { op: RangeOp::Eq, lo: 45 * YEAR, hi: 46 * YEAR })]],
+    );
+    q.sort = vec![SortKey {
+        param: SortParam::Index { param: "value".into(), kind: IndexKind::Quantity },
+        descending: false,
+    }];
+    q.count = 10;
+    let (general, walked, plans) = general_and_walked(&store, &q);
+    let expected: Vec<String> = (0..10).map(|k| format!("o{}", k * 1000)).collect();
+    assert_eq!(general, expected);
+    assert_eq!(walked, expected);
+    assert!(plans.iter().any(|p| p.contains("sort walk gave up")), "{plans:?}");
+    assert!(plans.iter().any(|p| p.contains("the walk projects Some")), "{plans:?}");
+    assert!(plans.iter().any(|p| p.contains("sort walk over idx_quantity")), "{plans:?}");
+}
+
 /// Observations `o0`… `o{n-1}` with the index entries `index(i)` gives, one write
 /// transaction per thousand.
 fn put_observations(
