@@ -256,6 +256,17 @@ mod tests {
     use crate::db::Plans;
     use crate::PostgresStore;
 
+    /// `code=urn:s|{code}`.
+    fn clause(code: &str) -> Clause {
+        Clause {
+            any: vec![Condition::Index {
+                param: "code".into(),
+                test: Test::Token { system: SystemMatch::Is("urn:s".into()), code: Some(code.into()) },
+                negate: false,
+            }],
+        }
+    }
+
     /// Read whole up to the square root of the walk's cost, within bounds.
     #[test]
     fn the_rows_read_whole_grow_with_the_page_and_the_type() {
@@ -281,13 +292,6 @@ mod tests {
             })
             .collect();
         crate::test_writes::put_first(&store, &observations);
-        let clause = |c: &str| Clause {
-            any: vec![Condition::Index {
-                param: "code".into(),
-                test: Test::Token { system: SystemMatch::Is("urn:s".into()), code: Some(c.into()) },
-                negate: false,
-            }],
-        };
         let mut session = store.primary.get_for_search(Plans::PerValues).unwrap();
         let mut c = session.db();
         let first = read(&mut c, &clause("large"), "Observation", MAX).unwrap();
@@ -324,13 +328,6 @@ mod tests {
             .collect();
         crate::test_writes::put_first(&store, &observations);
         store.primary.get().unwrap().client.batch_execute("ANALYZE idx_token").unwrap();
-        let clause = |c: &str| Clause {
-            any: vec![Condition::Index {
-                param: "code".into(),
-                test: Test::Token { system: SystemMatch::Is("urn:s".into()), code: Some(c.into()) },
-                negate: false,
-            }],
-        };
         let mut session = store.primary.get_for_search(Plans::PerValues).unwrap();
         let mut c = session.db();
         tsunagu_store::trace::start::<crate::value::V>();
