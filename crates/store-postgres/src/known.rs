@@ -93,7 +93,7 @@ pub(crate) fn read(
     // read: the clause is taken as large once there are that many (the planner multiplies
     // its columns' frequencies, so a code common under another parameter may be estimated
     // large and have none here; then those few are all it has).
-    if planner_rows(c, &rows, &values)? > (max as f64) * ESTIMATE_MARGIN {
+    if crate::read::planner_rows(c, &rows, &values)? > (max as f64) * crate::read::ESTIMATE_MARGIN {
         let few = (max / FEW_READ_FIRST).max(1);
         let seqs = read_up_to(c, &rows, &values, few)?;
         if seqs.len() > few {
@@ -111,13 +111,10 @@ pub(crate) fn read(
     Ok(Rows { count, seqs: (seqs.len() <= max).then_some(seqs) })
 }
 
-/// How many times the most rows read whole PostgreSQL's estimate must be for a clause to
-/// be taken as large after reading only [`FEW_READ_FIRST`]th of them. A common code read
-/// whole to learn it has more cost 7 ms of a 10 ms page at 937k resources
-/// (`code=…72514-3&_sort=-date`: 30,367 rows estimated, about 30,000 found).
-const ESTIMATE_MARGIN: f64 = 1.25;
-
-/// The share of the most rows read whole that is read to confirm the planner's estimate.
+/// The share of the most rows read whole that is read to confirm the planner's estimate
+/// (`read::ESTIMATE_MARGIN`). A common code read whole to learn it has more cost 7 ms of a
+/// 10 ms page at 937k resources (`code=…72514-3&_sort=-date`: 30,367 rows estimated,
+/// about 30,000 found).
 const FEW_READ_FIRST: usize = 8;
 
 /// The `seq`s of `rows` (a statement of one column, `seq`, with `values`), at most `max` + 1.
@@ -133,21 +130,6 @@ fn read_up_to(
     tsunagu_store::trace::statement(&sql, &values);
     let row = c.query_one(&sql, &refs(&values)).pg()?;
     Ok(row.get::<_, Option<Vec<i64>>>(0).unwrap_or_default())
-}
-
-/// The rows PostgreSQL's planner expects `rows` (with `values`) to return: the `rows=` of
-/// the first line of its `EXPLAIN` (0 where it cannot be read).
-fn planner_rows(c: &mut Cached<'_, impl GenericClient>, rows: &str, values: &[V]) -> Result<f64, StoreError> {
-    let sql = number(&format!("EXPLAIN {rows}"), values);
-    let plan = c.query(&sql, &refs(values)).pg()?;
-    let first: Option<String> = plan.first().map(|r| r.get(0));
-    Ok(first.as_deref().and_then(estimated_rows).unwrap_or(0.0))
-}
-
-/// The `rows=` of a line of `EXPLAIN` output.
-fn estimated_rows(line: &str) -> Option<f64> {
-    let at = line.find(" rows=")? + " rows=".len();
-    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// Clauses found to have more rows than were read whole, by a hash of their statement and
@@ -247,9 +229,9 @@ mod tests {
     #[test]
     fn the_planner_estimate_is_read_from_the_first_line() {
         let line = "Index Only Scan using idx_token_key on idx_token  (cost=0.56..1382.33 rows=30367 width=8)";
-        assert_eq!(super::estimated_rows(line), Some(30367.0));
-        assert_eq!(super::estimated_rows("Result  (cost=0.00..0.01 rows=1 width=4)"), Some(1.0));
-        assert_eq!(super::estimated_rows("no estimate"), None);
+        assert_eq!(crate::read::estimated_rows(line), Some(30367.0));
+        assert_eq!(crate::read::estimated_rows("Result  (cost=0.00..0.01 rows=1 width=4)"), Some(1.0));
+        assert_eq!(crate::read::estimated_rows("no estimate"), None);
     }
 
     use super::{read, read_max, KNOWN_MIN_MAX};
@@ -310,10 +292,10 @@ mod tests {
         }
     }
 
-    /// Where the planner expects far more rows than the most read whole, an eighth of them
-    /// decide: a clause that has them is taken as large without reading the rest; one the
-    /// planner overestimates (a code common only under another parameter) is read whole,
-    /// as it has fewer.
+    /// Where the planner expects far more rows than the most read whole (or than a count's
+    /// cap), an eighth of them decide: a clause that has them is taken as large without
+    /// reading (counting) the rest; one the planner overestimates (a code common only under
+    /// another parameter) is read whole, as it has fewer.
     #[test]
     fn a_clause_the_planner_expects_large_is_read_only_in_part() {
         const MAX: usize = 100;
@@ -323,7 +305,7 @@ mod tests {
             param: param.into(),
             value: IndexValue::Token { system: Some("urn:s".into()), code: code.into(), display: None },
         };
-        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..1000)
+        let observations: Vec<(&str, String, Vec<IndexEntry>)> = (0..6000)
             .map(|i| ("Observation", format!("o{i}"), vec![token("code", "common"), token("status", "final")]))
             .collect();
         crate::test_writes::put_first(&store, &observations);
@@ -341,7 +323,15 @@ mod tests {
         assert_eq!((none.count, none.seqs), (0, Some(Vec::new())));
         assert!(!plans.contains("as the planner expects"), "{plans}");
         // Under the margin, read whole as before.
-        let whole = read(&mut c, &clause("common"), "Observation", 900).unwrap();
-        assert_eq!((whole.count, whole.seqs.is_none()), (901, true));
+        let whole = read(&mut c, &clause("common"), "Observation", 5000).unwrap();
+        assert_eq!((whole.count, whole.seqs.is_none()), (5001, true));
+        // A count up to a cap the planner expects to pass stops at an eighth of it.
+        tsunagu_store::trace::start::<crate::value::V>();
+        let counted = crate::read::capped_rows(&mut c, &clause("common"), "Observation", 4096).unwrap();
+        let plans = tsunagu_store::trace::take::<crate::value::V>().plans.join("; ");
+        assert_eq!(counted, Some(4096));
+        assert!(plans.contains("as the planner expects (512 counted)"), "{plans}");
+        assert_eq!(crate::read::capped_rows(&mut c, &clause("final"), "Observation", 4096).unwrap(), Some(0));
+        assert_eq!(crate::read::capped_rows(&mut c, &clause("common"), "Observation", 5500).unwrap(), Some(5500));
     }
 }

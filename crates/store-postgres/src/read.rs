@@ -67,16 +67,63 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
 }
 
 /// The index rows of `clause` of type `ty`, counted up to `cap` (`query::capped_rows_sql`);
-/// `None` for a clause that is not index rows.
+/// `None` for a clause that is not index rows. Where the cap is at least
+/// [`ESTIMATED_FROM_CAP`] and PostgreSQL's planner expects more than [`ESTIMATE_MARGIN`]
+/// times it, only an eighth of it is counted, and once there are that many the clause is
+/// taken to reach the cap: a plan choice (a sort walk's, a `_has`'s, a driver's), where
+/// counting 18,724 rows of a common code cost 6.4 ms of a 9 ms `_has` page at 937k
+/// resources. Fewer than an eighth are the clause's exact count.
 pub(crate) fn capped_rows(
     c: &mut Cached<'_, impl GenericClient>,
     clause: &tsunagu_store::Clause,
     ty: &str,
     cap: i64,
 ) -> Result<Option<i64>, StoreError> {
+    if cap >= ESTIMATED_FROM_CAP && crate::query::is_rows_clause(clause) {
+        let mut values = Vec::new();
+        let rows = crate::query::clause_rows_select(clause, ty, &mut values);
+        if planner_rows(c, &rows, &values)? > cap as f64 * ESTIMATE_MARGIN {
+            let few = cap / 8;
+            let mut values = Vec::new();
+            let sql = crate::query::capped_rows_sql(clause, ty, few, &mut values).expect("a rows clause");
+            let n: i64 = query(c, &sql, &values)?[0].get(0);
+            if n >= few {
+                tsunagu_store::trace::plan(|| format!("at least {cap} rows, as the planner expects ({few} counted)"));
+                return Ok(Some(cap));
+            }
+            return Ok(Some(n));
+        }
+    }
     let mut values = Vec::new();
     let Some(sql) = crate::query::capped_rows_sql(clause, ty, cap, &mut values) else { return Ok(None) };
     Ok(Some(query(c, &sql, &values)?[0].get(0)))
+}
+
+/// The cap from which [`capped_rows`] asks the planner first: below it counting costs
+/// about as much as asking.
+const ESTIMATED_FROM_CAP: i64 = 4096;
+
+/// How many times more rows than it needs to know of PostgreSQL's planner must expect of a
+/// clause for a count or a read to stop at an eighth of them.
+pub(crate) const ESTIMATE_MARGIN: f64 = 1.25;
+
+/// The rows PostgreSQL's planner expects `rows` (with `values`) to return: the `rows=` of
+/// the first line of its `EXPLAIN` (0 where it cannot be read).
+pub(crate) fn planner_rows(
+    c: &mut Cached<'_, impl GenericClient>,
+    rows: &str,
+    values: &[V],
+) -> Result<f64, StoreError> {
+    let sql = number(&format!("EXPLAIN {rows}"), values);
+    let plan = c.query(&sql, &refs(values)).pg()?;
+    let first: Option<String> = plan.first().map(|r| r.get(0));
+    Ok(first.as_deref().and_then(estimated_rows).unwrap_or(0.0))
+}
+
+/// The `rows=` of a line of `EXPLAIN` output.
+pub(crate) fn estimated_rows(line: &str) -> Option<f64> {
+    let at = line.find(" rows=")? + " rows=".len();
+    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 fn query(c: &mut Cached<'_, impl GenericClient>, sql: &str, values: &[V]) -> Result<Vec<Row>, StoreError> {
