@@ -63,6 +63,9 @@ pub(crate) struct Rows {
     pub count: i64,
     /// Their `seq`s, when every row was read.
     pub seqs: Option<Vec<i64>>,
+    /// PostgreSQL's estimate of the clause's rows, when it was asked and expected more
+    /// than were read (a walk sizes its first batch by it).
+    pub estimate: Option<f64>,
 }
 
 /// The index rows of `clause` (one `query::is_rows_clause` accepts) of type `ty`, at most
@@ -85,30 +88,31 @@ pub(crate) fn read(
         std::hash::Hash::hash(&format!("{rows} {values:?}"), &mut h);
         std::hash::Hasher::finish(&h)
     };
-    if let Some(more_than) = c.cache.large_clauses.more_than(key, max) {
+    if let Some((more_than, estimate)) = c.cache.large_clauses.more_than(key, max) {
         tsunagu_store::trace::plan(|| format!("more than {more_than} rows, as found lately"));
-        return Ok(Rows { count: more_than as i64 + 1, seqs: None });
+        return Ok(Rows { count: more_than as i64 + 1, seqs: None, estimate });
     }
     // Where PostgreSQL's planner expects far more rows than the most, the first few are
     // read: the clause is taken as large once there are that many (the planner multiplies
     // its columns' frequencies, so a code common under another parameter may be estimated
     // large and have none here; then those few are all it has).
-    if crate::read::planner_rows(c, &rows, &values)? > (max as f64) * crate::read::ESTIMATE_MARGIN {
+    let estimate = crate::read::planner_rows(c, &rows, &values)?;
+    if estimate > (max as f64) * crate::read::ESTIMATE_MARGIN {
         let few = (max / FEW_READ_FIRST).max(1);
         let seqs = read_up_to(c, &rows, &values, few)?;
         if seqs.len() > few {
             tsunagu_store::trace::plan(|| format!("more than {max} rows, as the planner expects ({few} read)"));
-            c.cache.large_clauses.insert(key, max);
-            return Ok(Rows { count: max as i64 + 1, seqs: None });
+            c.cache.large_clauses.insert(key, max, Some(estimate));
+            return Ok(Rows { count: max as i64 + 1, seqs: None, estimate: Some(estimate) });
         }
-        return Ok(Rows { count: seqs.len() as i64, seqs: Some(seqs) });
+        return Ok(Rows { count: seqs.len() as i64, seqs: Some(seqs), estimate: None });
     }
     let seqs = read_up_to(c, &rows, &values, max)?;
     let count = seqs.len() as i64;
     if seqs.len() > max {
-        c.cache.large_clauses.insert(key, max);
+        c.cache.large_clauses.insert(key, max, None);
     }
-    Ok(Rows { count, seqs: (seqs.len() <= max).then_some(seqs) })
+    Ok(Rows { count, seqs: (seqs.len() <= max).then_some(seqs), estimate: None })
 }
 
 /// The share of the most rows read whole that is read to confirm the planner's estimate
@@ -137,21 +141,26 @@ fn read_up_to(
 /// clause once more (20 pages of common codes read 17,000 rows on nearly every one: the
 /// bench's queries met eight sessions).
 #[derive(Default)]
-pub(crate) struct LargeClauses(Mutex<HashMap<u64, (Instant, usize)>>);
+pub(crate) struct LargeClauses(Mutex<HashMap<u64, Large>>);
+
+/// When a clause was found larger, how many rows it had more than, and the planner's
+/// estimate of them then, if it was asked.
+type Large = (Instant, usize, Option<f64>);
 
 impl LargeClauses {
-    /// How many rows the clause was found to have more than lately, when at least `max`.
-    fn more_than(&self, key: u64, max: usize) -> Option<usize> {
+    /// How many rows the clause was found to have more than lately, when at least `max`,
+    /// and the planner's estimate of them then, if it was asked.
+    fn more_than(&self, key: u64, max: usize) -> Option<(usize, Option<f64>)> {
         let found = self.0.lock().get(&key).copied();
-        found.filter(|(at, more_than)| at.elapsed() < LARGE_FOR && *more_than >= max).map(|(_, n)| n)
+        found.filter(|(at, more_than, _)| at.elapsed() < LARGE_FOR && *more_than >= max).map(|(_, n, e)| (n, e))
     }
 
-    fn insert(&self, key: u64, more_than: usize) {
+    fn insert(&self, key: u64, more_than: usize, estimate: Option<f64>) {
         let mut large = self.0.lock();
         if large.len() >= LARGE_CLAUSES_KEPT {
             large.clear();
         }
-        large.insert(key, (Instant::now(), more_than));
+        large.insert(key, (Instant::now(), more_than, estimate));
     }
 }
 
@@ -317,6 +326,10 @@ mod tests {
         let plans = tsunagu_store::trace::take::<crate::value::V>().plans.join("; ");
         assert_eq!((common.count, common.seqs.is_none()), (MAX as i64 + 1, true));
         assert!(plans.contains("as the planner expects (12 read)"), "{plans}");
+        // The estimate comes along (a walk sizes its first batch by it), also when remembered.
+        assert!(common.estimate.is_some_and(|e| e > 125.0), "{:?}", common.estimate);
+        let again = read(&mut c, &clause("common"), "Observation", MAX).unwrap();
+        assert_eq!((again.seqs.is_none(), again.estimate), (true, common.estimate));
         tsunagu_store::trace::start::<crate::value::V>();
         let none = read(&mut c, &clause("final"), "Observation", MAX).unwrap();
         let plans = tsunagu_store::trace::take::<crate::value::V>().plans.join("; ");
