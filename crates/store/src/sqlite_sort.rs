@@ -255,6 +255,8 @@ pub(crate) fn sorted_page(
     values: &[V],
     walk: &SortWalk,
 ) -> Result<Option<Vec<i64>>, StoreError> {
+    // Before anything the ceiling can stop: a walk stopped early met nothing of this page.
+    MET_WHEN_STOPPED.with(|m| m.set(0));
     let Some(first) = q.sort.first() else { return Ok(None) };
     let min_matches = walk.min_matches.load(Ordering::Relaxed);
     let Some(ty) = q.resource_type.as_ref().filter(|_| min_matches != i64::MAX) else { return Ok(None) };
@@ -360,7 +362,6 @@ pub(crate) fn sorted_page(
     }
     let mut seen = FxHashSet::default();
     let mut walked = 0;
-    MET_WHEN_STOPPED.with(|m| m.set(0));
     for (sql, params) in segments {
         let step = page.walk(c, q, &f, &sql, params, &mut seen, &mut walked);
         MET_WHEN_STOPPED.with(|m| m.set(walked));
