@@ -71,8 +71,10 @@ pub(crate) struct Rows {
 /// The index rows of `clause` (one `query::is_rows_clause` accepts) of type `ty`, at most
 /// `max` + 1; or none read, when the pool found the clause to have more than `max` rows
 /// in the last [`LARGE_FOR`] (`count` says more than it found: the caller need not count
-/// them, 1.3–3.5 ms for a common code at 937k resources), or when PostgreSQL's planner
-/// expects more than 1.25 times `max` and the first eighth of `max` are there.
+/// them, 1.3–3.5 ms for a common code at 937k resources), or when the first eighth of
+/// `max` are there and PostgreSQL's planner expects more than 1.25 times `max` (reading
+/// them all cost 7 ms of a 10 ms page at 937k resources, `code=…72514-3&_sort=-date`:
+/// 30,367 rows estimated, about 30,000 found).
 pub(crate) fn read(
     c: &mut Cached<'_, impl GenericClient>,
     clause: &Clause,
@@ -92,20 +94,18 @@ pub(crate) fn read(
         tsunagu_store::trace::plan(|| format!("more than {more_than} rows, as found lately"));
         return Ok(Rows { count: more_than as i64 + 1, seqs: None, estimate });
     }
-    // Where PostgreSQL's planner expects far more rows than the most, the first few are
-    // read: the clause is taken as large once there are that many (the planner multiplies
-    // its columns' frequencies, so a code common under another parameter may be estimated
-    // large and have none here; then those few are all it has).
-    let estimate = crate::read::planner_rows(c, &rows, &values)?;
-    if estimate > (max as f64) * crate::read::ESTIMATE_MARGIN {
-        let few = (max / FEW_READ_FIRST).max(1);
-        let seqs = read_up_to(c, &rows, &values, few)?;
-        if seqs.len() > few {
-            tsunagu_store::trace::plan(|| format!("more than {max} rows, as the planner expects ({few} read)"));
-            c.cache.large_clauses.insert(key, max, Some(estimate));
-            return Ok(Rows { count: max as i64 + 1, seqs: None, estimate: Some(estimate) });
-        }
-        return Ok(Rows { count: seqs.len() as i64, seqs: Some(seqs), estimate: None });
+    // An eighth first: a rare clause, the commonest case, is then read whole at once. Past
+    // it the planner is asked, and where it expects far more than the most the clause is
+    // taken as large without reading the rest (`read::expected_past`).
+    let few = (max / crate::read::FIRST_SHARE).max(1);
+    let first = read_up_to(c, &rows, &values, few)?;
+    if first.len() <= few {
+        return Ok(Rows { count: first.len() as i64, seqs: Some(first), estimate: None });
+    }
+    if let Some(estimate) = crate::read::expected_past(c, &rows, &values, max as i64)? {
+        tsunagu_store::trace::plan(|| format!("more than {max} rows, as the planner expects ({few} read)"));
+        c.cache.large_clauses.insert(key, max, Some(estimate));
+        return Ok(Rows { count: max as i64 + 1, seqs: None, estimate: Some(estimate) });
     }
     let seqs = read_up_to(c, &rows, &values, max)?;
     let count = seqs.len() as i64;
@@ -114,12 +114,6 @@ pub(crate) fn read(
     }
     Ok(Rows { count, seqs: (seqs.len() <= max).then_some(seqs), estimate: None })
 }
-
-/// The share of the most rows read whole that is read to confirm the planner's estimate
-/// (`read::ESTIMATE_MARGIN`). A common code read whole to learn it has more cost 7 ms of a
-/// 10 ms page at 937k resources (`code=…72514-3&_sort=-date`: 30,367 rows estimated,
-/// about 30,000 found).
-const FEW_READ_FIRST: usize = 8;
 
 /// The `seq`s of `rows` (a statement of one column, `seq`, with `values`), at most `max` + 1.
 fn read_up_to(

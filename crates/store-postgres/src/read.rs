@@ -67,53 +67,68 @@ pub(crate) fn version(r: &Row) -> ResourceVersion {
 }
 
 /// The index rows of `clause` of type `ty`, counted up to `cap` (`query::capped_rows_sql`);
-/// `None` for a clause that is not index rows. Where the cap is at least
-/// [`ESTIMATED_FROM_CAP`] and PostgreSQL's planner expects more than [`ESTIMATE_MARGIN`]
-/// times it, only an eighth of it is counted, and once there are that many the clause is
-/// taken to reach the cap: a plan choice (a sort walk's, a `_has`'s, a driver's), where
-/// counting 18,724 rows of a common code cost 6.4 ms of a 9 ms `_has` page at 937k
-/// resources. Fewer than an eighth are the clause's exact count.
+/// `None` for a clause that is not index rows. From a cap of [`ESTIMATED_FROM_CAP`], an
+/// eighth of it is counted first; where that many are there and PostgreSQL's planner
+/// expects more than [`ESTIMATE_MARGIN`] times the cap, the clause is taken to reach it: a
+/// plan choice (a sort walk's, a `_has`'s, a driver's), where counting 18,724 rows of a
+/// common code cost 6.4 ms of a 9 ms `_has` page at 937k resources.
 pub(crate) fn capped_rows(
     c: &mut Cached<'_, impl GenericClient>,
     clause: &tsunagu_store::Clause,
     ty: &str,
     cap: i64,
 ) -> Result<Option<i64>, StoreError> {
-    if cap >= ESTIMATED_FROM_CAP && crate::query::is_rows_clause(clause) {
+    let count = |c: &mut Cached<'_, _>, cap: i64| -> Result<Option<i64>, StoreError> {
         let mut values = Vec::new();
-        let rows = crate::query::clause_rows_select(clause, ty, &mut values);
-        if planner_rows(c, &rows, &values)? > cap as f64 * ESTIMATE_MARGIN {
-            let few = cap / 8;
-            let mut values = Vec::new();
-            let sql = crate::query::capped_rows_sql(clause, ty, few, &mut values).expect("a rows clause");
-            let n: i64 = query(c, &sql, &values)?[0].get(0);
-            if n >= few {
-                tsunagu_store::trace::plan(|| format!("at least {cap} rows, as the planner expects ({few} counted)"));
-                return Ok(Some(cap));
-            }
+        let Some(sql) = crate::query::capped_rows_sql(clause, ty, cap, &mut values) else { return Ok(None) };
+        Ok(Some(query(c, &sql, &values)?[0].get(0)))
+    };
+    if cap >= ESTIMATED_FROM_CAP && crate::query::is_rows_clause(clause) {
+        let few = cap / FIRST_SHARE as i64;
+        let n = count(c, few)?.expect("a rows clause");
+        if n < few {
             return Ok(Some(n));
         }
+        let mut values = Vec::new();
+        let rows = crate::query::clause_rows_select(clause, ty, &mut values);
+        if expected_past(c, &rows, &values, cap)?.is_some() {
+            tsunagu_store::trace::plan(|| format!("at least {cap} rows, as the planner expects ({few} counted)"));
+            return Ok(Some(cap));
+        }
     }
-    let mut values = Vec::new();
-    let Some(sql) = crate::query::capped_rows_sql(clause, ty, cap, &mut values) else { return Ok(None) };
-    Ok(Some(query(c, &sql, &values)?[0].get(0)))
+    count(c, cap)
 }
 
-/// The cap from which [`capped_rows`] asks the planner first: below it counting costs
-/// about as much as asking.
+/// The cap from which [`capped_rows`] counts an eighth first: below it the planner's
+/// answer costs about as much as the count.
 const ESTIMATED_FROM_CAP: i64 = 4096;
 
-/// How many times more rows than it needs to know of PostgreSQL's planner must expect of a
-/// clause for a count or a read to stop at an eighth of them.
-pub(crate) const ESTIMATE_MARGIN: f64 = 1.25;
+/// The share of a threshold of rows read or counted before the planner is asked whether a
+/// clause passes it ([`expected_past`]).
+pub(crate) const FIRST_SHARE: usize = 8;
 
-/// The rows PostgreSQL's planner expects `rows` (with `values`) to return: the `rows=` of
-/// the first line of its `EXPLAIN` (0 where it cannot be read).
-pub(crate) fn planner_rows(
+/// How many times more rows than a threshold PostgreSQL's planner must expect of a clause
+/// for it to be taken as past the threshold.
+const ESTIMATE_MARGIN: f64 = 1.25;
+
+/// PostgreSQL's estimate of the rows of `rows` (with `values`), when it expects more than
+/// [`ESTIMATE_MARGIN`] times `threshold`. Asked only of a clause of which a
+/// [`FIRST_SHARE`]th of the threshold was found: the planner multiplies its columns'
+/// frequencies, so a code common under another parameter may be estimated large and have
+/// none here.
+pub(crate) fn expected_past(
     c: &mut Cached<'_, impl GenericClient>,
     rows: &str,
     values: &[V],
-) -> Result<f64, StoreError> {
+    threshold: i64,
+) -> Result<Option<f64>, StoreError> {
+    let estimate = planner_rows(c, rows, values)?;
+    Ok((estimate > threshold as f64 * ESTIMATE_MARGIN).then_some(estimate))
+}
+
+/// The rows PostgreSQL's planner expects `rows` (with `values`) to return: the `rows=` of
+/// the first line of its `EXPLAIN` (0 where it cannot be read).
+fn planner_rows(c: &mut Cached<'_, impl GenericClient>, rows: &str, values: &[V]) -> Result<f64, StoreError> {
     let sql = number(&format!("EXPLAIN {rows}"), values);
     let plan = c.query(&sql, &refs(values)).pg()?;
     let first: Option<String> = plan.first().map(|r| r.get(0));

@@ -5,8 +5,7 @@
 mod suite;
 
 fn fresh() -> Option<(Checked, std::sync::Arc<dyn tsunagu_store::Store>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (dir, store) = temp_store();
     Some((Checked(dir), std::sync::Arc::new(store)))
 }
 
@@ -34,8 +33,7 @@ store_suite!(fresh());
 fn narrow_date_windows_are_estimated_by_their_own_rows() {
     use tsunagu_store::{Condition, RangeOp, Test};
     const DAY: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     for d in 0..6000 {
         suite::put(&store, "Observation", &format!("o{d}"), 1, &[suite::date("date", d * DAY, d * DAY + DAY - 1)]);
     }
@@ -63,8 +61,7 @@ fn narrow_date_windows_are_estimated_by_their_own_rows() {
 fn rare_half_open_dates_are_collected_from_their_lower_bound() {
     use tsunagu_store::{RangeOp, Test};
     const DAY: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     for d in 0..8000 {
         suite::put(&store, "Observation", &format!("o{d}"), 1, &[suite::date("date", d * DAY, d * DAY + DAY - 1)]);
     }
@@ -111,8 +108,7 @@ fn rare_half_open_dates_are_collected_from_their_lower_bound() {
 #[test]
 fn one_key_walks_order_values_split_over_systems_and_spellings_by_seq() {
     use tsunagu_store::{IndexKind, SortKey, SortParam};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     for i in 0..60 {
         let system = if i % 3 == 0 { "http://b" } else { "http://a" };
         let code = ["final", "amended", "final", "preliminary"][i % 4];
@@ -148,8 +144,7 @@ fn one_key_walks_order_values_split_over_systems_and_spellings_by_seq() {
 #[test]
 fn chains_to_many_targets_are_probed_on_each_candidate_with_the_same_answers() {
     use tsunagu_store::{Condition, IndexKind, SortKey, SortParam, Store, SystemMatch, Test};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     put_patients(&store, |p| p % 3 == 0);
     for o in 0..3000usize {
         let patient = (o * 7919) % 331;
@@ -223,8 +218,7 @@ fn female_subjects() -> tsunagu_store::Condition {
 /// probing 5,000 candidates), with the general plan's pages.
 #[test]
 fn a_probed_chain_with_rare_referrers_gives_way_to_collecting_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     put_patients(&store, |p| p % 2 == 0);
     // 50,000 Observations of men, then 30 of women.
     let n = 50_030;
@@ -259,8 +253,7 @@ fn a_probed_chain_with_rare_referrers_gives_way_to_collecting_them() {
 fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
     use tsunagu_store::{IndexKind, SortKey, SortParam, Store, SystemMatch, Test};
     const DAY: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     let n = 5000;
     for i in 0..n {
         let status = if i % 1000 == 7 { "amended" } else { "final" };
@@ -334,8 +327,7 @@ fn clauses_of_several_values_are_collected_when_rare_and_probed_when_common() {
 #[test]
 fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
     use tsunagu_store::{IndexKind, SortKey, SortParam, SystemMatch, Test};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     for i in 0..1500_i64 {
         let mut entries = vec![
             suite::token("status", "", if i % 5 == 0 { "amended" } else { "final" }, None),
@@ -379,8 +371,7 @@ fn quantity_sorts_merge_their_units_and_give_the_general_plans_pages() {
 #[test]
 fn quantity_walks_start_at_a_bound_on_the_same_quantity() {
     use tsunagu_store::{IndexKind, RangeOp, SortKey, SortParam, Test};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     for i in 0..1200_i64 {
         let mut entries = vec![suite::token("status", "", if i % 5 == 0 { "amended" } else { "final" }, None)];
         if i % 11 != 0 {
@@ -459,8 +450,7 @@ fn quantity(unit: &str, value: f64) -> tsunagu_store::IndexEntry {
 fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
     use tsunagu_store::{IndexKind, SortKey, SortParam, SystemMatch, Test};
     const DAY: i64 = 86_400_000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     put_observations(&store, 100_000, |i| {
         let i = i as i64;
         vec![
@@ -496,8 +486,7 @@ fn sort_walks_that_find_nothing_give_way_to_the_general_plan() {
 #[test]
 fn a_quantity_walk_past_other_units_is_tried_again() {
     use tsunagu_store::{IndexKind, IndexValue, SortKey, SortParam, SystemMatch, Test};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     // 30,000 lab values (mg, from 200,000 up) above 100,000 vital signs (cm, below 130,000):
     // descending, the walk passes every lab value before the first vital sign.
     let (labs, vitals) = (30_000, 100_000);
@@ -538,8 +527,7 @@ fn a_quantity_walk_past_other_units_is_tried_again() {
 fn a_walk_whose_matches_project_a_page_is_tried_again() {
     use tsunagu_store::{IndexKind, IndexValue, RangeOp, SortKey, SortParam, Test};
     const YEAR: i64 = 31_536_000_000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     // Values below 10,000 match once in 1,000 (10 of them), every one from 10,000 on: the
     // first share (about 6,000 rows here) meets 6, and 35,010 matches leave the second try
     // 700,000 steps, less than the four shares it gets without a projection.
@@ -626,8 +614,7 @@ fn general_and_walked(
 fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
     use tsunagu_store::{Condition, IndexKind, Method, NewVersion, Store, SystemMatch, Test};
     const S: &str = "http://hl7.org/fhir/observation-status";
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (dir, store) = temp_store();
     let recount = || {
         let problems = tsunagu_store::Snapshot::open(dir.path()).unwrap().consistency_check().unwrap();
         assert!(problems.is_empty(), "{problems:?}");
@@ -759,8 +746,7 @@ fn negations_and_missing_use_the_kept_counts_and_agree_with_the_general_plan() {
 #[test]
 fn the_wal_starts_again_under_a_steady_writer() {
     use tsunagu_store::{Method, NewVersion, Store};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (dir, store) = temp_store();
     // Each transaction writes 48 resources of about 4 KiB: about 30 pages of frames.
     let text = suite::noise(4000, 7);
     let mut written = 0;
@@ -802,8 +788,7 @@ fn the_wal_starts_again_under_a_steady_writer() {
 #[test]
 fn index_only_general_plans_read_one_clauses_rows_with_the_same_answers() {
     use tsunagu_store::{IndexKind, IndexValue, SortKey, SortParam, SystemMatch, Test};
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     // (id, code, in a second system too, final, value, patient)
     let mut rows: Vec<(String, &str, bool, bool, f64, usize)> = Vec::new();
     for o in 0..1500usize {
@@ -916,8 +901,7 @@ fn type_history_since_pages_alike_whatever_it_reads() {
             index: &[],
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     let ids: Vec<String> = (0..2500).map(|i| format!("o{i}")).collect();
     store
         .write(&mut |txn| {
@@ -963,8 +947,7 @@ fn type_history_since_pages_alike_whatever_it_reads() {
 #[test]
 fn last_updated_ranges_are_counted_and_a_wide_one_walks() {
     use tsunagu_store::Condition;
-    let dir = tempfile::tempdir().unwrap();
-    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    let (_dir, store) = temp_store();
     let n = 5000_i64;
     for i in 0..n {
         let entries = [suite::token("status", "", "final", None)];
@@ -989,4 +972,11 @@ fn last_updated_ranges_are_counted_and_a_wide_one_walks() {
     }
     let x = store.explain(&narrow).unwrap();
     assert_eq!(x.estimate, Some(5), "the versions in the narrow range");
+}
+
+/// A store in a new temporary directory (kept while the directory lives).
+fn temp_store() -> (tempfile::TempDir, tsunagu_store::SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tsunagu_store::SqliteStore::open(dir.path(), tsunagu_store::SyncMode::Normal).unwrap();
+    (dir, store)
 }
